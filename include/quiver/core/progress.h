@@ -1,0 +1,47 @@
+/// @file progress.h
+/// @brief A progress bar for long CLI work, drawn on stderr at most ~8 times a second.
+///
+/// Enabled when stderr is a terminal, or when QUIVER_PROGRESS=1; QUIVER_PROGRESS=0 disables it.
+/// `add` is thread-safe and cheap (one relaxed atomic add; drawing is rate-limited).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <mutex>
+#include <string>
+
+namespace quiver {
+
+class ProgressBar {
+public:
+    /// `label` names the work ("indexing"); `total` items, `unit` names them ("docs", "vectors").
+    ProgressBar(std::string label, std::size_t total, std::string unit = "items");
+    ~ProgressBar();
+    ProgressBar(const ProgressBar&) = delete;
+    ProgressBar& operator=(const ProgressBar&) = delete;
+
+    void add(std::size_t n = 1);
+    /// Draws the final line (100%, elapsed time, rate) and a newline. Idempotent.
+    void finish();
+    bool enabled() const noexcept { return enabled_; }
+    double elapsed_seconds() const;
+
+    /// Global default, e.g. set false by `--quiet` or `--json` to stdout.
+    static void set_globally_enabled(bool on) noexcept;
+
+private:
+    void draw(std::size_t done, bool final);
+
+    std::string label_;
+    std::string unit_;
+    std::size_t total_;
+    bool enabled_;
+    bool finished_ = false;
+    std::atomic<std::size_t> done_{0};
+    std::atomic<std::int64_t> next_draw_ns_{0};
+    std::mutex draw_mu_;
+    std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace quiver

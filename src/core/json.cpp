@@ -1,0 +1,348 @@
+#include "quiver/core/json.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+namespace quiver::json {
+
+bool Value::is_integer() const noexcept {
+    return type_ == Type::kNumber && std::isfinite(num_) && std::floor(num_) == num_ &&
+           std::fabs(num_) <= 9007199254740992.0;
+}
+
+const Value* Value::find(std::string_view key) const noexcept {
+    if (type_ != Type::kObject) return nullptr;
+    for (const auto& [k, v] : obj_) {
+        if (k == key) return &v;
+    }
+    return nullptr;
+}
+
+Value& Value::set(std::string key, Value v) {
+    obj_.emplace_back(std::move(key), std::move(v));
+    return obj_.back().second;
+}
+
+std::string_view Value::type_name() const noexcept {
+    switch (type_) {
+        case Type::kNull: return "null";
+        case Type::kBool: return "boolean";
+        case Type::kNumber: return "number";
+        case Type::kString: return "string";
+        case Type::kArray: return "array";
+        case Type::kObject: return "object";
+    }
+    return "?";
+}
+
+bool valid_utf8(std::string_view s) noexcept {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const auto* end = p + s.size();
+    while (p < end) {
+        const unsigned char c = *p;
+        if (c < 0x80) { ++p; continue; }
+        int n;
+        std::uint32_t cp;
+        if ((c & 0xE0) == 0xC0) { n = 1; cp = c & 0x1F; }
+        else if ((c & 0xF0) == 0xE0) { n = 2; cp = c & 0x0F; }
+        else if ((c & 0xF8) == 0xF0) { n = 3; cp = c & 0x07; }
+        else return false;
+        if (end - p <= n) return false;
+        for (int i = 1; i <= n; ++i) {
+            if ((p[i] & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000)) return false;
+        if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+        p += n + 1;
+    }
+    return true;
+}
+
+namespace {
+
+constexpr int kMaxDepth = 256;
+
+class Parser {
+public:
+    explicit Parser(std::string_view s) : s_(s) {}
+
+    Result<Value> run() {
+        QUIVER_ASSIGN_OR_RETURN(Value v, value(0));
+        skip_ws();
+        if (pos_ != s_.size()) return fail("unexpected trailing characters");
+        return v;
+    }
+
+private:
+    Error fail(std::string_view what) const {
+        return invalid_argument(fmt::format("json: {} at byte {}", what, pos_));
+    }
+    void skip_ws() {
+        while (pos_ < s_.size() &&
+               (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\t' || s_[pos_] == '\r'))
+            ++pos_;
+    }
+    bool consume(std::string_view lit) {
+        if (s_.substr(pos_, lit.size()) == lit) { pos_ += lit.size(); return true; }
+        return false;
+    }
+
+    Result<Value> value(int depth) {
+        if (depth > kMaxDepth) return fail("nesting too deep");
+        skip_ws();
+        if (pos_ >= s_.size()) return fail("unexpected end of input");
+        const char c = s_[pos_];
+        if (c == '{') return object(depth);
+        if (c == '[') return array(depth);
+        if (c == '"') {
+            QUIVER_ASSIGN_OR_RETURN(std::string str, string());
+            return Value::string(std::move(str));
+        }
+        if (consume("true")) return Value::boolean(true);
+        if (consume("false")) return Value::boolean(false);
+        if (consume("null")) return Value::null();
+        if (c == '-' || (c >= '0' && c <= '9')) return number();
+        return fail(fmt::format("unexpected character '{}'", c));
+    }
+
+    Result<Value> number() {
+        const std::size_t start = pos_;
+        if (s_[pos_] == '-') ++pos_;
+        auto digits = [&] {
+            std::size_t n = 0;
+            while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') { ++pos_; ++n; }
+            return n;
+        };
+        if (pos_ < s_.size() && s_[pos_] == '0') ++pos_;
+        else if (digits() == 0) return fail("invalid number");
+        if (pos_ < s_.size() && s_[pos_] == '.') {
+            ++pos_;
+            if (digits() == 0) return fail("invalid number");
+        }
+        if (pos_ < s_.size() && (s_[pos_] == 'e' || s_[pos_] == 'E')) {
+            ++pos_;
+            if (pos_ < s_.size() && (s_[pos_] == '+' || s_[pos_] == '-')) ++pos_;
+            if (digits() == 0) return fail("invalid number");
+        }
+        double d = 0;
+        auto [ptr, ec] = std::from_chars(s_.data() + start, s_.data() + pos_, d);
+        if (ec == std::errc::result_out_of_range) {
+            // Denormal underflow is fine as 0; overflow is an error.
+            if (std::fabs(d) > 1.0) return fail("number out of range");
+        } else if (ec != std::errc()) {
+            return fail("invalid number");
+        }
+        return Value::number(d);
+    }
+
+    static void append_utf8(std::string& out, std::uint32_t cp) {
+        if (cp < 0x80) out += static_cast<char>(cp);
+        else if (cp < 0x800) {
+            out += static_cast<char>(0xC0 | (cp >> 6));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            out += static_cast<char>(0xE0 | (cp >> 12));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else {
+            out += static_cast<char>(0xF0 | (cp >> 18));
+            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        }
+    }
+
+    Result<std::uint32_t> hex4() {
+        if (pos_ + 4 > s_.size()) return fail("truncated \\u escape");
+        std::uint32_t v = 0;
+        for (int i = 0; i < 4; ++i) {
+            const char h = s_[pos_++];
+            v <<= 4;
+            if (h >= '0' && h <= '9') v |= static_cast<std::uint32_t>(h - '0');
+            else if (h >= 'a' && h <= 'f') v |= static_cast<std::uint32_t>(h - 'a' + 10);
+            else if (h >= 'A' && h <= 'F') v |= static_cast<std::uint32_t>(h - 'A' + 10);
+            else return fail("invalid \\u escape");
+        }
+        return v;
+    }
+
+    Result<std::string> string() {
+        ++pos_;  // opening quote
+        std::string out;
+        std::size_t run = pos_;
+        for (;;) {
+            if (pos_ >= s_.size()) return fail("unterminated string");
+            const char c = s_[pos_];
+            if (c == '"') {
+                out.append(s_.data() + run, pos_ - run);
+                ++pos_;
+                break;
+            }
+            if (static_cast<unsigned char>(c) < 0x20) return fail("control character in string");
+            if (c != '\\') { ++pos_; continue; }
+            out.append(s_.data() + run, pos_ - run);
+            ++pos_;
+            if (pos_ >= s_.size()) return fail("unterminated escape");
+            const char e = s_[pos_++];
+            switch (e) {
+                case '"': out += '"'; break;
+                case '\\': out += '\\'; break;
+                case '/': out += '/'; break;
+                case 'b': out += '\b'; break;
+                case 'f': out += '\f'; break;
+                case 'n': out += '\n'; break;
+                case 'r': out += '\r'; break;
+                case 't': out += '\t'; break;
+                case 'u': {
+                    QUIVER_ASSIGN_OR_RETURN(std::uint32_t cp, hex4());
+                    if (cp >= 0xD800 && cp <= 0xDBFF) {
+                        if (!consume("\\u")) return fail("unpaired surrogate");
+                        QUIVER_ASSIGN_OR_RETURN(std::uint32_t lo, hex4());
+                        if (lo < 0xDC00 || lo > 0xDFFF) return fail("unpaired surrogate");
+                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                        return fail("unpaired surrogate");
+                    }
+                    append_utf8(out, cp);
+                    break;
+                }
+                default: return fail("invalid escape");
+            }
+            run = pos_;
+        }
+        if (!valid_utf8(out)) return fail("invalid UTF-8 in string");
+        return out;
+    }
+
+    Result<Value> array(int depth) {
+        ++pos_;
+        Value v = Value::array();
+        skip_ws();
+        if (pos_ < s_.size() && s_[pos_] == ']') { ++pos_; return v; }
+        for (;;) {
+            QUIVER_ASSIGN_OR_RETURN(Value item, value(depth + 1));
+            v.as_array().push_back(std::move(item));
+            skip_ws();
+            if (pos_ >= s_.size()) return fail("unterminated array");
+            if (s_[pos_] == ',') { ++pos_; continue; }
+            if (s_[pos_] == ']') { ++pos_; return v; }
+            return fail("expected ',' or ']'");
+        }
+    }
+
+    Result<Value> object(int depth) {
+        ++pos_;
+        Value v = Value::object();
+        skip_ws();
+        if (pos_ < s_.size() && s_[pos_] == '}') { ++pos_; return v; }
+        for (;;) {
+            skip_ws();
+            if (pos_ >= s_.size() || s_[pos_] != '"') return fail("expected a string key");
+            QUIVER_ASSIGN_OR_RETURN(std::string key, string());
+            skip_ws();
+            if (pos_ >= s_.size() || s_[pos_] != ':') return fail("expected ':'");
+            ++pos_;
+            QUIVER_ASSIGN_OR_RETURN(Value item, value(depth + 1));
+            v.as_object().emplace_back(std::move(key), std::move(item));
+            skip_ws();
+            if (pos_ >= s_.size()) return fail("unterminated object");
+            if (s_[pos_] == ',') { ++pos_; continue; }
+            if (s_[pos_] == '}') { ++pos_; return v; }
+            return fail("expected ',' or '}'");
+        }
+    }
+
+    std::string_view s_;
+    std::size_t pos_ = 0;
+};
+
+void dump_into(std::string& out, const Value& v, bool pretty, int indent) {
+    auto newline = [&](int level) {
+        if (!pretty) return;
+        out += '\n';
+        out.append(static_cast<std::size_t>(level) * 2, ' ');
+    };
+    switch (v.type()) {
+        case Value::Type::kNull: out += "null"; break;
+        case Value::Type::kBool: out += v.as_bool() ? "true" : "false"; break;
+        case Value::Type::kNumber: append_number(out, v.as_number()); break;
+        case Value::Type::kString: append_quoted(out, v.as_string()); break;
+        case Value::Type::kArray: {
+            out += '[';
+            bool first = true;
+            for (const auto& item : v.as_array()) {
+                if (!first) out += ',';
+                first = false;
+                newline(indent + 1);
+                dump_into(out, item, pretty, indent + 1);
+            }
+            if (!v.as_array().empty()) newline(indent);
+            out += ']';
+            break;
+        }
+        case Value::Type::kObject: {
+            out += '{';
+            bool first = true;
+            for (const auto& [k, item] : v.as_object()) {
+                if (!first) out += ',';
+                first = false;
+                newline(indent + 1);
+                append_quoted(out, k);
+                out += pretty ? ": " : ":";
+                dump_into(out, item, pretty, indent + 1);
+            }
+            if (!v.as_object().empty()) newline(indent);
+            out += '}';
+            break;
+        }
+    }
+}
+
+}  // namespace
+
+Result<Value> parse(std::string_view text) { return Parser(text).run(); }
+
+void append_quoted(std::string& out, std::string_view s) {
+    out += '"';
+    for (const char c : s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    out += fmt::format("\\u{:04x}", static_cast<unsigned>(static_cast<unsigned char>(c)));
+                } else {
+                    out += c;
+                }
+        }
+    }
+    out += '"';
+}
+
+std::string quote(std::string_view s) {
+    std::string out;
+    append_quoted(out, s);
+    return out;
+}
+
+void append_number(std::string& out, double d) {
+    if (!std::isfinite(d)) { out += "null"; return; }
+    char buf[32];
+    auto [ptr, ec] = std::to_chars(buf, buf + sizeof(buf), d);
+    out.append(buf, ptr);
+}
+
+std::string dump(const Value& v, bool pretty) {
+    std::string out;
+    dump_into(out, v, pretty, 0);
+    return out;
+}
+
+}  // namespace quiver::json

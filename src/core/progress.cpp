@@ -1,0 +1,81 @@
+#include "quiver/core/progress.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace quiver {
+namespace {
+std::atomic<bool> g_enabled{true};
+
+bool decide_enabled() {
+    if (!g_enabled.load()) return false;
+    if (const char* env = std::getenv("QUIVER_PROGRESS")) return std::strcmp(env, "0") != 0;
+    return isatty(STDERR_FILENO) != 0;
+}
+
+std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+}  // namespace
+
+void ProgressBar::set_globally_enabled(bool on) noexcept { g_enabled.store(on); }
+
+ProgressBar::ProgressBar(std::string label, std::size_t total, std::string unit)
+    : label_(std::move(label)),
+      unit_(std::move(unit)),
+      total_(total),
+      enabled_(decide_enabled()),
+      start_(std::chrono::steady_clock::now()) {}
+
+ProgressBar::~ProgressBar() { finish(); }
+
+double ProgressBar::elapsed_seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+void ProgressBar::add(std::size_t n) {
+    const std::size_t done = done_.fetch_add(n, std::memory_order_relaxed) + n;
+    if (!enabled_) return;
+    const std::int64_t now = now_ns();
+    std::int64_t next = next_draw_ns_.load(std::memory_order_relaxed);
+    if (now < next) return;
+    if (!next_draw_ns_.compare_exchange_strong(next, now + 125'000'000)) return;
+    draw(done, false);
+}
+
+void ProgressBar::finish() {
+    if (finished_) return;
+    finished_ = true;
+    if (enabled_) draw(done_.load(), true);
+}
+
+void ProgressBar::draw(std::size_t done, bool final) {
+    std::lock_guard lock(draw_mu_);
+    const double secs = elapsed_seconds();
+    const double rate = secs > 0 ? static_cast<double>(done) / secs : 0.0;
+    std::string line;
+    if (total_ > 0) {
+        const double frac = std::min(1.0, static_cast<double>(done) / static_cast<double>(total_));
+        constexpr int kWidth = 30;
+        const int filled = static_cast<int>(frac * kWidth);
+        std::string bar(static_cast<std::size_t>(filled), '#');
+        bar.resize(kWidth, '.');
+        const double eta = rate > 0 ? static_cast<double>(total_ - std::min(done, total_)) / rate : 0;
+        line = fmt::format("\r{} [{}] {:5.1f}% {}/{} {} {:.0f} {}/s {}", label_, bar, frac * 100.0, done,
+                           total_, unit_, rate, unit_,
+                           final ? fmt::format("{:.1f}s", secs) : fmt::format("eta {:.0f}s", eta));
+    } else {
+        line = fmt::format("\r{} {} {} {:.0f} {}/s {:.1f}s", label_, done, unit_, rate, unit_, secs);
+    }
+    if (final) line += "\n";
+    std::fputs(line.c_str(), stderr);
+    std::fflush(stderr);
+}
+
+}  // namespace quiver

@@ -1,0 +1,296 @@
+#include "quiver/storage/file_format.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+
+namespace quiver::storage {
+
+std::string fourcc_string(std::uint32_t code) {
+    std::string s(4, '?');
+    for (int i = 0; i < 4; ++i) {
+        const auto c = static_cast<char>((code >> (8 * i)) & 0xFF);
+        s[static_cast<std::size_t>(i)] = (c >= 32 && c < 127) ? c : '?';
+    }
+    return s;
+}
+
+std::uint32_t crc32(std::uint32_t crc, const void* bytes, std::size_t size) noexcept {
+    const auto* p = static_cast<const Bytef*>(bytes);
+    uLong c = crc;
+    while (size > 0) {
+        const uInt chunk = size > (1u << 30) ? (1u << 30) : static_cast<uInt>(size);
+        c = ::crc32(c, p, chunk);
+        p += chunk;
+        size -= chunk;
+    }
+    return static_cast<std::uint32_t>(c);
+}
+
+// ---------------------------------------------------------------------------------------------
+Result<MappedFile> MappedFile::open(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno_error("opening", path);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        Error e = errno_error("stat", path);
+        ::close(fd);
+        return e;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        ::close(fd);
+        return invalid_argument(fmt::format("'{}' is a directory, expected a file", path));
+    }
+    MappedFile f;
+    f.path_ = path;
+    f.size_ = static_cast<std::size_t>(st.st_size);
+    if (f.size_ > 0) {
+        void* p = ::mmap(nullptr, f.size_, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            Error e = errno_error("mmap", path);
+            ::close(fd);
+            return e;
+        }
+        f.data_ = static_cast<const std::byte*>(p);
+    }
+    ::close(fd);
+    return f;
+}
+
+MappedFile::MappedFile(MappedFile&& o) noexcept
+    : data_(o.data_), size_(o.size_), path_(std::move(o.path_)) {
+    o.data_ = nullptr;
+    o.size_ = 0;
+}
+
+MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
+    if (this != &o) {
+        if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
+        data_ = o.data_;
+        size_ = o.size_;
+        path_ = std::move(o.path_);
+        o.data_ = nullptr;
+        o.size_ = 0;
+    }
+    return *this;
+}
+
+MappedFile::~MappedFile() {
+    if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
+}
+
+Result<std::string> read_file(const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return errno_error("opening", path);
+    std::string out;
+    char buf[1 << 16];
+    for (;;) {
+        const std::size_t n = std::fread(buf, 1, sizeof(buf), f);
+        out.append(buf, n);
+        if (n < sizeof(buf)) break;
+    }
+    const bool failed = std::ferror(f) != 0;
+    std::fclose(f);
+    if (failed) return io_error(fmt::format("reading '{}' failed", path));
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+Result<FileWriter> FileWriter::create(const std::string& path, std::uint32_t kind,
+                                      std::uint32_t format_version) {
+    FileWriter w;
+    w.path_ = path;
+    w.tmp_path_ = path + ".tmp";
+    w.kind_ = kind;
+    w.version_ = format_version;
+    w.fd_ = ::open(w.tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (w.fd_ < 0) return errno_error("creating", w.tmp_path_);
+    w.buffer_.reserve(1 << 20);
+    const std::uint32_t header[4] = {kFileMagic, kind, format_version, 0};
+    QUIVER_TRY(w.write(header, sizeof(header)));
+    return w;
+}
+
+FileWriter::FileWriter(FileWriter&& o) noexcept
+    : fd_(o.fd_),
+      path_(std::move(o.path_)),
+      tmp_path_(std::move(o.tmp_path_)),
+      kind_(o.kind_),
+      version_(o.version_),
+      crc_(o.crc_),
+      offset_(o.offset_),
+      buffer_(std::move(o.buffer_)),
+      finished_(o.finished_) {
+    o.fd_ = -1;
+    o.finished_ = true;
+}
+
+FileWriter::~FileWriter() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!finished_ && !tmp_path_.empty()) ::unlink(tmp_path_.c_str());
+}
+
+Status FileWriter::flush_buffer() {
+    const char* p = buffer_.data();
+    std::size_t left = buffer_.size();
+    while (left > 0) {
+        const ssize_t n = ::write(fd_, p, left);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno_error("writing", tmp_path_);
+        }
+        p += n;
+        left -= static_cast<std::size_t>(n);
+    }
+    buffer_.clear();
+    return {};
+}
+
+Status FileWriter::write(const void* bytes, std::size_t size) {
+    if (size == 0) return {};
+    crc_ = crc32(crc_, bytes, size);
+    offset_ += size;
+    if (buffer_.size() + size > (1u << 20)) {
+        QUIVER_TRY(flush_buffer());
+        if (size >= (1u << 20)) {
+            const char* p = static_cast<const char*>(bytes);
+            std::size_t left = size;
+            while (left > 0) {
+                const ssize_t n = ::write(fd_, p, left);
+                if (n < 0) {
+                    if (errno == EINTR) continue;
+                    return errno_error("writing", tmp_path_);
+                }
+                p += n;
+                left -= static_cast<std::size_t>(n);
+            }
+            return {};
+        }
+    }
+    buffer_.append(static_cast<const char*>(bytes), size);
+    return {};
+}
+
+Status FileWriter::write_string(std::string_view s) {
+    QUIVER_TRY(write_pod<std::uint64_t>(s.size()));
+    return write(s.data(), s.size());
+}
+
+Status FileWriter::align(std::size_t alignment) {
+    static constexpr char kZeros[256] = {};
+    const std::size_t pad = (alignment - offset_ % alignment) % alignment;
+    return write(kZeros, pad);
+}
+
+Status FileWriter::finish() {
+    const std::uint64_t payload = offset_ - kHeaderBytes;
+    const std::uint32_t crc = crc_;
+    struct {
+        std::uint64_t payload_bytes;
+        std::uint32_t crc, kind, version, magic;
+    } footer{payload, crc, kind_, version_, kFooterMagic};
+    static_assert(sizeof(footer) == kFooterBytes);
+    buffer_.append(reinterpret_cast<const char*>(&footer), sizeof(footer));
+    QUIVER_TRY(flush_buffer());
+    if (::fsync(fd_) != 0) return errno_error("fsync", tmp_path_);
+    if (::close(fd_) != 0) {
+        fd_ = -1;
+        return errno_error("closing", tmp_path_);
+    }
+    fd_ = -1;
+    if (::rename(tmp_path_.c_str(), path_.c_str()) != 0) return errno_error("renaming to", path_);
+    finished_ = true;
+    // Make the rename durable.
+    std::string dir = std::filesystem::path(path_).parent_path().string();
+    if (dir.empty()) dir = ".";
+    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+    return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+Error BinaryReader::corrupt(std::string_view what) const {
+    return data_loss(fmt::format("'{}': {} (at byte {})", path_, what, pos_));
+}
+Error BinaryReader::truncated(std::size_t wanted) const {
+    return corrupt(fmt::format("record of {} bytes runs past the end of its section", wanted));
+}
+Error BinaryReader::misaligned() const { return corrupt("misaligned array section"); }
+
+Result<std::string> BinaryReader::read_string(std::size_t max_len) {
+    QUIVER_ASSIGN_OR_RETURN(std::uint64_t len, read_pod<std::uint64_t>());
+    if (len > max_len || len > remaining()) return corrupt(fmt::format("string length {} is invalid", len));
+    std::string s(reinterpret_cast<const char*>(bytes_.data() + pos_), static_cast<std::size_t>(len));
+    pos_ += static_cast<std::size_t>(len);
+    return s;
+}
+
+Status BinaryReader::align(std::size_t alignment) {
+    const std::size_t pad = (alignment - pos_ % alignment) % alignment;
+    return skip(pad);
+}
+
+Status BinaryReader::skip(std::size_t n) {
+    if (n > remaining()) return truncated(n);
+    pos_ += n;
+    return {};
+}
+
+Result<BinaryReader> open_payload(const MappedFile& file, std::uint32_t kind, std::uint32_t max_version,
+                                  std::uint32_t* version_out) {
+    const auto bytes = file.bytes();
+    const std::string& path = file.path();
+    if (bytes.size() == 0) return data_loss(fmt::format("'{}' is empty", path));
+    if (bytes.size() < kHeaderBytes + kFooterBytes) {
+        return data_loss(fmt::format("'{}' is truncated: {} bytes, a quiver file has at least {}", path,
+                                     bytes.size(), kHeaderBytes + kFooterBytes));
+    }
+    std::uint32_t header[4];
+    std::memcpy(header, bytes.data(), sizeof(header));
+    if (header[0] != kFileMagic) {
+        return invalid_argument(fmt::format("'{}' is not a quiver file (magic 0x{:08x}, expected 0x{:08x})",
+                                            path, header[0], kFileMagic));
+    }
+    if (header[1] != kind) {
+        return invalid_argument(fmt::format("'{}' holds a '{}' file, expected '{}'", path,
+                                            fourcc_string(header[1]), fourcc_string(kind)));
+    }
+    if (header[2] > max_version || header[2] == 0) {
+        return failed_precondition(fmt::format("'{}' has format version {}, this build reads 1 to {}",
+                                               path, header[2], max_version));
+    }
+    struct {
+        std::uint64_t payload_bytes;
+        std::uint32_t crc, kind, version, magic;
+    } footer;
+    std::memcpy(&footer, bytes.data() + bytes.size() - kFooterBytes, kFooterBytes);
+    const std::uint64_t expected_payload = bytes.size() - kHeaderBytes - kFooterBytes;
+    if (footer.magic != kFooterMagic) {
+        return data_loss(fmt::format("'{}' is truncated or damaged: no valid footer at its end", path));
+    }
+    if (footer.payload_bytes != expected_payload || footer.kind != header[1] ||
+        footer.version != header[2]) {
+        return data_loss(fmt::format("'{}' is damaged: footer says {} payload bytes, file holds {}", path,
+                                     footer.payload_bytes, expected_payload));
+    }
+    const std::uint32_t crc = crc32(0, bytes.data(), bytes.size() - kFooterBytes);
+    if (crc != footer.crc) {
+        return data_loss(fmt::format("'{}' is corrupt: checksum 0x{:08x}, expected 0x{:08x}", path, crc,
+                                     footer.crc));
+    }
+    if (version_out) *version_out = header[2];
+    return BinaryReader(bytes, kHeaderBytes, bytes.size() - kFooterBytes, path);
+}
+
+}  // namespace quiver::storage

@@ -1,0 +1,113 @@
+#include "quiver/storage/file_format.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "testing/testing.h"
+
+namespace quiver::storage {
+namespace {
+
+constexpr std::uint32_t kKind = fourcc("TEST");
+
+Status write_sample(const std::string& path) {
+    QUIVER_ASSIGN_OR_RETURN(FileWriter w, FileWriter::create(path, kKind, 2));
+    QUIVER_TRY(w.write_pod<std::uint32_t>(42));
+    QUIVER_TRY(w.write_string("hello"));
+    QUIVER_TRY(w.align(64));
+    std::vector<float> v = {1.f, 2.f, 3.f};
+    QUIVER_TRY(w.write_span(std::span<const float>(v)));
+    return w.finish();
+}
+
+TEST(FileFormat, RoundTrip) {
+    testing::TempDir dir;
+    const auto path = dir.file("a.qvr");
+    ASSERT_TRUE(write_sample(path).ok());
+    auto file = MappedFile::open(path);
+    ASSERT_TRUE(file);
+    std::uint32_t version = 0;
+    auto r = open_payload(*file, kKind, 2, &version);
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(version, 2u);
+    EXPECT_EQ(*r->read_pod<std::uint32_t>(), 42u);
+    EXPECT_EQ(*r->read_string(), "hello");
+    ASSERT_TRUE(r->align(64).ok());
+    auto span = r->read_span<float>(3);
+    ASSERT_TRUE(span);
+    EXPECT_EQ((*span)[2], 3.f);
+    EXPECT_FALSE(r->read_pod<std::uint32_t>());  // past the end
+}
+
+TEST(FileFormat, DetectsCorruptionTruncationAndWrongKind) {
+    testing::TempDir dir;
+    const auto path = dir.file("a.qvr");
+    ASSERT_TRUE(write_sample(path).ok());
+    const std::string good = testing::read_bytes(path);
+
+    // Flip one payload byte: checksum error naming the file.
+    std::string bad = good;
+    bad[20] = static_cast<char>(bad[20] ^ 0x40);
+    testing::write_bytes(path, bad);
+    {
+        auto f = MappedFile::open(path);
+        auto r = open_payload(*f, kKind, 2);
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().code(), ErrorCode::kDataLoss);
+        EXPECT_NE(r.error().message().find("checksum"), std::string::npos);
+        EXPECT_NE(r.error().message().find(path), std::string::npos);
+    }
+    // Truncated.
+    for (std::size_t keep : {good.size() - 1, good.size() / 2, std::size_t{10}, std::size_t{0}}) {
+        testing::write_bytes(path, good.substr(0, keep));
+        auto f = MappedFile::open(path);
+        ASSERT_TRUE(f);
+        auto r = open_payload(*f, kKind, 2);
+        ASSERT_FALSE(r) << keep;
+        EXPECT_EQ(r.error().code(), ErrorCode::kDataLoss) << r.error().to_string();
+    }
+    // Newer version than we read.
+    testing::write_bytes(path, good);
+    {
+        auto f = MappedFile::open(path);
+        auto r = open_payload(*f, kKind, 1);
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().code(), ErrorCode::kFailedPrecondition);
+    }
+    // Wrong kind / not ours.
+    {
+        auto f = MappedFile::open(path);
+        auto r = open_payload(*f, fourcc("HNSW"), 2);
+        ASSERT_FALSE(r);
+        EXPECT_NE(r.error().message().find("'TEST'"), std::string::npos);
+    }
+    testing::write_bytes(path, std::string(100, 'x'));
+    {
+        auto f = MappedFile::open(path);
+        auto r = open_payload(*f, kKind, 2);
+        ASSERT_FALSE(r);
+        EXPECT_NE(r.error().message().find("not a quiver file"), std::string::npos);
+    }
+}
+
+TEST(FileFormat, MissingFileIsNotFound) {
+    auto f = MappedFile::open("/nonexistent/dir/x.qvr");
+    ASSERT_FALSE(f);
+    EXPECT_EQ(f.error().code(), ErrorCode::kNotFound);
+}
+
+TEST(FileFormat, UnfinishedWriterLeavesNothing) {
+    testing::TempDir dir;
+    const auto path = dir.file("b.qvr");
+    {
+        auto w = FileWriter::create(path, kKind, 1);
+        ASSERT_TRUE(w);
+        ASSERT_TRUE(w->write_pod<int>(1).ok());
+    }
+    EXPECT_FALSE(std::filesystem::exists(path));
+    EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+}
+
+}  // namespace
+}  // namespace quiver::storage

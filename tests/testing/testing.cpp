@@ -1,0 +1,84 @@
+#include "testing/testing.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unordered_set>
+
+namespace quiver::testing {
+
+std::optional<std::string> data_dir(const std::string& name) {
+    std::string root;
+    if (const char* env = std::getenv("QUIVER_DATA_DIR"); env && *env) root = env;
+    else root = QUIVER_DEFAULT_DATA_DIR;
+    const std::filesystem::path p = std::filesystem::path(root) / name;
+    std::error_code ec;
+    if (!std::filesystem::is_directory(p, ec)) return std::nullopt;
+    return p.string();
+}
+
+Matrix<float> random_matrix(std::size_t rows, std::size_t dim, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    Matrix<float> m(rows, dim);
+    for (auto& v : m.values) v = nd(rng);
+    return m;
+}
+
+Matrix<float> clustered_matrix(std::size_t rows, std::size_t dim, std::size_t clusters, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    Matrix<float> centers(clusters, dim);
+    for (auto& v : centers.values) v = nd(rng) * 3.0f;
+    Matrix<float> m(rows, dim);
+    std::uniform_int_distribution<std::size_t> pick(0, clusters - 1);
+    for (std::size_t r = 0; r < rows; ++r) {
+        const float* c = centers.row_ptr(pick(rng));
+        for (std::size_t j = 0; j < dim; ++j) m.row_ptr(r)[j] = c[j] + nd(rng);
+    }
+    return m;
+}
+
+TempDir::TempDir() {
+    static int counter = 0;
+    const auto base = std::filesystem::temp_directory_path() /
+                      ("quiver_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    std::filesystem::create_directories(base);
+    path_ = base.string();
+}
+
+TempDir::~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+}
+
+double recall_at_k(const std::vector<std::vector<std::uint64_t>>& got,
+                   const std::vector<std::vector<std::uint64_t>>& truth, std::size_t k) {
+    if (got.empty()) return 0.0;
+    double total = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        std::unordered_set<std::uint64_t> t(truth[i].begin(),
+                                            truth[i].begin() + static_cast<long>(std::min(k, truth[i].size())));
+        std::size_t hit = 0;
+        for (std::size_t j = 0; j < std::min(k, got[i].size()); ++j) hit += t.count(got[i][j]);
+        total += static_cast<double>(hit) / static_cast<double>(std::min(k, truth[i].size()));
+    }
+    return total / static_cast<double>(got.size());
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::string read_bytes(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+}  // namespace quiver::testing
