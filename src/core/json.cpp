@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 namespace quiver::json {
@@ -131,8 +132,10 @@ private:
         double d = 0;
         auto [ptr, ec] = std::from_chars(s_.data() + start, s_.data() + pos_, d);
         if (ec == std::errc::result_out_of_range) {
-            // Denormal underflow is fine as 0; overflow is an error.
-            if (std::fabs(d) > 1.0) return fail("number out of range");
+            // from_chars leaves d untouched here; tell overflow (an error) from underflow (zero).
+            const std::string text(s_.data() + start, pos_ - start);
+            d = std::strtod(text.c_str(), nullptr);
+            if (std::isinf(d)) return fail("number out of range");
         } else if (ec != std::errc()) {
             return fail("invalid number");
         }

@@ -30,6 +30,14 @@ TEST(Json, RejectsMalformedInput) {
     }
 }
 
+TEST(Json, NumbersOutOfRange) {
+    EXPECT_FALSE(parse("1e999"));
+    EXPECT_FALSE(parse("-1e400"));
+    auto tiny = parse("1e-400");
+    ASSERT_TRUE(tiny);
+    EXPECT_EQ(tiny->as_number(), 0.0);
+}
+
 TEST(Json, RejectsDeepNesting) {
     std::string deep(1000, '[');
     deep += std::string(1000, ']');

@@ -1,0 +1,522 @@
+// quiver bench ann: dense ANN, quiver against hnswlib and FAISS on the same data and parameters.
+//
+// Every engine is built with the same M / ef_construction / threads, then the ef sweep runs with the
+// engines interleaved (ef-major order), each point timed best-of --repeat, single-threaded search,
+// one query per call (as ann-benchmarks does). Also times batched exact search: quiver FlatIndex
+// against FAISS IndexFlatIP / IndexFlatL2 over all queries at once.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <set>
+#include "quiver/core/thread_pool.h"
+#include <sstream>
+
+#include "common/report.h"
+#include "quiver/core/json.h"
+#include "quiver/core/progress.h"
+#include "quiver/index/flat_index.h"
+#include "quiver/index/hnsw_index.h"
+#include "quiver/storage/vector_io.h"
+#include "registry.h"
+
+#ifdef QUIVER_HAVE_HNSWLIB
+#include "peers/hnswlib_peer.h"
+#endif
+#ifdef QUIVER_HAVE_FAISS
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <omp.h>
+#endif
+
+namespace quiver::bench {
+namespace {
+
+using index::Metric;
+
+struct Options {
+    std::string base, queries, truth, metric = "cosine", index = "hnsw", peers = "hnswlib,faiss";
+    std::string json_path, svg_path, ef_list = "10,16,20,24,32,40,48,64,80,96,128,160,192,256,320,384,512";
+    std::size_t k = 10, M = 16, ef_construction = 200, threads = 1, repeat = 3, max_queries = 0, max_base = 0;
+    std::size_t flat_threads = 0;
+    double target = 0.95;
+    bool skip_flat = false;
+};
+
+/// One engine under test: build once, then search one query at a time.
+struct Engine {
+    std::string name;
+    double build_seconds = 0;
+    double build_cpu_seconds = 0;      // CPU time of the build (all threads)
+    std::size_t memory_bytes = 0;      // RSS growth over the build
+    std::size_t reported_bytes = 0;    // the engine's own accounting, when it has one
+    std::function<void(std::size_t ef)> set_ef;
+    std::function<void(const float* q, std::int64_t* out)> search;
+    std::function<void()> destroy;
+};
+
+struct Point {
+    std::string engine;
+    std::size_t ef;
+    double recall, qps;
+};
+
+std::vector<std::size_t> parse_list(const std::string& s) {
+    std::vector<std::size_t> out;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        if (!item.empty()) out.push_back(std::stoul(item));
+    }
+    return out;
+}
+
+Engine make_quiver(const Matrix<float>& base, Metric metric, const Options& o) {
+    Engine e;
+    e.name = "quiver";
+    const std::size_t before = resident_bytes();
+    const double cpu0 = process_cpu_seconds();
+    Stopwatch sw;
+    auto idx = index::HnswIndex::create(base.dim, metric,
+                                        {.M = o.M, .ef_construction = o.ef_construction, .threads = o.threads});
+    std::shared_ptr<index::HnswIndex> h(std::move(*idx));
+    ProgressBar bar("quiver build", base.rows, "vectors");
+    h->set_progress(&bar);
+    Status s = h->add(base, index::sequential_labels(base.rows));
+    h->set_progress(nullptr);
+    bar.finish();
+    e.build_seconds = sw.seconds();
+    e.build_cpu_seconds = process_cpu_seconds() - cpu0;
+    if (!s.ok()) {
+        std::fprintf(stderr, "quiver build failed: %s\n", s.error().to_string().c_str());
+        std::exit(1);
+    }
+    e.memory_bytes = resident_bytes() - before;
+    e.reported_bytes = h->memory_bytes();
+    auto ef = std::make_shared<std::size_t>(10);
+    e.set_ef = [ef](std::size_t v) { *ef = v; };
+    const std::size_t k = o.k;
+    e.search = [h, ef, k, dim = base.dim](const float* q, std::int64_t* out) {
+        auto r = h->search(MatrixView<float>{q, 1, dim}, {.k = k, .ef = *ef, .threads = 1});
+        for (std::size_t j = 0; j < k; ++j) {
+            out[j] = r->label(0, j) == kNoLabel ? -1 : static_cast<std::int64_t>(to_int(r->label(0, j)));
+        }
+    };
+    e.destroy = [h]() mutable { h.reset(); };
+    return e;
+}
+
+/// Normalised copy for the peers' cosine (they take inner product over unit vectors).
+std::vector<float> normalized_copy(const Matrix<float>& m) {
+    std::vector<float> v = m.values;
+    for (std::size_t r = 0; r < m.rows; ++r) simd::normalize(v.data() + r * m.dim, m.dim);
+    return v;
+}
+
+#ifdef QUIVER_HAVE_HNSWLIB
+Engine make_hnswlib(const Matrix<float>& base, Metric metric, const Options& o) {
+    Engine e;
+    e.name = "hnswlib";
+    const bool cosine = metric == Metric::kCosine;
+    const std::size_t before = resident_bytes();
+    const double cpu0 = process_cpu_seconds();
+    Stopwatch sw;
+    void* h = qpeer_hnswlib_create(base.dim, metric != Metric::kL2, base.rows, o.M, o.ef_construction, 100);
+    if (cosine) {
+        // As hnswlib's Python bindings do for space='cosine': normalise, then inner product.
+        std::vector<float> unit = normalized_copy(base);
+        qpeer_hnswlib_add(h, unit.data(), base.rows, o.threads);
+    } else {
+        qpeer_hnswlib_add(h, base.values.data(), base.rows, o.threads);
+    }
+    e.build_seconds = sw.seconds();
+    e.build_cpu_seconds = process_cpu_seconds() - cpu0;
+    e.memory_bytes = resident_bytes() - before;
+    e.set_ef = [h](std::size_t ef) { qpeer_hnswlib_set_ef(h, ef); };
+    const std::size_t k = o.k, dim = base.dim;
+    auto qbuf = std::make_shared<std::vector<float>>(dim);
+    e.search = [h, k, dim, cosine, qbuf](const float* q, std::int64_t* out) {
+        if (cosine) {
+            std::copy(q, q + dim, qbuf->begin());
+            simd::normalize(qbuf->data(), dim);
+            q = qbuf->data();
+        }
+        qpeer_hnswlib_search(h, q, k, out);
+    };
+    e.destroy = [h] { qpeer_hnswlib_destroy(h); };
+    return e;
+}
+#endif
+
+#ifdef QUIVER_HAVE_FAISS
+Engine make_faiss(const Matrix<float>& base, Metric metric, const Options& o) {
+    Engine e;
+    e.name = "faiss";
+    const bool cosine = metric == Metric::kCosine;
+    const std::size_t before = resident_bytes();
+    const double cpu0 = process_cpu_seconds();
+    Stopwatch sw;
+    omp_set_num_threads(static_cast<int>(o.threads));
+    auto idx = std::make_shared<faiss::IndexHNSWFlat>(
+        static_cast<int>(base.dim), static_cast<int>(o.M),
+        metric == Metric::kL2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT);
+    idx->hnsw.efConstruction = static_cast<int>(o.ef_construction);
+    if (cosine) {
+        std::vector<float> unit = normalized_copy(base);
+        idx->add(static_cast<faiss::Index::idx_t>(base.rows), unit.data());
+    } else {
+        idx->add(static_cast<faiss::Index::idx_t>(base.rows), base.values.data());
+    }
+    e.build_seconds = sw.seconds();
+    e.build_cpu_seconds = process_cpu_seconds() - cpu0;
+    e.memory_bytes = resident_bytes() - before;
+    e.set_ef = [idx](std::size_t ef) { idx->hnsw.efSearch = static_cast<int>(ef); };
+    const std::size_t k = o.k, dim = base.dim;
+    auto qbuf = std::make_shared<std::vector<float>>(dim);
+    auto dist = std::make_shared<std::vector<float>>(k);
+    e.search = [idx, k, dim, cosine, qbuf, dist](const float* q, std::int64_t* out) {
+        if (cosine) {
+            std::copy(q, q + dim, qbuf->begin());
+            simd::normalize(qbuf->data(), dim);
+            q = qbuf->data();
+        }
+        std::vector<faiss::Index::idx_t> labels(k);
+        idx->search(1, q, static_cast<faiss::Index::idx_t>(k), dist->data(), labels.data());
+        for (std::size_t j = 0; j < k; ++j) out[j] = labels[j];
+    };
+    e.destroy = [idx]() mutable { idx.reset(); };
+    return e;
+}
+#endif
+
+double recall_of(const std::vector<std::int64_t>& got, const Matrix<std::int32_t>& truth, std::size_t nq,
+                 std::size_t k) {
+    double total = 0;
+    for (std::size_t q = 0; q < nq; ++q) {
+        std::set<std::int64_t> t(truth.row_ptr(q), truth.row_ptr(q) + k);
+        std::size_t hit = 0;
+        for (std::size_t j = 0; j < k; ++j) hit += t.count(got[q * k + j]);
+        total += static_cast<double>(hit) / static_cast<double>(k);
+    }
+    return total / static_cast<double>(nq);
+}
+
+struct FlatRow {
+    std::string engine;
+    double seconds;
+    double qps;
+    std::size_t exact_queries;
+};
+
+std::vector<FlatRow> run_flat(const Matrix<float>& base, const Matrix<float>& queries, Metric metric,
+                              const Matrix<std::int32_t>& truth, const Options& o) {
+    std::vector<FlatRow> rows;
+    const std::size_t nq = queries.rows, k = o.k;
+    auto exact_count = [&](const std::vector<std::int64_t>& got) {
+        std::size_t n = 0;
+        for (std::size_t q = 0; q < nq; ++q) {
+            bool same = true;
+            for (std::size_t j = 0; j < k; ++j) same = same && got[q * k + j] == truth.row_ptr(q)[j];
+            n += same;
+        }
+        return n;
+    };
+    auto flat = std::move(*index::FlatIndex::create(base.dim, metric));
+    (void)flat->add(base, index::sequential_labels(base.rows));
+    double best = 1e30;
+    std::vector<std::int64_t> got(nq * k);
+    for (std::size_t rep = 0; rep < o.repeat; ++rep) {
+        Stopwatch sw;
+        auto r = flat->search(queries, {.k = k, .threads = o.flat_threads});
+        best = std::min(best, sw.seconds());
+        for (std::size_t i = 0; i < nq * k; ++i) got[i] = static_cast<std::int64_t>(to_int(r->labels[i]));
+    }
+    rows.push_back({"quiver FlatIndex", best, static_cast<double>(nq) / best, exact_count(got)});
+#ifdef QUIVER_HAVE_FAISS
+    {
+        omp_set_num_threads(static_cast<int>(resolve_threads(o.flat_threads)));
+        const bool l2 = metric == Metric::kL2;
+        std::unique_ptr<faiss::IndexFlat> fi;
+        if (l2) fi = std::make_unique<faiss::IndexFlatL2>(static_cast<int>(base.dim));
+        else fi = std::make_unique<faiss::IndexFlatIP>(static_cast<int>(base.dim));
+        std::vector<float> b = metric == Metric::kCosine ? normalized_copy(base) : base.values;
+        fi->add(static_cast<faiss::Index::idx_t>(base.rows), b.data());
+        std::vector<float> dist(nq * k);
+        std::vector<faiss::Index::idx_t> labels(nq * k);
+        double fbest = 1e30;
+        for (std::size_t rep = 0; rep < o.repeat; ++rep) {
+            Stopwatch sw;
+            // Normalising the queries is part of the job for cosine, as it is inside quiver's search.
+            std::vector<float> q = metric == Metric::kCosine ? normalized_copy(queries) : queries.values;
+            fi->search(static_cast<faiss::Index::idx_t>(nq), q.data(), static_cast<faiss::Index::idx_t>(k), dist.data(),
+                       labels.data());
+            fbest = std::min(fbest, sw.seconds());
+        }
+        for (std::size_t i = 0; i < nq * k; ++i) got[i] = labels[i];
+        rows.push_back({l2 ? "faiss IndexFlatL2" : "faiss IndexFlatIP", fbest, static_cast<double>(nq) / fbest,
+                        exact_count(got)});
+    }
+#endif
+    return rows;
+}
+
+int run_ann(int argc, char** argv) {
+    Options o;
+    CLI::App app{"Dense ANN benchmark: quiver HNSW against hnswlib and FAISS on the same data and "
+                 "parameters (single-thread search, ef sweep), plus batched exact search against "
+                 "FAISS IndexFlat. Prints a table; writes JSON and an SVG recall/QPS plot."};
+    app.add_option("--base", o.base, "Base vectors (.fvecs/.npy/.jsonl)")->required();
+    app.add_option("--queries", o.queries, "Query vectors")->required();
+    app.add_option("--truth", o.truth, "Ground truth .ivecs (computed with FlatIndex when omitted)");
+    app.add_option("--metric", o.metric, "cosine | l2 | ip")->capture_default_str();
+    app.add_option("--k", o.k, "Neighbours per query")->capture_default_str();
+    app.add_option("--index", o.index, "quiver index under test (hnsw)")->capture_default_str();
+    app.add_option("--M", o.M, "HNSW links per node")->capture_default_str();
+    app.add_option("--ef-construction", o.ef_construction, "HNSW build beam")->capture_default_str();
+    app.add_option("--threads", o.threads, "Build threads for every engine (search is single-threaded)")
+        ->capture_default_str();
+    app.add_option("--peers", o.peers, "Comma list of peers: hnswlib,faiss (empty for none)")->capture_default_str();
+    app.add_option("--ef", o.ef_list, "Comma list of ef values to sweep")->capture_default_str();
+    app.add_option("--repeat", o.repeat, "Timed runs per point; the best is kept")->capture_default_str();
+    app.add_option("--max-queries", o.max_queries, "Use at most this many queries (0 = all)");
+    app.add_option("--max-base", o.max_base, "Use only the first N base vectors (0 = all; truth is then recomputed)");
+    app.add_option("--target-recall", o.target, "Recall the summary compares at")->capture_default_str();
+    app.add_option("--flat-threads", o.flat_threads, "Threads for the batched flat comparison (0 = all)");
+    app.add_flag("--no-flat", o.skip_flat, "Skip the batched flat comparison");
+    app.add_option("--json", o.json_path, "Write results as JSON here");
+    app.add_option("--svg", o.svg_path, "Write a recall/QPS plot here (default: next to --json)");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    if (o.index != "hnsw") {
+        std::fprintf(stderr, "quiver bench ann: --index must be hnsw (flat is always measured batched)\n");
+        return 2;
+    }
+    auto metric = simd::parse_metric(o.metric);
+    if (!metric) {
+        std::fprintf(stderr, "quiver bench ann: %s\n", metric.error().message().c_str());
+        return 2;
+    }
+    auto base = storage::read_vectors(o.base, {.max_rows = o.max_base});
+    auto queries = storage::read_vectors(o.queries, {.max_rows = o.max_queries});
+    if (!base || !queries) {
+        std::fprintf(stderr, "quiver bench ann: %s\n",
+                     (!base ? base.error() : queries.error()).to_string().c_str());
+        return 2;
+    }
+    if (base->vectors.dim != queries->vectors.dim) {
+        std::fprintf(stderr, "quiver bench ann: base has dimension %zu, queries %zu\n", base->vectors.dim,
+                     queries->vectors.dim);
+        return 2;
+    }
+    const Matrix<float>& B = base->vectors;
+    const Matrix<float>& Q = queries->vectors;
+    const std::size_t nq = Q.rows, k = o.k;
+    Matrix<std::int32_t> truth;
+    if (!o.truth.empty() && o.max_base == 0) {
+        auto t = storage::read_ivecs(o.truth, nq);
+        if (!t) {
+            std::fprintf(stderr, "quiver bench ann: %s\n", t.error().to_string().c_str());
+            return 2;
+        }
+        truth = std::move(*t);
+        if (truth.rows < nq || truth.dim < k) {
+            std::fprintf(stderr, "quiver bench ann: truth has %zu rows of %zu, need %zu of %zu\n", truth.rows,
+                         truth.dim, nq, k);
+            return 2;
+        }
+    } else {
+        auto flat = std::move(*index::FlatIndex::create(B.dim, *metric));
+        (void)flat->add(B, index::sequential_labels(B.rows));
+        auto r = *flat->search(Q, {.k = k, .threads = 0});
+        truth = Matrix<std::int32_t>(nq, k);
+        for (std::size_t i = 0; i < nq * k; ++i) truth.values[i] = static_cast<std::int32_t>(to_int(r.labels[i]));
+    }
+    std::printf("# quiver bench ann: base %zu x %zu, %zu queries, metric %s, k=%zu, M=%zu, "
+                "ef_construction=%zu, build threads=%zu, simd=%s\n",
+                B.rows, B.dim, nq, o.metric.c_str(), k, o.M, o.ef_construction, o.threads,
+                std::string(simd::to_string(simd::active_simd_level())).c_str());
+
+    // quiver first, then the peers: any warm-up or allocator advantage goes to the peers.
+    std::vector<Engine> engines;
+    engines.push_back(make_quiver(B, *metric, o));
+    std::set<std::string> peers;
+    for (auto& p : std::vector<std::string>{"hnswlib", "faiss"}) {
+        if (o.peers.find(p) != std::string::npos) peers.insert(p);
+    }
+#ifdef QUIVER_HAVE_HNSWLIB
+    if (peers.count("hnswlib")) engines.push_back(make_hnswlib(B, *metric, o));
+#else
+    if (peers.count("hnswlib")) std::fprintf(stderr, "note: hnswlib peer not built (libhnswlib-dev missing)\n");
+#endif
+#ifdef QUIVER_HAVE_FAISS
+    if (peers.count("faiss")) engines.push_back(make_faiss(B, *metric, o));
+#else
+    if (peers.count("faiss")) std::fprintf(stderr, "note: faiss peer not built (libfaiss-dev missing)\n");
+#endif
+#ifdef QUIVER_HAVE_FAISS
+    omp_set_num_threads(1);
+#endif
+
+    std::vector<Point> points;
+    std::vector<std::int64_t> got(nq * k);
+    for (std::size_t ef : parse_list(o.ef_list)) {
+        if (ef < k) continue;
+        for (auto& e : engines) {
+            e.set_ef(ef);
+            double best = 1e30;
+            for (std::size_t rep = 0; rep < o.repeat; ++rep) {
+                Stopwatch sw;
+                for (std::size_t q = 0; q < nq; ++q) e.search(Q.row_ptr(q), got.data() + q * k);
+                best = std::min(best, sw.seconds());
+            }
+            points.push_back({e.name, ef, recall_of(got, truth, nq, k), static_cast<double>(nq) / best});
+        }
+    }
+
+    // Tables.
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& p : points) {
+        rows.push_back({p.engine, std::to_string(p.ef), fmt::format("{:.4f}", p.recall), fmt::format("{:.0f}", p.qps)});
+    }
+    std::printf("\n%s", text_table({"engine", "ef", "recall@k", "QPS (1 thread)"}, rows).c_str());
+    std::vector<std::vector<std::string>> brows;
+    for (const auto& e : engines) {
+        brows.push_back({e.name, fmt::format("{:.2f}", e.build_seconds), fmt::format("{:.2f}", e.build_cpu_seconds),
+                         fmt::format("{:.1f}", e.memory_bytes / 1048576.0),
+                         e.reported_bytes ? fmt::format("{:.1f}", e.reported_bytes / 1048576.0) : "-"});
+    }
+    std::printf("\n%s", text_table({"engine", "build s", "build CPU s", "memory MiB (RSS growth)", "memory MiB (reported)"}, brows).c_str());
+
+    // Summary at the target recall: smallest ef reaching it, per engine.
+    json::Value summary = json::Value::array();
+    std::printf("\nAt recall@%zu >= %.2f (smallest ef reaching it):\n", k, o.target);
+    const Point* quiver_point = nullptr;
+    for (const auto& e : engines) {
+        const Point* hit = nullptr;
+        for (const auto& p : points) {
+            if (p.engine == e.name && p.recall >= o.target) {
+                hit = &p;
+                break;
+            }
+        }
+        if (e.name == "quiver") quiver_point = hit;
+        json::Value s = json::Value::object();
+        s.set("engine", json::Value::string(e.name));
+        if (hit) {
+            std::printf("  %-8s ef=%-4zu recall=%.4f QPS=%.0f build=%.2fs memory=%.1f MiB\n", e.name.c_str(), hit->ef,
+                        hit->recall, hit->qps, e.build_seconds, e.memory_bytes / 1048576.0);
+            s.set("ef", json::Value::number(static_cast<double>(hit->ef)));
+            s.set("recall", json::Value::number(hit->recall));
+            s.set("qps", json::Value::number(hit->qps));
+        } else {
+            std::printf("  %-8s never reached the target in this sweep\n", e.name.c_str());
+        }
+        s.set("build_seconds", json::Value::number(e.build_seconds));
+        s.set("build_cpu_seconds", json::Value::number(e.build_cpu_seconds));
+        s.set("memory_bytes", json::Value::number(static_cast<double>(e.memory_bytes)));
+        summary.as_array().push_back(std::move(s));
+    }
+    if (quiver_point) {
+        for (const auto& e : engines) {
+            if (e.name == "quiver") continue;
+            for (const auto& p : points) {
+                if (p.engine == e.name && p.recall >= o.target) {
+                    std::printf("  quiver / %s: QPS %.2fx, build time %.2fx (CPU time %.2fx), memory %.2fx\n",
+                                e.name.c_str(), quiver_point->qps / p.qps, engines[0].build_seconds / e.build_seconds,
+                                engines[0].build_cpu_seconds / e.build_cpu_seconds,
+                                static_cast<double>(engines[0].memory_bytes) / static_cast<double>(e.memory_bytes));
+                    break;
+                }
+            }
+        }
+    }
+
+    std::vector<FlatRow> flat_rows;
+    if (!o.skip_flat) {
+        flat_rows = run_flat(B, Q, *metric, truth, o);
+        std::vector<std::vector<std::string>> frows;
+        for (const auto& f : flat_rows) {
+            frows.push_back({f.engine, fmt::format("{:.3f}", f.seconds), fmt::format("{:.0f}", f.qps),
+                             fmt::format("{}/{}", f.exact_queries, nq)});
+        }
+        std::printf("\nBatched exact search, %zu queries at once, %zu threads:\n%s", nq,
+                    resolve_threads(o.flat_threads),
+                    text_table({"engine", "seconds", "QPS", "queries equal to truth"}, frows).c_str());
+        if (flat_rows.size() > 1) {
+            std::printf("  quiver / faiss flat speed: %.2fx\n", flat_rows[1].seconds / flat_rows[0].seconds);
+        }
+    }
+
+    if (!o.json_path.empty()) {
+        json::Value root = json::Value::object();
+        root.set("base", json::Value::string(o.base));
+        root.set("queries", json::Value::number(static_cast<double>(nq)));
+        root.set("metric", json::Value::string(o.metric));
+        root.set("k", json::Value::number(static_cast<double>(k)));
+        root.set("M", json::Value::number(static_cast<double>(o.M)));
+        root.set("ef_construction", json::Value::number(static_cast<double>(o.ef_construction)));
+        root.set("threads", json::Value::number(static_cast<double>(o.threads)));
+        json::Value pts = json::Value::array();
+        for (const auto& p : points) {
+            json::Value v = json::Value::object();
+            v.set("engine", json::Value::string(p.engine));
+            v.set("ef", json::Value::number(static_cast<double>(p.ef)));
+            v.set("recall", json::Value::number(p.recall));
+            v.set("qps", json::Value::number(p.qps));
+            pts.as_array().push_back(std::move(v));
+        }
+        root.set("points", std::move(pts));
+        root.set("summary", std::move(summary));
+        json::Value fl = json::Value::array();
+        for (const auto& f : flat_rows) {
+            json::Value v = json::Value::object();
+            v.set("engine", json::Value::string(f.engine));
+            v.set("seconds", json::Value::number(f.seconds));
+            v.set("exact_queries", json::Value::number(static_cast<double>(f.exact_queries)));
+            fl.as_array().push_back(std::move(v));
+        }
+        root.set("flat", std::move(fl));
+        std::FILE* f = std::fopen(o.json_path.c_str(), "w");
+        if (f) {
+            const std::string text = json::dump(root, true) + "\n";
+            std::fwrite(text.data(), 1, text.size(), f);
+            std::fclose(f);
+        }
+        if (o.svg_path.empty()) {
+            o.svg_path = o.json_path;
+            const auto dot = o.svg_path.rfind(".json");
+            if (dot != std::string::npos) o.svg_path.erase(dot);
+            o.svg_path += ".svg";
+        }
+    }
+    if (!o.svg_path.empty()) {
+        std::vector<PlotSeries> series;
+        for (const auto& e : engines) {
+            PlotSeries s{e.name, {}};
+            for (const auto& p : points) {
+                if (p.engine == e.name) s.points.emplace_back(p.recall, p.qps);
+            }
+            series.push_back(std::move(s));
+        }
+        const std::string svg = svg_plot(fmt::format("recall@{} vs single-thread QPS", k), "recall", "QPS", series, true);
+        if (std::FILE* f = std::fopen(o.svg_path.c_str(), "w")) {
+            std::fwrite(svg.data(), 1, svg.size(), f);
+            std::fclose(f);
+            std::printf("\nwrote %s\n", o.svg_path.c_str());
+        }
+    }
+    for (auto& e : engines) e.destroy();
+    return 0;
+}
+
+const BenchRegistrar kRegister{"ann", "dense ANN: quiver HNSW vs hnswlib and FAISS; flat vs FAISS IndexFlat",
+                               &run_ann};
+
+}  // namespace
+}  // namespace quiver::bench

@@ -1,0 +1,64 @@
+/// @file flat_index.h
+/// @brief Exact (brute-force) search: the ground truth for every other index.
+///
+/// Single queries scan with the SIMD kernel; batches (>= 16 queries) use BLAS matrix products
+/// (OpenBLAS sgemm) over blocks of the base, then an exact re-score of the best candidates in double
+/// precision, so the returned order is the exact order even where float rounding would tie.
+/// Cosine vectors are normalised on insert and queries at search time.
+#pragma once
+
+#include <memory>
+#include <unordered_map>
+
+#include "quiver/index/vector_index.h"
+#include "quiver/storage/file_format.h"
+
+namespace quiver::index {
+
+class FlatIndex final : public VectorIndex {
+public:
+    static Result<std::unique_ptr<FlatIndex>> create(std::size_t dim, Metric metric);
+    static Result<std::unique_ptr<FlatIndex>> open(const std::string& path);
+
+    IndexInfo info() const override;
+    Status add(MatrixView<float> vectors, std::span<const Label> labels) override;
+    Result<std::size_t> remove(std::span<const Label> labels) override;
+    /// Thread-safe. `params.threads` threads split the queries (and the base, for one query).
+    Result<SearchResults> search(MatrixView<float> queries, const SearchParams& params) const override;
+    Status save(const std::string& path) const override;
+    std::size_t memory_bytes() const override;
+
+    /// Stored (possibly normalised) vector of slot i, for tests and re-ranking.
+    const float* vector(std::size_t slot) const noexcept { return base_ + slot * dim_; }
+    /// Number of slots (live and removed).
+    std::size_t slots() const noexcept { return labels_.size(); }
+
+private:
+    friend struct FlatIo;
+    FlatIndex(std::size_t dim, Metric metric);
+    /// Copies mapped vectors into owned memory before the first mutation after open().
+    void materialize();
+    /// Exact top-`kk` candidate slots per query (float), before the double-precision re-score.
+    void candidates_blas(MatrixView<float> queries, std::size_t kk, const SearchParams& params,
+                         std::vector<std::vector<std::pair<float, std::uint64_t>>>& out) const;
+    void candidates_scan(MatrixView<float> queries, std::size_t kk, const SearchParams& params,
+                         std::vector<std::vector<std::pair<float, std::uint64_t>>>& out) const;
+    double exact_distance(const float* query, std::size_t slot) const noexcept;
+    bool live(std::size_t slot, const LabelFilter* filter) const noexcept {
+        return removed_[slot] == 0 && (filter == nullptr || filter->allows(labels_[slot]));
+    }
+
+    std::size_t dim_;
+    Metric metric_;
+    simd::DistanceFn distance_;
+    std::vector<float> owned_;          // slots x dim, when not mapped
+    const float* base_ = nullptr;       // owned_.data() or the mapped file
+    std::shared_ptr<storage::MappedFile> mapping_;
+    std::vector<float> norms_;          // squared norms per slot (for L2 through BLAS)
+    std::vector<Label> labels_;         // per slot
+    std::vector<std::uint8_t> removed_; // per slot
+    std::unordered_map<std::uint64_t, std::uint32_t> slot_of_;  // live label -> slot
+    std::size_t live_ = 0;
+};
+
+}  // namespace quiver::index

@@ -1,0 +1,102 @@
+/// @file vector_index.h
+/// @brief The dense vector index interface (flat and HNSW implement it) and its registry.
+///
+/// Layout contract: queries and vectors are row-major `MatrixView<float>` (row i, column j at
+/// `data[i * dim + j]`). Labels are the caller's 64-bit ids; an index never returns a removed label.
+/// Distances follow simd::Metric: squared L2, or 1 - inner product (cosine normalises both sides).
+///
+/// Thread-safety: `search` is safe to call concurrently with other `search` calls. `add`, `remove` and
+/// `save` need exclusive access unless an implementation says otherwise (HnswIndex::add may run
+/// concurrently with search).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "quiver/core/ids.h"
+#include "quiver/core/matrix_view.h"
+#include "quiver/core/result.h"
+#include "quiver/simd/kernels.h"
+
+namespace quiver::index {
+
+using simd::Metric;
+
+/// k results for each of num_queries queries, row-major; row i sorted nearest first. Rows with fewer
+/// than k hits are padded with kNoLabel and +infinity.
+struct SearchResults {
+    std::size_t num_queries = 0;
+    std::size_t k = 0;
+    std::vector<Label> labels;     ///< num_queries * k
+    std::vector<float> distances;  ///< num_queries * k
+
+    SearchResults() = default;
+    SearchResults(std::size_t nq, std::size_t kk);
+    Label label(std::size_t q, std::size_t j) const noexcept { return labels[q * k + j]; }
+    float distance(std::size_t q, std::size_t j) const noexcept { return distances[q * k + j]; }
+    /// Number of real hits in row q (before padding).
+    std::size_t count(std::size_t q) const noexcept;
+};
+
+/// Answers "may this label be returned?". Must be thread-safe and cheap.
+class LabelFilter {
+public:
+    virtual ~LabelFilter() = default;
+    virtual bool allows(Label label) const noexcept = 0;
+};
+
+struct SearchParams {
+    std::size_t k = 10;
+    std::size_t ef = 0;            ///< HNSW beam width; 0 = max(k, 64). Ignored by flat.
+    std::size_t threads = 1;       ///< threads over queries; 0 = all cores
+    const LabelFilter* filter = nullptr;
+};
+
+struct IndexInfo {
+    std::string kind;  ///< "flat" | "hnsw"
+    std::size_t dim = 0;
+    Metric metric = Metric::kL2;
+    std::size_t size = 0;     ///< live (not removed) vectors
+};
+
+class VectorIndex {
+public:
+    virtual ~VectorIndex() = default;
+
+    virtual IndexInfo info() const = 0;
+    /// Adds rows of `vectors` under `labels` (same count). A label that is present is replaced.
+    /// Rejects dimension mismatch and non-finite values (kInvalidArgument) without changing the index.
+    virtual Status add(MatrixView<float> vectors, std::span<const Label> labels) = 0;
+    /// Removes labels; unknown labels are ignored. Returns the number removed.
+    virtual Result<std::size_t> remove(std::span<const Label> labels) = 0;
+    virtual Result<SearchResults> search(MatrixView<float> queries, const SearchParams& params) const = 0;
+    /// Writes a versioned, checksummed file (atomically replaced).
+    virtual Status save(const std::string& path) const = 0;
+    /// Bytes of memory held for vectors, graph and ids.
+    virtual std::size_t memory_bytes() const = 0;
+
+    /// Optional string ids: label i (0..n-1) names external_ids()[i]. Saved with the index.
+    void set_external_ids(std::vector<std::string> ids) { external_ids_ = std::move(ids); }
+    const std::vector<std::string>& external_ids() const noexcept { return external_ids_; }
+    /// The string form of a label: its external id when present, else its decimal value.
+    std::string label_name(Label label) const;
+
+protected:
+    std::vector<std::string> external_ids_;
+};
+
+/// File kinds (fourcc) of the index files.
+inline constexpr std::uint32_t kFlatFileKind = 0x54414c46;  // "FLAT"
+inline constexpr std::uint32_t kHnswFileKind = 0x57534e48;  // "HNSW"
+
+/// Opens any quiver vector index file (flat or HNSW), detecting the kind from its header.
+Result<std::unique_ptr<VectorIndex>> open_index(const std::string& path);
+
+/// Labels 0..n-1.
+std::vector<Label> sequential_labels(std::size_t n, std::uint64_t first = 0);
+
+}  // namespace quiver::index

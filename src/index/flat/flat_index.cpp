@@ -1,0 +1,203 @@
+#include "quiver/index/flat_index.h"
+
+#include <cblas.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "index/prepare.h"
+#include "index/topk.h"
+#include "quiver/core/thread_pool.h"
+
+namespace quiver::index {
+namespace {
+// Batches at least this large go through BLAS; smaller ones scan with the SIMD kernel.
+constexpr std::size_t kBlasMinQueries = 16;
+// Tiles sized so a score block (queries x base rows) stays in cache: 256 x 2048 floats = 2 MiB.
+constexpr std::size_t kQueryBlock = 256;
+constexpr std::size_t kBaseBlock = 2048;
+
+std::size_t candidate_count(std::size_t k, std::size_t live) {
+    return std::min(live, std::max(2 * k, k + 16));
+}
+}  // namespace
+
+FlatIndex::FlatIndex(std::size_t dim, Metric metric)
+    : dim_(dim), metric_(metric), distance_(simd::distance_fn(metric)) {}
+
+Result<std::unique_ptr<FlatIndex>> FlatIndex::create(std::size_t dim, Metric metric) {
+    if (dim == 0 || dim > (1u << 16)) {
+        return invalid_argument(fmt::format("dimension {} is out of range (1 to 65536)", dim));
+    }
+    return std::unique_ptr<FlatIndex>(new FlatIndex(dim, metric));
+}
+
+IndexInfo FlatIndex::info() const { return {"flat", dim_, metric_, live_}; }
+
+std::size_t FlatIndex::memory_bytes() const {
+    return labels_.size() * (dim_ * sizeof(float) + sizeof(float) + sizeof(Label) + 1) +
+           slot_of_.size() * 32;
+}
+
+void FlatIndex::materialize() {
+    if (!mapping_) return;
+    owned_.assign(base_, base_ + labels_.size() * dim_);
+    base_ = owned_.data();
+    mapping_.reset();
+}
+
+Status FlatIndex::add(MatrixView<float> vectors, std::span<const Label> labels) {
+    if (vectors.rows != labels.size()) {
+        return invalid_argument(
+            fmt::format("{} vectors but {} labels", vectors.rows, labels.size()));
+    }
+    QUIVER_TRY(detail::validate_rows(vectors, dim_, metric_, "vectors"));
+    if (vectors.rows == 0) return {};
+    if (labels_.size() + vectors.rows > std::numeric_limits<std::uint32_t>::max()) {
+        return resource_exhausted("a flat index holds at most 2^32 - 1 vectors");
+    }
+    materialize();
+    const auto prepared = detail::prepare_rows(vectors, metric_);
+    const std::size_t first = labels_.size();
+    owned_.insert(owned_.end(), prepared.view.data, prepared.view.data + prepared.view.size());
+    base_ = owned_.data();
+    const auto& kern = simd::active_kernels();
+    for (std::size_t r = 0; r < vectors.rows; ++r) {
+        const std::uint64_t label = to_int(labels[r]);
+        auto [it, inserted] = slot_of_.try_emplace(label, static_cast<std::uint32_t>(first + r));
+        if (!inserted) {
+            removed_[it->second] = 1;  // replaced: the old slot is never returned again
+            --live_;
+            it->second = static_cast<std::uint32_t>(first + r);
+        }
+        labels_.push_back(labels[r]);
+        removed_.push_back(0);
+        norms_.push_back(kern.norm_squared(base_ + (first + r) * dim_, dim_));
+        ++live_;
+    }
+    return {};
+}
+
+Result<std::size_t> FlatIndex::remove(std::span<const Label> labels) {
+    std::size_t n = 0;
+    for (Label l : labels) {
+        auto it = slot_of_.find(to_int(l));
+        if (it == slot_of_.end()) continue;
+        removed_[it->second] = 1;
+        slot_of_.erase(it);
+        --live_;
+        ++n;
+    }
+    return n;
+}
+
+double FlatIndex::exact_distance(const float* q, std::size_t slot) const noexcept {
+    const float* x = vector(slot);
+    double s = 0;
+    if (metric_ == Metric::kL2) {
+        for (std::size_t j = 0; j < dim_; ++j) {
+            const double d = static_cast<double>(q[j]) - x[j];
+            s += d * d;
+        }
+        return s;
+    }
+    for (std::size_t j = 0; j < dim_; ++j) s += static_cast<double>(q[j]) * x[j];
+    return 1.0 - s;
+}
+
+void FlatIndex::candidates_scan(MatrixView<float> queries, std::size_t kk, const SearchParams& params,
+                                std::vector<std::vector<std::pair<float, std::uint64_t>>>& out) const {
+    ThreadPool pool(resolve_threads(params.threads));
+    const std::size_t n = labels_.size();
+    pool.parallel_for(queries.rows, [&](std::size_t q, std::size_t) {
+        detail::TopK top(kk);
+        const float* qv = queries.row_ptr(q);
+        for (std::size_t s = 0; s < n; ++s) {
+            if (!live(s, params.filter)) continue;
+            const float d = distance_(qv, vector(s), dim_);
+            if (d <= top.threshold()) top.push(d, s);
+        }
+        out[q] = top.take_sorted();
+    });
+}
+
+void FlatIndex::candidates_blas(MatrixView<float> queries, std::size_t kk, const SearchParams& params,
+                                std::vector<std::vector<std::pair<float, std::uint64_t>>>& out) const {
+    ThreadPool pool(resolve_threads(params.threads));
+    const std::size_t n = labels_.size();
+    const std::size_t nq = queries.rows;
+    std::vector<float> scores(kQueryBlock * kBaseBlock);
+    std::vector<float> qnorms(nq);
+    const auto& kern = simd::active_kernels();
+    for (std::size_t q = 0; q < nq; ++q) qnorms[q] = kern.norm_squared(queries.row_ptr(q), dim_);
+    std::vector<detail::TopK> tops;
+    for (std::size_t q0 = 0; q0 < nq; q0 += kQueryBlock) {
+        const std::size_t qn = std::min(kQueryBlock, nq - q0);
+        tops.assign(qn, detail::TopK(kk));
+        for (std::size_t b0 = 0; b0 < n; b0 += kBaseBlock) {
+            const std::size_t bn = std::min(kBaseBlock, n - b0);
+            // scores[qn x bn] = Q[q0..] * B[b0..]^T
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(qn), static_cast<int>(bn),
+                        static_cast<int>(dim_), 1.0f, queries.row_ptr(q0), static_cast<int>(dim_),
+                        base_ + b0 * dim_, static_cast<int>(dim_), 0.0f, scores.data(), static_cast<int>(bn));
+            pool.parallel_for(qn, [&](std::size_t qi, std::size_t) {
+                detail::TopK& top = tops[qi];
+                const float* row = scores.data() + qi * bn;
+                float thr = top.threshold();
+                if (metric_ == Metric::kL2) {
+                    const float qn2 = qnorms[q0 + qi];
+                    for (std::size_t j = 0; j < bn; ++j) {
+                        const float d = qn2 + norms_[b0 + j] - 2.0f * row[j];
+                        if (d <= thr && live(b0 + j, params.filter)) {
+                            top.push(d, b0 + j);
+                            thr = top.threshold();
+                        }
+                    }
+                } else {
+                    for (std::size_t j = 0; j < bn; ++j) {
+                        const float d = 1.0f - row[j];
+                        if (d <= thr && live(b0 + j, params.filter)) {
+                            top.push(d, b0 + j);
+                            thr = top.threshold();
+                        }
+                    }
+                }
+            }, 8);
+        }
+        for (std::size_t qi = 0; qi < qn; ++qi) out[q0 + qi] = tops[qi].take_sorted();
+    }
+}
+
+Result<SearchResults> FlatIndex::search(MatrixView<float> queries, const SearchParams& params) const {
+    if (params.k == 0) return invalid_argument("k must be at least 1");
+    QUIVER_TRY(detail::validate_rows(queries, dim_, metric_, "queries"));
+    SearchResults results(queries.rows, params.k);
+    if (queries.rows == 0 || live_ == 0) return results;
+    const auto prepared = detail::prepare_rows(queries, metric_);
+    const std::size_t kk = candidate_count(params.k, live_);
+    std::vector<std::vector<std::pair<float, std::uint64_t>>> cands(queries.rows);
+    if (queries.rows >= kBlasMinQueries) {
+        candidates_blas(prepared.view, kk, params, cands);
+    } else {
+        candidates_scan(prepared.view, kk, params, cands);
+    }
+    // Re-score the float candidates in double precision so ties and near-ties resolve exactly
+    // (then by lower label), independent of BLAS blocking and SIMD level.
+    for (std::size_t q = 0; q < queries.rows; ++q) {
+        std::vector<std::pair<double, std::uint64_t>> exact;
+        exact.reserve(cands[q].size());
+        for (const auto& [d, slot] : cands[q]) {
+            exact.emplace_back(exact_distance(prepared.view.row_ptr(q), slot), to_int(labels_[slot]));
+        }
+        std::sort(exact.begin(), exact.end());
+        const std::size_t m = std::min(params.k, exact.size());
+        for (std::size_t j = 0; j < m; ++j) {
+            results.labels[q * params.k + j] = Label{exact[j].second};
+            results.distances[q * params.k + j] = static_cast<float>(exact[j].first);
+        }
+    }
+    return results;
+}
+
+}  // namespace quiver::index

@@ -1,0 +1,147 @@
+// Private to index/hnsw: the graph state and algorithms behind HnswIndex.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "index/hnsw/visited.h"
+#include "quiver/index/hnsw_index.h"
+#include "quiver/storage/file_format.h"
+
+namespace quiver::index {
+
+namespace detail {
+
+/// One byte per node; contention is rare (a node's list is locked only while copied or rewritten).
+class SpinLocks {
+public:
+    void resize(std::size_t n) {
+        locks_ = std::make_unique<std::atomic<std::uint8_t>[]>(n);
+        for (std::size_t i = 0; i < n; ++i) locks_[i].store(0, std::memory_order_relaxed);
+        n_ = n;
+    }
+    void lock(std::uint32_t i) noexcept {
+        while (locks_[i].exchange(1, std::memory_order_acquire) != 0) {
+            while (locks_[i].load(std::memory_order_relaxed) != 0) {
+#if defined(__x86_64__)
+                __builtin_ia32_pause();
+#endif
+            }
+        }
+    }
+    void unlock(std::uint32_t i) noexcept { locks_[i].store(0, std::memory_order_release); }
+    std::size_t size() const noexcept { return n_; }
+
+private:
+    std::unique_ptr<std::atomic<std::uint8_t>[]> locks_;
+    std::size_t n_ = 0;
+};
+
+struct FreeDeleter {
+    void operator()(std::byte* p) const noexcept { std::free(p); }
+};
+
+using Candidate = std::pair<float, std::uint32_t>;  // (distance, slot)
+
+}  // namespace detail
+
+struct HnswGraph {
+    // Configuration (fixed at creation).
+    std::size_t dim = 0;
+    Metric metric = Metric::kL2;
+    simd::DistanceFn dist = nullptr;
+    HnswParams params;
+    std::size_t max_m = 0;   // links per node on levels >= 1
+    std::size_t max_m0 = 0;  // links per node on level 0
+    double level_mult = 0;
+    std::size_t vector_bytes = 0;  // dim * 4
+    std::size_t stride = 0;        // bytes per level-0 record
+    std::size_t upper_block = 0;   // u32 words per upper level of a node: 1 + max_m
+
+    // Level-0 records, owned or mapped.
+    std::unique_ptr<std::byte, detail::FreeDeleter> owned;
+    std::shared_ptr<storage::MappedFile> mapping;
+    std::byte* level0 = nullptr;
+    std::size_t capacity = 0;
+    std::size_t count = 0;  // slots in use
+
+    std::vector<Label> labels;            // per slot
+    std::vector<std::uint8_t> levels;     // per slot
+    std::vector<std::uint8_t> deleted;    // per slot
+    std::vector<std::uint64_t> upper_offset;  // per slot: first u32 of its level-1 block in `upper`
+    std::vector<std::uint32_t> upper;     // upper-level blocks: [count][max_m links] per level
+    std::unordered_map<std::uint64_t, std::uint32_t> slot_of;  // live label -> slot
+    std::size_t num_deleted = 0;
+
+    std::atomic<std::uint32_t> entry{0};
+    std::atomic<int> max_level{-1};
+    std::mutex global;  // held by an insert that raises max_level
+    mutable detail::SpinLocks locks;
+    mutable detail::VisitedPool visited;
+    std::mt19937_64 level_rng;
+
+    // --- layout accessors -------------------------------------------------------------------
+    const float* vec(std::uint32_t s) const noexcept {
+        return reinterpret_cast<const float*>(level0 + s * stride);
+    }
+    float* vec_mut(std::uint32_t s) noexcept { return reinterpret_cast<float*>(level0 + s * stride); }
+    /// [count, link_0, ..., link_{cap-1}] of slot s at `level`.
+    std::uint32_t* links(std::uint32_t s, int level) noexcept {
+        if (level == 0) return reinterpret_cast<std::uint32_t*>(level0 + s * stride + vector_bytes);
+        return upper.data() + upper_offset[s] + static_cast<std::size_t>(level - 1) * upper_block;
+    }
+    const std::uint32_t* links(std::uint32_t s, int level) const noexcept {
+        return const_cast<HnswGraph*>(this)->links(s, level);
+    }
+    std::size_t max_links(int level) const noexcept { return level == 0 ? max_m0 : max_m; }
+    void prefetch_vector(std::uint32_t s) const noexcept {
+        const char* p = reinterpret_cast<const char*>(level0 + s * stride);
+        for (std::size_t off = 0; off < vector_bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
+    }
+
+    // --- hnsw_index.cpp ---------------------------------------------------------------------
+    void init(std::size_t dim, Metric metric, const HnswParams& params);
+    /// Grows level-0 storage and side arrays to hold `needed` slots (single-threaded).
+    void reserve(std::size_t needed);
+    /// Copies a mapped level-0 array into owned memory.
+    void materialize();
+    std::size_t memory_bytes() const;
+
+    // --- hnsw_build.cpp ---------------------------------------------------------------------
+    int random_level();
+    /// Links slot (vector, level and upper blocks already in place) into the graph. Thread-safe
+    /// against other insert() calls.
+    void insert(std::uint32_t slot);
+    /// hnswlib's getNeighborsByHeuristic2 over candidates sorted ascending by distance to the base.
+    void select_neighbors(std::vector<detail::Candidate>& sorted, std::size_t m) const;
+    std::uint32_t connect(std::uint32_t slot, std::vector<detail::Candidate>& found, int level);
+
+    // --- hnsw_search.cpp --------------------------------------------------------------------
+    struct Scratch {
+        std::unique_ptr<detail::VisitedSet> visited;
+        std::vector<detail::Candidate> candidates;  // min-heap
+        std::vector<detail::Candidate> results;     // max-heap, at most ef
+    };
+    /// Greedy descent from the entry point through levels > `stop_level`; returns the closest slot.
+    template <bool kLocked>
+    std::uint32_t greedy_descent(const float* q, std::uint32_t ep, int from_level, int stop_level) const;
+    /// Beam search on one level; leaves up to ef results (max-heap) in scratch.results.
+    /// kLocked: copy neighbour lists under their lock (during build).
+    /// kChecked: deleted or filtered nodes are traversed but not returned.
+    template <bool kLocked, bool kChecked>
+    void search_layer(const float* q, std::uint32_t ep, int level, std::size_t ef,
+                      const LabelFilter* filter, Scratch& scratch) const;
+    void search_one(const float* q, std::size_t k, std::size_t ef, const LabelFilter* filter,
+                    Scratch& scratch, Label* out_labels, float* out_distances) const;
+};
+
+}  // namespace quiver::index

@@ -1,0 +1,187 @@
+#include "quiver/index/hnsw_index.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "index/hnsw/hnsw_graph.h"
+#include "index/prepare.h"
+#include "quiver/core/check.h"
+#include "quiver/core/progress.h"
+#include "quiver/core/thread_pool.h"
+
+namespace quiver::index {
+
+void HnswGraph::init(std::size_t d, Metric m, const HnswParams& p) {
+    dim = d;
+    metric = m;
+    dist = simd::distance_fn(m);
+    params = p;
+    params.ef_construction = std::max(params.ef_construction, params.M);
+    max_m = params.M;
+    max_m0 = 2 * params.M;
+    level_mult = 1.0 / std::log(static_cast<double>(params.M));
+    vector_bytes = dim * sizeof(float);
+    const std::size_t raw = vector_bytes + (1 + max_m0) * sizeof(std::uint32_t);
+    stride = (raw + 31) / 32 * 32;
+    upper_block = 1 + max_m;
+    level_rng.seed(params.seed);
+}
+
+void HnswGraph::reserve(std::size_t needed) {
+    if (needed <= capacity && !mapping) return;
+    const std::size_t new_cap = std::max(needed, capacity + capacity / 2);
+    auto* fresh = static_cast<std::byte*>(std::aligned_alloc(64, (new_cap * stride + 63) / 64 * 64));
+    QUIVER_CHECK_MSG(fresh != nullptr, "out of memory growing the HNSW level-0 array");
+    if (count > 0) std::memcpy(fresh, level0, count * stride);
+    owned.reset(fresh);
+    mapping.reset();
+    level0 = fresh;
+    capacity = new_cap;
+    locks.resize(new_cap);
+    visited.reset(new_cap);
+}
+
+void HnswGraph::materialize() {
+    if (mapping) reserve(std::max<std::size_t>(count, 1));
+}
+
+std::size_t HnswGraph::memory_bytes() const {
+    // Level-0 records + per-slot side arrays + upper arena + label map (node + bucket estimate).
+    return capacity * stride + labels.capacity() * sizeof(Label) + levels.capacity() +
+           deleted.capacity() + locks.size() + upper_offset.capacity() * sizeof(std::uint64_t) +
+           upper.capacity() * sizeof(std::uint32_t) + slot_of.size() * 40 + slot_of.bucket_count() * 8;
+}
+
+// ---------------------------------------------------------------------------------------------
+HnswIndex::HnswIndex(std::unique_ptr<HnswGraph> graph) : graph_(std::move(graph)) {}
+HnswIndex::~HnswIndex() = default;
+
+Result<std::unique_ptr<HnswIndex>> HnswIndex::create(std::size_t dim, Metric metric,
+                                                     const HnswParams& params) {
+    if (dim == 0 || dim > (1u << 16)) {
+        return invalid_argument(fmt::format("dimension {} is out of range (1 to 65536)", dim));
+    }
+    if (params.M < 2 || params.M > 256) {
+        return invalid_argument(fmt::format("M = {} is out of range (2 to 256)", params.M));
+    }
+    if (params.ef_construction == 0 || params.ef_construction > 100000) {
+        return invalid_argument(fmt::format("ef_construction = {} is out of range", params.ef_construction));
+    }
+    auto g = std::make_unique<HnswGraph>();
+    g->init(dim, metric, params);
+    return std::unique_ptr<HnswIndex>(new HnswIndex(std::move(g)));
+}
+
+IndexInfo HnswIndex::info() const {
+    return {"hnsw", graph_->dim, graph_->metric, graph_->count - graph_->num_deleted};
+}
+
+const HnswParams& HnswIndex::params() const noexcept { return graph_->params; }
+int HnswIndex::max_level() const noexcept { return graph_->max_level.load(); }
+void HnswIndex::set_progress(ProgressBar* progress) noexcept { progress_ = progress; }
+std::size_t HnswIndex::memory_bytes() const { return graph_->memory_bytes(); }
+
+Status HnswIndex::add(MatrixView<float> vectors, std::span<const Label> labels) {
+    HnswGraph& g = *graph_;
+    if (vectors.rows != labels.size()) {
+        return invalid_argument(fmt::format("{} vectors but {} labels", vectors.rows, labels.size()));
+    }
+    QUIVER_TRY(detail::validate_rows(vectors, g.dim, g.metric, "vectors"));
+    if (vectors.rows == 0) return {};
+    if (g.count + vectors.rows >= std::numeric_limits<std::uint32_t>::max()) {
+        return resource_exhausted("an HNSW index holds at most 2^32 - 2 vectors");
+    }
+    const auto prepared = detail::prepare_rows(vectors, g.metric);
+    const std::size_t first = g.count;
+    const std::size_t n = vectors.rows;
+    g.reserve(first + n);
+
+    // Lay out every new node (vector, empty links, level, upper blocks) before linking any.
+    g.labels.resize(first + n);
+    g.levels.resize(first + n);
+    g.deleted.resize(first + n, 0);
+    g.upper_offset.resize(first + n, 0);
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto slot = static_cast<std::uint32_t>(first + i);
+        std::memcpy(g.vec_mut(slot), prepared.view.row_ptr(i), g.vector_bytes);
+        g.links(slot, 0)[0] = 0;
+        const int level = g.random_level();
+        g.levels[slot] = static_cast<std::uint8_t>(level);
+        g.upper_offset[slot] = g.upper.size();
+        g.upper.resize(g.upper.size() + static_cast<std::size_t>(level) * g.upper_block, 0);
+        g.labels[slot] = labels[i];
+        auto [it, inserted] = g.slot_of.try_emplace(to_int(labels[i]), slot);
+        if (!inserted) {  // replace: tombstone the old node
+            g.deleted[it->second] = 1;
+            ++g.num_deleted;
+            it->second = slot;
+        }
+    }
+    g.count = first + n;
+
+    std::size_t begin = 0;
+    if (g.max_level.load() < 0) {
+        g.insert(static_cast<std::uint32_t>(first));
+        begin = 1;
+    }
+    ThreadPool pool(resolve_threads(g.params.threads));
+    ProgressBar* progress = progress_;
+    if (progress) progress->add(begin);
+    pool.parallel_for(n - begin, [&](std::size_t i, std::size_t) {
+        g.insert(static_cast<std::uint32_t>(first + begin + i));
+        if (progress) progress->add(1);
+    }, 16);
+    return {};
+}
+
+Result<std::size_t> HnswIndex::remove(std::span<const Label> labels) {
+    HnswGraph& g = *graph_;
+    std::size_t removed = 0;
+    for (Label l : labels) {
+        auto it = g.slot_of.find(to_int(l));
+        if (it == g.slot_of.end()) continue;
+        if (g.mapping) g.materialize();
+        g.deleted[it->second] = 1;
+        ++g.num_deleted;
+        g.slot_of.erase(it);
+        ++removed;
+    }
+    return removed;
+}
+
+Result<SearchResults> HnswIndex::search(MatrixView<float> queries, const SearchParams& params) const {
+    const HnswGraph& g = *graph_;
+    if (params.k == 0) return invalid_argument("k must be at least 1");
+    QUIVER_TRY(detail::validate_rows(queries, g.dim, g.metric, "queries"));
+    SearchResults results(queries.rows, params.k);
+    if (queries.rows == 0 || g.count == g.num_deleted) return results;
+    const auto prepared = detail::prepare_rows(queries, g.metric);
+    const std::size_t ef = std::max(params.ef == 0 ? std::size_t{64} : params.ef, params.k);
+    auto run = [&](std::size_t begin, std::size_t end) {
+        HnswGraph::Scratch scratch;
+        scratch.visited = g.visited.acquire();
+        scratch.candidates.reserve(ef * 4);
+        scratch.results.reserve(ef + 1);
+        for (std::size_t q = begin; q < end; ++q) {
+            g.search_one(prepared.view.row_ptr(q), params.k, ef, params.filter, scratch,
+                         results.labels.data() + q * params.k, results.distances.data() + q * params.k);
+        }
+        g.visited.release(std::move(scratch.visited));
+    };
+    const std::size_t threads = std::min(resolve_threads(params.threads), queries.rows);
+    if (threads <= 1) {
+        run(0, queries.rows);
+    } else {
+        ThreadPool pool(threads);
+        const std::size_t chunk = 32;
+        pool.parallel_for((queries.rows + chunk - 1) / chunk, [&](std::size_t c, std::size_t) {
+            run(c * chunk, std::min(queries.rows, (c + 1) * chunk));
+        });
+    }
+    return results;
+}
+
+}  // namespace quiver::index

@@ -1,0 +1,132 @@
+// HnswIndex persistence. Payload of an 'HNSW' file, version 1 (docs/formats.md):
+//   u64 dim | u32 metric | u32 0 | u64 M | u64 ef_construction | u64 seed | u64 count
+//   u64 num_deleted | i64 max_level | u64 entry | u64 stride
+//   (align 64) level-0 records [count * stride]             <- mapped in place by open()
+//   u64 labels[count] | u8 levels[count] | u8 deleted[count]
+//   (align 8) u64 upper_offset[count] | u64 upper_words | u32 upper[upper_words]
+//   u64 n_ids | n_ids x (u64 len, bytes)                     <- optional external ids
+#include <fmt/format.h>
+
+#include "index/hnsw/hnsw_graph.h"
+
+namespace quiver::index {
+namespace {
+constexpr std::uint32_t kHnswVersion = 1;
+}
+
+Status HnswIndex::save(const std::string& path) const {
+    const HnswGraph& g = *graph_;
+    QUIVER_ASSIGN_OR_RETURN(storage::FileWriter w, storage::FileWriter::create(path, kHnswFileKind, kHnswVersion));
+    QUIVER_TRY(w.write_pod<std::uint64_t>(g.dim));
+    QUIVER_TRY(w.write_pod<std::uint32_t>(static_cast<std::uint32_t>(g.metric)));
+    QUIVER_TRY(w.write_pod<std::uint32_t>(0));
+    QUIVER_TRY(w.write_pod<std::uint64_t>(g.params.M));
+    QUIVER_TRY(w.write_pod<std::uint64_t>(g.params.ef_construction));
+    QUIVER_TRY(w.write_pod<std::uint64_t>(g.params.seed));
+    QUIVER_TRY(w.write_pod<std::uint64_t>(g.count));
+    QUIVER_TRY(w.write_pod<std::uint64_t>(g.num_deleted));
+    QUIVER_TRY(w.write_pod<std::int64_t>(g.max_level.load()));
+    QUIVER_TRY(w.write_pod<std::uint64_t>(g.entry.load()));
+    QUIVER_TRY(w.write_pod<std::uint64_t>(g.stride));
+    QUIVER_TRY(w.align(64));
+    QUIVER_TRY(w.write(g.level0, g.count * g.stride));
+    QUIVER_TRY(w.write(g.labels.data(), g.count * sizeof(Label)));
+    QUIVER_TRY(w.write(g.levels.data(), g.count));
+    QUIVER_TRY(w.write(g.deleted.data(), g.count));
+    QUIVER_TRY(w.align(8));
+    QUIVER_TRY(w.write(g.upper_offset.data(), g.count * sizeof(std::uint64_t)));
+    QUIVER_TRY(w.write_pod<std::uint64_t>(g.upper.size()));
+    QUIVER_TRY(w.write_span(std::span<const std::uint32_t>(g.upper)));
+    QUIVER_TRY(w.write_pod<std::uint64_t>(external_ids_.size()));
+    for (const auto& id : external_ids_) QUIVER_TRY(w.write_string(id));
+    return w.finish();
+}
+
+Result<std::unique_ptr<HnswIndex>> HnswIndex::open(const std::string& path) {
+    auto mapping = std::make_shared<storage::MappedFile>();
+    QUIVER_ASSIGN_OR_RETURN(*mapping, storage::MappedFile::open(path));
+    QUIVER_ASSIGN_OR_RETURN(storage::BinaryReader r, storage::open_payload(*mapping, kHnswFileKind, kHnswVersion));
+    QUIVER_ASSIGN_OR_RETURN(std::uint64_t dim, r.read_pod<std::uint64_t>());
+    QUIVER_ASSIGN_OR_RETURN(std::uint32_t metric, r.read_pod<std::uint32_t>());
+    QUIVER_TRY(r.skip(4));
+    HnswParams params;
+    QUIVER_ASSIGN_OR_RETURN(params.M, r.read_pod<std::uint64_t>());
+    QUIVER_ASSIGN_OR_RETURN(params.ef_construction, r.read_pod<std::uint64_t>());
+    QUIVER_ASSIGN_OR_RETURN(params.seed, r.read_pod<std::uint64_t>());
+    QUIVER_ASSIGN_OR_RETURN(std::uint64_t count, r.read_pod<std::uint64_t>());
+    QUIVER_ASSIGN_OR_RETURN(std::uint64_t num_deleted, r.read_pod<std::uint64_t>());
+    QUIVER_ASSIGN_OR_RETURN(std::int64_t max_level, r.read_pod<std::int64_t>());
+    QUIVER_ASSIGN_OR_RETURN(std::uint64_t entry, r.read_pod<std::uint64_t>());
+    QUIVER_ASSIGN_OR_RETURN(std::uint64_t stride, r.read_pod<std::uint64_t>());
+    if (metric > 2) return r.corrupt(fmt::format("invalid metric {}", metric));
+    auto created = HnswIndex::create(dim, static_cast<Metric>(metric), params);
+    if (!created) return r.corrupt("invalid parameters: " + created.error().message());
+    std::unique_ptr<HnswIndex> idx = std::move(*created);
+    HnswGraph& g = *idx->graph_;
+    if (stride != g.stride) return r.corrupt(fmt::format("record stride {} does not match {}", stride, g.stride));
+    if (count > r.remaining() / std::max<std::uint64_t>(stride, 1) || num_deleted > count) {
+        return r.corrupt("invalid node count");
+    }
+    if (count > 0 && (max_level < 0 || max_level > 30 || entry >= count)) {
+        return r.corrupt("invalid entry point");
+    }
+    QUIVER_TRY(r.align(64));
+    QUIVER_ASSIGN_OR_RETURN(auto level0, r.read_span<std::byte>(count * stride));
+    QUIVER_ASSIGN_OR_RETURN(auto labels, r.read_span<Label>(count));
+    QUIVER_ASSIGN_OR_RETURN(auto levels, r.read_span<std::uint8_t>(count));
+    QUIVER_ASSIGN_OR_RETURN(auto deleted, r.read_span<std::uint8_t>(count));
+    QUIVER_TRY(r.align(8));
+    QUIVER_ASSIGN_OR_RETURN(auto upper_offset, r.read_span<std::uint64_t>(count));
+    QUIVER_ASSIGN_OR_RETURN(std::uint64_t upper_words, r.read_pod<std::uint64_t>());
+    QUIVER_ASSIGN_OR_RETURN(auto upper, r.read_span<std::uint32_t>(upper_words));
+    QUIVER_ASSIGN_OR_RETURN(std::uint64_t n_ids, r.read_pod<std::uint64_t>());
+    if (n_ids != 0 && n_ids != count) return r.corrupt("external id count does not match");
+    for (std::uint64_t i = 0; i < n_ids; ++i) {
+        QUIVER_ASSIGN_OR_RETURN(std::string id, r.read_string());
+        idx->external_ids_.push_back(std::move(id));
+    }
+
+    g.labels.assign(labels.begin(), labels.end());
+    g.levels.assign(levels.begin(), levels.end());
+    g.deleted.assign(deleted.begin(), deleted.end());
+    g.upper_offset.assign(upper_offset.begin(), upper_offset.end());
+    g.upper.assign(upper.begin(), upper.end());
+    g.level0 = const_cast<std::byte*>(level0.data());
+    g.count = count;
+    g.capacity = count;
+    g.num_deleted = num_deleted;
+    g.entry.store(static_cast<std::uint32_t>(entry));
+    g.max_level.store(count == 0 ? -1 : static_cast<int>(max_level));
+
+    // Structural validation: a file with a valid checksum can still be hand-crafted; never let a
+    // bad link or offset reach the search loop.
+    std::size_t deleted_seen = 0;
+    for (std::uint32_t s = 0; s < count; ++s) {
+        const int lv = g.levels[s];
+        if (lv > max_level) return r.corrupt(fmt::format("node {} has level {} above the top", s, lv));
+        if (g.upper_offset[s] + static_cast<std::uint64_t>(lv) * g.upper_block > upper_words) {
+            return r.corrupt(fmt::format("node {} upper links lie outside the arena", s));
+        }
+        for (int l = 0; l <= lv; ++l) {
+            const std::uint32_t* ln = g.links(s, l);
+            if (ln[0] > g.max_links(l)) return r.corrupt(fmt::format("node {} has {} links", s, ln[0]));
+            for (std::uint32_t i = 0; i < ln[0]; ++i) {
+                if (ln[1 + i] >= count) return r.corrupt(fmt::format("node {} links to {}", s, ln[1 + i]));
+            }
+        }
+        if (g.deleted[s]) {
+            ++deleted_seen;
+        } else {
+            g.slot_of[to_int(g.labels[s])] = s;
+        }
+    }
+    if (deleted_seen != num_deleted || g.slot_of.size() != count - num_deleted) {
+        return r.corrupt("deleted-node count does not match the labels");
+    }
+    g.mapping = std::move(mapping);
+    g.locks.resize(count);
+    g.visited.reset(count);
+    return idx;
+}
+
+}  // namespace quiver::index

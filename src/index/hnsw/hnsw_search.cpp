@@ -1,0 +1,166 @@
+// HNSW search: greedy descent on the upper levels, beam search on one level.
+#include <algorithm>
+#include <cstring>
+
+#include "index/hnsw/hnsw_graph.h"
+
+namespace quiver::index {
+namespace {
+
+using detail::Candidate;
+
+struct MinFirst {  // for a min-heap with std::*_heap (which builds max-heaps)
+    bool operator()(const Candidate& a, const Candidate& b) const noexcept { return a.first > b.first; }
+};
+struct MaxFirst {
+    bool operator()(const Candidate& a, const Candidate& b) const noexcept { return a.first < b.first; }
+};
+
+// How many neighbours ahead to prefetch while computing distances.
+constexpr std::size_t kPrefetchAhead = 2;
+
+}  // namespace
+
+template <bool kLocked>
+std::uint32_t HnswGraph::greedy_descent(const float* q, std::uint32_t ep, int from_level,
+                                        int stop_level) const {
+    std::uint32_t cur = ep;
+    float cur_d = dist(q, vec(cur), dim);
+    std::uint32_t buf[1024];
+    for (int level = from_level; level > stop_level; --level) {
+        bool changed = true;
+        while (changed) {
+            changed = false;
+            const std::uint32_t* l = links(cur, level);
+            std::uint32_t n;
+            const std::uint32_t* ids;
+            if constexpr (kLocked) {
+                locks.lock(cur);
+                n = l[0];
+                std::memcpy(buf, l + 1, n * sizeof(std::uint32_t));
+                locks.unlock(cur);
+                ids = buf;
+            } else {
+                n = l[0];
+                ids = l + 1;
+            }
+            for (std::uint32_t i = 0; i < n; ++i) {
+                const std::uint32_t c = ids[i];
+                const float d = dist(q, vec(c), dim);
+                if (d < cur_d) {
+                    cur_d = d;
+                    cur = c;
+                    changed = true;
+                }
+            }
+        }
+    }
+    return cur;
+}
+
+template <bool kLocked, bool kChecked>
+void HnswGraph::search_layer(const float* q, std::uint32_t ep, int level, std::size_t ef,
+                             const LabelFilter* filter, Scratch& s) const {
+    auto& visited = *s.visited;
+    visited.next();
+    auto& cand = s.candidates;
+    auto& top = s.results;
+    cand.clear();
+    top.clear();
+
+    auto allowed = [&](std::uint32_t id) {
+        if constexpr (!kChecked) {
+            return true;
+        } else {
+            return deleted[id] == 0 && (filter == nullptr || filter->allows(labels[id]));
+        }
+    };
+
+    float lower = std::numeric_limits<float>::infinity();
+    const float d0 = dist(q, vec(ep), dim);
+    if (allowed(ep)) {
+        top.emplace_back(d0, ep);
+        lower = d0;
+    }
+    cand.emplace_back(d0, ep);
+    visited.test_and_mark(ep);
+
+    std::uint32_t todo[1024];
+    std::uint32_t buf[1024];
+    while (!cand.empty()) {
+        const Candidate c = cand.front();
+        if (c.first > lower && (!kChecked || top.size() >= ef)) break;
+        std::pop_heap(cand.begin(), cand.end(), MinFirst{});
+        cand.pop_back();
+
+        const std::uint32_t* l = links(c.second, level);
+        std::uint32_t n;
+        const std::uint32_t* ids;
+        if constexpr (kLocked) {
+            locks.lock(c.second);
+            n = l[0];
+            std::memcpy(buf, l + 1, n * sizeof(std::uint32_t));
+            locks.unlock(c.second);
+            ids = buf;
+        } else {
+            n = l[0];
+            ids = l + 1;
+        }
+        std::size_t m = 0;
+        for (std::uint32_t i = 0; i < n; ++i) {
+            const std::uint32_t id = ids[i];
+            if (!visited.test_and_mark(id)) todo[m++] = id;
+        }
+        for (std::size_t j = 0; j < std::min(m, kPrefetchAhead); ++j) prefetch_vector(todo[j]);
+        for (std::size_t j = 0; j < m; ++j) {
+            if (j + kPrefetchAhead < m) prefetch_vector(todo[j + kPrefetchAhead]);
+            const std::uint32_t id = todo[j];
+            const float d = dist(q, vec(id), dim);
+            if (top.size() < ef || d < lower) {
+                cand.emplace_back(d, id);
+                std::push_heap(cand.begin(), cand.end(), MinFirst{});
+                if (allowed(id)) {
+                    top.emplace_back(d, id);
+                    std::push_heap(top.begin(), top.end(), MaxFirst{});
+                    if (top.size() > ef) {
+                        std::pop_heap(top.begin(), top.end(), MaxFirst{});
+                        top.pop_back();
+                    }
+                }
+                if (!top.empty()) lower = top.front().first;
+            }
+        }
+        if (!cand.empty()) {
+            // The next node to expand: fetch its link list while this one's distances retire.
+            __builtin_prefetch(links(cand.front().second, level), 0, 3);
+        }
+    }
+}
+
+void HnswGraph::search_one(const float* q, std::size_t k, std::size_t ef, const LabelFilter* filter,
+                           Scratch& s, Label* out_labels, float* out_distances) const {
+    const int top_level = max_level.load(std::memory_order_acquire);
+    if (top_level < 0) return;
+    const std::uint32_t ep = greedy_descent<false>(q, entry.load(std::memory_order_acquire), top_level, 0);
+    if (num_deleted == 0 && filter == nullptr) {
+        search_layer<false, false>(q, ep, 0, ef, nullptr, s);
+    } else {
+        search_layer<false, true>(q, ep, 0, ef, filter, s);
+    }
+    auto& top = s.results;
+    std::sort_heap(top.begin(), top.end(), MaxFirst{});
+    const std::size_t m = std::min(k, top.size());
+    for (std::size_t j = 0; j < m; ++j) {
+        out_labels[j] = labels[top[j].second];
+        out_distances[j] = top[j].first;
+    }
+}
+
+template std::uint32_t HnswGraph::greedy_descent<true>(const float*, std::uint32_t, int, int) const;
+template std::uint32_t HnswGraph::greedy_descent<false>(const float*, std::uint32_t, int, int) const;
+template void HnswGraph::search_layer<true, true>(const float*, std::uint32_t, int, std::size_t,
+                                                  const LabelFilter*, Scratch&) const;
+template void HnswGraph::search_layer<true, false>(const float*, std::uint32_t, int, std::size_t,
+                                                   const LabelFilter*, Scratch&) const;
+
+}  // namespace quiver::index

@@ -1,0 +1,58 @@
+// Private to index/: validation and preparation of input rows shared by the indexes.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <span>
+#include <vector>
+
+#include "quiver/core/matrix_view.h"
+#include "quiver/core/result.h"
+#include "quiver/simd/kernels.h"
+
+namespace quiver::index::detail {
+
+/// Checks dimension and finiteness; for cosine also a non-zero norm. `what` is "vectors"/"queries".
+inline Status validate_rows(MatrixView<float> m, std::size_t dim, simd::Metric metric, const char* what) {
+    if (m.rows == 0) return {};
+    if (m.dim != dim) {
+        return invalid_argument(fmt::format("{} have dimension {}, the index has {}", what, m.dim, dim));
+    }
+    for (std::size_t r = 0; r < m.rows; ++r) {
+        const float* row = m.row_ptr(r);
+        double norm = 0;
+        for (std::size_t j = 0; j < dim; ++j) {
+            if (!std::isfinite(row[j])) {
+                return invalid_argument(fmt::format("{} row {} column {} is {}", what, r, j,
+                                                    std::isnan(row[j]) ? "NaN" : "infinite"));
+            }
+            norm += static_cast<double>(row[j]) * row[j];
+        }
+        if (metric == simd::Metric::kCosine && !(norm > 0)) {
+            return invalid_argument(
+                fmt::format("{} row {} is the zero vector, which has no cosine direction", what, r));
+        }
+    }
+    return {};
+}
+
+/// The rows as the kernels want them: a normalised copy for cosine, else a view of the input.
+struct PreparedRows {
+    std::vector<float> storage;
+    MatrixView<float> view;
+};
+
+inline PreparedRows prepare_rows(MatrixView<float> m, simd::Metric metric) {
+    PreparedRows p;
+    if (metric != simd::Metric::kCosine) {
+        p.view = m;
+        return p;
+    }
+    p.storage.assign(m.data, m.data + m.rows * m.dim);
+    for (std::size_t r = 0; r < m.rows; ++r) simd::normalize(p.storage.data() + r * m.dim, m.dim);
+    p.view = {p.storage.data(), m.rows, m.dim};
+    return p;
+}
+
+}  // namespace quiver::index::detail

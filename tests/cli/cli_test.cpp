@@ -1,0 +1,145 @@
+// Runs the quiver binary as a user would and checks outputs, exit codes and error messages.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <string>
+
+#include "quiver/storage/vector_io.h"
+#include "testing/testing.h"
+
+namespace quiver {
+namespace {
+
+struct Run {
+    int code;
+    std::string out;  // stdout and stderr together
+};
+
+Run run(const std::string& args) {
+    const std::string cmd = std::string(QUIVER_CLI_PATH) + " " + args + " 2>&1";
+    Run r{-1, {}};
+    std::FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return r;
+    std::array<char, 4096> buf;
+    std::size_t n;
+    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+    const int status = pclose(p);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+class Cli : public ::testing::Test {
+protected:
+    void SetUp() override {
+        auto base = testing::clustered_matrix(2000, 16, 20, 1);
+        auto queries = testing::clustered_matrix(20, 16, 20, 2);
+        ASSERT_TRUE(storage::write_fvecs(dir_.file("base.fvecs"), base).ok());
+        ASSERT_TRUE(storage::write_fvecs(dir_.file("query.fvecs"), queries).ok());
+    }
+    std::string f(const std::string& name) const { return dir_.file(name); }
+    testing::TempDir dir_;
+};
+
+TEST_F(Cli, BuildSearchGtInfoRoundTrip) {
+    auto gt = run("gt --base " + f("base.fvecs") + " --queries " + f("query.fvecs") + " --k 10 --metric l2 -o " +
+                  f("gt.ivecs"));
+    ASSERT_EQ(gt.code, 0) << gt.out;
+    for (const char* kind : {"hnsw", "flat"}) {
+        const std::string idx = f(std::string(kind) + ".qvr");
+        auto b = run(std::string("build --input ") + f("base.fvecs") + " --output " + idx + " --metric l2 --index " +
+                     kind + " --json");
+        ASSERT_EQ(b.code, 0) << b.out;
+        EXPECT_NE(b.out.find("\"vectors\": 2000"), std::string::npos) << b.out;
+        auto s = run("search --index " + idx + " --queries " + f("query.fvecs") + " --k 10 --ef 100 --truth " +
+                     f("gt.ivecs") + " -o " + f("out.tsv"));
+        ASSERT_EQ(s.code, 0) << s.out;
+        const auto at = s.out.find("recall@10 = ");
+        ASSERT_NE(at, std::string::npos) << s.out;
+        const double recall = std::stod(s.out.substr(at + 12, 6));
+        // Flat is exact; a multi-threaded HNSW build is not deterministic, so a floor.
+        EXPECT_GE(recall, std::string(kind) == "flat" ? 1.0 : 0.99) << kind << ": " << s.out;
+        const std::string tsv = testing::read_bytes(f("out.tsv"));
+        EXPECT_EQ(tsv.rfind("query\trank\tid\tdistance\n", 0), 0u);
+        EXPECT_EQ(std::count(tsv.begin(), tsv.end(), '\n'), 1 + 20 * 10);
+        auto j = run("search --index " + idx + " --queries " + f("query.fvecs") + " --k 3 --json --max-queries 2");
+        ASSERT_EQ(j.code, 0) << j.out;
+        EXPECT_NE(j.out.find("\"hits\""), std::string::npos);
+        auto i = run("info " + idx);
+        ASSERT_EQ(i.code, 0);
+        EXPECT_NE(i.out.find(std::string(kind) + " index, 2000 vectors x 16 dims"), std::string::npos) << i.out;
+    }
+}
+
+TEST_F(Cli, JsonlIdsAreKept) {
+    testing::write_bytes(f("v.jsonl"), "{\"id\": \"alpha\", \"vector\": [1, 0, 0]}\n"
+                                       "{\"id\": \"beta\", \"vector\": [0, 1, 0]}\n"
+                                       "{\"id\": \"gamma\", \"vector\": [0, 0, 1]}\n");
+    testing::write_bytes(f("q.jsonl"), "{\"id\": \"q1\", \"vector\": [0.1, 0.9, 0]}\n");
+    ASSERT_EQ(run("build -i " + f("v.jsonl") + " -o " + f("v.qvr") + " --index flat").code, 0);
+    auto s = run("search --index " + f("v.qvr") + " -q " + f("q.jsonl") + " -k 1");
+    ASSERT_EQ(s.code, 0) << s.out;
+    EXPECT_NE(s.out.find("q1\t1\tbeta\t"), std::string::npos) << s.out;
+}
+
+TEST_F(Cli, BadInputGivesClearErrorsNotCrashes) {
+    // Missing file.
+    auto r = run("build -i " + f("missing.fvecs") + " -o " + f("x.qvr"));
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.out.find("No such file"), std::string::npos) << r.out;
+    // Empty file.
+    testing::write_bytes(f("empty.fvecs"), "");
+    r = run("build -i " + f("empty.fvecs") + " -o " + f("x.qvr"));
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.out.find("empty"), std::string::npos) << r.out;
+    // Wrong format.
+    testing::write_bytes(f("text.fvecs"), "hello world, not vectors at all\n");
+    r = run("build -i " + f("text.fvecs") + " -o " + f("x.qvr"));
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.out.find("error"), std::string::npos) << r.out;
+    // NaN.
+    testing::write_bytes(f("nan.jsonl"), "{\"id\": 1, \"vector\": [1, 2]}\n{\"id\": 2, \"vector\": [1e999, 2]}\n");
+    r = run("build -i " + f("nan.jsonl") + " -o " + f("x.qvr"));
+    EXPECT_NE(r.code, 0);
+    EXPECT_NE(r.out.find("error"), std::string::npos) << r.out;
+    // Dimension mismatch between index and queries.
+    ASSERT_EQ(run("build -i " + f("base.fvecs") + " -o " + f("b.qvr")).code, 0);
+    testing::write_bytes(f("q3.jsonl"), "{\"id\": 1, \"vector\": [1, 2, 3]}\n");
+    r = run("search --index " + f("b.qvr") + " -q " + f("q3.jsonl"));
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.out.find("dimension 3"), std::string::npos) << r.out;
+    // Corrupted and truncated index files.
+    const std::string good = testing::read_bytes(f("b.qvr"));
+    std::string bad = good;
+    bad[bad.size() / 2] = static_cast<char>(bad[bad.size() / 2] ^ 0x10);
+    testing::write_bytes(f("bad.qvr"), bad);
+    r = run("search --index " + f("bad.qvr") + " -q " + f("query.fvecs"));
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.out.find("corrupt"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("bad.qvr"), std::string::npos) << r.out;
+    testing::write_bytes(f("short.qvr"), good.substr(0, good.size() / 2));
+    r = run("info " + f("short.qvr"));
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.out.find("truncated"), std::string::npos) << r.out;
+    // Unknown metric / index kind / subcommand.
+    r = run("build -i " + f("base.fvecs") + " -o " + f("x.qvr") + " --metric hamming");
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.out.find("unknown metric"), std::string::npos) << r.out;
+    EXPECT_NE(run("frobnicate").code, 0);
+}
+
+TEST_F(Cli, HelpAndVersion) {
+    auto v = run("--version");
+    EXPECT_EQ(v.code, 0);
+    EXPECT_NE(v.out.find("simd:"), std::string::npos);
+    for (const char* cmd : {"build", "search", "gt", "info", "gen"}) {
+        auto h = run(std::string(cmd) + " --help");
+        EXPECT_EQ(h.code, 0) << cmd;
+        EXPECT_NE(h.out.find("Usage"), std::string::npos) << cmd;
+    }
+}
+
+}  // namespace
+}  // namespace quiver
