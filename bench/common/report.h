@@ -25,6 +25,9 @@ private:
 /// CPU seconds consumed by this process so far (all threads): robust to other processes' load.
 double process_cpu_seconds();
 
+/// CPU seconds consumed by the calling thread: unaffected by time spent descheduled.
+double thread_cpu_seconds();
+
 /// Percentile (0..100) of `values` (copied and sorted).
 double percentile(std::vector<double> values, double pct);
 

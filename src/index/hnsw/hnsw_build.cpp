@@ -87,8 +87,8 @@ void HnswGraph::insert(std::uint32_t slot) {
     const float* q = vec(slot);
     if (level < top) cur = greedy_descent<true>(q, cur, top, level);
 
-    Scratch scratch;
-    scratch.visited = visited.acquire();
+    detail::ScratchLease lease(scratch_pool);
+    Scratch& scratch = *lease;
     std::vector<Candidate> found;
     for (int l = std::min(level, top); l >= 0; --l) {
         if (num_deleted == 0) {
@@ -100,7 +100,6 @@ void HnswGraph::insert(std::uint32_t slot) {
         if (found.empty()) found.emplace_back(dist(q, vec(cur), dim), cur);  // a deleted entry point
         cur = connect(slot, found, l);
     }
-    visited.release(std::move(scratch.visited));
     if (level > top) {
         entry.store(slot, std::memory_order_release);
         max_level.store(level, std::memory_order_release);

@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "index/hnsw/visited.h"
+#include "index/hnsw/scratch.h"
 #include "quiver/index/hnsw_index.h"
 #include "quiver/storage/file_format.h"
 
@@ -50,8 +50,6 @@ struct FreeDeleter {
     void operator()(std::byte* p) const noexcept { std::free(p); }
 };
 
-using Candidate = std::pair<float, std::uint32_t>;  // (distance, slot)
-
 }  // namespace detail
 
 struct HnswGraph {
@@ -86,7 +84,7 @@ struct HnswGraph {
     std::atomic<int> max_level{-1};
     std::mutex global;  // held by an insert that raises max_level
     mutable detail::SpinLocks locks;
-    mutable detail::VisitedPool visited;
+    mutable detail::ScratchPool scratch_pool;
     std::mt19937_64 level_rng;
 
     // --- layout accessors -------------------------------------------------------------------
@@ -126,11 +124,7 @@ struct HnswGraph {
     std::uint32_t connect(std::uint32_t slot, std::vector<detail::Candidate>& found, int level);
 
     // --- hnsw_search.cpp --------------------------------------------------------------------
-    struct Scratch {
-        std::unique_ptr<detail::VisitedSet> visited;
-        std::vector<detail::Candidate> candidates;  // min-heap
-        std::vector<detail::Candidate> results;     // max-heap, at most ef
-    };
+    using Scratch = detail::SearchScratch;
     /// Greedy descent from the entry point through levels > `stop_level`; returns the closest slot.
     template <bool kLocked>
     std::uint32_t greedy_descent(const float* q, std::uint32_t ep, int from_level, int stop_level) const;

@@ -41,7 +41,7 @@ void HnswGraph::reserve(std::size_t needed) {
     level0 = fresh;
     capacity = new_cap;
     locks.resize(new_cap);
-    visited.reset(new_cap);
+    scratch_pool.reset(new_cap);
 }
 
 void HnswGraph::materialize() {
@@ -161,15 +161,12 @@ Result<SearchResults> HnswIndex::search(MatrixView<float> queries, const SearchP
     const auto prepared = detail::prepare_rows(queries, g.metric);
     const std::size_t ef = std::max(params.ef == 0 ? std::size_t{64} : params.ef, params.k);
     auto run = [&](std::size_t begin, std::size_t end) {
-        HnswGraph::Scratch scratch;
-        scratch.visited = g.visited.acquire();
-        scratch.candidates.reserve(ef * 4);
-        scratch.results.reserve(ef + 1);
+        detail::ScratchLease lease(g.scratch_pool);
+        HnswGraph::Scratch& scratch = *lease;
         for (std::size_t q = begin; q < end; ++q) {
             g.search_one(prepared.view.row_ptr(q), params.k, ef, params.filter, scratch,
                          results.labels.data() + q * params.k, results.distances.data() + q * params.k);
         }
-        g.visited.release(std::move(scratch.visited));
     };
     const std::size_t threads = std::min(resolve_threads(params.threads), queries.rows);
     if (threads <= 1) {

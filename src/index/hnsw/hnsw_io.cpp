@@ -125,7 +125,7 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::open(const std::string& path) {
     }
     g.mapping = std::move(mapping);
     g.locks.resize(count);
-    g.visited.reset(count);
+    g.scratch_pool.reset(count);
     return idx;
 }
 

@@ -61,7 +61,7 @@ std::uint32_t HnswGraph::greedy_descent(const float* q, std::uint32_t ep, int fr
 template <bool kLocked, bool kChecked>
 void HnswGraph::search_layer(const float* q, std::uint32_t ep, int level, std::size_t ef,
                              const LabelFilter* filter, Scratch& s) const {
-    auto& visited = *s.visited;
+    auto& visited = s.visited;
     visited.next();
     auto& cand = s.candidates;
     auto& top = s.results;

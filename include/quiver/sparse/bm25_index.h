@@ -1,0 +1,131 @@
+/// @file bm25_index.h
+/// @brief A BM25 inverted index over analysed text, scored exactly as Lucene 9 / Anserini do.
+///
+/// Scoring (Lucene BM25Similarity, which Pyserini's published BEIR numbers use):
+///   idf(t)   = ln(1 + (N - df + 0.5) / (df + 0.5)), N = documents with at least one token
+///   norm(d)  = SmallFloat.intToByte4(|d|): document length in tokens, kept as one lossy byte
+///   avgdl    = total tokens / N
+///   score    = sum over distinct query terms of w - w / (1 + tf * 1 / (k1 * (1 - b + b * len(norm) / avgdl)))
+///              with w = query term count * idf (Anserini's bag-of-words query boosts repeated terms).
+/// Multi-field documents are indexed as one "contents" field: title, a space, then text (Anserini's
+/// flat BEIR indexes). Postings hold term frequencies in the shared PostingStore (postings.h); block
+/// max scores are computed for the index's k1/b, and `set_params` recomputes them.
+///
+/// Thread-safety: a built or opened index is immutable and `search` is safe from many threads;
+/// analysis needs an Analyzer per thread, which `Bm25Searcher` bundles.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "quiver/core/progress.h"
+#include "quiver/core/result.h"
+#include "quiver/sparse/maxscore.h"
+#include "quiver/sparse/postings.h"
+#include "quiver/text/analyzer.h"
+
+namespace quiver::sparse {
+
+struct Bm25Params {
+    float k1 = 0.9f;
+    float b = 0.4f;
+};
+
+/// One input document; the views must stay valid during `Bm25Index::build`.
+struct Bm25Document {
+    std::string_view id;     ///< the caller's id (unique, non-empty)
+    std::string_view title;  ///< may be empty
+    std::string_view text;
+};
+
+struct Bm25Hit {
+    DocIndex doc;  ///< internal number; `doc_id(doc)` gives the caller's id
+    float score;
+};
+
+/// Lucene SmallFloat.intToByte4 / byte4ToInt: the one-byte length encoding of BM25 norms.
+std::uint8_t encode_norm(std::uint32_t length) noexcept;
+std::uint32_t decode_norm(std::uint8_t norm) noexcept;
+
+class Bm25Index {
+public:
+    inline static constexpr std::uint32_t kFormatVersion = 1;
+
+    struct BuildOptions {
+        text::AnalyzerConfig analyzer{};
+        Bm25Params params{};
+        std::size_t threads = 0;           ///< analysis threads; 0 = all cores
+        ProgressBar* progress = nullptr;   ///< advanced once per document when set
+    };
+
+    /// Analyses and indexes `docs`. kInvalidArgument for an empty or duplicate id, a bad analyzer
+    /// config, or more than 2^32 - 2 documents.
+    [[nodiscard]] static Result<Bm25Index> build(std::span<const Bm25Document> docs, const BuildOptions& options);
+
+    /// Writes the index as one container file (kind 'BM25', version kFormatVersion).
+    [[nodiscard]] Status save(const std::string& path) const;
+    /// Opens a saved index (mapped; postings are read in place). kDataLoss on corrupt bytes,
+    /// kFailedPrecondition on a newer format, kNotFound when the file is missing.
+    [[nodiscard]] static Result<Bm25Index> open(const std::string& path);
+
+    /// Changes k1/b: recomputes the norm table and block-max scores, O(postings). Not thread-safe.
+    [[nodiscard]] Status set_params(Bm25Params params);
+    const Bm25Params& params() const noexcept { return params_; }
+    const text::AnalyzerConfig& analyzer_config() const noexcept { return analyzer_; }
+
+    std::uint32_t num_docs() const noexcept { return static_cast<std::uint32_t>(doc_offsets_.size() - 1); }
+    std::uint32_t num_terms() const noexcept { return static_cast<std::uint32_t>(term_offsets_.size() - 1); }
+    double average_length() const noexcept { return avgdl_; }
+    std::string_view doc_id(DocIndex doc) const noexcept;
+    /// Term id of an analysed term, or kTerminated when the term is not in the vocabulary. O(log num_terms).
+    TermId find_term(std::string_view term) const noexcept;
+    float idf(TermId term) const noexcept;
+    const PostingStore& postings() const noexcept { return postings_; }
+    /// Bytes of the saved representation (ids, vocabulary, norms, postings).
+    std::size_t size_bytes() const noexcept;
+
+    /// Top-k for analysed query terms (duplicates count as boosts), best first; ties by doc number.
+    std::vector<Bm25Hit> search_terms(std::span<const std::string> terms, std::size_t k,
+                                      TopKStats* stats = nullptr) const;
+    /// The same through the exhaustive reference scorer (tests, verification).
+    std::vector<Bm25Hit> search_terms_exhaustive(std::span<const std::string> terms, std::size_t k) const;
+
+private:
+    void make_norm_table();
+    std::vector<QueryTerm> make_query(std::span<const std::string> terms) const;
+    Status index_structures();
+
+    text::AnalyzerConfig analyzer_;
+    Bm25Params params_;
+    std::uint64_t total_tokens_ = 0;
+    std::uint32_t docs_with_tokens_ = 0;
+    double avgdl_ = 0.0;
+    std::vector<std::uint8_t> norms_;
+    std::vector<float> norm_inverse_ = std::vector<float>(256, 0.0f);
+    std::vector<std::uint64_t> doc_offsets_ = {0};  // into doc_blob_
+    std::string doc_blob_;
+    std::vector<std::uint64_t> term_offsets_ = {0};  // into term_blob_, terms sorted byte-wise
+    std::string term_blob_;
+    PostingStore postings_;
+};
+
+/// Per-thread search handle: an Analyzer plus a reference to the index (which must outlive it).
+class Bm25Searcher {
+public:
+    [[nodiscard]] static Result<Bm25Searcher> create(const Bm25Index& index);
+    /// Analyses `query` and returns the top k. An empty analysed query gives no hits.
+    std::vector<Bm25Hit> search(std::string_view query, std::size_t k, TopKStats* stats = nullptr);
+
+private:
+    Bm25Searcher(const Bm25Index& index, text::Analyzer analyzer) : index_(&index), analyzer_(std::move(analyzer)) {}
+    const Bm25Index* index_;
+    text::Analyzer analyzer_;
+    std::vector<std::string> terms_;
+};
+
+}  // namespace quiver::sparse

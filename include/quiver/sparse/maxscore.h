@@ -1,0 +1,66 @@
+/// @file maxscore.h
+/// @brief Exact top-k over a PostingStore with block-max MaxScore dynamic pruning.
+///
+/// A query is a list of (term, query weight) pairs. A document's score is the sum, over query terms
+/// present in it, of a per-posting contribution defined by the scorer:
+///   - DotProductScorer: query_weight * weight (learned-sparse inner product);
+///   - Bm25Scorer: Lucene's BM25, query_weight - query_weight / (1 + tf * norm_inverse[norm[doc]]),
+///     where query_weight = boost * idf (see bm25_index.h).
+/// Both are `query_weight * unit(doc, weight)` with unit() in the posting's block bounds, which is
+/// what makes MaxScore and block-max skipping exact: a document is skipped only when the sum of
+/// upper bounds of the lists that could still contain it cannot beat the current k-th score.
+///
+/// Results are exact: the same scores as `search_exhaustive` (up to float summation order), sorted
+/// by score descending, then doc ascending. Ties at the k-th place keep the smaller doc id.
+/// Query weights must be >= 0. Thread-safe: the store is read-only; each call uses its own cursors.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <variant>
+#include <vector>
+
+#include "quiver/sparse/postings.h"
+
+namespace quiver::sparse {
+
+struct QueryTerm {
+    TermId term;
+    float weight;  ///< >= 0; terms with weight 0 or no postings are ignored
+};
+
+struct ScoredDoc {
+    DocIndex doc;
+    float score;
+};
+
+/// score += query_weight * weight.
+struct DotProductScorer {};
+
+/// Lucene BM25: the store holds tf (kFrequency); `norms[doc]` is the doc's SmallFloat length byte and
+/// `norm_inverse[b]` = 1 / (k1 * (1 - b + b * length(b) / avgdl)). Both views must outlive the call.
+struct Bm25Scorer {
+    std::span<const std::uint8_t> norms;        ///< one byte per document
+    std::span<const float> norm_inverse;        ///< exactly 256 entries
+};
+
+using Scorer = std::variant<DotProductScorer, Bm25Scorer>;
+
+/// Counters for one query (for benchmarks and tests).
+struct TopKStats {
+    std::uint64_t docs_scored = 0;     ///< documents fully or partially evaluated
+    std::uint64_t blocks_skipped = 0;  ///< candidate checks rejected by a block bound
+};
+
+/// Exact top-`k` documents by score (score > 0 only), best first. O(total postings) worst case,
+/// typically far less. `stats` may be null.
+std::vector<ScoredDoc> search_top_k(const PostingStore& store, std::span<const QueryTerm> query,
+                                    std::size_t k, const Scorer& scorer, TopKStats* stats = nullptr);
+
+/// Reference implementation: scores every posting of every query term into a dense accumulator and
+/// selects the top k. Same ordering contract as search_top_k. O(num_docs + total postings).
+std::vector<ScoredDoc> search_exhaustive(const PostingStore& store, std::span<const QueryTerm> query,
+                                         std::size_t k, const Scorer& scorer);
+
+}  // namespace quiver::sparse

@@ -1,0 +1,196 @@
+// `quiver eval`: index a test collection with a retriever, run its queries, and score the run with
+// trec_eval semantics; or score an existing TREC run file. See docs/cli-eval.md.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "cli/common.h"
+#include "cli/eval_retrievers.h"
+#include "cli/registry.h"
+#include "quiver/core/json.h"
+#include "quiver/core/progress.h"
+#include "quiver/eval/dataset.h"
+#include "quiver/eval/metrics.h"
+#include "quiver/eval/run_file.h"
+
+namespace quiver::cli {
+namespace {
+
+struct EvalOptions {
+    std::string dataset;
+    std::string split = "test";
+    std::string retriever = "bm25";
+    std::string metrics = "ndcg@10,recall@100,map@100,mrr@10";
+    std::size_t k = 1000;
+    std::string run_out;
+    std::string json_out;
+    std::string run_file;
+    std::string tag;
+    bool keep_identical_ids = false;
+    bool all_queries = false;
+    bool quiet = false;
+    EvalRetrieverConfig config;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int run_eval(const EvalOptions& o) {
+    if (o.quiet || o.json_out == "-") ProgressBar::set_globally_enabled(false);
+    auto specs = eval::parse_metrics(o.metrics);
+    if (!specs) return report("eval", specs.error());
+    if (o.k == 0) return report("eval", invalid_argument("--k must be at least 1"));
+
+    eval::LoadOptions load;
+    load.split = o.split;
+    load.load_documents = o.run_file.empty();
+    auto t0 = std::chrono::steady_clock::now();
+    auto ds = eval::load_dataset(o.dataset, load);
+    if (!ds) return report("eval", ds.error());
+    for (const std::string& w : ds->warnings) std::fprintf(stderr, "quiver eval: warning: %s\n", w.c_str());
+    const double load_seconds = seconds_since(t0);
+
+    eval::Run run;
+    double index_seconds = 0.0;
+    double search_seconds = 0.0;
+    std::string tag = o.tag;
+    if (!o.run_file.empty()) {
+        auto r = eval::read_run(o.run_file);
+        if (!r) return report("eval", r.error());
+        run = std::move(r).value();
+        if (tag.empty()) tag = "run";
+    } else {
+        auto retriever = make_eval_retriever(o.retriever, o.config);
+        if (!retriever) return report("eval", retriever.error());
+        std::vector<EvalDoc> docs;
+        docs.reserve(ds->documents.size());
+        for (auto& d : ds->documents) docs.push_back({std::move(d.id), std::move(d.title), std::move(d.text)});
+        ds->documents.clear();
+        std::vector<EvalQuery> queries;
+        for (const auto& q : ds->queries) queries.push_back({q.id, q.text});
+        t0 = std::chrono::steady_clock::now();
+        if (auto st = (*retriever)->index(docs); !st) return report("eval", st.error());
+        index_seconds = seconds_since(t0);
+        docs = {};
+        // One extra hit per query so that dropping a self-match still leaves k.
+        const std::size_t depth = o.keep_identical_ids ? o.k : o.k + 1;
+        t0 = std::chrono::steady_clock::now();
+        auto hits = (*retriever)->search(queries, depth);
+        if (!hits) return report("eval", hits.error());
+        search_seconds = seconds_since(t0);
+        for (std::size_t i = 0; i < queries.size(); ++i) {
+            auto& list = run[queries[i].id];
+            for (const EvalHit& h : (*hits)[i]) {
+                if (!o.keep_identical_ids && h.doc_id == queries[i].id) continue;
+                if (list.size() == o.k) break;
+                list.push_back({h.doc_id, static_cast<double>(h.score)});
+            }
+        }
+        if (tag.empty()) tag = "quiver-" + o.retriever;
+    }
+
+    eval::EvalOptions eo;
+    eo.ignore_identical_ids = !o.keep_identical_ids;
+    eo.all_queries = o.all_queries;
+    auto rep = eval::evaluate(ds->qrels, run, *specs, eo);
+    if (!rep) return report("eval", rep.error());
+    if (rep->run_queries_skipped > 0) {
+        std::fprintf(stderr, "quiver eval: warning: %zu run queries have no judgments and were skipped\n",
+                     rep->run_queries_skipped);
+    }
+
+    if (!o.run_out.empty()) {
+        if (auto st = eval::write_run(o.run_out, run, tag); !st) return report("eval", st.error());
+    }
+    const std::size_t nq = ds->queries.size();
+    std::string table;
+    table += fmt::format("dataset {} ({}, split {}): {} judged queries\n", o.dataset, eval::to_string(ds->layout),
+                         o.split, rep->queries_in_qrels);
+    if (o.run_file.empty()) {
+        table += fmt::format("retriever {}: indexed in {:.2f} s, searched {} queries in {:.2f} s ({:.0f} queries/s)\n",
+                             o.retriever, index_seconds, nq, search_seconds,
+                             search_seconds > 0 ? static_cast<double>(nq) / search_seconds : 0.0);
+    } else {
+        table += fmt::format("run file {}: {} queries\n", o.run_file, run.size());
+    }
+    table += fmt::format("{:<14} {:>8} {:>8}\n", "metric", "value", "queries");
+    for (const auto& m : rep->metrics) table += fmt::format("{:<14} {:>8.4f} {:>8}\n", m.spec.name(), m.mean, m.num_queries);
+
+    if (!o.json_out.empty()) {
+        json::Value j = json::Value::object();
+        j.set("dataset", json::Value::string(o.dataset));
+        j.set("layout", json::Value::string(eval::to_string(ds->layout)));
+        j.set("split", json::Value::string(o.split));
+        if (o.run_file.empty()) {
+            j.set("retriever", json::Value::string(o.retriever));
+            j.set("k1", json::Value::number(o.config.k1));
+            j.set("b", json::Value::number(o.config.b));
+            j.set("k", json::Value::number(static_cast<double>(o.k)));
+            j.set("index_seconds", json::Value::number(index_seconds));
+            j.set("search_seconds", json::Value::number(search_seconds));
+        } else {
+            j.set("run_file", json::Value::string(o.run_file));
+        }
+        j.set("load_seconds", json::Value::number(load_seconds));
+        j.set("queries", json::Value::number(static_cast<double>(rep->queries_in_qrels)));
+        json::Value metrics = json::Value::object();
+        for (const auto& m : rep->metrics) metrics.set(m.spec.name(), json::Value::number(m.mean));
+        j.set("metrics", std::move(metrics));
+        json::Value warnings = json::Value::array();
+        for (const auto& w : ds->warnings) warnings.as_array().push_back(json::Value::string(w));
+        j.set("warnings", std::move(warnings));
+        if (auto st = write_text(o.json_out, json::dump(j, true) + "\n"); !st) return report("eval", st.error());
+    }
+    if (o.json_out != "-") std::fputs(table.c_str(), stdout);
+    return 0;
+}
+
+void add_eval_command(CLI::App& app) {
+    auto opts = std::make_shared<EvalOptions>();
+    auto* sub = app.add_subcommand(
+        "eval",
+        "Evaluate retrieval on a test collection with trec_eval semantics.\n"
+        "  quiver eval --dataset DIR --retriever bm25 [--k1 0.9 --b 0.4] [--k 1000] [--metrics LIST]\n"
+        "      indexes the collection, runs every judged query, prints the metrics table.\n"
+        "  quiver eval --dataset DIR --run-file RUN.trec\n"
+        "      scores an existing TREC run (qid Q0 docid rank score tag).\n"
+        "Layouts are detected: BEIR (corpus.jsonl, queries.jsonl, qrels/<split>.tsv or qrels.jsonl),\n"
+        "TREC (<DOC> files, topics, 4-column qrels), SMART/Cranfield (.I records).\n"
+        "Metrics: ndcg@K (linear gain), recall@K, map@K, p@K, recip_rank (trec_eval), mrr@K (BEIR,\n"
+        "averaged over all judged queries). Ranking ties break by doc id descending; queries without\n"
+        "judgments are skipped; a run entry whose doc id equals its query id is dropped (BEIR default).");
+    sub->add_option("--dataset", opts->dataset, "Dataset directory")->required();
+    sub->add_option("--split", opts->split, "Qrels split for BEIR layouts (qrels/<split>.tsv)")->capture_default_str();
+    sub->add_option("--retriever", opts->retriever,
+                    fmt::format("Retriever to evaluate ({})", fmt::join(eval_retriever_names(), ", ")))
+        ->capture_default_str();
+    sub->add_option("--k1", opts->config.k1, "BM25 k1 (term frequency saturation)")->capture_default_str();
+    sub->add_option("--b", opts->config.b, "BM25 b (length normalisation)")->capture_default_str();
+    sub->add_option("--k", opts->k, "Documents retrieved per query")->capture_default_str();
+    sub->add_option("--metrics", opts->metrics, "Comma-separated metrics")->capture_default_str();
+    sub->add_option("--run", opts->run_out, "Write the run as a TREC run file");
+    sub->add_option("--run-file", opts->run_file, "Evaluate this TREC run instead of retrieving");
+    sub->add_option("--tag", opts->tag, "Run tag written in --run (default quiver-<retriever>)");
+    sub->add_option("--json", opts->json_out, "Write the metrics as JSON to this file ('-' for stdout)");
+    sub->add_option("--threads", opts->config.threads, "Threads for indexing and retrieval (0 = all cores)")
+        ->capture_default_str();
+    sub->add_option("--model", opts->config.model_dir, "Model directory (encoder-based retrievers)");
+    sub->add_option("--index", opts->config.index, "Dense index kind: flat or hnsw (dense retrievers)")
+        ->capture_default_str();
+    sub->add_option("--batch", opts->config.batch, "Encoder batch size")->capture_default_str();
+    sub->add_option("--max-length", opts->config.max_length, "Encoder max tokens")->capture_default_str();
+    sub->add_flag("--keep-identical-ids", opts->keep_identical_ids,
+                  "Keep run entries whose doc id equals the query id (BEIR drops them)");
+    sub->add_flag("--all-queries", opts->all_queries,
+                  "Average over all judged queries, counting missing ones as 0 (trec_eval -c)");
+    sub->add_flag("--quiet", opts->quiet, "No progress bars");
+    set_action(sub, [opts]() { return run_eval(*opts); });
+}
+
+const CommandRegistrar kReg{40, &add_eval_command};
+
+}  // namespace
+}  // namespace quiver::cli

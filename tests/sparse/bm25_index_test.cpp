@@ -1,0 +1,282 @@
+#include "quiver/sparse/bm25_index.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "quiver/eval/dataset.h"
+#include "quiver/eval/metrics.h"
+#include "quiver/storage/file_format.h"
+#include "testing/testing.h"
+
+namespace quiver::sparse {
+namespace {
+
+Result<Bm25Index> tiny_index(Bm25Params params = {}) {
+    static const Bm25Document docs[] = {
+        {"d1", "", "apple banana"},
+        {"d2", "Apples", "apple cherry"},
+        {"d3", "", "banana"},
+        {"d4", "", "the of and"},  // only stop words: no tokens
+    };
+    Bm25Index::BuildOptions o;
+    o.params = params;
+    o.threads = 2;
+    return Bm25Index::build(docs, o);
+}
+
+double lucene_bm25(double tf, double dl, double avgdl, double n, double df, double k1, double b) {
+    const double idf = std::log(1.0 + (n - df + 0.5) / (df + 0.5));
+    return idf * tf / (tf + k1 * (1.0 - b + b * dl / avgdl));
+}
+
+// 300 deterministic documents: common words give lists with full 128-posting blocks and tails.
+Result<Bm25Index> golden_corpus_index() {
+    static const std::vector<std::string> texts = [] {
+        std::vector<std::string> t;
+        for (int i = 0; i < 300; ++i) {
+            t.push_back("alpha" + std::string(i % 2 == 0 ? " beta" : "") + (i % 3 == 0 ? " gamma gamma" : "") +
+                        " word" + std::to_string(i % 17) + " item" + std::to_string(i) + (i % 5 == 0 ? " delta's" : ""));
+        }
+        return t;
+    }();
+    std::vector<Bm25Document> docs;
+    static std::vector<std::string> ids;
+    ids.clear();
+    for (int i = 0; i < 300; ++i) ids.push_back("doc" + std::to_string(i));
+    for (int i = 0; i < 300; ++i) docs.push_back({ids[static_cast<std::size_t>(i)], "", texts[static_cast<std::size_t>(i)]});
+    return Bm25Index::build(docs, {});
+}
+
+// Format compatibility: a file written by format version 1 must keep opening with the same results.
+// Regenerate (only on a deliberate format change, with a version bump) with QUIVER_WRITE_GOLDEN=1.
+TEST(Bm25Index, OpensGoldenFormatV1) {
+    const std::string path = std::string(QUIVER_SOURCE_DIR) + "/tests/data/sparse/bm25_v1.bm25";
+    auto fresh = golden_corpus_index();
+    ASSERT_TRUE(fresh.ok());
+    if (std::getenv("QUIVER_WRITE_GOLDEN") != nullptr) ASSERT_TRUE(fresh->save(path).ok());
+    auto golden = Bm25Index::open(path);
+    ASSERT_TRUE(golden.ok()) << golden.error().to_string();
+    EXPECT_EQ(golden->num_docs(), 300u);
+    for (const char* q : {"alpha", "beta gamma", "word3 item7", "delta", "gamma alpha word16"}) {
+        auto a = Bm25Searcher::create(*fresh);
+        auto b = Bm25Searcher::create(*golden);
+        const auto ha = a->search(q, 50);
+        const auto hb = b->search(q, 50);
+        ASSERT_EQ(ha.size(), hb.size()) << q;
+        for (std::size_t i = 0; i < ha.size(); ++i) {
+            EXPECT_EQ(fresh->doc_id(ha[i].doc), golden->doc_id(hb[i].doc)) << q;
+            EXPECT_FLOAT_EQ(ha[i].score, hb[i].score) << q;
+        }
+    }
+}
+
+// Bytes changed behind a valid checksum (a buggy or malicious writer) must be rejected or yield a
+// usable index, never a crash: this exercises the structural validation, not the CRC.
+TEST(Bm25Index, StructuralValidationBehindValidChecksum) {
+    auto index = golden_corpus_index();
+    ASSERT_TRUE(index.ok());
+    testing::TempDir dir;
+    const std::string path = dir.file("s.bm25");
+    ASSERT_TRUE(index->save(path).ok());
+    const std::string bytes = testing::read_bytes(path);
+    const std::size_t payload_end = bytes.size() - storage::kFooterBytes;
+    std::size_t rejected = 0;
+    std::size_t opened = 0;
+    const std::uint8_t flips[] = {0x01, 0x80, 0xFF, 0x10};
+    for (std::size_t pos = storage::kHeaderBytes, n = 0; pos < payload_end; pos += 23, ++n) {
+        {
+            const std::uint8_t x = flips[n % 4];
+            std::string bad = bytes;
+            bad[pos] = static_cast<char>(static_cast<std::uint8_t>(bad[pos]) ^ x);
+            const std::uint32_t crc = storage::crc32(0, bad.data(), payload_end);
+            std::memcpy(bad.data() + payload_end + 8, &crc, sizeof(crc));
+            testing::write_bytes(path, bad);
+            auto r = Bm25Index::open(path);
+            if (!r.ok()) {
+                EXPECT_EQ(r.error().code(), ErrorCode::kDataLoss) << r.error().to_string();
+                ++rejected;
+                continue;
+            }
+            ++opened;
+            auto s = Bm25Searcher::create(*r);
+            ASSERT_TRUE(s.ok());
+            for (const char* q : {"alpha beta gamma", "delta word3 item12"}) {
+                for (const auto& h : s->search(q, 20)) EXPECT_LT(h.doc, r->num_docs());
+            }
+        }
+    }
+    EXPECT_GT(rejected, 0u);
+    EXPECT_GT(opened, 0u);  // e.g. a changed norm or id byte is not detectable, and harmless
+}
+
+TEST(Bm25Norms, LuceneSmallFloatEncoding) {
+    for (std::uint32_t i = 0; i < 40; ++i) EXPECT_EQ(decode_norm(encode_norm(i)), i) << i;
+    EXPECT_EQ(decode_norm(encode_norm(41)), 40u);
+    EXPECT_EQ(encode_norm(0x7FFFFFFF), 255);
+    std::uint32_t prev = 0;
+    for (int b = 0; b < 256; ++b) {
+        const std::uint32_t len = decode_norm(static_cast<std::uint8_t>(b));
+        EXPECT_EQ(encode_norm(len), b);  // every byte decodes to a length that encodes back
+        if (b > 0) {
+            EXPECT_GT(len, prev);
+        }
+        prev = len;
+    }
+    for (std::uint32_t x : {100u, 1000u, 123456u}) {
+        EXPECT_LE(decode_norm(encode_norm(x)), x);
+        EXPECT_GT(static_cast<double>(decode_norm(encode_norm(x))), x * 0.87);
+    }
+}
+
+TEST(Bm25Index, ScoresFollowLuceneFormula) {
+    auto index = tiny_index();
+    ASSERT_TRUE(index.ok()) << index.error().to_string();
+    EXPECT_EQ(index->num_docs(), 4u);
+    // Tokens: d1 {appl, banana}, d2 {appl, appl, cherri}, d3 {banana}; N = 3 docs with tokens.
+    EXPECT_DOUBLE_EQ(index->average_length(), 2.0);
+    const std::vector<std::string> q = {"appl"};
+    const auto hits = index->search_terms(q, 10);
+    ASSERT_EQ(hits.size(), 2u);
+    EXPECT_EQ(index->doc_id(hits[0].doc), "d2");
+    EXPECT_NEAR(hits[0].score, lucene_bm25(2, 3, 2, 3, 2, 0.9, 0.4), 1e-5);
+    EXPECT_NEAR(hits[1].score, lucene_bm25(1, 2, 2, 3, 2, 0.9, 0.4), 1e-5);
+    // A repeated query term doubles its weight (Anserini's bag-of-words boost).
+    const std::vector<std::string> q2 = {"appl", "appl", "unknown"};
+    const auto hits2 = index->search_terms(q2, 10);
+    ASSERT_EQ(hits2.size(), 2u);
+    EXPECT_NEAR(hits2[0].score, 2 * hits[0].score, 1e-5);
+
+    auto searcher = Bm25Searcher::create(*index);
+    ASSERT_TRUE(searcher.ok());
+    EXPECT_EQ(searcher->search("APPLES!", 1).size(), 1u);
+    EXPECT_TRUE(searcher->search("", 10).empty());
+    EXPECT_TRUE(searcher->search("the of", 10).empty());
+
+    ASSERT_TRUE(index->set_params({1.2f, 0.75f}).ok());
+    const auto hits3 = index->search_terms(q, 10);
+    EXPECT_NEAR(hits3[0].score, lucene_bm25(2, 3, 2, 3, 2, 1.2, 0.75), 1e-5);
+    EXPECT_FALSE(index->set_params({0.9f, 1.5f}).ok());
+}
+
+TEST(Bm25Index, RejectsBadDocuments) {
+    const Bm25Document dup[] = {{"a", "", "x"}, {"a", "", "y"}};
+    auto r = Bm25Index::build(dup, {});
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find("duplicate"), std::string::npos);
+    const Bm25Document empty_id[] = {{"", "", "x"}};
+    EXPECT_FALSE(Bm25Index::build(empty_id, {}).ok());
+    auto empty = Bm25Index::build({}, {});
+    ASSERT_TRUE(empty.ok());
+    EXPECT_TRUE(empty->search_terms(std::vector<std::string>{"x"}, 5).empty());
+}
+
+TEST(Bm25Index, SaveOpenRoundTripAndCorruption) {
+    auto index = tiny_index();
+    ASSERT_TRUE(index.ok());
+    testing::TempDir dir;
+    const std::string path = dir.file("i.bm25");
+    ASSERT_TRUE(index->save(path).ok());
+    auto back = Bm25Index::open(path);
+    ASSERT_TRUE(back.ok()) << back.error().to_string();
+    EXPECT_EQ(back->num_docs(), index->num_docs());
+    EXPECT_EQ(back->num_terms(), index->num_terms());
+    EXPECT_EQ(back->analyzer_config().describe(), "lucene-english");
+    for (const char* t : {"appl", "banana", "cherri"}) {
+        const std::vector<std::string> q = {t};
+        const auto a = index->search_terms(q, 10);
+        const auto b = back->search_terms(q, 10);
+        ASSERT_EQ(a.size(), b.size());
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            EXPECT_EQ(index->doc_id(a[i].doc), back->doc_id(b[i].doc));
+            EXPECT_FLOAT_EQ(a[i].score, b[i].score);
+        }
+    }
+    auto missing = Bm25Index::open(dir.file("nope.bm25"));
+    ASSERT_FALSE(missing.ok());
+    EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+
+    const std::string bytes = testing::read_bytes(path);
+    for (std::size_t pos = 0; pos < bytes.size(); pos += 7) {
+        std::string bad = bytes;
+        bad[pos] = static_cast<char>(bad[pos] ^ 0x21);
+        testing::write_bytes(path, bad);
+        EXPECT_FALSE(Bm25Index::open(path).ok()) << "flipped byte " << pos;
+    }
+    testing::write_bytes(path, bytes.substr(0, bytes.size() / 2));
+    EXPECT_FALSE(Bm25Index::open(path).ok());
+    testing::write_bytes(path, "");
+    EXPECT_FALSE(Bm25Index::open(path).ok());
+}
+
+TEST(Bm25Index, SciFactMatchesPyserini) {
+    QUIVER_REQUIRE_DATA(dir, "scifact");
+    auto ds = eval::load_dataset(dir);
+    ASSERT_TRUE(ds.ok()) << ds.error().to_string();
+    std::vector<Bm25Document> docs;
+    for (const auto& d : ds->documents) docs.push_back({d.id, d.title, d.text});
+    auto index = Bm25Index::build(docs, {});
+    ASSERT_TRUE(index.ok());
+    auto searcher = Bm25Searcher::create(*index);
+    ASSERT_TRUE(searcher.ok());
+    auto analyzer = text::Analyzer::create(index->analyzer_config());
+    ASSERT_TRUE(analyzer.ok());
+    eval::Run run;
+    for (const auto& q : ds->queries) {
+        auto& list = run[q.id];
+        for (const auto& h : searcher->search(q.text, 100)) {
+            list.push_back({std::string(index->doc_id(h.doc)), h.score});
+        }
+        // Pruned top-10 equals the exhaustive reference.
+        const auto terms = analyzer->analyze(q.text);
+        const auto fast = index->search_terms(terms, 10);
+        const auto slow = index->search_terms_exhaustive(terms, 10);
+        ASSERT_EQ(fast.size(), slow.size());
+        for (std::size_t i = 0; i < fast.size(); ++i) EXPECT_NEAR(fast[i].score, slow[i].score, 1e-4);
+    }
+    auto metrics = eval::parse_metrics("ndcg@10,recall@100");
+    auto rep = eval::evaluate(ds->qrels, run, *metrics);
+    ASSERT_TRUE(rep.ok());
+    EXPECT_EQ(rep->queries_evaluated, 300u);
+    EXPECT_GE(rep->metrics[0].mean, 0.665);  // Pyserini BM25 flat: 0.6789
+    EXPECT_GE(rep->metrics[1].mean, 0.90);   // Pyserini BM25 flat: 0.9253
+}
+
+// Build, retrieve top 100 and evaluate a whole collection.
+eval::EvalReport evaluate_collection(const std::string& dir, const std::string& metrics) {
+    auto ds = eval::load_dataset(dir);
+    EXPECT_TRUE(ds.ok()) << ds.error().to_string();
+    if (!ds) return {};
+    std::vector<Bm25Document> docs;
+    for (const auto& d : ds->documents) docs.push_back({d.id, d.title, d.text});
+    auto index = Bm25Index::build(docs, {});
+    EXPECT_TRUE(index.ok());
+    auto searcher = Bm25Searcher::create(*index);
+    eval::Run run;
+    for (const auto& q : ds->queries) {
+        for (const auto& h : searcher->search(q.text, 100)) {
+            run[q.id].push_back({std::string(index->doc_id(h.doc)), h.score});
+        }
+    }
+    auto rep = eval::evaluate(ds->qrels, run, *eval::parse_metrics(metrics));
+    EXPECT_TRUE(rep.ok());
+    return *rep;
+}
+
+TEST(Bm25Index, CranfieldAndLimitSmallEvaluate) {
+    QUIVER_REQUIRE_DATA(cranfield, "cranfield");
+    const auto cran = evaluate_collection(cranfield, "ndcg@10,recall@100");
+    ASSERT_EQ(cran.metrics.size(), 2u);
+    EXPECT_EQ(cran.queries_in_qrels, 225u);
+    EXPECT_GE(cran.metrics[0].mean, 0.30);  // measured 0.3514
+    EXPECT_GE(cran.metrics[1].mean, 0.65);  // measured 0.7222
+    QUIVER_REQUIRE_DATA(limit, "limit-small");
+    const auto lim = evaluate_collection(limit, "recall@100");
+    ASSERT_EQ(lim.metrics.size(), 1u);
+    EXPECT_NEAR(lim.metrics[0].mean, 1.0, 1e-9);  // 46 documents: everything matching is retrieved
+}
+
+}  // namespace
+}  // namespace quiver::sparse

@@ -1,0 +1,104 @@
+#include "quiver/sparse/maxscore.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "quiver/sparse/bm25_index.h"
+
+namespace quiver::sparse {
+namespace {
+
+// A Zipf-ish random collection: a few frequent terms, many rare ones.
+PostingStore random_store(WeightType type, std::uint32_t num_docs, std::uint32_t num_terms, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    PostingsBuilder b(type);
+    b.set_num_docs(num_docs);
+    for (TermId t = 0; t < num_terms; ++t) {
+        const double p = 0.5 / (1.0 + t);
+        std::bernoulli_distribution has(p);
+        for (DocIndex d = 0; d < num_docs; ++d) {
+            if (!has(rng)) continue;
+            const float w = type == WeightType::kFrequency ? static_cast<float>(1 + rng() % 9)
+                                                           : std::uniform_real_distribution<float>(0.05f, 2.0f)(rng);
+            b.add(t, d, w);
+        }
+    }
+    auto s = b.build();
+    EXPECT_TRUE(s.ok());
+    return std::move(s).value();
+}
+
+void expect_same(const std::vector<ScoredDoc>& got, const std::vector<ScoredDoc>& want) {
+    ASSERT_EQ(got.size(), want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        EXPECT_NEAR(got[i].score, want[i].score, 1e-4f * std::max(1.0f, want[i].score)) << "rank " << i;
+    }
+}
+
+TEST(MaxScore, DotProductMatchesExhaustive) {
+    const PostingStore store = random_store(WeightType::kFloat32, 6000, 200, 1);
+    std::mt19937 rng(9);
+    for (int q = 0; q < 60; ++q) {
+        std::vector<QueryTerm> query;
+        const int len = 1 + static_cast<int>(rng() % 12);
+        for (int i = 0; i < len; ++i) {
+            query.push_back({static_cast<TermId>(rng() % 210), std::uniform_real_distribution<float>(0.1f, 3.0f)(rng)});
+        }
+        for (std::size_t k : {1u, 10u, 100u}) {
+            TopKStats stats;
+            const auto got = search_top_k(store, query, k, DotProductScorer{}, &stats);
+            const auto want = search_exhaustive(store, query, k, DotProductScorer{});
+            expect_same(got, want);
+        }
+    }
+}
+
+TEST(MaxScore, Bm25MatchesExhaustiveAndPrunes) {
+    const std::uint32_t n = 8000;
+    PostingStore store = random_store(WeightType::kFrequency, n, 150, 2);
+    std::vector<std::uint8_t> norms(n);
+    std::mt19937 rng(4);
+    for (auto& x : norms) x = encode_norm(1 + rng() % 500);
+    std::vector<float> ni(256);
+    for (int i = 0; i < 256; ++i) {
+        ni[static_cast<std::size_t>(i)] = 1.0f / (0.9f * (0.6f + 0.4f * static_cast<float>(decode_norm(static_cast<std::uint8_t>(i))) / 120.0f));
+    }
+    store.compute_block_scores([&](TermId, DocIndex d, float tf) { return 1.0f - 1.0f / (1.0f + tf * ni[norms[d]]); });
+    const Bm25Scorer scorer{norms, ni};
+    std::uint64_t scored = 0;
+    std::uint64_t candidates = 0;
+    for (int q = 0; q < 60; ++q) {
+        std::vector<QueryTerm> query;
+        const int len = 2 + static_cast<int>(rng() % 10);
+        for (int i = 0; i < len; ++i) {
+            query.push_back({static_cast<TermId>(rng() % 150), std::uniform_real_distribution<float>(0.2f, 5.0f)(rng)});
+        }
+        TopKStats stats;
+        const auto got = search_top_k(store, query, 10, scorer, &stats);
+        const auto want = search_exhaustive(store, query, 10, scorer);
+        expect_same(got, want);
+        scored += stats.docs_scored;
+        candidates += search_exhaustive(store, query, n, scorer).size();  // documents matching any term
+    }
+    // Dynamic pruning evaluates fewer documents than match the query.
+    EXPECT_LT(scored, candidates * 3 / 4) << scored << " of " << candidates;
+}
+
+TEST(MaxScore, EdgeCases) {
+    const PostingStore store = random_store(WeightType::kFloat32, 500, 20, 3);
+    EXPECT_TRUE(search_top_k(store, {}, 10, DotProductScorer{}).empty());
+    const QueryTerm unknown[] = {{999, 1.0f}, {3, 0.0f}};
+    EXPECT_TRUE(search_top_k(store, unknown, 10, DotProductScorer{}).empty());
+    const QueryTerm one[] = {{0, 1.0f}};
+    EXPECT_TRUE(search_top_k(store, one, 0, DotProductScorer{}).empty());
+    const auto all = search_top_k(store, one, 100000, DotProductScorer{});
+    EXPECT_EQ(all.size(), store.term_info(0).doc_freq);
+    for (std::size_t i = 1; i < all.size(); ++i) {
+        EXPECT_TRUE(all[i - 1].score > all[i].score || (all[i - 1].score == all[i].score && all[i - 1].doc < all[i].doc));
+    }
+}
+
+}  // namespace
+}  // namespace quiver::sparse

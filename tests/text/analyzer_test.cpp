@@ -1,0 +1,92 @@
+#include "quiver/text/analyzer.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace quiver::text {
+namespace {
+
+using Tokens = std::vector<std::string>;
+
+Tokens tokens(std::string_view s, std::uint32_t max_len = 255) {
+    Tokens out;
+    tokenize_standard(s, max_len, out);
+    return out;
+}
+
+TEST(StandardTokenizer, SplitsOnSpaceAndPunctuation) {
+    EXPECT_EQ(tokens("Hello, world! (foo) bar-baz"), (Tokens{"Hello", "world", "foo", "bar", "baz"}));
+    EXPECT_EQ(tokens(""), Tokens{});
+    EXPECT_EQ(tokens("  ...  --- "), Tokens{});
+}
+
+TEST(StandardTokenizer, KeepsWordInternalPunctuation) {
+    // UAX #29: apostrophes and periods between letters, commas and periods between digits.
+    EXPECT_EQ(tokens("don't U.S.A. 3.14 1,000,000 e.g. abc123 x_y"),
+              (Tokens{"don't", "U.S.A", "3.14", "1,000,000", "e.g", "abc123", "x_y"}));
+    EXPECT_EQ(tokens("end. Next"), (Tokens{"end", "Next"}));
+    EXPECT_EQ(tokens("a,b 1,a"), (Tokens{"a", "b", "1", "a"}));
+}
+
+TEST(StandardTokenizer, UnicodeLettersIdeographsAndMarks) {
+    EXPECT_EQ(tokens("café naïve Ärger"), (Tokens{"café", "naïve", "Ärger"}));
+    EXPECT_EQ(tokens("cafe\xCC\x81 x"), (Tokens{"cafe\xCC\x81", "x"}));  // combining acute stays attached
+    EXPECT_EQ(tokens("日本語"), (Tokens{"日", "本", "語"}));
+    EXPECT_EQ(tokens("αβγ δ"), (Tokens{"αβγ", "δ"}));
+    EXPECT_EQ(tokens("word\xE2\x80\x94word"), (Tokens{"word", "word"}));  // em dash separates
+}
+
+TEST(StandardTokenizer, InvalidUtf8ActsAsSeparator) {
+    EXPECT_EQ(tokens("ab\xFF" "cd \xC3"), (Tokens{"ab", "cd"}));
+}
+
+TEST(StandardTokenizer, SplitsOverlongTokens) {
+    EXPECT_EQ(tokens("abcdefg", 3), (Tokens{"abc", "def", "g"}));
+}
+
+TEST(Analyzer, LuceneEnglishChain) {
+    auto a = Analyzer::create({});
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(a->config().describe(), "lucene-english");
+    // Possessive removed, lower-cased, stop words dropped, Porter-stemmed.
+    EXPECT_EQ(a->analyze("The Dog's running AND jumping into the Lakes"), (Tokens{"dog", "run", "jump", "lake"}));
+    EXPECT_EQ(a->analyze("relational generalizations"), (Tokens{"relat", "gener"}));
+    EXPECT_EQ(a->analyze("O\xE2\x80\x99Neill\xE2\x80\x99s"), (Tokens{"o\xE2\x80\x99neil"}));
+    EXPECT_EQ(a->analyze("ÉCOLE"), (Tokens{"école"}));
+    EXPECT_EQ(a->analyze("the a an of"), Tokens{});
+}
+
+TEST(Analyzer, Configurable) {
+    AnalyzerConfig c;
+    c.stemmer = "";
+    c.stop_words = StopWords::kNone;
+    c.lowercase = false;
+    auto a = Analyzer::create(c);
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(a->analyze("The Dogs"), (Tokens{"The", "Dogs"}));
+    EXPECT_NE(c.describe(), "lucene-english");
+}
+
+TEST(Analyzer, RejectsUnknownStemmer) {
+    AnalyzerConfig c;
+    c.stemmer = "klingon";
+    auto a = Analyzer::create(c);
+    ASSERT_FALSE(a.ok());
+    EXPECT_EQ(a.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(a.error().message().find("klingon"), std::string::npos);
+    c.stemmer = "porter";
+    c.max_token_length = 0;
+    EXPECT_FALSE(Analyzer::create(c).ok());
+}
+
+TEST(Analyzer, StopSet) {
+    EXPECT_TRUE(is_stop_word(StopWords::kLuceneEnglish, "the"));
+    EXPECT_TRUE(is_stop_word(StopWords::kLuceneEnglish, "with"));
+    EXPECT_FALSE(is_stop_word(StopWords::kLuceneEnglish, "about"));
+    EXPECT_FALSE(is_stop_word(StopWords::kNone, "the"));
+}
+
+}  // namespace
+}  // namespace quiver::text
