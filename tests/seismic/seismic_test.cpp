@@ -1,0 +1,255 @@
+#include "quiver/sparse/seismic.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "quiver/sparse/exact_sparse.h"
+#include "quiver/sparse/synthetic.h"
+#include "testing/testing.h"
+
+namespace quiver::sparse {
+namespace {
+
+// One small generated collection shared by the tests (built once).
+const SyntheticData& data() {
+    static const SyntheticData d = [] {
+        SyntheticParams p;  // a scaled-down SPLADE-like collection keeps the suite quick
+        p.docs = 3000;
+        p.queries = 100;
+        p.vocab = 5000;
+        p.topics = 30;
+        p.topic_terms = 100;
+        p.min_doc_nnz = 40;
+        p.max_doc_nnz = 80;
+        p.min_query_nnz = 10;
+        p.max_query_nnz = 25;
+        p.seed = 7;
+        auto r = generate_synthetic(p);
+        EXPECT_TRUE(r);
+        return std::move(*r);
+    }();
+    return d;
+}
+
+SeismicBuildParams small_params() {
+    SeismicBuildParams p;
+    p.n_postings = 20;
+    p.centroid_fraction = 0.1f;
+    p.summary_energy = 0.4f;
+    p.threads = 2;
+    return p;
+}
+
+// The index most tests share (built once).
+const SeismicIndex& shared_index() {
+    static const SeismicIndex ix = [] {
+        auto r = SeismicIndex::build(data().docs, small_params());
+        EXPECT_TRUE(r);
+        return std::move(*r);
+    }();
+    return ix;
+}
+
+// Recall@k of `ix` against brute force; also checks that scores are exact (relative `tol`) and sorted.
+double recall(const SeismicIndex& ix, const SeismicSearchParams& sp, float tol = 1e-5f) {
+    const SyntheticData& d = data();
+    double hit = 0, total = 0;
+    SeismicSearcher s(ix);
+    for (std::size_t i = 0; i < d.queries.size(); ++i) {
+        const auto truth = brute_force_top_k(d.docs, d.queries.vectors[i].view(), sp.k);
+        const auto got = s.search(d.queries.vectors[i].view(), sp);
+        for (const auto& t : truth) {
+            total += 1;
+            for (const auto& g : got) hit += g.doc == t.doc ? 1 : 0;
+        }
+        // Scores are exact inner products, best first.
+        for (std::size_t j = 0; j < got.size(); ++j) {
+            const float want = dot(d.queries.vectors[i].view(), d.docs.row(got[j].doc));
+            EXPECT_NEAR(got[j].score, want, tol * std::max(1.0f, want));
+            if (j > 0) {
+                EXPECT_GE(got[j - 1].score, got[j].score);
+            }
+        }
+    }
+    return hit / total;
+}
+
+TEST(Seismic, RecallFloors) {
+    const SeismicIndex* ix = &shared_index();
+    SeismicSearchParams sp;
+    sp.k = 10;
+    sp.query_cut = 10;
+    sp.heap_factor = 0.9f;
+    EXPECT_GE(recall(*ix, sp), 0.95);
+    sp.query_cut = 3;
+    sp.heap_factor = 1.0f;
+    EXPECT_GE(recall(*ix, sp), 0.80);
+    const SeismicStats st = ix->stats();
+    EXPECT_LT(st.postings, st.nnz);  // static pruning kept a subset
+    EXPECT_GT(st.blocks, 0u);
+}
+
+TEST(Seismic, Bf16ForwardIndexKeepsRecall) {
+    SeismicBuildParams p = small_params();
+    p.weights = WeightFormat::kBf16;
+    auto ix = SeismicIndex::build(data().docs, p);
+    ASSERT_TRUE(ix);
+    SeismicSearchParams sp;
+    sp.query_cut = 10;
+    EXPECT_GE(recall(*ix, sp, 1e-2f), 0.95);  // bf16 weights: scores within ~0.4%
+    EXPECT_LT(ix->stats().forward_bytes, shared_index().stats().forward_bytes);
+}
+
+TEST(Seismic, FixedSizePruningAndSingleThreadBuildMatch) {
+    SeismicBuildParams p = small_params();
+    p.pruning = SeismicBuildParams::Pruning::kFixedSize;
+    p.threads = 1;
+    auto a = SeismicIndex::build(data().docs, p);
+    p.threads = 2;
+    auto b = SeismicIndex::build(data().docs, p);
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(a->stats().postings, b->stats().postings);
+    EXPECT_EQ(a->stats().summary_entries, b->stats().summary_entries);
+    SeismicSearchParams sp;
+    const auto& q = data().queries.vectors[0];
+    const auto ra = a->search(q.view(), sp), rb = b->search(q.view(), sp);
+    ASSERT_EQ(ra.size(), rb.size());
+    for (std::size_t i = 0; i < ra.size(); ++i) EXPECT_EQ(ra[i].doc, rb[i].doc);
+}
+
+TEST(Seismic, SaveOpenRoundTrip) {
+    testing::TempDir dir;
+    const SeismicIndex* ix = &shared_index();
+    const std::string path = dir.file("idx.seis");
+    ASSERT_TRUE(ix->save(path));
+    auto back = SeismicIndex::open(path);
+    ASSERT_TRUE(back) << back.error().to_string();
+    EXPECT_EQ(back->size(), ix->size());
+    EXPECT_EQ(back->doc_id(123), "123");
+    EXPECT_EQ(back->stats().total_bytes(), ix->stats().total_bytes());
+    EXPECT_EQ(back->params().n_postings, 20u);
+    SeismicSearchParams sp;
+    sp.query_cut = 5;
+    for (std::size_t i = 0; i < 20; ++i) {
+        const auto& q = data().queries.vectors[i];
+        const auto a = ix->search(q.view(), sp), b = back->search(q.view(), sp);
+        ASSERT_EQ(a.size(), b.size());
+        for (std::size_t j = 0; j < a.size(); ++j) {
+            EXPECT_EQ(a[j].doc, b[j].doc);
+            EXPECT_EQ(a[j].score, b[j].score);
+        }
+    }
+}
+
+TEST(Seismic, CorruptTruncatedAndForeignFilesAreRejected) {
+    testing::TempDir dir;
+    const std::string path = dir.file("idx.seis");
+    ASSERT_TRUE(shared_index().save(path));
+    const std::string good = testing::read_bytes(path);
+
+    std::string flipped = good;
+    flipped[good.size() / 3] ^= 0x10;
+    testing::write_bytes(path, flipped);
+    auto r1 = SeismicIndex::open(path);
+    ASSERT_FALSE(r1);
+    EXPECT_EQ(r1.error().code(), ErrorCode::kDataLoss);
+    EXPECT_NE(r1.error().message().find(path), std::string::npos) << r1.error().message();
+
+    testing::write_bytes(path, good.substr(0, good.size() - 100));
+    auto r2 = SeismicIndex::open(path);
+    ASSERT_FALSE(r2);
+    EXPECT_EQ(r2.error().code(), ErrorCode::kDataLoss);
+
+    testing::write_bytes(path, "not an index");
+    EXPECT_FALSE(SeismicIndex::open(path));
+
+    auto exact = ExactSparseIndex::build(data().docs);
+    ASSERT_TRUE(exact);
+    ASSERT_TRUE(exact->save(path));
+    auto r3 = SeismicIndex::open(path);  // a valid quiver file of another kind
+    ASSERT_FALSE(r3);
+
+    auto r4 = SeismicIndex::open(dir.file("missing.seis"));
+    ASSERT_FALSE(r4);
+}
+
+TEST(Seismic, EmptyUnknownAndEdgeQueries) {
+    SparseCollection c;
+    c.vocab = Vocabulary::integer(10);
+    ASSERT_TRUE(c.add("a", SparseVector{{1, 2}, {1.0f, 2.0f}}));
+    ASSERT_TRUE(c.add("empty", SparseVector{}));
+    ASSERT_TRUE(c.add("b", SparseVector{{2, 3}, {0.5f, 1.0f}}));
+    auto ix = SeismicIndex::build(c, small_params());
+    ASSERT_TRUE(ix) << ix.error().to_string();
+    SeismicSearchParams sp;
+    EXPECT_TRUE(ix->search(SparseVectorView{}, sp).empty());
+    SparseVector unknown{{2, 50}, {1.0f, 5.0f}};  // term 50 is beyond the vocabulary: ignored
+    const auto hits = ix->search(unknown.view(), sp);
+    ASSERT_EQ(hits.size(), 2u);
+    EXPECT_EQ(ix->doc_id(hits[0].doc), "a");
+    EXPECT_FLOAT_EQ(hits[0].score, 2.0f);
+    for (const auto& h : hits) EXPECT_NE(ix->doc_id(h.doc), "empty");  // empty documents are never hits
+    sp.k = 0;
+    EXPECT_TRUE(ix->search(unknown.view(), sp).empty());
+}
+
+TEST(Seismic, KnnGraphRefinementRoundTrips) {
+    testing::TempDir dir;
+    SeismicBuildParams p = small_params();
+    p.knn = 5;
+    auto ix = SeismicIndex::build(data().docs, p);
+    ASSERT_TRUE(ix) << ix.error().to_string();
+    EXPECT_EQ(ix->stats().knn_bytes, data().docs.size() * 5 * sizeof(std::uint32_t));
+    SeismicSearchParams sp;
+    sp.query_cut = 2;
+    sp.heap_factor = 1.0f;
+    const double plain = recall(*ix, sp);
+    sp.n_knn = 5;
+    const double refined = recall(*ix, sp);
+    EXPECT_GE(refined, plain);  // refinement only adds exactly scored candidates
+    ASSERT_TRUE(ix->save(dir.file("knn.seis")));
+    auto back = SeismicIndex::open(dir.file("knn.seis"));
+    ASSERT_TRUE(back) << back.error().to_string();
+    EXPECT_EQ(back->params().knn, 5u);
+    const auto& q = data().queries.vectors[1];
+    const auto a = ix->search(q.view(), sp), b = back->search(q.view(), sp);
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t j = 0; j < a.size(); ++j) EXPECT_EQ(a[j].doc, b[j].doc);
+}
+
+TEST(Seismic, EmptyCollection) {
+    testing::TempDir dir;
+    SparseCollection c;
+    auto ix = SeismicIndex::build(c, small_params());
+    ASSERT_TRUE(ix) << ix.error().to_string();
+    SparseVector q{{0}, {1.0f}};
+    EXPECT_TRUE(ix->search(q.view(), SeismicSearchParams{}).empty());
+    ASSERT_TRUE(ix->save(dir.file("empty.seis")));
+    auto back = SeismicIndex::open(dir.file("empty.seis"));
+    ASSERT_TRUE(back) << back.error().to_string();
+    EXPECT_EQ(back->size(), 0u);
+}
+
+TEST(Seismic, RejectsInvalidParameters) {
+    SeismicBuildParams p = small_params();
+    p.summary_energy = 0.0f;
+    EXPECT_EQ(SeismicIndex::build(data().docs, p).error().code(), ErrorCode::kInvalidArgument);
+    p = small_params();
+    p.centroid_fraction = 1.5f;
+    EXPECT_FALSE(SeismicIndex::build(data().docs, p));
+    p = small_params();
+    p.n_postings = 0;
+    EXPECT_FALSE(SeismicIndex::build(data().docs, p));
+    SparseCollection c;  // a hand-made collection whose terms exceed its vocabulary
+    c.vocab = Vocabulary::integer(4);
+    SparseVector v{{1, 9}, {1.0f, 1.0f}};
+    c.append_canonical("x", v.view());
+    auto bad = SeismicIndex::build(c, small_params());
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message().find("beyond the vocabulary"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace quiver::sparse
