@@ -1,0 +1,574 @@
+#!/usr/bin/python3
+"""Writes the encode/ test fixtures: tiny random BERT models as Hugging Face folders, plus reference
+outputs computed with PyTorch (float64), and a WordPiece test battery.
+
+  scripts/make_encoder_fixtures.py fixtures tests/data/encode     # the committed fixtures
+  scripts/make_encoder_fixtures.py unicode src/text/wordpiece_unicode_data.cpp
+  scripts/make_encoder_fixtures.py bench-model DIR                 # MiniLM-L6-shaped random model
+
+Needs Debian's python3-torch and python3-numpy (scripts/install-deps --with-torch). The `tokenizers`
+library is not packaged, so the reference WordPiece tokenizer below is an independent Python
+implementation of the Hugging Face BertTokenizer algorithm (BertNormalizer, BertPreTokenizer,
+WordPiece, [CLS]/[SEP] template, truncation), written from the tokenizers documentation.
+safetensors is not packaged either; its format is trivial (u64 header length, JSON header, raw
+little-endian tensors) and is written here directly.
+"""
+import argparse
+import json
+import math
+import os
+import random
+import struct
+import sys
+import unicodedata
+
+# --------------------------------------------------------------------------------------------
+# Unicode predicates, as the Rust `tokenizers` crate defines them.
+RUST_WHITESPACE = set([0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2028, 0x2029,
+                       0x202F, 0x205F, 0x3000] + list(range(0x2000, 0x200B)))
+CJK_RANGES = [(0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
+              (0x2B740, 0x2B81F), (0x2B920, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F)]
+
+
+def is_whitespace(c):
+    return ord(c) in RUST_WHITESPACE
+
+
+def is_control(c):
+    if c in "\t\n\r":
+        return False
+    return unicodedata.category(c).startswith("C")
+
+
+def is_punctuation(c):
+    o = ord(c)
+    if 33 <= o <= 47 or 58 <= o <= 64 or 91 <= o <= 96 or 123 <= o <= 126:
+        return True
+    return unicodedata.category(c).startswith("P")
+
+
+def is_cjk(c):
+    o = ord(c)
+    return any(a <= o <= b for a, b in CJK_RANGES)
+
+
+class RefWordPiece:
+    """Reference BERT tokenizer (HF BertNormalizer + BertPreTokenizer + WordPiece)."""
+
+    def __init__(self, vocab, lowercase=True, strip_accents=None, cls_id=None, sep_id=None,
+                 unk="[UNK]", prefix="##", max_chars=100):
+        self.vocab = vocab
+        self.lowercase = lowercase
+        self.strip = lowercase if strip_accents is None else strip_accents
+        self.unk_id = vocab[unk]
+        self.cls_id = vocab["[CLS]"] if cls_id is None else cls_id
+        self.sep_id = vocab["[SEP]"] if sep_id is None else sep_id
+        self.prefix = prefix
+        self.max_chars = max_chars
+
+    def normalize(self, text):
+        text = "".join(" " if is_whitespace(c) else c for c in text
+                       if not (ord(c) == 0 or ord(c) == 0xFFFD or is_control(c)))
+        text = "".join(f" {c} " if is_cjk(c) else c for c in text)
+        if self.strip:
+            text = "".join(c for c in unicodedata.normalize("NFD", text)
+                           if unicodedata.category(c) != "Mn")
+        if self.lowercase:
+            text = "".join(c.lower() for c in text)  # per character, as Rust's char::to_lowercase
+        return text
+
+    def pre_tokenize(self, text):
+        words, cur = [], []
+        for c in text:
+            if is_whitespace(c):
+                if cur:
+                    words.append("".join(cur))
+                cur = []
+            elif is_punctuation(c):
+                if cur:
+                    words.append("".join(cur))
+                cur = []
+                words.append(c)
+            else:
+                cur.append(c)
+        if cur:
+            words.append("".join(cur))
+        return words
+
+    def word_ids(self, word):
+        if len(word) > self.max_chars:
+            return [self.unk_id]
+        out, start = [], 0
+        while start < len(word):
+            end = len(word)
+            found = None
+            while start < end:
+                piece = word[start:end]
+                if start > 0:
+                    piece = self.prefix + piece
+                if piece in self.vocab:
+                    found = self.vocab[piece]
+                    break
+                end -= 1
+            if found is None:
+                return [self.unk_id]
+            out.append(found)
+            start = end
+        return out
+
+    def encode(self, text, max_length=512, special=True):
+        ids = []
+        for w in self.pre_tokenize(self.normalize(text)):
+            ids.extend(self.word_ids(w))
+        if not special:
+            return ids[:max_length]
+        ids = ids[:max(0, max_length - 2)]
+        return [self.cls_id] + ids + [self.sep_id]
+
+
+# --------------------------------------------------------------------------------------------
+# Unicode tables for the C++ tokenizer (src/text/wordpiece_unicode_data.cpp).
+def write_unicode_tables(path):
+    # Classes: 1 = other (C*), 2 = non-spacing mark (Mn), 3 = punctuation (P* or ASCII punct).
+    def cls(cp):
+        if 0xD800 <= cp <= 0xDFFF:
+            return 1
+        c = chr(cp)
+        cat = unicodedata.category(c)
+        if cat.startswith("C"):
+            return 1
+        if cat == "Mn":
+            return 2
+        if is_punctuation(c):
+            return 3
+        return 0
+    ranges = []
+    cur, start = None, 0
+    for cp in range(0x110000):
+        k = cls(cp)
+        if k != cur:
+            if cur:
+                ranges.append((start, cp - 1, cur))
+            cur, start = k, cp
+    if cur:
+        ranges.append((start, 0x10FFFF, cur))
+    lower = []
+    decomp = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        c = chr(cp)
+        lc = c.lower()
+        if lc != c:
+            cps = [ord(x) for x in lc] + [0, 0]
+            lower.append((cp, cps[0], cps[1], cps[2]))
+        if 0xAC00 <= cp <= 0xD7A3:
+            continue  # Hangul syllables are decomposed algorithmically
+        d = unicodedata.normalize("NFD", c)
+        if d != c:
+            kept = [ord(x) for x in d if unicodedata.category(x) != "Mn"]
+            decomp.append((cp, kept))
+    flat = []
+    entries = []
+    for cp, kept in decomp:
+        entries.append((cp, len(flat), len(kept)))
+        flat.extend(kept)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("// Generated by scripts/make_encoder_fixtures.py unicode (Python unicodedata "
+                f"{unicodedata.unidata_version}). Do not edit.\n")
+        f.write('#include "text/wordpiece_unicode.h"\n\nnamespace quiver::text::wordpiece_data {\n\n')
+        f.write(f"const ClassRange kClassRanges[] = {{\n")
+        def rows(items, per):
+            for i in range(0, len(items), per):
+                f.write("    " + " ".join(items[i:i + per]) + "\n")
+        rows([f"{{0x{a:X}, 0x{b:X}, {k}}}," for a, b, k in ranges], 6)
+        f.write("};\nconst std::size_t kNumClassRanges = sizeof(kClassRanges) / sizeof(kClassRanges[0]);\n\n")
+        f.write("const LowerEntry kLower[] = {\n")
+        rows([f"{{0x{cp:X}, {{0x{a:X}, 0x{b:X}, 0x{c:X}}}}}," for cp, a, b, c in lower], 4)
+        f.write("};\nconst std::size_t kNumLower = sizeof(kLower) / sizeof(kLower[0]);\n\n")
+        f.write("const DecompEntry kDecomp[] = {\n")
+        rows([f"{{0x{cp:X}, {off}, {n}}}," for cp, off, n in entries], 6)
+        f.write("};\nconst std::size_t kNumDecomp = sizeof(kDecomp) / sizeof(kDecomp[0]);\n\n")
+        f.write("const char32_t kDecompChars[] = {\n")
+        for i in range(0, len(flat), 12):
+            f.write("    " + ", ".join(f"0x{x:X}" for x in flat[i:i + 12]) + ",\n")
+        f.write("    0};\n\n}  // namespace quiver::text::wordpiece_data\n")
+
+
+# --------------------------------------------------------------------------------------------
+# safetensors + Hugging Face folders.
+def write_safetensors(path, tensors, dtype_name):
+    import torch
+    dt = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}[dtype_name]
+    header, blobs, offset = {}, [], 0
+    for name, t in tensors.items():
+        t = t.detach().to(dt).contiguous()
+        raw = t.view(torch.int32 if dtype_name == "F32" else torch.int16).numpy().tobytes()
+        header[name] = {"dtype": dtype_name, "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+        blobs.append(raw)
+    header["__metadata__"] = {"format": "pt"}
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+def tokenizer_json(vocab, lowercase=True):
+    inv = {v: k for k, v in vocab.items()}
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    return {
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [{"id": vocab[s], "content": s, "single_word": False, "lstrip": False,
+                          "rstrip": False, "normalized": False, "special": True} for s in specials],
+        "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
+                       "strip_accents": None, "lowercase": lowercase},
+        "pre_tokenizer": {"type": "BertPreTokenizer"},
+        "post_processor": {
+            "type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}},
+                       {"Sequence": {"id": "A", "type_id": 0}},
+                       {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
+            "pair": [],
+            "special_tokens": {s: {"id": s, "ids": [vocab[s]], "tokens": [s]}
+                               for s in ["[CLS]", "[SEP]"]}},
+        "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": True},
+        "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                  "max_input_chars_per_word": 100,
+                  "vocab": {inv[i]: i for i in range(len(inv))}},
+    }
+
+
+def tiny_vocab():
+    toks = ["[PAD]", "[unused0]", "[unused1]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    toks += list("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+    toks += list("abcdefghijklmnopqrstuvwxyz0123456789")
+    toks += list("中文字测试日本語")
+    toks += ["##" + c for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
+    words = ("the a an is of and to in for on with by hello world quick brown fox jump jumps over lazy "
+             "dog dense sparse retrieval search query document vector token model cafe naive resume "
+             "late interaction embed embedding text passage represent this sentence relevant find "
+             "science claim protein cell gene cancer study data result effect risk patient").split()
+    toks += words
+    toks += ["##s", "##ing", "##ed", "##er", "##ly", "##tion", "##al", "##ment", "##ness", "##est",
+             "##ity", "##ve", "##ent", "##ic", "##ous", "un", "re", "pre", "##ation"]
+    vocab = {}
+    for t in toks:
+        if t not in vocab:
+            vocab[t] = len(vocab)
+    return vocab
+
+
+def bert_config(vocab_size, hidden, layers, heads, inter, max_pos, arch="BertModel"):
+    return {"architectures": [arch], "model_type": "bert", "vocab_size": vocab_size,
+            "hidden_size": hidden, "num_hidden_layers": layers, "num_attention_heads": heads,
+            "intermediate_size": inter, "hidden_act": "gelu", "max_position_embeddings": max_pos,
+            "type_vocab_size": 2, "layer_norm_eps": 1e-12, "pad_token_id": 0,
+            "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
+            "initializer_range": 0.02, "torch_dtype": "float32"}
+
+
+def random_bert(cfg, gen, std=0.15, prefix=""):
+    import torch
+    H, I, V, P = cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"], cfg["max_position_embeddings"]
+    def rn(*shape, s=std):
+        return torch.randn(*shape, generator=gen) * s
+    def ln(name):
+        return {f"{name}.weight": 1.0 + rn(H, s=0.1), f"{name}.bias": rn(H, s=0.05)}
+    W = {f"{prefix}embeddings.word_embeddings.weight": rn(V, H, s=0.5),
+         f"{prefix}embeddings.position_embeddings.weight": rn(P, H, s=0.2),
+         f"{prefix}embeddings.token_type_embeddings.weight": rn(2, H, s=0.2)}
+    W.update({prefix + k: v for k, v in ln("embeddings.LayerNorm").items()})
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"{prefix}encoder.layer.{i}."
+        for n in ["query", "key", "value"]:
+            W[p + f"attention.self.{n}.weight"] = rn(H, H)
+            W[p + f"attention.self.{n}.bias"] = rn(H, s=0.05)
+        W[p + "attention.output.dense.weight"] = rn(H, H)
+        W[p + "attention.output.dense.bias"] = rn(H, s=0.05)
+        W.update({p + k: v for k, v in ln("attention.output.LayerNorm").items()})
+        W[p + "intermediate.dense.weight"] = rn(I, H)
+        W[p + "intermediate.dense.bias"] = rn(I, s=0.05)
+        W[p + "output.dense.weight"] = rn(H, I)
+        W[p + "output.dense.bias"] = rn(H, s=0.05)
+        W.update({p + k: v for k, v in ln("output.LayerNorm").items()})
+    return W
+
+
+def bert_forward(W, cfg, ids, lengths, prefix="", key_lengths=None):
+    """float64 reference: ids [B, L] (padded), lengths = tokens per row; keys beyond key_lengths masked."""
+    import torch
+    W = {k: v.double() for k, v in W.items()}
+    H, nh = cfg["hidden_size"], cfg["num_attention_heads"]
+    d = H // nh
+    eps = cfg["layer_norm_eps"]
+    B, L = ids.shape
+    key_lengths = lengths if key_lengths is None else key_lengths
+    keymask = torch.zeros(B, L, dtype=torch.bool)
+    for b in range(B):
+        keymask[b, key_lengths[b]:] = True
+    g = lambda n: W[prefix + n]
+    def ln(x, name):
+        return torch.nn.functional.layer_norm(x, (H,), g(name + ".weight"), g(name + ".bias"), eps)
+    x = g("embeddings.word_embeddings.weight")[ids] + g("embeddings.position_embeddings.weight")[:L][None] \
+        + g("embeddings.token_type_embeddings.weight")[0][None, None]
+    x = ln(x, "embeddings.LayerNorm")
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"encoder.layer.{i}."
+        def lin(t, n):
+            return t @ g(p + n + ".weight").T + g(p + n + ".bias")
+        q = lin(x, "attention.self.query").view(B, L, nh, d).transpose(1, 2)
+        k = lin(x, "attention.self.key").view(B, L, nh, d).transpose(1, 2)
+        v = lin(x, "attention.self.value").view(B, L, nh, d).transpose(1, 2)
+        s = (q @ k.transpose(-1, -2)) / math.sqrt(d)
+        s = s.masked_fill(keymask[:, None, None, :], float("-inf"))
+        o = (torch.softmax(s, -1) @ v).transpose(1, 2).reshape(B, L, H)
+        x = ln(lin(o, "attention.output.dense") + x, p + "attention.output.LayerNorm")
+        f = torch.nn.functional.gelu(lin(x, "intermediate.dense"))
+        x = ln(lin(f, "output.dense") + x, p + "output.LayerNorm")
+    return x
+
+
+def pad(batch, pad_id=0):
+    import torch
+    L = max(len(r) for r in batch)
+    ids = torch.full((len(batch), L), pad_id, dtype=torch.long)
+    for i, r in enumerate(batch):
+        ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
+    return ids, [len(r) for r in batch]
+
+
+def write_folder(out, cfg, W, vocab, dtype="F32", st_pooling=None, normalize=True, prompts=None,
+                 extra_files=None):
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    write_safetensors(os.path.join(out, "model.safetensors"), W, dtype)
+    with open(os.path.join(out, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump(tokenizer_json(vocab), f, ensure_ascii=False)
+    if st_pooling:
+        mods = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+        if normalize:
+            mods.append({"idx": 2, "name": "2", "path": "2_Normalize",
+                         "type": "sentence_transformers.models.Normalize"})
+        with open(os.path.join(out, "modules.json"), "w") as f:
+            json.dump(mods, f, indent=2)
+        os.makedirs(os.path.join(out, "1_Pooling"), exist_ok=True)
+        with open(os.path.join(out, "1_Pooling", "config.json"), "w") as f:
+            json.dump({"word_embedding_dimension": cfg["hidden_size"],
+                       "pooling_mode_cls_token": st_pooling == "cls",
+                       "pooling_mode_mean_tokens": st_pooling == "mean",
+                       "pooling_mode_max_tokens": False,
+                       "pooling_mode_mean_sqrt_len_tokens": False}, f, indent=2)
+    if prompts:
+        with open(os.path.join(out, "config_sentence_transformers.json"), "w") as f:
+            json.dump({"prompts": prompts, "default_prompt_name": None}, f, indent=2)
+    for name, content in (extra_files or {}).items():
+        with open(os.path.join(out, name), "w") as f:
+            f.write(content)
+
+
+def rounded(W, dtype):
+    import torch
+    dt = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}[dtype]
+    return {k: v.to(dt).to(torch.float32) for k, v in W.items()}
+
+
+FIXTURE_TEXTS = [
+    "hello world",
+    "The quick brown fox jumps over the lazy dog.",
+    "Dense retrieval, sparse retrieval & late interaction!",
+    "naïve café résumé",
+    "中文 search 测试",
+    "a",
+    "",
+    "science claim: protein cell gene cancer study data result effect risk patient " * 3,
+]
+
+HARD_STRINGS = [
+    "", " ", "\t\n\r ", "hello", "Hello, World!", "HÉLLO Wörld", "naïve café résumé", "Ångström İstanbul",
+    "Straße ΣΊΣΥΦΟΣ", "中文字符测试", "日本語のテキスト", "한국어 텍스트", "emoji 😀🎉 test 👍🏽",
+    "!!!???...,,,", "a--b__c..d", "x\u0000y\ufffdz\u0007w", "zero\u200bwidth", "ＡＢＣ fullwidth",
+    "don't stop-believing (1984)", "supercalifragilisticexpialidocious" * 4, "a" * 100, "b" * 101,
+    "e\u0301 combining", "tab\there\u00a0nbsp\u3000ideo", "résumé" * 30,
+    "the retrieval models embedding relevant documents", "unrepresentable preprocessing",
+    "\u2028line\u2029para", "ﬁligature №5 ½", "$100 & 50% @home #tag",
+]
+
+
+def make_fixtures(out):
+    import torch
+    gen = torch.Generator().manual_seed(1234)
+    vocab = tiny_vocab()
+    tok = RefWordPiece(vocab)
+    V = len(vocab)
+    max_length = 32
+    os.makedirs(out, exist_ok=True)
+    refs = {"texts": FIXTURE_TEXTS, "max_length": max_length, "tolerance": 1e-4}
+    tokens = [tok.encode(t, max_length) for t in FIXTURE_TEXTS]
+    refs["token_ids"] = tokens
+    ids, lens = pad(tokens)
+
+    cfg = bert_config(V, 32, 2, 4, 64, 64)
+    W = random_bert(cfg, gen)
+    refs["dense"] = {}
+
+    def pooled(W32, cfg, prefix, mode, normalize, toks):
+        ids_, lens_ = pad(toks)
+        x = bert_forward(W32, cfg, ids_, lens_, prefix)
+        outs = []
+        for b, n in enumerate(lens_):
+            v = x[b, 0] if mode == "cls" else x[b, :n].mean(0)
+            if normalize:
+                v = v / v.norm()
+            outs.append([float(z) for z in v])
+        return outs
+
+    for dtype, name in [("F32", "bert-mean"), ("F16", "bert-mean-f16"), ("BF16", "bert-mean-bf16")]:
+        write_folder(os.path.join(out, name), cfg, W, vocab, dtype, st_pooling="mean")
+        refs["dense"][name] = pooled(rounded(W, dtype), cfg, "", "mean", True, tokens)
+
+    # bge-like: `bert.` prefix, CLS pooling, normalised, query prompt.
+    cfg_cls = bert_config(V, 32, 2, 4, 64, 64)
+    W_cls = random_bert(cfg_cls, gen, prefix="bert.")
+    prompts = {"query": "search query: ", "document": ""}
+    write_folder(os.path.join(out, "bert-cls"), cfg_cls, W_cls, vocab, "F32", st_pooling="cls",
+                 prompts=prompts)
+    refs["dense"]["bert-cls"] = pooled(W_cls, cfg_cls, "bert.", "cls", True, tokens)
+    qtok = [tok.encode(prompts["query"] + t, max_length) for t in FIXTURE_TEXTS]
+    refs["query_dense"] = {"bert-cls": pooled(W_cls, cfg_cls, "bert.", "cls", True, qtok)}
+
+    # SPLADE: BertForMaskedLM, decoder tied to the word embeddings (absent from the file, as HF saves it).
+    cfg_sp = bert_config(V, 32, 2, 4, 64, 64, arch="BertForMaskedLM")
+    W_sp = random_bert(cfg_sp, gen, prefix="bert.")
+    H = 32
+    W_sp["cls.predictions.transform.dense.weight"] = torch.randn(H, H, generator=gen) * 0.15
+    W_sp["cls.predictions.transform.dense.bias"] = torch.randn(H, generator=gen) * 0.05
+    W_sp["cls.predictions.transform.LayerNorm.weight"] = 1 + torch.randn(H, generator=gen) * 0.1
+    W_sp["cls.predictions.transform.LayerNorm.bias"] = torch.randn(H, generator=gen) * 0.05
+    W_sp["cls.predictions.bias"] = torch.randn(V, generator=gen) * 0.5
+    write_folder(os.path.join(out, "splade"), cfg_sp, W_sp, vocab, "F32")
+    x = bert_forward(W_sp, cfg_sp, ids, lens, "bert.")
+    Wd = {k: v.double() for k, v in W_sp.items()}
+    t = x @ Wd["cls.predictions.transform.dense.weight"].T + Wd["cls.predictions.transform.dense.bias"]
+    t = torch.nn.functional.layer_norm(torch.nn.functional.gelu(t), (H,),
+                                       Wd["cls.predictions.transform.LayerNorm.weight"],
+                                       Wd["cls.predictions.transform.LayerNorm.bias"], 1e-12)
+    logits = t @ Wd["bert.embeddings.word_embeddings.weight"].T + Wd["cls.predictions.bias"]
+    act = torch.log1p(torch.relu(logits))
+    sparse = []
+    for b, n in enumerate(lens):
+        v = act[b, :n].max(0).values
+        nz = [(i, float(v[i])) for i in range(V) if v[i] > 0]
+        sparse.append({"ids": [i for i, _ in nz], "weights": [w for _, w in nz]})
+    refs["splade"] = sparse
+
+    # ColBERT: bert. prefix + linear head (no bias); [unused0]/[unused1] markers; query [MASK] padding.
+    cfg_cb = bert_config(V, 32, 2, 4, 64, 64, arch="HF_ColBERT")
+    W_cb = random_bert(cfg_cb, gen, prefix="bert.")
+    cb_dim = 16
+    W_cb["linear.weight"] = torch.randn(cb_dim, H, generator=gen) * 0.2
+    qlen = 12
+    meta = {"query_maxlen": qlen, "doc_maxlen": max_length, "attend_to_mask_tokens": False,
+            "query_token_id": "[unused0]", "doc_token_id": "[unused1]", "dim": cb_dim}
+    write_folder(os.path.join(out, "colbert"), cfg_cb, W_cb, vocab, "F32",
+                 extra_files={"artifact.metadata": json.dumps(meta, indent=2)})
+    Wl = W_cb["linear.weight"].double()
+    punct = set(vocab[c] for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~" if c in vocab)
+
+    def colbert(texts, query):
+        toks, keylens = [], []
+        for t in texts:
+            body = tok.encode(t, 512, special=False)
+            if query:
+                body = body[:qlen - 3]
+                r = [vocab["[CLS]"], vocab["[unused0]"]] + body + [vocab["[SEP]"]]
+                keylens.append(len(r))
+                r = r + [vocab["[MASK]"]] * (qlen - len(r))
+            else:
+                body = body[:max_length - 3]
+                r = [vocab["[CLS]"], vocab["[unused1]"]] + body + [vocab["[SEP]"]]
+                keylens.append(len(r))
+            toks.append(r)
+        ids_, lens_ = pad(toks)
+        x = bert_forward(W_cb, cfg_cb, ids_, lens_, "bert.", key_lengths=keylens)
+        y = x @ Wl.T
+        outs = []
+        for b, r in enumerate(toks):
+            rows = []
+            for j, tid in enumerate(r):
+                if not query and tid in punct:
+                    continue
+                v = y[b, j] / y[b, j].norm()
+                rows.append([float(z) for z in v])
+            outs.append(rows)
+        return outs
+    refs["colbert"] = {"documents": colbert(FIXTURE_TEXTS, False), "queries": colbert(FIXTURE_TEXTS, True)}
+
+    with open(os.path.join(out, "reference.json"), "w", encoding="utf-8") as f:
+        json.dump(refs, f, ensure_ascii=False)
+
+    # WordPiece battery: the tiny vocab (always) and the bge vocab of the shared model2vec fixture.
+    cases = {"tiny": {"tokenizer": "bert-mean/tokenizer.json", "cases": []}}
+    for s in HARD_STRINGS:
+        cases["tiny"]["cases"].append({"text": s, "max_length": 512, "ids": tok.encode(s, 512)})
+    for s in HARD_STRINGS[:8]:
+        cases["tiny"]["cases"].append({"text": s + " " + s, "max_length": 6, "ids": tok.encode(s + " " + s, 6)})
+    shared = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data",
+                          "model2vec-test-fixtures", "test-model-float32", "tokenizer.json")
+    if os.path.exists(shared):
+        tj = json.load(open(shared, encoding="utf-8"))
+        sp = tj["post_processor"]["special_tokens"]
+        bge = RefWordPiece(tj["model"]["vocab"], cls_id=sp["[CLS]"]["ids"][0], sep_id=sp["[SEP]"]["ids"][0])
+        cases["bge"] = {"tokenizer": "model2vec-test-fixtures/test-model-float32/tokenizer.json",
+                        "cases": [{"text": s, "max_length": 512, "ids": bge.encode(s, 512)} for s in HARD_STRINGS]
+                        + [{"text": s * 3, "max_length": 10, "ids": bge.encode(s * 3, 10)} for s in HARD_STRINGS[4:10]]}
+    with open(os.path.join(out, "wordpiece_cases.json"), "w", encoding="utf-8") as f:
+        json.dump(cases, f, ensure_ascii=False, indent=0)
+
+
+def make_bench_model(out, layers=6, hidden=384, heads=12, inter=1536, vocab_size=30522, seed=7):
+    """MiniLM-L6-shaped random model (mean pooling + normalisation) with a synthetic WordPiece vocab."""
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    vocab = tiny_vocab()
+    rng = random.Random(seed)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    while len(vocab) < vocab_size:
+        w = "".join(rng.choice(letters) for _ in range(rng.randint(3, 9)))
+        if rng.random() < 0.3:
+            w = "##" + w
+        if w not in vocab:
+            vocab[w] = len(vocab)
+    cfg = bert_config(len(vocab), hidden, layers, heads, inter, 512)
+    W = random_bert(cfg, gen, std=0.05)
+    write_folder(out, cfg, W, vocab, "F32", st_pooling="mean")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("fixtures").add_argument("out")
+    sub.add_parser("unicode").add_argument("out")
+    bm = sub.add_parser("bench-model")
+    bm.add_argument("out")
+    bm.add_argument("--layers", type=int, default=6)
+    bm.add_argument("--hidden", type=int, default=384)
+    bm.add_argument("--heads", type=int, default=12)
+    bm.add_argument("--intermediate", type=int, default=1536)
+    a = ap.parse_args()
+    if a.cmd == "fixtures":
+        make_fixtures(a.out)
+    elif a.cmd == "unicode":
+        write_unicode_tables(a.out)
+    else:
+        make_bench_model(a.out, a.layers, a.hidden, a.heads, a.intermediate)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+// Private to encode/: the element-wise kernels of the transformer forward pass (everything that is
+// not a matrix product). One table per instruction set, chosen once per process from
+// simd::active_simd_level() (QUIVER_SIMD=scalar forces the portable one).
+//
+// All matrices are row-major; `rows` x `cols` with row stride `cols` unless a `ld` is given.
+#pragma once
+
+#include <cstddef>
+
+namespace quiver::encode::detail {
+
+struct BertKernels {
+    const char* name;
+    /// x[r][c] = gelu(x[r][c] + bias[c]) (bias may be null: no bias), gelu(v) = v/2 (1 + erf(v / sqrt 2)) (|error| < 1e-6 |v|)
+    void (*bias_gelu)(float* x, const float* bias, std::size_t rows, std::size_t cols);
+    /// x[r] = LayerNorm(x[r]) * gamma + beta (population variance, eps inside the root)
+    void (*layernorm)(float* x, const float* gamma, const float* beta, std::size_t rows, std::size_t cols,
+                      float eps);
+    /// Each of `rows` rows (stride ld) of `cols` values becomes softmax(row).
+    void (*softmax)(float* s, std::size_t rows, std::size_t cols, std::size_t ld);
+};
+
+const BertKernels& bert_kernels() noexcept;
+
+namespace scalar {
+extern const BertKernels kBertKernels;
+}
+namespace avx2 {
+extern const BertKernels kBertKernels;
+}
+
+}  // namespace quiver::encode::detail

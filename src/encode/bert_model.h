@@ -1,0 +1,94 @@
+// Private to encode/: BERT weights and the forward pass over OpenBLAS.
+//
+// Sequences are packed without padding: a batch of sequences of lengths n_0..n_{B-1} is one
+// (sum n_b) x hidden matrix, so every projection is one sgemm over all tokens of the batch and no
+// work is spent on padding. Attention runs per sequence and head (two sgemm calls each) over the
+// sequence's first `attend` positions (its keys); queries beyond `attend` (ColBERT's [MASK] padding)
+// still attend to those keys, like an attention mask with zeros at the end.
+//
+// Thread-safety: a loaded model is immutable; `forward` may run concurrently with distinct
+// Workspaces. Callers decide BLAS threading (the encoder runs one single-threaded BLAS per worker).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "quiver/core/result.h"
+#include "quiver/encode/safetensors.h"
+
+namespace quiver::encode::detail {
+
+struct BertConfig {
+    std::size_t vocab_size = 0;
+    std::size_t hidden = 0;
+    std::size_t layers = 0;
+    std::size_t heads = 0;
+    std::size_t intermediate = 0;
+    std::size_t max_position = 0;
+    std::size_t type_vocab = 0;
+    float layer_norm_eps = 1e-12f;
+    std::vector<std::string> architectures;
+
+    /// Parses config.json text; `path` names the file in errors.
+    static Result<BertConfig> parse(std::string_view json_text, const std::string& path);
+};
+
+struct BertLayer {
+    std::vector<float> wqkv, bqkv;     // [3H, H], [3H]  (query, key, value stacked)
+    std::vector<float> wo, bo;         // [H, H], [H]
+    std::vector<float> ln1_g, ln1_b;   // [H]
+    std::vector<float> w1, b1;         // [I, H], [I]
+    std::vector<float> w2, b2;         // [H, I], [H]
+    std::vector<float> ln2_g, ln2_b;   // [H]
+};
+
+/// BertForMaskedLM head (SPLADE): transform dense + gelu + LayerNorm, then decoder to the vocabulary.
+struct MlmHead {
+    std::vector<float> dense_w, dense_b, ln_g, ln_b;
+    std::vector<float> decoder_w;  // [V, H]; the word embeddings when tied (absent from the file)
+    std::vector<float> decoder_b;  // [V]
+};
+
+struct BertSequence {
+    const std::int32_t* ids = nullptr;
+    std::size_t length = 0;  ///< tokens (rows of output)
+    std::size_t attend = 0;  ///< keys visible to attention: positions [0, attend), 1 <= attend <= length
+};
+
+/// Per-thread scratch, grown on demand and reused across batches (no per-token allocation).
+struct BertWorkspace {
+    std::vector<float> x, qkv, ctx, tmp, inter, scores, logits;
+    std::vector<std::size_t> offsets;
+};
+
+class BertModel {
+public:
+    /// Loads weights named `embeddings.*` / `encoder.layer.N.*` (optionally under `bert.`) and, when
+    /// `with_mlm_head`, the `cls.predictions.*` head. Shapes are checked against the config.
+    static Result<BertModel> load(const SafeTensors& st, const BertConfig& config, bool with_mlm_head);
+
+    const BertConfig& config() const noexcept { return config_; }
+    const std::string& prefix() const noexcept { return prefix_; }
+    bool has_mlm_head() const noexcept { return !mlm_.dense_w.empty(); }
+
+    /// Runs the encoder; on return ws.x holds (sum of lengths) x hidden final hidden states, sequence b
+    /// starting at row ws.offsets[b]. Every id must be in [0, vocab_size) and every length <= max_position
+    /// (the caller guarantees both).
+    void forward(std::span<const BertSequence> seqs, BertWorkspace& ws) const;
+
+    /// SPLADE: out[v] = max over rows of log(1 + relu(logit_v)) for `rows` hidden states (each `hidden`
+    /// floats, row stride hidden). `out` has vocab_size entries.
+    void splade_max(const float* hidden_rows, std::size_t rows, BertWorkspace& ws, float* out) const;
+
+private:
+    BertConfig config_;
+    std::string prefix_;
+    std::vector<float> word_, position_, type0_, emb_ln_g_, emb_ln_b_;
+    std::vector<BertLayer> layers_;
+    MlmHead mlm_;
+};
+
+}  // namespace quiver::encode::detail
