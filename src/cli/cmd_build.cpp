@@ -15,13 +15,16 @@ namespace quiver::cli {
 namespace {
 
 struct BuildOptions {
-    std::string input, output, index = "hnsw", metric = "cosine";
+    std::string input, output, kind = "dense", index = "hnsw", metric = "cosine";
     std::size_t M = 16, ef_construction = 200, threads = 0, max_rows = 0;
     std::uint64_t seed = 100;
     bool json = false;
 };
 
 Status run_build(const BuildOptions& o) {
+    if (o.kind != "dense") {
+        return invalid_argument(fmt::format("unknown --kind '{}' (dense, or sparse for `quiver sparse-build`)", o.kind));
+    }
     QUIVER_ASSIGN_OR_RETURN(simd::Metric metric, simd::parse_metric(o.metric));
     if (o.index != "hnsw" && o.index != "flat") {
         return invalid_argument(fmt::format("unknown index kind '{}' (expected hnsw or flat)", o.index));
@@ -80,9 +83,11 @@ void add_build_command(CLI::App& app) {
         "Input formats: .fvecs .bvecs .ivecs (TEXMEX), .npy (float32/float64, 2-d, C order), .jsonl with\n"
         "{\"id\": \"doc1\", \"vector\": [...]} per line. Row i gets label i; JSONL ids are stored in the\n"
         "index and reported by `quiver search`. Cosine normalises vectors (zero vectors are rejected).\n"
-        "Example: quiver build --input base.fvecs --output glove.qvr --metric cosine --M 16");
+        "Example: quiver build --input base.fvecs --output glove.qvr --metric cosine --M 16\n"
+        "Learned-sparse vectors: `quiver build --kind sparse ...` runs `quiver sparse-build` (see its --help).");
     sub->add_option("-i,--input", o->input, "Vectors to index")->required();
     sub->add_option("-o,--output", o->output, "Index file to write (replaced atomically)")->required();
+    sub->add_option("--kind", o->kind, "dense (this command) or sparse (forwards to sparse-build)")->capture_default_str();
     sub->add_option("--index", o->index, "Index kind: hnsw | flat")->capture_default_str();
     sub->add_option("--metric", o->metric, "Distance: cosine | l2 | ip")->capture_default_str();
     sub->add_option("--M", o->M, "HNSW links per node (level 0 keeps 2*M)")->capture_default_str();

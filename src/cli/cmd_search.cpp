@@ -84,7 +84,9 @@ void add_search_command(CLI::App& app) {
     sub->footer(
         "Prints one line per hit: query, rank, id, distance (tab-separated; --json for a JSON array).\n"
         "Distances: squared L2 for l2, 1 - inner product for ip and cosine; smaller is closer.\n"
-        "Example: quiver search --index glove.qvr --queries query.fvecs --k 10 --ef 128");
+        "Example: quiver search --index glove.qvr --queries query.fvecs --k 10 --ef 128\n"
+        "A learned-sparse index (from `quiver build --kind sparse`) is searched by `quiver sparse-search`;\n"
+        "`quiver search --index X.seis ...` forwards there (see `quiver sparse-search --help`).");
     sub->add_option("--index", o->index, "Index file written by `quiver build`")->required();
     sub->add_option("-q,--queries", o->queries, "Query vectors (.fvecs .npy .jsonl ...)")->required();
     sub->add_option("-k,--k", o->k, "Neighbours per query")->capture_default_str();

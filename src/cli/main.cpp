@@ -3,7 +3,11 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <cstring>
 #include <exception>
+#include <fstream>
+#include <string>
+#include <vector>
 
 #include "cli/common.h"
 #include "cli/registry.h"
@@ -17,6 +21,38 @@ std::string version_string() {
                        quiver::simd::to_string(quiver::simd::detected_simd_level()));
 }
 
+// The file kind (fourcc at bytes 4..7 of a quiver file), or "" when unreadable.
+std::string file_kind(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    char header[8] = {};
+    if (!f.read(header, sizeof(header))) return {};
+    return std::string(header + 4, 4);
+}
+
+// One `build`/`search` surface for every index kind: `build --kind sparse` is `sparse-build`, and
+// `search` on a learned-sparse index file (Seismic or exact) is `sparse-search`.
+std::vector<std::string> rewrite_aliases(std::vector<std::string> args) {
+    if (args.size() < 2) return args;
+    if (args[1] == "build") {
+        for (std::size_t i = 2; i < args.size(); ++i) {
+            const bool joined = args[i] == "--kind=sparse";
+            if (joined || (args[i] == "--kind" && i + 1 < args.size() && args[i + 1] == "sparse")) {
+                args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i + (joined ? 1 : 2)));
+                args[1] = "sparse-build";
+                break;
+            }
+        }
+    } else if (args[1] == "search") {
+        for (std::size_t i = 2; i + 1 < args.size(); ++i) {
+            if (args[i] != "--index") continue;
+            const std::string kind = file_kind(args[i + 1]);
+            if (kind == "SEIS" || kind == "SPEX") args[1] = "sparse-search";
+            break;
+        }
+    }
+    return args;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -28,8 +64,11 @@ int main(int argc, char** argv) {
         app.fallthrough(false);
         quiver::cli::add_registered_commands(app);
         quiver::cli::add_bench_command(app, argv[0]);
+        std::vector<std::string> args = rewrite_aliases(std::vector<std::string>(argv, argv + argc));
+        std::vector<char*> cargs;
+        for (auto& a : args) cargs.push_back(a.data());
         try {
-            app.parse(argc, argv);
+            app.parse(static_cast<int>(cargs.size()), cargs.data());
         } catch (const CLI::ParseError& e) {
             return app.exit(e);
         }

@@ -130,6 +130,21 @@ TEST_F(Cli, BadInputGivesClearErrorsNotCrashes) {
     EXPECT_NE(run("frobnicate").code, 0);
 }
 
+TEST_F(Cli, SparseKindRoutesToSparseCommands) {
+    testing::write_bytes(f("d.jsonl"), "{\"id\": \"a\", \"vector\": {\"cat\": 1.5, \"dog\": 0.5}}\n"
+                                       "{\"id\": \"b\", \"vector\": {\"dog\": 2.0, \"fish\": 1.0}}\n");
+    testing::write_bytes(f("q.jsonl"), "{\"id\": \"q1\", \"vector\": {\"dog\": 1.0}}\n");
+    for (const char* index : {"exact", "seismic"}) {
+        const std::string out = f(std::string("s.") + index);
+        auto b = run("build --kind sparse --input " + f("d.jsonl") + " --index " + index + " --output " + out);
+        ASSERT_EQ(b.code, 0) << b.out;
+        auto s = run("search --index " + out + " --queries " + f("q.jsonl") + " --k 2");
+        ASSERT_EQ(s.code, 0) << s.out;
+        EXPECT_NE(s.out.find("q1\t1\tb\t"), std::string::npos) << index << ": " << s.out;
+    }
+    EXPECT_EQ(run("build --kind hybrid -i " + f("base.fvecs") + " -o " + f("x.qvr")).code, 2);
+}
+
 TEST_F(Cli, HelpAndVersion) {
     auto v = run("--version");
     EXPECT_EQ(v.code, 0);
