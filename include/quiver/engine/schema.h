@@ -1,0 +1,105 @@
+/// @file schema.h
+/// @brief A collection's schema, its documents, and attribute filters.
+///
+/// Field types:
+///   - text: a UTF-8 string, analysed and BM25-indexed (unless `indexed` is false). A text field with
+///     `sources` holds no value of its own: it indexes other text fields of the document (one source is
+///     the body; two are title + body, exactly as `quiver eval`'s BM25 indexes BEIR documents).
+///   - vector: `dim` finite floats, searched with the field's index (flat or hnsw) under `metric`.
+///     With an `encoder` ("hashing" for the deterministic test encoder, or a model directory that
+///     `encode::load_encoder` reads), a document may give text instead of the vector (a string value,
+///     or, when the field is absent, its `sources` text fields joined by a space) and queries may give
+///     text; the text is embedded at upsert (the WAL stores the vector) and at query time.
+///   - sparse_vector: term -> weight (weights finite, >= 0; zeros dropped), searched exactly by inner
+///     product over the shared posting core (`sparse::ExactSparseIndex`).
+///   - keyword, integer, float, boolean, keyword_list: stored attributes usable in filters.
+/// Every field is optional in a document; every stored field is returned by `get`.
+/// Documents have a non-empty UTF-8 string id of at most 512 bytes.
+///
+/// Thread-safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "quiver/core/result.h"
+#include "quiver/simd/kernels.h"
+
+namespace quiver::engine {
+
+enum class FieldType : std::uint8_t { kText = 0, kVector = 1, kKeyword = 2, kInteger = 3, kFloat = 4, kBool = 5,
+                                      kKeywordList = 6, kSparse = 7 };
+enum class VectorIndexKind : std::uint8_t { kFlat = 0, kHnsw = 1 };
+
+std::string_view to_string(FieldType type) noexcept;
+Result<FieldType> parse_field_type(std::string_view name);
+
+struct FieldSpec {
+    std::string name;
+    FieldType type = FieldType::kText;
+    // text
+    bool indexed = true;
+    std::vector<std::string> sources;  ///< other text fields indexed together (title, body); empty = itself
+    // vector
+    std::size_t dim = 0;
+    simd::Metric metric = simd::Metric::kCosine;
+    VectorIndexKind index = VectorIndexKind::kHnsw;
+    std::size_t hnsw_m = 16;
+    std::size_t hnsw_ef_construction = 100;
+    std::string encoder;  ///< vector fields: "" (none), "hashing", or a model directory
+};
+
+struct Schema {
+    std::vector<FieldSpec> fields;
+    float bm25_k1 = 0.9f;
+    float bm25_b = 0.4f;
+
+    /// kInvalidArgument for duplicate or malformed names, zero dims, bad sources, bad BM25 parameters.
+    [[nodiscard]] Status validate() const;
+    const FieldSpec* find(std::string_view name) const noexcept;
+};
+
+/// A sparse vector as given: (term, weight) pairs.
+using SparseTerms = std::vector<std::pair<std::string, float>>;
+
+/// A field value. monostate = absent.
+using FieldValue = std::variant<std::monostate, std::string, std::int64_t, double, bool, std::vector<std::string>,
+                                std::vector<float>, SparseTerms>;
+
+struct Document {
+    std::string id;
+    std::map<std::string, FieldValue, std::less<>> fields;
+};
+
+/// True for a vector field with an encoder (accepts text).
+inline bool embeds_text(const FieldSpec& f) noexcept { return f.type == FieldType::kVector && !f.encoder.empty(); }
+
+/// Checks a document against the schema: known fields, value types, vector dimension, finite floats,
+/// valid UTF-8, id rules. Integer values are accepted for float fields (converted).
+[[nodiscard]] Status validate_document(const Schema& schema, Document& doc);
+/// True when `id` is an acceptable document id.
+bool valid_document_id(std::string_view id) noexcept;
+
+/// An attribute filter tree evaluated against a document's stored attributes (post-filtering).
+struct Filter {
+    enum class Op : std::uint8_t { kEq, kIn, kRange, kAnd, kOr, kNot };
+    Op op = Op::kEq;
+    std::string field;                 ///< kEq, kIn, kRange
+    std::vector<FieldValue> values;    ///< kEq: one value; kIn: the set
+    std::optional<double> gt, gte, lt, lte;  ///< kRange bounds (integer and float fields)
+    std::vector<Filter> children;      ///< kAnd, kOr: any number; kNot: one
+
+    /// kInvalidArgument for unknown fields, fields that are not attributes, or value types that
+    /// do not match the field.
+    [[nodiscard]] Status validate(const Schema& schema) const;
+    /// Evaluates against a document's fields. Keyword-list fields match when any element matches.
+    bool matches(const std::map<std::string, FieldValue, std::less<>>& fields) const;
+};
+
+}  // namespace quiver::engine

@@ -1,0 +1,225 @@
+// Background merging: persists in-memory segments, reclaims deleted documents, advances the WAL
+// checkpoint and replaces MANIFEST. See collection.h for the locking contract.
+#include <algorithm>
+#include <filesystem>
+
+#include "engine/collection_state.h"
+
+namespace quiver::engine {
+
+Status write_delete_file(const std::string& path, const DeleteSet& set);  // collection.cpp
+
+namespace {
+
+struct Source {
+    std::uint64_t id;
+    std::shared_ptr<Segment> seg;
+    std::shared_ptr<const DeleteSet> deleted;
+    bool persisted;
+};
+
+}  // namespace
+
+Status Collection::Impl::merge_once(bool force_flush, bool all, bool* did_work) {
+    *did_work = false;
+    std::vector<Source> sources;
+    std::uint64_t start_seq = 0;
+    std::uint64_t new_id = 0;
+    {
+        std::lock_guard lock(write_mu);
+        if (closed) return ok_status();
+        std::size_t mem_docs = 0;
+        std::size_t mem_segs = 0;
+        std::vector<std::pair<std::size_t, std::uint64_t>> persisted;  // (live docs, id)
+        std::vector<std::uint64_t> chosen;
+        bool dirty_deletes = false;
+        for (const auto& [id, e] : segs) {
+            dirty_deletes = dirty_deletes || e.dirty;
+            if (!e.persisted) {
+                mem_docs += e.seg->size();
+                ++mem_segs;
+                chosen.push_back(id);
+            } else {
+                const std::size_t live = e.seg->size() - e.deleted_count;
+                if (all || live == 0 ||
+                    static_cast<double>(e.deleted_count) > options.max_deleted_ratio * e.seg->size()) {
+                    chosen.push_back(id);
+                } else {
+                    persisted.emplace_back(live, id);
+                }
+            }
+        }
+        const bool idle = std::chrono::steady_clock::now() - last_write > std::chrono::seconds(1);
+        const bool log_large = wal && wal->bytes() > (64u << 20);
+        const bool flush_now = (mem_segs > 0 && (force_flush || all || idle || mem_docs >= options.flush_docs ||
+                                                 mem_segs >= 8)) ||
+                               (dirty_deletes && (force_flush || idle)) || log_large;
+        // Too many persisted segments: merge the smallest down to half the limit.
+        if (persisted.size() > options.max_segments) {
+            std::sort(persisted.begin(), persisted.end());
+            const std::size_t take = persisted.size() - options.max_segments / 2;
+            for (std::size_t i = 0; i < take; ++i) chosen.push_back(persisted[i].second);
+        }
+        const bool persisted_work = chosen.size() > mem_segs;
+        if (!flush_now && !persisted_work) return ok_status();
+        if (all && chosen.size() == 1 && mem_segs == 0 && segs.at(chosen[0]).deleted_count == 0) return ok_status();
+        // Rotate the log: everything up to start_seq is covered by this merge's commit.
+        start_seq = last_seq;
+        if (wal && wal->bytes() > storage::kWalHeaderBytes) QUIVER_TRY(open_wal_after(last_seq));
+        std::sort(chosen.begin(), chosen.end());
+        for (std::uint64_t id : chosen) {
+            const SegEntry& e = segs.at(id);
+            sources.push_back({id, e.seg, e.deleted, e.persisted});
+        }
+        new_id = next_seg_id++;
+    }
+    *did_work = true;
+    // Build outside the locks: searches and writes continue.
+    std::vector<Document> docs;
+    std::vector<std::uint64_t> seqs;
+    std::vector<std::pair<std::size_t, std::uint32_t>> origin;  // (source index, local)
+    for (std::size_t si = 0; si < sources.size(); ++si) {
+        const Source& src = sources[si];
+        for (std::uint32_t i = 0; i < src.seg->size(); ++i) {
+            if ((*src.deleted)[i] != 0) continue;
+            QUIVER_ASSIGN_OR_RETURN(Document d, src.seg->document(i));
+            docs.push_back(std::move(d));
+            seqs.push_back(src.seg->seq(i));
+            origin.emplace_back(si, i);
+        }
+    }
+    std::shared_ptr<Segment> merged;
+    if (!docs.empty()) {
+        QUIVER_ASSIGN_OR_RETURN(merged, Segment::build(new_id, schema, std::move(docs), std::move(seqs),
+                                                       options.build_threads));
+        if (auto st = merged->persist(dir); !st) {
+            std::error_code ec;
+            std::filesystem::remove_all(dir + "/" + Segment::dir_name(new_id), ec);
+            return st;
+        }
+    }
+    // Commit: brief, under the writer lock.
+    std::lock_guard lock(write_mu);
+    if (closed) return ok_status();
+    auto merged_deleted = std::make_shared<DeleteSet>(merged ? merged->size() : 0, 0);
+    for (std::size_t j = 0; j < origin.size(); ++j) {
+        const auto& [si, local] = origin[j];
+        if ((*segs.at(sources[si].id).deleted)[local] != 0) (*merged_deleted)[j] = 1;  // deleted during the merge
+    }
+    std::vector<std::string> obsolete;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> manifest;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> new_gens;  // (segment, generation) written now
+    auto is_source = [&](std::uint64_t id) {
+        return std::any_of(sources.begin(), sources.end(), [&](const Source& s) { return s.id == id; });
+    };
+    Status st;
+    for (auto& [id, e] : segs) {
+        if (!e.persisted || is_source(id)) continue;
+        std::uint64_t gen = e.del_gen;
+        if (e.dirty) {
+            gen = e.del_gen + 1;
+            st = write_delete_file(del_path(dir, id, gen), *e.deleted);
+            if (!st) break;
+            new_gens.emplace_back(id, gen);
+        }
+        manifest.emplace_back(id, gen);
+    }
+    const std::size_t merged_dead =
+        static_cast<std::size_t>(std::count(merged_deleted->begin(), merged_deleted->end(), 1));
+    if (st && merged && merged_dead > 0) {
+        st = write_delete_file(del_path(dir, new_id, 1), *merged_deleted);
+    }
+    if (st && merged) manifest.emplace_back(new_id, merged_dead > 0 ? 1 : 0);
+    std::sort(manifest.begin(), manifest.end());
+    const std::uint64_t old_checkpoint = checkpoint_seq;
+    if (st) {
+        checkpoint_seq = start_seq;
+        st = write_manifest(manifest);
+        if (!st) checkpoint_seq = old_checkpoint;
+    }
+    if (!st) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir + "/" + Segment::dir_name(new_id), ec);
+        for (const auto& [id, gen] : new_gens) std::filesystem::remove(del_path(dir, id, gen), ec);
+        return st;
+    }
+    // The new state is durable: switch to it and remove what it replaced.
+    for (const auto& [id, gen] : new_gens) {
+        SegEntry& e = segs.at(id);
+        if (e.del_gen > 0) obsolete.push_back(del_path(dir, id, e.del_gen));
+        e.del_gen = gen;
+        e.dirty = false;
+    }
+    for (const Source& src : sources) {
+        const SegEntry& e = segs.at(src.id);
+        if (e.persisted) {
+            obsolete.push_back(dir + "/" + Segment::dir_name(src.id));
+            if (e.del_gen > 0) obsolete.push_back(del_path(dir, src.id, e.del_gen));
+        }
+        segs.erase(src.id);
+    }
+    if (merged) {
+        SegEntry e;
+        e.seg = merged;
+        e.deleted = merged_deleted;
+        e.deleted_count = merged_dead;
+        e.persisted = true;
+        e.del_gen = merged_dead > 0 ? 1 : 0;
+        segs.emplace(new_id, std::move(e));
+    }
+    while (wal_files.size() > 1 && wal_files[1].first_seq <= checkpoint_seq + 1) {
+        obsolete.push_back(wal_files.front().path);
+        wal_files.erase(wal_files.begin());
+    }
+    publish();
+    merges.fetch_add(1);
+    std::error_code ec;
+    for (const auto& path : obsolete) std::filesystem::remove_all(path, ec);
+    return ok_status();
+}
+
+void Collection::Impl::merger_loop() {
+    while (true) {
+        {
+            std::unique_lock lock(stop_mu);
+            stop_cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return stop; });
+            if (stop) return;
+        }
+        std::lock_guard merge_lock(merge_mu);
+        bool did_work = false;
+        // A failed merge leaves the previous state intact; it is retried on the next tick.
+        (void)merge_once(false, false, &did_work);
+    }
+}
+
+Status Collection::flush() {
+    std::lock_guard merge_lock(impl_->merge_mu);
+    for (int pass = 0; pass < 64; ++pass) {
+        bool did_work = false;
+        QUIVER_TRY(impl_->merge_once(true, false, &did_work));
+        if (!did_work) return ok_status();
+    }
+    return ok_status();
+}
+
+Status Collection::optimize() {
+    std::lock_guard merge_lock(impl_->merge_mu);
+    bool did_work = false;
+    return impl_->merge_once(true, true, &did_work);
+}
+
+CollectionStats Collection::stats() const {
+    std::lock_guard lock(impl_->write_mu);
+    CollectionStats s;
+    for (const auto& [id, e] : impl_->segs) {
+        s.documents += e.seg->size() - e.deleted_count;
+        s.deleted_pending += e.deleted_count;
+        ++s.segments;
+        if (!e.persisted) ++s.memory_segments;
+    }
+    s.last_seq = impl_->last_seq;
+    s.merges = impl_->merges.load();
+    return s;
+}
+
+}  // namespace quiver::engine

@@ -1,0 +1,429 @@
+// Schema validation, document validation, filters, and their byte encodings.
+#include "quiver/engine/schema.h"
+
+#include <cmath>
+#include <set>
+
+#include "engine/codec.h"
+#include "quiver/core/json.h"
+
+namespace quiver::engine {
+namespace {
+
+bool valid_field_name(std::string_view name) {
+    if (name.empty() || name.size() > 64) return false;
+    for (char c : name) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                        c == '-' || c == '.';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+bool is_attribute(FieldType t) {
+    return t != FieldType::kText && t != FieldType::kVector && t != FieldType::kSparse;
+}
+
+const char* kTypeNames[] = {"text", "vector", "keyword", "integer", "float", "boolean", "keyword_list", "sparse_vector"};
+
+// Does `v` have the variant alternative field type `t` stores?
+bool value_has_type(const FieldValue& v, FieldType t) {
+    switch (t) {
+        case FieldType::kText:
+        case FieldType::kKeyword: return std::holds_alternative<std::string>(v);
+        case FieldType::kInteger: return std::holds_alternative<std::int64_t>(v);
+        case FieldType::kFloat: return std::holds_alternative<double>(v);
+        case FieldType::kBool: return std::holds_alternative<bool>(v);
+        case FieldType::kKeywordList: return std::holds_alternative<std::vector<std::string>>(v);
+        case FieldType::kVector: return std::holds_alternative<std::vector<float>>(v);
+        case FieldType::kSparse: return std::holds_alternative<SparseTerms>(v);
+    }
+    return false;
+}
+
+bool as_number(const FieldValue& v, double& out) {
+    if (const auto* i = std::get_if<std::int64_t>(&v)) {
+        out = static_cast<double>(*i);
+        return true;
+    }
+    if (const auto* d = std::get_if<double>(&v)) {
+        out = *d;
+        return true;
+    }
+    return false;
+}
+
+bool value_equals(const FieldValue& stored, const FieldValue& wanted) {
+    double a = 0, b = 0;
+    if (as_number(stored, a) && as_number(wanted, b)) return a == b;
+    if (const auto* list = std::get_if<std::vector<std::string>>(&stored)) {
+        const auto* s = std::get_if<std::string>(&wanted);
+        if (s == nullptr) return false;
+        for (const auto& e : *list) {
+            if (e == *s) return true;
+        }
+        return false;
+    }
+    return stored == wanted;
+}
+
+}  // namespace
+
+std::string_view to_string(FieldType type) noexcept { return kTypeNames[static_cast<int>(type)]; }
+
+Result<FieldType> parse_field_type(std::string_view name) {
+    for (int i = 0; i < 8; ++i) {
+        if (name == kTypeNames[i]) return static_cast<FieldType>(i);
+    }
+    if (name == "bool") return FieldType::kBool;
+    return invalid_argument("unknown field type '" + std::string(name) +
+                            "' (text, vector, sparse_vector, keyword, integer, float, boolean, keyword_list)");
+}
+
+const FieldSpec* Schema::find(std::string_view name) const noexcept {
+    for (const auto& f : fields) {
+        if (f.name == name) return &f;
+    }
+    return nullptr;
+}
+
+Status Schema::validate() const {
+    if (fields.empty()) return invalid_argument("schema has no fields");
+    if (fields.size() > 256) return invalid_argument("schema has more than 256 fields");
+    if (!(bm25_k1 >= 0.0f && bm25_k1 < 100.0f) || !(bm25_b >= 0.0f && bm25_b <= 1.0f)) {
+        return invalid_argument("bm25 needs k1 >= 0 and b in [0, 1]");
+    }
+    std::set<std::string, std::less<>> names;
+    for (const auto& f : fields) {
+        if (!valid_field_name(f.name)) {
+            return invalid_argument("invalid field name '" + f.name + "' (1-64 of [A-Za-z0-9_.-])");
+        }
+        if (!names.insert(f.name).second) return invalid_argument("duplicate field '" + f.name + "'");
+        if (f.type == FieldType::kVector) {
+            if (f.dim == 0 || f.dim > 65536) return invalid_argument("field '" + f.name + "': dim must be 1..65536");
+            if (f.hnsw_m < 2 || f.hnsw_m > 256) return invalid_argument("field '" + f.name + "': m must be 2..256");
+            if (f.hnsw_ef_construction < 1 || f.hnsw_ef_construction > 4096) {
+                return invalid_argument("field '" + f.name + "': ef_construction must be 1..4096");
+            }
+        }
+        if (!f.encoder.empty() && f.type != FieldType::kVector) {
+            return invalid_argument("field '" + f.name + "': only vector fields have an encoder");
+        }
+        if (!f.sources.empty()) {
+            if (f.type != FieldType::kText && !embeds_text(f)) {
+                return invalid_argument("field '" + f.name + "': only text fields and encoded vector fields have sources");
+            }
+            if (f.sources.size() > 2) return invalid_argument("field '" + f.name + "': at most two sources (title, body)");
+        }
+    }
+    for (const auto& f : fields) {
+        for (const auto& s : f.sources) {
+            const FieldSpec* src = find(s);
+            if (src == nullptr || src->type != FieldType::kText || !src->sources.empty()) {
+                return invalid_argument("field '" + f.name + "': source '" + s + "' is not a stored text field");
+            }
+        }
+    }
+    return ok_status();
+}
+
+bool valid_document_id(std::string_view id) noexcept {
+    return !id.empty() && id.size() <= 512 && json::valid_utf8(id);
+}
+
+Status validate_document(const Schema& schema, Document& doc) {
+    if (!valid_document_id(doc.id)) {
+        return invalid_argument("document id must be 1-512 bytes of valid UTF-8");
+    }
+    const std::string where = "document '" + doc.id + "'";
+    for (auto& [name, value] : doc.fields) {
+        const FieldSpec* f = schema.find(name);
+        if (f == nullptr) return invalid_argument(where + ": unknown field '" + name + "'");
+        if (!f->sources.empty() && f->type == FieldType::kText) {
+            return invalid_argument(where + ": field '" + name + "' is computed from its sources");
+        }
+        if (std::holds_alternative<std::monostate>(value)) continue;
+        if (f->type == FieldType::kFloat) {
+            if (const auto* i = std::get_if<std::int64_t>(&value)) value = static_cast<double>(*i);
+        }
+        if (!value_has_type(value, f->type)) {
+            return invalid_argument(where + ": field '" + name + "' expects " + std::string(to_string(f->type)));
+        }
+        if (const auto* s = std::get_if<std::string>(&value)) {
+            if (!json::valid_utf8(*s)) return invalid_argument(where + ": field '" + name + "' is not valid UTF-8");
+        } else if (const auto* d = std::get_if<double>(&value)) {
+            if (!std::isfinite(*d)) return invalid_argument(where + ": field '" + name + "' is not finite");
+        } else if (const auto* l = std::get_if<std::vector<std::string>>(&value)) {
+            for (const auto& e : *l) {
+                if (!json::valid_utf8(e)) return invalid_argument(where + ": field '" + name + "' is not valid UTF-8");
+            }
+        } else if (const auto* sp = std::get_if<SparseTerms>(&value)) {
+            std::set<std::string_view> seen;
+            for (const auto& [term, w] : *sp) {
+                if (term.empty() || term.size() > 256 || !json::valid_utf8(term)) {
+                    return invalid_argument(where + ": field '" + name + "' has an empty, long or non-UTF-8 term");
+                }
+                if (!std::isfinite(w) || w < 0.0f) {
+                    return invalid_argument(where + ": field '" + name + "' term '" + term +
+                                            "' needs a finite weight >= 0");
+                }
+                if (!seen.insert(term).second) {
+                    return invalid_argument(where + ": field '" + name + "' repeats term '" + term + "'");
+                }
+            }
+        } else if (const auto* v = std::get_if<std::vector<float>>(&value)) {
+            if (v->size() != f->dim) {
+                return invalid_argument(where + ": field '" + name + "' has dimension " + std::to_string(v->size()) +
+                                        ", schema says " + std::to_string(f->dim));
+            }
+            for (float x : *v) {
+                if (!std::isfinite(x)) return invalid_argument(where + ": field '" + name + "' has a non-finite value");
+            }
+            if (f->metric == simd::Metric::kCosine) {
+                double norm = 0;
+                for (float x : *v) norm += static_cast<double>(x) * x;
+                if (norm == 0.0) return invalid_argument(where + ": field '" + name + "' is a zero vector (cosine)");
+            }
+        }
+    }
+    return ok_status();
+}
+
+Status Filter::validate(const Schema& schema) const {
+    switch (op) {
+        case Op::kAnd:
+        case Op::kOr:
+            for (const auto& c : children) QUIVER_TRY(c.validate(schema));
+            return ok_status();
+        case Op::kNot:
+            if (children.size() != 1) return invalid_argument("filter 'not' takes one filter");
+            return children[0].validate(schema);
+        default: break;
+    }
+    const FieldSpec* f = schema.find(field);
+    if (f == nullptr) return invalid_argument("filter: unknown field '" + field + "'");
+    if (!is_attribute(f->type)) {
+        return invalid_argument("filter: field '" + field + "' is " + std::string(to_string(f->type)) +
+                                ", not an attribute");
+    }
+    if (op == Op::kRange) {
+        if (f->type != FieldType::kInteger && f->type != FieldType::kFloat) {
+            return invalid_argument("filter: range on non-numeric field '" + field + "'");
+        }
+        return ok_status();
+    }
+    if (op == Op::kEq && values.size() != 1) return invalid_argument("filter: eq takes one value");
+    for (const auto& v : values) {
+        double d = 0;
+        const bool numeric = f->type == FieldType::kInteger || f->type == FieldType::kFloat;
+        const bool ok = numeric ? as_number(v, d)
+                        : f->type == FieldType::kBool ? std::holds_alternative<bool>(v)
+                                                      : std::holds_alternative<std::string>(v);
+        if (!ok) return invalid_argument("filter: value type does not match field '" + field + "'");
+    }
+    return ok_status();
+}
+
+bool Filter::matches(const std::map<std::string, FieldValue, std::less<>>& fields) const {
+    switch (op) {
+        case Op::kAnd:
+            for (const auto& c : children) {
+                if (!c.matches(fields)) return false;
+            }
+            return true;
+        case Op::kOr:
+            for (const auto& c : children) {
+                if (c.matches(fields)) return true;
+            }
+            return false;
+        case Op::kNot: return !children.empty() && !children[0].matches(fields);
+        default: break;
+    }
+    const auto it = fields.find(field);
+    if (it == fields.end() || std::holds_alternative<std::monostate>(it->second)) return false;
+    const FieldValue& stored = it->second;
+    if (op == Op::kRange) {
+        double x = 0;
+        if (!as_number(stored, x)) return false;
+        if (gt && !(x > *gt)) return false;
+        if (gte && !(x >= *gte)) return false;
+        if (lt && !(x < *lt)) return false;
+        if (lte && !(x <= *lte)) return false;
+        return true;
+    }
+    for (const auto& v : values) {
+        if (value_equals(stored, v)) return true;
+    }
+    return false;
+}
+
+// ---- byte encodings -------------------------------------------------------------------------------
+
+void encode_value(ByteWriter& w, const FieldValue& v) {
+    w.u8(static_cast<std::uint8_t>(v.index()));
+    switch (v.index()) {
+        case 0: break;
+        case 1: w.str(std::get<1>(v)); break;
+        case 2: w.u64(static_cast<std::uint64_t>(std::get<2>(v))); break;
+        case 3: w.f64(std::get<3>(v)); break;
+        case 4: w.u8(std::get<4>(v) ? 1 : 0); break;
+        case 5: {
+            const auto& l = std::get<5>(v);
+            w.u32(static_cast<std::uint32_t>(l.size()));
+            for (const auto& s : l) w.str(s);
+            break;
+        }
+        case 6: {
+            const auto& f = std::get<6>(v);
+            w.u32(static_cast<std::uint32_t>(f.size()));
+            w.raw(f.data(), f.size() * sizeof(float));
+            break;
+        }
+        case 7: {
+            const auto& sp = std::get<7>(v);
+            w.u32(static_cast<std::uint32_t>(sp.size()));
+            for (const auto& [term, weight] : sp) {
+                w.str(term);
+                w.f32(weight);
+            }
+            break;
+        }
+        default: break;
+    }
+}
+
+Result<FieldValue> decode_value(ByteReader& r) {
+    QUIVER_ASSIGN_OR_RETURN(std::uint8_t tag, r.u8());
+    switch (tag) {
+        case 0: return FieldValue{};
+        case 1: {
+            QUIVER_ASSIGN_OR_RETURN(std::string s, r.str());
+            return FieldValue{std::move(s)};
+        }
+        case 2: {
+            QUIVER_ASSIGN_OR_RETURN(std::uint64_t x, r.u64());
+            return FieldValue{static_cast<std::int64_t>(x)};
+        }
+        case 3: {
+            QUIVER_ASSIGN_OR_RETURN(double x, r.f64());
+            return FieldValue{x};
+        }
+        case 4: {
+            QUIVER_ASSIGN_OR_RETURN(std::uint8_t x, r.u8());
+            return FieldValue{x != 0};
+        }
+        case 5: {
+            QUIVER_ASSIGN_OR_RETURN(std::uint32_t n, r.u32());
+            if (n > r.remaining() / 4) return data_loss("keyword list longer than its record");
+            std::vector<std::string> l;
+            l.reserve(n);
+            for (std::uint32_t i = 0; i < n; ++i) {
+                QUIVER_ASSIGN_OR_RETURN(std::string s, r.str());
+                l.push_back(std::move(s));
+            }
+            return FieldValue{std::move(l)};
+        }
+        case 6: {
+            QUIVER_ASSIGN_OR_RETURN(std::uint32_t n, r.u32());
+            if (n > r.remaining() / 4) return data_loss("vector longer than its record");
+            std::vector<float> f(n);
+            QUIVER_TRY(r.raw(f.data(), n * sizeof(float)));
+            return FieldValue{std::move(f)};
+        }
+        case 7: {
+            QUIVER_ASSIGN_OR_RETURN(std::uint32_t n, r.u32());
+            if (n > r.remaining() / 8) return data_loss("sparse vector longer than its record");
+            SparseTerms sp;
+            sp.reserve(n);
+            for (std::uint32_t i = 0; i < n; ++i) {
+                QUIVER_ASSIGN_OR_RETURN(std::string term, r.str());
+                QUIVER_ASSIGN_OR_RETURN(float weight, r.f32());
+                sp.emplace_back(std::move(term), weight);
+            }
+            return FieldValue{std::move(sp)};
+        }
+        default: return data_loss("unknown value tag " + std::to_string(tag));
+    }
+}
+
+void encode_document(ByteWriter& w, const Document& doc) {
+    w.str(doc.id);
+    w.u32(static_cast<std::uint32_t>(doc.fields.size()));
+    for (const auto& [name, v] : doc.fields) {
+        w.str(name);
+        encode_value(w, v);
+    }
+}
+
+Result<Document> decode_document(ByteReader& r) {
+    Document d;
+    QUIVER_ASSIGN_OR_RETURN(d.id, r.str());
+    QUIVER_ASSIGN_OR_RETURN(std::uint32_t n, r.u32());
+    if (n > r.remaining() / 5) return data_loss("document has more fields than bytes");
+    for (std::uint32_t i = 0; i < n; ++i) {
+        QUIVER_ASSIGN_OR_RETURN(std::string name, r.str());
+        QUIVER_ASSIGN_OR_RETURN(FieldValue v, decode_value(r));
+        d.fields.emplace(std::move(name), std::move(v));
+    }
+    return d;
+}
+
+void encode_schema(ByteWriter& w, const Schema& s) {
+    w.f32(s.bm25_k1);
+    w.f32(s.bm25_b);
+    w.u32(static_cast<std::uint32_t>(s.fields.size()));
+    for (const auto& f : s.fields) {
+        w.str(f.name);
+        w.u8(static_cast<std::uint8_t>(f.type));
+        w.u8(f.indexed ? 1 : 0);
+        w.u32(static_cast<std::uint32_t>(f.sources.size()));
+        for (const auto& src : f.sources) w.str(src);
+        w.u64(f.dim);
+        w.u8(static_cast<std::uint8_t>(f.metric));
+        w.u8(static_cast<std::uint8_t>(f.index));
+        w.u64(f.hnsw_m);
+        w.u64(f.hnsw_ef_construction);
+        w.str(f.encoder);
+    }
+}
+
+Result<Schema> decode_schema(ByteReader& r) {
+    Schema s;
+    QUIVER_ASSIGN_OR_RETURN(s.bm25_k1, r.f32());
+    QUIVER_ASSIGN_OR_RETURN(s.bm25_b, r.f32());
+    QUIVER_ASSIGN_OR_RETURN(std::uint32_t n, r.u32());
+    if (n > 256) return data_loss("schema with " + std::to_string(n) + " fields");
+    for (std::uint32_t i = 0; i < n; ++i) {
+        FieldSpec f;
+        QUIVER_ASSIGN_OR_RETURN(f.name, r.str());
+        QUIVER_ASSIGN_OR_RETURN(std::uint8_t type, r.u8());
+        if (type > 7) return data_loss("schema field type " + std::to_string(type));
+        f.type = static_cast<FieldType>(type);
+        QUIVER_ASSIGN_OR_RETURN(std::uint8_t indexed, r.u8());
+        f.indexed = indexed != 0;
+        QUIVER_ASSIGN_OR_RETURN(std::uint32_t ns, r.u32());
+        if (ns > 2) return data_loss("schema field with " + std::to_string(ns) + " sources");
+        for (std::uint32_t j = 0; j < ns; ++j) {
+            QUIVER_ASSIGN_OR_RETURN(std::string src, r.str());
+            f.sources.push_back(std::move(src));
+        }
+        QUIVER_ASSIGN_OR_RETURN(std::uint64_t dim, r.u64());
+        f.dim = dim;
+        QUIVER_ASSIGN_OR_RETURN(std::uint8_t metric, r.u8());
+        if (metric > 2) return data_loss("schema metric " + std::to_string(metric));
+        f.metric = static_cast<simd::Metric>(metric);
+        QUIVER_ASSIGN_OR_RETURN(std::uint8_t kind, r.u8());
+        if (kind > 1) return data_loss("schema index kind " + std::to_string(kind));
+        f.index = static_cast<VectorIndexKind>(kind);
+        QUIVER_ASSIGN_OR_RETURN(std::uint64_t m, r.u64());
+        f.hnsw_m = m;
+        QUIVER_ASSIGN_OR_RETURN(std::uint64_t efc, r.u64());
+        f.hnsw_ef_construction = efc;
+        QUIVER_ASSIGN_OR_RETURN(f.encoder, r.str());
+        s.fields.push_back(std::move(f));
+    }
+    if (auto st = s.validate(); !st) return data_loss("stored schema is invalid: " + st.error().message());
+    return s;
+}
+
+}  // namespace quiver::engine

@@ -1,0 +1,366 @@
+// Immutable segments: compressed document store + per-field BM25 and vector indexes. See segment.h.
+#include "engine/segment.h"
+
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+
+#include "engine/codec.h"
+#include "quiver/index/flat_index.h"
+#include "quiver/index/hnsw_index.h"
+#include "quiver/storage/wal.h"
+
+namespace quiver::engine {
+namespace {
+
+constexpr std::uint32_t kSegmentKind = storage::fourcc("SEGD");
+constexpr std::uint32_t kSegmentVersion = 1;
+constexpr std::size_t kDocsPerBlock = 16;
+
+bool is_attribute_value(const FieldSpec& f) {
+    return f.type != FieldType::kText && f.type != FieldType::kVector && f.type != FieldType::kSparse;
+}
+
+// Post-filtered top-k over any per-segment scorer `search(want)` returning hits best first: widens
+// `want` until k hits survive the delete set and the filter, or the segment is exhausted.
+template <class Hits, class SearchFn>
+std::vector<ScoredDoc> filtered_top_k(SearchFn&& search, std::size_t k, std::size_t n_docs, const DeleteSet* deleted,
+                                      std::size_t dead, const Filter* filter, const std::vector<Document>& attrs) {
+    std::vector<ScoredDoc> out;
+    std::size_t want = k + dead;
+    while (true) {
+        const Hits hits = search(want);
+        out.clear();
+        for (const auto& h : hits) {
+            if (deleted != nullptr && (*deleted)[h.doc] != 0) continue;
+            if (filter != nullptr && !filter->matches(attrs[h.doc].fields)) continue;
+            out.push_back({h.doc, static_cast<double>(h.score)});
+            if (out.size() == k) break;
+        }
+        if (out.size() >= k || hits.size() < want || want >= n_docs) break;
+        want = std::min<std::size_t>(n_docs, want * 4);
+    }
+    return out;
+}
+
+std::string text_file(const std::string& seg_dir, const std::string& field) {
+    return seg_dir + "/text_" + field + ".bm25";
+}
+std::string vector_file(const std::string& seg_dir, const std::string& field) {
+    return seg_dir + "/vec_" + field + ".qvr";
+}
+std::string sparse_file(const std::string& seg_dir, const std::string& field) {
+    return seg_dir + "/sparse_" + field + ".spex";
+}
+
+const std::string* text_value(const Document& d, const std::string& name) {
+    const auto it = d.fields.find(name);
+    if (it == d.fields.end()) return nullptr;
+    return std::get_if<std::string>(&it->second);
+}
+
+// An index LabelFilter that hides deleted documents and those failing the attribute filter.
+class SegmentFilter final : public index::LabelFilter {
+public:
+    SegmentFilter(const Segment& seg, const DeleteSet* deleted, const Filter* filter)
+        : seg_(seg), deleted_(deleted), filter_(filter) {}
+    bool allows(Label label) const noexcept override {
+        const auto local = static_cast<std::uint32_t>(to_int(label));
+        if (local >= seg_.size()) return false;
+        if (deleted_ != nullptr && (*deleted_)[local] != 0) return false;
+        return filter_ == nullptr || filter_->matches(seg_.attributes(local).fields);
+    }
+
+private:
+    const Segment& seg_;
+    const DeleteSet* deleted_;
+    const Filter* filter_;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& schema, std::vector<Document> docs,
+                                                std::vector<std::uint64_t> seqs, std::size_t threads) {
+    std::shared_ptr<Segment> seg(new Segment());
+    seg->id_ = id;
+    seg->seqs_ = std::move(seqs);
+    seg->ids_.reserve(docs.size());
+    seg->attrs_.reserve(docs.size());
+    for (const Document& d : docs) {
+        seg->ids_.push_back(d.id);
+        Document a;
+        for (const auto& [name, v] : d.fields) {
+            const FieldSpec* f = schema.find(name);
+            if (f != nullptr && is_attribute_value(*f)) a.fields.emplace(name, v);
+        }
+        seg->attrs_.push_back(std::move(a));
+    }
+    // Document store: blocks of kDocsPerBlock documents, each zlib-compressed.
+    seg->block_offsets_.push_back(0);
+    for (std::size_t b = 0; b < docs.size(); b += kDocsPerBlock) {
+        ByteWriter w;
+        for (std::size_t i = b; i < std::min(docs.size(), b + kDocsPerBlock); ++i) encode_document(w, docs[i]);
+        const std::string& raw = w.bytes();
+        uLongf cap = compressBound(static_cast<uLong>(raw.size()));
+        std::string packed(cap + 4, '\0');
+        const auto raw_size = static_cast<std::uint32_t>(raw.size());
+        std::memcpy(packed.data(), &raw_size, 4);
+        if (compress2(reinterpret_cast<Bytef*>(packed.data() + 4), &cap, reinterpret_cast<const Bytef*>(raw.data()),
+                      static_cast<uLong>(raw.size()), 1) != Z_OK) {
+            return internal_error("zlib compress failed");
+        }
+        packed.resize(cap + 4);
+        seg->owned_blob_ += packed;
+        seg->block_offsets_.push_back(seg->owned_blob_.size());
+    }
+    seg->blob_ = std::as_bytes(std::span<const char>(seg->owned_blob_));
+    seg->index_ids();
+    QUIVER_TRY(seg->build_indexes(schema, docs, threads));
+    seg->bytes_ = seg->owned_blob_.size() + seg->ids_.size() * 16;
+    return seg;
+}
+
+void Segment::index_ids() {
+    by_id_.reserve(ids_.size());
+    for (std::uint32_t i = 0; i < ids_.size(); ++i) by_id_.emplace(ids_[i], i);
+}
+
+Status Segment::build_indexes(const Schema& schema, const std::vector<Document>& docs, std::size_t threads) {
+    text_.resize(schema.fields.size());
+    vectors_.resize(schema.fields.size());
+    sparse_.resize(schema.fields.size());
+    for (std::size_t fi = 0; fi < schema.fields.size(); ++fi) {
+        const FieldSpec& f = schema.fields[fi];
+        field_names_.push_back(f.name);
+        if (docs.empty()) continue;
+        if (f.type == FieldType::kSparse) {
+            sparse::SparseCollection sc;
+            for (std::size_t i = 0; i < docs.size(); ++i) {
+                sparse::SparseVector v;
+                const auto it = docs[i].fields.find(f.name);
+                const auto* terms = it == docs[i].fields.end() ? nullptr : std::get_if<SparseTerms>(&it->second);
+                if (terms != nullptr) {
+                    for (const auto& [term, weight] : *terms) {
+                        QUIVER_ASSIGN_OR_RETURN(sparse::TermId id, sc.vocab.add(term));
+                        v.terms.push_back(id);
+                        v.weights.push_back(weight);
+                    }
+                }
+                QUIVER_TRY(sc.add(std::to_string(i), std::move(v)));
+            }
+            auto built = sparse::ExactSparseIndex::build(sc);
+            if (!built) return std::move(built).error().with_context("indexing field '" + f.name + "'");
+            sparse_[fi].emplace(std::move(built).value());
+            continue;
+        }
+        if (f.type == FieldType::kText && f.indexed) {
+            std::vector<std::string> names(docs.size());
+            std::vector<sparse::Bm25Document> views(docs.size());
+            for (std::size_t i = 0; i < docs.size(); ++i) {
+                names[i] = std::to_string(i);
+                views[i].id = names[i];
+                if (f.sources.empty()) {
+                    if (const auto* s = text_value(docs[i], f.name)) views[i].text = *s;
+                } else if (f.sources.size() == 1) {
+                    if (const auto* s = text_value(docs[i], f.sources[0])) views[i].text = *s;
+                } else {
+                    if (const auto* s = text_value(docs[i], f.sources[0])) views[i].title = *s;
+                    if (const auto* s = text_value(docs[i], f.sources[1])) views[i].text = *s;
+                }
+            }
+            sparse::Bm25Index::BuildOptions options;
+            options.params = {schema.bm25_k1, schema.bm25_b};
+            options.threads = threads;
+            auto built = sparse::Bm25Index::build(views, options);
+            if (!built) return std::move(built).error().with_context("indexing field '" + f.name + "'");
+            text_[fi].emplace(std::move(built).value());
+        } else if (f.type == FieldType::kVector) {
+            std::vector<float> rows;
+            std::vector<Label> labels;
+            for (std::size_t i = 0; i < docs.size(); ++i) {
+                const auto it = docs[i].fields.find(f.name);
+                if (it == docs[i].fields.end()) continue;
+                const auto* v = std::get_if<std::vector<float>>(&it->second);
+                if (v == nullptr) continue;
+                rows.insert(rows.end(), v->begin(), v->end());
+                labels.push_back(Label{i});
+            }
+            std::unique_ptr<index::VectorIndex> idx;
+            if (f.index == VectorIndexKind::kFlat) {
+                QUIVER_ASSIGN_OR_RETURN(auto flat, index::FlatIndex::create(f.dim, f.metric));
+                idx = std::move(flat);
+            } else {
+                index::HnswParams p;
+                p.M = f.hnsw_m;
+                p.ef_construction = f.hnsw_ef_construction;
+                p.threads = threads;
+                QUIVER_ASSIGN_OR_RETURN(auto hnsw, index::HnswIndex::create(f.dim, f.metric, p));
+                idx = std::move(hnsw);
+            }
+            if (!labels.empty()) {
+                QUIVER_TRY(idx->add(MatrixView<float>{rows.data(), labels.size(), f.dim}, labels));
+            }
+            vectors_[fi] = std::move(idx);
+        }
+    }
+    return ok_status();
+}
+
+Status Segment::persist(const std::string& dir) const {
+    const std::string seg_dir = dir + "/" + dir_name(id_);
+    if (::mkdir(seg_dir.c_str(), 0755) != 0 && errno != EEXIST) return errno_error("creating", seg_dir);
+    QUIVER_TRY(storage::sync_directory(dir));
+    {
+        QUIVER_ASSIGN_OR_RETURN(auto w, storage::FileWriter::create(seg_dir + "/docs.qvr", kSegmentKind,
+                                                                    kSegmentVersion));
+        ByteWriter meta;
+        meta.u64(ids_.size());
+        for (std::size_t i = 0; i < ids_.size(); ++i) {
+            meta.str(ids_[i]);
+            meta.u64(seqs_[i]);
+            encode_document(meta, attrs_[i]);
+        }
+        meta.u64(block_offsets_.size());
+        for (auto o : block_offsets_) meta.u64(o);
+        QUIVER_TRY(w.write_string(meta.bytes()));
+        QUIVER_TRY(w.write(blob_.data(), blob_.size()));
+        QUIVER_TRY(w.finish());
+    }
+    for (std::size_t fi = 0; fi < field_names_.size(); ++fi) {
+        if (text_[fi]) QUIVER_TRY(text_[fi]->save(text_file(seg_dir, field_names_[fi])));
+        if (vectors_[fi]) QUIVER_TRY(vectors_[fi]->save(vector_file(seg_dir, field_names_[fi])));
+        if (sparse_[fi]) QUIVER_TRY(sparse_[fi]->save(sparse_file(seg_dir, field_names_[fi])));
+    }
+    return storage::sync_directory(seg_dir);
+}
+
+Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint64_t id, const Schema& schema) {
+    const std::string seg_dir = dir + "/" + dir_name(id);
+    std::shared_ptr<Segment> seg(new Segment());
+    seg->id_ = id;
+    QUIVER_ASSIGN_OR_RETURN(auto mapped, storage::MappedFile::open(seg_dir + "/docs.qvr"));
+    seg->mapping_ = std::make_shared<storage::MappedFile>(std::move(mapped));
+    QUIVER_ASSIGN_OR_RETURN(auto reader, storage::open_payload(*seg->mapping_, kSegmentKind, kSegmentVersion));
+    QUIVER_ASSIGN_OR_RETURN(std::string meta_bytes, reader.read_string());
+    ByteReader meta(meta_bytes);
+    QUIVER_ASSIGN_OR_RETURN(std::uint64_t n, meta.u64());
+    if (n > meta.remaining()) return data_loss("'" + seg_dir + "': document count beyond the file");
+    for (std::uint64_t i = 0; i < n; ++i) {
+        QUIVER_ASSIGN_OR_RETURN(std::string did, meta.str());
+        QUIVER_ASSIGN_OR_RETURN(std::uint64_t s, meta.u64());
+        QUIVER_ASSIGN_OR_RETURN(Document a, decode_document(meta));
+        seg->ids_.push_back(std::move(did));
+        seg->seqs_.push_back(s);
+        seg->attrs_.push_back(std::move(a));
+    }
+    QUIVER_ASSIGN_OR_RETURN(std::uint64_t nb, meta.u64());
+    if (nb > meta.remaining() / 8 + 1 || nb != (n + kDocsPerBlock - 1) / kDocsPerBlock + 1) {
+        return data_loss("'" + seg_dir + "': bad block table");
+    }
+    for (std::uint64_t i = 0; i < nb; ++i) {
+        QUIVER_ASSIGN_OR_RETURN(std::uint64_t o, meta.u64());
+        if (!seg->block_offsets_.empty() && o < seg->block_offsets_.back()) return data_loss("'" + seg_dir + "': block table");
+        seg->block_offsets_.push_back(o);
+    }
+    if (seg->block_offsets_.back() != reader.remaining()) return data_loss("'" + seg_dir + "': document store size");
+    seg->blob_ = seg->mapping_->bytes().subspan(reader.offset(), reader.remaining());
+    seg->index_ids();
+    if (seg->by_id_.size() != seg->ids_.size()) return data_loss("'" + seg_dir + "': duplicate document ids");
+    seg->text_.resize(schema.fields.size());
+    seg->vectors_.resize(schema.fields.size());
+    seg->sparse_.resize(schema.fields.size());
+    for (std::size_t fi = 0; fi < schema.fields.size(); ++fi) {
+        const FieldSpec& f = schema.fields[fi];
+        seg->field_names_.push_back(f.name);
+        if (n == 0) continue;
+        if (f.type == FieldType::kSparse) {
+            QUIVER_ASSIGN_OR_RETURN(auto sp, sparse::ExactSparseIndex::open(sparse_file(seg_dir, f.name)));
+            if (sp.size() != n) return data_loss("'" + seg_dir + "': sparse index size mismatch");
+            seg->sparse_[fi].emplace(std::move(sp));
+            continue;
+        }
+        if (f.type == FieldType::kText && f.indexed) {
+            QUIVER_ASSIGN_OR_RETURN(auto bm, sparse::Bm25Index::open(text_file(seg_dir, f.name)));
+            if (bm.num_docs() != n) return data_loss("'" + seg_dir + "': text index size mismatch");
+            seg->text_[fi].emplace(std::move(bm));
+        } else if (f.type == FieldType::kVector) {
+            QUIVER_ASSIGN_OR_RETURN(auto vi, index::open_index(vector_file(seg_dir, f.name)));
+            if (vi->info().dim != f.dim) return data_loss("'" + seg_dir + "': vector index dimension mismatch");
+            seg->vectors_[fi] = std::move(vi);
+        }
+    }
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(seg_dir, ec)) {
+        seg->bytes_ += e.is_regular_file(ec) ? e.file_size(ec) : 0;
+    }
+    return seg;
+}
+
+Result<Document> Segment::document(std::uint32_t local) const {
+    if (local >= ids_.size()) return out_of_range("document slot " + std::to_string(local));
+    const std::size_t b = local / kDocsPerBlock;
+    const auto begin = block_offsets_[b];
+    const auto end = block_offsets_[b + 1];
+    if (end - begin < 4) return data_loss("segment " + std::to_string(id_) + ": empty block");
+    std::uint32_t raw_size = 0;
+    std::memcpy(&raw_size, blob_.data() + begin, 4);
+    if (raw_size > (1u << 30)) return data_loss("segment " + std::to_string(id_) + ": block size");
+    std::string raw(raw_size, '\0');
+    uLongf out_len = raw_size;
+    if (uncompress(reinterpret_cast<Bytef*>(raw.data()), &out_len,
+                   reinterpret_cast<const Bytef*>(blob_.data() + begin + 4), static_cast<uLong>(end - begin - 4)) != Z_OK ||
+        out_len != raw_size) {
+        return data_loss("segment " + std::to_string(id_) + ": corrupt document block");
+    }
+    ByteReader r(raw);
+    for (std::size_t i = b * kDocsPerBlock;; ++i) {
+        QUIVER_ASSIGN_OR_RETURN(Document d, decode_document(r));
+        if (i == local) return d;
+    }
+}
+
+std::vector<ScoredDoc> Segment::search_text(std::size_t field, std::span<const std::string> terms, std::size_t k,
+                                            const DeleteSet* deleted, std::size_t dead, const Filter* filter) const {
+    if (field >= text_.size() || !text_[field] || k == 0) return {};
+    const sparse::Bm25Index& bm = *text_[field];
+    return filtered_top_k<std::vector<sparse::Bm25Hit>>([&](std::size_t want) { return bm.search_terms(terms, want); },
+                                                        k, ids_.size(), deleted, dead, filter, attrs_);
+}
+
+std::vector<ScoredDoc> Segment::search_sparse(std::size_t field, const SparseTerms& query, std::size_t k,
+                                              const DeleteSet* deleted, std::size_t dead, const Filter* filter) const {
+    if (field >= sparse_.size() || !sparse_[field] || k == 0) return {};
+    const sparse::ExactSparseIndex& idx = *sparse_[field];
+    sparse::SparseVector q;
+    for (const auto& [term, weight] : query) {
+        auto id = idx.vocab().find(term);
+        if (!id) continue;  // no document of this segment has the term
+        q.terms.push_back(*id);
+        q.weights.push_back(weight);
+    }
+    if (!sparse::canonicalize(q, "query")) return {};
+    return filtered_top_k<std::vector<sparse::SparseHit>>([&](std::size_t want) { return idx.search(q.view(), want); },
+                                                          k, ids_.size(), deleted, dead, filter, attrs_);
+}
+
+Result<std::vector<ScoredDoc>> Segment::search_vector(std::size_t field, std::span<const float> query, std::size_t k,
+                                                      std::size_t ef, const DeleteSet* deleted,
+                                                      const Filter* filter) const {
+    std::vector<ScoredDoc> out;
+    if (field >= vectors_.size() || !vectors_[field] || k == 0 || vectors_[field]->info().size == 0) return out;
+    SegmentFilter sf(*this, deleted, filter);
+    index::SearchParams p;
+    p.k = k;
+    p.ef = ef;
+    p.filter = (deleted != nullptr || filter != nullptr) ? &sf : nullptr;
+    QUIVER_ASSIGN_OR_RETURN(auto res, vectors_[field]->search(MatrixView<float>{query.data(), 1, query.size()}, p));
+    for (std::size_t j = 0; j < res.count(0); ++j) {
+        out.push_back({static_cast<std::uint32_t>(to_int(res.label(0, j))), -static_cast<double>(res.distance(0, j))});
+    }
+    return out;
+}
+
+}  // namespace quiver::engine

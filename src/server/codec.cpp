@@ -1,0 +1,374 @@
+// JSON <-> engine values. All semantics of request bodies live here and in api.cpp.
+#include "quiver/server/json_codec.h"
+
+#include <cmath>
+#include <limits>
+
+namespace quiver::server {
+namespace {
+
+using engine::FieldType;
+using json::Value;
+
+Error bad(std::string m) { return invalid_argument(std::move(m)); }
+
+Result<std::size_t> get_size(const Value& obj, std::string_view key, std::size_t fallback, std::size_t max) {
+    const Value* v = obj.find(key);
+    if (v == nullptr) return fallback;
+    if (!v->is_integer() || v->as_int() < 0 || static_cast<std::uint64_t>(v->as_int()) > max) {
+        return bad("'" + std::string(key) + "' must be an integer in 0.." + std::to_string(max));
+    }
+    return static_cast<std::size_t>(v->as_int());
+}
+
+Result<engine::FieldValue> scalar_from_json(const Value& v) {
+    if (v.is_string()) return engine::FieldValue{v.as_string()};
+    if (v.is_bool()) return engine::FieldValue{v.as_bool()};
+    if (v.is_integer()) return engine::FieldValue{static_cast<std::int64_t>(v.as_int())};
+    if (v.is_number()) return engine::FieldValue{v.as_number()};
+    return bad("filter values must be strings, numbers or booleans");
+}
+
+Result<std::vector<float>> floats_from_json(const Value& v, std::string_view what) {
+    if (!v.is_array()) return bad(std::string(what) + " must be an array of numbers");
+    std::vector<float> out;
+    out.reserve(v.as_array().size());
+    for (const Value& x : v.as_array()) {
+        if (!x.is_number()) return bad(std::string(what) + " must be an array of numbers");
+        const double d = x.as_number();
+        if (!std::isfinite(d) || std::fabs(d) > std::numeric_limits<float>::max()) {
+            return bad(std::string(what) + " has a non-finite or out-of-range value");
+        }
+        out.push_back(static_cast<float>(d));
+    }
+    return out;
+}
+
+// {"term": weight, ...}
+Result<engine::SparseTerms> sparse_from_json(const Value& v, std::string_view what) {
+    if (!v.is_object()) return bad(std::string(what) + " must be an object of term: weight");
+    engine::SparseTerms out;
+    for (const auto& [term, w] : v.as_object()) {
+        if (!w.is_number() || !std::isfinite(w.as_number()) || std::fabs(w.as_number()) > 1e30) {
+            return bad(std::string(what) + ": the weight of '" + term + "' must be a finite number");
+        }
+        out.emplace_back(term, static_cast<float>(w.as_number()));
+    }
+    return out;
+}
+
+}  // namespace
+
+Result<engine::Schema> schema_from_json(const Value& v) {
+    if (!v.is_object()) return bad("schema must be a JSON object with \"fields\"");
+    engine::Schema s;
+    const Value* fields = v.find("fields");
+    if (fields == nullptr || !fields->is_array()) return bad("schema needs a \"fields\" array");
+    for (const Value& f : fields->as_array()) {
+        if (!f.is_object()) return bad("each field must be an object");
+        engine::FieldSpec spec;
+        const Value* name = f.find("name");
+        const Value* type = f.find("type");
+        if (name == nullptr || !name->is_string()) return bad("each field needs a string \"name\"");
+        if (type == nullptr || !type->is_string()) return bad("field '" + name->as_string() + "' needs a \"type\"");
+        spec.name = name->as_string();
+        QUIVER_ASSIGN_OR_RETURN(spec.type, engine::parse_field_type(type->as_string()));
+        if (const Value* idx = f.find("indexed")) {
+            if (!idx->is_bool()) return bad("\"indexed\" must be a boolean");
+            spec.indexed = idx->as_bool();
+        }
+        if (const Value* src = f.find("sources")) {
+            if (!src->is_array()) return bad("\"sources\" must be an array of field names");
+            for (const Value& x : src->as_array()) {
+                if (!x.is_string()) return bad("\"sources\" must be an array of field names");
+                spec.sources.push_back(x.as_string());
+            }
+        }
+        if (spec.type == FieldType::kVector) {
+            QUIVER_ASSIGN_OR_RETURN(spec.dim, get_size(f, "dim", 0, 65536));
+            if (const Value* m = f.find("metric")) {
+                if (!m->is_string()) return bad("\"metric\" must be a string");
+                auto metric = simd::parse_metric(m->as_string());
+                if (!metric) return bad("unknown metric '" + m->as_string() + "' (l2, ip, cosine)");
+                spec.metric = *metric;
+            }
+            if (const Value* k = f.find("index")) {
+                if (!k->is_string() || (k->as_string() != "flat" && k->as_string() != "hnsw")) {
+                    return bad("\"index\" must be \"flat\" or \"hnsw\"");
+                }
+                spec.index = k->as_string() == "flat" ? engine::VectorIndexKind::kFlat : engine::VectorIndexKind::kHnsw;
+            }
+            QUIVER_ASSIGN_OR_RETURN(spec.hnsw_m, get_size(f, "m", spec.hnsw_m, 256));
+            QUIVER_ASSIGN_OR_RETURN(spec.hnsw_ef_construction,
+                                    get_size(f, "ef_construction", spec.hnsw_ef_construction, 4096));
+            if (const Value* e = f.find("encoder")) {
+                if (!e->is_string() || e->as_string().empty()) {
+                    return bad("\"encoder\" must be \"hashing\" or a model directory");
+                }
+                spec.encoder = e->as_string();
+            }
+        }
+        s.fields.push_back(std::move(spec));
+    }
+    if (const Value* bm = v.find("bm25")) {
+        if (!bm->is_object()) return bad("\"bm25\" must be an object");
+        if (const Value* k1 = bm->find("k1")) {
+            if (!k1->is_number()) return bad("bm25 k1 must be a number");
+            s.bm25_k1 = static_cast<float>(k1->as_number());
+        }
+        if (const Value* b = bm->find("b")) {
+            if (!b->is_number()) return bad("bm25 b must be a number");
+            s.bm25_b = static_cast<float>(b->as_number());
+        }
+    }
+    QUIVER_TRY(s.validate());
+    return s;
+}
+
+Value schema_to_json(const engine::Schema& s) {
+    Value fields = Value::array();
+    for (const auto& f : s.fields) {
+        Value o = Value::object();
+        o.set("name", Value::string(f.name));
+        o.set("type", Value::string(std::string(engine::to_string(f.type))));
+        if (f.type == FieldType::kText) {
+            o.set("indexed", Value::boolean(f.indexed));
+            if (!f.sources.empty()) {
+                Value src = Value::array();
+                for (const auto& x : f.sources) src.as_array().push_back(Value::string(x));
+                o.set("sources", std::move(src));
+            }
+        }
+        if (f.type == FieldType::kVector) {
+            o.set("dim", Value::number(static_cast<double>(f.dim)));
+            o.set("metric", Value::string(std::string(simd::to_string(f.metric))));
+            o.set("index", Value::string(f.index == engine::VectorIndexKind::kFlat ? "flat" : "hnsw"));
+            if (f.index == engine::VectorIndexKind::kHnsw) {
+                o.set("m", Value::number(static_cast<double>(f.hnsw_m)));
+                o.set("ef_construction", Value::number(static_cast<double>(f.hnsw_ef_construction)));
+            }
+            if (!f.encoder.empty()) o.set("encoder", Value::string(f.encoder));
+            if (!f.sources.empty()) {
+                Value src = Value::array();
+                for (const auto& x : f.sources) src.as_array().push_back(Value::string(x));
+                o.set("sources", std::move(src));
+            }
+        }
+        fields.as_array().push_back(std::move(o));
+    }
+    Value bm = Value::object();
+    bm.set("k1", Value::number(s.bm25_k1));
+    bm.set("b", Value::number(s.bm25_b));
+    Value out = Value::object();
+    out.set("fields", std::move(fields));
+    out.set("bm25", std::move(bm));
+    return out;
+}
+
+Result<engine::Document> document_from_json(const engine::Schema& schema, const Value& v) {
+    if (!v.is_object()) return bad("a document must be a JSON object");
+    engine::Document d;
+    const Value* id = v.find("id");
+    if (id == nullptr) id = v.find("_id");
+    if (id == nullptr || !id->is_string()) return bad("a document needs a string \"id\"");
+    d.id = id->as_string();
+    for (const auto& [key, val] : v.as_object()) {
+        if (key == "id" || key == "_id") continue;
+        const engine::FieldSpec* f = schema.find(key);
+        if (f == nullptr) return bad("document '" + d.id + "': unknown field '" + key + "'");
+        if (val.is_null()) continue;
+        const std::string where = "document '" + d.id + "': field '" + key + "'";
+        engine::FieldValue fv;
+        switch (f->type) {
+            case FieldType::kText:
+            case FieldType::kKeyword:
+                if (!val.is_string()) return bad(where + " must be a string");
+                fv = val.as_string();
+                break;
+            case FieldType::kInteger:
+                if (!val.is_integer()) return bad(where + " must be an integer");
+                fv = static_cast<std::int64_t>(val.as_int());
+                break;
+            case FieldType::kFloat:
+                if (!val.is_number()) return bad(where + " must be a number");
+                fv = val.as_number();
+                break;
+            case FieldType::kBool:
+                if (!val.is_bool()) return bad(where + " must be a boolean");
+                fv = val.as_bool();
+                break;
+            case FieldType::kKeywordList: {
+                if (!val.is_array()) return bad(where + " must be an array of strings");
+                std::vector<std::string> list;
+                for (const Value& x : val.as_array()) {
+                    if (!x.is_string()) return bad(where + " must be an array of strings");
+                    list.push_back(x.as_string());
+                }
+                fv = std::move(list);
+                break;
+            }
+            case FieldType::kVector: {
+                if (val.is_string() && engine::embeds_text(*f)) {  // embedded by the field's encoder
+                    fv = val.as_string();
+                    break;
+                }
+                QUIVER_ASSIGN_OR_RETURN(auto vec, floats_from_json(val, where));
+                fv = std::move(vec);
+                break;
+            }
+            case FieldType::kSparse: {
+                QUIVER_ASSIGN_OR_RETURN(auto sp, sparse_from_json(val, where));
+                fv = std::move(sp);
+                break;
+            }
+        }
+        d.fields[key] = std::move(fv);
+    }
+    return d;
+}
+
+Value document_to_json(const engine::Schema& schema, const engine::Document& d) {
+    Value o = Value::object();
+    o.set("id", Value::string(d.id));
+    for (const auto& [name, fv] : d.fields) {
+        Value x;
+        std::visit(
+            [&](const auto& val) {
+                using T = std::decay_t<decltype(val)>;
+                if constexpr (std::is_same_v<T, std::string>) {
+                    x = Value::string(val);
+                } else if constexpr (std::is_same_v<T, std::int64_t> || std::is_same_v<T, double>) {
+                    x = Value::number(static_cast<double>(val));
+                } else if constexpr (std::is_same_v<T, bool>) {
+                    x = Value::boolean(val);
+                } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+                    x = Value::array();
+                    for (const auto& s : val) x.as_array().push_back(Value::string(s));
+                } else if constexpr (std::is_same_v<T, std::vector<float>>) {
+                    x = Value::array();
+                    for (float f : val) x.as_array().push_back(Value::number(static_cast<double>(f)));
+                } else if constexpr (std::is_same_v<T, engine::SparseTerms>) {
+                    x = Value::object();
+                    for (const auto& [term, w] : val) x.set(term, Value::number(static_cast<double>(w)));
+                }
+            },
+            fv);
+        o.set(name, std::move(x));
+    }
+    (void)schema;
+    return o;
+}
+
+Result<engine::Filter> filter_from_json(const Value& v, int depth) {
+    using Op = engine::Filter::Op;
+    if (depth > 32) return bad("filter nested too deeply");
+    if (!v.is_object()) return bad("a filter must be an object");
+    engine::Filter f;
+    auto children = [&](const Value& arr, Op op) -> Status {
+        if (!arr.is_array() || arr.as_array().empty()) return bad("'and'/'or' take a non-empty array of filters");
+        f.op = op;
+        for (const Value& c : arr.as_array()) {
+            QUIVER_ASSIGN_OR_RETURN(auto child, filter_from_json(c, depth + 1));
+            f.children.push_back(std::move(child));
+        }
+        return ok_status();
+    };
+    if (const Value* a = v.find("and")) {
+        QUIVER_TRY(children(*a, Op::kAnd));
+        return f;
+    }
+    if (const Value* o = v.find("or")) {
+        QUIVER_TRY(children(*o, Op::kOr));
+        return f;
+    }
+    if (const Value* n = v.find("not")) {
+        f.op = Op::kNot;
+        QUIVER_ASSIGN_OR_RETURN(auto child, filter_from_json(*n, depth + 1));
+        f.children.push_back(std::move(child));
+        return f;
+    }
+    const Value* field = v.find("field");
+    if (field == nullptr || !field->is_string()) return bad("a filter needs \"field\" (or and/or/not)");
+    f.field = field->as_string();
+    if (const Value* eq = v.find("eq")) {
+        f.op = Op::kEq;
+        QUIVER_ASSIGN_OR_RETURN(auto x, scalar_from_json(*eq));
+        f.values.push_back(std::move(x));
+    } else if (const Value* in = v.find("in")) {
+        if (!in->is_array()) return bad("'in' takes an array");
+        f.op = Op::kIn;
+        for (const Value& e : in->as_array()) {
+            QUIVER_ASSIGN_OR_RETURN(auto x, scalar_from_json(e));
+            f.values.push_back(std::move(x));
+        }
+    } else if (const Value* r = v.find("range")) {
+        if (!r->is_object()) return bad("'range' takes an object with gt/gte/lt/lte");
+        f.op = Op::kRange;
+        for (const auto& [k, x] : r->as_object()) {
+            if (!x.is_number()) return bad("range bounds must be numbers");
+            if (k == "gt") f.gt = x.as_number();
+            else if (k == "gte") f.gte = x.as_number();
+            else if (k == "lt") f.lt = x.as_number();
+            else if (k == "lte") f.lte = x.as_number();
+            else return bad("unknown range bound '" + k + "'");
+        }
+    } else {
+        return bad("filter on '" + f.field + "' needs eq, in or range");
+    }
+    return f;
+}
+
+Result<engine::SearchRequest> search_from_json(const Value& v, std::size_t max_k) {
+    if (!v.is_object()) return bad("search body must be a JSON object");
+    engine::SearchRequest r;
+    auto clause = [&](const Value& q) -> Status {
+        if (!q.is_object()) return bad("each query must be an object with \"field\" and \"text\" or \"vector\"");
+        const Value* field = q.find("field");
+        if (field == nullptr || !field->is_string()) return bad("a query needs a string \"field\"");
+        engine::QueryClause c;
+        c.field = field->as_string();
+        const Value* text = q.find("text");
+        const Value* vec = q.find("vector");
+        const Value* sp = q.find("sparse");
+        if ((text != nullptr) + (vec != nullptr) + (sp != nullptr) != 1) {
+            return bad("a query needs exactly one of \"text\", \"vector\" or \"sparse\"");
+        }
+        if (sp != nullptr) {
+            QUIVER_ASSIGN_OR_RETURN(c.sparse, sparse_from_json(*sp, "\"sparse\""));
+            if (c.sparse.empty()) return bad("\"sparse\" is empty");
+        } else if (text != nullptr) {
+            if (!text->is_string()) return bad("\"text\" must be a string");
+            c.text = text->as_string();
+        } else {
+            QUIVER_ASSIGN_OR_RETURN(c.vector, floats_from_json(*vec, "\"vector\""));
+            if (c.vector.empty()) return bad("\"vector\" is empty");
+        }
+        r.clauses.push_back(std::move(c));
+        return ok_status();
+    };
+    if (const Value* qs = v.find("queries")) {
+        if (!qs->is_array()) return bad("\"queries\" must be an array");
+        for (const Value& q : qs->as_array()) QUIVER_TRY(clause(q));
+    } else {
+        QUIVER_TRY(clause(v));
+    }
+    QUIVER_ASSIGN_OR_RETURN(r.k, get_size(v, "k", 10, max_k));
+    if (r.k == 0) return bad("'k' must be at least 1");
+    QUIVER_ASSIGN_OR_RETURN(r.ef, get_size(v, "ef", 0, 100000));
+    if (const Value* f = v.find("filter")) {
+        QUIVER_ASSIGN_OR_RETURN(auto filter, filter_from_json(*f));
+        r.filter = std::move(filter);
+    }
+    if (const Value* rf = v.find("fields")) {
+        if (!rf->is_array()) return bad("\"fields\" must be an array of field names");
+        std::vector<std::string> names;
+        for (const Value& x : rf->as_array()) {
+            if (!x.is_string()) return bad("\"fields\" must be an array of field names");
+            names.push_back(x.as_string());
+        }
+        r.return_fields = std::move(names);
+    }
+    return r;
+}
+
+}  // namespace quiver::server

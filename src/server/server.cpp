@@ -1,0 +1,89 @@
+// The socket side of `quiver serve`: cpp-httplib forwards every request to Api::handle.
+#include "quiver/server/server.h"
+
+#include <httplib.h>
+
+#include <exception>
+
+namespace quiver::server {
+
+struct Server::Impl {
+    Impl(engine::Store& store, const ServerOptions& o) : options(o), api(store, o.api_key, o.limits) {}
+    ServerOptions options;
+    Api api;
+    httplib::Server http;
+    int port = 0;
+};
+
+namespace {
+
+void reply(httplib::Response& res, const ApiResponse& r) {
+    res.status = r.status;
+    res.set_content(r.body, r.content_type.c_str());
+}
+
+}  // namespace
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Server::~Server() { stop(); }
+
+Result<std::unique_ptr<Server>> Server::bind(engine::Store& store, const ServerOptions& options) {
+    auto impl = std::make_unique<Impl>(store, options);
+    Impl* s = impl.get();
+    const std::size_t threads = options.threads == 0 ? 1 : options.threads;
+    s->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    s->http.set_payload_max_length(options.limits.max_body_bytes);
+    s->http.set_tcp_nodelay(true);  // small JSON replies must not wait for delayed ACKs (40 ms stalls)
+    s->http.set_read_timeout(30, 0);
+    s->http.set_write_timeout(30, 0);
+    auto handler = [s](const httplib::Request& req, httplib::Response& res) {
+        ApiRequest r;
+        r.method = req.method;
+        r.path = req.path;
+        r.body = req.body;
+        r.content_type = req.get_header_value("Content-Type");
+        r.authorization = req.get_header_value("Authorization");
+        r.api_key = req.get_header_value("X-API-Key");
+        reply(res, s->api.handle(r));
+    };
+    s->http.Get(".*", handler);
+    s->http.Post(".*", handler);
+    s->http.Put(".*", handler);
+    s->http.Delete(".*", handler);
+    s->http.Patch(".*", handler);
+    s->http.Options(".*", handler);
+    // Errors httplib detects itself (oversized body, bad request line) still get a JSON body.
+    s->http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+        if (!res.body.empty()) return;
+        const int status = res.status;
+        const char* code = status == 413 ? "resource_exhausted" : status >= 500 ? "internal" : "invalid_argument";
+        const char* message = status == 413 ? "request body too large" : "malformed HTTP request";
+        reply(res, Api::error_response(status, code, message));
+    });
+    s->http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        reply(res, Api::error_response(500, "internal", "internal error"));
+    });
+    if (options.port == 0) {
+        s->port = s->http.bind_to_any_port(options.host.c_str());
+        if (s->port <= 0) return io_error("cannot bind " + options.host);
+    } else {
+        if (!s->http.bind_to_port(options.host.c_str(), options.port)) {
+            return io_error("cannot bind " + options.host + ":" + std::to_string(options.port));
+        }
+        s->port = options.port;
+    }
+    return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+int Server::port() const noexcept { return impl_->port; }
+
+Status Server::run() {
+    if (!impl_->http.listen_after_bind()) return io_error("server stopped with an error");
+    return ok_status();
+}
+
+void Server::stop() {
+    if (impl_) impl_->http.stop();
+}
+
+}  // namespace quiver::server

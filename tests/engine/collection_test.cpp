@@ -1,0 +1,344 @@
+#include "quiver/engine/collection.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "engine_test_util.h"
+#include "quiver/engine/store.h"
+#include "testing/testing.h"
+
+namespace quiver::engine {
+namespace {
+
+using testutil::make_doc;
+using testutil::small_schema;
+
+CollectionOptions manual() {
+    CollectionOptions o;
+    o.background_merge = false;
+    return o;
+}
+
+SearchRequest text_query(const std::string& text, std::size_t k = 10) {
+    SearchRequest r;
+    r.clauses.push_back(QueryClause::of_text("body", text));
+    r.k = k;
+    return r;
+}
+
+TEST(Collection, UpsertGetDeleteSearch) {
+    testing::TempDir dir;
+    auto c = Collection::create(dir.file("c"), small_schema(), manual());
+    ASSERT_TRUE(c) << c.error().to_string();
+    std::vector<Document> docs;
+    for (int i = 0; i < 100; ++i) docs.push_back(make_doc(static_cast<std::uint64_t>(i), 1));
+    ASSERT_TRUE((*c)->upsert(docs));
+    auto got = (*c)->get("d5");
+    ASSERT_TRUE(got);
+    EXPECT_TRUE(testutil::consistent(*got));
+    auto hits = (*c)->search(text_query("tok42"));
+    ASSERT_TRUE(hits);
+    ASSERT_FALSE(hits->empty());
+    EXPECT_EQ((*hits)[0].id, "d42");
+    // Replace, then delete.
+    ASSERT_TRUE((*c)->upsert({make_doc(42, 2)}));
+    EXPECT_EQ(std::get<std::int64_t>((*c)->get("d42")->fields["ver"]), 2);
+    hits = (*c)->search(text_query("tok42"));
+    ASSERT_EQ(hits->size(), 1u);
+    auto removed = (*c)->remove({"d42", "nope"});
+    ASSERT_TRUE(removed);
+    EXPECT_EQ(*removed, 1u);
+    EXPECT_EQ((*c)->get("d42").error().code(), ErrorCode::kNotFound);
+    EXPECT_TRUE((*c)->search(text_query("tok42"))->empty());
+    EXPECT_EQ((*c)->stats().documents, 99u);
+    // One handle (and process) per collection: a second open is refused while the first is live.
+    auto second = Collection::open(dir.file("c"), manual());
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error().code(), ErrorCode::kFailedPrecondition);
+}
+
+TEST(Collection, VectorFilterAndFusion) {
+    testing::TempDir dir;
+    auto c = Collection::create(dir.file("c"), small_schema(VectorIndexKind::kHnsw), manual());
+    ASSERT_TRUE(c);
+    std::vector<Document> docs;
+    for (int i = 0; i < 300; ++i) docs.push_back(make_doc(static_cast<std::uint64_t>(i), i));
+    ASSERT_TRUE((*c)->upsert(docs));
+    SearchRequest r;
+    r.clauses.push_back(QueryClause::of_vector("emb", testutil::vector_for(77)));
+    r.k = 5;
+    auto hits = (*c)->search(r);
+    ASSERT_TRUE(hits);
+    ASSERT_FALSE(hits->empty());
+    EXPECT_EQ((*hits)[0].id, "d77");
+    // Filter: tag == even AND ver in [10, 20).
+    Filter even;
+    even.op = Filter::Op::kEq;
+    even.field = "tag";
+    even.values = {std::string("even")};
+    Filter range;
+    range.op = Filter::Op::kRange;
+    range.field = "ver";
+    range.gte = 10;
+    range.lt = 20;
+    Filter both;
+    both.op = Filter::Op::kAnd;
+    both.children = {even, range};
+    SearchRequest f = text_query("common", 100);
+    f.filter = both;
+    hits = (*c)->search(f);
+    ASSERT_TRUE(hits);
+    EXPECT_EQ(hits->size(), 5u);
+    for (const auto& h : *hits) {
+        const auto v = std::get<std::int64_t>(h.document.fields.at("ver"));
+        EXPECT_TRUE(v >= 10 && v < 20 && v % 2 == 0) << h.id;
+    }
+    // Two clauses fused by RRF: the doc matching both comes first.
+    SearchRequest fused;
+    fused.clauses.push_back(QueryClause::of_text("body", "tok12"));
+    fused.clauses.push_back(QueryClause::of_vector("emb", testutil::vector_for(12)));
+    fused.k = 3;
+    fused.return_fields = std::vector<std::string>{"ver"};
+    hits = (*c)->search(fused);
+    ASSERT_TRUE(hits);
+    EXPECT_EQ((*hits)[0].id, "d12");
+    EXPECT_EQ((*hits)[0].document.fields.size(), 1u);
+    // Bad requests.
+    SearchRequest bad = r;
+    bad.clauses[0].vector.pop_back();
+    EXPECT_EQ((*c)->search(bad).error().code(), ErrorCode::kInvalidArgument);
+    bad = r;
+    bad.clauses[0].vector[0] = std::nanf("");
+    EXPECT_EQ((*c)->search(bad).error().code(), ErrorCode::kInvalidArgument);
+    bad = text_query("x");
+    bad.clauses[0].field = "nope";
+    EXPECT_EQ((*c)->search(bad).error().code(), ErrorCode::kInvalidArgument);
+    Document wrong = make_doc(1, 1);
+    wrong.fields["emb"] = std::vector<float>(3, 1.0f);
+    EXPECT_EQ((*c)->upsert({wrong}).error().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST(Collection, SurvivesReopenBeforeAndAfterMerges) {
+    testing::TempDir dir;
+    const std::string path = dir.file("c");
+    {
+        auto c = Collection::create(path, small_schema(VectorIndexKind::kHnsw), manual());
+        ASSERT_TRUE(c);
+        for (int b = 0; b < 5; ++b) {
+            std::vector<Document> docs;
+            for (int i = 0; i < 50; ++i) docs.push_back(make_doc(static_cast<std::uint64_t>(b * 50 + i), b));
+            ASSERT_TRUE((*c)->upsert(docs));
+        }
+        ASSERT_TRUE((*c)->flush());  // persisted segments + checkpoint
+        ASSERT_TRUE((*c)->remove({"d0", "d1"}));
+        ASSERT_TRUE((*c)->upsert({make_doc(2, 99)}));  // only in the log
+    }
+    {
+        auto c = Collection::open(path, manual());
+        ASSERT_TRUE(c) << c.error().to_string();
+        EXPECT_EQ((*c)->stats().documents, 248u);
+        EXPECT_FALSE((*c)->get("d0"));
+        EXPECT_EQ(std::get<std::int64_t>((*c)->get("d2")->fields["ver"]), 99);
+        ASSERT_TRUE((*c)->optimize());
+        EXPECT_EQ((*c)->stats().segments, 1u);
+        EXPECT_EQ((*c)->stats().deleted_pending, 0u);
+    }
+    auto c = Collection::open(path, manual());
+    ASSERT_TRUE(c);
+    EXPECT_EQ((*c)->stats().documents, 248u);
+    auto hits = (*c)->search(text_query("tok2"));
+    ASSERT_TRUE(hits);
+    ASSERT_FALSE(hits->empty());
+    EXPECT_EQ((*hits)[0].id, "d2");
+}
+
+TEST(Collection, TornLogTailIsDroppedOnRecovery) {
+    testing::TempDir dir;
+    const std::string path = dir.file("c");
+    {
+        auto c = Collection::create(path, small_schema(), manual());
+        ASSERT_TRUE(c);
+        ASSERT_TRUE((*c)->upsert({make_doc(1, 1)}));
+        ASSERT_TRUE((*c)->upsert({make_doc(2, 1)}));
+    }
+    std::string log;
+    for (const auto& e : std::filesystem::directory_iterator(path)) {
+        if (e.path().filename().string().rfind("wal-", 0) == 0 && e.file_size() > 16) log = e.path().string();
+    }
+    ASSERT_FALSE(log.empty());
+    const std::string bytes = testing::read_bytes(log);
+    testing::write_bytes(log, bytes.substr(0, bytes.size() - 3) + "garbage");
+    auto c = Collection::open(path, manual());
+    ASSERT_TRUE(c) << c.error().to_string();
+    EXPECT_TRUE((*c)->get("d1"));
+    EXPECT_FALSE((*c)->get("d2"));  // its record was torn: never acknowledged
+    ASSERT_TRUE((*c)->upsert({make_doc(3, 1)}));
+}
+
+// 10 rounds of inserting and deleting the same 10,000 documents, beside 1,000 that stay.
+TEST(Collection, DiskUsageReturnsAfterDeletes) {
+    testing::TempDir dir;
+    CollectionOptions o;  // background merges on, as in production
+    auto c = Collection::create(dir.file("churn"), small_schema(), o);
+    ASSERT_TRUE(c);
+    auto insert_range = [&](Collection& col, std::uint64_t from, std::uint64_t to, std::int64_t ver) {
+        for (std::uint64_t b = from; b < to; b += 1000) {
+            std::vector<Document> docs;
+            for (std::uint64_t i = b; i < std::min(to, b + 1000); ++i) docs.push_back(make_doc(i, ver));
+            ASSERT_TRUE(col.upsert(docs));
+        }
+    };
+    insert_range(**c, 100000, 101000, 0);
+    for (int round = 0; round < 10; ++round) {
+        insert_range(**c, 0, 10000, round);
+        std::vector<std::string> ids;
+        for (int i = 0; i < 10000; ++i) ids.push_back("d" + std::to_string(i));
+        ASSERT_TRUE((*c)->remove(ids));
+    }
+    // No explicit flush: the background merger alone must reclaim the deleted documents.
+    for (int i = 0; i < 300; ++i) {
+        const auto st = (*c)->stats();
+        if (st.memory_segments == 0 && st.deleted_pending == 0) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    const auto settled = (*c)->stats();
+    EXPECT_EQ(settled.deleted_pending, 0u);
+    EXPECT_EQ(settled.memory_segments, 0u);
+    const auto churned = testutil::dir_bytes(dir.file("churn"));
+    auto fresh = Collection::create(dir.file("fresh"), small_schema(), o);
+    ASSERT_TRUE(fresh);
+    insert_range(**fresh, 100000, 101000, 0);
+    ASSERT_TRUE((*fresh)->flush());
+    const auto clean = testutil::dir_bytes(dir.file("fresh"));
+    std::printf("[ measure ] churned %llu bytes, fresh %llu bytes, ratio %.3f, documents %zu, segments %zu, "
+                "merges %llu\n",
+                static_cast<unsigned long long>(churned), static_cast<unsigned long long>(clean),
+                static_cast<double>(churned) / static_cast<double>(clean), (*c)->stats().documents,
+                settled.segments, static_cast<unsigned long long>(settled.merges));
+    EXPECT_EQ((*c)->stats().documents, 1000u);
+    EXPECT_LE(static_cast<double>(churned), 1.5 * static_cast<double>(clean));
+}
+
+TEST(Collection, SparseVectorFieldSearchesExactlyAcrossSegments) {
+    testing::TempDir dir;
+    Schema schema = small_schema();
+    FieldSpec sp;
+    sp.name = "sp";
+    sp.type = FieldType::kSparse;
+    schema.fields.push_back(sp);
+    const std::string path = dir.file("c");
+    auto make = [](std::uint64_t i) {
+        Document d = make_doc(i, 1);
+        d.fields["sp"] = SparseTerms{{"t" + std::to_string(i % 10), 1.0f + static_cast<float>(i % 3)},
+                                     {"common", 0.5f}};
+        return d;
+    };
+    {
+        auto c = Collection::create(path, schema, manual());
+        ASSERT_TRUE(c) << c.error().to_string();
+        std::vector<Document> docs;
+        for (std::uint64_t i = 0; i < 60; ++i) docs.push_back(make(i));
+        ASSERT_TRUE((*c)->upsert(docs));
+        ASSERT_TRUE((*c)->flush());
+        ASSERT_TRUE((*c)->upsert({make(60), make(61)}));  // a second segment, in memory
+        Document bad = make_doc(99, 1);
+        bad.fields["sp"] = SparseTerms{{"x", -1.0f}};
+        EXPECT_EQ((*c)->upsert({bad}).error().code(), ErrorCode::kInvalidArgument);
+    }
+    auto c = Collection::open(path, manual());
+    ASSERT_TRUE(c) << c.error().to_string();
+    SearchRequest r;
+    r.clauses.push_back(QueryClause::of_sparse("sp", SparseTerms{{"t1", 2.0f}, {"unknown", 5.0f}}));
+    r.k = 3;
+    auto hits = (*c)->search(r);
+    ASSERT_TRUE(hits) << hits.error().to_string();
+    ASSERT_EQ(hits->size(), 3u);
+    // t1 docs: 1, 11, 21, 31, 41, 51, 61; weight 1 + i % 3 is 3 for i = 11, 41 (then 2 for 1, 31, 61).
+    EXPECT_NEAR((*hits)[0].score, 6.0, 1e-5);
+    EXPECT_EQ((*hits)[0].id, "d11");
+    EXPECT_EQ((*hits)[1].id, "d41");
+    EXPECT_NEAR((*hits)[2].score, 4.0, 1e-5);
+    EXPECT_EQ(std::get<SparseTerms>((*c)->get("d61")->fields.at("sp")).size(), 2u);
+}
+
+TEST(Collection, EncoderEmbedsTextAtUpsertAndQuery) {
+    testing::TempDir dir;
+    Schema schema;
+    FieldSpec title, body, emb;
+    title.name = "title";
+    title.indexed = false;
+    body.name = "body";
+    emb.name = "emb";
+    emb.type = FieldType::kVector;
+    emb.dim = 64;
+    emb.index = VectorIndexKind::kFlat;
+    emb.encoder = "hashing";
+    emb.sources = {"title", "body"};
+    schema.fields = {title, body, emb};
+    const std::string path = dir.file("c");
+    {
+        auto c = Collection::create(path, schema, manual());
+        ASSERT_TRUE(c) << c.error().to_string();
+        std::vector<Document> docs;
+        const char* texts[] = {"red apples and pears", "fast cars on roads", "deep sea fish", "mountain snow"};
+        for (int i = 0; i < 4; ++i) {
+            Document d;
+            d.id = "t" + std::to_string(i);
+            d.fields["title"] = std::string("doc");
+            d.fields["body"] = std::string(texts[i]);
+            docs.push_back(std::move(d));
+        }
+        Document given;  // text given directly for the vector field
+        given.id = "direct";
+        given.fields["emb"] = std::string("volcano lava");
+        docs.push_back(std::move(given));
+        ASSERT_TRUE((*c)->upsert(docs));
+        EXPECT_EQ(std::get<std::vector<float>>((*c)->get("t1")->fields.at("emb")).size(), 64u);
+        Document wrong_dim = docs[0];
+        wrong_dim.fields["emb"] = std::vector<float>(3, 1.0f);
+        EXPECT_EQ((*c)->upsert({wrong_dim}).error().code(), ErrorCode::kInvalidArgument);
+    }
+    auto c = Collection::open(path, manual());  // the encoder is reloaded from the schema
+    ASSERT_TRUE(c) << c.error().to_string();
+    SearchRequest r;
+    r.clauses.push_back(QueryClause::of_text("emb", "cars roads"));
+    r.k = 1;
+    auto hits = (*c)->search(r);
+    ASSERT_TRUE(hits) << hits.error().to_string();
+    ASSERT_EQ(hits->size(), 1u);
+    EXPECT_EQ((*hits)[0].id, "t1");
+    r.clauses[0].text = "lava volcano";
+    EXPECT_EQ((*(*c)->search(r))[0].id, "direct");
+    Schema bad = schema;
+    bad.fields[2].dim = 32;
+    bad.fields[2].encoder = "/nonexistent/model";
+    EXPECT_FALSE(Collection::create(dir.file("bad"), bad, manual()));
+}
+
+TEST(Store, NamesCreateDropReopen) {
+    testing::TempDir dir;
+    {
+        auto s = Store::open(dir.path(), manual());
+        ASSERT_TRUE(s);
+        EXPECT_FALSE((*s)->create("../x", small_schema()));
+        EXPECT_FALSE((*s)->create(".hidden", small_schema()));
+        EXPECT_FALSE((*s)->create("", small_schema()));
+        ASSERT_TRUE((*s)->create("a", small_schema()));
+        ASSERT_TRUE((*s)->create("b", small_schema()));
+        EXPECT_EQ((*s)->create("a", small_schema()).error().code(), ErrorCode::kAlreadyExists);
+        ASSERT_TRUE((*(*s)->get("a"))->upsert({make_doc(1, 1)}));
+        ASSERT_TRUE((*s)->drop("b"));
+        EXPECT_EQ((*s)->get("b").error().code(), ErrorCode::kNotFound);
+    }
+    auto s = Store::open(dir.path(), manual());
+    ASSERT_TRUE(s);
+    EXPECT_EQ((*s)->list(), std::vector<std::string>{"a"});
+    EXPECT_TRUE((*(*s)->get("a"))->get("d1"));
+}
+
+}  // namespace
+}  // namespace quiver::engine
