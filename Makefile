@@ -24,6 +24,7 @@ test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
 bench: build
+	@scripts/install-deps --with-torch
 	@scripts/bench $(BUILD_DIR)
 
 sanitize:

@@ -117,6 +117,23 @@ std::vector<float> normalized_copy(const Matrix<float>& m) {
     return v;
 }
 
+/// For the peers' cosine: a query copied into a reused buffer and normalised (as their bindings do).
+/// Other metrics pass the query through.
+class QueryPrep {
+public:
+    QueryPrep(bool cosine, std::size_t dim) : cosine_(cosine), buf_(dim) {}
+    const float* operator()(const float* q) {
+        if (!cosine_) return q;
+        std::copy(q, q + buf_.size(), buf_.begin());
+        simd::normalize(buf_.data(), buf_.size());
+        return buf_.data();
+    }
+
+private:
+    bool cosine_;
+    std::vector<float> buf_;
+};
+
 #ifdef QUIVER_HAVE_HNSWLIB
 Engine make_hnswlib(const Matrix<float>& base, Metric metric, const Options& o) {
     Engine e;
@@ -137,16 +154,9 @@ Engine make_hnswlib(const Matrix<float>& base, Metric metric, const Options& o) 
     e.build_cpu_seconds = process_cpu_seconds() - cpu0;
     e.memory_bytes = resident_bytes() - before;
     e.set_ef = [h](std::size_t ef) { qpeer_hnswlib_set_ef(h, ef); };
-    const std::size_t k = o.k, dim = base.dim;
-    auto qbuf = std::make_shared<std::vector<float>>(dim);
-    e.search = [h, k, dim, cosine, qbuf](const float* q, std::int64_t* out) {
-        if (cosine) {
-            std::copy(q, q + dim, qbuf->begin());
-            simd::normalize(qbuf->data(), dim);
-            q = qbuf->data();
-        }
-        qpeer_hnswlib_search(h, q, k, out);
-    };
+    const std::size_t k = o.k;
+    auto prep = std::make_shared<QueryPrep>(cosine, base.dim);
+    e.search = [h, k, prep](const float* q, std::int64_t* out) { qpeer_hnswlib_search(h, (*prep)(q), k, out); };
     e.destroy = [h] { qpeer_hnswlib_destroy(h); };
     return e;
 }
@@ -175,17 +185,12 @@ Engine make_faiss(const Matrix<float>& base, Metric metric, const Options& o) {
     e.build_cpu_seconds = process_cpu_seconds() - cpu0;
     e.memory_bytes = resident_bytes() - before;
     e.set_ef = [idx](std::size_t ef) { idx->hnsw.efSearch = static_cast<int>(ef); };
-    const std::size_t k = o.k, dim = base.dim;
-    auto qbuf = std::make_shared<std::vector<float>>(dim);
+    const std::size_t k = o.k;
+    auto prep = std::make_shared<QueryPrep>(cosine, base.dim);
     auto dist = std::make_shared<std::vector<float>>(k);
-    e.search = [idx, k, dim, cosine, qbuf, dist](const float* q, std::int64_t* out) {
-        if (cosine) {
-            std::copy(q, q + dim, qbuf->begin());
-            simd::normalize(qbuf->data(), dim);
-            q = qbuf->data();
-        }
+    e.search = [idx, k, prep, dist](const float* q, std::int64_t* out) {
         std::vector<faiss::Index::idx_t> labels(k);
-        idx->search(1, q, static_cast<faiss::Index::idx_t>(k), dist->data(), labels.data());
+        idx->search(1, (*prep)(q), static_cast<faiss::Index::idx_t>(k), dist->data(), labels.data());
         for (std::size_t j = 0; j < k; ++j) out[j] = labels[j];
     };
     e.destroy = [idx]() mutable { idx.reset(); };

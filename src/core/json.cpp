@@ -338,6 +338,12 @@ std::string quote(std::string_view s) {
 void append_number(std::string& out, double d) {
     if (!std::isfinite(d)) { out += "null"; return; }
     char buf[32];
+    if (std::floor(d) == d && std::fabs(d) < 9007199254740992.0) {
+        // Integral values print as integers (100000, not 1e+05): counts and ids stay readable.
+        auto [ptr, ec] = std::to_chars(buf, buf + sizeof(buf), static_cast<std::int64_t>(d));
+        out.append(buf, ptr);
+        return;
+    }
     auto [ptr, ec] = std::to_chars(buf, buf + sizeof(buf), d);
     out.append(buf, ptr);
 }

@@ -138,18 +138,24 @@ FileWriter::~FileWriter() {
     if (!finished_ && !tmp_path_.empty()) ::unlink(tmp_path_.c_str());
 }
 
-Status FileWriter::flush_buffer() {
-    const char* p = buffer_.data();
-    std::size_t left = buffer_.size();
+namespace {
+// write(2) until every byte is out, retrying on EINTR and short writes.
+Status write_all(int fd, const char* p, std::size_t left, const std::string& path) {
     while (left > 0) {
-        const ssize_t n = ::write(fd_, p, left);
+        const ssize_t n = ::write(fd, p, left);
         if (n < 0) {
             if (errno == EINTR) continue;
-            return errno_error("writing", tmp_path_);
+            return errno_error("writing", path);
         }
         p += n;
         left -= static_cast<std::size_t>(n);
     }
+    return {};
+}
+}  // namespace
+
+Status FileWriter::flush_buffer() {
+    QUIVER_TRY(write_all(fd_, buffer_.data(), buffer_.size(), tmp_path_));
     buffer_.clear();
     return {};
 }
@@ -160,20 +166,7 @@ Status FileWriter::write(const void* bytes, std::size_t size) {
     offset_ += size;
     if (buffer_.size() + size > (1u << 20)) {
         QUIVER_TRY(flush_buffer());
-        if (size >= (1u << 20)) {
-            const char* p = static_cast<const char*>(bytes);
-            std::size_t left = size;
-            while (left > 0) {
-                const ssize_t n = ::write(fd_, p, left);
-                if (n < 0) {
-                    if (errno == EINTR) continue;
-                    return errno_error("writing", tmp_path_);
-                }
-                p += n;
-                left -= static_cast<std::size_t>(n);
-            }
-            return {};
-        }
+        if (size >= (1u << 20)) return write_all(fd_, static_cast<const char*>(bytes), size, tmp_path_);
     }
     buffer_.append(static_cast<const char*>(bytes), size);
     return {};

@@ -53,6 +53,13 @@ TEST(Json, RoundTrips) {
     EXPECT_EQ(dump(*v), text);
 }
 
+TEST(Json, IntegralNumbersPrintAsIntegers) {
+    EXPECT_EQ(dump(Value::number(100000)), "100000");
+    EXPECT_EQ(dump(Value::number(-3)), "-3");
+    EXPECT_EQ(dump(Value::number(0.25)), "0.25");
+    EXPECT_EQ(dump(Value::number(1e300)), "1e+300");
+}
+
 TEST(Json, ValidatesUtf8) {
     EXPECT_TRUE(valid_utf8("plain ascii"));
     EXPECT_TRUE(valid_utf8("caf\xc3\xa9"));
