@@ -14,6 +14,14 @@ bool Value::is_integer() const noexcept {
            std::fabs(num_) <= 9007199254740992.0;
 }
 
+Value Value::number_from_float(float f) {
+    if (!std::isfinite(f)) return number(static_cast<double>(f));
+    char buf[32];
+    auto [ptr, ec] = std::to_chars(buf, buf + sizeof(buf), f);
+    *ptr = '\0';
+    return number(std::strtod(buf, nullptr));
+}
+
 const Value* Value::find(std::string_view key) const noexcept {
     if (type_ != Type::kObject) return nullptr;
     for (const auto& [k, v] : obj_) {

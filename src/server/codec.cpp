@@ -157,8 +157,8 @@ Value schema_to_json(const engine::Schema& s) {
         fields.as_array().push_back(std::move(o));
     }
     Value bm = Value::object();
-    bm.set("k1", Value::number(s.bm25_k1));
-    bm.set("b", Value::number(s.bm25_b));
+    bm.set("k1", Value::number_from_float(s.bm25_k1));
+    bm.set("b", Value::number_from_float(s.bm25_b));
     Value out = Value::object();
     out.set("fields", std::move(fields));
     out.set("bm25", std::move(bm));
@@ -246,10 +246,10 @@ Value document_to_json(const engine::Schema& schema, const engine::Document& d) 
                     for (const auto& s : val) x.as_array().push_back(Value::string(s));
                 } else if constexpr (std::is_same_v<T, std::vector<float>>) {
                     x = Value::array();
-                    for (float f : val) x.as_array().push_back(Value::number(static_cast<double>(f)));
+                    for (float f : val) x.as_array().push_back(Value::number_from_float(f));
                 } else if constexpr (std::is_same_v<T, engine::SparseTerms>) {
                     x = Value::object();
-                    for (const auto& [term, w] : val) x.set(term, Value::number(static_cast<double>(w)));
+                    for (const auto& [term, w] : val) x.set(term, Value::number_from_float(w));
                 }
             },
             fv);

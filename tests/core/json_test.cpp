@@ -58,6 +58,8 @@ TEST(Json, IntegralNumbersPrintAsIntegers) {
     EXPECT_EQ(dump(Value::number(-3)), "-3");
     EXPECT_EQ(dump(Value::number(0.25)), "0.25");
     EXPECT_EQ(dump(Value::number(1e300)), "1e+300");
+    EXPECT_EQ(dump(Value::number_from_float(0.9f)), "0.9");
+    EXPECT_EQ(dump(Value::number_from_float(-1.25e-7f)), "-1.25e-07");
 }
 
 TEST(Json, ValidatesUtf8) {

@@ -27,6 +27,9 @@ public:
     static Value null() { return Value(); }
     static Value boolean(bool b) { Value v; v.type_ = Type::kBool; v.bool_ = b; return v; }
     static Value number(double d) { Value v; v.type_ = Type::kNumber; v.num_ = d; return v; }
+    /// A float as the double nearest its shortest decimal form, so 0.9f prints as 0.9, not
+    /// 0.8999999761581421.
+    static Value number_from_float(float f);
     static Value string(std::string s) {
         Value v; v.type_ = Type::kString; v.str_ = std::move(s); return v;
     }
