@@ -28,7 +28,7 @@ bench: build
 	@scripts/bench $(BUILD_DIR)
 
 sanitize:
-	@$(MAKE) test BUILD_DIR=build/asan BUILD_TYPE=RelWithDebInfo CMAKE_FLAGS="-DQUIVER_SANITIZE=address;undefined"
+	@$(MAKE) test BUILD_DIR=build/asan BUILD_TYPE=RelWithDebInfo CMAKE_FLAGS="-DQUIVER_SANITIZE=address,undefined -DQUIVER_BUILD_BENCH=OFF"
 
 format:
 	@find include src tests bench -name '*.h' -o -name '*.cpp' | xargs clang-format -i

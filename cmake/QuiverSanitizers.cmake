@@ -1,7 +1,8 @@
-# QUIVER_SANITIZE="address;undefined" or "thread": applied to every target in the tree.
+# QUIVER_SANITIZE="address,undefined" (or ";"-separated) or "thread": applied to every target in the tree.
 if(QUIVER_SANITIZE)
+  string(REPLACE "," ";" _sanitizers "${QUIVER_SANITIZE}")
   set(_flags "")
-  foreach(s IN LISTS QUIVER_SANITIZE)
+  foreach(s IN LISTS _sanitizers)
     list(APPEND _flags "-fsanitize=${s}")
   endforeach()
   add_compile_options(${_flags} -fno-omit-frame-pointer)
