@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <filesystem>
 #include <cstdio>
 #include <string>
 
@@ -145,11 +146,42 @@ TEST_F(Cli, SparseKindRoutesToSparseCommands) {
     EXPECT_EQ(run("build --kind hybrid -i " + f("base.fvecs") + " -o " + f("x.qvr")).code, 2);
 }
 
+TEST_F(Cli, IngestAndQueryTheEmbeddedStore) {
+    // A BEIR directory gets the default schema (title + text searched together with BM25).
+    std::filesystem::create_directories(f("beir"));
+    testing::write_bytes(f("beir/corpus.jsonl"),
+                         "{\"_id\": \"d1\", \"title\": \"Vitamin D\", \"text\": \"deficiency and bone health\"}\n"
+                         "{\"_id\": \"d2\", \"title\": \"Cats\", \"text\": \"cats sleep most of the day\"}\n");
+    auto ing = run("ingest --data " + f("store") + " --collection c --input " + f("beir"));
+    ASSERT_EQ(ing.code, 0) << ing.out;
+    auto q = run("query --data " + f("store") + " --collection c --text \"vitamin bone\" -k 2 --json");
+    ASSERT_EQ(q.code, 0) << q.out;
+    EXPECT_NE(q.out.find("\"id\": \"d1\""), std::string::npos) << q.out;
+    EXPECT_EQ(q.out.find("\"id\": \"d2\""), std::string::npos) << q.out;
+    // Re-ingesting the same ids replaces them (upsert), the count stays 2.
+    ing = run("ingest --data " + f("store") + " --collection c --input " + f("beir"));
+    ASSERT_EQ(ing.code, 0) << ing.out;
+    EXPECT_NE(ing.out.find("2 documents"), std::string::npos) << ing.out;
+    // Clear errors: unknown collection, JSONL without a schema, malformed JSON.
+    auto missing = run("query --data " + f("store") + " --collection nope --text x");
+    EXPECT_EQ(missing.code, 2);
+    EXPECT_NE(missing.out.find("not found"), std::string::npos) << missing.out;
+    testing::write_bytes(f("docs.jsonl"), "{\"id\": \"x\", \"text\": \"hello\"}\n");
+    auto no_schema = run("ingest --data " + f("store") + " --collection fresh --input " + f("docs.jsonl"));
+    EXPECT_EQ(no_schema.code, 2);
+    EXPECT_NE(no_schema.out.find("--schema"), std::string::npos) << no_schema.out;
+    testing::write_bytes(f("beir/corpus.jsonl"), "{\"_id\": \"d3\", \"title\": \n");
+    auto bad = run("ingest --data " + f("store") + " --collection c --input " + f("beir"));
+    EXPECT_NE(bad.code, 0);
+    EXPECT_NE(bad.out.find("error"), std::string::npos) << bad.out;
+}
+
 TEST_F(Cli, HelpAndVersion) {
     auto v = run("--version");
     EXPECT_EQ(v.code, 0);
     EXPECT_NE(v.out.find("simd:"), std::string::npos);
-    for (const char* cmd : {"build", "search", "gt", "info", "gen"}) {
+    for (const char* cmd : {"build", "search", "gt", "info", "gen", "eval", "encode", "sparse-gen", "sparse-build",
+                            "sparse-search", "serve", "ingest", "query"}) {
         auto h = run(std::string(cmd) + " --help");
         EXPECT_EQ(h.code, 0) << cmd;
         EXPECT_NE(h.out.find("Usage"), std::string::npos) << cmd;
