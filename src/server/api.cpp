@@ -40,6 +40,32 @@ ApiResponse ok_json(const Value& v, int status = 200) {
     return r;
 }
 
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// Percent-decodes one path segment; a malformed escape is kept literally.
+std::string decode_segment(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size()) {
+            const int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
+            if (hi >= 0 && lo >= 0) {
+                out += static_cast<char>(hi * 16 + lo);
+                i += 2;
+                continue;
+            }
+        }
+        out += s[i];
+    }
+    return out;
+}
+
+// Splits on '/' first, then decodes each segment, so "%2F" inside an id stays inside that segment.
 std::vector<std::string> split_path(const std::string& path) {
     std::vector<std::string> parts;
     std::size_t i = 0;
@@ -49,7 +75,7 @@ std::vector<std::string> split_path(const std::string& path) {
             continue;
         }
         const std::size_t j = path.find('/', i);
-        parts.push_back(path.substr(i, j == std::string::npos ? std::string::npos : j - i));
+        parts.push_back(decode_segment(std::string_view(path).substr(i, j == std::string::npos ? std::string::npos : j - i)));
         if (j == std::string::npos) break;
         i = j;
     }

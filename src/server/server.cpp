@@ -39,7 +39,8 @@ Result<std::unique_ptr<Server>> Server::bind(engine::Store& store, const ServerO
     auto handler = [s](const httplib::Request& req, httplib::Response& res) {
         ApiRequest r;
         r.method = req.method;
-        r.path = req.path;
+        // The raw target, not httplib's decoded path: segments are decoded after splitting on '/'.
+        r.path = req.target.substr(0, req.target.find('?'));
         r.body = req.body;
         r.content_type = req.get_header_value("Content-Type");
         r.authorization = req.get_header_value("Authorization");

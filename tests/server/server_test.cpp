@@ -103,6 +103,14 @@ TEST_F(ApiTest, RoutesWork) {
     EXPECT_EQ(api_->handle(req("DELETE", "/collections/docs/documents/d")).status, 200);
     EXPECT_EQ(api_->handle(req("GET", "/collections/docs/documents/d")).status, 404);
     EXPECT_EQ(api_->handle(req("POST", "/collections/docs/documents/delete", R"({"ids": ["e", "zz"]})")).status, 200);
+    // Ids with '/' (or any byte) are reachable percent-encoded: segments are decoded after splitting.
+    EXPECT_EQ(api_->handle(req("POST", "/collections/docs/documents", R"([{"id": "x/y z", "body": "slash"}])")).status, 200);
+    r = api_->handle(req("GET", "/collections/docs/documents/x%2Fy%20z"));
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find("slash"), std::string::npos);
+    EXPECT_EQ(api_->handle(req("DELETE", "/collections/docs/documents/x%2fy%20z")).status, 200);
+    EXPECT_EQ(api_->handle(req("GET", "/collections/docs/documents/x%2Fy%20z")).status, 404);
+    EXPECT_EQ(api_->handle(req("GET", "/collections/docs/documents/%zz")).status, 404);  // kept literally
     r = api_->handle(req("GET", "/metrics"));
     EXPECT_EQ(r.status, 200);
     EXPECT_NE(r.body.find("quiver_collection_documents{collection=\"docs\"} 3"), std::string::npos) << r.body;

@@ -33,7 +33,8 @@ struct ApiLimits {
 
 struct ApiRequest {
     std::string method;  ///< "GET", "PUT", "POST", "DELETE", ...
-    std::string path;    ///< decoded path, no query string
+    std::string path;    ///< path as sent (percent-encoded), no query string; segments are decoded
+                         ///< after splitting, so an id may contain '/' as %2F
     std::string body;
     std::string content_type;
     std::string authorization;  ///< the Authorization header ("Bearer KEY")
