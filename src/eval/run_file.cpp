@@ -7,6 +7,7 @@
 #include <cmath>
 #include <unordered_set>
 
+#include "eval/dataset_internal.h"
 #include "quiver/storage/file_format.h"
 
 namespace quiver::eval {
@@ -41,15 +42,8 @@ Status write_run(const std::string& path, const Run& run, std::string_view tag) 
 
 Result<Run> parse_run(std::string_view text, std::string_view name) {
     Run run;
-    std::unordered_set<std::string> seen;  // "qid\0docid"
-    std::size_t line_no = 0;
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-        const std::size_t nl = std::min(text.find('\n', pos), text.size());
-        std::string_view line = text.substr(pos, nl - pos);
-        pos = nl + 1;
-        ++line_no;
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    std::unordered_set<std::string> seen;  // "qid\tdocid"
+    QUIVER_TRY(detail::for_each_line(text, [&](std::size_t line_no, std::string_view line) -> Status {
         std::string_view cols[7];
         std::size_t n = 0;
         std::size_t i = 0;
@@ -60,7 +54,7 @@ Result<Run> parse_run(std::string_view text, std::string_view name) {
             while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
             cols[n++] = line.substr(s, i - s);
         }
-        if (n == 0) continue;
+        if (n == 0) return ok_status();
         if (n != 6) {
             return invalid_argument(fmt::format("{}:{}: expected 6 columns 'qid Q0 docid rank score tag', got {}",
                                                 name, line_no, n));
@@ -76,7 +70,8 @@ Result<Run> parse_run(std::string_view text, std::string_view name) {
                                                 cols[2], cols[0]));
         }
         run[std::string(cols[0])].push_back({std::string(cols[2]), score});
-    }
+        return ok_status();
+    }));
     return run;
 }
 
