@@ -46,29 +46,14 @@ bool run_quiver(const eval::Dataset& ds, const LexicalSettings& settings, std::s
     if (!index) return error = index.error().to_string(), false;
     auto searcher = sparse::Bm25Searcher::create(*index);
     if (!searcher) return error = searcher.error().to_string(), false;
-    out.run.assign(ds.queries.size(), {});
-    out.scores.assign(ds.queries.size(), {});
-    for (std::size_t pass = 0; pass <= settings.repeat; ++pass) {
-        for (std::size_t i = 0; i < ds.queries.size(); ++i) {
-            const auto t0 = std::chrono::steady_clock::now();
-            const auto hits = searcher->search(ds.queries[i].text, settings.k);
-            std::vector<std::string> ids;
-            std::vector<double> scores;
-            ids.reserve(hits.size());
-            for (const auto& h : hits) {
-                ids.emplace_back(index->doc_id(h.doc));
-                scores.push_back(h.score);
-            }
-            const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-            if (pass == 0) continue;  // warm-up
-            out.latencies_ms.push_back(ms);
-            out.search_seconds += ms / 1000.0;
-            if (pass == 1) {
-                out.run[i] = std::move(ids);
-                out.scores[i] = std::move(scores);
-            }
+    time_queries(ds, settings, out, [&](std::size_t i, std::vector<std::string>& ids, std::vector<double>& scores) {
+        const auto hits = searcher->search(ds.queries[i].text, settings.k);
+        ids.reserve(hits.size());
+        for (const auto& h : hits) {
+            ids.emplace_back(index->doc_id(h.doc));
+            scores.push_back(h.score);
         }
-    }
+    });
     std::filesystem::remove(path, ec);
     return true;
 }

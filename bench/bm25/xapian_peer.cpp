@@ -72,31 +72,15 @@ bool run_xapian(const eval::Dataset& ds, const LexicalSettings& settings, Lexica
         parser.set_stopper(&stopper);
         parser.set_default_op(Xapian::Query::OP_OR);
         const auto k = static_cast<Xapian::doccount>(settings.k);
-        out.run.assign(ds.queries.size(), {});
-        out.scores.assign(ds.queries.size(), {});
-        for (std::size_t pass = 0; pass <= settings.repeat; ++pass) {
-            for (std::size_t i = 0; i < ds.queries.size(); ++i) {
-                const auto t0 = std::chrono::steady_clock::now();
-                Xapian::Query q = parser.parse_query(ds.queries[i].text, 0);
-                enquire.set_query(q);
-                Xapian::MSet mset = enquire.get_mset(0, k);
-                std::vector<std::string> ids;
-                std::vector<double> scores;
-                ids.reserve(mset.size());
-                for (auto it = mset.begin(); it != mset.end(); ++it) {
-                    ids.push_back(ds.documents[*it - 1].id);
-                    scores.push_back(it.get_weight());
-                }
-                const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-                if (pass == 0) continue;  // warm-up
-                out.latencies_ms.push_back(ms);
-                out.search_seconds += ms / 1000.0;
-                if (pass == 1) {
-                    out.run[i] = std::move(ids);
-                    out.scores[i] = std::move(scores);
-                }
+        time_queries(ds, settings, out, [&](std::size_t i, std::vector<std::string>& ids, std::vector<double>& scores) {
+            enquire.set_query(parser.parse_query(ds.queries[i].text, 0));
+            Xapian::MSet mset = enquire.get_mset(0, k);
+            ids.reserve(mset.size());
+            for (auto it = mset.begin(); it != mset.end(); ++it) {
+                ids.push_back(ds.documents[*it - 1].id);
+                scores.push_back(it.get_weight());
             }
-        }
+        });
     } catch (const Xapian::Error& e) {
         error = "xapian: " + e.get_description();
         return false;

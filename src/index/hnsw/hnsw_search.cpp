@@ -85,7 +85,7 @@ void HnswGraph::search_layer(const float* q, std::uint32_t ep, int level, std::s
     cand.emplace_back(d0, ep);
     visited.test_and_mark(ep);
 
-    std::uint32_t todo[1024];
+    std::uint32_t unvisited[1024];
     std::uint32_t buf[1024];
     while (!cand.empty()) {
         const Candidate c = cand.front();
@@ -109,12 +109,12 @@ void HnswGraph::search_layer(const float* q, std::uint32_t ep, int level, std::s
         std::size_t m = 0;
         for (std::uint32_t i = 0; i < n; ++i) {
             const std::uint32_t id = ids[i];
-            if (!visited.test_and_mark(id)) todo[m++] = id;
+            if (!visited.test_and_mark(id)) unvisited[m++] = id;
         }
-        for (std::size_t j = 0; j < std::min(m, kPrefetchAhead); ++j) prefetch_vector(todo[j]);
+        for (std::size_t j = 0; j < std::min(m, kPrefetchAhead); ++j) prefetch_vector(unvisited[j]);
         for (std::size_t j = 0; j < m; ++j) {
-            if (j + kPrefetchAhead < m) prefetch_vector(todo[j + kPrefetchAhead]);
-            const std::uint32_t id = todo[j];
+            if (j + kPrefetchAhead < m) prefetch_vector(unvisited[j + kPrefetchAhead]);
+            const std::uint32_t id = unvisited[j];
             const float d = dist(q, vec(id), dim);
             if (top.size() < ef || d < lower) {
                 cand.emplace_back(d, id);
