@@ -195,7 +195,7 @@ Result<std::shared_ptr<Collection>> Collection::create(const std::string& dir, c
     QUIVER_TRY(schema.validate());
     {
         std::vector<std::unique_ptr<FieldEncoder>> probe;  // fail before creating anything
-        QUIVER_TRY(load_encoders(schema, probe));
+        QUIVER_TRY(load_encoders(schema, options, probe));
     }
     if (::mkdir(dir.c_str(), 0755) != 0) {
         if (errno == EEXIST) return already_exists("collection directory '" + dir + "' exists");
@@ -223,7 +223,7 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
     impl->dir = dir;
     impl->schema = m.schema;
     impl->options = options;
-    QUIVER_TRY(load_encoders(impl->schema, impl->encoders));
+    QUIVER_TRY(load_encoders(impl->schema, options, impl->encoders));
     impl->next_seg_id = m.next_seg_id;
     impl->checkpoint_seq = m.checkpoint_seq;
     impl->last_seq = m.checkpoint_seq;

@@ -45,8 +45,10 @@ struct FieldEncoder {
     std::mutex mu;
 };
 
-/// Loads the encoder of every vector field that has one (nullptr elsewhere).
-Status load_encoders(const Schema& schema, std::vector<std::unique_ptr<FieldEncoder>>& out);
+/// Loads the encoder of every vector field that has one (nullptr elsewhere), resolving names as
+/// `options.models_dir` says (collection.h).
+Status load_encoders(const Schema& schema, const CollectionOptions& options,
+                     std::vector<std::unique_ptr<FieldEncoder>>& out);
 /// Replaces text given for encoded vector fields (or their sources) by embeddings.
 Status embed_documents(const Schema& schema, std::vector<std::unique_ptr<FieldEncoder>>& encoders,
                        std::vector<Document>& docs);

@@ -7,24 +7,62 @@
 namespace quiver::engine {
 namespace {
 
-Result<std::unique_ptr<encode::Encoder>> make_encoder(const FieldSpec& f) {
+// A model name: letters, digits, '.', '_', '-'; not starting with '.' (no "..", no hidden folders).
+bool model_name(std::string_view n) {
+    if (n.empty() || n.size() > 128 || n.front() == '.') return false;
+    return std::all_of(n.begin(), n.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+               c == '-';
+    });
+}
+
+// Replaces every occurrence of `secret` (the models directory) in a loader's message.
+std::string redact(std::string message, const std::string& secret) {
+    if (secret.empty()) return message;
+    for (std::size_t at = message.find(secret); at != std::string::npos; at = message.find(secret, at)) {
+        message.replace(at, secret.size(), "<models>");
+    }
+    return message;
+}
+
+Result<std::unique_ptr<encode::Encoder>> make_encoder(const FieldSpec& f, const CollectionOptions& options) {
     if (f.encoder == "hashing") return std::unique_ptr<encode::Encoder>(std::make_unique<encode::HashingEncoder>(f.dim));
     encode::LoadOptions o;
     o.threads = 2;
-    auto e = encode::load_encoder(f.encoder, o);
-    if (!e) return std::move(e).error().with_context("loading the encoder of field '" + f.name + "'");
+    const std::string what = "field '" + f.name + "': encoder '" + f.encoder + "'";
+    if (!options.models_dir) {  // local use: a path
+        auto e = encode::load_encoder(f.encoder, o);
+        if (!e) return std::move(e).error().with_context("loading the encoder of field '" + f.name + "'");
+        return e;
+    }
+    // Named models only: decided before any file system access, so the answer says nothing about paths.
+    if (!model_name(f.encoder)) {
+        return invalid_argument(what + " is not a model name (\"hashing\" or a model of the server's --models "
+                                "directory: letters, digits, '.', '_', '-')");
+    }
+    if (options.models_dir->empty()) {
+        return invalid_argument(what + " is unknown: the server has no --models directory (only \"hashing\")");
+    }
+    std::string dir = *options.models_dir;
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    auto e = encode::load_encoder(dir + "/" + f.encoder, o);
+    if (!e) {
+        return invalid_argument(what + " could not be loaded from the models directory: " +
+                                redact(e.error().message(), dir));
+    }
     return e;
 }
 
 }  // namespace
 
-Status load_encoders(const Schema& schema, std::vector<std::unique_ptr<FieldEncoder>>& out) {
+Status load_encoders(const Schema& schema, const CollectionOptions& options,
+                     std::vector<std::unique_ptr<FieldEncoder>>& out) {
     out.clear();
     out.resize(schema.fields.size());
     for (std::size_t fi = 0; fi < schema.fields.size(); ++fi) {
         const FieldSpec& f = schema.fields[fi];
         if (!embeds_text(f)) continue;
-        QUIVER_ASSIGN_OR_RETURN(auto enc, make_encoder(f));
+        QUIVER_ASSIGN_OR_RETURN(auto enc, make_encoder(f, options));
         const auto& info = enc->info();
         if (info.dim != f.dim) {
             return invalid_argument("field '" + f.name + "': encoder '" + f.encoder + "' gives " +

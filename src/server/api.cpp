@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "quiver/core/json.h"
+#include "quiver/server/body_parser.h"
 #include "quiver/server/json_codec.h"
 
 namespace quiver::server {
@@ -93,41 +94,6 @@ Result<Value> parse_body(const std::string& body) {
     auto v = json::parse(body);
     if (!v) return invalid_argument("malformed JSON: " + v.error().message());
     return v;
-}
-
-// Documents from a JSON array, {"documents": [...]}, or NDJSON (one object per line).
-Result<std::vector<Value>> parse_documents(const ApiRequest& req) {
-    std::size_t first = req.body.find_first_not_of(" \t\r\n");
-    if (first == std::string::npos) return invalid_argument("request body is empty; expected documents");
-    const bool ndjson = req.content_type.find("ndjson") != std::string::npos ||
-                        req.content_type.find("jsonl") != std::string::npos;
-    if (!ndjson && (req.body[first] == '[' || req.body[first] == '{')) {
-        auto v = json::parse(req.body);
-        if (v) {
-            if (v->is_array()) return std::move(v->as_array());
-            if (const Value* docs = v->find("documents"); docs != nullptr && docs->is_array()) return docs->as_array();
-            if (v->is_object() && v->find("documents") == nullptr) return std::vector<Value>{std::move(*v)};
-            return invalid_argument("\"documents\" must be an array");
-        }
-        if (req.body[first] == '[') return invalid_argument("malformed JSON: " + v.error().message());
-    }
-    std::vector<Value> out;
-    std::size_t line_no = 0;
-    std::size_t pos = 0;
-    while (pos <= req.body.size()) {
-        std::size_t end = req.body.find('\n', pos);
-        if (end == std::string::npos) end = req.body.size();
-        ++line_no;
-        std::string_view line(req.body.data() + pos, end - pos);
-        while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
-        if (!line.empty()) {
-            auto v = json::parse(line);
-            if (!v) return invalid_argument("malformed JSON on line " + std::to_string(line_no) + ": " + v.error().message());
-            out.push_back(std::move(v).value());
-        }
-        pos = end + 1;
-    }
-    return out;
 }
 
 }  // namespace
@@ -378,19 +344,15 @@ ApiResponse Api::route(const ApiRequest& req, std::string& label) {
             o.set("deleted", Value::number(static_cast<double>(*n)));
             return ok_json(o);
         }
-        auto values = parse_documents(req);
-        if (!values) return from_error(values.error());
-        if (values->size() > limits_.max_batch_docs) {
-            return error_response(413, "resource_exhausted",
-                                  "batch exceeds " + std::to_string(limits_.max_batch_docs) + " documents");
+        // One document's JSON tree at a time (body_parser.h): no tree of the whole body.
+        auto parsed = parse_upsert_body(c.schema(), req.content_type, req.body, {limits_.max_batch_docs});
+        if (!parsed) {
+            if (parsed.error().code() == ErrorCode::kResourceExhausted) {
+                return error_response(413, "resource_exhausted", parsed.error().message());
+            }
+            return from_error(parsed.error());
         }
-        std::vector<engine::Document> docs;
-        docs.reserve(values->size());
-        for (const Value& v : *values) {
-            auto d = document_from_json(c.schema(), v);
-            if (!d) return from_error(d.error());
-            docs.push_back(std::move(d).value());
-        }
+        std::vector<engine::Document> docs = std::move(parsed).value();
         const std::size_t n = docs.size();
         auto st = c.upsert(std::move(docs));
         if (!st) return from_error(st.error());

@@ -1,25 +1,220 @@
-// The socket side of `quiver serve`: cpp-httplib forwards every request to Api::handle.
+// The socket side of `quiver serve`: libmicrohttpd event loops, the head checks of http_guard.h, then
+// Api::handle. See server.h for the transport model and its bounds.
 #include "quiver/server/server.h"
 
-#include <httplib.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include <exception>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
 
 namespace quiver::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One per request (MHD's req_cls): the raw target, then the body as it arrives.
+struct RequestState {
+    std::string target;  // as sent, percent-encoded, with the query string
+    bool head_checked = false;
+    bool body_too_large = false;
+    std::size_t drained = 0;  // bytes dropped after the body went over the limit
+    HeaderList cors;
+    ApiRequest request;
+};
+
+// One per connection (MHD's socket_context), for the header deadline.
+struct ConnectionTrack {
+    int fd = -1;
+    Clock::time_point deadline;  // max() = no deadline (a request is being handled)
+    bool shut = false;
+};
+
+std::string header(MHD_Connection* c, const char* name) {
+    const char* v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+    return v == nullptr ? std::string() : std::string(v);
+}
+
+}  // namespace
 
 struct Server::Impl {
-    Impl(engine::Store& store, const ServerOptions& o) : options(o), api(store, o.api_key, o.limits) {}
+    Impl(engine::Store& store, const ServerOptions& o)
+        : options(o),
+          // Authentication is the guard's (before the body is read), so the Api gets no key.
+          api(store, std::string(), o.limits) {
+        access.bound_host = o.host;
+        access.allowed_hosts = o.allowed_hosts;
+        access.cors_origin = o.cors_origin;
+        access.api_key = o.api_key;
+        access.read_only_api_key = o.read_only_api_key;
+    }
+    ~Impl() {
+        if (listen_fd >= 0) ::close(listen_fd);
+    }
+
     ServerOptions options;
+    AccessOptions access;
     Api api;
-    httplib::Server http;
+    int listen_fd = -1;  // owned until MHD takes it in run()
     int port = 0;
+
+    std::mutex mu;  // guards stopping, and the connection table
+    std::condition_variable cv;
+    bool stopping = false;
+    std::unordered_map<ConnectionTrack*, std::unique_ptr<ConnectionTrack>> connections;
+
+    void shut_overdue() {
+        const auto now = Clock::now();
+        for (auto& [key, t] : connections) {
+            if (!t->shut && t->deadline < now) {
+                ::shutdown(t->fd, SHUT_RDWR);  // MHD sees the end of the stream and closes the connection
+                t->shut = true;
+            }
+        }
+    }
 };
 
 namespace {
 
-void reply(httplib::Response& res, const ApiResponse& r) {
-    res.status = r.status;
-    res.set_content(r.body, r.content_type.c_str());
+MHD_Result send(MHD_Connection* c, const ApiResponse& r, const HeaderList& headers) {
+    MHD_Response* resp =
+        MHD_create_response_from_buffer(r.body.size(), const_cast<char*>(r.body.data()), MHD_RESPMEM_MUST_COPY);
+    if (resp == nullptr) return MHD_NO;
+    if (!r.content_type.empty() && !r.body.empty()) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r.content_type.c_str());
+    }
+    for (const auto& [k, v] : headers) MHD_add_response_header(resp, k.c_str(), v.c_str());
+    const MHD_Result ret = MHD_queue_response(c, static_cast<unsigned>(r.status), resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+ConnectionTrack* track_of(MHD_Connection* c) {
+    const MHD_ConnectionInfo* info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info == nullptr ? nullptr : static_cast<ConnectionTrack*>(info->socket_context);
+}
+
+MHD_Result on_request(void* cls, MHD_Connection* c, const char* /*url*/, const char* method,
+                      const char* /*version*/, const char* upload_data, size_t* upload_size, void** req_cls) {
+    auto* s = static_cast<Server::Impl*>(cls);
+    auto* st = static_cast<RequestState*>(*req_cls);
+    if (st == nullptr) return MHD_NO;  // the URI callback always sets it
+    if (!st->head_checked) {
+        st->head_checked = true;
+        if (ConnectionTrack* t = track_of(c)) {
+            std::lock_guard lock(s->mu);
+            t->deadline = Clock::time_point::max();  // headers are in
+        }
+        RequestHead head;
+        head.method = method;
+        head.path = st->target.substr(0, st->target.find('?'));
+        head.host = header(c, MHD_HTTP_HEADER_HOST);
+        head.origin = header(c, "Origin");
+        head.content_type = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+        head.authorization = header(c, MHD_HTTP_HEADER_AUTHORIZATION);
+        head.api_key = header(c, "X-API-Key");
+        head.access_control_request_method = header(c, "Access-Control-Request-Method");
+        const std::string length = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (!length.empty()) {
+            char* end = nullptr;
+            errno = 0;
+            const unsigned long long n = std::strtoull(length.c_str(), &end, 10);
+            // MHD rejects a malformed Content-Length itself; an overflow reads as "too large".
+            head.content_length = (errno == ERANGE) ? UINT64_MAX : n;
+            head.has_body = n > 0 || errno == ERANGE;
+        } else {
+            head.has_body = header(c, MHD_HTTP_HEADER_TRANSFER_ENCODING).find("chunked") != std::string::npos;
+        }
+        if (auto early = check_head(s->access, head, s->api.limits().max_body_bytes)) {
+            return send(c, early->response, early->headers);  // before any body byte is accepted
+        }
+        st->cors = cors_headers(s->access, head.origin);
+        ApiRequest& r = st->request;
+        r.method = std::move(head.method);
+        r.path = std::move(head.path);
+        r.content_type = std::move(head.content_type);
+        r.authorization = std::move(head.authorization);
+        r.api_key = std::move(head.api_key);
+        if (head.content_length) r.body.reserve(static_cast<std::size_t>(*head.content_length));
+        return MHD_YES;  // MHD answers "Expect: 100-continue" now
+    }
+    if (*upload_size > 0) {
+        const std::size_t max = s->api.limits().max_body_bytes;
+        if (!st->body_too_large && st->request.body.size() + *upload_size <= max) {
+            st->request.body.append(upload_data, *upload_size);
+        } else {
+            // A chunked body over the limit: drain a little more to answer 413 at its end; a client that
+            // goes on streaming past twice the limit is cut off.
+            st->body_too_large = true;
+            std::string().swap(st->request.body);
+            st->drained += *upload_size;
+            if (st->drained > max) return MHD_NO;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (st->body_too_large) {
+        return send(c,
+                    Api::error_response(413, "resource_exhausted",
+                                        "request body exceeds " + std::to_string(s->api.limits().max_body_bytes) + " bytes"),
+                    st->cors);
+    }
+    const ApiResponse resp = s->api.handle(st->request);
+    std::string().swap(st->request.body);
+    return send(c, resp, st->cors);
+}
+
+// Called with the raw request target before anything else; its result becomes the request's req_cls.
+void* on_uri(void* /*cls*/, const char* uri, MHD_Connection* /*c*/) {
+    auto* st = new RequestState;
+    st->target = uri == nullptr ? std::string() : std::string(uri);
+    return st;
+}
+
+void on_completed(void* cls, MHD_Connection* c, void** req_cls, MHD_RequestTerminationCode /*toe*/) {
+    delete static_cast<RequestState*>(*req_cls);
+    *req_cls = nullptr;
+    auto* s = static_cast<Server::Impl*>(cls);
+    if (ConnectionTrack* t = track_of(c)) {
+        // Idle keep-alive, then the next request's headers: both bounded.
+        std::lock_guard lock(s->mu);
+        t->deadline = Clock::now() + std::chrono::seconds(s->options.idle_timeout_s + s->options.header_timeout_s);
+    }
+}
+
+void on_connection(void* cls, MHD_Connection* c, void** socket_context, MHD_ConnectionNotificationCode code) {
+    auto* s = static_cast<Server::Impl*>(cls);
+    std::lock_guard lock(s->mu);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        auto t = std::make_unique<ConnectionTrack>();
+        const MHD_ConnectionInfo* info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        t->fd = info == nullptr ? -1 : info->connect_fd;
+        t->deadline = Clock::now() + std::chrono::seconds(s->options.header_timeout_s);
+        t->shut = t->fd < 0;
+        *socket_context = t.get();
+        s->connections.emplace(t.get(), std::move(t));
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        // MHD closes the socket only after this returns, so the reaper never shuts a reused descriptor.
+        s->connections.erase(static_cast<ConnectionTrack*>(*socket_context));
+        *socket_context = nullptr;
+    }
+}
+
+// Paths stay as sent: Api splits on '/' before percent-decoding (ids may contain "%2F").
+size_t keep_escaped(void* /*cls*/, MHD_Connection* /*c*/, char* s) { return std::strlen(s); }
+
+std::string describe(const std::string& host, int port) {
+    const bool v6 = host.find(':') != std::string::npos;
+    return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
 }  // namespace
@@ -28,50 +223,46 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() { stop(); }
 
 Result<std::unique_ptr<Server>> Server::bind(engine::Store& store, const ServerOptions& options) {
+    if (options.port < 0 || options.port > 65535) return invalid_argument("port must be in 0..65535");
     auto impl = std::make_unique<Impl>(store, options);
-    Impl* s = impl.get();
-    const std::size_t threads = options.threads == 0 ? 1 : options.threads;
-    s->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-    s->http.set_payload_max_length(options.limits.max_body_bytes);
-    s->http.set_tcp_nodelay(true);  // small JSON replies must not wait for delayed ACKs (40 ms stalls)
-    s->http.set_read_timeout(30, 0);
-    s->http.set_write_timeout(30, 0);
-    auto handler = [s](const httplib::Request& req, httplib::Response& res) {
-        ApiRequest r;
-        r.method = req.method;
-        // The raw target, not httplib's decoded path: segments are decoded after splitting on '/'.
-        r.path = req.target.substr(0, req.target.find('?'));
-        r.body = req.body;
-        r.content_type = req.get_header_value("Content-Type");
-        r.authorization = req.get_header_value("Authorization");
-        r.api_key = req.get_header_value("X-API-Key");
-        reply(res, s->api.handle(r));
-    };
-    s->http.Get(".*", handler);
-    s->http.Post(".*", handler);
-    s->http.Put(".*", handler);
-    s->http.Delete(".*", handler);
-    s->http.Patch(".*", handler);
-    s->http.Options(".*", handler);
-    // Errors httplib detects itself (oversized body, bad request line) still get a JSON body.
-    s->http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-        if (!res.body.empty()) return;
-        const int status = res.status;
-        const char* code = status == 413 ? "resource_exhausted" : status >= 500 ? "internal" : "invalid_argument";
-        const char* message = status == 413 ? "request body too large" : "malformed HTTP request";
-        reply(res, Api::error_response(status, code, message));
-    });
-    s->http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-        reply(res, Api::error_response(500, "internal", "internal error"));
-    });
-    if (options.port == 0) {
-        s->port = s->http.bind_to_any_port(options.host.c_str());
-        if (s->port <= 0) return io_error("cannot bind " + options.host);
-    } else {
-        if (!s->http.bind_to_port(options.host.c_str(), options.port)) {
-            return io_error("cannot bind " + options.host + ":" + std::to_string(options.port));
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    addrinfo* res = nullptr;
+    const std::string port_text = std::to_string(options.port);
+    if (const int rc = ::getaddrinfo(options.host.c_str(), port_text.c_str(), &hints, &res); rc != 0) {
+        return invalid_argument("cannot resolve --host '" + options.host + "': " + gai_strerror(rc));
+    }
+    std::string failure = "no address";
+    int fd = -1;
+    for (addrinfo* ai = res; ai != nullptr && fd < 0; ai = ai->ai_next) {
+        fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            failure = std::strerror(errno);
+            continue;
         }
-        s->port = options.port;
+        // SO_REUSEADDR only skips TIME_WAIT after a restart; without SO_REUSEPORT a port that another
+        // process listens on stays refused.
+        const int one = 1;
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (::bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || ::listen(fd, 1024) != 0) {
+            const int err = errno;
+            failure = err == EADDRINUSE ? "already in use (is another quiver serve running?)"
+                      : err == EACCES   ? "permission denied (ports below 1024 need privileges)"
+                                        : std::strerror(err);
+            ::close(fd);
+            fd = -1;
+        }
+    }
+    ::freeaddrinfo(res);
+    if (fd < 0) return io_error("cannot listen on " + describe(options.host, options.port) + ": " + failure);
+    impl->listen_fd = fd;
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+        impl->port = addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                                                : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
     }
     return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
@@ -79,12 +270,49 @@ Result<std::unique_ptr<Server>> Server::bind(engine::Store& store, const ServerO
 int Server::port() const noexcept { return impl_->port; }
 
 Status Server::run() {
-    if (!impl_->http.listen_after_bind()) return io_error("server stopped with an error");
+    Impl* s = impl_.get();
+    {
+        std::lock_guard lock(s->mu);
+        if (s->stopping) return ok_status();
+    }
+    if (s->listen_fd < 0) return failed_precondition("the server has already run");
+    const ServerOptions& o = s->options;
+    const int fd = s->listen_fd;
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    const unsigned threads = static_cast<unsigned>(o.threads == 0 ? 1 : o.threads);
+    MHD_Daemon* d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, nullptr, nullptr, &on_request, s,
+        MHD_OPTION_LISTEN_SOCKET, static_cast<MHD_socket>(fd),
+        MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(o.max_header_bytes),
+        MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(o.max_connections),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, static_cast<unsigned>(o.max_connections_per_client),
+        MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(o.idle_timeout_s),
+        MHD_OPTION_URI_LOG_CALLBACK, &on_uri, s,
+        MHD_OPTION_NOTIFY_COMPLETED, &on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, &on_connection, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, &keep_escaped, s,
+        MHD_OPTION_END);
+    if (d == nullptr) return io_error("cannot start the HTTP server on " + describe(o.host, s->port));
+    s->listen_fd = -1;  // MHD owns and closes it now
+    {
+        std::unique_lock lock(s->mu);
+        while (!s->stopping) {
+            s->cv.wait_for(lock, std::chrono::milliseconds(250));
+            s->shut_overdue();
+        }
+    }
+    MHD_stop_daemon(d);
     return ok_status();
 }
 
 void Server::stop() {
-    if (impl_) impl_->http.stop();
+    if (!impl_) return;
+    {
+        std::lock_guard lock(impl_->mu);
+        impl_->stopping = true;
+    }
+    impl_->cv.notify_all();
 }
 
 }  // namespace quiver::server

@@ -39,6 +39,11 @@ struct CollectionOptions {
     double max_deleted_ratio = 0.3;     ///< a segment with more deleted docs than this is rewritten
     std::size_t flush_docs = 20000;     ///< in-memory docs that trigger a flush (also after 1 s idle)
     std::size_t build_threads = 2;      ///< threads for merges' index builds
+    /// How a vector field's `encoder` is resolved. nullopt (local use, the CLI): "hashing" or a model
+    /// directory path. Set (the server, `--models DIR`): "hashing" or the plain name of a model folder
+    /// directly in that directory ("" = no models directory); paths are refused without touching the
+    /// file system, and errors never show the directory.
+    std::optional<std::string> models_dir;
 };
 
 /// One query clause: a text field with query text, a vector field with a vector, or a sparse-vector

@@ -1,29 +1,51 @@
 /// @file server.h
-/// @brief `quiver serve`: the Api (api.h) behind cpp-httplib, bound to loopback by default.
+/// @brief `quiver serve`: the Api (api.h) behind an event-driven HTTP/1.1 layer (GNU libmicrohttpd),
+/// bound to loopback by default.
 ///
-/// Thread-safety: `run` blocks the calling thread serving requests on a pool of `threads` workers;
-/// `stop` may be called from any thread and makes `run` return.
+/// Transport model: `threads` event loops (epoll) share the listening socket and run the handlers, so a
+/// connection costs a socket and a small memory pool, never a thread: slow, idle or many clients cannot
+/// starve the others. Bounds, all enforced before a request is routed:
+///   - request line + headers: at most `max_header_bytes` in total (more is refused with 431 and the
+///     connection closed; checked while reading, before the API key);
+///   - headers of a new connection must arrive within `header_timeout_s`; a connection with no traffic
+///     for `idle_timeout_s` is closed;
+///   - at most `max_connections` connections, `max_connections_per_client` from one IP address;
+///   - then the head checks of http_guard.h (Host, Origin/CORS, API key, declared body size, content
+///     type), and only then is the body read (at most `limits.max_body_bytes`).
+///
+/// Thread-safety: `run` blocks the calling thread until `stop`; `stop` may be called from any thread.
 #pragma once
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "quiver/core/result.h"
 #include "quiver/server/api.h"
+#include "quiver/server/http_guard.h"
 
 namespace quiver::server {
 
 struct ServerOptions {
     std::string host = "127.0.0.1";
-    int port = 6333;           ///< 0 = pick a free port (see Server::port)
-    std::string api_key;       ///< empty = no authentication
-    std::size_t threads = 8;
+    int port = 6333;                    ///< 0 = pick a free port (see Server::port)
+    std::string api_key;                ///< empty = no authentication
+    std::string read_only_api_key;      ///< empty = none
+    std::vector<std::string> allowed_hosts;  ///< Host names accepted besides IP literals, localhost, `host`
+    std::string cors_origin;            ///< empty = no cross-origin access
+    std::size_t threads = 4;            ///< event loops, which also run the handlers
+    std::size_t max_header_bytes = 32u << 10;
+    unsigned header_timeout_s = 10;
+    unsigned idle_timeout_s = 60;
+    std::size_t max_connections = 1024;
+    std::size_t max_connections_per_client = 512;
     ApiLimits limits{};
 };
 
 class Server {
 public:
-    /// Binds the socket (kIoError when the address is taken or invalid).
+    /// Binds and listens (kIoError naming the address, e.g. "127.0.0.1:6333 is already in use"; no
+    /// SO_REUSEPORT, so a second server on a used port fails here).
     [[nodiscard]] static Result<std::unique_ptr<Server>> bind(engine::Store& store, const ServerOptions& options);
     ~Server();
 
