@@ -1,13 +1,13 @@
 #!/usr/bin/python3
 """Measures the hardening figures of `quiver serve` against a running binary (issue 10).
 
-  scripts/server_hardening.py [--bin build/release/src/cli/quiver] [--threads 4] [--skip-body]
+  scripts/server_hardening.py [--bin build/release/bin/quiver] [--threads 4] [--skip-body]
 
 Starts its own server on a free loopback port with a fresh data directory and prints, for that binary:
   - /healthz and search latency (median, p99, max) alone, then while 64 slow-loris and 256 idle
     connections are held open;
   - what 300 MB of request headers does (status, bytes the server took, RSS growth);
-  - the peak RSS growth of one 64 MiB upsert body (10,000 documents with 640-d vectors);
+  - the peak RSS growth of one 64 MiB upsert body (about 10,000 documents with 768-d vectors);
   - `curl -d` of a 1 MB JSON body with and without `-H 'Content-Type: application/json'`,
     and `curl -X POST .../flush` with no body;
   - the exit code of a second server on the same port.
@@ -28,6 +28,7 @@ import threading
 import time
 
 HOST = "127.0.0.1"
+DIM = 768  # 10,000 documents of 768-d vectors as JSON text fill a 64 MiB body
 
 
 def rss_kb(pid, field="VmRSS"):
@@ -98,7 +99,7 @@ def start_server(binary, data, threads, extra=()):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin", default="build/release/src/cli/quiver")
+    ap.add_argument("--bin", default="build/release/bin/quiver")
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--skip-body", action="store_true", help="skip the 64 MiB body")
@@ -107,7 +108,7 @@ def main():
     proc, port = start_server(args.bin, os.path.join(tmp, "data"), args.threads)
     try:
         schema = {"fields": [{"name": "body", "type": "text"},
-                             {"name": "emb", "type": "vector", "dim": 640, "metric": "ip", "index": "flat"}]}
+                             {"name": "emb", "type": "vector", "dim": DIM, "metric": "ip", "index": "flat"}]}
         assert request(port, "PUT", "/collections/c", json.dumps(schema).encode())[0] == 201
         docs = [{"id": f"d{i}", "body": f"document number {i} about apples"} for i in range(1000)]
         assert request(port, "POST", "/collections/c/documents", json.dumps(docs).encode())[0] == 200
@@ -164,7 +165,7 @@ def main():
               f"RSS {before} -> {rss_kb(proc.pid)} kB")
 
         if not args.skip_body:
-            vec = "[" + ",".join(f"{(i % 97) / 97:.6f}" for i in range(640)) + "]"
+            vec = "[" + ",".join(f"{(i % 97) / 97:.6f}" for i in range(DIM)) + "]"
             parts, size, i = [], 0, 0
             while size < (64 << 20) - 8000 and i < 10000:
                 d = f'{{"id":"big{i}","body":"x","emb":{vec}}}'
@@ -175,10 +176,21 @@ def main():
             with open(f"/proc/{proc.pid}/clear_refs", "w") as f:
                 f.write("5")
             base = rss_kb(proc.pid)
+            probes, done = [], threading.Event()
+
+            def probe():  # /healthz while the big upsert runs (it holds one request worker)
+                while not done.is_set():
+                    probes.append(request(port, "GET", "/healthz", timeout=30)[2] * 1000)
+                    time.sleep(0.01)
+            prober = threading.Thread(target=probe)
+            prober.start()
             st, resp, dt = request(port, "POST", "/collections/c/documents", body, timeout=600)
+            done.set()
+            prober.join()
             peak = rss_kb(proc.pid, "VmHWM")
-            print(f"{len(body) / 2**20:.1f} MiB upsert ({i} docs x 640-d): status {st} in {dt:.1f} s, "
-                  f"peak RSS growth {(peak - base) / 1024:.0f} MiB ({resp[:80]!r})")
+            print(f"{len(body) / 2**20:.1f} MiB upsert ({i} docs x {DIM}-d): status {st} in {dt:.1f} s, "
+                  f"peak RSS growth {(peak - base) / 1024:.0f} MiB ({resp[:80]!r}); "
+                  f"/healthz meanwhile: {summary(probes)}")
 
         if shutil.which("curl"):
             payload = os.path.join(tmp, "1mb.json")

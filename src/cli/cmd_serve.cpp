@@ -135,7 +135,7 @@ void add_serve_command(CLI::App& app) {
     sub->add_option("--cors-origin", o->server.cors_origin,
                     "The one browser origin allowed cross-origin access, e.g. https://app.example.com "
                     "(default: none)");
-    sub->add_option("--threads", o->server.threads, "Event-loop threads, which also run requests")
+    sub->add_option("--threads", o->server.threads, "Request worker threads (socket I/O runs on 2 event loops)")
         ->capture_default_str();
     sub->add_option("--max-connections", o->server.max_connections, "Open connections at most")
         ->capture_default_str();

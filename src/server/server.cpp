@@ -14,7 +14,10 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <functional>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
 namespace quiver::server {
@@ -30,6 +33,59 @@ struct RequestState {
     std::size_t drained = 0;  // bytes dropped after the body went over the limit
     HeaderList cors;
     ApiRequest request;
+    bool dispatched = false;  // handed to a worker; the connection is suspended until it is done
+    ApiResponse response;
+};
+
+// Requests run here, not on the event loops: a slow request (an optimize, a big upsert) holds a worker,
+// never the I/O of other connections. Jobs are only queued while `accepting`; stop() drains them.
+class Workers {
+public:
+    using Job = std::function<void()>;
+    explicit Workers(std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i) threads_.emplace_back([this] { loop(); });
+    }
+    ~Workers() { drain(); }
+    // Runs `suspend` and queues `job` under the queue lock; false (nothing done) once draining.
+    bool submit(const std::function<void()>& suspend, Job job) {
+        std::lock_guard lock(mu_);
+        if (!accepting_) return false;
+        suspend();
+        jobs_.push_back(std::move(job));
+        cv_.notify_one();
+        return true;
+    }
+    // Refuses new jobs, finishes the queued ones, joins the threads.
+    void drain() {
+        {
+            std::lock_guard lock(mu_);
+            accepting_ = false;
+        }
+        cv_.notify_all();
+        for (auto& t : threads_) {
+            if (t.joinable()) t.join();
+        }
+    }
+
+private:
+    void loop() {
+        for (;;) {
+            Job job;
+            {
+                std::unique_lock lock(mu_);
+                cv_.wait(lock, [this] { return !jobs_.empty() || !accepting_; });
+                if (jobs_.empty()) return;
+                job = std::move(jobs_.front());
+                jobs_.pop_front();
+            }
+            job();
+        }
+    }
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<Job> jobs_;
+    bool accepting_ = true;
+    std::vector<std::thread> threads_;
 };
 
 // One per connection (MHD's socket_context), for the header deadline.
@@ -64,6 +120,7 @@ struct Server::Impl {
     ServerOptions options;
     AccessOptions access;
     Api api;
+    std::unique_ptr<Workers> workers;  // created by run()
     int listen_fd = -1;  // owned until MHD takes it in run()
     int port = 0;
 
@@ -168,8 +225,14 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* /*url*/, const c
                                         "request body exceeds " + std::to_string(s->api.limits().max_body_bytes) + " bytes"),
                     st->cors);
     }
-    const ApiResponse resp = s->api.handle(st->request);
-    std::string().swap(st->request.body);
+    if (st->dispatched) return send(c, st->response, st->cors);  // resumed: the worker is done
+    st->dispatched = s->workers->submit([c] { MHD_suspend_connection(c); }, [s, st, c] {
+        st->response = s->api.handle(st->request);
+        std::string().swap(st->request.body);
+        MHD_resume_connection(c);  // MHD calls on_request again, which sends the response
+    });
+    if (st->dispatched) return MHD_YES;
+    const ApiResponse resp = s->api.handle(st->request);  // stopping: no workers left, answer inline
     return send(c, resp, st->cors);
 }
 
@@ -279,11 +342,13 @@ Status Server::run() {
     const ServerOptions& o = s->options;
     const int fd = s->listen_fd;
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-    const unsigned threads = static_cast<unsigned>(o.threads == 0 ? 1 : o.threads);
+    s->workers = std::make_unique<Workers>(o.threads == 0 ? 1 : o.threads);
+    const unsigned loops = o.event_loops == 0 ? 1u : static_cast<unsigned>(o.event_loops);
     MHD_Daemon* d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, nullptr, nullptr, &on_request, s,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, nullptr, nullptr,
+        &on_request, s,
         MHD_OPTION_LISTEN_SOCKET, static_cast<MHD_socket>(fd),
-        MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_THREAD_POOL_SIZE, loops,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(o.max_header_bytes),
         MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(o.max_connections),
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, static_cast<unsigned>(o.max_connections_per_client),
@@ -293,7 +358,10 @@ Status Server::run() {
         MHD_OPTION_NOTIFY_CONNECTION, &on_connection, s,
         MHD_OPTION_UNESCAPE_CALLBACK, &keep_escaped, s,
         MHD_OPTION_END);
-    if (d == nullptr) return io_error("cannot start the HTTP server on " + describe(o.host, s->port));
+    if (d == nullptr) {
+        s->workers->drain();
+        return io_error("cannot start the HTTP server on " + describe(o.host, s->port));
+    }
     s->listen_fd = -1;  // MHD owns and closes it now
     {
         std::unique_lock lock(s->mu);
@@ -302,6 +370,8 @@ Status Server::run() {
             s->shut_overdue();
         }
     }
+    // Every suspended connection is resumed by its job before MHD stops (an MHD requirement).
+    s->workers->drain();
     MHD_stop_daemon(d);
     return ok_status();
 }

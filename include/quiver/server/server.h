@@ -2,9 +2,11 @@
 /// @brief `quiver serve`: the Api (api.h) behind an event-driven HTTP/1.1 layer (GNU libmicrohttpd),
 /// bound to loopback by default.
 ///
-/// Transport model: `threads` event loops (epoll) share the listening socket and run the handlers, so a
+/// Transport model: `event_loops` threads (epoll) share the listening socket and do all socket I/O, so a
 /// connection costs a socket and a small memory pool, never a thread: slow, idle or many clients cannot
-/// starve the others. Bounds, all enforced before a request is routed:
+/// starve the others. A request whose body is in is handed to one of `threads` workers (its connection is
+/// suspended meanwhile), so a slow request holds a worker, never an event loop. Bounds, all enforced
+/// before a request is routed:
 ///   - request line + headers: at most `max_header_bytes` in total (more is refused with 431 and the
 ///     connection closed; checked while reading, before the API key);
 ///   - headers of a new connection must arrive within `header_timeout_s`; a connection with no traffic
@@ -33,7 +35,8 @@ struct ServerOptions {
     std::string read_only_api_key;      ///< empty = none
     std::vector<std::string> allowed_hosts;  ///< Host names accepted besides IP literals, localhost, `host`
     std::string cors_origin;            ///< empty = no cross-origin access
-    std::size_t threads = 4;            ///< event loops, which also run the handlers
+    std::size_t threads = 8;            ///< request workers (routing, search, writes)
+    std::size_t event_loops = 2;        ///< threads doing the socket I/O (epoll)
     std::size_t max_header_bytes = 32u << 10;
     unsigned header_timeout_s = 10;
     unsigned idle_timeout_s = 60;
