@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -25,12 +26,15 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+constexpr std::uint64_t kFirstReserve = 4u << 20;
+
 // One per request (MHD's req_cls): the raw target, then the body as it arrives.
 struct RequestState {
     std::string target;  // as sent, percent-encoded, with the query string
     bool head_checked = false;
     bool body_too_large = false;
     std::size_t drained = 0;  // bytes dropped after the body went over the limit
+    std::uint64_t declared = 0;  // Content-Length (0 when chunked)
     HeaderList cors;
     ApiRequest request;
     bool dispatched = false;  // handed to a worker; the connection is suspended until it is done
@@ -201,13 +205,19 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* /*url*/, const c
         r.content_type = std::move(head.content_type);
         r.authorization = std::move(head.authorization);
         r.api_key = std::move(head.api_key);
-        if (head.content_length) r.body.reserve(static_cast<std::size_t>(*head.content_length));
+        st->declared = head.content_length.value_or(0);
+        // A client that declares a large body but sends it slowly holds at most 4 MiB until it sends more.
+        r.body.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(st->declared, kFirstReserve)));
         return MHD_YES;  // MHD answers "Expect: 100-continue" now
     }
     if (*upload_size > 0) {
         const std::size_t max = s->api.limits().max_body_bytes;
         if (!st->body_too_large && st->request.body.size() + *upload_size <= max) {
-            st->request.body.append(upload_data, *upload_size);
+            std::string& body = st->request.body;
+            if (body.size() + *upload_size > body.capacity() && st->declared > 0 && st->declared <= max) {
+                body.reserve(std::max<std::size_t>(static_cast<std::size_t>(st->declared), body.size() + *upload_size));
+            }
+            body.append(upload_data, *upload_size);
         } else {
             // A chunked body over the limit: drain a little more to answer 413 at its end; a client that
             // goes on streaming past twice the limit is cut off.
