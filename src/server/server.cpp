@@ -183,7 +183,6 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* /*url*/, const c
         head.content_type = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
         head.authorization = header(c, MHD_HTTP_HEADER_AUTHORIZATION);
         head.api_key = header(c, "X-API-Key");
-        head.access_control_request_method = header(c, "Access-Control-Request-Method");
         const std::string length = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (!length.empty()) {
             char* end = nullptr;

@@ -505,6 +505,30 @@ TEST_F(Served, EncodersAreNamedNotPaths) {
     EXPECT_EQ(unknown.body.find(models.path()), std::string::npos) << unknown.body;
 }
 
+TEST_F(Served, EncoderNamesResolveUnderTheModelsDirectory) {
+    const std::string models = std::string(QUIVER_SOURCE_DIR) + "/tests/data/encode";
+    models_dir_ = models;
+    start();
+    auto schema = [](const std::string& enc, int dim) {
+        return R"({"fields": [{"name": "t", "type": "text"}, {"name": "v", "type": "vector", "dim": )" +
+               std::to_string(dim) + R"(, "index": "flat", "encoder": ")" + enc + R"(", "sources": ["t"]}]})";
+    };
+    const auto ok = http(port_, "PUT", "/collections/m", {kJson}, schema("bert-mean", 32));
+    ASSERT_EQ(ok.status, 201) << ok.body;
+    EXPECT_EQ(http(port_, "POST", "/collections/m/documents", {kJson}, R"([{"id": "a", "t": "a red apple"}])").status, 200);
+    const auto hits = http(port_, "POST", "/collections/m/search", {kJson}, R"({"field": "v", "text": "apple"})");
+    EXPECT_EQ(hits.status, 200) << hits.body;
+    EXPECT_NE(hits.body.find("\"a\""), std::string::npos);
+    // A real model with the wrong dimension: the message names the model, not the directory.
+    const auto dim = http(port_, "PUT", "/collections/m2", {kJson}, schema("bert-mean", 64));
+    EXPECT_EQ(dim.status, 400);
+    EXPECT_EQ(dim.body.find(models), std::string::npos) << dim.body;
+    // The fixture folder holds JSON files too: a file is not a model, and the answer names no path.
+    const auto file = http(port_, "PUT", "/collections/m3", {kJson}, schema("reference.json", 32));
+    EXPECT_EQ(file.status, 400);
+    EXPECT_EQ(file.body.find(models), std::string::npos) << file.body;
+}
+
 // --- Upsert bodies are parsed one document at a time. ---
 
 engine::Schema parser_schema() {

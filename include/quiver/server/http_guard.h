@@ -41,7 +41,6 @@ struct RequestHead {
     std::string content_type;
     std::string authorization;
     std::string api_key;  ///< X-API-Key
-    std::string access_control_request_method;
     bool has_body = false;  ///< Content-Length > 0 or a chunked body
     std::optional<std::uint64_t> content_length;
 };
