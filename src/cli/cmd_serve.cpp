@@ -95,10 +95,15 @@ int run_serve(ServeOptions o) {
     if (!store) return report("serve", store.error());
     auto srv = server::Server::bind(**store, so);
     if (!srv) return report("serve", srv.error());
+    const std::string shown = so.host.find(':') != std::string::npos ? "[" + so.host + "]" : so.host;
     std::fprintf(stderr, "quiver serve: %s on http://%s:%d (%zu collections)%s%s\n", o.data.c_str(),
-                 so.host.c_str(), (*srv)->port(), (*store)->list().size(),
+                 shown.c_str(), (*srv)->port(), (*store)->list().size(),
                  so.api_key.empty() ? "" : ", API key required",
                  so.read_only_api_key.empty() ? "" : " (read-only key accepted for reads)");
+    if (so.allowed_hosts.empty() && so.host != "127.0.0.1" && so.host != "::1" && so.host != "localhost") {
+        std::fprintf(stderr, "quiver serve: requests must name this server by IP address or '%s' in Host; "
+                             "add other names with --allowed-hosts\n", so.host.c_str());
+    }
     Status served;
     std::thread worker([&] { served = (*srv)->run(); });
     int sig = 0;
