@@ -2,6 +2,7 @@
 // Api::handle. See server.h for the transport model and its bounds.
 #include "quiver/server/server.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -42,7 +43,10 @@ struct RequestState {
 };
 
 // Requests run here, not on the event loops: a slow request (an optimize, a big upsert) holds a worker,
-// never the I/O of other connections. Jobs are only queued while `accepting`; stop() drains them.
+// never the I/O of other connections. Each client (IP address) has its own queue and the workers take
+// the clients in turn, so a client with many requests in flight delays another client's request by at
+// most one request per worker, not by its whole backlog. Jobs are only queued while accepting; drain()
+// finishes them.
 class Workers {
 public:
     using Job = std::function<void()>;
@@ -51,11 +55,13 @@ public:
     }
     ~Workers() { drain(); }
     // Runs `suspend` and queues `job` under the queue lock; false (nothing done) once draining.
-    bool submit(const std::function<void()>& suspend, Job job) {
+    bool submit(const std::string& client, const std::function<void()>& suspend, Job job) {
         std::lock_guard lock(mu_);
         if (!accepting_) return false;
         suspend();
-        jobs_.push_back(std::move(job));
+        auto& q = queues_[client];
+        if (q.empty()) turns_.push_back(client);
+        q.push_back(std::move(job));
         cv_.notify_one();
         return true;
     }
@@ -77,17 +83,26 @@ private:
             Job job;
             {
                 std::unique_lock lock(mu_);
-                cv_.wait(lock, [this] { return !jobs_.empty() || !accepting_; });
-                if (jobs_.empty()) return;
-                job = std::move(jobs_.front());
-                jobs_.pop_front();
+                cv_.wait(lock, [this] { return !turns_.empty() || !accepting_; });
+                if (turns_.empty()) return;
+                std::string client = std::move(turns_.front());
+                turns_.pop_front();
+                auto it = queues_.find(client);
+                job = std::move(it->second.front());
+                it->second.pop_front();
+                if (it->second.empty()) {
+                    queues_.erase(it);
+                } else {
+                    turns_.push_back(std::move(client));  // its next request waits for the others' turns
+                }
             }
             job();
         }
     }
     std::mutex mu_;
     std::condition_variable cv_;
-    std::deque<Job> jobs_;
+    std::unordered_map<std::string, std::deque<Job>> queues_;  // per client, FIFO
+    std::deque<std::string> turns_;                            // clients with queued jobs, in turn order
     bool accepting_ = true;
     std::vector<std::thread> threads_;
 };
@@ -157,6 +172,20 @@ MHD_Result send(MHD_Connection* c, const ApiResponse& r, const HeaderList& heade
     const MHD_Result ret = MHD_queue_response(c, static_cast<unsigned>(r.status), resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+// The client's IP address (the unit of fairness between clients), "" when unknown.
+std::string client_of(MHD_Connection* c) {
+    const MHD_ConnectionInfo* info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (info == nullptr || info->client_addr == nullptr) return {};
+    char text[INET6_ADDRSTRLEN] = {};
+    const sockaddr* a = info->client_addr;
+    if (a->sa_family == AF_INET) {
+        ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(a)->sin_addr, text, sizeof text);
+    } else if (a->sa_family == AF_INET6) {
+        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(a)->sin6_addr, text, sizeof text);
+    }
+    return text;
 }
 
 ConnectionTrack* track_of(MHD_Connection* c) {
@@ -235,7 +264,7 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* /*url*/, const c
                     st->cors);
     }
     if (st->dispatched) return send(c, st->response, st->cors);  // resumed: the worker is done
-    st->dispatched = s->workers->submit([c] { MHD_suspend_connection(c); }, [s, st, c] {
+    st->dispatched = s->workers->submit(client_of(c), [c] { MHD_suspend_connection(c); }, [s, st, c] {
         st->response = s->api.handle(st->request);
         std::string().swap(st->request.body);
         MHD_resume_connection(c);  // MHD calls on_request again, which sends the response

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -432,6 +433,86 @@ TEST_F(Served, SlowAndIdleClientsDoNotStarveOthers) {
     }
     std::printf("healthz + search under 384 held connections: worst %.1f ms (informational)\n", worst_ms);
     for (int fd : fds) ::close(fd);
+}
+
+// A socket to the server from another loopback address (127.0.0.0/8 is all local on Linux).
+int connect_from(const char* source, int port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    ::inet_pton(AF_INET, source, &src.sin_addr);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0 ||
+        ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+TEST_F(Served, ClientsTakeTurnsOnTheWorkers) {
+    ServerOptions o;
+    o.threads = 1;  // one worker: the order of replies is the order of service
+    start(o);
+    std::string batch = "[";
+    for (int i = 0; i < 1000; ++i) {
+        batch += (i ? "," : "") + std::string(R"({"id": "d)") + std::to_string(i) + R"(", "body": ")" +
+                 std::string(200, 'a' + i % 26) + " words " + std::to_string(i) + "\"}";
+    }
+    batch += "]";
+    // Client A queues 16 upserts (each re-writes 1000 documents), then client B asks one cheap question.
+    constexpr int kA = 16;
+    std::vector<int> fds;
+    for (int i = 0; i < kA; ++i) {
+        const int fd = connect_from("127.0.0.2", port_);
+        ASSERT_GE(fd, 0);
+        ASSERT_TRUE(send_all(fd, request_text("POST", "/collections/c/documents", {kJson}, batch)));
+        fds.push_back(fd);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // A's requests are all read and queued
+    // The upserts A already has answers for were served before B asked (they do not count against B).
+    std::size_t answered_before_b = 0;
+    for (int fd : fds) {
+        pollfd p{fd, POLLIN, 0};
+        answered_before_b += ::poll(&p, 1, 0) == 1;
+    }
+    const int b = connect_from("127.0.0.3", port_);
+    ASSERT_GE(b, 0);
+    ASSERT_TRUE(send_all(b, request_text("GET", "/collections/c", {}, "")));
+    fds.push_back(b);
+    // Replies in arrival order.
+    std::vector<int> order;
+    std::vector<bool> done(fds.size(), false);
+    while (order.size() < fds.size()) {
+        std::vector<pollfd> p;
+        for (std::size_t i = 0; i < fds.size(); ++i) {
+            if (!done[i]) p.push_back({fds[i], POLLIN, 0});
+        }
+        ASSERT_GT(::poll(p.data(), p.size(), 60000), 0) << "no reply within 60 s";
+        for (const auto& q : p) {
+            if ((q.revents & (POLLIN | POLLHUP)) == 0) continue;
+            const auto i = static_cast<std::size_t>(std::find(fds.begin(), fds.end(), q.fd) - fds.begin());
+            const Reply r = read_reply(fds[i]);
+            EXPECT_EQ(r.status, 200) << i << ": " << r.body;
+            done[i] = true;
+            order.push_back(static_cast<int>(i));
+        }
+    }
+    for (int fd : fds) ::close(fd);
+    const auto b_at = static_cast<std::size_t>(std::find(order.begin(), order.end(), kA) - order.begin());
+    ASSERT_GE(b_at, answered_before_b);
+    const std::size_t pending = kA - answered_before_b;
+    // First come, first served answers B after every upsert still pending when it asked; taking turns
+    // answers it after the upsert in progress and A's next one (A's turn came first).
+    std::printf("B asked with %zu of A's upserts pending; %zu were answered before B\n", pending,
+                b_at - answered_before_b);
+    if (pending >= 6) {
+        EXPECT_LE(b_at - answered_before_b, 3u) << "B waited for A's backlog";
+    }
 }
 
 TEST_F(Served, HeadersMustArriveInTime) {

@@ -5,7 +5,8 @@
 /// Transport model: `event_loops` threads (epoll) share the listening socket and do all socket I/O, so a
 /// connection costs a socket and a small memory pool, never a thread: slow, idle or many clients cannot
 /// starve the others. A request whose body is in is handed to one of `threads` workers (its connection is
-/// suspended meanwhile), so a slow request holds a worker, never an event loop. Bounds, all enforced
+/// suspended meanwhile), so a slow request holds a worker, never an event loop; clients (IP addresses)
+/// have their own queues and take turns on the workers. Bounds, all enforced
 /// before a request is routed:
 ///   - request line + headers: at most `max_header_bytes` in total (more is refused with 431 and the
 ///     connection closed; checked while reading, before the API key);
