@@ -103,6 +103,7 @@ def main():
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--skip-body", action="store_true", help="skip the 64 MiB body")
+    ap.add_argument("--wrk", action="store_true", help="also: wrk -t2 -c64 on search and /healthz (needs wrk)")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="quiver-hardening-")
     proc, port = start_server(args.bin, os.path.join(tmp, "data"), args.threads)
@@ -205,6 +206,18 @@ def main():
             code = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", base + "/flush"],
                                   capture_output=True, text=True).stdout
             print(f"curl -X POST .../flush (no body): {code}")
+
+        if args.wrk and shutil.which("wrk"):
+            lua = os.path.join(tmp, "search.lua")
+            with open(lua, "w") as f:
+                f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                        f"wrk.body = '{search.decode()}'\n")
+            for label, extra, path in (("search", ["-s", lua], "/collections/c/search"), ("healthz", [], "/healthz")):
+                out = subprocess.run(["wrk", "-t2", "-c64", "-d10s", "--latency", *extra, f"http://{HOST}:{port}{path}"],
+                                     capture_output=True, text=True).stdout
+                rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+                p99 = re.search(r"99%\s+(\S+)", out)
+                print(f"wrk -t2 -c64 {label}: {rps.group(1) if rps else '?'} req/s, p99 {p99.group(1) if p99 else '?'}")
 
         second = subprocess.run([args.bin, "serve", "--data", os.path.join(tmp, "data2"), "--port", str(port)],
                                 capture_output=True, text=True, timeout=10) if True else None
