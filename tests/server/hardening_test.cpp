@@ -515,6 +515,31 @@ TEST_F(Served, ClientsTakeTurnsOnTheWorkers) {
     }
 }
 
+TEST_F(Served, ConnectionsPerClientAreCapped) {
+    ServerOptions o;
+    o.max_connections_per_client = 4;
+    start(o);
+    std::vector<int> held;
+    for (int i = 0; i < 4; ++i) {
+        const int fd = connect_from("127.0.0.4", port_);
+        ASSERT_GE(fd, 0);
+        held.push_back(fd);
+    }
+    // The fifth from the same address is accepted by the kernel and closed by the server at once.
+    const int fifth = connect_from("127.0.0.4", port_);
+    ASSERT_GE(fifth, 0);
+    send_all(fifth, request_text("GET", "/healthz", {}, ""));
+    EXPECT_EQ(read_reply(fifth, 5000).status, 0);
+    ::close(fifth);
+    // Other clients are not affected.
+    const int other = connect_from("127.0.0.5", port_);
+    ASSERT_GE(other, 0);
+    ASSERT_TRUE(send_all(other, request_text("GET", "/healthz", {}, "")));
+    EXPECT_EQ(read_reply(other).status, 200);
+    ::close(other);
+    for (int fd : held) ::close(fd);
+}
+
 TEST_F(Served, HeadersMustArriveInTime) {
     ServerOptions o;
     o.header_timeout_s = 1;
