@@ -1,8 +1,12 @@
 /// @file progress.h
-/// @brief A progress bar for long CLI work, drawn on stderr at most ~8 times a second.
+/// @brief Progress of long CLI work on stderr: a bar on a terminal, plain lines otherwise.
 ///
-/// Enabled when stderr is a terminal, or when QUIVER_PROGRESS=1; QUIVER_PROGRESS=0 disables it.
-/// `add` is thread-safe and cheap (one relaxed atomic add; drawing is rate-limited).
+/// On a terminal the bar is redrawn at most ~8 times a second. When stderr is not a terminal (a
+/// pipe, a log file, CI) it prints one plain line every QUIVER_PROGRESS_INTERVAL seconds (default
+/// 5; fractions allowed, 0 = at every add) and, if it printed any, a final line: work shorter than
+/// the interval prints nothing. QUIVER_PROGRESS=0 disables both; QUIVER_PROGRESS=1 is the default.
+/// Lines happen only inside `add`, so work should add in steps shorter than the interval.
+/// `add` is thread-safe and cheap (one relaxed atomic add; printing is rate-limited).
 #pragma once
 
 #include <atomic>
@@ -37,6 +41,9 @@ private:
     std::string unit_;
     std::size_t total_;
     bool enabled_;
+    bool lines_;               // not a terminal: plain lines, no carriage returns
+    std::int64_t interval_ns_;  // between drawings
+    bool printed_ = false;     // any line or bar drawn (guarded by draw_mu_)
     bool finished_ = false;
     std::atomic<std::size_t> done_{0};
     std::atomic<std::int64_t> next_draw_ns_{0};
