@@ -46,10 +46,10 @@ bool farther(float a, float b) {  // a > b beyond float noise
 /// are scored by the index (a search restricted to them); exact neighbours come in non-decreasing
 /// distance, and their j-th distance is never beyond the j-th the index finds by itself. A truth
 /// computed with another metric (or for another base) breaks one of these on most queries.
-Status check_truth(const index::VectorIndex& idx, MatrixView<float> queries, const Matrix<std::int32_t>& gt,
-                   const SearchOptions& o) {
+/// `queries` are the searchable rows; row i is query rows[i] of the file, of `nq` in all.
+Status check_truth(const index::VectorIndex& idx, MatrixView<float> queries, const std::vector<std::size_t>& rows,
+                   std::size_t nq, const Matrix<std::int32_t>& gt, const SearchOptions& o) {
     const auto info = idx.info();
-    const std::size_t nq = queries.rows;
     if (gt.rows < nq || gt.dim < o.k) {
         return invalid_argument(fmt::format("truth '{}' has {} rows of {} ids; the search needs {} rows of at least {}",
                                             o.truth, gt.rows, gt.dim, nq, o.k));
@@ -64,19 +64,20 @@ Status check_truth(const index::VectorIndex& idx, MatrixView<float> queries, con
             }
         }
     }
-    const std::size_t sample = std::min<std::size_t>(nq, 32);
+    const std::size_t sample = std::min<std::size_t>(queries.rows, 32);
     std::size_t checked = 0, bad = 0;
-    for (std::size_t q = 0; q < sample; ++q) {
+    for (std::size_t i = 0; i < sample; ++i) {
+        const std::size_t q = rows[i];
         std::vector<Label> ids(o.k);
         for (std::size_t j = 0; j < o.k; ++j) ids[j] = Label{static_cast<std::uint64_t>(gt.row_ptr(q)[j])};
         LabelSet only(ids);
-        const MatrixView<float> one = queries.slice(q, 1);
+        const MatrixView<float> one = queries.slice(i, 1);
         QUIVER_ASSIGN_OR_RETURN(auto mine, idx.search(one, {.k = o.k, .ef = o.k, .threads = 1, .filter = &only}));
         if (mine.count(0) < o.k) continue;  // an id the graph did not reach: no verdict on this query
         std::vector<float> truth_dist(o.k);
         for (std::size_t j = 0; j < o.k; ++j) {
-            for (std::size_t i = 0; i < o.k; ++i) {
-                if (mine.label(0, i) == ids[j]) truth_dist[j] = mine.distance(0, i);
+            for (std::size_t h = 0; h < o.k; ++h) {
+                if (mine.label(0, h) == ids[j]) truth_dist[j] = mine.distance(0, h);
             }
         }
         QUIVER_ASSIGN_OR_RETURN(auto found, idx.search(one, {.k = o.k, .ef = std::max<std::size_t>({o.ef, o.k, 64}),
@@ -111,10 +112,40 @@ Status run_search(const SearchOptions& o) {
                                             qs.vectors.dim, o.index_file, info.dim));
     }
     const std::size_t nq = qs.vectors.rows;
+    // A zero query has no cosine direction, hence no neighbours: it gets no hits (a text with no known
+    // word encodes to zero with static models). Every other query is searched.
+    std::vector<std::size_t> rows;
+    Matrix<float> nonzero;
+    MatrixView<float> searchable = qs.vectors.view();
+    if (info.metric == simd::Metric::kCosine) {
+        for (std::size_t q = 0; q < nq; ++q) {
+            const float* v = qs.vectors.row_ptr(q);
+            if (std::any_of(v, v + qs.vectors.dim, [](float x) { return x != 0.0f; })) rows.push_back(q);
+        }
+        if (rows.size() < nq) {
+            nonzero = Matrix<float>(rows.size(), qs.vectors.dim);
+            for (std::size_t i = 0; i < rows.size(); ++i) {
+                std::copy_n(qs.vectors.row_ptr(rows[i]), qs.vectors.dim, nonzero.row_ptr(i));
+            }
+            searchable = nonzero.view();
+        }
+    }
+    if (searchable.rows == nq) {  // every query is searched: row i is query i
+        rows.resize(nq);
+        for (std::size_t q = 0; q < nq; ++q) rows[q] = q;
+    }
+    auto query_name = [&](std::size_t q) { return q < qs.ids.size() ? qs.ids[q] : std::to_string(q); };
+    const std::size_t skipped = nq - searchable.rows;
+    if (skipped > 0) {
+        std::size_t first = 0;
+        while (first < rows.size() && rows[first] == first) ++first;
+        warn("search", fmt::format("{} of {} queries are zero vectors (no cosine direction) and get no hits, the "
+                                   "first is query '{}'", skipped, nq, query_name(first)));
+    }
     Matrix<std::int32_t> gt;
     if (!o.truth.empty()) {
         QUIVER_ASSIGN_OR_RETURN(gt, storage::read_ivecs(o.truth));
-        QUIVER_TRY(check_truth(*idx, qs.vectors, gt, o));
+        QUIVER_TRY(check_truth(*idx, searchable, rows, nq, gt, o));
     }
 
     // Chunks of queries: a progress line between them, and bounded result memory per call.
@@ -124,22 +155,26 @@ Status run_search(const SearchOptions& o) {
     r.k = o.k;
     r.labels.assign(nq * o.k, kNoLabel);
     r.distances.assign(nq * o.k, 0.0f);
-    ProgressBar bar("searching", nq, "queries");
+    const std::size_t ns = searchable.rows;
+    ProgressBar bar("searching", ns, "queries");
     double search_seconds = 0;
-    for (std::size_t q0 = 0; q0 < nq; q0 += kChunk) {
-        const std::size_t n = std::min(kChunk, nq - q0);
+    for (std::size_t q0 = 0; q0 < ns; q0 += kChunk) {
+        const std::size_t n = std::min(kChunk, ns - q0);
         const auto t0 = std::chrono::steady_clock::now();
-        QUIVER_ASSIGN_OR_RETURN(index::SearchResults part, idx->search(qs.vectors.view().slice(q0, n),
-                                                                       {.k = o.k, .ef = o.ef, .threads = o.threads}));
+        QUIVER_ASSIGN_OR_RETURN(index::SearchResults part,
+                                idx->search(searchable.slice(q0, n), {.k = o.k, .ef = o.ef, .threads = o.threads}));
         search_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        std::copy(part.labels.begin(), part.labels.end(), r.labels.begin() + static_cast<std::ptrdiff_t>(q0 * o.k));
-        std::copy(part.distances.begin(), part.distances.end(),
-                  r.distances.begin() + static_cast<std::ptrdiff_t>(q0 * o.k));
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::size_t at = rows[q0 + i] * o.k;
+            std::copy_n(part.labels.begin() + static_cast<std::ptrdiff_t>(i * o.k), o.k,
+                        r.labels.begin() + static_cast<std::ptrdiff_t>(at));
+            std::copy_n(part.distances.begin() + static_cast<std::ptrdiff_t>(i * o.k), o.k,
+                        r.distances.begin() + static_cast<std::ptrdiff_t>(at));
+        }
         bar.add(n);
     }
     bar.finish();
 
-    auto query_name = [&](std::size_t q) { return q < qs.ids.size() ? qs.ids[q] : std::to_string(q); };
     std::string out;
     if (o.json) {
         json::Value root = json::Value::array();
@@ -179,8 +214,8 @@ Status run_search(const SearchOptions& o) {
         QUIVER_TRY(eval::write_run(o.trec, run, o.tag));
     }
 
-    const double qps = search_seconds > 0 ? static_cast<double>(nq) / search_seconds : 0.0;
-    std::string summary = fmt::format("{} queries in {:.3f} s = {:.0f} QPS (k={}, ef={}, threads={})", nq,
+    const double qps = search_seconds > 0 ? static_cast<double>(ns) / search_seconds : 0.0;
+    std::string summary = fmt::format("{} queries in {:.3f} s = {:.0f} QPS (k={}, ef={}, threads={})", ns,
                                       search_seconds, qps, o.k,
                                       info.kind == "hnsw" ? std::to_string(o.ef == 0 ? std::max<std::size_t>(o.k, 64) : o.ef)
                                                           : std::string("n/a"),
@@ -188,7 +223,7 @@ Status run_search(const SearchOptions& o) {
     if (!o.truth.empty()) {
         // Recall@k against exact neighbours; labels are row numbers of the indexed file.
         double total = 0;
-        for (std::size_t q = 0; q < nq; ++q) {
+        for (const std::size_t q : rows) {
             std::size_t hit = 0;
             for (std::size_t j = 0; j < r.count(q); ++j) {
                 for (std::size_t t = 0; t < o.k; ++t) {
@@ -197,8 +232,8 @@ Status run_search(const SearchOptions& o) {
             }
             total += static_cast<double>(hit) / static_cast<double>(o.k);
         }
-        summary = fmt::format("recall@{} = {:.4f} over {} queries; {}", o.k, total / static_cast<double>(nq), nq,
-                              summary);
+        summary = fmt::format("recall@{} = {:.4f} over {} queries; {}", o.k,
+                              ns > 0 ? total / static_cast<double>(ns) : 0.0, ns, summary);
     }
     if (!o.trec.empty()) summary += fmt::format("; TREC run -> {}", o.trec);
     std::fprintf(stderr, "%s\n", summary.c_str());

@@ -244,6 +244,29 @@ TEST_F(CliContract, DuplicateIdsAreErrors) {
     EXPECT_NE(ev.err.find("document id 'd2' appears more than once"), std::string::npos) << ev.err;
 }
 
+TEST_F(CliContract, ZeroQueriesUnderCosineGetNoHitsAndShiftNothing) {
+    testing::write_bytes(f("v.jsonl"), "{\"id\": \"a\", \"vector\": [1, 0, 0]}\n{\"id\": \"b\", \"vector\": [0, 1, 0]}\n"
+                                       "{\"id\": \"c\", \"vector\": [0, 0, 1]}\n");
+    std::string queries;
+    for (int i = 0; i < 40; ++i) {  // 40 queries: the batched (BLAS) path of the flat index
+        const char* v = i == 3 ? "[0, 0, 0]" : (i % 3 == 0 ? "[1, 0.1, 0]" : (i % 3 == 1 ? "[0, 1, 0.1]" : "[0.1, 0, 1]"));
+        queries += "{\"id\": \"q" + std::to_string(i) + "\", \"vector\": " + v + "}\n";
+    }
+    testing::write_bytes(f("q.jsonl"), queries);
+    ASSERT_EQ(run("build --input " + f("v.jsonl") + " --output " + f("v.qvr") + " --index-type flat").code, 0);
+    auto s = run("search --index-file " + f("v.qvr") + " --queries " + f("q.jsonl") + " --k 1");
+    ASSERT_EQ(s.code, 0) << s.err;
+    EXPECT_NE(s.err.find("1 of 40 queries are zero vectors"), std::string::npos) << s.err;
+    EXPECT_NE(s.err.find("the first is query 'q3'"), std::string::npos) << s.err;
+    EXPECT_EQ(count_lines(s.out), 1u + 39);
+    EXPECT_EQ(s.out.find("q3\t"), std::string::npos) << s.out;
+    for (int i = 0; i < 40; ++i) {
+        if (i == 3) continue;
+        const std::string want = "q" + std::to_string(i) + "\t1\t" + std::string(1, "abc"[i % 3]) + "\t";
+        EXPECT_NE(s.out.find(want), std::string::npos) << want << "\n" << s.out;
+    }
+}
+
 // ---- search --truth ----------------------------------------------------------------------------------
 
 TEST_F(CliContract, TruthIsCheckedBeforeAnyResultIsPrinted) {
