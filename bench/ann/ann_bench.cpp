@@ -351,6 +351,7 @@ int run_ann(int argc, char** argv) {
                 "ef_construction=%zu, build threads=%zu, simd=%s\n",
                 B.rows, B.dim, nq, o.metric.c_str(), k, o.M, o.ef_construction, o.threads,
                 std::string(simd::to_string(simd::active_simd_level())).c_str());
+    std::fflush(stdout);  // piped: the header before the progress lines of the builds
 
     // quiver first, then the peers: any warm-up or allocator advantage goes to the peers.
     std::vector<Engine> engines;

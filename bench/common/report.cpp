@@ -41,7 +41,7 @@ Heartbeat::Heartbeat(std::string label) : label_(std::move(label)) {
         std::unique_lock lock(mu_);
         while (!cv_.wait_until(lock, next, [this] { return stop_; })) {
             const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-            std::fprintf(stderr, "%s: %.0f s elapsed\n", label_.c_str(), secs);
+            std::fprintf(stderr, "%s: %.1f s elapsed\n", label_.c_str(), secs);
             std::fflush(stderr);
             next += step;
         }

@@ -381,6 +381,16 @@ TEST_F(CliContract, ProgressLinesWhenStderrIsNotATerminal) {
     ASSERT_EQ(s.code, 0);
     EXPECT_NE(s.err.find("searching: 2048/3000 queries"), std::string::npos) << s.err;
     EXPECT_NE(s.err.find("3000 queries in "), std::string::npos) << s.err;
+    // The benchmark driver: the build and every pass of the ef sweep.
+    if (run("bench ann --help").code == 0) {
+        auto bench = run("bench ann --base " + f("base.fvecs") + " --queries " + f("base.fvecs") +
+                             " --max-queries 50 --metric l2 --peers none --ef 10,20 --repeat 2 --no-flat",
+                         "QUIVER_PROGRESS_INTERVAL=0");
+        ASSERT_EQ(bench.code, 0) << bench.err;
+        EXPECT_NE(bench.err.find("quiver build: 3000/3000 vectors"), std::string::npos) << bench.err;
+        EXPECT_NE(bench.err.find("ef sweep: 1/4 passes"), std::string::npos) << bench.err;
+        EXPECT_NE(bench.err.find("ef sweep: 4/4 passes (100.0%)"), std::string::npos) << bench.err;
+    }
 }
 
 }  // namespace
