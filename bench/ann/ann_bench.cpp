@@ -141,7 +141,7 @@ Engine make_hnswlib(const Matrix<float>& base, Metric metric, const Options& o) 
     const bool cosine = metric == Metric::kCosine;
     const std::size_t before = resident_bytes();
     const double cpu0 = process_cpu_seconds();
-    Heartbeat beat("hnswlib build");
+    ProgressHeartbeat beat("hnswlib build");
     Stopwatch sw;
     void* h = qpeer_hnswlib_create(base.dim, metric != Metric::kL2, base.rows, o.M, o.ef_construction, 100);
     if (cosine) {
@@ -170,7 +170,7 @@ Engine make_faiss(const Matrix<float>& base, Metric metric, const Options& o) {
     const bool cosine = metric == Metric::kCosine;
     const std::size_t before = resident_bytes();
     const double cpu0 = process_cpu_seconds();
-    Heartbeat beat("faiss build");
+    ProgressHeartbeat beat("faiss build");
     Stopwatch sw;
     omp_set_num_threads(static_cast<int>(o.threads));
     auto idx = std::make_shared<faiss::IndexHNSWFlat>(
@@ -221,7 +221,7 @@ struct FlatRow {
 
 std::vector<FlatRow> run_flat(const Matrix<float>& base, const Matrix<float>& queries, Metric metric,
                               const Matrix<std::int32_t>& truth, const Options& o) {
-    Heartbeat beat("batched exact search");
+    ProgressHeartbeat beat("batched exact search");
     std::vector<FlatRow> rows;
     const std::size_t nq = queries.rows, k = o.k;
     auto exact_count = [&](const std::vector<std::int64_t>& got) {
@@ -340,7 +340,7 @@ int run_ann(int argc, char** argv) {
             return 2;
         }
     } else {
-        Heartbeat beat("ground truth");
+        ProgressHeartbeat beat("ground truth");
         auto flat = std::move(*index::FlatIndex::create(B.dim, *metric));
         (void)flat->add(B, index::sequential_labels(B.rows));
         auto r = *flat->search(Q, {.k = k, .threads = 0});

@@ -8,54 +8,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <limits>
 
 namespace quiver::bench {
-
-namespace {
-// The interval of quiver::ProgressBar's plain lines (docs: include/quiver/core/progress.h).
-double heartbeat_seconds() {
-    if (const char* off = std::getenv("QUIVER_PROGRESS"); off != nullptr && std::strcmp(off, "0") == 0) return -1;
-    double seconds = 5.0;
-    if (const char* env = std::getenv("QUIVER_PROGRESS_INTERVAL")) {
-        char* end = nullptr;
-        const double v = std::strtod(env, &end);
-        if (end != env && v > 0 && v < 1e6) seconds = v;
-    }
-    return seconds;
-}
-}  // namespace
-
-Heartbeat::Heartbeat(std::string label) : label_(std::move(label)) {
-    const double interval = heartbeat_seconds();
-    if (interval <= 0) return;
-    thread_ = std::thread([this, interval] {
-        const auto start = std::chrono::steady_clock::now();
-        const auto step = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-            std::chrono::duration<double>(interval));
-        auto next = start + step;
-        std::unique_lock lock(mu_);
-        while (!cv_.wait_until(lock, next, [this] { return stop_; })) {
-            const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-            std::fprintf(stderr, "%s: %.1f s elapsed\n", label_.c_str(), secs);
-            std::fflush(stderr);
-            next += step;
-        }
-    });
-}
-
-Heartbeat::~Heartbeat() {
-    {
-        std::lock_guard lock(mu_);
-        stop_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-}
 
 std::size_t resident_bytes() {
     malloc_trim(0);

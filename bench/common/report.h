@@ -2,11 +2,8 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace quiver::bench {
@@ -23,25 +20,6 @@ public:
 
 private:
     std::chrono::steady_clock::time_point start_;
-};
-
-/// For work that reports no progress of its own (a peer's build, one long batched call): while alive,
-/// prints "<label>: N s elapsed" on stderr every QUIVER_PROGRESS_INTERVAL seconds (default 5), so a
-/// piped benchmark is never silent for minutes. Work shorter than the interval prints nothing;
-/// QUIVER_PROGRESS=0 turns it off. The waiting thread sleeps, so it does not disturb timings.
-class Heartbeat {
-public:
-    explicit Heartbeat(std::string label);
-    ~Heartbeat();
-    Heartbeat(const Heartbeat&) = delete;
-    Heartbeat& operator=(const Heartbeat&) = delete;
-
-private:
-    std::string label_;
-    std::mutex mu_;
-    std::condition_variable cv_;
-    bool stop_ = false;
-    std::thread thread_;
 };
 
 /// CPU seconds consumed by this process so far (all threads): robust to other processes' load.

@@ -35,6 +35,7 @@ struct GenOptions {
 Status run_gen(const GenOptions& o) {
     sparse::SparseCollection docs;
     sparse::QuerySet queries;
+    ProgressHeartbeat beat("sparse-gen");
     if (!o.corpus.empty() && o.corpus_queries.empty()) return invalid_argument("--from-corpus needs --corpus-queries");
     if (o.corpus.empty() && !o.extra_text.empty()) return invalid_argument("--extra-text needs --from-corpus");
     if (!o.corpus.empty()) {
@@ -113,12 +114,15 @@ struct BuildOptions {
 
 Status run_build(BuildOptions o) {
     const sparse::TermMode mode = o.term_mode == "integer" ? sparse::TermMode::kInteger : sparse::TermMode::kString;
+    std::optional<ProgressHeartbeat> reading(std::in_place, "sparse-build: reading " + o.input);
     QUIVER_ASSIGN_OR_RETURN(sparse::SparseCollection docs, sparse::read_collection_jsonl(o.input, sparse::Vocabulary(mode)));
+    reading.reset();
     const sparse::SparseStats ds = sparse::compute_stats(docs);
     std::fprintf(stderr, "read %zu documents, %zu non-zeros (%.1f per document), vocabulary %u\n", ds.vectors, ds.nnz,
                  ds.mean_nnz, docs.dim());
     if (o.kind == "exact") {
         const sparse::WeightType wt = o.weights == "u8" ? sparse::WeightType::kQuantized8 : sparse::WeightType::kFloat32;
+        ProgressHeartbeat beat("sparse-build: exact index");
         QUIVER_ASSIGN_OR_RETURN(sparse::ExactSparseIndex ix, sparse::ExactSparseIndex::build(docs, wt));
         QUIVER_TRY(ix.save(o.output));
         std::fprintf(stderr, "exact index: %.1f MiB written to %s\n", static_cast<double>(ix.bytes()) / 1048576.0,

@@ -65,6 +65,7 @@ public:
         for (const EvalQuery& q : queries) views.push_back(q.text);
         encode::EncodeOptions eo;
         eo.role = encode::EncodeRole::kQuery;
+        ProgressHeartbeat beat("dense: encoding and searching queries");
         auto emb = encoder_->encode(views, eo);
         if (!emb) return std::move(emb).error().with_context("encoding queries");
         Matrix<float>& m = emb->dense;

@@ -100,6 +100,8 @@ int main(int argc, char** argv) {
         CLI::App app{"quiver: embedding-based retrieval engine (dense ANN, BM25, learned sparse, eval)",
                      "quiver"};
         app.set_version_flag("--version", version_string());
+        app.footer("Exit codes: 0 ok, 1 runtime failure (I/O, corrupt data), 2 bad usage or bad input.\n"
+                   "Flag names, ids files, --json/--output/--trec and progress follow docs/cli.md.");
         app.require_subcommand(1);
         app.fallthrough(false);
         quiver::cli::add_registered_commands(app);

@@ -118,4 +118,31 @@ void ProgressBar::draw(std::size_t done, bool final) {
     std::fflush(stderr);
 }
 
+ProgressHeartbeat::ProgressHeartbeat(std::string label) : label_(std::move(label)) {
+    if (!decide_enabled()) return;
+    const std::int64_t interval = line_interval_ns();
+    if (interval <= 0) return;
+    thread_ = std::thread([this, interval] {
+        const auto start = std::chrono::steady_clock::now();
+        const auto step = std::chrono::nanoseconds(interval);
+        auto next = start + step;
+        std::unique_lock lock(mu_);
+        while (!cv_.wait_until(lock, next, [this] { return stop_; })) {
+            const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            std::fprintf(stderr, "%s: %.1f s elapsed\n", label_.c_str(), secs);
+            std::fflush(stderr);
+            next += step;
+        }
+    });
+}
+
+ProgressHeartbeat::~ProgressHeartbeat() {
+    {
+        std::lock_guard lock(mu_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
 }  // namespace quiver

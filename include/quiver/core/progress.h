@@ -11,9 +11,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <mutex>
 #include <string>
+#include <thread>
 
 namespace quiver {
 
@@ -49,6 +51,26 @@ private:
     std::atomic<std::int64_t> next_draw_ns_{0};
     std::mutex draw_mu_;
     std::chrono::steady_clock::time_point start_;
+};
+
+/// For work that reports no steps of its own (one long library call, a peer engine's build): while
+/// alive, prints "<label>: N.N s elapsed" on stderr every QUIVER_PROGRESS_INTERVAL seconds (default
+/// 5), so a piped command is never silent for minutes. Work shorter than the interval prints
+/// nothing; QUIVER_PROGRESS=0 (or set_globally_enabled(false)) turns it off. The waiting thread
+/// sleeps on a condition variable, so it does not disturb timings.
+class ProgressHeartbeat {
+public:
+    explicit ProgressHeartbeat(std::string label);
+    ~ProgressHeartbeat();
+    ProgressHeartbeat(const ProgressHeartbeat&) = delete;
+    ProgressHeartbeat& operator=(const ProgressHeartbeat&) = delete;
+
+private:
+    std::string label_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool stop_ = false;
+    std::thread thread_;
 };
 
 }  // namespace quiver
