@@ -62,7 +62,7 @@ Status run_build(const BuildOptions& o) {
     const auto info = idx->info();
     if (o.json) {
         json::Value v = json::Value::object();
-        v.set("index_file", json::Value::string(o.output));
+        v.set("index", json::Value::string(o.output));
         v.set("ids", has_ids ? json::Value::string(ids_from.empty() ? o.input : ids_from) : json::Value::null());
         v.set("kind", json::Value::string(info.kind));
         v.set("dim", json::Value::number(static_cast<double>(info.dim)));
