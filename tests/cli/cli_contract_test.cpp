@@ -267,6 +267,40 @@ TEST_F(CliContract, ZeroQueriesUnderCosineGetNoHitsAndShiftNothing) {
     }
 }
 
+TEST_F(CliContract, SparseCommandsFollowTheSameRules) {
+    auto g = run("sparse-gen --docs 300 --queries 4 --vocab 2000 --topics 20 --output-docs " + f("d.jsonl") +
+                 " --output-queries " + f("q.jsonl"));
+    ASSERT_EQ(g.code, 0) << g.err;
+    for (const char* type : {"exact", "seismic"}) {
+        const std::string idx = f(std::string("s.") + type);
+        auto b = run("build --kind sparse --input " + f("d.jsonl") + " --index-type " + type + " --output " + idx);
+        ASSERT_EQ(b.code, 0) << b.err;
+        auto s = run("search --index-file " + idx + " --queries " + f("q.jsonl") + " --k 5 --json --trec " +
+                     f("s.trec") + " --tag sp");
+        ASSERT_EQ(s.code, 0) << s.err;
+        auto j = json::parse(s.out);
+        ASSERT_TRUE(j.ok()) << s.out;
+        ASSERT_EQ(j->as_array().size(), 4u);
+        EXPECT_EQ(j->as_array()[0].find("hits")->as_array().size(), 5u);
+        EXPECT_NE(s.err.find("4 queries in "), std::string::npos) << s.err;
+        const std::string trec = testing::read_bytes(f("s.trec"));
+        EXPECT_EQ(count_lines(trec), 20u) << trec;
+        EXPECT_NE(trec.find(" 5 "), std::string::npos);
+        EXPECT_NE(trec.find(" sp\n"), std::string::npos);
+    }
+    // A query id twice: refused.
+    const std::string q = testing::read_bytes(f("q.jsonl"));
+    testing::write_bytes(f("q2.jsonl"), q + q.substr(0, q.find('\n') + 1));
+    auto dup = run("sparse-search --index-file " + f("s.exact") + " --queries " + f("q2.jsonl"));
+    EXPECT_EQ(dup.code, 2);
+    EXPECT_NE(dup.err.find("duplicate id"), std::string::npos) << dup.err;
+    EXPECT_TRUE(dup.out.empty());
+    // Old spellings still work.
+    auto old = run("sparse-gen --docs 50 --queries 1 --vocab 2000 --topics 5 --out-docs " + f("o.jsonl"));
+    EXPECT_EQ(old.code, 0) << old.err;
+    EXPECT_NE(old.err.find("--out-docs is deprecated; use --output-docs"), std::string::npos) << old.err;
+}
+
 // ---- search --truth ----------------------------------------------------------------------------------
 
 TEST_F(CliContract, TruthIsCheckedBeforeAnyResultIsPrinted) {
