@@ -35,5 +35,8 @@ int main(int argc, char** argv) {
     }
     std::string prog = std::string("quiver bench ") + argv[1];
     argv[1] = prog.data();
-    return it->second.second(argc - 1, argv + 1);
+    // Exit codes as for every quiver command: 0 ok, 1 runtime failure, 2 bad usage or input. The
+    // benchmarks end CLI11 parse errors with app.exit(e), whose codes are CLI11's 100..127.
+    const int rc = it->second.second(argc - 1, argv + 1);
+    return rc >= 100 && rc <= 127 ? 2 : rc;
 }

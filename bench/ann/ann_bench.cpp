@@ -141,6 +141,7 @@ Engine make_hnswlib(const Matrix<float>& base, Metric metric, const Options& o) 
     const bool cosine = metric == Metric::kCosine;
     const std::size_t before = resident_bytes();
     const double cpu0 = process_cpu_seconds();
+    ProgressHeartbeat beat("hnswlib build");
     Stopwatch sw;
     void* h = qpeer_hnswlib_create(base.dim, metric != Metric::kL2, base.rows, o.M, o.ef_construction, 100);
     if (cosine) {
@@ -169,6 +170,7 @@ Engine make_faiss(const Matrix<float>& base, Metric metric, const Options& o) {
     const bool cosine = metric == Metric::kCosine;
     const std::size_t before = resident_bytes();
     const double cpu0 = process_cpu_seconds();
+    ProgressHeartbeat beat("faiss build");
     Stopwatch sw;
     omp_set_num_threads(static_cast<int>(o.threads));
     auto idx = std::make_shared<faiss::IndexHNSWFlat>(
@@ -219,6 +221,7 @@ struct FlatRow {
 
 std::vector<FlatRow> run_flat(const Matrix<float>& base, const Matrix<float>& queries, Metric metric,
                               const Matrix<std::int32_t>& truth, const Options& o) {
+    ProgressHeartbeat beat("batched exact search");
     std::vector<FlatRow> rows;
     const std::size_t nq = queries.rows, k = o.k;
     auto exact_count = [&](const std::vector<std::int64_t>& got) {
@@ -337,6 +340,7 @@ int run_ann(int argc, char** argv) {
             return 2;
         }
     } else {
+        ProgressHeartbeat beat("ground truth");
         auto flat = std::move(*index::FlatIndex::create(B.dim, *metric));
         (void)flat->add(B, index::sequential_labels(B.rows));
         auto r = *flat->search(Q, {.k = k, .threads = 0});
@@ -347,6 +351,7 @@ int run_ann(int argc, char** argv) {
                 "ef_construction=%zu, build threads=%zu, simd=%s\n",
                 B.rows, B.dim, nq, o.metric.c_str(), k, o.M, o.ef_construction, o.threads,
                 std::string(simd::to_string(simd::active_simd_level())).c_str());
+    std::fflush(stdout);  // piped: the header before the progress lines of the builds
 
     // quiver first, then the peers: any warm-up or allocator advantage goes to the peers.
     std::vector<Engine> engines;
@@ -373,6 +378,9 @@ int run_ann(int argc, char** argv) {
     // machine hits every engine alike; each keeps its best wall time and its best thread-CPU time.
     std::vector<Point> points;
     std::vector<std::int64_t> got(nq * k);
+    std::size_t sweep_points = 0;
+    for (std::size_t ef : parse_list(o.ef_list)) sweep_points += ef >= k ? 1 : 0;
+    ProgressBar sweep("ef sweep", sweep_points * o.repeat * engines.size(), "passes");
     for (std::size_t ef : parse_list(o.ef_list)) {
         if (ef < k) continue;
         std::vector<double> best(engines.size(), 1e30), best_cpu(engines.size(), 1e30);
@@ -386,6 +394,7 @@ int run_ann(int argc, char** argv) {
                 best[e] = std::min(best[e], sw.seconds());
                 best_cpu[e] = std::min(best_cpu[e], thread_cpu_seconds() - cpu0);
                 if (rep == 0) recall[e] = recall_of(got, truth, nq, k);
+                sweep.add(1);
             }
         }
         for (std::size_t e = 0; e < engines.size(); ++e) {
@@ -393,6 +402,8 @@ int run_ann(int argc, char** argv) {
                               static_cast<double>(nq) / best_cpu[e]});
         }
     }
+
+    sweep.finish();
 
     // Tables.
     std::vector<std::vector<std::string>> rows;

@@ -11,12 +11,14 @@
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "common/report.h"
 #include "quiver/core/json.h"
+#include "quiver/core/progress.h"
 #include "quiver/core/thread_pool.h"
 #include "quiver/storage/file_format.h"
 #include "quiver/sparse/exact_sparse.h"
@@ -300,6 +302,7 @@ int run_sparse(int argc, char** argv) {
     sparse::QuerySet queries;
     std::string source;
     Stopwatch load_sw;
+    std::optional<ProgressHeartbeat> loading(std::in_place, "bench sparse: loading data");
     if (synthetic > 0) {
         sparse::SyntheticParams gp;
         gp.docs = synthetic;
@@ -321,6 +324,7 @@ int run_sparse(int argc, char** argv) {
         queries = std::move(*q);
         source = docs_path;
     }
+    loading.reset();
     const sparse::SparseStats ds = sparse::compute_stats(docs), qs = sparse::compute_stats(queries.vectors);
     std::fprintf(stderr, "data: %s (%.1f s)\n  docs %zu, nnz/doc %.1f [%g, %g], top-10%% mass %.2f, vocab %u\n"
                          "  queries %zu, nnz/query %.1f [%g, %g], top-10%% mass %.2f, unknown query terms dropped %zu\n",
@@ -332,7 +336,9 @@ int run_sparse(int argc, char** argv) {
     std::vector<Row> rows;
     {
     Stopwatch exact_sw;
+    std::optional<ProgressHeartbeat> building(std::in_place, "bench sparse: exact build");
     auto exact = sparse::ExactSparseIndex::build(docs, sparse::WeightType::kFloat32);
+    building.reset();
     if (!exact) return fail(exact.error());
     const double exact_build_s = exact_sw.seconds();
     {

@@ -15,8 +15,8 @@ namespace quiver::cli {
 namespace {
 
 struct BuildOptions {
-    std::string input, output, kind = "dense", index = "hnsw", metric = "cosine";
-    std::size_t M = 16, ef_construction = 200, threads = 0, max_rows = 0;
+    std::string input, output, kind = "dense", index_type = "hnsw", metric = "cosine";
+    std::size_t m = 16, ef_construction = 200, threads = 0, max_rows = 0;
     std::uint64_t seed = 100;
     bool json = false;
 };
@@ -26,17 +26,18 @@ Status run_build(const BuildOptions& o) {
         return invalid_argument(fmt::format("unknown --kind '{}' (dense, or sparse for `quiver sparse-build`)", o.kind));
     }
     QUIVER_ASSIGN_OR_RETURN(simd::Metric metric, simd::parse_metric(o.metric));
-    if (o.index != "hnsw" && o.index != "flat") {
-        return invalid_argument(fmt::format("unknown index kind '{}' (expected hnsw or flat)", o.index));
+    if (o.index_type != "hnsw" && o.index_type != "flat") {
+        return invalid_argument(fmt::format("unknown --index-type '{}' (expected hnsw or flat)", o.index_type));
     }
-    ProgressBar::set_globally_enabled(!o.json);
-    QUIVER_ASSIGN_OR_RETURN(storage::VectorSet set, storage::read_vectors(o.input, {.max_rows = o.max_rows}));
+    // Ids come from JSONL, or from the .ids file beside .npy/.fvecs (written by `quiver encode`).
+    std::string ids_from;
+    QUIVER_ASSIGN_OR_RETURN(storage::VectorSet set, read_vectors_with_ids(o.input, {.max_rows = o.max_rows}, &ids_from));
     const Matrix<float>& vectors = set.vectors;
     std::unique_ptr<index::VectorIndex> idx;
-    ProgressBar bar(fmt::format("building {}", o.index), vectors.rows, "vectors");
-    if (o.index == "hnsw") {
+    ProgressBar bar(fmt::format("building {}", o.index_type), vectors.rows, "vectors");
+    if (o.index_type == "hnsw") {
         QUIVER_ASSIGN_OR_RETURN(auto h, index::HnswIndex::create(vectors.dim, metric,
-                                                                 {.M = o.M,
+                                                                 {.M = o.m,
                                                                   .ef_construction = o.ef_construction,
                                                                   .seed = o.seed,
                                                                   .threads = o.threads}));
@@ -52,8 +53,9 @@ Status run_build(const BuildOptions& o) {
     }
     bar.finish();
     const double build_seconds = bar.elapsed_seconds();
-    // Row numbers are the labels; keep the file's own ids when it has them (JSONL).
-    if (!set.ids.empty()) idx->set_external_ids(std::move(set.ids));
+    // Row numbers are the labels; keep the file's own ids when it has them (JSONL, or an ids file).
+    const bool has_ids = !set.ids.empty();
+    if (has_ids) idx->set_external_ids(std::move(set.ids));
     QUIVER_TRY(idx->save(o.output));
     std::error_code ec;
     const auto file_bytes = std::filesystem::file_size(o.output, ec);
@@ -61,6 +63,7 @@ Status run_build(const BuildOptions& o) {
     if (o.json) {
         json::Value v = json::Value::object();
         v.set("index", json::Value::string(o.output));
+        v.set("ids", has_ids ? json::Value::string(ids_from.empty() ? o.input : ids_from) : json::Value::null());
         v.set("kind", json::Value::string(info.kind));
         v.set("dim", json::Value::number(static_cast<double>(info.dim)));
         v.set("metric", json::Value::string(std::string(simd::to_string(info.metric))));
@@ -70,9 +73,11 @@ Status run_build(const BuildOptions& o) {
         v.set("memory_bytes", json::Value::number(static_cast<double>(idx->memory_bytes())));
         return write_text("-", json::dump(v, true) + "\n");
     }
-    std::printf("built %s index of %zu x %zu (%s) in %.2fs -> %s (%.1f MiB)\n", info.kind.c_str(), info.size,
+    std::printf("built %s index of %zu x %zu (%s) in %.2fs -> %s (%.1f MiB)%s\n", info.kind.c_str(), info.size,
                 info.dim, std::string(simd::to_string(info.metric)).c_str(), build_seconds, o.output.c_str(),
-                static_cast<double>(file_bytes) / 1048576.0);
+                static_cast<double>(file_bytes) / 1048576.0,
+                !has_ids ? ", ids are row numbers"
+                         : (ids_from.empty() ? ", ids from the input" : (", ids from " + ids_from).c_str()));
     return {};
 }
 
@@ -81,25 +86,25 @@ void add_build_command(CLI::App& app) {
     auto* sub = app.add_subcommand("build", "Build a dense vector index (HNSW or exact flat) from a vectors file");
     sub->footer(
         "Input formats: .fvecs .bvecs .ivecs (TEXMEX), .npy (float32/float64, 2-d, C order), .jsonl with\n"
-        "{\"id\": \"doc1\", \"vector\": [...]} per line. Row i gets label i; JSONL ids are stored in the\n"
-        "index and reported by `quiver search`. Cosine normalises vectors (zero vectors are rejected).\n"
-        "Example: quiver build --input base.fvecs --output glove.qvr --metric cosine --M 16\n"
+        "{\"id\": \"doc1\", \"vector\": [...]} per line. Document ids come from the JSONL, or for .npy/.fvecs\n"
+        "from the ids file beside it (base.npy -> base.ids, one id per line, as `quiver encode` writes);\n"
+        "without either, row i is id i. Duplicate ids are an error. Ids are stored in the index and\n"
+        "reported by `quiver search`. Cosine normalises vectors (zero vectors are rejected).\n"
+        "Example: quiver build --input base.fvecs --output glove.qvr --metric cosine --m 16\n"
         "Learned-sparse vectors: `quiver build --kind sparse ...` runs `quiver sparse-build` (see its --help).");
     sub->add_option("-i,--input", o->input, "Vectors to index")->required();
     sub->add_option("-o,--output", o->output, "Index file to write (replaced atomically)")->required();
-    sub->add_option("--kind", o->kind, "dense (this command) or sparse (forwards to sparse-build)")->capture_default_str();
-    sub->add_option("--index", o->index, "Index kind: hnsw | flat")->capture_default_str();
+    sub->add_option("--kind", o->kind, "Vector kind: dense (this command) or sparse (forwards to sparse-build)")
+        ->capture_default_str();
+    sub->add_option("--index-type", o->index_type, "Index type: hnsw | flat")->capture_default_str();
     sub->add_option("--metric", o->metric, "Distance: cosine | l2 | ip")->capture_default_str();
-    sub->add_option("--M", o->M, "HNSW links per node (level 0 keeps 2*M)")->capture_default_str();
+    sub->add_option("--m", o->m, "HNSW links per node (level 0 keeps 2*m)")->capture_default_str();
     sub->add_option("--ef-construction", o->ef_construction, "HNSW build beam width")->capture_default_str();
     sub->add_option("--seed", o->seed, "HNSW level generator seed")->capture_default_str();
     sub->add_option("--threads", o->threads, "Build threads (0 = all cores)")->capture_default_str();
     sub->add_option("--max-rows", o->max_rows, "Index only the first N rows (0 = all)");
-    sub->add_flag("--json", o->json, "Print a JSON summary instead of text (no progress bar)");
-    set_action(sub, [o] {
-        Status s = run_build(*o);
-        return s.ok() ? 0 : report("build", s.error());
-    });
+    sub->add_flag("--json", o->json, "Print a JSON summary on stdout instead of text");
+    set_status_action(sub, "build", [o] { return run_build(*o); });
 }
 
 const CommandRegistrar kRegister{10, &add_build_command};

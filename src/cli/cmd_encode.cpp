@@ -72,6 +72,8 @@ Result<Records> read_records(const std::string& path) {
         r.texts.push_back(std::move(t));
     }
     if (r.texts.empty()) return invalid_argument(fmt::format("'{}' has no records", path));
+    // Ids key every output (and the .ids file beside .npy): a repeated id is an error, never two rows.
+    QUIVER_TRY(check_unique_ids(r.ids, path, "record"));
     return r;
 }
 
@@ -175,7 +177,13 @@ int run_encode(const EncodeCliOptions& o) {
 
     Status written;
     if (*kind == encode::OutputKind::kDense) {
-        written = npy ? storage::write_npy(o.output, all.dense) : storage::write_jsonl(o.output, all.dense, rec->ids);
+        if (npy) {
+            // .npy holds numbers only: the ids go beside it (out.npy -> out.ids), for build and search.
+            written = storage::write_npy(o.output, all.dense);
+            if (written) written = write_ids_file(o.output, rec->ids);
+        } else {
+            written = storage::write_jsonl(o.output, all.dense, rec->ids);
+        }
     } else if (*kind == encode::OutputKind::kSparse) {
         written = write_sparse(o.output, *rec, all.sparse, **enc);
     } else {
@@ -190,7 +198,8 @@ int run_encode(const EncodeCliOptions& o) {
                  *kind == encode::OutputKind::kSparse       ? (*enc)->info().sparse_dim
                  : *kind == encode::OutputKind::kMultiVector ? (*enc)->info().multivector_dim
                                                              : (*enc)->info().dim,
-                 secs, static_cast<double>(n) / secs, tokens.c_str(), o.output.c_str());
+                 secs, static_cast<double>(n) / secs, tokens.c_str(),
+                 (npy ? o.output + " (ids: " + ids_path_for(o.output) + ")" : o.output).c_str());
     return 0;
 }
 
@@ -200,7 +209,8 @@ void add_encode_command(CLI::App& app) {
         "encode",
         "Encode a JSONL corpus or query file with a model folder (BERT-family safetensors, model2vec, GloVe)\n"
         "  input records: {\"_id\": ..., \"title\": ..., \"text\": ...} (documents are title + \" \" + text)\n"
-        "  outputs: dense -> .npy or .jsonl {\"id\", \"vector\": [...]};\n"
+        "  outputs: dense -> .npy (ids one per line in the .ids file beside it: out.npy -> out.ids)\n"
+        "                    or .jsonl {\"id\", \"vector\": [...]};\n"
         "           sparse (SPLADE) -> .jsonl {\"id\", \"vector\": {\"token\": weight}};\n"
         "           multivector (ColBERT) -> .jsonl {\"id\", \"vectors\": [[...], ...]}");
     sub->add_option("--model", opts->model, "Model folder (see docs/encoders.md)")->required();
@@ -221,6 +231,10 @@ void add_encode_command(CLI::App& app) {
         ->each([opts](const std::string&) { opts->has_query_prefix = true; });
     sub->add_option("--doc-prefix", opts->doc_prefix, "Text prepended to documents (overrides the model's prompt)")
         ->each([opts](const std::string&) { opts->has_doc_prefix = true; });
+    sub->footer("Duplicate ids in the input are an error. Progress goes to stderr (a bar on a terminal, a line\n"
+                "every few seconds otherwise).\n"
+                "Example: quiver encode --model glove-6b-100d/ --input corpus.jsonl --output corpus.npy\n"
+                "         quiver build --input corpus.npy --output corpus.qvr   # ids from corpus.ids");
     set_action(sub, [opts] { return run_encode(*opts); });
 }
 

@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <string_view>
+#include <unordered_set>
 
 #include "cli/common.h"
 #include "cli/eval_retrievers.h"
@@ -24,8 +26,9 @@ struct EvalOptions {
     std::string retriever = "bm25";
     std::string metrics = "ndcg@10,recall@100,map@100,mrr@10";
     std::size_t k = 1000;
-    std::string run_out;
-    std::string json_out;
+    std::string run_out;   // --trec: write the run
+    std::string json_path;  // --output: write the JSON report
+    bool json = false;      // --json: JSON report on stdout instead of the table
     std::string run_file;
     std::string tag;
     bool keep_identical_ids = false;
@@ -39,7 +42,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 int run_eval(const EvalOptions& o) {
-    if (o.quiet || o.json_out == "-") ProgressBar::set_globally_enabled(false);
+    if (o.quiet) ProgressBar::set_globally_enabled(false);
     auto specs = eval::parse_metrics(o.metrics);
     if (!specs) return report("eval", specs.error());
     if (o.k == 0) return report("eval", invalid_argument("--k must be at least 1"));
@@ -97,6 +100,35 @@ int run_eval(const EvalOptions& o) {
     eo.all_queries = o.all_queries;
     auto rep = eval::evaluate(ds->qrels, run, *specs, eo);
     if (!rep) return report("eval", rep.error());
+    // A run for another collection scores 0 without complaint: say so when nothing lines up.
+    {
+        std::size_t shared_queries = 0, shared_docs = 0, run_entries = 0;
+        std::unordered_set<std::string_view> judged_docs;
+        for (const auto& [qid, docs] : ds->qrels) {
+            for (const auto& [doc, rel] : docs) judged_docs.insert(doc);
+        }
+        for (const auto& [qid, entries] : run) {
+            shared_queries += ds->qrels.count(qid);
+            for (const auto& e : entries) shared_docs += judged_docs.count(e.doc_id);
+            run_entries += entries.size();
+        }
+        std::vector<std::string> disjoint;
+        if (!run.empty() && shared_queries == 0) {
+            disjoint.push_back(fmt::format("the run shares no query id with the qrels ({} run queries, {} judged; "
+                                           "e.g. run '{}', qrels '{}'): every metric is 0",
+                                           run.size(), ds->qrels.size(), run.begin()->first,
+                                           ds->qrels.empty() ? "" : ds->qrels.begin()->first));
+        }
+        if (run_entries > 0 && shared_docs == 0) {
+            disjoint.push_back(fmt::format("the run shares no document id with the qrels ({} run entries, {} judged "
+                                           "documents): is it a run for another collection?",
+                                           run_entries, judged_docs.size()));
+        }
+        for (auto& w : disjoint) {
+            warn("eval", w);
+            ds->warnings.push_back(std::move(w));
+        }
+    }
     if (rep->run_queries_skipped > 0) {
         std::fprintf(stderr, "quiver eval: warning: %zu run queries have no judgments and were skipped\n",
                      rep->run_queries_skipped);
@@ -119,7 +151,7 @@ int run_eval(const EvalOptions& o) {
     table += fmt::format("{:<14} {:>8} {:>8}\n", "metric", "value", "queries");
     for (const auto& m : rep->metrics) table += fmt::format("{:<14} {:>8.4f} {:>8}\n", m.spec.name(), m.mean, m.num_queries);
 
-    if (!o.json_out.empty()) {
+    if (o.json || !o.json_path.empty()) {
         json::Value j = json::Value::object();
         j.set("dataset", json::Value::string(o.dataset));
         j.set("layout", json::Value::string(eval::to_string(ds->layout)));
@@ -142,9 +174,13 @@ int run_eval(const EvalOptions& o) {
         json::Value warnings = json::Value::array();
         for (const auto& w : ds->warnings) warnings.as_array().push_back(json::Value::string(w));
         j.set("warnings", std::move(warnings));
-        if (auto st = write_text(o.json_out, json::dump(j, true) + "\n"); !st) return report("eval", st.error());
+        const std::string text = json::dump(j, true) + "\n";
+        if (!o.json_path.empty()) {
+            if (auto st = write_text(o.json_path, text); !st) return report("eval", st.error());
+        }
+        if (o.json) std::fputs(text.c_str(), stdout);
     }
-    if (o.json_out != "-") std::fputs(table.c_str(), stdout);
+    if (!o.json) std::fputs(table.c_str(), stdout);
     return 0;
 }
 
@@ -156,12 +192,15 @@ void add_eval_command(CLI::App& app) {
         "  quiver eval --dataset DIR --retriever bm25 [--k1 0.9 --b 0.4] [--k 1000] [--metrics LIST]\n"
         "      indexes the collection, runs every judged query, prints the metrics table.\n"
         "  quiver eval --dataset DIR --run-file RUN.trec\n"
-        "      scores an existing TREC run (qid Q0 docid rank score tag).\n"
+        "      scores an existing TREC run (qid Q0 docid rank score tag), e.g. from `quiver search --trec`;\n"
+        "      warns when the run shares no query id or no document id with the qrels.\n"
         "Layouts are detected: BEIR (corpus.jsonl, queries.jsonl, qrels/<split>.tsv or qrels.jsonl),\n"
         "TREC (<DOC> files, topics, 4-column qrels), SMART/Cranfield (.I records).\n"
         "Metrics: ndcg@K (linear gain), recall@K, map@K, p@K, recip_rank (trec_eval), mrr@K (BEIR,\n"
         "averaged over all judged queries). Ranking ties break by doc id descending; queries without\n"
-        "judgments are skipped; a run entry whose doc id equals its query id is dropped (BEIR default).");
+        "judgments are skipped; a run entry whose doc id equals its query id is dropped (BEIR default).\n"
+        "A document id twice in the corpus is an error.\n"
+        "--json prints the report as JSON on stdout (instead of the table); --output FILE also writes it.");
     sub->add_option("--dataset", opts->dataset, "Dataset directory")->required();
     sub->add_option("--split", opts->split, "Qrels split for BEIR layouts (qrels/<split>.tsv)")->capture_default_str();
     sub->add_option("--retriever", opts->retriever,
@@ -171,14 +210,15 @@ void add_eval_command(CLI::App& app) {
     sub->add_option("--b", opts->config.b, "BM25 b (length normalisation)")->capture_default_str();
     sub->add_option("--k", opts->k, "Documents retrieved per query")->capture_default_str();
     sub->add_option("--metrics", opts->metrics, "Comma-separated metrics")->capture_default_str();
-    sub->add_option("--run", opts->run_out, "Write the run as a TREC run file");
+    sub->add_option("--trec", opts->run_out, "Write the run as a TREC run file here");
     sub->add_option("--run-file", opts->run_file, "Evaluate this TREC run instead of retrieving");
-    sub->add_option("--tag", opts->tag, "Run tag written in --run (default quiver-<retriever>)");
-    sub->add_option("--json", opts->json_out, "Write the metrics as JSON to this file ('-' for stdout)");
+    sub->add_option("--tag", opts->tag, "Run tag written in --trec (default quiver-<retriever>)");
+    sub->add_flag("--json", opts->json, "Print the report as JSON on stdout instead of the table");
+    sub->add_option("-o,--output", opts->json_path, "Also write the report as JSON to this file");
     sub->add_option("--threads", opts->config.threads, "Threads for indexing and retrieval (0 = all cores)")
         ->capture_default_str();
     sub->add_option("--model", opts->config.model_dir, "Model directory (encoder-based retrievers)");
-    sub->add_option("--index", opts->config.index, "Dense index kind: flat or hnsw (dense retrievers)")
+    sub->add_option("--index-type", opts->config.index, "Dense index type: flat or hnsw (dense retrievers)")
         ->capture_default_str();
     sub->add_option("--batch", opts->config.batch, "Encoder batch size")->capture_default_str();
     sub->add_option("--max-length", opts->config.max_length, "Encoder max tokens")->capture_default_str();

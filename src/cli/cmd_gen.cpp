@@ -72,10 +72,7 @@ void add_gen_command(CLI::App& app) {
     sub->add_option("--clusters", o->clusters, "Mixture components")->capture_default_str();
     sub->add_option("--spread", o->spread, "Noise scale around each unit-norm centre")->capture_default_str();
     sub->add_option("--seed", o->seed, "Random seed")->capture_default_str();
-    set_action(sub, [o] {
-        Status s = run_gen(*o);
-        return s.ok() ? 0 : report("gen", s.error());
-    });
+    set_status_action(sub, "gen", [o] { return run_gen(*o); });
 }
 
 const CommandRegistrar kRegister{5, &add_gen_command};

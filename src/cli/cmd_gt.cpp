@@ -57,14 +57,11 @@ void add_gt_command(CLI::App& app) {
     sub->add_option("--base", o->base, "Base vectors")->required();
     sub->add_option("-q,--queries", o->queries, "Query vectors")->required();
     sub->add_option("-o,--output", o->output, "Output .ivecs (k ids per query)")->required();
-    sub->add_option("--distances", o->distances, "Also write distances as .fvecs");
+    sub->add_option("--output-distances", o->distances, "Also write the distances here (.fvecs)");
     sub->add_option("--metric", o->metric, "cosine | l2 | ip")->capture_default_str();
     sub->add_option("-k,--k", o->k, "Neighbours per query")->capture_default_str();
     sub->add_option("--threads", o->threads, "Threads (0 = all cores)")->capture_default_str();
-    set_action(sub, [o] {
-        Status s = run_gt(*o);
-        return s.ok() ? 0 : report("gt", s.error());
-    });
+    set_status_action(sub, "gt", [o] { return run_gt(*o); });
 }
 
 const CommandRegistrar kRegister{30, &add_gt_command};

@@ -15,7 +15,7 @@ void add_info_command(CLI::App& app) {
     auto path = std::make_shared<std::string>();
     auto as_json = std::make_shared<bool>(false);
     auto* sub = app.add_subcommand("info", "Describe a dense index file (kind, size, dimension, metric)");
-    sub->add_option("index", *path, "Index file")->required();
+    sub->add_option("index,--index-file", *path, "Index file (positional, or --index-file)")->required();
     sub->add_flag("--json", *as_json, "JSON output");
     set_action(sub, [path, as_json] {
         auto idx = index::open_index(*path);

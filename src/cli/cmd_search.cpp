@@ -1,10 +1,16 @@
-// quiver search: index file + query vectors -> nearest neighbours (TSV or JSON).
+// quiver search: index file + query vectors -> nearest neighbours (TSV or JSON, and a TREC run).
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
 
 #include "cli/common.h"
 #include "cli/registry.h"
 #include "quiver/core/json.h"
 #include "quiver/core/progress.h"
+#include "quiver/core/thread_pool.h"
+#include "quiver/eval/run_file.h"
 #include "quiver/index/vector_index.h"
 #include "quiver/storage/vector_io.h"
 
@@ -12,26 +18,167 @@ namespace quiver::cli {
 namespace {
 
 struct SearchOptions {
-    std::string index, queries, output = "-", truth;
+    std::string index_file, queries, output = "-", truth, trec, tag = "quiver";
     std::size_t k = 10, ef = 0, threads = 0, max_queries = 0;
     bool json = false;
 };
 
+/// Lets through the labels of one truth row (sorted for binary search).
+class LabelSet final : public index::LabelFilter {
+public:
+    explicit LabelSet(std::vector<Label> labels) : labels_(std::move(labels)) {
+        std::sort(labels_.begin(), labels_.end());
+    }
+    bool allows(Label label) const noexcept override {
+        return std::binary_search(labels_.begin(), labels_.end(), label);
+    }
+
+private:
+    std::vector<Label> labels_;
+};
+
+bool farther(float a, float b) {  // a > b beyond float noise
+    return a > b + 1e-4f * std::max(std::abs(a), std::abs(b)) + 1e-5f;
+}
+
+/// Checks a truth file before any search: its size against the queries and the index, and that its
+/// rows are exact neighbours under the index's own metric. On a sample of queries the truth's ids
+/// are scored by the index (a search restricted to them); exact neighbours come in non-decreasing
+/// distance, and their j-th distance is never beyond the j-th the index finds by itself. A truth
+/// computed with another metric (or for another base) breaks one of these on most queries.
+/// `queries` are the searchable rows; row i is query rows[i] of the file, of `nq` in all.
+Status check_truth(const index::VectorIndex& idx, MatrixView<float> queries, const std::vector<std::size_t>& rows,
+                   std::size_t nq, const Matrix<std::int32_t>& gt, const SearchOptions& o) {
+    const auto info = idx.info();
+    if (gt.rows < nq || gt.dim < o.k) {
+        return invalid_argument(fmt::format("truth '{}' has {} rows of {} ids; the search needs {} rows of at least {}",
+                                            o.truth, gt.rows, gt.dim, nq, o.k));
+    }
+    for (std::size_t q = 0; q < nq; ++q) {
+        for (std::size_t j = 0; j < o.k; ++j) {
+            const std::int32_t id = gt.row_ptr(q)[j];
+            if (id < 0 || static_cast<std::size_t>(id) >= info.size) {
+                return invalid_argument(fmt::format(
+                    "truth '{}' row {} names vector {}, but the index '{}' holds {} vectors (truth for another base?)",
+                    o.truth, q + 1, id, o.index_file, info.size));
+            }
+        }
+    }
+    const std::size_t sample = std::min<std::size_t>(queries.rows, 32);
+    std::size_t checked = 0, bad = 0;
+    for (std::size_t i = 0; i < sample; ++i) {
+        const std::size_t q = rows[i];
+        std::vector<Label> ids(o.k);
+        for (std::size_t j = 0; j < o.k; ++j) ids[j] = Label{static_cast<std::uint64_t>(gt.row_ptr(q)[j])};
+        LabelSet only(ids);
+        const MatrixView<float> one = queries.slice(i, 1);
+        QUIVER_ASSIGN_OR_RETURN(auto mine, idx.search(one, {.k = o.k, .ef = o.k, .threads = 1, .filter = &only}));
+        if (mine.count(0) < o.k) continue;  // an id the graph did not reach: no verdict on this query
+        std::vector<float> truth_dist(o.k);
+        for (std::size_t j = 0; j < o.k; ++j) {
+            for (std::size_t h = 0; h < o.k; ++h) {
+                if (mine.label(0, h) == ids[j]) truth_dist[j] = mine.distance(0, h);
+            }
+        }
+        QUIVER_ASSIGN_OR_RETURN(auto found, idx.search(one, {.k = o.k, .ef = std::max<std::size_t>({o.ef, o.k, 64}),
+                                                             .threads = 1}));
+        bool ok = found.count(0) == o.k;
+        for (std::size_t j = 0; ok && j + 1 < o.k; ++j) ok = !farther(truth_dist[j], truth_dist[j + 1]);
+        std::vector<float> sorted = truth_dist;
+        std::sort(sorted.begin(), sorted.end());
+        for (std::size_t j = 0; ok && j < o.k; ++j) ok = !farther(sorted[j], found.distance(0, j));
+        ++checked;
+        bad += ok ? 0 : 1;
+    }
+    if (checked > 0 && bad * 10 > checked) {
+        return invalid_argument(fmt::format(
+            "truth '{}' is not the exact top-{} of these queries under the index's metric ({}): {} of {} sampled "
+            "queries disagree (computed with another metric, or for other queries or another base?)",
+            o.truth, o.k, simd::to_string(info.metric), bad, checked));
+    }
+    return {};
+}
+
 Status run_search(const SearchOptions& o) {
-    QUIVER_ASSIGN_OR_RETURN(auto idx, index::open_index(o.index));
-    QUIVER_ASSIGN_OR_RETURN(storage::VectorSet qs, storage::read_vectors(o.queries, {.max_rows = o.max_queries}));
+    if (o.k == 0) return invalid_argument("--k must be at least 1");
+    if (o.tag.empty() || o.tag.find_first_of(" \t\r\n") != std::string::npos) {
+        return invalid_argument("--tag must be one word");
+    }
+    QUIVER_ASSIGN_OR_RETURN(auto idx, index::open_index(o.index_file));
+    QUIVER_ASSIGN_OR_RETURN(storage::VectorSet qs, read_vectors_with_ids(o.queries, {.max_rows = o.max_queries}));
     const auto info = idx->info();
     if (qs.vectors.dim != info.dim) {
         return invalid_argument(fmt::format("queries in '{}' have dimension {}, the index '{}' has {}", o.queries,
-                                            qs.vectors.dim, o.index, info.dim));
+                                            qs.vectors.dim, o.index_file, info.dim));
     }
-    QUIVER_ASSIGN_OR_RETURN(index::SearchResults r,
-                            idx->search(qs.vectors, {.k = o.k, .ef = o.ef, .threads = o.threads}));
+    const std::size_t nq = qs.vectors.rows;
+    // A zero query has no cosine direction, hence no neighbours: it gets no hits (a text with no known
+    // word encodes to zero with static models). Every other query is searched.
+    std::vector<std::size_t> rows;
+    Matrix<float> nonzero;
+    MatrixView<float> searchable = qs.vectors.view();
+    if (info.metric == simd::Metric::kCosine) {
+        for (std::size_t q = 0; q < nq; ++q) {
+            const float* v = qs.vectors.row_ptr(q);
+            if (std::any_of(v, v + qs.vectors.dim, [](float x) { return x != 0.0f; })) rows.push_back(q);
+        }
+        if (rows.size() < nq) {
+            nonzero = Matrix<float>(rows.size(), qs.vectors.dim);
+            for (std::size_t i = 0; i < rows.size(); ++i) {
+                std::copy_n(qs.vectors.row_ptr(rows[i]), qs.vectors.dim, nonzero.row_ptr(i));
+            }
+            searchable = nonzero.view();
+        }
+    }
+    if (searchable.rows == nq) {  // every query is searched: row i is query i
+        rows.resize(nq);
+        for (std::size_t q = 0; q < nq; ++q) rows[q] = q;
+    }
     auto query_name = [&](std::size_t q) { return q < qs.ids.size() ? qs.ids[q] : std::to_string(q); };
+    const std::size_t skipped = nq - searchable.rows;
+    if (skipped > 0) {
+        std::size_t first = 0;
+        while (first < rows.size() && rows[first] == first) ++first;
+        warn("search", fmt::format("{} of {} queries are zero vectors (no cosine direction) and get no hits, the "
+                                   "first is query '{}'", skipped, nq, query_name(first)));
+    }
+    Matrix<std::int32_t> gt;
+    if (!o.truth.empty()) {
+        QUIVER_ASSIGN_OR_RETURN(gt, storage::read_ivecs(o.truth));
+        QUIVER_TRY(check_truth(*idx, searchable, rows, nq, gt, o));
+    }
+
+    // Chunks of queries: a progress line between them, and bounded result memory per call.
+    constexpr std::size_t kChunk = 1024;
+    index::SearchResults r;
+    r.num_queries = nq;
+    r.k = o.k;
+    r.labels.assign(nq * o.k, kNoLabel);
+    r.distances.assign(nq * o.k, 0.0f);
+    const std::size_t ns = searchable.rows;
+    ProgressBar bar("searching", ns, "queries");
+    double search_seconds = 0;
+    for (std::size_t q0 = 0; q0 < ns; q0 += kChunk) {
+        const std::size_t n = std::min(kChunk, ns - q0);
+        const auto t0 = std::chrono::steady_clock::now();
+        QUIVER_ASSIGN_OR_RETURN(index::SearchResults part,
+                                idx->search(searchable.slice(q0, n), {.k = o.k, .ef = o.ef, .threads = o.threads}));
+        search_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::size_t at = rows[q0 + i] * o.k;
+            std::copy_n(part.labels.begin() + static_cast<std::ptrdiff_t>(i * o.k), o.k,
+                        r.labels.begin() + static_cast<std::ptrdiff_t>(at));
+            std::copy_n(part.distances.begin() + static_cast<std::ptrdiff_t>(i * o.k), o.k,
+                        r.distances.begin() + static_cast<std::ptrdiff_t>(at));
+        }
+        bar.add(n);
+    }
+    bar.finish();
+
     std::string out;
     if (o.json) {
         json::Value root = json::Value::array();
-        for (std::size_t q = 0; q < r.num_queries; ++q) {
+        for (std::size_t q = 0; q < nq; ++q) {
             json::Value hits = json::Value::array();
             for (std::size_t j = 0; j < r.count(q); ++j) {
                 json::Value h = json::Value::object();
@@ -47,7 +194,7 @@ Status run_search(const SearchOptions& o) {
         out = json::dump(root, true) + "\n";
     } else {
         out = "query\trank\tid\tdistance\n";
-        for (std::size_t q = 0; q < r.num_queries; ++q) {
+        for (std::size_t q = 0; q < nq; ++q) {
             for (std::size_t j = 0; j < r.count(q); ++j) {
                 out += fmt::format("{}\t{}\t{}\t{:.6g}\n", query_name(q), j + 1, idx->label_name(r.label(q, j)),
                                    r.distance(q, j));
@@ -55,15 +202,28 @@ Status run_search(const SearchOptions& o) {
         }
     }
     QUIVER_TRY(write_text(o.output, out));
+    if (!o.trec.empty()) {
+        // TREC runs rank by score, larger first: the score is the negated distance.
+        eval::Run run;
+        for (std::size_t q = 0; q < nq; ++q) {
+            auto& list = run[query_name(q)];
+            for (std::size_t j = 0; j < r.count(q); ++j) {
+                list.push_back({idx->label_name(r.label(q, j)), -static_cast<double>(r.distance(q, j))});
+            }
+        }
+        QUIVER_TRY(eval::write_run(o.trec, run, o.tag));
+    }
+
+    const double qps = search_seconds > 0 ? static_cast<double>(ns) / search_seconds : 0.0;
+    std::string summary = fmt::format("{} queries in {:.3f} s = {:.0f} QPS (k={}, ef={}, threads={})", ns,
+                                      search_seconds, qps, o.k,
+                                      info.kind == "hnsw" ? std::to_string(o.ef == 0 ? std::max<std::size_t>(o.k, 64) : o.ef)
+                                                          : std::string("n/a"),
+                                      resolve_threads(o.threads));
     if (!o.truth.empty()) {
         // Recall@k against exact neighbours; labels are row numbers of the indexed file.
-        QUIVER_ASSIGN_OR_RETURN(auto gt, storage::read_ivecs(o.truth));
-        if (gt.rows < r.num_queries || gt.dim < o.k) {
-            return invalid_argument(fmt::format("truth '{}' has {} rows of {} ids; need {} rows of at least {}",
-                                                o.truth, gt.rows, gt.dim, r.num_queries, o.k));
-        }
         double total = 0;
-        for (std::size_t q = 0; q < r.num_queries; ++q) {
+        for (const std::size_t q : rows) {
             std::size_t hit = 0;
             for (std::size_t j = 0; j < r.count(q); ++j) {
                 for (std::size_t t = 0; t < o.k; ++t) {
@@ -72,9 +232,11 @@ Status run_search(const SearchOptions& o) {
             }
             total += static_cast<double>(hit) / static_cast<double>(o.k);
         }
-        std::fprintf(stderr, "recall@%zu = %.4f over %zu queries\n", o.k, total / static_cast<double>(r.num_queries),
-                     r.num_queries);
+        summary = fmt::format("recall@{} = {:.4f} over {} queries; {}", o.k,
+                              ns > 0 ? total / static_cast<double>(ns) : 0.0, ns, summary);
     }
+    if (!o.trec.empty()) summary += fmt::format("; TREC run -> {}", o.trec);
+    std::fprintf(stderr, "%s\n", summary.c_str());
     return {};
 }
 
@@ -82,24 +244,27 @@ void add_search_command(CLI::App& app) {
     auto o = std::make_shared<SearchOptions>();
     auto* sub = app.add_subcommand("search", "Search a dense index with query vectors");
     sub->footer(
-        "Prints one line per hit: query, rank, id, distance (tab-separated; --json for a JSON array).\n"
+        "Prints one line per hit: query, rank, id, distance (tab-separated; --json for a JSON array), and a\n"
+        "summary on stderr: queries, seconds, QPS (and recall@k with --truth). Ids are the document ids the\n"
+        "index was built with (JSONL ids, or the ids file beside .npy/.fvecs); query ids likewise.\n"
         "Distances: squared L2 for l2, 1 - inner product for ip and cosine; smaller is closer.\n"
-        "Example: quiver search --index glove.qvr --queries query.fvecs --k 10 --ef 128\n"
+        "--trec writes a TREC run (qid Q0 docid rank score tag, score = -distance) for `quiver eval --run-file`.\n"
+        "--truth is checked before searching: its size, its ids, and that it is exact under the index's metric.\n"
+        "Example: quiver search --index-file glove.qvr --queries query.fvecs --k 10 --ef 128\n"
         "A learned-sparse index (from `quiver build --kind sparse`) is searched by `quiver sparse-search`;\n"
-        "`quiver search --index X.seis ...` forwards there (see `quiver sparse-search --help`).");
-    sub->add_option("--index", o->index, "Index file written by `quiver build`")->required();
+        "`quiver search --index-file X.seis ...` forwards there (see `quiver sparse-search --help`).");
+    sub->add_option("--index-file", o->index_file, "Index file written by `quiver build`")->required();
     sub->add_option("-q,--queries", o->queries, "Query vectors (.fvecs .npy .jsonl ...)")->required();
     sub->add_option("-k,--k", o->k, "Neighbours per query")->capture_default_str();
     sub->add_option("--ef", o->ef, "HNSW beam width (0 = max(k, 64)); ignored by flat")->capture_default_str();
     sub->add_option("--threads", o->threads, "Threads over queries (0 = all cores)")->capture_default_str();
     sub->add_option("--max-queries", o->max_queries, "Use only the first N queries (0 = all)");
     sub->add_option("-o,--output", o->output, "Write results here instead of stdout");
+    sub->add_option("--trec", o->trec, "Also write the results as a TREC run file here");
+    sub->add_option("--tag", o->tag, "Run tag of --trec")->capture_default_str();
     sub->add_option("--truth", o->truth, "Exact neighbours (.ivecs, e.g. from `quiver gt`): print recall@k to stderr");
-    sub->add_flag("--json", o->json, "JSON output");
-    set_action(sub, [o] {
-        Status s = run_search(*o);
-        return s.ok() ? 0 : report("search", s.error());
-    });
+    sub->add_flag("--json", o->json, "JSON output (stdout, or --output)");
+    set_status_action(sub, "search", [o] { return run_search(*o); });
 }
 
 const CommandRegistrar kRegister{20, &add_search_command};

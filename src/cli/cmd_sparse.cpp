@@ -2,6 +2,7 @@
 // the Seismic approximate index and the exact block-max MaxScore baseline. See docs/seismic.md.
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -10,6 +11,8 @@
 #include "cli/common.h"
 #include "cli/registry.h"
 #include "quiver/core/json.h"
+#include "quiver/core/progress.h"
+#include "quiver/eval/run_file.h"
 #include "quiver/core/thread_pool.h"
 #include "quiver/sparse/exact_sparse.h"
 #include "quiver/sparse/seismic.h"
@@ -32,6 +35,7 @@ struct GenOptions {
 Status run_gen(const GenOptions& o) {
     sparse::SparseCollection docs;
     sparse::QuerySet queries;
+    ProgressHeartbeat beat("sparse-gen");
     if (!o.corpus.empty() && o.corpus_queries.empty()) return invalid_argument("--from-corpus needs --corpus-queries");
     if (o.corpus.empty() && !o.extra_text.empty()) return invalid_argument("--extra-text needs --from-corpus");
     if (!o.corpus.empty()) {
@@ -74,14 +78,14 @@ void add_sparse_gen_command(CLI::App& app) {
         "Writes JsonVectorCollection JSONL ({\"id\",\"contents\",\"vector\":{term: weight}}) for sparse-build and\n"
         "bench sparse. Synthetic collections use integer term ids (read them with --term-mode integer or as strings).\n"
         "Examples:\n"
-        "  quiver sparse-gen --docs 100000 --queries 1000 --out-docs docs.jsonl --out-queries queries.jsonl\n"
+        "  quiver sparse-gen --docs 100000 --queries 1000 --output-docs docs.jsonl --output-queries queries.jsonl\n"
         "  quiver sparse-gen --from-corpus scifact/corpus.jsonl --corpus-queries scifact/queries.jsonl \\\n"
-        "      --out-docs scifact-docs.jsonl --out-queries scifact-queries.jsonl\n"
+        "      --output-docs scifact-docs.jsonl --output-queries scifact-queries.jsonl\n"
         "  quiver sparse-gen --from-corpus scifact/corpus.jsonl --corpus-queries scifact/queries.jsonl \\\n"
         "      --extra-text cranfield/cran.all.1400 --extra-text topics.beir-v1.0.0-nq.test.tsv.gz ... \\\n"
-        "      --out-docs mixed-docs.jsonl --out-queries mixed-queries.jsonl");
-    sub->add_option("--out-docs", o->out_docs, "Output documents (JSONL)")->required();
-    sub->add_option("--out-queries", o->out_queries, "Output queries (JSONL)");
+        "      --output-docs mixed-docs.jsonl --output-queries mixed-queries.jsonl");
+    sub->add_option("--output-docs", o->out_docs, "Output documents (JSONL)")->required();
+    sub->add_option("--output-queries", o->out_queries, "Output queries (JSONL)");
     sub->add_option("--docs", o->synth.docs, "Synthetic: number of documents")->capture_default_str();
     sub->add_option("--queries", o->synth.queries, "Synthetic: number of queries")->capture_default_str();
     sub->add_option("--vocab", o->synth.vocab, "Synthetic: vocabulary size")->capture_default_str();
@@ -98,10 +102,7 @@ void add_sparse_gen_command(CLI::App& app) {
     sub->add_option("--b", o->impacts.b, "Real text: BM25 b")->capture_default_str();
     sub->add_option("--feedback-docs", o->impacts.feedback_docs, "Real text: feedback documents per query")->capture_default_str();
     sub->add_option("--expansion-terms", o->impacts.expansion_terms, "Real text: terms added per query")->capture_default_str();
-    set_action(sub, [o] {
-        Status s = run_gen(*o);
-        return s.ok() ? 0 : report("sparse-gen", s.error());
-    });
+    set_status_action(sub, "sparse-gen", [o] { return run_gen(*o); });
 }
 
 // ---- sparse-build -----------------------------------------------------------------------------------
@@ -113,19 +114,22 @@ struct BuildOptions {
 
 Status run_build(BuildOptions o) {
     const sparse::TermMode mode = o.term_mode == "integer" ? sparse::TermMode::kInteger : sparse::TermMode::kString;
+    std::optional<ProgressHeartbeat> reading(std::in_place, "sparse-build: reading " + o.input);
     QUIVER_ASSIGN_OR_RETURN(sparse::SparseCollection docs, sparse::read_collection_jsonl(o.input, sparse::Vocabulary(mode)));
+    reading.reset();
     const sparse::SparseStats ds = sparse::compute_stats(docs);
     std::fprintf(stderr, "read %zu documents, %zu non-zeros (%.1f per document), vocabulary %u\n", ds.vectors, ds.nnz,
                  ds.mean_nnz, docs.dim());
     if (o.kind == "exact") {
         const sparse::WeightType wt = o.weights == "u8" ? sparse::WeightType::kQuantized8 : sparse::WeightType::kFloat32;
+        ProgressHeartbeat beat("sparse-build: exact index");
         QUIVER_ASSIGN_OR_RETURN(sparse::ExactSparseIndex ix, sparse::ExactSparseIndex::build(docs, wt));
         QUIVER_TRY(ix.save(o.output));
         std::fprintf(stderr, "exact index: %.1f MiB written to %s\n", static_cast<double>(ix.bytes()) / 1048576.0,
                      o.output.c_str());
         return {};
     }
-    if (o.weights == "u8") return invalid_argument("--weights u8 applies to --index exact; seismic takes f32 or bf16");
+    if (o.weights == "u8") return invalid_argument("--weights u8 applies to --index-type exact; seismic takes f32 or bf16");
     o.seismic.weights = o.weights == "bf16" ? sparse::WeightFormat::kBf16 : sparse::WeightFormat::kF32;
     QUIVER_ASSIGN_OR_RETURN(sparse::SeismicIndex ix, sparse::SeismicIndex::build(docs, o.seismic));
     QUIVER_TRY(ix.save(o.output));
@@ -143,10 +147,11 @@ void add_sparse_build_command(CLI::App& app) {
     sub->footer(
         "Input: one JSON object per line, {\"id\": ..., \"contents\": ..., \"vector\": {\"term\": weight, ...}} (Anserini's\n"
         "JsonVectorCollection; the output of `quiver encode --kind sparse`). Weights must be finite and >= 0;\n"
-        "zero weights are dropped; a term twice in one vector is an error; empty vectors are kept but never returned.\n"
-        "Example: quiver sparse-build --input docs.jsonl --index seismic --output docs.seis --n-postings 1000");
+        "zero weights are dropped; a term twice in one vector, or a document id twice, is an error; empty vectors are\n"
+        "kept but never returned.\n"
+        "Example: quiver sparse-build --input docs.jsonl --index-type seismic --output docs.seis --n-postings 1000");
     sub->add_option("-i,--input", o->input, "Documents (JSONL)")->required();
-    sub->add_option("--index", o->kind, "seismic (approximate, fast) or exact (block-max MaxScore)")
+    sub->add_option("--index-type", o->kind, "seismic (approximate, fast) or exact (block-max MaxScore)")
         ->check(CLI::IsMember({"seismic", "exact"}))->capture_default_str();
     sub->add_option("-o,--output", o->output, "Index file to write")->required();
     sub->add_option("--term-mode", o->term_mode, "Term keys: string (any key gets an id) or integer (keys are ids)")
@@ -163,16 +168,13 @@ void add_sparse_build_command(CLI::App& app) {
     sub->add_option("--knn", p.knn, "Seismic: k-NN graph neighbours per document for refinement (0 = none; one search per document)")->capture_default_str();
     sub->add_option("--seed", p.seed, "Seismic: clustering seed")->capture_default_str();
     sub->add_option("--threads", p.threads, "Build threads (0 = all cores)")->capture_default_str();
-    set_action(sub, [o] {
-        Status s = run_build(*o);
-        return s.ok() ? 0 : report("sparse-build", s.error());
-    });
+    set_status_action(sub, "sparse-build", [o] { return run_build(*o); });
 }
 
 // ---- sparse-search ----------------------------------------------------------------------------------
 
 struct SearchOptions {
-    std::string index, queries, output = "-";
+    std::string index, queries, output = "-", trec, tag = "quiver";
     sparse::SeismicSearchParams params;
     std::size_t threads = 0;
     bool json = false;
@@ -206,8 +208,12 @@ Status run_sparse_search(const SearchOptions& o) {
     QUIVER_ASSIGN_OR_RETURN(sparse::QuerySet qs, sparse::read_queries(o.queries, ix.vocab()));
     if (qs.unknown_terms > 0)
         std::fprintf(stderr, "note: %zu query terms are not in the index vocabulary and were ignored\n", qs.unknown_terms);
+    if (o.tag.empty() || o.tag.find_first_of(" \t\r\n") != std::string::npos) return invalid_argument("--tag must be one word");
+    QUIVER_TRY(check_unique_ids(qs.ids, o.queries, "query"));
     std::vector<std::vector<sparse::SparseHit>> results(qs.size());
     ThreadPool pool(resolve_threads(o.threads));
+    ProgressBar bar("searching", qs.size(), "queries");
+    const auto t0 = std::chrono::steady_clock::now();
     std::vector<std::unique_ptr<sparse::SeismicSearcher>> searchers(pool.size());
     pool.parallel_for(qs.size(), [&](std::size_t q, std::size_t worker) {
         if (ix.seismic) {
@@ -216,7 +222,10 @@ Status run_sparse_search(const SearchOptions& o) {
         } else {
             results[q] = ix.exact->search(qs.vectors[q].view(), o.params.k);
         }
+        bar.add(1);
     });
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    bar.finish();
     std::string out;
     if (o.json) {
         json::Value root = json::Value::array();
@@ -240,7 +249,20 @@ Status run_sparse_search(const SearchOptions& o) {
             for (std::size_t j = 0; j < results[q].size(); ++j)
                 out += fmt::format("{}\t{}\t{}\t{:.6g}\n", qs.ids[q], j + 1, ix.doc_id(results[q][j].doc), results[q][j].score);
     }
-    return write_text(o.output, out);
+    QUIVER_TRY(write_text(o.output, out));
+    if (!o.trec.empty()) {
+        eval::Run run;
+        for (std::size_t q = 0; q < qs.size(); ++q) {
+            auto& list = run[qs.ids[q]];
+            for (const auto& h : results[q]) list.push_back({std::string(ix.doc_id(h.doc)), static_cast<double>(h.score)});
+        }
+        QUIVER_TRY(eval::write_run(o.trec, run, o.tag));
+    }
+    std::fprintf(stderr, "%zu queries in %.3f s = %.0f QPS (k=%zu, %s, threads=%zu)%s%s\n", qs.size(), seconds,
+                 seconds > 0 ? static_cast<double>(qs.size()) / seconds : 0.0, o.params.k,
+                 ix.seismic ? "seismic" : "exact", pool.size(), o.trec.empty() ? "" : "; TREC run -> ",
+                 o.trec.c_str());
+    return {};
 }
 
 void add_sparse_search_command(CLI::App& app) {
@@ -250,8 +272,9 @@ void add_sparse_search_command(CLI::App& app) {
         "Queries: JSONL like the documents, or TSV `qid<TAB>term:weight term:weight ...` (a bare term counts 1 per\n"
         "occurrence). Terms unknown to the index are ignored (counted on stderr). Prints query, rank, id, score\n"
         "(tab-separated; larger score is better), or --json. The index kind (seismic or exact) is read from the file.\n"
-        "Example: quiver sparse-search --index docs.seis --queries queries.jsonl --k 10 --query-cut 5 --heap-factor 0.9");
-    sub->add_option("--index", o->index, "Index file written by `quiver sparse-build`")->required();
+        "Prints a summary on stderr (queries, seconds, QPS); --trec writes a TREC run for `quiver eval --run-file`.\n"
+        "Example: quiver sparse-search --index-file docs.seis --queries queries.jsonl --k 10 --query-cut 5 --heap-factor 0.9");
+    sub->add_option("--index-file", o->index, "Index file written by `quiver sparse-build`")->required();
     sub->add_option("-q,--queries", o->queries, "Queries (JSONL or TSV)")->required();
     sub->add_option("-k,--k", o->params.k, "Results per query")->capture_default_str();
     sub->add_option("--query-cut", o->params.query_cut, "Seismic: query terms (largest weights) whose lists are scanned")->capture_default_str();
@@ -260,11 +283,10 @@ void add_sparse_search_command(CLI::App& app) {
     sub->add_option("--n-knn", o->params.n_knn, "Seismic: graph neighbours scored per result (index built with --knn)")->capture_default_str();
     sub->add_option("--threads", o->threads, "Threads over queries (0 = all cores)")->capture_default_str();
     sub->add_option("-o,--output", o->output, "Write results here instead of stdout");
-    sub->add_flag("--json", o->json, "JSON output");
-    set_action(sub, [o] {
-        Status s = run_sparse_search(*o);
-        return s.ok() ? 0 : report("sparse-search", s.error());
-    });
+    sub->add_option("--trec", o->trec, "Also write the results as a TREC run file here");
+    sub->add_option("--tag", o->tag, "Run tag of --trec")->capture_default_str();
+    sub->add_flag("--json", o->json, "JSON output (stdout, or --output)");
+    set_status_action(sub, "sparse-search", [o] { return run_sparse_search(*o); });
 }
 
 const CommandRegistrar kRegGen{60, &add_sparse_gen_command};

@@ -42,7 +42,7 @@ public:
             QUIVER_ASSIGN_OR_RETURN(auto idx, index::FlatIndex::create(dim, metric));
             index_ = std::move(idx);
         } else {
-            return invalid_argument(fmt::format("--index must be flat or hnsw, not '{}'", config_.index));
+            return invalid_argument(fmt::format("--index-type must be flat or hnsw, not '{}'", config_.index));
         }
         // Texts with no known word (static models) encode to zero vectors; cosine needs a direction, so
         // they get a tiny constant one and rank last.
@@ -65,6 +65,7 @@ public:
         for (const EvalQuery& q : queries) views.push_back(q.text);
         encode::EncodeOptions eo;
         eo.role = encode::EncodeRole::kQuery;
+        ProgressHeartbeat beat("dense: encoding and searching queries");
         auto emb = encoder_->encode(views, eo);
         if (!emb) return std::move(emb).error().with_context("encoding queries");
         Matrix<float>& m = emb->dense;

@@ -29,6 +29,42 @@ std::string file_kind(const std::string& path) {
     return std::string(header + 4, 4);
 }
 
+// Flags renamed to follow the naming rule (docs/cli.md): the old spelling keeps working, with a
+// warning, until the next release. {subcommand, old, new}.
+struct RenamedFlag {
+    const char* command;
+    const char* old_name;
+    const char* new_name;
+};
+constexpr RenamedFlag kRenamedFlags[] = {
+    {"build", "--index", "--index-type"},
+    {"build", "--M", "--m"},
+    {"search", "--index", "--index-file"},
+    {"sparse-build", "--index", "--index-type"},
+    {"sparse-search", "--index", "--index-file"},
+    {"eval", "--index", "--index-type"},
+    {"eval", "--run", "--trec"},
+    {"gt", "--distances", "--output-distances"},
+    {"sparse-gen", "--out-docs", "--output-docs"},
+    {"sparse-gen", "--out-queries", "--output-queries"},
+};
+
+std::vector<std::string> rename_flags(std::vector<std::string> args) {
+    if (args.size() < 2) return args;
+    for (std::size_t i = 2; i < args.size(); ++i) {
+        for (const RenamedFlag& r : kRenamedFlags) {
+            if (args[1] != r.command) continue;
+            const std::string old_name = r.old_name;
+            const bool joined = args[i].rfind(old_name + "=", 0) == 0;
+            if (args[i] != old_name && !joined) continue;
+            std::fprintf(stderr, "quiver %s: warning: %s is deprecated; use %s\n", r.command, r.old_name, r.new_name);
+            args[i] = joined ? r.new_name + args[i].substr(old_name.size()) : std::string(r.new_name);
+            break;
+        }
+    }
+    return args;
+}
+
 // One `build`/`search` surface for every index kind: `build --kind sparse` is `sparse-build`, and
 // `search` on a learned-sparse index file (Seismic or exact) is `sparse-search`.
 std::vector<std::string> rewrite_aliases(std::vector<std::string> args) {
@@ -43,9 +79,13 @@ std::vector<std::string> rewrite_aliases(std::vector<std::string> args) {
             }
         }
     } else if (args[1] == "search") {
-        for (std::size_t i = 2; i + 1 < args.size(); ++i) {
-            if (args[i] != "--index") continue;
-            const std::string kind = file_kind(args[i + 1]);
+        for (std::size_t i = 2; i < args.size(); ++i) {
+            std::string path;
+            const std::string f = "--index-file";
+            if (args[i] == f && i + 1 < args.size()) path = args[i + 1];
+            if (args[i].rfind(f + "=", 0) == 0) path = args[i].substr(f.size() + 1);
+            if (path.empty()) continue;
+            const std::string kind = file_kind(path);
             if (kind == "SEIS" || kind == "SPEX") args[1] = "sparse-search";
             break;
         }
@@ -60,21 +100,24 @@ int main(int argc, char** argv) {
         CLI::App app{"quiver: embedding-based retrieval engine (dense ANN, BM25, learned sparse, eval)",
                      "quiver"};
         app.set_version_flag("--version", version_string());
+        app.footer("Exit codes: 0 ok, 1 runtime failure (I/O, corrupt data), 2 bad usage or bad input.\n"
+                   "Flag names, ids files, --json/--output/--trec and progress follow docs/cli.md.");
         app.require_subcommand(1);
         app.fallthrough(false);
         quiver::cli::add_registered_commands(app);
         quiver::cli::add_bench_command(app, argv[0]);
-        std::vector<std::string> args = rewrite_aliases(std::vector<std::string>(argv, argv + argc));
+        std::vector<std::string> args = rewrite_aliases(rename_flags(std::vector<std::string>(argv, argv + argc)));
         std::vector<char*> cargs;
         for (auto& a : args) cargs.push_back(a.data());
         try {
             app.parse(static_cast<int>(cargs.size()), cargs.data());
         } catch (const CLI::ParseError& e) {
-            return app.exit(e);
+            // CLI11's own codes (104, 106, 109, ...) never leak: usage errors are 2, --help is 0.
+            return quiver::cli::parse_error_exit(app, e);
         }
         return quiver::cli::action_exit_code();
     } catch (const std::exception& e) {
         std::fprintf(stderr, "quiver: internal error: %s\n", e.what());
-        return 70;
+        return quiver::cli::kExitRuntime;
     }
 }

@@ -50,11 +50,11 @@ TEST_F(Cli, BuildSearchGtInfoRoundTrip) {
     ASSERT_EQ(gt.code, 0) << gt.out;
     for (const char* kind : {"hnsw", "flat"}) {
         const std::string idx = f(std::string(kind) + ".qvr");
-        auto b = run(std::string("build --input ") + f("base.fvecs") + " --output " + idx + " --metric l2 --index " +
+        auto b = run(std::string("build --input ") + f("base.fvecs") + " --output " + idx + " --metric l2 --index-type " +
                      kind + " --json");
         ASSERT_EQ(b.code, 0) << b.out;
         EXPECT_NE(b.out.find("\"vectors\": 2000"), std::string::npos) << b.out;
-        auto s = run("search --index " + idx + " --queries " + f("query.fvecs") + " --k 10 --ef 100 --truth " +
+        auto s = run("search --index-file " + idx + " --queries " + f("query.fvecs") + " --k 10 --ef 100 --truth " +
                      f("gt.ivecs") + " -o " + f("out.tsv"));
         ASSERT_EQ(s.code, 0) << s.out;
         const auto at = s.out.find("recall@10 = ");
@@ -65,7 +65,7 @@ TEST_F(Cli, BuildSearchGtInfoRoundTrip) {
         const std::string tsv = testing::read_bytes(f("out.tsv"));
         EXPECT_EQ(tsv.rfind("query\trank\tid\tdistance\n", 0), 0u);
         EXPECT_EQ(std::count(tsv.begin(), tsv.end(), '\n'), 1 + 20 * 10);
-        auto j = run("search --index " + idx + " --queries " + f("query.fvecs") + " --k 3 --json --max-queries 2");
+        auto j = run("search --index-file " + idx + " --queries " + f("query.fvecs") + " --k 3 --json --max-queries 2");
         ASSERT_EQ(j.code, 0) << j.out;
         EXPECT_NE(j.out.find("\"hits\""), std::string::npos);
         auto i = run("info " + idx);
@@ -79,8 +79,8 @@ TEST_F(Cli, JsonlIdsAreKept) {
                                        "{\"id\": \"beta\", \"vector\": [0, 1, 0]}\n"
                                        "{\"id\": \"gamma\", \"vector\": [0, 0, 1]}\n");
     testing::write_bytes(f("q.jsonl"), "{\"id\": \"q1\", \"vector\": [0.1, 0.9, 0]}\n");
-    ASSERT_EQ(run("build -i " + f("v.jsonl") + " -o " + f("v.qvr") + " --index flat").code, 0);
-    auto s = run("search --index " + f("v.qvr") + " -q " + f("q.jsonl") + " -k 1");
+    ASSERT_EQ(run("build -i " + f("v.jsonl") + " -o " + f("v.qvr") + " --index-type flat").code, 0);
+    auto s = run("search --index-file " + f("v.qvr") + " -q " + f("q.jsonl") + " -k 1");
     ASSERT_EQ(s.code, 0) << s.out;
     EXPECT_NE(s.out.find("q1\t1\tbeta\t"), std::string::npos) << s.out;
 }
@@ -108,7 +108,7 @@ TEST_F(Cli, BadInputGivesClearErrorsNotCrashes) {
     // Dimension mismatch between index and queries.
     ASSERT_EQ(run("build -i " + f("base.fvecs") + " -o " + f("b.qvr")).code, 0);
     testing::write_bytes(f("q3.jsonl"), "{\"id\": 1, \"vector\": [1, 2, 3]}\n");
-    r = run("search --index " + f("b.qvr") + " -q " + f("q3.jsonl"));
+    r = run("search --index-file " + f("b.qvr") + " -q " + f("q3.jsonl"));
     EXPECT_EQ(r.code, 2);
     EXPECT_NE(r.out.find("dimension 3"), std::string::npos) << r.out;
     // Corrupted and truncated index files.
@@ -116,7 +116,7 @@ TEST_F(Cli, BadInputGivesClearErrorsNotCrashes) {
     std::string bad = good;
     bad[bad.size() / 2] = static_cast<char>(bad[bad.size() / 2] ^ 0x10);
     testing::write_bytes(f("bad.qvr"), bad);
-    r = run("search --index " + f("bad.qvr") + " -q " + f("query.fvecs"));
+    r = run("search --index-file " + f("bad.qvr") + " -q " + f("query.fvecs"));
     EXPECT_EQ(r.code, 1);
     EXPECT_NE(r.out.find("corrupt"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("bad.qvr"), std::string::npos) << r.out;
@@ -137,9 +137,9 @@ TEST_F(Cli, SparseKindRoutesToSparseCommands) {
     testing::write_bytes(f("q.jsonl"), "{\"id\": \"q1\", \"vector\": {\"dog\": 1.0}}\n");
     for (const char* index : {"exact", "seismic"}) {
         const std::string out = f(std::string("s.") + index);
-        auto b = run("build --kind sparse --input " + f("d.jsonl") + " --index " + index + " --output " + out);
+        auto b = run("build --kind sparse --input " + f("d.jsonl") + " --index-type " + index + " --output " + out);
         ASSERT_EQ(b.code, 0) << b.out;
-        auto s = run("search --index " + out + " --queries " + f("q.jsonl") + " --k 2");
+        auto s = run("search --index-file " + out + " --queries " + f("q.jsonl") + " --k 2");
         ASSERT_EQ(s.code, 0) << s.out;
         EXPECT_NE(s.out.find("q1\t1\tb\t"), std::string::npos) << index << ": " << s.out;
     }
