@@ -55,6 +55,8 @@ void add_serve_command(CLI::App& app) {
     sub->add_option("--port", o->server.port, "Port (0 = any free port)");
     sub->add_option("--api-key", o->server.api_key, "Require this key (Authorization: Bearer KEY or X-API-Key) "
                                                      "on every route but /healthz");
+    sub->add_flag("--access-log", o->server.access_log, "Log one line per request to stderr (X-Request-Id, method, "
+                                                         "path, status, milliseconds)");
     sub->add_option("--threads", o->server.threads, "Request worker threads");
     sub->add_option("--max-body-mb", o->max_body_mb, "Largest request body in MiB");
     sub->add_option("--max-batch", o->server.limits.max_batch_docs, "Most documents or ids per write request");

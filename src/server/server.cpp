@@ -3,6 +3,7 @@
 
 #include <httplib.h>
 
+#include <cstdio>
 #include <exception>
 
 namespace quiver::server {
@@ -19,6 +20,7 @@ namespace {
 
 void reply(httplib::Response& res, const ApiResponse& r) {
     res.status = r.status;
+    if (!r.request_id.empty()) res.set_header("X-Request-Id", r.request_id);
     res.set_content(r.body, r.content_type.c_str());
 }
 
@@ -34,13 +36,19 @@ Result<std::unique_ptr<Server>> Server::bind(engine::Store& store, const ServerO
     s->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     s->http.set_payload_max_length(options.limits.max_body_bytes);
     s->http.set_tcp_nodelay(true);  // small JSON replies must not wait for delayed ACKs (40 ms stalls)
+    if (options.access_log) {
+        s->api.set_access_log([](const std::string& line) { std::fprintf(stderr, "quiver serve: %s\n", line.c_str()); });
+    }
     s->http.set_read_timeout(30, 0);
     s->http.set_write_timeout(30, 0);
     auto handler = [s](const httplib::Request& req, httplib::Response& res) {
         ApiRequest r;
         r.method = req.method;
         // The raw target, not httplib's decoded path: segments are decoded after splitting on '/'.
-        r.path = req.target.substr(0, req.target.find('?'));
+        const std::size_t q = req.target.find('?');
+        r.path = req.target.substr(0, q);
+        if (q != std::string::npos) r.query = req.target.substr(q + 1);
+        r.request_id = req.get_header_value("X-Request-Id");
         r.body = req.body;
         r.content_type = req.get_header_value("Content-Type");
         r.authorization = req.get_header_value("Authorization");
@@ -57,7 +65,7 @@ Result<std::unique_ptr<Server>> Server::bind(engine::Store& store, const ServerO
     s->http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
         if (!res.body.empty()) return;
         const int status = res.status;
-        const char* code = status == 413 ? "resource_exhausted" : status >= 500 ? "internal" : "invalid_argument";
+        const char* code = status == 413 ? "payload_too_large" : status >= 500 ? "internal" : "invalid_argument";
         const char* message = status == 413 ? "request body too large" : "malformed HTTP request";
         reply(res, Api::error_response(status, code, message));
     });

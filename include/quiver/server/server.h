@@ -19,6 +19,7 @@ struct ServerOptions {
     std::string api_key;       ///< empty = no authentication
     std::size_t threads = 8;
     ApiLimits limits{};
+    bool access_log = false;   ///< one line per request on stderr (request id, method, path, status, time)
 };
 
 class Server {
