@@ -55,6 +55,16 @@ Result<std::unique_ptr<Server>> Server::bind(engine::Store& store, const ServerO
         r.api_key = req.get_header_value("X-API-Key");
         reply(res, s->api.handle(r));
     };
+    // A POST/PUT/PATCH without Content-Length or chunked encoding has no body (curl -X POST URL); httplib
+    // would try to read one until the connection closes and answer 400, so it is served here, bodiless.
+    s->http.set_pre_routing_handler([handler](const httplib::Request& req, httplib::Response& res) {
+        const bool may_have_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
+        if (!may_have_body || req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) {
+            return httplib::Server::HandlerResponse::Unhandled;
+        }
+        handler(req, res);
+        return httplib::Server::HandlerResponse::Handled;
+    });
     s->http.Get(".*", handler);
     s->http.Post(".*", handler);
     s->http.Put(".*", handler);

@@ -11,7 +11,7 @@ const SKIP = 77;
 
 function requireTool(modulesDir, name) {
   try {
-    return require(path.join(modulesDir, name));
+    return require(path.resolve(modulesDir, name));
   } catch (e) {
     console.log(`SKIP: npm package '${name}' is not installed in ${modulesDir} (run scripts/install-deps)`);
     process.exit(SKIP);
@@ -36,7 +36,11 @@ async function startServer(quiver, extraArgs = []) {
   const proc = spawn(quiver, ["serve", "--data", data, "--port", String(port), "--threads", "4", ...extraArgs],
                      { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
+  let stopping = false;
   proc.stderr.on("data", (d) => { stderr += d; });
+  proc.on("exit", (code, signal) => {
+    if (!stopping) console.log(`FAIL quiver serve exited unexpectedly (code ${code}, signal ${signal}):\n${stderr}`);
+  });
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; ++i) {
     if (proc.exitCode !== null) throw new Error(`quiver serve exited ${proc.exitCode}: ${stderr}`);
@@ -50,6 +54,7 @@ async function startServer(quiver, extraArgs = []) {
     base, port, data,
     stderr: () => stderr,
     stop: async () => {
+      stopping = true;
       proc.kill("SIGTERM");
       await new Promise((r) => (proc.exitCode !== null ? r() : proc.once("exit", r)));
       fs.rmSync(data, { recursive: true, force: true });

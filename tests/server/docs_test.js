@@ -53,9 +53,46 @@ function contains(actual, expected, where) {
   return null;
 }
 
+// Every (method, path) of docs/openapi.yaml (beside api.md) has a curl example in a ```sh block.
+function uncoveredRoutes(all) {
+  const spec = fs.readFileSync(require("node:path").join(require("node:path").dirname(mdFile), "openapi.yaml"), "utf8");
+  const routes = [];
+  let current = null;
+  for (const line of spec.split("\n")) {
+    let m = /^  (\/v1\/[^:]*):\s*$/.exec(line);
+    if (m) { current = m[1]; continue; }
+    if (/^\S/.test(line)) current = null;
+    m = /^    (get|put|post|patch|delete):\s*$/.exec(line);
+    if (m && current) routes.push([m[1].toUpperCase(), current]);
+  }
+  const calls = [];
+  for (const b of all) {
+    if (!b.lang.startsWith("sh")) continue;
+    for (const line of b.code.split("\n")) {
+      if (!line.includes("curl")) continue;
+      const p = /\$Q(\/[^\s"'?]*)/.exec(line);
+      if (!p) continue;
+      const x = /-X (\w+)/.exec(line);
+      calls.push([x ? x[1] : "GET", p[1]]);
+    }
+  }
+  const missing = [];
+  for (const [method, template] of routes) {
+    const re = new RegExp("^" + template.replace(/\{[^}]+\}/g, "[^/]+") + "$");
+    if (!calls.some(([m, p]) => m === method && re.test(p))) missing.push(`${method} ${template}`);
+  }
+  return { routes: routes.length, missing };
+}
+
 async function main() {
   const md = fs.readFileSync(mdFile, "utf8");
   const all = blocks(md);
+  const coverage = uncoveredRoutes(all);
+  for (const r of coverage.missing) console.log(`FAIL docs/api.md has no curl example of ${r}`);
+  if (coverage.routes < 15) {
+    console.log(`FAIL: only ${coverage.routes} routes found in openapi.yaml`);
+    process.exit(1);
+  }
   const srv = await startServer(quiver);
   let failures = 0, ran = 0;
   try {
@@ -104,7 +141,8 @@ async function main() {
   } finally {
     await srv.stop();
   }
-  console.log(`docs/api.md: ${ran} examples run, ${failures} failed`);
+  failures += coverage.missing.length;
+  console.log(`docs/api.md: ${ran} examples run, ${coverage.routes} routes of openapi.yaml covered but ${coverage.missing.length}, ${failures} failed`);
   if (ran < 20) {
     console.log("FAIL: fewer than 20 examples found");
     process.exit(1);
