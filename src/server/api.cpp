@@ -59,8 +59,7 @@ std::string scrub_paths(std::string_view m) {
 ApiResponse from_error(const Error& e) {
     const auto [status, code] = http_error(e.code());
     // Caller-facing messages name the caller's own values (ids may contain '/'); the rest may name files.
-    const bool callers = e.code() == ErrorCode::kInvalidArgument || e.code() == ErrorCode::kNotFound ||
-                         e.code() == ErrorCode::kAlreadyExists;
+    const bool callers = e.code() == ErrorCode::kInvalidArgument || e.code() == ErrorCode::kNotFound;
     return Api::error_response(status, code, callers ? e.message() : scrub_paths(e.message()));
 }
 
@@ -143,7 +142,9 @@ Result<Value> parse_optional_body(const std::string& body) {
     return parse_body(body);
 }
 
-bool json_content_type(std::string_view ct) {
+}  // namespace
+
+bool Api::accepts_content_type(std::string_view ct) {
     const std::size_t semi = ct.find(';');
     std::string_view base = ct.substr(0, semi);
     while (!base.empty() && base.back() == ' ') base.remove_suffix(1);
@@ -152,6 +153,8 @@ bool json_content_type(std::string_view ct) {
     return lower.empty() || lower == "application/json" || lower == "application/x-ndjson" ||
            lower == "application/jsonl" || lower == "application/json-seq" || lower == "application/ndjson";
 }
+
+namespace {
 
 // Query-string parameters, percent-decoded ('+' is a space).
 std::vector<std::pair<std::string, std::string>> parse_query(std::string_view q) {
@@ -277,8 +280,19 @@ ApiResponse Api::handle(const ApiRequest& request) {
     } catch (const std::exception& e) {
         resp = error_response(500, "internal", std::string("internal error: ") + e.what());
     }
-    resp.request_id = request_id_of(request.request_id);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    finish(request, label, resp, secs);
+    return resp;
+}
+
+ApiResponse Api::reject(const ApiRequest& request, int status, std::string_view code, std::string_view message) {
+    ApiResponse resp = error_response(status, code, message);
+    finish(request, "rejected", resp, 0.0);
+    return resp;
+}
+
+void Api::finish(const ApiRequest& request, const std::string& label, ApiResponse& resp, double secs) {
+    resp.request_id = request_id_of(request.request_id);
     record(label, resp.status, secs);
     if (access_log_) {
         char buf[64];
@@ -286,7 +300,6 @@ ApiResponse Api::handle(const ApiRequest& request) {
         access_log_(resp.request_id + " " + request.method + " " + (json::valid_utf8(request.path) ? request.path : "?") +
                     buf);
     }
-    return resp;
 }
 
 void Api::record(const std::string& label, int status, double seconds) {
@@ -374,7 +387,7 @@ ApiResponse Api::route(const ApiRequest& req, std::string& label) {
         return error_response(413, "payload_too_large",
                               "request body exceeds " + std::to_string(limits_.max_body_bytes) + " bytes");
     }
-    if (!req.body.empty() && !json_content_type(req.content_type)) {
+    if (!req.body.empty() && !accepts_content_type(req.content_type)) {
         return error_response(415, "unsupported_media_type",
                               "send JSON bodies with Content-Type: application/json (or application/x-ndjson)");
     }

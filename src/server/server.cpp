@@ -57,7 +57,21 @@ Result<std::unique_ptr<Server>> Server::bind(engine::Store& store, const ServerO
     };
     // A POST/PUT/PATCH without Content-Length or chunked encoding has no body (curl -X POST URL); httplib
     // would try to read one until the connection closes and answer 400, so it is served here, bodiless.
-    s->http.set_pre_routing_handler([handler](const httplib::Request& req, httplib::Response& res) {
+    // A body of another content type is refused before httplib reads it (it would parse a form body
+    // itself, and answer 413 above 8 KB).
+    s->http.set_pre_routing_handler([s, handler](const httplib::Request& req, httplib::Response& res) {
+        const bool has_body = req.has_header("Content-Length") ? req.get_header_value("Content-Length") != "0"
+                                                               : req.has_header("Transfer-Encoding");
+        if (has_body && !Api::accepts_content_type(req.get_header_value("Content-Type"))) {
+            ApiRequest r;
+            r.method = req.method;
+            r.path = req.target.substr(0, req.target.find('?'));
+            r.request_id = req.get_header_value("X-Request-Id");
+            res.set_header("Connection", "close");  // the unread body must not be taken for the next request
+            reply(res, s->api.reject(r, 415, "unsupported_media_type",
+                                     "send JSON bodies with Content-Type: application/json (or application/x-ndjson)"));
+            return httplib::Server::HandlerResponse::Handled;
+        }
         const bool may_have_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
         if (!may_have_body || req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) {
             return httplib::Server::HandlerResponse::Unhandled;

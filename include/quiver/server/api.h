@@ -27,6 +27,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include "quiver/engine/store.h"
 
@@ -66,13 +67,21 @@ public:
     ApiResponse handle(const ApiRequest& request);
     /// A JSON error response (used by the transport for errors it detects itself, e.g. 413).
     static ApiResponse error_response(int status, std::string_view code, std::string_view message);
+    /// An error the transport detected before reading the body of `request` (e.g. 415): like
+    /// error_response, plus the request id, metrics and access log of `handle`.
+    ApiResponse reject(const ApiRequest& request, int status, std::string_view code, std::string_view message);
     const ApiLimits& limits() const noexcept { return limits_; }
+    /// True for the content types a request body may have: none, application/json,
+    /// application/x-ndjson (and its aliases); any other gets 415.
+    static bool accepts_content_type(std::string_view content_type);
     /// Receives one access-log line per request ("<request id> <method> <path> <status> <ms>ms"); set
     /// before serving. Empty = no access log.
     void set_access_log(std::function<void(const std::string&)> sink) { access_log_ = std::move(sink); }
 
 private:
     ApiResponse route(const ApiRequest& request, std::string& route_label);
+    /// Request id, metrics and access log of a finished request.
+    void finish(const ApiRequest& request, const std::string& label, ApiResponse& response, double seconds);
     std::string metrics_text();
     void record(const std::string& label, int status, double seconds);
 
