@@ -383,6 +383,12 @@ ApiResponse Api::route(const ApiRequest& req, std::string& label) {
             return error_response(401, "unauthorized", given.empty() ? "missing API key" : "wrong API key");
         }
     }
+    // Query parameters exist only on GET .../documents/{id} (fields, with_vectors).
+    const bool get_document = m == "GET" && parts.size() == 4 && parts[0] == "collections" && parts[2] == "documents";
+    if (!req.query.empty() && !get_document) {
+        const auto params = parse_query(req.query);
+        if (!params.empty()) return bad_request("unknown query parameter '" + params[0].first + "'");
+    }
     if (req.body.size() > limits_.max_body_bytes) {
         return error_response(413, "payload_too_large",
                               "request body exceeds " + std::to_string(limits_.max_body_bytes) + " bytes");

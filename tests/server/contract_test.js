@@ -147,6 +147,8 @@ async function main() {
       ["GET", "/v1/healthz", "/v1/healthz", undefined, 200],
       ["GET", "/v1/metrics", "/v1/metrics", undefined, 200],
       ["GET", "/v1/collections", "/v1/collections", undefined, 200],
+      ["GET", "/v1/collections?limit=5", "/v1/collections", undefined, 400],
+      ["GET", "/v1/metrics?format=json", "/v1/metrics", undefined, 400],
       ["PUT", "/v1/collections/docs", C, SCHEMA, 201],
       ["PUT", "/v1/collections/docs", C, SCHEMA, 409],
       ["PUT", "/v1/collections/other", C, { fields: [{ name: "x", type: "text", colour: "red" }] }, 400],

@@ -366,6 +366,11 @@ TEST_F(ApiTest, UnknownKeysAreNamedAndErrorsUseTheCodeSet) {
         EXPECT_EQ(error_code(r), "invalid_argument");
         EXPECT_NE(r.body.find("'" + c.key + "'"), std::string::npos) << r.body;
     }
+    auto with_query = req("GET", "/v1/collections");
+    with_query.query = "limit=5";
+    auto q = api_->handle(with_query);
+    EXPECT_EQ(q.status, 400);
+    EXPECT_NE(q.body.find("'limit'"), std::string::npos) << q.body;
     // The code set.
     auto text_plain = req("POST", "/v1/collections/docs/search", R"({"field": "body", "text": "x"})");
     text_plain.content_type = "text/plain";
