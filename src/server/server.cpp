@@ -41,7 +41,7 @@ Result<std::unique_ptr<Server>> Server::bind(engine::Store& store, const ServerO
     }
     s->http.set_read_timeout(30, 0);
     s->http.set_write_timeout(30, 0);
-    auto handler = [s](const httplib::Request& req, httplib::Response& res) {
+    auto forward = [s](const httplib::Request& req, httplib::Response& res, std::string body) {
         ApiRequest r;
         r.method = req.method;
         // The raw target, not httplib's decoded path: segments are decoded after splitting on '/'.
@@ -49,29 +49,46 @@ Result<std::unique_ptr<Server>> Server::bind(engine::Store& store, const ServerO
         r.path = req.target.substr(0, q);
         if (q != std::string::npos) r.query = req.target.substr(q + 1);
         r.request_id = req.get_header_value("X-Request-Id");
-        r.body = req.body;
+        r.body = std::move(body);
         r.content_type = req.get_header_value("Content-Type");
         r.authorization = req.get_header_value("Authorization");
         r.api_key = req.get_header_value("X-API-Key");
         reply(res, s->api.handle(r));
     };
-    // A POST/PUT/PATCH without Content-Length or chunked encoding has no body (curl -X POST URL); httplib
-    // would try to read one until the connection closes and answer 400, so it is served here, bodiless.
-    // A body of another content type is refused before httplib reads it (it would parse a form body
-    // itself, and answer 413 above 8 KB).
-    s->http.set_pre_routing_handler([s, handler](const httplib::Request& req, httplib::Response& res) {
-        const bool has_body = req.has_header("Content-Length") ? req.get_header_value("Content-Length") != "0"
-                                                               : req.has_header("Transfer-Encoding");
-        if (has_body && !Api::accepts_content_type(req.get_header_value("Content-Type"))) {
+    auto handler = [forward](const httplib::Request& req, httplib::Response& res) { forward(req, res, req.body); };
+    // Bodies are read through a content reader: httplib then neither parses form bodies itself (it
+    // answered 413 to a form-encoded body over 8 KB) nor leaves a body unread; the Api answers 415 to
+    // a body that is not JSON. Reading stops at the body limit (413 from httplib).
+    auto with_body = [s, forward](const httplib::Request& req, httplib::Response& res,
+                                  const httplib::ContentReader& read) {
+        std::string body;
+        bool complete = true;
+        if (req.is_multipart_form_data()) {  // a browser form: drained by httplib's part parser, then 415
+            complete = read([](const httplib::MultipartFormData&) { return true; },
+                            [](const char*, std::size_t) { return true; });
+            body = "(multipart form data)";
+        } else {
+            complete = read([&](const char* data, std::size_t n) {
+                body.append(data, n);
+                return true;
+            });
+        }
+        if (!complete) {  // over the body limit (httplib set 413) or a truncated body
             ApiRequest r;
             r.method = req.method;
             r.path = req.target.substr(0, req.target.find('?'));
             r.request_id = req.get_header_value("X-Request-Id");
-            res.set_header("Connection", "close");  // the unread body must not be taken for the next request
-            reply(res, s->api.reject(r, 415, "unsupported_media_type",
-                                     "send JSON bodies with Content-Type: application/json (or application/x-ndjson)"));
-            return httplib::Server::HandlerResponse::Handled;
+            const bool too_large = res.status == 413;
+            res.set_header("Connection", "close");
+            reply(res, s->api.reject(r, too_large ? 413 : 400, too_large ? "payload_too_large" : "invalid_argument",
+                                     too_large ? "request body too large" : "the request body could not be read"));
+            return;
         }
+        forward(req, res, std::move(body));
+    };
+    // Before any body is read: a POST/PUT/PATCH without Content-Length or chunked encoding has no body
+    // (curl -X POST URL; httplib would wait for one until the connection closes).
+    s->http.set_pre_routing_handler([handler](const httplib::Request& req, httplib::Response& res) {
         const bool may_have_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
         if (!may_have_body || req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) {
             return httplib::Server::HandlerResponse::Unhandled;
@@ -80,10 +97,10 @@ Result<std::unique_ptr<Server>> Server::bind(engine::Store& store, const ServerO
         return httplib::Server::HandlerResponse::Handled;
     });
     s->http.Get(".*", handler);
-    s->http.Post(".*", handler);
-    s->http.Put(".*", handler);
+    s->http.Post(".*", with_body);
+    s->http.Put(".*", with_body);
     s->http.Delete(".*", handler);
-    s->http.Patch(".*", handler);
+    s->http.Patch(".*", with_body);
     s->http.Options(".*", handler);
     // Errors httplib detects itself (oversized body, bad request line) still get a JSON body.
     s->http.set_error_handler([](const httplib::Request&, httplib::Response& res) {

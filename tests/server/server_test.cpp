@@ -458,6 +458,73 @@ TEST(ApiKey, RequiredEverywhereButHealthz) {
     EXPECT_EQ(api.handle(header).status, 200);
 }
 
+// One raw HTTP/1.1 exchange on a fresh connection; returns the response text.
+std::string raw_exchange(int port, const std::string& request) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return "";
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string out;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
+        char buf[4096];
+        ssize_t n;
+        while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return out;
+}
+
+TEST(Server, BodilessPostsContentTypesAndRequestIds) {
+    testing::TempDir dir;
+    auto store = engine::Store::open(dir.path());
+    ASSERT_TRUE(store);
+    ServerOptions o;
+    o.port = 0;
+    o.threads = 2;
+    auto srv = Server::bind(**store, o);
+    ASSERT_TRUE(srv) << srv.error().to_string();
+    std::thread t([&] { (void)(*srv)->run(); });
+    httplib::Client cli("127.0.0.1", (*srv)->port());
+    cli.set_read_timeout(60, 0);
+    for (int i = 0; i < 100 && !cli.Get("/v1/healthz"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_EQ(cli.Put("/v1/collections/c", kSchema, "application/json")->status, 201);
+    // curl -X POST URL: no Content-Length, no body.
+    const std::string flushed = raw_exchange((*srv)->port(), "POST /v1/collections/c/flush HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                                             "Connection: close\r\n\r\n");
+    EXPECT_EQ(flushed.rfind("HTTP/1.1 200", 0), 0u) << flushed;
+    EXPECT_NE(flushed.find("{\"documents\":0}"), std::string::npos) << flushed;
+    EXPECT_NE(flushed.find("X-Request-Id: "), std::string::npos) << flushed;
+    // A 1 MB JSON body works with the JSON content type; curl's default form type gets 415 (not 413).
+    std::string docs = "[";
+    for (int i = 0; i < 2000; ++i) {
+        docs += std::string(i ? "," : "") + R"({"id": "d)" + std::to_string(i) + R"(", "body": ")" + std::string(480, 'w') + "\"}";
+    }
+    docs += "]";
+    ASSERT_GT(docs.size(), 1000000u);
+    auto r = cli.Post("/v1/collections/c/documents", docs, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body.substr(0, 200);
+    const std::string form = "--x\r\nContent-Disposition: form-data; name=\"docs\"\r\n\r\n" + docs + "\r\n--x--\r\n";
+    for (const char* type : {"application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"}) {
+        r = cli.Post("/v1/collections/c/documents", type[0] == 'm' ? form : docs, type);
+        ASSERT_TRUE(r) << type;
+        EXPECT_EQ(r->status, 415) << type << ": " << r->body;
+        EXPECT_EQ(error_code(ApiResponse{r->status, r->body, "", ""}), "unsupported_media_type");
+    }
+    // The request id is echoed in a header.
+    r = cli.Get("/v1/collections", httplib::Headers{{"X-Request-Id", "req-7"}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->get_header_value("X-Request-Id"), "req-7");
+    r = cli.Post("/v1/collections/c/count", "", "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, R"({"count":2000})");
+    (*srv)->stop();
+    t.join();
+}
+
 TEST(Server, SocketRoundTripAndLimits) {
     testing::TempDir dir;
     auto store = engine::Store::open(dir.path());
