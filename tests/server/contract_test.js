@@ -99,6 +99,25 @@ async function call(base, step) {
     return { status: res.status, json: null, headers: res.headers };
   }
   covered.add(`${method.toLowerCase()} ${template} ${res.status}`);
+  // A request the server accepted must be valid under the spec's request schema (a client written
+  // from the spec can send it).
+  if (res.status < 300 && body !== undefined) {
+    const op = spec.paths[template][method.toLowerCase()];
+    const mediaType = (init.headers["Content-Type"] || "application/json").split(";")[0];
+    if (!op.requestBody || !op.requestBody.content[mediaType]) {
+      fail(`${label}: the spec documents no ${mediaType} request body`);
+    } else if (mediaType === "application/json") {
+      const key = `request ${method} ${template}`;
+      if (!validators.has(key)) {
+        validators.set(key, ajv.compile({ $ref: "openapi" + pointer("paths", template, method.toLowerCase(), "requestBody",
+                                                                   "content", mediaType, "schema") }));
+      }
+      const validate = validators.get(key);
+      if (!validate(JSON.parse(init.body))) {
+        fail(`${label}: the accepted request body does not match the spec: ${ajv.errorsText(validate.errors)}`);
+      }
+    }
+  }
   const ct = (res.headers.get("content-type") || "").split(";")[0].trim();
   const documented = Object.keys(found.r.content || {});
   if (!documented.includes(ct)) fail(`${label}: content type '${ct}' is not documented (${documented})`);
