@@ -3,7 +3,9 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 namespace quiver::server {
@@ -68,6 +70,8 @@ Result<std::unique_ptr<Server>> Server::bind(engine::Store& store, const ServerO
                             [](const char*, std::size_t) { return true; });
             body = "(multipart form data)";
         } else {
+            const std::size_t declared = std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10);
+            body.reserve(std::min(declared, s->options.limits.max_body_bytes));
             complete = read([&](const char* data, std::size_t n) {
                 body.append(data, n);
                 return true;
