@@ -35,6 +35,8 @@ async function startServer(quiver, extraArgs = []) {
   const port = await freePort();
   const proc = spawn(quiver, ["serve", "--data", data, "--port", String(port), "--threads", "4", ...extraArgs],
                      { stdio: ["ignore", "ignore", "pipe"] });
+  // A test that ends early (an exception, process.exit) must not leave the server running.
+  process.on("exit", () => { if (proc.exitCode === null) proc.kill("SIGKILL"); });
   let stderr = "";
   let stopping = false;
   proc.stderr.on("data", (d) => { stderr += d; });
