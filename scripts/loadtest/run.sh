@@ -1,7 +1,8 @@
 #!/bin/sh
 # Load test of `quiver serve`: 100k documents, then 60 s of wrk (4 connections, 2 threads) mixing
 # searches and upserts against 127.0.0.1. Usage: scripts/loadtest/run.sh BUILD_DIR WORK_DIR [SECONDS]
-# REUSE_STORE=1 skips the ingest when WORK_DIR/store already holds the collection.
+# REUSE_STORE=1 skips the ingest when WORK_DIR/store already holds the collection. SCRIPT=mixed_v1.lua
+# runs the v1 mix (search, batch search, upsert, patch, scroll); CONNECTIONS sets wrk's connections (4).
 set -eu
 build=$1
 work=$2
@@ -19,7 +20,7 @@ fi
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:6399/healthz >/dev/null && break; sleep 0.2; done
-wrk -t 2 -c 4 -d "${secs}s" --latency -s "$here/mixed.lua" http://127.0.0.1:6399
+wrk -t 2 -c "${CONNECTIONS:-4}" -d "${secs}s" --latency -s "$here/${SCRIPT:-mixed.lua}" http://127.0.0.1:6399
 curl -s http://127.0.0.1:6399/collections/load | head -c 600; echo
 curl -s http://127.0.0.1:6399/metrics | grep -E '^quiver_http_requests_total|^quiver_collection' || true
 kill $pid

@@ -158,6 +158,8 @@ void add_serve_command(CLI::App& app) {
     sub->add_option("--max-body-mb", o->max_body_mb, "Largest request body in MiB (413 beyond)")->capture_default_str();
     sub->add_option("--max-batch", o->server.limits.max_batch_docs, "Most documents or ids per write request")
         ->capture_default_str();
+    sub->add_flag("--access-log", o->server.access_log, "Log one line per request to stderr (X-Request-Id, method, "
+                                                         "path, status, milliseconds)");
     set_action(sub, [o] { return run_serve(*o); });
 }
 

@@ -80,6 +80,7 @@ struct Collection::Impl {
     mutable std::mutex snap_mu;
     std::shared_ptr<const Snapshot> snapshot = std::make_shared<Snapshot>();
 
+    std::mutex patch_mu;  // patch(): one read-merge-write at a time
     std::mutex merge_mu;  // one merge at a time (merger thread, flush, optimize)
     std::mutex stop_mu;
     std::condition_variable stop_cv;
@@ -101,6 +102,20 @@ struct Collection::Impl {
     Status merge_once(bool force_flush, bool all, bool* did_work);
     void merger_loop();
 };
+
+/// search.cpp: one search over `snap` (the contract of Collection::search).
+Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, const Snapshot& snap,
+                                               const SearchRequest& request);
+
+/// A live document of a snapshot: (index into Snapshot::segs, local slot).
+struct LiveRef {
+    std::size_t seg = 0;
+    std::uint32_t local = 0;
+};
+/// query_ops.cpp: up to `limit` live documents of `snap` matching `filter` (nullptr = all) with ids
+/// greater than `after` (bytewise; "" = from the first), in id order.
+std::vector<LiveRef> live_in_id_order(const Snapshot& snap, const Filter* filter, std::string_view after,
+                                      std::size_t limit);
 
 std::string wal_path(const std::string& dir, std::uint64_t first_seq);
 std::string del_path(const std::string& dir, std::uint64_t seg, std::uint64_t gen);

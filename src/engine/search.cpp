@@ -1,4 +1,4 @@
-// Reads: get by id and top-k search over a snapshot (BM25, vectors, reciprocal rank fusion).
+// Reads: get by id and top-k search over a snapshot (BM25, vectors, sparse; fusion in fusion.cpp).
 #include <algorithm>
 #include <cmath>
 #include <unordered_map>
@@ -9,8 +9,8 @@
 namespace quiver::engine {
 namespace {
 
-constexpr double kRrfK = 60.0;
-constexpr std::size_t kMaxK = 10000;
+constexpr std::size_t kMaxK = 10000;  // deepest rank a scored query reaches (offset + k, search_after)
+constexpr std::size_t kFusionDepth = 100;  // least depth of each clause's list when fusing
 
 struct Hit {
     std::size_t seg;  // index into the snapshot
@@ -48,8 +48,25 @@ Result<Document> Collection::get(const std::string& id) const {
 }
 
 Result<std::vector<SearchHit>> Collection::search(const SearchRequest& request) const {
-    const Schema& schema = impl_->schema;
-    if (request.clauses.empty()) return invalid_argument("search needs at least one query clause");
+    const auto snap = impl_->current();
+    return search_snapshot(*impl_, *snap, request);
+}
+
+Result<std::vector<std::vector<SearchHit>>> Collection::search_batch(const std::vector<SearchRequest>& requests) const {
+    const auto snap = impl_->current();
+    std::vector<std::vector<SearchHit>> out;
+    out.reserve(requests.size());
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        auto hits = search_snapshot(*impl_, *snap, requests[i]);
+        if (!hits) return Error(hits.error().code(), "search " + std::to_string(i) + ": " + hits.error().message());
+        out.push_back(std::move(hits).value());
+    }
+    return out;
+}
+
+Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, const Snapshot& snapshot,
+                                               const SearchRequest& request) {
+    const Schema& schema = impl.schema;
     if (request.k == 0 || request.k > kMaxK) return invalid_argument("k must be 1.." + std::to_string(kMaxK));
     if (request.filter) QUIVER_TRY(request.filter->validate(schema));
     if (request.return_fields) {
@@ -57,6 +74,53 @@ Result<std::vector<SearchHit>> Collection::search(const SearchRequest& request) 
             if (schema.find(f) == nullptr) return invalid_argument("unknown return field '" + f + "'");
         }
     }
+    if (request.score_threshold && !std::isfinite(*request.score_threshold)) {
+        return invalid_argument("score_threshold must be finite");
+    }
+    if (request.search_after && !std::isfinite(request.search_after->score)) {
+        return invalid_argument("search_after needs a finite score");
+    }
+    const Filter* filter = request.filter ? &*request.filter : nullptr;
+    auto materialise = [&](std::size_t seg_index, std::uint32_t local, double score) -> Result<SearchHit> {
+        const Segment& seg = *snapshot.segs[seg_index].seg;
+        SearchHit sh;
+        sh.id = seg.doc_id(local);
+        sh.score = score;
+        if (!request.return_fields || !request.return_fields->empty()) {
+            QUIVER_ASSIGN_OR_RETURN(Document d, seg.document(local));
+            sh.document = project(std::move(d), request.return_fields);
+        }
+        sh.document.id = sh.id;
+        return sh;
+    };
+    if (request.clauses.empty()) {  // filter-only: every match scores 1, in id order
+        std::vector<SearchHit> out;
+        if (request.score_threshold && *request.score_threshold > 1.0) return out;
+        std::string after;
+        if (request.search_after) {
+            if (request.search_after->score > 1.0) {
+                after.clear();
+            } else if (request.search_after->score < 1.0) {
+                return out;
+            } else {
+                after = request.search_after->id;
+            }
+        }
+        const auto refs = live_in_id_order(snapshot, filter, after, request.offset + request.k);
+        for (std::size_t i = request.offset; i < refs.size(); ++i) {
+            QUIVER_ASSIGN_OR_RETURN(auto sh, materialise(refs[i].seg, refs[i].local, 1.0));
+            out.push_back(std::move(sh));
+        }
+        return out;
+    }
+    if (request.offset + request.k > kMaxK) {
+        return invalid_argument("offset + limit must be at most " + std::to_string(kMaxK) +
+                                " (page deeper with search_after, or scroll)");
+    }
+    FusionSpec fusion = request.fusion;
+    fusion.weights.clear();
+    for (const auto& c : request.clauses) fusion.weights.push_back(c.weight);
+    QUIVER_TRY(validate_fusion(fusion, request.clauses.size()));
     std::vector<std::size_t> field_index;
     std::vector<std::pair<const QueryClause*, std::vector<float>>> embedded;  // text queries on vector fields
     for (const auto& c : request.clauses) {
@@ -68,8 +132,8 @@ Result<std::vector<SearchHit>> Collection::search(const SearchRequest& request) 
                 return invalid_argument("field '" + c.field + "' is text: give a query text");
             }
         } else if (f->type == FieldType::kVector) {
-            if (c.vector.empty() && !c.text.empty() && impl_->encoders[static_cast<std::size_t>(f - schema.fields.data())]) {
-                auto& enc = *impl_->encoders[static_cast<std::size_t>(f - schema.fields.data())];
+            if (c.vector.empty() && !c.text.empty() && impl.encoders[static_cast<std::size_t>(f - schema.fields.data())]) {
+                auto& enc = *impl.encoders[static_cast<std::size_t>(f - schema.fields.data())];
                 QUIVER_ASSIGN_OR_RETURN(auto v, embed_query(enc, *f, c.text));
                 embedded.emplace_back(&c, std::move(v));
                 field_index.push_back(static_cast<std::size_t>(f - schema.fields.data()));
@@ -97,77 +161,92 @@ Result<std::vector<SearchHit>> Collection::search(const SearchRequest& request) 
         }
         field_index.push_back(static_cast<std::size_t>(f - schema.fields.data()));
     }
-    const auto snap = impl_->current();
-    const Filter* filter = request.filter ? &*request.filter : nullptr;
-    const std::size_t depth = request.clauses.size() == 1 ? request.k : std::max<std::size_t>(request.k, 100);
-    std::vector<std::vector<Hit>> lists;
-    std::vector<std::string> terms;
-    for (std::size_t ci = 0; ci < request.clauses.size(); ++ci) {
-        const QueryClause& c = request.clauses[ci];
-        const FieldSpec& f = schema.fields[field_index[ci]];
-        std::vector<Hit> hits;
-        if (f.type == FieldType::kText) {
-            QUIVER_ASSIGN_OR_RETURN(auto analyzer, text::Analyzer::create(text::AnalyzerConfig{}));
-            terms.clear();
-            analyzer.analyze(c.text, terms);
-            for (std::size_t si = 0; si < snap->segs.size(); ++si) {
-                const auto& s = snap->segs[si];
-                for (const auto& d : s.seg->search_text(field_index[ci], terms, depth, s.deleted.get(), s.deleted_count, filter)) {
-                    hits.push_back({si, d.local, d.score});
+    const Snapshot* snap = &snapshot;
+    // One retrieval at `depth` per clause, fused; *exhausted = no list was cut at `depth`.
+    auto retrieve = [&](std::size_t window, bool* exhausted) -> Result<std::vector<Hit>> {
+        const std::size_t depth = request.clauses.size() == 1 ? window : std::max(window, kFusionDepth);
+        *exhausted = true;
+        std::vector<std::vector<Hit>> lists;
+        std::vector<std::string> terms;
+        for (std::size_t ci = 0; ci < request.clauses.size(); ++ci) {
+            const QueryClause& c = request.clauses[ci];
+            const FieldSpec& f = schema.fields[field_index[ci]];
+            std::vector<Hit> hits;
+            if (f.type == FieldType::kText) {
+                QUIVER_ASSIGN_OR_RETURN(auto analyzer, text::Analyzer::create(text::AnalyzerConfig{}));
+                terms.clear();
+                analyzer.analyze(c.text, terms);
+                for (std::size_t si = 0; si < snap->segs.size(); ++si) {
+                    const auto& s = snap->segs[si];
+                    for (const auto& d : s.seg->search_text(field_index[ci], terms, depth, s.deleted.get(), s.deleted_count, filter)) {
+                        hits.push_back({si, d.local, d.score});
+                    }
+                }
+            } else if (f.type == FieldType::kSparse) {
+                for (std::size_t si = 0; si < snap->segs.size(); ++si) {
+                    const auto& s = snap->segs[si];
+                    for (const auto& d : s.seg->search_sparse(field_index[ci], c.sparse, depth, s.deleted.get(),
+                                                              s.deleted_count, filter)) {
+                        hits.push_back({si, d.local, d.score});
+                    }
+                }
+            } else {
+                const std::vector<float>* qv = &c.vector;
+                for (const auto& [clause, v] : embedded) {
+                    if (clause == &c) qv = &v;
+                }
+                for (std::size_t si = 0; si < snap->segs.size(); ++si) {
+                    const auto& s = snap->segs[si];
+                    QUIVER_ASSIGN_OR_RETURN(auto found, s.seg->search_vector(field_index[ci], *qv, depth,
+                                                                             request.ef, s.deleted.get(), filter));
+                    for (const auto& d : found) hits.push_back({si, d.local, d.score});
                 }
             }
-        } else if (f.type == FieldType::kSparse) {
-            for (std::size_t si = 0; si < snap->segs.size(); ++si) {
-                const auto& s = snap->segs[si];
-                for (const auto& d : s.seg->search_sparse(field_index[ci], c.sparse, depth, s.deleted.get(),
-                                                          s.deleted_count, filter)) {
-                    hits.push_back({si, d.local, d.score});
-                }
-            }
+            std::sort(hits.begin(), hits.end(), better);
+            if (hits.size() >= depth) *exhausted = false;
+            if (hits.size() > depth) hits.resize(depth);
+            lists.push_back(std::move(hits));
+        }
+        std::vector<Hit> final_hits;
+        if (lists.size() == 1) {
+            final_hits = std::move(lists[0]);
         } else {
-            const std::vector<float>* qv = &c.vector;
-            for (const auto& [clause, v] : embedded) {
-                if (clause == &c) qv = &v;
+            std::vector<std::vector<RankedItem>> ranked(lists.size());
+            for (std::size_t i = 0; i < lists.size(); ++i) {
+                for (const Hit& h : lists[i]) ranked[i].push_back({(static_cast<std::uint64_t>(h.seg) << 32) | h.local, h.score});
             }
-            for (std::size_t si = 0; si < snap->segs.size(); ++si) {
-                const auto& s = snap->segs[si];
-                QUIVER_ASSIGN_OR_RETURN(auto found, s.seg->search_vector(field_index[ci], *qv, depth,
-                                                                         request.ef, s.deleted.get(), filter));
-                for (const auto& d : found) hits.push_back({si, d.local, d.score});
+            for (const RankedItem& r : fuse(ranked, fusion)) {
+                final_hits.push_back({static_cast<std::size_t>(r.key >> 32), static_cast<std::uint32_t>(r.key), r.score});
             }
         }
-        std::sort(hits.begin(), hits.end(), better);
-        if (hits.size() > depth) hits.resize(depth);
-        lists.push_back(std::move(hits));
-    }
-    std::vector<Hit> final_hits;
-    if (lists.size() == 1) {
-        final_hits = std::move(lists[0]);
-    } else {
-        std::unordered_map<std::uint64_t, Hit> fused;
-        for (const auto& list : lists) {
-            for (std::size_t r = 0; r < list.size(); ++r) {
-                const std::uint64_t key = (static_cast<std::uint64_t>(list[r].seg) << 32) | list[r].local;
-                auto [it, inserted] = fused.emplace(key, Hit{list[r].seg, list[r].local, 0.0});
-                it->second.score += 1.0 / (kRrfK + static_cast<double>(r + 1));
-            }
+        // The page order: score descending, then id ascending (stable across snapshots, for search_after).
+        std::sort(final_hits.begin(), final_hits.end(), [&](const Hit& a, const Hit& b) {
+            if (a.score != b.score) return a.score > b.score;
+            return snap->segs[a.seg].seg->doc_id(a.local) < snap->segs[b.seg].seg->doc_id(b.local);
+        });
+        return final_hits;
+    };
+    const std::size_t wanted = request.offset + request.k;
+    auto is_after = [&](const Hit& h) {
+        if (!request.search_after) return true;
+        if (h.score != request.search_after->score) return h.score < request.search_after->score;
+        return snap->segs[h.seg].seg->doc_id(h.local) > request.search_after->id;
+    };
+    std::vector<Hit> page;
+    for (std::size_t window = request.search_after ? std::min(kMaxK, std::max(2 * wanted, kFusionDepth)) : wanted;;
+         window = std::min(kMaxK, window * 4)) {
+        bool exhausted = true;
+        QUIVER_ASSIGN_OR_RETURN(auto ordered, retrieve(window, &exhausted));
+        page.clear();
+        for (const Hit& h : ordered) {
+            if (is_after(h)) page.push_back(h);
         }
-        for (const auto& [key, h] : fused) final_hits.push_back(h);
-        std::sort(final_hits.begin(), final_hits.end(), better);
+        if (page.size() >= wanted || exhausted || window == kMaxK) break;
     }
-    if (final_hits.size() > request.k) final_hits.resize(request.k);
     std::vector<SearchHit> out;
-    out.reserve(final_hits.size());
-    for (const Hit& h : final_hits) {
-        const Segment& seg = *snap->segs[h.seg].seg;
-        SearchHit sh;
-        sh.id = seg.doc_id(h.local);
-        sh.score = h.score;
-        if (!request.return_fields || !request.return_fields->empty()) {
-            QUIVER_ASSIGN_OR_RETURN(Document d, seg.document(h.local));
-            sh.document = project(std::move(d), request.return_fields);
-        }
-        sh.document.id = sh.id;
+    for (std::size_t i = request.offset; i < page.size() && out.size() < request.k; ++i) {
+        if (request.score_threshold && page[i].score < *request.score_threshold) break;
+        QUIVER_ASSIGN_OR_RETURN(auto sh, materialise(page[i].seg, page[i].local, page[i].score));
         out.push_back(std::move(sh));
     }
     return out;

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <optional>
+#include <random>
 #include <vector>
 
 #include "quiver/core/json.h"
@@ -17,22 +19,58 @@ using json::Value;
 
 constexpr double kBucketBounds[11] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 10.0};
 
-int http_status(ErrorCode code) {
+// Engine errors -> HTTP status and the API's error code.
+std::pair<int, const char*> http_error(ErrorCode code) {
     switch (code) {
         case ErrorCode::kInvalidArgument:
-        case ErrorCode::kOutOfRange: return 400;
-        case ErrorCode::kNotFound: return 404;
-        case ErrorCode::kAlreadyExists: return 409;
-        case ErrorCode::kFailedPrecondition: return 409;
-        case ErrorCode::kResourceExhausted: return 507;
-        case ErrorCode::kUnavailable: return 503;
-        default: return 500;
+        case ErrorCode::kOutOfRange: return {400, "invalid_argument"};
+        case ErrorCode::kNotFound: return {404, "not_found"};
+        case ErrorCode::kAlreadyExists:
+        case ErrorCode::kFailedPrecondition: return {409, "conflict"};
+        case ErrorCode::kResourceExhausted: return {507, "insufficient_storage"};
+        case ErrorCode::kUnavailable: return {503, "unavailable"};
+        case ErrorCode::kDataLoss: return {500, "data_loss"};
+        default: return {500, "internal"};
     }
 }
 
-ApiResponse from_error(const Error& e) {
-    return Api::error_response(http_status(e.code()), to_string(e.code()), e.message());
+// Removes absolute paths ('/' followed by a name, starting a word) from a message: error texts from
+// the storage layer name files, which a client must not see.
+std::string scrub_paths(std::string_view m) {
+    std::string out;
+    out.reserve(m.size());
+    std::size_t i = 0;
+    while (i < m.size()) {
+        const bool word_start = i == 0 || m[i - 1] == ' ' || m[i - 1] == '\'' || m[i - 1] == '"' || m[i - 1] == '(';
+        if (m[i] == '/' && word_start && i + 1 < m.size() && m[i + 1] != ' ') {
+            std::size_t j = i;
+            while (j < m.size() && m[j] != ' ' && m[j] != '\'' && m[j] != '"' && m[j] != ')' && m[j] != ',') ++j;
+            const std::string_view path = m.substr(i, j - i);
+            const std::size_t slash = path.rfind('/');
+            out += "<data>/";
+            out += path.substr(slash + 1);
+            i = j;
+            continue;
+        }
+        out += m[i++];
+    }
+    return out;
 }
+
+ApiResponse from_error(const Error& e) {
+    const auto [status, code] = http_error(e.code());
+    // Caller-facing messages name the caller's own values (ids may contain '/'); the rest may name files.
+    const bool callers = e.code() == ErrorCode::kInvalidArgument || e.code() == ErrorCode::kNotFound;
+    return Api::error_response(status, code, callers ? e.message() : scrub_paths(e.message()));
+}
+
+// A document the schema refuses on a write route: 422 (the request itself is well-formed).
+ApiResponse from_document_error(const Error& e) {
+    if (e.code() != ErrorCode::kInvalidArgument) return from_error(e);
+    return Api::error_response(422, "unprocessable", e.message());
+}
+
+ApiResponse bad_request(std::string message) { return Api::error_response(400, "invalid_argument", message); }
 
 ApiResponse ok_json(const Value& v, int status = 200) {
     ApiResponse r;
@@ -90,10 +128,96 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
 }
 
 Result<Value> parse_body(const std::string& body) {
-    if (body.empty()) return invalid_argument("request body is empty; expected JSON");
+    if (body.find_first_not_of(" \t\r\n") == std::string::npos) {
+        return invalid_argument("request body is empty; expected a JSON object");
+    }
     auto v = json::parse(body);
     if (!v) return invalid_argument("malformed JSON: " + v.error().message());
+    if (!v->is_object()) return invalid_argument("the request body must be a JSON object");
     return v;
+}
+
+// An optional body: empty = {}.
+Result<Value> parse_optional_body(const std::string& body) {
+    if (body.find_first_not_of(" \t\r\n") == std::string::npos) return Value::object();
+    return parse_body(body);
+}
+
+}  // namespace
+
+bool Api::accepts_content_type(std::string_view ct) {
+    const std::size_t semi = ct.find(';');
+    std::string_view base = ct.substr(0, semi);
+    while (!base.empty() && base.back() == ' ') base.remove_suffix(1);
+    std::string lower(base);
+    for (char& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    return lower.empty() || lower == "application/json" || lower == "application/x-ndjson" ||
+           lower == "application/jsonl" || lower == "application/json-seq" || lower == "application/ndjson";
+}
+
+namespace {
+
+// Query-string parameters, percent-decoded ('+' is a space).
+std::vector<std::pair<std::string, std::string>> parse_query(std::string_view q) {
+    std::vector<std::pair<std::string, std::string>> out;
+    std::size_t i = 0;
+    while (i <= q.size() && !q.empty()) {
+        std::size_t j = q.find('&', i);
+        if (j == std::string_view::npos) j = q.size();
+        std::string_view kv = q.substr(i, j - i);
+        if (!kv.empty()) {
+            const std::size_t eq = kv.find('=');
+            std::string k(kv.substr(0, eq)), v(eq == std::string_view::npos ? "" : kv.substr(eq + 1));
+            for (char& c : v) c = c == '+' ? ' ' : c;
+            out.emplace_back(decode_segment(k), decode_segment(v));
+        }
+        if (j == q.size()) break;
+        i = j + 1;
+    }
+    return out;
+}
+
+std::string new_request_id() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+    return buf;
+}
+
+// A client's X-Request-Id is echoed when it is 1-128 visible ASCII characters; otherwise a new one.
+std::string request_id_of(const std::string& given) {
+    if (given.empty() || given.size() > 128) return new_request_id();
+    for (char c : given) {
+        if (c <= 0x20 || c >= 0x7f) return new_request_id();
+    }
+    return given;
+}
+
+Value hit_to_json(const engine::Schema& schema, const engine::SearchHit& h) {
+    Value o = Value::object();
+    o.set("id", Value::string(h.id));
+    o.set("score", Value::number(h.score));
+    Value doc = document_to_json(schema, h.document);
+    auto& fields = doc.as_object();
+    if (!fields.empty()) fields.erase(fields.begin());  // the id is already there
+    o.set("fields", std::move(doc));
+    return o;
+}
+
+Value hits_to_json(const engine::Schema& schema, const engine::SearchRequest& r, const std::vector<engine::SearchHit>& hits) {
+    Value arr = Value::array();
+    for (const auto& h : hits) arr.as_array().push_back(hit_to_json(schema, h));
+    Value o = Value::object();
+    o.set("hits", std::move(arr));
+    if (hits.size() == r.k) {
+        Value after = Value::array();
+        after.as_array().push_back(Value::number(hits.back().score));
+        after.as_array().push_back(Value::string(hits.back().id));
+        o.set("next_search_after", std::move(after));
+    } else {
+        o.set("next_search_after", Value::null());
+    }
+    return o;
 }
 
 }  // namespace
@@ -123,8 +247,25 @@ ApiResponse Api::handle(const ApiRequest& request) {
         resp = error_response(500, "internal", std::string("internal error: ") + e.what());
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    record(label, resp.status, secs);
+    finish(request, label, resp, secs);
     return resp;
+}
+
+ApiResponse Api::reject(const ApiRequest& request, int status, std::string_view code, std::string_view message) {
+    ApiResponse resp = error_response(status, code, message);
+    finish(request, "rejected", resp, 0.0);
+    return resp;
+}
+
+void Api::finish(const ApiRequest& request, const std::string& label, ApiResponse& resp, double secs) {
+    resp.request_id = request_id_of(request.request_id);
+    record(label, resp.status, secs);
+    if (access_log_) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, " %d %.3fms", resp.status, secs * 1e3);
+        access_log_(resp.request_id + " " + request.method + " " + (json::valid_utf8(request.path) ? request.path : "?") +
+                    buf);
+    }
 }
 
 void Api::record(const std::string& label, int status, double seconds) {
@@ -190,10 +331,12 @@ std::string Api::metrics_text() {
 }
 
 ApiResponse Api::route(const ApiRequest& req, std::string& label) {
-    const std::vector<std::string> parts = split_path(req.path);
+    std::vector<std::string> parts = split_path(req.path);
+    if (!parts.empty() && parts[0] == "v1") parts.erase(parts.begin());  // the unversioned paths are aliases
     const std::string& m = req.method;
     if (parts.size() == 1 && parts[0] == "healthz") {
         label = "/healthz";
+        if (m != "GET") return error_response(405, "method_not_allowed", "use GET /healthz");
         Value o = Value::object();
         o.set("status", Value::string("ok"));
         return ok_json(o);
@@ -203,15 +346,26 @@ ApiResponse Api::route(const ApiRequest& req, std::string& label) {
         if (given.empty() && req.authorization.rfind("Bearer ", 0) == 0) given = req.authorization.substr(7);
         if (!constant_time_equal(given, api_key_)) {
             label = "unauthorized";
-            return error_response(401, "unauthenticated", given.empty() ? "missing API key" : "wrong API key");
+            return error_response(401, "unauthorized", given.empty() ? "missing API key" : "wrong API key");
         }
     }
+    // Query parameters exist only on GET .../documents/{id} (fields, with_vectors).
+    const bool get_document = m == "GET" && parts.size() == 4 && parts[0] == "collections" && parts[2] == "documents";
+    if (!req.query.empty() && !get_document) {
+        const auto params = parse_query(req.query);
+        if (!params.empty()) return bad_request("unknown query parameter '" + params[0].first + "'");
+    }
     if (req.body.size() > limits_.max_body_bytes) {
-        return error_response(413, "resource_exhausted",
+        return error_response(413, "payload_too_large",
                               "request body exceeds " + std::to_string(limits_.max_body_bytes) + " bytes");
     }
-    if (parts.size() == 1 && parts[0] == "metrics" && m == "GET") {
+    if (!req.body.empty() && !accepts_content_type(req.content_type)) {
+        return error_response(415, "unsupported_media_type",
+                              "send JSON bodies with Content-Type: application/json (or application/x-ndjson)");
+    }
+    if (parts.size() == 1 && parts[0] == "metrics") {
         label = "/metrics";
+        if (m != "GET") return error_response(405, "method_not_allowed", "use GET /metrics");
         ApiResponse r;
         r.body = metrics_text();
         r.content_type = "text/plain; version=0.0.4";
@@ -239,8 +393,7 @@ ApiResponse Api::route(const ApiRequest& req, std::string& label) {
     const std::string& name = parts[1];
     if (!engine::valid_collection_name(name)) {
         label = "/collections/{name}";
-        return error_response(400, "invalid_argument",
-                              "invalid collection name (1-64 of [A-Za-z0-9_-], not starting with '-')");
+        return bad_request("invalid collection name (1-64 of [A-Za-z0-9_-], not starting with '-')");
     }
     if (parts.size() == 2) {
         label = "/collections/{name}";
@@ -281,104 +434,259 @@ ApiResponse Api::route(const ApiRequest& req, std::string& label) {
         }
         return error_response(405, "method_not_allowed", "use PUT, GET or DELETE on a collection");
     }
-    auto coll = store_.get(name);
-    if (!coll) {
-        label = "/collections/{name}/...";
-        return from_error(coll.error());
-    }
-    engine::Collection& c = **coll;
+    // Label the route before looking the collection up, so 404s are counted under their route.
     const std::string& verb = parts[2];
-    if (parts.size() == 3 && (verb == "search" || verb == "flush" || verb == "optimize")) {
+    if (parts.size() == 3 && (verb == "search" || verb == "flush" || verb == "optimize" || verb == "count" ||
+                              verb == "scroll")) {
         label = "/collections/{name}/" + verb;
-        if (m != "POST") return error_response(405, "method_not_allowed", "use POST");
-        if (verb != "search") {
-            auto st = verb == "flush" ? c.flush() : c.optimize();
-            if (!st) return from_error(st.error());
-            Value o = Value::object();
-            o.set("documents", Value::number(static_cast<double>(c.stats().documents)));
-            return ok_json(o);
-        }
+    } else if (parts.size() == 4 && verb == "search" && parts[3] == "batch") {
+        label = "/collections/{name}/search/batch";
+    } else if (verb == "documents" && parts.size() == 3) {
+        label = "/collections/{name}/documents";
+    } else if (verb == "documents" && parts.size() == 4 && parts[3] == "delete" && m == "POST") {
+        label = "/collections/{name}/documents/delete";
+    } else if (verb == "documents" && parts.size() == 4) {
+        label = "/collections/{name}/documents/{id}";
+    } else {
+        return error_response(404, "not_found", "no route for " + m + " " + (json::valid_utf8(req.path) ? req.path : "?"));
+    }
+    auto coll = store_.get(name);
+    if (!coll) return from_error(coll.error());
+    engine::Collection& c = **coll;
+    const engine::Schema& schema = c.schema();
+    auto only = [&](std::string_view method) -> std::optional<ApiResponse> {
+        if (m == method) return std::nullopt;
+        return error_response(405, "method_not_allowed", "use " + std::string(method) + " on this route");
+    };
+
+    if (label == "/collections/{name}/flush" || label == "/collections/{name}/optimize") {
+        if (auto e = only("POST")) return *e;
+        auto body = parse_optional_body(req.body);
+        if (!body) return from_error(body.error());
+        if (auto st = check_keys(*body, {}, "this request"); !st) return from_error(st.error());
+        auto st = verb == "flush" ? c.flush() : c.optimize();
+        if (!st) return from_error(st.error());
+        Value o = Value::object();
+        o.set("documents", Value::number(static_cast<double>(c.stats().documents)));
+        return ok_json(o);
+    }
+    if (label == "/collections/{name}/search") {
+        if (auto e = only("POST")) return *e;
         auto body = parse_body(req.body);
         if (!body) return from_error(body.error());
-        auto sr = search_from_json(*body, limits_.max_k);
+        auto sr = search_from_json(*body, limits_.max_k, schema);
         if (!sr) return from_error(sr.error());
         auto hits = c.search(*sr);
         if (!hits) return from_error(hits.error());
-        Value arr = Value::array();
-        for (const auto& h : *hits) {
-            Value o = Value::object();
-            o.set("id", Value::string(h.id));
-            o.set("score", Value::number(h.score));
-            Value doc = document_to_json(c.schema(), h.document);
-            auto& fields = doc.as_object();
-            if (!fields.empty()) fields.erase(fields.begin());  // the id is already there
-            o.set("fields", std::move(doc));
-            arr.as_array().push_back(std::move(o));
+        return ok_json(hits_to_json(schema, *sr, *hits));
+    }
+    if (label == "/collections/{name}/search/batch") {
+        if (auto e = only("POST")) return *e;
+        auto body = parse_body(req.body);
+        if (!body) return from_error(body.error());
+        if (auto st = check_keys(*body, {"searches"}, "a batch search"); !st) return from_error(st.error());
+        const Value* searches = body->find("searches");
+        if (searches == nullptr || !searches->is_array()) return bad_request("expected {\"searches\": [...]}");
+        if (searches->as_array().size() > limits_.max_batch_searches) {
+            return error_response(413, "payload_too_large",
+                                  "batch exceeds " + std::to_string(limits_.max_batch_searches) + " searches");
         }
+        std::vector<engine::SearchRequest> requests;
+        for (std::size_t i = 0; i < searches->as_array().size(); ++i) {
+            auto sr = search_from_json(searches->as_array()[i], limits_.max_k, schema);
+            if (!sr) return bad_request("searches[" + std::to_string(i) + "]: " + sr.error().message());
+            requests.push_back(std::move(sr).value());
+        }
+        auto results = c.search_batch(requests);
+        if (!results) return from_error(results.error());
+        Value arr = Value::array();
+        for (std::size_t i = 0; i < requests.size(); ++i) arr.as_array().push_back(hits_to_json(schema, requests[i], (*results)[i]));
         Value o = Value::object();
-        o.set("hits", std::move(arr));
+        o.set("results", std::move(arr));
         return ok_json(o);
     }
-    if (verb != "documents") return error_response(404, "not_found", "no such route");
-    if (parts.size() == 3 || (parts.size() == 4 && parts[3] == "delete" && m == "POST")) {
-        const bool deleting = parts.size() == 4;
-        label = deleting ? "/collections/{name}/documents/delete" : "/collections/{name}/documents";
-        if (m != "POST") return error_response(405, "method_not_allowed", "use POST to write documents");
-        if (deleting) {
-            auto body = parse_body(req.body);
-            if (!body) return from_error(body.error());
-            const Value* ids = body->find("ids");
-            if (ids == nullptr || !ids->is_array()) return error_response(400, "invalid_argument", "expected {\"ids\": [...]}");
+    if (label == "/collections/{name}/count") {
+        if (auto e = only("POST")) return *e;
+        auto body = parse_optional_body(req.body);
+        if (!body) return from_error(body.error());
+        if (auto st = check_keys(*body, {"filter"}, "a count"); !st) return from_error(st.error());
+        std::optional<engine::Filter> filter;
+        if (const Value* f = body->find("filter")) {
+            auto parsed = filter_from_json(*f);
+            if (!parsed) return from_error(parsed.error());
+            filter = std::move(parsed).value();
+        }
+        auto n = c.count(filter);
+        if (!n) return from_error(n.error());
+        Value o = Value::object();
+        o.set("count", Value::number(static_cast<double>(*n)));
+        return ok_json(o);
+    }
+    if (label == "/collections/{name}/scroll") {
+        if (auto e = only("POST")) return *e;
+        auto body = parse_optional_body(req.body);
+        if (!body) return from_error(body.error());
+        if (auto st = check_keys(*body, {"filter", "limit", "cursor", "fields", "with_vectors"}, "a scroll"); !st) {
+            return from_error(st.error());
+        }
+        engine::ScrollRequest sr;
+        if (const Value* f = body->find("filter")) {
+            auto parsed = filter_from_json(*f);
+            if (!parsed) return from_error(parsed.error());
+            sr.filter = std::move(parsed).value();
+        }
+        if (const Value* l = body->find("limit")) {
+            if (!l->is_integer() || l->as_int() < 1 || static_cast<std::uint64_t>(l->as_int()) > limits_.max_k) {
+                return bad_request("'limit' must be an integer in 1.." + std::to_string(limits_.max_k));
+            }
+            sr.limit = static_cast<std::size_t>(l->as_int());
+        }
+        if (const Value* cur = body->find("cursor")) {
+            if (!cur->is_null()) {
+                if (!cur->is_string() || cur->as_string().empty()) {
+                    return bad_request("\"cursor\" must be the \"next_cursor\" of the previous page, or null");
+                }
+                sr.after = cur->as_string();
+            }
+        }
+        auto fields = return_fields_from_json(*body, schema);
+        if (!fields) return from_error(fields.error());
+        sr.return_fields = std::move(fields).value();
+        auto page = c.scroll(sr);
+        if (!page) return from_error(page.error());
+        Value docs = Value::array();
+        for (const auto& d : page->documents) docs.as_array().push_back(document_to_json(schema, d));
+        Value o = Value::object();
+        o.set("documents", std::move(docs));
+        o.set("next_cursor", page->next_after ? Value::string(*page->next_after) : Value::null());
+        return ok_json(o);
+    }
+    if (label == "/collections/{name}/documents/delete") {
+        auto body = parse_body(req.body);
+        if (!body) return from_error(body.error());
+        if (auto st = check_keys(*body, {"ids", "filter"}, "a delete"); !st) return from_error(st.error());
+        const Value* ids = body->find("ids");
+        const Value* filter = body->find("filter");
+        if ((ids == nullptr) == (filter == nullptr)) return bad_request("expected {\"ids\": [...]} or {\"filter\": {...}}");
+        Result<std::size_t> n = std::size_t{0};
+        if (filter != nullptr) {
+            auto parsed = filter_from_json(*filter);
+            if (!parsed) return from_error(parsed.error());
+            n = c.remove_where(*parsed);
+        } else {
+            if (!ids->is_array()) return bad_request("\"ids\" must be an array");
             if (ids->as_array().size() > limits_.max_batch_docs) {
-                return error_response(413, "resource_exhausted",
+                return error_response(413, "payload_too_large",
                                       "batch exceeds " + std::to_string(limits_.max_batch_docs) + " ids");
             }
             std::vector<std::string> list;
             for (const Value& x : ids->as_array()) {
-                if (!x.is_string()) return error_response(400, "invalid_argument", "ids must be strings");
-                list.push_back(x.as_string());
+                auto id = document_id_from_json(x);
+                if (!id) return from_error(id.error());
+                list.push_back(std::move(id).value());
             }
-            auto n = c.remove(list);
-            if (!n) return from_error(n.error());
-            Value o = Value::object();
-            o.set("deleted", Value::number(static_cast<double>(*n)));
-            return ok_json(o);
+            n = c.remove(list);
         }
+        if (!n) return from_error(n.error());
+        Value o = Value::object();
+        o.set("deleted", Value::number(static_cast<double>(*n)));
+        return ok_json(o);
+    }
+    if (label == "/collections/{name}/documents") {
+        if (m != "POST" && m != "PATCH") return error_response(405, "method_not_allowed", "use POST (upsert) or PATCH (partial update)");
         // One document's JSON tree at a time (body_parser.h): no tree of the whole body.
-        auto parsed = parse_upsert_body(c.schema(), req.content_type, req.body, {limits_.max_batch_docs});
+        BodyParseLimits body_limits;
+        body_limits.max_documents = limits_.max_batch_docs;
+        body_limits.keep_nulls = m == "PATCH";
+        bool schema_refused = false;
+        auto parsed = parse_upsert_body(schema, req.content_type, req.body, body_limits, &schema_refused);
         if (!parsed) {
             if (parsed.error().code() == ErrorCode::kResourceExhausted) {
-                return error_response(413, "resource_exhausted", parsed.error().message());
+                return error_response(413, "payload_too_large", parsed.error().message());
             }
-            return from_error(parsed.error());
+            return schema_refused ? from_document_error(parsed.error()) : from_error(parsed.error());
         }
         std::vector<engine::Document> docs = std::move(parsed).value();
         const std::size_t n = docs.size();
-        auto st = c.upsert(std::move(docs));
-        if (!st) return from_error(st.error());
         Value o = Value::object();
+        if (m == "PATCH") {
+            auto updated = c.patch(std::move(docs));
+            if (!updated) return from_document_error(updated.error());
+            o.set("updated", Value::number(static_cast<double>(*updated)));
+            return ok_json(o);
+        }
+        auto st = c.upsert(std::move(docs));
+        if (!st) return from_document_error(st.error());
         o.set("upserted", Value::number(static_cast<double>(n)));
         return ok_json(o);
     }
-    if (parts.size() == 4) {
-        label = "/collections/{name}/documents/{id}";
-        const std::string& id = parts[3];
-        if (m == "GET") {
-            auto d = c.get(id);
-            if (!d) return from_error(d.error());
-            return ok_json(document_to_json(c.schema(), *d));
+    // /collections/{name}/documents/{id}
+    const std::string& id = parts[3];
+    if (m == "GET") {
+        std::optional<std::vector<std::string>> names;
+        bool with_vectors = false;
+        for (const auto& [k, v] : parse_query(req.query)) {
+            if (k == "fields") {
+                names.emplace();
+                std::size_t i = 0;
+                while (i <= v.size()) {
+                    const std::size_t j = std::min(v.find(',', i), v.size());
+                    if (j > i) {
+                        const std::string f = v.substr(i, j - i);
+                        if (schema.find(f) == nullptr) return bad_request("\"fields\": unknown field '" + f + "'");
+                        names->push_back(f);
+                    }
+                    i = j + 1;
+                }
+            } else if (k == "with_vectors") {
+                if (v != "true" && v != "false") return bad_request("\"with_vectors\" must be true or false");
+                with_vectors = v == "true";
+            } else {
+                return bad_request("unknown query parameter '" + k + "' (allowed: fields, with_vectors)");
+            }
         }
-        if (m == "DELETE") {
-            auto n = c.remove({id});
-            if (!n) return from_error(n.error());
-            if (*n == 0) return error_response(404, "not_found", "document not found");
-            Value o = Value::object();
-            o.set("deleted", Value::number(1));
-            return ok_json(o);
+        auto d = c.get(id);
+        if (!d) return from_error(d.error());
+        const auto keep = resolve_return_fields(schema, std::move(names), with_vectors);
+        if (keep) {
+            engine::Document projected;
+            projected.id = d->id;
+            for (const auto& f : *keep) {
+                auto it = d->fields.find(f);
+                if (it != d->fields.end()) projected.fields.emplace(f, std::move(it->second));
+            }
+            return ok_json(document_to_json(schema, projected));
         }
-        return error_response(405, "method_not_allowed", "use GET or DELETE on a document");
+        return ok_json(document_to_json(schema, *d));
     }
-    return error_response(404, "not_found", "no such route");
+    if (m == "PATCH") {
+        auto body = parse_body(req.body);
+        if (!body) return from_error(body.error());
+        if (const Value* given = body->find("id")) {
+            auto gid = document_id_from_json(*given);
+            if (!gid || *gid != id) return bad_request("the body's \"id\" differs from the path's");
+        } else {
+            body->as_object().insert(body->as_object().begin(), {"id", Value::string(id)});
+        }
+        auto d = document_from_json(schema, *body, true);
+        if (!d) return from_document_error(d.error());
+        std::vector<engine::Document> docs;
+        docs.push_back(std::move(d).value());
+        auto updated = c.patch(std::move(docs));
+        if (!updated) return from_document_error(updated.error());
+        Value o = Value::object();
+        o.set("updated", Value::number(static_cast<double>(*updated)));
+        return ok_json(o);
+    }
+    if (m == "DELETE") {
+        auto n = c.remove({id});
+        if (!n) return from_error(n.error());
+        if (*n == 0) return error_response(404, "not_found", "document '" + id + "' not found");
+        Value o = Value::object();
+        o.set("deleted", Value::number(1));
+        return ok_json(o);
+    }
+    return error_response(405, "method_not_allowed", "use GET, PATCH or DELETE on a document");
 }
 
 }  // namespace quiver::server

@@ -96,9 +96,7 @@ public:
             return invalid_argument("malformed JSON " + std::string(where) + std::to_string(offset) + ": " +
                                     v.error().message());
         }
-        QUIVER_ASSIGN_OR_RETURN(auto doc, document_from_json(schema_, *v));
-        docs_.push_back(std::move(doc));
-        return ok_status();
+        return convert(*v);
     }
 
     // The elements of the array starting at s[i] == '['; returns one past its ']'.
@@ -141,8 +139,7 @@ public:
                     return invalid_argument("malformed JSON on line " + std::to_string(line_no) + ": " +
                                             v.error().message());
                 }
-                QUIVER_ASSIGN_OR_RETURN(auto doc, document_from_json(schema_, *v));
-                docs_.push_back(std::move(doc));
+                QUIVER_TRY(convert(*v));
             }
             pos = end + 1;
         }
@@ -150,11 +147,24 @@ public:
     }
 
     std::vector<engine::Document> take() { return std::move(docs_); }
+    bool schema_refused() const noexcept { return schema_refused_; }
 
 private:
     const engine::Schema& schema_;
     const BodyParseLimits& limits_;
     std::vector<engine::Document> docs_;
+    bool schema_refused_ = false;
+
+    // The codec's conversion; its refusals are the schema's (well-formed JSON, wrong fields).
+    Status convert(const json::Value& v) {
+        auto doc = document_from_json(schema_, v, limits_.keep_nulls);
+        if (!doc) {
+            schema_refused_ = true;
+            return std::move(doc).error();
+        }
+        docs_.push_back(std::move(doc).value());
+        return ok_status();
+    }
 };
 
 // The top-level object at s[i] is either {"documents": [...]} or one document. Finds the "documents"
@@ -193,11 +203,12 @@ Result<std::size_t> documents_member(std::string_view s, std::size_t i) {
 
 }  // namespace
 
-Result<std::vector<engine::Document>> parse_upsert_body(const engine::Schema& schema, std::string_view content_type,
-                                                        std::string_view body, const BodyParseLimits& limits) {
+namespace {
+
+Result<std::vector<engine::Document>> parse_into(Collector& out, std::string_view content_type, std::string_view body,
+                                                 const BodyParseLimits& limits) {
     const std::size_t first = skip_ws(body, 0);
     if (first == body.size()) return invalid_argument("request body is empty; expected documents");
-    Collector out(schema, limits);
     const bool ndjson = content_type.find("ndjson") != std::string_view::npos ||
                         content_type.find("jsonl") != std::string_view::npos;
     if (!ndjson && body[first] == '[') {
@@ -222,6 +233,17 @@ Result<std::vector<engine::Document>> parse_upsert_body(const engine::Schema& sc
     }
     QUIVER_TRY(out.add_ndjson(body));
     return out.take();
+}
+
+}  // namespace
+
+Result<std::vector<engine::Document>> parse_upsert_body(const engine::Schema& schema, std::string_view content_type,
+                                                        std::string_view body, const BodyParseLimits& limits,
+                                                        bool* schema_refused) {
+    Collector out(schema, limits);
+    auto docs = parse_into(out, content_type, body, limits);
+    if (schema_refused != nullptr) *schema_refused = !docs && out.schema_refused();
+    return docs;
 }
 
 }  // namespace quiver::server

@@ -1,7 +1,9 @@
 // JSON <-> engine values. All semantics of request bodies live here and in api.cpp.
 #include "quiver/server/json_codec.h"
 
+#include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 
 namespace quiver::server {
@@ -11,6 +13,12 @@ using engine::FieldType;
 using json::Value;
 
 Error bad(std::string m) { return invalid_argument(std::move(m)); }
+
+Result<std::string> id_from_json(const Value& v, std::string_view what) {
+    if (v.is_string()) return v.as_string();
+    if (v.is_integer()) return std::to_string(v.as_int());
+    return bad(std::string(what) + " must be a string or an integer");
+}
 
 Result<std::size_t> get_size(const Value& obj, std::string_view key, std::size_t fallback, std::size_t max) {
     const Value* v = obj.find(key);
@@ -59,8 +67,23 @@ Result<engine::SparseTerms> sparse_from_json(const Value& v, std::string_view wh
 
 }  // namespace
 
+Status check_keys(const Value& v, std::initializer_list<std::string_view> allowed, std::string_view where) {
+    if (!v.is_object()) return ok_status();
+    for (const auto& [key, value] : v.as_object()) {
+        if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+            std::string list;
+            for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+            return bad("unknown key '" + key + "' in " + std::string(where) + " (allowed: " + list + ")");
+        }
+    }
+    return ok_status();
+}
+
+Result<std::string> document_id_from_json(const Value& v) { return id_from_json(v, "a document id"); }
+
 Result<engine::Schema> schema_from_json(const Value& v) {
     if (!v.is_object()) return bad("schema must be a JSON object with \"fields\"");
+    QUIVER_TRY(check_keys(v, {"fields", "bm25"}, "the schema"));
     engine::Schema s;
     const Value* fields = v.find("fields");
     if (fields == nullptr || !fields->is_array()) return bad("schema needs a \"fields\" array");
@@ -73,6 +96,15 @@ Result<engine::Schema> schema_from_json(const Value& v) {
         if (type == nullptr || !type->is_string()) return bad("field '" + name->as_string() + "' needs a \"type\"");
         spec.name = name->as_string();
         QUIVER_ASSIGN_OR_RETURN(spec.type, engine::parse_field_type(type->as_string()));
+        const std::string where = "field '" + spec.name + "'";
+        if (spec.type == FieldType::kText) {
+            QUIVER_TRY(check_keys(f, {"name", "type", "indexed", "sources"}, where));
+        } else if (spec.type == FieldType::kVector) {
+            QUIVER_TRY(check_keys(f, {"name", "type", "dim", "metric", "index", "m", "ef_construction", "encoder", "sources"},
+                                  where));
+        } else {
+            QUIVER_TRY(check_keys(f, {"name", "type"}, where));
+        }
         if (const Value* idx = f.find("indexed")) {
             if (!idx->is_bool()) return bad("\"indexed\" must be a boolean");
             spec.indexed = idx->as_bool();
@@ -112,6 +144,7 @@ Result<engine::Schema> schema_from_json(const Value& v) {
     }
     if (const Value* bm = v.find("bm25")) {
         if (!bm->is_object()) return bad("\"bm25\" must be an object");
+        QUIVER_TRY(check_keys(*bm, {"k1", "b"}, "\"bm25\""));
         if (const Value* k1 = bm->find("k1")) {
             if (!k1->is_number()) return bad("bm25 k1 must be a number");
             s.bm25_k1 = static_cast<float>(k1->as_number());
@@ -165,18 +198,21 @@ Value schema_to_json(const engine::Schema& s) {
     return out;
 }
 
-Result<engine::Document> document_from_json(const engine::Schema& schema, const Value& v) {
+Result<engine::Document> document_from_json(const engine::Schema& schema, const Value& v, bool keep_nulls) {
     if (!v.is_object()) return bad("a document must be a JSON object");
     engine::Document d;
     const Value* id = v.find("id");
     if (id == nullptr) id = v.find("_id");
-    if (id == nullptr || !id->is_string()) return bad("a document needs a string \"id\"");
-    d.id = id->as_string();
+    if (id == nullptr) return bad("a document needs an \"id\" (a string or an integer)");
+    QUIVER_ASSIGN_OR_RETURN(d.id, id_from_json(*id, "a document's \"id\""));
     for (const auto& [key, val] : v.as_object()) {
         if (key == "id" || key == "_id") continue;
         const engine::FieldSpec* f = schema.find(key);
         if (f == nullptr) return bad("document '" + d.id + "': unknown field '" + key + "'");
-        if (val.is_null()) continue;
+        if (val.is_null()) {
+            if (keep_nulls) d.fields[key] = std::monostate{};
+            continue;
+        }
         const std::string where = "document '" + d.id + "': field '" + key + "'";
         engine::FieldValue fv;
         switch (f->type) {
@@ -273,6 +309,13 @@ Result<engine::Filter> filter_from_json(const Value& v, int depth) {
         }
         return ok_status();
     };
+    const bool boolean = v.find("and") != nullptr || v.find("or") != nullptr || v.find("not") != nullptr;
+    if (boolean && v.as_object().size() != 1) return bad("a filter with and/or/not has no other key");
+    if (!boolean) QUIVER_TRY(check_keys(v, {"field", "eq", "in", "range"}, "a filter"));
+    if (v.find("field") != nullptr &&
+        (v.find("eq") != nullptr) + (v.find("in") != nullptr) + (v.find("range") != nullptr) > 1) {
+        return bad("a filter on a field takes exactly one of eq, in or range");
+    }
     if (const Value* a = v.find("and")) {
         QUIVER_TRY(children(*a, Op::kAnd));
         return f;
@@ -318,11 +361,22 @@ Result<engine::Filter> filter_from_json(const Value& v, int depth) {
     return f;
 }
 
-Result<engine::SearchRequest> search_from_json(const Value& v, std::size_t max_k) {
-    if (!v.is_object()) return bad("search body must be a JSON object");
+Result<engine::SearchRequest> search_from_json(const Value& v, std::size_t max_k, const engine::Schema& schema) {
+    if (!v.is_object()) return bad("a search must be a JSON object");
     engine::SearchRequest r;
-    auto clause = [&](const Value& q) -> Status {
-        if (!q.is_object()) return bad("each query must be an object with \"field\" and \"text\" or \"vector\"");
+    const bool multi = v.find("queries") != nullptr;
+    QUIVER_TRY(check_keys(v,
+                          multi ? std::initializer_list<std::string_view>{"queries", "fusion", "k", "limit", "offset",
+                                                                          "search_after", "score_threshold", "filter",
+                                                                          "fields", "with_vectors", "ef"}
+                                : std::initializer_list<std::string_view>{"field", "text", "vector", "sparse", "weight",
+                                                                          "fusion", "k", "limit", "offset", "search_after",
+                                                                          "score_threshold", "filter", "fields",
+                                                                          "with_vectors", "ef"},
+                          "the search"));
+    auto clause = [&](const Value& q, bool nested) -> Status {
+        if (!q.is_object()) return bad("each query must be an object with \"field\" and \"text\", \"vector\" or \"sparse\"");
+        if (nested) QUIVER_TRY(check_keys(q, {"field", "text", "vector", "sparse", "weight"}, "a query"));
         const Value* field = q.find("field");
         if (field == nullptr || !field->is_string()) return bad("a query needs a string \"field\"");
         engine::QueryClause c;
@@ -343,32 +397,112 @@ Result<engine::SearchRequest> search_from_json(const Value& v, std::size_t max_k
             QUIVER_ASSIGN_OR_RETURN(c.vector, floats_from_json(*vec, "\"vector\""));
             if (c.vector.empty()) return bad("\"vector\" is empty");
         }
+        if (const Value* w = q.find("weight")) {
+            if (!w->is_number() || !std::isfinite(w->as_number()) || w->as_number() < 0.0) {
+                return bad("\"weight\" must be a finite number >= 0");
+            }
+            c.weight = w->as_number();
+        }
         r.clauses.push_back(std::move(c));
         return ok_status();
     };
     if (const Value* qs = v.find("queries")) {
         if (!qs->is_array()) return bad("\"queries\" must be an array");
-        for (const Value& q : qs->as_array()) QUIVER_TRY(clause(q));
-    } else {
-        QUIVER_TRY(clause(v));
+        for (const Value& q : qs->as_array()) QUIVER_TRY(clause(q, true));
+    } else if (v.find("field") != nullptr || v.find("text") != nullptr || v.find("vector") != nullptr ||
+               v.find("sparse") != nullptr) {
+        QUIVER_TRY(clause(v, false));
     }
-    QUIVER_ASSIGN_OR_RETURN(r.k, get_size(v, "k", 10, max_k));
-    if (r.k == 0) return bad("'k' must be at least 1");
+    if (v.find("k") != nullptr && v.find("limit") != nullptr) return bad("give \"limit\" or \"k\", not both");
+    QUIVER_ASSIGN_OR_RETURN(r.k, get_size(v, v.find("limit") != nullptr ? "limit" : "k", 10, max_k));
+    if (r.k == 0) return bad("'limit' must be at least 1");
+    QUIVER_ASSIGN_OR_RETURN(r.offset, get_size(v, "offset", 0, 10000));
     QUIVER_ASSIGN_OR_RETURN(r.ef, get_size(v, "ef", 0, 100000));
+    if (const Value* sa = v.find("search_after")) {
+        const auto* arr = sa->is_array() ? &sa->as_array() : nullptr;
+        if (arr == nullptr || arr->size() != 2 || !(*arr)[0].is_number()) {
+            return bad("\"search_after\" must be [score, id], the last hit of the previous page");
+        }
+        engine::SearchAfter after;
+        after.score = (*arr)[0].as_number();
+        QUIVER_ASSIGN_OR_RETURN(after.id, id_from_json((*arr)[1], "the id in \"search_after\""));
+        r.search_after = std::move(after);
+    }
+    if (const Value* t = v.find("score_threshold")) {
+        if (!t->is_number() || !std::isfinite(t->as_number())) return bad("\"score_threshold\" must be a finite number");
+        r.score_threshold = t->as_number();
+    }
+    if (const Value* fu = v.find("fusion")) {
+        if (!fu->is_object()) return bad("\"fusion\" must be an object");
+        QUIVER_TRY(check_keys(*fu, {"method", "k", "normalization"}, "\"fusion\""));
+        if (const Value* m = fu->find("method")) {
+            if (!m->is_string()) return bad("\"fusion\": \"method\" must be a string (rrf, convex)");
+            QUIVER_ASSIGN_OR_RETURN(r.fusion.method, engine::parse_fusion_method(m->as_string()));
+        }
+        if (const Value* k = fu->find("k")) {
+            if (r.fusion.method != engine::FusionMethod::kRrf) return bad("\"fusion\": \"k\" applies to rrf only");
+            if (!k->is_number() || !std::isfinite(k->as_number()) || k->as_number() < 0.0) {
+                return bad("\"fusion\": \"k\" must be a finite number >= 0");
+            }
+            r.fusion.rrf_k = k->as_number();
+        }
+        if (const Value* n = fu->find("normalization")) {
+            if (r.fusion.method != engine::FusionMethod::kConvex) {
+                return bad("\"fusion\": \"normalization\" applies to convex only");
+            }
+            if (!n->is_string()) return bad("\"fusion\": \"normalization\" must be a string");
+            QUIVER_ASSIGN_OR_RETURN(r.fusion.normalization, engine::parse_normalization(n->as_string()));
+        }
+    }
     if (const Value* f = v.find("filter")) {
         QUIVER_ASSIGN_OR_RETURN(auto filter, filter_from_json(*f));
         r.filter = std::move(filter);
     }
+    QUIVER_ASSIGN_OR_RETURN(r.return_fields, return_fields_from_json(v, schema));
+    return r;
+}
+
+Result<std::optional<std::vector<std::string>>> return_fields_from_json(const Value& v, const engine::Schema& schema) {
+    bool with_vectors = false;
+    if (const Value* wv = v.find("with_vectors")) {
+        if (!wv->is_bool()) return bad("\"with_vectors\" must be a boolean");
+        with_vectors = wv->as_bool();
+    }
+    std::optional<std::vector<std::string>> names;
     if (const Value* rf = v.find("fields")) {
         if (!rf->is_array()) return bad("\"fields\" must be an array of field names");
-        std::vector<std::string> names;
+        names.emplace();
         for (const Value& x : rf->as_array()) {
             if (!x.is_string()) return bad("\"fields\" must be an array of field names");
-            names.push_back(x.as_string());
+            if (schema.find(x.as_string()) == nullptr) return bad("\"fields\": unknown field '" + x.as_string() + "'");
+            names->push_back(x.as_string());
         }
-        r.return_fields = std::move(names);
     }
-    return r;
+    return resolve_return_fields(schema, std::move(names), with_vectors);
+}
+
+std::optional<std::vector<std::string>> resolve_return_fields(const engine::Schema& schema,
+                                                              std::optional<std::vector<std::string>> names,
+                                                              bool with_vectors) {
+    auto is_vector = [](const engine::FieldSpec& f) {
+        return f.type == FieldType::kVector || f.type == FieldType::kSparse;
+    };
+    if (names) {
+        if (with_vectors) {
+            for (const auto& f : schema.fields) {
+                if (is_vector(f) && std::find(names->begin(), names->end(), f.name) == names->end()) {
+                    names->push_back(f.name);
+                }
+            }
+        }
+        return names;
+    }
+    if (with_vectors) return std::nullopt;  // everything
+    std::vector<std::string> out;
+    for (const auto& f : schema.fields) {
+        if (!is_vector(f)) out.push_back(f.name);
+    }
+    return out;
 }
 
 }  // namespace quiver::server

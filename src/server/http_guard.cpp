@@ -94,14 +94,14 @@ HeaderList cors_headers(const AccessOptions& o, std::string_view origin) {
 
 std::optional<GuardReply> check_head(const AccessOptions& o, const RequestHead& head, std::size_t max_body_bytes) {
     if (!host_allowed(o, head.host)) {
-        return reply(403, "permission_denied", "Host header not allowed (see quiver serve --allowed-hosts)");
+        return reply(403, "forbidden", "Host header not allowed (see quiver serve --allowed-hosts)");
     }
     const bool cors_ok = !o.cors_origin.empty() && head.origin == o.cors_origin;
     // Same-origin requests carry Origin too (e.g. a page served from this address): allowed.
     const bool same_origin = !head.origin.empty() && !head.host.empty() && head.origin == "http://" + std::string(trim(head.host));
     if (head.method == "OPTIONS") {
         if (!head.origin.empty() && !cors_ok && !same_origin) {
-            return reply(403, "permission_denied", "cross-origin requests are not allowed (see quiver serve --cors-origin)");
+            return reply(403, "forbidden", "cross-origin requests are not allowed (see quiver serve --cors-origin)");
         }
         GuardReply r;
         r.response.status = 204;
@@ -116,7 +116,7 @@ std::optional<GuardReply> check_head(const AccessOptions& o, const RequestHead& 
         return r;
     }
     if (!head.origin.empty() && !cors_ok && !same_origin) {
-        return reply(403, "permission_denied", "cross-origin requests are not allowed (see quiver serve --cors-origin)");
+        return reply(403, "forbidden", "cross-origin requests are not allowed (see quiver serve --cors-origin)");
     }
     HeaderList cors = cors_headers(o, head.origin);
     std::string_view path = head.path;
@@ -131,14 +131,14 @@ std::optional<GuardReply> check_head(const AccessOptions& o, const RequestHead& 
         if (!full && !read_only) {
             HeaderList h = cors;
             h.emplace_back("WWW-Authenticate", "Bearer");
-            return reply(401, "unauthenticated", given.empty() ? "missing API key" : "wrong API key", std::move(h));
+            return reply(401, "unauthorized", given.empty() ? "missing API key" : "wrong API key", std::move(h));
         }
         if (read_only && !read_only_route(head.method, head.path)) {
-            return reply(403, "permission_denied", "this API key is read-only", cors);
+            return reply(403, "forbidden", "this API key is read-only", cors);
         }
     }
     if (head.content_length && *head.content_length > max_body_bytes) {
-        return reply(413, "resource_exhausted", "request body exceeds " + std::to_string(max_body_bytes) + " bytes", cors);
+        return reply(413, "payload_too_large", "request body exceeds " + std::to_string(max_body_bytes) + " bytes", cors);
     }
     if (head.has_body && !json_content_type(head.content_type)) {
         return reply(415, "unsupported_media_type",

@@ -131,6 +131,9 @@ struct Server::Impl {
         access.cors_origin = o.cors_origin;
         access.api_key = o.api_key;
         access.read_only_api_key = o.read_only_api_key;
+        if (o.access_log) {
+            api.set_access_log([](const std::string& line) { std::fprintf(stderr, "quiver serve: %s\n", line.c_str()); });
+        }
     }
     ~Impl() {
         if (listen_fd >= 0) ::close(listen_fd);
@@ -168,6 +171,7 @@ MHD_Result send(MHD_Connection* c, const ApiResponse& r, const HeaderList& heade
     if (!r.content_type.empty() && !r.body.empty()) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r.content_type.c_str());
     }
+    if (!r.request_id.empty()) MHD_add_response_header(resp, "X-Request-Id", r.request_id.c_str());
     for (const auto& [k, v] : headers) MHD_add_response_header(resp, k.c_str(), v.c_str());
     const MHD_Result ret = MHD_queue_response(c, static_cast<unsigned>(r.status), resp);
     MHD_destroy_response(resp);
@@ -233,6 +237,8 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* /*url*/, const c
         r.content_type = std::move(head.content_type);
         r.authorization = std::move(head.authorization);
         r.api_key = std::move(head.api_key);
+        if (const std::size_t q = st->target.find('?'); q != std::string::npos) r.query = st->target.substr(q + 1);
+        r.request_id = header(c, "X-Request-Id");
         st->declared = head.content_length.value_or(0);
         // A client that declares a large body but sends it slowly holds at most 4 MiB until it sends more.
         r.body.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(st->declared, kFirstReserve)));
@@ -259,7 +265,7 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* /*url*/, const c
     }
     if (st->body_too_large) {
         return send(c,
-                    Api::error_response(413, "resource_exhausted",
+                    Api::error_response(413, "payload_too_large",
                                         "request body exceeds " + std::to_string(s->api.limits().max_body_bytes) + " bytes"),
                     st->cors);
     }

@@ -21,6 +21,13 @@ const std::vector<std::pair<std::string, std::string>> kSeeds = {
        "k": 3, "ef": 10, "filter": {"or": [{"field": "n", "range": {"gt": 0, "lte": 9}}, {"not": {"field": "l", "eq": "x"}}]},
        "fields": ["n"]})"},
     {"/collections/f/documents/delete", R"({"ids": ["a", "q"]})"},
+    {"/v1/collections/f/search", R"({"queries": [{"field": "body", "text": "one", "weight": 0.5}, {"field": "v", "vector": [1, 1]}],
+       "fusion": {"method": "convex", "normalization": "dbsf"}, "limit": 2, "offset": 1, "search_after": [0.5, "b"],
+       "score_threshold": -5, "with_vectors": true})"},
+    {"/v1/collections/f/search/batch", R"({"searches": [{"field": "body", "text": "two"}, {"filter": {"field": "n", "eq": 3}}]})"},
+    {"/v1/collections/f/scroll", R"({"limit": 2, "cursor": "a", "fields": ["n"], "filter": {"field": "l", "in": ["x"]}})"},
+    {"/v1/collections/f/count", R"({"filter": {"field": "n", "range": {"gte": -1}}})"},
+    {"/v1/collections/f/documents/delete", R"({"filter": {"field": "n", "eq": 99}})"},
 };
 
 std::string mutate(std::string s, std::mt19937_64& rng) {
@@ -58,13 +65,18 @@ TEST(Fuzz, MutatedRequestsNeverCrashOrFail5xx) {
     ApiLimits limits;
     limits.max_body_bytes = 1 << 14;
     Api api(**store, "", limits);
-    ApiRequest create{"PUT", kSeeds[0].first, kSeeds[0].second, "", "", ""};
+    ApiRequest create;
+    create.method = "PUT";
+    create.path = kSeeds[0].first;
+    create.body = kSeeds[0].second;
     ASSERT_EQ(api.handle(create).status, 201);
     std::mt19937_64 rng(6);
     const std::string methods[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"};
     const std::string paths[] = {"/collections/f/search", "/collections/f/documents", "/collections/f/documents/a",
                                  "/collections/f", "/collections", "/collections/f/documents/delete", "/metrics",
-                                 "/collections/f/flush", "/collections/../f", "/collections/f/x/y/z", "//", ""};
+                                 "/collections/f/flush", "/collections/../f", "/collections/f/x/y/z", "//", "",
+                                 "/v1/collections/f/search/batch", "/v1/collections/f/count", "/v1/collections/f/scroll",
+                                 "/v1/collections/f/documents/a"};
     std::size_t counts[6] = {};
     constexpr int kIterations = 20000;
     for (int i = 0; i < kIterations; ++i) {
@@ -84,12 +96,17 @@ TEST(Fuzz, MutatedRequestsNeverCrashOrFail5xx) {
     }
     std::printf("[ measure ] %d fuzzed requests: %zu 2xx, %zu 4xx\n", kIterations, counts[2], counts[4]);
     // A fuzzed DELETE may have dropped the collection legitimately; the API must still create and serve it.
-    ApiRequest get{"GET", "/collections/f", "", "", "", ""};
+    ApiRequest get;
+    get.method = "GET";
+    get.path = "/collections/f";
     if (api.handle(get).status == 404) {
         ASSERT_EQ(api.handle(create).status, 201);
     }
     EXPECT_EQ(api.handle(get).status, 200);
-    ApiRequest search{"POST", "/collections/f/search", R"({"field": "body", "text": "one"})", "", "", ""};
+    ApiRequest search;
+    search.method = "POST";
+    search.path = "/collections/f/search";
+    search.body = R"({"field": "body", "text": "one"})";
     EXPECT_EQ(api.handle(search).status, 200);
 }
 

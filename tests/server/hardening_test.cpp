@@ -263,7 +263,7 @@ TEST_F(Served, HostHeaderIsChecked) {
     for (const char* host : {"attacker.example", "attacker.example:6333", "127.0.0.1.attacker.example", "quiver.internal.evil"}) {
         const auto r = http(port_, "GET", "/collections", {std::string("Host: ") + host});
         EXPECT_EQ(r.status, 403) << host;
-        EXPECT_EQ(error_code(r), "permission_denied");
+        EXPECT_EQ(error_code(r), "forbidden");
     }
     const auto write = http(port_, "POST", "/collections/c/documents", {"Host: attacker.example", kJson},
                             R"([{"id": "a"}])");
@@ -349,7 +349,7 @@ TEST_F(Served, ReadOnlyKeyReadsButNeverWrites) {
                                  std::tuple{"PUT", "/collections/d", kSchema}, std::tuple{"DELETE", "/collections/c", ""}}) {
         const auto r = http(port_, m, path, ro, body);
         EXPECT_EQ(r.status, 403) << m << " " << path;
-        EXPECT_EQ(error_code(r), "permission_denied");
+        EXPECT_EQ(error_code(r), "forbidden");
     }
     EXPECT_EQ(documents(), 1u);
     EXPECT_EQ(http(port_, "GET", "/collections", {"X-API-Key: wrong"}).status, 401);

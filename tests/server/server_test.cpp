@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <mutex>
 #include <thread>
 
 #include "quiver/core/json.h"
@@ -141,15 +143,15 @@ TEST_F(ApiTest, BadInputGetsJson4xx) {
     many += "]";
     const std::vector<Case> cases = {
         {req("POST", "/collections/docs/documents", "[{\"id\": \"a\", "), 400},                        // malformed JSON
-        {req("POST", "/collections/docs/documents", R"([{"id": "a", "emb": [1, 2]}])"), 400},          // wrong dimension
+        {req("POST", "/collections/docs/documents", R"([{"id": "a", "emb": [1, 2]}])"), 422},          // wrong dimension
         {req("POST", "/collections/docs/documents", R"([{"id": "a", "emb": [1, NaN, 2]}])"), 400},     // NaN
         {req("POST", "/collections/docs/documents", R"([{"id": "a", "emb": [1, 1e999, 2]}])"), 400},   // overflow
         {req("POST", "/collections/docs/search", R"({"field": "emb", "vector": [1, 2]})"), 400},       // wrong dimension
         {req("POST", "/collections/docs/search", R"({"field": "nope", "text": "x"})"), 400},           // unknown field
-        {req("POST", "/collections/docs/documents", R"([{"id": "a", "colour": "red"}])"), 400},        // unknown field
+        {req("POST", "/collections/docs/documents", R"([{"id": "a", "colour": "red"}])"), 422},        // unknown field
         {req("POST", "/collections/docs/search", R"({"field": "body", "text": "x", "filter": {"field": "nope", "eq": 1}})"), 400},
-        {req("POST", "/collections/docs/documents", R"([{"id": "a", "year": "x"}])"), 400},            // wrong type
-        {req("POST", "/collections/docs/documents", R"([{"id": "a", "sp": {"x": -1}}])"), 400},        // negative weight
+        {req("POST", "/collections/docs/documents", R"([{"id": "a", "year": "x"}])"), 422},            // wrong type
+        {req("POST", "/collections/docs/documents", R"([{"id": "a", "sp": {"x": -1}}])"), 422},        // negative weight
         {req("POST", "/collections/docs/search", R"({"field": "sp", "vector": [1, 2, 3]})"), 400},
         {req("POST", "/collections/nope/search", R"({"field": "body", "text": "x"})"), 404},           // unknown collection
         {req("GET", "/collections/nope"), 404},
@@ -177,6 +179,265 @@ TEST_F(ApiTest, BadInputGetsJson4xx) {
     EXPECT_EQ(api_->handle(req("GET", "/collections/docs/documents/a")).status, 200);  // still serving
 }
 
+// Parses a 200 response.
+json::Value ok_body(const ApiResponse& r) {
+    EXPECT_EQ(r.status, 200) << r.body;
+    auto v = json::parse(r.body);
+    EXPECT_TRUE(v) << r.body;
+    return v ? *v : json::Value();
+}
+
+std::vector<std::string> hit_ids(const json::Value& v) {
+    std::vector<std::string> out;
+    for (const auto& h : v.find("hits")->as_array()) out.push_back(h.find("id")->as_string());
+    return out;
+}
+
+TEST_F(ApiTest, V1PathsIdsFieldsAndPartialUpdates) {
+    // Integer ids are stored as their decimal string.
+    ASSERT_EQ(api_->handle(req("POST", "/v1/collections/docs/documents", R"([{"id": 7, "body": "seven", "year": 7}])")).status, 200);
+    auto d = ok_body(api_->handle(req("GET", "/v1/collections/docs/documents/7")));
+    EXPECT_EQ(d.find("id")->as_string(), "7");
+    // Vectors only on request; fields select.
+    d = ok_body(api_->handle(req("GET", "/v1/collections/docs/documents/a")));
+    EXPECT_EQ(d.find("emb"), nullptr);
+    EXPECT_NE(d.find("body"), nullptr);
+    auto with = req("GET", "/v1/collections/docs/documents/a");
+    with.query = "with_vectors=true";
+    d = ok_body(api_->handle(with));
+    ASSERT_NE(d.find("emb"), nullptr);
+    EXPECT_EQ(d.find("emb")->as_array().size(), 3u);
+    auto some = req("GET", "/v1/collections/docs/documents/a");
+    some.query = "fields=year%2Cemb";
+    d = ok_body(api_->handle(some));
+    EXPECT_EQ(json::dump(d), R"({"id":"a","emb":[1,0,0],"year":2001})");
+    some.query = "fields=nope";
+    EXPECT_EQ(api_->handle(some).status, 400);
+    some.query = "colour=red";
+    EXPECT_EQ(api_->handle(some).status, 400);
+    // Patch merges; null removes; the rest stays.
+    ASSERT_EQ(api_->handle(req("PATCH", "/v1/collections/docs/documents/a", R"({"year": 1999, "tag": null})")).status, 200);
+    with.query = "with_vectors=true";
+    d = ok_body(api_->handle(with));
+    EXPECT_EQ(json::dump(d), R"({"id":"a","body":"red apple pie","emb":[1,0,0],"year":1999})");
+    EXPECT_EQ(api_->handle(req("PATCH", "/v1/collections/docs/documents/zz", R"({"year": 1})")).status, 404);
+    EXPECT_EQ(api_->handle(req("PATCH", "/v1/collections/docs/documents/a", R"({"id": "b"})")).status, 400);
+    EXPECT_EQ(api_->handle(req("PATCH", "/v1/collections/docs/documents/a", R"({"emb": [1]})")).status, 422);
+    // Batch patch: all or nothing.
+    EXPECT_EQ(api_->handle(req("PATCH", "/v1/collections/docs/documents", R"([{"id": "b", "year": 1}, {"id": "nope", "year": 2}])")).status, 404);
+    EXPECT_EQ(ok_body(api_->handle(req("GET", "/v1/collections/docs/documents/b"))).find("year")->as_number(), 2010);
+    auto up = ok_body(api_->handle(req("PATCH", "/v1/collections/docs/documents", R"([{"id": "b", "year": 1}, {"id": 7, "tag": "n"}])")));
+    EXPECT_EQ(up.find("updated")->as_number(), 2);
+    EXPECT_EQ(ok_body(api_->handle(req("GET", "/v1/collections/docs/documents/7"))).find("tag")->as_string(), "n");
+    // Search hits carry no vectors unless asked.
+    auto hits = ok_body(api_->handle(req("POST", "/v1/collections/docs/search", R"({"field": "body", "text": "car"})")));
+    EXPECT_EQ(hits.find("hits")->as_array()[0].find("fields")->find("emb"), nullptr);
+    hits = ok_body(api_->handle(req("POST", "/v1/collections/docs/search", R"({"field": "body", "text": "car", "with_vectors": true})")));
+    EXPECT_NE(hits.find("hits")->as_array()[0].find("fields")->find("emb"), nullptr);
+    EXPECT_NE(hits.find("hits")->as_array()[0].find("fields")->find("sp"), nullptr);
+}
+
+TEST_F(ApiTest, PagesCountScrollDeleteByFilterAndBatch) {
+    std::string docs = "[";
+    for (int i = 0; i < 40; ++i) {
+        docs += std::string(i ? "," : "") + R"({"id": "p)" + std::to_string(100 + i) + R"(", "body": "page words )" +
+                std::string(static_cast<std::size_t>(i % 5 + 1), 'x') + R"(", "year": )" + std::to_string(1980 + i) + "}";
+    }
+    docs += "]";
+    ASSERT_EQ(api_->handle(req("POST", "/v1/collections/docs/documents", docs)).status, 200);
+    const std::string q = R"("field": "body", "text": "page words", "fields": [])";
+    auto all = ok_body(api_->handle(req("POST", "/v1/collections/docs/search", "{" + q + R"(, "limit": 40})")));
+    const auto want = hit_ids(all);
+    ASSERT_EQ(want.size(), 40u);
+    std::vector<std::string> paged, cursored;
+    for (int off = 0; off < 40; off += 6) {
+        auto page = ok_body(api_->handle(req("POST", "/v1/collections/docs/search",
+                                             "{" + q + R"(, "limit": 6, "offset": )" + std::to_string(off) + "}")));
+        for (const auto& id : hit_ids(page)) paged.push_back(id);
+    }
+    EXPECT_EQ(paged, want);
+    std::string after;
+    for (;;) {
+        auto page = ok_body(api_->handle(req("POST", "/v1/collections/docs/search",
+                                             "{" + q + R"(, "limit": 7)" + (after.empty() ? "" : ", \"search_after\": " + after) + "}")));
+        for (const auto& id : hit_ids(page)) cursored.push_back(id);
+        const json::Value* next = page.find("next_search_after");
+        ASSERT_NE(next, nullptr);
+        if (next->is_null()) break;
+        after = json::dump(*next);
+    }
+    EXPECT_EQ(cursored, want);
+    // score_threshold keeps exactly the hits at or above it.
+    const double cut = all.find("hits")->as_array()[9].find("score")->as_number();
+    char body[256];
+    std::snprintf(body, sizeof body, R"({"field": "body", "text": "page words", "limit": 40, "score_threshold": %.17g})", cut);
+    auto kept = ok_body(api_->handle(req("POST", "/v1/collections/docs/search", body)));
+    std::size_t expect_kept = 0;
+    for (const auto& h : all.find("hits")->as_array()) expect_kept += h.find("score")->as_number() >= cut ? 1 : 0;
+    EXPECT_EQ(kept.find("hits")->as_array().size(), expect_kept);
+    // Filter-only: id order.
+    auto fo = ok_body(api_->handle(req("POST", "/v1/collections/docs/search",
+                                       R"({"filter": {"field": "year", "range": {"gte": 2015}}, "limit": 3, "fields": []})")));
+    EXPECT_EQ(hit_ids(fo), (std::vector<std::string>{"c", "p135", "p136"}));
+    // Count.
+    EXPECT_EQ(ok_body(api_->handle(req("POST", "/v1/collections/docs/count"))).find("count")->as_number(), 43);
+    EXPECT_EQ(ok_body(api_->handle(req("POST", "/v1/collections/docs/count", R"({"filter": {"field": "year", "range": {"lt": 1990}}})")))
+                  .find("count")->as_number(), 10);
+    // Scroll: every id once, in order.
+    std::vector<std::string> scrolled;
+    std::string cursor = "null";
+    for (;;) {
+        auto page = ok_body(api_->handle(req("POST", "/v1/collections/docs/scroll", R"({"limit": 8, "fields": [], "cursor": )" + cursor + "}")));
+        for (const auto& d : page.find("documents")->as_array()) {
+            EXPECT_EQ(d.as_object().size(), 1u);
+            scrolled.push_back(d.find("id")->as_string());
+        }
+        if (page.find("next_cursor")->is_null()) break;
+        cursor = json::dump(*page.find("next_cursor"));
+    }
+    ASSERT_EQ(scrolled.size(), 43u);
+    EXPECT_TRUE(std::is_sorted(scrolled.begin(), scrolled.end()));
+    // Batch: in order, same as single searches.
+    auto batch = ok_body(api_->handle(req("POST", "/v1/collections/docs/search/batch",
+                                          R"({"searches": [{"field": "body", "text": "car"}, {"field": "emb", "vector": [0, 1, 0], "limit": 1}, {"filter": {"field": "tag", "eq": "fruit"}}]})")));
+    const auto& results = batch.find("results")->as_array();
+    ASSERT_EQ(results.size(), 3u);
+    EXPECT_EQ(hit_ids(results[0]), (std::vector<std::string>{"c"}));
+    EXPECT_EQ(hit_ids(results[1]), (std::vector<std::string>{"b"}));
+    EXPECT_EQ(hit_ids(results[2]), (std::vector<std::string>{"a", "b"}));
+    auto bad = api_->handle(req("POST", "/v1/collections/docs/search/batch", R"({"searches": [{}, {"field": "nope", "text": "x"}]})"));
+    EXPECT_EQ(bad.status, 400);
+    EXPECT_NE(bad.body.find("search 1: unknown field 'nope'"), std::string::npos) << bad.body;
+    // Delete by filter.
+    auto del = ok_body(api_->handle(req("POST", "/v1/collections/docs/documents/delete", R"({"filter": {"field": "year", "range": {"lt": 1990}}})")));
+    EXPECT_EQ(del.find("deleted")->as_number(), 10);
+    EXPECT_EQ(ok_body(api_->handle(req("POST", "/v1/collections/docs/count"))).find("count")->as_number(), 33);
+    EXPECT_EQ(api_->handle(req("POST", "/v1/collections/docs/documents/delete", R"({"ids": ["a"], "filter": {"field": "tag", "eq": "x"}})")).status, 400);
+    del = ok_body(api_->handle(req("POST", "/v1/collections/docs/documents/delete", R"({"ids": [7, "p139", "zz"]})")));
+    EXPECT_EQ(del.find("deleted")->as_number(), 1);
+}
+
+TEST_F(ApiTest, FusionWeightsChangeTheOrder) {
+    // "red" by BM25 ranks a and c; the vector [0, 1, 0] ranks b first. Weights pick the winner.
+    auto top = [&](const std::string& body) { return hit_ids(ok_body(api_->handle(req("POST", "/v1/collections/docs/search", body))))[0]; };
+    const std::string clauses = R"("queries": [{"field": "body", "text": "red", "weight": %W1%}, {"field": "emb", "vector": [0, 1, 0], "weight": %W2%}])";
+    auto with = [&](const std::string& w1, const std::string& w2, const std::string& fusion) {
+        std::string c = clauses;
+        c.replace(c.find("%W1%"), 4, w1);
+        c.replace(c.find("%W2%"), 4, w2);
+        return "{" + c + R"(, "fusion": )" + fusion + R"(, "limit": 3, "fields": []})";
+    };
+    EXPECT_EQ(top(with("0", "1", R"({"method": "rrf"})")), "b");
+    EXPECT_NE(top(with("1", "0", R"({"method": "rrf"})")), "b");
+    for (const char* norm : {"min_max", "z_score", "dbsf"}) {
+        const std::string f = std::string(R"({"method": "convex", "normalization": ")") + norm + "\"}";
+        EXPECT_EQ(top(with("0.1", "0.9", f)), "b") << norm;
+        EXPECT_NE(top(with("0.9", "0.1", f)), "b") << norm;
+    }
+    // Hand-computed RRF with k = 0 and weights 1, 2: b = 2/1 (vector rank 1), BM25 ranks "red" hits 1 and 2.
+    auto r = ok_body(api_->handle(req("POST", "/v1/collections/docs/search", with("1", "2", R"({"method": "rrf", "k": 0})"))));
+    EXPECT_EQ(r.find("hits")->as_array()[0].find("score")->as_number(), 2.0 + 0.0);
+}
+
+TEST_F(ApiTest, UnknownKeysAreNamedAndErrorsUseTheCodeSet) {
+    struct Case {
+        std::string method, path, body, key;
+    };
+    const std::vector<Case> cases = {
+        {"POST", "/v1/collections/docs/search", R"({"field": "body", "text": "x", "limt": 3})", "limt"},
+        {"POST", "/v1/collections/docs/search", R"({"queries": [{"field": "body", "text": "x", "boost": 2}]})", "boost"},
+        {"POST", "/v1/collections/docs/search", R"({"queries": [{"field": "body", "text": "x"}], "field": "body"})", "field"},
+        {"POST", "/v1/collections/docs/search", R"({"field": "body", "text": "x", "fusion": {"method": "rrf", "alpha": 1}})", "alpha"},
+        {"POST", "/v1/collections/docs/search", R"({"field": "body", "text": "x", "filter": {"field": "year", "eq": 1, "op": 2}})", "op"},
+        {"POST", "/v1/collections/docs/search", R"({"filter": {"and": [{"field": "year", "range": {"gte": 1, "lt": 2, "ne": 3}}]}})", "ne"},
+        {"POST", "/v1/collections/docs/count", R"({"filter": {"field": "tag", "eq": "x"}, "exact": true})", "exact"},
+        {"POST", "/v1/collections/docs/scroll", R"({"offset": 2})", "offset"},
+        {"POST", "/v1/collections/docs/search/batch", R"({"searches": [], "parallel": true})", "parallel"},
+        {"POST", "/v1/collections/docs/documents/delete", R"({"ids": ["a"], "wait": true})", "wait"},
+        {"POST", "/v1/collections/docs/flush", R"({"wait": true})", "wait"},
+        {"PUT", "/v1/collections/n1", R"({"fields": [{"name": "t", "type": "text"}], "shards": 2})", "shards"},
+        {"PUT", "/v1/collections/n1", R"({"fields": [{"name": "t", "type": "text", "analyzer": "en"}]})", "analyzer"},
+        {"PUT", "/v1/collections/n1", R"({"fields": [{"name": "t", "type": "keyword", "indexed": true}]})", "indexed"},
+        {"PUT", "/v1/collections/n1", R"({"fields": [{"name": "t", "type": "text"}], "bm25": {"k1": 1, "k3": 2}})", "k3"},
+    };
+    for (const auto& c : cases) {
+        auto r = api_->handle(req(c.method, c.path, c.body));
+        EXPECT_EQ(r.status, 400) << c.body << " -> " << r.body;
+        EXPECT_EQ(error_code(r), "invalid_argument");
+        EXPECT_NE(r.body.find("'" + c.key + "'"), std::string::npos) << r.body;
+    }
+    auto with_query = req("GET", "/v1/collections");
+    with_query.query = "limit=5";
+    auto q = api_->handle(with_query);
+    EXPECT_EQ(q.status, 400);
+    EXPECT_NE(q.body.find("'limit'"), std::string::npos) << q.body;
+    // The code set.
+    auto text_plain = req("POST", "/v1/collections/docs/search", R"({"field": "body", "text": "x"})");
+    text_plain.content_type = "text/plain";
+    auto r = api_->handle(text_plain);
+    EXPECT_EQ(r.status, 415);
+    EXPECT_EQ(error_code(r), "unsupported_media_type");
+    text_plain.content_type = "application/x-www-form-urlencoded";
+    EXPECT_EQ(api_->handle(text_plain).status, 415);
+    text_plain.content_type = "Application/JSON; charset=utf-8";
+    EXPECT_EQ(api_->handle(text_plain).status, 200);
+    r = api_->handle(req("PUT", "/v1/collections/docs", kSchema));
+    EXPECT_EQ(error_code(r), "conflict");
+    r = api_->handle(req("POST", "/v1/collections/docs/documents", R"([{"id": "a", "year": "x"}])"));
+    EXPECT_EQ(r.status, 422);
+    EXPECT_EQ(error_code(r), "unprocessable");
+    r = api_->handle(req("POST", "/v1/collections/docs/documents", std::string(70000, ' ')));
+    EXPECT_EQ(error_code(r), "payload_too_large");
+    r = api_->handle(req("GET", "/v1/collections/docs/search"));
+    EXPECT_EQ(r.status, 405);
+    EXPECT_EQ(error_code(r), "method_not_allowed");
+    r = api_->handle(req("GET", "/v1/collections/nope"));
+    EXPECT_EQ(error_code(r), "not_found");
+    // A POST with no body works where no body is needed.
+    EXPECT_EQ(api_->handle(req("POST", "/v1/collections/docs/flush")).status, 200);
+    EXPECT_EQ(api_->handle(req("POST", "/v1/collections/docs/optimize")).status, 200);
+    EXPECT_EQ(api_->handle(req("POST", "/v1/collections/docs/count")).status, 200);
+    EXPECT_EQ(api_->handle(req("POST", "/v1/collections/docs/scroll")).status, 200);
+    EXPECT_EQ(api_->handle(req("POST", "/v1/collections/docs/search")).status, 400);
+}
+
+TEST_F(ApiTest, RequestIdsAreEchoedOrGeneratedAndLogged) {
+    std::vector<std::string> lines;
+    std::mutex mu;
+    api_->set_access_log([&](const std::string& l) {
+        std::lock_guard lock(mu);
+        lines.push_back(l);
+    });
+    auto r = req("GET", "/v1/collections");
+    r.request_id = "abc-123";
+    EXPECT_EQ(api_->handle(r).request_id, "abc-123");
+    r.request_id = "";
+    const auto generated = api_->handle(r).request_id;
+    EXPECT_EQ(generated.size(), 16u);
+    EXPECT_NE(api_->handle(r).request_id, generated);
+    r.request_id = "bad id\n";
+    EXPECT_EQ(api_->handle(r).request_id.size(), 16u);
+    ASSERT_EQ(lines.size(), 4u);
+    EXPECT_EQ(lines[0].rfind("abc-123 GET /v1/collections 200 ", 0), 0u) << lines[0];
+    EXPECT_EQ(lines[1].rfind(generated + " GET", 0), 0u) << lines[1];
+}
+
+TEST(ApiErrors, MessagesNameNoServerPaths) {
+    testing::TempDir dir;
+    auto store = engine::Store::open(dir.path());
+    ASSERT_TRUE(store);
+    Api api(**store, "");
+    ASSERT_EQ(api.handle(req("PUT", "/v1/collections/c", kSchema)).status, 201);
+    auto c = (*store)->get("c");
+    ASSERT_TRUE(c);
+    (*c)->close();  // later writes fail with a message naming the collection's directory
+    auto r = api.handle(req("POST", "/v1/collections/c/documents", R"([{"id": "a", "body": "x"}])"));
+    EXPECT_EQ(r.status, 409) << r.body;
+    EXPECT_EQ(error_code(r), "conflict");
+    EXPECT_EQ(r.body.find(dir.path()), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("<data>/c"), std::string::npos) << r.body;
+}
+
 TEST(ApiKey, RequiredEverywhereButHealthz) {
     testing::TempDir dir;
     auto store = engine::Store::open(dir.path());
@@ -185,7 +446,7 @@ TEST(ApiKey, RequiredEverywhereButHealthz) {
     EXPECT_EQ(api.handle(req("GET", "/healthz")).status, 200);
     auto missing = api.handle(req("GET", "/collections"));
     EXPECT_EQ(missing.status, 401);
-    EXPECT_EQ(error_code(missing), "unauthenticated");
+    EXPECT_EQ(error_code(missing), "unauthorized");
     auto wrong = req("GET", "/metrics");
     wrong.authorization = "Bearer nope";
     EXPECT_EQ(api.handle(wrong).status, 401);
@@ -195,6 +456,73 @@ TEST(ApiKey, RequiredEverywhereButHealthz) {
     auto header = req("GET", "/collections");
     header.api_key = "s3cret";
     EXPECT_EQ(api.handle(header).status, 200);
+}
+
+// One raw HTTP/1.1 exchange on a fresh connection; returns the response text.
+std::string raw_exchange(int port, const std::string& request) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return "";
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string out;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
+        char buf[4096];
+        ssize_t n;
+        while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return out;
+}
+
+TEST(Server, BodilessPostsContentTypesAndRequestIds) {
+    testing::TempDir dir;
+    auto store = engine::Store::open(dir.path());
+    ASSERT_TRUE(store);
+    ServerOptions o;
+    o.port = 0;
+    o.threads = 2;
+    auto srv = Server::bind(**store, o);
+    ASSERT_TRUE(srv) << srv.error().to_string();
+    std::thread t([&] { (void)(*srv)->run(); });
+    httplib::Client cli("127.0.0.1", (*srv)->port());
+    cli.set_read_timeout(60, 0);
+    for (int i = 0; i < 100 && !cli.Get("/v1/healthz"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_EQ(cli.Put("/v1/collections/c", kSchema, "application/json")->status, 201);
+    // curl -X POST URL: no Content-Length, no body.
+    const std::string flushed = raw_exchange((*srv)->port(), "POST /v1/collections/c/flush HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                                             "Connection: close\r\n\r\n");
+    EXPECT_EQ(flushed.rfind("HTTP/1.1 200", 0), 0u) << flushed;
+    EXPECT_NE(flushed.find("{\"documents\":0}"), std::string::npos) << flushed;
+    EXPECT_NE(flushed.find("X-Request-Id: "), std::string::npos) << flushed;
+    // A 1 MB JSON body works with the JSON content type; curl's default form type gets 415 (not 413).
+    std::string docs = "[";
+    for (int i = 0; i < 2000; ++i) {
+        docs += std::string(i ? "," : "") + R"({"id": "d)" + std::to_string(i) + R"(", "body": ")" + std::string(480, 'w') + "\"}";
+    }
+    docs += "]";
+    ASSERT_GT(docs.size(), 1000000u);
+    auto r = cli.Post("/v1/collections/c/documents", docs, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body.substr(0, 200);
+    const std::string form = "--x\r\nContent-Disposition: form-data; name=\"docs\"\r\n\r\n" + docs + "\r\n--x--\r\n";
+    for (const char* type : {"application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"}) {
+        r = cli.Post("/v1/collections/c/documents", type[0] == 'm' ? form : docs, type);
+        ASSERT_TRUE(r) << type;
+        EXPECT_EQ(r->status, 415) << type << ": " << r->body;
+        EXPECT_EQ(error_code(ApiResponse{r->status, r->body, "", ""}), "unsupported_media_type");
+    }
+    // The request id is echoed in a header.
+    r = cli.Get("/v1/collections", httplib::Headers{{"X-Request-Id", "req-7"}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->get_header_value("X-Request-Id"), "req-7");
+    r = cli.Post("/v1/collections/c/count", "", "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, R"({"count":2000})");
+    (*srv)->stop();
+    t.join();
 }
 
 TEST(Server, SocketRoundTripAndLimits) {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "quiver/core/result.h"
+#include "quiver/engine/fusion.h"
 #include "quiver/engine/schema.h"
 #include "quiver/storage/wal.h"
 
@@ -53,6 +54,7 @@ struct QueryClause {
     std::string text;           ///< text fields
     std::vector<float> vector;  ///< vector fields
     SparseTerms sparse;         ///< sparse-vector fields
+    double weight = 1.0;        ///< fusion weight of this clause (finite, >= 0)
 
     static QueryClause of_text(std::string field, std::string text) {
         QueryClause c;
@@ -74,9 +76,25 @@ struct QueryClause {
     }
 };
 
+/// Where a page of ranked hits starts: after the hit with this (score, id). Hits are ordered by score
+/// descending, then id ascending (bytewise), so the cursor is stable while writes go on.
+struct SearchAfter {
+    double score = 0.0;
+    std::string id;
+};
+
+/// A search: one or more clauses fused by `fusion` (weights per clause), or no clause at all (a
+/// filter-only query: every live document matching `filter`, score 1, in id order).
+/// The page is `[offset, offset + k)` of the ordered hits (after `search_after` when given; then
+/// offset + k <= 10000 for scored queries and the cursor reaches down to rank 10000; filter-only
+/// queries page without depth limit), dropping hits scored below `score_threshold`.
 struct SearchRequest {
-    std::vector<QueryClause> clauses;  ///< one or more; several are fused by reciprocal rank (k = 60)
-    std::size_t k = 10;
+    std::vector<QueryClause> clauses;
+    std::size_t k = 10;                 ///< page size ("limit")
+    std::size_t offset = 0;
+    std::optional<SearchAfter> search_after;
+    std::optional<double> score_threshold;
+    FusionSpec fusion{};                ///< weights come from the clauses; `fusion.weights` is ignored
     std::optional<Filter> filter;
     std::optional<std::vector<std::string>> return_fields;  ///< nullopt = all stored fields
     std::size_t ef = 0;                 ///< HNSW beam width, 0 = default
@@ -85,9 +103,23 @@ struct SearchRequest {
 struct SearchHit {
     std::string id;
     /// Higher is better: BM25 score (text), -distance (vector: squared L2 or 1 - inner product),
-    /// inner product (sparse), or the RRF score when several clauses were fused.
+    /// inner product (sparse), the fused score when several clauses were fused, 1 for filter-only.
     double score = 0.0;
     Document document;  ///< the requested stored fields
+};
+
+/// A page of documents in id order (bytewise), after `after` (exclusive; empty = from the start).
+struct ScrollRequest {
+    std::optional<Filter> filter;
+    std::size_t limit = 100;
+    std::string after;
+    std::optional<std::vector<std::string>> return_fields;  ///< nullopt = all stored fields
+};
+
+struct ScrollPage {
+    std::vector<Document> documents;
+    /// The id to continue after; nullopt when this page reached the end.
+    std::optional<std::string> next_after;
 };
 
 struct CollectionStats {
@@ -123,6 +155,25 @@ public:
     [[nodiscard]] Result<Document> get(const std::string& id) const;
     /// Top-k over a consistent snapshot. kInvalidArgument for unknown fields, wrong dimensions, NaN.
     [[nodiscard]] Result<std::vector<SearchHit>> search(const SearchRequest& request) const;
+
+    /// Several searches over one snapshot; results in request order. Fails on the first bad request.
+    [[nodiscard]] Result<std::vector<std::vector<SearchHit>>> search_batch(const std::vector<SearchRequest>& requests) const;
+    /// Live documents matching `filter` (all when nullopt), counted over one snapshot.
+    [[nodiscard]] Result<std::size_t> count(const std::optional<Filter>& filter) const;
+    /// A page of live documents in id order over one snapshot. Paging on with `next_after` visits every
+    /// document that exists (unchanged) for the whole walk exactly once, whatever writes happen meanwhile;
+    /// documents written during the walk appear when their id is still ahead of the cursor.
+    [[nodiscard]] Result<ScrollPage> scroll(const ScrollRequest& request) const;
+    /// Deletes the documents matching `filter` in the current snapshot (durable on return); returns
+    /// how many. Documents written concurrently with this call may or may not be deleted.
+    [[nodiscard]] Result<std::size_t> remove_where(const Filter& filter);
+    /// Partial updates: each document's fields are merged into the stored document with the same id
+    /// (a std::monostate value removes the field), and the merged documents are upserted as one batch.
+    /// A vector field with an encoder whose source text changed and that is not given is re-embedded.
+    /// kNotFound (naming the id) when any id does not exist; nothing is written then. Patches are
+    /// serialised with each other (no lost update between two patches; an upsert racing a patch of the
+    /// same id is ordered arbitrarily). Returns the number of documents updated.
+    [[nodiscard]] Result<std::size_t> patch(std::vector<Document> partial);
 
     /// Persists every in-memory segment and reclaims deletes (waits for the merger).
     [[nodiscard]] Status flush();

@@ -3,7 +3,10 @@
 /// All functions are pure; errors are kInvalidArgument naming the offending member.
 #pragma once
 
+#include <initializer_list>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "quiver/core/json.h"
@@ -14,10 +17,29 @@ namespace quiver::server {
 
 Result<engine::Schema> schema_from_json(const json::Value& v);
 json::Value schema_to_json(const engine::Schema& s);
-/// `{"id": ..., "<field>": value, ...}`; types follow the schema.
-Result<engine::Document> document_from_json(const engine::Schema& schema, const json::Value& v);
+/// kInvalidArgument naming the first member of object `v` not in `allowed` ("unknown key 'x' in <where>").
+[[nodiscard]] Status check_keys(const json::Value& v, std::initializer_list<std::string_view> allowed,
+                                std::string_view where);
+/// A document id: a string, or an integer stored as its decimal string (7 -> "7").
+Result<std::string> document_id_from_json(const json::Value& v);
+/// `{"id": ..., "<field>": value, ...}`; types follow the schema; the id is a string or an integer
+/// (stored as its decimal string). A null value is an absent field, or with `keep_nulls` a
+/// std::monostate value (a partial update's "remove this field").
+Result<engine::Document> document_from_json(const engine::Schema& schema, const json::Value& v,
+                                            bool keep_nulls = false);
 json::Value document_to_json(const engine::Schema& schema, const engine::Document& d);
 Result<engine::Filter> filter_from_json(const json::Value& v, int depth = 0);
-Result<engine::SearchRequest> search_from_json(const json::Value& v, std::size_t max_k);
+/// A search body (docs/api.md): one clause ("field" + "text"/"vector"/"sparse") or "queries", or
+/// none (filter-only); limit (or k) up to `max_k`, offset, search_after, score_threshold, fusion,
+/// filter, fields, with_vectors, ef. Unknown keys are errors.
+Result<engine::SearchRequest> search_from_json(const json::Value& v, std::size_t max_k, const engine::Schema& schema);
+/// The stored fields to return for a body's "fields" and "with_vectors" (see resolve_return_fields).
+Result<std::optional<std::vector<std::string>>> return_fields_from_json(const json::Value& v,
+                                                                        const engine::Schema& schema);
+/// `names` (all fields when nullopt) without vector and sparse-vector fields unless named or
+/// `with_vectors`; nullopt = every stored field.
+std::optional<std::vector<std::string>> resolve_return_fields(const engine::Schema& schema,
+                                                              std::optional<std::vector<std::string>> names,
+                                                              bool with_vectors);
 
 }  // namespace quiver::server

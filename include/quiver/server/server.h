@@ -44,6 +44,7 @@ struct ServerOptions {
     std::size_t max_connections = 1024;
     std::size_t max_connections_per_client = 512;
     ApiLimits limits{};
+    bool access_log = false;   ///< one line per request on stderr (request id, method, path, status, time)
 };
 
 class Server {

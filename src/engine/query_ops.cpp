@@ -1,0 +1,147 @@
+// Queries and writes on top of snapshots: count, scroll (id order), delete by filter, partial update.
+#include <algorithm>
+#include <queue>
+#include <string_view>
+#include <unordered_map>
+
+#include "engine/collection_state.h"
+
+namespace quiver::engine {
+
+std::vector<LiveRef> live_in_id_order(const Snapshot& snap, const Filter* filter, std::string_view after,
+                                      std::size_t limit) {
+    if (limit == 0) return {};
+    auto id_of = [&](const LiveRef& r) -> std::string_view { return snap.segs[r.seg].seg->doc_id(r.local); };
+    auto less = [&](const LiveRef& a, const LiveRef& b) { return id_of(a) < id_of(b); };
+    // A max-heap of the `limit` smallest ids seen so far.
+    std::priority_queue<LiveRef, std::vector<LiveRef>, decltype(less)> heap(less);
+    for (std::size_t si = 0; si < snap.segs.size(); ++si) {
+        const SnapSeg& s = snap.segs[si];
+        const DeleteSet& deleted = *s.deleted;
+        for (std::uint32_t local = 0; local < s.seg->size(); ++local) {
+            if (deleted[local] != 0) continue;
+            const std::string_view id = s.seg->doc_id(local);
+            if (!after.empty() && id <= after) continue;
+            if (heap.size() == limit && id >= id_of(heap.top())) continue;
+            if (filter != nullptr && !filter->matches(s.seg->attributes(local).fields)) continue;
+            heap.push({si, local});
+            if (heap.size() > limit) heap.pop();
+        }
+    }
+    std::vector<LiveRef> out(heap.size());
+    for (std::size_t i = out.size(); i-- > 0;) {
+        out[i] = heap.top();
+        heap.pop();
+    }
+    return out;
+}
+
+Result<std::size_t> Collection::count(const std::optional<Filter>& filter) const {
+    if (filter) QUIVER_TRY(filter->validate(impl_->schema));
+    const auto snap = impl_->current();
+    std::size_t n = 0;
+    for (const SnapSeg& s : snap->segs) {
+        if (!filter) {
+            n += s.seg->size() - s.deleted_count;
+            continue;
+        }
+        for (std::uint32_t local = 0; local < s.seg->size(); ++local) {
+            if ((*s.deleted)[local] == 0 && filter->matches(s.seg->attributes(local).fields)) ++n;
+        }
+    }
+    return n;
+}
+
+Result<ScrollPage> Collection::scroll(const ScrollRequest& request) const {
+    const Schema& schema = impl_->schema;
+    if (request.limit == 0) return invalid_argument("limit must be at least 1");
+    if (request.filter) QUIVER_TRY(request.filter->validate(schema));
+    if (request.return_fields) {
+        for (const auto& f : *request.return_fields) {
+            if (schema.find(f) == nullptr) return invalid_argument("unknown return field '" + f + "'");
+        }
+    }
+    const auto snap = impl_->current();
+    // One more than the page tells whether the walk goes on.
+    const auto refs = live_in_id_order(*snap, request.filter ? &*request.filter : nullptr, request.after,
+                                       request.limit + 1);
+    ScrollPage page;
+    for (std::size_t i = 0; i < refs.size() && i < request.limit; ++i) {
+        const Segment& seg = *snap->segs[refs[i].seg].seg;
+        Document out;
+        out.id = seg.doc_id(refs[i].local);
+        if (!request.return_fields || !request.return_fields->empty()) {
+            QUIVER_ASSIGN_OR_RETURN(Document d, seg.document(refs[i].local));
+            if (!request.return_fields) {
+                out.fields = std::move(d.fields);
+            } else {
+                for (const auto& name : *request.return_fields) {
+                    auto it = d.fields.find(name);
+                    if (it != d.fields.end()) out.fields.emplace(name, std::move(it->second));
+                }
+            }
+        }
+        page.documents.push_back(std::move(out));
+    }
+    if (refs.size() > request.limit) page.next_after = page.documents.back().id;
+    return page;
+}
+
+Result<std::size_t> Collection::remove_where(const Filter& filter) {
+    QUIVER_TRY(filter.validate(impl_->schema));
+    const auto snap = impl_->current();
+    std::vector<std::string> ids;
+    for (const SnapSeg& s : snap->segs) {
+        for (std::uint32_t local = 0; local < s.seg->size(); ++local) {
+            if ((*s.deleted)[local] == 0 && filter.matches(s.seg->attributes(local).fields)) {
+                ids.push_back(s.seg->doc_id(local));
+            }
+        }
+    }
+    return remove(ids);
+}
+
+Result<std::size_t> Collection::patch(std::vector<Document> partial) {
+    const Schema& schema = impl_->schema;
+    for (const auto& d : partial) {
+        if (!valid_document_id(d.id)) return invalid_argument("document id must be 1-512 bytes of valid UTF-8");
+        for (const auto& [name, value] : d.fields) {
+            if (schema.find(name) == nullptr) return invalid_argument("document '" + d.id + "': unknown field '" + name + "'");
+        }
+    }
+    if (partial.empty()) return std::size_t{0};
+    std::lock_guard lock(impl_->patch_mu);
+    std::vector<Document> merged;
+    std::unordered_map<std::string, std::size_t> slot;  // id -> index in `merged` (an id may repeat)
+    for (auto& p : partial) {
+        auto it = slot.find(p.id);
+        if (it == slot.end()) {
+            QUIVER_ASSIGN_OR_RETURN(Document stored, get(p.id));
+            it = slot.emplace(p.id, merged.size()).first;
+            merged.push_back(std::move(stored));
+        }
+        Document& d = merged[it->second];
+        for (const FieldSpec& f : schema.fields) {
+            // A vector embedded from sources follows its sources unless the patch gives the vector.
+            if (!embeds_text(f) || f.sources.empty() || p.fields.count(f.name) != 0) continue;
+            for (const auto& src : f.sources) {
+                if (p.fields.count(src) != 0) {
+                    d.fields.erase(f.name);
+                    break;
+                }
+            }
+        }
+        for (auto& [name, value] : p.fields) {
+            if (std::holds_alternative<std::monostate>(value)) {
+                d.fields.erase(name);
+            } else {
+                d.fields[name] = std::move(value);
+            }
+        }
+    }
+    const std::size_t n = merged.size();
+    QUIVER_TRY(upsert(std::move(merged)));
+    return n;
+}
+
+}  // namespace quiver::engine
