@@ -185,13 +185,17 @@ std::string new_request_id() {
 }
 
 // A client's X-Request-Id is echoed when it is 1-128 visible ASCII characters; otherwise a new one.
-std::string request_id_of(const std::string& given) {
+}  // namespace
+
+std::string Api::request_id_for(const std::string& given) {
     if (given.empty() || given.size() > 128) return new_request_id();
     for (char c : given) {
         if (c <= 0x20 || c >= 0x7f) return new_request_id();
     }
     return given;
 }
+
+namespace {
 
 Value hit_to_json(const engine::Schema& schema, const engine::SearchHit& h) {
     Value o = Value::object();
@@ -258,7 +262,7 @@ ApiResponse Api::reject(const ApiRequest& request, int status, std::string_view 
 }
 
 void Api::finish(const ApiRequest& request, const std::string& label, ApiResponse& resp, double secs) {
-    resp.request_id = request_id_of(request.request_id);
+    resp.request_id = request_id_for(request.request_id);
     record(label, resp.status, secs);
     if (access_log_) {
         char buf[64];

@@ -228,6 +228,7 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* /*url*/, const c
             head.has_body = header(c, MHD_HTTP_HEADER_TRANSFER_ENCODING).find("chunked") != std::string::npos;
         }
         if (auto early = check_head(s->access, head, s->api.limits().max_body_bytes)) {
+            early->response.request_id = Api::request_id_for(header(c, "X-Request-Id"));
             return send(c, early->response, early->headers);  // before any body byte is accepted
         }
         st->cors = cors_headers(s->access, head.origin);
@@ -264,10 +265,10 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* /*url*/, const c
         return MHD_YES;
     }
     if (st->body_too_large) {
-        return send(c,
-                    Api::error_response(413, "payload_too_large",
-                                        "request body exceeds " + std::to_string(s->api.limits().max_body_bytes) + " bytes"),
-                    st->cors);
+        ApiResponse resp = Api::error_response(
+            413, "payload_too_large", "request body exceeds " + std::to_string(s->api.limits().max_body_bytes) + " bytes");
+        resp.request_id = Api::request_id_for(st->request.request_id);
+        return send(c, resp, st->cors);
     }
     if (st->dispatched) return send(c, st->response, st->cors);  // resumed: the worker is done
     st->dispatched = s->workers->submit(client_of(c), [c] { MHD_suspend_connection(c); }, [s, st, c] {

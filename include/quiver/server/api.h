@@ -74,6 +74,9 @@ public:
     /// True for the content types a request body may have: none, application/json,
     /// application/x-ndjson (and its aliases); any other gets 415.
     static bool accepts_content_type(std::string_view content_type);
+    /// The request id a response carries: the client's X-Request-Id when it is 1-128 visible ASCII
+    /// characters, else a new random one (transport-level answers use it too).
+    static std::string request_id_for(const std::string& given);
     /// Receives one access-log line per request ("<request id> <method> <path> <status> <ms>ms"); set
     /// before serving. Empty = no access log.
     void set_access_log(std::function<void(const std::string&)> sink) { access_log_ = std::move(sink); }
