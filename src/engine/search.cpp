@@ -40,6 +40,9 @@ Document project(Document doc, const std::optional<std::vector<std::string>>& fi
 Result<Document> Collection::get(const std::string& id) const {
     if (!valid_document_id(id)) return invalid_argument("document id must be 1-512 bytes of valid UTF-8");
     const auto snap = impl_->current();
+    if (snap->mem) {
+        if (const auto local = snap->mem->find(id, snap->mem_n, snap->seq)) return snap->mem->document(*local);
+    }
     for (auto it = snap->segs.rbegin(); it != snap->segs.rend(); ++it) {
         const auto local = it->seg->find(id);
         if (local && (*it->deleted)[*local] == 0) return it->seg->document(*local);
@@ -100,6 +103,7 @@ Result<std::vector<SearchHit>> Collection::search(const SearchRequest& request) 
     const auto snap = impl_->current();
     const Filter* filter = request.filter ? &*request.filter : nullptr;
     const std::size_t depth = request.clauses.size() == 1 ? request.k : std::max<std::size_t>(request.k, 100);
+    const std::size_t mem_index = snap->segs.size();  // hits from the memtable name it after the segments
     std::vector<std::vector<Hit>> lists;
     std::vector<std::string> terms;
     for (std::size_t ci = 0; ci < request.clauses.size(); ++ci) {
@@ -116,12 +120,22 @@ Result<std::vector<SearchHit>> Collection::search(const SearchRequest& request) 
                     hits.push_back({si, d.local, d.score});
                 }
             }
+            if (snap->mem) {
+                for (const auto& d : snap->mem->search_text(field_index[ci], terms, depth, snap->mem_n, snap->seq, filter)) {
+                    hits.push_back({mem_index, d.local, d.score});
+                }
+            }
         } else if (f.type == FieldType::kSparse) {
             for (std::size_t si = 0; si < snap->segs.size(); ++si) {
                 const auto& s = snap->segs[si];
                 for (const auto& d : s.seg->search_sparse(field_index[ci], c.sparse, depth, s.deleted.get(),
                                                           s.deleted_count, filter)) {
                     hits.push_back({si, d.local, d.score});
+                }
+            }
+            if (snap->mem) {
+                for (const auto& d : snap->mem->search_sparse(field_index[ci], c.sparse, depth, snap->mem_n, snap->seq, filter)) {
+                    hits.push_back({mem_index, d.local, d.score});
                 }
             }
         } else {
@@ -134,6 +148,11 @@ Result<std::vector<SearchHit>> Collection::search(const SearchRequest& request) 
                 QUIVER_ASSIGN_OR_RETURN(auto found, s.seg->search_vector(field_index[ci], *qv, depth,
                                                                          request.ef, s.deleted.get(), filter));
                 for (const auto& d : found) hits.push_back({si, d.local, d.score});
+            }
+            if (snap->mem) {
+                for (const auto& d : snap->mem->search_vector(field_index[ci], *qv, depth, snap->mem_n, snap->seq, filter)) {
+                    hits.push_back({mem_index, d.local, d.score});
+                }
             }
         }
         std::sort(hits.begin(), hits.end(), better);
@@ -159,13 +178,19 @@ Result<std::vector<SearchHit>> Collection::search(const SearchRequest& request) 
     std::vector<SearchHit> out;
     out.reserve(final_hits.size());
     for (const Hit& h : final_hits) {
-        const Segment& seg = *snap->segs[h.seg].seg;
         SearchHit sh;
-        sh.id = seg.doc_id(h.local);
         sh.score = h.score;
-        if (!request.return_fields || !request.return_fields->empty()) {
-            QUIVER_ASSIGN_OR_RETURN(Document d, seg.document(h.local));
-            sh.document = project(std::move(d), request.return_fields);
+        const bool want_doc = !request.return_fields || !request.return_fields->empty();
+        if (h.seg == mem_index) {
+            sh.id = snap->mem->doc_id(h.local);
+            if (want_doc) sh.document = project(snap->mem->document(h.local), request.return_fields);
+        } else {
+            const Segment& seg = *snap->segs[h.seg].seg;
+            sh.id = seg.doc_id(h.local);
+            if (want_doc) {
+                QUIVER_ASSIGN_OR_RETURN(Document d, seg.document(h.local));
+                sh.document = project(std::move(d), request.return_fields);
+            }
         }
         sh.document.id = sh.id;
         out.push_back(std::move(sh));
