@@ -6,6 +6,7 @@
 
 #include "cli/common.h"
 #include "cli/registry.h"
+#include "quiver/engine/owner.h"
 #include "quiver/engine/store.h"
 #include "quiver/server/server.h"
 
@@ -25,12 +26,21 @@ int run_serve(const ServeOptions& o) {
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    // One process owns a data directory; the CLI finds this server's address in <data>/OWNER.
+    auto owner = engine::DirectoryOwner::acquire(o.data, "");
+    if (!owner) return report("serve", owner.error());
     auto store = engine::Store::open(o.data);
     if (!store) return report("serve", store.error());
     server::ServerOptions so = o.server;
     so.limits.max_body_bytes = o.max_body_mb << 20;
     auto srv = server::Server::bind(**store, so);
     if (!srv) return report("serve", srv.error());
+    {
+        const bool any = so.host == "0.0.0.0" || so.host == "::" || so.host.empty();
+        const std::string host = any ? "127.0.0.1" : so.host;
+        auto st = owner->set_address("http://" + host + ":" + std::to_string((*srv)->port()));
+        if (!st) return report("serve", st.error());
+    }
     std::fprintf(stderr, "quiver serve: %s on http://%s:%d (%zu collections)%s\n", o.data.c_str(),
                  so.host.c_str(), (*srv)->port(), (*store)->list().size(),
                  so.api_key.empty() ? "" : ", API key required");

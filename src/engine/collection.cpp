@@ -260,7 +260,7 @@ Result<std::shared_ptr<Collection>> Collection::create(const std::string& dir, c
 
 Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, const CollectionOptions& options) {
     auto impl = std::make_unique<Impl>();
-    {
+    if (!options.read_only) {
         const std::string lock_path = dir + "/LOCK";
         impl->lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (impl->lock_fd < 0) return errno_error("opening", lock_path);
@@ -312,7 +312,7 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
         const bool obsolete = li + 1 < logs.size() && logs[li + 1].first_seq <= m.checkpoint_seq + 1;
         if (obsolete) continue;  // removed below
         QUIVER_ASSIGN_OR_RETURN(auto contents, storage::read_wal(logs[li].path));
-        if (contents.torn_tail) {
+        if (contents.torn_tail && !options.read_only) {
             // Never acknowledged: drop the partial record so nothing is ever appended after it.
             if (contents.valid_bytes >= storage::kWalHeaderBytes) {
                 QUIVER_TRY(storage::WalWriter::open_for_append(logs[li].path, contents.valid_bytes,
@@ -346,8 +346,8 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
         }
     }
     impl->apply_changed(changed);
-    // Leftovers of interrupted merges and obsolete logs.
-    for (std::size_t li = 0; li < logs.size(); ++li) {
+    // Leftovers of interrupted merges and obsolete logs (a read-only open leaves them to the owner).
+    for (std::size_t li = 0; li < logs.size() && !options.read_only; ++li) {
         const bool obsolete = li + 1 < logs.size() && logs[li + 1].first_seq <= m.checkpoint_seq + 1;
         if (obsolete) {
             std::filesystem::remove(logs[li].path, ec);
@@ -356,6 +356,7 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
         }
     }
     for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+        if (options.read_only) break;
         const std::string name = entry.path().filename().string();
         const bool ours = name.rfind("seg_", 0) == 0 || name.rfind("del_", 0) == 0 ||
                           (name.size() > 4 && name.substr(name.size() - 4) == ".tmp");
@@ -378,11 +379,11 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
     }
     {
         std::lock_guard lock(impl->write_mu);
-        QUIVER_TRY(impl->open_wal_after(impl->last_seq));
+        if (!options.read_only) QUIVER_TRY(impl->open_wal_after(impl->last_seq));
         impl->publish();
     }
     std::shared_ptr<Collection> c(new Collection(std::move(impl)));
-    if (options.background_merge) {
+    if (options.background_merge && !options.read_only) {
         Impl* raw = c->impl_.get();
         c->impl_->merger = std::thread([raw] { raw->merger_loop(); });
     }
@@ -488,6 +489,7 @@ void Collection::Impl::commit_group(const std::vector<PendingWrite*>& group) {
         for (PendingWrite* p : group) p->status = e;
     };
     if (closed) return fail_all(failed_precondition("collection '" + dir + "' is closed"));
+    if (options.read_only) return fail_all(failed_precondition("collection '" + dir + "' is open read-only"));
     if (wal_failed) return fail_all(*wal_failed);
     // Room in the memtable for the whole group, made before anything reaches the log.
     std::size_t incoming = 0;

@@ -22,6 +22,7 @@ struct Source {
 
 Status Collection::Impl::merge_once(bool force_flush, bool all, bool* did_work) {
     *did_work = false;
+    if (options.read_only) return failed_precondition("collection '" + dir + "' is open read-only");
     std::vector<Source> sources;
     std::uint64_t start_seq = 0;
     std::uint64_t new_id = 0;

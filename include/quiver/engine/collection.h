@@ -45,6 +45,10 @@ struct CollectionOptions {
     double max_deleted_ratio = 0.3;     ///< a segment with more deleted docs than this is rewritten
     std::size_t flush_docs = 20000;     ///< in-memory docs that trigger a flush (also after 1 s idle)
     std::size_t build_threads = 2;      ///< threads for merges' index builds
+    /// Open beside the owning process (`quiver query --read-only` next to a server): no LOCK, no WAL
+    /// writes or truncation, no merges, no cleanup; the WAL is replayed into memory only. Writes,
+    /// flush() and optimize() fail with kFailedPrecondition. What it sees is the state at open.
+    bool read_only = false;
     std::size_t memtable_docs = 1024;   ///< memtable size at which it is frozen into a segment
     std::size_t memtable_max_batch = 64;  ///< larger upsert batches build their own segment
     /// Test seam: called by the group-commit leader just before each WAL fdatasync, while it holds the
