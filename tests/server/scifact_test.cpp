@@ -57,6 +57,7 @@ TEST(EndToEnd, SciFactThroughTheServerMatchesEval) {
     ASSERT_TRUE(srv);
     std::thread t([&] { (void)(*srv)->run(); });
     httplib::Client cli("127.0.0.1", (*srv)->port());
+    cli.set_read_timeout(300);  // optimize of 5k documents takes seconds on a loaded machine
     for (int i = 0; i < 100 && !cli.Get("/healthz"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     auto r = cli.Put("/collections/scifact", R"({"fields": [{"name": "title", "type": "text", "indexed": false},
         {"name": "text", "type": "text", "indexed": false},
