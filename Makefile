@@ -30,13 +30,13 @@ bench: build
 sanitize:
 	@$(MAKE) test BUILD_DIR=build/asan BUILD_TYPE=RelWithDebInfo CMAKE_FLAGS="-DQUIVER_SANITIZE=address,undefined -DQUIVER_BUILD_BENCH=OFF"
 
-# ThreadSanitizer: the engine and server test binaries only (the concurrent code), in build/tsan.
-# scripts/tsan.supp lists the only suppressions (third-party code, each one explained there).
+# ThreadSanitizer: the engine and server test binaries (the concurrent code) in build/tsan; any report
+# fails the run (halt_on_error). No suppressions are needed: a report is a bug to fix.
 TSAN_DIR ?= build/tsan
 tsan: deps
 	@cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQUIVER_SANITIZE=thread -DQUIVER_BUILD_BENCH=OFF > /dev/null
 	@cmake --build $(TSAN_DIR) -j $(JOBS) --target quiver_engine_tests quiver_server_tests
-	@cd $(TSAN_DIR) && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/scripts/tsan.supp" \
+	@cd $(TSAN_DIR) && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 		ctest --output-on-failure -j $(JOBS) --timeout 1800 -L '^(engine|server)$$'
 
 format:
