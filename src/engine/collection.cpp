@@ -498,29 +498,33 @@ void Collection::Impl::commit_group(const std::vector<PendingWrite*>& group) {
         if (auto frozen = freeze_memtable(incoming); !frozen) return fail_all(frozen.error());
     }
     // Append every record, then make them durable with one fsync. Nothing is applied (visible) before.
+    // On a failed append or fsync every write of the group fails, and the group's records are cut off
+    // the log (truncate to where the group began, then fdatasync) so that no later fsync can make them
+    // durable and no recovery can replay them: the log again holds exactly the acknowledged writes,
+    // whose own fsyncs succeeded, and later writes may proceed (a full disk heals when space returns).
+    // If even that fails, the collection refuses writes until it is reopened.
+    const std::uint64_t group_start = wal->bytes();
+    auto fail_group = [&](const Error& e) {
+        fail_all(e);
+        auto reopened = storage::WalWriter::open_for_append(wal->path(), group_start, storage::WalSync::kNone);
+        if (reopened) {
+            wal.emplace(std::move(reopened).value());
+        } else {
+            wal_failed = Error(reopened.error().code(), "the log of '" + dir + "' could not be cut back after \"" +
+                                                            e.message() + "\": " + reopened.error().message());
+        }
+    };
     std::uint64_t seq = last_seq;
     for (std::size_t i = 0; i < group.size(); ++i) {
         ++seq;
         std::memcpy(group[i]->record.data(), &seq, sizeof seq);  // a record starts with its u64 sequence number
-        auto st = wal->append(group[i]->record);
-        if (!st) {
-            // The writer truncated the failed record away, but earlier records of this group are in the
-            // file without an fsync: never append after them, or a later fsync would make these failed
-            // writes durable and replay them.
-            if (i > 0) wal_failed = Error(st.error()).with_context("an earlier write to '" + dir + "' failed");
-            return fail_all(st.error());
-        }
+        if (auto st = wal->append(group[i]->record); !st) return fail_group(st.error());
     }
     if (options.wal_sync == storage::WalSync::kEveryAppend) {
         Status st = options.wal_sync_hook ? options.wal_sync_hook() : ok_status();
         if (st) st = wal->sync();
         wal_syncs.fetch_add(1, std::memory_order_relaxed);
-        if (!st) {
-            // Whether the records reached the disk is unknown (fsync errors are not retryable): fail the
-            // whole group and every later write rather than acknowledge on top of them.
-            wal_failed = Error(st.error()).with_context("a WAL fsync of '" + dir + "' failed");
-            return fail_all(st.error());
-        }
+        if (!st) return fail_group(st.error());
     }
     // Durable: apply in sequence order and publish once.
     std::map<std::uint64_t, std::shared_ptr<DeleteSet>> changed;

@@ -5,7 +5,8 @@
 ///   - Every write batch is one WAL record, fsynced before the call returns (`WalSync::kEveryAppend`):
 ///     an acknowledged write survives kill -9. Concurrent writers share fsyncs (group commit): they
 ///     queue their records, one of them (the leader) appends every queued record and calls fdatasync
-///     once, then acknowledges the whole group; a failed append or fsync fails every write of the group.
+///     once, then acknowledges the whole group; a failed append or fsync fails every write of the group
+///     and cuts its records off the log (truncate + fdatasync), so a refused write is never replayed.
 ///     A small batch (<= `memtable_max_batch` documents) is then appended to the mutable memtable,
 ///     a larger one becomes an in-memory segment (its BM25 and vector indexes built by the writer
 ///     beforehand); either is visible to searches started after the call returns. The memtable is
