@@ -92,7 +92,7 @@ struct Collection::Impl {
     std::optional<storage::WalWriter> wal;
     std::vector<WalFile> wal_files;  // ascending first_seq; the last is `wal`
     bool closed = false;
-    std::optional<Error> wal_failed;  // a group failed after writing part of its records: no more writes
+    std::optional<Error> wal_failed;  // a failed group could not be cut off the log: no more writes
     std::shared_ptr<Memtable> mem;    // small batches; frozen into a segment at capacity (write_mu)
     std::size_t mem_live = 0;         // live documents in `mem` (write_mu)
 
