@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -161,6 +162,39 @@ TEST_F(ServerCooperation, ReadOnlyQueryWritesNothing) {
     EXPECT_EQ(listing(data), before);
     auto bad = run("query --data " + data + " --collection ../x --text zebra --read-only");
     EXPECT_NE(bad.code, 0);
+}
+
+// Another embedded command owns the directory (this test process holds OWNER's flock, as `quiver
+// ingest` would): ingest and query refuse with a message saying what to do; --read-only still works.
+TEST_F(ServerCooperation, AnEmbeddedOwnerIsReportedWithWhatToDo) {
+    const std::string data = f("data");
+    auto ingest = run("ingest --data " + data + " --collection c --input " + f("docs.jsonl") + " --schema " +
+                      f("schema.json"));
+    ASSERT_EQ(ingest.code, 0) << ingest.out;
+    const int fd = ::open((data + "/OWNER").c_str(), O_RDWR | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+    const std::string text = "pid 4242\naddress \n";
+    ASSERT_EQ(::ftruncate(fd, 0), 0);
+    ASSERT_EQ(::pwrite(fd, text.data(), text.size(), 0), static_cast<ssize_t>(text.size()));
+    auto q = run("query --data " + data + " --collection c --text number3");
+    EXPECT_NE(q.code, 0);
+    EXPECT_NE(q.out.find("in use by another quiver command (pid 4242)"), std::string::npos) << q.out;
+    EXPECT_NE(q.out.find("--read-only"), std::string::npos) << q.out;
+    auto more = run("ingest --data " + data + " --collection c --input " + f("more.jsonl"));
+    EXPECT_NE(more.code, 0);
+    EXPECT_NE(more.out.find("wait for it to finish"), std::string::npos) << more.out;
+    auto serve = run("serve --data " + data + " --port 0");
+    EXPECT_NE(serve.code, 0);
+    EXPECT_NE(serve.out.find("pid 4242 (an embedded quiver command)"), std::string::npos) << serve.out;
+    auto ro = run("query --data " + data + " --collection c --text number3 --read-only");
+    EXPECT_EQ(ro.code, 0) << ro.out;
+    EXPECT_NE(ro.out.find("doc3"), std::string::npos) << ro.out;
+    ::close(fd);
+    // Released: the embedded path works again.
+    auto after = run("ingest --data " + data + " --collection c --input " + f("more.jsonl"));
+    EXPECT_EQ(after.code, 0) << after.out;
+    EXPECT_NE(after.out.find("c: 31 documents"), std::string::npos) << after.out;
 }
 
 }  // namespace
