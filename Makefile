@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build demo test bench clean format sanitize
+.PHONY: all deps configure build demo test bench clean format sanitize tsan
 
 all: build
 
@@ -29,6 +29,15 @@ bench: build
 
 sanitize:
 	@$(MAKE) test BUILD_DIR=build/asan BUILD_TYPE=RelWithDebInfo CMAKE_FLAGS="-DQUIVER_SANITIZE=address,undefined -DQUIVER_BUILD_BENCH=OFF"
+
+# ThreadSanitizer: the engine and server test binaries (the concurrent code) in build/tsan; any report
+# fails the run (halt_on_error). No suppressions are needed: a report is a bug to fix.
+TSAN_DIR ?= build/tsan
+tsan: deps
+	@cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQUIVER_SANITIZE=thread -DQUIVER_BUILD_BENCH=OFF > /dev/null
+	@cmake --build $(TSAN_DIR) -j $(JOBS) --target quiver_engine_tests quiver_server_tests
+	@cd $(TSAN_DIR) && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+		ctest --output-on-failure -j $(JOBS) --timeout 1800 -L '^(engine|server)$$'
 
 format:
 	@find include src tests bench -name '*.h' -o -name '*.cpp' | xargs clang-format -i

@@ -1,11 +1,15 @@
-// quiver ingest: load documents into a collection of an embedded data directory (no server).
+// quiver ingest: load documents into a collection of a data directory: in this process, or, when a
+// `quiver serve` owns the directory, by posting the batches to that server.
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "cli/common.h"
+#include "cli/remote.h"
 #include "cli/registry.h"
 #include "quiver/core/json.h"
 #include "quiver/core/progress.h"
+#include "quiver/engine/owner.h"
 #include "quiver/engine/store.h"
 #include "quiver/eval/dataset.h"
 #include "quiver/server/json_codec.h"
@@ -21,6 +25,7 @@ struct IngestOptions {
     std::string schema;
     std::size_t batch = 1000;
     bool no_optimize = false;
+    std::string api_key;
 };
 
 /// BEIR corpora: title and text stored, indexed together as "contents" (as `quiver eval` does).
@@ -37,10 +42,71 @@ engine::Schema beir_schema() {
     return s;
 }
 
-Status flush_batch(engine::Collection& c, std::vector<engine::Document>& batch, ProgressBar& bar) {
+// Where batches go: the collection opened in this process, or the server that owns the directory.
+struct Target {
+    std::string name;
+    engine::Schema schema;
+    std::unique_ptr<engine::Store> store;  // closes its collections when destroyed
+    std::shared_ptr<engine::Collection> local;
+    std::optional<server::HttpClient> remote;
+};
+
+Result<engine::Schema> schema_for_new(const IngestOptions& o, bool beir) {
+    if (!o.schema.empty()) {
+        QUIVER_ASSIGN_OR_RETURN(std::string text, storage::read_file(o.schema));
+        auto v = json::parse(text);
+        if (!v) return std::move(v).error().with_context(o.schema);
+        return server::schema_from_json(*v);
+    }
+    if (beir) return beir_schema();
+    return invalid_argument("collection '" + o.collection + "' does not exist: pass --schema FILE");
+}
+
+Status open_local(const IngestOptions& o, bool beir, Target& t) {
+    engine::CollectionOptions copts;
+    copts.wal_sync = storage::WalSync::kEveryAppend;
+    QUIVER_ASSIGN_OR_RETURN(t.store, engine::Store::open(o.data, copts));
+    auto existing = t.store->get(o.collection);
+    if (existing) {
+        t.local = *existing;
+    } else if (existing.error().code() != ErrorCode::kNotFound) {
+        return existing.error();
+    } else {
+        QUIVER_ASSIGN_OR_RETURN(auto schema, schema_for_new(o, beir));
+        QUIVER_ASSIGN_OR_RETURN(t.local, t.store->create(o.collection, schema));
+    }
+    t.schema = t.local->schema();
+    return ok_status();
+}
+
+Status open_remote(const IngestOptions& o, bool beir, Target& t) {
+    auto got = call(*t.remote, "GET", collection_path(o.collection));
+    if (!got && got.error().code() != ErrorCode::kNotFound) return got.error();
+    if (!got) {
+        QUIVER_ASSIGN_OR_RETURN(t.schema, schema_for_new(o, beir));
+        QUIVER_ASSIGN_OR_RETURN(auto created, call(*t.remote, "PUT", collection_path(o.collection),
+                                                   json::dump(server::schema_to_json(t.schema))));
+        (void)created;
+        std::fprintf(stderr, "quiver ingest: created collection '%s' on %s\n", o.collection.c_str(),
+                     t.remote->address().c_str());
+        return ok_status();
+    }
+    const json::Value* schema = got->find("schema");
+    if (schema == nullptr) return data_loss("server reply for '" + o.collection + "' has no schema");
+    QUIVER_ASSIGN_OR_RETURN(t.schema, server::schema_from_json(*schema));
+    return ok_status();
+}
+
+Status flush_batch(Target& t, std::vector<engine::Document>& batch, ProgressBar& bar) {
     if (batch.empty()) return ok_status();
     const std::size_t n = batch.size();
-    QUIVER_TRY(c.upsert(std::move(batch)));
+    if (t.local) {
+        QUIVER_TRY(t.local->upsert(std::move(batch)));
+    } else {
+        json::Value arr = json::Value::array();
+        for (const auto& d : batch) arr.as_array().push_back(server::document_to_json(t.schema, d));
+        QUIVER_TRY(call(*t.remote, "POST", collection_path(t.name) + "/documents", json::dump(arr)));
+    }
     batch.clear();
     bar.add(n);
     return ok_status();
@@ -49,28 +115,19 @@ Status flush_batch(engine::Collection& c, std::vector<engine::Document>& batch, 
 Status run_ingest(const IngestOptions& o) {
     if (o.batch == 0) return invalid_argument("--batch must be at least 1");
     const bool beir = std::filesystem::is_directory(o.input);
-    engine::CollectionOptions copts;
-    copts.wal_sync = storage::WalSync::kEveryAppend;
-    QUIVER_ASSIGN_OR_RETURN(auto store, engine::Store::open(o.data, copts));
-    auto existing = store->get(o.collection);
-    std::shared_ptr<engine::Collection> c;
-    if (existing) {
-        c = *existing;
-    } else if (existing.error().code() != ErrorCode::kNotFound) {
-        return existing.error();
+    Target t;
+    t.name = o.collection;
+    // A server owning the directory takes the documents over HTTP; otherwise this process owns it.
+    std::optional<engine::DirectoryOwner> owner;
+    QUIVER_ASSIGN_OR_RETURN(t.remote, connect_to_owner(o.data, resolve_api_key(o.api_key), ""));
+    if (t.remote) {
+        std::fprintf(stderr, "quiver ingest: '%s' is served by %s; sending the documents there\n", o.data.c_str(),
+                     t.remote->address().c_str());
+        QUIVER_TRY(open_remote(o, beir, t));
     } else {
-        engine::Schema schema;
-        if (!o.schema.empty()) {
-            QUIVER_ASSIGN_OR_RETURN(std::string text, storage::read_file(o.schema));
-            auto v = json::parse(text);
-            if (!v) return std::move(v).error().with_context(o.schema);
-            QUIVER_ASSIGN_OR_RETURN(schema, server::schema_from_json(*v));
-        } else if (beir) {
-            schema = beir_schema();
-        } else {
-            return invalid_argument("collection '" + o.collection + "' does not exist: pass --schema FILE");
-        }
-        QUIVER_ASSIGN_OR_RETURN(c, store->create(o.collection, schema));
+        QUIVER_ASSIGN_OR_RETURN(auto own, engine::DirectoryOwner::acquire(o.data, ""));
+        owner.emplace(std::move(own));
+        QUIVER_TRY(open_local(o, beir, t));
     }
     std::vector<engine::Document> batch;
     if (beir) {
@@ -79,12 +136,12 @@ Status run_ingest(const IngestOptions& o) {
         for (auto& d : docs) {
             engine::Document doc;
             doc.id = std::move(d.id);
-            if (c->schema().find("title") != nullptr) doc.fields["title"] = std::move(d.title);
-            if (c->schema().find("text") != nullptr) doc.fields["text"] = std::move(d.text);
+            if (t.schema.find("title") != nullptr) doc.fields["title"] = std::move(d.title);
+            if (t.schema.find("text") != nullptr) doc.fields["text"] = std::move(d.text);
             batch.push_back(std::move(doc));
-            if (batch.size() == o.batch) QUIVER_TRY(flush_batch(*c, batch, bar));
+            if (batch.size() == o.batch) QUIVER_TRY(flush_batch(t, batch, bar));
         }
-        QUIVER_TRY(flush_batch(*c, batch, bar));
+        QUIVER_TRY(flush_batch(t, batch, bar));
         bar.finish();
     } else {
         QUIVER_ASSIGN_OR_RETURN(std::string text, storage::read_file(o.input));
@@ -101,17 +158,33 @@ Status run_ingest(const IngestOptions& o) {
             if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
             auto v = json::parse(line);
             if (!v) return std::move(v).error().with_context(o.input + ":" + std::to_string(line_no));
-            auto doc = server::document_from_json(c->schema(), *v);
+            auto doc = server::document_from_json(t.schema, *v);
             if (!doc) return std::move(doc).error().with_context(o.input + ":" + std::to_string(line_no));
             batch.push_back(std::move(doc).value());
-            if (batch.size() == o.batch) QUIVER_TRY(flush_batch(*c, batch, bar));
+            if (batch.size() == o.batch) QUIVER_TRY(flush_batch(t, batch, bar));
         }
-        QUIVER_TRY(flush_batch(*c, batch, bar));
+        QUIVER_TRY(flush_batch(t, batch, bar));
         bar.finish();
     }
-    QUIVER_TRY(o.no_optimize ? c->flush() : c->optimize());
-    const auto st = c->stats();
-    std::printf("%s: %zu documents in %zu segment(s)\n", o.collection.c_str(), st.documents, st.segments);
+    std::size_t documents = 0, segments = 0;
+    if (t.local) {
+        QUIVER_TRY(o.no_optimize ? t.local->flush() : t.local->optimize());
+        const auto st = t.local->stats();
+        documents = st.documents;
+        segments = st.segments;
+    } else {
+        QUIVER_TRY(call(*t.remote, "POST", collection_path(t.name) + (o.no_optimize ? "/flush" : "/optimize"), "{}"));
+        QUIVER_ASSIGN_OR_RETURN(auto info, call(*t.remote, "GET", collection_path(t.name)));
+        if (const auto* st = info.find("stats"); st != nullptr) {
+            if (const auto* d = st->find("documents"); d != nullptr && d->is_number()) {
+                documents = static_cast<std::size_t>(d->as_number());
+            }
+            if (const auto* g = st->find("segments"); g != nullptr && g->is_number()) {
+                segments = static_cast<std::size_t>(g->as_number());
+            }
+        }
+    }
+    std::printf("%s: %zu documents in %zu segment(s)\n", o.collection.c_str(), documents, segments);
     return ok_status();
 }
 
@@ -124,6 +197,7 @@ void add_ingest_command(CLI::App& app) {
     sub->add_option("--schema", o->schema, "Schema JSON file, to create the collection (BEIR has a default)");
     sub->add_option("--batch", o->batch, "Documents per durable write");
     sub->add_flag("--no-optimize", o->no_optimize, "Do not merge into one segment at the end");
+    sub->add_option("--api-key", o->api_key, "API key of the server owning --data (default: $QUIVER_API_KEY)");
     set_action(sub, [o] {
         auto st = run_ingest(*o);
         return st ? 0 : report("ingest", st.error());

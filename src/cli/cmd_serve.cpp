@@ -10,6 +10,7 @@
 
 #include "cli/common.h"
 #include "cli/registry.h"
+#include "quiver/engine/owner.h"
 #include "quiver/engine/store.h"
 #include "quiver/server/server.h"
 
@@ -67,6 +68,9 @@ int run_serve(ServeOptions o) {
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     ::signal(SIGPIPE, SIG_IGN);  // a client closing early must not end the server
+    // One process owns a data directory; the CLI finds this server's address in <data>/OWNER.
+    auto owner = engine::DirectoryOwner::acquire(o.data, "");
+    if (!owner) return report("serve", owner.error());
     server::ServerOptions so = o.server;
     auto key = resolve_key(so.api_key, o.api_key_file, "QUIVER_API_KEY", "--api-key-file");
     if (!key) return report("serve", key.error());
@@ -96,6 +100,12 @@ int run_serve(ServeOptions o) {
     auto srv = server::Server::bind(**store, so);
     if (!srv) return report("serve", srv.error());
     const std::string shown = so.host.find(':') != std::string::npos ? "[" + so.host + "]" : so.host;
+    {
+        const bool any = so.host == "0.0.0.0" || so.host == "::" || so.host.empty();
+        const std::string host = any ? "127.0.0.1" : shown;
+        auto st = owner->set_address("http://" + host + ":" + std::to_string((*srv)->port()));
+        if (!st) return report("serve", st.error());
+    }
     std::fprintf(stderr, "quiver serve: %s on http://%s:%d (%zu collections)%s%s\n", o.data.c_str(),
                  shown.c_str(), (*srv)->port(), (*store)->list().size(),
                  so.api_key.empty() ? "" : ", API key required",

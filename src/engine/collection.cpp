@@ -107,9 +107,50 @@ Status write_delete_file(const std::string& path, const DeleteSet& set) {
 void Collection::Impl::publish() {
     auto snap = std::make_shared<Snapshot>();
     snap->segs.reserve(segs.size());
-    for (const auto& [id, e] : segs) snap->segs.push_back({e.seg, e.deleted, e.deleted_count});
+    CollectionStats& st = snap->stats;
+    for (const auto& [id, e] : segs) {
+        snap->segs.push_back({e.seg, e.deleted, e.deleted_count, e.persisted});
+        st.documents += e.seg->size() - e.deleted_count;
+        st.deleted_pending += e.deleted_count;
+        ++st.segments;
+        if (!e.persisted) ++st.memory_segments;
+    }
+    if (mem && mem->size() > 0) {
+        snap->mem = mem;
+        snap->mem_n = mem->size();
+        st.documents += mem_live;
+        st.deleted_pending += mem->size() - mem_live;
+        ++st.segments;
+        ++st.memory_segments;
+    }
+    snap->seq = last_seq;
+    st.last_seq = last_seq;
     std::lock_guard lock(snap_mu);
     snapshot = std::move(snap);
+}
+
+Result<std::uint64_t> Collection::Impl::freeze_memtable(std::size_t next_capacity) {
+    const std::size_t capacity = std::max<std::size_t>({options.memtable_docs, next_capacity, 1});
+    if (!mem || mem->size() == 0) {
+        if (!mem || mem->capacity() < capacity) mem = std::make_shared<Memtable>(schema, capacity);
+        return std::uint64_t{0};
+    }
+    std::vector<Document> docs;
+    std::vector<std::uint64_t> seqs;
+    mem->live_documents(docs, seqs);
+    std::uint64_t sid = 0;
+    if (!docs.empty()) {
+        sid = next_seg_id++;
+        QUIVER_ASSIGN_OR_RETURN(auto seg, Segment::build(sid, schema, std::move(docs), std::move(seqs), 1));
+        SegEntry e;
+        e.seg = seg;
+        e.deleted = std::make_shared<DeleteSet>(seg->size(), 0);
+        segs.emplace(sid, std::move(e));
+    }
+    // Snapshots already published keep the old memtable alive; new ones see the segment instead.
+    mem = std::make_shared<Memtable>(schema, capacity);
+    mem_live = 0;
+    return sid;
 }
 
 Status Collection::Impl::open_wal_after(std::uint64_t seq) {
@@ -122,7 +163,8 @@ Status Collection::Impl::open_wal_after(std::uint64_t seq) {
     // as obsolete while being the live log.
     wal_files.erase(std::remove_if(wal_files.begin(), wal_files.end(), [&](const WalFile& f) { return f.path == path; }),
                     wal_files.end());
-    QUIVER_ASSIGN_OR_RETURN(auto w, storage::WalWriter::create(path, seq + 1, options.wal_sync));
+    // Appends never sync by themselves: the group-commit leader calls sync() once per group.
+    QUIVER_ASSIGN_OR_RETURN(auto w, storage::WalWriter::create(path, seq + 1, storage::WalSync::kNone));
     wal.emplace(std::move(w));
     wal_files.push_back({seq + 1, path});
     return ok_status();
@@ -138,7 +180,14 @@ Status Collection::Impl::write_manifest(const std::vector<std::pair<std::uint64_
 }
 
 bool Collection::Impl::delete_live(const std::string& id,
-                                   std::map<std::uint64_t, std::shared_ptr<DeleteSet>>& changed) {
+                                   std::map<std::uint64_t, std::shared_ptr<DeleteSet>>& changed, std::uint64_t seq) {
+    if (mem) {
+        if (const auto local = mem->find_live(id)) {
+            mem->mark_deleted(*local, seq);
+            --mem_live;
+            return true;
+        }
+    }
     for (auto it = segs.rbegin(); it != segs.rend(); ++it) {
         SegEntry& e = it->second;
         const auto local = e.seg->find(id);
@@ -211,7 +260,7 @@ Result<std::shared_ptr<Collection>> Collection::create(const std::string& dir, c
 
 Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, const CollectionOptions& options) {
     auto impl = std::make_unique<Impl>();
-    {
+    if (!options.read_only) {
         const std::string lock_path = dir + "/LOCK";
         impl->lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (impl->lock_fd < 0) return errno_error("opening", lock_path);
@@ -263,7 +312,7 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
         const bool obsolete = li + 1 < logs.size() && logs[li + 1].first_seq <= m.checkpoint_seq + 1;
         if (obsolete) continue;  // removed below
         QUIVER_ASSIGN_OR_RETURN(auto contents, storage::read_wal(logs[li].path));
-        if (contents.torn_tail) {
+        if (contents.torn_tail && !options.read_only) {
             // Never acknowledged: drop the partial record so nothing is ever appended after it.
             if (contents.valid_bytes >= storage::kWalHeaderBytes) {
                 QUIVER_TRY(storage::WalWriter::open_for_append(logs[li].path, contents.valid_bytes,
@@ -297,8 +346,8 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
         }
     }
     impl->apply_changed(changed);
-    // Leftovers of interrupted merges and obsolete logs.
-    for (std::size_t li = 0; li < logs.size(); ++li) {
+    // Leftovers of interrupted merges and obsolete logs (a read-only open leaves them to the owner).
+    for (std::size_t li = 0; li < logs.size() && !options.read_only; ++li) {
         const bool obsolete = li + 1 < logs.size() && logs[li + 1].first_seq <= m.checkpoint_seq + 1;
         if (obsolete) {
             std::filesystem::remove(logs[li].path, ec);
@@ -307,6 +356,7 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
         }
     }
     for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+        if (options.read_only) break;
         const std::string name = entry.path().filename().string();
         const bool ours = name.rfind("seg_", 0) == 0 || name.rfind("del_", 0) == 0 ||
                           (name.size() > 4 && name.substr(name.size() - 4) == ".tmp");
@@ -329,11 +379,11 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
     }
     {
         std::lock_guard lock(impl->write_mu);
-        QUIVER_TRY(impl->open_wal_after(impl->last_seq));
+        if (!options.read_only) QUIVER_TRY(impl->open_wal_after(impl->last_seq));
         impl->publish();
     }
     std::shared_ptr<Collection> c(new Collection(std::move(impl)));
-    if (options.background_merge) {
+    if (options.background_merge && !options.read_only) {
         Impl* raw = c->impl_.get();
         c->impl_->merger = std::thread([raw] { raw->merger_loop(); });
     }
@@ -360,32 +410,29 @@ Status Collection::upsert(std::vector<Document> docs) {
             docs = std::move(unique);
         }
     }
-    // Encode and build outside the writer lock, so concurrent writers index in parallel; the sequence
-    // number is patched in under the lock. Building first also refuses a batch that cannot be indexed
-    // before it reaches the log.
-    ByteWriter w;
-    encode_upsert(w, 0, docs);
-    if (w.bytes().size() >= storage::kWalMaxRecord) return resource_exhausted("batch too large for one log record");
-    const std::size_t n = docs.size();
-    const std::uint64_t sid = s.next_seg_id.fetch_add(1);
-    QUIVER_ASSIGN_OR_RETURN(auto seg, Segment::build(sid, s.schema, std::move(docs), std::vector<std::uint64_t>(n, 0), 1));
-    std::lock_guard lock(s.write_mu);
-    if (s.closed) return failed_precondition("collection '" + s.dir + "' is closed");
-    const std::uint64_t seq = s.last_seq + 1;
-    std::memcpy(w.bytes().data(), &seq, sizeof seq);  // the record starts with its u64 sequence number
-    seg->assign_seq(seq);
-    QUIVER_TRY(s.wal->append(w.bytes()));
-    s.last_seq = seq;
-    s.last_write = std::chrono::steady_clock::now();
-    std::map<std::uint64_t, std::shared_ptr<DeleteSet>> changed;
-    for (std::uint32_t i = 0; i < seg->size(); ++i) s.delete_live(seg->doc_id(i), changed);
-    s.apply_changed(changed);
-    SegEntry e;
-    e.seg = seg;
-    e.deleted = std::make_shared<DeleteSet>(seg->size(), 0);
-    s.segs.emplace(sid, std::move(e));
-    s.publish();
-    return ok_status();
+    // Encode and index outside the writer lock, so concurrent writers work in parallel; the sequence
+    // number is patched in by the group-commit leader. Indexing first also refuses a batch that cannot
+    // be indexed before it reaches the log.
+    PendingWrite w;
+    {
+        ByteWriter bw;
+        encode_upsert(bw, 0, docs);
+        w.record = std::move(bw.bytes());
+    }
+    if (w.record.size() >= storage::kWalMaxRecord) return resource_exhausted("batch too large for one log record");
+    if (docs.size() <= s.options.memtable_max_batch && docs.size() <= s.options.memtable_docs) {
+        w.mem_docs.reserve(docs.size());
+        for (auto& d : docs) {
+            QUIVER_ASSIGN_OR_RETURN(MemDoc m, Memtable::prepare(s.schema, std::move(d)));
+            w.mem_docs.push_back(std::move(m));
+        }
+    } else {
+        const std::size_t n = docs.size();
+        w.seg_id = s.next_seg_id.fetch_add(1);
+        QUIVER_ASSIGN_OR_RETURN(w.seg, Segment::build(w.seg_id, s.schema, std::move(docs),
+                                                      std::vector<std::uint64_t>(n, 0), 1));
+    }
+    return s.commit(w);
 }
 
 Result<std::size_t> Collection::remove(const std::vector<std::string>& ids) {
@@ -394,24 +441,123 @@ Result<std::size_t> Collection::remove(const std::vector<std::string>& ids) {
         if (!valid_document_id(id)) return invalid_argument("document id must be 1-512 bytes of valid UTF-8");
     }
     if (ids.empty()) return std::size_t{0};
-    std::lock_guard lock(s.write_mu);
-    if (s.closed) return failed_precondition("collection '" + s.dir + "' is closed");
-    const std::uint64_t seq = s.last_seq + 1;
-    ByteWriter w;
-    w.u64(seq);
-    w.u8(kRecordDelete);
-    w.u32(static_cast<std::uint32_t>(ids.size()));
-    for (const auto& id : ids) w.str(id);
-    if (w.bytes().size() >= storage::kWalMaxRecord) return resource_exhausted("batch too large for one log record");
-    QUIVER_TRY(s.wal->append(w.bytes()));
-    s.last_seq = seq;
-    s.last_write = std::chrono::steady_clock::now();
+    PendingWrite w;
+    w.is_delete = true;
+    {
+        ByteWriter bw;
+        bw.u64(0);  // the sequence number, patched by the leader
+        bw.u8(kRecordDelete);
+        bw.u32(static_cast<std::uint32_t>(ids.size()));
+        for (const auto& id : ids) bw.str(id);
+        w.record = std::move(bw.bytes());
+    }
+    if (w.record.size() >= storage::kWalMaxRecord) return resource_exhausted("batch too large for one log record");
+    w.delete_ids = ids;
+    QUIVER_TRY(s.commit(w));
+    return w.removed;
+}
+
+// Group commit (leader/follower, as RocksDB's write groups): a writer queues its record and waits
+// until either a leader has committed it or no leader is active, in which case it becomes the leader,
+// takes the whole queue, commits it under the writer lock with one fsync, and wakes everyone. Writers
+// arriving during that fsync form the next group.
+Status Collection::Impl::commit(PendingWrite& w) {
+    std::unique_lock lock(commit_mu);
+    commit_queue.push_back(&w);
+    writes_waiting.fetch_add(1, std::memory_order_relaxed);
+    commit_cv.wait(lock, [&] { return w.done || !commit_leader; });
+    if (w.done) return w.status;
+    commit_leader = true;
+    std::vector<PendingWrite*> group;
+    group.swap(commit_queue);
+    writes_waiting.fetch_sub(group.size(), std::memory_order_relaxed);
+    lock.unlock();
+    {
+        std::lock_guard write_lock(write_mu);
+        commit_group(group);
+    }
+    lock.lock();
+    commit_leader = false;
+    for (PendingWrite* p : group) p->done = true;
+    lock.unlock();
+    commit_cv.notify_all();
+    return w.status;
+}
+
+void Collection::Impl::commit_group(const std::vector<PendingWrite*>& group) {
+    auto fail_all = [&](const Error& e) {
+        for (PendingWrite* p : group) p->status = e;
+    };
+    if (closed) return fail_all(failed_precondition("collection '" + dir + "' is closed"));
+    if (options.read_only) return fail_all(failed_precondition("collection '" + dir + "' is open read-only"));
+    if (wal_failed) return fail_all(*wal_failed);
+    // Room in the memtable for the whole group, made before anything reaches the log.
+    std::size_t incoming = 0;
+    for (const PendingWrite* p : group) incoming += p->mem_docs.size();
+    if (incoming > 0 && (!mem || mem->size() + incoming > mem->capacity())) {
+        if (auto frozen = freeze_memtable(incoming); !frozen) return fail_all(frozen.error());
+    }
+    // Append every record, then make them durable with one fsync. Nothing is applied (visible) before.
+    // On a failed append or fsync every write of the group fails, and the group's records are cut off
+    // the log (truncate to where the group began, then fdatasync) so that no later fsync can make them
+    // durable and no recovery can replay them: the log again holds exactly the acknowledged writes,
+    // whose own fsyncs succeeded, and later writes may proceed (a full disk heals when space returns).
+    // If even that fails, the collection refuses writes until it is reopened.
+    const std::uint64_t group_start = wal->bytes();
+    auto fail_group = [&](const Error& e) {
+        fail_all(e);
+        auto reopened = storage::WalWriter::open_for_append(wal->path(), group_start, storage::WalSync::kNone);
+        if (reopened) {
+            wal.emplace(std::move(reopened).value());
+        } else {
+            wal_failed = Error(reopened.error().code(), "the log of '" + dir + "' could not be cut back after \"" +
+                                                            e.message() + "\": " + reopened.error().message());
+        }
+    };
+    std::uint64_t seq = last_seq;
+    for (std::size_t i = 0; i < group.size(); ++i) {
+        ++seq;
+        std::memcpy(group[i]->record.data(), &seq, sizeof seq);  // a record starts with its u64 sequence number
+        if (auto st = wal->append(group[i]->record); !st) return fail_group(st.error());
+    }
+    if (options.wal_sync == storage::WalSync::kEveryAppend) {
+        Status st = options.wal_sync_hook ? options.wal_sync_hook() : ok_status();
+        if (st) st = wal->sync();
+        wal_syncs.fetch_add(1, std::memory_order_relaxed);
+        if (!st) return fail_group(st.error());
+    }
+    // Durable: apply in sequence order and publish once.
     std::map<std::uint64_t, std::shared_ptr<DeleteSet>> changed;
-    std::size_t removed = 0;
-    for (const auto& id : ids) removed += s.delete_live(id, changed) ? 1 : 0;
-    s.apply_changed(changed);
-    s.publish();
-    return removed;
+    seq = last_seq;
+    for (PendingWrite* p : group) {
+        ++seq;
+        if (p->is_delete) {
+            for (const auto& id : p->delete_ids) p->removed += delete_live(id, changed, seq) ? 1 : 0;
+        } else if (p->seg) {
+            p->seg->assign_seq(seq);
+            for (std::uint32_t i = 0; i < p->seg->size(); ++i) delete_live(p->seg->doc_id(i), changed, seq);
+            SegEntry e;
+            e.seg = p->seg;
+            e.deleted = std::make_shared<DeleteSet>(p->seg->size(), 0);
+            segs.emplace(p->seg_id, std::move(e));
+        } else {
+            for (MemDoc& d : p->mem_docs) {
+                delete_live(d.doc.id, changed, seq);
+                mem->append(std::move(d), seq);  // room was made above
+                ++mem_live;
+            }
+        }
+        p->status = ok_status();
+    }
+    apply_changed(changed);
+    last_seq = seq;
+    last_write = std::chrono::steady_clock::now();
+    writes.fetch_add(group.size(), std::memory_order_relaxed);
+    publish();
+    if (mem && mem->full()) {
+        // A failure leaves the memtable searchable and is retried by the next group or merge.
+        if (auto frozen = freeze_memtable(); frozen) publish();
+    }
 }
 
 }  // namespace quiver::engine

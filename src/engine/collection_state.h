@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/memtable.h"
 #include "engine/segment.h"
 #include "quiver/encode/encoder.h"
 #include "quiver/engine/collection.h"
@@ -32,11 +33,58 @@ struct SnapSeg {
     std::shared_ptr<Segment> seg;
     std::shared_ptr<const DeleteSet> deleted;
     std::size_t deleted_count = 0;
+    bool persisted = false;
 };
 
 /// What a search or get sees: immutable once published.
+///
+/// Its documents live in "sources": source i < segs.size() is segment segs[i], source segs.size() is
+/// the memtable prefix (when `mem` is set). Readers that walk documents (count, scroll, filter-only
+/// queries, fusion keys) go through the source accessors, so a segment and the memtable answer alike.
 struct Snapshot {
     std::vector<SnapSeg> segs;  // ascending segment id
+    std::shared_ptr<const Memtable> mem;  // null or the memtable's first `mem_n` slots, as of `seq`
+    std::uint32_t mem_n = 0;
+    std::uint64_t seq = 0;
+    CollectionStats stats;  // computed at publish: stats() never takes the writer lock
+
+    std::size_t sources() const noexcept { return segs.size() + (mem ? 1 : 0); }
+    bool is_mem(std::size_t source) const noexcept { return source == segs.size(); }
+    /// Slots of a source (live or not).
+    std::uint32_t source_size(std::size_t source) const noexcept {
+        return is_mem(source) ? mem_n : segs[source].seg->size();
+    }
+    bool live(std::size_t source, std::uint32_t local) const noexcept {
+        return is_mem(source) ? mem->visible(local, seq) : (*segs[source].deleted)[local] == 0;
+    }
+    std::string_view doc_id(std::size_t source, std::uint32_t local) const noexcept {
+        return is_mem(source) ? std::string_view(mem->doc_id(local)) : std::string_view(segs[source].seg->doc_id(local));
+    }
+    const Document& attributes(std::size_t source, std::uint32_t local) const noexcept {
+        return is_mem(source) ? mem->attributes(local) : segs[source].seg->attributes(local);
+    }
+    /// The whole stored document.
+    Result<Document> document(std::size_t source, std::uint32_t local) const {
+        if (is_mem(source)) return mem->document(local);
+        return segs[source].seg->document(local);
+    }
+    /// Live documents of a source.
+    std::size_t live_count(std::size_t source) const noexcept {
+        return is_mem(source) ? mem->live_count(mem_n, seq) : segs[source].seg->size() - segs[source].deleted_count;
+    }
+};
+
+/// One write waiting for group commit (see Impl::commit).
+struct PendingWrite {
+    std::string record;               // the encoded WAL record; its first 8 bytes get the sequence number
+    std::vector<MemDoc> mem_docs;     // a small upsert: appended to the memtable
+    std::shared_ptr<Segment> seg;     // a large upsert: its own in-memory segment, built by the writer
+    std::uint64_t seg_id = 0;
+    std::vector<std::string> delete_ids;  // a delete
+    bool is_delete = false;
+    Status status;
+    std::size_t removed = 0;  // deletes: how many existed
+    bool done = false;        // guarded by commit_mu
 };
 
 /// A field's encoder; `encode` is not reentrant, so calls hold `mu`.
@@ -67,7 +115,7 @@ struct Collection::Impl {
     CollectionOptions options;
     std::vector<std::unique_ptr<FieldEncoder>> encoders;  // per schema field; null without an encoder
 
-    std::mutex write_mu;  // writes, merge planning and commit
+    std::mutex write_mu;  // WAL appends + fsync (one group at a time), merge planning and commit
     std::map<std::uint64_t, SegEntry> segs;
     std::uint64_t last_seq = 0;
     std::uint64_t checkpoint_seq = 0;
@@ -75,6 +123,18 @@ struct Collection::Impl {
     std::optional<storage::WalWriter> wal;
     std::vector<WalFile> wal_files;  // ascending first_seq; the last is `wal`
     bool closed = false;
+    std::optional<Error> wal_failed;  // a failed group could not be cut off the log: no more writes
+    std::shared_ptr<Memtable> mem;    // small batches; frozen into a segment at capacity (write_mu)
+    std::size_t mem_live = 0;         // live documents in `mem` (write_mu)
+
+    // Group commit: writers queue here; one leader appends the queue, fsyncs once, wakes the rest.
+    std::mutex commit_mu;
+    std::condition_variable commit_cv;
+    std::vector<PendingWrite*> commit_queue;
+    bool commit_leader = false;
+    std::atomic<std::uint64_t> wal_syncs{0};
+    std::atomic<std::uint64_t> writes{0};
+    std::atomic<std::size_t> writes_waiting{0};
     std::chrono::steady_clock::time_point last_write = std::chrono::steady_clock::now();
 
     mutable std::mutex snap_mu;
@@ -93,10 +153,19 @@ struct Collection::Impl {
         return snapshot;
     }
     void publish();  // requires write_mu
+    /// Queues `w`, then either waits for a leader to commit it or leads a group. Returns w.status.
+    Status commit(PendingWrite& w);
+    void commit_group(const std::vector<PendingWrite*>& group);  // requires write_mu
+    /// Turns the memtable into an in-memory segment and starts an empty one of at least
+    /// max(memtable_docs, next_capacity) slots; requires write_mu. Returns the new segment's id, or 0
+    /// when the memtable had no live document.
+    Result<std::uint64_t> freeze_memtable(std::size_t next_capacity = 0);
     Status open_wal_after(std::uint64_t seq);  // requires write_mu
     Status write_manifest(const std::vector<std::pair<std::uint64_t, std::uint64_t>>& persisted);
     /// Marks the live version of `id` (if any) deleted. Requires write_mu. Returns whether one existed.
-    bool delete_live(const std::string& id, std::map<std::uint64_t, std::shared_ptr<DeleteSet>>& changed);
+    /// `seq` is the deleting write's sequence number (memtable slots record it).
+    bool delete_live(const std::string& id, std::map<std::uint64_t, std::shared_ptr<DeleteSet>>& changed,
+                     std::uint64_t seq = 0);
     void apply_changed(std::map<std::uint64_t, std::shared_ptr<DeleteSet>>& changed);
     /// One merge pass; `all` merges every segment into one. Sets *did_work.
     Status merge_once(bool force_flush, bool all, bool* did_work);
@@ -107,7 +176,7 @@ struct Collection::Impl {
 Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, const Snapshot& snap,
                                                const SearchRequest& request);
 
-/// A live document of a snapshot: (index into Snapshot::segs, local slot).
+/// A live document of a snapshot: (source, see Snapshot, local slot).
 struct LiveRef {
     std::size_t seg = 0;
     std::uint32_t local = 0;

@@ -22,6 +22,7 @@ struct Source {
 
 Status Collection::Impl::merge_once(bool force_flush, bool all, bool* did_work) {
     *did_work = false;
+    if (options.read_only) return failed_precondition("collection '" + dir + "' is open read-only");
     std::vector<Source> sources;
     std::uint64_t start_seq = 0;
     std::uint64_t new_id = 0;
@@ -49,6 +50,10 @@ Status Collection::Impl::merge_once(bool force_flush, bool all, bool* did_work) 
                 }
             }
         }
+        if (mem && mem->size() > 0) {  // the memtable counts as one in-memory segment
+            mem_docs += mem->size();
+            ++mem_segs;
+        }
         const bool idle = std::chrono::steady_clock::now() - last_write > std::chrono::seconds(1);
         const bool log_large = wal && wal->bytes() > (64u << 20);
         const bool flush_now = (mem_segs > 0 && (force_flush || all || idle || mem_docs >= options.flush_docs ||
@@ -63,6 +68,11 @@ Status Collection::Impl::merge_once(bool force_flush, bool all, bool* did_work) 
         const bool persisted_work = chosen.size() > mem_segs;
         if (!flush_now && !persisted_work) return ok_status();
         if (all && chosen.size() == 1 && mem_segs == 0 && segs.at(chosen[0]).deleted_count == 0) return ok_status();
+        // The checkpoint below covers every record up to last_seq: the memtable's documents must be
+        // among the sources, as a segment.
+        QUIVER_ASSIGN_OR_RETURN(const std::uint64_t frozen, freeze_memtable());
+        if (frozen != 0) chosen.push_back(frozen);
+        if (mem_segs > 0) publish();
         // Rotate the log: everything up to start_seq is covered by this merge's commit.
         start_seq = last_seq;
         if (wal && wal->bytes() > storage::kWalHeaderBytes) QUIVER_TRY(open_wal_after(last_seq));
@@ -171,10 +181,12 @@ Status Collection::Impl::merge_once(bool force_flush, bool all, bool* did_work) 
         obsolete.push_back(wal_files.front().path);
         wal_files.erase(wal_files.begin());
     }
-    publish();
-    merges.fetch_add(1);
     std::error_code ec;
     for (const auto& path : obsolete) std::filesystem::remove_all(path, ec);
+    // Published once the replaced files are gone: stats() (read from the snapshot) that show this
+    // merge also show its disk usage.
+    publish();
+    merges.fetch_add(1);
     return ok_status();
 }
 
@@ -209,16 +221,12 @@ Status Collection::optimize() {
 }
 
 CollectionStats Collection::stats() const {
-    std::lock_guard lock(impl_->write_mu);
-    CollectionStats s;
-    for (const auto& [id, e] : impl_->segs) {
-        s.documents += e.seg->size() - e.deleted_count;
-        s.deleted_pending += e.deleted_count;
-        ++s.segments;
-        if (!e.persisted) ++s.memory_segments;
-    }
-    s.last_seq = impl_->last_seq;
+    // From the published snapshot and atomics: never waits for the writer lock (held across fsyncs).
+    CollectionStats s = impl_->current()->stats;
     s.merges = impl_->merges.load();
+    s.writes = impl_->writes.load(std::memory_order_relaxed);
+    s.wal_syncs = impl_->wal_syncs.load(std::memory_order_relaxed);
+    s.writes_waiting = impl_->writes_waiting.load(std::memory_order_relaxed);
     return s;
 }
 

@@ -11,19 +11,17 @@ namespace quiver::engine {
 std::vector<LiveRef> live_in_id_order(const Snapshot& snap, const Filter* filter, std::string_view after,
                                       std::size_t limit) {
     if (limit == 0) return {};
-    auto id_of = [&](const LiveRef& r) -> std::string_view { return snap.segs[r.seg].seg->doc_id(r.local); };
+    auto id_of = [&](const LiveRef& r) -> std::string_view { return snap.doc_id(r.seg, r.local); };
     auto less = [&](const LiveRef& a, const LiveRef& b) { return id_of(a) < id_of(b); };
     // A max-heap of the `limit` smallest ids seen so far.
     std::priority_queue<LiveRef, std::vector<LiveRef>, decltype(less)> heap(less);
-    for (std::size_t si = 0; si < snap.segs.size(); ++si) {
-        const SnapSeg& s = snap.segs[si];
-        const DeleteSet& deleted = *s.deleted;
-        for (std::uint32_t local = 0; local < s.seg->size(); ++local) {
-            if (deleted[local] != 0) continue;
-            const std::string_view id = s.seg->doc_id(local);
+    for (std::size_t si = 0; si < snap.sources(); ++si) {
+        for (std::uint32_t local = 0; local < snap.source_size(si); ++local) {
+            if (!snap.live(si, local)) continue;
+            const std::string_view id = snap.doc_id(si, local);
             if (!after.empty() && id <= after) continue;
             if (heap.size() == limit && id >= id_of(heap.top())) continue;
-            if (filter != nullptr && !filter->matches(s.seg->attributes(local).fields)) continue;
+            if (filter != nullptr && !filter->matches(snap.attributes(si, local).fields)) continue;
             heap.push({si, local});
             if (heap.size() > limit) heap.pop();
         }
@@ -40,13 +38,13 @@ Result<std::size_t> Collection::count(const std::optional<Filter>& filter) const
     if (filter) QUIVER_TRY(filter->validate(impl_->schema));
     const auto snap = impl_->current();
     std::size_t n = 0;
-    for (const SnapSeg& s : snap->segs) {
+    for (std::size_t si = 0; si < snap->sources(); ++si) {
         if (!filter) {
-            n += s.seg->size() - s.deleted_count;
+            n += snap->live_count(si);
             continue;
         }
-        for (std::uint32_t local = 0; local < s.seg->size(); ++local) {
-            if ((*s.deleted)[local] == 0 && filter->matches(s.seg->attributes(local).fields)) ++n;
+        for (std::uint32_t local = 0; local < snap->source_size(si); ++local) {
+            if (snap->live(si, local) && filter->matches(snap->attributes(si, local).fields)) ++n;
         }
     }
     return n;
@@ -67,11 +65,10 @@ Result<ScrollPage> Collection::scroll(const ScrollRequest& request) const {
                                        request.limit + 1);
     ScrollPage page;
     for (std::size_t i = 0; i < refs.size() && i < request.limit; ++i) {
-        const Segment& seg = *snap->segs[refs[i].seg].seg;
         Document out;
-        out.id = seg.doc_id(refs[i].local);
+        out.id = std::string(snap->doc_id(refs[i].seg, refs[i].local));
         if (!request.return_fields || !request.return_fields->empty()) {
-            QUIVER_ASSIGN_OR_RETURN(Document d, seg.document(refs[i].local));
+            QUIVER_ASSIGN_OR_RETURN(Document d, snap->document(refs[i].seg, refs[i].local));
             if (!request.return_fields) {
                 out.fields = std::move(d.fields);
             } else {
@@ -91,10 +88,10 @@ Result<std::size_t> Collection::remove_where(const Filter& filter) {
     QUIVER_TRY(filter.validate(impl_->schema));
     const auto snap = impl_->current();
     std::vector<std::string> ids;
-    for (const SnapSeg& s : snap->segs) {
-        for (std::uint32_t local = 0; local < s.seg->size(); ++local) {
-            if ((*s.deleted)[local] == 0 && filter.matches(s.seg->attributes(local).fields)) {
-                ids.push_back(s.seg->doc_id(local));
+    for (std::size_t si = 0; si < snap->sources(); ++si) {
+        for (std::uint32_t local = 0; local < snap->source_size(si); ++local) {
+            if (snap->live(si, local) && filter.matches(snap->attributes(si, local).fields)) {
+                ids.emplace_back(snap->doc_id(si, local));
             }
         }
     }

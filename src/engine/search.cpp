@@ -40,6 +40,9 @@ Document project(Document doc, const std::optional<std::vector<std::string>>& fi
 Result<Document> Collection::get(const std::string& id) const {
     if (!valid_document_id(id)) return invalid_argument("document id must be 1-512 bytes of valid UTF-8");
     const auto snap = impl_->current();
+    if (snap->mem) {
+        if (const auto local = snap->mem->find(id, snap->mem_n, snap->seq)) return snap->mem->document(*local);
+    }
     for (auto it = snap->segs.rbegin(); it != snap->segs.rend(); ++it) {
         const auto local = it->seg->find(id);
         if (local && (*it->deleted)[*local] == 0) return it->seg->document(*local);
@@ -81,13 +84,12 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
         return invalid_argument("search_after needs a finite score");
     }
     const Filter* filter = request.filter ? &*request.filter : nullptr;
-    auto materialise = [&](std::size_t seg_index, std::uint32_t local, double score) -> Result<SearchHit> {
-        const Segment& seg = *snapshot.segs[seg_index].seg;
+    auto materialise = [&](std::size_t source, std::uint32_t local, double score) -> Result<SearchHit> {
         SearchHit sh;
-        sh.id = seg.doc_id(local);
+        sh.id = std::string(snapshot.doc_id(source, local));
         sh.score = score;
         if (!request.return_fields || !request.return_fields->empty()) {
-            QUIVER_ASSIGN_OR_RETURN(Document d, seg.document(local));
+            QUIVER_ASSIGN_OR_RETURN(Document d, snapshot.document(source, local));
             sh.document = project(std::move(d), request.return_fields);
         }
         sh.document.id = sh.id;
@@ -162,6 +164,7 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
         field_index.push_back(static_cast<std::size_t>(f - schema.fields.data()));
     }
     const Snapshot* snap = &snapshot;
+    const std::size_t mem_index = snap->segs.size();  // the memtable's source index (Snapshot)
     // One retrieval at `depth` per clause, fused; *exhausted = no list was cut at `depth`.
     auto retrieve = [&](std::size_t window, bool* exhausted) -> Result<std::vector<Hit>> {
         const std::size_t depth = request.clauses.size() == 1 ? window : std::max(window, kFusionDepth);
@@ -182,12 +185,22 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                         hits.push_back({si, d.local, d.score});
                     }
                 }
+                if (snap->mem) {
+                    for (const auto& d : snap->mem->search_text(field_index[ci], terms, depth, snap->mem_n, snap->seq, filter)) {
+                        hits.push_back({mem_index, d.local, d.score});
+                    }
+                }
             } else if (f.type == FieldType::kSparse) {
                 for (std::size_t si = 0; si < snap->segs.size(); ++si) {
                     const auto& s = snap->segs[si];
                     for (const auto& d : s.seg->search_sparse(field_index[ci], c.sparse, depth, s.deleted.get(),
                                                               s.deleted_count, filter)) {
                         hits.push_back({si, d.local, d.score});
+                    }
+                }
+                if (snap->mem) {
+                    for (const auto& d : snap->mem->search_sparse(field_index[ci], c.sparse, depth, snap->mem_n, snap->seq, filter)) {
+                        hits.push_back({mem_index, d.local, d.score});
                     }
                 }
             } else {
@@ -200,6 +213,11 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                     QUIVER_ASSIGN_OR_RETURN(auto found, s.seg->search_vector(field_index[ci], *qv, depth,
                                                                              request.ef, s.deleted.get(), filter));
                     for (const auto& d : found) hits.push_back({si, d.local, d.score});
+                }
+                if (snap->mem) {
+                    for (const auto& d : snap->mem->search_vector(field_index[ci], *qv, depth, snap->mem_n, snap->seq, filter)) {
+                        hits.push_back({mem_index, d.local, d.score});
+                    }
                 }
             }
             std::sort(hits.begin(), hits.end(), better);
@@ -222,7 +240,7 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
         // The page order: score descending, then id ascending (stable across snapshots, for search_after).
         std::sort(final_hits.begin(), final_hits.end(), [&](const Hit& a, const Hit& b) {
             if (a.score != b.score) return a.score > b.score;
-            return snap->segs[a.seg].seg->doc_id(a.local) < snap->segs[b.seg].seg->doc_id(b.local);
+            return snap->doc_id(a.seg, a.local) < snap->doc_id(b.seg, b.local);
         });
         return final_hits;
     };
@@ -230,7 +248,7 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
     auto is_after = [&](const Hit& h) {
         if (!request.search_after) return true;
         if (h.score != request.search_after->score) return h.score < request.search_after->score;
-        return snap->segs[h.seg].seg->doc_id(h.local) > request.search_after->id;
+        return snap->doc_id(h.seg, h.local) > request.search_after->id;
     };
     std::vector<Hit> page;
     for (std::size_t window = request.search_after ? std::min(kMaxK, std::max(2 * wanted, kFusionDepth)) : wanted;;

@@ -3,8 +3,14 @@
 ///
 /// Storage (docs/collections.md has the byte layouts):
 ///   - Every write batch is one WAL record, fsynced before the call returns (`WalSync::kEveryAppend`):
-///     an acknowledged write survives kill -9. The batch then becomes an in-memory segment (its BM25 and
-///     vector indexes built) and is visible to searches started after the call returns.
+///     an acknowledged write survives kill -9. Concurrent writers share fsyncs (group commit): they
+///     queue their records, one of them (the leader) appends every queued record and calls fdatasync
+///     once, then acknowledges the whole group; a failed append or fsync fails every write of the group
+///     and cuts its records off the log (truncate + fdatasync), so a refused write is never replayed.
+///     A small batch (<= `memtable_max_batch` documents) is then appended to the mutable memtable,
+///     a larger one becomes an in-memory segment (its BM25 and vector indexes built by the writer
+///     beforehand); either is visible to searches started after the call returns. The memtable is
+///     frozen into an in-memory segment at `memtable_docs` documents or when a merge runs.
 ///   - A background merger persists in-memory segments and merges small or delete-heavy segments into
 ///     new immutable, memory-mapped segment directories, writes per-segment delete bitmaps, then
 ///     replaces MANIFEST atomically (tmp + fsync + rename + dir fsync) and drops the obsolete WAL files and
@@ -13,14 +19,15 @@
 ///     WAL records after the checkpoint are replayed; a torn WAL tail is detected (CRC) and truncated.
 ///     Files not named by MANIFEST are leftovers of an interrupted merge and are removed.
 ///
-/// Thread-safety: every public method is safe to call from many threads. Writers embed, validate and
-/// build their batch's segment in parallel, then append + fsync + publish in turn under a writer lock;
-/// searches and gets take an immutable snapshot (a pointer copy under a short lock) and
-/// never wait for a merge or for a write's fsync. The merger builds outside all locks; only its final
-/// commit (delete bitmaps + MANIFEST write) holds the writer lock.
+/// Thread-safety: every public method is safe to call from many threads. Writers embed, validate,
+/// analyse (or build their batch's segment) in parallel, then commit in groups under a writer lock
+/// (append + one fsync + publish); searches, gets and `stats()` take an immutable snapshot (a pointer
+/// copy under a short lock) and never wait for a merge, a writer or an fsync. The merger builds
+/// outside all locks; only its final commit (delete bitmaps + MANIFEST write) holds the writer lock.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,6 +52,15 @@ struct CollectionOptions {
     /// directly in that directory ("" = no models directory); paths are refused without touching the
     /// file system, and errors never show the directory.
     std::optional<std::string> models_dir;
+    /// Open beside the owning process (`quiver query --read-only` next to a server): no LOCK, no WAL
+    /// writes or truncation, no merges, no cleanup; the WAL is replayed into memory only. Writes,
+    /// flush() and optimize() fail with kFailedPrecondition. What it sees is the state at open.
+    bool read_only = false;
+    std::size_t memtable_docs = 1024;   ///< memtable size at which it is frozen into a segment
+    std::size_t memtable_max_batch = 64;  ///< larger upsert batches build their own segment
+    /// Test seam: called by the group-commit leader just before each WAL fdatasync, while it holds the
+    /// writer lock; a non-ok status is treated as the fsync failing. Blocking in it models a stalled disk.
+    std::function<Status()> wal_sync_hook;
 };
 
 /// One query clause: a text field with query text, a vector field with a vector, or a sparse-vector
@@ -129,6 +145,9 @@ struct CollectionStats {
     std::size_t deleted_pending = 0;    ///< deleted documents not yet reclaimed
     std::uint64_t last_seq = 0;
     std::uint64_t merges = 0;
+    std::uint64_t writes = 0;           ///< acknowledged upsert/remove calls since open
+    std::uint64_t wal_syncs = 0;        ///< WAL fdatasyncs since open (group commit: <= writes)
+    std::size_t writes_waiting = 0;     ///< writes queued behind the group being committed
 };
 
 class Collection {
@@ -179,6 +198,7 @@ public:
     [[nodiscard]] Status flush();
     /// Merges everything into one segment (BM25 statistics then cover the whole collection).
     [[nodiscard]] Status optimize();
+    /// Counts as of the latest published snapshot; never waits for a writer, an fsync or a merge.
     CollectionStats stats() const;
     /// Stops the merger; later writes fail with kFailedPrecondition. Idempotent.
     void close();

@@ -1,0 +1,38 @@
+#!/bin/sh
+# Acknowledged-write scaling of `quiver serve`: upserts/s of 1-document batches (every request one
+# durable write, fsynced before its 200) with 1, 4 and 16 concurrent connections (wrk).
+# Usage: scripts/loadtest/upsert-scaling.sh BUILD_DIR WORK_DIR [SECONDS] [CONNECTIONS...]
+#   BUILD_DIR: a build with bin/quiver (e.g. build/release); WORK_DIR: scratch space (wiped).
+# Each connection count runs against a fresh empty collection (schema.json: BM25 text, attributes, a
+# 32-dim HNSW vector field). Prints one line per connection count and the ratio to 1 connection.
+set -eu
+build=$1
+work=$2
+secs=${3:-10}
+shift 3 2>/dev/null || shift $#
+conns=${*:-"1 4 16"}
+here=$(cd "$(dirname "$0")" && pwd)
+port=${PORT:-6398}
+base=""
+mkdir -p "$work"
+for c in $conns; do
+  rm -rf "$work/store"
+  "$build/bin/quiver" serve --data "$work/store" --host 127.0.0.1 --port "$port" --threads 32 >"$work/serve.log" 2>&1 &
+  pid=$!
+  trap 'kill $pid 2>/dev/null || true' EXIT
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+  curl -sf -X PUT -H 'Content-Type: application/json' --data-binary "@$here/schema.json" \
+    "http://127.0.0.1:$port/collections/load" >/dev/null
+  threads=$c
+  [ "$threads" -gt 4 ] && threads=4
+  out=$(wrk -t "$threads" -c "$c" -d "${secs}s" -s "$here/upsert.lua" "http://127.0.0.1:$port")
+  line=$(echo "$out" | grep '^RESULT')
+  rate=$(echo "$line" | sed 's/.* rate=\([0-9.]*\).*/\1/')
+  docs=$(curl -sf "http://127.0.0.1:$port/collections/load" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("stats", {}).get("documents", "?"))' 2>/dev/null || echo "?")
+  [ -z "$base" ] && base=$rate
+  ratio=$(python3 -c "print(f'{float($rate)/float($base):.2f}')")
+  echo "connections=$c upserts_per_s=$rate vs_1_connection=${ratio}x documents=$docs $line"
+  kill $pid
+  wait $pid 2>/dev/null || true
+  trap - EXIT
+done

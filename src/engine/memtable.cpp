@@ -1,0 +1,234 @@
+// The mutable memtable: small batches appended, searched by brute force over a snapshot's prefix.
+// See memtable.h.
+#include "engine/memtable.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "quiver/simd/kernels.h"
+#include "quiver/sparse/bm25_index.h"
+#include "quiver/text/analyzer.h"
+
+namespace quiver::engine {
+namespace {
+
+bool is_attribute_value(const FieldSpec& f) {
+    return f.type != FieldType::kText && f.type != FieldType::kVector && f.type != FieldType::kSparse;
+}
+
+const std::string* text_value(const Document& d, const std::string& name) {
+    const auto it = d.fields.find(name);
+    if (it == d.fields.end()) return nullptr;
+    return std::get_if<std::string>(&it->second);
+}
+
+// Best first, ties by lower slot (the order segment searches return).
+void keep_top_k(std::vector<ScoredDoc>& hits, std::size_t k) {
+    auto better = [](const ScoredDoc& a, const ScoredDoc& b) {
+        return a.score != b.score ? a.score > b.score : a.local < b.local;
+    };
+    if (hits.size() > k) {
+        std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(k), hits.end(), better);
+        hits.resize(k);
+    } else {
+        std::sort(hits.begin(), hits.end(), better);
+    }
+}
+
+}  // namespace
+
+Memtable::Memtable(const Schema& schema, std::size_t capacity)
+    : schema_(&schema), capacity_(capacity), slots_(std::make_unique<Slot[]>(capacity)) {}
+
+Result<MemDoc> Memtable::prepare(const Schema& schema, Document doc) {
+    // One analyzer per thread (Analyzer is not thread-safe); the segment indexes use the default config.
+    thread_local std::optional<text::Analyzer> analyzer;
+    MemDoc m;
+    m.text.resize(schema.fields.size());
+    m.vectors.resize(schema.fields.size());
+    std::vector<std::string> tokens;
+    for (std::size_t fi = 0; fi < schema.fields.size(); ++fi) {
+        const FieldSpec& f = schema.fields[fi];
+        if (is_attribute_value(f)) {
+            if (auto it = doc.fields.find(f.name); it != doc.fields.end()) m.attrs.fields.emplace(f.name, it->second);
+        } else if (f.type == FieldType::kText && f.indexed) {
+            if (!analyzer) {
+                QUIVER_ASSIGN_OR_RETURN(auto a, text::Analyzer::create(text::AnalyzerConfig{}));
+                analyzer.emplace(std::move(a));
+            }
+            // As Segment::build: no sources = the field itself; one = the body; two = title + body.
+            tokens.clear();
+            if (f.sources.empty()) {
+                if (const auto* s = text_value(doc, f.name)) analyzer->analyze(*s, tokens);
+            } else {
+                for (std::size_t si = 0; si < f.sources.size() && si < 2; ++si) {
+                    if (const auto* s = text_value(doc, f.sources[si])) analyzer->analyze(*s, tokens);
+                }
+            }
+            std::sort(tokens.begin(), tokens.end());
+            MemDoc::Text& t = m.text[fi];
+            t.length = static_cast<std::uint32_t>(std::min<std::size_t>(tokens.size(), 0x7FFFFFFF));
+            for (std::size_t j = 0; j < tokens.size();) {
+                std::size_t e = j;
+                while (e < tokens.size() && tokens[e] == tokens[j]) ++e;
+                t.terms.emplace_back(std::move(tokens[j]), static_cast<std::uint32_t>(e - j));
+                j = e;
+            }
+        } else if (f.type == FieldType::kVector) {
+            const auto it = doc.fields.find(f.name);
+            const auto* v = it == doc.fields.end() ? nullptr : std::get_if<std::vector<float>>(&it->second);
+            if (v == nullptr) continue;
+            std::vector<float> row = *v;
+            if (f.metric == simd::Metric::kCosine && !simd::normalize(row.data(), row.size())) {
+                return invalid_argument("document '" + doc.id + "': field '" + f.name +
+                                        "' is a zero vector, which cosine cannot normalise");
+            }
+            m.vectors[fi] = std::move(row);
+        }
+    }
+    m.doc = std::move(doc);
+    return m;
+}
+
+void Memtable::append(MemDoc doc, std::uint64_t seq) {
+    Slot& s = slots_[size_];
+    s.doc = std::move(doc);
+    s.seq = seq;
+    latest_[s.doc.doc.id] = size_;
+    ++size_;
+}
+
+std::optional<std::uint32_t> Memtable::find_live(const std::string& id) const {
+    const auto it = latest_.find(id);
+    // Older versions of an id were deleted when the newer one was appended.
+    if (it == latest_.end() || slots_[it->second].deleted_at.load(std::memory_order_relaxed) != 0) return std::nullopt;
+    return it->second;
+}
+
+void Memtable::mark_deleted(std::uint32_t local, std::uint64_t seq) {
+    slots_[local].deleted_at.store(seq, std::memory_order_release);
+}
+
+void Memtable::live_documents(std::vector<Document>& docs, std::vector<std::uint64_t>& seqs) const {
+    for (std::uint32_t i = 0; i < size_; ++i) {
+        if (slots_[i].deleted_at.load(std::memory_order_relaxed) != 0) continue;
+        docs.push_back(slots_[i].doc.doc);
+        seqs.push_back(slots_[i].seq);
+    }
+}
+
+std::optional<std::uint32_t> Memtable::find(std::string_view id, std::uint32_t n, std::uint64_t seq) const {
+    for (std::uint32_t i = n; i-- > 0;) {
+        if (slots_[i].doc.doc.id == id && visible(i, seq)) return i;
+    }
+    return std::nullopt;
+}
+
+std::size_t Memtable::live_count(std::uint32_t n, std::uint64_t seq) const {
+    std::size_t live = 0;
+    for (std::uint32_t i = 0; i < n; ++i) live += visible(i, seq) ? 1 : 0;
+    return live;
+}
+
+std::vector<ScoredDoc> Memtable::search_text(std::size_t field, std::span<const std::string> terms, std::size_t k,
+                                             std::uint32_t n, std::uint64_t seq, const Filter* filter) const {
+    std::vector<ScoredDoc> out;
+    if (n == 0 || k == 0 || terms.empty() || field >= schema_->fields.size()) return out;
+    // Distinct query terms with their counts (Anserini's bag-of-words boosts).
+    std::map<std::string_view, float> query;
+    for (const auto& t : terms) query[t] += 1.0f;
+    const std::size_t nq = query.size();
+    std::vector<std::string_view> qterms;
+    for (const auto& [t, c] : query) qterms.push_back(t);
+    // Statistics over the prefix, as a segment's Bm25Index has them over its documents.
+    std::vector<std::uint32_t> tf(static_cast<std::size_t>(n) * nq, 0);
+    std::vector<std::uint32_t> df(nq, 0);
+    std::uint64_t total_tokens = 0;
+    std::uint32_t docs_with_tokens = 0;
+    for (std::uint32_t i = 0; i < n; ++i) {
+        if (!visible(i, seq)) continue;  // statistics over live documents, as the frozen segment has them
+        const MemDoc::Text& t = slots_[i].doc.text[field];
+        total_tokens += t.length;
+        if (t.length > 0) ++docs_with_tokens;
+        for (std::size_t q = 0; q < nq; ++q) {
+            const auto it = std::lower_bound(t.terms.begin(), t.terms.end(), qterms[q],
+                                             [](const auto& a, std::string_view b) { return a.first < b; });
+            if (it != t.terms.end() && it->first == qterms[q]) {
+                tf[static_cast<std::size_t>(i) * nq + q] = it->second;
+                ++df[q];
+            }
+        }
+    }
+    if (docs_with_tokens == 0) return out;
+    const float k1 = schema_->bm25_k1;
+    const float b = schema_->bm25_b;
+    const float avgdl = static_cast<float>(static_cast<double>(total_tokens) / docs_with_tokens);
+    std::vector<float> weight(nq, 0.0f);
+    std::size_t qi = 0;
+    for (const auto& [t, count] : query) {
+        const double d = df[qi];
+        const double nd = docs_with_tokens;
+        const auto idf = static_cast<float>(std::log(1.0 + (nd - d + 0.5) / (d + 0.5)));
+        weight[qi++] = count * idf;
+    }
+    for (std::uint32_t i = 0; i < n; ++i) {
+        if (!visible(i, seq)) continue;
+        const MemDoc::Text& t = slots_[i].doc.text[field];
+        const float len = static_cast<float>(sparse::decode_norm(sparse::encode_norm(t.length)));
+        const float norm_inverse = 1.0f / (k1 * ((1.0f - b) + b * len / avgdl));
+        float score = 0.0f;
+        bool matched = false;
+        for (std::size_t q = 0; q < nq; ++q) {
+            const std::uint32_t f = tf[static_cast<std::size_t>(i) * nq + q];
+            if (f == 0 || weight[q] <= 0.0f) continue;
+            matched = true;
+            score += weight[q] - weight[q] / (1.0f + static_cast<float>(f) * norm_inverse);
+        }
+        if (!matched || !accepts(i, seq, filter)) continue;
+        out.push_back({i, static_cast<double>(score)});
+    }
+    keep_top_k(out, k);
+    return out;
+}
+
+std::vector<ScoredDoc> Memtable::search_sparse(std::size_t field, const SparseTerms& query, std::size_t k,
+                                               std::uint32_t n, std::uint64_t seq, const Filter* filter) const {
+    std::vector<ScoredDoc> out;
+    if (n == 0 || k == 0 || field >= schema_->fields.size()) return out;
+    const std::string& name = schema_->fields[field].name;
+    std::map<std::string_view, float> q;
+    for (const auto& [term, w] : query) q[term] += w;
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const auto it = slots_[i].doc.doc.fields.find(name);
+        const auto* terms = it == slots_[i].doc.doc.fields.end() ? nullptr : std::get_if<SparseTerms>(&it->second);
+        if (terms == nullptr) continue;
+        float score = 0.0f;
+        for (const auto& [term, w] : *terms) {
+            if (const auto qit = q.find(term); qit != q.end()) score += qit->second * w;
+        }
+        if (score <= 0.0f || !accepts(i, seq, filter)) continue;
+        out.push_back({i, static_cast<double>(score)});
+    }
+    keep_top_k(out, k);
+    return out;
+}
+
+std::vector<ScoredDoc> Memtable::search_vector(std::size_t field, std::span<const float> query, std::size_t k,
+                                               std::uint32_t n, std::uint64_t seq, const Filter* filter) const {
+    std::vector<ScoredDoc> out;
+    if (n == 0 || k == 0 || field >= schema_->fields.size()) return out;
+    const FieldSpec& f = schema_->fields[field];
+    std::vector<float> q(query.begin(), query.end());
+    if (f.metric == simd::Metric::kCosine && !simd::normalize(q.data(), q.size())) return out;
+    const simd::DistanceFn dist = simd::distance_fn(f.metric);
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const std::vector<float>& v = slots_[i].doc.vectors[field];
+        if (v.size() != q.size() || !accepts(i, seq, filter)) continue;
+        out.push_back({i, -static_cast<double>(dist(q.data(), v.data(), q.size()))});
+    }
+    keep_top_k(out, k);
+    return out;
+}
+
+}  // namespace quiver::engine

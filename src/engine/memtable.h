@@ -1,0 +1,115 @@
+// Private to engine: the mutable memtable that small write batches are appended to.
+//
+// A 1-document upsert must not cost a whole segment (its own BM25 and vector index, a document store,
+// then a flush to disk a few writes later). Small batches are instead appended to one growing memtable:
+// each document is analysed and its vectors normalised by the writer outside every lock
+// (`prepare`), then appended under the collection's writer lock after its WAL record is durable.
+// At `capacity` documents (or when a merge wants everything persisted) the writer freezes the memtable
+// into an ordinary immutable in-memory segment and starts a new one.
+//
+// Readers see a consistent prefix: a snapshot records (memtable, visible count n, snapshot seq). Slots
+// below n are never written again, except their `deleted_at` word, an atomic holding the sequence
+// number of the write that deleted or replaced the document (0 = live). A document is visible to a
+// snapshot when deleted_at is 0 or greater than the snapshot's seq, so a snapshot keeps seeing the
+// state it was published with while the writer goes on. Slots live in one array allocated at
+// construction (never reallocated), so readers need no lock.
+//
+// Search is exact and brute force over the visible prefix (the memtable is small): BM25 with Lucene's
+// formula (bm25_index.h: one-byte SmallFloat norms; idf and average length over the snapshot's live
+// documents of the memtable, which are exactly the documents of the segment it freezes into), exact
+// vector distances with the field's metric, and exact sparse inner products.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "engine/segment.h"
+#include "quiver/core/result.h"
+#include "quiver/engine/schema.h"
+
+namespace quiver::engine {
+
+/// A validated document with its per-field search data, ready to append.
+struct MemDoc {
+    struct Text {
+        std::vector<std::pair<std::string, std::uint32_t>> terms;  // analysed term -> frequency, sorted
+        std::uint32_t length = 0;                                  // tokens
+    };
+    Document doc;
+    Document attrs;                            // attribute fields only, for filters
+    std::vector<Text> text;                    // per schema field (empty unless an indexed text field)
+    std::vector<std::vector<float>> vectors;   // per schema field; normalised for cosine
+};
+
+class Memtable {
+public:
+    Memtable(const Schema& schema, std::size_t capacity);
+
+    /// Analyses, extracts and normalises `doc` (validated against the schema). Thread-safe; no lock.
+    /// kInvalidArgument for a zero vector in a cosine field (as the segment indexes refuse it).
+    static Result<MemDoc> prepare(const Schema& schema, Document doc);
+
+    // --- writer side: calls hold the collection's writer lock ---
+    std::size_t capacity() const noexcept { return capacity_; }
+    std::uint32_t size() const noexcept { return size_; }
+    bool full() const noexcept { return size_ >= capacity_; }
+    /// Appends at slot size(); requires !full().
+    void append(MemDoc doc, std::uint64_t seq);
+    /// The slot holding the live version of `id`, if any.
+    std::optional<std::uint32_t> find_live(const std::string& id) const;
+    /// Marks a live slot deleted by the write with sequence number `seq`.
+    void mark_deleted(std::uint32_t local, std::uint64_t seq);
+    /// Live documents and their sequence numbers, in slot order (to freeze into a segment).
+    void live_documents(std::vector<Document>& docs, std::vector<std::uint64_t>& seqs) const;
+    std::uint64_t first_seq() const noexcept { return size_ == 0 ? 0 : slots_[0].seq; }
+
+    // --- reader side: any thread, over a published prefix [0, n) as of snapshot sequence `seq` ---
+    bool visible(std::uint32_t local, std::uint64_t seq) const noexcept {
+        const std::uint64_t d = slots_[local].deleted_at.load(std::memory_order_acquire);
+        return d == 0 || d > seq;
+    }
+    const std::string& doc_id(std::uint32_t local) const noexcept { return slots_[local].doc.doc.id; }
+    const Document& document(std::uint32_t local) const noexcept { return slots_[local].doc.doc; }
+    /// The attribute fields only (what filters read).
+    const Document& attributes(std::uint32_t local) const noexcept { return slots_[local].doc.attrs; }
+    /// The visible slot holding `id`, if any (a scan from the newest slot down).
+    std::optional<std::uint32_t> find(std::string_view id, std::uint32_t n, std::uint64_t seq) const;
+    /// Live documents in the prefix.
+    std::size_t live_count(std::uint32_t n, std::uint64_t seq) const;
+
+    /// BM25 over analysed query terms (duplicates boost), best first, ties by slot.
+    std::vector<ScoredDoc> search_text(std::size_t field, std::span<const std::string> terms, std::size_t k,
+                                       std::uint32_t n, std::uint64_t seq, const Filter* filter) const;
+    /// Exact inner product; documents scoring 0 are not hits (as the segment index).
+    std::vector<ScoredDoc> search_sparse(std::size_t field, const SparseTerms& query, std::size_t k, std::uint32_t n,
+                                         std::uint64_t seq, const Filter* filter) const;
+    /// Exact nearest vectors; score = -distance.
+    std::vector<ScoredDoc> search_vector(std::size_t field, std::span<const float> query, std::size_t k,
+                                         std::uint32_t n, std::uint64_t seq, const Filter* filter) const;
+
+private:
+    struct Slot {
+        MemDoc doc;
+        std::uint64_t seq = 0;
+        std::atomic<std::uint64_t> deleted_at{0};
+    };
+    bool accepts(std::uint32_t local, std::uint64_t seq, const Filter* filter) const {
+        return visible(local, seq) && (filter == nullptr || filter->matches(slots_[local].doc.attrs.fields));
+    }
+
+    const Schema* schema_;  // the collection's, which outlives its memtables
+    std::size_t capacity_;
+    std::unique_ptr<Slot[]> slots_;
+    std::uint32_t size_ = 0;                                  // writer only
+    std::unordered_map<std::string, std::uint32_t> latest_;  // writer only: id -> newest slot
+};
+
+}  // namespace quiver::engine

@@ -1,0 +1,303 @@
+// The write path: group commit (one fsync per group, a failed fsync fails the whole group), the
+// memtable (searchable, exact, frozen into segments, recovered from the WAL), and statistics that never
+// wait for a writer stuck in fsync.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "engine_test_util.h"
+#include "testing/testing.h"
+
+namespace quiver::engine {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A WAL fsync seam that blocks the first `block` calls until released, and fails calls listed in `fail`.
+class SyncGate {
+public:
+    Status operator()() {
+        std::unique_lock lock(mu_);
+        const int call = calls_++;
+        if (call < block_) {
+            ++blocked_;
+            cv_.notify_all();
+            cv_.wait(lock, [&] { return released_; });
+        }
+        if (std::find(fail_.begin(), fail_.end(), call) != fail_.end()) return io_error("injected fsync failure");
+        return ok_status();
+    }
+    void block_first(int n) { block_ = n; }
+    void fail_call(int n) { fail_.push_back(n); }
+    void wait_blocked(int n) {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return blocked_ >= n; });
+    }
+    void release() {
+        {
+            std::lock_guard lock(mu_);
+            released_ = true;
+        }
+        cv_.notify_all();
+    }
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    int calls_ = 0;
+    int block_ = 0;
+    int blocked_ = 0;
+    bool released_ = false;
+    std::vector<int> fail_;
+};
+
+void wait_for_waiting(Collection& c, std::size_t n) {
+    while (c.stats().writes_waiting < n) std::this_thread::sleep_for(1ms);
+}
+
+TEST(GroupCommit, WritersQueuedDuringAnFsyncShareTheNextOne) {
+    testing::TempDir dir;
+    auto gate = std::make_shared<SyncGate>();
+    gate->block_first(1);
+    CollectionOptions o;
+    o.background_merge = false;
+    o.wal_sync_hook = [gate] { return (*gate)(); };
+    auto c = Collection::create(dir.file("c"), testutil::small_schema(), o);
+    ASSERT_TRUE(c);
+    std::thread leader([&] { EXPECT_TRUE((*c)->upsert({testutil::make_doc(0, 1)})); });
+    gate->wait_blocked(1);
+    // The leader holds the writer lock inside fsync: statistics, gets and searches still answer, and
+    // the unacknowledged write is not visible.
+    auto stats = std::async(std::launch::async, [&] { return (*c)->stats(); });
+    ASSERT_EQ(stats.wait_for(60s), std::future_status::ready) << "stats() waited for the writer";
+    EXPECT_EQ(stats.get().documents, 0u);
+    auto got = std::async(std::launch::async, [&] { return (*c)->get("d0"); });
+    ASSERT_EQ(got.wait_for(60s), std::future_status::ready);
+    EXPECT_EQ(got.get().error().code(), ErrorCode::kNotFound);
+    SearchRequest r;
+    r.clauses.push_back(QueryClause::of_text("body", "common"));
+    auto found = (*c)->search(r);
+    ASSERT_TRUE(found);
+    EXPECT_TRUE(found->empty());
+
+    constexpr int kFollowers = 15;
+    std::vector<std::thread> followers;
+    std::atomic<int> failed{0};
+    for (int i = 1; i <= kFollowers; ++i) {
+        followers.emplace_back([&, i] {
+            if (!(*c)->upsert({testutil::make_doc(static_cast<std::uint64_t>(i), 1)})) ++failed;
+        });
+    }
+    wait_for_waiting(**c, kFollowers);
+    gate->release();
+    leader.join();
+    for (auto& t : followers) t.join();
+    EXPECT_EQ(failed.load(), 0);
+    const CollectionStats st = (*c)->stats();
+    EXPECT_EQ(st.writes, 16u);
+    EXPECT_EQ(st.wal_syncs, 2u);  // the leader's, then one for all 15 followers
+    EXPECT_EQ(st.documents, 16u);
+    EXPECT_EQ(st.writes_waiting, 0u);
+    for (int i = 0; i <= kFollowers; ++i) EXPECT_TRUE((*c)->get("d" + std::to_string(i))) << i;
+}
+
+TEST(GroupCommit, AFailedFsyncFailsEveryWriteOfItsGroupAndNoneIsReplayed) {
+    testing::TempDir dir;
+    const std::string path = dir.file("c");
+    auto gate = std::make_shared<SyncGate>();
+    gate->block_first(1);
+    gate->fail_call(1);
+    {
+        CollectionOptions o;
+        o.background_merge = false;
+        o.wal_sync_hook = [gate] { return (*gate)(); };
+        auto c = Collection::create(path, testutil::small_schema(), o);
+        ASSERT_TRUE(c);
+        std::thread leader([&] { EXPECT_TRUE((*c)->upsert({testutil::make_doc(0, 1)})); });
+        gate->wait_blocked(1);
+        std::vector<std::thread> group;
+        std::vector<Status> results(3);
+        for (int i = 0; i < 3; ++i) {
+            group.emplace_back([&, i] {
+                if (i == 2) {
+                    auto removed = (*c)->remove({"d0"});
+                    results[2] = removed ? ok_status() : Status(removed.error());
+                } else {
+                    results[static_cast<std::size_t>(i)] = (*c)->upsert({testutil::make_doc(static_cast<std::uint64_t>(i + 1), 1)});
+                }
+            });
+        }
+        wait_for_waiting(**c, 3);
+        gate->release();
+        leader.join();
+        for (auto& t : group) t.join();
+        for (const auto& st : results) {
+            ASSERT_FALSE(st);
+            EXPECT_EQ(st.error().code(), ErrorCode::kIoError);
+            EXPECT_NE(st.error().message().find("injected fsync failure"), std::string::npos);
+        }
+        // Nothing of the failed group was applied; the first write was.
+        EXPECT_TRUE((*c)->get("d0"));
+        EXPECT_FALSE((*c)->get("d1"));
+        EXPECT_FALSE((*c)->get("d2"));
+        EXPECT_EQ((*c)->stats().documents, 1u);
+        // The failed group was cut off the log: later writes are acknowledged normally.
+        ASSERT_TRUE((*c)->upsert({testutil::make_doc(9, 1)}));
+        EXPECT_TRUE((*c)->get("d9"));
+        EXPECT_EQ((*c)->stats().wal_syncs, 3u);
+    }
+    // Reopened: exactly the acknowledged writes, never the failed group (its records were truncated
+    // away, so neither a later fsync nor the replay could resurrect them).
+    auto c = Collection::open(path);
+    ASSERT_TRUE(c) << c.error().to_string();
+    EXPECT_TRUE((*c)->get("d0"));
+    EXPECT_FALSE((*c)->get("d1"));
+    EXPECT_FALSE((*c)->get("d2"));
+    EXPECT_TRUE((*c)->get("d9"));
+    EXPECT_EQ((*c)->stats().documents, 2u);
+}
+
+// Scores and ids from the memtable equal those of the segment it is frozen into.
+TEST(Memtable, SearchesMatchTheSegmentItFreezesInto) {
+    testing::TempDir dir;
+    CollectionOptions o;
+    o.background_merge = false;
+    auto c = Collection::create(dir.file("c"), testutil::small_schema(), o);
+    ASSERT_TRUE(c);
+    for (std::uint64_t i = 0; i < 60; ++i) {
+        Document d = testutil::make_doc(i, static_cast<std::int64_t>(i));
+        d.fields["body"] = std::string("common words ") + (i % 3 == 0 ? "alpha alpha " : "") +
+                           (i % 5 == 0 ? "beta " : "") + std::string(i % 7, 'x') + " tok" + std::to_string(i);
+        ASSERT_TRUE((*c)->upsert({d}));
+    }
+    ASSERT_TRUE((*c)->remove({"d3", "d10"}));
+    ASSERT_TRUE((*c)->upsert({testutil::make_doc(5, 500)}));  // replaces d5 inside the memtable
+    const CollectionStats before_stats = (*c)->stats();
+    EXPECT_EQ(before_stats.documents, 58u);
+    EXPECT_EQ(before_stats.memory_segments, 1u);
+    EXPECT_EQ(before_stats.wal_syncs, 62u);
+
+    auto run = [&](SearchRequest r) {
+        auto hits = (*c)->search(r);
+        EXPECT_TRUE(hits);
+        return hits ? *hits : std::vector<SearchHit>{};
+    };
+    std::vector<SearchRequest> requests;
+    {
+        SearchRequest r;
+        r.clauses.push_back(QueryClause::of_text("body", "alpha beta common"));
+        r.k = 20;
+        requests.push_back(r);
+        SearchRequest v;
+        v.clauses.push_back(QueryClause::of_vector("emb", testutil::vector_for(17)));
+        v.k = 10;
+        requests.push_back(v);
+        SearchRequest f = r;
+        Filter filter;
+        filter.field = "tag";
+        filter.values = {std::string("even")};
+        f.filter = filter;
+        requests.push_back(f);
+    }
+    std::vector<std::vector<SearchHit>> before;
+    for (const auto& r : requests) before.push_back(run(r));
+    ASSERT_EQ(before[0].size(), 20u);
+    EXPECT_EQ(before[1].front().id, "d17");
+    for (const auto& h : before[2]) EXPECT_EQ(std::get<std::string>(h.document.fields.at("tag")), "even");
+
+    ASSERT_TRUE((*c)->flush());
+    EXPECT_EQ((*c)->stats().memory_segments, 0u);
+    EXPECT_EQ((*c)->stats().documents, 58u);
+    for (std::size_t q = 0; q < requests.size(); ++q) {
+        const auto after = run(requests[q]);
+        ASSERT_EQ(after.size(), before[q].size()) << q;
+        for (std::size_t i = 0; i < after.size(); ++i) {
+            EXPECT_EQ(after[i].id, before[q][i].id) << q << " rank " << i;
+            EXPECT_NEAR(after[i].score, before[q][i].score, 1e-5 * std::max(1.0, std::abs(after[i].score))) << q;
+        }
+    }
+    auto d5 = (*c)->get("d5");
+    ASSERT_TRUE(d5);
+    EXPECT_EQ(std::get<std::int64_t>(d5->fields.at("ver")), 500);
+    EXPECT_FALSE((*c)->get("d3"));
+}
+
+TEST(Memtable, FreezesAtCapacityAndRecoversFromTheLog) {
+    testing::TempDir dir;
+    const std::string path = dir.file("c");
+    {
+        CollectionOptions o;
+        o.background_merge = false;
+        o.memtable_docs = 16;
+        auto c = Collection::create(path, testutil::small_schema(VectorIndexKind::kHnsw), o);
+        ASSERT_TRUE(c);
+        for (std::uint64_t i = 0; i < 40; ++i) ASSERT_TRUE((*c)->upsert({testutil::make_doc(i % 30, static_cast<std::int64_t>(i))}));
+        auto removed = (*c)->remove({"d1", "d2", "nope"});
+        ASSERT_TRUE(removed);
+        EXPECT_EQ(*removed, 2u);
+        const auto st = (*c)->stats();
+        EXPECT_EQ(st.documents, 28u);
+        EXPECT_EQ(st.segments, 3u);  // two frozen memtables + the current one
+        EXPECT_EQ(st.memory_segments, 3u);
+        EXPECT_EQ(st.deleted_pending, 12u);  // ten replaced versions, two deletes
+        // Replaced documents are found in their newest version wherever they live.
+        for (std::uint64_t i = 0; i < 10; ++i) {
+            if (i == 1 || i == 2) continue;
+            auto d = (*c)->get("d" + std::to_string(i));
+            ASSERT_TRUE(d) << i;
+            EXPECT_EQ(std::get<std::int64_t>(d->fields.at("ver")), static_cast<std::int64_t>(i + 30));
+            EXPECT_TRUE(testutil::consistent(*d));
+        }
+        // No flush: everything is only in the WAL and in memory.
+    }
+    auto c = Collection::open(path);
+    ASSERT_TRUE(c) << c.error().to_string();
+    EXPECT_EQ((*c)->stats().documents, 28u);
+    EXPECT_FALSE((*c)->get("d1"));
+    auto d9 = (*c)->get("d9");
+    ASSERT_TRUE(d9);
+    EXPECT_EQ(std::get<std::int64_t>(d9->fields.at("ver")), 39);
+    ASSERT_TRUE((*c)->upsert({testutil::make_doc(1, 77)}));
+    ASSERT_TRUE((*c)->flush());
+    EXPECT_EQ((*c)->stats().documents, 29u);
+    EXPECT_EQ((*c)->stats().memory_segments, 0u);
+}
+
+// A batch larger than memtable_max_batch builds its own segment; both paths replace each other's ids.
+TEST(Memtable, LargeAndSmallBatchesReplaceEachOther) {
+    testing::TempDir dir;
+    CollectionOptions o;
+    o.background_merge = false;
+    o.memtable_max_batch = 4;
+    auto c = Collection::create(dir.file("c"), testutil::small_schema(), o);
+    ASSERT_TRUE(c);
+    std::vector<Document> big;
+    for (std::uint64_t i = 0; i < 10; ++i) big.push_back(testutil::make_doc(i, 1));
+    ASSERT_TRUE((*c)->upsert(big));
+    ASSERT_TRUE((*c)->upsert({testutil::make_doc(3, 2), testutil::make_doc(4, 2)}));
+    for (auto& d : big) d.fields["ver"] = std::int64_t{3};
+    big = {};
+    for (std::uint64_t i = 0; i < 6; ++i) big.push_back(testutil::make_doc(i, 3));
+    ASSERT_TRUE((*c)->upsert(big));  // replaces d3, d4 held by the memtable
+    EXPECT_EQ((*c)->stats().documents, 10u);
+    for (std::uint64_t i = 0; i < 10; ++i) {
+        auto d = (*c)->get("d" + std::to_string(i));
+        ASSERT_TRUE(d);
+        EXPECT_EQ(std::get<std::int64_t>(d->fields.at("ver")), i < 6 ? 3 : 1) << i;
+    }
+    SearchRequest r;
+    r.clauses.push_back(QueryClause::of_text("body", "tok3"));
+    auto hits = (*c)->search(r);
+    ASSERT_TRUE(hits);
+    ASSERT_EQ(hits->size(), 1u);
+    EXPECT_EQ(std::get<std::int64_t>(hits->front().document.fields.at("ver")), 3);
+}
+
+}  // namespace
+}  // namespace quiver::engine
