@@ -1,4 +1,6 @@
 // quiver ingest: load documents into a collection of an embedded data directory (no server).
+#include <signal.h>
+
 #include <cstdio>
 #include <filesystem>
 
@@ -48,6 +50,7 @@ Status flush_batch(engine::Collection& c, std::vector<engine::Document>& batch, 
 
 Status run_ingest(const IngestOptions& o) {
     if (o.batch == 0) return invalid_argument("--batch must be at least 1");
+    ::signal(SIGXFSZ, SIG_IGN);  // an exceeded file-size limit fails the write (EFBIG) instead of killing us
     const bool beir = std::filesystem::is_directory(o.input);
     engine::CollectionOptions copts;
     copts.wal_sync = storage::WalSync::kEveryAppend;

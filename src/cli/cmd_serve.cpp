@@ -25,6 +25,8 @@ int run_serve(const ServeOptions& o) {
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    // An exceeded file-size limit (ulimit -f) fails the write with EFBIG (HTTP 507), not the process.
+    ::signal(SIGXFSZ, SIG_IGN);
     auto store = engine::Store::open(o.data);
     if (!store) return report("serve", store.error());
     server::ServerOptions so = o.server;
@@ -34,6 +36,10 @@ int run_serve(const ServeOptions& o) {
     std::fprintf(stderr, "quiver serve: %s on http://%s:%d (%zu collections)%s\n", o.data.c_str(),
                  so.host.c_str(), (*srv)->port(), (*store)->list().size(),
                  so.api_key.empty() ? "" : ", API key required");
+    for (const auto& u : (*store)->unavailable()) {
+        std::fprintf(stderr, "quiver serve: collection '%s' is unavailable (see `quiver repair`): %s\n",
+                     u.name.c_str(), u.error.to_string().c_str());
+    }
     Status served;
     std::thread worker([&] { served = (*srv)->run(); });
     int sig = 0;
