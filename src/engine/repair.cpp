@@ -57,8 +57,9 @@ Result<RepairReport> repair_collection(const std::string& dir) {
     // Segments: the live documents of every segment that verifies.
     std::map<std::string, std::pair<Document, std::uint64_t>> live;  // id -> (document, sequence number)
     auto keep = [&](Document d, std::uint64_t seq) {
-        auto it = live.find(d.id);
-        if (it == live.end() || it->second.second <= seq) live[d.id] = {std::move(d), seq};
+        std::string id = d.id;
+        auto it = live.find(id);
+        if (it == live.end() || it->second.second <= seq) live[id] = {std::move(d), seq};
     };
     for (const auto& [id, gen] : m.segments) {
         const std::string seg_dir = dir + "/" + Segment::dir_name(id);

@@ -22,7 +22,9 @@
 #include <optional>
 
 #include "engine_test_util.h"
+#include "quiver/engine/repair.h"
 #include "quiver/engine/store.h"
+#include "quiver/storage/file_format.h"
 #include "quiver/storage/fs.h"
 #include "quiver/storage/wal.h"
 #include "testing/testing.h"
@@ -571,6 +573,102 @@ TEST(FaultInjection, FileSizeLimitFailsWritesWithResourceExhausted) {
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
     ASSERT_TRUE(WIFEXITED(status)) << "child killed by signal " << WTERMSIG(status);
     EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+}  // namespace
+}  // namespace quiver::engine
+
+namespace quiver::engine {
+namespace {
+
+// quiver repair: a corrupt record in the older log makes open refuse; repair keeps every intact record,
+// sets the damaged bytes aside and reports exactly what it dropped.
+TEST(Repair, SalvagesEveryIntactRecordAndReportsTheRest) {
+    testing::TempDir tmp;
+    Fixture f;
+    build_fixture(tmp.file("c"), f);
+    if (::testing::Test::HasFatalFailure()) return;
+    std::vector<std::string> logs;
+    for (const auto& e : fs::directory_iterator(f.dir)) {
+        if (e.path().filename().string().rfind("wal-", 0) == 0) logs.push_back(e.path().string());
+    }
+    std::sort(logs.begin(), logs.end());
+    ASSERT_EQ(logs.size(), 2u);
+    auto older = storage::read_wal(logs[0]);
+    ASSERT_TRUE(older);
+    ASSERT_EQ(older->records.size(), 3u);  // upsert 70-79 v3, delete {41, 11}, upsert 0-3 v4
+    std::string bytes = testing::read_bytes(logs[0]);
+    bytes[older->records[1].offset + 30] ^= 0x04;
+    testing::write_bytes(logs[0], bytes);
+    auto refused = Collection::open(f.dir, manual());
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code(), ErrorCode::kDataLoss);
+
+    auto rep = repair_collection(f.dir);
+    ASSERT_TRUE(rep) << rep.error().to_string();
+    EXPECT_EQ(rep->segments_dropped, 0u);
+    EXPECT_EQ(rep->delete_files_damaged, 0u);
+    EXPECT_EQ(rep->log_records_replayed, 5u);  // 2 of the older log, 3 of the newest
+    EXPECT_EQ(rep->sequence_gaps, 1u);
+    EXPECT_EQ(rep->log_bytes_dropped, storage::kWalRecordOverhead + older->records[1].payload.size());
+    ASSERT_FALSE(rep->side_dir.empty());
+    EXPECT_TRUE(fs::exists(rep->side_dir + "/REPORT.txt"));
+    EXPECT_EQ(fs::file_size(rep->side_dir + "/" + fs::path(logs[0]).filename().string() + ".dropped"),
+              storage::kHeaderBytes + 8 + rep->log_bytes_dropped + storage::kFooterBytes);
+    State want = f.final_state;
+    want[41] = 2;  // the lost delete: both documents are back, and reported as a gap
+    want[11] = 1;
+    EXPECT_EQ(rep->documents, want.size());
+    auto c = Collection::open(f.dir, manual());
+    ASSERT_TRUE(c) << c.error().to_string();
+    EXPECT_EQ(diff(**c, want), "");
+    State s = want;
+    apply_upsert(s, **c, 85, 88, 11);  // writable, and durable across another reopen
+    c->reset();
+    auto again = Collection::open(f.dir, manual());
+    ASSERT_TRUE(again);
+    EXPECT_EQ(diff(**again, s), "");
+}
+
+TEST(Repair, DropsADamagedSegmentAndKeepsTheRest) {
+    testing::TempDir tmp;
+    Fixture f;
+    build_fixture(tmp.file("c"), f);
+    if (::testing::Test::HasFatalFailure()) return;
+    // The first persisted segment holds d0-d39 (v1); d0-d3 were rewritten later (in a log).
+    std::vector<std::string> segs;
+    for (const auto& e : fs::directory_iterator(f.dir)) {
+        if (e.path().filename().string().rfind("seg_", 0) == 0) segs.push_back(e.path().filename().string());
+    }
+    std::sort(segs.begin(), segs.end(), [](const std::string& a, const std::string& b) {
+        return std::stoull(a.substr(4)) < std::stoull(b.substr(4));
+    });
+    ASSERT_EQ(segs.size(), 2u);
+    std::string docs = testing::read_bytes(f.dir + "/" + segs[0] + "/docs.qvr");
+    docs[docs.size() / 2] ^= 0x01;
+    testing::write_bytes(f.dir + "/" + segs[0] + "/docs.qvr", docs);
+    auto rep = repair_collection(f.dir);
+    ASSERT_TRUE(rep) << rep.error().to_string();
+    EXPECT_EQ(rep->segments_dropped, 1u);
+    EXPECT_EQ(rep->segments_kept, 1u);
+    EXPECT_TRUE(fs::exists(rep->side_dir + "/" + segs[0]));
+    State want;
+    for (const auto& [id, ver] : f.final_state) {
+        if (id >= 4 && id < 40 && ver == 1) continue;  // only in the dropped segment
+        want[id] = ver;
+    }
+    auto c = Collection::open(f.dir, manual());
+    ASSERT_TRUE(c) << c.error().to_string();
+    EXPECT_EQ(diff(**c, want), "");
+}
+
+TEST(Repair, RefusesWhileTheCollectionIsOpen) {
+    testing::TempDir tmp;
+    auto c = Collection::create(tmp.file("c"), small_schema(), manual());
+    ASSERT_TRUE(c);
+    auto rep = repair_collection(tmp.file("c"));
+    ASSERT_FALSE(rep);
+    EXPECT_EQ(rep.error().code(), ErrorCode::kFailedPrecondition);
 }
 
 }  // namespace
