@@ -42,10 +42,15 @@ Result<RepairReport> repair_collection(const std::string& dir) {
     if (!manifest) return std::move(manifest).error().with_context("repair needs an intact MANIFEST (it holds the schema)");
     const Manifest& m = *manifest;
     RepairReport rep;
-    const std::string side = dir + ".repair-" + std::to_string(static_cast<long long>(std::time(nullptr)));
+    std::string side = dir + ".repair-" + std::to_string(static_cast<long long>(std::time(nullptr)));
+    {
+        std::error_code exists_ec;
+        const std::string base = side;
+        for (int n = 2; fs::exists(side, exists_ec); ++n) side = base + "-" + std::to_string(n);
+    }
     auto ensure_side = [&]() -> Status {
         if (!rep.side_dir.empty()) return ok_status();
-        if (::mkdir(side.c_str(), 0755) != 0 && errno != EEXIST) return errno_error("creating", side);
+        if (::mkdir(side.c_str(), 0755) != 0) return errno_error("creating", side);
         rep.side_dir = side;
         return ok_status();
     };
