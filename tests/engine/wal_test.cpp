@@ -8,6 +8,7 @@
 
 #include <cerrno>
 
+#include "quiver/storage/file_format.h"
 #include "quiver/storage/fs.h"
 #include "testing/testing.h"
 
@@ -267,6 +268,39 @@ TEST(Wal, FailedCutBackLeavesAnUncleanPoisonedWriter) {
     ASSERT_FALSE(w->append("one"));
     EXPECT_TRUE(w->poisoned());
     EXPECT_FALSE(w->clean_end());
+}
+
+}  // namespace
+}  // namespace quiver::storage
+
+namespace quiver::storage {
+namespace {
+
+// Logs written before version 2 (u32 length | u32 crc | payload after a 16-byte header) still read.
+TEST(Wal, ReadsVersion1Logs) {
+    testing::TempDir dir;
+    std::string bytes;
+    auto u32 = [&](std::uint32_t v) { bytes.append(reinterpret_cast<const char*>(&v), 4); };
+    u32(kWalMagic);
+    u32(1);
+    const std::uint64_t first = 5;
+    bytes.append(reinterpret_cast<const char*>(&first), 8);
+    for (const std::string payload : {"alpha", "beta"}) {
+        const auto len = static_cast<std::uint32_t>(payload.size());
+        std::uint32_t crc = crc32(0, &len, 4);
+        crc = crc32(crc, payload.data(), payload.size());
+        u32(len);
+        u32(crc);
+        bytes += payload;
+    }
+    testing::write_bytes(dir.file("v1.log"), bytes);
+    auto c = read_wal(dir.file("v1.log"));
+    ASSERT_TRUE(c) << c.error().to_string();
+    EXPECT_EQ(c->version, 1u);
+    ASSERT_EQ(c->records.size(), 2u);
+    EXPECT_EQ(c->records[1].payload, "beta");
+    EXPECT_EQ(c->records[1].seq, 6u);
+    EXPECT_FALSE(c->torn_tail);
 }
 
 }  // namespace
