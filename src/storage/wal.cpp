@@ -204,11 +204,17 @@ Result<WalContents> read_wal(const std::string& path) {
 }
 
 Result<WalSalvage> salvage_wal(const std::string& path) {
-    QUIVER_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
+    auto file = read_file(path);
+    if (!file) return std::move(file).error();
+    const std::string& bytes = *file;
     WalSalvage out;
-    if (bytes.size() >= 8 && get_u32(bytes.data()) == kWalMagic && get_u32(bytes.data() + 4) == 1) {
+    const std::string_view view(bytes);
+    if (view.size() >= kV1HeaderBytes && get_u32(view.data()) == kWalMagic && get_u32(view.data() + 4) == 1) {
         // Version 1: only the intact prefix can be located.
-        auto c = read_v1(path, bytes, WalContents{.version = 1, .first_seq = bytes.size() >= 16 ? get_u64(bytes.data() + 8) : 0});
+        WalContents v1;
+        v1.version = 1;
+        v1.first_seq = get_u64(view.data() + 8);
+        auto c = read_v1(path, bytes, std::move(v1));
         if (c) {
             out.first_seq = c->first_seq;
             out.records = std::move(c->records);
