@@ -1,7 +1,10 @@
 // A data directory of collections. See store.h.
 #include "quiver/engine/store.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -23,6 +26,15 @@ bool valid_collection_name(std::string_view name) noexcept {
 }
 
 namespace {
+// True when another open file description holds the collection's LOCK.
+bool locked_elsewhere(const std::string& dir) {
+    const int fd = ::open((dir + "/LOCK").c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return false;
+    const bool held = ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    ::close(fd);  // releases the probe's lock, if it got one
+    return held;
+}
+
 Status check_name(const std::string& name) {
     if (valid_collection_name(name)) return ok_status();
     return invalid_argument("invalid collection name (1-64 of [A-Za-z0-9_-], not starting with '-')");
@@ -53,6 +65,11 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const Collect
         if (!valid_collection_name(name)) continue;
         auto c = Collection::open(path.string(), options);
         if (!c) {
+            // Another process holding a collection owns the data directory: refuse the whole store
+            // rather than serve beside it.
+            if (c.error().code() == ErrorCode::kFailedPrecondition && locked_elsewhere(path.string())) {
+                return std::move(c).error().with_context("opening collection '" + name + "'");
+            }
             // One broken collection does not stop the others from being served.
             Error e = std::move(c).error();
             std::fprintf(stderr, "quiver: collection '%s' is unavailable: %s\n", name.c_str(), e.to_string().c_str());

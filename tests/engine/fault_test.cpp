@@ -49,7 +49,14 @@ CollectionOptions manual() {
     return o;
 }
 
-using State = std::map<std::uint64_t, std::int64_t>;  // id -> version; absent = deleted / never written
+using State = std::map<std::uint64_t, std::int64_t>;
+
+// "d<id>" (built by append: GCC 12 warns falsely about `"d" + std::to_string(n)` at -O3).
+std::string doc_id(std::uint64_t id) {
+    std::string s = "d";
+    s += std::to_string(id);
+    return s;
+}  // id -> version; absent = deleted / never written
 
 void apply_upsert(State& s, Collection& c, std::uint64_t from, std::uint64_t to, std::int64_t ver) {
     std::vector<Document> docs;
@@ -63,7 +70,7 @@ void apply_upsert(State& s, Collection& c, std::uint64_t from, std::uint64_t to,
 void apply_delete(State& s, Collection& c, std::initializer_list<std::uint64_t> ids) {
     std::vector<std::string> v;
     for (auto id : ids) {
-        v.push_back("d" + std::to_string(id));
+        v.push_back(doc_id(id));
         s.erase(id);
     }
     ASSERT_TRUE(c.remove(v));
@@ -72,14 +79,14 @@ void apply_delete(State& s, Collection& c, std::initializer_list<std::uint64_t> 
 // Returns "" when `c` holds exactly `want`, else what differs.
 std::string diff(const Collection& c, const State& want) {
     for (std::uint64_t id = 0; id < kIds; ++id) {
-        auto d = c.get("d" + std::to_string(id));
+        auto d = c.get(doc_id(id));
         const auto it = want.find(id);
         if (it == want.end()) {
-            if (d) return "d" + std::to_string(id) + " is back after its delete";
+            if (d) return doc_id(id) + " is back after its delete";
             continue;
         }
         if (!d) return "acknowledged d" + std::to_string(id) + " is missing";
-        if (std::get<std::int64_t>(d->fields.at("ver")) != it->second) return "d" + std::to_string(id) + " has an old version";
+        if (std::get<std::int64_t>(d->fields.at("ver")) != it->second) return doc_id(id) + " has an old version";
     }
     if (c.stats().documents != want.size()) return "document count " + std::to_string(c.stats().documents);
     return "";
@@ -336,7 +343,9 @@ TEST(FaultInjection, FailedCallAtEveryStepOfAFlushLosesNothing) {
     testing::TempDir tmp;
     long n = 0;
     for (;; ++n) {
-        const std::string dir = tmp.file("c" + std::to_string(n));
+        std::string name = "c";
+        name += std::to_string(n);
+        const std::string dir = tmp.file(name);
         State s;
         auto c = Collection::create(dir, small_schema(VectorIndexKind::kHnsw), manual());
         ASSERT_TRUE(c);
@@ -492,9 +501,9 @@ void fill_until_full(Collection& c, State& s, std::int64_t ver, Error* out_error
 
 std::string diff_prefix(const Collection& c, const State& want) {
     for (const auto& [id, ver] : want) {
-        auto d = c.get("d" + std::to_string(id));
+        auto d = c.get(doc_id(id));
         if (!d) return "acknowledged d" + std::to_string(id) + " is missing";
-        if (std::get<std::int64_t>(d->fields.at("ver")) != ver) return "d" + std::to_string(id) + " has another version";
+        if (std::get<std::int64_t>(d->fields.at("ver")) != ver) return doc_id(id) + " has another version";
     }
     return "";
 }
@@ -766,9 +775,36 @@ TEST(FaultInjection, CreatingACollectionDoesNotStallTheOthers) {
     }
     blocking.cv.notify_all();
     EXPECT_TRUE(answered) << "the store lock was held across a create's fsync";
-    if (answered) EXPECT_TRUE(probe.get());
+    if (answered) {
+        EXPECT_TRUE(probe.get());
+    }
     EXPECT_TRUE(creating.get());
     EXPECT_EQ((*store)->list().size(), 2u);
+}
+
+}  // namespace
+}  // namespace quiver::engine
+
+namespace quiver::engine {
+namespace {
+
+// A collection held by another process (or handle) is not "broken": the store refuses to open beside
+// its owner instead of listing it as unavailable.
+TEST(FaultInjection, StoreRefusesADirectoryAnotherProcessHolds) {
+    testing::TempDir tmp;
+    const std::string data = tmp.file("data");
+    {
+        auto store = Store::open(data, manual());
+        ASSERT_TRUE(store);
+        ASSERT_TRUE((*store)->create("c", small_schema()));
+    }
+    auto holder = Collection::open(data + "/c", manual());
+    ASSERT_TRUE(holder);
+    auto second = Store::open(data, manual());
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error().code(), ErrorCode::kFailedPrecondition);
+    holder->reset();
+    EXPECT_TRUE(Store::open(data, manual()));
 }
 
 }  // namespace
