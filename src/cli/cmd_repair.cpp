@@ -49,26 +49,34 @@ int run_repair(const RepairOptions& o) {
         std::printf("%s\n", json::dump(v, true).c_str());
         return 0;
     }
-    std::printf("repaired '%s': %llu documents\n", dir.c_str(), static_cast<unsigned long long>(r->documents));
-    std::printf("  segments kept %llu, dropped %llu; damaged delete files %llu (%llu documents kept without their "
-                "deletion state)\n",
-                static_cast<unsigned long long>(r->segments_kept), static_cast<unsigned long long>(r->segments_dropped),
-                static_cast<unsigned long long>(r->delete_files_damaged),
-                static_cast<unsigned long long>(r->deletes_lost_documents));
-    std::printf("  log records replayed %llu, undecodable %llu; log bytes dropped %llu; sequence gaps %llu\n",
-                static_cast<unsigned long long>(r->log_records_replayed),
-                static_cast<unsigned long long>(r->log_records_undecodable),
-                static_cast<unsigned long long>(r->log_bytes_dropped),
-                static_cast<unsigned long long>(r->sequence_gaps));
+    std::printf("repaired '%s': %llu documents\n", dir.c_str(),
+                static_cast<unsigned long long>(r->documents));
+    std::printf(
+        "  segments kept %llu, dropped %llu; damaged delete files %llu (%llu documents kept "
+        "without their "
+        "deletion state)\n",
+        static_cast<unsigned long long>(r->segments_kept),
+        static_cast<unsigned long long>(r->segments_dropped),
+        static_cast<unsigned long long>(r->delete_files_damaged),
+        static_cast<unsigned long long>(r->deletes_lost_documents));
+    std::printf(
+        "  log records replayed %llu, undecodable %llu; log bytes dropped %llu; sequence gaps "
+        "%llu\n",
+        static_cast<unsigned long long>(r->log_records_replayed),
+        static_cast<unsigned long long>(r->log_records_undecodable),
+        static_cast<unsigned long long>(r->log_bytes_dropped),
+        static_cast<unsigned long long>(r->sequence_gaps));
     for (const auto& a : r->actions) std::printf("  - %s\n", a.c_str());
-    if (!r->side_dir.empty()) std::printf("  dropped material and the original logs: %s\n", r->side_dir.c_str());
+    if (!r->side_dir.empty())
+        std::printf("  dropped material and the original logs: %s\n", r->side_dir.c_str());
     return 0;
 }
 
 void add_repair_command(CLI::App& app) {
     auto o = std::make_shared<RepairOptions>();
     auto* sub = app.add_subcommand(
-        "repair", "Salvage a damaged collection: keep every intact record, set aside what cannot be kept");
+        "repair",
+        "Salvage a damaged collection: keep every intact record, set aside what cannot be kept");
     sub->add_option("--data", o->data, "Data directory")->required();
     sub->add_option("--collection", o->collection, "Collection name")->required();
     sub->add_flag("--json", o->json, "JSON output");

@@ -23,12 +23,12 @@ constexpr std::uint32_t kManifestKind = storage::fourcc("MANI");
 constexpr std::uint32_t kManifestVersion = 1;
 constexpr std::uint32_t kDeleteKind = storage::fourcc("DELS");
 
-
-
 /// Errors of files that MANIFEST names: a missing or foreign file is damage to the collection, so
 /// kNotFound and kInvalidArgument become kDataLoss naming the file; newer formats and I/O errors stay.
 Error as_data_loss(const Error& e, const std::string& path, std::string_view what) {
-    if (e.code() == ErrorCode::kNotFound) return data_loss(e.message() + " (" + std::string(what) + " is missing: '" + path + "')");
+    if (e.code() == ErrorCode::kNotFound) {
+        return data_loss(e.message() + " (" + std::string(what) + " is missing: '" + path + "')");
+    }
     if (e.code() == ErrorCode::kInvalidArgument) return data_loss(e.message());
     return e;
 }
@@ -151,7 +151,7 @@ Status Collection::Impl::write_manifest(const std::vector<std::pair<std::uint64_
 Status Collection::Impl::wal_append(std::uint64_t seq, std::string_view record) {
     if (!wal || wal->poisoned()) {
         if (wal && !wal->clean_end()) {
-            return io_error("collection '" + dir + "' is read-only until reopened: " + wal->append(record).error().message());
+            return io_error("collection '" + dir + "' is read-only until reopened: " + wal->failure()->message());
         }
         // The failed log ends at its last acknowledged record: continue in a fresh one.
         QUIVER_TRY(open_wal_after(last_seq));

@@ -36,13 +36,17 @@ Result<RepairReport> repair_collection(const std::string& dir) {
     lock.fd = ::open((dir + "/LOCK").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (lock.fd < 0) return errno_error("opening", dir + "/LOCK");
     if (::flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
-        return failed_precondition("collection '" + dir + "' is open in another process (stop the server first)");
+        return failed_precondition("collection '" + dir +
+                                   "' is open in another process (stop the server first)");
     }
     auto manifest = read_manifest(dir);
-    if (!manifest) return std::move(manifest).error().with_context("repair needs an intact MANIFEST (it holds the schema)");
+    if (!manifest)
+        return std::move(manifest).error().with_context(
+            "repair needs an intact MANIFEST (it holds the schema)");
     const Manifest& m = *manifest;
     RepairReport rep;
-    std::string side = dir + ".repair-" + std::to_string(static_cast<long long>(std::time(nullptr)));
+    std::string side =
+        dir + ".repair-" + std::to_string(static_cast<long long>(std::time(nullptr)));
     {
         std::error_code exists_ec;
         const std::string base = side;
@@ -60,7 +64,8 @@ Result<RepairReport> repair_collection(const std::string& dir) {
     };
 
     // Segments: the live documents of every segment that verifies.
-    std::map<std::string, std::pair<Document, std::uint64_t>> live;  // id -> (document, sequence number)
+    std::map<std::string, std::pair<Document, std::uint64_t>>
+        live;  // id -> (document, sequence number)
     auto keep = [&](Document d, std::uint64_t seq) {
         std::string id = d.id;
         auto it = live.find(id);
@@ -71,11 +76,13 @@ Result<RepairReport> repair_collection(const std::string& dir) {
         auto seg = Segment::open(dir, id, m.schema);
         if (!seg) {
             ++rep.segments_dropped;
-            rep.actions.push_back("dropped segment " + Segment::dir_name(id) + " (moved to the side directory): " +
+            rep.actions.push_back("dropped segment " + Segment::dir_name(id) +
+                                  " (moved to the side directory): " +
                                   as_data_loss(seg.error(), seg_dir, "segment").to_string());
             std::error_code ec;
             if (fs::exists(seg_dir, ec)) QUIVER_TRY(move_to_side(seg_dir));
-            if (gen > 0 && fs::exists(del_path(dir, id, gen), ec)) QUIVER_TRY(move_to_side(del_path(dir, id, gen)));
+            if (gen > 0 && fs::exists(del_path(dir, id, gen), ec))
+                QUIVER_TRY(move_to_side(del_path(dir, id, gen)));
             continue;
         }
         std::shared_ptr<DeleteSet> deleted;
@@ -86,10 +93,12 @@ Result<RepairReport> repair_collection(const std::string& dir) {
             } else {
                 ++rep.delete_files_damaged;
                 rep.deletes_lost_documents += (*seg)->size();
-                rep.actions.push_back("delete file of " + Segment::dir_name(id) + " is damaged; its " +
-                                      std::to_string((*seg)->size()) + " documents are all kept: " + d.error().to_string());
+                rep.actions.push_back("delete file of " + Segment::dir_name(id) +
+                                      " is damaged; its " + std::to_string((*seg)->size()) +
+                                      " documents are all kept: " + d.error().to_string());
                 std::error_code ec;
-                if (fs::exists(del_path(dir, id, gen), ec)) QUIVER_TRY(move_to_side(del_path(dir, id, gen)));
+                if (fs::exists(del_path(dir, id, gen), ec))
+                    QUIVER_TRY(move_to_side(del_path(dir, id, gen)));
             }
         }
         ++rep.segments_kept;
@@ -97,7 +106,8 @@ Result<RepairReport> repair_collection(const std::string& dir) {
             if (deleted && (*deleted)[i] != 0) continue;
             auto doc = (*seg)->document(i);
             if (!doc) {
-                rep.actions.push_back("document " + std::to_string(i) + " of " + Segment::dir_name(id) +
+                rep.actions.push_back("document " + std::to_string(i) + " of " +
+                                      Segment::dir_name(id) +
                                       " is unreadable: " + doc.error().to_string());
                 continue;
             }
@@ -110,7 +120,8 @@ Result<RepairReport> repair_collection(const std::string& dir) {
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(dir, ec)) {
         const std::string name = e.path().filename().string();
-        if (name.rfind("wal-", 0) == 0 && name.size() > 8 && name.substr(name.size() - 4) == ".log") {
+        if (name.rfind("wal-", 0) == 0 && name.size() > 8 &&
+            name.substr(name.size() - 4) == ".log") {
             logs.push_back(e.path().string());
         }
     }
@@ -129,11 +140,13 @@ Result<RepairReport> repair_collection(const std::string& dir) {
         for (const auto& [begin, end] : salvage.skipped) {
             dropped.append(bytes, begin, end - begin);
             rep.log_bytes_dropped += end - begin;
-            rep.actions.push_back("log " + fs::path(path).filename().string() + ": dropped " + std::to_string(end - begin) +
-                                  " bytes at offset " + std::to_string(begin) + " (no intact record in them)");
+            rep.actions.push_back("log " + fs::path(path).filename().string() + ": dropped " +
+                                  std::to_string(end - begin) + " bytes at offset " +
+                                  std::to_string(begin) + " (no intact record in them)");
         }
         const std::string out = side + "/" + fs::path(path).filename().string() + ".dropped";
-        QUIVER_ASSIGN_OR_RETURN(auto fw, storage::FileWriter::create(out, storage::fourcc("DROP"), 1));
+        QUIVER_ASSIGN_OR_RETURN(auto fw,
+                                storage::FileWriter::create(out, storage::fourcc("DROP"), 1));
         QUIVER_TRY(fw.write_string(dropped));
         QUIVER_TRY(fw.finish());
     }
@@ -142,8 +155,8 @@ Result<RepairReport> repair_collection(const std::string& dir) {
     for (const auto& [seq, payload] : records) {
         if (seq > expected) {
             ++rep.sequence_gaps;
-            rep.actions.push_back("log records " + std::to_string(expected) + " to " + std::to_string(seq - 1) +
-                                  " are missing");
+            rep.actions.push_back("log records " + std::to_string(expected) + " to " +
+                                  std::to_string(seq - 1) + " are missing");
         }
         expected = seq + 1;
         last_seq = seq;
@@ -151,7 +164,8 @@ Result<RepairReport> repair_collection(const std::string& dir) {
         auto rseq = r.u64();
         auto type = r.u8();
         auto count = r.u32();
-        bool ok = rseq && type && count && *rseq == seq && (*type == kRecordUpsert || *type == kRecordDelete);
+        bool ok = rseq && type && count && *rseq == seq &&
+                  (*type == kRecordUpsert || *type == kRecordDelete);
         std::vector<std::pair<std::string, std::optional<Document>>> ops;
         for (std::uint32_t i = 0; ok && i < *count; ++i) {
             if (*type == kRecordUpsert) {
@@ -166,7 +180,8 @@ Result<RepairReport> repair_collection(const std::string& dir) {
         }
         if (!ok) {
             ++rep.log_records_undecodable;
-            rep.actions.push_back("log record " + std::to_string(seq) + " does not decode; dropped");
+            rep.actions.push_back("log record " + std::to_string(seq) +
+                                  " does not decode; dropped");
             continue;
         }
         ++rep.log_records_replayed;
@@ -193,7 +208,8 @@ Result<RepairReport> repair_collection(const std::string& dir) {
             seqs.push_back(ds.second);
         }
         rep.documents = docs.size();
-        QUIVER_ASSIGN_OR_RETURN(auto seg, Segment::build(new_id, m.schema, std::move(docs), std::move(seqs), 2));
+        QUIVER_ASSIGN_OR_RETURN(
+            auto seg, Segment::build(new_id, m.schema, std::move(docs), std::move(seqs), 2));
         QUIVER_TRY(seg->persist(dir));
         out.segments.emplace_back(new_id, 0);
     }

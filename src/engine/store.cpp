@@ -18,8 +18,8 @@ namespace quiver::engine {
 bool valid_collection_name(std::string_view name) noexcept {
     if (name.empty() || name.size() > 64 || name[0] == '-') return false;
     for (char c : name) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-                        c == '-';
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '_' || c == '-';
         if (!ok) return false;
     }
     return true;
@@ -37,11 +37,13 @@ bool locked_elsewhere(const std::string& dir) {
 
 Status check_name(const std::string& name) {
     if (valid_collection_name(name)) return ok_status();
-    return invalid_argument("invalid collection name (1-64 of [A-Za-z0-9_-], not starting with '-')");
+    return invalid_argument(
+        "invalid collection name (1-64 of [A-Za-z0-9_-], not starting with '-')");
 }
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const CollectionOptions& options) {
+Result<std::unique_ptr<Store>> Store::open(const std::string& dir,
+                                           const CollectionOptions& options) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec) return io_error("creating data directory '" + dir + "': " + ec.message());
@@ -67,12 +69,14 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const Collect
         if (!c) {
             // Another process holding a collection owns the data directory: refuse the whole store
             // rather than serve beside it.
-            if (c.error().code() == ErrorCode::kFailedPrecondition && locked_elsewhere(path.string())) {
+            if (c.error().code() == ErrorCode::kFailedPrecondition &&
+                locked_elsewhere(path.string())) {
                 return std::move(c).error().with_context("opening collection '" + name + "'");
             }
             // One broken collection does not stop the others from being served.
             Error e = std::move(c).error();
-            std::fprintf(stderr, "quiver: collection '%s' is unavailable: %s\n", name.c_str(), e.to_string().c_str());
+            std::fprintf(stderr, "quiver: collection '%s' is unavailable: %s\n", name.c_str(),
+                         e.to_string().c_str());
             store->broken_.emplace(name, std::move(e));
             continue;
         }
@@ -106,7 +110,8 @@ Result<std::shared_ptr<Collection>> Store::create(const std::string& name, const
         const std::string final_dir = dir_ + "/" + name;
         std::error_code ec;
         std::filesystem::remove_all(tmp, ec);
-        if (std::filesystem::exists(final_dir, ec)) return already_exists("collection directory '" + final_dir + "' exists");
+        if (std::filesystem::exists(final_dir, ec))
+            return already_exists("collection directory '" + final_dir + "' exists");
         {
             CollectionOptions quiet = options_;
             quiet.background_merge = false;
@@ -131,7 +136,8 @@ Result<std::shared_ptr<Collection>> Store::get(const std::string& name) const {
     if (it != collections_.end()) return it->second;
     const auto b = broken_.find(name);
     if (b != broken_.end()) {
-        return Error(ErrorCode::kUnavailable, "collection '" + name + "' is unavailable: " + b->second.to_string());
+        return Error(ErrorCode::kUnavailable,
+                     "collection '" + name + "' is unavailable: " + b->second.to_string());
     }
     return not_found("collection '" + name + "' not found");
 }
@@ -141,7 +147,8 @@ Status Store::drop(const std::string& name) {
     std::shared_ptr<Collection> c;
     {
         std::lock_guard lock(mu_);
-        if (busy_.count(name) != 0) return failed_precondition("collection '" + name + "' is being created or dropped");
+        if (busy_.count(name) != 0)
+            return failed_precondition("collection '" + name + "' is being created or dropped");
         const auto it = collections_.find(name);
         if (it != collections_.end()) {
             c = it->second;

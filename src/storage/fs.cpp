@@ -28,7 +28,9 @@ ssize_t FileSystem::write(int fd, const void* bytes, std::size_t size, const std
 int FileSystem::fsync(int fd, const std::string&) { return ::fsync(fd); }
 int FileSystem::fdatasync(int fd, const std::string&) { return ::fdatasync(fd); }
 int FileSystem::fsync_dir(int fd, const std::string&) { return ::fsync(fd); }
-int FileSystem::rename(const std::string& from, const std::string& to) { return std::rename(from.c_str(), to.c_str()); }
+int FileSystem::rename(const std::string& from, const std::string& to) {
+    return std::rename(from.c_str(), to.c_str());
+}
 int FileSystem::ftruncate(int fd, off_t size, const std::string&) { return ::ftruncate(fd, size); }
 
 FileSystem& file_system() noexcept {
@@ -74,12 +76,14 @@ Status datasync_file(int fd, const std::string& path) {
 }
 
 Status truncate_file(int fd, std::uint64_t size, const std::string& path) {
-    if (file_system().ftruncate(fd, static_cast<off_t>(size), path) != 0) return file_error("truncating", path);
+    if (file_system().ftruncate(fd, static_cast<off_t>(size), path) != 0)
+        return file_error("truncating", path);
     return ok_status();
 }
 
 Status rename_file(const std::string& from, const std::string& to) {
-    if (file_system().rename(from, to) != 0) return file_error(fmt::format("renaming '{}' to", from), to);
+    if (file_system().rename(from, to) != 0)
+        return file_error(fmt::format("renaming '{}' to", from), to);
     return ok_status();
 }
 

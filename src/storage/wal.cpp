@@ -1,4 +1,5 @@
-// Write-ahead log: checksummed, sequence-numbered records; true-tail detection; poisoning. See wal.h.
+// Write-ahead log: checksummed, sequence-numbered records; true-tail detection; poisoning. See
+// wal.h.
 #include "quiver/storage/wal.h"
 
 #include <fcntl.h>
@@ -60,9 +61,11 @@ struct V2 {
     std::optional<std::uint32_t> intact(std::size_t at) const {
         if (at > bytes.size() || bytes.size() - at < kWalRecordOverhead) return std::nullopt;
         const char* p = bytes.data() + at;
-        if (get_u32(p) != kWalRecordMagic || crc32(0, p, 16) != get_u32(p + 16)) return std::nullopt;
+        if (get_u32(p) != kWalRecordMagic || crc32(0, p, 16) != get_u32(p + 16))
+            return std::nullopt;
         const std::uint32_t len = get_u32(p + 4);
-        if (len == 0 || len > kWalMaxRecord || len > bytes.size() - at - kWalRecordOverhead) return std::nullopt;
+        if (len == 0 || len > kWalMaxRecord || len > bytes.size() - at - kWalRecordOverhead)
+            return std::nullopt;
         if (crc32(0, p + kWalRecordHeaderBytes, len) != get_u32(p + 20)) return std::nullopt;
         if (get_u32(p + kWalRecordHeaderBytes + len) != kWalEndMarker) return std::nullopt;
         return len;
@@ -77,7 +80,8 @@ struct V2 {
         char m[4];
         std::memcpy(m, &kWalRecordMagic, 4);
         const std::string_view needle(m, 4);
-        for (std::size_t q = bytes.find(needle, from + 1); q != std::string_view::npos; q = bytes.find(needle, q + 1)) {
+        for (std::size_t q = bytes.find(needle, from + 1); q != std::string_view::npos;
+             q = bytes.find(needle, q + 1)) {
             if (intact(q)) return q;
         }
         return std::nullopt;
@@ -104,8 +108,10 @@ Result<WalContents> read_v1(const std::string& path, const std::string& bytes, W
     // A damaged record followed anywhere by an intact one is corruption.
     for (std::size_t q = pos + 1; pos < bytes.size() && q + 8 <= bytes.size(); ++q) {
         if (intact(q) != 0) {
-            return data_loss(fmt::format("'{}': damaged record at offset {} is followed by an intact record at "
-                                         "offset {} (corruption, not a torn tail)", path, pos, q));
+            return data_loss(
+                fmt::format("'{}': damaged record at offset {} is followed by an intact record at "
+                            "offset {} (corruption, not a torn tail)",
+                            path, pos, q));
         }
     }
     out.valid_bytes = pos;
@@ -133,7 +139,8 @@ Result<WalContents> read_wal(const std::string& path) {
         return data_loss(fmt::format("'{}': not a quiver write-ahead log (offset 0)", path));
     }
     if (get_u32(bytes.data()) != kWalMagic) {
-        return data_loss(fmt::format("'{}': not a quiver write-ahead log, or its header is damaged (offset 0)", path));
+        return data_loss(fmt::format(
+            "'{}': not a quiver write-ahead log, or its header is damaged (offset 0)", path));
     }
     if (nz < 8) return torn_header();
     const std::uint32_t version = get_u32(bytes.data() + 4);
@@ -144,14 +151,15 @@ Result<WalContents> read_wal(const std::string& path) {
         return read_v1(path, bytes, std::move(out));
     }
     if (bytes.size() < kWalHeaderBytes) return torn_header();
-    if (crc32(0, bytes.data(), 16) != get_u32(bytes.data() + 16) || get_u32(bytes.data() + 20) != 0) {
+    if (crc32(0, bytes.data(), 16) != get_u32(bytes.data() + 16) ||
+        get_u32(bytes.data() + 20) != 0) {
         if (nz < kWalHeaderBytes) return torn_header();
         return data_loss(fmt::format("'{}': the log header is damaged (offset 0)", path));
     }
     if (version != kWalVersion) {
         if (version == 0) return data_loss(fmt::format("'{}': log version 0 (offset 4)", path));
-        return failed_precondition(fmt::format("'{}': log version {}, this build reads up to {}", path, version,
-                                               kWalVersion));
+        return failed_precondition(fmt::format("'{}': log version {}, this build reads up to {}",
+                                               path, version, kWalVersion));
     }
     out.version = version;
     out.first_seq = get_u64(bytes.data() + 8);
@@ -161,20 +169,25 @@ Result<WalContents> read_wal(const std::string& path) {
     while (const auto len = v2.intact(pos)) {
         const std::uint64_t seq = get_u64(bytes.data() + pos + 8);
         if (seq != expected) {
-            return data_loss(fmt::format("'{}': record at offset {} carries sequence number {}, expected {} "
-                                         "(records are missing or out of order)", path, pos, seq, expected));
+            return data_loss(
+                fmt::format("'{}': record at offset {} carries sequence number {}, expected {} "
+                            "(records are missing or out of order)",
+                            path, pos, seq, expected));
         }
-        out.records.push_back({seq, pos, std::string(bytes.data() + pos + kWalRecordHeaderBytes, *len)});
+        out.records.push_back(
+            {seq, pos, std::string(bytes.data() + pos + kWalRecordHeaderBytes, *len)});
         pos += kWalRecordOverhead + *len;
         ++expected;
     }
     out.valid_bytes = pos;
     if (pos == bytes.size()) return out;
-    // Damage at `pos`. It is a true tail only if nothing intact follows and the bytes are the prefix of
-    // one record, possibly followed by zeros.
+    // Damage at `pos`. It is a true tail only if nothing intact follows and the bytes are the
+    // prefix of one record, possibly followed by zeros.
     if (const auto q = v2.next_intact(pos)) {
-        return data_loss(fmt::format("'{}': damaged record at offset {} is followed by an intact record at offset "
-                                     "{} (corruption, not a torn tail)", path, pos, *q));
+        return data_loss(fmt::format(
+            "'{}': damaged record at offset {} is followed by an intact record at offset "
+            "{} (corruption, not a torn tail)",
+            path, pos, *q));
     }
     const std::size_t end = nonzero_end(bytes, pos);
     out.torn_tail = true;
@@ -186,17 +199,20 @@ Result<WalContents> read_wal(const std::string& path) {
         }
     } else {
         if (!v2.header_ok(pos)) {
-            return data_loss(fmt::format("'{}': damaged record header (magic, length or sequence field) at "
-                                         "offset {}", path, pos));
+            return data_loss(
+                fmt::format("'{}': damaged record header (magic, length or sequence field) at "
+                            "offset {}",
+                            path, pos));
         }
         const std::uint32_t len = get_u32(bytes.data() + pos + 4);
         const std::uint64_t seq = get_u64(bytes.data() + pos + 8);
         if (len == 0 || len > kWalMaxRecord || seq != expected) {
-            return data_loss(fmt::format("'{}': implausible record header at offset {}", path, pos));
+            return data_loss(
+                fmt::format("'{}': implausible record header at offset {}", path, pos));
         }
         if (kWalRecordOverhead + std::uint64_t{len} <= prefix) {
-            return data_loss(fmt::format("'{}': the record at offset {} is complete but fails its checksum", path,
-                                         pos));
+            return data_loss(fmt::format(
+                "'{}': the record at offset {} is complete but fails its checksum", path, pos));
         }
     }
     out.tail_records = 1;
@@ -209,7 +225,8 @@ Result<WalSalvage> salvage_wal(const std::string& path) {
     const std::string& bytes = *file;
     WalSalvage out;
     const std::string_view view(bytes);
-    if (view.size() >= kV1HeaderBytes && get_u32(view.data()) == kWalMagic && get_u32(view.data() + 4) == 1) {
+    if (view.size() >= kV1HeaderBytes && get_u32(view.data()) == kWalMagic &&
+        get_u32(view.data() + 4) == 1) {
         // Version 1: only the intact prefix can be located.
         WalContents v1;
         v1.version = 1;
@@ -218,7 +235,8 @@ Result<WalSalvage> salvage_wal(const std::string& path) {
         if (c) {
             out.first_seq = c->first_seq;
             out.records = std::move(c->records);
-            if (c->valid_bytes < bytes.size()) out.skipped.emplace_back(c->valid_bytes, bytes.size());
+            if (c->valid_bytes < bytes.size())
+                out.skipped.emplace_back(c->valid_bytes, bytes.size());
             return out;
         }
         out.skipped.emplace_back(kV1HeaderBytes, bytes.size());
@@ -247,7 +265,8 @@ Result<WalSalvage> salvage_wal(const std::string& path) {
     return out;
 }
 
-Result<WalWriter> WalWriter::create(const std::string& path, std::uint64_t first_seq, WalSync sync) {
+Result<WalWriter> WalWriter::create(const std::string& path, std::uint64_t first_seq,
+                                    WalSync sync) {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return file_error("creating log", path);
     WalWriter w;
@@ -310,7 +329,8 @@ WalWriter::~WalWriter() {
 }
 
 Status WalWriter::poison(Error e) {
-    poison_ = Error(e.code(), fmt::format("write-ahead log '{}' is unusable after an I/O error: {}", path_, e.message()));
+    poison_ = Error(e.code(), fmt::format("write-ahead log '{}' is unusable after an I/O error: {}",
+                                          path_, e.message()));
     return e;
 }
 
@@ -332,7 +352,8 @@ Status WalWriter::append(std::string_view payload) {
     // Cuts the file back to its last complete record (and makes that durable).
     auto cut_back = [&]() -> Status {
         QUIVER_TRY(truncate_file(fd_, size_, path_));
-        if (::lseek(fd_, static_cast<off_t>(size_), SEEK_SET) < 0) return file_error("seeking", path_);
+        if (::lseek(fd_, static_cast<off_t>(size_), SEEK_SET) < 0)
+            return file_error("seeking", path_);
         return datasync_file(fd_, path_);
     };
     if (Status st = write_all(fd_, rec.data(), rec.size(), path_); !st) {
@@ -346,8 +367,8 @@ Status WalWriter::append(std::string_view payload) {
     }
     if (sync_ == WalSync::kEveryAppend) {
         if (Status st = datasync_file(fd_, path_); !st) {
-            // What failed to reach the disk may be gone from the page cache too: the file's state is
-            // unknown. Remove the unacknowledged record if we can, and never append here again.
+            // What failed to reach the disk may be gone from the page cache too: the file's state
+            // is unknown. Remove the unacknowledged record if we can, and never append here again.
             clean_end_ = cut_back().ok();
             return poison(st.error());
         }

@@ -1,27 +1,26 @@
-// Fault injection on a collection directory: for every file it holds (logs, MANIFEST, segment files,
-// delete files — whatever the current formats write, classified by name), flip bits and truncate at many
-// offsets, then reopen. The collection must either open with every acknowledged write or refuse with
-// kDataLoss naming the damaged file. The one undetectable case is a cut of the newest log, which looks
-// exactly like a crash during a write: it must open with a prefix of the log's records and count the
-// dropped bytes. Also: fsync/rename/write failures through the storage seam at every call of a flush,
-// and a full disk (tmpfs, RLIMIT_FSIZE).
+// Fault injection on a collection directory: for every file it holds (logs, MANIFEST, segment
+// files, delete files — whatever the current formats write, classified by name), flip bits and
+// truncate at many offsets, then reopen. The collection must either open with every acknowledged
+// write or refuse with kDataLoss naming the damaged file. The one undetectable case is a cut of the
+// newest log, which looks exactly like a crash during a write: it must open with a prefix of the
+// log's records and count the dropped bytes. Also: fsync/rename/write failures through the storage
+// seam at every call of a flush, and a full disk (tmpfs, RLIMIT_FSIZE).
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
-#include <condition_variable>
 #include <functional>
 #include <future>
-#include <mutex>
 #include <map>
+#include <mutex>
 #include <optional>
 
 #include "engine_test_util.h"
@@ -86,9 +85,11 @@ std::string diff(const Collection& c, const State& want) {
             continue;
         }
         if (!d) return "acknowledged d" + std::to_string(id) + " is missing";
-        if (std::get<std::int64_t>(d->fields.at("ver")) != it->second) return doc_id(id) + " has an old version";
+        if (std::get<std::int64_t>(d->fields.at("ver")) != it->second)
+            return doc_id(id) + " has an old version";
     }
-    if (c.stats().documents != want.size()) return "document count " + std::to_string(c.stats().documents);
+    if (c.stats().documents != want.size())
+        return "document count " + std::to_string(c.stats().documents);
     return "";
 }
 
@@ -99,8 +100,8 @@ struct Fixture {
     std::string newest_log;
 };
 
-// Two persisted segments (one with a delete file), an older log with records after the checkpoint and a
-// newest log, all acknowledged.
+// Two persisted segments (one with a delete file), an older log with records after the checkpoint
+// and a newest log, all acknowledged.
 void build_fixture(const std::string& dir, Fixture& f) {
     f.dir = dir;
     State s;
@@ -155,8 +156,9 @@ std::vector<std::string> files_of(const std::string& dir) {
     return out;
 }
 
-// Offsets to damage: every byte of the first and last 64 (headers, footers) and a stride through the
-// rest; for logs, every byte of each record's header and end marker plus a stride of its payload.
+// Offsets to damage: every byte of the first and last 64 (headers, footers) and a stride through
+// the rest; for logs, every byte of each record's header and end marker plus a stride of its
+// payload.
 std::vector<std::size_t> flip_offsets(const std::string& path, std::size_t size, bool is_log) {
     std::vector<std::size_t> out;
     for (std::size_t i = 0; i < size; ++i) {
@@ -167,7 +169,9 @@ std::vector<std::size_t> flip_offsets(const std::string& path, std::size_t size,
         if (contents) {
             for (const auto& r : contents->records) {
                 const std::size_t end = r.offset + storage::kWalRecordOverhead + r.payload.size();
-                for (std::size_t i = r.offset; i < r.offset + storage::kWalRecordHeaderBytes + 4; ++i) out.push_back(i);
+                for (std::size_t i = r.offset; i < r.offset + storage::kWalRecordHeaderBytes + 4;
+                     ++i)
+                    out.push_back(i);
                 for (std::size_t i = end - 8; i < end; ++i) out.push_back(i);
                 for (std::size_t i = r.offset; i < end; i += 37) out.push_back(i);
             }
@@ -183,8 +187,9 @@ struct Tally {
 };
 
 // Restores the pristine copy, applies `mutate` to `rel`, opens and checks the outcome.
-void check_case(const Fixture& f, const std::string& work, const std::string& rel, const std::string& what,
-                const std::function<void(const std::string&)>& mutate, const State* allowed_prefix, Tally& t) {
+void check_case(const Fixture& f, const std::string& work, const std::string& rel,
+                const std::string& what, const std::function<void(const std::string&)>& mutate,
+                const State* allowed_prefix, Tally& t) {
     std::error_code ec;
     fs::remove_all(work, ec);
     fs::copy(f.dir, work, fs::copy_options::recursive);
@@ -194,11 +199,13 @@ void check_case(const Fixture& f, const std::string& work, const std::string& re
     auto c = Collection::open(work, manual());
     if (!c) {
         ++t.refused[kind];
-        EXPECT_EQ(c.error().code(), ErrorCode::kDataLoss) << rel << " " << what << ": " << c.error().to_string();
+        EXPECT_EQ(c.error().code(), ErrorCode::kDataLoss)
+            << rel << " " << what << ": " << c.error().to_string();
         // (A removed log cannot be named: the error names the log after the gap.)
         if (what != "removed" || kind != "wal") {
             EXPECT_NE(c.error().message().find(rel), std::string::npos)
-                << rel << " " << what << ": the error does not name the file: " << c.error().to_string();
+                << rel << " " << what
+                << ": the error does not name the file: " << c.error().to_string();
         }
         return;
     }
@@ -226,17 +233,31 @@ TEST(FaultInjection, EveryDamagedFileOpensWhollyOrRefusesWithDataLoss) {
         // Bit flips: headers, length fields, footers, end markers and a stride through payloads.
         for (std::size_t off : flip_offsets(f.dir + "/" + rel, pristine.size(), kind == "wal")) {
             const int bit = static_cast<int>(off % 8);
-            check_case(f, work, rel, "bit " + std::to_string(bit) + " of byte " + std::to_string(off),
-                       [&](const std::string& p) {
-                           std::string b = pristine;
-                           b[off] = static_cast<char>(b[off] ^ (1 << bit));
-                           testing::write_bytes(p, b);
-                       },
-                       nullptr, t);
+            check_case(
+                f, work, rel, "bit " + std::to_string(bit) + " of byte " + std::to_string(off),
+                [&](const std::string& p) {
+                    std::string b = pristine;
+                    b[off] = static_cast<char>(b[off] ^ (1 << bit));
+                    testing::write_bytes(p, b);
+                },
+                nullptr, t);
         }
         // Truncations: headers, record and footer boundaries, the middle; and removal.
-        std::vector<std::size_t> cuts = {0, 1, 4, 8, 15, 16, 17, 23, 24, 25, 40, pristine.size() / 2,
-                                         pristine.size() - 25, pristine.size() - 24, pristine.size() - 8,
+        std::vector<std::size_t> cuts = {0,
+                                         1,
+                                         4,
+                                         8,
+                                         15,
+                                         16,
+                                         17,
+                                         23,
+                                         24,
+                                         25,
+                                         40,
+                                         pristine.size() / 2,
+                                         pristine.size() - 25,
+                                         pristine.size() - 24,
+                                         pristine.size() - 8,
                                          pristine.size() - 1};
         const bool is_newest = rel == f.newest_log;
         if (kind == "wal") {
@@ -253,18 +274,22 @@ TEST(FaultInjection, EveryDamagedFileOpensWhollyOrRefusesWithDataLoss) {
             if (cut >= pristine.size()) continue;
             const State* allowed = nullptr;
             if (is_newest) {
-                // Indistinguishable from a crash during an append: the records wholly before the cut.
+                // Indistinguishable from a crash during an append: the records wholly before the
+                // cut.
                 std::size_t whole = 0;
                 for (const auto& r : newest->records) {
                     if (r.offset + storage::kWalRecordOverhead + r.payload.size() <= cut) ++whole;
                 }
                 allowed = &f.newest_log_prefix[whole];
             }
-            check_case(f, work, rel, "cut at " + std::to_string(cut),
-                       [&](const std::string& p) { testing::write_bytes(p, pristine.substr(0, cut)); }, allowed, t);
+            check_case(
+                f, work, rel, "cut at " + std::to_string(cut),
+                [&](const std::string& p) { testing::write_bytes(p, pristine.substr(0, cut)); },
+                allowed, t);
         }
         if (!is_newest) {
-            check_case(f, work, rel, "removed", [](const std::string& p) { fs::remove(p); }, nullptr, t);
+            check_case(
+                f, work, rel, "removed", [](const std::string& p) { fs::remove(p); }, nullptr, t);
         }
     }
     // The suite covers every kind the collection writes.
@@ -275,9 +300,11 @@ TEST(FaultInjection, EveryDamagedFileOpensWhollyOrRefusesWithDataLoss) {
     std::size_t total = 0;
     for (const auto& [kind, n] : t.cases) {
         total += n;
-        std::printf("[ measure ] %-8s %5zu damaged copies: %5zu refused (data loss), %4zu opened (all acknowledged "
-                    "writes, or for cuts of the newest log those before the cut)\n",
-                    kind.c_str(), n, t.refused[kind], t.opened[kind]);
+        std::printf(
+            "[ measure ] %-8s %5zu damaged copies: %5zu refused (data loss), %4zu opened (all "
+            "acknowledged "
+            "writes, or for cuts of the newest log those before the cut)\n",
+            kind.c_str(), n, t.refused[kind], t.opened[kind]);
     }
     EXPECT_GT(total, 800u);
 }
@@ -319,11 +346,21 @@ public:
         if (hit()) return -1;
         return FileSystem::write(fd, b, n, p);
     }
-    int fsync(int fd, const std::string& p) override { return hit() ? -1 : FileSystem::fsync(fd, p); }
-    int fdatasync(int fd, const std::string& p) override { return hit() ? -1 : FileSystem::fdatasync(fd, p); }
-    int fsync_dir(int fd, const std::string& p) override { return hit() ? -1 : FileSystem::fsync_dir(fd, p); }
-    int rename(const std::string& a, const std::string& b) override { return hit() ? -1 : FileSystem::rename(a, b); }
-    int ftruncate(int fd, off_t s, const std::string& p) override { return hit() ? -1 : FileSystem::ftruncate(fd, s, p); }
+    int fsync(int fd, const std::string& p) override {
+        return hit() ? -1 : FileSystem::fsync(fd, p);
+    }
+    int fdatasync(int fd, const std::string& p) override {
+        return hit() ? -1 : FileSystem::fdatasync(fd, p);
+    }
+    int fsync_dir(int fd, const std::string& p) override {
+        return hit() ? -1 : FileSystem::fsync_dir(fd, p);
+    }
+    int rename(const std::string& a, const std::string& b) override {
+        return hit() ? -1 : FileSystem::rename(a, b);
+    }
+    int ftruncate(int fd, off_t s, const std::string& p) override {
+        return hit() ? -1 : FileSystem::ftruncate(fd, s, p);
+    }
 
 private:
     bool hit() {
@@ -336,9 +373,9 @@ private:
     int err_;
 };
 
-// Every durability call of a flush (segment files, delete files, MANIFEST, directory fsyncs) fails in
-// turn: the flush reports it, the merge failure is counted, nothing acknowledged is lost, and the inputs
-// of the failed merge survive a reopen.
+// Every durability call of a flush (segment files, delete files, MANIFEST, directory fsyncs) fails
+// in turn: the flush reports it, the merge failure is counted, nothing acknowledged is lost, and
+// the inputs of the failed merge survive a reopen.
 TEST(FaultInjection, FailedCallAtEveryStepOfAFlushLosesNothing) {
     testing::TempDir tmp;
     long n = 0;
@@ -366,7 +403,7 @@ TEST(FaultInjection, FailedCallAtEveryStepOfAFlushLosesNothing) {
         ASSERT_FALSE(flushed) << "call " << n;
         EXPECT_EQ((*c)->stats().merge_failures, 1u);
         EXPECT_EQ(diff(**c, s), "") << "call " << n;
-        apply_upsert(s, **c, 60, 62, 3);  // still writable
+        apply_upsert(s, **c, 60, 62, 3);             // still writable
         ASSERT_TRUE((*c)->flush()) << "call " << n;  // and a retry succeeds
         c->reset();
         auto again = Collection::open(dir, manual());
@@ -404,8 +441,8 @@ TEST(FaultInjection, FailedLogFsyncRotatesAndLosesNothing) {
     EXPECT_EQ(diff(**again, s), "");
 }
 
-// A log that could not be cut back after a failed write makes the collection refuse writes (read-only)
-// until it is reopened; reopening recovers every acknowledged write.
+// A log that could not be cut back after a failed write makes the collection refuse writes
+// (read-only) until it is reopened; reopening recovers every acknowledged write.
 TEST(FaultInjection, UncleanLogFailureMakesTheCollectionReadOnly) {
     testing::TempDir tmp;
     const std::string dir = tmp.file("c");
@@ -456,7 +493,8 @@ TEST(FaultInjection, StoreOpensBesideABrokenCollection) {
     }
     std::string seg_name;
     for (const auto& e : fs::directory_iterator(data + "/bad")) {
-        if (e.path().filename().string().rfind("seg_", 0) == 0) seg_name = e.path().filename().string();
+        if (e.path().filename().string().rfind("seg_", 0) == 0)
+            seg_name = e.path().filename().string();
     }
     ASSERT_FALSE(seg_name.empty());
     fs::remove(data + "/bad/" + seg_name + "/docs.qvr");
@@ -467,7 +505,8 @@ TEST(FaultInjection, StoreOpensBesideABrokenCollection) {
     ASSERT_EQ(broken.size(), 1u);
     EXPECT_EQ(broken[0].name, "bad");
     EXPECT_EQ(broken[0].error.code(), ErrorCode::kDataLoss);
-    EXPECT_NE(broken[0].error.message().find(seg_name + "/docs.qvr"), std::string::npos) << broken[0].error.to_string();
+    EXPECT_NE(broken[0].error.message().find(seg_name + "/docs.qvr"), std::string::npos)
+        << broken[0].error.to_string();
     auto bad = (*store)->get("bad");
     ASSERT_FALSE(bad);
     EXPECT_EQ(bad.error().code(), ErrorCode::kUnavailable);
@@ -503,7 +542,8 @@ std::string diff_prefix(const Collection& c, const State& want) {
     for (const auto& [id, ver] : want) {
         auto d = c.get(doc_id(id));
         if (!d) return "acknowledged d" + std::to_string(id) + " is missing";
-        if (std::get<std::int64_t>(d->fields.at("ver")) != ver) return doc_id(id) + " has another version";
+        if (std::get<std::int64_t>(d->fields.at("ver")) != ver)
+            return doc_id(id) + " has another version";
     }
     return "";
 }
@@ -513,7 +553,8 @@ TEST(FaultInjection, FullDiskOnTmpfsFailsWritesWithResourceExhaustedAndRecovers)
     const std::string mnt = tmp.file("small");
     fs::create_directories(mnt);
     if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=3m") != 0) {
-        GTEST_SKIP() << "cannot mount a tmpfs here (" << std::strerror(errno) << "); RLIMIT_FSIZE covers ENOSPC-like failures";
+        GTEST_SKIP() << "cannot mount a tmpfs here (" << std::strerror(errno)
+                     << "); RLIMIT_FSIZE covers ENOSPC-like failures";
     }
     struct Unmount {
         std::string p;
@@ -546,8 +587,9 @@ TEST(FaultInjection, FullDiskOnTmpfsFailsWritesWithResourceExhaustedAndRecovers)
     EXPECT_EQ(diff_prefix(**c, s), "");
 }
 
-// RLIMIT_FSIZE in a child process (SIGXFSZ ignored, as `quiver serve` does): EFBIG fails the write with
-// kResourceExhausted; once the limit is raised writes succeed and nothing acknowledged is lost.
+// RLIMIT_FSIZE in a child process (SIGXFSZ ignored, as `quiver serve` does): EFBIG fails the write
+// with kResourceExhausted; once the limit is raised writes succeed and nothing acknowledged is
+// lost.
 TEST(FaultInjection, FileSizeLimitFailsWritesWithResourceExhausted) {
     testing::TempDir tmp;
     const std::string dir = tmp.file("c");
@@ -593,8 +635,8 @@ TEST(FaultInjection, FileSizeLimitFailsWritesWithResourceExhausted) {
 namespace quiver::engine {
 namespace {
 
-// quiver repair: a corrupt record in the older log makes open refuse; repair keeps every intact record,
-// sets the damaged bytes aside and reports exactly what it dropped.
+// quiver repair: a corrupt record in the older log makes open refuse; repair keeps every intact
+// record, sets the damaged bytes aside and reports exactly what it dropped.
 TEST(Repair, SalvagesEveryIntactRecordAndReportsTheRest) {
     testing::TempDir tmp;
     Fixture f;
@@ -622,11 +664,13 @@ TEST(Repair, SalvagesEveryIntactRecordAndReportsTheRest) {
     EXPECT_EQ(rep->delete_files_damaged, 0u);
     EXPECT_EQ(rep->log_records_replayed, 5u);  // 2 of the older log, 3 of the newest
     EXPECT_EQ(rep->sequence_gaps, 1u);
-    EXPECT_EQ(rep->log_bytes_dropped, storage::kWalRecordOverhead + older->records[1].payload.size());
+    EXPECT_EQ(rep->log_bytes_dropped,
+              storage::kWalRecordOverhead + older->records[1].payload.size());
     ASSERT_FALSE(rep->side_dir.empty());
     EXPECT_TRUE(fs::exists(rep->side_dir + "/REPORT.txt"));
-    EXPECT_EQ(fs::file_size(rep->side_dir + "/" + fs::path(logs[0]).filename().string() + ".dropped"),
-              storage::kHeaderBytes + 8 + rep->log_bytes_dropped + storage::kFooterBytes);
+    EXPECT_EQ(
+        fs::file_size(rep->side_dir + "/" + fs::path(logs[0]).filename().string() + ".dropped"),
+        storage::kHeaderBytes + 8 + rep->log_bytes_dropped + storage::kFooterBytes);
     State want = f.final_state;
     want[41] = 2;  // the lost delete: both documents are back, and reported as a gap
     want[11] = 1;
@@ -650,7 +694,8 @@ TEST(Repair, DropsADamagedSegmentAndKeepsTheRest) {
     // The first persisted segment holds d0-d39 (v1); d0-d3 were rewritten later (in a log).
     std::vector<std::string> segs;
     for (const auto& e : fs::directory_iterator(f.dir)) {
-        if (e.path().filename().string().rfind("seg_", 0) == 0) segs.push_back(e.path().filename().string());
+        if (e.path().filename().string().rfind("seg_", 0) == 0)
+            segs.push_back(e.path().filename().string());
     }
     std::sort(segs.begin(), segs.end(), [](const std::string& a, const std::string& b) {
         return std::stoull(a.substr(4)) < std::stoull(b.substr(4));
@@ -689,8 +734,9 @@ TEST(Repair, RefusesWhileTheCollectionIsOpen) {
 namespace quiver::engine {
 namespace {
 
-// The repro: 10 acknowledged batches of 20 documents; one bit of the length field of the 2nd
-// record flipped. Before: the log was truncated there and 180 documents vanished without an error.
+// The repro: 10 acknowledged batches of 20 documents; one bit of the length field of the
+// 2nd record flipped. Before: the log was truncated there and 180 documents vanished without an
+// error.
 TEST(FaultInjection, LengthBitOfTheSecondOfTenRecordsIsRefusedNotTruncated) {
     testing::TempDir tmp;
     const std::string dir = tmp.file("c");
@@ -717,10 +763,12 @@ TEST(FaultInjection, LengthBitOfTheSecondOfTenRecordsIsRefusedNotTruncated) {
         bad[length_field + bit / 8] ^= static_cast<char>(1 << (bit % 8));
         testing::write_bytes(log, bad);
         auto c = Collection::open(dir, manual());
-        ASSERT_FALSE(c) << "bit " << bit << ": opened with " << (*c)->stats().documents << " documents";
+        ASSERT_FALSE(c) << "bit " << bit << ": opened with " << (*c)->stats().documents
+                        << " documents";
         EXPECT_EQ(c.error().code(), ErrorCode::kDataLoss);
         EXPECT_NE(c.error().message().find(log), std::string::npos) << c.error().to_string();
-        EXPECT_NE(c.error().message().find("offset " + std::to_string(contents->records[1].offset)), std::string::npos)
+        EXPECT_NE(c.error().message().find("offset " + std::to_string(contents->records[1].offset)),
+                  std::string::npos)
             << c.error().to_string();
     }
     testing::write_bytes(log, pristine);
@@ -756,13 +804,14 @@ TEST(FaultInjection, CreatingACollectionDoesNotStallTheOthers) {
         }
     } blocking;
     storage::ScopedFileSystem scope(blocking);
-    auto creating = std::async(std::launch::async, [&] { return (*store)->create("new", small_schema()).ok(); });
+    auto creating = std::async(std::launch::async,
+                               [&] { return (*store)->create("new", small_schema()).ok(); });
     {
         std::unique_lock lock(blocking.mu);
         blocking.cv.wait(lock, [&] { return blocking.blocked; });
     }
-    // While `create` sits in an fsync: other collections are reachable, listed, and writable in memory
-    // terms (their reads do not touch the store lock's holder).
+    // While `create` sits in an fsync: other collections are reachable, listed, and writable in
+    // memory terms (their reads do not touch the store lock's holder).
     auto probe = std::async(std::launch::async, [&] {
         auto c = (*store)->get("old");
         return c.ok() && (*c)->get("d1").ok() && (*store)->list().size() == 1 &&
@@ -788,8 +837,8 @@ TEST(FaultInjection, CreatingACollectionDoesNotStallTheOthers) {
 namespace quiver::engine {
 namespace {
 
-// A collection held by another process (or handle) is not "broken": the store refuses to open beside
-// its owner instead of listing it as unavailable.
+// A collection held by another process (or handle) is not "broken": the store refuses to open
+// beside its owner instead of listing it as unavailable.
 TEST(FaultInjection, StoreRefusesADirectoryAnotherProcessHolds) {
     testing::TempDir tmp;
     const std::string data = tmp.file("data");

@@ -2,9 +2,8 @@
 #include "quiver/storage/wal.h"
 
 #include <fcntl.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -16,7 +15,8 @@ namespace quiver::storage {
 namespace {
 
 // Writes `n` records "record <i>" padded to `size` bytes; returns the offsets of the records.
-std::vector<std::uint64_t> write_log(const std::string& path, int n, std::size_t size = 100, std::uint64_t first = 1) {
+std::vector<std::uint64_t> write_log(const std::string& path, int n, std::size_t size = 100,
+                                     std::uint64_t first = 1) {
     auto w = WalWriter::create(path, first, WalSync::kNone);
     EXPECT_TRUE(w) << w.error().to_string();
     std::vector<std::uint64_t> offsets;
@@ -100,13 +100,15 @@ TEST(Wal, FlippedLengthBitOfAnEarlyRecordIsDataLossNamingFileAndOffset) {
         ASSERT_FALSE(c) << "bit " << bit << " silently accepted";
         EXPECT_EQ(c.error().code(), ErrorCode::kDataLoss);
         EXPECT_NE(c.error().message().find(path), std::string::npos);
-        EXPECT_NE(c.error().message().find("offset " + std::to_string(offsets[1])), std::string::npos)
+        EXPECT_NE(c.error().message().find("offset " + std::to_string(offsets[1])),
+                  std::string::npos)
             << c.error().message();
     }
 }
 
-// Every single-bit flip anywhere in a log either leaves all records readable or is kDataLoss: never a
-// shorter log. (The last record included: a complete record with a bad checksum is not a torn write.)
+// Every single-bit flip anywhere in a log either leaves all records readable or is kDataLoss: never
+// a shorter log. (The last record included: a complete record with a bad checksum is not a torn
+// write.)
 TEST(Wal, EveryBitFlipIsDetected) {
     testing::TempDir dir;
     const std::string path = dir.file("a.log");
@@ -120,12 +122,14 @@ TEST(Wal, EveryBitFlipIsDetected) {
             testing::write_bytes(path, bad);
             auto c = read_wal(path);
             if (c) {
-                ADD_FAILURE() << "flip at " << off << " bit " << bit << " read as " << c->records.size()
-                              << " records, torn " << c->torn_tail;
+                ADD_FAILURE() << "flip at " << off << " bit " << bit << " read as "
+                              << c->records.size() << " records, torn " << c->torn_tail;
                 continue;
             }
-            // A version bit in an intact header could read as a newer format; the header CRC prevents it.
-            EXPECT_EQ(c.error().code(), ErrorCode::kDataLoss) << off << ": " << c.error().to_string();
+            // A version bit in an intact header could read as a newer format; the header CRC
+            // prevents it.
+            EXPECT_EQ(c.error().code(), ErrorCode::kDataLoss)
+                << off << ": " << c.error().to_string();
             EXPECT_NE(c.error().message().find(path), std::string::npos);
             ++refused;
         }

@@ -6,11 +6,11 @@
 /// test installs its own `FileSystem` (for example one that fails the Nth fsync with EIO) with
 /// `ScopedFileSystem`. Methods follow the POSIX convention: -1 (or a short count) with `errno` set.
 ///
-/// The helpers below turn failures into `Status` values. `ENOSPC`, `EDQUOT` and `EFBIG` (a full disk, a
-/// quota, `RLIMIT_FSIZE`) are kResourceExhausted (HTTP 507); other errors are kIoError.
+/// The helpers below turn failures into `Status` values. `ENOSPC`, `EDQUOT` and `EFBIG` (a full
+/// disk, a quota, `RLIMIT_FSIZE`) are kResourceExhausted (HTTP 507); other errors are kIoError.
 ///
-/// Thread-safety: the active instance is read atomically; installing one is for tests (install it before
-/// the threads that use it start, and keep it alive while they run).
+/// Thread-safety: the active instance is read atomically; installing one is for tests (install it
+/// before the threads that use it start, and keep it alive while they run).
 #pragma once
 
 #include <sys/types.h>
@@ -48,13 +48,15 @@ private:
     FileSystem* previous_;
 };
 
-/// An error for the current `errno`: kResourceExhausted for ENOSPC/EDQUOT/EFBIG, else as errno_error.
+/// An error for the current `errno`: kResourceExhausted for ENOSPC/EDQUOT/EFBIG, else as
+/// errno_error.
 Error file_error(std::string_view what, std::string_view path);
 /// True for the errors of a full disk or an exceeded size limit (the write can succeed later).
 bool is_space_errno(int e) noexcept;
 
 /// write(2) until every byte is out (retrying EINTR and short writes).
-[[nodiscard]] Status write_all(int fd, const void* bytes, std::size_t size, const std::string& path);
+[[nodiscard]] Status write_all(int fd, const void* bytes, std::size_t size,
+                               const std::string& path);
 [[nodiscard]] Status sync_file(int fd, const std::string& path);
 [[nodiscard]] Status datasync_file(int fd, const std::string& path);
 [[nodiscard]] Status truncate_file(int fd, std::uint64_t size, const std::string& path);
