@@ -1,5 +1,7 @@
 // quiver ingest: load documents into a collection of a data directory: in this process, or, when a
 // `quiver serve` owns the directory, by posting the batches to that server.
+#include <signal.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -114,6 +116,7 @@ Status flush_batch(Target& t, std::vector<engine::Document>& batch, ProgressBar&
 
 Status run_ingest(const IngestOptions& o) {
     if (o.batch == 0) return invalid_argument("--batch must be at least 1");
+    ::signal(SIGXFSZ, SIG_IGN);  // an exceeded file-size limit fails the write (EFBIG) instead of killing us
     const bool beir = std::filesystem::is_directory(o.input);
     Target t;
     t.name = o.collection;

@@ -68,6 +68,8 @@ int run_serve(ServeOptions o) {
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     ::signal(SIGPIPE, SIG_IGN);  // a client closing early must not end the server
+    // An exceeded file-size limit (ulimit -f) fails the write with EFBIG (HTTP 507), not the process.
+    ::signal(SIGXFSZ, SIG_IGN);
     // One process owns a data directory; the CLI finds this server's address in <data>/OWNER.
     auto owner = engine::DirectoryOwner::acquire(o.data, "");
     if (!owner) return report("serve", owner.error());
@@ -113,6 +115,10 @@ int run_serve(ServeOptions o) {
     if (so.allowed_hosts.empty() && so.host != "127.0.0.1" && so.host != "::1" && so.host != "localhost") {
         std::fprintf(stderr, "quiver serve: requests must name this server by IP address or '%s' in Host; "
                              "add other names with --allowed-hosts\n", so.host.c_str());
+    }
+    for (const auto& u : (*store)->unavailable()) {
+        std::fprintf(stderr, "quiver serve: collection '%s' is unavailable (see `quiver repair`): %s\n",
+                     u.name.c_str(), u.error.to_string().c_str());
     }
     Status served;
     std::thread worker([&] { served = (*srv)->run(); });

@@ -18,25 +18,28 @@
 #include "quiver/storage/file_format.h"
 
 namespace quiver::engine {
-namespace {
 
 constexpr std::uint32_t kManifestKind = storage::fourcc("MANI");
 constexpr std::uint32_t kManifestVersion = 1;
 constexpr std::uint32_t kDeleteKind = storage::fourcc("DELS");
-constexpr std::uint8_t kRecordUpsert = 1;
-constexpr std::uint8_t kRecordDelete = 2;
 
-struct Manifest {
-    Schema schema;
-    std::uint64_t next_seg_id = 1;
-    std::uint64_t checkpoint_seq = 0;
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> segments;  // (id, delete generation)
-};
+/// Errors of files that MANIFEST names: a missing or foreign file is damage to the collection, so
+/// kNotFound and kInvalidArgument become kDataLoss naming the file; newer formats and I/O errors stay.
+Error as_data_loss(const Error& e, const std::string& path, std::string_view what) {
+    if (e.code() == ErrorCode::kNotFound) {
+        return data_loss(e.message() + " (" + std::string(what) + " is missing: '" + path + "')");
+    }
+    if (e.code() == ErrorCode::kInvalidArgument) return data_loss(e.message());
+    return e;
+}
 
 Result<Manifest> read_manifest(const std::string& dir) {
     const std::string path = dir + "/MANIFEST";
-    QUIVER_ASSIGN_OR_RETURN(auto file, storage::MappedFile::open(path));
-    QUIVER_ASSIGN_OR_RETURN(auto reader, storage::open_payload(file, kManifestKind, kManifestVersion));
+    auto file = storage::MappedFile::open(path);
+    if (!file) return as_data_loss(file.error(), path, "the collection's MANIFEST");
+    auto opened = storage::open_payload(*file, kManifestKind, kManifestVersion);
+    if (!opened) return as_data_loss(opened.error(), path, "the collection's MANIFEST");
+    auto& reader = *opened;
     QUIVER_ASSIGN_OR_RETURN(std::string bytes, reader.read_string());
     ByteReader r(bytes);
     Manifest m;
@@ -54,7 +57,7 @@ Result<Manifest> read_manifest(const std::string& dir) {
     return m;
 }
 
-Status write_manifest_file(const std::string& dir, const Manifest& m) {
+Status write_manifest_file(const std::string& dir, const Manifest& m, bool* renamed) {
     ByteWriter w;
     encode_schema(w, m.schema);
     w.u64(m.next_seg_id);
@@ -66,17 +69,24 @@ Status write_manifest_file(const std::string& dir, const Manifest& m) {
     }
     QUIVER_ASSIGN_OR_RETURN(auto fw, storage::FileWriter::create(dir + "/MANIFEST", kManifestKind, kManifestVersion));
     QUIVER_TRY(fw.write_string(w.bytes()));
-    return fw.finish();
+    Status st = fw.finish();
+    if (renamed) *renamed = fw.renamed();
+    return st;
 }
 
 Result<std::shared_ptr<DeleteSet>> read_deletes(const std::string& path, std::size_t n) {
-    QUIVER_ASSIGN_OR_RETURN(auto file, storage::MappedFile::open(path));
-    QUIVER_ASSIGN_OR_RETURN(auto reader, storage::open_payload(file, kDeleteKind, 1));
+    auto file = storage::MappedFile::open(path);
+    if (!file) return as_data_loss(file.error(), path, "a delete file named by MANIFEST");
+    auto opened = storage::open_payload(*file, kDeleteKind, 1);
+    if (!opened) return as_data_loss(opened.error(), path, "a delete file named by MANIFEST");
+    auto& reader = *opened;
     QUIVER_ASSIGN_OR_RETURN(std::uint64_t count, reader.read_pod<std::uint64_t>());
     if (count != n) return data_loss("'" + path + "': delete bitmap size does not match its segment");
     QUIVER_ASSIGN_OR_RETURN(auto bits, reader.read_span<std::uint8_t>(count));
     return std::make_shared<DeleteSet>(bits.begin(), bits.end());
 }
+
+namespace {
 
 void encode_upsert(ByteWriter& w, std::uint64_t seq, const std::vector<Document>& docs) {
     w.u64(seq);
@@ -170,13 +180,31 @@ Status Collection::Impl::open_wal_after(std::uint64_t seq) {
     return ok_status();
 }
 
-Status Collection::Impl::write_manifest(const std::vector<std::pair<std::uint64_t, std::uint64_t>>& persisted) {
+Status Collection::Impl::write_manifest(const std::vector<std::pair<std::uint64_t, std::uint64_t>>& persisted,
+                                        bool* renamed) {
     Manifest m;
     m.schema = schema;
     m.next_seg_id = next_seg_id.load();
     m.checkpoint_seq = checkpoint_seq;
     m.segments = persisted;
-    return write_manifest_file(dir, m);
+    return write_manifest_file(dir, m, renamed);
+}
+
+Status Collection::Impl::ensure_wal() {
+    if (wal_failed) return *wal_failed;
+    if (!wal || wal->poisoned()) {
+        if (wal && !wal->clean_end()) {
+            log_unusable.store(true);
+            return io_error("collection '" + dir + "' is read-only until reopened: " + wal->failure()->message());
+        }
+        // The failed log ends at its last acknowledged record: continue in a fresh one.
+        QUIVER_TRY(open_wal_after(last_seq));
+    }
+    if (wal->next_seq() != last_seq + 1) {
+        return internal_error("log sequence " + std::to_string(wal->next_seq()) + " differs from the collection's " +
+                              std::to_string(last_seq + 1));
+    }
+    return ok_status();
 }
 
 bool Collection::Impl::delete_live(const std::string& id,
@@ -279,7 +307,10 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
     std::set<std::string> keep = {"MANIFEST", "LOCK"};
     for (const auto& [id, gen] : m.segments) {
         auto seg = Segment::open(dir, id, m.schema);
-        if (!seg) return std::move(seg).error().with_context("opening collection '" + dir + "'");
+        if (!seg) {
+            return as_data_loss(seg.error(), dir + "/" + Segment::dir_name(id), "a segment named by MANIFEST")
+                .with_context("opening collection '" + dir + "'");
+        }
         SegEntry e;
         e.seg = *seg;
         e.persisted = true;
@@ -308,43 +339,89 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
     std::sort(logs.begin(), logs.end(), [](const WalFile& a, const WalFile& b) { return a.first_seq < b.first_seq; });
     std::map<std::string, std::pair<Document, std::uint64_t>> pending;  // replayed upserts not yet deleted
     std::map<std::uint64_t, std::shared_ptr<DeleteSet>> changed;
+    // Records must continue the checkpoint without a gap: the next expected sequence number.
+    std::uint64_t expected = m.checkpoint_seq + 1;
+    bool first_live = true;
+    std::string previous;  // the log replayed before this one
     for (std::size_t li = 0; li < logs.size(); ++li) {
         const bool obsolete = li + 1 < logs.size() && logs[li + 1].first_seq <= m.checkpoint_seq + 1;
         if (obsolete) continue;  // removed below
-        QUIVER_ASSIGN_OR_RETURN(auto contents, storage::read_wal(logs[li].path));
-        if (contents.torn_tail && !options.read_only) {
-            // Never acknowledged: drop the partial record so nothing is ever appended after it.
-            if (contents.valid_bytes >= storage::kWalHeaderBytes) {
-                QUIVER_TRY(storage::WalWriter::open_for_append(logs[li].path, contents.valid_bytes,
-                                                               storage::WalSync::kEveryAppend));
-            }
+        const std::string& path = logs[li].path;
+        const bool newest = li + 1 == logs.size();
+        QUIVER_ASSIGN_OR_RETURN(auto contents, storage::read_wal(path));
+        // The first live log may start at or before the checkpoint; every later one exactly where the
+        // previous one ended.
+        const std::uint64_t first = logs[li].first_seq;
+        if (first > expected || (!first_live && first != expected)) {
+            const std::string before = first_live ? "the MANIFEST checkpoint" : "the previous log '" + previous + "'";
+            return data_loss("'" + path + "' starts at sequence number " + std::to_string(first) + " (offset 0), but " +
+                             before + " ends at " + std::to_string(expected - 1) + ": " +
+                             (first > expected ? "acknowledged records are missing" : "the logs overlap"));
         }
-        for (const std::string& rec : contents.records) {
-            ByteReader r(rec);
-            QUIVER_ASSIGN_OR_RETURN(std::uint64_t seq, r.u64());
-            QUIVER_ASSIGN_OR_RETURN(std::uint8_t type, r.u8());
-            QUIVER_ASSIGN_OR_RETURN(std::uint32_t count, r.u32());
-            if (seq <= m.checkpoint_seq) continue;
-            if (seq <= impl->last_seq) return data_loss("'" + logs[li].path + "': sequence numbers go backwards");
-            impl->last_seq = seq;
-            for (std::uint32_t i = 0; i < count; ++i) {
+        first_live = false;
+        previous = path;
+        if (contents.torn_header) {
+            // Torn while being created: it never held a record. Only the newest log can be.
+            if (!newest) return data_loss("'" + path + "': header is torn (offset 0) but newer logs follow");
+            if (contents.file_bytes > 0) {
+                impl->recovered_tail_bytes += contents.file_bytes;
+                std::fprintf(stderr, "quiver: collection '%s': dropped a log whose header was torn at creation "
+                             "('%s', %llu bytes, 0 records)\n", dir.c_str(), path.c_str(),
+                             static_cast<unsigned long long>(contents.file_bytes));
+            }
+            continue;  // open_wal_after() replaces it: its name is the next sequence number
+        }
+        if (contents.first_seq != first) {
+            return data_loss("'" + path + "': header says first sequence number " + std::to_string(contents.first_seq) +
+                             " (offset 8), its name " + std::to_string(first));
+        }
+        if (contents.torn_tail && !newest) {
+            return data_loss("'" + path + "': damaged at offset " + std::to_string(contents.valid_bytes) +
+                             "; only the newest log can end in a torn write");
+        }
+        for (const storage::WalRecord& rec : contents.records) {
+            if (rec.seq < expected) continue;  // covered by the checkpoint
+            const std::string where = "'" + path + "' record at offset " + std::to_string(rec.offset);
+            ByteReader r(rec.payload);
+            auto seq = r.u64();
+            auto type = r.u8();
+            auto count = r.u32();
+            if (!seq || !type || !count || *seq != rec.seq) return data_loss(where + ": malformed record");
+            for (std::uint32_t i = 0; i < *count; ++i) {
                 std::string id;
                 std::optional<Document> doc;
-                if (type == kRecordUpsert) {
-                    QUIVER_ASSIGN_OR_RETURN(Document d, decode_document(r));
-                    id = d.id;
-                    doc = std::move(d);
-                } else if (type == kRecordDelete) {
-                    QUIVER_ASSIGN_OR_RETURN(id, r.str());
+                if (*type == kRecordUpsert) {
+                    auto d = decode_document(r);
+                    if (!d) return data_loss(where + ": " + d.error().message());
+                    id = d->id;
+                    doc = std::move(*d);
+                } else if (*type == kRecordDelete) {
+                    auto s = r.str();
+                    if (!s) return data_loss(where + ": " + s.error().message());
+                    id = std::move(*s);
                 } else {
-                    return data_loss("'" + logs[li].path + "': unknown record type " + std::to_string(type));
+                    return data_loss(where + ": unknown record type " + std::to_string(*type));
                 }
                 pending.erase(id);
                 impl->delete_live(id, changed);  // consults `changed` first; applied once below
-                if (doc) pending.emplace(id, std::make_pair(std::move(*doc), seq));
+                if (doc) pending.emplace(id, std::make_pair(std::move(*doc), rec.seq));
             }
+            expected = rec.seq + 1;
+        }
+        if (contents.torn_tail && !options.read_only) {
+            // A write that never completed, so never acknowledged: drop it so nothing follows it.
+            // (A read-only open beside the owner leaves it: the owner may be writing it right now.)
+            const std::uint64_t dropped = contents.file_bytes - contents.valid_bytes;
+            QUIVER_TRY(storage::truncate_wal(path, contents.valid_bytes));
+            impl->recovered_tail_bytes += dropped;
+            impl->recovered_tail_records += contents.tail_records;
+            std::fprintf(stderr, "quiver: collection '%s': dropped the torn tail of '%s': %llu bytes from offset %llu "
+                         "(%llu partial records)\n", dir.c_str(), path.c_str(), static_cast<unsigned long long>(dropped),
+                         static_cast<unsigned long long>(contents.valid_bytes),
+                         static_cast<unsigned long long>(contents.tail_records));
         }
     }
+    impl->last_seq = expected - 1;
     impl->apply_changed(changed);
     // Leftovers of interrupted merges and obsolete logs (a read-only open leaves them to the owner).
     for (std::size_t li = 0; li < logs.size() && !options.read_only; ++li) {
@@ -490,7 +567,6 @@ void Collection::Impl::commit_group(const std::vector<PendingWrite*>& group) {
     };
     if (closed) return fail_all(failed_precondition("collection '" + dir + "' is closed"));
     if (options.read_only) return fail_all(failed_precondition("collection '" + dir + "' is open read-only"));
-    if (wal_failed) return fail_all(*wal_failed);
     // Room in the memtable for the whole group, made before anything reaches the log.
     std::size_t incoming = 0;
     for (const PendingWrite* p : group) incoming += p->mem_docs.size();
@@ -503,15 +579,19 @@ void Collection::Impl::commit_group(const std::vector<PendingWrite*>& group) {
     // durable and no recovery can replay them: the log again holds exactly the acknowledged writes,
     // whose own fsyncs succeeded, and later writes may proceed (a full disk heals when space returns).
     // If even that fails, the collection refuses writes until it is reopened.
+    if (auto st = ensure_wal(); !st) return fail_all(st.error());
     const std::uint64_t group_start = wal->bytes();
     auto fail_group = [&](const Error& e) {
         fail_all(e);
-        auto reopened = storage::WalWriter::open_for_append(wal->path(), group_start, storage::WalSync::kNone);
-        if (reopened) {
-            wal.emplace(std::move(reopened).value());
-        } else {
-            wal_failed = Error(reopened.error().code(), "the log of '" + dir + "' could not be cut back after \"" +
-                                                            e.message() + "\": " + reopened.error().message());
+        // Close the writer (a later write opens a new log after last_seq), then cut the group's
+        // records off this one so that it ends at its last acknowledged record.
+        const std::string path = wal->path();
+        wal.reset();
+        if (auto cut = storage::truncate_wal(path, group_start); !cut) {
+            log_unusable.store(true);
+            wal_failed = Error(cut.error().code(), "collection '" + dir + "' is read-only until reopened: its log could "
+                                                       "not be cut back after \"" + e.message() + "\": " +
+                                                       cut.error().message());
         }
     };
     std::uint64_t seq = last_seq;

@@ -123,6 +123,7 @@ struct Collection::Impl {
     std::optional<storage::WalWriter> wal;
     std::vector<WalFile> wal_files;  // ascending first_seq; the last is `wal`
     bool closed = false;
+    std::atomic<bool> log_unusable{false};  // mirrors wal_failed / a stuck poisoned log, for stats()
     std::optional<Error> wal_failed;  // a failed group could not be cut off the log: no more writes
     std::shared_ptr<Memtable> mem;    // small batches; frozen into a segment at capacity (write_mu)
     std::size_t mem_live = 0;         // live documents in `mem` (write_mu)
@@ -147,6 +148,11 @@ struct Collection::Impl {
     bool stop = false;
     std::thread merger;
     std::atomic<std::uint64_t> merges{0};
+    std::atomic<std::uint64_t> merge_failures{0};
+    std::atomic<std::uint64_t> recovered_tail_bytes{0};    // torn log tails dropped at open
+    std::atomic<std::uint64_t> recovered_tail_records{0};  // partial records among them
+    mutable std::mutex error_mu;
+    std::string last_merge_error;  // guarded by error_mu
 
     std::shared_ptr<const Snapshot> current() const {
         std::lock_guard lock(snap_mu);
@@ -161,14 +167,22 @@ struct Collection::Impl {
     /// when the memtable had no live document.
     Result<std::uint64_t> freeze_memtable(std::size_t next_capacity = 0);
     Status open_wal_after(std::uint64_t seq);  // requires write_mu
-    Status write_manifest(const std::vector<std::pair<std::uint64_t, std::uint64_t>>& persisted);
+    /// Replaces MANIFEST; `*renamed` tells whether the new file took the name (even if the directory
+    /// fsync then failed, when either version may be the one on disk after a crash).
+    Status write_manifest(const std::vector<std::pair<std::uint64_t, std::uint64_t>>& persisted, bool* renamed);
+    /// A log writer that may take the next record (requires write_mu): after a failure poisoned the
+    /// log (or a failed group closed it), continues in a new log when the old one ends cleanly at
+    /// `last_seq`, else fails (read-only until reopened).
+    Status ensure_wal();
     /// Marks the live version of `id` (if any) deleted. Requires write_mu. Returns whether one existed.
     /// `seq` is the deleting write's sequence number (memtable slots record it).
     bool delete_live(const std::string& id, std::map<std::uint64_t, std::shared_ptr<DeleteSet>>& changed,
                      std::uint64_t seq = 0);
     void apply_changed(std::map<std::uint64_t, std::shared_ptr<DeleteSet>>& changed);
-    /// One merge pass; `all` merges every segment into one. Sets *did_work.
+    /// One merge pass; `all` merges every segment into one. Sets *did_work. A failure is logged to
+    /// stderr and counted (`merge_failures`), and leaves the previous state intact.
     Status merge_once(bool force_flush, bool all, bool* did_work);
+    Status merge_pass(bool force_flush, bool all, bool* did_work);
     void merger_loop();
 };
 
@@ -185,6 +199,25 @@ struct LiveRef {
 /// greater than `after` (bytewise; "" = from the first), in id order.
 std::vector<LiveRef> live_in_id_order(const Snapshot& snap, const Filter* filter, std::string_view after,
                                       std::size_t limit);
+
+// Files of a collection directory (collection.cpp); repair.cpp uses them too.
+inline constexpr std::uint8_t kRecordUpsert = 1;
+inline constexpr std::uint8_t kRecordDelete = 2;
+struct Manifest {
+    Schema schema;
+    std::uint64_t next_seg_id = 1;
+    std::uint64_t checkpoint_seq = 0;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> segments;  // (id, delete generation)
+};
+/// Reads `dir/MANIFEST`; any damage (or a missing file) is kDataLoss naming it.
+Result<Manifest> read_manifest(const std::string& dir);
+/// Replaces `dir/MANIFEST` atomically; `*renamed` as in FileWriter::renamed().
+Status write_manifest_file(const std::string& dir, const Manifest& m, bool* renamed = nullptr);
+/// Reads a delete file for a segment of `n` documents; damage is kDataLoss naming it.
+Result<std::shared_ptr<DeleteSet>> read_deletes(const std::string& path, std::size_t n);
+Status write_delete_file(const std::string& path, const DeleteSet& set);
+/// Maps kNotFound / kInvalidArgument of a file MANIFEST names to kDataLoss naming it.
+Error as_data_loss(const Error& e, const std::string& path, std::string_view what);
 
 std::string wal_path(const std::string& dir, std::uint64_t first_seq);
 std::string del_path(const std::string& dir, std::uint64_t seg, std::uint64_t gen);

@@ -1,6 +1,7 @@
 // Background merging: persists in-memory segments, reclaims deleted documents, advances the WAL
 // checkpoint and replaces MANIFEST. See collection.h for the locking contract.
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 
 #include "engine/collection_state.h"
@@ -21,6 +22,18 @@ struct Source {
 }  // namespace
 
 Status Collection::Impl::merge_once(bool force_flush, bool all, bool* did_work) {
+    Status st = merge_pass(force_flush, all, did_work);
+    if (!st) {
+        merge_failures.fetch_add(1);
+        std::fprintf(stderr, "quiver: merge in collection '%s' failed (inputs kept): %s\n", dir.c_str(),
+                     st.error().to_string().c_str());
+        std::lock_guard lock(error_mu);
+        last_merge_error = st.error().to_string();
+    }
+    return st;
+}
+
+Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) {
     *did_work = false;
     if (options.read_only) return failed_precondition("collection '" + dir + "' is open read-only");
     std::vector<Source> sources;
@@ -75,7 +88,9 @@ Status Collection::Impl::merge_once(bool force_flush, bool all, bool* did_work) 
         if (mem_segs > 0) publish();
         // Rotate the log: everything up to start_seq is covered by this merge's commit.
         start_seq = last_seq;
-        if (wal && wal->bytes() > storage::kWalHeaderBytes) QUIVER_TRY(open_wal_after(last_seq));
+        // (A log poisoned with an uncertain end is not rotated: a new log could overlap its last record.)
+        const bool stuck = wal && wal->poisoned() && !wal->clean_end();
+        if (wal && !stuck && wal->bytes() > storage::kWalHeaderBytes) QUIVER_TRY(open_wal_after(last_seq));
         std::sort(chosen.begin(), chosen.end());
         for (std::uint64_t id : chosen) {
             const SegEntry& e = segs.at(id);
@@ -142,10 +157,17 @@ Status Collection::Impl::merge_once(bool force_flush, bool all, bool* did_work) 
     if (st && merged) manifest.emplace_back(new_id, merged_dead > 0 ? 1 : 0);
     std::sort(manifest.begin(), manifest.end());
     const std::uint64_t old_checkpoint = checkpoint_seq;
+    bool manifest_renamed = false;
     if (st) {
         checkpoint_seq = start_seq;
-        st = write_manifest(manifest);
+        st = write_manifest(manifest, &manifest_renamed);
         if (!st) checkpoint_seq = old_checkpoint;
+    }
+    if (!st && manifest_renamed) {
+        // The new MANIFEST took the name but its directory entry may not be durable: after a crash
+        // either version can be the one read, so every file either names must stay. The next open
+        // removes whichever files the surviving MANIFEST does not name.
+        return st;
     }
     if (!st) {
         std::error_code ec;
@@ -191,16 +213,19 @@ Status Collection::Impl::merge_once(bool force_flush, bool all, bool* did_work) 
 }
 
 void Collection::Impl::merger_loop() {
+    auto wait = std::chrono::milliseconds(200);
     while (true) {
         {
             std::unique_lock lock(stop_mu);
-            stop_cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return stop; });
+            stop_cv.wait_for(lock, wait, [&] { return stop; });
             if (stop) return;
         }
         std::lock_guard merge_lock(merge_mu);
         bool did_work = false;
-        // A failed merge leaves the previous state intact; it is retried on the next tick.
-        (void)merge_once(false, false, &did_work);
+        // A failed merge leaves the previous state intact (and is logged and counted); it is retried,
+        // backing off up to 30 s so a full disk is not hammered.
+        const bool ok = merge_once(false, false, &did_work).ok();
+        wait = ok ? std::chrono::milliseconds(200) : std::min<std::chrono::milliseconds>(wait * 2, std::chrono::seconds(30));
     }
 }
 
@@ -227,6 +252,14 @@ CollectionStats Collection::stats() const {
     s.writes = impl_->writes.load(std::memory_order_relaxed);
     s.wal_syncs = impl_->wal_syncs.load(std::memory_order_relaxed);
     s.writes_waiting = impl_->writes_waiting.load(std::memory_order_relaxed);
+    s.merge_failures = impl_->merge_failures.load();
+    s.recovered_tail_bytes = impl_->recovered_tail_bytes.load();
+    s.recovered_tail_records = impl_->recovered_tail_records.load();
+    s.wal_failed = impl_->log_unusable.load();
+    {
+        std::lock_guard elock(impl_->error_mu);
+        s.last_merge_error = impl_->last_merge_error;
+    }
     return s;
 }
 

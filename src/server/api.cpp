@@ -322,6 +322,18 @@ std::string Api::metrics_text() {
     }
     out += "# HELP quiver_collection_documents Live documents per collection.\n# TYPE quiver_collection_documents gauge\n";
     std::string segs = "# HELP quiver_collection_segments Segments per collection.\n# TYPE quiver_collection_segments gauge\n";
+    std::string durability =
+        "# HELP quiver_collection_merge_failures_total Failed merges per collection (each logged).\n"
+        "# TYPE quiver_collection_merge_failures_total counter\n";
+    std::string recovered =
+        "# HELP quiver_collection_recovered_tail_bytes Torn log-tail bytes dropped by recovery at open.\n"
+        "# TYPE quiver_collection_recovered_tail_bytes gauge\n";
+    std::string recovered_records =
+        "# HELP quiver_collection_recovered_tail_records Partial (never acknowledged) log records dropped at open.\n"
+        "# TYPE quiver_collection_recovered_tail_records gauge\n";
+    std::string wal_failed =
+        "# HELP quiver_collection_wal_failed 1 when the collection's current log is poisoned by an I/O error.\n"
+        "# TYPE quiver_collection_wal_failed gauge\n";
     for (const auto& name : store_.list()) {
         auto c = store_.get(name);
         if (!c) continue;
@@ -330,8 +342,27 @@ std::string Api::metrics_text() {
         out += buf;
         std::snprintf(buf, sizeof buf, "quiver_collection_segments{collection=\"%s\"} %zu\n", name.c_str(), st.segments);
         segs += buf;
+        std::snprintf(buf, sizeof buf, "quiver_collection_merge_failures_total{collection=\"%s\"} %llu\n", name.c_str(),
+                      static_cast<unsigned long long>(st.merge_failures));
+        durability += buf;
+        std::snprintf(buf, sizeof buf, "quiver_collection_recovered_tail_bytes{collection=\"%s\"} %llu\n", name.c_str(),
+                      static_cast<unsigned long long>(st.recovered_tail_bytes));
+        recovered += buf;
+        std::snprintf(buf, sizeof buf, "quiver_collection_recovered_tail_records{collection=\"%s\"} %llu\n",
+                      name.c_str(), static_cast<unsigned long long>(st.recovered_tail_records));
+        recovered_records += buf;
+        std::snprintf(buf, sizeof buf, "quiver_collection_wal_failed{collection=\"%s\"} %d\n", name.c_str(),
+                      st.wal_failed ? 1 : 0);
+        wal_failed += buf;
     }
-    return out + segs;
+    std::string unavailable =
+        "# HELP quiver_collection_unavailable 1 for a collection that failed to open (damaged files).\n"
+        "# TYPE quiver_collection_unavailable gauge\n";
+    for (const auto& u : store_.unavailable()) {
+        std::snprintf(buf, sizeof buf, "quiver_collection_unavailable{collection=\"%s\"} 1\n", u.name.c_str());
+        unavailable += buf;
+    }
+    return out + segs + durability + recovered + recovered_records + wal_failed + unavailable;
 }
 
 ApiResponse Api::route(const ApiRequest& req, std::string& label) {
@@ -388,6 +419,14 @@ ApiResponse Api::route(const ApiRequest& req, std::string& label) {
             Value o = Value::object();
             o.set("name", Value::string(name));
             o.set("documents", Value::number(static_cast<double>((*c)->stats().documents)));
+            o.set("status", Value::string("ok"));
+            arr.as_array().push_back(std::move(o));
+        }
+        for (const auto& u : store_.unavailable()) {
+            Value o = Value::object();
+            o.set("name", Value::string(u.name));
+            o.set("status", Value::string("unavailable"));
+            o.set("error", Value::string(u.error.to_string()));
             arr.as_array().push_back(std::move(o));
         }
         Value o = Value::object();

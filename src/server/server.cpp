@@ -19,6 +19,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -40,6 +41,10 @@ struct RequestState {
     ApiRequest request;
     bool dispatched = false;  // handed to a worker; the connection is suspended until it is done
     ApiResponse response;
+    // A refusal decided from the head of a request with a body (401, 403, 415): the body is read and
+    // dropped (never stored), then this is sent, so a client that sends its body without waiting gets
+    // the answer instead of a reset connection.
+    std::optional<GuardReply> refusal;
 };
 
 // Requests run here, not on the event loops: a slow request (an optimize, a big upsert) holds a worker,
@@ -229,6 +234,14 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* /*url*/, const c
         }
         if (auto early = check_head(s->access, head, s->api.limits().max_body_bytes)) {
             early->response.request_id = Api::request_id_for(header(c, "X-Request-Id"));
+            // Drop the body first only when the client is sending it anyway: not after
+            // "Expect: 100-continue" (it waits for our answer) and not past the body limit.
+            const bool will_send = header(c, "Expect").empty();
+            if (head.has_body && will_send && early->response.status != 413 &&
+                head.content_length.value_or(0) <= s->api.limits().max_body_bytes) {
+                st->refusal = std::move(early);
+                return MHD_YES;
+            }
             return send(c, early->response, early->headers);  // before any body byte is accepted
         }
         st->cors = cors_headers(s->access, head.origin);
@@ -244,6 +257,14 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* /*url*/, const c
         // A client that declares a large body but sends it slowly holds at most 4 MiB until it sends more.
         r.body.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(st->declared, kFirstReserve)));
         return MHD_YES;  // MHD answers "Expect: 100-continue" now
+    }
+    if (st->refusal) {
+        if (*upload_size > 0) {  // dropped; a client streaming past the body limit is cut off
+            st->drained += *upload_size;
+            *upload_size = 0;
+            return st->drained > s->api.limits().max_body_bytes ? MHD_NO : MHD_YES;
+        }
+        return send(c, st->refusal->response, st->refusal->headers);
     }
     if (*upload_size > 0) {
         const std::size_t max = s->api.limits().max_body_bytes;

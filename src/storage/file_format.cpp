@@ -9,8 +9,11 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <utility>
 #include <filesystem>
 #include <limits>
+
+#include "quiver/storage/fs.h"
 
 namespace quiver::storage {
 
@@ -112,7 +115,7 @@ Result<FileWriter> FileWriter::create(const std::string& path, std::uint32_t kin
     w.kind_ = kind;
     w.version_ = format_version;
     w.fd_ = ::open(w.tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w.fd_ < 0) return errno_error("creating", w.tmp_path_);
+    if (w.fd_ < 0) return file_error("creating", w.tmp_path_);
     w.buffer_.reserve(1 << 20);
     const std::uint32_t header[4] = {kFileMagic, kind, format_version, 0};
     QUIVER_TRY(w.write(header, sizeof(header)));
@@ -128,7 +131,8 @@ FileWriter::FileWriter(FileWriter&& o) noexcept
       crc_(o.crc_),
       offset_(o.offset_),
       buffer_(std::move(o.buffer_)),
-      finished_(o.finished_) {
+      finished_(o.finished_),
+      renamed_(o.renamed_) {
     o.fd_ = -1;
     o.finished_ = true;
 }
@@ -138,21 +142,6 @@ FileWriter::~FileWriter() {
     if (!finished_ && !tmp_path_.empty()) ::unlink(tmp_path_.c_str());
 }
 
-namespace {
-// write(2) until every byte is out, retrying on EINTR and short writes.
-Status write_all(int fd, const char* p, std::size_t left, const std::string& path) {
-    while (left > 0) {
-        const ssize_t n = ::write(fd, p, left);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return errno_error("writing", path);
-        }
-        p += n;
-        left -= static_cast<std::size_t>(n);
-    }
-    return {};
-}
-}  // namespace
 
 Status FileWriter::flush_buffer() {
     QUIVER_TRY(write_all(fd_, buffer_.data(), buffer_.size(), tmp_path_));
@@ -193,23 +182,14 @@ Status FileWriter::finish() {
     static_assert(sizeof(footer) == kFooterBytes);
     buffer_.append(reinterpret_cast<const char*>(&footer), sizeof(footer));
     QUIVER_TRY(flush_buffer());
-    if (::fsync(fd_) != 0) return errno_error("fsync", tmp_path_);
-    if (::close(fd_) != 0) {
-        fd_ = -1;
-        return errno_error("closing", tmp_path_);
-    }
-    fd_ = -1;
-    if (::rename(tmp_path_.c_str(), path_.c_str()) != 0) return errno_error("renaming to", path_);
-    finished_ = true;
-    // Make the rename durable.
-    std::string dir = std::filesystem::path(path_).parent_path().string();
-    if (dir.empty()) dir = ".";
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
-    return {};
+    QUIVER_TRY(sync_file(fd_, tmp_path_));
+    const int fd = std::exchange(fd_, -1);
+    if (::close(fd) != 0) return file_error("closing", tmp_path_);
+    QUIVER_TRY(rename_file(tmp_path_, path_));
+    finished_ = true;  // the temporary name is gone; nothing to remove any more
+    renamed_ = true;
+    // The rename is durable only once the directory is: until then a crash may leave the old file.
+    return sync_directory(parent_directory(path_));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -251,9 +231,31 @@ Result<BinaryReader> open_payload(const MappedFile& file, std::uint32_t kind, st
     }
     std::uint32_t header[4];
     std::memcpy(header, bytes.data(), sizeof(header));
-    if (header[0] != kFileMagic) {
+    struct {
+        std::uint64_t payload_bytes;
+        std::uint32_t crc, kind, version, magic;
+    } footer;
+    std::memcpy(&footer, bytes.data() + bytes.size() - kFooterBytes, kFooterBytes);
+    if (header[0] != kFileMagic && footer.magic != kFooterMagic) {
         return invalid_argument(fmt::format("'{}' is not a quiver file (magic 0x{:08x}, expected 0x{:08x})",
                                             path, header[0], kFileMagic));
+    }
+    // Integrity first: a flipped bit in the kind or version fields is damage, not a newer format.
+    const std::uint64_t expected_payload = bytes.size() - kHeaderBytes - kFooterBytes;
+    if (footer.magic != kFooterMagic) {
+        return data_loss(fmt::format("'{}' is truncated or damaged: no valid footer at its end", path));
+    }
+    if (footer.payload_bytes != expected_payload) {
+        return data_loss(fmt::format("'{}' is damaged or truncated: footer says {} payload bytes, file holds {}",
+                                     path, footer.payload_bytes, expected_payload));
+    }
+    const std::uint32_t crc = crc32(0, bytes.data(), bytes.size() - kFooterBytes);
+    if (crc != footer.crc) {
+        return data_loss(fmt::format("'{}' is corrupt: checksum 0x{:08x}, expected 0x{:08x}", path, crc,
+                                     footer.crc));
+    }
+    if (header[0] != kFileMagic || footer.kind != header[1] || footer.version != header[2]) {
+        return data_loss(fmt::format("'{}' is damaged: header and footer disagree", path));
     }
     if (header[1] != kind) {
         return invalid_argument(fmt::format("'{}' holds a '{}' file, expected '{}'", path,
@@ -262,25 +264,6 @@ Result<BinaryReader> open_payload(const MappedFile& file, std::uint32_t kind, st
     if (header[2] > max_version || header[2] == 0) {
         return failed_precondition(fmt::format("'{}' has format version {}, this build reads 1 to {}",
                                                path, header[2], max_version));
-    }
-    struct {
-        std::uint64_t payload_bytes;
-        std::uint32_t crc, kind, version, magic;
-    } footer;
-    std::memcpy(&footer, bytes.data() + bytes.size() - kFooterBytes, kFooterBytes);
-    const std::uint64_t expected_payload = bytes.size() - kHeaderBytes - kFooterBytes;
-    if (footer.magic != kFooterMagic) {
-        return data_loss(fmt::format("'{}' is truncated or damaged: no valid footer at its end", path));
-    }
-    if (footer.payload_bytes != expected_payload || footer.kind != header[1] ||
-        footer.version != header[2]) {
-        return data_loss(fmt::format("'{}' is damaged: footer says {} payload bytes, file holds {}", path,
-                                     footer.payload_bytes, expected_payload));
-    }
-    const std::uint32_t crc = crc32(0, bytes.data(), bytes.size() - kFooterBytes);
-    if (crc != footer.crc) {
-        return data_loss(fmt::format("'{}' is corrupt: checksum 0x{:08x}, expected 0x{:08x}", path, crc,
-                                     footer.crc));
     }
     if (version_out) *version_out = header[2];
     return BinaryReader(bytes, kHeaderBytes, bytes.size() - kFooterBytes, path);

@@ -10,6 +10,7 @@
 
 #include "quiver/core/json.h"
 #include "quiver/storage/file_format.h"
+#include "quiver/storage/fs.h"
 
 namespace quiver::storage {
 namespace {
@@ -218,8 +219,16 @@ Result<FilePtr> open_for_write(const std::string& path) {
     return f;
 }
 
+// Flushes and closes, checking both (a full disk may surface only here) and any earlier fwrite error.
 Status close_checked(FilePtr f, const std::string& path) {
-    if (std::fflush(f.get()) != 0 || std::ferror(f.get())) return errno_error("writing", path);
+    const bool flushed = std::fflush(f.get()) == 0 && std::ferror(f.get()) == 0;
+    const int saved = errno;
+    const bool closed = std::fclose(f.release()) == 0;
+    if (!flushed) {
+        errno = saved;
+        return file_error("writing", path);
+    }
+    if (!closed) return file_error("closing", path);
     return {};
 }
 

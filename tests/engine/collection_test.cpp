@@ -156,7 +156,7 @@ TEST(Collection, SurvivesReopenBeforeAndAfterMerges) {
     EXPECT_EQ((*hits)[0].id, "d2");
 }
 
-TEST(Collection, TornLogTailIsDroppedOnRecovery) {
+TEST(Collection, TornLogTailIsDroppedOnRecoveryButGarbageIsDataLoss) {
     testing::TempDir dir;
     const std::string path = dir.file("c");
     {
@@ -167,15 +167,28 @@ TEST(Collection, TornLogTailIsDroppedOnRecovery) {
     }
     std::string log;
     for (const auto& e : std::filesystem::directory_iterator(path)) {
-        if (e.path().filename().string().rfind("wal-", 0) == 0 && e.file_size() > 16) log = e.path().string();
+        if (e.path().filename().string().rfind("wal-", 0) == 0 && e.file_size() > storage::kWalHeaderBytes) {
+            log = e.path().string();
+        }
     }
     ASSERT_FALSE(log.empty());
     const std::string bytes = testing::read_bytes(log);
+    // A complete last record overwritten by garbage is not a torn write: refused, naming the log.
     testing::write_bytes(log, bytes.substr(0, bytes.size() - 3) + "garbage");
+    {
+        auto c = Collection::open(path, manual());
+        ASSERT_FALSE(c);
+        EXPECT_EQ(c.error().code(), ErrorCode::kDataLoss);
+        EXPECT_NE(c.error().message().find(log), std::string::npos) << c.error().to_string();
+    }
+    // The last record cut short is: dropped, logged and counted.
+    testing::write_bytes(log, bytes.substr(0, bytes.size() - 3));
     auto c = Collection::open(path, manual());
     ASSERT_TRUE(c) << c.error().to_string();
     EXPECT_TRUE((*c)->get("d1"));
     EXPECT_FALSE((*c)->get("d2"));  // its record was torn: never acknowledged
+    EXPECT_EQ((*c)->stats().recovered_tail_records, 1u);
+    EXPECT_GT((*c)->stats().recovered_tail_bytes, 0u);
     ASSERT_TRUE((*c)->upsert({make_doc(3, 1)}));
 }
 

@@ -92,6 +92,9 @@ TEST(SeismicFormat, NewerVersionIsFailedPrecondition) {
     const std::uint32_t v2 = 2;
     std::memcpy(bytes.data() + 8, &v2, 4);                 // header version
     std::memcpy(bytes.data() + bytes.size() - 8, &v2, 4);  // footer version
+    // A real newer file carries a valid checksum (a stale one reads as damage, kDataLoss).
+    const std::uint32_t crc = storage::crc32(0, bytes.data(), bytes.size() - storage::kFooterBytes);
+    std::memcpy(bytes.data() + bytes.size() - 16, &crc, 4);
     testing::write_bytes(dir.file("v2.seis"), bytes);
     auto r = SeismicIndex::open(dir.file("v2.seis"));
     ASSERT_FALSE(r);

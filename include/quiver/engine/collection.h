@@ -16,8 +16,18 @@
 ///     replaces MANIFEST atomically (tmp + fsync + rename + dir fsync) and drops the obsolete WAL files and
 ///     segments. Deleted documents are reclaimed by those merges.
 ///   - Recovery: MANIFEST names the live segments, their delete generations and the checkpoint sequence;
-///     WAL records after the checkpoint are replayed; a torn WAL tail is detected (CRC) and truncated.
-///     Files not named by MANIFEST are leftovers of an interrupted merge and are removed.
+///     WAL records after the checkpoint are replayed, and their sequence numbers must continue it without
+///     a gap. Only a true torn tail of the newest log (a prefix of one record, nothing intact after it)
+///     is dropped, and that is logged and counted (`CollectionStats::recovered_tail_*`). Any other damage
+///     — a checksum or length mismatch with intact records after it, a gap, damage in an older log, a
+///     damaged or missing MANIFEST, segment or delete file — fails `open` with kDataLoss naming the file
+///     (and the offset, for logs). Files not named by MANIFEST are leftovers of an interrupted merge
+///     and are removed.
+///   - I/O errors: every write, fsync (file and directory), rename and truncate is checked. A full disk
+///     or file-size limit fails the write with kResourceExhausted and leaves the store intact. After a
+///     failed log fsync the log is poisoned; writes continue in a new log if the failed record could be
+///     cut off, otherwise they fail until the collection is reopened. A merge never removes its inputs
+///     before its outputs and the new MANIFEST are durable.
 ///
 /// Thread-safety: every public method is safe to call from many threads. Writers embed, validate,
 /// analyse (or build their batch's segment) in parallel, then commit in groups under a writer lock
@@ -148,6 +158,11 @@ struct CollectionStats {
     std::uint64_t writes = 0;           ///< acknowledged upsert/remove calls since open
     std::uint64_t wal_syncs = 0;        ///< WAL fdatasyncs since open (group commit: <= writes)
     std::size_t writes_waiting = 0;     ///< writes queued behind the group being committed
+    std::uint64_t merge_failures = 0;          ///< failed merges since open (each logged to stderr)
+    std::string last_merge_error;              ///< the latest of them, empty if none
+    std::uint64_t recovered_tail_bytes = 0;    ///< torn log tails dropped by recovery at open
+    std::uint64_t recovered_tail_records = 0;  ///< partial (never acknowledged) records among them
+    bool wal_failed = false;                   ///< writes are refused until reopened: a failed log write could not be cut off
 };
 
 class Collection {

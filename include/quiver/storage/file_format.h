@@ -92,8 +92,13 @@ public:
     Status align(std::size_t alignment);
     /// Bytes written so far, header included.
     std::uint64_t offset() const noexcept { return offset_; }
-    /// Writes the footer, fsyncs, and renames the temporary file over the final path.
+    /// Writes the footer, fsyncs, renames the temporary file over the final path and fsyncs the directory.
+    /// Every step is checked. On failure before the rename the old file (if any) is untouched; on a
+    /// failed directory fsync (`renamed()` is true) the new file is in place but may not survive a crash,
+    /// so callers must keep whatever the old file referenced.
     Status finish();
+    /// True once finish() renamed the file into place (even if the directory fsync then failed).
+    bool renamed() const noexcept { return renamed_; }
 
 private:
     FileWriter() = default;
@@ -108,6 +113,7 @@ private:
     std::uint64_t offset_ = 0;
     std::string buffer_;
     bool finished_ = false;
+    bool renamed_ = false;
 };
 
 /// Bounds-checked cursor over a validated payload. Every read past the end is kDataLoss naming `path`.

@@ -1,30 +1,55 @@
 /// @file wal.h
-/// @brief A write-ahead log: an append-only file of checksummed records.
+/// @brief A write-ahead log: an append-only file of checksummed, sequence-numbered records.
 ///
-/// File layout (little-endian): a 16-byte header `u32 magic 'QWAL' | u32 version | u64 first_seq`,
-/// then records `u32 length | u32 crc32(length bytes + payload) | payload[length]`.
-/// A record is acknowledged only after `append` returns, which is after the bytes reached the disk
-/// (`fdatasync`) under `WalSync::kEveryAppend`. A crash can leave a torn tail: a short length field, a
-/// length running past the end of the file, zeros, or a checksum mismatch. `read_wal` stops at the first
-/// such record and reports where the valid prefix ends; `WalWriter::open` truncates the file there (and
-/// fsyncs) before appending, so garbage is never replayed nor followed by new records.
+/// File layout, version 2 (little-endian):
+///   header : u32 magic 'QWAL' | u32 version | u64 first_seq | u32 crc32(previous 16 bytes) | u32 0
+///   record : u32 magic 'QREC' | u32 length | u64 seq | u32 crc32(previous 16 bytes)
+///            | u32 crc32(payload) | payload[length] | u32 end marker 'QRND'
+/// Records carry consecutive sequence numbers starting at the header's `first_seq`. The header
+/// checksum lets a reader tell a damaged length field from a record cut short; the record magic
+/// lets it find the intact records that follow a damaged one; the non-zero end marker makes a
+/// complete record distinguishable from one whose end was never written. Version 1 logs (no record
+/// headers beyond length + CRC) are still read.
 ///
-/// Thread-safety: a WalWriter is not thread-safe; the collection serialises appends under its writer lock.
+/// Acknowledgement: under `WalSync::kEveryAppend` a record is acknowledged only when `append`
+/// returns, after `fdatasync`. A crash can then only leave a *true tail* after the last
+/// acknowledged record: bytes that are a prefix of one record (a short header, a length running
+/// past the end of the file), possibly followed by zeros (blocks allocated but never written).
+/// `read_wal` accepts exactly that and reports it; any other damage — a checksum or length mismatch
+/// with an intact record anywhere after it, a complete record with a bad checksum, a damaged
+/// header, a sequence gap — is kDataLoss naming the file and the byte offset. Whether a true tail
+/// may be dropped is the caller's decision: only in the newest log of a collection.
+///
+/// Errors: after a failed write the file is truncated back to the last complete record; if that (or
+/// an fsync) fails the writer is *poisoned*: no later append is acknowledged on this file, and
+/// every call returns the first error. A full disk or exceeded size limit (ENOSPC, EDQUOT, EFBIG)
+/// whose partial record was removed leaves the writer usable: the append fails with
+/// kResourceExhausted and a later append can succeed once space returns.
+///
+/// Thread-safety: a WalWriter is not thread-safe; the collection serialises appends under its
+/// writer lock.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "quiver/core/result.h"
+#include "quiver/storage/fs.h"
 
 namespace quiver::storage {
 
-inline constexpr std::uint32_t kWalMagic = 0x4c415751;  // "QWAL"
-inline constexpr std::uint32_t kWalVersion = 1;
-inline constexpr std::size_t kWalHeaderBytes = 16;
-/// Largest record accepted (a bigger length field is treated as a torn tail).
+inline constexpr std::uint32_t kWalMagic = 0x4c415751;        // "QWAL"
+inline constexpr std::uint32_t kWalRecordMagic = 0x43455251;  // "QREC"
+inline constexpr std::uint32_t kWalEndMarker = 0x444e5251;    // "QRND"
+inline constexpr std::uint32_t kWalVersion = 2;
+inline constexpr std::size_t kWalHeaderBytes = 24;  ///< version 2 (version 1: 16)
+inline constexpr std::size_t kWalRecordHeaderBytes =
+    24;  ///< magic, length, seq, header crc, payload crc
+inline constexpr std::size_t kWalRecordOverhead = kWalRecordHeaderBytes + 4;
+/// Largest record payload accepted.
 inline constexpr std::uint32_t kWalMaxRecord = 1u << 30;
 
 /// When appends reach stable storage.
@@ -33,27 +58,45 @@ enum class WalSync : std::uint8_t {
     kNone,         ///< leave it to the OS (tests and bulk loads that can redo their work)
 };
 
-struct WalContents {
-    std::uint64_t first_seq = 0;       ///< from the header
-    std::vector<std::string> records;  ///< payloads of the valid prefix, in order
-    std::uint64_t valid_bytes = 0;     ///< file offset where the valid prefix ends
-    std::uint64_t file_bytes = 0;      ///< size of the file as found
-    bool torn_tail = false;            ///< bytes after the valid prefix were dropped
+struct WalRecord {
+    std::uint64_t seq = 0;
+    std::uint64_t offset = 0;  ///< file offset of the record
+    std::string payload;
 };
 
-/// Reads a log. A header-less (torn at creation) file is an empty log with `torn_tail`; a wrong magic or
-/// newer version is kDataLoss / kFailedPrecondition. A damaged record followed by an intact one cannot
-/// be a torn tail (appends are sequential and synced): that is kDataLoss naming the offset, so recovery
-/// never truncates away acknowledged records after bit rot.
+struct WalContents {
+    std::uint32_t version = 0;       ///< 0 when the header itself was torn
+    std::uint64_t first_seq = 0;     ///< from the header (0 when torn)
+    std::vector<WalRecord> records;  ///< the intact records, in order
+    std::uint64_t valid_bytes = 0;   ///< file offset where the intact prefix ends
+    std::uint64_t file_bytes = 0;    ///< size of the file as found
+    bool torn_tail = false;          ///< bytes after the intact prefix form a true tail (see above)
+    bool torn_header = false;  ///< the file holds only a prefix of its header (torn at creation)
+    std::uint64_t tail_records = 0;  ///< partial records in the tail (0 when it is only zeros)
+};
+
+/// Reads a log (see the file comment for what is accepted). A wrong magic is kDataLoss, a newer
+/// version with an intact header is kFailedPrecondition.
 [[nodiscard]] Result<WalContents> read_wal(const std::string& path);
+
+/// What `salvage_wal` recovers from a damaged log: every intact record (found by scanning past
+/// damage) and the byte ranges it had to skip.
+struct WalSalvage {
+    std::uint64_t first_seq = 0;
+    std::vector<WalRecord> records;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>>
+        skipped;  ///< [begin, end) byte ranges dropped
+};
+/// Reads every intact record of a (possibly damaged) log, for `quiver repair`. Never fails on
+/// damage; errors are only for unreadable files.
+[[nodiscard]] Result<WalSalvage> salvage_wal(const std::string& path);
 
 class WalWriter {
 public:
-    /// Creates a new log with `first_seq` in its header (fails if the file exists), fsyncs it and its dir.
-    [[nodiscard]] static Result<WalWriter> create(const std::string& path, std::uint64_t first_seq, WalSync sync);
-    /// Opens an existing log for appending after truncating it to `valid_bytes` (from read_wal).
-    [[nodiscard]] static Result<WalWriter> open_for_append(const std::string& path, std::uint64_t valid_bytes,
-                                                           WalSync sync);
+    /// Creates a new log whose first record will carry `first_seq` (fails if the file exists), and
+    /// fsyncs it and its directory.
+    [[nodiscard]] static Result<WalWriter> create(const std::string& path, std::uint64_t first_seq,
+                                                  WalSync sync);
 
     WalWriter(WalWriter&& o) noexcept;
     WalWriter& operator=(WalWriter&& o) noexcept;
@@ -61,23 +104,36 @@ public:
     WalWriter& operator=(const WalWriter&) = delete;
     ~WalWriter();
 
-    /// Appends one record and, under kEveryAppend, makes it durable before returning. On failure the
-    /// file is truncated back to its previous size so a later append never follows a partial record.
+    /// Appends one record carrying `next_seq()` and, under kEveryAppend, makes it durable before
+    /// returning; only then is the sequence number consumed. See the file comment for failures.
     [[nodiscard]] Status append(std::string_view payload);
-    /// Forces everything appended so far to disk.
+    /// Forces everything appended so far to disk (a failure poisons the writer).
     [[nodiscard]] Status sync();
     std::uint64_t bytes() const noexcept { return size_; }
+    std::uint64_t next_seq() const noexcept { return next_seq_; }
     const std::string& path() const noexcept { return path_; }
+    /// Set after an error that leaves the file's contents uncertain: no further appends on this
+    /// file.
+    bool poisoned() const noexcept { return poison_.has_value(); }
+    /// The error that poisoned the writer (nullopt while it is usable).
+    const std::optional<Error>& failure() const noexcept { return poison_; }
+    /// True when the file still ends at its last complete record (a poisoned log may be followed by
+    /// a new log starting at `next_seq()` without a gap or an overlap).
+    bool clean_end() const noexcept { return clean_end_; }
 
 private:
     WalWriter() = default;
+    Status poison(Error e);
     int fd_ = -1;
     std::string path_;
     std::uint64_t size_ = 0;
+    std::uint64_t next_seq_ = 0;
     WalSync sync_ = WalSync::kEveryAppend;
+    std::optional<Error> poison_;
+    bool clean_end_ = true;
 };
 
-/// fsyncs a directory (after creating, renaming or removing entries in it).
-[[nodiscard]] Status sync_directory(const std::string& dir);
+/// Truncates a log to `valid_bytes` (dropping a true tail found by read_wal) and fsyncs it.
+[[nodiscard]] Status truncate_wal(const std::string& path, std::uint64_t valid_bytes);
 
 }  // namespace quiver::storage
