@@ -23,6 +23,7 @@ namespace {
 constexpr std::uint32_t kManifestKind = storage::fourcc("MANI");
 constexpr std::uint32_t kManifestVersion = 1;
 constexpr std::uint32_t kDeleteKind = storage::fourcc("DELS");
+constexpr std::uint32_t kDeleteVersion = 2;
 constexpr std::uint8_t kRecordUpsert = 1;
 constexpr std::uint8_t kRecordDelete = 2;
 
@@ -69,13 +70,32 @@ Status write_manifest_file(const std::string& dir, const Manifest& m) {
     return fw.finish();
 }
 
-Result<std::shared_ptr<DeleteSet>> read_deletes(const std::string& path, std::size_t n) {
+// Delete files: v1 = u64 n | n bytes (1 = deleted); v2 = u64 n | u64 bytes | portable roaring bitmap.
+Result<DeleteSet> read_deletes(const std::string& path, std::size_t n) {
     QUIVER_ASSIGN_OR_RETURN(auto file, storage::MappedFile::open(path));
-    QUIVER_ASSIGN_OR_RETURN(auto reader, storage::open_payload(file, kDeleteKind, 1));
+    std::uint32_t version = 0;
+    QUIVER_ASSIGN_OR_RETURN(auto reader, storage::open_payload(file, kDeleteKind, kDeleteVersion, &version));
     QUIVER_ASSIGN_OR_RETURN(std::uint64_t count, reader.read_pod<std::uint64_t>());
     if (count != n) return data_loss("'" + path + "': delete bitmap size does not match its segment");
-    QUIVER_ASSIGN_OR_RETURN(auto bits, reader.read_span<std::uint8_t>(count));
-    return std::make_shared<DeleteSet>(bits.begin(), bits.end());
+    Bitmap bits;
+    if (version == 1) {
+        QUIVER_ASSIGN_OR_RETURN(auto bytes, reader.read_span<std::uint8_t>(count));
+        std::vector<std::uint32_t> docs;
+        for (std::size_t i = 0; i < bytes.size(); ++i) {
+            if (bytes[i] > 1) return data_loss("'" + path + "': delete map byte is not 0 or 1");
+            if (bytes[i] != 0) docs.push_back(static_cast<std::uint32_t>(i));
+        }
+        bits.add_many(docs);
+    } else {
+        QUIVER_ASSIGN_OR_RETURN(std::uint64_t size, reader.read_pod<std::uint64_t>());
+        if (size != reader.remaining()) return data_loss("'" + path + "': delete bitmap size field");
+        QUIVER_ASSIGN_OR_RETURN(auto bytes, reader.read_span<std::byte>(size));
+        auto decoded = Bitmap::deserialize(bytes);
+        if (!decoded) return data_loss("'" + path + "': " + decoded.error().message());
+        bits = std::move(decoded).value();
+        if (!bits.empty() && bits.maximum() >= n) return data_loss("'" + path + "': deleted document beyond its segment");
+    }
+    return DeleteSet(std::move(bits));
 }
 
 void encode_upsert(ByteWriter& w, std::uint64_t seq, const std::vector<Document>& docs) {
@@ -97,17 +117,21 @@ std::string del_path(const std::string& dir, std::uint64_t seg, std::uint64_t ge
     return dir + "/del_" + std::to_string(seg) + "_" + std::to_string(gen) + ".qvr";
 }
 
-Status write_delete_file(const std::string& path, const DeleteSet& set) {
-    QUIVER_ASSIGN_OR_RETURN(auto fw, storage::FileWriter::create(path, kDeleteKind, 1));
-    QUIVER_TRY(fw.write_pod(static_cast<std::uint64_t>(set.size())));
-    QUIVER_TRY(fw.write(set.data(), set.size()));
+Status write_delete_file(const std::string& path, const DeleteSet& set, std::size_t n) {
+    Bitmap bits = set.flatten();
+    bits.optimize();
+    const std::string bytes = bits.serialize();
+    QUIVER_ASSIGN_OR_RETURN(auto fw, storage::FileWriter::create(path, kDeleteKind, kDeleteVersion));
+    QUIVER_TRY(fw.write_pod(static_cast<std::uint64_t>(n)));
+    QUIVER_TRY(fw.write_pod(static_cast<std::uint64_t>(bytes.size())));
+    QUIVER_TRY(fw.write(bytes.data(), bytes.size()));
     return fw.finish();
 }
 
 void Collection::Impl::publish() {
     auto snap = std::make_shared<Snapshot>();
     snap->segs.reserve(segs.size());
-    for (const auto& [id, e] : segs) snap->segs.push_back({e.seg, e.deleted, e.deleted_count});
+    for (const auto& [id, e] : segs) snap->segs.push_back({e.seg, e.deleted, e.dead});
     std::lock_guard lock(snap_mu);
     snapshot = std::move(snap);
 }
@@ -137,27 +161,31 @@ Status Collection::Impl::write_manifest(const std::vector<std::pair<std::uint64_
     return write_manifest_file(dir, m);
 }
 
-bool Collection::Impl::delete_live(const std::string& id,
-                                   std::map<std::uint64_t, std::shared_ptr<DeleteSet>>& changed) {
+bool Collection::Impl::delete_live(const std::string& id, DeleteDelta& changed) {
     for (auto it = segs.rbegin(); it != segs.rend(); ++it) {
         SegEntry& e = it->second;
         const auto local = e.seg->find(id);
         if (!local) continue;
         auto found = changed.find(it->first);
-        const DeleteSet& current = found != changed.end() ? *found->second : *e.deleted;
-        if (current[*local] != 0) continue;  // an older, already deleted version
-        if (found == changed.end()) found = changed.emplace(it->first, std::make_shared<DeleteSet>(*e.deleted)).first;
-        (*found->second)[*local] = 1;
+        if (e.deleted.contains(*local) || (found != changed.end() && found->second.contains(*local))) {
+            continue;  // an older, already deleted version
+        }
+        if (found == changed.end()) found = changed.emplace(it->first, Bitmap()).first;
+        found->second.add(*local);
         return true;
     }
     return false;
 }
 
-void Collection::Impl::apply_changed(std::map<std::uint64_t, std::shared_ptr<DeleteSet>>& changed) {
-    for (auto& [id, set] : changed) {
+void Collection::Impl::set_deleted(SegEntry& e, DeleteSet deleted) {
+    e.deleted = std::move(deleted);
+    e.dead = DeadStats::next(e.seg, e.deleted, e.dead);
+}
+
+void Collection::Impl::apply_changed(DeleteDelta& changed) {
+    for (auto& [id, delta] : changed) {
         SegEntry& e = segs.at(id);
-        e.deleted_count = static_cast<std::size_t>(std::count(set->begin(), set->end(), 1));
-        e.deleted = std::move(set);
+        set_deleted(e, e.deleted.with(delta.to_vector()));
         if (e.persisted) e.dirty = true;
     }
     changed.clear();
@@ -237,12 +265,9 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
         e.del_gen = gen;
         if (gen > 0) {
             QUIVER_ASSIGN_OR_RETURN(auto del, read_deletes(del_path(dir, id, gen), e.seg->size()));
-            e.deleted = std::move(del);
+            Impl::set_deleted(e, std::move(del));
             keep.insert(std::filesystem::path(del_path(dir, id, gen)).filename().string());
-        } else {
-            e.deleted = std::make_shared<DeleteSet>(e.seg->size(), 0);
         }
-        e.deleted_count = static_cast<std::size_t>(std::count(e.deleted->begin(), e.deleted->end(), 1));
         keep.insert(Segment::dir_name(id));
         impl->segs.emplace(id, std::move(e));
     }
@@ -258,7 +283,7 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
     if (ec) return io_error("listing '" + dir + "': " + ec.message());
     std::sort(logs.begin(), logs.end(), [](const WalFile& a, const WalFile& b) { return a.first_seq < b.first_seq; });
     std::map<std::string, std::pair<Document, std::uint64_t>> pending;  // replayed upserts not yet deleted
-    std::map<std::uint64_t, std::shared_ptr<DeleteSet>> changed;
+    DeleteDelta changed;
     for (std::size_t li = 0; li < logs.size(); ++li) {
         const bool obsolete = li + 1 < logs.size() && logs[li + 1].first_seq <= m.checkpoint_seq + 1;
         if (obsolete) continue;  // removed below
@@ -324,7 +349,6 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
                                                          options.build_threads));
         SegEntry e;
         e.seg = seg;
-        e.deleted = std::make_shared<DeleteSet>(seg->size(), 0);
         impl->segs.emplace(sid, std::move(e));
     }
     {
@@ -377,12 +401,11 @@ Status Collection::upsert(std::vector<Document> docs) {
     QUIVER_TRY(s.wal->append(w.bytes()));
     s.last_seq = seq;
     s.last_write = std::chrono::steady_clock::now();
-    std::map<std::uint64_t, std::shared_ptr<DeleteSet>> changed;
+    DeleteDelta changed;
     for (std::uint32_t i = 0; i < seg->size(); ++i) s.delete_live(seg->doc_id(i), changed);
     s.apply_changed(changed);
     SegEntry e;
     e.seg = seg;
-    e.deleted = std::make_shared<DeleteSet>(seg->size(), 0);
     s.segs.emplace(sid, std::move(e));
     s.publish();
     return ok_status();
@@ -406,7 +429,7 @@ Result<std::size_t> Collection::remove(const std::vector<std::string>& ids) {
     QUIVER_TRY(s.wal->append(w.bytes()));
     s.last_seq = seq;
     s.last_write = std::chrono::steady_clock::now();
-    std::map<std::uint64_t, std::shared_ptr<DeleteSet>> changed;
+    DeleteDelta changed;
     std::size_t removed = 0;
     for (const auto& id : ids) removed += s.delete_live(id, changed) ? 1 : 0;
     s.apply_changed(changed);

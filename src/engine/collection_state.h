@@ -21,8 +21,8 @@ namespace quiver::engine {
 
 struct SegEntry {
     std::shared_ptr<Segment> seg;
-    std::shared_ptr<const DeleteSet> deleted;
-    std::size_t deleted_count = 0;
+    DeleteSet deleted;                    // immutable version; snapshots share it
+    std::shared_ptr<DeadStats> dead;      // BM25 statistics of `deleted` (null: none deleted)
     bool persisted = false;
     std::uint64_t del_gen = 0;  // generation of the persisted delete file, 0 = none
     bool dirty = false;         // deletes changed since the file was written
@@ -30,9 +30,12 @@ struct SegEntry {
 
 struct SnapSeg {
     std::shared_ptr<Segment> seg;
-    std::shared_ptr<const DeleteSet> deleted;
-    std::size_t deleted_count = 0;
+    DeleteSet deleted;
+    std::shared_ptr<DeadStats> dead;
 };
+
+/// Newly deleted documents per segment id (a write's delta, applied by apply_changed).
+using DeleteDelta = std::map<std::uint64_t, Bitmap>;
 
 /// What a search or get sees: immutable once published.
 struct Snapshot {
@@ -93,8 +96,10 @@ struct Collection::Impl {
     Status open_wal_after(std::uint64_t seq);  // requires write_mu
     Status write_manifest(const std::vector<std::pair<std::uint64_t, std::uint64_t>>& persisted);
     /// Marks the live version of `id` (if any) deleted. Requires write_mu. Returns whether one existed.
-    bool delete_live(const std::string& id, std::map<std::uint64_t, std::shared_ptr<DeleteSet>>& changed);
-    void apply_changed(std::map<std::uint64_t, std::shared_ptr<DeleteSet>>& changed);
+    bool delete_live(const std::string& id, DeleteDelta& changed);
+    void apply_changed(DeleteDelta& changed);
+    /// Sets e.deleted to `deleted` and advances its statistics version.
+    static void set_deleted(SegEntry& e, DeleteSet deleted);
     /// One merge pass; `all` merges every segment into one. Sets *did_work.
     Status merge_once(bool force_flush, bool all, bool* did_work);
     void merger_loop();

@@ -42,7 +42,7 @@ Result<Document> Collection::get(const std::string& id) const {
     const auto snap = impl_->current();
     for (auto it = snap->segs.rbegin(); it != snap->segs.rend(); ++it) {
         const auto local = it->seg->find(id);
-        if (local && (*it->deleted)[*local] == 0) return it->seg->document(*local);
+        if (local && !it->deleted.contains(*local)) return it->seg->document(*local);
     }
     return not_found("document '" + id + "' not found");
 }
@@ -98,29 +98,57 @@ Result<std::vector<SearchHit>> Collection::search(const SearchRequest& request) 
         field_index.push_back(static_cast<std::size_t>(f - schema.fields.data()));
     }
     const auto snap = impl_->current();
-    const Filter* filter = request.filter ? &*request.filter : nullptr;
     const std::size_t depth = request.clauses.size() == 1 ? request.k : std::max<std::size_t>(request.k, 100);
+    // What each segment may return: its live documents and, with a filter, those matching it. Walks
+    // skip the rest (no over-fetch).
+    std::vector<Bitmap> filter_bits;
+    if (request.filter) {
+        filter_bits.reserve(snap->segs.size());
+        for (const auto& s : snap->segs) filter_bits.push_back(s.seg->matching(*request.filter));
+    }
+    std::vector<AllowedDocs> allowed(snap->segs.size());
+    for (std::size_t si = 0; si < snap->segs.size(); ++si) {
+        allowed[si].deleted = &snap->segs[si].deleted;
+        allowed[si].filter = request.filter ? &filter_bits[si] : nullptr;
+    }
     std::vector<std::vector<Hit>> lists;
     std::vector<std::string> terms;
     for (std::size_t ci = 0; ci < request.clauses.size(); ++ci) {
         const QueryClause& c = request.clauses[ci];
-        const FieldSpec& f = schema.fields[field_index[ci]];
+        const std::size_t fi = field_index[ci];
+        const FieldSpec& f = schema.fields[fi];
         std::vector<Hit> hits;
         if (f.type == FieldType::kText) {
             QUIVER_ASSIGN_OR_RETURN(auto analyzer, text::Analyzer::create(text::AnalyzerConfig{}));
             terms.clear();
             analyzer.analyze(c.text, terms);
+            // Corpus-wide statistics (Lucene's CollectionStatistics / TermStatistics): summed over the
+            // snapshot's segments, live documents only, so scores do not depend on the segmentation.
+            auto stats = sparse::Bm25QueryStats::for_terms(terms);
+            for (const auto& s : snap->segs) {
+                const sparse::Bm25Index* bm = s.seg->text_index(fi);
+                if (bm == nullptr) continue;
+                const DeadTextStats* dead = nullptr;
+                if (s.dead) {
+                    QUIVER_ASSIGN_OR_RETURN(const auto* all, s.dead->get(schema));
+                    dead = &(*all)[fi];
+                }
+                stats.doc_count += bm->docs_with_tokens() - (dead ? dead->docs_with_tokens : 0);
+                stats.total_tokens += bm->total_tokens() - (dead ? dead->tokens : 0);
+                for (std::size_t t = 0; t < stats.terms.size(); ++t) {
+                    const sparse::TermId id = bm->find_term(stats.terms[t]);
+                    if (id == sparse::kTerminated) continue;
+                    stats.doc_freq[t] += bm->doc_freq(id) - (dead && id < dead->doc_freq.size() ? dead->doc_freq[id] : 0);
+                }
+            }
             for (std::size_t si = 0; si < snap->segs.size(); ++si) {
-                const auto& s = snap->segs[si];
-                for (const auto& d : s.seg->search_text(field_index[ci], terms, depth, s.deleted.get(), s.deleted_count, filter)) {
+                for (const auto& d : snap->segs[si].seg->search_text(fi, stats, depth, allowed[si])) {
                     hits.push_back({si, d.local, d.score});
                 }
             }
         } else if (f.type == FieldType::kSparse) {
             for (std::size_t si = 0; si < snap->segs.size(); ++si) {
-                const auto& s = snap->segs[si];
-                for (const auto& d : s.seg->search_sparse(field_index[ci], c.sparse, depth, s.deleted.get(),
-                                                          s.deleted_count, filter)) {
+                for (const auto& d : snap->segs[si].seg->search_sparse(fi, c.sparse, depth, allowed[si])) {
                     hits.push_back({si, d.local, d.score});
                 }
             }
@@ -130,9 +158,8 @@ Result<std::vector<SearchHit>> Collection::search(const SearchRequest& request) 
                 if (clause == &c) qv = &v;
             }
             for (std::size_t si = 0; si < snap->segs.size(); ++si) {
-                const auto& s = snap->segs[si];
-                QUIVER_ASSIGN_OR_RETURN(auto found, s.seg->search_vector(field_index[ci], *qv, depth,
-                                                                         request.ef, s.deleted.get(), filter));
+                QUIVER_ASSIGN_OR_RETURN(auto found,
+                                        snap->segs[si].seg->search_vector(fi, *qv, depth, request.ef, allowed[si]));
                 for (const auto& d : found) hits.push_back({si, d.local, d.score});
             }
         }

@@ -121,7 +121,7 @@ public:
 
     /// Persists every in-memory segment and reclaims deletes (waits for the merger).
     [[nodiscard]] Status flush();
-    /// Merges everything into one segment (BM25 statistics then cover the whole collection).
+    /// Merges everything into one segment (an optimisation: BM25 statistics are collection-wide at all times).
     [[nodiscard]] Status optimize();
     CollectionStats stats() const;
     /// Stops the merger; later writes fail with kFailedPrecondition. Idempotent.
