@@ -110,7 +110,18 @@ DeletedDocs DeletedDocs::with(std::span<const std::uint32_t> docs) const {
     } else {
         out.delta_ = delta_count > 0 ? std::make_shared<const Bitmap>(std::move(delta)) : nullptr;
     }
+    out.merged_ = out.delta_ ? std::make_shared<Merged>() : nullptr;
     return out;
+}
+
+const Bitmap& DeletedDocs::merged() const {
+    static const Bitmap kEmpty;
+    if (!delta_) return base_ ? *base_ : kEmpty;
+    std::call_once(merged_->once, [this] {
+        merged_->bits = flatten();
+        merged_->bits.optimize();
+    });
+    return merged_->bits;
 }
 
 Bitmap DeletedDocs::flatten() const {

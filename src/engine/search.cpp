@@ -108,8 +108,11 @@ Result<std::vector<SearchHit>> Collection::search(const SearchRequest& request) 
     }
     std::vector<AllowedDocs> allowed(snap->segs.size());
     for (std::size_t si = 0; si < snap->segs.size(); ++si) {
-        allowed[si].deleted = &snap->segs[si].deleted;
-        allowed[si].filter = request.filter ? &filter_bits[si] : nullptr;
+        allowed[si] = AllowedDocs::of(&snap->segs[si].deleted);
+        if (request.filter) {  // one bitmap to test: the matching live documents
+            if (allowed[si].deleted != nullptr) filter_bits[si].subtract(*allowed[si].deleted);
+            allowed[si] = {nullptr, &filter_bits[si]};
+        }
     }
     std::vector<std::vector<Hit>> lists;
     std::vector<std::string> terms;

@@ -359,16 +359,43 @@ Bitmap Segment::matching(const Filter& filter) const {
     return out;
 }
 
-Status Segment::add_text_stats(const Schema& schema, const Bitmap& docs, std::vector<DeadTextStats>& acc) const {
+Status Segment::add_text_stats(const Schema& schema, const Bitmap& docs, std::vector<DeadTextStats>& acc,
+                               TextStatsMethod method) const {
     acc.resize(schema.fields.size());
-    std::vector<std::pair<std::size_t, text::Analyzer>> fields;  // text fields with an index here
+    if (docs.empty()) return ok_status();
+    const std::uint64_t n_docs = docs.cardinality();
+    std::vector<std::pair<std::size_t, text::Analyzer>> analysed;  // text fields counted by re-analysis
+    std::vector<std::uint32_t> lengths;
     for (std::size_t fi = 0; fi < schema.fields.size() && fi < text_.size(); ++fi) {
         if (!text_[fi]) continue;
-        QUIVER_ASSIGN_OR_RETURN(auto analyzer, text::Analyzer::create(text_[fi]->analyzer_config()));
-        fields.emplace_back(fi, std::move(analyzer));
-        if (acc[fi].doc_freq.empty()) acc[fi].doc_freq.assign(text_[fi]->num_terms(), 0);
+        const sparse::Bm25Index& bm = *text_[fi];
+        DeadTextStats& d = acc[fi];
+        if (d.doc_freq.empty()) d.doc_freq.assign(bm.num_terms(), 0);
+        // Re-analysing a document costs about as much as decoding a few thousand postings.
+        const bool scan = method == TextStatsMethod::kPostings ||
+                          (method == TextStatsMethod::kAuto && n_docs * kAnalysisCostInPostings >= bm.total_tokens());
+        if (!scan) {
+            QUIVER_ASSIGN_OR_RETURN(auto analyzer, text::Analyzer::create(bm.analyzer_config()));
+            analysed.emplace_back(fi, std::move(analyzer));
+            continue;
+        }
+        // One pass over the postings: a document's length is the sum of its term frequencies.
+        lengths.assign(ids_.size(), 0);
+        for (sparse::TermId t = 0; t < bm.num_terms(); ++t) {
+            sparse::PostingCursor c = bm.postings().cursor(t);
+            for (sparse::DocIndex doc = c.doc(); doc != sparse::kTerminated; doc = c.next()) {
+                if (!docs.contains(doc)) continue;
+                ++d.doc_freq[t];
+                lengths[doc] += static_cast<std::uint32_t>(c.weight());
+            }
+        }
+        docs.for_each([&](std::uint32_t local) {
+            if (local >= lengths.size() || lengths[local] == 0) return;
+            ++d.docs_with_tokens;
+            d.tokens += lengths[local];
+        });
     }
-    if (fields.empty() || docs.empty()) return ok_status();
+    if (analysed.empty()) return ok_status();
     Status st;
     std::vector<std::string> tokens;
     std::vector<sparse::TermId> ids;
@@ -386,7 +413,7 @@ Status Segment::add_text_stats(const Schema& schema, const Bitmap& docs, std::ve
             block = std::move(decoded).value();
         }
         const Document& doc = block[local % kDocsPerBlock];
-        for (auto& [fi, analyzer] : fields) {
+        for (auto& [fi, analyzer] : analysed) {
             std::string_view title;
             std::string_view body;
             text_views(schema.fields[fi], doc, title, body);

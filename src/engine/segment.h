@@ -86,10 +86,15 @@ public:
                                                  std::size_t ef, const AllowedDocs& allowed) const;
     /// The documents whose attributes match `filter`.
     Bitmap matching(const Filter& filter) const;
-    /// Adds the BM25 statistics of `docs` (re-analysed from the stored text exactly as the indexes
-    /// were built) to `acc`, one entry per schema field (text fields only). kDataLoss on a corrupt
-    /// document block.
-    Status add_text_stats(const Schema& schema, const Bitmap& docs, std::vector<DeadTextStats>& acc) const;
+    enum class TextStatsMethod : std::uint8_t { kAuto, kAnalysis, kPostings };
+    /// Re-analysing one document costs about as much as decoding this many postings.
+    static constexpr std::uint64_t kAnalysisCostInPostings = 2000;
+    /// Adds the BM25 statistics of `docs` to `acc`, one entry per schema field (text fields only):
+    /// by re-analysing their stored text exactly as the indexes were built (few documents), or by one
+    /// pass over the field's postings (many; lengths are sums of term frequencies). kAuto picks the
+    /// cheaper; both give the same figures. kDataLoss on a corrupt document block.
+    Status add_text_stats(const Schema& schema, const Bitmap& docs, std::vector<DeadTextStats>& acc,
+                          TextStatsMethod method = TextStatsMethod::kAuto) const;
 
     static std::string dir_name(std::uint64_t id) { return "seg_" + std::to_string(id); }
 

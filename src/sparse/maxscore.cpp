@@ -26,9 +26,9 @@ struct Bm25Contribution {
     // most s the unit score is at most s*x / (1 + s*x) (see Bm25Scorer).
     float bound(float unit) const noexcept {
         if (bound_scale <= 1.0f) return unit;
-        if (unit >= 1.0f) return 1.0f;
-        const double x = static_cast<double>(bound_scale) * unit / (1.0 - unit);
-        return static_cast<float>(x / (1.0 + x));
+        // s*x / (1 + s*x) with x = u / (1 - u), as one division (u = 1 gives 1).
+        const float su = bound_scale * unit;
+        return su / (1.0f - unit + su);
     }
 };
 

@@ -78,6 +78,22 @@ TEST(Bitmap, SerialisationRoundTripsAndRejectsDamage) {
     EXPECT_FALSE(Bitmap::deserialize(std::as_bytes(std::span<const char>(longer))));
     const std::string garbage(64, '\xff');
     EXPECT_FALSE(Bitmap::deserialize(std::as_bytes(std::span<const char>(garbage))));
+    // Every single-byte change either is refused or yields a usable bitmap (never a crash).
+    const std::string small = Bitmap::of(std::vector<std::uint32_t>{1, 2, 3, 70000, 70001, 900000}).serialize();
+    std::size_t refused = 0;
+    for (std::size_t i = 0; i < small.size(); ++i) {
+        for (int bit = 0; bit < 8; ++bit) {
+            std::string flipped = small;
+            flipped[i] = static_cast<char>(flipped[i] ^ (1 << bit));
+            auto r = Bitmap::deserialize(std::as_bytes(std::span<const char>(flipped)));
+            if (!r) {
+                ++refused;
+                continue;
+            }
+            EXPECT_EQ(r->to_vector().size(), r->cardinality());
+        }
+    }
+    EXPECT_GT(refused, 0u);
     const std::string empty = Bitmap().serialize();
     auto e = Bitmap::deserialize(std::as_bytes(std::span<const char>(empty)));
     ASSERT_TRUE(e);
@@ -111,6 +127,10 @@ TEST(DeletedDocs, VersionsAreImmutableAndFoldTheirDelta) {
     }
     EXPECT_EQ(v.added_since(old_v).to_vector(), sorted(diff));
     for (std::uint32_t x = 0; x < 100000; x += 13) EXPECT_EQ(v.contains(x), ref.count(x) == 1);
+    // merged(): one bitmap per version, equal to flatten(), the same object for every copy.
+    const DeletedDocs copy = history[31].first;
+    EXPECT_EQ(history[31].first.merged().to_vector(), sorted(history[31].second));
+    EXPECT_EQ(&copy.merged(), &history[31].first.merged());
 }
 
 TEST(AllowedDocs, LiveAndFilter) {
@@ -119,17 +139,18 @@ TEST(AllowedDocs, LiveAndFilter) {
     AllowedDocs none;
     EXPECT_FALSE(none.restricts());
     EXPECT_TRUE(none.allows(99));
-    AllowedDocs live{&dead, nullptr};
+    AllowedDocs live = AllowedDocs::of(&dead);
     EXPECT_TRUE(live.restricts());
     EXPECT_FALSE(live.allows(1));
     EXPECT_TRUE(live.allows(2));
-    AllowedDocs both{&dead, &filter};
+    AllowedDocs both = AllowedDocs::of(&dead, &filter);
     EXPECT_TRUE(both.allows(0));
     EXPECT_FALSE(both.allows(1));
     EXPECT_TRUE(both.allows(2));
     EXPECT_FALSE(both.allows(4));
     const DeletedDocs nothing;
-    EXPECT_FALSE((AllowedDocs{&nothing, nullptr}).restricts());
+    EXPECT_FALSE(AllowedDocs::of(&nothing).restricts());
+    EXPECT_FALSE(AllowedDocs::of(nullptr).restricts());
 }
 
 }  // namespace

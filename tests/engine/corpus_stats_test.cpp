@@ -9,6 +9,7 @@
 #include <map>
 #include <random>
 
+#include "engine/segment.h"
 #include "quiver/engine/collection.h"
 #include "quiver/eval/dataset.h"
 #include "quiver/eval/metrics.h"
@@ -287,6 +288,62 @@ TEST(CorpusStats, DeleteFileFormats) {
     auto good = Collection::open(path, manual());
     ASSERT_TRUE(good) << good.error().to_string();
     EXPECT_EQ((*good)->stats().documents, 98u);
+}
+
+// The two ways of counting deleted documents' statistics (re-analysis of the stored text, one pass
+// over the postings) agree with each other and with the difference of two indexes.
+TEST(CorpusStats, DeadStatisticsByAnalysisAndByPostingsAgree) {
+    Schema schema = text_schema();
+    FieldSpec title;
+    title.name = "title";
+    title.indexed = false;
+    FieldSpec both;
+    both.name = "both";
+    both.sources = {"title", "body"};
+    schema.fields.push_back(title);
+    schema.fields.push_back(both);
+    std::mt19937 rng(9);
+    std::vector<Document> docs;
+    for (std::size_t i = 0; i < 400; ++i) {
+        Document d = doc(i, i % 5, rng);
+        if (i % 7 == 0) d.fields["title"] = std::string("The River's Stones and the Lights");
+        if (i % 11 == 0) d.fields["body"] = std::string("the of and");  // no tokens
+        if (i % 13 == 0) d.fields.erase("body");
+        d.fields.erase("tag");
+        docs.push_back(std::move(d));
+    }
+    auto seg = Segment::build(1, schema, docs, std::vector<std::uint64_t>(docs.size(), 1), 1);
+    ASSERT_TRUE(seg) << seg.error().to_string();
+    Bitmap dead;
+    for (std::uint32_t i = 0; i < docs.size(); ++i) {
+        if (rng() % 3 == 0) dead.add(i);
+    }
+    std::vector<DeadTextStats> by_analysis;
+    std::vector<DeadTextStats> by_postings;
+    ASSERT_TRUE((*seg)->add_text_stats(schema, dead, by_analysis, Segment::TextStatsMethod::kAnalysis));
+    ASSERT_TRUE((*seg)->add_text_stats(schema, dead, by_postings, Segment::TextStatsMethod::kPostings));
+    std::vector<Document> live_docs;
+    for (std::uint32_t i = 0; i < docs.size(); ++i) {
+        if (!dead.contains(i)) live_docs.push_back(docs[i]);
+    }
+    auto live = Segment::build(2, schema, live_docs, std::vector<std::uint64_t>(live_docs.size(), 1), 1);
+    ASSERT_TRUE(live);
+    for (std::size_t fi : {std::size_t{0}, std::size_t{3}}) {
+        const auto& a = by_analysis[fi];
+        const auto& p = by_postings[fi];
+        EXPECT_GT(a.docs_with_tokens, 50u);
+        EXPECT_EQ(a.docs_with_tokens, p.docs_with_tokens);
+        EXPECT_EQ(a.tokens, p.tokens);
+        EXPECT_EQ(a.doc_freq, p.doc_freq);
+        const sparse::Bm25Index& all_bm = *(*seg)->text_index(fi);
+        const sparse::Bm25Index& live_bm = *(*live)->text_index(fi);
+        EXPECT_EQ(all_bm.docs_with_tokens() - a.docs_with_tokens, live_bm.docs_with_tokens());
+        EXPECT_EQ(all_bm.total_tokens() - a.tokens, live_bm.total_tokens());
+        for (sparse::TermId t = 0; t < all_bm.num_terms(); t += 3) {
+            const std::string term(all_bm.term(t));
+            EXPECT_EQ(all_bm.doc_freq(t) - a.doc_freq[t], live_bm.doc_freq(live_bm.find_term(term))) << term;
+        }
+    }
 }
 
 double ndcg10(const eval::Dataset& ds, const eval::Run& run) {

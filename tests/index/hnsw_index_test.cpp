@@ -144,7 +144,7 @@ TEST(HnswIndex, AllowedDocsMaskSkipsButTraverses) {
         }
     }
     const DeletedDocs deleted = DeletedDocs().with(dead);
-    const AllowedLabels allowed(AllowedDocs{&deleted, &filter});
+    const AllowedLabels allowed(AllowedDocs::of(&deleted, &filter));
     auto r = *idx->search(queries, {.k = 10, .ef = 128, .filter = &allowed});
     for (std::size_t q = 0; q < r.num_queries; ++q) {
         ASSERT_EQ(r.count(q), 10u);

@@ -131,7 +131,7 @@ TEST(MaxScore, AllowedDocsAreSkippedInsideTheWalk) {
     const DeletedDocs deleted = DeletedDocs().with(dead);
     Bitmap filter;
     for (std::uint32_t d = 0; d < n; d += 2) filter.add(d);
-    const AllowedDocs masks[] = {{&deleted, nullptr}, {nullptr, &filter}, {&deleted, &filter}};
+    const AllowedDocs masks[] = {AllowedDocs::of(&deleted), {nullptr, &filter}, AllowedDocs::of(&deleted, &filter)};
     const PostingStore dot_store = random_store(WeightType::kFloat32, n, 120, 15);
     const std::pair<const PostingStore*, Scorer> cases[] = {{&store, Bm25Scorer{norms, ni}},
                                                             {&dot_store, DotProductScorer{}}};

@@ -9,9 +9,12 @@
 ///   snapshot keeps the version it was published with. New deletes go into a small delta bitmap that is
 ///   folded into the shared base once it outgrows max(4096, base / 8): a delete batch costs
 ///   O(batch + delta), the whole set is copied only once per base / 8 deletes (amortised O(1) each).
-/// - `AllowedDocs` says which documents a walk may return: not deleted and, when `filter` is set, in
-///   the filter. Walks test candidates with `allows` and skip the rest (graph walks still traverse
-///   them). Null members restrict nothing. The referenced sets must outlive the walk.
+///   `merged()` is the version as one bitmap (built once per version, on first use, outside any writer
+///   lock), which is what walks test: one lookup per candidate.
+/// - `AllowedDocs` says which documents a walk may return: not in `deleted` and, when `filter` is set,
+///   in `filter` (a live set and an optional filter bitmap). Walks test candidates with `allows` and
+///   skip the rest (graph walks still traverse them). Null members restrict nothing. The referenced
+///   bitmaps must outlive the walk.
 ///
 /// Thread-safety: const methods of all three are safe from many threads; a `Bitmap` being mutated
 /// must not be read concurrently.
@@ -22,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -100,19 +104,31 @@ public:
     Bitmap flatten() const;
     /// Members of this version that `older` (an earlier version of the same set) lacks.
     Bitmap added_since(const DeletedDocs& older) const;
+    /// Every member in one bitmap, built on the first call for this version (thread-safe) and
+    /// shared by its copies; valid while a copy of this version lives.
+    const Bitmap& merged() const;
 
 private:
+    struct Merged {
+        std::once_flag once;
+        Bitmap bits;
+    };
     std::shared_ptr<const Bitmap> base_;
     std::shared_ptr<const Bitmap> delta_;
+    std::shared_ptr<Merged> merged_;  // set while delta_ is
     std::uint64_t count_ = 0;
 };
 
 struct AllowedDocs {
-    const DeletedDocs* deleted = nullptr;
-    const Bitmap* filter = nullptr;
+    const Bitmap* deleted = nullptr;  ///< documents never returned (e.g. `DeletedDocs::merged()`)
+    const Bitmap* filter = nullptr;   ///< when set, only these documents are returned
 
+    /// The mask of a segment's delete set (null or empty: nothing deleted) and an optional filter.
+    static AllowedDocs of(const DeletedDocs* deleted, const Bitmap* filter = nullptr) {
+        return {deleted != nullptr && !deleted->empty() ? &deleted->merged() : nullptr, filter};
+    }
     /// False when every document is allowed (walks then take their unchecked path).
-    bool restricts() const noexcept { return (deleted != nullptr && !deleted->empty()) || filter != nullptr; }
+    bool restricts() const noexcept { return deleted != nullptr || filter != nullptr; }
     bool allows(std::uint32_t doc) const noexcept {
         return (deleted == nullptr || !deleted->contains(doc)) && (filter == nullptr || filter->contains(doc));
     }

@@ -108,6 +108,10 @@ public:
     std::string_view doc_id(DocIndex doc) const noexcept;
     /// Term id of an analysed term, or kTerminated when the term is not in the vocabulary. O(log num_terms).
     TermId find_term(std::string_view term) const noexcept;
+    /// The analysed term of `id` (< num_terms()).
+    std::string_view term(TermId id) const noexcept {
+        return std::string_view(term_blob_).substr(term_offsets_[id], term_offsets_[id + 1] - term_offsets_[id]);
+    }
     float idf(TermId term) const noexcept;
     const PostingStore& postings() const noexcept { return postings_; }
     /// Bytes of the saved representation (ids, vocabulary, norms, postings).
