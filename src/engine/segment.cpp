@@ -442,28 +442,39 @@ std::shared_ptr<DeadStats> DeadStats::next(std::shared_ptr<const Segment> seg, D
     out->seg_ = std::move(seg);
     out->deleted_ = std::move(deleted);
     if (previous) {
-        std::lock_guard lock(previous->mu_);
-        out->base_ = previous->done_ && previous->status_ ? previous : previous->base_;
+        // Called under the writer lock: never waits for a computation (base_mu_ is held briefly).
+        std::lock_guard lock(previous->base_mu_);
+        const bool usable = previous->done_.load(std::memory_order_acquire) && previous->status_;
+        out->base_ = usable ? previous : previous->base_;
     }
     return out;
 }
 
 Result<const std::vector<DeadTextStats>*> DeadStats::get(const Schema& schema) {
-    std::lock_guard lock(mu_);
-    if (!done_) {
-        std::vector<DeadTextStats> stats;
-        Bitmap delta;
-        if (base_) {
-            auto base = base_->get(schema);  // computed already: returns at once
-            if (base) stats = **base;
-            delta = deleted_.added_since(base_->deleted_);
-        } else {
-            delta = deleted_.flatten();
+    if (!done_.load(std::memory_order_acquire)) {
+        std::lock_guard lock(mu_);
+        if (!done_.load(std::memory_order_relaxed)) {
+            std::shared_ptr<DeadStats> base;
+            {
+                std::lock_guard b(base_mu_);
+                base = base_;
+            }
+            std::vector<DeadTextStats> stats;
+            Bitmap delta;
+            if (base) {
+                stats = base->stats_;  // final: base is computed
+                delta = deleted_.added_since(base->deleted_);
+            } else {
+                delta = deleted_.flatten();
+            }
+            status_ = seg_->add_text_stats(schema, delta, stats);
+            stats_ = std::move(stats);
+            {
+                std::lock_guard b(base_mu_);
+                done_.store(true, std::memory_order_release);
+                base_.reset();
+            }
         }
-        status_ = seg_->add_text_stats(schema, delta, stats);
-        stats_ = std::move(stats);
-        done_ = true;
-        base_.reset();
     }
     if (!status_) return status_.error();
     return &stats_;

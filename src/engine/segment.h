@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -137,11 +138,12 @@ public:
     Result<const std::vector<DeadTextStats>*> get(const Schema& schema);
 
 private:
-    std::mutex mu_;
-    bool done_ = false;
+    std::mutex mu_;                  // held while computing (by searches only)
+    std::atomic<bool> done_{false};  // set once stats_/status_ are final
     Status status_;
     std::shared_ptr<const Segment> seg_;
     DeleteSet deleted_;
+    mutable std::mutex base_mu_;       // guards base_ only; never held while computing
     std::shared_ptr<DeadStats> base_;  // a computed earlier version, or null (nothing was dead)
     std::vector<DeadTextStats> stats_;
 };

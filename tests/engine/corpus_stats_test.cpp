@@ -2,12 +2,14 @@
 // do not depend on how the collection is segmented or on deleted documents awaiting a merge.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <cstdio>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "engine/segment.h"
 #include "quiver/engine/collection.h"
@@ -508,6 +510,60 @@ TEST(CorpusStats, VectorChurnKeepsRecall) {
     const double recall = found / static_cast<double>(nq * 10);
     std::printf("[ measure ] vector recall@10 after 8 churn rounds: %.3f (%zu segments)\n", recall, (*c)->stats().segments);
     EXPECT_GE(recall, 0.95);
+}
+
+}  // namespace
+}  // namespace quiver::engine
+
+namespace quiver::engine {
+namespace {
+
+// Searches computing the deleted documents' statistics while deletes publish new versions: every
+// search succeeds, and the final scores equal those of a collection of the live documents.
+TEST(CorpusStats, StatisticsUnderConcurrentDeletes) {
+    testing::TempDir dir;
+    auto c = Collection::create(dir.file("c"), text_schema(), manual());
+    auto live = Collection::create(dir.file("live"), text_schema(), manual());
+    ASSERT_TRUE(c && live);
+    std::mt19937 rng(6);
+    std::vector<Document> all;
+    for (std::size_t i = 0; i < 2000; ++i) all.push_back(doc(i, i % 6, rng));
+    for (std::size_t b = 0; b < 4; ++b) {
+        ASSERT_TRUE((*c)->upsert(std::vector<Document>(all.begin() + b * 500, all.begin() + (b + 1) * 500)));
+    }
+    std::atomic<bool> stop{false};
+    std::atomic<int> failures{0};
+    std::vector<std::thread> searchers;
+    for (int t = 0; t < 2; ++t) {
+        searchers.emplace_back([&, t] {
+            std::size_t qi = static_cast<std::size_t>(t);
+            while (!stop.load()) {
+                if (!(*c)->search(query(kQueries[qi++ % kQueries.size()], 10))) failures.fetch_add(1);
+            }
+        });
+    }
+    std::vector<std::string> gone;
+    for (std::size_t i = 0; i < all.size(); i += 3) gone.push_back(all[i].id);
+    for (std::size_t start = 0; start < gone.size(); start += 20) {
+        ASSERT_TRUE((*c)->remove(std::vector<std::string>(gone.begin() + static_cast<long>(start),
+                                                          gone.begin() + static_cast<long>(std::min(gone.size(), start + 20)))));
+    }
+    stop.store(true);
+    for (auto& t : searchers) t.join();
+    EXPECT_EQ(failures.load(), 0);
+    std::vector<Document> kept;
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        if (i % 3 != 0) kept.push_back(all[i]);
+    }
+    ASSERT_TRUE((*live)->upsert(kept));
+    for (const auto& q : kQueries) {
+        const auto want = scores(**live, q, 20);
+        const auto have = scores(**c, q, 20);
+        for (const auto& [id, s] : want) {
+            const auto it = have.find(id);
+            if (it != have.end()) EXPECT_NEAR(it->second, s, 1e-4 * s) << q << " " << id;
+        }
+    }
 }
 
 }  // namespace
