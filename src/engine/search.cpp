@@ -1,6 +1,7 @@
 // Reads: get by id and top-k search over a snapshot (BM25, vectors, reciprocal rank fusion).
 #include <algorithm>
 #include <cmath>
+#include <span>
 #include <unordered_map>
 
 #include "engine/collection_state.h"
@@ -33,6 +34,48 @@ Document project(Document doc, const std::optional<std::vector<std::string>>& fi
         if (it != doc.fields.end()) out.fields.emplace(name, std::move(it->second));
     }
     return out;
+}
+
+// What each segment may return: its live documents and, with a filter, those matching it (one bitmap
+// then, kept in `filter_bits`). Walks skip the rest inside the index (no over-fetch).
+std::vector<AllowedDocs> allowed_docs(const Snapshot& snap, const Filter* filter, std::vector<Bitmap>& filter_bits) {
+    std::vector<AllowedDocs> allowed(snap.segs.size());
+    filter_bits.clear();
+    filter_bits.reserve(filter != nullptr ? snap.segs.size() : 0);
+    for (std::size_t si = 0; si < snap.segs.size(); ++si) {
+        allowed[si] = AllowedDocs::of(&snap.segs[si].deleted);
+        if (filter != nullptr) {
+            filter_bits.push_back(snap.segs[si].seg->matching(*filter));
+            if (allowed[si].deleted != nullptr) filter_bits.back().subtract(*allowed[si].deleted);
+            allowed[si] = {nullptr, &filter_bits.back()};
+        }
+    }
+    return allowed;
+}
+
+// Collection-wide BM25 statistics of `terms` on text field `field` (Lucene's CollectionStatistics and
+// TermStatistics): summed over the snapshot's segments, live documents only, so a document's score
+// does not depend on how the collection is segmented or on deletes awaiting a merge.
+Result<sparse::Bm25QueryStats> collection_text_stats(const Snapshot& snap, const Schema& schema, std::size_t field,
+                                                      std::span<const std::string> terms) {
+    auto stats = sparse::Bm25QueryStats::for_terms(terms);
+    for (const auto& s : snap.segs) {
+        const sparse::Bm25Index* bm = s.seg->text_index(field);
+        if (bm == nullptr) continue;
+        const DeadTextStats* dead = nullptr;
+        if (s.dead) {
+            QUIVER_ASSIGN_OR_RETURN(const auto* all, s.dead->get(schema));
+            dead = &(*all)[field];
+        }
+        stats.doc_count += bm->docs_with_tokens() - (dead ? dead->docs_with_tokens : 0);
+        stats.total_tokens += bm->total_tokens() - (dead ? dead->tokens : 0);
+        for (std::size_t t = 0; t < stats.terms.size(); ++t) {
+            const sparse::TermId id = bm->find_term(stats.terms[t]);
+            if (id == sparse::kTerminated) continue;
+            stats.doc_freq[t] += bm->doc_freq(id) - (dead && id < dead->doc_freq.size() ? dead->doc_freq[id] : 0);
+        }
+    }
+    return stats;
 }
 
 }  // namespace
@@ -99,21 +142,8 @@ Result<std::vector<SearchHit>> Collection::search(const SearchRequest& request) 
     }
     const auto snap = impl_->current();
     const std::size_t depth = request.clauses.size() == 1 ? request.k : std::max<std::size_t>(request.k, 100);
-    // What each segment may return: its live documents and, with a filter, those matching it. Walks
-    // skip the rest (no over-fetch).
     std::vector<Bitmap> filter_bits;
-    if (request.filter) {
-        filter_bits.reserve(snap->segs.size());
-        for (const auto& s : snap->segs) filter_bits.push_back(s.seg->matching(*request.filter));
-    }
-    std::vector<AllowedDocs> allowed(snap->segs.size());
-    for (std::size_t si = 0; si < snap->segs.size(); ++si) {
-        allowed[si] = AllowedDocs::of(&snap->segs[si].deleted);
-        if (request.filter) {  // one bitmap to test: the matching live documents
-            if (allowed[si].deleted != nullptr) filter_bits[si].subtract(*allowed[si].deleted);
-            allowed[si] = {nullptr, &filter_bits[si]};
-        }
-    }
+    const std::vector<AllowedDocs> allowed = allowed_docs(*snap, request.filter ? &*request.filter : nullptr, filter_bits);
     std::vector<std::vector<Hit>> lists;
     std::vector<std::string> terms;
     for (std::size_t ci = 0; ci < request.clauses.size(); ++ci) {
@@ -125,25 +155,7 @@ Result<std::vector<SearchHit>> Collection::search(const SearchRequest& request) 
             QUIVER_ASSIGN_OR_RETURN(auto analyzer, text::Analyzer::create(text::AnalyzerConfig{}));
             terms.clear();
             analyzer.analyze(c.text, terms);
-            // Corpus-wide statistics (Lucene's CollectionStatistics / TermStatistics): summed over the
-            // snapshot's segments, live documents only, so scores do not depend on the segmentation.
-            auto stats = sparse::Bm25QueryStats::for_terms(terms);
-            for (const auto& s : snap->segs) {
-                const sparse::Bm25Index* bm = s.seg->text_index(fi);
-                if (bm == nullptr) continue;
-                const DeadTextStats* dead = nullptr;
-                if (s.dead) {
-                    QUIVER_ASSIGN_OR_RETURN(const auto* all, s.dead->get(schema));
-                    dead = &(*all)[fi];
-                }
-                stats.doc_count += bm->docs_with_tokens() - (dead ? dead->docs_with_tokens : 0);
-                stats.total_tokens += bm->total_tokens() - (dead ? dead->tokens : 0);
-                for (std::size_t t = 0; t < stats.terms.size(); ++t) {
-                    const sparse::TermId id = bm->find_term(stats.terms[t]);
-                    if (id == sparse::kTerminated) continue;
-                    stats.doc_freq[t] += bm->doc_freq(id) - (dead && id < dead->doc_freq.size() ? dead->doc_freq[id] : 0);
-                }
-            }
+            QUIVER_ASSIGN_OR_RETURN(const auto stats, collection_text_stats(*snap, schema, fi, terms));
             for (std::size_t si = 0; si < snap->segs.size(); ++si) {
                 for (const auto& d : snap->segs[si].seg->search_text(fi, stats, depth, allowed[si])) {
                     hits.push_back({si, d.local, d.score});
