@@ -6,8 +6,8 @@
 /// Distances follow simd::Metric: squared L2, or 1 - inner product (cosine normalises both sides).
 ///
 /// Thread-safety: `search` is safe to call concurrently with other `search` calls. `add`, `remove` and
-/// `save` need exclusive access unless an implementation says otherwise (HnswIndex::add may run
-/// concurrently with search).
+/// `save` need exclusive access (HnswIndex::add and remove may also rebuild the graph to reclaim
+/// tombstones).
 #pragma once
 
 #include <cstddef>
