@@ -22,6 +22,7 @@ namespace quiver::engine {
 constexpr std::uint32_t kManifestKind = storage::fourcc("MANI");
 constexpr std::uint32_t kManifestVersion = 1;
 constexpr std::uint32_t kDeleteKind = storage::fourcc("DELS");
+constexpr std::uint32_t kDeleteVersion = 2;
 
 /// Errors of files that MANIFEST names: a missing or foreign file is damage to the collection, so
 /// kNotFound and kInvalidArgument become kDataLoss naming the file; newer formats and I/O errors stay.
@@ -74,16 +75,35 @@ Status write_manifest_file(const std::string& dir, const Manifest& m, bool* rena
     return st;
 }
 
-Result<std::shared_ptr<DeleteSet>> read_deletes(const std::string& path, std::size_t n) {
+// Delete files: v1 = u64 n | n bytes (1 = deleted); v2 = u64 n | u64 bytes | portable roaring bitmap.
+Result<DeleteSet> read_deletes(const std::string& path, std::size_t n) {
     auto file = storage::MappedFile::open(path);
     if (!file) return as_data_loss(file.error(), path, "a delete file named by MANIFEST");
-    auto opened = storage::open_payload(*file, kDeleteKind, 1);
+    std::uint32_t version = 0;
+    auto opened = storage::open_payload(*file, kDeleteKind, kDeleteVersion, &version);
     if (!opened) return as_data_loss(opened.error(), path, "a delete file named by MANIFEST");
     auto& reader = *opened;
     QUIVER_ASSIGN_OR_RETURN(std::uint64_t count, reader.read_pod<std::uint64_t>());
     if (count != n) return data_loss("'" + path + "': delete bitmap size does not match its segment");
-    QUIVER_ASSIGN_OR_RETURN(auto bits, reader.read_span<std::uint8_t>(count));
-    return std::make_shared<DeleteSet>(bits.begin(), bits.end());
+    Bitmap bits;
+    if (version == 1) {
+        QUIVER_ASSIGN_OR_RETURN(auto bytes, reader.read_span<std::uint8_t>(count));
+        std::vector<std::uint32_t> docs;
+        for (std::size_t i = 0; i < bytes.size(); ++i) {
+            if (bytes[i] > 1) return data_loss("'" + path + "': delete map byte is not 0 or 1");
+            if (bytes[i] != 0) docs.push_back(static_cast<std::uint32_t>(i));
+        }
+        bits.add_many(docs);
+    } else {
+        QUIVER_ASSIGN_OR_RETURN(std::uint64_t size, reader.read_pod<std::uint64_t>());
+        if (size != reader.remaining()) return data_loss("'" + path + "': delete bitmap size field");
+        QUIVER_ASSIGN_OR_RETURN(auto bytes, reader.read_span<std::byte>(size));
+        auto decoded = Bitmap::deserialize(bytes);
+        if (!decoded) return data_loss("'" + path + "': " + decoded.error().message());
+        bits = std::move(decoded).value();
+        if (!bits.empty() && bits.maximum() >= n) return data_loss("'" + path + "': deleted document beyond its segment");
+    }
+    return DeleteSet(std::move(bits));
 }
 
 namespace {
@@ -107,10 +127,14 @@ std::string del_path(const std::string& dir, std::uint64_t seg, std::uint64_t ge
     return dir + "/del_" + std::to_string(seg) + "_" + std::to_string(gen) + ".qvr";
 }
 
-Status write_delete_file(const std::string& path, const DeleteSet& set) {
-    QUIVER_ASSIGN_OR_RETURN(auto fw, storage::FileWriter::create(path, kDeleteKind, 1));
-    QUIVER_TRY(fw.write_pod(static_cast<std::uint64_t>(set.size())));
-    QUIVER_TRY(fw.write(set.data(), set.size()));
+Status write_delete_file(const std::string& path, const DeleteSet& set, std::size_t n) {
+    Bitmap bits = set.flatten();
+    bits.optimize();
+    const std::string bytes = bits.serialize();
+    QUIVER_ASSIGN_OR_RETURN(auto fw, storage::FileWriter::create(path, kDeleteKind, kDeleteVersion));
+    QUIVER_TRY(fw.write_pod(static_cast<std::uint64_t>(n)));
+    QUIVER_TRY(fw.write_pod(static_cast<std::uint64_t>(bytes.size())));
+    QUIVER_TRY(fw.write(bytes.data(), bytes.size()));
     return fw.finish();
 }
 
@@ -119,9 +143,9 @@ void Collection::Impl::publish() {
     snap->segs.reserve(segs.size());
     CollectionStats& st = snap->stats;
     for (const auto& [id, e] : segs) {
-        snap->segs.push_back({e.seg, e.deleted, e.deleted_count, e.persisted});
-        st.documents += e.seg->size() - e.deleted_count;
-        st.deleted_pending += e.deleted_count;
+        snap->segs.push_back({e.seg, e.deleted, e.dead, e.persisted});
+        st.documents += e.seg->size() - e.deleted.count();
+        st.deleted_pending += e.deleted.count();
         ++st.segments;
         if (!e.persisted) ++st.memory_segments;
     }
@@ -154,7 +178,6 @@ Result<std::uint64_t> Collection::Impl::freeze_memtable(std::size_t next_capacit
         QUIVER_ASSIGN_OR_RETURN(auto seg, Segment::build(sid, schema, std::move(docs), std::move(seqs), 1));
         SegEntry e;
         e.seg = seg;
-        e.deleted = std::make_shared<DeleteSet>(seg->size(), 0);
         segs.emplace(sid, std::move(e));
     }
     // Snapshots already published keep the old memtable alive; new ones see the segment instead.
@@ -208,7 +231,7 @@ Status Collection::Impl::ensure_wal() {
 }
 
 bool Collection::Impl::delete_live(const std::string& id,
-                                   std::map<std::uint64_t, std::shared_ptr<DeleteSet>>& changed, std::uint64_t seq) {
+                                   DeleteDelta& changed, std::uint64_t seq) {
     if (mem) {
         if (const auto local = mem->find_live(id)) {
             mem->mark_deleted(*local, seq);
@@ -221,20 +244,25 @@ bool Collection::Impl::delete_live(const std::string& id,
         const auto local = e.seg->find(id);
         if (!local) continue;
         auto found = changed.find(it->first);
-        const DeleteSet& current = found != changed.end() ? *found->second : *e.deleted;
-        if (current[*local] != 0) continue;  // an older, already deleted version
-        if (found == changed.end()) found = changed.emplace(it->first, std::make_shared<DeleteSet>(*e.deleted)).first;
-        (*found->second)[*local] = 1;
+        if (e.deleted.contains(*local) || (found != changed.end() && found->second.contains(*local))) {
+            continue;  // an older, already deleted version
+        }
+        if (found == changed.end()) found = changed.emplace(it->first, Bitmap()).first;
+        found->second.add(*local);
         return true;
     }
     return false;
 }
 
-void Collection::Impl::apply_changed(std::map<std::uint64_t, std::shared_ptr<DeleteSet>>& changed) {
-    for (auto& [id, set] : changed) {
+void Collection::Impl::set_deleted(SegEntry& e, DeleteSet deleted) {
+    e.deleted = std::move(deleted);
+    e.dead = DeadStats::next(e.seg, e.deleted, e.dead);
+}
+
+void Collection::Impl::apply_changed(DeleteDelta& changed) {
+    for (auto& [id, delta] : changed) {
         SegEntry& e = segs.at(id);
-        e.deleted_count = static_cast<std::size_t>(std::count(set->begin(), set->end(), 1));
-        e.deleted = std::move(set);
+        set_deleted(e, e.deleted.with(delta.to_vector()));
         if (e.persisted) e.dirty = true;
     }
     changed.clear();
@@ -317,12 +345,9 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
         e.del_gen = gen;
         if (gen > 0) {
             QUIVER_ASSIGN_OR_RETURN(auto del, read_deletes(del_path(dir, id, gen), e.seg->size()));
-            e.deleted = std::move(del);
+            Impl::set_deleted(e, std::move(del));
             keep.insert(std::filesystem::path(del_path(dir, id, gen)).filename().string());
-        } else {
-            e.deleted = std::make_shared<DeleteSet>(e.seg->size(), 0);
         }
-        e.deleted_count = static_cast<std::size_t>(std::count(e.deleted->begin(), e.deleted->end(), 1));
         keep.insert(Segment::dir_name(id));
         impl->segs.emplace(id, std::move(e));
     }
@@ -338,7 +363,7 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
     if (ec) return io_error("listing '" + dir + "': " + ec.message());
     std::sort(logs.begin(), logs.end(), [](const WalFile& a, const WalFile& b) { return a.first_seq < b.first_seq; });
     std::map<std::string, std::pair<Document, std::uint64_t>> pending;  // replayed upserts not yet deleted
-    std::map<std::uint64_t, std::shared_ptr<DeleteSet>> changed;
+    DeleteDelta changed;
     // Records must continue the checkpoint without a gap: the next expected sequence number.
     std::uint64_t expected = m.checkpoint_seq + 1;
     bool first_live = true;
@@ -451,7 +476,6 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
                                                          options.build_threads));
         SegEntry e;
         e.seg = seg;
-        e.deleted = std::make_shared<DeleteSet>(seg->size(), 0);
         impl->segs.emplace(sid, std::move(e));
     }
     {
@@ -607,7 +631,7 @@ void Collection::Impl::commit_group(const std::vector<PendingWrite*>& group) {
         if (!st) return fail_group(st.error());
     }
     // Durable: apply in sequence order and publish once.
-    std::map<std::uint64_t, std::shared_ptr<DeleteSet>> changed;
+    DeleteDelta changed;
     seq = last_seq;
     for (PendingWrite* p : group) {
         ++seq;
@@ -618,7 +642,6 @@ void Collection::Impl::commit_group(const std::vector<PendingWrite*>& group) {
             for (std::uint32_t i = 0; i < p->seg->size(); ++i) delete_live(p->seg->doc_id(i), changed, seq);
             SegEntry e;
             e.seg = p->seg;
-            e.deleted = std::make_shared<DeleteSet>(p->seg->size(), 0);
             segs.emplace(p->seg_id, std::move(e));
         } else {
             for (MemDoc& d : p->mem_docs) {

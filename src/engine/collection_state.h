@@ -22,8 +22,8 @@ namespace quiver::engine {
 
 struct SegEntry {
     std::shared_ptr<Segment> seg;
-    std::shared_ptr<const DeleteSet> deleted;
-    std::size_t deleted_count = 0;
+    DeleteSet deleted;                    // immutable version; snapshots share it
+    std::shared_ptr<DeadStats> dead;      // BM25 statistics of `deleted` (null: none deleted)
     bool persisted = false;
     std::uint64_t del_gen = 0;  // generation of the persisted delete file, 0 = none
     bool dirty = false;         // deletes changed since the file was written
@@ -31,10 +31,13 @@ struct SegEntry {
 
 struct SnapSeg {
     std::shared_ptr<Segment> seg;
-    std::shared_ptr<const DeleteSet> deleted;
-    std::size_t deleted_count = 0;
+    DeleteSet deleted;
+    std::shared_ptr<DeadStats> dead;
     bool persisted = false;
 };
+
+/// Newly deleted documents per segment id (a write's delta, applied by apply_changed).
+using DeleteDelta = std::map<std::uint64_t, Bitmap>;
 
 /// What a search or get sees: immutable once published.
 ///
@@ -55,7 +58,7 @@ struct Snapshot {
         return is_mem(source) ? mem_n : segs[source].seg->size();
     }
     bool live(std::size_t source, std::uint32_t local) const noexcept {
-        return is_mem(source) ? mem->visible(local, seq) : (*segs[source].deleted)[local] == 0;
+        return is_mem(source) ? mem->visible(local, seq) : !segs[source].deleted.contains(local);
     }
     std::string_view doc_id(std::size_t source, std::uint32_t local) const noexcept {
         return is_mem(source) ? std::string_view(mem->doc_id(local)) : std::string_view(segs[source].seg->doc_id(local));
@@ -70,7 +73,7 @@ struct Snapshot {
     }
     /// Live documents of a source.
     std::size_t live_count(std::size_t source) const noexcept {
-        return is_mem(source) ? mem->live_count(mem_n, seq) : segs[source].seg->size() - segs[source].deleted_count;
+        return is_mem(source) ? mem->live_count(mem_n, seq) : segs[source].seg->size() - segs[source].deleted.count();
     }
 };
 
@@ -176,9 +179,10 @@ struct Collection::Impl {
     Status ensure_wal();
     /// Marks the live version of `id` (if any) deleted. Requires write_mu. Returns whether one existed.
     /// `seq` is the deleting write's sequence number (memtable slots record it).
-    bool delete_live(const std::string& id, std::map<std::uint64_t, std::shared_ptr<DeleteSet>>& changed,
-                     std::uint64_t seq = 0);
-    void apply_changed(std::map<std::uint64_t, std::shared_ptr<DeleteSet>>& changed);
+    bool delete_live(const std::string& id, DeleteDelta& changed, std::uint64_t seq = 0);
+    void apply_changed(DeleteDelta& changed);
+    /// Sets e.deleted to `deleted` and advances its statistics version.
+    static void set_deleted(SegEntry& e, DeleteSet deleted);
     /// One merge pass; `all` merges every segment into one. Sets *did_work. A failure is logged to
     /// stderr and counted (`merge_failures`), and leaves the previous state intact.
     Status merge_once(bool force_flush, bool all, bool* did_work);
@@ -214,8 +218,9 @@ Result<Manifest> read_manifest(const std::string& dir);
 /// Replaces `dir/MANIFEST` atomically; `*renamed` as in FileWriter::renamed().
 Status write_manifest_file(const std::string& dir, const Manifest& m, bool* renamed = nullptr);
 /// Reads a delete file for a segment of `n` documents; damage is kDataLoss naming it.
-Result<std::shared_ptr<DeleteSet>> read_deletes(const std::string& path, std::size_t n);
-Status write_delete_file(const std::string& path, const DeleteSet& set);
+Result<DeleteSet> read_deletes(const std::string& path, std::size_t n);
+/// Writes a delete file for a segment of `n` documents (format v2: a roaring bitmap).
+Status write_delete_file(const std::string& path, const DeleteSet& set, std::size_t n);
 /// Maps kNotFound / kInvalidArgument of a file MANIFEST names to kDataLoss naming it.
 Error as_data_loss(const Error& e, const std::string& path, std::string_view what);
 

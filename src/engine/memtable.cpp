@@ -131,47 +131,49 @@ std::size_t Memtable::live_count(std::uint32_t n, std::uint64_t seq) const {
     return live;
 }
 
-std::vector<ScoredDoc> Memtable::search_text(std::size_t field, std::span<const std::string> terms, std::size_t k,
-                                             std::uint32_t n, std::uint64_t seq, const Filter* filter) const {
-    std::vector<ScoredDoc> out;
-    if (n == 0 || k == 0 || terms.empty() || field >= schema_->fields.size()) return out;
-    // Distinct query terms with their counts (Anserini's bag-of-words boosts).
-    std::map<std::string_view, float> query;
-    for (const auto& t : terms) query[t] += 1.0f;
-    const std::size_t nq = query.size();
-    std::vector<std::string_view> qterms;
-    for (const auto& [t, c] : query) qterms.push_back(t);
-    // Statistics over the prefix, as a segment's Bm25Index has them over its documents.
-    std::vector<std::uint32_t> tf(static_cast<std::size_t>(n) * nq, 0);
-    std::vector<std::uint32_t> df(nq, 0);
-    std::uint64_t total_tokens = 0;
-    std::uint32_t docs_with_tokens = 0;
+namespace {
+
+// A term's frequency in one analysed text (0 when absent).
+std::uint32_t find_tf(const MemDoc::Text& t, std::string_view term) {
+    const auto it = std::lower_bound(t.terms.begin(), t.terms.end(), term,
+                                     [](const auto& a, std::string_view b) { return a.first < b; });
+    return it != t.terms.end() && it->first == term ? it->second : 0;
+}
+
+}  // namespace
+
+void Memtable::add_text_stats(std::size_t field, sparse::Bm25QueryStats& stats, std::uint32_t n,
+                              std::uint64_t seq) const {
+    if (field >= schema_->fields.size()) return;
     for (std::uint32_t i = 0; i < n; ++i) {
-        if (!visible(i, seq)) continue;  // statistics over live documents, as the frozen segment has them
+        if (!visible(i, seq)) continue;  // live documents only, as the segments count theirs
         const MemDoc::Text& t = slots_[i].doc.text[field];
-        total_tokens += t.length;
-        if (t.length > 0) ++docs_with_tokens;
-        for (std::size_t q = 0; q < nq; ++q) {
-            const auto it = std::lower_bound(t.terms.begin(), t.terms.end(), qterms[q],
-                                             [](const auto& a, std::string_view b) { return a.first < b; });
-            if (it != t.terms.end() && it->first == qterms[q]) {
-                tf[static_cast<std::size_t>(i) * nq + q] = it->second;
-                ++df[q];
-            }
+        stats.total_tokens += t.length;
+        if (t.length > 0) ++stats.doc_count;
+        for (std::size_t q = 0; q < stats.terms.size(); ++q) {
+            if (find_tf(t, stats.terms[q]) != 0) ++stats.doc_freq[q];
         }
     }
-    if (docs_with_tokens == 0) return out;
+}
+
+std::vector<ScoredDoc> Memtable::search_text(std::size_t field, std::span<const std::string> terms, std::size_t k,
+                                             std::uint32_t n, std::uint64_t seq, const Filter* filter) const {
+    auto stats = sparse::Bm25QueryStats::for_terms(terms);
+    add_text_stats(field, stats, n, seq);
+    return search_text(field, stats, k, n, seq, filter);
+}
+
+std::vector<ScoredDoc> Memtable::search_text(std::size_t field, const sparse::Bm25QueryStats& stats, std::size_t k,
+                                             std::uint32_t n, std::uint64_t seq, const Filter* filter) const {
+    std::vector<ScoredDoc> out;
+    if (n == 0 || k == 0 || stats.terms.empty() || stats.doc_count == 0 || field >= schema_->fields.size()) return out;
+    // Lucene's BM25 with the supplied (collection-wide) statistics, exactly as Bm25Index scores them.
+    const std::size_t nq = stats.terms.size();
     const float k1 = schema_->bm25_k1;
     const float b = schema_->bm25_b;
-    const float avgdl = static_cast<float>(static_cast<double>(total_tokens) / docs_with_tokens);
-    std::vector<float> weight(nq, 0.0f);
-    std::size_t qi = 0;
-    for (const auto& [t, count] : query) {
-        const double d = df[qi];
-        const double nd = docs_with_tokens;
-        const auto idf = static_cast<float>(std::log(1.0 + (nd - d + 0.5) / (d + 0.5)));
-        weight[qi++] = count * idf;
-    }
+    const float avgdl = static_cast<float>(static_cast<double>(stats.total_tokens) / static_cast<double>(stats.doc_count));
+    std::vector<float> weight(nq);
+    for (std::size_t q = 0; q < nq; ++q) weight[q] = stats.boosts[q] * sparse::bm25_idf(stats.doc_freq[q], stats.doc_count);
     for (std::uint32_t i = 0; i < n; ++i) {
         if (!visible(i, seq)) continue;
         const MemDoc::Text& t = slots_[i].doc.text[field];
@@ -180,7 +182,7 @@ std::vector<ScoredDoc> Memtable::search_text(std::size_t field, std::span<const 
         float score = 0.0f;
         bool matched = false;
         for (std::size_t q = 0; q < nq; ++q) {
-            const std::uint32_t f = tf[static_cast<std::size_t>(i) * nq + q];
+            const std::uint32_t f = find_tf(t, stats.terms[q]);
             if (f == 0 || weight[q] <= 0.0f) continue;
             matched = true;
             score += weight[q] - weight[q] / (1.0f + static_cast<float>(f) * norm_inverse);

@@ -85,7 +85,13 @@ public:
     /// Live documents in the prefix.
     std::size_t live_count(std::uint32_t n, std::uint64_t seq) const;
 
-    /// BM25 over analysed query terms (duplicates boost), best first, ties by slot.
+    /// Adds this prefix's BM25 statistics of text field `field` (documents with tokens, tokens, and the
+    /// document frequency of each of `stats.terms`) to `stats`, as a segment's part of the collection's.
+    void add_text_stats(std::size_t field, sparse::Bm25QueryStats& stats, std::uint32_t n, std::uint64_t seq) const;
+    /// BM25 scored with supplied (collection-wide) statistics, best first, ties by slot.
+    std::vector<ScoredDoc> search_text(std::size_t field, const sparse::Bm25QueryStats& stats, std::size_t k,
+                                       std::uint32_t n, std::uint64_t seq, const Filter* filter) const;
+    /// BM25 over analysed query terms (duplicates boost) with this prefix's own statistics.
     std::vector<ScoredDoc> search_text(std::size_t field, std::span<const std::string> terms, std::size_t k,
                                        std::uint32_t n, std::uint64_t seq, const Filter* filter) const;
     /// Exact inner product; documents scoring 0 are not hits (as the segment index).

@@ -8,14 +8,13 @@
 
 namespace quiver::engine {
 
-Status write_delete_file(const std::string& path, const DeleteSet& set);  // collection.cpp
 
 namespace {
 
 struct Source {
     std::uint64_t id;
     std::shared_ptr<Segment> seg;
-    std::shared_ptr<const DeleteSet> deleted;
+    DeleteSet deleted;
     bool persisted;
 };
 
@@ -54,9 +53,9 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
                 ++mem_segs;
                 chosen.push_back(id);
             } else {
-                const std::size_t live = e.seg->size() - e.deleted_count;
+                const std::size_t live = e.seg->size() - e.deleted.count();
                 if (all || live == 0 ||
-                    static_cast<double>(e.deleted_count) > options.max_deleted_ratio * e.seg->size()) {
+                    static_cast<double>(e.deleted.count()) > options.max_deleted_ratio * e.seg->size()) {
                     chosen.push_back(id);
                 } else {
                     persisted.emplace_back(live, id);
@@ -80,7 +79,7 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
         }
         const bool persisted_work = chosen.size() > mem_segs;
         if (!flush_now && !persisted_work) return ok_status();
-        if (all && chosen.size() == 1 && mem_segs == 0 && segs.at(chosen[0]).deleted_count == 0) return ok_status();
+        if (all && chosen.size() == 1 && mem_segs == 0 && segs.at(chosen[0]).deleted.empty()) return ok_status();
         // The checkpoint below covers every record up to last_seq: the memtable's documents must be
         // among the sources, as a segment.
         QUIVER_ASSIGN_OR_RETURN(const std::uint64_t frozen, freeze_memtable());
@@ -106,7 +105,7 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
     for (std::size_t si = 0; si < sources.size(); ++si) {
         const Source& src = sources[si];
         for (std::uint32_t i = 0; i < src.seg->size(); ++i) {
-            if ((*src.deleted)[i] != 0) continue;
+            if (src.deleted.contains(i)) continue;
             QUIVER_ASSIGN_OR_RETURN(Document d, src.seg->document(i));
             docs.push_back(std::move(d));
             seqs.push_back(src.seg->seq(i));
@@ -126,11 +125,12 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
     // Commit: brief, under the writer lock.
     std::lock_guard lock(write_mu);
     if (closed) return ok_status();
-    auto merged_deleted = std::make_shared<DeleteSet>(merged ? merged->size() : 0, 0);
+    Bitmap deleted_during;  // merged documents deleted while the merge ran
     for (std::size_t j = 0; j < origin.size(); ++j) {
         const auto& [si, local] = origin[j];
-        if ((*segs.at(sources[si].id).deleted)[local] != 0) (*merged_deleted)[j] = 1;  // deleted during the merge
+        if (segs.at(sources[si].id).deleted.contains(local)) deleted_during.add(static_cast<std::uint32_t>(j));
     }
+    const DeleteSet merged_deleted(std::move(deleted_during));
     std::vector<std::string> obsolete;
     std::vector<std::pair<std::uint64_t, std::uint64_t>> manifest;
     std::vector<std::pair<std::uint64_t, std::uint64_t>> new_gens;  // (segment, generation) written now
@@ -143,16 +143,15 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
         std::uint64_t gen = e.del_gen;
         if (e.dirty) {
             gen = e.del_gen + 1;
-            st = write_delete_file(del_path(dir, id, gen), *e.deleted);
+            st = write_delete_file(del_path(dir, id, gen), e.deleted, e.seg->size());
             if (!st) break;
             new_gens.emplace_back(id, gen);
         }
         manifest.emplace_back(id, gen);
     }
-    const std::size_t merged_dead =
-        static_cast<std::size_t>(std::count(merged_deleted->begin(), merged_deleted->end(), 1));
+    const std::size_t merged_dead = merged_deleted.count();
     if (st && merged && merged_dead > 0) {
-        st = write_delete_file(del_path(dir, new_id, 1), *merged_deleted);
+        st = write_delete_file(del_path(dir, new_id, 1), merged_deleted, merged->size());
     }
     if (st && merged) manifest.emplace_back(new_id, merged_dead > 0 ? 1 : 0);
     std::sort(manifest.begin(), manifest.end());
@@ -193,8 +192,7 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
     if (merged) {
         SegEntry e;
         e.seg = merged;
-        e.deleted = merged_deleted;
-        e.deleted_count = merged_dead;
+        set_deleted(e, merged_deleted);
         e.persisted = true;
         e.del_gen = merged_dead > 0 ? 1 : 0;
         segs.emplace(new_id, std::move(e));

@@ -85,11 +85,11 @@ Result<RepairReport> repair_collection(const std::string& dir) {
                 QUIVER_TRY(move_to_side(del_path(dir, id, gen)));
             continue;
         }
-        std::shared_ptr<DeleteSet> deleted;
+        DeleteSet deleted;
         if (gen > 0) {
             auto d = read_deletes(del_path(dir, id, gen), (*seg)->size());
             if (d) {
-                deleted = *d;
+                deleted = std::move(d).value();
             } else {
                 ++rep.delete_files_damaged;
                 rep.deletes_lost_documents += (*seg)->size();
@@ -103,7 +103,7 @@ Result<RepairReport> repair_collection(const std::string& dir) {
         }
         ++rep.segments_kept;
         for (std::uint32_t i = 0; i < (*seg)->size(); ++i) {
-            if (deleted && (*deleted)[i] != 0) continue;
+            if (deleted.contains(static_cast<std::uint32_t>(i))) continue;
             auto doc = (*seg)->document(i);
             if (!doc) {
                 rep.actions.push_back("document " + std::to_string(i) + " of " +

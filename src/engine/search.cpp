@@ -1,6 +1,8 @@
 // Reads: get by id and top-k search over a snapshot (BM25, vectors, sparse; fusion in fusion.cpp).
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <span>
 #include <unordered_map>
 
 #include "engine/collection_state.h"
@@ -18,12 +20,6 @@ struct Hit {
     double score;
 };
 
-bool better(const Hit& a, const Hit& b) {
-    if (a.score != b.score) return a.score > b.score;
-    if (a.seg != b.seg) return a.seg < b.seg;
-    return a.local < b.local;
-}
-
 Document project(Document doc, const std::optional<std::vector<std::string>>& fields) {
     if (!fields) return doc;
     Document out;
@@ -33,6 +29,56 @@ Document project(Document doc, const std::optional<std::vector<std::string>>& fi
         if (it != doc.fields.end()) out.fields.emplace(name, std::move(it->second));
     }
     return out;
+}
+
+// What each segment may return: its live documents and, with a filter, those matching it (one bitmap
+// then, kept in `filter_bits`). Walks skip the rest inside the index (no over-fetch).
+std::vector<AllowedDocs> allowed_docs(const Snapshot& snap, const Filter* filter, std::vector<Bitmap>& filter_bits) {
+    std::vector<AllowedDocs> allowed(snap.segs.size());
+    filter_bits.clear();
+    filter_bits.reserve(filter != nullptr ? snap.segs.size() : 0);
+    for (std::size_t si = 0; si < snap.segs.size(); ++si) {
+        allowed[si] = AllowedDocs::of(&snap.segs[si].deleted);
+        if (filter != nullptr) {
+            filter_bits.push_back(snap.segs[si].seg->matching(*filter));
+            if (allowed[si].deleted != nullptr) filter_bits.back().subtract(*allowed[si].deleted);
+            allowed[si] = {nullptr, &filter_bits.back()};
+        }
+    }
+    return allowed;
+}
+
+// Collection-wide BM25 statistics of `terms` on text field `field` (Lucene's CollectionStatistics and
+// TermStatistics): summed over the snapshot's segments and memtable prefix, live documents only, so a document's score
+// does not depend on how the collection is segmented or on deletes awaiting a merge.
+Result<sparse::Bm25QueryStats> collection_text_stats(const Snapshot& snap, const Schema& schema, std::size_t field,
+                                                      std::span<const std::string> terms) {
+    auto stats = sparse::Bm25QueryStats::for_terms(terms);
+    for (const auto& s : snap.segs) {
+        const sparse::Bm25Index* bm = s.seg->text_index(field);
+        if (bm == nullptr) continue;
+        const DeadTextStats* dead = nullptr;
+        if (s.dead) {
+            QUIVER_ASSIGN_OR_RETURN(const auto* all, s.dead->get(schema));
+            dead = &(*all)[field];
+        }
+        stats.doc_count += bm->docs_with_tokens() - (dead ? dead->docs_with_tokens : 0);
+        stats.total_tokens += bm->total_tokens() - (dead ? dead->tokens : 0);
+        for (std::size_t t = 0; t < stats.terms.size(); ++t) {
+            const sparse::TermId id = bm->find_term(stats.terms[t]);
+            if (id == sparse::kTerminated) continue;
+            stats.doc_freq[t] += bm->doc_freq(id) - (dead && id < dead->doc_freq.size() ? dead->doc_freq[id] : 0);
+        }
+    }
+    if (snap.mem) snap.mem->add_text_stats(field, stats, snap.mem_n, snap.seq);
+    return stats;
+}
+
+// Appends one source's best-first hits; a source that filled `depth` was cut at its last score.
+void take(std::size_t source, const std::vector<ScoredDoc>& found, std::size_t depth, std::vector<Hit>& hits,
+          double* cut_floor) {
+    for (const auto& d : found) hits.push_back({source, d.local, d.score});
+    if (!found.empty() && found.size() >= depth) *cut_floor = std::max(*cut_floor, found.back().score);
 }
 
 }  // namespace
@@ -45,7 +91,7 @@ Result<Document> Collection::get(const std::string& id) const {
     }
     for (auto it = snap->segs.rbegin(); it != snap->segs.rend(); ++it) {
         const auto local = it->seg->find(id);
-        if (local && (*it->deleted)[*local] == 0) return it->seg->document(*local);
+        if (local && !it->deleted.contains(*local)) return it->seg->document(*local);
     }
     return not_found("document '" + id + "' not found");
 }
@@ -165,10 +211,21 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
     }
     const Snapshot* snap = &snapshot;
     const std::size_t mem_index = snap->segs.size();  // the memtable's source index (Snapshot)
-    // One retrieval at `depth` per clause, fused; *exhausted = no list was cut at `depth`.
-    auto retrieve = [&](std::size_t window, bool* exhausted) -> Result<std::vector<Hit>> {
+    std::vector<Bitmap> filter_bits;
+    const std::vector<AllowedDocs> allowed = allowed_docs(*snap, filter, filter_bits);
+    // Score descending, then id ascending: the order of a clause's list (so fused ranks of tied hits do
+    // not depend on segmentation) and of the page (stable across snapshots, for search_after).
+    auto by_score_then_id = [&](const Hit& a, const Hit& b) {
+        if (a.score != b.score) return a.score > b.score;
+        return snap->doc_id(a.seg, a.local) < snap->doc_id(b.seg, b.local);
+    };
+    // One retrieval at `depth` per clause, fused; *exhausted = no list was cut at `depth`. *cut_floor =
+    // the highest score at which a source's list was cut: documents not retrieved score at most that,
+    // so a page boundary above it is exact, and one at or below it may miss ties (ids not yet seen).
+    auto retrieve = [&](std::size_t window, bool* exhausted, double* cut_floor) -> Result<std::vector<Hit>> {
         const std::size_t depth = request.clauses.size() == 1 ? window : std::max(window, kFusionDepth);
         *exhausted = true;
+        *cut_floor = -std::numeric_limits<double>::infinity();
         std::vector<std::vector<Hit>> lists;
         std::vector<std::string> terms;
         for (std::size_t ci = 0; ci < request.clauses.size(); ++ci) {
@@ -179,29 +236,22 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                 QUIVER_ASSIGN_OR_RETURN(auto analyzer, text::Analyzer::create(text::AnalyzerConfig{}));
                 terms.clear();
                 analyzer.analyze(c.text, terms);
+                QUIVER_ASSIGN_OR_RETURN(const auto stats, collection_text_stats(*snap, schema, field_index[ci], terms));
                 for (std::size_t si = 0; si < snap->segs.size(); ++si) {
-                    const auto& s = snap->segs[si];
-                    for (const auto& d : s.seg->search_text(field_index[ci], terms, depth, s.deleted.get(), s.deleted_count, filter)) {
-                        hits.push_back({si, d.local, d.score});
-                    }
+                    take(si, snap->segs[si].seg->search_text(field_index[ci], stats, depth, allowed[si]), depth, hits, cut_floor);
                 }
                 if (snap->mem) {
-                    for (const auto& d : snap->mem->search_text(field_index[ci], terms, depth, snap->mem_n, snap->seq, filter)) {
-                        hits.push_back({mem_index, d.local, d.score});
-                    }
+                    take(mem_index, snap->mem->search_text(field_index[ci], stats, depth, snap->mem_n, snap->seq, filter),
+                         depth, hits, cut_floor);
                 }
             } else if (f.type == FieldType::kSparse) {
                 for (std::size_t si = 0; si < snap->segs.size(); ++si) {
-                    const auto& s = snap->segs[si];
-                    for (const auto& d : s.seg->search_sparse(field_index[ci], c.sparse, depth, s.deleted.get(),
-                                                              s.deleted_count, filter)) {
-                        hits.push_back({si, d.local, d.score});
-                    }
+                    take(si, snap->segs[si].seg->search_sparse(field_index[ci], c.sparse, depth, allowed[si]), depth, hits,
+                         cut_floor);
                 }
                 if (snap->mem) {
-                    for (const auto& d : snap->mem->search_sparse(field_index[ci], c.sparse, depth, snap->mem_n, snap->seq, filter)) {
-                        hits.push_back({mem_index, d.local, d.score});
-                    }
+                    take(mem_index, snap->mem->search_sparse(field_index[ci], c.sparse, depth, snap->mem_n, snap->seq, filter),
+                         depth, hits, cut_floor);
                 }
             } else {
                 const std::vector<float>* qv = &c.vector;
@@ -209,18 +259,16 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                     if (clause == &c) qv = &v;
                 }
                 for (std::size_t si = 0; si < snap->segs.size(); ++si) {
-                    const auto& s = snap->segs[si];
-                    QUIVER_ASSIGN_OR_RETURN(auto found, s.seg->search_vector(field_index[ci], *qv, depth,
-                                                                             request.ef, s.deleted.get(), filter));
-                    for (const auto& d : found) hits.push_back({si, d.local, d.score});
+                    QUIVER_ASSIGN_OR_RETURN(auto found, snap->segs[si].seg->search_vector(field_index[ci], *qv, depth,
+                                                                                           request.ef, allowed[si]));
+                    take(si, found, depth, hits, cut_floor);
                 }
                 if (snap->mem) {
-                    for (const auto& d : snap->mem->search_vector(field_index[ci], *qv, depth, snap->mem_n, snap->seq, filter)) {
-                        hits.push_back({mem_index, d.local, d.score});
-                    }
+                    take(mem_index, snap->mem->search_vector(field_index[ci], *qv, depth, snap->mem_n, snap->seq, filter),
+                         depth, hits, cut_floor);
                 }
             }
-            std::sort(hits.begin(), hits.end(), better);
+            std::sort(hits.begin(), hits.end(), by_score_then_id);
             if (hits.size() >= depth) *exhausted = false;
             if (hits.size() > depth) hits.resize(depth);
             lists.push_back(std::move(hits));
@@ -237,11 +285,7 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                 final_hits.push_back({static_cast<std::size_t>(r.key >> 32), static_cast<std::uint32_t>(r.key), r.score});
             }
         }
-        // The page order: score descending, then id ascending (stable across snapshots, for search_after).
-        std::sort(final_hits.begin(), final_hits.end(), [&](const Hit& a, const Hit& b) {
-            if (a.score != b.score) return a.score > b.score;
-            return snap->doc_id(a.seg, a.local) < snap->doc_id(b.seg, b.local);
-        });
+        std::sort(final_hits.begin(), final_hits.end(), by_score_then_id);
         return final_hits;
     };
     const std::size_t wanted = request.offset + request.k;
@@ -254,12 +298,16 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
     for (std::size_t window = request.search_after ? std::min(kMaxK, std::max(2 * wanted, kFusionDepth)) : wanted;;
          window = std::min(kMaxK, window * 4)) {
         bool exhausted = true;
-        QUIVER_ASSIGN_OR_RETURN(auto ordered, retrieve(window, &exhausted));
+        double cut_floor = 0.0;
+        QUIVER_ASSIGN_OR_RETURN(auto ordered, retrieve(window, &exhausted, &cut_floor));
         page.clear();
         for (const Hit& h : ordered) {
             if (is_after(h)) page.push_back(h);
         }
-        if (page.size() >= wanted || exhausted || window == kMaxK) break;
+        // A single clause's page is exact once its last hit scores above every cut: no unseen document
+        // can tie with it and sort before it by id. (Fused scores are over each clause's top list.)
+        const bool boundary_exact = request.clauses.size() > 1 || page.size() < wanted || page[wanted - 1].score > cut_floor;
+        if ((page.size() >= wanted && boundary_exact) || exhausted || window == kMaxK) break;
     }
     std::vector<SearchHit> out;
     for (std::size_t i = request.offset; i < page.size() && out.size() < request.k; ++i) {

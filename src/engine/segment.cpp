@@ -24,28 +24,6 @@ bool is_attribute_value(const FieldSpec& f) {
     return f.type != FieldType::kText && f.type != FieldType::kVector && f.type != FieldType::kSparse;
 }
 
-// Post-filtered top-k over any per-segment scorer `search(want)` returning hits best first: widens
-// `want` until k hits survive the delete set and the filter, or the segment is exhausted.
-template <class Hits, class SearchFn>
-std::vector<ScoredDoc> filtered_top_k(SearchFn&& search, std::size_t k, std::size_t n_docs, const DeleteSet* deleted,
-                                      std::size_t dead, const Filter* filter, const std::vector<Document>& attrs) {
-    std::vector<ScoredDoc> out;
-    std::size_t want = k + dead;
-    while (true) {
-        const Hits hits = search(want);
-        out.clear();
-        for (const auto& h : hits) {
-            if (deleted != nullptr && (*deleted)[h.doc] != 0) continue;
-            if (filter != nullptr && !filter->matches(attrs[h.doc].fields)) continue;
-            out.push_back({h.doc, static_cast<double>(h.score)});
-            if (out.size() == k) break;
-        }
-        if (out.size() >= k || hits.size() < want || want >= n_docs) break;
-        want = std::min<std::size_t>(n_docs, want * 4);
-    }
-    return out;
-}
-
 std::string text_file(const std::string& seg_dir, const std::string& field) {
     return seg_dir + "/text_" + field + ".bm25";
 }
@@ -62,23 +40,20 @@ const std::string* text_value(const Document& d, const std::string& name) {
     return std::get_if<std::string>(&it->second);
 }
 
-// An index LabelFilter that hides deleted documents and those failing the attribute filter.
-class SegmentFilter final : public index::LabelFilter {
-public:
-    SegmentFilter(const Segment& seg, const DeleteSet* deleted, const Filter* filter)
-        : seg_(seg), deleted_(deleted), filter_(filter) {}
-    bool allows(Label label) const noexcept override {
-        const auto local = static_cast<std::uint32_t>(to_int(label));
-        if (local >= seg_.size()) return false;
-        if (deleted_ != nullptr && (*deleted_)[local] != 0) return false;
-        return filter_ == nullptr || filter_->matches(seg_.attributes(local).fields);
+// The (title, text) a text field indexes for `d`: the field itself, its one source, or its first two
+// sources as title and text.
+void text_views(const FieldSpec& f, const Document& d, std::string_view& title, std::string_view& text) {
+    title = {};
+    text = {};
+    if (f.sources.empty()) {
+        if (const auto* s = text_value(d, f.name)) text = *s;
+    } else if (f.sources.size() == 1) {
+        if (const auto* s = text_value(d, f.sources[0])) text = *s;
+    } else {
+        if (const auto* s = text_value(d, f.sources[0])) title = *s;
+        if (const auto* s = text_value(d, f.sources[1])) text = *s;
     }
-
-private:
-    const Segment& seg_;
-    const DeleteSet* deleted_;
-    const Filter* filter_;
-};
+}
 
 }  // namespace
 
@@ -162,14 +137,7 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
             for (std::size_t i = 0; i < docs.size(); ++i) {
                 names[i] = std::to_string(i);
                 views[i].id = names[i];
-                if (f.sources.empty()) {
-                    if (const auto* s = text_value(docs[i], f.name)) views[i].text = *s;
-                } else if (f.sources.size() == 1) {
-                    if (const auto* s = text_value(docs[i], f.sources[0])) views[i].text = *s;
-                } else {
-                    if (const auto* s = text_value(docs[i], f.sources[0])) views[i].title = *s;
-                    if (const auto* s = text_value(docs[i], f.sources[1])) views[i].text = *s;
-                }
+                text_views(f, docs[i], views[i].title, views[i].text);
             }
             sparse::Bm25Index::BuildOptions options;
             options.params = {schema.bm25_k1, schema.bm25_b};
@@ -299,9 +267,7 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
     return seg;
 }
 
-Result<Document> Segment::document(std::uint32_t local) const {
-    if (local >= ids_.size()) return out_of_range("document slot " + std::to_string(local));
-    const std::size_t b = local / kDocsPerBlock;
+Result<std::string> Segment::raw_block(std::size_t b) const {
     const auto begin = block_offsets_[b];
     const auto end = block_offsets_[b + 1];
     if (end - begin < 4) return data_loss("segment " + std::to_string(id_) + ": empty block");
@@ -315,6 +281,25 @@ Result<Document> Segment::document(std::uint32_t local) const {
         out_len != raw_size) {
         return data_loss("segment " + std::to_string(id_) + ": corrupt document block");
     }
+    return raw;
+}
+
+Result<std::vector<Document>> Segment::decode_block(std::size_t b) const {
+    QUIVER_ASSIGN_OR_RETURN(std::string raw, raw_block(b));
+    ByteReader r(raw);
+    std::vector<Document> out;
+    const std::size_t end_doc = std::min(ids_.size(), (b + 1) * kDocsPerBlock);
+    for (std::size_t i = b * kDocsPerBlock; i < end_doc; ++i) {
+        QUIVER_ASSIGN_OR_RETURN(Document d, decode_document(r));
+        out.push_back(std::move(d));
+    }
+    return out;
+}
+
+Result<Document> Segment::document(std::uint32_t local) const {
+    if (local >= ids_.size()) return out_of_range("document slot " + std::to_string(local));
+    const std::size_t b = local / kDocsPerBlock;
+    QUIVER_ASSIGN_OR_RETURN(std::string raw, raw_block(b));
     ByteReader r(raw);
     for (std::size_t i = b * kDocsPerBlock;; ++i) {
         QUIVER_ASSIGN_OR_RETURN(Document d, decode_document(r));
@@ -322,16 +307,17 @@ Result<Document> Segment::document(std::uint32_t local) const {
     }
 }
 
-std::vector<ScoredDoc> Segment::search_text(std::size_t field, std::span<const std::string> terms, std::size_t k,
-                                            const DeleteSet* deleted, std::size_t dead, const Filter* filter) const {
-    if (field >= text_.size() || !text_[field] || k == 0) return {};
-    const sparse::Bm25Index& bm = *text_[field];
-    return filtered_top_k<std::vector<sparse::Bm25Hit>>([&](std::size_t want) { return bm.search_terms(terms, want); },
-                                                        k, ids_.size(), deleted, dead, filter, attrs_);
+std::vector<ScoredDoc> Segment::search_text(std::size_t field, const sparse::Bm25QueryStats& stats, std::size_t k,
+                                            const AllowedDocs& allowed) const {
+    const sparse::Bm25Index* bm = text_index(field);
+    if (bm == nullptr || k == 0) return {};
+    std::vector<ScoredDoc> out;
+    for (const auto& h : bm->search_with_stats(stats, k, &allowed)) out.push_back({h.doc, static_cast<double>(h.score)});
+    return out;
 }
 
 std::vector<ScoredDoc> Segment::search_sparse(std::size_t field, const SparseTerms& query, std::size_t k,
-                                              const DeleteSet* deleted, std::size_t dead, const Filter* filter) const {
+                                              const AllowedDocs& allowed) const {
     if (field >= sparse_.size() || !sparse_[field] || k == 0) return {};
     const sparse::ExactSparseIndex& idx = *sparse_[field];
     sparse::SparseVector q;
@@ -342,25 +328,156 @@ std::vector<ScoredDoc> Segment::search_sparse(std::size_t field, const SparseTer
         q.weights.push_back(weight);
     }
     if (!sparse::canonicalize(q, "query")) return {};
-    return filtered_top_k<std::vector<sparse::SparseHit>>([&](std::size_t want) { return idx.search(q.view(), want); },
-                                                          k, ids_.size(), deleted, dead, filter, attrs_);
+    std::vector<ScoredDoc> out;
+    for (const auto& h : idx.search(q.view(), k, nullptr, &allowed)) out.push_back({h.doc, static_cast<double>(h.score)});
+    return out;
 }
 
 Result<std::vector<ScoredDoc>> Segment::search_vector(std::size_t field, std::span<const float> query, std::size_t k,
-                                                      std::size_t ef, const DeleteSet* deleted,
-                                                      const Filter* filter) const {
+                                                      std::size_t ef, const AllowedDocs& allowed) const {
     std::vector<ScoredDoc> out;
     if (field >= vectors_.size() || !vectors_[field] || k == 0 || vectors_[field]->info().size == 0) return out;
-    SegmentFilter sf(*this, deleted, filter);
+    const index::AllowedLabels labels(allowed);
     index::SearchParams p;
     p.k = k;
     p.ef = ef;
-    p.filter = (deleted != nullptr || filter != nullptr) ? &sf : nullptr;
+    p.filter = allowed.restricts() ? &labels : nullptr;
     QUIVER_ASSIGN_OR_RETURN(auto res, vectors_[field]->search(MatrixView<float>{query.data(), 1, query.size()}, p));
     for (std::size_t j = 0; j < res.count(0); ++j) {
         out.push_back({static_cast<std::uint32_t>(to_int(res.label(0, j))), -static_cast<double>(res.distance(0, j))});
     }
     return out;
+}
+
+Bitmap Segment::matching(const Filter& filter) const {
+    Bitmap out;
+    std::vector<std::uint32_t> docs;
+    for (std::uint32_t i = 0; i < attrs_.size(); ++i) {
+        if (filter.matches(attrs_[i].fields)) docs.push_back(i);
+    }
+    out.add_many(docs);
+    return out;
+}
+
+Status Segment::add_text_stats(const Schema& schema, const Bitmap& docs, std::vector<DeadTextStats>& acc,
+                               TextStatsMethod method) const {
+    acc.resize(schema.fields.size());
+    if (docs.empty()) return ok_status();
+    const std::uint64_t n_docs = docs.cardinality();
+    std::vector<std::pair<std::size_t, text::Analyzer>> analysed;  // text fields counted by re-analysis
+    std::vector<std::uint32_t> lengths;
+    for (std::size_t fi = 0; fi < schema.fields.size() && fi < text_.size(); ++fi) {
+        if (!text_[fi]) continue;
+        const sparse::Bm25Index& bm = *text_[fi];
+        DeadTextStats& d = acc[fi];
+        if (d.doc_freq.empty()) d.doc_freq.assign(bm.num_terms(), 0);
+        // Re-analysing a document costs about as much as decoding a few thousand postings.
+        const bool scan = method == TextStatsMethod::kPostings ||
+                          (method == TextStatsMethod::kAuto && n_docs * kAnalysisCostInPostings >= bm.total_tokens());
+        if (!scan) {
+            QUIVER_ASSIGN_OR_RETURN(auto analyzer, text::Analyzer::create(bm.analyzer_config()));
+            analysed.emplace_back(fi, std::move(analyzer));
+            continue;
+        }
+        // One pass over the postings: a document's length is the sum of its term frequencies.
+        lengths.assign(ids_.size(), 0);
+        for (sparse::TermId t = 0; t < bm.num_terms(); ++t) {
+            sparse::PostingCursor c = bm.postings().cursor(t);
+            for (sparse::DocIndex doc = c.doc(); doc != sparse::kTerminated; doc = c.next()) {
+                if (!docs.contains(doc)) continue;
+                ++d.doc_freq[t];
+                lengths[doc] += static_cast<std::uint32_t>(c.weight());
+            }
+        }
+        docs.for_each([&](std::uint32_t local) {
+            if (local >= lengths.size() || lengths[local] == 0) return;
+            ++d.docs_with_tokens;
+            d.tokens += lengths[local];
+        });
+    }
+    if (analysed.empty()) return ok_status();
+    Status st;
+    std::vector<std::string> tokens;
+    std::vector<sparse::TermId> ids;
+    std::size_t cached_block = static_cast<std::size_t>(-1);
+    std::vector<Document> block;  // the decoded documents of `cached_block`
+    docs.for_each([&](std::uint32_t local) {
+        if (!st || local >= ids_.size()) return;
+        if (local / kDocsPerBlock != cached_block) {
+            cached_block = local / kDocsPerBlock;
+            auto decoded = decode_block(cached_block);
+            if (!decoded) {
+                st = std::move(decoded).error();
+                return;
+            }
+            block = std::move(decoded).value();
+        }
+        const Document& doc = block[local % kDocsPerBlock];
+        for (auto& [fi, analyzer] : analysed) {
+            std::string_view title;
+            std::string_view body;
+            text_views(schema.fields[fi], doc, title, body);
+            tokens.clear();
+            sparse::Bm25Index::document_tokens(analyzer, title, body, tokens);
+            if (tokens.empty()) continue;
+            DeadTextStats& d = acc[fi];
+            ++d.docs_with_tokens;
+            d.tokens += tokens.size();
+            ids.clear();
+            for (const auto& t : tokens) ids.push_back(text_[fi]->find_term(t));
+            std::sort(ids.begin(), ids.end());
+            ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+            for (sparse::TermId id : ids) {
+                if (id < d.doc_freq.size()) ++d.doc_freq[id];
+            }
+        }
+    });
+    return st;
+}
+
+std::shared_ptr<DeadStats> DeadStats::next(std::shared_ptr<const Segment> seg, DeleteSet deleted,
+                                           const std::shared_ptr<DeadStats>& previous) {
+    if (deleted.empty()) return nullptr;
+    auto out = std::make_shared<DeadStats>();
+    out->seg_ = std::move(seg);
+    out->deleted_ = std::move(deleted);
+    if (previous) {
+        // Called under the writer lock: never waits for a computation (base_mu_ is held briefly).
+        std::lock_guard lock(previous->base_mu_);
+        const bool usable = previous->done_.load(std::memory_order_acquire) && previous->status_;
+        out->base_ = usable ? previous : previous->base_;
+    }
+    return out;
+}
+
+Result<const std::vector<DeadTextStats>*> DeadStats::get(const Schema& schema) {
+    if (!done_.load(std::memory_order_acquire)) {
+        std::lock_guard lock(mu_);
+        if (!done_.load(std::memory_order_relaxed)) {
+            std::shared_ptr<DeadStats> base;
+            {
+                std::lock_guard b(base_mu_);
+                base = base_;
+            }
+            std::vector<DeadTextStats> stats;
+            Bitmap delta;
+            if (base) {
+                stats = base->stats_;  // final: base is computed
+                delta = deleted_.added_since(base->deleted_);
+            } else {
+                delta = deleted_.flatten();
+            }
+            status_ = seg_->add_text_stats(schema, delta, stats);
+            stats_ = std::move(stats);
+            {
+                std::lock_guard b(base_mu_);
+                done_.store(true, std::memory_order_release);
+                base_.reset();
+            }
+        }
+    }
+    if (!status_) return status_.error();
+    return &stats_;
 }
 
 }  // namespace quiver::engine

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -14,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "quiver/core/bitmap.h"
 #include "quiver/core/result.h"
 #include "quiver/engine/schema.h"
 #include "quiver/index/vector_index.h"
@@ -23,8 +26,17 @@
 
 namespace quiver::engine {
 
-/// A deleted-documents bitmap, one byte per document (copy-on-write in snapshots).
-using DeleteSet = std::vector<std::uint8_t>;
+/// The deleted documents of a segment: an immutable, versioned roaring bitmap (core/bitmap.h) shared
+/// by snapshots; a delete publishes a new version built from the old one plus the delta.
+using DeleteSet = DeletedDocs;
+
+/// BM25 statistics of one text field over a segment's deleted documents, which corpus-wide scoring
+/// subtracts from the segment's own (Lucene would count them until a merge; we count live documents).
+struct DeadTextStats {
+    std::uint64_t docs_with_tokens = 0;
+    std::uint64_t tokens = 0;
+    std::vector<std::uint32_t> doc_freq;  ///< by the field index's TermId; empty while nothing is dead
+};
 
 struct ScoredDoc {
     std::uint32_t local = 0;
@@ -59,23 +71,40 @@ public:
     /// Bytes on disk (persisted) or that would be written.
     std::uint64_t size_bytes() const noexcept { return bytes_; }
 
-    /// BM25 over analysed terms; skips deleted and filtered documents. Best first.
-    /// `dead` = number of set entries in `deleted`.
-    std::vector<ScoredDoc> search_text(std::size_t field, std::span<const std::string> terms, std::size_t k,
-                                       const DeleteSet* deleted, std::size_t dead, const Filter* filter) const;
+    /// The BM25 index of a text field (null when the field has none here, e.g. an empty segment).
+    const sparse::Bm25Index* text_index(std::size_t field) const noexcept {
+        return field < text_.size() && text_[field] ? &*text_[field] : nullptr;
+    }
+    /// BM25 top-k scored with `stats` (the collection's, summed over segments); only documents
+    /// `allowed` allows are scored. Best first.
+    std::vector<ScoredDoc> search_text(std::size_t field, const sparse::Bm25QueryStats& stats, std::size_t k,
+                                       const AllowedDocs& allowed) const;
     /// Exact inner-product top-k for a sparse query (terms unknown to the segment are ignored). Best first.
     std::vector<ScoredDoc> search_sparse(std::size_t field, const SparseTerms& query, std::size_t k,
-                                         const DeleteSet* deleted, std::size_t dead, const Filter* filter) const;
-    /// Nearest vectors; score = -distance. Best first.
+                                         const AllowedDocs& allowed) const;
+    /// Nearest vectors; score = -distance. Best first. Disallowed documents are traversed, not returned.
     Result<std::vector<ScoredDoc>> search_vector(std::size_t field, std::span<const float> query, std::size_t k,
-                                                 std::size_t ef, const DeleteSet* deleted,
-                                                 const Filter* filter) const;
+                                                 std::size_t ef, const AllowedDocs& allowed) const;
+    /// The documents whose attributes match `filter`.
+    Bitmap matching(const Filter& filter) const;
+    enum class TextStatsMethod : std::uint8_t { kAuto, kAnalysis, kPostings };
+    /// Re-analysing one document costs about as much as decoding this many postings.
+    static constexpr std::uint64_t kAnalysisCostInPostings = 2000;
+    /// Adds the BM25 statistics of `docs` to `acc`, one entry per schema field (text fields only):
+    /// by re-analysing their stored text exactly as the indexes were built (few documents), or by one
+    /// pass over the field's postings (many; lengths are sums of term frequencies). kAuto picks the
+    /// cheaper; both give the same figures. kDataLoss on a corrupt document block.
+    Status add_text_stats(const Schema& schema, const Bitmap& docs, std::vector<DeadTextStats>& acc,
+                          TextStatsMethod method = TextStatsMethod::kAuto) const;
 
     static std::string dir_name(std::uint64_t id) { return "seg_" + std::to_string(id); }
 
 private:
     Segment() = default;
     Status build_indexes(const Schema& schema, const std::vector<Document>& docs, std::size_t threads);
+    Result<std::string> raw_block(std::size_t b) const;
+    /// Every document of store block `b`.
+    Result<std::vector<Document>> decode_block(std::size_t b) const;
 
     std::uint64_t id_ = 0;
     void index_ids();
@@ -93,6 +122,30 @@ private:
     std::vector<std::optional<sparse::ExactSparseIndex>> sparse_;  // per schema field
     std::vector<std::string> field_names_;
     std::uint64_t bytes_ = 0;
+};
+
+/// The DeadTextStats of every text field of one segment for one DeleteSet version. Computed on first
+/// use (a search), from the newest computed earlier version plus the documents deleted since, so the
+/// write path never analyses text and a run of deletes between two searches is analysed once.
+/// Thread-safe: concurrent `get` calls compute once.
+class DeadStats {
+public:
+    /// The version for `deleted` following `previous` (null for the segment's first); null when
+    /// nothing is deleted.
+    static std::shared_ptr<DeadStats> next(std::shared_ptr<const Segment> seg, DeleteSet deleted,
+                                           const std::shared_ptr<DeadStats>& previous);
+    /// One entry per schema field (empty doc_freq for non-text fields).
+    Result<const std::vector<DeadTextStats>*> get(const Schema& schema);
+
+private:
+    std::mutex mu_;                  // held while computing (by searches only)
+    std::atomic<bool> done_{false};  // set once stats_/status_ are final
+    Status status_;
+    std::shared_ptr<const Segment> seg_;
+    DeleteSet deleted_;
+    mutable std::mutex base_mu_;       // guards base_ only; never held while computing
+    std::shared_ptr<DeadStats> base_;  // a computed earlier version, or null (nothing was dead)
+    std::vector<DeadTextStats> stats_;
 };
 
 }  // namespace quiver::engine

@@ -74,10 +74,29 @@ TermId Bm25Index::find_term(std::string_view term) const noexcept {
     return kTerminated;
 }
 
-float Bm25Index::idf(TermId term) const noexcept {
-    const double df = postings_.term_info(term).doc_freq;
-    const double n = docs_with_tokens_;
+float bm25_idf(std::uint64_t doc_freq, std::uint64_t doc_count) noexcept {
+    const double df = static_cast<double>(doc_freq);
+    const double n = static_cast<double>(doc_count);
     return static_cast<float>(std::log(1.0 + (n - df + 0.5) / (df + 0.5)));
+}
+
+Bm25QueryStats Bm25QueryStats::for_terms(std::span<const std::string> terms) {
+    Bm25QueryStats q;
+    for (const std::string& t : terms) {
+        const auto it = std::find(q.terms.begin(), q.terms.end(), t);
+        if (it != q.terms.end()) {
+            q.boosts[static_cast<std::size_t>(it - q.terms.begin())] += 1.0f;
+        } else {
+            q.terms.push_back(t);
+            q.boosts.push_back(1.0f);
+        }
+    }
+    q.doc_freq.assign(q.terms.size(), 0);
+    return q;
+}
+
+float Bm25Index::idf(TermId term) const noexcept {
+    return bm25_idf(postings_.term_info(term).doc_freq, docs_with_tokens_);
 }
 
 std::size_t Bm25Index::size_bytes() const noexcept {
@@ -86,14 +105,29 @@ std::size_t Bm25Index::size_bytes() const noexcept {
            postings_.data_bytes();
 }
 
-void Bm25Index::make_norm_table() {
-    // Lucene BM25Similarity: avgdl as a float of sumTotalTermFreq / docCount, the cache in floats.
-    avgdl_ = docs_with_tokens_ == 0 ? 1.0 : static_cast<double>(total_tokens_) / docs_with_tokens_;
-    const float avgdl = static_cast<float>(avgdl_);
+namespace {
+// Lucene BM25Similarity: avgdl as a float of sumTotalTermFreq / docCount, the cache in floats.
+double average_length_of(std::uint64_t total_tokens, std::uint64_t doc_count) {
+    return doc_count == 0 ? 1.0 : static_cast<double>(total_tokens) / static_cast<double>(doc_count);
+}
+void fill_norm_table(const Bm25Params& params, double avgdl_d, float* out) {
+    const float avgdl = static_cast<float>(avgdl_d);
     for (std::uint32_t i = 0; i < 256; ++i) {
         const float len = static_cast<float>(decode_norm(static_cast<std::uint8_t>(i)));
-        norm_inverse_[i] = 1.0f / (params_.k1 * ((1.0f - params_.b) + params_.b * len / avgdl));
+        out[i] = 1.0f / (params.k1 * ((1.0f - params.b) + params.b * len / avgdl));
     }
+}
+}  // namespace
+
+void Bm25Index::make_norm_table() {
+    avgdl_ = average_length_of(total_tokens_, docs_with_tokens_);
+    fill_norm_table(params_, avgdl_, norm_inverse_.data());
+}
+
+void Bm25Index::document_tokens(text::Analyzer& analyzer, std::string_view title, std::string_view text,
+                                std::vector<std::string>& out) {
+    analyzer.analyze(title, out);
+    analyzer.analyze(text, out);
 }
 
 Status Bm25Index::index_structures() {
@@ -154,8 +188,7 @@ Result<Bm25Index> Bm25Index::build(std::span<const Bm25Document> docs, const Bui
         pool.parallel_for(n, [&](std::size_t i, std::size_t worker) {
             const Bm25Document& d = docs[start + i];
             tokens[i].clear();
-            analyzers[worker].analyze(d.title, tokens[i]);
-            analyzers[worker].analyze(d.text, tokens[i]);
+            document_tokens(analyzers[worker], d.title, d.text, tokens[i]);
             if (options.progress != nullptr) options.progress->add(1);
         }, 16);
         for (std::size_t i = 0; i < n; ++i) {
@@ -227,6 +260,41 @@ std::vector<Bm25Hit> Bm25Index::search_terms(std::span<const std::string> terms,
 std::vector<Bm25Hit> Bm25Index::search_terms_exhaustive(std::span<const std::string> terms, std::size_t k) const {
     const std::vector<QueryTerm> q = make_query(terms);
     const auto top = search_exhaustive(postings_, q, k, Bm25Scorer{norms_, norm_inverse_});
+    std::vector<Bm25Hit> hits(top.size());
+    for (std::size_t i = 0; i < top.size(); ++i) hits[i] = {top[i].doc, top[i].score};
+    return hits;
+}
+
+Bm25QueryStats Bm25Index::query_stats(std::span<const std::string> terms) const {
+    Bm25QueryStats q = Bm25QueryStats::for_terms(terms);
+    q.doc_count = docs_with_tokens_;
+    q.total_tokens = total_tokens_;
+    for (std::size_t i = 0; i < q.terms.size(); ++i) q.doc_freq[i] = doc_freq(find_term(q.terms[i]));
+    return q;
+}
+
+std::vector<Bm25Hit> Bm25Index::search_with_stats(const Bm25QueryStats& stats, std::size_t k,
+                                                  const AllowedDocs* allowed, TopKStats* top_k_stats,
+                                                  bool exhaustive) const {
+    std::vector<QueryTerm> q;
+    for (std::size_t i = 0; i < stats.terms.size(); ++i) {
+        const TermId id = find_term(stats.terms[i]);
+        if (id == kTerminated) continue;
+        q.push_back({id, stats.boosts[i] * bm25_idf(stats.doc_freq[i], stats.doc_count)});
+    }
+    Bm25Scorer scorer{norms_, norm_inverse_};
+    std::vector<float> table;
+    if (stats.doc_count != docs_with_tokens_ || stats.total_tokens != total_tokens_) {
+        table.resize(256);
+        fill_norm_table(params_, average_length_of(stats.total_tokens, stats.doc_count), table.data());
+        float scale = 1.0f;
+        for (std::size_t i = 0; i < 256; ++i) {
+            if (norm_inverse_[i] > 0.0f) scale = std::max(scale, table[i] / norm_inverse_[i]);
+        }
+        scorer = Bm25Scorer{norms_, table, scale};
+    }
+    const auto top = exhaustive ? search_exhaustive(postings_, q, k, scorer, allowed)
+                                : search_top_k(postings_, q, k, scorer, top_k_stats, allowed);
     std::vector<Bm25Hit> hits(top.size());
     for (std::size_t i = 0; i < top.size(); ++i) hits[i] = {top[i].doc, top[i].score};
     return hits;

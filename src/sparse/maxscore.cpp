@@ -11,15 +11,33 @@ constexpr float kBoundSlack = 1.0f + 1e-5f;
 
 struct DotContribution {
     float operator()(float query_weight, DocIndex, float weight) const noexcept { return query_weight * weight; }
+    float bound(float unit) const noexcept { return unit; }
 };
 
 struct Bm25Contribution {
     const std::uint8_t* norms;
     const float* norm_inverse;
+    float bound_scale;
     // Lucene's BM25Scorer.score: weight - weight / (1 + freq * normInverse).
     float operator()(float query_weight, DocIndex doc, float tf) const noexcept {
         return query_weight - query_weight / (1.0f + tf * norm_inverse[norms[doc]]);
     }
+    // A stored unit bound u = x / (1 + x) for the bounds' table; with every table entry scaled by at
+    // most s the unit score is at most s*x / (1 + s*x) (see Bm25Scorer).
+    float bound(float unit) const noexcept {
+        if (bound_scale <= 1.0f) return unit;
+        // s*x / (1 + s*x) with x = u / (1 - u), as one division (u = 1 gives 1).
+        const float su = bound_scale * unit;
+        return su / (1.0f - unit + su);
+    }
+};
+
+struct AllowAll {
+    bool operator()(DocIndex) const noexcept { return true; }
+};
+struct AllowMask {
+    const AllowedDocs* allowed;
+    bool operator()(DocIndex doc) const noexcept { return allowed->allows(doc); }
 };
 
 // "a ranks before b": higher score, then smaller doc. A function object, so heap operations inline it.
@@ -63,16 +81,16 @@ struct ActiveTerm {
     float upper_bound;
 };
 
-template <class Contribution>
+template <class Contribution, class Allow>
 std::vector<ScoredDoc> maxscore(const PostingStore& store, std::span<const QueryTerm> query, std::size_t k,
-                                const Contribution& contrib, TopKStats* stats) {
+                                const Contribution& contrib, const Allow& allow, TopKStats* stats) {
     if (k == 0) return {};
     std::vector<ActiveTerm> terms;
     terms.reserve(query.size());
     for (const QueryTerm& q : query) {
         if (!(q.weight > 0.0f) || store.term_info(q.term).doc_freq == 0) continue;
         PostingCursor c = store.cursor(q.term);
-        const float ub = q.weight * c.max_score() * kBoundSlack;
+        const float ub = q.weight * contrib.bound(c.max_score()) * kBoundSlack;
         terms.push_back({std::move(c), q.weight, ub});
     }
     std::sort(terms.begin(), terms.end(),
@@ -96,6 +114,12 @@ std::vector<ScoredDoc> maxscore(const PostingStore& store, std::span<const Query
         DocIndex candidate = kTerminated;
         for (std::size_t i = first_essential; i < n; ++i) candidate = std::min(candidate, terms[i].cursor.doc());
         if (candidate == kTerminated) break;
+        if (!allow(candidate)) {  // skipped inside the walk: never scored, never offered
+            for (std::size_t i = first_essential; i < n; ++i) {
+                if (terms[i].cursor.doc() == candidate) terms[i].cursor.next();
+            }
+            continue;
+        }
 
         float score = 0.0f;
         for (std::size_t i = first_essential; i < n; ++i) {
@@ -114,7 +138,7 @@ std::vector<ScoredDoc> maxscore(const PostingStore& store, std::span<const Query
             }
             PostingCursor& c = terms[j].cursor;
             if (c.shallow_seek(candidate) == kTerminated) continue;
-            const float block_bound = terms[j].query_weight * c.block_max_score() * kBoundSlack;
+            const float block_bound = terms[j].query_weight * contrib.bound(c.block_max_score()) * kBoundSlack;
             const float rest = j > 0 ? prefix[j - 1] : 0.0f;
             if (heap.full() && score + (rest + block_bound) * kBoundSlack <= threshold) {
                 ++skipped;
@@ -134,7 +158,7 @@ std::vector<ScoredDoc> maxscore(const PostingStore& store, std::span<const Query
 
 template <class Contribution>
 std::vector<ScoredDoc> exhaustive(const PostingStore& store, std::span<const QueryTerm> query, std::size_t k,
-                                  const Contribution& contrib) {
+                                  const Contribution& contrib, const AllowedDocs* allowed) {
     std::vector<float> acc(store.num_docs(), 0.0f);
     for (const QueryTerm& q : query) {
         if (!(q.weight > 0.0f)) continue;
@@ -143,26 +167,39 @@ std::vector<ScoredDoc> exhaustive(const PostingStore& store, std::span<const Que
     }
     TopKHeap heap(k);
     if (k == 0) return {};
-    for (DocIndex d = 0; d < acc.size(); ++d) heap.offer(d, acc[d]);
+    for (DocIndex d = 0; d < acc.size(); ++d) {
+        if (allowed == nullptr || allowed->allows(d)) heap.offer(d, acc[d]);
+    }
     return std::move(heap).sorted();
+}
+
+template <class Contribution>
+std::vector<ScoredDoc> dispatch_allow(const PostingStore& store, std::span<const QueryTerm> query, std::size_t k,
+                                      const Contribution& contrib, TopKStats* stats, const AllowedDocs* allowed) {
+    if (allowed != nullptr && allowed->restricts()) return maxscore(store, query, k, contrib, AllowMask{allowed}, stats);
+    return maxscore(store, query, k, contrib, AllowAll{}, stats);
+}
+
+Bm25Contribution bm25_contribution(const Bm25Scorer& s) {
+    return {s.norms.data(), s.norm_inverse.data(), s.bound_scale};
 }
 
 }  // namespace
 
 std::vector<ScoredDoc> search_top_k(const PostingStore& store, std::span<const QueryTerm> query, std::size_t k,
-                                    const Scorer& scorer, TopKStats* stats) {
+                                    const Scorer& scorer, TopKStats* stats, const AllowedDocs* allowed) {
     if (const auto* bm25 = std::get_if<Bm25Scorer>(&scorer)) {
-        return maxscore(store, query, k, Bm25Contribution{bm25->norms.data(), bm25->norm_inverse.data()}, stats);
+        return dispatch_allow(store, query, k, bm25_contribution(*bm25), stats, allowed);
     }
-    return maxscore(store, query, k, DotContribution{}, stats);
+    return dispatch_allow(store, query, k, DotContribution{}, stats, allowed);
 }
 
 std::vector<ScoredDoc> search_exhaustive(const PostingStore& store, std::span<const QueryTerm> query,
-                                         std::size_t k, const Scorer& scorer) {
+                                         std::size_t k, const Scorer& scorer, const AllowedDocs* allowed) {
     if (const auto* bm25 = std::get_if<Bm25Scorer>(&scorer)) {
-        return exhaustive(store, query, k, Bm25Contribution{bm25->norms.data(), bm25->norm_inverse.data()});
+        return exhaustive(store, query, k, bm25_contribution(*bm25), allowed);
     }
-    return exhaustive(store, query, k, DotContribution{});
+    return exhaustive(store, query, k, DotContribution{}, allowed);
 }
 
 }  // namespace quiver::sparse

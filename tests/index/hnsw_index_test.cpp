@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <set>
 
 #include "index/index_testing.h"
@@ -120,6 +121,87 @@ TEST(HnswIndex, FilterRestrictsResults) {
         EXPECT_EQ(r.count(q), 10u);
         for (std::size_t j = 0; j < r.count(q); ++j) EXPECT_EQ(to_int(r.label(q, j)) % 2, 0u);
     }
+}
+
+TEST(HnswIndex, AllowedDocsMaskSkipsButTraverses) {
+    auto base = testing::clustered_matrix(3000, 16, 20, 51);
+    auto queries = testing::clustered_matrix(100, 16, 20, 52);
+    auto idx = *HnswIndex::create(16, Metric::kL2, {.M = 16, .ef_construction = 100, .threads = 2});
+    ASSERT_TRUE(idx->add(base, sequential_labels(base.rows)).ok());
+    // 40% deleted (a bitmap, not index tombstones) and a filter on two thirds of the rest.
+    std::mt19937 rng(5);
+    std::vector<std::uint32_t> dead;
+    Bitmap filter;
+    std::vector<bool> skip(base.rows, false);
+    for (std::uint32_t i = 0; i < base.rows; ++i) {
+        if (rng() % 5 < 2) {
+            dead.push_back(i);
+            skip[i] = true;
+        } else if (i % 3 != 0) {
+            filter.add(i);
+        } else {
+            skip[i] = true;
+        }
+    }
+    const DeletedDocs deleted = DeletedDocs().with(dead);
+    const AllowedLabels allowed(AllowedDocs::of(&deleted, &filter));
+    auto r = *idx->search(queries, {.k = 10, .ef = 128, .filter = &allowed});
+    for (std::size_t q = 0; q < r.num_queries; ++q) {
+        ASSERT_EQ(r.count(q), 10u);
+        for (std::size_t j = 0; j < r.count(q); ++j) ASSERT_FALSE(skip[to_int(r.label(q, j))]);
+    }
+    const auto truth = brute_force(base, queries, 10, Metric::kL2, &skip);
+    EXPECT_GE(recall_at_k(result_labels(r), truth, 10), 0.9);
+}
+
+// Churn: many rounds of deleting a fifth of the labels and re-inserting them with new vectors.
+// Compaction reclaims the tombstones, so slots stay bounded and recall stays that of a fresh build.
+TEST(HnswIndex, ChurnKeepsRecallAndReclaimsTombstones) {
+    const std::size_t n = 2000;
+    const std::size_t dim = 16;
+    auto pool = testing::clustered_matrix(n * 6, dim, 25, 61);
+    auto queries = testing::clustered_matrix(100, dim, 25, 62);
+    auto idx = *HnswIndex::create(dim, Metric::kL2, {.M = 12, .ef_construction = 100, .threads = 2});
+    std::vector<std::size_t> row_of(n);  // label -> row of `pool` holding its current vector
+    for (std::size_t i = 0; i < n; ++i) row_of[i] = i;
+    ASSERT_TRUE(idx->add(pool.view().slice(0, n), sequential_labels(n)).ok());
+    std::mt19937 rng(17);
+    std::size_t next_row = n;
+    std::size_t max_slots = 0;
+    for (int round = 0; round < 20; ++round) {
+        std::vector<Label> gone;
+        for (std::size_t i = 0; i < n; ++i) {
+            if (rng() % 5 == 0) gone.push_back(Label{i});
+        }
+        ASSERT_EQ(*idx->remove(gone), gone.size());
+        std::vector<float> rows;
+        for (Label l : gone) {
+            const std::size_t r = next_row++ % pool.rows;
+            row_of[to_int(l)] = r;
+            rows.insert(rows.end(), pool.view().row_ptr(r), pool.view().row_ptr(r) + dim);
+        }
+        ASSERT_TRUE(idx->add(MatrixView<float>{rows.data(), gone.size(), dim}, gone).ok());
+        EXPECT_EQ(idx->info().size, n);
+        max_slots = std::max(max_slots, idx->slots());
+    }
+    // Without reclaiming, 20 rounds would leave about n * 5 slots.
+    EXPECT_LT(max_slots, n * 3 / 2 + n / 5);
+    Matrix<float> current(n, dim);
+    for (std::size_t i = 0; i < n; ++i) {
+        std::copy(pool.view().row_ptr(row_of[i]), pool.view().row_ptr(row_of[i]) + dim, current.values.data() + i * dim);
+    }
+    const auto truth = brute_force(current, queries, 10, Metric::kL2);
+    const double churned = recall_at_k(result_labels(*idx->search(queries, {.k = 10, .ef = 64})), truth, 10);
+    auto fresh = *HnswIndex::create(dim, Metric::kL2, {.M = 12, .ef_construction = 100, .threads = 2});
+    ASSERT_TRUE(fresh->add(current, sequential_labels(n)).ok());
+    const double rebuilt = recall_at_k(result_labels(*fresh->search(queries, {.k = 10, .ef = 64})), truth, 10);
+    EXPECT_GE(churned, rebuilt - 0.02) << "fresh build " << rebuilt;
+    EXPECT_GE(churned, 0.95);
+    // An explicit compaction drops every tombstone and keeps every live label.
+    ASSERT_TRUE(idx->remove(std::vector<Label>{Label{0}}).ok());
+    ASSERT_TRUE(idx->compact().ok());
+    EXPECT_EQ(idx->slots(), n - 1);
+    EXPECT_EQ(idx->info().size, n - 1);
 }
 
 TEST(HnswIndex, RejectsBadInputAndHandlesEdgeCases) {

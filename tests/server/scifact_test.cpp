@@ -83,8 +83,8 @@ TEST(EndToEnd, SciFactThroughTheServerMatchesEval) {
         if (++in_batch == 500) send();
     }
     if (in_batch > 0) send();
-    cli.set_read_timeout(120, 0);  // optimize of 5k documents can pass httplib's 5 s default on a loaded machine
-    r = cli.Post("/collections/scifact/optimize", "{}", "application/json");  // one segment: corpus-wide BM25 stats
+    cli.set_read_timeout(120, 0);  // optimize takes seconds on a loaded 2-core machine (client default: 5 s)
+    r = cli.Post("/collections/scifact/optimize", "{}", "application/json");  // one segment (an optimisation)
     ASSERT_TRUE(r);
     ASSERT_EQ(r->status, 200) << r->body;
     eval::Run served;

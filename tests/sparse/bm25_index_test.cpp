@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <random>
 
 #include "quiver/eval/dataset.h"
 #include "quiver/eval/metrics.h"
@@ -276,6 +278,92 @@ TEST(Bm25Index, CranfieldAndLimitSmallEvaluate) {
     const auto lim = evaluate_collection(limit, "recall@100");
     ASSERT_EQ(lim.metrics.size(), 1u);
     EXPECT_NEAR(lim.metrics[0].mean, 1.0, 1e-9);  // 46 documents: everything matching is retrieved
+}
+
+}  // namespace
+}  // namespace quiver::sparse
+
+namespace quiver::sparse {
+namespace {
+
+// Corpus-wide statistics: a corpus split into parts of very different average length, each part
+// scored with the statistics summed over all parts, gives every document the score the one index
+// over the whole corpus gives it, and the same top k (MaxScore with rescaled block bounds).
+TEST(Bm25Index, PartsScoredWithSummedStatisticsMatchTheWholeIndex) {
+    const char* words[] = {"river", "stone", "light", "north", "paper", "glass", "storm", "field", "music", "clock",
+                           "bread", "metal", "cloud", "sugar", "green", "ocean", "train", "honey", "smoke", "tiger"};
+    std::vector<std::string> ids;
+    std::vector<std::string> texts;
+    std::mt19937 rng(3);
+    for (int i = 0; i < 3000; ++i) {
+        // Part i % 4 decides the length range: part 0 short, part 3 long.
+        const int part = i % 4;
+        const int len = 2 + part * 25 + static_cast<int>(rng() % (5 + part * 30));
+        std::string t;
+        for (int w = 0; w < len; ++w) {
+            const std::size_t pick = std::min<std::size_t>(19, static_cast<std::size_t>(std::abs(std::normal_distribution<double>(0, 6)(rng))));
+            t += words[pick];
+            t += ' ';
+        }
+        ids.push_back("d" + std::to_string(i));
+        texts.push_back(std::move(t));
+    }
+    auto build = [&](int part) {
+        std::vector<Bm25Document> docs;
+        for (std::size_t i = 0; i < texts.size(); ++i) {
+            if (part < 0 || static_cast<int>(i % 4) == part) docs.push_back({ids[i], "", texts[i]});
+        }
+        Bm25Index::BuildOptions o;
+        o.threads = 1;
+        return Bm25Index::build(docs, o);
+    };
+    auto whole = build(-1);
+    ASSERT_TRUE(whole);
+    std::vector<Bm25Index> parts;
+    for (int p = 0; p < 4; ++p) {
+        auto b = build(p);
+        ASSERT_TRUE(b);
+        parts.push_back(std::move(b).value());
+    }
+    ASSERT_GT(parts[3].average_length(), 5 * parts[0].average_length());
+    const std::vector<std::vector<std::string>> queries = {
+        {"river"}, {"tiger", "honey"}, {"stone", "stone", "light"}, {"smoke", "music", "ocean", "river"}, {"absent"}};
+    for (const auto& q : queries) {
+        // Own statistics: exactly what search_terms gives.
+        const auto own = whole->search_with_stats(whole->query_stats(q), 20);
+        const auto plain = whole->search_terms(q, 20);
+        ASSERT_EQ(own.size(), plain.size());
+        for (std::size_t i = 0; i < own.size(); ++i) {
+            EXPECT_EQ(own[i].doc, plain[i].doc);
+            EXPECT_EQ(own[i].score, plain[i].score);
+        }
+        Bm25QueryStats stats = Bm25QueryStats::for_terms(q);
+        for (const auto& p : parts) {
+            stats.doc_count += p.docs_with_tokens();
+            stats.total_tokens += p.total_tokens();
+            for (std::size_t t = 0; t < stats.terms.size(); ++t) stats.doc_freq[t] += p.doc_freq(p.find_term(stats.terms[t]));
+        }
+        const auto want = whole->search_terms(q, texts.size());
+        std::map<std::string, float> want_score;
+        for (const auto& h : want) want_score[std::string(whole->doc_id(h.doc))] = h.score;
+        std::vector<std::pair<float, std::string>> merged;
+        for (const auto& p : parts) {
+            const auto top = p.search_with_stats(stats, 10);
+            const auto exhaustive = p.search_with_stats(stats, 10, nullptr, nullptr, true);
+            ASSERT_EQ(top.size(), exhaustive.size());
+            for (std::size_t i = 0; i < top.size(); ++i) EXPECT_NEAR(top[i].score, exhaustive[i].score, 1e-5f * exhaustive[i].score);
+            for (const auto& h : p.search_with_stats(stats, texts.size())) {
+                const std::string id(p.doc_id(h.doc));
+                ASSERT_TRUE(want_score.count(id)) << id;
+                EXPECT_NEAR(h.score, want_score[id], 1e-5f * want_score[id]) << id;
+            }
+            for (const auto& h : top) merged.emplace_back(h.score, std::string(p.doc_id(h.doc)));
+        }
+        std::sort(merged.begin(), merged.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+        for (std::size_t i = 0; i < std::min<std::size_t>(10, want.size()); ++i) {
+            EXPECT_NEAR(merged[i].first, want[i].score, 1e-5f * want[i].score) << "rank " << i;
+        }
+    }
 }
 
 }  // namespace

@@ -11,7 +11,8 @@ namespace quiver::sparse {
 namespace {
 
 // A Zipf-ish random collection: a few frequent terms, many rare ones.
-PostingStore random_store(WeightType type, std::uint32_t num_docs, std::uint32_t num_terms, std::uint64_t seed) {
+PostingStore random_store(WeightType type, std::uint32_t num_docs, std::uint32_t num_terms, std::uint64_t seed,
+                          std::uint32_t max_tf = 9) {
     std::mt19937_64 rng(seed);
     PostingsBuilder b(type);
     b.set_num_docs(num_docs);
@@ -20,7 +21,7 @@ PostingStore random_store(WeightType type, std::uint32_t num_docs, std::uint32_t
         std::bernoulli_distribution has(p);
         for (DocIndex d = 0; d < num_docs; ++d) {
             if (!has(rng)) continue;
-            const float w = type == WeightType::kFrequency ? static_cast<float>(1 + rng() % 9)
+            const float w = type == WeightType::kFrequency ? static_cast<float>(1 + rng() % max_tf)
                                                            : std::uniform_real_distribution<float>(0.05f, 2.0f)(rng);
             b.add(t, d, w);
         }
@@ -98,6 +99,109 @@ TEST(MaxScore, EdgeCases) {
     for (std::size_t i = 1; i < all.size(); ++i) {
         EXPECT_TRUE(all[i - 1].score > all[i].score || (all[i - 1].score == all[i].score && all[i - 1].doc < all[i].doc));
     }
+}
+
+// The best k of `all` (every matching document, best first) that `allowed` allows: the reference the
+// walk must reproduce without over-fetching.
+std::vector<ScoredDoc> allowed_prefix(const std::vector<ScoredDoc>& all, const AllowedDocs& allowed, std::size_t k) {
+    std::vector<ScoredDoc> out;
+    for (const auto& d : all) {
+        if (out.size() == k) break;
+        if (allowed.allows(d.doc)) out.push_back(d);
+    }
+    return out;
+}
+
+TEST(MaxScore, AllowedDocsAreSkippedInsideTheWalk) {
+    const std::uint32_t n = 6000;
+    PostingStore store = random_store(WeightType::kFrequency, n, 120, 5);
+    std::vector<std::uint8_t> norms(n);
+    std::mt19937 rng(21);
+    for (auto& x : norms) x = encode_norm(1 + rng() % 300);
+    std::vector<float> ni(256);
+    for (int i = 0; i < 256; ++i) {
+        ni[static_cast<std::size_t>(i)] = 1.0f / (0.9f * (0.6f + 0.4f * static_cast<float>(decode_norm(static_cast<std::uint8_t>(i))) / 90.0f));
+    }
+    store.compute_block_scores([&](TermId, DocIndex d, float tf) { return 1.0f - 1.0f / (1.0f + tf * ni[norms[d]]); });
+    // A quarter deleted at random, and a filter on half the documents.
+    std::vector<std::uint32_t> dead;
+    for (std::uint32_t d = 0; d < n; ++d) {
+        if (rng() % 4 == 0) dead.push_back(d);
+    }
+    const DeletedDocs deleted = DeletedDocs().with(dead);
+    Bitmap filter;
+    for (std::uint32_t d = 0; d < n; d += 2) filter.add(d);
+    const AllowedDocs masks[] = {AllowedDocs::of(&deleted), {nullptr, &filter}, AllowedDocs::of(&deleted, &filter)};
+    const PostingStore dot_store = random_store(WeightType::kFloat32, n, 120, 15);
+    const std::pair<const PostingStore*, Scorer> cases[] = {{&store, Bm25Scorer{norms, ni}},
+                                                            {&dot_store, DotProductScorer{}}};
+    for (int q = 0; q < 40; ++q) {
+        std::vector<QueryTerm> query;
+        const int len = 1 + static_cast<int>(rng() % 8);
+        for (int i = 0; i < len; ++i) {
+            query.push_back({static_cast<TermId>(rng() % 120), std::uniform_real_distribution<float>(0.2f, 4.0f)(rng)});
+        }
+        for (const auto& [st, scorer] : cases) {
+            const auto all = search_exhaustive(*st, query, n, scorer);
+            for (const AllowedDocs& mask : masks) {
+                for (std::size_t k : {1u, 10u, 50u}) {
+                    const auto got = search_top_k(*st, query, k, scorer, nullptr, &mask);
+                    const auto want = allowed_prefix(all, mask, k);
+                    expect_same(got, want);
+                    for (const auto& d : got) EXPECT_TRUE(mask.allows(d.doc)) << d.doc;
+                    expect_same(search_exhaustive(*st, query, k, scorer, &mask), want);
+                }
+            }
+        }
+    }
+}
+
+TEST(MaxScore, Bm25BoundsRescaledForAnotherNormTable) {
+    // Block bounds computed for avgdl 40; queries scored with avgdl 200 (every norm-inverse entry
+    // larger), as when a segment of short documents is scored with collection-wide statistics.
+    const std::uint32_t n = 8000;
+    PostingStore store = random_store(WeightType::kFrequency, n, 100, 6, 2);
+    std::vector<std::uint8_t> norms(n);
+    std::mt19937 rng(8);
+    for (auto& x : norms) x = encode_norm(1 + rng() % 400);
+    auto table = [](float avgdl) {
+        std::vector<float> t(256);
+        for (int i = 0; i < 256; ++i) {
+            t[static_cast<std::size_t>(i)] =
+                1.0f / (1.2f * (0.25f + 0.75f * static_cast<float>(decode_norm(static_cast<std::uint8_t>(i))) / avgdl));
+        }
+        return t;
+    };
+    const std::vector<float> built = table(40.0f);
+    const std::vector<float> query_table = table(200.0f);
+    store.compute_block_scores([&](TermId, DocIndex d, float tf) { return 1.0f - 1.0f / (1.0f + tf * built[norms[d]]); });
+    float scale = 1.0f;
+    for (std::size_t i = 0; i < 256; ++i) scale = std::max(scale, query_table[i] / built[i]);
+    ASSERT_GT(scale, 4.0f);
+    const Bm25Scorer scorer{norms, query_table, scale};
+    for (int q = 0; q < 60; ++q) {
+        std::vector<QueryTerm> query;
+        const int len = 2 + static_cast<int>(rng() % 8);
+        for (int i = 0; i < len; ++i) {
+            query.push_back({static_cast<TermId>(rng() % 100), std::uniform_real_distribution<float>(0.2f, 5.0f)(rng)});
+        }
+        for (std::size_t k : {1u, 10u, 100u}) expect_same(search_top_k(store, query, k, scorer), search_exhaustive(store, query, k, scorer));
+    }
+    // Why the rescaling is needed: under the query's table, postings exceed their block's stored bound.
+    // The rescaled bound s*x / (1 + s*x), x = u / (1 - u), covers every one of them.
+    std::size_t exceeded = 0;
+    for (TermId t = 0; t < 100; ++t) {
+        PostingCursor c = store.cursor(t);
+        for (DocIndex d = c.doc(); d != kTerminated; d = c.next()) {
+            c.shallow_seek(d);
+            const double u = c.block_max_score();
+            const double unit = 1.0 - 1.0 / (1.0 + c.weight() * query_table[norms[d]]);
+            const double x = scale * u / (1.0 - u);
+            EXPECT_LE(unit, x / (1.0 + x) * (1.0 + 1e-5)) << t << " " << d;
+            exceeded += unit > u * (1.0 + 1e-5) ? 1 : 0;
+        }
+    }
+    EXPECT_GT(exceeded, 100u);
 }
 
 }  // namespace

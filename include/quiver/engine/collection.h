@@ -211,7 +211,7 @@ public:
 
     /// Persists every in-memory segment and reclaims deletes (waits for the merger).
     [[nodiscard]] Status flush();
-    /// Merges everything into one segment (BM25 statistics then cover the whole collection).
+    /// Merges everything into one segment (an optimisation: BM25 statistics are collection-wide at all times).
     [[nodiscard]] Status optimize();
     /// Counts as of the latest published snapshot; never waits for a writer, an fsync or a merge.
     CollectionStats stats() const;

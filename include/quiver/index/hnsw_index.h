@@ -8,7 +8,10 @@
 /// a separate arena, labels and flags in side arrays. See docs/formats.md for the file.
 ///
 /// Deletes are tombstones: a removed label is traversed but never returned. Adding a label that is
-/// present (live or removed) inserts a new node and tombstones the old one.
+/// present (live or removed) inserts a new node and tombstones the old one. Tombstones are reclaimed
+/// by compaction: once they are a quarter of the slots (and at least kCompactMinDeleted), `add` and
+/// `remove` rebuild the graph from the live nodes (O(live log live), amortised over the quarter of
+/// slots deleted since the last rebuild), so churn neither grows memory nor degrades recall.
 ///
 /// Thread-safety: `search` may run concurrently with other searches. `add` is internally parallel
 /// (params.threads) but must not overlap with `search`, `remove` or `save` on the same index.
@@ -50,6 +53,15 @@ public:
     Status save(const std::string& path) const override;
     std::size_t memory_bytes() const override;
 
+    /// Rebuilds the graph from live nodes (same parameters and seed), dropping every tombstone.
+    Status compact();
+    /// Tombstones a rebuild is considered for; below this count they are kept.
+    inline static constexpr std::size_t kCompactMinDeleted = 64;
+    /// Whether tombstones reached the compaction threshold (a quarter of the slots).
+    bool needs_compaction() const noexcept;
+    /// Slots in use, live or tombstoned.
+    std::size_t slots() const noexcept;
+
     const HnswParams& params() const noexcept;
     /// Highest level in the graph (-1 when empty).
     int max_level() const noexcept;
@@ -58,6 +70,7 @@ public:
 
 private:
     explicit HnswIndex(std::unique_ptr<HnswGraph> graph);
+    Status compact_if_needed();
     std::unique_ptr<HnswGraph> graph_;
     ProgressBar* progress_ = nullptr;
 };

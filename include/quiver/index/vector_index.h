@@ -6,8 +6,8 @@
 /// Distances follow simd::Metric: squared L2, or 1 - inner product (cosine normalises both sides).
 ///
 /// Thread-safety: `search` is safe to call concurrently with other `search` calls. `add`, `remove` and
-/// `save` need exclusive access unless an implementation says otherwise (HnswIndex::add may run
-/// concurrently with search).
+/// `save` need exclusive access (HnswIndex::add and remove may also rebuild the graph to reclaim
+/// tombstones).
 #pragma once
 
 #include <cstddef>
@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "quiver/core/bitmap.h"
 #include "quiver/core/ids.h"
 #include "quiver/core/matrix_view.h"
 #include "quiver/core/result.h"
@@ -47,6 +48,21 @@ class LabelFilter {
 public:
     virtual ~LabelFilter() = default;
     virtual bool allows(Label label) const noexcept = 0;
+};
+
+/// A LabelFilter over an AllowedDocs mask, for indexes whose labels are document numbers (< 2^32):
+/// the allowed-docs interface of the sparse walks, for dense indexes. HNSW traverses disallowed
+/// nodes but never returns them.
+class AllowedLabels final : public LabelFilter {
+public:
+    explicit AllowedLabels(const AllowedDocs& allowed) : allowed_(allowed) {}
+    bool allows(Label label) const noexcept override {
+        const std::uint64_t v = to_int(label);
+        return v <= 0xFFFFFFFFu && allowed_.allows(static_cast<std::uint32_t>(v));
+    }
+
+private:
+    AllowedDocs allowed_;
 };
 
 struct SearchParams {

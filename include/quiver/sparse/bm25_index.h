@@ -48,6 +48,23 @@ struct Bm25Hit {
     float score;
 };
 
+/// The statistics one query is scored with, Lucene's CollectionStatistics and TermStatistics: over
+/// one index (`Bm25Index::query_stats`) or summed over several indexes that form one collection
+/// (the engine's segments), so a document's score does not depend on how the collection is split.
+struct Bm25QueryStats {
+    std::uint64_t doc_count = 0;            ///< documents with at least one token
+    std::uint64_t total_tokens = 0;         ///< sum of their lengths (sumTotalTermFreq)
+    std::vector<std::string> terms;         ///< distinct analysed query terms, in first-seen order
+    std::vector<float> boosts;              ///< occurrences of each in the query
+    std::vector<std::uint64_t> doc_freq;    ///< documents containing each
+
+    /// Distinct `terms` with their counts as boosts; statistics zero.
+    static Bm25QueryStats for_terms(std::span<const std::string> terms);
+};
+
+/// Lucene's idf: ln(1 + (doc_count - df + 0.5) / (df + 0.5)) as a float.
+float bm25_idf(std::uint64_t doc_freq, std::uint64_t doc_count) noexcept;
+
 /// Lucene SmallFloat.intToByte4 / byte4ToInt: the one-byte length encoding of BM25 norms.
 std::uint8_t encode_norm(std::uint32_t length) noexcept;
 std::uint32_t decode_norm(std::uint8_t norm) noexcept;
@@ -81,9 +98,20 @@ public:
     std::uint32_t num_docs() const noexcept { return static_cast<std::uint32_t>(doc_offsets_.size() - 1); }
     std::uint32_t num_terms() const noexcept { return static_cast<std::uint32_t>(term_offsets_.size() - 1); }
     double average_length() const noexcept { return avgdl_; }
+    /// Documents with at least one token, and the sum of all document lengths.
+    std::uint32_t docs_with_tokens() const noexcept { return docs_with_tokens_; }
+    std::uint64_t total_tokens() const noexcept { return total_tokens_; }
+    /// Documents containing `term` (kTerminated or unknown: 0).
+    std::uint32_t doc_freq(TermId term) const noexcept {
+        return term < postings_.num_terms() ? postings_.term_info(term).doc_freq : 0;
+    }
     std::string_view doc_id(DocIndex doc) const noexcept;
     /// Term id of an analysed term, or kTerminated when the term is not in the vocabulary. O(log num_terms).
     TermId find_term(std::string_view term) const noexcept;
+    /// The analysed term of `id` (< num_terms()).
+    std::string_view term(TermId id) const noexcept {
+        return std::string_view(term_blob_).substr(term_offsets_[id], term_offsets_[id + 1] - term_offsets_[id]);
+    }
     float idf(TermId term) const noexcept;
     const PostingStore& postings() const noexcept { return postings_; }
     /// Bytes of the saved representation (ids, vocabulary, norms, postings).
@@ -94,6 +122,19 @@ public:
                                       TopKStats* stats = nullptr) const;
     /// The same through the exhaustive reference scorer (tests, verification).
     std::vector<Bm25Hit> search_terms_exhaustive(std::span<const std::string> terms, std::size_t k) const;
+
+    /// This index's own statistics for analysed query terms (what `search_terms` scores with).
+    Bm25QueryStats query_stats(std::span<const std::string> terms) const;
+    /// Top-k scored with externally supplied statistics (e.g. a whole collection's), skipping
+    /// documents `allowed` does not allow inside the walk. Block-max pruning stays exact: the
+    /// stored bounds are rescaled for the query's length-norm table (see Bm25Scorer::bound_scale).
+    std::vector<Bm25Hit> search_with_stats(const Bm25QueryStats& stats, std::size_t k,
+                                           const AllowedDocs* allowed = nullptr, TopKStats* top_k_stats = nullptr,
+                                           bool exhaustive = false) const;
+    /// The tokens `build` indexes for one document (title, then text), through `analyzer`, which
+    /// must have this index's analyzer config. Appends to `out`.
+    static void document_tokens(text::Analyzer& analyzer, std::string_view title, std::string_view text,
+                                std::vector<std::string>& out);
 
 private:
     void make_norm_table();

@@ -41,8 +41,10 @@ public:
     /// Bytes of the posting data, block and term tables, and document ids.
     std::size_t bytes() const noexcept;
 
-    /// Exact top-k for a canonical query. `stats` may be null.
-    std::vector<SparseHit> search(SparseVectorView query, std::size_t k, TopKStats* stats = nullptr) const;
+    /// Exact top-k for a canonical query. `stats` may be null; `allowed` (may be null) restricts the
+    /// hits inside the walk (the k best allowed documents).
+    std::vector<SparseHit> search(SparseVectorView query, std::size_t k, TopKStats* stats = nullptr,
+                                  const AllowedDocs* allowed = nullptr) const;
 
 private:
     ExactSparseIndex() = default;

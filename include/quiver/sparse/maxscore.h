@@ -21,6 +21,7 @@
 #include <variant>
 #include <vector>
 
+#include "quiver/core/bitmap.h"
 #include "quiver/sparse/postings.h"
 
 namespace quiver::sparse {
@@ -40,9 +41,15 @@ struct DotProductScorer {};
 
 /// Lucene BM25: the store holds tf (kFrequency); `norms[doc]` is the doc's SmallFloat length byte and
 /// `norm_inverse[b]` = 1 / (k1 * (1 - b + b * length(b) / avgdl)). Both views must outlive the call.
+///
+/// The store's block bounds are unit scores 1 - 1 / (1 + tf * n) for the table `n` they were computed
+/// with (the index's own statistics). A query may score with another table (collection-wide avgdl):
+/// `bound_scale` >= max over b of norm_inverse[b] / n[b] keeps the bounds valid, because the unit score
+/// is increasing in tf * n, so a bound u becomes s*x / (1 + s*x) with x = u / (1 - u).
 struct Bm25Scorer {
     std::span<const std::uint8_t> norms;        ///< one byte per document
     std::span<const float> norm_inverse;        ///< exactly 256 entries
+    float bound_scale = 1.0f;                   ///< >= 1 when norm_inverse exceeds the bounds' table
 };
 
 using Scorer = std::variant<DotProductScorer, Bm25Scorer>;
@@ -54,13 +61,16 @@ struct TopKStats {
 };
 
 /// Exact top-`k` documents by score (score > 0 only), best first. O(total postings) worst case,
-/// typically far less. `stats` may be null.
+/// typically far less. `stats` may be null. With `allowed`, documents it does not allow are skipped
+/// inside the walk (never scored, never returned), so the k results are the best k allowed ones.
 std::vector<ScoredDoc> search_top_k(const PostingStore& store, std::span<const QueryTerm> query,
-                                    std::size_t k, const Scorer& scorer, TopKStats* stats = nullptr);
+                                    std::size_t k, const Scorer& scorer, TopKStats* stats = nullptr,
+                                    const AllowedDocs* allowed = nullptr);
 
 /// Reference implementation: scores every posting of every query term into a dense accumulator and
 /// selects the top k. Same ordering contract as search_top_k. O(num_docs + total postings).
 std::vector<ScoredDoc> search_exhaustive(const PostingStore& store, std::span<const QueryTerm> query,
-                                         std::size_t k, const Scorer& scorer);
+                                         std::size_t k, const Scorer& scorer,
+                                         const AllowedDocs* allowed = nullptr);
 
 }  // namespace quiver::sparse

@@ -81,6 +81,7 @@ IndexInfo HnswIndex::info() const {
 
 const HnswParams& HnswIndex::params() const noexcept { return graph_->params; }
 int HnswIndex::max_level() const noexcept { return graph_->max_level.load(); }
+std::size_t HnswIndex::slots() const noexcept { return graph_->count; }
 void HnswIndex::set_progress(ProgressBar* progress) noexcept { progress_ = progress; }
 std::size_t HnswIndex::memory_bytes() const { return graph_->memory_bytes(); }
 
@@ -134,7 +135,37 @@ Status HnswIndex::add(MatrixView<float> vectors, std::span<const Label> labels) 
         g.insert(static_cast<std::uint32_t>(first + begin + i));
         if (progress) progress->add(1);
     }, 16);
-    return {};
+    return compact_if_needed();
+}
+
+bool HnswIndex::needs_compaction() const noexcept {
+    const HnswGraph& g = *graph_;
+    return g.num_deleted >= kCompactMinDeleted && g.num_deleted * 4 >= g.count;
+}
+
+Status HnswIndex::compact_if_needed() { return needs_compaction() ? compact() : ok_status(); }
+
+Status HnswIndex::compact() {
+    const HnswGraph& g = *graph_;
+    if (g.num_deleted == 0) return ok_status();
+    // Live slots in slot order, so the rebuilt graph inserts them in their original order.
+    std::vector<std::uint32_t> live;
+    live.reserve(g.count - g.num_deleted);
+    for (std::uint32_t s = 0; s < g.count; ++s) {
+        if (g.deleted[s] == 0) live.push_back(s);
+    }
+    std::vector<float> rows(live.size() * g.dim);
+    std::vector<Label> labels(live.size());
+    for (std::size_t i = 0; i < live.size(); ++i) {
+        std::memcpy(rows.data() + i * g.dim, g.vec(live[i]), g.vector_bytes);
+        labels[i] = g.labels[live[i]];
+    }
+    auto fresh = std::make_unique<HnswGraph>();
+    fresh->init(g.dim, g.metric, g.params);
+    HnswIndex rebuilt(std::move(fresh));
+    if (!live.empty()) QUIVER_TRY(rebuilt.add(MatrixView<float>{rows.data(), live.size(), g.dim}, labels));
+    graph_ = std::move(rebuilt.graph_);
+    return ok_status();
 }
 
 Result<std::size_t> HnswIndex::remove(std::span<const Label> labels) {
@@ -149,6 +180,7 @@ Result<std::size_t> HnswIndex::remove(std::span<const Label> labels) {
         g.slot_of.erase(it);
         ++removed;
     }
+    QUIVER_TRY(compact_if_needed());
     return removed;
 }
 

@@ -1,0 +1,137 @@
+/// @file bitmap.h
+/// @brief The one document bitmap type of quiver (a CRoaring compressed bitmap), the versioned set of
+/// deleted documents that snapshots share, and `AllowedDocs`, the mask searches pass into index walks.
+///
+/// - `Bitmap` owns a `roaring_bitmap_t` of 32-bit document numbers. Copies are deep (cost proportional
+///   to the compressed size); `contains` is the inlined CRoaring lookup. Serialisation is CRoaring's
+///   portable format; `deserialize` refuses malformed or trailing bytes with kDataLoss.
+/// - `DeletedDocs` is immutable: `with(docs)` returns a new version and leaves the old one intact, so a
+///   snapshot keeps the version it was published with. New deletes go into a small delta bitmap that is
+///   folded into the shared base once it outgrows max(4096, base / 8): a delete batch costs
+///   O(batch + delta), the whole set is copied only once per base / 8 deletes (amortised O(1) each).
+///   `merged()` is the version as one bitmap (built once per version, on first use, outside any writer
+///   lock), which is what walks test: one lookup per candidate.
+/// - `AllowedDocs` says which documents a walk may return: not in `deleted` and, when `filter` is set,
+///   in `filter` (a live set and an optional filter bitmap). Walks test candidates with `allows` and
+///   skip the rest (graph walks still traverse them). Null members restrict nothing. The referenced
+///   bitmaps must outlive the walk.
+///
+/// Thread-safety: const methods of all three are safe from many threads; a `Bitmap` being mutated
+/// must not be read concurrently.
+#pragma once
+
+#include <roaring/roaring.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "quiver/core/result.h"
+
+namespace quiver {
+
+class Bitmap {
+public:
+    Bitmap();
+    ~Bitmap();
+    Bitmap(const Bitmap& other);
+    Bitmap& operator=(const Bitmap& other);
+    /// A moved-from bitmap may only be destroyed or assigned to.
+    Bitmap(Bitmap&& other) noexcept : r_(other.r_) { other.r_ = nullptr; }
+    Bitmap& operator=(Bitmap&& other) noexcept;
+
+    /// The documents [begin, end).
+    static Bitmap range(std::uint32_t begin, std::uint32_t end);
+    static Bitmap of(std::span<const std::uint32_t> docs);
+
+    void add(std::uint32_t doc) { roaring_bitmap_add(r_, doc); }
+    void add_many(std::span<const std::uint32_t> docs);
+    void remove(std::uint32_t doc) { roaring_bitmap_remove(r_, doc); }
+    bool contains(std::uint32_t doc) const noexcept { return roaring_bitmap_contains(r_, doc); }
+    std::uint64_t cardinality() const noexcept { return roaring_bitmap_get_cardinality(r_); }
+    bool empty() const noexcept { return roaring_bitmap_is_empty(r_); }
+    /// Largest member; only when not empty.
+    std::uint32_t maximum() const noexcept { return roaring_bitmap_maximum(r_); }
+
+    void union_with(const Bitmap& other) { roaring_bitmap_or_inplace(r_, other.r_); }
+    void intersect_with(const Bitmap& other) { roaring_bitmap_and_inplace(r_, other.r_); }
+    void subtract(const Bitmap& other) { roaring_bitmap_andnot_inplace(r_, other.r_); }
+    /// Members ascending.
+    std::vector<std::uint32_t> to_vector() const;
+    /// Calls `fn(doc)` for every member, ascending.
+    template <class Fn>
+    void for_each(Fn&& fn) const {
+        roaring_iterate(
+            r_,
+            [](std::uint32_t v, void* p) {
+                (*static_cast<Fn*>(p))(v);
+                return true;
+            },
+            &fn);
+    }
+    /// Converts runs to run containers and frees slack (after bulk construction).
+    void optimize();
+    bool operator==(const Bitmap& other) const noexcept { return roaring_bitmap_equals(r_, other.r_); }
+    std::size_t memory_bytes() const noexcept { return roaring_bitmap_size_in_bytes(r_); }
+
+    /// CRoaring's portable serialisation.
+    std::string serialize() const;
+    /// Reads exactly `bytes` as a portable bitmap; kDataLoss when they are not one.
+    static Result<Bitmap> deserialize(std::span<const std::byte> bytes);
+
+private:
+    explicit Bitmap(roaring_bitmap_t* r);
+    roaring_bitmap_t* r_;
+};
+
+class DeletedDocs {
+public:
+    DeletedDocs() = default;
+    explicit DeletedDocs(Bitmap all);
+
+    bool contains(std::uint32_t doc) const noexcept {
+        return (base_ && base_->contains(doc)) || (delta_ && delta_->contains(doc));
+    }
+    std::uint64_t count() const noexcept { return count_; }
+    bool empty() const noexcept { return count_ == 0; }
+    /// A new version that also holds `docs` (any order; members already deleted are ignored).
+    [[nodiscard]] DeletedDocs with(std::span<const std::uint32_t> docs) const;
+    /// Every member in one bitmap (persisting, merging).
+    Bitmap flatten() const;
+    /// Members of this version that `older` (an earlier version of the same set) lacks.
+    Bitmap added_since(const DeletedDocs& older) const;
+    /// Every member in one bitmap, built on the first call for this version (thread-safe) and
+    /// shared by its copies; valid while a copy of this version lives.
+    const Bitmap& merged() const;
+
+private:
+    struct Merged {
+        std::once_flag once;
+        Bitmap bits;
+    };
+    std::shared_ptr<const Bitmap> base_;
+    std::shared_ptr<const Bitmap> delta_;
+    std::shared_ptr<Merged> merged_;  // set while delta_ is
+    std::uint64_t count_ = 0;
+};
+
+struct AllowedDocs {
+    const Bitmap* deleted = nullptr;  ///< documents never returned (e.g. `DeletedDocs::merged()`)
+    const Bitmap* filter = nullptr;   ///< when set, only these documents are returned
+
+    /// The mask of a segment's delete set (null or empty: nothing deleted) and an optional filter.
+    static AllowedDocs of(const DeletedDocs* deleted, const Bitmap* filter = nullptr) {
+        return {deleted != nullptr && !deleted->empty() ? &deleted->merged() : nullptr, filter};
+    }
+    /// False when every document is allowed (walks then take their unchecked path).
+    bool restricts() const noexcept { return deleted != nullptr || filter != nullptr; }
+    bool allows(std::uint32_t doc) const noexcept {
+        return (deleted == nullptr || !deleted->contains(doc)) && (filter == nullptr || filter->contains(doc));
+    }
+};
+
+}  // namespace quiver

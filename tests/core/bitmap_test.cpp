@@ -1,0 +1,157 @@
+#include "quiver/core/bitmap.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <set>
+
+namespace quiver {
+namespace {
+
+std::vector<std::uint32_t> sorted(const std::set<std::uint32_t>& s) { return {s.begin(), s.end()}; }
+
+TEST(Bitmap, MatchesASetUnderRandomOperations) {
+    std::mt19937 rng(7);
+    Bitmap b;
+    std::set<std::uint32_t> ref;
+    for (int i = 0; i < 20000; ++i) {
+        // Clustered and scattered values, so array, bitset and run containers all occur.
+        const std::uint32_t v = (i % 3 == 0) ? rng() : (rng() % 200000);
+        if (rng() % 4 == 0) {
+            b.remove(v);
+            ref.erase(v);
+        } else {
+            b.add(v);
+            ref.insert(v);
+        }
+    }
+    b.add_many(std::vector<std::uint32_t>{5, 6, 7, 4000000000u});
+    ref.insert({5, 6, 7, 4000000000u});
+    EXPECT_EQ(b.cardinality(), ref.size());
+    EXPECT_EQ(b.to_vector(), sorted(ref));
+    EXPECT_EQ(b.maximum(), *ref.rbegin());
+    for (std::uint32_t v = 0; v < 1000; ++v) EXPECT_EQ(b.contains(v), ref.count(v) == 1) << v;
+    std::vector<std::uint32_t> seen;
+    b.for_each([&](std::uint32_t v) { seen.push_back(v); });
+    EXPECT_EQ(seen, sorted(ref));
+    Bitmap copy = b;
+    copy.add(123456789);
+    EXPECT_FALSE(b.contains(123456789));
+    EXPECT_TRUE(copy.contains(123456789));
+}
+
+TEST(Bitmap, SetAlgebraAndRanges) {
+    Bitmap a = Bitmap::range(10, 20);
+    EXPECT_EQ(a.cardinality(), 10u);
+    EXPECT_TRUE(a.contains(10));
+    EXPECT_FALSE(a.contains(20));
+    EXPECT_TRUE(Bitmap::range(5, 5).empty());
+    Bitmap b = Bitmap::of(std::vector<std::uint32_t>{15, 25});
+    Bitmap u = a;
+    u.union_with(b);
+    EXPECT_EQ(u.cardinality(), 11u);
+    Bitmap i = a;
+    i.intersect_with(b);
+    EXPECT_EQ(i.to_vector(), std::vector<std::uint32_t>{15});
+    Bitmap d = a;
+    d.subtract(b);
+    EXPECT_EQ(d.cardinality(), 9u);
+    EXPECT_FALSE(d.contains(15));
+}
+
+TEST(Bitmap, SerialisationRoundTripsAndRejectsDamage) {
+    Bitmap b = Bitmap::range(0, 70000);
+    for (std::uint32_t v = 100000; v < 300000; v += 7) b.add(v);
+    b.add(3000000000u);
+    b.optimize();
+    const std::string bytes = b.serialize();
+    auto back = Bitmap::deserialize(std::as_bytes(std::span<const char>(bytes)));
+    ASSERT_TRUE(back) << back.error().to_string();
+    EXPECT_TRUE(*back == b);
+    // Truncated at every length, and with trailing bytes: refused as data loss, never a crash.
+    for (std::size_t n = 0; n < bytes.size(); n += 1 + n / 16) {
+        auto cut = Bitmap::deserialize(std::as_bytes(std::span<const char>(bytes.data(), n)));
+        ASSERT_FALSE(cut) << n;
+        EXPECT_EQ(cut.error().code(), ErrorCode::kDataLoss);
+    }
+    const std::string longer = bytes + "x";
+    EXPECT_FALSE(Bitmap::deserialize(std::as_bytes(std::span<const char>(longer))));
+    const std::string garbage(64, '\xff');
+    EXPECT_FALSE(Bitmap::deserialize(std::as_bytes(std::span<const char>(garbage))));
+    // Every single-byte change either is refused or yields a usable bitmap (never a crash).
+    const std::string small = Bitmap::of(std::vector<std::uint32_t>{1, 2, 3, 70000, 70001, 900000}).serialize();
+    std::size_t refused = 0;
+    for (std::size_t i = 0; i < small.size(); ++i) {
+        for (int bit = 0; bit < 8; ++bit) {
+            std::string flipped = small;
+            flipped[i] = static_cast<char>(flipped[i] ^ (1 << bit));
+            auto r = Bitmap::deserialize(std::as_bytes(std::span<const char>(flipped)));
+            if (!r) {
+                ++refused;
+                continue;
+            }
+            EXPECT_EQ(r->to_vector().size(), r->cardinality());
+        }
+    }
+    EXPECT_GT(refused, 0u);
+    const std::string empty = Bitmap().serialize();
+    auto e = Bitmap::deserialize(std::as_bytes(std::span<const char>(empty)));
+    ASSERT_TRUE(e);
+    EXPECT_TRUE(e->empty());
+}
+
+TEST(DeletedDocs, VersionsAreImmutableAndFoldTheirDelta) {
+    std::mt19937 rng(11);
+    DeletedDocs v;
+    std::set<std::uint32_t> ref;
+    std::vector<std::pair<DeletedDocs, std::set<std::uint32_t>>> history;
+    for (int round = 0; round < 60; ++round) {
+        std::vector<std::uint32_t> batch;
+        const int n = round % 10 == 9 ? 3000 : 1 + static_cast<int>(rng() % 50);
+        for (int i = 0; i < n; ++i) batch.push_back(rng() % 100000);
+        batch.push_back(batch.front());  // duplicates and already-deleted members are ignored
+        v = v.with(batch);
+        ref.insert(batch.begin(), batch.end());
+        history.emplace_back(v, ref);
+    }
+    EXPECT_GT(ref.size(), 4096u * 2);  // the delta was folded into the base at least once
+    for (const auto& [version, want] : history) {
+        ASSERT_EQ(version.count(), want.size());
+        EXPECT_EQ(version.flatten().to_vector(), sorted(want));
+    }
+    // added_since = set difference between two versions.
+    const auto& [old_v, old_ref] = history[20];
+    std::set<std::uint32_t> diff;
+    for (auto x : ref) {
+        if (old_ref.count(x) == 0) diff.insert(x);
+    }
+    EXPECT_EQ(v.added_since(old_v).to_vector(), sorted(diff));
+    for (std::uint32_t x = 0; x < 100000; x += 13) EXPECT_EQ(v.contains(x), ref.count(x) == 1);
+    // merged(): one bitmap per version, equal to flatten(), the same object for every copy.
+    const DeletedDocs copy = history[31].first;
+    EXPECT_EQ(history[31].first.merged().to_vector(), sorted(history[31].second));
+    EXPECT_EQ(&copy.merged(), &history[31].first.merged());
+}
+
+TEST(AllowedDocs, LiveAndFilter) {
+    const DeletedDocs dead = DeletedDocs().with(std::vector<std::uint32_t>{1, 3});
+    const Bitmap filter = Bitmap::of(std::vector<std::uint32_t>{0, 1, 2});
+    AllowedDocs none;
+    EXPECT_FALSE(none.restricts());
+    EXPECT_TRUE(none.allows(99));
+    AllowedDocs live = AllowedDocs::of(&dead);
+    EXPECT_TRUE(live.restricts());
+    EXPECT_FALSE(live.allows(1));
+    EXPECT_TRUE(live.allows(2));
+    AllowedDocs both = AllowedDocs::of(&dead, &filter);
+    EXPECT_TRUE(both.allows(0));
+    EXPECT_FALSE(both.allows(1));
+    EXPECT_TRUE(both.allows(2));
+    EXPECT_FALSE(both.allows(4));
+    const DeletedDocs nothing;
+    EXPECT_FALSE(AllowedDocs::of(&nothing).restricts());
+    EXPECT_FALSE(AllowedDocs::of(nullptr).restricts());
+}
+
+}  // namespace
+}  // namespace quiver
