@@ -523,6 +523,10 @@ TEST_F(Served, ConnectionsPerClientAreCapped) {
     for (int i = 0; i < 4; ++i) {
         const int fd = connect_from("127.0.0.4", port_);
         ASSERT_GE(fd, 0);
+        // One exchange on it first: the server has then accepted and counted it (two event loops
+        // accept in parallel, so an unanswered connection may still wait in the backlog).
+        ASSERT_TRUE(send_all(fd, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));  // kept alive
+        ASSERT_EQ(read_reply(fd).status, 200);
         held.push_back(fd);
     }
     // The fifth from the same address is accepted by the kernel and closed by the server at once.
