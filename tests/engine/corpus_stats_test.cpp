@@ -104,10 +104,17 @@ TEST(CorpusStats, ScoresDoNotDependOnSegmentationOrPendingDeletes) {
             ASSERT_TRUE((*c)->remove(gone));
         }
     }
+    // An eleventh twin in a 1-document batch: it lands in the memtable, which must score with the same
+    // collection-wide statistics as the segments.
+    Document twin_mem;
+    twin_mem.id = "twin_mem";
+    twin_mem.fields["body"] = std::string("tiger honey river zebra");
+    ASSERT_TRUE((*c)->upsert({twin_mem}));
+    ASSERT_GE((*c)->stats().memory_segments, 1u);
     ASSERT_GE((*c)->stats().segments, 8u);
-    // Twins in ten segments: one score.
+    // Twins in ten segments and the memtable: one score.
     const auto twins = scores(**c, "zebra", 50);
-    ASSERT_EQ(twins.size(), 10u);
+    ASSERT_EQ(twins.size(), 11u);
     for (const auto& [id, s] : twins) EXPECT_NEAR(s, twins.begin()->second, 1e-4) << id;
     std::vector<std::map<std::string, double>> before;
     for (const auto& q : kQueries) before.push_back(scores(**c, q, 100));
