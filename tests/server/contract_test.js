@@ -158,7 +158,7 @@ async function main() {
   console.log("docs/openapi.yaml: valid OpenAPI " + spec.openapi);
 
   const srv = await startServer(quiver, ["--max-batch", "5"]);
-  const keyed = await startServer(quiver, ["--api-key", "s3cret"]);
+  const keyed = await startServer(quiver, ["--api-key", "s3cret", "--read-only-api-key", "r3ad"]);
   try {
     const C = "/v1/collections/{name}";
     const D = C + "/documents";
@@ -257,6 +257,9 @@ async function main() {
     await call(keyed.base, { method: "GET", url: "/v1/collections", template: "/v1/collections", status: 200,
                              headers: { Authorization: "Bearer s3cret" } });
     await call(keyed.base, { method: "GET", url: "/v1/healthz", template: "/v1/healthz", status: 200 });
+    // A read-only key may not write: 403 before the body is looked at.
+    await call(keyed.base, { method: "POST", url: "/v1/collections/c/documents", template: "/v1/collections/{name}/documents",
+                             body: [{ id: "x" }], status: 403, headers: { Authorization: "Bearer r3ad" } });
   } finally {
     await srv.stop();
     await keyed.stop();
