@@ -35,7 +35,7 @@ sanitize:
 TSAN_DIR ?= build/tsan
 tsan: deps
 	@cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQUIVER_SANITIZE=thread -DQUIVER_BUILD_BENCH=OFF > /dev/null
-	@cmake --build $(TSAN_DIR) -j $(JOBS) --target quiver_engine_tests quiver_server_tests
+	@cmake --build $(TSAN_DIR) -j $(JOBS) --target quiver quiver_engine_tests quiver_server_tests quiver_server_hardening_tests
 	@cd $(TSAN_DIR) && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 		ctest --output-on-failure -j $(JOBS) --timeout 1800 -L '^(engine|server)$$'
 

@@ -34,14 +34,10 @@ protected:
     Proc run(const std::string& args, const std::string& env = "") {
         const std::string err_path = dir_.file("stderr.txt");
         const std::string cmd = env + " " + std::string(QUIVER_CLI_PATH) + " " + args + " 2>" + err_path;
+        const auto ran = testing::run_command(cmd);
         Proc r;
-        std::FILE* p = popen(cmd.c_str(), "r");
-        if (!p) return r;
-        std::array<char, 4096> buf;
-        std::size_t n;
-        while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-        const int status = pclose(p);
-        r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        r.code = ran.code;
+        r.out = ran.out;
         r.err = testing::read_bytes(err_path);
         return r;
     }

@@ -14,23 +14,9 @@
 namespace quiver {
 namespace {
 
-struct Run {
-    int code;
-    std::string out;  // stdout and stderr together
-};
+using Run = testing::CommandResult;  // out: stdout and stderr together
 
-Run run(const std::string& args) {
-    const std::string cmd = std::string(QUIVER_CLI_PATH) + " " + args + " 2>&1";
-    Run r{-1, {}};
-    std::FILE* p = popen(cmd.c_str(), "r");
-    if (!p) return r;
-    std::array<char, 4096> buf;
-    std::size_t n;
-    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-    const int status = pclose(p);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
+Run run(const std::string& args) { return testing::run_command(std::string(QUIVER_CLI_PATH) + " " + args + " 2>&1"); }
 
 class Cli : public ::testing::Test {
 protected:

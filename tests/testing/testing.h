@@ -48,4 +48,12 @@ double recall_at_k(const std::vector<std::vector<std::uint64_t>>& got,
 void write_bytes(const std::string& path, const std::string& bytes);
 std::string read_bytes(const std::string& path);
 
+/// Runs `command_line` through the shell and captures its standard output; `code` is the exit status
+/// (-1 when it did not exit normally). Redirect stderr in the command line to capture it too.
+struct CommandResult {
+    int code = -1;
+    std::string out;
+};
+CommandResult run_command(const std::string& command_line);
+
 }  // namespace quiver::testing
