@@ -114,6 +114,10 @@ int run_deletes(int argc, char** argv) {
         char tmpl[] = "/tmp/quiver-bench-deletes-XXXXXX";
         if (::mkdtemp(tmpl) == nullptr) return fail("cannot create a temporary directory");
         dir = tmpl;
+    } else {
+        std::error_code ec;
+        std::filesystem::create_directories(dir, ec);  // the collection goes in DIR/c
+        if (ec) return fail("cannot create '" + dir + "': " + ec.message());
     }
     engine::Schema schema;
     engine::FieldSpec body;
