@@ -11,18 +11,13 @@
 #include "quiver/eval/metrics.h"
 #include "quiver/server/server.h"
 #include "quiver/sparse/bm25_index.h"
+#include "testing/bm25_reference.h"
 #include "testing/testing.h"
 
 namespace quiver::server {
 namespace {
 
-double ndcg10(const eval::Dataset& ds, const eval::Run& run) {
-    auto metrics = eval::parse_metrics("ndcg@10");
-    EXPECT_TRUE(metrics);
-    auto report = eval::evaluate(ds.qrels, run, *metrics);
-    EXPECT_TRUE(report);
-    return report->metrics[0].mean;
-}
+using testing::ndcg10;
 
 TEST(EndToEnd, SciFactThroughTheServerMatchesEval) {
     QUIVER_REQUIRE_DATA(data, "scifact");
@@ -30,23 +25,7 @@ TEST(EndToEnd, SciFactThroughTheServerMatchesEval) {
     ASSERT_TRUE(ds) << ds.error().to_string();
     constexpr std::size_t kDepth = 100;
     // What `quiver eval --retriever bm25` computes.
-    eval::Run reference;
-    {
-        std::vector<sparse::Bm25Document> views;
-        for (const auto& d : ds->documents) views.push_back({d.id, d.title, d.text});
-        auto index = sparse::Bm25Index::build(views, {});
-        ASSERT_TRUE(index);
-        auto searcher = sparse::Bm25Searcher::create(*index);
-        ASSERT_TRUE(searcher);
-        for (const auto& q : ds->queries) {
-            auto& list = reference[q.id];
-            for (const auto& h : searcher->search(q.text, kDepth + 1)) {
-                const std::string id(index->doc_id(h.doc));
-                if (id == q.id || list.size() == kDepth) continue;
-                list.push_back({id, static_cast<double>(h.score)});
-            }
-        }
-    }
+    const eval::Run reference = testing::bm25_reference_run(*ds, kDepth);
     testing::TempDir dir;
     auto store = engine::Store::open(dir.path());
     ASSERT_TRUE(store);
