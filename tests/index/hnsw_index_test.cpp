@@ -161,7 +161,7 @@ TEST(HnswIndex, ChurnKeepsRecallAndReclaimsTombstones) {
     const std::size_t dim = 16;
     auto pool = testing::clustered_matrix(n * 6, dim, 25, 61);
     auto queries = testing::clustered_matrix(100, dim, 25, 62);
-    auto idx = *HnswIndex::create(dim, Metric::kL2, {.M = 12, .ef_construction = 100, .threads = 2});
+    auto idx = *HnswIndex::create(dim, Metric::kL2, {.M = 12, .ef_construction = 100, .threads = 1});
     std::vector<std::size_t> row_of(n);  // label -> row of `pool` holding its current vector
     for (std::size_t i = 0; i < n; ++i) row_of[i] = i;
     ASSERT_TRUE(idx->add(pool.view().slice(0, n), sequential_labels(n)).ok());
@@ -192,7 +192,7 @@ TEST(HnswIndex, ChurnKeepsRecallAndReclaimsTombstones) {
     }
     const auto truth = brute_force(current, queries, 10, Metric::kL2);
     const double churned = recall_at_k(result_labels(*idx->search(queries, {.k = 10, .ef = 64})), truth, 10);
-    auto fresh = *HnswIndex::create(dim, Metric::kL2, {.M = 12, .ef_construction = 100, .threads = 2});
+    auto fresh = *HnswIndex::create(dim, Metric::kL2, {.M = 12, .ef_construction = 100, .threads = 1});
     ASSERT_TRUE(fresh->add(current, sequential_labels(n)).ok());
     const double rebuilt = recall_at_k(result_labels(*fresh->search(queries, {.k = 10, .ef = 64})), truth, 10);
     EXPECT_GE(churned, rebuilt - 0.02) << "fresh build " << rebuilt;
