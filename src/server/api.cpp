@@ -462,6 +462,8 @@ ApiResponse Api::route(const ApiRequest& req, std::string& label) {
             stats.set("memory_segments", Value::number(static_cast<double>(st.memory_segments)));
             stats.set("deleted_pending", Value::number(static_cast<double>(st.deleted_pending)));
             stats.set("merges", Value::number(static_cast<double>(st.merges)));
+            stats.set("writes", Value::number(static_cast<double>(st.writes)));
+            stats.set("wal_syncs", Value::number(static_cast<double>(st.wal_syncs)));
             Value o = Value::object();
             o.set("name", Value::string(name));
             o.set("schema", schema_to_json((*c)->schema()));
