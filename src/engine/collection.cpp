@@ -215,14 +215,9 @@ Status Collection::Impl::write_manifest(const std::vector<std::pair<std::uint64_
 
 Status Collection::Impl::ensure_wal() {
     if (wal_failed) return *wal_failed;
-    if (!wal || wal->poisoned()) {
-        if (wal && !wal->clean_end()) {
-            log_unusable.store(true);
-            return io_error("collection '" + dir + "' is read-only until reopened: " + wal->failure()->message());
-        }
-        // The failed log ends at its last acknowledged record: continue in a fresh one.
-        QUIVER_TRY(open_wal_after(last_seq));
-    }
+    // A failed group closed its log after cutting it back to its last acknowledged record (commit_group):
+    // continue in a fresh one.
+    if (!wal) QUIVER_TRY(open_wal_after(last_seq));
     if (wal->next_seq() != last_seq + 1) {
         return internal_error("log sequence " + std::to_string(wal->next_seq()) + " differs from the collection's " +
                               std::to_string(last_seq + 1));

@@ -126,7 +126,7 @@ struct Collection::Impl {
     std::optional<storage::WalWriter> wal;
     std::vector<WalFile> wal_files;  // ascending first_seq; the last is `wal`
     bool closed = false;
-    std::atomic<bool> log_unusable{false};  // mirrors wal_failed / a stuck poisoned log, for stats()
+    std::atomic<bool> log_unusable{false};  // mirrors wal_failed, for stats() (which takes no lock)
     std::optional<Error> wal_failed;  // a failed group could not be cut off the log: no more writes
     std::shared_ptr<Memtable> mem;    // small batches; frozen into a segment at capacity (write_mu)
     std::size_t mem_live = 0;         // live documents in `mem` (write_mu)
@@ -173,9 +173,8 @@ struct Collection::Impl {
     /// Replaces MANIFEST; `*renamed` tells whether the new file took the name (even if the directory
     /// fsync then failed, when either version may be the one on disk after a crash).
     Status write_manifest(const std::vector<std::pair<std::uint64_t, std::uint64_t>>& persisted, bool* renamed);
-    /// A log writer that may take the next record (requires write_mu): after a failure poisoned the
-    /// log (or a failed group closed it), continues in a new log when the old one ends cleanly at
-    /// `last_seq`, else fails (read-only until reopened).
+    /// A log writer that may take the next record (requires write_mu): after a failed group closed the
+    /// log (cut back to `last_seq`), opens a new one; fails once a cut failed (read-only until reopened).
     Status ensure_wal();
     /// Marks the live version of `id` (if any) deleted. Requires write_mu. Returns whether one existed.
     /// `seq` is the deleting write's sequence number (memtable slots record it).

@@ -156,13 +156,6 @@ void Memtable::add_text_stats(std::size_t field, sparse::Bm25QueryStats& stats, 
     }
 }
 
-std::vector<ScoredDoc> Memtable::search_text(std::size_t field, std::span<const std::string> terms, std::size_t k,
-                                             std::uint32_t n, std::uint64_t seq, const Filter* filter) const {
-    auto stats = sparse::Bm25QueryStats::for_terms(terms);
-    add_text_stats(field, stats, n, seq);
-    return search_text(field, stats, k, n, seq, filter);
-}
-
 std::vector<ScoredDoc> Memtable::search_text(std::size_t field, const sparse::Bm25QueryStats& stats, std::size_t k,
                                              std::uint32_t n, std::uint64_t seq, const Filter* filter) const {
     std::vector<ScoredDoc> out;

@@ -15,9 +15,10 @@
 // construction (never reallocated), so readers need no lock.
 //
 // Search is exact and brute force over the visible prefix (the memtable is small): BM25 with Lucene's
-// formula (bm25_index.h: one-byte SmallFloat norms; idf and average length over the snapshot's live
-// documents of the memtable, which are exactly the documents of the segment it freezes into), exact
-// vector distances with the field's metric, and exact sparse inner products.
+// formula (bm25_index.h: one-byte SmallFloat norms) with the collection-wide statistics the caller sums
+// over the snapshot's segments and this prefix (`add_text_stats`), so a document scores the same here
+// and in the segment the memtable freezes into; exact vector distances with the field's metric, and
+// exact sparse inner products.
 #pragma once
 
 #include <atomic>
@@ -90,9 +91,6 @@ public:
     void add_text_stats(std::size_t field, sparse::Bm25QueryStats& stats, std::uint32_t n, std::uint64_t seq) const;
     /// BM25 scored with supplied (collection-wide) statistics, best first, ties by slot.
     std::vector<ScoredDoc> search_text(std::size_t field, const sparse::Bm25QueryStats& stats, std::size_t k,
-                                       std::uint32_t n, std::uint64_t seq, const Filter* filter) const;
-    /// BM25 over analysed query terms (duplicates boost) with this prefix's own statistics.
-    std::vector<ScoredDoc> search_text(std::size_t field, std::span<const std::string> terms, std::size_t k,
                                        std::uint32_t n, std::uint64_t seq, const Filter* filter) const;
     /// Exact inner product; documents scoring 0 are not hits (as the segment index).
     std::vector<ScoredDoc> search_sparse(std::size_t field, const SparseTerms& query, std::size_t k, std::uint32_t n,

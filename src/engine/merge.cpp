@@ -87,9 +87,8 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
         if (mem_segs > 0) publish();
         // Rotate the log: everything up to start_seq is covered by this merge's commit.
         start_seq = last_seq;
-        // (A log poisoned with an uncertain end is not rotated: a new log could overlap its last record.)
-        const bool stuck = wal && wal->poisoned() && !wal->clean_end();
-        if (wal && !stuck && wal->bytes() > storage::kWalHeaderBytes) QUIVER_TRY(open_wal_after(last_seq));
+        // (No open log: a failed group closed it, and the next write opens one after last_seq.)
+        if (wal && wal->bytes() > storage::kWalHeaderBytes) QUIVER_TRY(open_wal_after(last_seq));
         std::sort(chosen.begin(), chosen.end());
         for (std::uint64_t id : chosen) {
             const SegEntry& e = segs.at(id);
