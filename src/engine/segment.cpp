@@ -58,7 +58,7 @@ void text_views(const FieldSpec& f, const Document& d, std::string_view& title, 
 }  // namespace
 
 Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& schema, std::vector<Document> docs,
-                                                std::vector<std::uint64_t> seqs, std::size_t threads) {
+                                                std::vector<std::uint64_t> seqs, const SegmentBuildOptions& options) {
     std::shared_ptr<Segment> seg(new Segment());
     seg->id_ = id;
     seg->seqs_ = std::move(seqs);
@@ -93,7 +93,7 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
     }
     seg->blob_ = std::as_bytes(std::span<const char>(seg->owned_blob_));
     seg->index_ids();
-    QUIVER_TRY(seg->build_indexes(schema, docs, threads));
+    QUIVER_TRY(seg->build_indexes(schema, docs, options));
     seg->bytes_ = seg->owned_blob_.size() + seg->ids_.size() * 16;
     return seg;
 }
@@ -103,7 +103,9 @@ void Segment::index_ids() {
     for (std::uint32_t i = 0; i < ids_.size(); ++i) by_id_.emplace(ids_[i], i);
 }
 
-Status Segment::build_indexes(const Schema& schema, const std::vector<Document>& docs, std::size_t threads) {
+Status Segment::build_indexes(const Schema& schema, const std::vector<Document>& docs,
+                             const SegmentBuildOptions& options) {
+    const std::size_t threads = options.threads;
     text_.resize(schema.fields.size());
     vectors_.resize(schema.fields.size());
     sparse_.resize(schema.fields.size());
@@ -139,10 +141,10 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
                 views[i].id = names[i];
                 text_views(f, docs[i], views[i].title, views[i].text);
             }
-            sparse::Bm25Index::BuildOptions options;
-            options.params = {schema.bm25_k1, schema.bm25_b};
-            options.threads = threads;
-            auto built = sparse::Bm25Index::build(views, options);
+            sparse::Bm25Index::BuildOptions bm25;
+            bm25.params = {schema.bm25_k1, schema.bm25_b};
+            bm25.threads = threads;
+            auto built = sparse::Bm25Index::build(views, bm25);
             if (!built) return std::move(built).error().with_context("indexing field '" + f.name + "'");
             text_[fi].emplace(std::move(built).value());
         } else if (f.type == FieldType::kVector) {
@@ -157,7 +159,23 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
                 labels.push_back(Label{i});
             }
             std::unique_ptr<index::VectorIndex> idx;
-            if (f.index == VectorIndexKind::kFlat) {
+            std::size_t first_new = 0;  // rows before this one are in the base graph already
+            if (f.index == VectorIndexKind::kHnsw && !options.exact_vectors && options.base != nullptr &&
+                options.base->size() <= docs.size()) {
+                const std::uint32_t n_base = options.base->size();
+                const std::size_t in_base = static_cast<std::size_t>(
+                    std::lower_bound(labels.begin(), labels.end(), Label{n_base}) - labels.begin());
+                const std::string path = vector_file(options.base_dir + "/" + dir_name(options.base->id()), f.name);
+                auto reopened = index::open_index(path);
+                if (reopened && (*reopened)->info().kind == "hnsw" && (*reopened)->info().size == in_base &&
+                    (*reopened)->info().dim == f.dim && (*reopened)->info().metric == f.metric) {
+                    idx = std::move(reopened).value();
+                    first_new = in_base;
+                }
+            }
+            if (idx) {
+                // Continues the base graph: only the rows after it are inserted.
+            } else if (f.index == VectorIndexKind::kFlat || options.exact_vectors) {
                 QUIVER_ASSIGN_OR_RETURN(auto flat, index::FlatIndex::create(f.dim, f.metric));
                 idx = std::move(flat);
             } else {
@@ -168,8 +186,9 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
                 QUIVER_ASSIGN_OR_RETURN(auto hnsw, index::HnswIndex::create(f.dim, f.metric, p));
                 idx = std::move(hnsw);
             }
-            if (!labels.empty()) {
-                QUIVER_TRY(idx->add(MatrixView<float>{rows.data(), labels.size(), f.dim}, labels));
+            if (labels.size() > first_new) {
+                QUIVER_TRY(idx->add(MatrixView<float>{rows.data() + first_new * f.dim, labels.size() - first_new, f.dim},
+                                    std::span<const Label>(labels).subspan(first_new)));
             }
             vectors_[fi] = std::move(idx);
         }
@@ -293,6 +312,17 @@ Result<std::vector<Document>> Segment::decode_block(std::size_t b) const {
         QUIVER_ASSIGN_OR_RETURN(Document d, decode_document(r));
         out.push_back(std::move(d));
     }
+    return out;
+}
+
+Result<std::vector<Document>> Segment::documents() const {
+    std::vector<Document> out;
+    out.reserve(ids_.size());
+    for (std::size_t b = 0; b + 1 < block_offsets_.size(); ++b) {
+        QUIVER_ASSIGN_OR_RETURN(std::vector<Document> block, decode_block(b));
+        for (Document& d : block) out.push_back(std::move(d));
+    }
+    if (out.size() != ids_.size()) return data_loss("segment " + std::to_string(id_) + ": document count");
     return out;
 }
 

@@ -156,6 +156,64 @@ TEST(Collection, SurvivesReopenBeforeAndAfterMerges) {
     EXPECT_EQ((*hits)[0].id, "d2");
 }
 
+// A merge continues the graph of its largest input (persisted, nothing deleted) instead of rebuilding
+// it: the merged segment's labels must still name the right documents, including when some
+// documents have no vector. Every vector then finds its own document first.
+TEST(Collection, MergeContinuingTheLargestGraphKeepsEveryVectorFindable) {
+    auto vec = [](std::uint64_t i) {  // distinct pseudo-random directions (sin(8n) repeats too closely)
+        std::vector<float> v(8);
+        std::uint64_t x = i * 0x9E3779B97F4A7C15ull + 1;
+        for (float& f : v) {
+            x ^= x >> 31;
+            x *= 0xBF58476D1CE4E5B9ull;
+            x ^= x >> 29;
+            f = static_cast<float>(static_cast<double>(x >> 11) / 9007199254740992.0 - 0.5);
+        }
+        return v;
+    };
+    for (const bool delete_in_base : {false, true}) {
+        testing::TempDir dir;
+        auto c = Collection::create(dir.file("c"), small_schema(VectorIndexKind::kHnsw), manual());
+        ASSERT_TRUE(c) << c.error().to_string();
+        auto batch = [&](std::uint64_t from, std::uint64_t to) {
+            std::vector<Document> docs;
+            for (std::uint64_t i = from; i < to; ++i) {
+                Document d = make_doc(i, static_cast<std::int64_t>(i));
+                d.fields["emb"] = vec(i);
+                if (i % 7 == 3) d.fields.erase("emb");  // documents without a vector shift the labels
+                docs.push_back(std::move(d));
+            }
+            return docs;
+        };
+        ASSERT_TRUE((*c)->upsert(batch(0, 300)));
+        ASSERT_TRUE((*c)->flush());  // persisted: the base, with its own graph
+        if (delete_in_base) ASSERT_TRUE((*c)->remove({"d10"}));  // no longer a base: full rebuild
+        ASSERT_TRUE((*c)->upsert(batch(300, 400)));
+        ASSERT_TRUE((*c)->flush());
+        ASSERT_TRUE((*c)->upsert(batch(400, 450)));
+        ASSERT_TRUE((*c)->optimize());
+        EXPECT_EQ((*c)->stats().segments, 1u);
+        std::size_t with_vector = 0;
+        for (std::uint64_t i = 0; i < 450; ++i) {
+            if (i % 7 == 3 || (delete_in_base && i == 10)) continue;
+            ++with_vector;
+            SearchRequest r;
+            r.clauses.push_back(QueryClause::of_vector("emb", vec(i)));
+            r.k = 1;
+            r.ef = 200;
+            auto hits = (*c)->search(r);
+            ASSERT_TRUE(hits) << hits.error().to_string();
+            ASSERT_EQ(hits->size(), 1u);
+            EXPECT_EQ((*hits)[0].id, "d" + std::to_string(i)) << "delete_in_base=" << delete_in_base;
+        }
+        SearchRequest all;
+        all.clauses.push_back(QueryClause::of_vector("emb", vec(1)));
+        all.k = 1000;
+        all.ef = 1000;
+        EXPECT_EQ((*c)->search(all)->size(), with_vector);
+    }
+}
+
 TEST(Collection, TornLogTailIsDroppedOnRecoveryButGarbageIsDataLoss) {
     testing::TempDir dir;
     const std::string path = dir.file("c");
