@@ -3,6 +3,7 @@
 
 #include <sys/stat.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -17,8 +18,11 @@ namespace quiver::engine {
 namespace {
 
 constexpr std::uint32_t kSegmentKind = storage::fourcc("SEGD");
-constexpr std::uint32_t kSegmentVersion = 1;
-constexpr std::size_t kDocsPerBlock = 16;
+// Version 2: document blocks of 4 documents, zstd level 1 (a hit's fields decompress 4 documents,
+// about 5x faster per byte than zlib). Version 1 (still read): blocks of 16 documents, zlib.
+constexpr std::uint32_t kSegmentVersion = 2;
+constexpr std::size_t kDocsPerBlock = 4;
+constexpr std::size_t kDocsPerBlockV1 = 16;
 
 bool is_attribute_value(const FieldSpec& f) {
     return f.type != FieldType::kText && f.type != FieldType::kVector && f.type != FieldType::kSparse;
@@ -73,21 +77,20 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
         }
         seg->attrs_.push_back(std::move(a));
     }
-    // Document store: blocks of kDocsPerBlock documents, each zlib-compressed.
+    // Document store: blocks of kDocsPerBlock documents, each a u32 raw size + one zstd frame.
+    seg->docs_per_block_ = kDocsPerBlock;
     seg->block_offsets_.push_back(0);
     for (std::size_t b = 0; b < docs.size(); b += kDocsPerBlock) {
         ByteWriter w;
         for (std::size_t i = b; i < std::min(docs.size(), b + kDocsPerBlock); ++i) encode_document(w, docs[i]);
         const std::string& raw = w.bytes();
-        uLongf cap = compressBound(static_cast<uLong>(raw.size()));
-        std::string packed(cap + 4, '\0');
+        if (raw.size() > (1u << 30)) return invalid_argument("documents too large for one store block");
+        std::string packed(ZSTD_compressBound(raw.size()) + 4, '\0');
         const auto raw_size = static_cast<std::uint32_t>(raw.size());
         std::memcpy(packed.data(), &raw_size, 4);
-        if (compress2(reinterpret_cast<Bytef*>(packed.data() + 4), &cap, reinterpret_cast<const Bytef*>(raw.data()),
-                      static_cast<uLong>(raw.size()), 1) != Z_OK) {
-            return internal_error("zlib compress failed");
-        }
-        packed.resize(cap + 4);
+        const std::size_t n = ZSTD_compress(packed.data() + 4, packed.size() - 4, raw.data(), raw.size(), 1);
+        if (ZSTD_isError(n) != 0) return internal_error(std::string("zstd compress failed: ") + ZSTD_getErrorName(n));
+        packed.resize(n + 4);
         seg->owned_blob_ += packed;
         seg->block_offsets_.push_back(seg->owned_blob_.size());
     }
@@ -101,6 +104,17 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
 void Segment::index_ids() {
     by_id_.reserve(ids_.size());
     for (std::uint32_t i = 0; i < ids_.size(); ++i) by_id_.emplace(ids_[i], i);
+    id_order_.resize(ids_.size());
+    for (std::uint32_t i = 0; i < ids_.size(); ++i) id_order_[i] = i;
+    std::sort(id_order_.begin(), id_order_.end(), [&](std::uint32_t a, std::uint32_t b) { return ids_[a] < ids_[b]; });
+}
+
+std::size_t Segment::first_in_id_order_after(std::string_view after) const {
+    if (after.empty()) return 0;
+    return static_cast<std::size_t>(
+        std::upper_bound(id_order_.begin(), id_order_.end(), after,
+                         [&](std::string_view key, std::uint32_t local) { return key < std::string_view(ids_[local]); }) -
+        id_order_.begin());
 }
 
 Status Segment::build_indexes(const Schema& schema, const std::vector<Document>& docs,
@@ -230,7 +244,11 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
     seg->id_ = id;
     QUIVER_ASSIGN_OR_RETURN(auto mapped, storage::MappedFile::open(seg_dir + "/docs.qvr"));
     seg->mapping_ = std::make_shared<storage::MappedFile>(std::move(mapped));
-    QUIVER_ASSIGN_OR_RETURN(auto reader, storage::open_payload(*seg->mapping_, kSegmentKind, kSegmentVersion));
+    std::uint32_t version = 0;
+    QUIVER_ASSIGN_OR_RETURN(auto reader,
+                            storage::open_payload(*seg->mapping_, kSegmentKind, kSegmentVersion, &version));
+    seg->version_ = version;
+    seg->docs_per_block_ = version == 1 ? kDocsPerBlockV1 : kDocsPerBlock;
     QUIVER_ASSIGN_OR_RETURN(std::string meta_bytes, reader.read_string());
     ByteReader meta(meta_bytes);
     QUIVER_ASSIGN_OR_RETURN(std::uint64_t n, meta.u64());
@@ -244,7 +262,8 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
         seg->attrs_.push_back(std::move(a));
     }
     QUIVER_ASSIGN_OR_RETURN(std::uint64_t nb, meta.u64());
-    if (nb > meta.remaining() / 8 + 1 || nb != (n + kDocsPerBlock - 1) / kDocsPerBlock + 1) {
+    const std::size_t per_block = seg->docs_per_block_;
+    if (nb > meta.remaining() / 8 + 1 || nb != (n + per_block - 1) / per_block + 1) {
         return data_loss("'" + seg_dir + "': bad block table");
     }
     for (std::uint64_t i = 0; i < nb; ++i) {
@@ -294,10 +313,18 @@ Result<std::string> Segment::raw_block(std::size_t b) const {
     std::memcpy(&raw_size, blob_.data() + begin, 4);
     if (raw_size > (1u << 30)) return data_loss("segment " + std::to_string(id_) + ": block size");
     std::string raw(raw_size, '\0');
-    uLongf out_len = raw_size;
-    if (uncompress(reinterpret_cast<Bytef*>(raw.data()), &out_len,
-                   reinterpret_cast<const Bytef*>(blob_.data() + begin + 4), static_cast<uLong>(end - begin - 4)) != Z_OK ||
-        out_len != raw_size) {
+    const auto* in = reinterpret_cast<const Bytef*>(blob_.data() + begin + 4);
+    const std::size_t in_len = static_cast<std::size_t>(end - begin - 4);
+    if (version_ == 1) {
+        uLongf out_len = raw_size;
+        if (uncompress(reinterpret_cast<Bytef*>(raw.data()), &out_len, in, static_cast<uLong>(in_len)) != Z_OK ||
+            out_len != raw_size) {
+            return data_loss("segment " + std::to_string(id_) + ": corrupt document block");
+        }
+        return raw;
+    }
+    const std::size_t out_len = ZSTD_decompress(raw.data(), raw.size(), in, in_len);
+    if (ZSTD_isError(out_len) != 0 || out_len != raw_size) {
         return data_loss("segment " + std::to_string(id_) + ": corrupt document block");
     }
     return raw;
@@ -307,8 +334,8 @@ Result<std::vector<Document>> Segment::decode_block(std::size_t b) const {
     QUIVER_ASSIGN_OR_RETURN(std::string raw, raw_block(b));
     ByteReader r(raw);
     std::vector<Document> out;
-    const std::size_t end_doc = std::min(ids_.size(), (b + 1) * kDocsPerBlock);
-    for (std::size_t i = b * kDocsPerBlock; i < end_doc; ++i) {
+    const std::size_t end_doc = std::min(ids_.size(), (b + 1) * docs_per_block_);
+    for (std::size_t i = b * docs_per_block_; i < end_doc; ++i) {
         QUIVER_ASSIGN_OR_RETURN(Document d, decode_document(r));
         out.push_back(std::move(d));
     }
@@ -328,10 +355,10 @@ Result<std::vector<Document>> Segment::documents() const {
 
 Result<Document> Segment::document(std::uint32_t local) const {
     if (local >= ids_.size()) return out_of_range("document slot " + std::to_string(local));
-    const std::size_t b = local / kDocsPerBlock;
+    const std::size_t b = local / docs_per_block_;
     QUIVER_ASSIGN_OR_RETURN(std::string raw, raw_block(b));
     ByteReader r(raw);
-    for (std::size_t i = b * kDocsPerBlock;; ++i) {
+    for (std::size_t i = b * docs_per_block_;; ++i) {
         QUIVER_ASSIGN_OR_RETURN(Document d, decode_document(r));
         if (i == local) return d;
     }
@@ -433,8 +460,8 @@ Status Segment::add_text_stats(const Schema& schema, const Bitmap& docs, std::ve
     std::vector<Document> block;  // the decoded documents of `cached_block`
     docs.for_each([&](std::uint32_t local) {
         if (!st || local >= ids_.size()) return;
-        if (local / kDocsPerBlock != cached_block) {
-            cached_block = local / kDocsPerBlock;
+        if (local / docs_per_block_ != cached_block) {
+            cached_block = local / docs_per_block_;
             auto decoded = decode_block(cached_block);
             if (!decoded) {
                 st = std::move(decoded).error();
@@ -442,7 +469,7 @@ Status Segment::add_text_stats(const Schema& schema, const Bitmap& docs, std::ve
             }
             block = std::move(decoded).value();
         }
-        const Document& doc = block[local % kDocsPerBlock];
+        const Document& doc = block[local % docs_per_block_];
         for (auto& [fi, analyzer] : analysed) {
             std::string_view title;
             std::string_view body;

@@ -85,6 +85,10 @@ public:
         if (it == by_id_.end()) return std::nullopt;
         return it->second;
     }
+    /// Slots in ascending (bytewise) id order, deleted ones included.
+    std::span<const std::uint32_t> id_order() const noexcept { return id_order_; }
+    /// The position in id_order() of the first id greater than `after` ("" = 0).
+    std::size_t first_in_id_order_after(std::string_view after) const;
     /// The full stored document (decompresses its block).
     Result<Document> document(std::uint32_t local) const;
     /// Every stored document in slot order (each block decompressed once).
@@ -132,9 +136,12 @@ private:
 
     std::vector<std::string> ids_;
     std::unordered_map<std::string_view, std::uint32_t> by_id_;  // views into ids_
+    std::vector<std::uint32_t> id_order_;                        // slots by ascending id
     std::vector<std::uint64_t> seqs_;
     std::vector<Document> attrs_;             // attribute fields only, for filters
     std::vector<std::uint64_t> block_offsets_;  // into blob_, n_blocks + 1
+    std::uint32_t version_ = 2;                 // of the document store (segment.cpp: block codec)
+    std::size_t docs_per_block_ = 4;
     std::string owned_blob_;                  // built segments
     std::shared_ptr<storage::MappedFile> mapping_;  // opened segments
     std::span<const std::byte> blob_;
