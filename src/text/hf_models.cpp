@@ -2,6 +2,9 @@
 // (SentencePiece), each as the Hugging Face tokenizers library runs it.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <atomic>
+#include <unordered_map>
 #include <limits>
 #include <queue>
 
@@ -44,7 +47,7 @@ void TokenizerImpl::word_pieces(const std::u32string& word, Sink& sink) const {
     std::string piece;
     std::size_t start = 0;
     while (start < word.size()) {
-        std::size_t end = word.size();
+        std::size_t end = std::min(word.size(), start + max_token_chars);
         std::int32_t found = -1;
         while (start < end) {
             piece.clear();
@@ -94,14 +97,44 @@ std::size_t utf8_len(unsigned char b) noexcept {
     return 4;
 }
 
+// Words seen recently by this thread, per tokenizer: merging is the costly part of BPE and text
+// repeats its words. Bounded like the library's cache (words under 256 bytes, 10000 of them).
+struct BpeCache {
+    std::uint64_t owner = 0;
+    std::unordered_map<std::string, std::vector<std::int32_t>> words;
+};
+
+std::atomic<std::uint64_t> next_cache_id{1};
+
 }  // namespace
+
+std::uint64_t new_bpe_cache_id() noexcept { return next_cache_id.fetch_add(1); }
 
 void TokenizerImpl::bpe(const std::string& w, Sink& sink) const {
     if (w.empty()) return;
+    thread_local BpeCache cache;
+    const bool cacheable = w.size() < 256;
+    if (cacheable) {
+        if (cache.owner != cache_id) {
+            cache.owner = cache_id;
+            cache.words.clear();
+        }
+        if (auto hit = cache.words.find(w); hit != cache.words.end()) {
+            for (std::int32_t id : hit->second) sink.push(id, tokens[static_cast<std::size_t>(id)]);
+            return;
+        }
+    }
+    std::vector<std::int32_t> out = bpe_merge(w);
+    for (std::int32_t id : out) sink.push(id, tokens[static_cast<std::size_t>(id)]);
+    if (cacheable && cache.words.size() < 10000) cache.words.emplace(w, std::move(out));
+}
+
+std::vector<std::int32_t> TokenizerImpl::bpe_merge(const std::string& w) const {
+    std::vector<std::int32_t> result;
     if (ignore_merges) {
         if (auto it = vocab.find(w); it != vocab.end()) {
-            sink.push(it->second, tokens[static_cast<std::size_t>(it->second)]);
-            return;
+            result.push_back(it->second);
+            return result;
         }
     }
     // The word as symbols: one per character (with the continuing prefix / end-of-word suffix), byte
@@ -154,7 +187,7 @@ void TokenizerImpl::bpe(const std::string& w, Sink& sink) const {
         i += len;
     }
     if (pending_unk >= 0) add(pending_unk, pending_len);
-    if (symbols.empty()) return;
+    if (symbols.empty()) return result;
     symbols.back().next = -1;
 
     std::priority_queue<Merge> queue;
@@ -191,8 +224,9 @@ void TokenizerImpl::bpe(const std::string& w, Sink& sink) const {
         }
     }
     for (const Symbol& sym : symbols) {
-        if (sym.len != 0) sink.push(sym.id, tokens[static_cast<std::size_t>(sym.id)]);
+        if (sym.len != 0) result.push_back(sym.id);
     }
+    return result;
 }
 
 Status TokenizerImpl::unigram(const std::u32string& word, Sink& sink) const {
@@ -218,14 +252,23 @@ Status TokenizerImpl::unigram(const std::u32string& word, Sink& sink) const {
     for (std::size_t i = 0; i < n; ++i) {
         const double base = best[i].score;
         bool single = false;
-        const std::size_t max_end = std::min(n, i + max_piece_chars);
-        for (std::size_t e = i + 1; e <= max_end; ++e) {
-            piece.assign(utf8, offsets[i], offsets[e] - offsets[i]);
-            auto it = vocab.find(piece);
-            if (it == vocab.end()) continue;
+        // Common-prefix search of the trie from character i.
+        std::int32_t node = 0;
+        std::size_t e = i;  // characters consumed
+        for (std::size_t b = offsets[i]; b < utf8.size(); ++b) {
+            const auto& next = trie[static_cast<std::size_t>(node)].next;
+            const auto byte = static_cast<unsigned char>(utf8[b]);
+            auto it = std::lower_bound(next.begin(), next.end(), byte,
+                                       [](const std::pair<unsigned char, std::int32_t>& x, unsigned char v) { return x.first < v; });
+            if (it == next.end() || it->first != byte) break;
+            node = it->second;
+            if (b + 1 != offsets[e + 1]) continue;  // inside a character
+            ++e;
+            const std::int32_t id = trie[static_cast<std::size_t>(node)].id;
+            if (id < 0) continue;
             if (e == i + 1) single = true;
-            const double sc = base + scores[static_cast<std::size_t>(it->second)];
-            if (!best[e].set || sc > best[e].score) best[e] = {sc, i, it->second, true};
+            const double sc = base + scores[static_cast<std::size_t>(id)];
+            if (!best[e].set || sc > best[e].score) best[e] = {sc, i, id, true};
         }
         if (!single) {
             if (unk < 0) {

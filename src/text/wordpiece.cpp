@@ -3,6 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <unordered_map>
 
@@ -204,6 +208,65 @@ Status parse_pre_tokenizer(const json::Value& v, std::vector<PreStep>& steps, in
     return ok_status();
 }
 
+// The Unigram scores as the tokenizers library holds them: serde_json (without its float_roundtrip
+// feature) parses a decimal as (all digits as a u64, as f64) times or divided by a power of ten, which
+// is not always the nearest double; a one-ulp difference flips Viterbi ties. The digits are those of
+// the file (written shortest-round-trip by serde_json or Python), recovered with to_chars.
+double serde_json_f64(double v) {
+    if (!std::isfinite(v) || v == 0.0) return v;
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+    if (ec != std::errc()) return v;
+    const char* p = buf;
+    const bool positive = *p != '-';
+    if (!positive) ++p;
+    std::uint64_t significand = 0;
+    int exponent = 0;
+    bool overflowed = false;
+    bool after_point = false;
+    for (; p < end && *p != 'e'; ++p) {
+        if (*p == '.') {
+            after_point = true;
+            continue;
+        }
+        const auto digit = static_cast<std::uint64_t>(*p - '0');
+        if (overflowed || significand > (UINT64_MAX - digit) / 10) {
+            overflowed = true;  // later digits are dropped; integer digits still scale by ten
+            if (!after_point) ++exponent;
+            continue;
+        }
+        significand = significand * 10 + digit;
+        if (after_point) --exponent;
+    }
+    if (p < end && *p == 'e') exponent += std::atoi(p + 1);
+    static const auto pow10 = [] {
+        std::array<double, 309> t{};
+        double x = 1.0;
+        for (double& e : t) {
+            e = x;
+            x *= 10.0;
+        }
+        return t;
+    }();
+    double f = static_cast<double>(significand);
+    while (true) {
+        const unsigned a = static_cast<unsigned>(exponent < 0 ? -exponent : exponent);
+        if (a < pow10.size()) {
+            if (exponent >= 0) f *= pow10[a];
+            else f /= pow10[a];
+            break;
+        }
+        if (f == 0.0 || exponent >= 0) break;
+        f /= 1e308;
+        exponent += 308;
+    }
+    return positive ? f : -f;
+}
+
+// Ids index a table of tokens; a file may leave gaps, but an id far beyond its entry count is an
+// error rather than a table of a billion empty strings.
+std::size_t sparse_id_bound(std::size_t entries) { return 2 * entries + 65536; }
+
 Result<std::int32_t> checked_id(const json::Value& v, std::string_view what) {
     if (!v.is_integer() || v.as_int() < 0 || v.as_int() >= kMaxId) {
         return invalid_argument(fmt::format("{} is not an id in [0, 2^30)", what));
@@ -271,8 +334,13 @@ Status parse_post_processor(const json::Value& v, detail::TokenizerImpl& impl, i
 // A {token: id} vocabulary (WordPiece, BPE): fills vocab and the id -> token table.
 Status parse_object_vocab(const json::Value& vocab, detail::TokenizerImpl& impl, std::string_view model) {
     if (!vocab.is_object()) return invalid_argument(fmt::format("{} vocab is not an object", model));
+    const std::size_t bound = sparse_id_bound(vocab.as_object().size());
     for (const auto& [token, id] : vocab.as_object()) {
         QUIVER_ASSIGN_OR_RETURN(std::int32_t i, checked_id(id, fmt::format("{} vocab id of '{}'", model, token)));
+        if (static_cast<std::size_t>(i) >= bound) {
+            return invalid_argument(fmt::format("{} vocab id {} of '{}' is far outside a vocab of {} tokens", model, i,
+                                                token, vocab.as_object().size()));
+        }
         impl.vocab[token] = i;
         if (static_cast<std::size_t>(i) >= impl.tokens.size()) impl.tokens.resize(static_cast<std::size_t>(i) + 1);
         impl.tokens[static_cast<std::size_t>(i)] = token;
@@ -282,6 +350,7 @@ Status parse_object_vocab(const json::Value& vocab, detail::TokenizerImpl& impl,
 
 Status parse_bpe(const json::Value& v, detail::TokenizerImpl& impl) {
     impl.kind = HfTokenizer::ModelKind::kBpe;
+    impl.cache_id = detail::new_bpe_cache_id();
     QUIVER_TRY(parse_object_vocab(*member(v, "vocab"), impl, "BPE"));
     if (const json::Value* d = member(v, "dropout"); d != nullptr && !d->is_null() &&
                                                       !(d->is_number() && d->as_number() == 0.0)) {
@@ -374,12 +443,11 @@ Status parse_model(const json::Value& v, detail::TokenizerImpl& impl) {
                 return invalid_argument("Unigram vocab entry is not [piece, score]");
             }
             const std::string& piece = e.as_array()[0].as_string();
-            QUIVER_ASSIGN_OR_RETURN(std::u32string chars, to_u32(piece, "Unigram piece"));
+            if (auto c = to_u32(piece, "Unigram piece"); !c) return std::move(c).error();
             impl.vocab.insert_or_assign(piece, static_cast<std::int32_t>(impl.tokens.size()));  // last one wins
             impl.tokens.push_back(piece);
-            impl.scores.push_back(e.as_array()[1].as_number());
+            impl.scores.push_back(serde_json_f64(e.as_array()[1].as_number()));
             impl.min_score = std::min(impl.min_score, impl.scores.back());
-            impl.max_piece_chars = std::max(impl.max_piece_chars, chars.size());
         }
         if (const json::Value* u = member(v, "unk_id"); u != nullptr && !u->is_null()) {
             QUIVER_ASSIGN_OR_RETURN(impl.unk, checked_id(*u, "Unigram unk_id"));
@@ -394,12 +462,17 @@ Status parse_model(const json::Value& v, detail::TokenizerImpl& impl) {
 Status parse_added_tokens(const json::Value& list, detail::TokenizerImpl& impl) {
     if (list.is_null()) return ok_status();
     if (!list.is_array()) return invalid_argument("'added_tokens' is not a list");
+    const std::size_t bound = sparse_id_bound(impl.tokens.size() + list.as_array().size());
     for (const auto& e : list.as_array()) {
         const std::string* content = get_string(e, "content");
         const json::Value* id = member(e, "id");
         if (content == nullptr || id == nullptr) return invalid_argument("added token without 'id' and 'content'");
         detail::AddedToken tok;
         QUIVER_ASSIGN_OR_RETURN(tok.id, checked_id(*id, fmt::format("added token '{}' id", *content)));
+        if (static_cast<std::size_t>(tok.id) >= bound) {
+            return invalid_argument(fmt::format("added token '{}' id {} is far outside a vocab of {} tokens", *content,
+                                                tok.id, impl.tokens.size()));
+        }
         QUIVER_ASSIGN_OR_RETURN(tok.content, to_u32(*content, "added token"));
         const bool special = get_bool(e, "special", false);
         tok.single_word = get_bool(e, "single_word", false);
@@ -412,6 +485,34 @@ Status parse_added_tokens(const json::Value& list, detail::TokenizerImpl& impl) 
         impl.added.push_back(std::move(tok));
     }
     return ok_status();
+}
+
+// The longest token (in characters) and, for Unigram, the trie of the pieces.
+void index_vocab(detail::TokenizerImpl& impl) {
+    for (const auto& [token, id] : impl.vocab) {
+        const auto chars = static_cast<std::size_t>(
+            std::count_if(token.begin(), token.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+        impl.max_token_chars = std::max(impl.max_token_chars, chars);
+        if (impl.kind != HfTokenizer::ModelKind::kUnigram || token.empty()) continue;
+        if (impl.trie.empty()) impl.trie.emplace_back();
+        std::int32_t node = 0;
+        for (char ch : token) {
+            const auto byte = static_cast<unsigned char>(ch);
+            auto& next = impl.trie[static_cast<std::size_t>(node)].next;
+            auto it = std::lower_bound(next.begin(), next.end(), byte,
+                                       [](const std::pair<unsigned char, std::int32_t>& x, unsigned char v) { return x.first < v; });
+            if (it != next.end() && it->first == byte) {
+                node = it->second;
+            } else {
+                const auto child = static_cast<std::int32_t>(impl.trie.size());
+                next.insert(it, {byte, child});
+                impl.trie.emplace_back();
+                node = child;
+            }
+        }
+        impl.trie[static_cast<std::size_t>(node)].id = id;
+    }
+    if (impl.trie.empty()) impl.trie.emplace_back();
 }
 
 }  // namespace
@@ -436,6 +537,7 @@ Result<HfTokenizer> HfTokenizer::from_json_text(std::string_view json_text, cons
     const json::Value* model = doc->find("model");
     if (model == nullptr) return ctx(invalid_argument("no 'model'"));
     if (auto s = parse_model(*model, impl); !s) return ctx(std::move(s).error());
+    index_vocab(impl);
     if (const json::Value* n = doc->find("normalizer")) {
         if (auto s = parse_normalizer(*n, impl.norm); !s) return ctx(std::move(s).error());
     }
@@ -509,6 +611,7 @@ Result<HfTokenizer> HfTokenizer::from_vocab_txt(const std::string& path, bool lo
         if (it == impl.vocab.end()) return invalid_argument(fmt::format("'{}' has no {} token", path, t));
         return it->second;
     };
+    index_vocab(impl);
     QUIVER_ASSIGN_OR_RETURN(impl.unk, need("[UNK]"));
     QUIVER_ASSIGN_OR_RETURN(std::int32_t cls, need("[CLS]"));
     QUIVER_ASSIGN_OR_RETURN(std::int32_t sep, need("[SEP]"));

@@ -116,6 +116,7 @@ struct TokenizerImpl {
     std::vector<std::string> suffix_tokens;
     std::size_t truncation = 0;        // tokenizer.json "truncation.max_length" (0 = none)
     bool truncate_left = false;
+    std::size_t max_token_chars = 1;  // longest vocabulary token, in characters (bounds the model searches)
     // WordPiece
     std::string continuing_prefix = "##";
     std::size_t max_input_chars = 100;
@@ -126,10 +127,15 @@ struct TokenizerImpl {
     bool fuse_unk = false;
     bool byte_fallback = false;
     bool ignore_merges = false;
+    std::uint64_t cache_id = 0;  // keys this tokenizer's per-thread BPE word cache (hf_models.cpp)
     // Unigram
     std::vector<double> scores;
     double min_score = 0.0;
-    std::size_t max_piece_chars = 1;
+    struct TrieNode {
+        std::vector<std::pair<unsigned char, std::int32_t>> next;  // sorted by byte
+        std::int32_t id = -1;
+    };
+    std::vector<TrieNode> trie;  // the pieces' UTF-8 bytes, for common-prefix search
 
     /// The whole pipeline without post-processing: appends ids (and token strings) to the sink,
     /// stopping once it holds `limit` ids.
@@ -142,8 +148,12 @@ private:
     [[nodiscard]] Status model(const std::u32string& word, Sink& sink) const;
     void word_pieces(const std::u32string& word, Sink& sink) const;
     void bpe(const std::string& word, Sink& sink) const;
+    std::vector<std::int32_t> bpe_merge(const std::string& word) const;
     [[nodiscard]] Status unigram(const std::u32string& word, Sink& sink) const;
 };
+
+/// A fresh key for a tokenizer's per-thread BPE word cache.
+std::uint64_t new_bpe_cache_id() noexcept;
 
 /// The byte-to-character map of the ByteLevel pre-tokenizer (GPT-2's bytes_to_unicode).
 char32_t byte_char(std::uint8_t b) noexcept;

@@ -126,7 +126,7 @@ bool is_whitespace(char32_t c) noexcept {
 }
 
 bool is_control(char32_t c) noexcept {
-    if (c == '\t' || c == '\n' || c == '\r') return false;
+    if (c < 128) return (c < 32 || c == 127) && c != '\t' && c != '\n' && c != '\r';
     return (flags(c) & ud::kOther8) != 0;
 }
 
