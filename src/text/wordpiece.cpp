@@ -589,9 +589,8 @@ Result<HfTokenizer> HfTokenizer::from_json_text(std::string_view json_text, cons
 
 Result<HfTokenizer> HfTokenizer::from_vocab_txt(const std::string& path, bool lowercase) {
     QUIVER_ASSIGN_OR_RETURN(std::string text, storage::read_file(path));
-    std::u32string ignored;
     std::size_t bad = 0;
-    if (!wu::decode_utf8(text, ignored, &bad)) {
+    if (!wu::valid_utf8(text, &bad)) {
         return invalid_argument(fmt::format("'{}' is not valid UTF-8 (byte {})", path, bad));
     }
     HfTokenizer tok;
@@ -642,13 +641,12 @@ Result<HfTokenizer> HfTokenizer::from_vocab_txt(const std::string& path, bool lo
 }
 
 Status HfTokenizer::tokenize(std::string_view text, std::vector<std::int32_t>& out, std::size_t max_tokens) const {
-    std::u32string chars;
     std::size_t bad = 0;
-    if (!wu::decode_utf8(text, chars, &bad)) {
+    if (!wu::valid_utf8(text, &bad)) {
         return invalid_argument(fmt::format("text is not valid UTF-8 (byte {} of {})", bad, text.size()));
     }
     detail::Sink sink{out, nullptr, max_tokens, out.size(), 0};
-    return impl_->run(chars, sink);
+    return impl_->run(text, sink);
 }
 
 Result<std::vector<std::int32_t>> HfTokenizer::encode(std::string_view text, std::size_t max_length) const {
@@ -676,9 +674,8 @@ Result<HfTokenizer::Encoding> HfTokenizer::encode_full(std::string_view text, bo
     if (max_length != 0 && max_length < specials) {
         return invalid_argument(fmt::format("max_length {} is below the {} special tokens", max_length, specials));
     }
-    std::u32string chars;
     std::size_t bad = 0;
-    if (!wu::decode_utf8(text, chars, &bad)) {
+    if (!wu::valid_utf8(text, &bad)) {
         return invalid_argument(fmt::format("text is not valid UTF-8 (byte {} of {})", bad, text.size()));
     }
     Encoding enc;
@@ -691,7 +688,7 @@ Result<HfTokenizer::Encoding> HfTokenizer::encode_full(std::string_view text, bo
         // Left truncation keeps the last tokens, so it tokenises everything.
         detail::Sink sink{enc.ids, &enc.tokens, impl.truncate_left ? 0 : budget, enc.ids.size(), enc.tokens.size()};
         const std::size_t first = enc.ids.size();
-        QUIVER_TRY(impl.run(chars, sink));
+        QUIVER_TRY(impl.run(text, sink));
         if (impl.truncate_left && budget != 0 && enc.ids.size() - first > budget) {
             const auto drop = static_cast<std::ptrdiff_t>(enc.ids.size() - first - budget);
             enc.ids.erase(enc.ids.begin() + static_cast<std::ptrdiff_t>(first), enc.ids.begin() + static_cast<std::ptrdiff_t>(first) + drop);

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -70,14 +71,23 @@ public:
     struct Match {
         std::size_t begin;
         std::size_t end;
-        std::int32_t token = -1;  ///< index into the token list; -1 for text between matches
+        std::int32_t token = -1;     ///< index into the token list; -1 for text between matches
+        std::size_t search_end = 0;  ///< where the search for the next match resumes
     };
     void build(const std::vector<AddedToken>& tokens, bool normalized);
     bool empty() const noexcept { return nodes_.size() <= 1; }
     /// Splits s into text and matches covering all of it, applying single_word, lstrip and rstrip.
     void split(const std::u32string& s, const std::vector<AddedToken>& tokens, std::vector<Match>& out) const;
+    /// The next accepted match in UTF-8 text starting in [from, horizon) (lstrip stops at
+    /// `start_offset`, the end of the previous match); false when there is none. Offsets are bytes.
+    bool next(std::string_view s, std::size_t from, std::size_t start_offset, const std::vector<AddedToken>& tokens,
+              Match& out, std::size_t horizon) const;
 
 private:
+    template <typename Text>
+    bool find(const Text& s, std::size_t from, std::size_t start_offset, const std::vector<AddedToken>& tokens,
+              Match& out, std::size_t horizon) const;
+
     struct Node {
         std::vector<std::pair<char32_t, std::int32_t>> next;  // sorted by character
         std::int32_t token = -1;
@@ -139,11 +149,12 @@ struct TokenizerImpl {
 
     /// The whole pipeline without post-processing: appends ids (and token strings) to the sink,
     /// stopping once it holds `limit` ids.
-    [[nodiscard]] Status run(const std::u32string& chars, Sink& sink) const;
+    [[nodiscard]] Status run(std::string_view text, Sink& sink) const;  // text: valid UTF-8
     void normalize(std::u32string& s, bool first_chunk, bool last_chunk) const;
 
 private:
-    [[nodiscard]] Status segment(const std::u32string& s, std::size_t begin, std::size_t end, Sink& sink) const;
+    [[nodiscard]] Status segment(std::string_view s, std::size_t begin, std::size_t& cursor, std::size_t end, bool final,
+                                 Sink& sink) const;
     [[nodiscard]] Status piece(std::u32string text, bool first, Sink& sink) const;
     [[nodiscard]] Status model(const std::u32string& word, Sink& sink) const;
     void word_pieces(const std::u32string& word, Sink& sink) const;

@@ -330,52 +330,124 @@ void AddedMatcher::build(const std::vector<AddedToken>& tokens, bool normalized)
     }
 }
 
-void AddedMatcher::split(const std::u32string& s, const std::vector<AddedToken>& tokens, std::vector<Match>& out) const {
-    out.clear();
-    std::size_t start_offset = 0;
-    std::size_t i = 0;
-    while (i < s.size() && !empty()) {
+namespace {
+
+// Character access for the matcher over decoded (u32) and UTF-8 text; offsets are code units.
+struct U32Text {
+    const std::u32string& s;
+    std::size_t size() const { return s.size(); }
+    char32_t at(std::size_t i, std::size_t& next) const {
+        next = i + 1;
+        return s[i];
+    }
+    char32_t before(std::size_t i, std::size_t& prev) const {
+        prev = i - 1;
+        return s[i - 1];
+    }
+};
+
+struct Utf8Text {
+    std::string_view s;
+    std::size_t size() const { return s.size(); }
+    char32_t at(std::size_t i, std::size_t& next) const {
+        const auto b = static_cast<unsigned char>(s[i]);
+        std::size_t len = b < 0x80 ? 1 : (b & 0xE0) == 0xC0 ? 2 : (b & 0xF0) == 0xE0 ? 3 : 4;
+        char32_t c = len == 1 ? b : len == 2 ? (b & 0x1F) : len == 3 ? (b & 0x0F) : (b & 0x07);
+        for (std::size_t k = 1; k < len; ++k) c = (c << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+        next = i + len;
+        return c;
+    }
+    char32_t before(std::size_t i, std::size_t& prev) const {
+        std::size_t p = i - 1;
+        while (p > 0 && (static_cast<unsigned char>(s[p]) & 0xC0) == 0x80) --p;
+        prev = p;
+        std::size_t ignored = 0;
+        return at(p, ignored);
+    }
+};
+
+}  // namespace
+
+template <typename Text>
+bool AddedMatcher::find(const Text& s, std::size_t from, std::size_t start_offset, const std::vector<AddedToken>& tokens,
+                        Match& out, std::size_t horizon) const {
+    if (empty()) return false;
+    std::size_t i = from;
+    while (i < std::min(horizon, s.size())) {
         // Longest match starting at i.
         std::int32_t node = 0;
         std::int32_t best = -1;
         std::size_t best_end = 0;
-        for (std::size_t k = i; k < s.size(); ++k) {
+        std::size_t first_next = 0;
+        for (std::size_t k = i; k < s.size();) {
+            std::size_t nk = 0;
+            const char32_t c = s.at(k, nk);
+            if (k == i) first_next = nk;
             const auto& next = nodes_[static_cast<std::size_t>(node)].next;
-            auto it = std::lower_bound(next.begin(), next.end(), s[k],
+            auto it = std::lower_bound(next.begin(), next.end(), c,
                                        [](const std::pair<char32_t, std::int32_t>& e, char32_t v) { return e.first < v; });
-            if (it == next.end() || it->first != s[k]) break;
+            if (it == next.end() || it->first != c) break;
             node = it->second;
+            k = nk;
             if (nodes_[static_cast<std::size_t>(node)].token >= 0) {
                 best = nodes_[static_cast<std::size_t>(node)].token;
-                best_end = k + 1;
+                best_end = k;
             }
         }
         if (best < 0) {
-            ++i;
+            if (first_next == 0) s.at(i, first_next);
+            i = first_next;
             continue;
         }
         const AddedToken& tok = tokens[static_cast<std::size_t>(best)];
         std::size_t start = i;
         std::size_t stop = best_end;
         i = best_end;
+        std::size_t step = 0;
         if (tok.single_word) {
-            const bool start_ok = start == 0 || !wu::is_word(s[start - 1]);
-            const bool stop_ok = stop == s.size() || !wu::is_word(s[stop]);
+            const bool start_ok = start == 0 || !wu::is_word(s.before(start, step));
+            const bool stop_ok = stop == s.size() || !wu::is_word(s.at(stop, step));
             if (!start_ok || !stop_ok) continue;
         }
         if (tok.lstrip) {
             std::size_t b = start;
-            while (b > 0 && wu::is_whitespace(s[b - 1])) --b;
+            while (b > 0) {
+                std::size_t prev = 0;
+                if (!wu::is_whitespace(s.before(b, prev))) break;
+                b = prev;
+            }
             start = std::max(b, start_offset);
         }
         if (tok.rstrip) {
-            while (stop < s.size() && wu::is_whitespace(s[stop])) ++stop;
+            while (stop < s.size()) {
+                std::size_t nx = 0;
+                if (!wu::is_whitespace(s.at(stop, nx))) break;
+                stop = nx;
+            }
         }
-        if (start_offset < start) out.push_back({start_offset, start, -1});
-        out.push_back({start, stop, best});
-        start_offset = stop;
+        out = {start, stop, best, best_end};
+        return true;
     }
-    if (start_offset < s.size()) out.push_back({start_offset, s.size(), -1});
+    return false;
+}
+
+bool AddedMatcher::next(std::string_view s, std::size_t from, std::size_t start_offset,
+                        const std::vector<AddedToken>& tokens, Match& out, std::size_t horizon) const {
+    return find(Utf8Text{s}, from, start_offset, tokens, out, horizon);
+}
+
+void AddedMatcher::split(const std::u32string& s, const std::vector<AddedToken>& tokens, std::vector<Match>& out) const {
+    out.clear();
+    std::size_t start_offset = 0;
+    std::size_t from = 0;
+    Match m{};
+    while (find(U32Text{s}, from, start_offset, tokens, m, s.size())) {
+        if (start_offset < m.begin) out.push_back({start_offset, m.begin, -1, 0});
+        out.push_back(m);
+        start_offset = m.end;
+        from = m.search_end;
+    }
+    if (start_offset < s.size()) out.push_back({start_offset, s.size(), -1, 0});
 }
 
 void TokenizerImpl::normalize(std::u32string& s, bool first_chunk, bool last_chunk) const {
@@ -467,17 +539,30 @@ void TokenizerImpl::normalize(std::u32string& s, bool first_chunk, bool last_chu
     }
 }
 
-Status TokenizerImpl::run(const std::u32string& chars, Sink& sink) const {
-    std::vector<AddedMatcher::Match> splits;
-    raw_matcher.split(chars, added, splits);
-    for (const auto& m : splits) {
-        if (sink.full()) break;
-        if (m.token >= 0) {
-            const AddedToken& tok = added[static_cast<std::size_t>(m.token)];
-            sink.push(tok.id, wu::to_utf8(std::u32string_view(chars).substr(m.begin, m.end - m.begin)));
-        } else {
-            QUIVER_TRY(segment(chars, m.begin, m.end, sink));
+Status TokenizerImpl::run(std::string_view text, Sink& sink) const {
+    // Raw added tokens are searched for one window at a time, and the text between them is tokenised
+    // chunk by chunk (see segment), so with a limit a long text is read only as far as needed.
+    constexpr std::size_t kWindow = std::size_t{1} << 16;
+    const bool streaming = sink.limit != 0 && chunkable;
+    std::size_t start_offset = 0;  // end of the last match: the current segment begins here
+    std::size_t cursor = 0;        // how far the current segment has been tokenised
+    std::size_t from = 0;
+    AddedMatcher::Match m{};
+    while (!sink.full()) {
+        const std::size_t horizon = streaming ? std::min(text.size(), from + kWindow) : text.size();
+        const bool found = raw_matcher.next(text, from, start_offset, added, m, horizon);
+        if (!found && horizon < text.size()) {
+            // No match starts before the horizon: the segment reaches at least that far.
+            QUIVER_TRY(segment(text, start_offset, cursor, horizon, false, sink));
+            from = horizon;
+            continue;
         }
+        const std::size_t seg_end = found ? std::max(m.begin, start_offset) : text.size();
+        QUIVER_TRY(segment(text, start_offset, cursor, seg_end, true, sink));
+        if (!found || sink.full()) break;
+        sink.push(added[static_cast<std::size_t>(m.token)].id, text.substr(m.begin, m.end - m.begin));
+        start_offset = cursor = m.end;
+        from = m.search_end;
     }
     if (sink.full()) {
         sink.ids.resize(sink.start + sink.limit);
@@ -486,22 +571,34 @@ Status TokenizerImpl::run(const std::u32string& chars, Sink& sink) const {
     return ok_status();
 }
 
-// A stretch of text between raw added tokens. With a token limit it is normalised and tokenised in
+// Tokenises the segment that starts at byte `begin` (text between raw added tokens) from `cursor` up
+// to `end`; `final` says the segment ends there, otherwise only whole chunks before `end` are done and
+// `cursor` says how far. With a token limit the segment is decoded, normalised and tokenised in
 // chunks, so a huge text stops as soon as the limit is reached: a chunk ends before a space that
 // follows a non-space, a cut that changes no normaliser's or pre-tokeniser's output (none of them
 // joins across such a space; `chunkable` is false for the configurations where one could).
-Status TokenizerImpl::segment(const std::u32string& s, std::size_t begin, std::size_t end, Sink& sink) const {
-    constexpr std::size_t kChunk = 2048;
+Status TokenizerImpl::segment(std::string_view s, std::size_t begin, std::size_t& cursor, std::size_t end, bool final,
+                              Sink& sink) const {
+    constexpr std::size_t kChunkBytes = 8192;
     std::vector<AddedMatcher::Match> splits;
-    std::size_t cb = begin;
-    while (cb < end && !sink.full()) {
+    std::size_t bad = 0;
+    while (cursor < end && !sink.full()) {
+        const std::size_t cb = cursor;
         std::size_t ce = end;
-        if (sink.limit != 0 && chunkable && end - cb > kChunk) {
-            ce = cb + kChunk;
-            while (ce < end && !(s[ce] == ' ' && !wu::is_whitespace(s[ce - 1]))) ++ce;
+        if (sink.limit != 0 && chunkable && end - cb > kChunkBytes) {
+            ce = cb + kChunkBytes;
+            while (ce < end) {
+                if (s[ce] == ' ') {
+                    std::size_t prev = 0;
+                    if (!wu::is_whitespace(Utf8Text{s}.before(ce, prev))) break;
+                }
+                ++ce;
+            }
         }
-        std::u32string t = s.substr(cb, ce - cb);
-        normalize(t, cb == begin, ce == end);
+        if (!final && ce >= end) break;  // the rest may continue past `end`
+        std::u32string t;
+        wu::decode_utf8(s.substr(cb, ce - cb), t, &bad);  // valid: checked by the caller
+        normalize(t, cb == begin, final && ce == end);
         const bool first = begin == 0 && cb == begin;
         if (normalized_matcher.empty()) {
             QUIVER_TRY(piece(std::move(t), first, sink));
@@ -517,7 +614,7 @@ Status TokenizerImpl::segment(const std::u32string& s, std::size_t begin, std::s
                 }
             }
         }
-        cb = ce;
+        cursor = ce;
     }
     return ok_status();
 }

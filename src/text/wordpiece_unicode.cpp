@@ -195,6 +195,49 @@ void bert_strip_accents(const std::u32string& s, std::u32string& out) {
     }
 }
 
+bool valid_utf8(std::string_view s, std::size_t* bad_offset) noexcept {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const std::size_t n = s.size();
+    std::size_t i = 0;
+    while (i < n) {
+        const unsigned char b = p[i];
+        if (b < 0x80) {
+            ++i;
+            continue;
+        }
+        std::size_t len;
+        char32_t cp;
+        if ((b & 0xE0) == 0xC0) {
+            cp = b & 0x1F; len = 2;
+        } else if ((b & 0xF0) == 0xE0) {
+            cp = b & 0x0F; len = 3;
+        } else if ((b & 0xF8) == 0xF0) {
+            cp = b & 0x07; len = 4;
+        } else {
+            *bad_offset = i;
+            return false;
+        }
+        if (i + len > n) {
+            *bad_offset = i;
+            return false;
+        }
+        for (std::size_t k = 1; k < len; ++k) {
+            if ((p[i + k] & 0xC0) != 0x80) {
+                *bad_offset = i;
+                return false;
+            }
+            cp = (cp << 6) | (p[i + k] & 0x3F);
+        }
+        const bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
+        if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+            *bad_offset = i;
+            return false;
+        }
+        i += len;
+    }
+    return true;
+}
+
 bool decode_utf8(std::string_view s, std::u32string& out, std::size_t* bad_offset) noexcept {
     const auto* p = reinterpret_cast<const unsigned char*>(s.data());
     const std::size_t n = s.size();

@@ -93,6 +93,9 @@ void bert_strip_accents(const std::u32string& s, std::u32string& out);
 /// StripAccents: drop M* (Unicode 9.0) without decomposing.
 bool is_combining_mark(char32_t c) noexcept;
 
+/// Whether s is valid UTF-8 (no overlong forms, surrogates or code points above U+10FFFF); on failure
+/// the byte offset of the first invalid sequence.
+bool valid_utf8(std::string_view s, std::size_t* bad_offset) noexcept;
 /// Decodes UTF-8; returns false and the byte offset of the first invalid sequence on failure.
 bool decode_utf8(std::string_view s, std::u32string& out, std::size_t* bad_offset) noexcept;
 void append_utf8(char32_t c, std::string& out);

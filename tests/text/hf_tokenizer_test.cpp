@@ -141,11 +141,11 @@ TEST(HfTokenizer, TruncationEqualsPrefixOfFullTokenization) {
     std::mt19937 rng(16);
     const std::vector<std::string> words{"aerodynamic", "flow", "Café", "naïve", "中文", "😀", "[MASK]", "<mask>", "don't",
                                          "1957", "3.5", "  ", "\n", "\t", "-", "...", "<|endoftext|>", "Aerofoil", "jet"};
-    while (text.size() < 60000) text += words[rng() % words.size()] + (rng() % 3 == 0 ? "" : " ");
+    while (text.size() < 200000) text += words[rng() % words.size()] + (rng() % 3 == 0 ? "" : " ");
     for (const std::string& f : fixtures()) {
         const HfTokenizer tok = load(f);
         const auto all = ids_of(tok, text);
-        ASSERT_GT(all.size(), 5000u) << f;
+        ASSERT_GT(all.size(), 15000u) << f;
         for (std::size_t limit : {std::size_t{1}, std::size_t{7}, std::size_t{100}, std::size_t{2000}, all.size() - 1,
                                   all.size(), all.size() + 10}) {
             const auto part = ids_of(tok, text, limit);
