@@ -126,7 +126,11 @@ class RefWordPiece:
 
 
 # --------------------------------------------------------------------------------------------
-# (The tokenizer's Unicode tables come from scripts/make_unicode_tables.py.)
+def write_unicode_tables(path):
+    """The tokenizer's Unicode tables are written by scripts/make_unicode_tables.py (kept here as an alias)."""
+    import subprocess
+    subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "make_unicode_tables.py"),
+                    path], check=True)
 
 
 def write_safetensors(path, tensors, dtype_name):
@@ -486,6 +490,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("fixtures").add_argument("out")
+    sub.add_parser("unicode").add_argument("out")
     bm = sub.add_parser("bench-model")
     bm.add_argument("out")
     bm.add_argument("--layers", type=int, default=6)
@@ -495,6 +500,8 @@ def main():
     a = ap.parse_args()
     if a.cmd == "fixtures":
         make_fixtures(a.out)
+    elif a.cmd == "unicode":
+        write_unicode_tables(a.out)
     else:
         make_bench_model(a.out, a.layers, a.hidden, a.heads, a.intermediate)
 
