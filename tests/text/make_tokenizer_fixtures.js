@@ -93,6 +93,29 @@ function makeBpe() {
     post_processor: Object.assign({}, byteLevel, { use_regex: false }), model }));
 }
 
+function makeBpeLlama2() {
+  // Llama 2 / Mistral shape: no pre-tokenizer; the normaliser prepends '▁' and turns spaces into '▁';
+  // BPE over characters with byte fallback (<0x00>..<0xFF>) and a fused <unk>.
+  const j = train(tk.BPE.empty(), tk.metaspacePreTokenizer('\u2581', 'always', true));
+  const merges = j.model.merges.slice(0, 1500).map((m) => (Array.isArray(m) ? m : m.split(' ')));
+  const vocab = { '<unk>': 0, '<s>': 1, '</s>': 2 };
+  for (let b = 0; b < 256; ++b) vocab['<0x' + b.toString(16).toUpperCase().padStart(2, '0') + '>'] = Object.keys(vocab).length;
+  const singles = Object.keys(j.model.vocab).filter((t) => [...t].length === 1).sort();
+  for (const t of singles) if (!(t in vocab)) vocab[t] = Object.keys(vocab).length;
+  for (const [a, b] of merges) {
+    for (const t of [a, b, a + b]) if (!(t in vocab)) vocab[t] = Object.keys(vocab).length;
+  }
+  write('bpe-llama2', { version: '1.0', truncation: null, padding: null,
+    added_tokens: [added(0, '<unk>'), added(1, '<s>'), added(2, '</s>')],
+    normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '\u2581' },
+      { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }] },
+    pre_tokenizer: null,
+    post_processor: template(['<s>'], [], { '<s>': 1 }),
+    decoder: null,
+    model: { type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null,
+             fuse_unk: true, byte_fallback: true, ignore_merges: false, vocab, merges } });
+}
+
 function makeUnigram() {
   const meta = { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'always', split: true };
   const j = train(tk.Unigram.empty(), tk.metaspacePreTokenizer('\u2581', 'always', true));
@@ -146,5 +169,6 @@ function makeWordPiece() {
 }
 
 makeBpe();
+makeBpeLlama2();
 makeUnigram();
 makeWordPiece();
