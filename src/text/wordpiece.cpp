@@ -409,10 +409,9 @@ Status parse_model(const json::Value& v, detail::TokenizerImpl& impl) {
     if (vocab == nullptr) return invalid_argument("model without a 'vocab'");
     const std::string* type = get_string(v, "type");
     std::string t = type != nullptr ? *type : "";
-    if (t.empty()) {  // untagged models: tell them apart as the library does
+    if (t.empty()) {  // an untagged model: BPE has merges, Unigram a list vocabulary, WordPiece a map
         if (member(v, "merges") != nullptr) t = "BPE";
         else if (vocab->is_array()) t = "Unigram";
-        else if (member(v, "continuing_subword_prefix") != nullptr || member(v, "max_input_chars_per_word") != nullptr) t = "WordPiece";
         else t = "WordPiece";
     }
     if (t == "WordPiece") {
