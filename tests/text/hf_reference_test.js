@@ -10,7 +10,8 @@
 // every text, the other fixtures and the truncated runs (64 ids for all, 512 for those three) on the
 // hard strings, every query and every twentieth document; QUIVER_HF_FULL=1 compares every fixture on
 // every text at every length.
-// Exit 0 when everything matches, 1 on any mismatch, 77 (skipped) without node's tokenizers package.
+// Exit 0 when everything matches, 1 on any mismatch, 77 (skipped) without node's tokenizers package
+// (QUIVER_NODE_MODULES=DIR to use a node_modules other than tools/node_modules).
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -23,11 +24,13 @@ if (!quiver || !sourceArg) {
   console.error('usage: hf_reference_test.js QUIVER_BINARY SOURCE_DIR [DATA_DIR]');
   process.exit(2);
 }
+// QUIVER_NODE_MODULES names another node_modules holding the package (default: the checkout's tools/).
+const modules = process.env.QUIVER_NODE_MODULES || path.join(sourceDir, 'tools', 'node_modules');
 let tk;
 try {
-  tk = require(path.join(sourceDir, 'tools', 'node_modules', 'tokenizers'));
+  tk = require(path.join(path.resolve(modules), 'tokenizers'));
 } catch (e) {
-  console.log('skipped: the npm package tokenizers is not installed in tools/node_modules (scripts/install-deps)');
+  console.log(`skipped: the npm package tokenizers is not installed in ${modules} (scripts/install-deps)`);
   process.exit(77);
 }
 const dataDir = dataArg || process.env.QUIVER_DATA_DIR || path.join(sourceDir, '..', 'shared', 'data');
