@@ -77,10 +77,20 @@ std::string_view to_string(TensorDtype d) noexcept {
 std::string shape_string(const std::vector<std::size_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
 
 std::size_t TensorInfo::numel() const noexcept {
+    // Validated on open: the product fits (it is at most the file's byte count).
     std::size_t n = 1;
     for (std::size_t d : shape) n *= d;
     return n;
 }
+
+namespace {
+
+// Headers above this are refused before parsing (the safetensors format caps them at 100 MB).
+constexpr std::uint64_t kMaxHeaderBytes = 100u << 20;
+
+bool checked_mul(std::size_t a, std::size_t b, std::size_t& out) noexcept { return !__builtin_mul_overflow(a, b, &out); }
+
+}  // namespace
 
 Result<SafeTensors> SafeTensors::open(const std::string& path) {
     auto ctx = [&](Error e) { return std::move(e).with_context(fmt::format("reading '{}'", path)); };
@@ -91,11 +101,14 @@ Result<SafeTensors> SafeTensors::open(const std::string& path) {
     const auto bytes = st.file_.bytes();
     if (bytes.size() < 8) return ctx(data_loss(fmt::format("file of {} bytes is too short for a safetensors header", bytes.size())));
     std::uint64_t header_len = 0;
-    std::memcpy(&header_len, bytes.data(), 8);
+    for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | static_cast<std::uint8_t>(bytes[static_cast<std::size_t>(i)]);
     if (header_len > bytes.size() - 8) {
         return ctx(data_loss(fmt::format("header length {} exceeds the file size {}", header_len, bytes.size())));
     }
-    const std::string_view header(reinterpret_cast<const char*>(bytes.data()) + 8, header_len);
+    if (header_len > kMaxHeaderBytes) {
+        return ctx(data_loss(fmt::format("header length {} is above the format's limit of {}", header_len, kMaxHeaderBytes)));
+    }
+    const std::string_view header(reinterpret_cast<const char*>(bytes.data()) + 8, static_cast<std::size_t>(header_len));
     auto doc = json::parse(header);
     if (!doc) return ctx(Error(ErrorCode::kDataLoss, "header is not JSON: " + doc.error().message()));
     if (!doc->is_object()) return ctx(data_loss("header is not a JSON object"));
@@ -103,6 +116,7 @@ Result<SafeTensors> SafeTensors::open(const std::string& path) {
     const std::size_t data_size = bytes.size() - data_begin;
     for (const auto& [name, entry] : doc->as_object()) {
         if (name == "__metadata__") continue;
+        if (!entry.is_object()) return ctx(data_loss(fmt::format("tensor '{}' is not a JSON object", name)));
         const json::Value* dtype = entry.find("dtype");
         const json::Value* shape = entry.find("shape");
         const json::Value* offsets = entry.find("data_offsets");
@@ -114,28 +128,30 @@ Result<SafeTensors> SafeTensors::open(const std::string& path) {
         if (!dt) return ctx(std::move(dt).error().with_context(fmt::format("tensor '{}'", name)));
         TensorInfo info;
         info.dtype = *dt;
+        // Element and byte counts in checked arithmetic: a crafted shape must not wrap around.
         std::size_t numel = 1;
         for (const auto& d : shape->as_array()) {
-            if (!d.is_integer() || d.as_int() < 0 || d.as_int() > (std::int64_t{1} << 40)) {
-                return ctx(data_loss(fmt::format("tensor '{}' has an invalid shape", name)));
-            }
+            if (!d.is_integer() || d.as_int() < 0) return ctx(data_loss(fmt::format("tensor '{}' has an invalid shape", name)));
             info.shape.push_back(static_cast<std::size_t>(d.as_int()));
-            numel *= info.shape.back();
-            if (numel > data_size) {
-                return ctx(data_loss(fmt::format("tensor '{}' has more elements than the file has bytes", name)));
+            if (!checked_mul(numel, info.shape.back(), numel)) {
+                return ctx(data_loss(fmt::format("tensor '{}' shape {} overflows the element count", name,
+                                                 shape_string(info.shape))));
             }
+        }
+        std::size_t nbytes = 0;
+        if (!checked_mul(numel, dtype_size(info.dtype), nbytes)) {
+            return ctx(data_loss(fmt::format("tensor '{}' {} has more bytes than the file", name, shape_string(info.shape))));
         }
         const auto& off = offsets->as_array();
         if (!off[0].is_integer() || !off[1].is_integer() || off[0].as_int() < 0 || off[1].as_int() < off[0].as_int() ||
-            static_cast<std::size_t>(off[1].as_int()) > data_size) {
+            static_cast<std::uint64_t>(off[1].as_int()) > data_size) {
             return ctx(data_loss(fmt::format("tensor '{}' has data_offsets outside the {} data bytes", name, data_size)));
         }
         const auto begin = static_cast<std::size_t>(off[0].as_int());
         const auto end = static_cast<std::size_t>(off[1].as_int());
-        if (end - begin != numel * dtype_size(info.dtype)) {
+        if (end - begin != nbytes) {
             return ctx(data_loss(fmt::format("tensor '{}' {} {} needs {} bytes, data_offsets give {}", name,
-                                             to_string(info.dtype), shape_string(info.shape),
-                                             numel * dtype_size(info.dtype), end - begin)));
+                                             to_string(info.dtype), shape_string(info.shape), nbytes, end - begin)));
         }
         info.bytes = bytes.subspan(data_begin + begin, end - begin);
         st.tensors_.emplace(name, std::move(info));

@@ -77,6 +77,7 @@ const CommandCase kCommands[] = {
     {"info", "a.qvr", "--json=maybe"},
     {"eval", "--dataset d", "--k many"},
     {"encode", "--model m --input i.jsonl --output o.npy", "--batch big"},
+    {"tokenize", "--model m --input i.jsonl --output o.jsonl", "--max-length long"},
     {"sparse-gen", "--output-docs d.jsonl", "--docs many"},
     {"sparse-build", "--input d.jsonl --output d.seis", "--index-type nope"},
     {"sparse-search", "--index-file d.seis --queries q.jsonl", "--k ten"},

@@ -71,10 +71,11 @@ TEST(WordPiece, RejectsInvalidUtf8) {
 
 TEST(WordPiece, RejectsUnsupportedComponentsByName) {
     auto r = HfTokenizer::from_json_text(
-        R"({"model": {"type": "BPE", "vocab": {}, "merges": []}})", "inline");
+        R"({"normalizer": {"type": "Precompiled", "precompiled_charsmap": ""},
+            "model": {"type": "BPE", "vocab": {}, "merges": []}})", "inline");
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code(), ErrorCode::kUnimplemented);
-    EXPECT_NE(r.error().message().find("BPE"), std::string::npos);
+    EXPECT_NE(r.error().message().find("Precompiled"), std::string::npos);
     auto r2 = HfTokenizer::from_json_text(R"({"model": {"type": "WordPiece", "vocab": {"a": 0}}})", "inline");
     ASSERT_FALSE(r2.ok());
     EXPECT_NE(r2.error().message().find("[UNK]"), std::string::npos);
