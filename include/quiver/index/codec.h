@@ -4,7 +4,7 @@
 /// a graph index can walk codes through `CodeEstimator::distance`.
 ///
 /// Codecs (CodecSpec strings):
-///   none          no codec (only meaningful to the indexes: float32 vectors)
+///   none          float32: the code is the vector itself (4 * dim bytes, exact distances)
 ///   sq8, sq4      scalar quantisation, per-dimension [min, max] ranges, 8 or 4 bits per dimension
 ///   pq<M>x<b>     product quantisation, M sub-quantisers of 2^b centroids (b = 8, or b = 4 with
 ///                 fast-scan: codes stored in transposed blocks of 32, distances from u8 lookup tables
@@ -73,8 +73,8 @@ class Codec {
 public:
     virtual ~Codec() = default;
 
-    /// An untrained codec. kInvalidArgument for kNone, a dimension out of 1..65536, or a spec the
-    /// dimension cannot take (PQ's M must divide dim). `seed` fixes training (k-means, rotations).
+    /// An untrained codec (kNone needs no training). kInvalidArgument for a dimension out of 1..65536,
+    /// or a spec the dimension cannot take (PQ's M must divide dim). `seed` fixes training (k-means, rotations).
     static Result<std::unique_ptr<Codec>> create(const CodecSpec& spec, std::size_t dim, simd::Metric metric,
                                                  std::uint64_t seed = 42);
     /// Reads a codec written by `save` (kDataLoss on anything inconsistent).

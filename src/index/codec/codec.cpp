@@ -114,7 +114,9 @@ Result<std::unique_ptr<Codec>> Codec::create(const CodecSpec& spec, std::size_t 
         return invalid_argument(fmt::format("dimension {} is out of range (1 to 65536)", dim));
     }
     switch (spec.kind) {
-        case CodecKind::kNone: return invalid_argument("codec 'none' has no codes");
+        case CodecKind::kNone:
+            if (spec.bits != 0 || spec.m != 0) break;
+            return detail::make_float_codec(spec, dim, metric, seed);
         case CodecKind::kSq8:
         case CodecKind::kSq4:
             if (spec.bits != (spec.kind == CodecKind::kSq8 ? 8u : 4u) || spec.m != 0) break;
@@ -156,7 +158,7 @@ Result<std::unique_ptr<Codec>> Codec::load(storage::BinaryReader& r) {
     QUIVER_ASSIGN_OR_RETURN(std::uint32_t metric, r.read_pod<std::uint32_t>());
     QUIVER_ASSIGN_OR_RETURN(std::uint64_t dim, r.read_pod<std::uint64_t>());
     QUIVER_ASSIGN_OR_RETURN(std::uint64_t seed, r.read_pod<std::uint64_t>());
-    if (kind == 0 || kind > static_cast<std::uint8_t>(CodecKind::kBinary)) {
+    if (kind > static_cast<std::uint8_t>(CodecKind::kBinary)) {
         return r.corrupt(fmt::format("unknown codec kind {}", kind));
     }
     if (metric > 2) return r.corrupt(fmt::format("invalid codec metric {}", metric));
@@ -170,6 +172,52 @@ Result<std::unique_ptr<Codec>> Codec::load(storage::BinaryReader& r) {
 }
 
 namespace detail {
+namespace {
+
+// kNone: the code is the float32 vector; estimates are the float kernels' distances.
+class FloatCodec final : public Codec {
+public:
+    FloatCodec(const CodecSpec& spec, std::size_t dim, simd::Metric metric, std::uint64_t seed)
+        : Codec(spec, dim, metric, seed), distance_(simd::distance_fn(metric)) {
+        trained_ = true;
+    }
+    std::size_t code_size() const noexcept override { return dim_ * sizeof(float); }
+    std::size_t parameter_bytes() const noexcept override { return 0; }
+    Status train(MatrixView<float> sample) override { return check_train(sample); }
+    void encode(MatrixView<float> rows, std::uint8_t* codes) const override {
+        std::memcpy(codes, rows.data, rows.rows * dim_ * sizeof(float));
+    }
+    void decode(const std::uint8_t* codes, std::size_t n, float* out) const override {
+        std::memcpy(out, codes, n * dim_ * sizeof(float));
+    }
+    std::unique_ptr<CodeEstimator> estimator(const float* query) const override {
+        return std::make_unique<Estimator>(*this, query);
+    }
+
+private:
+    class Estimator final : public CodeEstimator {
+    public:
+        Estimator(const FloatCodec& c, const float* q)
+            : CodeEstimator(c.code_size()), q_(q, q + c.dim()), fn_(c.distance_) {}
+        float distance(const std::uint8_t* code) const noexcept override {
+            return fn_(q_.data(), reinterpret_cast<const float*>(code), q_.size());
+        }
+
+    private:
+        std::vector<float> q_;
+        simd::DistanceFn fn_;
+    };
+    Status save_params(storage::FileWriter&) const override { return {}; }
+    Status load_params(storage::BinaryReader&) override { return {}; }
+    simd::DistanceFn distance_;
+};
+
+}  // namespace
+
+std::unique_ptr<Codec> make_float_codec(const CodecSpec& spec, std::size_t dim, simd::Metric metric,
+                                        std::uint64_t seed) {
+    return std::make_unique<FloatCodec>(spec, dim, metric, seed);
+}
 
 Status read_floats(storage::BinaryReader& r, std::size_t count, std::vector<float>& out, const char* what) {
     if (count > r.remaining() / sizeof(float)) return r.corrupt(fmt::format("{} are truncated", what));

@@ -7,6 +7,8 @@
 
 namespace quiver::index::detail {
 
+std::unique_ptr<Codec> make_float_codec(const CodecSpec& spec, std::size_t dim, simd::Metric metric,
+                                        std::uint64_t seed);
 std::unique_ptr<Codec> make_sq_codec(const CodecSpec& spec, std::size_t dim, simd::Metric metric,
                                      std::uint64_t seed);
 std::unique_ptr<Codec> make_pq_codec(const CodecSpec& spec, std::size_t dim, simd::Metric metric,
