@@ -191,9 +191,9 @@ Status CodeIndex::add(MatrixView<float> vectors, std::span<const Label> labels) 
             chunk = resid.view();
         }
         codes.resize(rn * cs);
-        // Encode in parallel slices of 64 rows.
-        pool.parallel_for((rn + 63) / 64, [&](std::size_t b, std::size_t) {
-            const std::size_t b0 = b * 64, bn = std::min<std::size_t>(64, rn - b0);
+        // Encode in parallel slices of 256 rows.
+        pool.parallel_for((rn + 255) / 256, [&](std::size_t b, std::size_t) {
+            const std::size_t b0 = b * 256, bn = std::min<std::size_t>(256, rn - b0);
             codec_->encode(chunk.slice(b0, bn), codes.data() + b0 * cs);
         });
         if (params_.nlist == 0) {

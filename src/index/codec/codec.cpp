@@ -122,9 +122,20 @@ Result<std::unique_ptr<Codec>> Codec::create(const CodecSpec& spec, std::size_t 
             if (spec.bits != (spec.kind == CodecKind::kSq8 ? 8u : 4u) || spec.m != 0) break;
             return detail::make_sq_codec(spec, dim, metric, seed);
         case CodecKind::kPq:
+            if ((spec.bits != 4 && spec.bits != 8) || spec.m == 0) break;
+            if (dim % spec.m != 0) {
+                return invalid_argument(fmt::format("PQ's M ({}) must divide the dimension ({})", spec.m, dim));
+            }
+            if (spec.bits == 4 && spec.m > 256) {
+                return invalid_argument(fmt::format("4-bit PQ takes at most 256 sub-quantisers, not {}", spec.m));
+            }
+            return detail::make_pq_codec(spec, dim, metric, seed);
         case CodecKind::kRabitq:
+            if ((spec.bits != 1 && spec.bits != 2 && spec.bits != 4 && spec.bits != 8) || spec.m != 0) break;
+            return detail::make_rabitq_codec(spec, dim, metric, seed);
         case CodecKind::kBinary:
-            return invalid_argument(fmt::format("codec '{}' is not available in this build", spec.to_string()));
+            if (spec.bits < 1 || spec.bits > 8 || spec.m != 0) break;
+            return detail::make_binary_codec(spec, dim, metric, seed);
     }
     return invalid_argument(fmt::format("invalid codec spec '{}'", spec.to_string()));
 }

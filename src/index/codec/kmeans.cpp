@@ -26,6 +26,33 @@ void assign_nearest(MatrixView<float> data, MatrixView<float> centroids, std::ui
         cnorm[c] = static_cast<float>(s);
     }
     ThreadPool pool(resolve_threads(threads));
+    if (d <= 16) {
+        // Short rows (PQ sub-vectors): BLAS would mostly write score tiles. Scan the centroids transposed
+        // (d x k), so the inner loop runs over centroids and vectorises.
+        std::vector<float> ct(d * k);
+        for (std::size_t c = 0; c < k; ++c) {
+            for (std::size_t j = 0; j < d; ++j) ct[j * k + c] = centroids.row_ptr(c)[j];
+        }
+        pool.parallel_for((n + 255) / 256, [&](std::size_t b, std::size_t) {
+            std::vector<float> acc(k);
+            for (std::size_t i = b * 256; i < std::min(n, b * 256 + 256); ++i) {
+                const float* x = data.row_ptr(i);
+                std::fill(acc.begin(), acc.end(), 0.0f);
+                for (std::size_t j = 0; j < d; ++j) {
+                    const float xj = x[j];
+                    const float* cj = ct.data() + j * k;
+                    for (std::size_t c = 0; c < k; ++c) acc[c] += (xj - cj[c]) * (xj - cj[c]);
+                }
+                std::size_t arg = 0;
+                for (std::size_t c = 1; c < k; ++c) {
+                    if (acc[c] < acc[arg]) arg = c;
+                }
+                out_assign[i] = static_cast<std::uint32_t>(arg);
+                if (out_dist != nullptr) out_dist[i] = acc[arg];
+            }
+        });
+        return;
+    }
     // Centroid blocks keep the score tile bounded for large k.
     const std::size_t cblock = std::min<std::size_t>(k, 4096);
     std::vector<float> scores(kRowBlock * cblock);
