@@ -91,7 +91,7 @@ Status CodeIndex::train(MatrixView<float> x) {
         // Coarse k-means on the whole first batch (subsampled to 256 per list inside), then the codec
         // on the residuals of its sample.
         QUIVER_ASSIGN_OR_RETURN(Matrix<float> cent, detail::kmeans(x, {.k = params_.nlist,
-                                                                        .iterations = 20,
+                                                                        .iterations = 10,
                                                                         .seed = params_.seed,
                                                                         .threads = params_.threads}));
         std::vector<std::uint32_t> assign(s.rows);
