@@ -195,8 +195,14 @@ std::optional<CodeEngine> make_faiss_codes(const Matrix<float>& base, const Matr
     refine->train(n, b.data());
     refine->add(n, b.data());
     e.build_seconds = sw.seconds();
-    e.resident_per_vector = code_bytes + (nlist > 0 ? 8.0 : 0.0) +
-                            (nlist > 0 ? double(nlist) * d * 4 / double(base.rows) : 0.0);
+    // Codes, 8-byte ids in IVF lists, and the trained parameters amortised as quiver's are: SQ ranges
+    // (2d floats), PQ codebooks (2^b x d floats), LSH thresholds (d floats), IVF centroids.
+    double params = 0;
+    if (spec->kind == index::CodecKind::kSq8 || spec->kind == index::CodecKind::kSq4) params = 2.0 * d * 4;
+    if (spec->kind == index::CodecKind::kPq) params = double(1u << spec->bits) * d * 4;
+    if (spec->kind == index::CodecKind::kBinary) params = double(d) * 4;
+    params += nlist > 0 ? double(nlist) * d * 4 : 0.0;
+    e.resident_per_vector = code_bytes + (nlist > 0 ? 8.0 : 0.0) + params / double(base.rows);
     e.float_per_vector = 4.0 * d;
     e.floats_where = "RAM (IndexRefineFlat)";
     auto qs = std::make_shared<std::vector<float>>(metric == Metric::kCosine ? normalized_copy(queries) : queries.values);
@@ -319,8 +325,8 @@ int run_codecs(int argc, char** argv) {
                     const Point p{e.name, np, r, recall_of(got, *truth, nq, k), double(nq) / secs};
                     points.push_back(p);
                     if (p.recall >= o.target && (!best || p.qps > best->qps)) best = p;
-                    // Deeper rescoring only costs more once recall is (nearly) perfect.
-                    if (p.recall >= 0.999) {
+                    // Deeper fixed rescoring only costs more once recall is (nearly) perfect.
+                    if (r != index::SearchParams::kRescoreDefault && p.recall >= 0.999) {
                         reached_all = true;
                         break;
                     }
