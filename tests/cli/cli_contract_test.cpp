@@ -121,7 +121,7 @@ TEST_F(CliContract, RuntimeAndInputErrorsExitOneAndTwo) {
     // Bad input (a missing file, a bad metric): 2.
     EXPECT_EQ(run("build --input " + f("none.fvecs") + " --output " + f("x.qvr")).code, 2);
     EXPECT_EQ(run("build --input " + f("base.fvecs") + " --output " + f("x.qvr") + " --metric hamming").code, 2);
-    EXPECT_EQ(run("build --input " + f("base.fvecs") + " --output " + f("x.qvr") + " --index-type ivf").code, 2);
+    EXPECT_EQ(run("build --input " + f("base.fvecs") + " --output " + f("x.qvr") + " --index-type annoy").code, 2);
     // Corrupt data: 1.
     ASSERT_EQ(run("build --input " + f("base.fvecs") + " --output " + f("b.qvr") + " --index-type flat").code, 0);
     std::string bytes = testing::read_bytes(f("b.qvr"));

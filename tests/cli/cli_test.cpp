@@ -60,6 +60,56 @@ TEST_F(Cli, BuildSearchGtInfoRoundTrip) {
     }
 }
 
+// Compressed indexes: build with a codec (flat and IVF), search with nprobe/rescore, info's footprint.
+TEST_F(Cli, CodecIndexesBuildSearchAndInfo) {
+    auto gt = run("gt --base " + f("base.fvecs") + " --queries " + f("query.fvecs") + " --k 10 --metric l2 -o " +
+                  f("gt.ivecs"));
+    ASSERT_EQ(gt.code, 0) << gt.out;
+    struct Case {
+        const char* args;
+        const char* search;
+        double floor;
+    };
+    const Case cases[] = {{"--index-type flat --codec sq8", "--rescore 50", 1.0},
+                          {"--index-type ivf --codec sq4 --nlist 16", "--nprobe 16 --rescore 100", 1.0},
+                          {"--index-type ivf --codec rabitq1 --nlist 8", "--nprobe 8", 0.99},
+                          {"--index-type flat --codec pq8x4", "--rescore 200", 0.99},
+                          {"--index-type ivf --codec none --nlist 4", "--nprobe 4", 1.0},
+                          {"--index-type flat --codec binary2", "--rescore 400", 0.97}};
+    for (const Case& c : cases) {
+        const std::string idx = f("codes.qvr");
+        auto b = run("build --input " + f("base.fvecs") + " --output " + idx + " --metric l2 " + c.args + " --json");
+        ASSERT_EQ(b.code, 0) << c.args << ": " << b.out;
+        EXPECT_NE(b.out.find("\"resident_bytes_per_vector\""), std::string::npos) << b.out;
+        auto s = run("search --index-file " + idx + " --queries " + f("query.fvecs") + " --k 10 " + c.search +
+                     " --truth " + f("gt.ivecs") + " -o " + f("out.tsv"));
+        ASSERT_EQ(s.code, 0) << c.args << ": " << s.out;
+        const auto at = s.out.find("recall@10 = ");
+        ASSERT_NE(at, std::string::npos) << s.out;
+        EXPECT_GE(std::stod(s.out.substr(at + 12, 6)), c.floor) << c.args << ": " << s.out;
+        auto i = run("info " + idx);
+        ASSERT_EQ(i.code, 0) << i.out;
+        EXPECT_NE(i.out.find("bytes per vector resident"), std::string::npos) << i.out;
+    }
+    // Bad codec names and combinations are usage errors (exit 2) with a clear message.
+    auto bad = run("build --input " + f("base.fvecs") + " --output " + f("x.qvr") + " --index-type flat --codec pq3x5");
+    EXPECT_EQ(bad.code, 2) << bad.out;
+    EXPECT_NE(bad.out.find("PQ bits must be 4 or 8"), std::string::npos) << bad.out;
+    auto hnsw = run("build --input " + f("base.fvecs") + " --output " + f("x.qvr") + " --index-type hnsw --codec sq8");
+    EXPECT_EQ(hnsw.code, 2) << hnsw.out;
+    auto nlist = run("build --input " + f("base.fvecs") + " --output " + f("x.qvr") + " --index-type flat --nlist 4");
+    EXPECT_EQ(nlist.code, 2) << nlist.out;
+    auto indivisible = run("build --input " + f("base.fvecs") + " --output " + f("x.qvr") + " --index-type flat --codec pq5x8");
+    EXPECT_EQ(indivisible.code, 2) << indivisible.out;
+    // A damaged code index is a runtime failure (exit 1) naming the file.
+    std::string bytes = testing::read_bytes(f("codes.qvr"));
+    bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x20);
+    testing::write_bytes(f("codes.qvr"), bytes);
+    auto damaged = run("info " + f("codes.qvr"));
+    EXPECT_EQ(damaged.code, 1) << damaged.out;
+    EXPECT_NE(damaged.out.find("codes.qvr"), std::string::npos) << damaged.out;
+}
+
 TEST_F(Cli, JsonlIdsAreKept) {
     testing::write_bytes(f("v.jsonl"), "{\"id\": \"alpha\", \"vector\": [1, 0, 0]}\n"
                                        "{\"id\": \"beta\", \"vector\": [0, 1, 0]}\n"
