@@ -290,6 +290,7 @@ int run_eval(const EvalOptions& o) {
             j.set("retriever", json::Value::string(o.retriever));
             j.set("k1", json::Value::number(o.config.k1));
             j.set("b", json::Value::number(o.config.b));
+            if (!o.config.prf.empty()) j.set("prf", json::Value::string(o.config.prf));
             j.set("k", json::Value::number(static_cast<double>(o.k)));
             j.set("index_seconds", json::Value::number(index_seconds));
             j.set("search_seconds", json::Value::number(search_seconds));
@@ -363,6 +364,9 @@ void add_eval_command(CLI::App& app) {
     sub->add_flag("--all-queries", opts->all_queries,
                   "Average over all judged queries, counting missing ones as 0 (trec_eval -c)");
     sub->add_flag("--quiet", opts->quiet, "No progress bars");
+    sub->add_option("--prf", opts->config.prf,
+                    "Pseudo-relevance feedback: rm3:fb_docs=10,fb_terms=10,weight=0.5 or rocchio:fb_docs=10,fb_terms=10,"
+                    "alpha=1,beta=0.75 (bm25); rocchio:fb_docs=3,alpha=0.9,beta=0.1 (dense, on vectors)");
     sub->add_option("--fuse", opts->fuse, "Fuse these TREC run files (comma-separated) and evaluate the result");
     sub->add_option("--fusion", opts->fusion, "Fusion method for --fuse: rrf or convex")->capture_default_str();
     sub->add_option("--weights", opts->weights, "Per-run fusion weights, comma-separated (default 1 each)");
