@@ -18,6 +18,7 @@
 #include "quiver/eval/dataset.h"
 #include "quiver/eval/metrics.h"
 #include "quiver/eval/run_file.h"
+#include "quiver/pipeline/calibration.h"
 #include "quiver/pipeline/pipeline_file.h"
 #include "quiver/pipeline/run_fusion.h"
 
@@ -52,6 +53,9 @@ struct EvalOptions {
     std::string sweep;          // weights=LO:HI:STEP
     std::string tune_on;        // split to tune on
     std::string tune_metric = "ndcg@10";
+    std::string cutoff;             // "calibrated"
+    std::string calibration_split;  // split whose judgments train the cut-off
+    std::size_t cutoff_depth = 100;
 };
 
 std::vector<std::string> split_commas(std::string_view s) {
@@ -152,6 +156,21 @@ int run_eval(const EvalOptions& o) {
     if (!ds) return report("eval", ds.error());
     for (const std::string& w : ds->warnings) std::fprintf(stderr, "quiver eval: warning: %s\n", w.c_str());
     const double load_seconds = seconds_since(t0);
+    std::optional<eval::Dataset> cal_ds;
+    if (!o.cutoff.empty() || !o.calibration_split.empty()) {
+        if (o.cutoff != "calibrated") return report("eval", invalid_argument("--cutoff takes 'calibrated'"));
+        if (o.calibration_split.empty()) return report("eval", invalid_argument("--cutoff calibrated needs --calibration-split SPLIT"));
+        if (o.calibration_split == o.split) {
+            return report("eval", invalid_argument("--calibration-split " + o.calibration_split +
+                                                   " is the reported split (--split): train on another split"));
+        }
+        eval::LoadOptions cal_load;
+        cal_load.split = o.calibration_split;
+        cal_load.load_documents = false;
+        auto c = eval::load_dataset(o.dataset, cal_load);
+        if (!c) return report("eval", c.error());
+        cal_ds = std::move(c).value();
+    }
 
     eval::Run run;
     double index_seconds = 0.0;
@@ -177,6 +196,13 @@ int run_eval(const EvalOptions& o) {
         ds->documents.clear();
         std::vector<EvalQuery> queries;
         for (const auto& q : ds->queries) queries.push_back({q.id, q.text});
+        if (cal_ds) {  // the calibration split's queries are retrieved too (and scored only for training)
+            std::unordered_set<std::string_view> have;
+            for (const auto& q : ds->queries) have.insert(q.id);
+            for (const auto& q : cal_ds->queries) {
+                if (have.count(q.id) == 0) queries.push_back({q.id, q.text});
+            }
+        }
         t0 = std::chrono::steady_clock::now();
         if (auto st = (*retriever)->index(docs); !st) return report("eval", st.error());
         index_seconds = seconds_since(t0);
@@ -240,6 +266,42 @@ int run_eval(const EvalOptions& o) {
     if (!o.run_out.empty()) {
         if (auto st = eval::write_run(o.run_out, run, tag); !st) return report("eval", st.error());
     }
+    // Calibrated cut-off: trained on the calibration split only, reported on --split.
+    std::string cutoff_table;
+    json::Value cutoff_json;
+    if (cal_ds) {
+        pipeline::CalibrationOptions co;
+        co.depth = o.cutoff_depth;
+        auto model = pipeline::train_calibration(run, cal_ds->qrels, co);
+        if (!model) return report("eval", model.error());
+        const auto calibrated = pipeline::set_metrics(pipeline::apply_calibrated_cutoff(run, *model), ds->qrels);
+        const double t_train = pipeline::best_global_threshold(run, cal_ds->qrels, o.cutoff_depth);
+        const auto global = pipeline::set_metrics(pipeline::apply_global_cutoff(run, t_train, o.cutoff_depth), ds->qrels);
+        const double t_oracle = pipeline::best_global_threshold(run, ds->qrels, o.cutoff_depth);
+        const auto oracle = pipeline::set_metrics(pipeline::apply_global_cutoff(run, t_oracle, o.cutoff_depth), ds->qrels);
+        cutoff_table += fmt::format("returned sets on split {} ({} queries; cut-offs trained on split {}):\n", o.split,
+                                    calibrated.queries, o.calibration_split);
+        cutoff_table += fmt::format("{:<44} {:>9} {:>9} {:>9}\n", "cut-off", "precision", "recall", "F1");
+        const auto row = [&](const std::string& name, const pipeline::SetMetrics& m) {
+            cutoff_table += fmt::format("{:<44} {:>9.4f} {:>9.4f} {:>9.4f}\n", name, m.precision, m.recall, m.f1);
+        };
+        row(fmt::format("calibrated (P >= {:.4f})", model->threshold), calibrated);
+        row(fmt::format("global score >= {:.4g} (best on {})", t_train, o.calibration_split), global);
+        row(fmt::format("global score >= {:.4g} (best on {}: oracle)", t_oracle, o.split), oracle);
+        cutoff_json = json::Value::object();
+        const auto obj = [](const pipeline::SetMetrics& m, double t) {
+            json::Value v = json::Value::object();
+            v.set("threshold", json::Value::number(t));
+            v.set("precision", json::Value::number(m.precision));
+            v.set("recall", json::Value::number(m.recall));
+            v.set("f1", json::Value::number(m.f1));
+            return v;
+        };
+        cutoff_json.set("calibration_split", json::Value::string(o.calibration_split));
+        cutoff_json.set("calibrated", obj(calibrated, model->threshold));
+        cutoff_json.set("global_tuned", obj(global, t_train));
+        cutoff_json.set("global_oracle", obj(oracle, t_oracle));
+    }
     const std::size_t nq = ds->queries.size();
     std::string table;
     table += fmt::format("dataset {} ({}, split {}): {} judged queries\n", o.dataset, eval::to_string(ds->layout),
@@ -267,6 +329,7 @@ int run_eval(const EvalOptions& o) {
     }
     table += fmt::format("{:<14} {:>8} {:>8}\n", "metric", "value", "queries");
     for (const auto& m : rep->metrics) table += fmt::format("{:<14} {:>8.4f} {:>8}\n", m.spec.name(), m.mean, m.num_queries);
+    table += cutoff_table;
 
     if (o.json || !o.json_path.empty()) {
         json::Value j = json::Value::object();
@@ -305,6 +368,7 @@ int run_eval(const EvalOptions& o) {
         json::Value warnings = json::Value::array();
         for (const auto& w : ds->warnings) warnings.as_array().push_back(json::Value::string(w));
         j.set("warnings", std::move(warnings));
+        if (cal_ds) j.set("cutoff", std::move(cutoff_json));
         const std::string text = json::dump(j, true) + "\n";
         if (!o.json_path.empty()) {
             if (auto st = write_text(o.json_path, text); !st) return report("eval", st.error());
@@ -367,6 +431,11 @@ void add_eval_command(CLI::App& app) {
     sub->add_option("--prf", opts->config.prf,
                     "Pseudo-relevance feedback: rm3:fb_docs=10,fb_terms=10,weight=0.5 or rocchio:fb_docs=10,fb_terms=10,"
                     "alpha=1,beta=0.75 (bm25); rocchio:fb_docs=3,alpha=0.9,beta=0.1 (dense, on vectors)");
+    sub->add_option("--cutoff", opts->cutoff,
+                    "calibrated: train a query-dependent cut-off on --calibration-split and report precision, recall "
+                    "and F1 of the returned sets (beside the best global score threshold)");
+    sub->add_option("--calibration-split", opts->calibration_split, "Split whose judgments train --cutoff (not --split)");
+    sub->add_option("--cutoff-depth", opts->cutoff_depth, "Entries per query the cut-off considers")->capture_default_str();
     sub->add_option("--fuse", opts->fuse, "Fuse these TREC run files (comma-separated) and evaluate the result");
     sub->add_option("--fusion", opts->fusion, "Fusion method for --fuse: rrf or convex")->capture_default_str();
     sub->add_option("--weights", opts->weights, "Per-run fusion weights, comma-separated (default 1 each)");

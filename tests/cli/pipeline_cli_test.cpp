@@ -67,6 +67,12 @@ TEST_F(PipelineCli, FuseSweepSavesAPipelineAndNeverTunesOnTheReportedSplit) {
     EXPECT_EQ(r.code, 2) << r.out;
     r = run("eval --dataset " + f("data") + " --fuse " + f("a.trec") + " --metrics ndcg@10");
     EXPECT_EQ(r.code, 2) << r.out;
+    // A calibrated cut-off never trains on the reported split.
+    r = run("eval --dataset " + f("data") + " --run-file " + f("a.trec") + " --cutoff calibrated --calibration-split test");
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.out.find("is the reported split"), std::string::npos) << r.out;
+    r = run("eval --dataset " + f("data") + " --run-file " + f("a.trec") + " --cutoff calibrated");
+    EXPECT_EQ(r.code, 2) << r.out;
     // Hand-set RRF weights: k=60 ranks the same on both splits when run a weighs more.
     r = run("eval --dataset " + f("data") + " --fuse " + f("a.trec") + "," + f("b.trec") +
             " --metrics ndcg@10 --split train --fusion rrf --weights 2,1");
