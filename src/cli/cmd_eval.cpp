@@ -19,6 +19,7 @@
 #include "quiver/eval/metrics.h"
 #include "quiver/eval/run_file.h"
 #include "quiver/pipeline/calibration.h"
+#include "quiver/pipeline/chunking.h"
 #include "quiver/pipeline/pipeline_file.h"
 #include "quiver/pipeline/run_fusion.h"
 
@@ -56,6 +57,8 @@ struct EvalOptions {
     std::string cutoff;             // "calibrated"
     std::string calibration_split;  // split whose judgments train the cut-off
     std::size_t cutoff_depth = 100;
+    std::string chunking;           // --chunking SPEC: index chunks, aggregate to documents
+    std::size_t chunk_depth = 0;    // chunks retrieved per query (0 = 3 k)
 };
 
 std::vector<std::string> split_commas(std::string_view s) {
@@ -194,6 +197,28 @@ int run_eval(const EvalOptions& o) {
         docs.reserve(ds->documents.size());
         for (auto& d : ds->documents) docs.push_back({std::move(d.id), std::move(d.title), std::move(d.text)});
         ds->documents.clear();
+        // Chunked: chunk j of document i is indexed as its own document "c<n>" (n = its position), with
+        // the situated text (if asked) as its text; hits are aggregated back to documents.
+        std::optional<pipeline::ChunkingSpec> chunking;
+        std::vector<std::string> parent_ids;
+        std::vector<std::pair<std::uint32_t, std::uint32_t>> chunk_of;  // position -> (document, chunk)
+        if (!o.chunking.empty()) {
+            auto spec = pipeline::parse_chunking(o.chunking);
+            if (!spec) return report("eval", spec.error());
+            chunking = *spec;
+            std::vector<EvalDoc> chunks;
+            for (std::size_t i = 0; i < docs.size(); ++i) {
+                const auto texts = pipeline::chunk_document(docs[i].title, docs[i].text, *chunking);
+                for (std::size_t j = 0; j < texts.size(); ++j) {
+                    chunks.push_back({"c" + std::to_string(chunk_of.size()), "", texts[j]});
+                    chunk_of.push_back({static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(j)});
+                }
+                parent_ids.push_back(std::move(docs[i].id));
+            }
+            std::fprintf(stderr, "quiver eval: %zu documents in %zu chunks (%s)\n", parent_ids.size(), chunks.size(),
+                         o.chunking.c_str());
+            docs = std::move(chunks);
+        }
         std::vector<EvalQuery> queries;
         for (const auto& q : ds->queries) queries.push_back({q.id, q.text});
         if (cal_ds) {  // the calibration split's queries are retrieved too (and scored only for training)
@@ -208,10 +233,24 @@ int run_eval(const EvalOptions& o) {
         index_seconds = seconds_since(t0);
         docs = {};
         // One extra hit per query so that dropping a self-match still leaves k.
-        const std::size_t depth = o.keep_identical_ids ? o.k : o.k + 1;
+        const std::size_t depth = chunking ? (o.chunk_depth > 0 ? o.chunk_depth : 3 * o.k)
+                                           : (o.keep_identical_ids ? o.k : o.k + 1);
         t0 = std::chrono::steady_clock::now();
         auto hits = (*retriever)->search(queries, depth);
         if (!hits) return report("eval", hits.error());
+        if (chunking) {
+            for (auto& list : *hits) {
+                std::vector<pipeline::ChunkHit> ch;
+                for (const EvalHit& h : list) {
+                    const auto [doc, chunk] = chunk_of[std::stoul(h.doc_id.substr(1))];
+                    ch.push_back({doc, chunk, static_cast<double>(h.score)});
+                }
+                list.clear();
+                for (const auto& d : pipeline::aggregate_chunks(ch, chunking->aggregation)) {
+                    list.push_back({parent_ids[d.doc], static_cast<float>(d.score)});
+                }
+            }
+        }
         search_seconds = seconds_since(t0);
         for (std::size_t i = 0; i < queries.size(); ++i) {
             auto& list = run[queries[i].id];
@@ -354,6 +393,7 @@ int run_eval(const EvalOptions& o) {
             j.set("k1", json::Value::number(o.config.k1));
             j.set("b", json::Value::number(o.config.b));
             if (!o.config.prf.empty()) j.set("prf", json::Value::string(o.config.prf));
+            if (!o.chunking.empty()) j.set("chunking", json::Value::string(o.chunking));
             j.set("k", json::Value::number(static_cast<double>(o.k)));
             j.set("index_seconds", json::Value::number(index_seconds));
             j.set("search_seconds", json::Value::number(search_seconds));
@@ -436,6 +476,10 @@ void add_eval_command(CLI::App& app) {
                     "and F1 of the returned sets (beside the best global score threshold)");
     sub->add_option("--calibration-split", opts->calibration_split, "Split whose judgments train --cutoff (not --split)");
     sub->add_option("--cutoff-depth", opts->cutoff_depth, "Entries per query the cut-off considers")->capture_default_str();
+    sub->add_option("--chunking", opts->chunking,
+                    "Index documents in chunks and aggregate: tokens:size=128,overlap=32,aggregate=maxp|firstp|sump"
+                    "[,situated=1,context=16] or sentences:size=3,overlap=1");
+    sub->add_option("--chunk-depth", opts->chunk_depth, "Chunks retrieved per query before aggregation (0 = 3 k)");
     sub->add_option("--fuse", opts->fuse, "Fuse these TREC run files (comma-separated) and evaluate the result");
     sub->add_option("--fusion", opts->fusion, "Fusion method for --fuse: rrf or convex")->capture_default_str();
     sub->add_option("--weights", opts->weights, "Per-run fusion weights, comma-separated (default 1 each)");
