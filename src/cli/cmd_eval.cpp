@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
 #include <string_view>
 #include <unordered_set>
 
@@ -16,6 +18,10 @@
 #include "quiver/eval/dataset.h"
 #include "quiver/eval/metrics.h"
 #include "quiver/eval/run_file.h"
+#include "quiver/pipeline/calibration.h"
+#include "quiver/pipeline/chunking.h"
+#include "quiver/pipeline/pipeline_file.h"
+#include "quiver/pipeline/run_fusion.h"
 
 namespace quiver::cli {
 namespace {
@@ -35,7 +41,104 @@ struct EvalOptions {
     bool all_queries = false;
     bool quiet = false;
     EvalRetrieverConfig config;
+    // Fusion of run files (--fuse) and its tuning.
+    std::string fuse;           // comma-separated run files
+    std::string fusion = "rrf";
+    std::string weights;        // comma-separated
+    std::string norm = "minmax";
+    std::string missing = "zero";
+    double rrf_k = 60.0;
+    std::size_t depth = 1000;   // each run's list is cut here before fusing
+    std::string pipeline;       // --pipeline FILE: fusion setting from a pipeline file
+    std::string save_pipeline;  // --save-pipeline FILE
+    std::string sweep;          // weights=LO:HI:STEP
+    std::string tune_on;        // split to tune on
+    std::string tune_metric = "ndcg@10";
+    std::string cutoff;             // "calibrated"
+    std::string calibration_split;  // split whose judgments train the cut-off
+    std::size_t cutoff_depth = 100;
+    std::string chunking;           // --chunking SPEC: index chunks, aggregate to documents
+    std::size_t chunk_depth = 0;    // chunks retrieved per query (0 = 3 k)
 };
+
+std::vector<std::string> split_commas(std::string_view s) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    while (pos <= s.size()) {
+        const std::size_t c = std::min(s.find(',', pos), s.size());
+        if (c > pos) out.emplace_back(s.substr(pos, c - pos));
+        pos = c + 1;
+    }
+    return out;
+}
+
+// What --fuse produced, for the report.
+struct FusionOutcome {
+    pipeline::FusionSpec spec;
+    std::optional<pipeline::TuneResult> tuned;
+};
+
+// Reads the --fuse runs, tunes the weights on --tune-on when --sweep is given (never on --split),
+// and fuses them. The fusion setting comes from --pipeline or from the flags.
+Result<eval::Run> fused_run(const EvalOptions& o, FusionOutcome& outcome) {
+    const std::vector<std::string> files = split_commas(o.fuse);
+    if (files.size() < 2) return invalid_argument("--fuse needs at least two run files (comma-separated)");
+    std::vector<eval::Run> runs;
+    for (const std::string& f : files) {
+        QUIVER_ASSIGN_OR_RETURN(eval::Run r, eval::read_run(f));
+        runs.push_back(std::move(r));
+    }
+    pipeline::FusionSpec spec;
+    if (!o.pipeline.empty()) {
+        QUIVER_ASSIGN_OR_RETURN(auto config, pipeline::load_pipeline(o.pipeline));
+        spec = std::move(config.fusion);
+    } else {
+        QUIVER_ASSIGN_OR_RETURN(spec.method, pipeline::parse_fusion_method(o.fusion));
+        QUIVER_ASSIGN_OR_RETURN(spec.normalization, pipeline::parse_normalization(o.norm));
+        QUIVER_ASSIGN_OR_RETURN(spec.missing, pipeline::parse_missing_score(o.missing));
+        spec.rrf_k = o.rrf_k;
+        for (const std::string& w : split_commas(o.weights)) {
+            char* end = nullptr;
+            const double x = std::strtod(w.c_str(), &end);
+            if (end == w.c_str() || *end != '\0') return invalid_argument("--weights: '" + w + "' is not a number");
+            spec.weights.push_back(x);
+        }
+    }
+    QUIVER_TRY(pipeline::validate_fusion(spec, runs.size()));
+    if (o.depth == 0) return invalid_argument("--depth must be at least 1");
+    if (!o.sweep.empty()) {
+        if (o.tune_on.empty()) return invalid_argument("--sweep needs --tune-on SPLIT (the split whose judgments tune)");
+        if (o.tune_on == o.split) {
+            return invalid_argument("--tune-on " + o.tune_on + " is the reported split (--split): tune on another "
+                                    "split, e.g. --tune-on train --split test");
+        }
+        QUIVER_ASSIGN_OR_RETURN(const pipeline::SweepRange range, pipeline::parse_sweep(o.sweep));
+        QUIVER_ASSIGN_OR_RETURN(const eval::MetricSpec metric, eval::parse_metric(o.tune_metric));
+        eval::LoadOptions load;
+        load.split = o.tune_on;
+        load.load_documents = false;
+        QUIVER_ASSIGN_OR_RETURN(eval::Dataset tune_ds, eval::load_dataset(o.dataset, load));
+        eval::EvalOptions eo;
+        eo.ignore_identical_ids = !o.keep_identical_ids;
+        eo.all_queries = o.all_queries;
+        QUIVER_ASSIGN_OR_RETURN(auto tuned, pipeline::tune_fusion_weights(runs, tune_ds.qrels, metric, spec, range,
+                                                                          o.depth, eo));
+        spec = tuned.best;
+        outcome.tuned = std::move(tuned);
+    } else if (!o.tune_on.empty()) {
+        return invalid_argument("--tune-on needs --sweep weights=LO:HI:STEP");
+    }
+    outcome.spec = spec;
+    if (!o.save_pipeline.empty()) {
+        pipeline::PipelineConfig config;
+        config.fusion = spec;
+        if (outcome.tuned) {
+            config.tuned = pipeline::TuningRecord{o.tune_on, o.tune_metric, outcome.tuned->best_value, o.sweep, files};
+        }
+        QUIVER_TRY(write_text(o.save_pipeline, json::dump(pipeline::pipeline_to_json(config), true) + "\n"));
+    }
+    return pipeline::fuse_runs(runs, spec, o.depth);
+}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -49,18 +152,40 @@ int run_eval(const EvalOptions& o) {
 
     eval::LoadOptions load;
     load.split = o.split;
-    load.load_documents = o.run_file.empty();
+    load.load_documents = o.run_file.empty() && o.fuse.empty();
+    if (!o.run_file.empty() && !o.fuse.empty()) return report("eval", invalid_argument("--run-file and --fuse exclude each other"));
     auto t0 = std::chrono::steady_clock::now();
     auto ds = eval::load_dataset(o.dataset, load);
     if (!ds) return report("eval", ds.error());
     for (const std::string& w : ds->warnings) std::fprintf(stderr, "quiver eval: warning: %s\n", w.c_str());
     const double load_seconds = seconds_since(t0);
+    std::optional<eval::Dataset> cal_ds;
+    if (!o.cutoff.empty() || !o.calibration_split.empty()) {
+        if (o.cutoff != "calibrated") return report("eval", invalid_argument("--cutoff takes 'calibrated'"));
+        if (o.calibration_split.empty()) return report("eval", invalid_argument("--cutoff calibrated needs --calibration-split SPLIT"));
+        if (o.calibration_split == o.split) {
+            return report("eval", invalid_argument("--calibration-split " + o.calibration_split +
+                                                   " is the reported split (--split): train on another split"));
+        }
+        eval::LoadOptions cal_load;
+        cal_load.split = o.calibration_split;
+        cal_load.load_documents = false;
+        auto c = eval::load_dataset(o.dataset, cal_load);
+        if (!c) return report("eval", c.error());
+        cal_ds = std::move(c).value();
+    }
 
     eval::Run run;
     double index_seconds = 0.0;
     double search_seconds = 0.0;
     std::string tag = o.tag;
-    if (!o.run_file.empty()) {
+    FusionOutcome fusion;
+    if (!o.fuse.empty()) {
+        auto r = fused_run(o, fusion);
+        if (!r) return report("eval", r.error());
+        run = std::move(r).value();
+        if (tag.empty()) tag = "quiver-fused";
+    } else if (!o.run_file.empty()) {
         auto r = eval::read_run(o.run_file);
         if (!r) return report("eval", r.error());
         run = std::move(r).value();
@@ -72,17 +197,60 @@ int run_eval(const EvalOptions& o) {
         docs.reserve(ds->documents.size());
         for (auto& d : ds->documents) docs.push_back({std::move(d.id), std::move(d.title), std::move(d.text)});
         ds->documents.clear();
+        // Chunked: chunk j of document i is indexed as its own document "c<n>" (n = its position), with
+        // the situated text (if asked) as its text; hits are aggregated back to documents.
+        std::optional<pipeline::ChunkingSpec> chunking;
+        std::vector<std::string> parent_ids;
+        std::vector<std::pair<std::uint32_t, std::uint32_t>> chunk_of;  // position -> (document, chunk)
+        if (!o.chunking.empty()) {
+            auto spec = pipeline::parse_chunking(o.chunking);
+            if (!spec) return report("eval", spec.error());
+            chunking = *spec;
+            std::vector<EvalDoc> chunks;
+            for (std::size_t i = 0; i < docs.size(); ++i) {
+                const auto texts = pipeline::chunk_document(docs[i].title, docs[i].text, *chunking);
+                for (std::size_t j = 0; j < texts.size(); ++j) {
+                    chunks.push_back({"c" + std::to_string(chunk_of.size()), "", texts[j]});
+                    chunk_of.push_back({static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(j)});
+                }
+                parent_ids.push_back(std::move(docs[i].id));
+            }
+            std::fprintf(stderr, "quiver eval: %zu documents in %zu chunks (%s)\n", parent_ids.size(), chunks.size(),
+                         o.chunking.c_str());
+            docs = std::move(chunks);
+        }
         std::vector<EvalQuery> queries;
         for (const auto& q : ds->queries) queries.push_back({q.id, q.text});
+        if (cal_ds) {  // the calibration split's queries are retrieved too (and scored only for training)
+            std::unordered_set<std::string_view> have;
+            for (const auto& q : ds->queries) have.insert(q.id);
+            for (const auto& q : cal_ds->queries) {
+                if (have.count(q.id) == 0) queries.push_back({q.id, q.text});
+            }
+        }
         t0 = std::chrono::steady_clock::now();
         if (auto st = (*retriever)->index(docs); !st) return report("eval", st.error());
         index_seconds = seconds_since(t0);
         docs = {};
         // One extra hit per query so that dropping a self-match still leaves k.
-        const std::size_t depth = o.keep_identical_ids ? o.k : o.k + 1;
+        const std::size_t depth = chunking ? (o.chunk_depth > 0 ? o.chunk_depth : 3 * o.k)
+                                           : (o.keep_identical_ids ? o.k : o.k + 1);
         t0 = std::chrono::steady_clock::now();
         auto hits = (*retriever)->search(queries, depth);
         if (!hits) return report("eval", hits.error());
+        if (chunking) {
+            for (auto& list : *hits) {
+                std::vector<pipeline::ChunkHit> ch;
+                for (const EvalHit& h : list) {
+                    const auto [doc, chunk] = chunk_of[std::stoul(h.doc_id.substr(1))];
+                    ch.push_back({doc, chunk, static_cast<double>(h.score)});
+                }
+                list.clear();
+                for (const auto& d : pipeline::aggregate_chunks(ch, chunking->aggregation)) {
+                    list.push_back({parent_ids[d.doc], static_cast<float>(d.score)});
+                }
+            }
+        }
         search_seconds = seconds_since(t0);
         for (std::size_t i = 0; i < queries.size(); ++i) {
             auto& list = run[queries[i].id];
@@ -137,11 +305,61 @@ int run_eval(const EvalOptions& o) {
     if (!o.run_out.empty()) {
         if (auto st = eval::write_run(o.run_out, run, tag); !st) return report("eval", st.error());
     }
+    // Calibrated cut-off: trained on the calibration split only, reported on --split.
+    std::string cutoff_table;
+    json::Value cutoff_json;
+    if (cal_ds) {
+        pipeline::CalibrationOptions co;
+        co.depth = o.cutoff_depth;
+        auto model = pipeline::train_calibration(run, cal_ds->qrels, co);
+        if (!model) return report("eval", model.error());
+        const auto calibrated = pipeline::set_metrics(pipeline::apply_calibrated_cutoff(run, *model), ds->qrels);
+        const double t_train = pipeline::best_global_threshold(run, cal_ds->qrels, o.cutoff_depth);
+        const auto global = pipeline::set_metrics(pipeline::apply_global_cutoff(run, t_train, o.cutoff_depth), ds->qrels);
+        const double t_oracle = pipeline::best_global_threshold(run, ds->qrels, o.cutoff_depth);
+        const auto oracle = pipeline::set_metrics(pipeline::apply_global_cutoff(run, t_oracle, o.cutoff_depth), ds->qrels);
+        cutoff_table += fmt::format("returned sets on split {} ({} queries; cut-offs trained on split {}):\n", o.split,
+                                    calibrated.queries, o.calibration_split);
+        cutoff_table += fmt::format("{:<44} {:>9} {:>9} {:>9}\n", "cut-off", "precision", "recall", "F1");
+        const auto row = [&](const std::string& name, const pipeline::SetMetrics& m) {
+            cutoff_table += fmt::format("{:<44} {:>9.4f} {:>9.4f} {:>9.4f}\n", name, m.precision, m.recall, m.f1);
+        };
+        row(fmt::format("calibrated (P >= {:.4f})", model->threshold), calibrated);
+        row(fmt::format("global score >= {:.4g} (best on {})", t_train, o.calibration_split), global);
+        row(fmt::format("global score >= {:.4g} (best on {}: oracle)", t_oracle, o.split), oracle);
+        cutoff_json = json::Value::object();
+        const auto obj = [](const pipeline::SetMetrics& m, double t) {
+            json::Value v = json::Value::object();
+            v.set("threshold", json::Value::number(t));
+            v.set("precision", json::Value::number(m.precision));
+            v.set("recall", json::Value::number(m.recall));
+            v.set("f1", json::Value::number(m.f1));
+            return v;
+        };
+        cutoff_json.set("calibration_split", json::Value::string(o.calibration_split));
+        cutoff_json.set("calibrated", obj(calibrated, model->threshold));
+        cutoff_json.set("global_tuned", obj(global, t_train));
+        cutoff_json.set("global_oracle", obj(oracle, t_oracle));
+    }
     const std::size_t nq = ds->queries.size();
     std::string table;
     table += fmt::format("dataset {} ({}, split {}): {} judged queries\n", o.dataset, eval::to_string(ds->layout),
                          o.split, rep->queries_in_qrels);
-    if (o.run_file.empty()) {
+    std::string weights_text;
+    for (double w : fusion.spec.weights) weights_text += (weights_text.empty() ? "" : ",") + fmt::format("{:.4g}", w);
+    if (!o.fuse.empty()) {
+        table += fmt::format("fused {} runs: {}{} weights [{}]\n", split_commas(o.fuse).size(),
+                             pipeline::to_string(fusion.spec.method),
+                             fusion.spec.method == pipeline::FusionMethod::kRrf
+                                 ? fmt::format(" k={}", fusion.spec.rrf_k)
+                                 : fmt::format(" {} missing={}", pipeline::to_string(fusion.spec.normalization),
+                                               pipeline::to_string(fusion.spec.missing)),
+                             weights_text.empty() ? "1 each" : weights_text);
+        if (fusion.tuned) {
+            table += fmt::format("tuned on split {} ({} points of {}): {} {:.4f}\n", o.tune_on, fusion.tuned->grid.size(),
+                                 o.sweep, o.tune_metric, fusion.tuned->best_value);
+        }
+    } else if (o.run_file.empty()) {
         table += fmt::format("retriever {}: indexed in {:.2f} s, searched {} queries in {:.2f} s ({:.0f} queries/s)\n",
                              o.retriever, index_seconds, nq, search_seconds,
                              search_seconds > 0 ? static_cast<double>(nq) / search_seconds : 0.0);
@@ -150,16 +368,32 @@ int run_eval(const EvalOptions& o) {
     }
     table += fmt::format("{:<14} {:>8} {:>8}\n", "metric", "value", "queries");
     for (const auto& m : rep->metrics) table += fmt::format("{:<14} {:>8.4f} {:>8}\n", m.spec.name(), m.mean, m.num_queries);
+    table += cutoff_table;
 
     if (o.json || !o.json_path.empty()) {
         json::Value j = json::Value::object();
         j.set("dataset", json::Value::string(o.dataset));
         j.set("layout", json::Value::string(eval::to_string(ds->layout)));
         j.set("split", json::Value::string(o.split));
-        if (o.run_file.empty()) {
+        if (!o.fuse.empty()) {
+            json::Value files = json::Value::array();
+            for (const auto& f : split_commas(o.fuse)) files.as_array().push_back(json::Value::string(f));
+            j.set("fused_runs", std::move(files));
+            j.set("fusion", pipeline::fusion_to_json(fusion.spec));
+            if (fusion.tuned) {
+                json::Value t = json::Value::object();
+                t.set("split", json::Value::string(o.tune_on));
+                t.set("metric", json::Value::string(o.tune_metric));
+                t.set("value", json::Value::number(fusion.tuned->best_value));
+                t.set("points", json::Value::number(static_cast<double>(fusion.tuned->grid.size())));
+                j.set("tuned", std::move(t));
+            }
+        } else if (o.run_file.empty()) {
             j.set("retriever", json::Value::string(o.retriever));
             j.set("k1", json::Value::number(o.config.k1));
             j.set("b", json::Value::number(o.config.b));
+            if (!o.config.prf.empty()) j.set("prf", json::Value::string(o.config.prf));
+            if (!o.chunking.empty()) j.set("chunking", json::Value::string(o.chunking));
             j.set("k", json::Value::number(static_cast<double>(o.k)));
             j.set("index_seconds", json::Value::number(index_seconds));
             j.set("search_seconds", json::Value::number(search_seconds));
@@ -174,6 +408,7 @@ int run_eval(const EvalOptions& o) {
         json::Value warnings = json::Value::array();
         for (const auto& w : ds->warnings) warnings.as_array().push_back(json::Value::string(w));
         j.set("warnings", std::move(warnings));
+        if (cal_ds) j.set("cutoff", std::move(cutoff_json));
         const std::string text = json::dump(j, true) + "\n";
         if (!o.json_path.empty()) {
             if (auto st = write_text(o.json_path, text); !st) return report("eval", st.error());
@@ -200,7 +435,13 @@ void add_eval_command(CLI::App& app) {
         "averaged over all judged queries). Ranking ties break by doc id descending; queries without\n"
         "judgments are skipped; a run entry whose doc id equals its query id is dropped (BEIR default).\n"
         "A document id twice in the corpus is an error.\n"
-        "--json prints the report as JSON on stdout (instead of the table); --output FILE also writes it.");
+        "--json prints the report as JSON on stdout (instead of the table); --output FILE also writes it.\n"
+        "  quiver eval --dataset DIR --fuse A.trec,B.trec [--fusion rrf|convex] [--weights 0.7,0.3]\n"
+        "      [--norm minmax|zscore|dbsf] [--missing zero|min] [--rrf-k 60] [--depth 1000]\n"
+        "      fuses run files (each cut at --depth) and scores the fused run;\n"
+        "  ... --sweep weights=0:1:0.05 --tune-on train --metric ndcg@10 [--save-pipeline P.json]\n"
+        "      picks the weights on the --tune-on split's judgments and reports --split (never the same);\n"
+        "  ... --pipeline P.json takes the fusion setting from a pipeline file.");
     sub->add_option("--dataset", opts->dataset, "Dataset directory")->required();
     sub->add_option("--split", opts->split, "Qrels split for BEIR layouts (qrels/<split>.tsv)")->capture_default_str();
     sub->add_option("--retriever", opts->retriever,
@@ -227,6 +468,33 @@ void add_eval_command(CLI::App& app) {
     sub->add_flag("--all-queries", opts->all_queries,
                   "Average over all judged queries, counting missing ones as 0 (trec_eval -c)");
     sub->add_flag("--quiet", opts->quiet, "No progress bars");
+    sub->add_option("--prf", opts->config.prf,
+                    "Pseudo-relevance feedback: rm3:fb_docs=10,fb_terms=10,weight=0.5 or rocchio:fb_docs=10,fb_terms=10,"
+                    "alpha=1,beta=0.75 (bm25); rocchio:fb_docs=3,alpha=0.9,beta=0.1 (dense, on vectors)");
+    sub->add_option("--cutoff", opts->cutoff,
+                    "calibrated: train a query-dependent cut-off on --calibration-split and report precision, recall "
+                    "and F1 of the returned sets (beside the best global score threshold)");
+    sub->add_option("--calibration-split", opts->calibration_split, "Split whose judgments train --cutoff (not --split)");
+    sub->add_option("--cutoff-depth", opts->cutoff_depth, "Entries per query the cut-off considers")->capture_default_str();
+    sub->add_option("--chunking", opts->chunking,
+                    "Index documents in chunks and aggregate: tokens:size=128,overlap=32,aggregate=maxp|firstp|sump"
+                    "[,situated=1,context=16] or sentences:size=3,overlap=1");
+    sub->add_option("--chunk-depth", opts->chunk_depth, "Chunks retrieved per query before aggregation (0 = 3 k)");
+    sub->add_option("--fuse", opts->fuse, "Fuse these TREC run files (comma-separated) and evaluate the result");
+    sub->add_option("--fusion", opts->fusion, "Fusion method for --fuse: rrf or convex")->capture_default_str();
+    sub->add_option("--weights", opts->weights, "Per-run fusion weights, comma-separated (default 1 each)");
+    sub->add_option("--norm", opts->norm, "Score normalisation for convex fusion: minmax, zscore, dbsf")
+        ->capture_default_str();
+    sub->add_option("--missing", opts->missing,
+                    "Convex fusion: a document missing from a run scores zero or that run's minimum (zero, min)")
+        ->capture_default_str();
+    sub->add_option("--rrf-k", opts->rrf_k, "RRF constant k")->capture_default_str();
+    sub->add_option("--depth", opts->depth, "Entries of each run fused, and of the fused run")->capture_default_str();
+    sub->add_option("--pipeline", opts->pipeline, "Take the fusion setting from this pipeline file");
+    sub->add_option("--save-pipeline", opts->save_pipeline, "Write the (tuned) fusion setting as a pipeline file");
+    sub->add_option("--sweep", opts->sweep, "Tune fusion weights over a grid: weights=LO:HI:STEP");
+    sub->add_option("--tune-on", opts->tune_on, "Split whose judgments tune --sweep (must differ from --split)");
+    sub->add_option("--metric,--tune-metric", opts->tune_metric, "Metric --sweep maximises")->capture_default_str();
     set_action(sub, [opts]() { return run_eval(*opts); });
 }
 

@@ -30,7 +30,7 @@ struct IngestOptions {
     std::string api_key;
 };
 
-/// BEIR corpora: title and text stored, indexed together as "contents" (as `quiver eval` does).
+/// Test collections (BEIR, TREC, SMART): title and text stored, indexed together as "contents" (as `quiver eval` does).
 engine::Schema beir_schema() {
     engine::Schema s;
     engine::FieldSpec title, text, contents;
@@ -134,13 +134,27 @@ Status run_ingest(const IngestOptions& o) {
     }
     std::vector<engine::Document> batch;
     if (beir) {
-        QUIVER_ASSIGN_OR_RETURN(auto docs, eval::load_beir_corpus(o.input + "/corpus.jsonl"));
+        // Any layout `quiver eval` reads (BEIR, TREC, SMART), detected by content.
+        QUIVER_ASSIGN_OR_RETURN(auto corpus, eval::load_corpus(o.input));
+        auto& docs = corpus.documents;
         ProgressBar bar("ingesting", docs.size(), "docs");
         for (auto& d : docs) {
-            engine::Document doc;
-            doc.id = std::move(d.id);
-            if (t.schema.find("title") != nullptr) doc.fields["title"] = std::move(d.title);
-            if (t.schema.find("text") != nullptr) doc.fields["text"] = std::move(d.text);
+            // BEIR metadata members land in the fields a --schema declares with their names (typed
+            // as any JSON document's fields); the others are not stored.
+            json::Value v = json::Value::object();
+            v.set("id", json::Value::string(d.id));
+            if (t.schema.find("title") != nullptr) v.set("title", json::Value::string(std::move(d.title)));
+            if (t.schema.find("text") != nullptr) v.set("text", json::Value::string(std::move(d.text)));
+            if (d.metadata.is_object()) {
+                for (auto& [key, value] : d.metadata.as_object()) {
+                    if (key != "title" && key != "text" && key != "id" && t.schema.find(key) != nullptr) {
+                        v.set(key, std::move(value));
+                    }
+                }
+            }
+            auto parsed = server::document_from_json(t.schema, v);
+            if (!parsed) return std::move(parsed).error().with_context(o.input);
+            engine::Document doc = std::move(parsed).value();
             batch.push_back(std::move(doc));
             if (batch.size() == o.batch) QUIVER_TRY(flush_batch(t, batch, bar));
         }
@@ -193,10 +207,10 @@ Status run_ingest(const IngestOptions& o) {
 
 void add_ingest_command(CLI::App& app) {
     auto o = std::make_shared<IngestOptions>();
-    auto* sub = app.add_subcommand("ingest", "Load documents (JSONL or a BEIR directory) into a collection");
+    auto* sub = app.add_subcommand("ingest", "Load documents (JSONL, or a BEIR, TREC or SMART/Cranfield directory) into a collection");
     sub->add_option("--data", o->data, "Data directory")->required();
     sub->add_option("--collection", o->collection, "Collection name")->required();
-    sub->add_option("--input", o->input, "docs.jsonl (one JSON document per line) or a BEIR directory")->required();
+    sub->add_option("--input", o->input, "docs.jsonl (one JSON document per line) or a test-collection directory (BEIR, TREC, SMART)")->required();
     sub->add_option("--schema", o->schema, "Schema JSON file, to create the collection (BEIR has a default)");
     sub->add_option("--batch", o->batch, "Documents per durable write");
     sub->add_flag("--no-optimize", o->no_optimize, "Do not merge into one segment at the end");

@@ -1,21 +1,27 @@
 // The "dense" retriever of `quiver eval`: encode documents (title + " " + text) and queries with the
 // model at --model (encode/), index the document vectors in a flat or HNSW index (index/), and rank
-// by cosine similarity (inner product when the model's output is not normalised).
+// by cosine similarity (inner product when the model's output is not normalised). With --prf rocchio:...
+// the query vector becomes alpha q + beta mean(top fb_docs document vectors) and is searched again
+// (vector PRF, pipeline/prf.h).
 #include <fmt/format.h>
+
+#include <optional>
 
 #include "cli/eval_retrievers.h"
 #include "quiver/core/progress.h"
 #include "quiver/encode/encoder.h"
 #include "quiver/index/flat_index.h"
 #include "quiver/index/hnsw_index.h"
+#include "quiver/pipeline/prf.h"
 
 namespace quiver::cli {
 namespace {
 
 class DenseRetriever final : public EvalRetriever {
 public:
-    DenseRetriever(const EvalRetrieverConfig& config, std::unique_ptr<encode::Encoder> encoder)
-        : config_(config), encoder_(std::move(encoder)) {}
+    DenseRetriever(const EvalRetrieverConfig& config, std::unique_ptr<encode::Encoder> encoder,
+                   std::optional<pipeline::PrfSpec> prf)
+        : config_(config), encoder_(std::move(encoder)), prf_(std::move(prf)) {}
 
     Status index(const std::vector<EvalDoc>& docs) override {
         std::vector<std::string> texts;
@@ -55,6 +61,10 @@ public:
         }
         ids_.clear();
         for (const EvalDoc& d : docs) ids_.push_back(d.id);
+        if (prf_) {
+            doc_vectors_.assign(m.row_ptr(0), m.row_ptr(0) + m.rows * dim);
+            dim_ = dim;
+        }
         return index_->add(m, index::sequential_labels(m.rows));
     }
 
@@ -77,6 +87,21 @@ public:
         index::SearchParams sp;
         sp.k = k;
         sp.threads = config_.threads;
+        if (prf_) {
+            index::SearchParams fp = sp;
+            fp.k = prf_->fb_docs;
+            QUIVER_ASSIGN_OR_RETURN(index::SearchResults first, index_->search(m, fp));
+            std::vector<float> fb;
+            for (std::size_t q = 0; q < m.rows; ++q) {
+                fb.clear();
+                for (std::size_t j = 0; j < first.count(q); ++j) {
+                    const auto label = static_cast<std::size_t>(to_int(first.label(q, j)));
+                    fb.insert(fb.end(), doc_vectors_.begin() + label * dim_, doc_vectors_.begin() + (label + 1) * dim_);
+                }
+                const std::vector<float> moved = pipeline::rocchio_vector({m.row_ptr(q), m.dim}, fb, m.dim, *prf_, false);
+                std::copy(moved.begin(), moved.end(), m.row_ptr(q));
+            }
+        }
         QUIVER_ASSIGN_OR_RETURN(index::SearchResults res, index_->search(m, sp));
         std::vector<std::vector<EvalHit>> hits(queries.size());
         for (std::size_t q = 0; q < queries.size(); ++q) {
@@ -93,6 +118,9 @@ private:
     std::unique_ptr<encode::Encoder> encoder_;
     std::unique_ptr<index::VectorIndex> index_;
     std::vector<std::string> ids_;
+    std::optional<pipeline::PrfSpec> prf_;
+    std::vector<float> doc_vectors_;  // row-major, kept for vector PRF
+    std::size_t dim_ = 0;
 };
 
 Result<std::unique_ptr<EvalRetriever>> make_dense_retriever(const EvalRetrieverConfig& config) {
@@ -103,7 +131,15 @@ Result<std::unique_ptr<EvalRetriever>> make_dense_retriever(const EvalRetrieverC
     lo.max_length = config.max_length;
     QUIVER_ASSIGN_OR_RETURN(auto enc, encode::load_encoder(config.model_dir, lo));
     if (enc->info().dim == 0) return invalid_argument("the model has no dense output");
-    return std::unique_ptr<EvalRetriever>(std::make_unique<DenseRetriever>(config, std::move(enc)));
+    std::optional<pipeline::PrfSpec> prf;
+    if (!config.prf.empty()) {
+        QUIVER_ASSIGN_OR_RETURN(auto spec, pipeline::parse_prf(config.prf));
+        if (spec.method != pipeline::PrfMethod::kRocchio) {
+            return invalid_argument("the dense retriever takes vector PRF only: --prf rocchio:fb_docs=3,alpha=0.9,beta=0.1");
+        }
+        prf = spec;
+    }
+    return std::unique_ptr<EvalRetriever>(std::make_unique<DenseRetriever>(config, std::move(enc), std::move(prf)));
 }
 
 const EvalRetrieverRegistrar kReg{"dense", &make_dense_retriever};

@@ -40,6 +40,7 @@ struct EvalRetrieverConfig {
     std::size_t threads = 0;      ///< 0 = all cores
     std::size_t batch = 32;       ///< encoder batch size
     std::size_t max_length = 512; ///< encoder max tokens
+    std::string prf;              ///< --prf, e.g. "rm3:fb_docs=10,fb_terms=10,weight=0.5" (empty = none)
 };
 
 class EvalRetriever {

@@ -1,4 +1,4 @@
-// Reads: get by id and top-k search over a snapshot (BM25, vectors, sparse; fusion in fusion.cpp).
+// Reads: get by id and top-k search over a snapshot (BM25, vectors, sparse; fusion in pipeline/fusion.cpp).
 #include <algorithm>
 #include <cmath>
 #include <limits>

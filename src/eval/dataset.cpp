@@ -96,6 +96,10 @@ bool name_has(const fs::path& p, std::string_view what) {
 Result<Dataset> load_beir(const std::string& dir, const LoadOptions& options) {
     Dataset ds;
     ds.layout = Layout::kBeir;
+    if (!options.load_queries) {
+        QUIVER_ASSIGN_OR_RETURN(ds.documents, load_beir_corpus(dir + "/corpus.jsonl"));
+        return ds;
+    }
     const std::string qrels_tsv = fmt::format("{}/qrels/{}.tsv", dir, options.split);
     const std::string qrels_jsonl = dir + "/qrels.jsonl";
     if (exists_file(qrels_tsv)) {
@@ -113,25 +117,99 @@ Result<Dataset> load_beir(const std::string& dir, const LoadOptions& options) {
     return ds;
 }
 
+// What a file holds, judged by its content (names only break ties between SMART documents and queries).
+enum class FileKind { kOther, kTrecDocs, kTrecTopics, kSmartDocs, kSmartQueries, kSmartQrels, kTrecQrels };
+
+FileKind classify(const fs::path& p) {
+    if (name_has(p, "readme") || name_has(p, ".md") || name_has(p, "source") || name_has(p, "license")) {
+        return FileKind::kOther;
+    }
+    const std::string head = sniff(p);
+    if (head.rfind("<DOC>", 0) == 0) return FileKind::kTrecDocs;
+    if (head.rfind("<top>", 0) == 0) return FileKind::kTrecTopics;
+    if ((name_has(p, "qry") || name_has(p, "quer")) && head.rfind(".", 0) == 0) return FileKind::kSmartQueries;
+    if (head.rfind(".I", 0) == 0) {
+        // Documents carry a title, author or bibliography field; queries only .W text.
+        std::FILE* f = std::fopen(p.c_str(), "rb");
+        if (f == nullptr) return FileKind::kOther;
+        std::string buf(8192, '\0');
+        buf.resize(std::fread(buf.data(), 1, buf.size(), f));
+        std::fclose(f);
+        for (const char* marker : {"\n.T", "\n.A", "\n.B"}) {
+            if (buf.find(marker) != std::string::npos) return FileKind::kSmartDocs;
+        }
+        return FileKind::kSmartQueries;
+    }
+    // Judgments: the first line has 3 or 4 columns ending in an integer grade.
+    const std::string_view first = std::string_view(head).substr(0, std::min(head.find('\n'), head.size()));
+    std::string_view f[5];
+    const std::size_t n = detail::split_ws(detail::trim(first), f, 4);
+    int grade = 0;
+    if ((n == 3 || n == 4) && detail::parse_int(f[n - 1], grade)) {
+        int a = 0, b = 0;
+        if (n == 3 && detail::parse_int(f[0], a) && detail::parse_int(f[1], b)) return FileKind::kSmartQrels;
+        return FileKind::kTrecQrels;
+    }
+    return FileKind::kOther;
+}
+
+struct Scan {
+    std::vector<std::string> trec_docs, trec_topics, smart_docs, smart_queries, smart_qrels, trec_qrels;
+};
+
+Scan scan_dir(const std::string& dir) {
+    Scan s;
+    std::vector<fs::path> files = regular_files(dir);
+    for (const char* sub : {"docs", "corpus", "documents"}) {
+        for (const fs::path& p : regular_files(dir + "/" + sub)) files.push_back(p);
+    }
+    for (const fs::path& p : files) {
+        switch (classify(p)) {
+            case FileKind::kTrecDocs: s.trec_docs.push_back(p.string()); break;
+            case FileKind::kTrecTopics: s.trec_topics.push_back(p.string()); break;
+            case FileKind::kSmartDocs: s.smart_docs.push_back(p.string()); break;
+            case FileKind::kSmartQueries: s.smart_queries.push_back(p.string()); break;
+            case FileKind::kSmartQrels: s.smart_qrels.push_back(p.string()); break;
+            case FileKind::kTrecQrels: s.trec_qrels.push_back(p.string()); break;
+            case FileKind::kOther: break;
+        }
+    }
+    return s;
+}
+
+// The one file of a kind, or kNotFound / kInvalidArgument naming what was found.
+Result<std::string> one_of(const std::vector<std::string>& found, const std::string& dir, std::string_view what) {
+    if (found.empty()) return not_found(fmt::format("no {} in '{}'", what, dir));
+    if (found.size() > 1) {
+        return invalid_argument(fmt::format("more than one {} in '{}': '{}' and '{}'", what, dir, found[0], found[1]));
+    }
+    return found[0];
+}
+
+Result<Qrels> load_any_qrels(const Scan& s, const std::string& dir) {
+    if (s.trec_qrels.size() + s.smart_qrels.size() == 0) {
+        return not_found(fmt::format("no qrels file in '{}' ('qid iter docid rel' or 'qid docid grade' lines)", dir));
+    }
+    if (s.trec_qrels.size() + s.smart_qrels.size() > 1) {
+        const std::string a = s.trec_qrels.empty() ? s.smart_qrels[0] : s.trec_qrels[0];
+        const std::string b = s.trec_qrels.size() > 1 ? s.trec_qrels[1] : s.smart_qrels.back();
+        return invalid_argument(fmt::format("more than one qrels file in '{}': '{}' and '{}'", dir, a, b));
+    }
+    // Three integer columns are SMART (Cleverdon grades); four are TREC.
+    return s.smart_qrels.empty() ? load_qrels_text(s.trec_qrels[0]) : load_smart_qrels(s.smart_qrels[0]);
+}
+
 Result<Dataset> load_smart(const std::string& dir, const LoadOptions& options) {
     Dataset ds;
     ds.layout = Layout::kSmart;
-    std::string docs, queries, qrels;
-    for (const fs::path& p : regular_files(dir)) {
-        if (name_has(p, "readme") || name_has(p, ".md")) continue;
-        if (name_has(p, "qrel") || name_has(p, ".rel")) {
-            qrels = p.string();
-        } else if (name_has(p, "qry") || name_has(p, "quer")) {
-            queries = p.string();
-        } else if (sniff(p).rfind(".I", 0) == 0) {
-            docs = p.string();
-        }
+    const Scan s = scan_dir(dir);
+    QUIVER_ASSIGN_OR_RETURN(const std::string docs, one_of(s.smart_docs, dir, "SMART documents file (.I records with .T/.A/.B)"));
+    if (!options.load_queries) {
+        QUIVER_ASSIGN_OR_RETURN(ds.documents, load_smart_documents(docs));
+        return ds;
     }
-    if (docs.empty() || queries.empty() || qrels.empty()) {
-        return not_found(fmt::format("SMART layout in '{}' needs a documents file (.I records), a queries file "
-                                     "(*.qry) and a qrels file (*qrel*)", dir));
-    }
-    QUIVER_ASSIGN_OR_RETURN(ds.qrels, load_smart_qrels(qrels));
+    QUIVER_ASSIGN_OR_RETURN(const std::string queries, one_of(s.smart_queries, dir, "SMART queries file (.I records with .W only)"));
+    QUIVER_ASSIGN_OR_RETURN(ds.qrels, load_any_qrels(s, dir));
     QUIVER_ASSIGN_OR_RETURN(ds.queries, load_smart_queries(queries));
     if (options.load_documents) {
         QUIVER_ASSIGN_OR_RETURN(ds.documents, load_smart_documents(docs));
@@ -149,7 +227,8 @@ Result<Dataset> load_smart(const std::string& dir, const LoadOptions& options) {
     if (!all_known && all_ordinal) {
         for (std::size_t i = 0; i < ds.queries.size(); ++i) ds.queries[i].id = std::to_string(i + 1);
         ds.warnings.push_back(fmt::format("'{}': qrels number queries by position (1..{}), not by .I number; "
-                                          "queries renumbered accordingly", qrels, ds.queries.size()));
+                                          "queries renumbered accordingly", s.smart_qrels.empty() ? s.trec_qrels[0] : s.smart_qrels[0],
+                                          ds.queries.size()));
     }
     return ds;
 }
@@ -157,29 +236,15 @@ Result<Dataset> load_smart(const std::string& dir, const LoadOptions& options) {
 Result<Dataset> load_trec(const std::string& dir, const LoadOptions& options) {
     Dataset ds;
     ds.layout = Layout::kTrec;
-    std::string topics, qrels;
-    std::vector<std::string> doc_files;
-    std::vector<fs::path> files = regular_files(dir);
-    for (const char* sub : {"docs", "corpus", "documents"}) {
-        for (const fs::path& p : regular_files(dir + "/" + sub)) files.push_back(p);
+    const Scan s = scan_dir(dir);
+    if (s.trec_docs.empty()) return not_found(fmt::format("no TREC document files (<DOC> records) in '{}'", dir));
+    if (options.load_queries) {
+        QUIVER_ASSIGN_OR_RETURN(const std::string topics, one_of(s.trec_topics, dir, "topics file (<top> records)"));
+        QUIVER_ASSIGN_OR_RETURN(ds.qrels, load_any_qrels(s, dir));
+        QUIVER_ASSIGN_OR_RETURN(ds.queries, load_trec_topics(topics));
     }
-    for (const fs::path& p : files) {
-        if (name_has(p, "qrel")) {
-            qrels = p.string();
-        } else if (name_has(p, "topic")) {
-            topics = p.string();
-        } else if (sniff(p).rfind("<DOC>", 0) == 0) {
-            doc_files.push_back(p.string());
-        }
-    }
-    if (doc_files.empty() || topics.empty() || qrels.empty()) {
-        return not_found(fmt::format("TREC layout in '{}' needs document files starting with <DOC>, a topics "
-                                     "file (*topic*) and a qrels file (*qrel*)", dir));
-    }
-    QUIVER_ASSIGN_OR_RETURN(ds.qrels, load_qrels_text(qrels));
-    QUIVER_ASSIGN_OR_RETURN(ds.queries, load_trec_topics(topics));
     if (options.load_documents) {
-        for (const std::string& f : doc_files) {
+        for (const std::string& f : s.trec_docs) {
             QUIVER_ASSIGN_OR_RETURN(auto docs, load_trec_documents(f));
             for (Document& d : docs) ds.documents.push_back(std::move(d));
         }
@@ -210,6 +275,13 @@ Result<std::vector<Document>> load_beir_corpus(const std::string& path) {
         }
         QUIVER_TRY(text_field(path, line_no, v, "title", false, d.title));
         QUIVER_TRY(text_field(path, line_no, v, "text", true, d.text));
+        if (const json::Value* m = v.find("metadata"); m != nullptr && !m->is_null()) {
+            if (!m->is_object()) {
+                return invalid_argument(fmt::format("{}:{}: \"metadata\" must be an object, not {}", path, line_no,
+                                                    m->type_name()));
+            }
+            d.metadata = *m;
+        }
         docs.push_back(std::move(d));
         return ok_status();
     });
@@ -290,18 +362,12 @@ Result<Layout> detect_layout(const std::string& dir) {
     if (!fs::is_directory(dir, ec)) return not_found(fmt::format("dataset directory '{}' does not exist", dir));
     // queries.jsonl alone is enough: evaluating a run file needs no corpus.
     if (exists_file(dir + "/corpus.jsonl") || exists_file(dir + "/queries.jsonl")) return Layout::kBeir;
-    for (const fs::path& p : regular_files(dir)) {
-        const std::string head = sniff(p);
-        if (head.rfind(".I", 0) == 0) return Layout::kSmart;
-        if (head.rfind("<DOC>", 0) == 0) return Layout::kTrec;
-    }
-    for (const char* sub : {"docs", "corpus", "documents"}) {
-        for (const fs::path& p : regular_files(dir + "/" + sub)) {
-            if (sniff(p).rfind("<DOC>", 0) == 0) return Layout::kTrec;
-        }
-    }
+    const Scan s = scan_dir(dir);
+    if (!s.trec_docs.empty()) return Layout::kTrec;
+    if (!s.smart_docs.empty() || !s.smart_queries.empty()) return Layout::kSmart;
     return not_found(fmt::format("no known dataset layout in '{}': expected BEIR (corpus.jsonl, queries.jsonl, "
-                                 "qrels/), TREC (<DOC> files, topics, qrels) or SMART (.I records)", dir));
+                                 "qrels/), TREC (<DOC> files, a <top> topics file, qrels) or SMART (.I records, "
+                                 "qrels); files are recognised by their content, not their names", dir));
 }
 
 Status reconcile(Dataset& ds, bool check_documents) {
@@ -374,6 +440,23 @@ Result<Dataset> load_dataset(const std::string& dir, const LoadOptions& options)
                                                     : load_trec(dir, options);
     if (!ds) return std::move(ds).error();
     QUIVER_TRY(reconcile(*ds, options.load_documents));
+    return ds;
+}
+
+Result<Dataset> load_corpus(const std::string& dir) {
+    QUIVER_ASSIGN_OR_RETURN(const Layout layout, detect_layout(dir));
+    LoadOptions options;
+    options.load_queries = false;
+    Result<Dataset> ds = layout == Layout::kBeir    ? load_beir(dir, options)
+                         : layout == Layout::kSmart ? load_smart(dir, options)
+                                                    : load_trec(dir, options);
+    if (!ds) return std::move(ds).error();
+    std::unordered_set<std::string_view> ids;
+    for (const Document& d : ds->documents) {
+        if (!ids.insert(d.id).second) {
+            return invalid_argument(fmt::format("document id '{}' appears more than once in the corpus", d.id));
+        }
+    }
     return ds;
 }
 

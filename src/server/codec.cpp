@@ -434,7 +434,7 @@ Result<engine::SearchRequest> search_from_json(const Value& v, std::size_t max_k
     }
     if (const Value* fu = v.find("fusion")) {
         if (!fu->is_object()) return bad("\"fusion\" must be an object");
-        QUIVER_TRY(check_keys(*fu, {"method", "k", "normalization"}, "\"fusion\""));
+        QUIVER_TRY(check_keys(*fu, {"method", "k", "normalization", "missing", "weights"}, "\"fusion\""));
         if (const Value* m = fu->find("method")) {
             if (!m->is_string()) return bad("\"fusion\": \"method\" must be a string (rrf, convex)");
             QUIVER_ASSIGN_OR_RETURN(r.fusion.method, engine::parse_fusion_method(m->as_string()));
@@ -452,6 +452,24 @@ Result<engine::SearchRequest> search_from_json(const Value& v, std::size_t max_k
             }
             if (!n->is_string()) return bad("\"fusion\": \"normalization\" must be a string");
             QUIVER_ASSIGN_OR_RETURN(r.fusion.normalization, engine::parse_normalization(n->as_string()));
+        }
+        if (const Value* m = fu->find("missing")) {
+            if (r.fusion.method != engine::FusionMethod::kConvex) return bad("\"fusion\": \"missing\" applies to convex only");
+            if (!m->is_string()) return bad("\"fusion\": \"missing\" must be a string (zero, min)");
+            QUIVER_ASSIGN_OR_RETURN(r.fusion.missing, engine::parse_missing_score(m->as_string()));
+        }
+        // A pipeline file's "fusion" object pastes in as is: its weights are the queries' weights, in order.
+        if (const Value* w = fu->find("weights")) {
+            if (!w->is_array() || w->as_array().size() != r.clauses.size()) {
+                return bad("\"fusion\": \"weights\" must be an array with one number per query");
+            }
+            for (std::size_t i = 0; i < r.clauses.size(); ++i) {
+                const Value& x = w->as_array()[i];
+                if (!x.is_number() || !std::isfinite(x.as_number()) || x.as_number() < 0.0) {
+                    return bad("\"fusion\": \"weights\" must be finite numbers >= 0");
+                }
+                r.clauses[i].weight = x.as_number();
+            }
         }
     }
     if (const Value* f = v.find("filter")) {

@@ -150,6 +150,84 @@ TEST(SmartLoader, CranfieldOrdinalQueryNumbers) {
     EXPECT_NE(ds.error().message().find("cran.qry:1"), std::string::npos) << ds.error().message();
 }
 
+std::string fixture(const std::string& name) { return std::string(QUIVER_SOURCE_DIR) + "/tests/data/eval/" + name; }
+
+// Terrier's TREC layout as shipped (Vaswani, NPL): doc-text.trec, query-text.trec, qrels; no file
+// name says "topic", so only the contents identify the parts.
+TEST(LayoutByContent, TerrierTrecFolder) {
+    ASSERT_EQ(*detect_layout(fixture("terrier-trec")), Layout::kTrec);
+    auto ds = load_dataset(fixture("terrier-trec"));
+    ASSERT_TRUE(ds.ok()) << ds.error().to_string();
+    ASSERT_EQ(ds->documents.size(), 3u);
+    EXPECT_EQ(ds->documents[2].id, "3");
+    ASSERT_EQ(ds->queries.size(), 2u);
+    EXPECT_EQ(ds->queries[0].id, "1");
+    EXPECT_EQ(ds->queries[0].text, "MEASUREMENT OF DIELECTRIC CONSTANT OF LIQUIDS BY THE USE OF MICROWAVE TECHNIQUES");
+    EXPECT_EQ(ds->qrels.at("1").at("3"), 1);
+    EXPECT_EQ(ds->qrels.at("1").at("1"), 0);
+    EXPECT_EQ(ds->qrels.at("2").at("2"), 1);
+    auto corpus = load_corpus(fixture("terrier-trec"));
+    ASSERT_TRUE(corpus.ok());
+    EXPECT_EQ(corpus->documents.size(), 3u);
+    EXPECT_TRUE(corpus->queries.empty());
+}
+
+// SMART with names that say nothing: documents have .T/.A fields, queries only .W, qrels 3 integers.
+TEST(LayoutByContent, SmartWithoutTellingNames) {
+    ASSERT_EQ(*detect_layout(fixture("smart")), Layout::kSmart);
+    auto ds = load_dataset(fixture("smart"));
+    ASSERT_TRUE(ds.ok()) << ds.error().to_string();
+    ASSERT_EQ(ds->documents.size(), 2u);
+    EXPECT_EQ(ds->documents[1].title, "simple shear flow past a flat plate in an incompressible fluid .");
+    ASSERT_EQ(ds->queries.size(), 2u);
+    EXPECT_EQ(ds->queries[1].id, "2");  // ordinal numbering (.I 004 is the second query)
+    EXPECT_EQ(ds->qrels.at("1").at("1"), 3);
+    EXPECT_EQ(ds->qrels.at("2").at("2"), 4);
+    auto corpus = load_corpus(fixture("smart"));
+    ASSERT_TRUE(corpus.ok());
+    EXPECT_EQ(corpus->documents.size(), 2u);
+}
+
+TEST(LayoutByContent, BeirMetadataKept) {
+    auto ds = load_dataset(fixture("beir-metadata"));
+    ASSERT_TRUE(ds.ok()) << ds.error().to_string();
+    ASSERT_EQ(ds->documents.size(), 3u);
+    ASSERT_TRUE(ds->documents[0].metadata.is_object());
+    EXPECT_EQ(ds->documents[0].metadata.find("url")->as_string(), "https://example.org/a");
+    EXPECT_EQ(ds->documents[0].metadata.find("year")->as_int(), 2019);
+    EXPECT_TRUE(ds->documents[2].metadata.is_null());
+    EXPECT_EQ(ds->queries.size(), 2u);
+
+    testing::TempDir dir;
+    write_beir(dir, "{\"_id\": \"d1\", \"text\": \"a\", \"metadata\": 3}\n", "{\"_id\":\"q\",\"text\":\"a\"}\n",
+               "q\td1\t1\n");
+    auto bad = load_dataset(dir.path());
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.error().message().find("corpus.jsonl:1: \"metadata\" must be an object"), std::string::npos)
+        << bad.error().message();
+}
+
+TEST(LayoutByContent, AmbiguousAndMissingParts) {
+    testing::TempDir dir;
+    testing::write_bytes(dir.file("a.trec"), "<DOC>\n<DOCNO>1</DOCNO>\nx\n</DOC>\n");
+    testing::write_bytes(dir.file("b.trec"), "<top>\n<num>1</num><title>x</title>\n</top>\n");
+    auto ds = load_dataset(dir.path());
+    ASSERT_FALSE(ds.ok());
+    EXPECT_EQ(ds.error().code(), ErrorCode::kNotFound);
+    EXPECT_NE(ds.error().message().find("no qrels file"), std::string::npos) << ds.error().message();
+    EXPECT_TRUE(load_corpus(dir.path()).ok());  // serving needs no judgments
+    testing::write_bytes(dir.file("q1"), "1 0 1 1\n");
+    testing::write_bytes(dir.file("q2"), "1 0 1 1\n");
+    ds = load_dataset(dir.path());
+    ASSERT_FALSE(ds.ok());
+    EXPECT_NE(ds.error().message().find("more than one qrels file"), std::string::npos) << ds.error().message();
+    testing::TempDir empty;
+    testing::write_bytes(empty.file("notes.txt"), "hello\n");
+    auto none = detect_layout(empty.path());
+    ASSERT_FALSE(none.ok());
+    EXPECT_EQ(none.error().code(), ErrorCode::kNotFound);
+}
+
 TEST(RealData, Cranfield) {
     QUIVER_REQUIRE_DATA(dir, "cranfield");
     auto ds = load_dataset(dir);

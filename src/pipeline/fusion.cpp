@@ -1,12 +1,13 @@
 // Fusion of ranked lists (see fusion.h for the definitions).
-#include "quiver/engine/fusion.h"
+#include "quiver/pipeline/fusion.h"
 
 #include <algorithm>
 #include <cmath>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
-namespace quiver::engine {
+namespace quiver::pipeline {
 
 std::string_view to_string(FusionMethod m) noexcept { return m == FusionMethod::kRrf ? "rrf" : "convex"; }
 
@@ -26,10 +27,18 @@ Result<FusionMethod> parse_fusion_method(std::string_view name) {
 }
 
 Result<ScoreNormalization> parse_normalization(std::string_view name) {
-    if (name == "min_max") return ScoreNormalization::kMinMax;
-    if (name == "z_score") return ScoreNormalization::kZScore;
+    if (name == "min_max" || name == "minmax") return ScoreNormalization::kMinMax;
+    if (name == "z_score" || name == "zscore") return ScoreNormalization::kZScore;
     if (name == "dbsf") return ScoreNormalization::kDbsf;
     return invalid_argument("unknown normalization '" + std::string(name) + "' (min_max, z_score, dbsf)");
+}
+
+std::string_view to_string(MissingScore m) noexcept { return m == MissingScore::kZero ? "zero" : "min"; }
+
+Result<MissingScore> parse_missing_score(std::string_view name) {
+    if (name == "zero") return MissingScore::kZero;
+    if (name == "min") return MissingScore::kMin;
+    return invalid_argument("unknown missing-document rule '" + std::string(name) + "' (zero, min)");
 }
 
 Status validate_fusion(const FusionSpec& spec, std::size_t lists) {
@@ -72,6 +81,7 @@ void normalize_scores(std::span<double> scores, ScoreNormalization n) {
 std::vector<RankedItem> fuse(std::span<const std::vector<RankedItem>> lists, const FusionSpec& spec) {
     std::unordered_map<std::uint64_t, double> fused;
     std::vector<double> norm;
+    std::vector<std::pair<std::size_t, double>> floors;  // (list, weight * its minimum normalised score)
     for (std::size_t i = 0; i < lists.size(); ++i) {
         const auto& list = lists[i];
         const double w = spec.weights.empty() ? 1.0 : spec.weights[i];
@@ -81,10 +91,24 @@ std::vector<RankedItem> fuse(std::span<const std::vector<RankedItem>> lists, con
             }
             continue;
         }
+        if (list.empty()) continue;
         norm.resize(list.size());
         for (std::size_t r = 0; r < list.size(); ++r) norm[r] = list[r].score;
         normalize_scores(norm, spec.normalization);
         for (std::size_t r = 0; r < list.size(); ++r) fused[list[r].key] += w * norm[r];
+        if (spec.missing == MissingScore::kMin) floors.push_back({i, w * *std::min_element(norm.begin(), norm.end())});
+    }
+    // Imputed minimums for the items each list lacks.
+    if (!floors.empty()) {
+        std::vector<std::unordered_set<std::uint64_t>> present(lists.size());
+        for (const auto& [i, floor] : floors) {
+            for (const RankedItem& r : lists[i]) present[i].insert(r.key);
+        }
+        for (auto& [key, score] : fused) {
+            for (const auto& [i, floor] : floors) {
+                if (present[i].count(key) == 0) score += floor;
+            }
+        }
     }
     std::vector<RankedItem> out;
     out.reserve(fused.size());
@@ -96,4 +120,4 @@ std::vector<RankedItem> fuse(std::span<const std::vector<RankedItem>> lists, con
     return out;
 }
 
-}  // namespace quiver::engine
+}  // namespace quiver::pipeline
