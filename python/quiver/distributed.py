@@ -204,7 +204,8 @@ def _build_shard(task: dict) -> dict:
 
 def _search_shard(path: str, queries: np.ndarray, k: int, ef: int, threads: int):
     index = _open_shard(path)
-    return index.search(queries, k, ef=ef, threads=threads)
+    # Dask may hand over a deserialised buffer that is not 4-byte aligned: copy only then.
+    return index.search(np.require(queries, np.float32, ["C", "A"]), k, ef=ef, threads=threads)
 
 
 def _warm_shard(path: str) -> str:

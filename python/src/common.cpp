@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <string_view>
 
@@ -41,12 +42,17 @@ FloatInput float_matrix(const py::handle& obj, const char* what, std::size_t dim
                                           what, array.ndim()));
     }
     constexpr int kAligned = py::detail::npy_api::NPY_ARRAY_ALIGNED_;
-    if ((array.flags() & py::array::c_style) == 0 || (array.flags() & kAligned) == 0) {
+    if ((array.flags() & py::array::c_style) == 0) {
+        std::vector<py::ssize_t> strides(array.strides(), array.strides() + array.ndim());
         throw py::value_error(fmt::format(
-            "{} must be C-contiguous and aligned (it is viewed without copying); got strides {} — use "
+            "{} must be C-contiguous (it is viewed without copying); got strides ({}) — use "
             "numpy.ascontiguousarray(x)",
-            what, py::str(py::cast(std::vector<py::ssize_t>(array.strides(), array.strides() + array.ndim())))
-                      .cast<std::string>()));
+            what, fmt::join(strides, ", ")));
+    }
+    if ((array.flags() & kAligned) == 0) {
+        throw py::value_error(fmt::format(
+            "{} is not aligned to 4 bytes (it is viewed without copying) — use numpy.require(x, "
+            "numpy.float32, ['C', 'A'])", what));
     }
     FloatInput in;
     in.one_dimensional = array.ndim() == 1;

@@ -132,7 +132,7 @@ def test_errors_are_typed(store):
         store["missing"]
     with pytest.raises(quiver.InvalidArgumentError, match="dim"):
         store.create_collection("bad", {"fields": [{"name": "v", "type": "vector"}]})
-    with pytest.raises(quiver.InvalidArgumentError, match="document 1"):
+    with pytest.raises(quiver.InvalidArgumentError, match="document 'x'.*dimension 2"):
         c.upsert([{"id": "ok"}, {"id": "x", "emb": [1, 2]}])  # wrong dimension names the document
     assert c.count() == 0  # the whole batch was refused
     with pytest.raises(quiver.InvalidArgumentError, match="unknown"):

@@ -174,15 +174,14 @@ def test_search_releases_the_gil():
     # While one thread is inside a long C++ search, the main thread keeps running Python code. If the
     # binding held the GIL, the counter could not advance between "started" and "finished".
     base = random_matrix(20000, 64, seed=5)
-    queries = random_matrix(3000, 64, seed=6)
+    queries = random_matrix(2000, 64, seed=6)
     idx = quiver.FlatIndex(64)
     idx.add(base)
     state = {"started": False, "done": False}
 
     def worker():
         state["started"] = True
-        for _ in range(3):
-            idx.search(queries, 10, threads=1)
+        idx.search(queries, 10, threads=1)
         state["done"] = True
 
     t = threading.Thread(target=worker)
