@@ -6,6 +6,7 @@ Native module (built with the C++ library):
   ``index.search(xq, k) -> (distances, labels)`` as FAISS does. numpy float32 C-contiguous arrays are
   viewed without copying; results are returned without copying; the GIL is released while building
   and searching.
+* BM25: :class:`Bm25Index` (Lucene-exact scoring).
 * Encoders: :func:`load_encoder` (BERT-family, SPLADE, ColBERT, model2vec, word vectors),
   :func:`HashingEncoder`.
 * Evaluation: :mod:`quiver.eval` (BEIR/TREC/SMART datasets, trec_eval metrics, run files).
@@ -23,6 +24,7 @@ Errors are :class:`quiver.Error` subclasses keyed by the library's error codes (
 from .errors import *  # noqa: F401,F403  (imported before the extension, which raises these)
 from .errors import Error
 from ._quiver import (  # noqa: F401
+    Bm25Index,
     Collection,
     Encoder,
     FlatIndex,

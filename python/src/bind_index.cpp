@@ -35,9 +35,12 @@ struct IndexHandle {
     std::unique_ptr<VectorIndex> index;
     mutable std::shared_mutex mu;
     std::uint64_t next_label = 0;  ///< labels given to add() without labels start here
+    std::size_t dim = 0;           ///< fixed for the index's life; read without the lock
 
     explicit IndexHandle(std::unique_ptr<VectorIndex> idx) : index(std::move(idx)) {
-        next_label = index->info().size;
+        const auto info = index->info();
+        next_label = info.size;
+        dim = info.dim;
     }
     virtual ~IndexHandle() = default;
 };
@@ -48,6 +51,15 @@ struct HnswHandle : IndexHandle {
     using IndexHandle::IndexHandle;
     HnswIndex& hnsw() const { return static_cast<HnswIndex&>(*index); }
 };
+
+/// The index's info under the shared lock (a concurrent add may be changing its size); the GIL is
+/// released while waiting for a running mutation.
+index::IndexInfo locked_info(const IndexHandle& h) {
+    return without_gil([&] {
+        std::shared_lock lock(h.mu);
+        return h.index->info();
+    });
+}
 
 /// kind ("flat", "hnsw", ...) -> wraps an opened index into its Python class.
 using WrapFn = py::object (*)(std::unique_ptr<VectorIndex>);
@@ -86,7 +98,7 @@ private:
 
 py::tuple search(const IndexHandle& h, const py::handle& queries, std::size_t k, std::size_t ef,
                  std::size_t threads, const py::object& allowed) {
-    FloatInput in = float_matrix(queries, "queries", h.index->info().dim);
+    FloatInput in = float_matrix(queries, "queries", h.dim);
     std::unique_ptr<LabelSet> filter;
     if (!allowed.is_none()) filter = std::make_unique<LabelSet>(label_vector(allowed, "allowed"));
     index::SearchParams params{.k = k, .ef = ef, .threads = threads, .filter = filter.get()};
@@ -105,7 +117,7 @@ py::tuple search(const IndexHandle& h, const py::handle& queries, std::size_t k,
 }
 
 void add(IndexHandle& h, const py::handle& vectors, const py::object& labels_obj) {
-    FloatInput in = float_matrix(vectors, "vectors", h.index->info().dim);
+    FloatInput in = float_matrix(vectors, "vectors", h.dim);
     std::vector<std::uint64_t> labels;
     if (labels_obj.is_none()) {
         labels.resize(in.view.rows);
@@ -159,22 +171,27 @@ Common interface (every family): ``add``, ``remove``, ``search``, ``save``, ``le
 
 Thread-safety: any number of threads may ``search`` at once (the GIL is released); ``add``, ``remove``,
 ``save`` and ``compact`` wait for running searches and block new ones while they run.)doc")
-        .def_property_readonly("dim", [](const IndexHandle& h) { return h.index->info().dim; },
+        .def_property_readonly("dim", [](const IndexHandle& h) { return h.dim; },
                                "Vector dimension.")
-        .def_property_readonly("metric", [](const IndexHandle& h) { return metric_name(h.index->info().metric); },
+        .def_property_readonly("metric", [](const IndexHandle& h) { return metric_name(locked_info(h).metric); },
                                "'l2' (squared Euclidean), 'ip' (1 - inner product) or 'cosine'.")
-        .def_property_readonly("kind", [](const IndexHandle& h) { return h.index->info().kind; },
+        .def_property_readonly("kind", [](const IndexHandle& h) { return locked_info(h).kind; },
                                "Index family: 'flat', 'hnsw', ...")
-        .def_property_readonly("memory_bytes", [](const IndexHandle& h) { return h.index->memory_bytes(); },
+        .def_property_readonly("memory_bytes", [](const IndexHandle& h) {
+                                   return without_gil([&] {
+                                       std::shared_lock lock(h.mu);
+                                       return h.index->memory_bytes();
+                                   });
+                               },
                                "Bytes held for vectors, graph and ids.")
-        .def_property_readonly("ntotal", [](const IndexHandle& h) { return h.index->info().size; },
+        .def_property_readonly("ntotal", [](const IndexHandle& h) { return locked_info(h).size; },
                                "Live vectors (FAISS's name for len(index)).")
         .def_readwrite("next_label", &IndexHandle::next_label,
                        "The first label add() assigns when called without labels.")
-        .def("__len__", [](const IndexHandle& h) { return h.index->info().size; })
+        .def("__len__", [](const IndexHandle& h) { return locked_info(h).size; })
         .def("__repr__",
              [](const IndexHandle& h) {
-                 const auto info = h.index->info();
+                 const auto info = locked_info(h);
                  return fmt::format("<quiver.{} dim={} metric={} size={}>",
                                     py::str(py::type::of(py::cast(&h)).attr("__name__")).cast<std::string>(),
                                     info.dim, metric_name(info.metric), info.size);
@@ -260,9 +277,19 @@ Removed labels are tombstones, reclaimed by a rebuild once they are a quarter of
         .def_property_readonly("seed", [](const HnswHandle& h) { return h.hnsw().params().seed; })
         .def_property_readonly("threads", [](const HnswHandle& h) { return h.hnsw().params().threads; },
                                "Insertion threads of add() (0 = all cores).")
-        .def_property_readonly("max_level", [](const HnswHandle& h) { return h.hnsw().max_level(); },
+        .def_property_readonly("max_level", [](const HnswHandle& h) {
+                                   return without_gil([&] {
+                                       std::shared_lock lock(h.mu);
+                                       return h.hnsw().max_level();
+                                   });
+                               },
                                "Highest level in the graph (-1 when empty).")
-        .def_property_readonly("slots", [](const HnswHandle& h) { return h.hnsw().slots(); },
+        .def_property_readonly("slots", [](const HnswHandle& h) {
+                                   return without_gil([&] {
+                                       std::shared_lock lock(h.mu);
+                                       return h.hnsw().slots();
+                                   });
+                               },
                                "Nodes in the graph, live or tombstoned.")
         .def(
             "compact",
@@ -283,7 +310,7 @@ Removed labels are tombstones, reclaimed by a rebuild once they are a quarter of
     m.def(
         "_bench_search_loop",
         [](const IndexHandle& h, const py::handle& queries, std::size_t k, std::size_t ef) {
-            FloatInput in = float_matrix(queries, "queries", h.index->info().dim);
+            FloatInput in = float_matrix(queries, "queries", h.dim);
             auto labels = std::vector<std::int64_t>(in.view.rows * k, -1);
             double wall = 0, cpu = 0;
             Status st = without_gil([&]() -> Status {

@@ -78,6 +78,7 @@ std::string metric_name(simd::Metric metric);
 void bind_io(py::module_& m);
 void bind_index(py::module_& m);
 void bind_encode(py::module_& m);
+void bind_sparse(py::module_& m);
 void bind_eval(py::module_& m);
 void bind_engine(py::module_& m);
 

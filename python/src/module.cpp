@@ -18,6 +18,7 @@ PYBIND11_MODULE(_quiver, m) {
         "pointer, since inputs are viewed, not copied).");
     bind_io(m);
     bind_index(m);
+    bind_sparse(m);
     bind_encode(m);
     bind_eval(m);
     bind_engine(m);
