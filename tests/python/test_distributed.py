@@ -106,7 +106,8 @@ def test_killed_worker_mid_batch_still_gives_complete_results(client, hnsw_setup
     np.testing.assert_array_equal(lab, want_l)  # complete and identical: the lost shard ran elsewhere
     np.testing.assert_array_equal(d, want_d)
     assert (lab >= 0).all()
-    client.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker
+    # The nanny restarts the killed worker in the background; the tests after this one work with
+    # whichever workers are up.
 
 
 def test_beir_corpus_sharded_evaluation_equals_single_index(client, tmp_path):
