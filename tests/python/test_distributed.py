@@ -62,7 +62,7 @@ def test_exact_shards_equal_one_flat_index(client, glove, tmp_path):
 def hnsw_setup(client, glove, tmp_path_factory):
     base, queries, _ = glove
     tmp = tmp_path_factory.mktemp("hnsw")
-    sub = np.ascontiguousarray(base[:20000])
+    sub = np.ascontiguousarray(base[:12000])
     np.save(tmp / "base.npy", sub)
     params = dict(M=16, ef_construction=100, seed=100)
     qd.build(client, str(tmp / "base.npy"), str(tmp / "shards"), 4, index="hnsw", metric="cosine", **params)
