@@ -175,7 +175,9 @@ Result<std::uint64_t> Collection::Impl::freeze_memtable(std::size_t next_capacit
     std::uint64_t sid = 0;
     if (!docs.empty()) {
         sid = next_seg_id++;
-        QUIVER_ASSIGN_OR_RETURN(auto seg, Segment::build(sid, schema, std::move(docs), std::move(seqs), 1));
+        SegmentBuildOptions build;
+        build.exact_vectors = docs.size() <= options.exact_memory_docs;
+        QUIVER_ASSIGN_OR_RETURN(auto seg, Segment::build(sid, schema, std::move(docs), std::move(seqs), build));
         SegEntry e;
         e.seg = seg;
         segs.emplace(sid, std::move(e));
@@ -467,8 +469,10 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
             seqs.push_back(ds.second);
         }
         const std::uint64_t sid = impl->next_seg_id++;
-        QUIVER_ASSIGN_OR_RETURN(auto seg, Segment::build(sid, impl->schema, std::move(docs), std::move(seqs),
-                                                         options.build_threads));
+        SegmentBuildOptions build;
+        build.threads = options.build_threads;
+        build.exact_vectors = docs.size() <= options.exact_memory_docs;
+        QUIVER_ASSIGN_OR_RETURN(auto seg, Segment::build(sid, impl->schema, std::move(docs), std::move(seqs), build));
         SegEntry e;
         e.seg = seg;
         impl->segs.emplace(sid, std::move(e));
@@ -525,8 +529,10 @@ Status Collection::upsert(std::vector<Document> docs) {
     } else {
         const std::size_t n = docs.size();
         w.seg_id = s.next_seg_id.fetch_add(1);
+        SegmentBuildOptions build;
+        build.exact_vectors = n <= s.options.exact_memory_docs;
         QUIVER_ASSIGN_OR_RETURN(w.seg, Segment::build(w.seg_id, s.schema, std::move(docs),
-                                                      std::vector<std::uint64_t>(n, 0), 1));
+                                                      std::vector<std::uint64_t>(n, 0), build));
     }
     return s.commit(w);
 }

@@ -98,23 +98,43 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
     }
     *did_work = true;
     // Build outside the locks: searches and writes continue.
+    // The largest persisted input with nothing deleted goes first, unchanged: the merged segment's
+    // graphs continue its graphs instead of being rebuilt (a tiered merge would otherwise re-insert
+    // every vector each time its segment is merged).
+    SegmentBuildOptions build;
+    build.threads = options.build_threads;
+    std::vector<std::size_t> order(sources.size());
+    for (std::size_t si = 0; si < sources.size(); ++si) order[si] = si;
+    {
+        std::size_t best = sources.size();
+        for (std::size_t si = 0; si < sources.size(); ++si) {
+            const Source& src = sources[si];
+            if (!src.persisted || !src.deleted.empty() || src.seg->size() == 0) continue;
+            if (best == sources.size() || src.seg->size() > sources[best].seg->size()) best = si;
+        }
+        if (best != sources.size()) {
+            std::rotate(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(best),
+                        order.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+            build.base = sources[best].seg.get();
+            build.base_dir = dir;
+        }
+    }
     std::vector<Document> docs;
     std::vector<std::uint64_t> seqs;
     std::vector<std::pair<std::size_t, std::uint32_t>> origin;  // (source index, local)
-    for (std::size_t si = 0; si < sources.size(); ++si) {
+    for (const std::size_t si : order) {
         const Source& src = sources[si];
+        QUIVER_ASSIGN_OR_RETURN(std::vector<Document> all, src.seg->documents());
         for (std::uint32_t i = 0; i < src.seg->size(); ++i) {
             if (src.deleted.contains(i)) continue;
-            QUIVER_ASSIGN_OR_RETURN(Document d, src.seg->document(i));
-            docs.push_back(std::move(d));
+            docs.push_back(std::move(all[i]));
             seqs.push_back(src.seg->seq(i));
             origin.emplace_back(si, i);
         }
     }
     std::shared_ptr<Segment> merged;
     if (!docs.empty()) {
-        QUIVER_ASSIGN_OR_RETURN(merged, Segment::build(new_id, schema, std::move(docs), std::move(seqs),
-                                                       options.build_threads));
+        QUIVER_ASSIGN_OR_RETURN(merged, Segment::build(new_id, schema, std::move(docs), std::move(seqs), build));
         if (auto st = merged->persist(dir); !st) {
             std::error_code ec;
             std::filesystem::remove_all(dir + "/" + Segment::dir_name(new_id), ec);

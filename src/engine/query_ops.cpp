@@ -11,25 +11,44 @@ namespace quiver::engine {
 std::vector<LiveRef> live_in_id_order(const Snapshot& snap, const Filter* filter, std::string_view after,
                                       std::size_t limit) {
     if (limit == 0) return {};
-    auto id_of = [&](const LiveRef& r) -> std::string_view { return snap.doc_id(r.seg, r.local); };
-    auto less = [&](const LiveRef& a, const LiveRef& b) { return id_of(a) < id_of(b); };
-    // A max-heap of the `limit` smallest ids seen so far.
-    std::priority_queue<LiveRef, std::vector<LiveRef>, decltype(less)> heap(less);
+    // A k-way merge of the sources in id order: each segment walks its id_order() from the first id
+    // after `after`; the memtable (small) is sorted here. A page costs O(sources x log) plus the
+    // documents it skips (deleted or filtered out), not a pass over the collection.
+    struct Cursor {
+        std::size_t source = 0;
+        std::span<const std::uint32_t> order;  // slots in id order
+        std::size_t pos = 0;
+    };
+    std::vector<std::uint32_t> mem_order;
+    std::vector<Cursor> cursors;
     for (std::size_t si = 0; si < snap.sources(); ++si) {
-        for (std::uint32_t local = 0; local < snap.source_size(si); ++local) {
-            if (!snap.live(si, local)) continue;
-            const std::string_view id = snap.doc_id(si, local);
-            if (!after.empty() && id <= after) continue;
-            if (heap.size() == limit && id >= id_of(heap.top())) continue;
-            if (filter != nullptr && !filter->matches(snap.attributes(si, local).fields)) continue;
-            heap.push({si, local});
-            if (heap.size() > limit) heap.pop();
+        if (snap.is_mem(si)) {
+            for (std::uint32_t local = 0; local < snap.source_size(si); ++local) {
+                if (snap.live(si, local) && (after.empty() || snap.doc_id(si, local) > after)) mem_order.push_back(local);
+            }
+            std::sort(mem_order.begin(), mem_order.end(),
+                      [&](std::uint32_t a, std::uint32_t b) { return snap.doc_id(si, a) < snap.doc_id(si, b); });
+            if (!mem_order.empty()) cursors.push_back({si, mem_order, 0});
+        } else {
+            const Segment& seg = *snap.segs[si].seg;
+            const std::size_t first = seg.first_in_id_order_after(after);
+            if (first < seg.id_order().size()) cursors.push_back({si, seg.id_order(), first});
         }
     }
-    std::vector<LiveRef> out(heap.size());
-    for (std::size_t i = out.size(); i-- > 0;) {
-        out[i] = heap.top();
+    auto id_at = [&](const Cursor& c) { return snap.doc_id(c.source, c.order[c.pos]); };
+    auto greater = [&](std::size_t a, std::size_t b) { return id_at(cursors[a]) > id_at(cursors[b]); };
+    std::priority_queue<std::size_t, std::vector<std::size_t>, decltype(greater)> heap(greater);
+    for (std::size_t i = 0; i < cursors.size(); ++i) heap.push(i);
+    std::vector<LiveRef> out;
+    while (!heap.empty() && out.size() < limit) {
+        const std::size_t ci = heap.top();
         heap.pop();
+        Cursor& c = cursors[ci];
+        const std::uint32_t local = c.order[c.pos];
+        if (snap.live(c.source, local) && (filter == nullptr || filter->matches(snap.attributes(c.source, local).fields))) {
+            out.push_back({c.source, local});
+        }
+        if (++c.pos < c.order.size()) heap.push(ci);
     }
     return out;
 }

@@ -209,7 +209,7 @@ Result<RepairReport> repair_collection(const std::string& dir) {
         }
         rep.documents = docs.size();
         QUIVER_ASSIGN_OR_RETURN(
-            auto seg, Segment::build(new_id, m.schema, std::move(docs), std::move(seqs), 2));
+            auto seg, Segment::build(new_id, m.schema, std::move(docs), std::move(seqs), SegmentBuildOptions{2}));
         QUIVER_TRY(seg->persist(dir));
         out.segments.emplace_back(new_id, 0);
     }

@@ -3,6 +3,7 @@
 
 #include <sys/stat.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -17,8 +18,11 @@ namespace quiver::engine {
 namespace {
 
 constexpr std::uint32_t kSegmentKind = storage::fourcc("SEGD");
-constexpr std::uint32_t kSegmentVersion = 1;
-constexpr std::size_t kDocsPerBlock = 16;
+// Version 2: document blocks of 4 documents, zstd level 1 (a hit's fields decompress 4 documents,
+// about 5x faster per byte than zlib). Version 1 (still read): blocks of 16 documents, zlib.
+constexpr std::uint32_t kSegmentVersion = 2;
+constexpr std::size_t kDocsPerBlock = 4;
+constexpr std::size_t kDocsPerBlockV1 = 16;
 
 bool is_attribute_value(const FieldSpec& f) {
     return f.type != FieldType::kText && f.type != FieldType::kVector && f.type != FieldType::kSparse;
@@ -58,7 +62,7 @@ void text_views(const FieldSpec& f, const Document& d, std::string_view& title, 
 }  // namespace
 
 Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& schema, std::vector<Document> docs,
-                                                std::vector<std::uint64_t> seqs, std::size_t threads) {
+                                                std::vector<std::uint64_t> seqs, const SegmentBuildOptions& options) {
     std::shared_ptr<Segment> seg(new Segment());
     seg->id_ = id;
     seg->seqs_ = std::move(seqs);
@@ -73,27 +77,26 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
         }
         seg->attrs_.push_back(std::move(a));
     }
-    // Document store: blocks of kDocsPerBlock documents, each zlib-compressed.
+    // Document store: blocks of kDocsPerBlock documents, each a u32 raw size + one zstd frame.
+    seg->docs_per_block_ = kDocsPerBlock;
     seg->block_offsets_.push_back(0);
     for (std::size_t b = 0; b < docs.size(); b += kDocsPerBlock) {
         ByteWriter w;
         for (std::size_t i = b; i < std::min(docs.size(), b + kDocsPerBlock); ++i) encode_document(w, docs[i]);
         const std::string& raw = w.bytes();
-        uLongf cap = compressBound(static_cast<uLong>(raw.size()));
-        std::string packed(cap + 4, '\0');
+        if (raw.size() > (1u << 30)) return invalid_argument("documents too large for one store block");
+        std::string packed(ZSTD_compressBound(raw.size()) + 4, '\0');
         const auto raw_size = static_cast<std::uint32_t>(raw.size());
         std::memcpy(packed.data(), &raw_size, 4);
-        if (compress2(reinterpret_cast<Bytef*>(packed.data() + 4), &cap, reinterpret_cast<const Bytef*>(raw.data()),
-                      static_cast<uLong>(raw.size()), 1) != Z_OK) {
-            return internal_error("zlib compress failed");
-        }
-        packed.resize(cap + 4);
+        const std::size_t n = ZSTD_compress(packed.data() + 4, packed.size() - 4, raw.data(), raw.size(), 1);
+        if (ZSTD_isError(n) != 0) return internal_error(std::string("zstd compress failed: ") + ZSTD_getErrorName(n));
+        packed.resize(n + 4);
         seg->owned_blob_ += packed;
         seg->block_offsets_.push_back(seg->owned_blob_.size());
     }
     seg->blob_ = std::as_bytes(std::span<const char>(seg->owned_blob_));
     seg->index_ids();
-    QUIVER_TRY(seg->build_indexes(schema, docs, threads));
+    QUIVER_TRY(seg->build_indexes(schema, docs, options));
     seg->bytes_ = seg->owned_blob_.size() + seg->ids_.size() * 16;
     return seg;
 }
@@ -101,9 +104,22 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
 void Segment::index_ids() {
     by_id_.reserve(ids_.size());
     for (std::uint32_t i = 0; i < ids_.size(); ++i) by_id_.emplace(ids_[i], i);
+    id_order_.resize(ids_.size());
+    for (std::uint32_t i = 0; i < ids_.size(); ++i) id_order_[i] = i;
+    std::sort(id_order_.begin(), id_order_.end(), [&](std::uint32_t a, std::uint32_t b) { return ids_[a] < ids_[b]; });
 }
 
-Status Segment::build_indexes(const Schema& schema, const std::vector<Document>& docs, std::size_t threads) {
+std::size_t Segment::first_in_id_order_after(std::string_view after) const {
+    if (after.empty()) return 0;
+    return static_cast<std::size_t>(
+        std::upper_bound(id_order_.begin(), id_order_.end(), after,
+                         [&](std::string_view key, std::uint32_t local) { return key < std::string_view(ids_[local]); }) -
+        id_order_.begin());
+}
+
+Status Segment::build_indexes(const Schema& schema, const std::vector<Document>& docs,
+                             const SegmentBuildOptions& options) {
+    const std::size_t threads = options.threads;
     text_.resize(schema.fields.size());
     vectors_.resize(schema.fields.size());
     sparse_.resize(schema.fields.size());
@@ -139,10 +155,10 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
                 views[i].id = names[i];
                 text_views(f, docs[i], views[i].title, views[i].text);
             }
-            sparse::Bm25Index::BuildOptions options;
-            options.params = {schema.bm25_k1, schema.bm25_b};
-            options.threads = threads;
-            auto built = sparse::Bm25Index::build(views, options);
+            sparse::Bm25Index::BuildOptions bm25;
+            bm25.params = {schema.bm25_k1, schema.bm25_b};
+            bm25.threads = threads;
+            auto built = sparse::Bm25Index::build(views, bm25);
             if (!built) return std::move(built).error().with_context("indexing field '" + f.name + "'");
             text_[fi].emplace(std::move(built).value());
         } else if (f.type == FieldType::kVector) {
@@ -157,7 +173,23 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
                 labels.push_back(Label{i});
             }
             std::unique_ptr<index::VectorIndex> idx;
-            if (f.index == VectorIndexKind::kFlat) {
+            std::size_t first_new = 0;  // rows before this one are in the base graph already
+            if (f.index == VectorIndexKind::kHnsw && !options.exact_vectors && options.base != nullptr &&
+                options.base->size() <= docs.size()) {
+                const std::uint32_t n_base = options.base->size();
+                const std::size_t in_base = static_cast<std::size_t>(
+                    std::lower_bound(labels.begin(), labels.end(), Label{n_base}) - labels.begin());
+                const std::string path = vector_file(options.base_dir + "/" + dir_name(options.base->id()), f.name);
+                auto reopened = index::open_index(path);
+                if (reopened && (*reopened)->info().kind == "hnsw" && (*reopened)->info().size == in_base &&
+                    (*reopened)->info().dim == f.dim && (*reopened)->info().metric == f.metric) {
+                    idx = std::move(reopened).value();
+                    first_new = in_base;
+                }
+            }
+            if (idx) {
+                // Continues the base graph: only the rows after it are inserted.
+            } else if (f.index == VectorIndexKind::kFlat || options.exact_vectors) {
                 QUIVER_ASSIGN_OR_RETURN(auto flat, index::FlatIndex::create(f.dim, f.metric));
                 idx = std::move(flat);
             } else {
@@ -168,8 +200,9 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
                 QUIVER_ASSIGN_OR_RETURN(auto hnsw, index::HnswIndex::create(f.dim, f.metric, p));
                 idx = std::move(hnsw);
             }
-            if (!labels.empty()) {
-                QUIVER_TRY(idx->add(MatrixView<float>{rows.data(), labels.size(), f.dim}, labels));
+            if (labels.size() > first_new) {
+                QUIVER_TRY(idx->add(MatrixView<float>{rows.data() + first_new * f.dim, labels.size() - first_new, f.dim},
+                                    std::span<const Label>(labels).subspan(first_new)));
             }
             vectors_[fi] = std::move(idx);
         }
@@ -211,7 +244,11 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
     seg->id_ = id;
     QUIVER_ASSIGN_OR_RETURN(auto mapped, storage::MappedFile::open(seg_dir + "/docs.qvr"));
     seg->mapping_ = std::make_shared<storage::MappedFile>(std::move(mapped));
-    QUIVER_ASSIGN_OR_RETURN(auto reader, storage::open_payload(*seg->mapping_, kSegmentKind, kSegmentVersion));
+    std::uint32_t version = 0;
+    QUIVER_ASSIGN_OR_RETURN(auto reader,
+                            storage::open_payload(*seg->mapping_, kSegmentKind, kSegmentVersion, &version));
+    seg->version_ = version;
+    seg->docs_per_block_ = version == 1 ? kDocsPerBlockV1 : kDocsPerBlock;
     QUIVER_ASSIGN_OR_RETURN(std::string meta_bytes, reader.read_string());
     ByteReader meta(meta_bytes);
     QUIVER_ASSIGN_OR_RETURN(std::uint64_t n, meta.u64());
@@ -225,7 +262,8 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
         seg->attrs_.push_back(std::move(a));
     }
     QUIVER_ASSIGN_OR_RETURN(std::uint64_t nb, meta.u64());
-    if (nb > meta.remaining() / 8 + 1 || nb != (n + kDocsPerBlock - 1) / kDocsPerBlock + 1) {
+    const std::size_t per_block = seg->docs_per_block_;
+    if (nb > meta.remaining() / 8 + 1 || nb != (n + per_block - 1) / per_block + 1) {
         return data_loss("'" + seg_dir + "': bad block table");
     }
     for (std::uint64_t i = 0; i < nb; ++i) {
@@ -275,10 +313,18 @@ Result<std::string> Segment::raw_block(std::size_t b) const {
     std::memcpy(&raw_size, blob_.data() + begin, 4);
     if (raw_size > (1u << 30)) return data_loss("segment " + std::to_string(id_) + ": block size");
     std::string raw(raw_size, '\0');
-    uLongf out_len = raw_size;
-    if (uncompress(reinterpret_cast<Bytef*>(raw.data()), &out_len,
-                   reinterpret_cast<const Bytef*>(blob_.data() + begin + 4), static_cast<uLong>(end - begin - 4)) != Z_OK ||
-        out_len != raw_size) {
+    const auto* in = reinterpret_cast<const Bytef*>(blob_.data() + begin + 4);
+    const std::size_t in_len = static_cast<std::size_t>(end - begin - 4);
+    if (version_ == 1) {
+        uLongf out_len = raw_size;
+        if (uncompress(reinterpret_cast<Bytef*>(raw.data()), &out_len, in, static_cast<uLong>(in_len)) != Z_OK ||
+            out_len != raw_size) {
+            return data_loss("segment " + std::to_string(id_) + ": corrupt document block");
+        }
+        return raw;
+    }
+    const std::size_t out_len = ZSTD_decompress(raw.data(), raw.size(), in, in_len);
+    if (ZSTD_isError(out_len) != 0 || out_len != raw_size) {
         return data_loss("segment " + std::to_string(id_) + ": corrupt document block");
     }
     return raw;
@@ -288,20 +334,31 @@ Result<std::vector<Document>> Segment::decode_block(std::size_t b) const {
     QUIVER_ASSIGN_OR_RETURN(std::string raw, raw_block(b));
     ByteReader r(raw);
     std::vector<Document> out;
-    const std::size_t end_doc = std::min(ids_.size(), (b + 1) * kDocsPerBlock);
-    for (std::size_t i = b * kDocsPerBlock; i < end_doc; ++i) {
+    const std::size_t end_doc = std::min(ids_.size(), (b + 1) * docs_per_block_);
+    for (std::size_t i = b * docs_per_block_; i < end_doc; ++i) {
         QUIVER_ASSIGN_OR_RETURN(Document d, decode_document(r));
         out.push_back(std::move(d));
     }
     return out;
 }
 
+Result<std::vector<Document>> Segment::documents() const {
+    std::vector<Document> out;
+    out.reserve(ids_.size());
+    for (std::size_t b = 0; b + 1 < block_offsets_.size(); ++b) {
+        QUIVER_ASSIGN_OR_RETURN(std::vector<Document> block, decode_block(b));
+        for (Document& d : block) out.push_back(std::move(d));
+    }
+    if (out.size() != ids_.size()) return data_loss("segment " + std::to_string(id_) + ": document count");
+    return out;
+}
+
 Result<Document> Segment::document(std::uint32_t local) const {
     if (local >= ids_.size()) return out_of_range("document slot " + std::to_string(local));
-    const std::size_t b = local / kDocsPerBlock;
+    const std::size_t b = local / docs_per_block_;
     QUIVER_ASSIGN_OR_RETURN(std::string raw, raw_block(b));
     ByteReader r(raw);
-    for (std::size_t i = b * kDocsPerBlock;; ++i) {
+    for (std::size_t i = b * docs_per_block_;; ++i) {
         QUIVER_ASSIGN_OR_RETURN(Document d, decode_document(r));
         if (i == local) return d;
     }
@@ -403,8 +460,8 @@ Status Segment::add_text_stats(const Schema& schema, const Bitmap& docs, std::ve
     std::vector<Document> block;  // the decoded documents of `cached_block`
     docs.for_each([&](std::uint32_t local) {
         if (!st || local >= ids_.size()) return;
-        if (local / kDocsPerBlock != cached_block) {
-            cached_block = local / kDocsPerBlock;
+        if (local / docs_per_block_ != cached_block) {
+            cached_block = local / docs_per_block_;
             auto decoded = decode_block(cached_block);
             if (!decoded) {
                 st = std::move(decoded).error();
@@ -412,7 +469,7 @@ Status Segment::add_text_stats(const Schema& schema, const Bitmap& docs, std::ve
             }
             block = std::move(decoded).value();
         }
-        const Document& doc = block[local % kDocsPerBlock];
+        const Document& doc = block[local % docs_per_block_];
         for (auto& [fi, analyzer] : analysed) {
             std::string_view title;
             std::string_view body;

@@ -43,11 +43,30 @@ struct ScoredDoc {
     double score = 0.0;  // higher is better
 };
 
+class Segment;
+
+/// How Segment::build indexes vector fields.
+struct SegmentBuildOptions {
+    std::size_t threads = 1;  ///< index build threads
+    /// Search every vector field exactly (a flat index) whatever the schema says: for small in-memory
+    /// segments (a frozen memtable, one upsert batch), whose graph the next merge would rebuild anyway;
+    /// brute force over a few thousand vectors is also as fast as a graph walk.
+    bool exact_vectors = false;
+    /// A persisted segment whose documents are the first `base->size()` documents of this one, in the
+    /// same order, none deleted: HNSW fields start from a copy of its graph (re-opened from
+    /// `base_dir`, a collection directory) and insert only the remaining documents, so a merge does
+    /// not rebuild the graph of its largest input. Falls back to a full build if that file cannot be
+    /// used (its label count disagrees, or it is not an HNSW index).
+    const Segment* base = nullptr;
+    std::string base_dir;
+};
+
 class Segment {
 public:
     /// Builds the indexes for `docs` (validated) with per-document sequence numbers.
     static Result<std::shared_ptr<Segment>> build(std::uint64_t id, const Schema& schema, std::vector<Document> docs,
-                                                  std::vector<std::uint64_t> seqs, std::size_t threads);
+                                                  std::vector<std::uint64_t> seqs,
+                                                  const SegmentBuildOptions& options);
     /// Opens `dir/seg_<id>` written by persist().
     static Result<std::shared_ptr<Segment>> open(const std::string& dir, std::uint64_t id, const Schema& schema);
     /// Writes `dir/seg_<id>/` (each file atomically) and fsyncs the directories.
@@ -66,8 +85,14 @@ public:
         if (it == by_id_.end()) return std::nullopt;
         return it->second;
     }
+    /// Slots in ascending (bytewise) id order, deleted ones included.
+    std::span<const std::uint32_t> id_order() const noexcept { return id_order_; }
+    /// The position in id_order() of the first id greater than `after` ("" = 0).
+    std::size_t first_in_id_order_after(std::string_view after) const;
     /// The full stored document (decompresses its block).
     Result<Document> document(std::uint32_t local) const;
+    /// Every stored document in slot order (each block decompressed once).
+    Result<std::vector<Document>> documents() const;
     /// Bytes on disk (persisted) or that would be written.
     std::uint64_t size_bytes() const noexcept { return bytes_; }
 
@@ -101,7 +126,7 @@ public:
 
 private:
     Segment() = default;
-    Status build_indexes(const Schema& schema, const std::vector<Document>& docs, std::size_t threads);
+    Status build_indexes(const Schema& schema, const std::vector<Document>& docs, const SegmentBuildOptions& options);
     Result<std::string> raw_block(std::size_t b) const;
     /// Every document of store block `b`.
     Result<std::vector<Document>> decode_block(std::size_t b) const;
@@ -111,9 +136,12 @@ private:
 
     std::vector<std::string> ids_;
     std::unordered_map<std::string_view, std::uint32_t> by_id_;  // views into ids_
+    std::vector<std::uint32_t> id_order_;                        // slots by ascending id
     std::vector<std::uint64_t> seqs_;
     std::vector<Document> attrs_;             // attribute fields only, for filters
     std::vector<std::uint64_t> block_offsets_;  // into blob_, n_blocks + 1
+    std::uint32_t version_ = 2;                 // of the document store (segment.cpp: block codec)
+    std::size_t docs_per_block_ = 4;
     std::string owned_blob_;                  // built segments
     std::shared_ptr<storage::MappedFile> mapping_;  // opened segments
     std::span<const std::byte> blob_;

@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "engine_test_util.h"
@@ -154,6 +156,125 @@ TEST(Collection, SurvivesReopenBeforeAndAfterMerges) {
     ASSERT_TRUE(hits);
     ASSERT_FALSE(hits->empty());
     EXPECT_EQ((*hits)[0].id, "d2");
+}
+
+// A merge continues the graph of its largest input (persisted, nothing deleted) instead of rebuilding
+// it: the merged segment's labels must still name the right documents, including when some
+// documents have no vector. Every vector then finds its own document first.
+TEST(Collection, MergeContinuingTheLargestGraphKeepsEveryVectorFindable) {
+    auto vec = [](std::uint64_t i) {  // distinct pseudo-random directions (sin(8n) repeats too closely)
+        std::vector<float> v(8);
+        std::uint64_t x = i * 0x9E3779B97F4A7C15ull + 1;
+        for (float& f : v) {
+            x ^= x >> 31;
+            x *= 0xBF58476D1CE4E5B9ull;
+            x ^= x >> 29;
+            f = static_cast<float>(static_cast<double>(x >> 11) / 9007199254740992.0 - 0.5);
+        }
+        return v;
+    };
+    Schema schema = small_schema(VectorIndexKind::kHnsw);
+    schema.fields[3].hnsw_m = 16;
+    schema.fields[3].hnsw_ef_construction = 100;
+    for (const bool delete_in_base : {false, true}) {
+        testing::TempDir dir;
+        auto c = Collection::create(dir.file("c"), schema, manual());
+        ASSERT_TRUE(c) << c.error().to_string();
+        auto batch = [&](std::uint64_t from, std::uint64_t to) {
+            std::vector<Document> docs;
+            for (std::uint64_t i = from; i < to; ++i) {
+                Document d = make_doc(i, static_cast<std::int64_t>(i));
+                d.fields["emb"] = vec(i);
+                if (i % 7 == 3) d.fields.erase("emb");  // documents without a vector shift the labels
+                docs.push_back(std::move(d));
+            }
+            return docs;
+        };
+        ASSERT_TRUE((*c)->upsert(batch(0, 300)));
+        ASSERT_TRUE((*c)->flush());  // persisted: the base, with its own graph
+        if (delete_in_base) ASSERT_TRUE((*c)->remove({"d10"}));  // no longer a base: full rebuild
+        ASSERT_TRUE((*c)->upsert(batch(300, 400)));
+        ASSERT_TRUE((*c)->flush());
+        ASSERT_TRUE((*c)->upsert(batch(400, 450)));
+        ASSERT_TRUE((*c)->optimize());
+        EXPECT_EQ((*c)->stats().segments, 1u);
+        // A label naming the wrong document shows as a score that is not the distance to the returned
+        // document's vector (exact), and as lost self-matches (HNSW at M=8 in 8-d may miss a few).
+        auto cosine_distance = [](const std::vector<float>& a, const std::vector<float>& b) {
+            double ab = 0, aa = 0, bb = 0;
+            for (std::size_t j = 0; j < a.size(); ++j) {
+                ab += double(a[j]) * b[j];
+                aa += double(a[j]) * a[j];
+                bb += double(b[j]) * b[j];
+            }
+            return 1.0 - ab / std::sqrt(aa * bb);
+        };
+        std::size_t with_vector = 0;
+        std::size_t found_self = 0;
+        for (std::uint64_t i = 0; i < 450; ++i) {
+            if (i % 7 == 3 || (delete_in_base && i == 10)) continue;
+            ++with_vector;
+            SearchRequest r;
+            r.clauses.push_back(QueryClause::of_vector("emb", vec(i)));
+            r.k = 1;
+            r.ef = 200;
+            auto hits = (*c)->search(r);
+            ASSERT_TRUE(hits) << hits.error().to_string();
+            ASSERT_EQ(hits->size(), 1u);
+            const std::uint64_t got = std::stoull((*hits)[0].id.substr(1));
+            EXPECT_NEAR((*hits)[0].score, -cosine_distance(vec(i), vec(got)), 1e-5)
+                << "query d" << i << " returned d" << got << ", delete_in_base=" << delete_in_base;
+            found_self += got == i ? 1 : 0;
+        }
+        EXPECT_GE(static_cast<double>(found_self), 0.97 * static_cast<double>(with_vector))
+            << "delete_in_base=" << delete_in_base;
+    }
+}
+
+// A collection written by the previous release (segment document store version 1: 16-document zlib
+// blocks) opens, answers, and is rewritten as version 2 by a merge (tests/data/engine/collection_v1,
+// ingested from collection_v1.docs.jsonl: d<i> has body "tok<i> common words about retrieval number <i>").
+TEST(Collection, ReadsVersion1SegmentsAndRewritesThem) {
+    testing::TempDir dir;
+    std::filesystem::copy(std::string(QUIVER_SOURCE_DIR) + "/tests/data/engine/collection_v1", dir.file("c"),
+                          std::filesystem::copy_options::recursive);
+    auto check = [](Collection& c, std::size_t documents) {
+        EXPECT_EQ(c.stats().documents, documents);
+        for (const int i : {0, 15, 16, 17, 31, 32, 39}) {  // first, last and middle of each v1 block
+            auto d = c.get("d" + std::to_string(i));
+            ASSERT_TRUE(d) << d.error().to_string();
+            EXPECT_EQ(std::get<std::string>(d->fields["body"]),
+                      "tok" + std::to_string(i) + " common words about retrieval number " + std::to_string(i));
+            EXPECT_EQ(std::get<std::int64_t>(d->fields["ver"]), i);
+            auto hits = c.search(text_query("tok" + std::to_string(i), 3));
+            ASSERT_TRUE(hits);
+            ASSERT_FALSE(hits->empty());
+            EXPECT_EQ((*hits)[0].id, "d" + std::to_string(i));
+        }
+    };
+    {
+        auto c = Collection::open(dir.file("c"), manual());
+        ASSERT_TRUE(c) << c.error().to_string();
+        check(**c, 40);
+        ASSERT_TRUE((*c)->upsert({make_doc(1000, 1)}));
+        ASSERT_TRUE((*c)->optimize());  // one version-2 segment replaces the version-1 one
+    }
+    auto c = Collection::open(dir.file("c"), manual());
+    ASSERT_TRUE(c) << c.error().to_string();
+    check(**c, 41);
+    EXPECT_EQ((*c)->stats().segments, 1u);
+    int versions_seen = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.file("c"))) {
+        if (e.path().filename().string().rfind("seg_", 0) != 0) continue;
+        std::FILE* f = std::fopen((e.path() / "docs.qvr").c_str(), "rb");
+        ASSERT_NE(f, nullptr);
+        unsigned char header[16] = {};
+        ASSERT_EQ(std::fread(header, 1, 16, f), 16u);
+        std::fclose(f);
+        EXPECT_EQ(header[8], 2) << "the merged segment is written as version 2";
+        ++versions_seen;
+    }
+    EXPECT_EQ(versions_seen, 1);
 }
 
 TEST(Collection, TornLogTailIsDroppedOnRecoveryButGarbageIsDataLoss) {

@@ -322,7 +322,7 @@ TEST(CorpusStats, DeadStatisticsByAnalysisAndByPostingsAgree) {
         d.fields.erase("tag");
         docs.push_back(std::move(d));
     }
-    auto seg = Segment::build(1, schema, docs, std::vector<std::uint64_t>(docs.size(), 1), 1);
+    auto seg = Segment::build(1, schema, docs, std::vector<std::uint64_t>(docs.size(), 1), SegmentBuildOptions{1});
     ASSERT_TRUE(seg) << seg.error().to_string();
     Bitmap dead;
     for (std::uint32_t i = 0; i < docs.size(); ++i) {
@@ -336,7 +336,7 @@ TEST(CorpusStats, DeadStatisticsByAnalysisAndByPostingsAgree) {
     for (std::uint32_t i = 0; i < docs.size(); ++i) {
         if (!dead.contains(i)) live_docs.push_back(docs[i]);
     }
-    auto live = Segment::build(2, schema, live_docs, std::vector<std::uint64_t>(live_docs.size(), 1), 1);
+    auto live = Segment::build(2, schema, live_docs, std::vector<std::uint64_t>(live_docs.size(), 1), SegmentBuildOptions{1});
     ASSERT_TRUE(live);
     for (std::size_t fi : {std::size_t{0}, std::size_t{3}}) {
         const auto& a = by_analysis[fi];

@@ -68,6 +68,10 @@ struct CollectionOptions {
     bool read_only = false;
     std::size_t memtable_docs = 1024;   ///< memtable size at which it is frozen into a segment
     std::size_t memtable_max_batch = 64;  ///< larger upsert batches build their own segment
+    /// In-memory segments (a frozen memtable, one upsert batch, the log replayed at open) of at most
+    /// this many documents search their vector fields exactly instead of building the schema's graph:
+    /// the merge that persists them builds it once, over all of them (as Qdrant's indexing threshold).
+    std::size_t exact_memory_docs = 20000;
     /// Test seam: called by the group-commit leader just before each WAL fdatasync, while it holds the
     /// writer lock; a non-ok status is treated as the fsync failing. Blocking in it models a stalled disk.
     std::function<Status()> wal_sync_hook;
