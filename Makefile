@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build demo test bench clean format sanitize tsan
+.PHONY: all deps configure build demo test bench clean format sanitize tsan python pytest
 
 all: build
 
@@ -22,6 +22,14 @@ demo: build
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+# The Python module alone (it is also part of `build`), and its pytest suite through ctest.
+python: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target quiver_python quiver
+	@echo "PYTHONPATH=$(abspath $(BUILD_DIR))/python /usr/bin/python3 -c 'import quiver'"
+
+pytest: python
+	@cd $(BUILD_DIR) && ctest --output-on-failure -L python
 
 bench: build
 	@scripts/install-deps --with-torch
