@@ -35,6 +35,9 @@ struct HnswParams {
 };
 
 struct HnswGraph;  // private state, src/index/hnsw/hnsw_graph.h
+namespace detail {
+class SearchPool;  // src/index/search_pool.h
+}
 
 class HnswIndex final : public VectorIndex {
 public:
@@ -65,6 +68,17 @@ public:
     const HnswParams& params() const noexcept;
     /// Highest level in the graph (-1 when empty).
     int max_level() const noexcept;
+    /// Whether the level-0 array is still the read-only file mapping (open() and removals keep it;
+    /// add() and compaction copy it).
+    bool is_mapped() const noexcept;
+    /// Live nodes with no level-0 path from the entry point (no search can return them).
+    std::size_t unreachable_count() const;
+    /// Gives every unreachable live node an in-link from its nearest reachable node, then searches
+    /// for every live node's own vector (beam max(32, 2M)) and gives each one not found in-links
+    /// from the nearest nodes found; returns how many were repaired. add() runs it once half the
+    /// slots were inserted since the last run (so every build, merge and compaction ends with
+    /// it). Needs exclusive access; copies a mapped level-0 array.
+    std::size_t repair_reachability();
     /// Reports progress of add() (not owned; may be null).
     void set_progress(ProgressBar* progress) noexcept;
 
@@ -72,6 +86,7 @@ private:
     explicit HnswIndex(std::unique_ptr<HnswGraph> graph);
     Status compact_if_needed();
     std::unique_ptr<HnswGraph> graph_;
+    std::unique_ptr<detail::SearchPool> search_pool_;  // worker threads kept across searches
     ProgressBar* progress_ = nullptr;
 };
 

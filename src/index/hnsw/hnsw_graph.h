@@ -79,6 +79,7 @@ struct HnswGraph {
     std::vector<std::uint32_t> upper;     // upper-level blocks: [count][max_m links] per level
     std::unordered_map<std::uint64_t, std::uint32_t> slot_of;  // live label -> slot
     std::size_t num_deleted = 0;
+    std::size_t unchecked_inserts = 0;  // inserts since the last reachability check
 
     std::atomic<std::uint32_t> entry{0};
     std::atomic<int> max_level{-1};
@@ -122,6 +123,16 @@ struct HnswGraph {
     /// hnswlib's getNeighborsByHeuristic2 over candidates sorted ascending by distance to the base.
     void select_neighbors(std::vector<detail::Candidate>& sorted, std::size_t m) const;
     std::uint32_t connect(std::uint32_t slot, std::vector<detail::Candidate>& found, int level);
+    /// Level-0 nodes reachable from the entry point (breadth-first over level-0 links), as flags.
+    std::vector<std::uint8_t> reachable_from_entry() const;
+    /// Finds live nodes no search can reach (no level-0 path from the entry point) and gives each
+    /// an in-link from its nearest reachable node. Single-threaded. Returns the nodes repaired.
+    std::size_t repair_reachability();
+    /// Live nodes a search for their own vector (beam `ef`) does not find, ascending.
+    std::vector<std::uint32_t> lost_nodes(std::size_t ef, std::size_t threads) const;
+    /// Gives u a level-0 in-link from the first suitable node of `nearest` (sorted ascending).
+    void link_in(std::uint32_t u, const std::vector<detail::Candidate>& nearest,
+                 std::vector<std::uint32_t>& in_degree);
 
     // --- hnsw_search.cpp --------------------------------------------------------------------
     using Scratch = detail::SearchScratch;

@@ -8,6 +8,7 @@
 
 #include "index/hnsw/hnsw_graph.h"
 #include "index/prepare.h"
+#include "index/search_pool.h"
 #include "quiver/core/check.h"
 #include "quiver/core/progress.h"
 #include "quiver/core/thread_pool.h"
@@ -56,7 +57,8 @@ std::size_t HnswGraph::memory_bytes() const {
 }
 
 // ---------------------------------------------------------------------------------------------
-HnswIndex::HnswIndex(std::unique_ptr<HnswGraph> graph) : graph_(std::move(graph)) {}
+HnswIndex::HnswIndex(std::unique_ptr<HnswGraph> graph)
+    : graph_(std::move(graph)), search_pool_(std::make_unique<detail::SearchPool>()) {}
 HnswIndex::~HnswIndex() = default;
 
 Result<std::unique_ptr<HnswIndex>> HnswIndex::create(std::size_t dim, Metric metric,
@@ -84,6 +86,23 @@ int HnswIndex::max_level() const noexcept { return graph_->max_level.load(); }
 std::size_t HnswIndex::slots() const noexcept { return graph_->count; }
 void HnswIndex::set_progress(ProgressBar* progress) noexcept { progress_ = progress; }
 std::size_t HnswIndex::memory_bytes() const { return graph_->memory_bytes(); }
+bool HnswIndex::is_mapped() const noexcept { return graph_->mapping != nullptr; }
+
+std::size_t HnswIndex::unreachable_count() const {
+    const HnswGraph& g = *graph_;
+    const std::vector<std::uint8_t> seen = g.reachable_from_entry();
+    std::size_t n = 0;
+    for (std::size_t s = 0; s < g.count; ++s) n += (seen[s] == 0 && g.deleted[s] == 0) ? 1 : 0;
+    return n;
+}
+
+std::size_t HnswIndex::repair_reachability() {
+    HnswGraph& g = *graph_;
+    if (g.max_level.load() < 0) return 0;
+    g.materialize();
+    g.unchecked_inserts = 0;
+    return g.repair_reachability();
+}
 
 Status HnswIndex::add(MatrixView<float> vectors, std::span<const Label> labels) {
     HnswGraph& g = *graph_;
@@ -91,6 +110,7 @@ Status HnswIndex::add(MatrixView<float> vectors, std::span<const Label> labels) 
         return invalid_argument(fmt::format("{} vectors but {} labels", vectors.rows, labels.size()));
     }
     QUIVER_TRY(detail::validate_rows(vectors, g.dim, g.metric, "vectors"));
+    QUIVER_TRY(detail::validate_labels(labels));
     if (vectors.rows == 0) return {};
     if (g.count + vectors.rows >= std::numeric_limits<std::uint32_t>::max()) {
         return resource_exhausted("an HNSW index holds at most 2^32 - 2 vectors");
@@ -135,6 +155,15 @@ Status HnswIndex::add(MatrixView<float> vectors, std::span<const Label> labels) 
         g.insert(static_cast<std::uint32_t>(first + begin + i));
         if (progress) progress->add(1);
     }, 16);
+    // Every live node must be findable from the entry point. The check searches for every node
+    // (a narrow beam), so it runs once half the slots were inserted since the last one: a one-shot
+    // build (segment, merge, compaction) always ends with it; amortised, it costs at most two
+    // narrow searches per insert.
+    g.unchecked_inserts += n;
+    if (g.unchecked_inserts * 2 >= g.count) {
+        g.repair_reachability();
+        g.unchecked_inserts = 0;
+    }
     return compact_if_needed();
 }
 
@@ -174,7 +203,7 @@ Result<std::size_t> HnswIndex::remove(std::span<const Label> labels) {
     for (Label l : labels) {
         auto it = g.slot_of.find(to_int(l));
         if (it == g.slot_of.end()) continue;
-        if (g.mapping) g.materialize();
+        // Tombstones live in the (owned) side array: a mapped level-0 array stays mapped.
         g.deleted[it->second] = 1;
         ++g.num_deleted;
         g.slot_of.erase(it);
@@ -204,9 +233,8 @@ Result<SearchResults> HnswIndex::search(MatrixView<float> queries, const SearchP
     if (threads <= 1) {
         run(0, queries.rows);
     } else {
-        ThreadPool pool(threads);
         const std::size_t chunk = 32;
-        pool.parallel_for((queries.rows + chunk - 1) / chunk, [&](std::size_t c, std::size_t) {
+        search_pool_->parallel_for(threads, (queries.rows + chunk - 1) / chunk, [&](std::size_t c, std::size_t) {
             run(c * chunk, std::min(queries.rows, (c + 1) * chunk));
         });
     }

@@ -7,6 +7,8 @@
 //   u64 n_ids | n_ids x (u64 len, bytes)                     <- optional external ids
 #include <fmt/format.h>
 
+#include <limits>
+
 #include "index/hnsw/hnsw_graph.h"
 
 namespace quiver::index {
@@ -64,7 +66,8 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::open(const std::string& path) {
     std::unique_ptr<HnswIndex> idx = std::move(*created);
     HnswGraph& g = *idx->graph_;
     if (stride != g.stride) return r.corrupt(fmt::format("record stride {} does not match {}", stride, g.stride));
-    if (count > r.remaining() / std::max<std::uint64_t>(stride, 1) || num_deleted > count) {
+    if (count > r.remaining() / std::max<std::uint64_t>(stride, 1) || num_deleted > count ||
+        count >= std::numeric_limits<std::uint32_t>::max()) {
         return r.corrupt("invalid node count");
     }
     if (count > 0 && (max_level < 0 || max_level > 30 || entry >= count)) {
@@ -99,21 +102,33 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::open(const std::string& path) {
     g.max_level.store(count == 0 ? -1 : static_cast<int>(max_level));
 
     // Structural validation: a file with a valid checksum can still be hand-crafted; never let a
-    // bad link or offset reach the search loop.
+    // bad link, level or offset reach the search loop. Every check is overflow-safe (no sum or
+    // product of file values is formed before it is bounded).
+    if (count > 0 && g.levels[entry] != max_level) {
+        return r.corrupt(fmt::format("entry point {} has level {}, the graph's top is {}", entry,
+                                     g.levels[entry], max_level));
+    }
     std::size_t deleted_seen = 0;
     for (std::uint32_t s = 0; s < count; ++s) {
         const int lv = g.levels[s];
         if (lv > max_level) return r.corrupt(fmt::format("node {} has level {} above the top", s, lv));
-        if (g.upper_offset[s] + static_cast<std::uint64_t>(lv) * g.upper_block > upper_words) {
+        if (g.labels[s] == kNoLabel) return r.corrupt(fmt::format("node {} has the reserved no-label value", s));
+        const std::uint64_t off = g.upper_offset[s];
+        if (off > upper_words || static_cast<std::uint64_t>(lv) > (upper_words - off) / g.upper_block) {
             return r.corrupt(fmt::format("node {} upper links lie outside the arena", s));
         }
         for (int l = 0; l <= lv; ++l) {
             const std::uint32_t* ln = g.links(s, l);
             if (ln[0] > g.max_links(l)) return r.corrupt(fmt::format("node {} has {} links", s, ln[0]));
             for (std::uint32_t i = 0; i < ln[0]; ++i) {
-                if (ln[1 + i] >= count) return r.corrupt(fmt::format("node {} links to {}", s, ln[1 + i]));
+                const std::uint32_t t = ln[1 + i];
+                // A link on level l must point at a node that has level l (search reads its list there).
+                if (t >= count || g.levels[t] < l) {
+                    return r.corrupt(fmt::format("node {} links to {} on level {}", s, t, l));
+                }
             }
         }
+        if (g.deleted[s] > 1) return r.corrupt(fmt::format("node {} has deleted flag {}", s, g.deleted[s]));
         if (g.deleted[s]) {
             ++deleted_seen;
         } else {

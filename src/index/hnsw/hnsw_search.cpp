@@ -162,5 +162,9 @@ template void HnswGraph::search_layer<true, true>(const float*, std::uint32_t, i
                                                   const LabelFilter*, Scratch&) const;
 template void HnswGraph::search_layer<true, false>(const float*, std::uint32_t, int, std::size_t,
                                                    const LabelFilter*, Scratch&) const;
+template void HnswGraph::search_layer<false, true>(const float*, std::uint32_t, int, std::size_t,
+                                                   const LabelFilter*, Scratch&) const;
+template void HnswGraph::search_layer<false, false>(const float*, std::uint32_t, int, std::size_t,
+                                                    const LabelFilter*, Scratch&) const;
 
 }  // namespace quiver::index
