@@ -1,12 +1,14 @@
 // quiver build: vectors file -> dense index file (flat or HNSW).
 #include <fmt/format.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "cli/common.h"
 #include "cli/registry.h"
 #include "quiver/core/json.h"
 #include "quiver/core/progress.h"
+#include "quiver/index/code_index.h"
 #include "quiver/index/flat_index.h"
 #include "quiver/index/hnsw_index.h"
 #include "quiver/storage/vector_io.h"
@@ -15,8 +17,9 @@ namespace quiver::cli {
 namespace {
 
 struct BuildOptions {
-    std::string input, output, kind = "dense", index_type = "hnsw", metric = "cosine";
+    std::string input, output, kind = "dense", index_type = "hnsw", metric = "cosine", codec = "none";
     std::size_t m = 16, ef_construction = 200, threads = 0, max_rows = 0;
+    std::size_t nlist = 0, nprobe = 0, train_rows = 0;
     std::uint64_t seed = 100;
     bool json = false;
 };
@@ -26,9 +29,15 @@ Status run_build(const BuildOptions& o) {
         return invalid_argument(fmt::format("unknown --kind '{}' (dense, or sparse for `quiver sparse-build`)", o.kind));
     }
     QUIVER_ASSIGN_OR_RETURN(simd::Metric metric, simd::parse_metric(o.metric));
-    if (o.index_type != "hnsw" && o.index_type != "flat") {
-        return invalid_argument(fmt::format("unknown --index-type '{}' (expected hnsw or flat)", o.index_type));
+    if (o.index_type != "hnsw" && o.index_type != "flat" && o.index_type != "ivf") {
+        return invalid_argument(fmt::format("unknown --index '{}' (expected hnsw, flat or ivf)", o.index_type));
     }
+    QUIVER_ASSIGN_OR_RETURN(index::CodecSpec codec, index::CodecSpec::parse(o.codec));
+    const bool on_codes = o.index_type == "ivf" || codec.kind != index::CodecKind::kNone;
+    if (o.index_type == "hnsw" && on_codes) {
+        return invalid_argument(fmt::format("--codec {} works with --index flat or ivf", o.codec));
+    }
+    if (o.index_type != "ivf" && o.nlist > 0) return invalid_argument("--nlist needs --index ivf");
     // Ids come from JSONL, or from the .ids file beside .npy/.fvecs (written by `quiver encode`).
     std::string ids_from;
     QUIVER_ASSIGN_OR_RETURN(storage::VectorSet set, read_vectors_with_ids(o.input, {.max_rows = o.max_rows}, &ids_from));
@@ -45,6 +54,24 @@ Status run_build(const BuildOptions& o) {
         QUIVER_TRY(h->add(vectors, index::sequential_labels(vectors.rows)));
         h->set_progress(nullptr);
         idx = std::move(h);
+    } else if (on_codes) {
+        // IVF default: about 4 * sqrt(n) lists, as FAISS suggests, at least one and at most n / 39 so the
+        // coarse k-means has enough points per list.
+        std::size_t nlist = o.nlist;
+        if (o.index_type == "ivf" && nlist == 0) {
+            nlist = std::max<std::size_t>(1, std::min(static_cast<std::size_t>(4 * std::sqrt(double(vectors.rows))),
+                                                      vectors.rows / 39));
+        }
+        QUIVER_ASSIGN_OR_RETURN(auto c, index::CodeIndex::create(vectors.dim, metric,
+                                                                 {.codec = codec,
+                                                                  .nlist = nlist,
+                                                                  .nprobe = o.nprobe,
+                                                                  .train_rows = o.train_rows,
+                                                                  .seed = o.seed,
+                                                                  .threads = o.threads}));
+        QUIVER_TRY(c->add(vectors, index::sequential_labels(vectors.rows)));
+        bar.add(vectors.rows);
+        idx = std::move(c);
     } else {
         QUIVER_ASSIGN_OR_RETURN(auto f, index::FlatIndex::create(vectors.dim, metric));
         QUIVER_TRY(f->add(vectors, index::sequential_labels(vectors.rows)));
@@ -71,6 +98,14 @@ Status run_build(const BuildOptions& o) {
         v.set("build_seconds", json::Value::number(build_seconds));
         v.set("file_bytes", json::Value::number(static_cast<double>(file_bytes)));
         v.set("memory_bytes", json::Value::number(static_cast<double>(idx->memory_bytes())));
+        if (const auto* c = dynamic_cast<const index::CodeIndex*>(idx.get())) {
+            const auto f = c->footprint();
+            v.set("codec", json::Value::string(c->params().codec.to_string()));
+            v.set("nlist", json::Value::number(static_cast<double>(c->nlist())));
+            v.set("resident_bytes_per_vector", json::Value::number(f.resident_per_vector()));
+            v.set("float_bytes_per_vector",
+                  json::Value::number(f.vectors > 0 ? double(f.float_bytes) / double(f.vectors) : 0.0));
+        }
         return write_text("-", json::dump(v, true) + "\n");
     }
     std::printf("built %s index of %zu x %zu (%s) in %.2fs -> %s (%.1f MiB)%s\n", info.kind.c_str(), info.size,
@@ -91,16 +126,24 @@ void add_build_command(CLI::App& app) {
         "without either, row i is id i. Duplicate ids are an error. Ids are stored in the index and\n"
         "reported by `quiver search`. Cosine normalises vectors (zero vectors are rejected).\n"
         "Example: quiver build --input base.fvecs --output glove.qvr --metric cosine --m 16\n"
+        "Compressed: quiver build -i base.fvecs -o sift.qvr --index ivf --codec sq8 --nlist 1024 --metric l2\n"
+        "(codes in RAM, float32 vectors kept in the file for the rescore; see docs/codecs.md).\n"
         "Learned-sparse vectors: `quiver build --kind sparse ...` runs `quiver sparse-build` (see its --help).");
     sub->add_option("-i,--input", o->input, "Vectors to index")->required();
     sub->add_option("-o,--output", o->output, "Index file to write (replaced atomically)")->required();
     sub->add_option("--kind", o->kind, "Vector kind: dense (this command) or sparse (forwards to sparse-build)")
         ->capture_default_str();
-    sub->add_option("--index-type", o->index_type, "Index type: hnsw | flat")->capture_default_str();
+    sub->add_option("--index-type", o->index_type, "Index type: hnsw | flat | ivf")->capture_default_str();
+    sub->add_option("--codec", o->codec,
+                    "Vector codes (flat, ivf): none | sq8 | sq4 | pq<M>x<4|8> | rabitq<1|2|4|8> | binary<1..8>")
+        ->capture_default_str();
+    sub->add_option("--nlist", o->nlist, "IVF lists (0 = about 4 * sqrt(rows))");
+    sub->add_option("--nprobe", o->nprobe, "IVF lists probed by default at search (0 = nlist / 32)");
+    sub->add_option("--train-rows", o->train_rows, "Codec training sample (0 = the codec's default)");
     sub->add_option("--metric", o->metric, "Distance: cosine | l2 | ip")->capture_default_str();
     sub->add_option("--m", o->m, "HNSW links per node (level 0 keeps 2*m)")->capture_default_str();
     sub->add_option("--ef-construction", o->ef_construction, "HNSW build beam width")->capture_default_str();
-    sub->add_option("--seed", o->seed, "HNSW level generator seed")->capture_default_str();
+    sub->add_option("--seed", o->seed, "HNSW level generator / k-means and codec seed")->capture_default_str();
     sub->add_option("--threads", o->threads, "Build threads (0 = all cores)")->capture_default_str();
     sub->add_option("--max-rows", o->max_rows, "Index only the first N rows (0 = all)");
     sub->add_flag("--json", o->json, "Print a JSON summary on stdout instead of text");

@@ -6,6 +6,7 @@
 #include "cli/common.h"
 #include "cli/registry.h"
 #include "quiver/core/json.h"
+#include "quiver/index/code_index.h"
 #include "quiver/index/vector_index.h"
 
 namespace quiver::cli {
@@ -31,12 +32,31 @@ void add_info_command(CLI::App& app) {
             v.set("vectors", json::Value::number(static_cast<double>(info.size)));
             v.set("file_bytes", json::Value::number(static_cast<double>(bytes)));
             v.set("has_external_ids", json::Value::boolean(!(*idx)->external_ids().empty()));
+            if (const auto* c = dynamic_cast<const index::CodeIndex*>(idx->get())) {
+                const auto f = c->footprint();
+                v.set("codec", json::Value::string(c->params().codec.to_string()));
+                v.set("nlist", json::Value::number(static_cast<double>(c->nlist())));
+                v.set("resident_bytes_per_vector", json::Value::number(f.resident_per_vector()));
+                v.set("float_bytes_per_vector_on_disk",
+                      json::Value::number(f.vectors > 0 ? double(f.float_bytes) / double(f.vectors) : 0.0));
+            }
             std::printf("%s\n", json::dump(v, true).c_str());
         } else {
             std::printf("%s: %s index, %zu vectors x %zu dims, metric %s, %.1f MiB on disk%s\n", path->c_str(),
                         info.kind.c_str(), info.size, info.dim, std::string(simd::to_string(info.metric)).c_str(),
                         static_cast<double>(bytes) / 1048576.0,
                         (*idx)->external_ids().empty() ? "" : ", with string ids");
+            if (const auto* c = dynamic_cast<const index::CodeIndex*>(idx->get())) {
+                const auto f = c->footprint();
+                const double n = f.vectors > 0 ? double(f.vectors) : 1.0;
+                std::printf("  codec %s%s: %.1f bytes per vector resident (codes %.1f, ids %.1f, parameters %.1f); "
+                            "float32 vectors %s: %.1f bytes per vector, read by the rescore\n",
+                            c->params().codec.to_string().c_str(),
+                            c->nlist() > 0 ? fmt::format(", {} lists", c->nlist()).c_str() : "",
+                            f.resident_per_vector(), double(f.code_bytes) / n, double(f.id_bytes) / n,
+                            double(f.parameter_bytes) / n, f.float_bytes > 0 ? "mapped from the file" : "not kept",
+                            double(f.float_bytes) / n);
+            }
         }
         return 0;
     });

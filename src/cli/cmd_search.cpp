@@ -19,7 +19,8 @@ namespace {
 
 struct SearchOptions {
     std::string index_file, queries, output = "-", truth, trec, tag = "quiver";
-    std::size_t k = 10, ef = 0, threads = 0, max_queries = 0;
+    std::size_t k = 10, ef = 0, threads = 0, max_queries = 0, nprobe = 0;
+    std::size_t rescore = index::SearchParams::kRescoreDefault;
     bool json = false;
 };
 
@@ -162,7 +163,11 @@ Status run_search(const SearchOptions& o) {
         const std::size_t n = std::min(kChunk, ns - q0);
         const auto t0 = std::chrono::steady_clock::now();
         QUIVER_ASSIGN_OR_RETURN(index::SearchResults part,
-                                idx->search(searchable.slice(q0, n), {.k = o.k, .ef = o.ef, .threads = o.threads}));
+                                idx->search(searchable.slice(q0, n), {.k = o.k,
+                                                                      .ef = o.ef,
+                                                                      .threads = o.threads,
+                                                                      .nprobe = o.nprobe,
+                                                                      .rescore = o.rescore}));
         search_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         for (std::size_t i = 0; i < n; ++i) {
             const std::size_t at = rows[q0 + i] * o.k;
@@ -220,6 +225,11 @@ Status run_search(const SearchOptions& o) {
                                       info.kind == "hnsw" ? std::to_string(o.ef == 0 ? std::max<std::size_t>(o.k, 64) : o.ef)
                                                           : std::string("n/a"),
                                       resolve_threads(o.threads));
+    if (info.kind == "ivf" || info.kind == "flat-codes") {
+        summary += fmt::format(" (nprobe={}, rescore={})", o.nprobe == 0 ? std::string("default") : std::to_string(o.nprobe),
+                               o.rescore == index::SearchParams::kRescoreDefault ? std::string("default")
+                                                                                 : std::to_string(o.rescore));
+    }
     if (!o.truth.empty()) {
         // Recall@k against exact neighbours; labels are row numbers of the indexed file.
         double total = 0;
@@ -257,6 +267,10 @@ void add_search_command(CLI::App& app) {
     sub->add_option("-q,--queries", o->queries, "Query vectors (.fvecs .npy .jsonl ...)")->required();
     sub->add_option("-k,--k", o->k, "Neighbours per query")->capture_default_str();
     sub->add_option("--ef", o->ef, "HNSW beam width (0 = max(k, 64)); ignored by flat")->capture_default_str();
+    sub->add_option("--nprobe", o->nprobe, "IVF lists probed (0 = the index's default)");
+    sub->add_option("--rescore", o->rescore,
+                    "Indexes over codes: candidates re-scored in float32 (0 = none; default 10k, or by RaBitQ's "
+                    "error bound)");
     sub->add_option("--threads", o->threads, "Threads over queries (0 = all cores)")->capture_default_str();
     sub->add_option("--max-queries", o->max_queries, "Use only the first N queries (0 = all)");
     sub->add_option("-o,--output", o->output, "Write results here instead of stdout");

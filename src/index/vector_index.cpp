@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 
+#include "quiver/index/code_index.h"
 #include "quiver/index/flat_index.h"
 #include "quiver/index/hnsw_index.h"
 #include "quiver/storage/file_format.h"
@@ -52,6 +53,10 @@ Result<std::unique_ptr<VectorIndex>> open_index(const std::string& path) {
     }
     if (header[1] == kHnswFileKind) {
         QUIVER_ASSIGN_OR_RETURN(auto idx, HnswIndex::open(path));
+        return std::unique_ptr<VectorIndex>(std::move(idx));
+    }
+    if (header[1] == kCodeIndexFileKind) {
+        QUIVER_ASSIGN_OR_RETURN(auto idx, CodeIndex::open(path));
         return std::unique_ptr<VectorIndex>(std::move(idx));
     }
     return invalid_argument(fmt::format("'{}' holds a '{}' file, not a vector index", path,

@@ -70,6 +70,12 @@ struct SearchParams {
     std::size_t ef = 0;            ///< HNSW beam width; 0 = max(k, 64). Ignored by flat.
     std::size_t threads = 1;       ///< threads over queries; 0 = all cores
     const LabelFilter* filter = nullptr;
+    std::size_t nprobe = 0;        ///< IVF lists probed; 0 = the index's default. Ignored by others.
+    /// Indexes over compressed codes: how many of the best candidates by code distance are re-scored
+    /// in float32. kRescoreDefault = the index's default (RaBitQ: every candidate its error bound
+    /// cannot rule out); 0 = none (code distances are returned). Ignored by float32 indexes.
+    std::size_t rescore = kRescoreDefault;
+    static constexpr std::size_t kRescoreDefault = ~std::size_t{0};
 };
 
 struct IndexInfo {

@@ -1,0 +1,149 @@
+// AVX2 code kernels. Compiled with -mavx2 -mfma -mpopcnt; called only when the CPU has them.
+#include <immintrin.h>
+
+#include "simd/code_kernels_impl.h"
+
+namespace quiver::simd::avx2 {
+namespace {
+
+inline float hsum(__m256 v) noexcept {
+    const __m128 lo = _mm256_castps256_ps128(v);
+    const __m128 hi = _mm256_extractf128_ps(v, 1);
+    __m128 s = _mm_add_ps(lo, hi);
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+inline __m256 u8x8_to_ps(__m128i bytes) noexcept { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes)); }
+
+// 8 bytes of packed nibbles -> 16 bytes, one dimension each, in dimension order.
+inline __m128i unpack_nibbles(const std::uint8_t* c) noexcept {
+    const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(c));
+    const __m128i mask = _mm_set1_epi8(0x0F);
+    const __m128i lo = _mm_and_si128(b, mask);
+    const __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), mask);
+    return _mm_unpacklo_epi8(lo, hi);
+}
+
+inline void dot16(const float* w, __m128i c16, __m256& s0, __m256& s1) noexcept {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(w), u8x8_to_ps(c16), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + 8), u8x8_to_ps(_mm_srli_si128(c16, 8)), s1);
+}
+
+inline void l2_16(const float* a, const float* s, __m128i c16, __m256& s0, __m256& s1) noexcept {
+    const __m256 d0 = _mm256_fnmadd_ps(_mm256_loadu_ps(s), u8x8_to_ps(c16), _mm256_loadu_ps(a));
+    const __m256 d1 =
+        _mm256_fnmadd_ps(_mm256_loadu_ps(s + 8), u8x8_to_ps(_mm_srli_si128(c16, 8)), _mm256_loadu_ps(a + 8));
+    s0 = _mm256_fmadd_ps(d0, d0, s0);
+    s1 = _mm256_fmadd_ps(d1, d1, s1);
+}
+
+float u8_dot(const float* w, const std::uint8_t* c, std::size_t d) noexcept {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    std::size_t i = 0;
+    for (; i + 16 <= d; i += 16) dot16(w + i, _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i)), s0, s1);
+    float r = hsum(_mm256_add_ps(s0, s1));
+    for (; i < d; ++i) r += w[i] * static_cast<float>(c[i]);
+    return r;
+}
+
+float u8_l2(const float* a, const float* s, const std::uint8_t* c, std::size_t d) noexcept {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    std::size_t i = 0;
+    for (; i + 16 <= d; i += 16) l2_16(a + i, s + i, _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i)), s0, s1);
+    float r = hsum(_mm256_add_ps(s0, s1));
+    for (; i < d; ++i) {
+        const float t = a[i] - s[i] * static_cast<float>(c[i]);
+        r += t * t;
+    }
+    return r;
+}
+
+inline float nib(const std::uint8_t* c, std::size_t i) noexcept {
+    return static_cast<float>((c[i >> 1] >> ((i & 1) * 4)) & 0xFu);
+}
+
+float u4_dot(const float* w, const std::uint8_t* c, std::size_t d) noexcept {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    std::size_t i = 0;
+    for (; i + 16 <= d; i += 16) dot16(w + i, unpack_nibbles(c + i / 2), s0, s1);
+    float r = hsum(_mm256_add_ps(s0, s1));
+    for (; i < d; ++i) r += w[i] * nib(c, i);
+    return r;
+}
+
+float u4_l2(const float* a, const float* s, const std::uint8_t* c, std::size_t d) noexcept {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    std::size_t i = 0;
+    for (; i + 16 <= d; i += 16) l2_16(a + i, s + i, unpack_nibbles(c + i / 2), s0, s1);
+    float r = hsum(_mm256_add_ps(s0, s1));
+    for (; i < d; ++i) {
+        const float t = a[i] - s[i] * nib(c, i);
+        r += t * t;
+    }
+    return r;
+}
+
+float lut8_sum(const float* lut, const std::uint8_t* code, std::size_t m) noexcept {
+    __m256 s = _mm256_setzero_ps();
+    __m256i base = _mm256_setr_epi32(0, 256, 512, 768, 1024, 1280, 1536, 1792);
+    const __m256i step = _mm256_set1_epi32(2048);
+    std::size_t j = 0;
+    for (; j + 8 <= m; j += 8) {
+        const __m256i idx = _mm256_add_epi32(
+            base, _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(code + j))));
+        s = _mm256_add_ps(s, _mm256_i32gather_ps(lut, idx, 4));
+        base = _mm256_add_epi32(base, step);
+    }
+    float r = hsum(s);
+    for (; j < m; ++j) r += lut[j * 256 + code[j]];
+    return r;
+}
+
+void lut4_scan32(const std::uint8_t* block, const std::uint8_t* lut, std::size_t m,
+                 std::uint16_t* out) noexcept {
+    const __m128i mask = _mm_set1_epi8(0x0F);
+    __m256i acc_lo = _mm256_setzero_si256(), acc_hi = _mm256_setzero_si256();
+    for (std::size_t s = 0; s < m; ++s) {
+        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + s * 16));
+        const __m128i lo = _mm_and_si128(b, mask);
+        const __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), mask);
+        const __m256i idx = _mm256_set_m128i(hi, lo);
+        const __m256i tab = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lut + s * 16)));
+        const __m256i r = _mm256_shuffle_epi8(tab, idx);
+        acc_lo = _mm256_add_epi16(acc_lo, _mm256_cvtepu8_epi16(_mm256_castsi256_si128(r)));
+        acc_hi = _mm256_add_epi16(acc_hi, _mm256_cvtepu8_epi16(_mm256_extracti128_si256(r, 1)));
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), acc_lo);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 16), acc_hi);
+}
+
+}  // namespace
+
+// Popcount through a nibble table (Mula's method); shared with the AVX-512 table when VPOPCNTDQ is absent.
+std::uint64_t hamming(const std::uint64_t* a, const std::uint64_t* b, std::size_t words) noexcept {
+    const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                           0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m256i mask = _mm256_set1_epi8(0x0F);
+    __m256i acc = _mm256_setzero_si256();
+    std::size_t i = 0;
+    for (; i + 4 <= words; i += 4) {
+        const __m256i x = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i)),
+                                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i)));
+        const __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(x, mask));
+        const __m256i hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(x, 4), mask));
+        acc = _mm256_add_epi64(acc, _mm256_sad_epu8(_mm256_add_epi8(lo, hi), _mm256_setzero_si256()));
+    }
+    std::uint64_t r = static_cast<std::uint64_t>(_mm256_extract_epi64(acc, 0)) +
+                      static_cast<std::uint64_t>(_mm256_extract_epi64(acc, 1)) +
+                      static_cast<std::uint64_t>(_mm256_extract_epi64(acc, 2)) +
+                      static_cast<std::uint64_t>(_mm256_extract_epi64(acc, 3));
+    for (; i < words; ++i) r += static_cast<std::uint64_t>(_mm_popcnt_u64(a[i] ^ b[i]));
+    return r;
+}
+
+const CodeKernels kCodeKernels{SimdLevel::kAvx2, false, &u8_dot, &u8_l2, &u4_dot, &u4_l2,
+                               &hamming, &lut8_sum, &lut4_scan32};
+
+}  // namespace quiver::simd::avx2

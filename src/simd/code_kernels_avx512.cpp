@@ -1,0 +1,128 @@
+// AVX-512 (F/BW/DQ/VL) code kernels. Called only when the CPU and OS support them. The hamming kernel
+// with VPOPCNTDQ lives in code_kernels_avx512_vpopcnt.cpp (its own flag); without it this level uses
+// the AVX2 popcount.
+#include <immintrin.h>
+
+#include "simd/code_kernels_impl.h"
+
+namespace quiver::simd::avx512 {
+namespace {
+
+inline __m512 u8x16_to_ps(__m128i bytes) noexcept { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes)); }
+
+inline __m128i unpack_nibbles(const std::uint8_t* c) noexcept {
+    const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(c));
+    const __m128i mask = _mm_set1_epi8(0x0F);
+    return _mm_unpacklo_epi8(_mm_and_si128(b, mask), _mm_and_si128(_mm_srli_epi16(b, 4), mask));
+}
+
+inline __mmask16 tail_mask(std::size_t n) noexcept { return static_cast<__mmask16>((1u << n) - 1u); }
+
+float u8_dot(const float* w, const std::uint8_t* c, std::size_t d) noexcept {
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    std::size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i),
+                             u8x16_to_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i))), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16),
+                             u8x16_to_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i + 16))), s1);
+    }
+    for (; i < d; i += 16) {
+        const std::size_t n = d - i < 16 ? d - i : 16;
+        const __mmask16 m = tail_mask(n);
+        s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + i), u8x16_to_ps(_mm_maskz_loadu_epi8(m, c + i)), s0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+float u8_l2(const float* a, const float* s, const std::uint8_t* c, std::size_t d) noexcept {
+    __m512 acc = _mm512_setzero_ps();
+    for (std::size_t i = 0; i < d; i += 16) {
+        const std::size_t n = d - i < 16 ? d - i : 16;
+        const __mmask16 m = tail_mask(n);
+        const __m512 t = _mm512_fnmadd_ps(_mm512_maskz_loadu_ps(m, s + i), u8x16_to_ps(_mm_maskz_loadu_epi8(m, c + i)),
+                                          _mm512_maskz_loadu_ps(m, a + i));
+        acc = _mm512_fmadd_ps(t, t, acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+inline float nib(const std::uint8_t* c, std::size_t i) noexcept {
+    return static_cast<float>((c[i >> 1] >> ((i & 1) * 4)) & 0xFu);
+}
+
+float u4_dot(const float* w, const std::uint8_t* c, std::size_t d) noexcept {
+    __m512 acc = _mm512_setzero_ps();
+    std::size_t i = 0;
+    for (; i + 16 <= d; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), u8x16_to_ps(unpack_nibbles(c + i / 2)), acc);
+    float r = _mm512_reduce_add_ps(acc);
+    for (; i < d; ++i) r += w[i] * nib(c, i);
+    return r;
+}
+
+float u4_l2(const float* a, const float* s, const std::uint8_t* c, std::size_t d) noexcept {
+    __m512 acc = _mm512_setzero_ps();
+    std::size_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+        const __m512 t = _mm512_fnmadd_ps(_mm512_loadu_ps(s + i), u8x16_to_ps(unpack_nibbles(c + i / 2)),
+                                          _mm512_loadu_ps(a + i));
+        acc = _mm512_fmadd_ps(t, t, acc);
+    }
+    float r = _mm512_reduce_add_ps(acc);
+    for (; i < d; ++i) {
+        const float t = a[i] - s[i] * nib(c, i);
+        r += t * t;
+    }
+    return r;
+}
+
+float lut8_sum(const float* lut, const std::uint8_t* code, std::size_t m) noexcept {
+    __m512 s = _mm512_setzero_ps();
+    __m512i base = _mm512_setr_epi32(0, 256, 512, 768, 1024, 1280, 1536, 1792, 2048, 2304, 2560, 2816, 3072,
+                                     3328, 3584, 3840);
+    const __m512i step = _mm512_set1_epi32(4096);
+    std::size_t j = 0;
+    for (; j + 16 <= m; j += 16) {
+        const __m512i idx =
+            _mm512_add_epi32(base, _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(code + j))));
+        s = _mm512_add_ps(s, _mm512_i32gather_ps(idx, lut, 4));
+        base = _mm512_add_epi32(base, step);
+    }
+    float r = _mm512_reduce_add_ps(s);
+    for (; j < m; ++j) r += lut[j * 256 + code[j]];
+    return r;
+}
+
+// Two sub-codes per 512-bit shuffle: lanes (lo nibbles s, hi nibbles s, lo s+1, hi s+1) against
+// (table s, table s, table s+1, table s+1); widened to u16 the low half is codes 0..31 of s, the high
+// half codes 0..31 of s+1.
+void lut4_scan32(const std::uint8_t* block, const std::uint8_t* lut, std::size_t m,
+                 std::uint16_t* out) noexcept {
+    const __m512i mask = _mm512_set1_epi8(0x0F);
+    __m512i acc = _mm512_setzero_si512();
+    for (std::size_t s = 0; s + 2 <= m; s += 2) {
+        const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + s * 16));  // s, s+1
+        const __m512i bb = _mm512_castsi256_si512(b);
+        // (b_s, b_s, b_s1, b_s1)
+        const __m512i dup = _mm512_shuffle_i64x2(bb, bb, _MM_SHUFFLE(1, 1, 0, 0));
+        const __m512i shifted = _mm512_srli_epi16(dup, 4);
+        // lanes 0,2 take the low nibbles, lanes 1,3 the high ones.
+        const __m512i idx = _mm512_and_si512(_mm512_mask_blend_epi64(0xCC, dup, shifted), mask);
+        const __m256i t = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lut + s * 16));
+        const __m512i tt = _mm512_castsi256_si512(t);
+        const __m512i tab = _mm512_shuffle_i64x2(tt, tt, _MM_SHUFFLE(1, 1, 0, 0));
+        const __m512i r = _mm512_shuffle_epi8(tab, idx);
+        acc = _mm512_add_epi16(acc, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(r)));
+        acc = _mm512_add_epi16(acc, _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(r, 1)));
+    }
+    _mm512_storeu_si512(out, acc);
+}
+
+}  // namespace
+
+const CodeKernels kCodeKernels{SimdLevel::kAvx512, false, &u8_dot, &u8_l2, &u4_dot, &u4_l2,
+                               &avx2::hamming, &lut8_sum, &lut4_scan32};
+const CodeKernels kCodeKernelsPopcnt{SimdLevel::kAvx512, true, &u8_dot, &u8_l2, &u4_dot, &u4_l2,
+                                     &avx512_vpopcnt::hamming, &lut8_sum, &lut4_scan32};
+
+}  // namespace quiver::simd::avx512

@@ -1,0 +1,142 @@
+#include "quiver/simd/code_kernels.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace quiver::simd {
+namespace {
+
+const std::size_t kDims[] = {1, 2, 3, 7, 8, 15, 16, 17, 31, 32, 33, 64, 96, 100, 127, 128, 129, 384, 769};
+
+// Every level (and the AVX-512 level with and without VPOPCNTDQ) the CPU can run.
+std::vector<const CodeKernels*> available() {
+    std::vector<const CodeKernels*> out;
+    for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+        for (bool pop : {false, true}) {
+            const CodeKernels* k = code_kernels_for(level, pop);
+            if (k == nullptr) {
+                std::printf("[ note ] SIMD level %s not supported by this CPU; skipped\n",
+                            std::string(to_string(level)).c_str());
+                break;
+            }
+            if (!out.empty() && out.back() == k) continue;
+            out.push_back(k);
+        }
+    }
+    return out;
+}
+
+double ref_u8_dot(const float* w, const std::uint8_t* c, std::size_t d, double* abs_sum) {
+    double s = 0, a = 0;
+    for (std::size_t i = 0; i < d; ++i) {
+        s += double(w[i]) * c[i];
+        a += std::fabs(double(w[i]) * c[i]);
+    }
+    *abs_sum = a;
+    return s;
+}
+double ref_u8_l2(const float* a, const float* sc, const std::uint8_t* c, std::size_t d) {
+    double s = 0;
+    for (std::size_t i = 0; i < d; ++i) {
+        const double t = double(a[i]) - double(sc[i]) * c[i];
+        s += t * t;
+    }
+    return s;
+}
+
+TEST(CodeKernels, ScalarQuantisedDotAndL2MatchReferenceAtEveryLevel) {
+    std::mt19937 rng(11);
+    std::normal_distribution<float> nd;
+    std::uniform_int_distribution<int> byte(0, 255);
+    const auto levels = available();
+    ASSERT_GE(levels.size(), 1u);
+    for (const CodeKernels* k : levels) {
+        for (std::size_t d : kDims) {
+            std::vector<float> w(d + 1), s(d + 1);
+            std::vector<std::uint8_t> c8(d + 1), c4((d + 1) / 2 + 1), n4(d);
+            for (auto& v : w) v = nd(rng);
+            for (auto& v : s) v = std::fabs(nd(rng)) * 0.01f;
+            for (auto& v : c8) v = static_cast<std::uint8_t>(byte(rng));
+            for (std::size_t i = 0; i < d; ++i) n4[i] = static_cast<std::uint8_t>(byte(rng) & 15);
+            std::fill(c4.begin(), c4.end(), 0);
+            for (std::size_t i = 0; i < d; ++i) c4[1 + i / 2] |= static_cast<std::uint8_t>(n4[i] << ((i & 1) * 4));
+            const float* pw = w.data() + 1;  // unaligned
+            const float* ps = s.data() + 1;
+            double abs_sum = 0;
+            const double dot8 = ref_u8_dot(pw, c8.data() + 1, d, &abs_sum);
+            EXPECT_NEAR(k->u8_dot(pw, c8.data() + 1, d), dot8, 1e-5 * abs_sum + 1e-5) << to_string(k->level) << " d " << d;
+            const double l28 = ref_u8_l2(pw, ps, c8.data() + 1, d);
+            EXPECT_NEAR(k->u8_l2(pw, ps, c8.data() + 1, d), l28, 1e-5 * l28 + 1e-5) << to_string(k->level) << " d " << d;
+            const double dot4 = ref_u8_dot(pw, n4.data(), d, &abs_sum);
+            EXPECT_NEAR(k->u4_dot(pw, c4.data() + 1, d), dot4, 1e-5 * abs_sum + 1e-5) << to_string(k->level) << " d " << d;
+            const double l24 = ref_u8_l2(pw, ps, n4.data(), d);
+            EXPECT_NEAR(k->u4_l2(pw, ps, c4.data() + 1, d), l24, 1e-5 * l24 + 1e-5) << to_string(k->level) << " d " << d;
+        }
+    }
+}
+
+TEST(CodeKernels, HammingIsExactAtEveryLevelWithAndWithoutVpopcntdq) {
+    std::mt19937_64 rng(5);
+    const auto levels = available();
+    for (const CodeKernels* k : levels) {
+        for (std::size_t words : {1, 2, 3, 4, 5, 7, 8, 9, 12, 16, 17, 33}) {
+            std::vector<std::uint64_t> a(words + 1), b(words + 1);
+            for (auto& v : a) v = rng();
+            for (auto& v : b) v = rng();
+            std::uint64_t ref = 0;
+            for (std::size_t i = 1; i <= words; ++i) {
+                for (int bit = 0; bit < 64; ++bit) ref += ((a[i] ^ b[i]) >> bit) & 1u;
+            }
+            EXPECT_EQ(k->hamming(a.data() + 1, b.data() + 1, words), ref)
+                << to_string(k->level) << " vpopcntdq " << k->vpopcntdq << " words " << words;
+            EXPECT_EQ(k->hamming(a.data() + 1, a.data() + 1, words), 0u);
+        }
+    }
+    if (has_avx512_vpopcntdq()) {
+        EXPECT_TRUE(code_kernels_for(SimdLevel::kAvx512, true)->vpopcntdq);
+    } else {
+        std::printf("[ note ] AVX-512 VPOPCNTDQ not present; the AVX2 popcount was tested at every level\n");
+    }
+}
+
+TEST(CodeKernels, LookupTableSumsMatchReference) {
+    std::mt19937 rng(3);
+    std::normal_distribution<float> nd;
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (const CodeKernels* k : available()) {
+        for (std::size_t m : {1, 2, 7, 8, 9, 15, 16, 17, 32, 50, 64}) {
+            std::vector<float> lut(m * 256);
+            for (auto& v : lut) v = nd(rng);
+            std::vector<std::uint8_t> code(m);
+            for (auto& v : code) v = static_cast<std::uint8_t>(byte(rng));
+            double ref = 0, abs_sum = 0;
+            for (std::size_t j = 0; j < m; ++j) {
+                ref += lut[j * 256 + code[j]];
+                abs_sum += std::fabs(lut[j * 256 + code[j]]);
+            }
+            EXPECT_NEAR(k->lut8_sum(lut.data(), code.data(), m), ref, 1e-5 * abs_sum + 1e-6)
+                << to_string(k->level) << " m " << m;
+        }
+        for (std::size_t m : {2, 4, 8, 16, 32, 50, 64, 256}) {
+            std::vector<std::uint8_t> lut(m * 16), block(m * 16);
+            for (auto& v : lut) v = static_cast<std::uint8_t>(byte(rng));
+            for (auto& v : block) v = static_cast<std::uint8_t>(byte(rng));
+            std::uint16_t out[32];
+            k->lut4_scan32(block.data(), lut.data(), m, out);
+            for (std::size_t j = 0; j < 32; ++j) {
+                unsigned ref = 0;
+                for (std::size_t s = 0; s < m; ++s) {
+                    const unsigned nib = j < 16 ? block[s * 16 + j] & 15 : block[s * 16 + j - 16] >> 4;
+                    ref += lut[s * 16 + nib];
+                }
+                ASSERT_EQ(out[j], ref) << to_string(k->level) << " m " << m << " code " << j;
+            }
+        }
+    }
+}
+
+}  // namespace
+}  // namespace quiver::simd
