@@ -5,7 +5,9 @@
 ///
 /// Memory layout: one contiguous level-0 array with a fixed-stride record per vector
 /// `[dim x f32 vector][u32 count][maxM0 x u32 neighbours]` (stride rounded to 32 bytes), upper levels in
-/// a separate arena, labels and flags in side arrays. See docs/formats.md for the file.
+/// a separate arena, labels and flags in side arrays. With a codec (HnswParams::codec) the record holds
+/// the code instead of the vector and the float32 vectors live in their own array, read only to build
+/// and to re-score. See docs/formats.md for the file.
 ///
 /// Deletes are tombstones: a removed label is traversed but never returned. Adding a label that is
 /// present (live or removed) inserts a new node and tombstones the old one. Tombstones are reclaimed
@@ -13,12 +15,17 @@
 /// `remove` rebuild the graph from the live nodes (O(live log live), amortised over the quarter of
 /// slots deleted since the last rebuild), so churn neither grows memory nor degrades recall.
 ///
-/// Thread-safety: `search` may run concurrently with other searches. `add` is internally parallel
-/// (params.threads) but must not overlap with `search`, `remove` or `save` on the same index.
+/// Thread-safety (the one contract, also in ARCHITECTURE.md): `search`, `save`, `info`,
+/// `memory_bytes` and `unreachable_count` are const and may run concurrently with each other.
+/// `add`, `remove`, `compact` and `repair_reachability` mutate (and may rebuild or copy the graph):
+/// each needs exclusive access, so none may overlap any other call on the same index. `add` is
+/// internally parallel (params.threads). Readers concurrent with writers are the collection layer's
+/// job (immutable segments, snapshots).
 #pragma once
 
 #include <memory>
 
+#include "quiver/index/codec.h"
 #include "quiver/index/vector_index.h"
 
 namespace quiver {
@@ -32,6 +39,11 @@ struct HnswParams {
     std::size_t ef_construction = 200;  ///< beam width while building (raised to at least M)
     std::uint64_t seed = 100;           ///< level generator seed
     std::size_t threads = 0;            ///< build threads for add(); 0 = all cores
+    /// Codes the search walks: `none` walks float32 vectors; `sq8` (or any codec of codec.h) keeps
+    /// codes in the level-0 records and float32 vectors beside them, builds the graph with exact
+    /// float distances, walks it with the codec's estimates and re-scores the final beam in float32.
+    /// The codec is trained on the first add() (up to its default sample size).
+    CodecSpec codec{};
 };
 
 struct HnswGraph;  // private state, src/index/hnsw/hnsw_graph.h

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "index/hnsw/scratch.h"
+#include "quiver/index/codec.h"
 #include "quiver/index/hnsw_index.h"
 #include "quiver/storage/file_format.h"
 
@@ -61,9 +62,16 @@ struct HnswGraph {
     std::size_t max_m = 0;   // links per node on levels >= 1
     std::size_t max_m0 = 0;  // links per node on level 0
     double level_mult = 0;
-    std::size_t vector_bytes = 0;  // dim * 4
+    std::size_t vector_bytes = 0;  // bytes of a record's payload: dim * 4, or the code size when coded
     std::size_t stride = 0;        // bytes per level-0 record
     std::size_t upper_block = 0;   // u32 words per upper level of a node: 1 + max_m
+
+    // Codes (coded graphs only): the codec, and the float32 vectors kept beside the records.
+    std::unique_ptr<Codec> codec;
+    std::vector<float> floats;  // slot x dim, when coded
+    // Where vec(s) reads: the level-0 records (payload at offset 0), or `floats` when coded.
+    const std::byte* vec_base = nullptr;
+    std::size_t vec_stride = 0;
 
     // Level-0 records, owned or mapped.
     std::unique_ptr<std::byte, detail::FreeDeleter> owned;
@@ -89,10 +97,26 @@ struct HnswGraph {
     std::mt19937_64 level_rng;
 
     // --- layout accessors -------------------------------------------------------------------
+    bool coded() const noexcept { return codec != nullptr; }
+    /// The float32 vector of slot s (normalised for cosine).
     const float* vec(std::uint32_t s) const noexcept {
-        return reinterpret_cast<const float*>(level0 + s * stride);
+        return reinterpret_cast<const float*>(vec_base + s * vec_stride);
     }
-    float* vec_mut(std::uint32_t s) noexcept { return reinterpret_cast<float*>(level0 + s * stride); }
+    /// The record payload of slot s: the vector, or the code when coded.
+    const std::uint8_t* code(std::uint32_t s) const noexcept {
+        return reinterpret_cast<const std::uint8_t*>(level0 + s * stride);
+    }
+    std::byte* payload_mut(std::uint32_t s) noexcept { return level0 + s * stride; }
+    /// Points vec_base at the vectors' current storage (after any reallocation).
+    void update_vec_base() noexcept {
+        if (coded()) {
+            vec_base = reinterpret_cast<const std::byte*>(floats.data());
+            vec_stride = dim * sizeof(float);
+        } else {
+            vec_base = level0;
+            vec_stride = stride;
+        }
+    }
     /// [count, link_0, ..., link_{cap-1}] of slot s at `level`.
     std::uint32_t* links(std::uint32_t s, int level) noexcept {
         if (level == 0) return reinterpret_cast<std::uint32_t*>(level0 + s * stride + vector_bytes);
@@ -108,7 +132,8 @@ struct HnswGraph {
     }
 
     // --- hnsw_index.cpp ---------------------------------------------------------------------
-    void init(std::size_t dim, Metric metric, const HnswParams& params);
+    /// kInvalidArgument for a codec the dimension cannot take.
+    Status init(std::size_t dim, Metric metric, const HnswParams& params);
     /// Grows level-0 storage and side arrays to hold `needed` slots (single-threaded).
     void reserve(std::size_t needed);
     /// Copies a mapped level-0 array into owned memory.
@@ -147,6 +172,9 @@ struct HnswGraph {
                       const LabelFilter* filter, Scratch& scratch) const;
     void search_one(const float* q, std::size_t k, std::size_t ef, const LabelFilter* filter,
                     Scratch& scratch, Label* out_labels, float* out_distances) const;
+    /// search_one for a coded graph: walks code estimates, re-scores the final beam in float32.
+    void search_one_coded(const float* q, std::size_t k, std::size_t ef, const LabelFilter* filter,
+                          Scratch& scratch, Label* out_labels, float* out_distances) const;
 };
 
 }  // namespace quiver::index

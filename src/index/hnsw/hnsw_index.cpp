@@ -15,7 +15,7 @@
 
 namespace quiver::index {
 
-void HnswGraph::init(std::size_t d, Metric m, const HnswParams& p) {
+Status HnswGraph::init(std::size_t d, Metric m, const HnswParams& p) {
     dim = d;
     metric = m;
     dist = simd::distance_fn(m);
@@ -24,11 +24,21 @@ void HnswGraph::init(std::size_t d, Metric m, const HnswParams& p) {
     max_m = params.M;
     max_m0 = 2 * params.M;
     level_mult = 1.0 / std::log(static_cast<double>(params.M));
-    vector_bytes = dim * sizeof(float);
+    codec.reset();
+    if (params.codec.kind != CodecKind::kNone) {
+        QUIVER_ASSIGN_OR_RETURN(codec, Codec::create(params.codec, dim, metric, params.seed));
+        if (codec->block_size() != 1) {
+            return invalid_argument(fmt::format("codec {} stores codes in blocks; HNSW needs one code per node",
+                                                params.codec.to_string()));
+        }
+    }
+    vector_bytes = coded() ? codec->code_size() : dim * sizeof(float);
     const std::size_t raw = vector_bytes + (1 + max_m0) * sizeof(std::uint32_t);
     stride = (raw + 31) / 32 * 32;
     upper_block = 1 + max_m;
     level_rng.seed(params.seed);
+    update_vec_base();
+    return {};
 }
 
 void HnswGraph::reserve(std::size_t needed) {
@@ -37,10 +47,16 @@ void HnswGraph::reserve(std::size_t needed) {
     auto* fresh = static_cast<std::byte*>(std::aligned_alloc(64, (new_cap * stride + 63) / 64 * 64));
     QUIVER_CHECK_MSG(fresh != nullptr, "out of memory growing the HNSW level-0 array");
     if (count > 0) std::memcpy(fresh, level0, count * stride);
+    if (coded()) {  // the vectors may be the mapping's too: copy them before it is released
+        std::vector<float> grown(new_cap * dim);
+        if (count > 0) std::memcpy(grown.data(), vec_base, count * dim * sizeof(float));
+        floats = std::move(grown);
+    }
     owned.reset(fresh);
     mapping.reset();
     level0 = fresh;
     capacity = new_cap;
+    update_vec_base();
     locks.resize(new_cap);
     scratch_pool.reset(new_cap);
 }
@@ -51,7 +67,8 @@ void HnswGraph::materialize() {
 
 std::size_t HnswGraph::memory_bytes() const {
     // Level-0 records + per-slot side arrays + upper arena + label map (node + bucket estimate).
-    return capacity * stride + labels.capacity() * sizeof(Label) + levels.capacity() +
+    return capacity * stride + floats.capacity() * sizeof(float) +
+           (codec ? codec->parameter_bytes() : 0) + labels.capacity() * sizeof(Label) + levels.capacity() +
            deleted.capacity() + locks.size() + upper_offset.capacity() * sizeof(std::uint64_t) +
            upper.capacity() * sizeof(std::uint32_t) + slot_of.size() * 40 + slot_of.bucket_count() * 8;
 }
@@ -73,7 +90,7 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::create(std::size_t dim, Metric met
         return invalid_argument(fmt::format("ef_construction = {} is out of range", params.ef_construction));
     }
     auto g = std::make_unique<HnswGraph>();
-    g->init(dim, metric, params);
+    QUIVER_TRY(g->init(dim, metric, params));
     return std::unique_ptr<HnswIndex>(new HnswIndex(std::move(g)));
 }
 
@@ -118,6 +135,24 @@ Status HnswIndex::add(MatrixView<float> vectors, std::span<const Label> labels) 
     const auto prepared = detail::prepare_rows(vectors, g.metric);
     const std::size_t first = g.count;
     const std::size_t n = vectors.rows;
+    std::vector<std::uint8_t> codes;
+    if (g.coded()) {
+        if (!g.codec->trained()) {
+            // Train on an evenly strided sample of the first batch.
+            const std::size_t want = std::min(n, g.codec->default_train_rows());
+            if (want < g.codec->min_train_rows()) {
+                return invalid_argument(fmt::format("codec {} needs at least {} vectors in the first add, got {}",
+                                                    g.params.codec.to_string(), g.codec->min_train_rows(), n));
+            }
+            std::vector<float> sample(want * g.dim);
+            for (std::size_t i = 0; i < want; ++i) {
+                std::memcpy(sample.data() + i * g.dim, prepared.view.row_ptr(i * n / want), g.dim * sizeof(float));
+            }
+            QUIVER_TRY(g.codec->train(MatrixView<float>{sample.data(), want, g.dim}));
+        }
+        codes.resize(n * g.codec->code_size());
+        g.codec->encode(prepared.view, codes.data());
+    }
     g.reserve(first + n);
 
     // Lay out every new node (vector, empty links, level, upper blocks) before linking any.
@@ -127,7 +162,12 @@ Status HnswIndex::add(MatrixView<float> vectors, std::span<const Label> labels) 
     g.upper_offset.resize(first + n, 0);
     for (std::size_t i = 0; i < n; ++i) {
         const auto slot = static_cast<std::uint32_t>(first + i);
-        std::memcpy(g.vec_mut(slot), prepared.view.row_ptr(i), g.vector_bytes);
+        if (g.coded()) {
+            std::memcpy(g.payload_mut(slot), codes.data() + i * g.vector_bytes, g.vector_bytes);
+            std::memcpy(g.floats.data() + slot * g.dim, prepared.view.row_ptr(i), g.dim * sizeof(float));
+        } else {
+            std::memcpy(g.payload_mut(slot), prepared.view.row_ptr(i), g.vector_bytes);
+        }
         g.links(slot, 0)[0] = 0;
         const int level = g.random_level();
         g.levels[slot] = static_cast<std::uint8_t>(level);
@@ -186,11 +226,11 @@ Status HnswIndex::compact() {
     std::vector<float> rows(live.size() * g.dim);
     std::vector<Label> labels(live.size());
     for (std::size_t i = 0; i < live.size(); ++i) {
-        std::memcpy(rows.data() + i * g.dim, g.vec(live[i]), g.vector_bytes);
+        std::memcpy(rows.data() + i * g.dim, g.vec(live[i]), g.dim * sizeof(float));
         labels[i] = g.labels[live[i]];
     }
     auto fresh = std::make_unique<HnswGraph>();
-    fresh->init(g.dim, g.metric, g.params);
+    QUIVER_TRY(fresh->init(g.dim, g.metric, g.params));
     HnswIndex rebuilt(std::move(fresh));
     if (!live.empty()) QUIVER_TRY(rebuilt.add(MatrixView<float>{rows.data(), live.size(), g.dim}, labels));
     graph_ = std::move(rebuilt.graph_);
@@ -225,8 +265,13 @@ Result<SearchResults> HnswIndex::search(MatrixView<float> queries, const SearchP
         detail::ScratchLease lease(g.scratch_pool);
         HnswGraph::Scratch& scratch = *lease;
         for (std::size_t q = begin; q < end; ++q) {
-            g.search_one(prepared.view.row_ptr(q), params.k, ef, params.filter, scratch,
-                         results.labels.data() + q * params.k, results.distances.data() + q * params.k);
+            if (g.coded()) {
+                g.search_one_coded(prepared.view.row_ptr(q), params.k, ef, params.filter, scratch,
+                                   results.labels.data() + q * params.k, results.distances.data() + q * params.k);
+            } else {
+                g.search_one(prepared.view.row_ptr(q), params.k, ef, params.filter, scratch,
+                             results.labels.data() + q * params.k, results.distances.data() + q * params.k);
+            }
         }
     };
     const std::size_t threads = std::min(resolve_threads(params.threads), queries.rows);

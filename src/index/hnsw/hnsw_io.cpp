@@ -1,10 +1,12 @@
-// HnswIndex persistence. Payload of an 'HNSW' file, version 1 (docs/formats.md):
-//   u64 dim | u32 metric | u32 0 | u64 M | u64 ef_construction | u64 seed | u64 count
+// HnswIndex persistence. Payload of an 'HNSW' file, version 1 (float32 graphs; docs/formats.md):
+//   u64 dim | u32 metric | u32 coded | u64 M | u64 ef_construction | u64 seed | u64 count
 //   u64 num_deleted | i64 max_level | u64 entry | u64 stride
+//   [coded = 1 only, version 2: the codec (Codec::save)]
 //   (align 64) level-0 records [count * stride]             <- mapped in place by open()
 //   u64 labels[count] | u8 levels[count] | u8 deleted[count]
 //   (align 8) u64 upper_offset[count] | u64 upper_words | u32 upper[upper_words]
 //   u64 n_ids | n_ids x (u64 len, bytes)                     <- optional external ids
+//   [coded = 1 only: (align 64) f32 vectors[count * dim]]    <- mapped in place by open()
 #include <fmt/format.h>
 
 #include <limits>
@@ -13,15 +15,20 @@
 
 namespace quiver::index {
 namespace {
-constexpr std::uint32_t kHnswVersion = 1;
+constexpr std::uint32_t kHnswVersion = 1;        // float32 graphs
+constexpr std::uint32_t kHnswCodedVersion = 2;   // graphs on codes (HnswParams::codec)
 }
 
 Status HnswIndex::save(const std::string& path) const {
     const HnswGraph& g = *graph_;
-    QUIVER_ASSIGN_OR_RETURN(storage::FileWriter w, storage::FileWriter::create(path, kHnswFileKind, kHnswVersion));
+    if (g.coded() && !g.codec->trained()) {
+        return failed_precondition("an empty HNSW index on codes has no trained codec to save");
+    }
+    QUIVER_ASSIGN_OR_RETURN(storage::FileWriter w, storage::FileWriter::create(
+                                                       path, kHnswFileKind, g.coded() ? kHnswCodedVersion : kHnswVersion));
     QUIVER_TRY(w.write_pod<std::uint64_t>(g.dim));
     QUIVER_TRY(w.write_pod<std::uint32_t>(static_cast<std::uint32_t>(g.metric)));
-    QUIVER_TRY(w.write_pod<std::uint32_t>(0));
+    QUIVER_TRY(w.write_pod<std::uint32_t>(g.coded() ? 1 : 0));
     QUIVER_TRY(w.write_pod<std::uint64_t>(g.params.M));
     QUIVER_TRY(w.write_pod<std::uint64_t>(g.params.ef_construction));
     QUIVER_TRY(w.write_pod<std::uint64_t>(g.params.seed));
@@ -30,6 +37,7 @@ Status HnswIndex::save(const std::string& path) const {
     QUIVER_TRY(w.write_pod<std::int64_t>(g.max_level.load()));
     QUIVER_TRY(w.write_pod<std::uint64_t>(g.entry.load()));
     QUIVER_TRY(w.write_pod<std::uint64_t>(g.stride));
+    if (g.coded()) QUIVER_TRY(g.codec->save(w));
     QUIVER_TRY(w.align(64));
     QUIVER_TRY(w.write(g.level0, g.count * g.stride));
     QUIVER_TRY(w.write(g.labels.data(), g.count * sizeof(Label)));
@@ -41,16 +49,25 @@ Status HnswIndex::save(const std::string& path) const {
     QUIVER_TRY(w.write_span(std::span<const std::uint32_t>(g.upper)));
     QUIVER_TRY(w.write_pod<std::uint64_t>(external_ids_.size()));
     for (const auto& id : external_ids_) QUIVER_TRY(w.write_string(id));
+    if (g.coded()) {
+        QUIVER_TRY(w.align(64));
+        QUIVER_TRY(w.write(g.vec_base, g.count * g.dim * sizeof(float)));
+    }
     return w.finish();
 }
 
 Result<std::unique_ptr<HnswIndex>> HnswIndex::open(const std::string& path) {
     auto mapping = std::make_shared<storage::MappedFile>();
     QUIVER_ASSIGN_OR_RETURN(*mapping, storage::MappedFile::open(path));
-    QUIVER_ASSIGN_OR_RETURN(storage::BinaryReader r, storage::open_payload(*mapping, kHnswFileKind, kHnswVersion));
+    std::uint32_t version = 0;
+    QUIVER_ASSIGN_OR_RETURN(storage::BinaryReader r,
+                            storage::open_payload(*mapping, kHnswFileKind, kHnswCodedVersion, &version));
     QUIVER_ASSIGN_OR_RETURN(std::uint64_t dim, r.read_pod<std::uint64_t>());
     QUIVER_ASSIGN_OR_RETURN(std::uint32_t metric, r.read_pod<std::uint32_t>());
-    QUIVER_TRY(r.skip(4));
+    QUIVER_ASSIGN_OR_RETURN(std::uint32_t coded, r.read_pod<std::uint32_t>());
+    if (coded > 1 || (coded == 1) != (version == kHnswCodedVersion)) {
+        return r.corrupt(fmt::format("codes flag {} does not match format version {}", coded, version));
+    }
     HnswParams params;
     QUIVER_ASSIGN_OR_RETURN(params.M, r.read_pod<std::uint64_t>());
     QUIVER_ASSIGN_OR_RETURN(params.ef_construction, r.read_pod<std::uint64_t>());
@@ -61,10 +78,19 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::open(const std::string& path) {
     QUIVER_ASSIGN_OR_RETURN(std::uint64_t entry, r.read_pod<std::uint64_t>());
     QUIVER_ASSIGN_OR_RETURN(std::uint64_t stride, r.read_pod<std::uint64_t>());
     if (metric > 2) return r.corrupt(fmt::format("invalid metric {}", metric));
+    std::unique_ptr<Codec> codec;
+    if (coded) {
+        QUIVER_ASSIGN_OR_RETURN(codec, Codec::load(r));
+        if (codec->dim() != dim || codec->metric() != static_cast<Metric>(metric) || !codec->trained()) {
+            return r.corrupt("the codec does not match the index");
+        }
+        params.codec = codec->spec();
+    }
     auto created = HnswIndex::create(dim, static_cast<Metric>(metric), params);
     if (!created) return r.corrupt("invalid parameters: " + created.error().message());
     std::unique_ptr<HnswIndex> idx = std::move(*created);
     HnswGraph& g = *idx->graph_;
+    if (codec) g.codec = std::move(codec);
     if (stride != g.stride) return r.corrupt(fmt::format("record stride {} does not match {}", stride, g.stride));
     if (count > r.remaining() / std::max<std::uint64_t>(stride, 1) || num_deleted > count ||
         count >= std::numeric_limits<std::uint32_t>::max()) {
@@ -89,12 +115,20 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::open(const std::string& path) {
         idx->external_ids_.push_back(std::move(id));
     }
 
+    if (coded) {
+        QUIVER_TRY(r.align(64));
+        QUIVER_ASSIGN_OR_RETURN(auto vectors, r.read_span<float>(count * dim));
+        g.vec_base = reinterpret_cast<const std::byte*>(vectors.data());
+        g.vec_stride = dim * sizeof(float);
+    }
+    if (r.remaining() != 0) return r.corrupt(fmt::format("{} unexpected bytes after the index", r.remaining()));
     g.labels.assign(labels.begin(), labels.end());
     g.levels.assign(levels.begin(), levels.end());
     g.deleted.assign(deleted.begin(), deleted.end());
     g.upper_offset.assign(upper_offset.begin(), upper_offset.end());
     g.upper.assign(upper.begin(), upper.end());
     g.level0 = const_cast<std::byte*>(level0.data());
+    if (!coded) g.update_vec_base();
     g.count = count;
     g.capacity = count;
     g.num_deleted = num_deleted;
