@@ -271,6 +271,21 @@ TEST_P(HnswCodedTest, Sq8WalkWithFloatRescore) {
     auto r2 = *(*opened)->search(queries, {.k = 10, .ef = ef});
     EXPECT_EQ(r.labels, r2.labels);
     EXPECT_EQ(r.distances, r2.distances);
+    // Vectors left on disk: the pread re-score gives exactly the in-memory results.
+    auto disk = HnswIndex::open(path, {.vectors_on_disk = true});
+    ASSERT_TRUE(disk) << disk.error().to_string();
+    EXPECT_TRUE((*disk)->vectors_on_disk());
+    auto r3 = *(*disk)->search(queries, {.k = 10, .ef = ef, .threads = 2});
+    EXPECT_EQ(r.labels, r3.labels);
+    EXPECT_EQ(r.distances, r3.distances);
+    auto in_memory = *HnswIndex::open(path);
+    EXPECT_EQ((*disk)->memory_bytes() + 4000 * 32 * sizeof(float), in_memory->memory_bytes());
+    // A mutation reads the vectors into memory first; results stay exact.
+    EXPECT_EQ(*(*disk)->remove(std::vector<Label>{Label{0}}), 1u);
+    ASSERT_TRUE((*disk)->add(base.view().slice(0, 1), std::vector<Label>{Label{0}}).ok());
+    EXPECT_FALSE((*disk)->vectors_on_disk());
+    auto self = *(*disk)->search(base.view().slice(0, 1), {.k = 1, .ef = 64});
+    if (metric != Metric::kInnerProduct) EXPECT_EQ(to_int(self.label(0, 0)), 0u);  // IP: not a metric
     // The opened index grows (codes encoded with the saved codec, vectors copied out of the mapping).
     auto more = testing::clustered_matrix(50, 32, 40, 23);
     ASSERT_TRUE((*opened)->add(more, sequential_labels(50, 9000)).ok());

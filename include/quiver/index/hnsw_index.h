@@ -46,6 +46,14 @@ struct HnswParams {
     CodecSpec codec{};
 };
 
+/// How open() treats a coded index's float32 vectors.
+struct HnswOpenOptions {
+    /// Leave the vectors on disk: the re-score reads each candidate's vector with pread (one
+    /// read per candidate, served by the page cache when warm), so resident memory holds only the
+    /// codes, the graph and the ids. Ignored for float32 graphs (their walk needs the vectors).
+    bool vectors_on_disk = false;
+};
+
 struct HnswGraph;  // private state, src/index/hnsw/hnsw_graph.h
 namespace detail {
 class SearchPool;  // src/index/search_pool.h
@@ -56,7 +64,10 @@ public:
     static Result<std::unique_ptr<HnswIndex>> create(std::size_t dim, Metric metric,
                                                      const HnswParams& params = {});
     /// Maps the level-0 array of `path` read-only (zero copy); it is copied on the first add().
-    static Result<std::unique_ptr<HnswIndex>> open(const std::string& path);
+    static Result<std::unique_ptr<HnswIndex>> open(const std::string& path, const HnswOpenOptions& options = {});
+    /// Whether the float32 vectors stay on disk (a coded index opened with vectors_on_disk, until
+    /// a mutation loads them).
+    bool vectors_on_disk() const noexcept;
     ~HnswIndex() override;
 
     IndexInfo info() const override;

@@ -47,6 +47,15 @@ private:
     std::size_t n_ = 0;
 };
 
+/// A file descriptor closed on destruction (hnsw_io.cpp).
+struct OwnedFd {
+    explicit OwnedFd(int f) : fd(f) {}
+    ~OwnedFd();
+    OwnedFd(const OwnedFd&) = delete;
+    OwnedFd& operator=(const OwnedFd&) = delete;
+    int fd;
+};
+
 struct FreeDeleter {
     void operator()(std::byte* p) const noexcept { std::free(p); }
 };
@@ -72,6 +81,13 @@ struct HnswGraph {
     // Where vec(s) reads: the level-0 records (payload at offset 0), or `floats` when coded.
     const std::byte* vec_base = nullptr;
     std::size_t vec_stride = 0;
+    // Vectors on disk (coded graphs opened with HnswOpenOptions::vectors_on_disk): read with
+    // pread at `disk_offset + slot * dim * 4` of `disk_fd`; vec_base is then null.
+    std::shared_ptr<const detail::OwnedFd> disk_fd;
+    std::uint64_t disk_offset = 0;
+    bool on_disk() const noexcept { return disk_fd != nullptr; }
+    /// Reads the float32 vector of slot s into out (dim floats): from memory or with pread.
+    bool read_vector(std::uint32_t s, float* out) const noexcept;
 
     // Level-0 records, owned or mapped.
     std::unique_ptr<std::byte, detail::FreeDeleter> owned;
@@ -136,6 +152,8 @@ struct HnswGraph {
     Status init(std::size_t dim, Metric metric, const HnswParams& params);
     /// Grows level-0 storage and side arrays to hold `needed` slots (single-threaded).
     void reserve(std::size_t needed);
+    /// Reads vectors left on disk into `floats` (before any mutation).
+    Status load_vectors();
     /// Copies a mapped level-0 array into owned memory.
     void materialize();
     std::size_t memory_bytes() const;

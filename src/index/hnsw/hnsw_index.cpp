@@ -47,8 +47,9 @@ void HnswGraph::reserve(std::size_t needed) {
     auto* fresh = static_cast<std::byte*>(std::aligned_alloc(64, (new_cap * stride + 63) / 64 * 64));
     QUIVER_CHECK_MSG(fresh != nullptr, "out of memory growing the HNSW level-0 array");
     if (count > 0) std::memcpy(fresh, level0, count * stride);
-    if (coded()) {  // the vectors may be the mapping's too: copy them before it is released
+    if (coded()) {  // the vectors may be the mapping's (or on disk): copy them before it is released
         std::vector<float> grown(new_cap * dim);
+        QUIVER_CHECK_MSG(!on_disk(), "vectors on disk must be loaded (load_vectors) before growing");
         if (count > 0) std::memcpy(grown.data(), vec_base, count * dim * sizeof(float));
         floats = std::move(grown);
     }
@@ -61,13 +62,28 @@ void HnswGraph::reserve(std::size_t needed) {
     scratch_pool.reset(new_cap);
 }
 
+Status HnswGraph::load_vectors() {
+    if (!on_disk()) return {};
+    std::vector<float> all(std::max(count, capacity) * dim);
+    for (std::uint32_t s = 0; s < count; ++s) {
+        if (!read_vector(s, all.data() + s * dim)) {
+            return data_loss(fmt::format("reading the vector of HNSW node {} from disk failed", s));
+        }
+    }
+    floats = std::move(all);
+    disk_fd.reset();
+    update_vec_base();
+    return {};
+}
+
 void HnswGraph::materialize() {
     if (mapping) reserve(std::max<std::size_t>(count, 1));
 }
 
 std::size_t HnswGraph::memory_bytes() const {
     // Level-0 records + per-slot side arrays + upper arena + label map (node + bucket estimate).
-    return capacity * stride + floats.capacity() * sizeof(float) +
+    const std::size_t vector_floats = coded() && !on_disk() ? std::max(floats.capacity(), count * dim) : 0;
+    return capacity * stride + vector_floats * sizeof(float) +
            (codec ? codec->parameter_bytes() : 0) + labels.capacity() * sizeof(Label) + levels.capacity() +
            deleted.capacity() + locks.size() + upper_offset.capacity() * sizeof(std::uint64_t) +
            upper.capacity() * sizeof(std::uint32_t) + slot_of.size() * 40 + slot_of.bucket_count() * 8;
@@ -104,6 +120,7 @@ std::size_t HnswIndex::slots() const noexcept { return graph_->count; }
 void HnswIndex::set_progress(ProgressBar* progress) noexcept { progress_ = progress; }
 std::size_t HnswIndex::memory_bytes() const { return graph_->memory_bytes(); }
 bool HnswIndex::is_mapped() const noexcept { return graph_->mapping != nullptr; }
+bool HnswIndex::vectors_on_disk() const noexcept { return graph_->on_disk(); }
 
 std::size_t HnswIndex::unreachable_count() const {
     const HnswGraph& g = *graph_;
@@ -116,6 +133,7 @@ std::size_t HnswIndex::unreachable_count() const {
 std::size_t HnswIndex::repair_reachability() {
     HnswGraph& g = *graph_;
     if (g.max_level.load() < 0) return 0;
+    if (!g.load_vectors().ok()) return 0;
     g.materialize();
     g.unchecked_inserts = 0;
     return g.repair_reachability();
@@ -129,6 +147,7 @@ Status HnswIndex::add(MatrixView<float> vectors, std::span<const Label> labels) 
     QUIVER_TRY(detail::validate_rows(vectors, g.dim, g.metric, "vectors"));
     QUIVER_TRY(detail::validate_labels(labels));
     if (vectors.rows == 0) return {};
+    QUIVER_TRY(g.load_vectors());
     if (g.count + vectors.rows >= std::numeric_limits<std::uint32_t>::max()) {
         return resource_exhausted("an HNSW index holds at most 2^32 - 2 vectors");
     }
@@ -215,8 +234,9 @@ bool HnswIndex::needs_compaction() const noexcept {
 Status HnswIndex::compact_if_needed() { return needs_compaction() ? compact() : ok_status(); }
 
 Status HnswIndex::compact() {
+    if (graph_->num_deleted == 0) return ok_status();
+    QUIVER_TRY(graph_->load_vectors());
     const HnswGraph& g = *graph_;
-    if (g.num_deleted == 0) return ok_status();
     // Live slots in slot order, so the rebuilt graph inserts them in their original order.
     std::vector<std::uint32_t> live;
     live.reserve(g.count - g.num_deleted);

@@ -9,11 +9,21 @@
 //   [coded = 1 only: (align 64) f32 vectors[count * dim]]    <- mapped in place by open()
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <limits>
 
 #include "index/hnsw/hnsw_graph.h"
 
 namespace quiver::index {
+
+detail::OwnedFd::~OwnedFd() {
+    if (fd >= 0) ::close(fd);
+}
+
 namespace {
 constexpr std::uint32_t kHnswVersion = 1;        // float32 graphs
 constexpr std::uint32_t kHnswCodedVersion = 2;   // graphs on codes (HnswParams::codec)
@@ -56,7 +66,7 @@ Status HnswIndex::save(const std::string& path) const {
     return w.finish();
 }
 
-Result<std::unique_ptr<HnswIndex>> HnswIndex::open(const std::string& path) {
+Result<std::unique_ptr<HnswIndex>> HnswIndex::open(const std::string& path, const HnswOpenOptions& options) {
     auto mapping = std::make_shared<storage::MappedFile>();
     QUIVER_ASSIGN_OR_RETURN(*mapping, storage::MappedFile::open(path));
     std::uint32_t version = 0;
@@ -118,8 +128,19 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::open(const std::string& path) {
     if (coded) {
         QUIVER_TRY(r.align(64));
         QUIVER_ASSIGN_OR_RETURN(auto vectors, r.read_span<float>(count * dim));
-        g.vec_base = reinterpret_cast<const std::byte*>(vectors.data());
         g.vec_stride = dim * sizeof(float);
+        if (options.vectors_on_disk) {
+            const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0) {
+                return Error(ErrorCode::kUnavailable,
+                             fmt::format("opening '{}' for vector reads: {}", path, std::strerror(errno)));
+            }
+            g.disk_fd = std::make_shared<const detail::OwnedFd>(fd);
+            g.disk_offset = static_cast<std::uint64_t>(reinterpret_cast<const std::byte*>(vectors.data()) -
+                                                       mapping->bytes().data());
+        } else {
+            g.vec_base = reinterpret_cast<const std::byte*>(vectors.data());
+        }
     }
     if (r.remaining() != 0) return r.corrupt(fmt::format("{} unexpected bytes after the index", r.remaining()));
     g.labels.assign(labels.begin(), labels.end());

@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <unistd.h>
+
 #include "index/hnsw/hnsw_graph.h"
 
 namespace quiver::index {
@@ -201,15 +203,40 @@ void HnswGraph::search_one_coded(const float* q, std::size_t k, std::size_t ef, 
     } else {
         search_layer_impl<false, true>(*this, d, ep, 0, ef, filter, s);
     }
-    // Re-score the whole final beam with float32 vectors, then keep the best k.
+    // Re-score the whole final beam with float32 vectors (from memory, or read from disk), then
+    // keep the best k. A vector that cannot be read keeps its code estimate.
     auto& top = s.results;
-    for (auto& c : top) c.first = dist(q, vec(c.second), dim);
+    if (on_disk()) {
+        s.vector_buf.resize(dim);
+        for (auto& c : top) {
+            if (read_vector(c.second, s.vector_buf.data())) c.first = dist(q, s.vector_buf.data(), dim);
+        }
+    } else {
+        for (auto& c : top) c.first = dist(q, vec(c.second), dim);
+    }
     const std::size_t m = std::min(k, top.size());
     std::partial_sort(top.begin(), top.begin() + static_cast<long>(m), top.end());
     for (std::size_t j = 0; j < m; ++j) {
         out_labels[j] = labels[top[j].second];
         out_distances[j] = top[j].first;
     }
+}
+
+bool HnswGraph::read_vector(std::uint32_t s, float* out) const noexcept {
+    const std::size_t bytes = dim * sizeof(float);
+    if (!on_disk()) {
+        std::memcpy(out, vec(s), bytes);
+        return true;
+    }
+    auto* dst = reinterpret_cast<char*>(out);
+    std::size_t done = 0;
+    const auto base = static_cast<off_t>(disk_offset + static_cast<std::uint64_t>(s) * bytes);
+    while (done < bytes) {
+        const ssize_t got = ::pread(disk_fd->fd, dst + done, bytes - done, base + static_cast<off_t>(done));
+        if (got <= 0) return false;
+        done += static_cast<std::size_t>(got);
+    }
+    return true;
 }
 
 template std::uint32_t HnswGraph::greedy_descent<true>(const float*, std::uint32_t, int, int) const;
