@@ -510,7 +510,8 @@ int run_ann(int argc, char** argv) {
     BlasThreads blas_pin(o.threads);
     std::vector<std::string> names;  // engines in run order; quiver's first
     for (const auto& c : split_list(o.codecs)) names.push_back(c == "none" ? "quiver-hnsw" : "quiver-hnsw-" + c);
-    const std::vector<std::string> peer_list = split_list(o.peers);
+    std::vector<std::string> peer_list = split_list(o.peers);
+    std::erase(peer_list, std::string("none"));
     std::vector<Point> points;
     std::vector<std::vector<Engine>> built_engines;  // per seed (builds kept for the table only)
     std::map<std::string, std::vector<Engine>> builds;  // engine name -> one Engine per seed (destroyed)
