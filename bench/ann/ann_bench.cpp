@@ -11,9 +11,12 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <map>
 #include <set>
 #include "quiver/core/thread_pool.h"
 #include <sstream>
+
+#include <cblas.h>
 
 #include "common/report.h"
 #include "quiver/core/json.h"
@@ -29,6 +32,7 @@
 #ifdef QUIVER_HAVE_FAISS
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
+#include <faiss/IndexRefine.h>
 #include <omp.h>
 #endif
 
@@ -38,17 +42,23 @@ namespace {
 using index::Metric;
 
 struct Options {
-    std::string base, queries, truth, metric = "cosine", index = "hnsw", peers = "hnswlib,faiss";
-    std::string json_path, svg_path, ef_list = "10,16,20,24,32,40,48,64,80,96,128,160,192,256,320,384,512";
+    std::string base, queries, truth, metric = "cosine", index = "hnsw", peers = "hnswlib,faiss,faiss-sq8";
+    std::string codecs = "none,sq8";
+    std::string json_path, svg_path,
+        ef_list = "10,12,14,16,18,20,22,24,28,32,36,40,44,48,56,64,72,80,88,96,112,128,144,160,192,224,256,"
+                  "320,384,448,512";
+    std::size_t seeds = 3;
     std::size_t k = 10, M = 16, ef_construction = 200, threads = 1, repeat = 3, max_queries = 0, max_base = 0;
     std::size_t flat_threads = 0;
     double target = 0.95;
     bool skip_flat = false;
+    bool flat_only = false;
 };
 
 /// One engine under test: build once, then search one query at a time.
 struct Engine {
     std::string name;
+    std::size_t vectors = 0;
     double build_seconds = 0;
     double build_cpu_seconds = 0;      // CPU time of the build (all threads)
     std::size_t memory_bytes = 0;      // RSS growth over the build
@@ -60,6 +70,7 @@ struct Engine {
 
 struct Point {
     std::string engine;
+    std::uint64_t seed;
     std::size_t ef;
     double recall, qps;
     double cpu_qps;  // queries per CPU-second of the search thread (robust to other processes)
@@ -75,16 +86,67 @@ std::vector<std::size_t> parse_list(const std::string& s) {
     return out;
 }
 
-Engine make_quiver(const Matrix<float>& base, Metric metric, const Options& o) {
+std::vector<std::string> split_list(const std::string& s) {
+    std::vector<std::string> out;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        if (!item.empty()) out.push_back(item);
+    }
+    return out;
+}
+
+double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    const std::size_t m = v.size() / 2;
+    return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+/// QPS at `target` recall read off the Pareto frontier of (recall, QPS) points: the points no other
+/// point beats on both; between the two frontier points bracketing the target, QPS is interpolated
+/// linearly in recall. Above every point's recall: 0 (not reached). Below every point: the best QPS.
+double qps_at_recall(std::vector<std::pair<double, double>> pts, double target) {
+    std::sort(pts.begin(), pts.end(), [](const auto& a, const auto& b) {
+        return a.first > b.first || (a.first == b.first && a.second > b.second);
+    });
+    std::vector<std::pair<double, double>> frontier;  // recall descending, QPS ascending
+    for (const auto& p : pts) {
+        if (frontier.empty() || p.second > frontier.back().second) frontier.push_back(p);
+    }
+    if (frontier.empty() || frontier.front().first < target) return 0;
+    for (std::size_t i = 0; i + 1 < frontier.size(); ++i) {
+        const auto& hi = frontier[i];      // recall >= target
+        const auto& lo = frontier[i + 1];  // higher QPS
+        if (lo.first >= target) continue;
+        const double t = (hi.first - target) / (hi.first - lo.first);
+        return hi.second + t * (lo.second - hi.second);
+    }
+    return frontier.back().second;  // every frontier point reaches the target
+}
+
+Engine make_quiver(const Matrix<float>& base, Metric metric, const Options& o, const std::string& codec,
+                   std::uint64_t seed) {
     Engine e;
-    e.name = "quiver";
+    e.name = codec == "none" ? "quiver-hnsw" : "quiver-hnsw-" + codec;
+    e.vectors = base.rows;
     const std::size_t before = resident_bytes();
     const double cpu0 = process_cpu_seconds();
     Stopwatch sw;
-    auto idx = index::HnswIndex::create(base.dim, metric,
-                                        {.M = o.M, .ef_construction = o.ef_construction, .threads = o.threads});
+    index::HnswParams hp{.M = o.M, .ef_construction = o.ef_construction, .seed = seed, .threads = o.threads};
+    auto spec = index::CodecSpec::parse(codec);
+    if (!spec) {
+        std::fprintf(stderr, "quiver bench ann: %s\n", spec.error().to_string().c_str());
+        std::exit(2);
+    }
+    hp.codec = *spec;
+    auto idx = index::HnswIndex::create(base.dim, metric, hp);
+    if (!idx) {
+        std::fprintf(stderr, "quiver bench ann: %s\n", idx.error().to_string().c_str());
+        std::exit(2);
+    }
     std::shared_ptr<index::HnswIndex> h(std::move(*idx));
-    ProgressBar bar("quiver build", base.rows, "vectors");
+    ProgressBar bar(e.name + " build", base.rows, "vectors");
     h->set_progress(&bar);
     Status s = h->add(base, index::sequential_labels(base.rows));
     h->set_progress(nullptr);
@@ -135,15 +197,16 @@ private:
 };
 
 #ifdef QUIVER_HAVE_HNSWLIB
-Engine make_hnswlib(const Matrix<float>& base, Metric metric, const Options& o) {
+Engine make_hnswlib(const Matrix<float>& base, Metric metric, const Options& o, std::uint64_t seed) {
     Engine e;
     e.name = "hnswlib";
+    e.vectors = base.rows;
     const bool cosine = metric == Metric::kCosine;
     const std::size_t before = resident_bytes();
     const double cpu0 = process_cpu_seconds();
     ProgressHeartbeat beat("hnswlib build");
     Stopwatch sw;
-    void* h = qpeer_hnswlib_create(base.dim, metric != Metric::kL2, base.rows, o.M, o.ef_construction, 100);
+    void* h = qpeer_hnswlib_create(base.dim, metric != Metric::kL2, base.rows, o.M, o.ef_construction, seed);
     if (cosine) {
         // As hnswlib's Python bindings do for space='cosine': normalise, then inner product.
         std::vector<float> unit = normalized_copy(base);
@@ -164,38 +227,61 @@ Engine make_hnswlib(const Matrix<float>& base, Metric metric, const Options& o) 
 #endif
 
 #ifdef QUIVER_HAVE_FAISS
-Engine make_faiss(const Matrix<float>& base, Metric metric, const Options& o) {
+/// FAISS HNSW families: "faiss" = IndexHNSWFlat, "faiss-sq8" = IndexHNSWSQ (QT_8bit, codes only),
+/// "faiss-sq8-refine" = IndexRefineFlat over IndexHNSWSQ (float32 re-score of k_factor * k).
+Engine make_faiss(const Matrix<float>& base, Metric metric, const Options& o, const std::string& variant,
+                  std::uint64_t seed) {
     Engine e;
-    e.name = "faiss";
+    e.name = variant == "faiss" ? "faiss-hnsw-flat" : variant == "faiss-sq8" ? "faiss-hnsw-sq8" : "faiss-hnsw-sq8-refine";
+    e.vectors = base.rows;
     const bool cosine = metric == Metric::kCosine;
     const std::size_t before = resident_bytes();
     const double cpu0 = process_cpu_seconds();
-    ProgressHeartbeat beat("faiss build");
+    ProgressHeartbeat beat(e.name + " build");
     Stopwatch sw;
     omp_set_num_threads(static_cast<int>(o.threads));
-    auto idx = std::make_shared<faiss::IndexHNSWFlat>(
-        static_cast<int>(base.dim), static_cast<int>(o.M),
-        metric == Metric::kL2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT);
-    idx->hnsw.efConstruction = static_cast<int>(o.ef_construction);
-    if (cosine) {
-        std::vector<float> unit = normalized_copy(base);
-        idx->add(static_cast<faiss::Index::idx_t>(base.rows), unit.data());
+    const faiss::MetricType fm = metric == Metric::kL2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
+    std::shared_ptr<faiss::IndexHNSW> hnsw;
+    if (variant == "faiss") {
+        hnsw = std::make_shared<faiss::IndexHNSWFlat>(static_cast<int>(base.dim), static_cast<int>(o.M), fm);
     } else {
-        idx->add(static_cast<faiss::Index::idx_t>(base.rows), base.values.data());
+        hnsw = std::make_shared<faiss::IndexHNSWSQ>(static_cast<int>(base.dim), faiss::ScalarQuantizer::QT_8bit,
+                                                    static_cast<int>(o.M), fm);
     }
+    hnsw->hnsw.efConstruction = static_cast<int>(o.ef_construction);
+    hnsw->hnsw.rng.mt.seed(static_cast<std::uint32_t>(seed));
+    std::shared_ptr<faiss::Index> top = hnsw;
+    std::shared_ptr<faiss::IndexRefineFlat> refine;
+    if (variant == "faiss-sq8-refine") {
+        refine = std::make_shared<faiss::IndexRefineFlat>(hnsw.get());
+        refine->k_factor = 4;
+        top = refine;
+    }
+    std::vector<float> unit;
+    const float* data = base.values.data();
+    if (cosine) {
+        unit = normalized_copy(base);
+        data = unit.data();
+    }
+    if (!top->is_trained) top->train(static_cast<faiss::Index::idx_t>(base.rows), data);
+    top->add(static_cast<faiss::Index::idx_t>(base.rows), data);
     e.build_seconds = sw.seconds();
     e.build_cpu_seconds = process_cpu_seconds() - cpu0;
     e.memory_bytes = resident_bytes() - before;
-    e.set_ef = [idx](std::size_t ef) { idx->hnsw.efSearch = static_cast<int>(ef); };
+    e.set_ef = [hnsw](std::size_t ef) { hnsw->hnsw.efSearch = static_cast<int>(ef); };
     const std::size_t k = o.k;
     auto prep = std::make_shared<QueryPrep>(cosine, base.dim);
     auto dist = std::make_shared<std::vector<float>>(k);
-    e.search = [idx, k, prep, dist](const float* q, std::int64_t* out) {
+    e.search = [top, k, prep, dist](const float* q, std::int64_t* out) {
         std::vector<faiss::Index::idx_t> labels(k);
-        idx->search(1, (*prep)(q), static_cast<faiss::Index::idx_t>(k), dist->data(), labels.data());
+        top->search(1, (*prep)(q), static_cast<faiss::Index::idx_t>(k), dist->data(), labels.data());
         for (std::size_t j = 0; j < k; ++j) out[j] = labels[j];
     };
-    e.destroy = [idx]() mutable { idx.reset(); };
+    e.destroy = [top, refine, hnsw]() mutable {
+        refine.reset();
+        top.reset();
+        hnsw.reset();
+    };
     return e;
 }
 #endif
@@ -219,11 +305,54 @@ struct FlatRow {
     std::size_t exact_queries;
 };
 
+/// Sets OpenBLAS's (process-wide) thread count for a scope.
+class BlasThreads {
+public:
+    explicit BlasThreads(std::size_t n) : saved_(openblas_get_num_threads()) {
+        openblas_set_num_threads(static_cast<int>(n));
+    }
+    ~BlasThreads() { openblas_set_num_threads(saved_); }
+    BlasThreads(const BlasThreads&) = delete;
+    BlasThreads& operator=(const BlasThreads&) = delete;
+
+private:
+    int saved_;
+};
+
+/// The sgemm limit: the best time of the bare matrix product queries x base^T (no selection), over
+/// a few tilings (whole query set x 4096 base rows as FAISS tiles it; 256 x 2048 as quiver does),
+/// with `threads` OpenBLAS threads. No exact-search engine built on sgemm can beat it.
+double sgemm_limit_seconds(const Matrix<float>& base, const Matrix<float>& queries, std::size_t threads,
+                           std::size_t repeat) {
+    BlasThreads scope(threads);
+    const std::size_t nq = queries.rows, n = base.rows, d = base.dim;
+    double best = 1e30;
+    for (auto [qb, bb] : {std::pair<std::size_t, std::size_t>{nq, 4096}, {256, 2048}, {nq, 1024}}) {
+        qb = std::min(qb, nq);
+        std::vector<float> out(qb * bb);
+        for (std::size_t rep = 0; rep < repeat; ++rep) {
+            Stopwatch sw;
+            for (std::size_t q0 = 0; q0 < nq; q0 += qb) {
+                const std::size_t qn = std::min(qb, nq - q0);
+                for (std::size_t b0 = 0; b0 < n; b0 += bb) {
+                    const std::size_t bn = std::min(bb, n - b0);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(qn), static_cast<int>(bn),
+                                static_cast<int>(d), 1.0f, queries.row_ptr(q0), static_cast<int>(d),
+                                base.row_ptr(b0), static_cast<int>(d), 0.0f, out.data(), static_cast<int>(bn));
+                }
+            }
+            best = std::min(best, sw.seconds());
+        }
+    }
+    return best;
+}
+
 std::vector<FlatRow> run_flat(const Matrix<float>& base, const Matrix<float>& queries, Metric metric,
                               const Matrix<std::int32_t>& truth, const Options& o) {
     ProgressHeartbeat beat("batched exact search");
     std::vector<FlatRow> rows;
     const std::size_t nq = queries.rows, k = o.k;
+    const std::size_t threads = resolve_threads(o.flat_threads);
     auto exact_count = [&](const std::vector<std::int64_t>& got) {
         std::size_t n = 0;
         for (std::size_t q = 0; q < nq; ++q) {
@@ -233,20 +362,26 @@ std::vector<FlatRow> run_flat(const Matrix<float>& base, const Matrix<float>& qu
         }
         return n;
     };
+    const double limit = sgemm_limit_seconds(base, queries, threads, o.repeat);
+    rows.push_back({fmt::format("sgemm limit ({} OpenBLAS threads, product only)", threads), limit,
+                    static_cast<double>(nq) / limit, 0});
     auto flat = std::move(*index::FlatIndex::create(base.dim, metric));
     (void)flat->add(base, index::sequential_labels(base.rows));
-    double best = 1e30;
     std::vector<std::int64_t> got(nq * k);
-    for (std::size_t rep = 0; rep < o.repeat; ++rep) {
-        Stopwatch sw;
-        auto r = flat->search(queries, {.k = k, .threads = o.flat_threads});
-        best = std::min(best, sw.seconds());
-        for (std::size_t i = 0; i < nq * k; ++i) got[i] = static_cast<std::int64_t>(to_int(r->labels[i]));
+    {
+        BlasThreads scope(threads);
+        double best = 1e30;
+        for (std::size_t rep = 0; rep < o.repeat; ++rep) {
+            Stopwatch sw;
+            auto r = flat->search(queries, {.k = k, .threads = threads});
+            best = std::min(best, sw.seconds());
+            for (std::size_t i = 0; i < nq * k; ++i) got[i] = static_cast<std::int64_t>(to_int(r->labels[i]));
+        }
+        rows.push_back({fmt::format("quiver FlatIndex ({} threads)", threads), best, static_cast<double>(nq) / best,
+                        exact_count(got)});
     }
-    rows.push_back({"quiver FlatIndex", best, static_cast<double>(nq) / best, exact_count(got)});
 #ifdef QUIVER_HAVE_FAISS
     {
-        omp_set_num_threads(static_cast<int>(resolve_threads(o.flat_threads)));
         const bool l2 = metric == Metric::kL2;
         std::unique_ptr<faiss::IndexFlat> fi;
         if (l2) fi = std::make_unique<faiss::IndexFlatL2>(static_cast<int>(base.dim));
@@ -255,18 +390,28 @@ std::vector<FlatRow> run_flat(const Matrix<float>& base, const Matrix<float>& qu
         fi->add(static_cast<faiss::Index::idx_t>(base.rows), b.data());
         std::vector<float> dist(nq * k);
         std::vector<faiss::Index::idx_t> labels(nq * k);
-        double fbest = 1e30;
-        for (std::size_t rep = 0; rep < o.repeat; ++rep) {
-            Stopwatch sw;
-            // Normalising the queries is part of the job for cosine, as it is inside quiver's search.
-            std::vector<float> q = metric == Metric::kCosine ? normalized_copy(queries) : queries.values;
-            fi->search(static_cast<faiss::Index::idx_t>(nq), q.data(), static_cast<faiss::Index::idx_t>(k), dist.data(),
-                       labels.data());
-            fbest = std::min(fbest, sw.seconds());
+        // Every split of the thread budget between OpenMP (selection) and OpenBLAS (the product),
+        // oversubscribed ones included: FAISS's best is the one compared against.
+        for (std::size_t omp = 1; omp <= threads; ++omp) {
+            for (std::size_t blas = 1; blas <= threads; ++blas) {
+                omp_set_num_threads(static_cast<int>(omp));
+                BlasThreads scope(blas);
+                double fbest = 1e30;
+                for (std::size_t rep = 0; rep < o.repeat; ++rep) {
+                    Stopwatch sw;
+                    // Normalising the queries is part of the job for cosine, as it is inside quiver's search.
+                    std::vector<float> q = metric == Metric::kCosine ? normalized_copy(queries) : queries.values;
+                    fi->search(static_cast<faiss::Index::idx_t>(nq), q.data(), static_cast<faiss::Index::idx_t>(k),
+                               dist.data(), labels.data());
+                    fbest = std::min(fbest, sw.seconds());
+                }
+                for (std::size_t i = 0; i < nq * k; ++i) got[i] = labels[i];
+                rows.push_back({fmt::format("faiss {} (OMP {} + OpenBLAS {})", l2 ? "IndexFlatL2" : "IndexFlatIP",
+                                            omp, blas),
+                                fbest, static_cast<double>(nq) / fbest, exact_count(got)});
+            }
         }
-        for (std::size_t i = 0; i < nq * k; ++i) got[i] = labels[i];
-        rows.push_back({l2 ? "faiss IndexFlatL2" : "faiss IndexFlatIP", fbest, static_cast<double>(nq) / fbest,
-                        exact_count(got)});
+        omp_set_num_threads(1);
     }
 #endif
     return rows;
@@ -287,7 +432,13 @@ int run_ann(int argc, char** argv) {
     app.add_option("--ef-construction", o.ef_construction, "HNSW build beam")->capture_default_str();
     app.add_option("--threads", o.threads, "Build threads for every engine (search is single-threaded)")
         ->capture_default_str();
-    app.add_option("--peers", o.peers, "Comma list of peers: hnswlib,faiss (empty for none)")->capture_default_str();
+    app.add_option("--peers", o.peers,
+                   "Comma list of peers: hnswlib, faiss (IndexHNSWFlat), faiss-sq8 (IndexHNSWSQ), faiss-sq8-refine "
+                   "(IndexRefineFlat over IndexHNSWSQ); empty for none")
+        ->capture_default_str();
+    app.add_option("--codecs", o.codecs, "quiver HNSW variants: comma list of codecs walked (none = float32)")
+        ->capture_default_str();
+    app.add_option("--seeds", o.seeds, "Build seeds per engine (the median is reported)")->capture_default_str();
     app.add_option("--ef", o.ef_list, "Comma list of ef values to sweep")->capture_default_str();
     app.add_option("--repeat", o.repeat, "Timed runs per point; the best is kept")->capture_default_str();
     app.add_option("--max-queries", o.max_queries, "Use at most this many queries (0 = all)");
@@ -295,6 +446,7 @@ int run_ann(int argc, char** argv) {
     app.add_option("--target-recall", o.target, "Recall the summary compares at")->capture_default_str();
     app.add_option("--flat-threads", o.flat_threads, "Threads for the batched flat comparison (0 = all)");
     app.add_flag("--no-flat", o.skip_flat, "Skip the batched flat comparison");
+    app.add_flag("--flat-only", o.flat_only, "Only the batched flat comparison (no HNSW sweep)");
     app.add_option("--json", o.json_path, "Write results as JSON here");
     app.add_option("--svg", o.svg_path, "Write a recall/QPS plot here (default: next to --json)");
     try {
@@ -353,133 +505,174 @@ int run_ann(int argc, char** argv) {
                 std::string(simd::to_string(simd::active_simd_level())).c_str());
     std::fflush(stdout);  // piped: the header before the progress lines of the builds
 
-    // quiver first, then the peers: any warm-up or allocator advantage goes to the peers.
-    std::vector<Engine> engines;
-    engines.push_back(make_quiver(B, *metric, o));
-    std::set<std::string> peers;
-    for (auto& p : std::vector<std::string>{"hnswlib", "faiss"}) {
-        if (o.peers.find(p) != std::string::npos) peers.insert(p);
-    }
-#ifdef QUIVER_HAVE_HNSWLIB
-    if (peers.count("hnswlib")) engines.push_back(make_hnswlib(B, *metric, o));
-#else
-    if (peers.count("hnswlib")) std::fprintf(stderr, "note: hnswlib peer not built (libhnswlib-dev missing)\n");
-#endif
-#ifdef QUIVER_HAVE_FAISS
-    if (peers.count("faiss")) engines.push_back(make_faiss(B, *metric, o));
-#else
-    if (peers.count("faiss")) std::fprintf(stderr, "note: faiss peer not built (libfaiss-dev missing)\n");
-#endif
-#ifdef QUIVER_HAVE_FAISS
-    omp_set_num_threads(1);
-#endif
-
-    // Repeats are interleaved across engines (rep-major), so a burst of load from elsewhere on the
-    // machine hits every engine alike; each keeps its best wall time and its best thread-CPU time.
+    // Threads pinned alike for every engine: builds use --threads (quiver's pool, hnswlib's threads,
+    // FAISS's OpenMP), BLAS gets the same count; searches run on one thread (OpenMP 1).
+    BlasThreads blas_pin(o.threads);
+    std::vector<std::string> names;  // engines in run order; quiver's first
+    for (const auto& c : split_list(o.codecs)) names.push_back(c == "none" ? "quiver-hnsw" : "quiver-hnsw-" + c);
+    std::vector<std::string> peer_list = split_list(o.peers);
+    std::erase(peer_list, std::string("none"));
     std::vector<Point> points;
+    std::vector<std::vector<Engine>> built_engines;  // per seed (builds kept for the table only)
+    std::map<std::string, std::vector<Engine>> builds;  // engine name -> one Engine per seed (destroyed)
     std::vector<std::int64_t> got(nq * k);
-    std::size_t sweep_points = 0;
-    for (std::size_t ef : parse_list(o.ef_list)) sweep_points += ef >= k ? 1 : 0;
-    ProgressBar sweep("ef sweep", sweep_points * o.repeat * engines.size(), "passes");
+    std::vector<std::size_t> efs;
     for (std::size_t ef : parse_list(o.ef_list)) {
-        if (ef < k) continue;
-        std::vector<double> best(engines.size(), 1e30), best_cpu(engines.size(), 1e30);
-        std::vector<double> recall(engines.size(), 0.0);
-        for (std::size_t rep = 0; rep < o.repeat; ++rep) {
-            for (std::size_t e = 0; e < engines.size(); ++e) {
-                engines[e].set_ef(ef);
-                const double cpu0 = thread_cpu_seconds();
-                Stopwatch sw;
-                for (std::size_t q = 0; q < nq; ++q) engines[e].search(Q.row_ptr(q), got.data() + q * k);
-                best[e] = std::min(best[e], sw.seconds());
-                best_cpu[e] = std::min(best_cpu[e], thread_cpu_seconds() - cpu0);
-                if (rep == 0) recall[e] = recall_of(got, truth, nq, k);
-                sweep.add(1);
+        if (ef >= k) efs.push_back(ef);
+    }
+    const std::size_t seed_runs = o.flat_only ? 0 : o.seeds;
+    for (std::size_t si = 0; si < seed_runs; ++si) {
+        const std::uint64_t seed = 100 + si;
+        // quiver first, then the peers: any warm-up or allocator advantage goes to the peers.
+        std::vector<Engine> engines;
+        for (const auto& c : split_list(o.codecs)) engines.push_back(make_quiver(B, *metric, o, c, seed));
+        for (const auto& p : peer_list) {
+            if (p == "hnswlib") {
+#ifdef QUIVER_HAVE_HNSWLIB
+                engines.push_back(make_hnswlib(B, *metric, o, seed));
+#else
+                std::fprintf(stderr, "note: hnswlib peer not built (libhnswlib-dev missing)\n");
+#endif
+            } else if (p == "faiss" || p == "faiss-sq8" || p == "faiss-sq8-refine") {
+#ifdef QUIVER_HAVE_FAISS
+                engines.push_back(make_faiss(B, *metric, o, p, seed));
+#else
+                std::fprintf(stderr, "note: faiss peer not built (libfaiss-dev missing)\n");
+#endif
+            } else {
+                std::fprintf(stderr, "quiver bench ann: unknown peer '%s'\n", p.c_str());
+                return 2;
             }
         }
-        for (std::size_t e = 0; e < engines.size(); ++e) {
-            points.push_back({engines[e].name, ef, recall[e], static_cast<double>(nq) / best[e],
-                              static_cast<double>(nq) / best_cpu[e]});
-        }
-    }
-
-    sweep.finish();
-
-    // Tables.
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& p : points) {
-        rows.push_back({p.engine, std::to_string(p.ef), fmt::format("{:.4f}", p.recall), fmt::format("{:.0f}", p.qps),
-                        fmt::format("{:.0f}", p.cpu_qps)});
-    }
-    std::printf("\n%s", text_table({"engine", "ef", "recall@k", "QPS (1 thread)", "QPS per CPU-s"}, rows).c_str());
-    std::vector<std::vector<std::string>> brows;
-    for (const auto& e : engines) {
-        brows.push_back({e.name, fmt::format("{:.2f}", e.build_seconds), fmt::format("{:.2f}", e.build_cpu_seconds),
-                         fmt::format("{:.1f}", e.memory_bytes / 1048576.0),
-                         e.reported_bytes ? fmt::format("{:.1f}", e.reported_bytes / 1048576.0) : "-"});
-    }
-    std::printf("\n%s", text_table({"engine", "build s", "build CPU s", "memory MiB (RSS growth)", "memory MiB (reported)"}, brows).c_str());
-
-    // Summary at the target recall: smallest ef reaching it, per engine.
-    json::Value summary = json::Value::array();
-    std::printf("\nAt recall@%zu >= %.2f (smallest ef reaching it):\n", k, o.target);
-    const Point* quiver_point = nullptr;
-    for (const auto& e : engines) {
-        const Point* hit = nullptr;
-        for (const auto& p : points) {
-            if (p.engine == e.name && p.recall >= o.target) {
-                hit = &p;
-                break;
-            }
-        }
-        if (e.name == "quiver") quiver_point = hit;
-        json::Value s = json::Value::object();
-        s.set("engine", json::Value::string(e.name));
-        if (hit) {
-            std::printf("  %-8s ef=%-4zu recall=%.4f QPS=%.0f build=%.2fs memory=%.1f MiB\n", e.name.c_str(), hit->ef,
-                        hit->recall, hit->qps, e.build_seconds, e.memory_bytes / 1048576.0);
-            s.set("ef", json::Value::number(static_cast<double>(hit->ef)));
-            s.set("recall", json::Value::number(hit->recall));
-            s.set("qps", json::Value::number(hit->qps));
-            s.set("cpu_qps", json::Value::number(hit->cpu_qps));
-        } else {
-            std::printf("  %-8s never reached the target in this sweep\n", e.name.c_str());
-        }
-        s.set("build_seconds", json::Value::number(e.build_seconds));
-        s.set("build_cpu_seconds", json::Value::number(e.build_cpu_seconds));
-        s.set("memory_bytes", json::Value::number(static_cast<double>(e.memory_bytes)));
-        summary.as_array().push_back(std::move(s));
-    }
-    if (quiver_point) {
-        for (const auto& e : engines) {
-            if (e.name == "quiver") continue;
-            for (const auto& p : points) {
-                if (p.engine == e.name && p.recall >= o.target) {
-                    std::printf("  quiver / %s: QPS %.2fx (per CPU-s %.2fx), build time %.2fx (CPU time %.2fx), "
-                                "memory %.2fx\n",
-                                e.name.c_str(), quiver_point->qps / p.qps, quiver_point->cpu_qps / p.cpu_qps,
-                                engines[0].build_seconds / e.build_seconds,
-                                engines[0].build_cpu_seconds / e.build_cpu_seconds,
-                                static_cast<double>(engines[0].memory_bytes) / static_cast<double>(e.memory_bytes));
-                    break;
+#ifdef QUIVER_HAVE_FAISS
+        omp_set_num_threads(1);
+#endif
+        // Whole passes over the query set. Repeats are interleaved across engines (rep-major), so a
+        // burst of load from elsewhere hits every engine alike; each keeps its best wall time and its
+        // best thread-CPU time.
+        ProgressBar sweep(fmt::format("ef sweep, seed {}", seed), efs.size() * o.repeat * engines.size(), "passes");
+        for (std::size_t ef : efs) {
+            std::vector<double> best(engines.size(), 1e30), best_cpu(engines.size(), 1e30);
+            std::vector<double> recall(engines.size(), 0.0);
+            for (std::size_t rep = 0; rep < o.repeat; ++rep) {
+                for (std::size_t e = 0; e < engines.size(); ++e) {
+                    engines[e].set_ef(ef);
+                    const double cpu0 = thread_cpu_seconds();
+                    Stopwatch sw;
+                    for (std::size_t q = 0; q < nq; ++q) engines[e].search(Q.row_ptr(q), got.data() + q * k);
+                    best[e] = std::min(best[e], sw.seconds());
+                    best_cpu[e] = std::min(best_cpu[e], thread_cpu_seconds() - cpu0);
+                    if (rep == 0) recall[e] = recall_of(got, truth, nq, k);
+                    sweep.add(1);
                 }
             }
+            for (std::size_t e = 0; e < engines.size(); ++e) {
+                points.push_back({engines[e].name, seed, ef, recall[e], static_cast<double>(nq) / best[e],
+                                  static_cast<double>(nq) / best_cpu[e]});
+            }
         }
+        sweep.finish();
+        for (auto& e : engines) {
+            e.destroy();
+            e.search = nullptr;
+            e.set_ef = nullptr;
+            builds[e.name].push_back(e);
+            if (si == 0 && std::find(names.begin(), names.end(), e.name) == names.end()) names.push_back(e.name);
+        }
+    }
+
+    // Per engine and seed: QPS at the target recall, interpolated on the recall/QPS Pareto frontier;
+    // then the median over seeds.
+    std::vector<std::vector<std::string>> rows;
+    json::Value summary = json::Value::array();
+    std::map<std::string, double> median_qps;
+    for (const auto& name : names) {
+        const auto& bs = builds[name];
+        if (bs.empty()) continue;
+        std::vector<double> qps_at, cpu_qps_at, build_s, build_cpu_s, mem;
+        for (const Engine& e : bs) {
+            build_s.push_back(e.build_seconds);
+            build_cpu_s.push_back(e.build_cpu_seconds);
+            mem.push_back(static_cast<double>(e.reported_bytes ? e.reported_bytes : e.memory_bytes) /
+                          static_cast<double>(e.vectors));
+        }
+        for (std::size_t si = 0; si < o.seeds; ++si) {
+            std::vector<std::pair<double, double>> pts, cpts;
+            for (const auto& p : points) {
+                if (p.engine == name && p.seed == 100 + si) {
+                    pts.emplace_back(p.recall, p.qps);
+                    cpts.emplace_back(p.recall, p.cpu_qps);
+                }
+            }
+            if (pts.empty()) continue;
+            qps_at.push_back(qps_at_recall(pts, o.target));
+            cpu_qps_at.push_back(qps_at_recall(cpts, o.target));
+        }
+        const double q = median(qps_at), cq = median(cpu_qps_at);
+        median_qps[name] = q;
+        rows.push_back({name, q > 0 ? fmt::format("{:.0f}", q) : "not reached", cq > 0 ? fmt::format("{:.0f}", cq) : "-",
+                        fmt::format("{:.0f}", median(mem)), fmt::format("{:.2f}", median(build_s)),
+                        fmt::format("{:.2f}", median(build_cpu_s)), fmt::format("{}", qps_at.size())});
+        json::Value v = json::Value::object();
+        v.set("engine", json::Value::string(name));
+        v.set("qps_at_target", json::Value::number(q));
+        v.set("cpu_qps_at_target", json::Value::number(cq));
+        json::Value per_seed = json::Value::array();
+        for (double x : qps_at) per_seed.as_array().push_back(json::Value::number(x));
+        v.set("qps_at_target_per_seed", std::move(per_seed));
+        v.set("bytes_per_vector", json::Value::number(median(mem)));
+        v.set("build_seconds", json::Value::number(median(build_s)));
+        v.set("build_cpu_seconds", json::Value::number(median(build_cpu_s)));
+        summary.as_array().push_back(std::move(v));
+    }
+    if (!o.flat_only) {
+        std::printf("\nQPS at recall@%zu = %.2f, interpolated on each engine's recall/QPS Pareto frontier "
+                    "(%zu ef values), median of %zu build seeds; single-thread search, whole passes over %zu "
+                    "queries; builds on %zu threads (OpenMP and OpenBLAS pinned to %zu). Debian's FAISS is a "
+                    "generic build (no -march=native); hnswlib is compiled -O3 -march=native as its users build "
+                    "it. bytes/vector: the engine's own accounting when it has one, else RSS growth over the build.\n%s",
+                    k, o.target, efs.size(), o.seeds, nq, o.threads, o.threads,
+                    text_table({"engine", "QPS @ target", "QPS per CPU-s", "bytes/vector", "build s", "build CPU s",
+                                "seeds"},
+                               rows)
+                        .c_str());
+        for (const auto& name : names) {
+            if (name.rfind("quiver", 0) != 0 || median_qps[name] <= 0) continue;
+            for (const auto& other : names) {
+                if (other == name || median_qps[other] <= 0) continue;
+                std::printf("  %s / %s: %.2fx\n", name.c_str(), other.c_str(), median_qps[name] / median_qps[other]);
+            }
+        }
+    }
+    std::vector<Engine> engines;  // (kept for the plot loop below)
+    for (const auto& name : names) {
+        Engine e;
+        e.name = name;
+        engines.push_back(e);
     }
 
     std::vector<FlatRow> flat_rows;
     if (!o.skip_flat) {
         flat_rows = run_flat(B, Q, *metric, truth, o);
         std::vector<std::vector<std::string>> frows;
+        const double limit_qps = flat_rows.front().qps;
         for (const auto& f : flat_rows) {
             frows.push_back({f.engine, fmt::format("{:.3f}", f.seconds), fmt::format("{:.0f}", f.qps),
-                             fmt::format("{}/{}", f.exact_queries, nq)});
+                             fmt::format("{:.0f}%", 100.0 * f.qps / limit_qps),
+                             f.engine.rfind("sgemm", 0) == 0 ? "-" : fmt::format("{}/{}", f.exact_queries, nq)});
         }
-        std::printf("\nBatched exact search, %zu queries at once, %zu threads:\n%s", nq,
-                    resolve_threads(o.flat_threads),
-                    text_table({"engine", "seconds", "QPS", "queries equal to truth"}, frows).c_str());
-        if (flat_rows.size() > 1) {
-            std::printf("  quiver / faiss flat speed: %.2fx\n", flat_rows[1].seconds / flat_rows[0].seconds);
+        std::printf("\nBatched exact search, %zu queries at once, %zu threads (Debian's FAISS is a generic "
+                    "build, not tuned for this CPU):\n%s",
+                    nq, resolve_threads(o.flat_threads),
+                    text_table({"engine", "seconds", "QPS", "share of sgemm limit", "queries equal to truth"}, frows)
+                        .c_str());
+        if (flat_rows.size() > 2) {
+            const FlatRow* best_faiss = nullptr;
+            for (std::size_t i = 2; i < flat_rows.size(); ++i) {
+                if (!best_faiss || flat_rows[i].seconds < best_faiss->seconds) best_faiss = &flat_rows[i];
+            }
+            std::printf("  quiver / best faiss (%s): %.2fx\n", best_faiss->engine.c_str(),
+                        best_faiss->seconds / flat_rows[1].seconds);
         }
     }
 
@@ -496,6 +689,7 @@ int run_ann(int argc, char** argv) {
         for (const auto& p : points) {
             json::Value v = json::Value::object();
             v.set("engine", json::Value::string(p.engine));
+            v.set("seed", json::Value::number(static_cast<double>(p.seed)));
             v.set("ef", json::Value::number(static_cast<double>(p.ef)));
             v.set("recall", json::Value::number(p.recall));
             v.set("qps", json::Value::number(p.qps));
@@ -509,6 +703,7 @@ int run_ann(int argc, char** argv) {
             json::Value v = json::Value::object();
             v.set("engine", json::Value::string(f.engine));
             v.set("seconds", json::Value::number(f.seconds));
+            v.set("qps", json::Value::number(f.qps));
             v.set("exact_queries", json::Value::number(static_cast<double>(f.exact_queries)));
             fl.as_array().push_back(std::move(v));
         }
@@ -542,7 +737,6 @@ int run_ann(int argc, char** argv) {
             std::printf("\nwrote %s\n", o.svg_path.c_str());
         }
     }
-    for (auto& e : engines) e.destroy();
     return 0;
 }
 

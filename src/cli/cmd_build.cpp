@@ -34,9 +34,7 @@ Status run_build(const BuildOptions& o) {
     }
     QUIVER_ASSIGN_OR_RETURN(index::CodecSpec codec, index::CodecSpec::parse(o.codec));
     const bool on_codes = o.index_type == "ivf" || codec.kind != index::CodecKind::kNone;
-    if (o.index_type == "hnsw" && on_codes) {
-        return invalid_argument(fmt::format("--codec {} works with --index flat or ivf", o.codec));
-    }
+    // HNSW walks one code per node (sq8, sq4, rabitq, binary; not fast-scan PQ): HnswIndex checks.
     if (o.index_type != "ivf" && o.nlist > 0) return invalid_argument("--nlist needs --index ivf");
     // Ids come from JSONL, or from the .ids file beside .npy/.fvecs (written by `quiver encode`).
     std::string ids_from;
@@ -49,12 +47,13 @@ Status run_build(const BuildOptions& o) {
                                                                  {.M = o.m,
                                                                   .ef_construction = o.ef_construction,
                                                                   .seed = o.seed,
-                                                                  .threads = o.threads}));
+                                                                  .threads = o.threads,
+                                                                  .codec = codec}));
         h->set_progress(&bar);
         QUIVER_TRY(h->add(vectors, index::sequential_labels(vectors.rows)));
         h->set_progress(nullptr);
         idx = std::move(h);
-    } else if (on_codes) {
+    } else if (on_codes) {  // flat or IVF over codes
         // IVF default: about 4 * sqrt(n) lists, as FAISS suggests, at least one and at most n / 39 so the
         // coarse k-means has enough points per list.
         std::size_t nlist = o.nlist;
@@ -135,7 +134,7 @@ void add_build_command(CLI::App& app) {
         ->capture_default_str();
     sub->add_option("--index-type", o->index_type, "Index type: hnsw | flat | ivf")->capture_default_str();
     sub->add_option("--codec", o->codec,
-                    "Vector codes (flat, ivf): none | sq8 | sq4 | pq<M>x<4|8> | rabitq<1|2|4|8> | binary<1..8>")
+                    "Vector codes (flat, ivf; hnsw walks sq8, sq4, rabitq or binary codes and re-scores in float32): none | sq8 | sq4 | pq<M>x<4|8> | rabitq<1|2|4|8> | binary<1..8>")
         ->capture_default_str();
     sub->add_option("--nlist", o->nlist, "IVF lists (0 = about 4 * sqrt(rows))");
     sub->add_option("--nprobe", o->nprobe, "IVF lists probed by default at search (0 = nlist / 32)");

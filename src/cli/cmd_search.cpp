@@ -22,6 +22,7 @@ struct SearchOptions {
     std::size_t k = 10, ef = 0, threads = 0, max_queries = 0, nprobe = 0;
     std::size_t rescore = index::SearchParams::kRescoreDefault;
     bool json = false;
+    bool vectors_on_disk = false;
 };
 
 /// Lets through the labels of one truth row (sorted for binary search).
@@ -105,7 +106,7 @@ Status run_search(const SearchOptions& o) {
     if (o.tag.empty() || o.tag.find_first_of(" \t\r\n") != std::string::npos) {
         return invalid_argument("--tag must be one word");
     }
-    QUIVER_ASSIGN_OR_RETURN(auto idx, index::open_index(o.index_file));
+    QUIVER_ASSIGN_OR_RETURN(auto idx, index::open_index(o.index_file, {.vectors_on_disk = o.vectors_on_disk}));
     QUIVER_ASSIGN_OR_RETURN(storage::VectorSet qs, read_vectors_with_ids(o.queries, {.max_rows = o.max_queries}));
     const auto info = idx->info();
     if (qs.vectors.dim != info.dim) {
@@ -278,6 +279,8 @@ void add_search_command(CLI::App& app) {
     sub->add_option("--tag", o->tag, "Run tag of --trec")->capture_default_str();
     sub->add_option("--truth", o->truth, "Exact neighbours (.ivecs, e.g. from `quiver gt`): print recall@k to stderr");
     sub->add_flag("--json", o->json, "JSON output (stdout, or --output)");
+    sub->add_flag("--vectors-on-disk", o->vectors_on_disk,
+                  "HNSW on codes: leave the float32 vectors in the file, read them with pread for the re-score");
     set_status_action(sub, "search", [o] { return run_search(*o); });
 }
 

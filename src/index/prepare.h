@@ -7,6 +7,7 @@
 #include <span>
 #include <vector>
 
+#include "quiver/core/ids.h"
 #include "quiver/core/matrix_view.h"
 #include "quiver/core/result.h"
 #include "quiver/simd/kernels.h"
@@ -32,6 +33,17 @@ inline Status validate_rows(MatrixView<float> m, std::size_t dim, simd::Metric m
         if (metric == simd::Metric::kCosine && !(norm > 0)) {
             return invalid_argument(
                 fmt::format("{} row {} is the zero vector, which has no cosine direction", what, r));
+        }
+    }
+    return {};
+}
+
+/// Rejects the reserved kNoLabel value (it pads short result rows, so it can never name a vector).
+inline Status validate_labels(std::span<const Label> labels) {
+    for (std::size_t i = 0; i < labels.size(); ++i) {
+        if (labels[i] == kNoLabel) {
+            return invalid_argument(fmt::format(
+                "label {} (row {}) is the reserved no-label value", to_int(labels[i]), i));
         }
     }
     return {};

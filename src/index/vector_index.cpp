@@ -36,7 +36,7 @@ std::vector<Label> sequential_labels(std::size_t n, std::uint64_t first) {
     return out;
 }
 
-Result<std::unique_ptr<VectorIndex>> open_index(const std::string& path) {
+Result<std::unique_ptr<VectorIndex>> open_index(const std::string& path, const OpenIndexOptions& options) {
     QUIVER_ASSIGN_OR_RETURN(storage::MappedFile file, storage::MappedFile::open(path));
     const auto bytes = file.bytes();
     if (bytes.size() < storage::kHeaderBytes) {
@@ -52,7 +52,7 @@ Result<std::unique_ptr<VectorIndex>> open_index(const std::string& path) {
         return std::unique_ptr<VectorIndex>(std::move(idx));
     }
     if (header[1] == kHnswFileKind) {
-        QUIVER_ASSIGN_OR_RETURN(auto idx, HnswIndex::open(path));
+        QUIVER_ASSIGN_OR_RETURN(auto idx, HnswIndex::open(path, {.vectors_on_disk = options.vectors_on_disk}));
         return std::unique_ptr<VectorIndex>(std::move(idx));
     }
     if (header[1] == kCodeIndexFileKind) {

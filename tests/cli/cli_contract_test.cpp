@@ -415,12 +415,13 @@ TEST_F(CliContract, ProgressLinesWhenStderrIsNotATerminal) {
     // The benchmark driver: the build and every pass of the ef sweep.
     if (run("bench ann --help").code == 0) {
         auto bench = run("bench ann --base " + f("base.fvecs") + " --queries " + f("base.fvecs") +
-                             " --max-queries 50 --metric l2 --peers none --ef 10,20 --repeat 2 --no-flat",
+                             " --max-queries 50 --metric l2 --peers none --codecs none --seeds 1 --ef 10,20"
+                             " --repeat 2 --no-flat",
                          "QUIVER_PROGRESS_INTERVAL=0");
         ASSERT_EQ(bench.code, 0) << bench.err;
-        EXPECT_NE(bench.err.find("quiver build: 3000/3000 vectors"), std::string::npos) << bench.err;
-        EXPECT_NE(bench.err.find("ef sweep: 1/4 passes"), std::string::npos) << bench.err;
-        EXPECT_NE(bench.err.find("ef sweep: 4/4 passes (100.0%)"), std::string::npos) << bench.err;
+        EXPECT_NE(bench.err.find("quiver-hnsw build: 3000/3000 vectors"), std::string::npos) << bench.err;
+        EXPECT_NE(bench.err.find("ef sweep, seed 100: 1/4 passes"), std::string::npos) << bench.err;
+        EXPECT_NE(bench.err.find("ef sweep, seed 100: 4/4 passes (100.0%)"), std::string::npos) << bench.err;
     }
 }
 

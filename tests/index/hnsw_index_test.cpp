@@ -230,3 +230,84 @@ TEST(HnswIndex, RejectsBadInputAndHandlesEdgeCases) {
 
 }  // namespace
 }  // namespace quiver::index
+
+namespace quiver::index {
+namespace {
+
+class HnswCodedTest : public ::testing::TestWithParam<Metric> {};
+
+// HNSW walking SQ8 codes: recall floor against brute force, float32 re-scored distances, a
+// smaller record than the float graph, and a save/open round trip with identical results.
+TEST_P(HnswCodedTest, Sq8WalkWithFloatRescore) {
+    const Metric metric = GetParam();
+    testing::TempDir dir;
+    auto base = testing::clustered_matrix(4000, 32, 40, 21);
+    auto queries = testing::clustered_matrix(100, 32, 40, 22);
+    HnswParams p{.M = 16, .ef_construction = 100, .threads = 2};
+    p.codec = *CodecSpec::parse("sq8");
+    auto idx = *HnswIndex::create(32, metric, p);
+    ASSERT_TRUE(idx->add(base, sequential_labels(base.rows)).ok());
+    auto plain = *HnswIndex::create(32, metric, {.M = 16, .ef_construction = 100, .threads = 2});
+    ASSERT_TRUE(plain->add(base, sequential_labels(base.rows)).ok());
+    const auto truth = testing::brute_force(base, queries, 10, metric);
+    const std::size_t ef = metric == Metric::kInnerProduct ? 300 : 100;
+    auto r = *idx->search(queries, {.k = 10, .ef = ef, .threads = 2});
+    EXPECT_GE(testing::recall_at_k(testing::result_labels(r), truth, 10), 0.95) << simd::to_string(metric);
+    for (std::size_t q = 0; q < r.num_queries; ++q) {
+        for (std::size_t j = 0; j < r.count(q); ++j) {
+            // Re-scored: the distance is the float32 one, not the code estimate.
+            const double exact = testing::reference_distance(queries.row_ptr(q), base.row_ptr(to_int(r.label(q, j))),
+                                                             32, metric);
+            EXPECT_NEAR(r.distance(q, j), exact, 1e-4 * (1 + std::abs(exact)));
+            if (j > 0) EXPECT_LE(r.distance(q, j - 1), r.distance(q, j));
+        }
+    }
+    EXPECT_EQ(idx->unreachable_count(), 0u);
+    const std::string path = dir.file("coded.qvr");
+    ASSERT_TRUE(idx->save(path).ok());
+    auto opened = HnswIndex::open(path);
+    ASSERT_TRUE(opened) << opened.error().to_string();
+    EXPECT_EQ((*opened)->params().codec, p.codec);
+    auto r2 = *(*opened)->search(queries, {.k = 10, .ef = ef});
+    EXPECT_EQ(r.labels, r2.labels);
+    EXPECT_EQ(r.distances, r2.distances);
+    // Vectors left on disk: the pread re-score gives exactly the in-memory results.
+    auto disk = HnswIndex::open(path, {.vectors_on_disk = true});
+    ASSERT_TRUE(disk) << disk.error().to_string();
+    EXPECT_TRUE((*disk)->vectors_on_disk());
+    auto r3 = *(*disk)->search(queries, {.k = 10, .ef = ef, .threads = 2});
+    EXPECT_EQ(r.labels, r3.labels);
+    EXPECT_EQ(r.distances, r3.distances);
+    auto in_memory = *HnswIndex::open(path);
+    EXPECT_EQ((*disk)->memory_bytes() + 4000 * 32 * sizeof(float), in_memory->memory_bytes());
+    // A mutation reads the vectors into memory first; results stay exact.
+    EXPECT_EQ(*(*disk)->remove(std::vector<Label>{Label{0}}), 1u);
+    ASSERT_TRUE((*disk)->add(base.view().slice(0, 1), std::vector<Label>{Label{0}}).ok());
+    EXPECT_FALSE((*disk)->vectors_on_disk());
+    auto self = *(*disk)->search(base.view().slice(0, 1), {.k = 1, .ef = 64});
+    if (metric != Metric::kInnerProduct) EXPECT_EQ(to_int(self.label(0, 0)), 0u);  // IP: not a metric
+    // The opened index grows (codes encoded with the saved codec, vectors copied out of the mapping).
+    auto more = testing::clustered_matrix(50, 32, 40, 23);
+    ASSERT_TRUE((*opened)->add(more, sequential_labels(50, 9000)).ok());
+    auto hit = *(*opened)->search(more.view().slice(3, 1), {.k = 1, .ef = 64});
+    EXPECT_EQ(to_int(hit.label(0, 0)), 9003u);
+    // Damage past the checksum: the codes flag without the version is rejected.
+    std::string bytes = testing::read_bytes(path);
+    bytes[16 + 12] = 0;
+    testing::write_bytes(path, bytes);
+    EXPECT_FALSE(HnswIndex::open(path));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllMetrics, HnswCodedTest,
+                         ::testing::Values(Metric::kL2, Metric::kInnerProduct, Metric::kCosine));
+
+TEST(HnswIndex, CodedRejectsBlockCodecsAndTinyFirstBatch) {
+    HnswParams p;
+    p.codec = *CodecSpec::parse("pq8x4");
+    auto bad = HnswIndex::create(32, Metric::kL2, p);
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace quiver::index

@@ -55,3 +55,33 @@ TEST(RealData, GloveCosineHnswRecallAndFlatExactness) {
 
 }  // namespace
 }  // namespace quiver::index
+
+namespace quiver::index {
+namespace {
+
+// Every live vector must be reachable: each GloVe-100k vector, searched with itself at ef 64,
+// comes back at distance zero under its own label (exact duplicates may share rank 1, so the
+// label is looked for among the hits tied with the first).
+TEST(RealData, EveryGloveVectorIsItsOwnNearestNeighbour) {
+    QUIVER_REQUIRE_DATA(dir, "glove-6b-100d");
+    auto base = *storage::read_vectors(dir + "/base.fvecs");
+    const std::size_t n = base.vectors.rows;
+    ASSERT_EQ(n, 100000u);
+    auto hnsw = *HnswIndex::create(100, Metric::kCosine, {.M = 16, .ef_construction = 200, .threads = 2});
+    ASSERT_TRUE(hnsw->add(base.vectors, sequential_labels(n)).ok());
+    EXPECT_EQ(hnsw->unreachable_count(), 0u);
+    auto r = *hnsw->search(base.vectors, {.k = 10, .ef = 64, .threads = 2});
+    std::size_t missing = 0;
+    for (std::size_t q = 0; q < n; ++q) {
+        bool found = false;
+        for (std::size_t j = 0; j < 10 && !found; ++j) {
+            if (r.distance(q, j) > r.distance(q, 0) + 1e-6f) break;
+            found = to_int(r.label(q, j)) == q;
+        }
+        if (!found && ++missing <= 5) ADD_FAILURE() << "vector " << q << " is not its own nearest neighbour";
+    }
+    EXPECT_EQ(missing, 0u);
+}
+
+}  // namespace
+}  // namespace quiver::index

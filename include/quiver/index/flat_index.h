@@ -1,7 +1,8 @@
 /// @file flat_index.h
 /// @brief Exact (brute-force) search: the ground truth for every other index.
 ///
-/// Single queries scan with the SIMD kernel; batches (>= 16 queries) use BLAS matrix products
+/// Single queries scan with the SIMD kernel (split over the base across threads when there are
+/// fewer queries than threads); batches (>= 16 queries) use BLAS matrix products
 /// (OpenBLAS sgemm) over blocks of the base, then an exact re-score of the best candidates in double
 /// precision, so the returned order is the exact order even where float rounding would tie.
 /// Cosine vectors are normalised on insert and queries at search time.
@@ -15,10 +16,15 @@
 
 namespace quiver::index {
 
+namespace detail {
+class SearchPool;  // src/index/search_pool.h
+}
+
 class FlatIndex final : public VectorIndex {
 public:
     static Result<std::unique_ptr<FlatIndex>> create(std::size_t dim, Metric metric);
     static Result<std::unique_ptr<FlatIndex>> open(const std::string& path);
+    ~FlatIndex() override;
 
     IndexInfo info() const override;
     Status add(MatrixView<float> vectors, std::span<const Label> labels) override;
@@ -59,6 +65,7 @@ private:
     std::vector<std::uint8_t> removed_; // per slot
     std::unordered_map<std::uint64_t, std::uint32_t> slot_of_;  // live label -> slot
     std::size_t live_ = 0;
+    std::unique_ptr<detail::SearchPool> pool_;  // worker threads kept across searches
 };
 
 }  // namespace quiver::index

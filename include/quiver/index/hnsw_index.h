@@ -5,7 +5,9 @@
 ///
 /// Memory layout: one contiguous level-0 array with a fixed-stride record per vector
 /// `[dim x f32 vector][u32 count][maxM0 x u32 neighbours]` (stride rounded to 32 bytes), upper levels in
-/// a separate arena, labels and flags in side arrays. See docs/formats.md for the file.
+/// a separate arena, labels and flags in side arrays. With a codec (HnswParams::codec) the record holds
+/// the code instead of the vector and the float32 vectors live in their own array, read only to build
+/// and to re-score. See docs/formats.md for the file.
 ///
 /// Deletes are tombstones: a removed label is traversed but never returned. Adding a label that is
 /// present (live or removed) inserts a new node and tombstones the old one. Tombstones are reclaimed
@@ -13,12 +15,17 @@
 /// `remove` rebuild the graph from the live nodes (O(live log live), amortised over the quarter of
 /// slots deleted since the last rebuild), so churn neither grows memory nor degrades recall.
 ///
-/// Thread-safety: `search` may run concurrently with other searches. `add` is internally parallel
-/// (params.threads) but must not overlap with `search`, `remove` or `save` on the same index.
+/// Thread-safety (the one contract, also in ARCHITECTURE.md): `search`, `save`, `info`,
+/// `memory_bytes` and `unreachable_count` are const and may run concurrently with each other.
+/// `add`, `remove`, `compact` and `repair_reachability` mutate (and may rebuild or copy the graph):
+/// each needs exclusive access, so none may overlap any other call on the same index. `add` is
+/// internally parallel (params.threads). Readers concurrent with writers are the collection layer's
+/// job (immutable segments, snapshots).
 #pragma once
 
 #include <memory>
 
+#include "quiver/index/codec.h"
 #include "quiver/index/vector_index.h"
 
 namespace quiver {
@@ -32,16 +39,35 @@ struct HnswParams {
     std::size_t ef_construction = 200;  ///< beam width while building (raised to at least M)
     std::uint64_t seed = 100;           ///< level generator seed
     std::size_t threads = 0;            ///< build threads for add(); 0 = all cores
+    /// Codes the search walks: `none` walks float32 vectors; `sq8` (or any codec of codec.h) keeps
+    /// codes in the level-0 records and float32 vectors beside them, builds the graph with exact
+    /// float distances, walks it with the codec's estimates and re-scores the final beam in float32.
+    /// The codec is trained on the first add() (up to its default sample size).
+    CodecSpec codec{};
+};
+
+/// How open() treats a coded index's float32 vectors.
+struct HnswOpenOptions {
+    /// Leave the vectors on disk: the re-score reads each candidate's vector with pread (one
+    /// read per candidate, served by the page cache when warm), so resident memory holds only the
+    /// codes, the graph and the ids. Ignored for float32 graphs (their walk needs the vectors).
+    bool vectors_on_disk = false;
 };
 
 struct HnswGraph;  // private state, src/index/hnsw/hnsw_graph.h
+namespace detail {
+class SearchPool;  // src/index/search_pool.h
+}
 
 class HnswIndex final : public VectorIndex {
 public:
     static Result<std::unique_ptr<HnswIndex>> create(std::size_t dim, Metric metric,
                                                      const HnswParams& params = {});
     /// Maps the level-0 array of `path` read-only (zero copy); it is copied on the first add().
-    static Result<std::unique_ptr<HnswIndex>> open(const std::string& path);
+    static Result<std::unique_ptr<HnswIndex>> open(const std::string& path, const HnswOpenOptions& options = {});
+    /// Whether the float32 vectors stay on disk (a coded index opened with vectors_on_disk, until
+    /// a mutation loads them).
+    bool vectors_on_disk() const noexcept;
     ~HnswIndex() override;
 
     IndexInfo info() const override;
@@ -65,6 +91,17 @@ public:
     const HnswParams& params() const noexcept;
     /// Highest level in the graph (-1 when empty).
     int max_level() const noexcept;
+    /// Whether the level-0 array is still the read-only file mapping (open() and removals keep it;
+    /// add() and compaction copy it).
+    bool is_mapped() const noexcept;
+    /// Live nodes with no level-0 path from the entry point (no search can return them).
+    std::size_t unreachable_count() const;
+    /// Gives every unreachable live node an in-link from its nearest reachable node, then searches
+    /// for every live node's own vector (beam max(32, 2M)) and gives each one not found in-links
+    /// from the nearest nodes found; returns how many were repaired. add() runs it once half the
+    /// slots were inserted since the last run (so every build, merge and compaction ends with
+    /// it). Needs exclusive access; copies a mapped level-0 array.
+    std::size_t repair_reachability();
     /// Reports progress of add() (not owned; may be null).
     void set_progress(ProgressBar* progress) noexcept;
 
@@ -72,6 +109,7 @@ private:
     explicit HnswIndex(std::unique_ptr<HnswGraph> graph);
     Status compact_if_needed();
     std::unique_ptr<HnswGraph> graph_;
+    std::unique_ptr<detail::SearchPool> search_pool_;  // worker threads kept across searches
     ProgressBar* progress_ = nullptr;
 };
 

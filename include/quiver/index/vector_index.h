@@ -5,9 +5,10 @@
 /// `data[i * dim + j]`). Labels are the caller's 64-bit ids; an index never returns a removed label.
 /// Distances follow simd::Metric: squared L2, or 1 - inner product (cosine normalises both sides).
 ///
-/// Thread-safety: `search` is safe to call concurrently with other `search` calls. `add`, `remove` and
-/// `save` need exclusive access (HnswIndex::add and remove may also rebuild the graph to reclaim
-/// tombstones).
+/// Thread-safety (one contract for every dense index; ARCHITECTURE.md): const calls (`search`, `save`,
+/// `info`, `memory_bytes`) may run concurrently with each other. `add` and `remove` need exclusive
+/// access: no other call on the same index may overlap them (HnswIndex::add and remove may rebuild the
+/// graph to reclaim tombstones). Label kNoLabel is reserved and rejected by `add`.
 #pragma once
 
 #include <cstddef>
@@ -115,8 +116,14 @@ protected:
 inline constexpr std::uint32_t kFlatFileKind = 0x54414c46;  // "FLAT"
 inline constexpr std::uint32_t kHnswFileKind = 0x57534e48;  // "HNSW"
 
+struct OpenIndexOptions {
+    /// HNSW on codes: leave the float32 vectors in the file and re-score with pread
+    /// (HnswOpenOptions::vectors_on_disk). No effect on other kinds.
+    bool vectors_on_disk = false;
+};
+
 /// Opens any quiver vector index file (flat or HNSW), detecting the kind from its header.
-Result<std::unique_ptr<VectorIndex>> open_index(const std::string& path);
+Result<std::unique_ptr<VectorIndex>> open_index(const std::string& path, const OpenIndexOptions& options = {});
 
 /// Labels 0..n-1.
 std::vector<Label> sequential_labels(std::size_t n, std::uint64_t first = 0);

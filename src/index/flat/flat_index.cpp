@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "index/prepare.h"
+#include "index/search_pool.h"
 #include "index/topk.h"
 #include "quiver/core/thread_pool.h"
 
@@ -17,6 +18,8 @@ constexpr std::size_t kBlasMinQueries = 16;
 // Tiles sized so a score block (queries x base rows) stays in cache: 256 x 2048 floats = 2 MiB.
 constexpr std::size_t kQueryBlock = 256;
 constexpr std::size_t kBaseBlock = 2048;
+// A single query's scan is split across threads once the base has this many rows.
+constexpr std::size_t kSplitMinRows = 16384;
 
 std::size_t candidate_count(std::size_t k, std::size_t live) {
     return std::min(live, std::max(2 * k, k + 16));
@@ -24,7 +27,12 @@ std::size_t candidate_count(std::size_t k, std::size_t live) {
 }  // namespace
 
 FlatIndex::FlatIndex(std::size_t dim, Metric metric)
-    : dim_(dim), metric_(metric), distance_(simd::distance_fn(metric)) {}
+    : dim_(dim),
+      metric_(metric),
+      distance_(simd::distance_fn(metric)),
+      pool_(std::make_unique<detail::SearchPool>()) {}
+
+FlatIndex::~FlatIndex() = default;
 
 Result<std::unique_ptr<FlatIndex>> FlatIndex::create(std::size_t dim, Metric metric) {
     if (dim == 0 || dim > (1u << 16)) {
@@ -53,6 +61,7 @@ Status FlatIndex::add(MatrixView<float> vectors, std::span<const Label> labels) 
             fmt::format("{} vectors but {} labels", vectors.rows, labels.size()));
     }
     QUIVER_TRY(detail::validate_rows(vectors, dim_, metric_, "vectors"));
+    QUIVER_TRY(detail::validate_labels(labels));
     if (vectors.rows == 0) return {};
     if (labels_.size() + vectors.rows > std::numeric_limits<std::uint32_t>::max()) {
         return resource_exhausted("a flat index holds at most 2^32 - 1 vectors");
@@ -108,23 +117,44 @@ double FlatIndex::exact_distance(const float* q, std::size_t slot) const noexcep
 
 void FlatIndex::candidates_scan(MatrixView<float> queries, std::size_t kk, const SearchParams& params,
                                 std::vector<std::vector<std::pair<float, std::uint64_t>>>& out) const {
-    ThreadPool pool(resolve_threads(params.threads));
+    const std::size_t threads = resolve_threads(params.threads);
     const std::size_t n = labels_.size();
-    pool.parallel_for(queries.rows, [&](std::size_t q, std::size_t) {
-        detail::TopK top(kk);
-        const float* qv = queries.row_ptr(q);
-        for (std::size_t s = 0; s < n; ++s) {
+    auto scan = [&](const float* qv, std::size_t begin, std::size_t end, detail::TopK& top) {
+        for (std::size_t s = begin; s < end; ++s) {
             if (!live(s, params.filter)) continue;
             const float d = distance_(qv, vector(s), dim_);
             if (d <= top.threshold()) top.push(d, s);
         }
-        out[q] = top.take_sorted();
-    });
+    };
+    if (queries.rows >= threads || n < kSplitMinRows) {
+        pool_->parallel_for(threads, queries.rows, [&](std::size_t q, std::size_t) {
+            detail::TopK top(kk);
+            scan(queries.row_ptr(q), 0, n, top);
+            out[q] = top.take_sorted();
+        });
+        return;
+    }
+    // Fewer queries than threads: split each query's scan over the base, then merge the parts.
+    const std::size_t parts = std::min(threads * 4, (n + kSplitMinRows / 4 - 1) / (kSplitMinRows / 4));
+    const std::size_t part_rows = (n + parts - 1) / parts;
+    std::vector<detail::TopK> tops(parts);
+    for (std::size_t q = 0; q < queries.rows; ++q) {
+        const float* qv = queries.row_ptr(q);
+        pool_->parallel_for(threads, parts, [&](std::size_t p, std::size_t) {
+            tops[p].reset(kk);
+            scan(qv, p * part_rows, std::min(n, (p + 1) * part_rows), tops[p]);
+        });
+        detail::TopK merged(kk);
+        for (auto& t : tops) {
+            for (const auto& [d, slot] : t.take_sorted()) merged.push(d, slot);
+        }
+        out[q] = merged.take_sorted();
+    }
 }
 
 void FlatIndex::candidates_blas(MatrixView<float> queries, std::size_t kk, const SearchParams& params,
                                 std::vector<std::vector<std::pair<float, std::uint64_t>>>& out) const {
-    ThreadPool pool(resolve_threads(params.threads));
+    const std::size_t threads = resolve_threads(params.threads);
     const std::size_t n = labels_.size();
     const std::size_t nq = queries.rows;
     std::vector<float> scores(kQueryBlock * kBaseBlock);
@@ -141,7 +171,7 @@ void FlatIndex::candidates_blas(MatrixView<float> queries, std::size_t kk, const
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(qn), static_cast<int>(bn),
                         static_cast<int>(dim_), 1.0f, queries.row_ptr(q0), static_cast<int>(dim_),
                         base_ + b0 * dim_, static_cast<int>(dim_), 0.0f, scores.data(), static_cast<int>(bn));
-            pool.parallel_for(qn, [&](std::size_t qi, std::size_t) {
+            pool_->parallel_for(threads, qn, [&](std::size_t qi, std::size_t) {
                 detail::TopK& top = tops[qi];
                 const float* row = scores.data() + qi * bn;
                 float thr = top.threshold();

@@ -67,6 +67,9 @@ struct FlatIo {
         idx->norms_.assign(norms.begin(), norms.end());
         std::size_t counted = 0;
         for (std::size_t s = 0; s < slots; ++s) {
+            if (idx->labels_[s] == kNoLabel) {
+                return r.corrupt(fmt::format("slot {} has the reserved no-label value", s));
+            }
             if (idx->removed_[s]) continue;
             idx->slot_of_[to_int(idx->labels_[s])] = static_cast<std::uint32_t>(s);
             ++counted;

@@ -1,8 +1,10 @@
 // HNSW construction: level draw, insertion, heuristic neighbour selection, reverse-link repair.
 #include <algorithm>
 #include <cmath>
+#include <span>
 
 #include "index/hnsw/hnsw_graph.h"
+#include "quiver/core/thread_pool.h"
 
 namespace quiver::index {
 
@@ -104,6 +106,175 @@ void HnswGraph::insert(std::uint32_t slot) {
         entry.store(slot, std::memory_order_release);
         max_level.store(level, std::memory_order_release);
     }
+}
+
+}  // namespace quiver::index
+
+namespace quiver::index {
+
+std::vector<std::uint8_t> HnswGraph::reachable_from_entry() const {
+    std::vector<std::uint8_t> seen(count, 0);
+    if (max_level.load() < 0 || count == 0) return seen;
+    std::vector<std::uint32_t> stack{entry.load()};
+    seen[stack.back()] = 1;
+    while (!stack.empty()) {
+        const std::uint32_t s = stack.back();
+        stack.pop_back();
+        const std::uint32_t* l = links(s, 0);
+        for (std::uint32_t i = 0; i < l[0]; ++i) {
+            const std::uint32_t t = l[1 + i];
+            if (!seen[t]) {
+                seen[t] = 1;
+                stack.push_back(t);
+            }
+        }
+    }
+    return seen;
+}
+
+void HnswGraph::link_in(std::uint32_t u, const std::vector<Candidate>& nearest,
+                        std::vector<std::uint32_t>& in_degree) {
+    // Among the few nearest (a search for u expands them): prefer one with a free slot; else the
+    // nearest whose farthest link targets a node with another in-link (so the replacement cuts
+    // nobody off); else the nearest.
+    const std::span<const Candidate> near(nearest.data(), std::min<std::size_t>(nearest.size(), 3));
+    for (const Candidate& c : near) {
+        std::uint32_t* l = links(c.second, 0);
+        if (l[0] < max_m0) {
+            l[1 + l[0]] = u;
+            ++l[0];
+            ++in_degree[u];
+            return;
+        }
+    }
+    for (int pass = 0; pass < 2; ++pass) {
+        for (const Candidate& c : near) {
+            std::uint32_t* l = links(c.second, 0);
+            const float* cv = vec(c.second);
+            std::uint32_t worst = 0;
+            float worst_d = -1;
+            for (std::uint32_t i = 0; i < l[0]; ++i) {
+                const float d = dist(cv, vec(l[1 + i]), dim);
+                if (d > worst_d) {
+                    worst_d = d;
+                    worst = i;
+                }
+            }
+            if (l[0] == 0 || (pass == 0 && in_degree[l[1 + worst]] < 2)) continue;
+            --in_degree[l[1 + worst]];
+            l[1 + worst] = u;
+            ++in_degree[u];
+            return;
+        }
+    }
+}
+
+std::vector<std::uint32_t> HnswGraph::lost_nodes(std::size_t ef, std::size_t threads) const {
+    const int top = max_level.load();
+    std::vector<std::vector<std::uint32_t>> per_worker(std::max<std::size_t>(threads, 1));
+    ThreadPool pool(threads);
+    pool.parallel_for(count, [&](std::size_t i, std::size_t worker) {
+        const auto u = static_cast<std::uint32_t>(i);
+        if (deleted[u]) return;
+        detail::ScratchLease lease(scratch_pool);
+        Scratch& scratch = *lease;
+        const float* q = vec(u);
+        const std::uint32_t ep = greedy_descent<false>(q, entry.load(), top, 0);
+        search_layer<false, false>(q, ep, 0, ef, nullptr, scratch);
+        for (const Candidate& c : scratch.results) {
+            if (c.second == u) return;
+        }
+        per_worker[worker].push_back(u);
+    }, 256);
+    std::vector<std::uint32_t> lost;
+    for (auto& w : per_worker) lost.insert(lost.end(), w.begin(), w.end());
+    std::sort(lost.begin(), lost.end());
+    return lost;
+}
+
+std::size_t HnswGraph::repair_reachability() {
+    const int top = max_level.load();
+    if (top < 0) return 0;
+    std::vector<std::uint8_t> seen = reachable_from_entry();
+    std::size_t repaired = 0;
+    detail::ScratchLease lease(scratch_pool);
+    Scratch& scratch = *lease;
+    std::vector<Candidate> found;
+    std::vector<std::uint32_t> stack;
+    auto mark_from = [&](std::uint32_t start) {  // newly reachable through `start`
+        stack.assign(1, start);
+        seen[start] = 1;
+        while (!stack.empty()) {
+            const std::uint32_t s = stack.back();
+            stack.pop_back();
+            const std::uint32_t* l = links(s, 0);
+            for (std::uint32_t i = 0; i < l[0]; ++i) {
+                if (!seen[l[1 + i]]) {
+                    seen[l[1 + i]] = 1;
+                    stack.push_back(l[1 + i]);
+                }
+            }
+        }
+    };
+    // A few rounds: replacing a full list's farthest link can cut another node off, which the
+    // next round's fresh traversal finds (the in-degree preference makes that rare).
+    for (int round = 0; round < 8; ++round) {
+        std::vector<std::uint32_t> in_degree(count, 0);
+        for (std::uint32_t s = 0; s < count; ++s) {
+            const std::uint32_t* l = links(s, 0);
+            for (std::uint32_t i = 0; i < l[0]; ++i) ++in_degree[l[1 + i]];
+        }
+        bool any = false;
+        for (std::uint32_t u = 0; u < count; ++u) {
+            if (seen[u] || deleted[u]) continue;
+            any = true;
+            const float* q = vec(u);
+            const std::uint32_t ep = greedy_descent<false>(q, entry.load(), top, 0);
+            search_layer<false, false>(q, ep, 0, params.ef_construction, nullptr, scratch);
+            found.assign(scratch.results.begin(), scratch.results.end());
+            std::sort(found.begin(), found.end());
+            std::erase_if(found, [&](const Candidate& c) { return c.second == u || !seen[c.second]; });
+            if (found.empty()) found.emplace_back(dist(q, vec(entry.load()), dim), entry.load());
+            link_in(u, found, in_degree);
+            ++repaired;
+            mark_from(u);
+        }
+        if (!any) break;
+        seen = reachable_from_entry();
+    }
+
+    // Reachable is not enough: a node whose only in-links come from far-away nodes is missed by a
+    // beam search for its own vector. Every live node is searched for with a narrow beam; a node
+    // not found gets in-links from the nearest nodes that search found.
+    const std::size_t ef_check = std::max<std::size_t>(32, max_m0);
+    for (int round = 0; round < 4; ++round) {
+        const std::vector<std::uint32_t> lost = lost_nodes(ef_check, resolve_threads(params.threads));
+        if (lost.empty()) break;
+        std::vector<std::uint32_t> in_degree(count, 0);
+        for (std::uint32_t s = 0; s < count; ++s) {
+            const std::uint32_t* l = links(s, 0);
+            for (std::uint32_t i = 0; i < l[0]; ++i) ++in_degree[l[1 + i]];
+        }
+        for (std::uint32_t u : lost) {
+            const float* q = vec(u);
+            const std::uint32_t ep = greedy_descent<false>(q, entry.load(), top, 0);
+            // The same narrow search that missed u: the nodes it returns are the ones it expanded,
+            // so an in-link from them puts u in its path.
+            search_layer<false, false>(q, ep, 0, ef_check, nullptr, scratch);
+            found.assign(scratch.results.begin(), scratch.results.end());
+            std::sort(found.begin(), found.end());
+            std::erase_if(found, [&](const Candidate& c) { return c.second == u; });
+            // In-links from the two nearest nodes found (each a full list may give up its farthest).
+            for (std::size_t j = 0; j < std::min<std::size_t>(2, found.size()); ++j) {
+                const std::uint32_t* l = links(found[j].second, 0);
+                bool present = false;
+                for (std::uint32_t i = 0; i < l[0] && !present; ++i) present = l[1 + i] == u;
+                if (!present) link_in(u, std::vector<Candidate>(found.begin() + static_cast<long>(j), found.end()), in_degree);
+            }
+            ++repaired;
+        }
+    }
+    return repaired;
 }
 
 }  // namespace quiver::index

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "index/hnsw/scratch.h"
+#include "quiver/index/codec.h"
 #include "quiver/index/hnsw_index.h"
 #include "quiver/storage/file_format.h"
 
@@ -46,6 +47,15 @@ private:
     std::size_t n_ = 0;
 };
 
+/// A file descriptor closed on destruction (hnsw_io.cpp).
+struct OwnedFd {
+    explicit OwnedFd(int f) : fd(f) {}
+    ~OwnedFd();
+    OwnedFd(const OwnedFd&) = delete;
+    OwnedFd& operator=(const OwnedFd&) = delete;
+    int fd;
+};
+
 struct FreeDeleter {
     void operator()(std::byte* p) const noexcept { std::free(p); }
 };
@@ -61,9 +71,23 @@ struct HnswGraph {
     std::size_t max_m = 0;   // links per node on levels >= 1
     std::size_t max_m0 = 0;  // links per node on level 0
     double level_mult = 0;
-    std::size_t vector_bytes = 0;  // dim * 4
+    std::size_t vector_bytes = 0;  // bytes of a record's payload: dim * 4, or the code size when coded
     std::size_t stride = 0;        // bytes per level-0 record
     std::size_t upper_block = 0;   // u32 words per upper level of a node: 1 + max_m
+
+    // Codes (coded graphs only): the codec, and the float32 vectors kept beside the records.
+    std::unique_ptr<Codec> codec;
+    std::vector<float> floats;  // slot x dim, when coded
+    // Where vec(s) reads: the level-0 records (payload at offset 0), or `floats` when coded.
+    const std::byte* vec_base = nullptr;
+    std::size_t vec_stride = 0;
+    // Vectors on disk (coded graphs opened with HnswOpenOptions::vectors_on_disk): read with
+    // pread at `disk_offset + slot * dim * 4` of `disk_fd`; vec_base is then null.
+    std::shared_ptr<const detail::OwnedFd> disk_fd;
+    std::uint64_t disk_offset = 0;
+    bool on_disk() const noexcept { return disk_fd != nullptr; }
+    /// Reads the float32 vector of slot s into out (dim floats): from memory or with pread.
+    bool read_vector(std::uint32_t s, float* out) const noexcept;
 
     // Level-0 records, owned or mapped.
     std::unique_ptr<std::byte, detail::FreeDeleter> owned;
@@ -79,6 +103,7 @@ struct HnswGraph {
     std::vector<std::uint32_t> upper;     // upper-level blocks: [count][max_m links] per level
     std::unordered_map<std::uint64_t, std::uint32_t> slot_of;  // live label -> slot
     std::size_t num_deleted = 0;
+    std::size_t unchecked_inserts = 0;  // inserts since the last reachability check
 
     std::atomic<std::uint32_t> entry{0};
     std::atomic<int> max_level{-1};
@@ -88,10 +113,26 @@ struct HnswGraph {
     std::mt19937_64 level_rng;
 
     // --- layout accessors -------------------------------------------------------------------
+    bool coded() const noexcept { return codec != nullptr; }
+    /// The float32 vector of slot s (normalised for cosine).
     const float* vec(std::uint32_t s) const noexcept {
-        return reinterpret_cast<const float*>(level0 + s * stride);
+        return reinterpret_cast<const float*>(vec_base + s * vec_stride);
     }
-    float* vec_mut(std::uint32_t s) noexcept { return reinterpret_cast<float*>(level0 + s * stride); }
+    /// The record payload of slot s: the vector, or the code when coded.
+    const std::uint8_t* code(std::uint32_t s) const noexcept {
+        return reinterpret_cast<const std::uint8_t*>(level0 + s * stride);
+    }
+    std::byte* payload_mut(std::uint32_t s) noexcept { return level0 + s * stride; }
+    /// Points vec_base at the vectors' current storage (after any reallocation).
+    void update_vec_base() noexcept {
+        if (coded()) {
+            vec_base = reinterpret_cast<const std::byte*>(floats.data());
+            vec_stride = dim * sizeof(float);
+        } else {
+            vec_base = level0;
+            vec_stride = stride;
+        }
+    }
     /// [count, link_0, ..., link_{cap-1}] of slot s at `level`.
     std::uint32_t* links(std::uint32_t s, int level) noexcept {
         if (level == 0) return reinterpret_cast<std::uint32_t*>(level0 + s * stride + vector_bytes);
@@ -107,9 +148,12 @@ struct HnswGraph {
     }
 
     // --- hnsw_index.cpp ---------------------------------------------------------------------
-    void init(std::size_t dim, Metric metric, const HnswParams& params);
+    /// kInvalidArgument for a codec the dimension cannot take.
+    Status init(std::size_t dim, Metric metric, const HnswParams& params);
     /// Grows level-0 storage and side arrays to hold `needed` slots (single-threaded).
     void reserve(std::size_t needed);
+    /// Reads vectors left on disk into `floats` (before any mutation).
+    Status load_vectors();
     /// Copies a mapped level-0 array into owned memory.
     void materialize();
     std::size_t memory_bytes() const;
@@ -122,6 +166,16 @@ struct HnswGraph {
     /// hnswlib's getNeighborsByHeuristic2 over candidates sorted ascending by distance to the base.
     void select_neighbors(std::vector<detail::Candidate>& sorted, std::size_t m) const;
     std::uint32_t connect(std::uint32_t slot, std::vector<detail::Candidate>& found, int level);
+    /// Level-0 nodes reachable from the entry point (breadth-first over level-0 links), as flags.
+    std::vector<std::uint8_t> reachable_from_entry() const;
+    /// Finds live nodes no search can reach (no level-0 path from the entry point) and gives each
+    /// an in-link from its nearest reachable node. Single-threaded. Returns the nodes repaired.
+    std::size_t repair_reachability();
+    /// Live nodes a search for their own vector (beam `ef`) does not find, ascending.
+    std::vector<std::uint32_t> lost_nodes(std::size_t ef, std::size_t threads) const;
+    /// Gives u a level-0 in-link from the first suitable node of `nearest` (sorted ascending).
+    void link_in(std::uint32_t u, const std::vector<detail::Candidate>& nearest,
+                 std::vector<std::uint32_t>& in_degree);
 
     // --- hnsw_search.cpp --------------------------------------------------------------------
     using Scratch = detail::SearchScratch;
@@ -136,6 +190,9 @@ struct HnswGraph {
                       const LabelFilter* filter, Scratch& scratch) const;
     void search_one(const float* q, std::size_t k, std::size_t ef, const LabelFilter* filter,
                     Scratch& scratch, Label* out_labels, float* out_distances) const;
+    /// search_one for a coded graph: walks code estimates, re-scores the final beam in float32.
+    void search_one_coded(const float* q, std::size_t k, std::size_t ef, const LabelFilter* filter,
+                          Scratch& scratch, Label* out_labels, float* out_distances) const;
 };
 
 }  // namespace quiver::index

@@ -8,13 +8,14 @@
 
 #include "index/hnsw/hnsw_graph.h"
 #include "index/prepare.h"
+#include "index/search_pool.h"
 #include "quiver/core/check.h"
 #include "quiver/core/progress.h"
 #include "quiver/core/thread_pool.h"
 
 namespace quiver::index {
 
-void HnswGraph::init(std::size_t d, Metric m, const HnswParams& p) {
+Status HnswGraph::init(std::size_t d, Metric m, const HnswParams& p) {
     dim = d;
     metric = m;
     dist = simd::distance_fn(m);
@@ -23,11 +24,21 @@ void HnswGraph::init(std::size_t d, Metric m, const HnswParams& p) {
     max_m = params.M;
     max_m0 = 2 * params.M;
     level_mult = 1.0 / std::log(static_cast<double>(params.M));
-    vector_bytes = dim * sizeof(float);
+    codec.reset();
+    if (params.codec.kind != CodecKind::kNone) {
+        QUIVER_ASSIGN_OR_RETURN(codec, Codec::create(params.codec, dim, metric, params.seed));
+        if (codec->block_size() != 1) {
+            return invalid_argument(fmt::format("codec {} stores codes in blocks; HNSW needs one code per node",
+                                                params.codec.to_string()));
+        }
+    }
+    vector_bytes = coded() ? codec->code_size() : dim * sizeof(float);
     const std::size_t raw = vector_bytes + (1 + max_m0) * sizeof(std::uint32_t);
     stride = (raw + 31) / 32 * 32;
     upper_block = 1 + max_m;
     level_rng.seed(params.seed);
+    update_vec_base();
+    return {};
 }
 
 void HnswGraph::reserve(std::size_t needed) {
@@ -36,12 +47,33 @@ void HnswGraph::reserve(std::size_t needed) {
     auto* fresh = static_cast<std::byte*>(std::aligned_alloc(64, (new_cap * stride + 63) / 64 * 64));
     QUIVER_CHECK_MSG(fresh != nullptr, "out of memory growing the HNSW level-0 array");
     if (count > 0) std::memcpy(fresh, level0, count * stride);
+    if (coded()) {  // the vectors may be the mapping's (or on disk): copy them before it is released
+        std::vector<float> grown(new_cap * dim);
+        QUIVER_CHECK_MSG(!on_disk(), "vectors on disk must be loaded (load_vectors) before growing");
+        if (count > 0) std::memcpy(grown.data(), vec_base, count * dim * sizeof(float));
+        floats = std::move(grown);
+    }
     owned.reset(fresh);
     mapping.reset();
     level0 = fresh;
     capacity = new_cap;
+    update_vec_base();
     locks.resize(new_cap);
     scratch_pool.reset(new_cap);
+}
+
+Status HnswGraph::load_vectors() {
+    if (!on_disk()) return {};
+    std::vector<float> all(std::max(count, capacity) * dim);
+    for (std::uint32_t s = 0; s < count; ++s) {
+        if (!read_vector(s, all.data() + s * dim)) {
+            return data_loss(fmt::format("reading the vector of HNSW node {} from disk failed", s));
+        }
+    }
+    floats = std::move(all);
+    disk_fd.reset();
+    update_vec_base();
+    return {};
 }
 
 void HnswGraph::materialize() {
@@ -50,13 +82,16 @@ void HnswGraph::materialize() {
 
 std::size_t HnswGraph::memory_bytes() const {
     // Level-0 records + per-slot side arrays + upper arena + label map (node + bucket estimate).
-    return capacity * stride + labels.capacity() * sizeof(Label) + levels.capacity() +
+    const std::size_t vector_floats = coded() && !on_disk() ? std::max(floats.capacity(), count * dim) : 0;
+    return capacity * stride + vector_floats * sizeof(float) +
+           (codec ? codec->parameter_bytes() : 0) + labels.capacity() * sizeof(Label) + levels.capacity() +
            deleted.capacity() + locks.size() + upper_offset.capacity() * sizeof(std::uint64_t) +
            upper.capacity() * sizeof(std::uint32_t) + slot_of.size() * 40 + slot_of.bucket_count() * 8;
 }
 
 // ---------------------------------------------------------------------------------------------
-HnswIndex::HnswIndex(std::unique_ptr<HnswGraph> graph) : graph_(std::move(graph)) {}
+HnswIndex::HnswIndex(std::unique_ptr<HnswGraph> graph)
+    : graph_(std::move(graph)), search_pool_(std::make_unique<detail::SearchPool>()) {}
 HnswIndex::~HnswIndex() = default;
 
 Result<std::unique_ptr<HnswIndex>> HnswIndex::create(std::size_t dim, Metric metric,
@@ -71,7 +106,7 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::create(std::size_t dim, Metric met
         return invalid_argument(fmt::format("ef_construction = {} is out of range", params.ef_construction));
     }
     auto g = std::make_unique<HnswGraph>();
-    g->init(dim, metric, params);
+    QUIVER_TRY(g->init(dim, metric, params));
     return std::unique_ptr<HnswIndex>(new HnswIndex(std::move(g)));
 }
 
@@ -84,6 +119,25 @@ int HnswIndex::max_level() const noexcept { return graph_->max_level.load(); }
 std::size_t HnswIndex::slots() const noexcept { return graph_->count; }
 void HnswIndex::set_progress(ProgressBar* progress) noexcept { progress_ = progress; }
 std::size_t HnswIndex::memory_bytes() const { return graph_->memory_bytes(); }
+bool HnswIndex::is_mapped() const noexcept { return graph_->mapping != nullptr; }
+bool HnswIndex::vectors_on_disk() const noexcept { return graph_->on_disk(); }
+
+std::size_t HnswIndex::unreachable_count() const {
+    const HnswGraph& g = *graph_;
+    const std::vector<std::uint8_t> seen = g.reachable_from_entry();
+    std::size_t n = 0;
+    for (std::size_t s = 0; s < g.count; ++s) n += (seen[s] == 0 && g.deleted[s] == 0) ? 1 : 0;
+    return n;
+}
+
+std::size_t HnswIndex::repair_reachability() {
+    HnswGraph& g = *graph_;
+    if (g.max_level.load() < 0) return 0;
+    if (!g.load_vectors().ok()) return 0;
+    g.materialize();
+    g.unchecked_inserts = 0;
+    return g.repair_reachability();
+}
 
 Status HnswIndex::add(MatrixView<float> vectors, std::span<const Label> labels) {
     HnswGraph& g = *graph_;
@@ -91,13 +145,33 @@ Status HnswIndex::add(MatrixView<float> vectors, std::span<const Label> labels) 
         return invalid_argument(fmt::format("{} vectors but {} labels", vectors.rows, labels.size()));
     }
     QUIVER_TRY(detail::validate_rows(vectors, g.dim, g.metric, "vectors"));
+    QUIVER_TRY(detail::validate_labels(labels));
     if (vectors.rows == 0) return {};
+    QUIVER_TRY(g.load_vectors());
     if (g.count + vectors.rows >= std::numeric_limits<std::uint32_t>::max()) {
         return resource_exhausted("an HNSW index holds at most 2^32 - 2 vectors");
     }
     const auto prepared = detail::prepare_rows(vectors, g.metric);
     const std::size_t first = g.count;
     const std::size_t n = vectors.rows;
+    std::vector<std::uint8_t> codes;
+    if (g.coded()) {
+        if (!g.codec->trained()) {
+            // Train on an evenly strided sample of the first batch.
+            const std::size_t want = std::min(n, g.codec->default_train_rows());
+            if (want < g.codec->min_train_rows()) {
+                return invalid_argument(fmt::format("codec {} needs at least {} vectors in the first add, got {}",
+                                                    g.params.codec.to_string(), g.codec->min_train_rows(), n));
+            }
+            std::vector<float> sample(want * g.dim);
+            for (std::size_t i = 0; i < want; ++i) {
+                std::memcpy(sample.data() + i * g.dim, prepared.view.row_ptr(i * n / want), g.dim * sizeof(float));
+            }
+            QUIVER_TRY(g.codec->train(MatrixView<float>{sample.data(), want, g.dim}));
+        }
+        codes.resize(n * g.codec->code_size());
+        g.codec->encode(prepared.view, codes.data());
+    }
     g.reserve(first + n);
 
     // Lay out every new node (vector, empty links, level, upper blocks) before linking any.
@@ -107,7 +181,12 @@ Status HnswIndex::add(MatrixView<float> vectors, std::span<const Label> labels) 
     g.upper_offset.resize(first + n, 0);
     for (std::size_t i = 0; i < n; ++i) {
         const auto slot = static_cast<std::uint32_t>(first + i);
-        std::memcpy(g.vec_mut(slot), prepared.view.row_ptr(i), g.vector_bytes);
+        if (g.coded()) {
+            std::memcpy(g.payload_mut(slot), codes.data() + i * g.vector_bytes, g.vector_bytes);
+            std::memcpy(g.floats.data() + slot * g.dim, prepared.view.row_ptr(i), g.dim * sizeof(float));
+        } else {
+            std::memcpy(g.payload_mut(slot), prepared.view.row_ptr(i), g.vector_bytes);
+        }
         g.links(slot, 0)[0] = 0;
         const int level = g.random_level();
         g.levels[slot] = static_cast<std::uint8_t>(level);
@@ -135,6 +214,15 @@ Status HnswIndex::add(MatrixView<float> vectors, std::span<const Label> labels) 
         g.insert(static_cast<std::uint32_t>(first + begin + i));
         if (progress) progress->add(1);
     }, 16);
+    // Every live node must be findable from the entry point. The check searches for every node
+    // (a narrow beam), so it runs once half the slots were inserted since the last one: a one-shot
+    // build (segment, merge, compaction) always ends with it; amortised, it costs at most two
+    // narrow searches per insert.
+    g.unchecked_inserts += n;
+    if (g.unchecked_inserts * 2 >= g.count) {
+        g.repair_reachability();
+        g.unchecked_inserts = 0;
+    }
     return compact_if_needed();
 }
 
@@ -146,8 +234,9 @@ bool HnswIndex::needs_compaction() const noexcept {
 Status HnswIndex::compact_if_needed() { return needs_compaction() ? compact() : ok_status(); }
 
 Status HnswIndex::compact() {
+    if (graph_->num_deleted == 0) return ok_status();
+    QUIVER_TRY(graph_->load_vectors());
     const HnswGraph& g = *graph_;
-    if (g.num_deleted == 0) return ok_status();
     // Live slots in slot order, so the rebuilt graph inserts them in their original order.
     std::vector<std::uint32_t> live;
     live.reserve(g.count - g.num_deleted);
@@ -157,11 +246,11 @@ Status HnswIndex::compact() {
     std::vector<float> rows(live.size() * g.dim);
     std::vector<Label> labels(live.size());
     for (std::size_t i = 0; i < live.size(); ++i) {
-        std::memcpy(rows.data() + i * g.dim, g.vec(live[i]), g.vector_bytes);
+        std::memcpy(rows.data() + i * g.dim, g.vec(live[i]), g.dim * sizeof(float));
         labels[i] = g.labels[live[i]];
     }
     auto fresh = std::make_unique<HnswGraph>();
-    fresh->init(g.dim, g.metric, g.params);
+    QUIVER_TRY(fresh->init(g.dim, g.metric, g.params));
     HnswIndex rebuilt(std::move(fresh));
     if (!live.empty()) QUIVER_TRY(rebuilt.add(MatrixView<float>{rows.data(), live.size(), g.dim}, labels));
     graph_ = std::move(rebuilt.graph_);
@@ -174,7 +263,7 @@ Result<std::size_t> HnswIndex::remove(std::span<const Label> labels) {
     for (Label l : labels) {
         auto it = g.slot_of.find(to_int(l));
         if (it == g.slot_of.end()) continue;
-        if (g.mapping) g.materialize();
+        // Tombstones live in the (owned) side array: a mapped level-0 array stays mapped.
         g.deleted[it->second] = 1;
         ++g.num_deleted;
         g.slot_of.erase(it);
@@ -196,17 +285,21 @@ Result<SearchResults> HnswIndex::search(MatrixView<float> queries, const SearchP
         detail::ScratchLease lease(g.scratch_pool);
         HnswGraph::Scratch& scratch = *lease;
         for (std::size_t q = begin; q < end; ++q) {
-            g.search_one(prepared.view.row_ptr(q), params.k, ef, params.filter, scratch,
-                         results.labels.data() + q * params.k, results.distances.data() + q * params.k);
+            if (g.coded()) {
+                g.search_one_coded(prepared.view.row_ptr(q), params.k, ef, params.filter, scratch,
+                                   results.labels.data() + q * params.k, results.distances.data() + q * params.k);
+            } else {
+                g.search_one(prepared.view.row_ptr(q), params.k, ef, params.filter, scratch,
+                             results.labels.data() + q * params.k, results.distances.data() + q * params.k);
+            }
         }
     };
     const std::size_t threads = std::min(resolve_threads(params.threads), queries.rows);
     if (threads <= 1) {
         run(0, queries.rows);
     } else {
-        ThreadPool pool(threads);
         const std::size_t chunk = 32;
-        pool.parallel_for((queries.rows + chunk - 1) / chunk, [&](std::size_t c, std::size_t) {
+        search_pool_->parallel_for(threads, (queries.rows + chunk - 1) / chunk, [&](std::size_t c, std::size_t) {
             run(c * chunk, std::min(queries.rows, (c + 1) * chunk));
         });
     }

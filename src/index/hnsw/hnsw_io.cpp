@@ -1,25 +1,44 @@
-// HnswIndex persistence. Payload of an 'HNSW' file, version 1 (docs/formats.md):
-//   u64 dim | u32 metric | u32 0 | u64 M | u64 ef_construction | u64 seed | u64 count
+// HnswIndex persistence. Payload of an 'HNSW' file, version 1 (float32 graphs; docs/formats.md):
+//   u64 dim | u32 metric | u32 coded | u64 M | u64 ef_construction | u64 seed | u64 count
 //   u64 num_deleted | i64 max_level | u64 entry | u64 stride
+//   [coded = 1 only, version 2: the codec (Codec::save)]
 //   (align 64) level-0 records [count * stride]             <- mapped in place by open()
 //   u64 labels[count] | u8 levels[count] | u8 deleted[count]
 //   (align 8) u64 upper_offset[count] | u64 upper_words | u32 upper[upper_words]
 //   u64 n_ids | n_ids x (u64 len, bytes)                     <- optional external ids
+//   [coded = 1 only: (align 64) f32 vectors[count * dim]]    <- mapped in place by open()
 #include <fmt/format.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <limits>
 
 #include "index/hnsw/hnsw_graph.h"
 
 namespace quiver::index {
+
+detail::OwnedFd::~OwnedFd() {
+    if (fd >= 0) ::close(fd);
+}
+
 namespace {
-constexpr std::uint32_t kHnswVersion = 1;
+constexpr std::uint32_t kHnswVersion = 1;        // float32 graphs
+constexpr std::uint32_t kHnswCodedVersion = 2;   // graphs on codes (HnswParams::codec)
 }
 
 Status HnswIndex::save(const std::string& path) const {
     const HnswGraph& g = *graph_;
-    QUIVER_ASSIGN_OR_RETURN(storage::FileWriter w, storage::FileWriter::create(path, kHnswFileKind, kHnswVersion));
+    if (g.coded() && !g.codec->trained()) {
+        return failed_precondition("an empty HNSW index on codes has no trained codec to save");
+    }
+    QUIVER_ASSIGN_OR_RETURN(storage::FileWriter w, storage::FileWriter::create(
+                                                       path, kHnswFileKind, g.coded() ? kHnswCodedVersion : kHnswVersion));
     QUIVER_TRY(w.write_pod<std::uint64_t>(g.dim));
     QUIVER_TRY(w.write_pod<std::uint32_t>(static_cast<std::uint32_t>(g.metric)));
-    QUIVER_TRY(w.write_pod<std::uint32_t>(0));
+    QUIVER_TRY(w.write_pod<std::uint32_t>(g.coded() ? 1 : 0));
     QUIVER_TRY(w.write_pod<std::uint64_t>(g.params.M));
     QUIVER_TRY(w.write_pod<std::uint64_t>(g.params.ef_construction));
     QUIVER_TRY(w.write_pod<std::uint64_t>(g.params.seed));
@@ -28,6 +47,7 @@ Status HnswIndex::save(const std::string& path) const {
     QUIVER_TRY(w.write_pod<std::int64_t>(g.max_level.load()));
     QUIVER_TRY(w.write_pod<std::uint64_t>(g.entry.load()));
     QUIVER_TRY(w.write_pod<std::uint64_t>(g.stride));
+    if (g.coded()) QUIVER_TRY(g.codec->save(w));
     QUIVER_TRY(w.align(64));
     QUIVER_TRY(w.write(g.level0, g.count * g.stride));
     QUIVER_TRY(w.write(g.labels.data(), g.count * sizeof(Label)));
@@ -39,16 +59,25 @@ Status HnswIndex::save(const std::string& path) const {
     QUIVER_TRY(w.write_span(std::span<const std::uint32_t>(g.upper)));
     QUIVER_TRY(w.write_pod<std::uint64_t>(external_ids_.size()));
     for (const auto& id : external_ids_) QUIVER_TRY(w.write_string(id));
+    if (g.coded()) {
+        QUIVER_TRY(w.align(64));
+        QUIVER_TRY(w.write(g.vec_base, g.count * g.dim * sizeof(float)));
+    }
     return w.finish();
 }
 
-Result<std::unique_ptr<HnswIndex>> HnswIndex::open(const std::string& path) {
+Result<std::unique_ptr<HnswIndex>> HnswIndex::open(const std::string& path, const HnswOpenOptions& options) {
     auto mapping = std::make_shared<storage::MappedFile>();
     QUIVER_ASSIGN_OR_RETURN(*mapping, storage::MappedFile::open(path));
-    QUIVER_ASSIGN_OR_RETURN(storage::BinaryReader r, storage::open_payload(*mapping, kHnswFileKind, kHnswVersion));
+    std::uint32_t version = 0;
+    QUIVER_ASSIGN_OR_RETURN(storage::BinaryReader r,
+                            storage::open_payload(*mapping, kHnswFileKind, kHnswCodedVersion, &version));
     QUIVER_ASSIGN_OR_RETURN(std::uint64_t dim, r.read_pod<std::uint64_t>());
     QUIVER_ASSIGN_OR_RETURN(std::uint32_t metric, r.read_pod<std::uint32_t>());
-    QUIVER_TRY(r.skip(4));
+    QUIVER_ASSIGN_OR_RETURN(std::uint32_t coded, r.read_pod<std::uint32_t>());
+    if (coded > 1 || (coded == 1) != (version == kHnswCodedVersion)) {
+        return r.corrupt(fmt::format("codes flag {} does not match format version {}", coded, version));
+    }
     HnswParams params;
     QUIVER_ASSIGN_OR_RETURN(params.M, r.read_pod<std::uint64_t>());
     QUIVER_ASSIGN_OR_RETURN(params.ef_construction, r.read_pod<std::uint64_t>());
@@ -59,12 +88,22 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::open(const std::string& path) {
     QUIVER_ASSIGN_OR_RETURN(std::uint64_t entry, r.read_pod<std::uint64_t>());
     QUIVER_ASSIGN_OR_RETURN(std::uint64_t stride, r.read_pod<std::uint64_t>());
     if (metric > 2) return r.corrupt(fmt::format("invalid metric {}", metric));
+    std::unique_ptr<Codec> codec;
+    if (coded) {
+        QUIVER_ASSIGN_OR_RETURN(codec, Codec::load(r));
+        if (codec->dim() != dim || codec->metric() != static_cast<Metric>(metric) || !codec->trained()) {
+            return r.corrupt("the codec does not match the index");
+        }
+        params.codec = codec->spec();
+    }
     auto created = HnswIndex::create(dim, static_cast<Metric>(metric), params);
     if (!created) return r.corrupt("invalid parameters: " + created.error().message());
     std::unique_ptr<HnswIndex> idx = std::move(*created);
     HnswGraph& g = *idx->graph_;
+    if (codec) g.codec = std::move(codec);
     if (stride != g.stride) return r.corrupt(fmt::format("record stride {} does not match {}", stride, g.stride));
-    if (count > r.remaining() / std::max<std::uint64_t>(stride, 1) || num_deleted > count) {
+    if (count > r.remaining() / std::max<std::uint64_t>(stride, 1) || num_deleted > count ||
+        count >= std::numeric_limits<std::uint32_t>::max()) {
         return r.corrupt("invalid node count");
     }
     if (count > 0 && (max_level < 0 || max_level > 30 || entry >= count)) {
@@ -86,12 +125,31 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::open(const std::string& path) {
         idx->external_ids_.push_back(std::move(id));
     }
 
+    if (coded) {
+        QUIVER_TRY(r.align(64));
+        QUIVER_ASSIGN_OR_RETURN(auto vectors, r.read_span<float>(count * dim));
+        g.vec_stride = dim * sizeof(float);
+        if (options.vectors_on_disk) {
+            const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0) {
+                return Error(ErrorCode::kUnavailable,
+                             fmt::format("opening '{}' for vector reads: {}", path, std::strerror(errno)));
+            }
+            g.disk_fd = std::make_shared<const detail::OwnedFd>(fd);
+            g.disk_offset = static_cast<std::uint64_t>(reinterpret_cast<const std::byte*>(vectors.data()) -
+                                                       mapping->bytes().data());
+        } else {
+            g.vec_base = reinterpret_cast<const std::byte*>(vectors.data());
+        }
+    }
+    if (r.remaining() != 0) return r.corrupt(fmt::format("{} unexpected bytes after the index", r.remaining()));
     g.labels.assign(labels.begin(), labels.end());
     g.levels.assign(levels.begin(), levels.end());
     g.deleted.assign(deleted.begin(), deleted.end());
     g.upper_offset.assign(upper_offset.begin(), upper_offset.end());
     g.upper.assign(upper.begin(), upper.end());
     g.level0 = const_cast<std::byte*>(level0.data());
+    if (!coded) g.update_vec_base();
     g.count = count;
     g.capacity = count;
     g.num_deleted = num_deleted;
@@ -99,21 +157,33 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::open(const std::string& path) {
     g.max_level.store(count == 0 ? -1 : static_cast<int>(max_level));
 
     // Structural validation: a file with a valid checksum can still be hand-crafted; never let a
-    // bad link or offset reach the search loop.
+    // bad link, level or offset reach the search loop. Every check is overflow-safe (no sum or
+    // product of file values is formed before it is bounded).
+    if (count > 0 && g.levels[entry] != max_level) {
+        return r.corrupt(fmt::format("entry point {} has level {}, the graph's top is {}", entry,
+                                     g.levels[entry], max_level));
+    }
     std::size_t deleted_seen = 0;
     for (std::uint32_t s = 0; s < count; ++s) {
         const int lv = g.levels[s];
         if (lv > max_level) return r.corrupt(fmt::format("node {} has level {} above the top", s, lv));
-        if (g.upper_offset[s] + static_cast<std::uint64_t>(lv) * g.upper_block > upper_words) {
+        if (g.labels[s] == kNoLabel) return r.corrupt(fmt::format("node {} has the reserved no-label value", s));
+        const std::uint64_t off = g.upper_offset[s];
+        if (off > upper_words || static_cast<std::uint64_t>(lv) > (upper_words - off) / g.upper_block) {
             return r.corrupt(fmt::format("node {} upper links lie outside the arena", s));
         }
         for (int l = 0; l <= lv; ++l) {
             const std::uint32_t* ln = g.links(s, l);
             if (ln[0] > g.max_links(l)) return r.corrupt(fmt::format("node {} has {} links", s, ln[0]));
             for (std::uint32_t i = 0; i < ln[0]; ++i) {
-                if (ln[1 + i] >= count) return r.corrupt(fmt::format("node {} links to {}", s, ln[1 + i]));
+                const std::uint32_t t = ln[1 + i];
+                // A link on level l must point at a node that has level l (search reads its list there).
+                if (t >= count || g.levels[t] < l) {
+                    return r.corrupt(fmt::format("node {} links to {} on level {}", s, t, l));
+                }
             }
         }
+        if (g.deleted[s] > 1) return r.corrupt(fmt::format("node {} has deleted flag {}", s, g.deleted[s]));
         if (g.deleted[s]) {
             ++deleted_seen;
         } else {

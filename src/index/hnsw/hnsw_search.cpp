@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <unistd.h>
+
 #include "index/hnsw/hnsw_graph.h"
 
 namespace quiver::index {
@@ -21,24 +23,27 @@ constexpr std::size_t kPrefetchAhead = 2;
 
 }  // namespace
 
-template <bool kLocked>
-std::uint32_t HnswGraph::greedy_descent(const float* q, std::uint32_t ep, int from_level,
-                                        int stop_level) const {
+namespace {
+
+/// Greedy descent; `distance(slot)` is the distance from the query to a node.
+template <bool kLocked, class Distance>
+std::uint32_t greedy_descent_impl(const HnswGraph& g, const Distance& distance, std::uint32_t ep,
+                                  int from_level, int stop_level) {
     std::uint32_t cur = ep;
-    float cur_d = dist(q, vec(cur), dim);
+    float cur_d = distance(cur);
     std::uint32_t buf[1024];
     for (int level = from_level; level > stop_level; --level) {
         bool changed = true;
         while (changed) {
             changed = false;
-            const std::uint32_t* l = links(cur, level);
+            const std::uint32_t* l = g.links(cur, level);
             std::uint32_t n;
             const std::uint32_t* ids;
             if constexpr (kLocked) {
-                locks.lock(cur);
+                g.locks.lock(cur);
                 n = l[0];
                 std::memcpy(buf, l + 1, n * sizeof(std::uint32_t));
-                locks.unlock(cur);
+                g.locks.unlock(cur);
                 ids = buf;
             } else {
                 n = l[0];
@@ -46,7 +51,7 @@ std::uint32_t HnswGraph::greedy_descent(const float* q, std::uint32_t ep, int fr
             }
             for (std::uint32_t i = 0; i < n; ++i) {
                 const std::uint32_t c = ids[i];
-                const float d = dist(q, vec(c), dim);
+                const float d = distance(c);
                 if (d < cur_d) {
                     cur_d = d;
                     cur = c;
@@ -58,9 +63,10 @@ std::uint32_t HnswGraph::greedy_descent(const float* q, std::uint32_t ep, int fr
     return cur;
 }
 
-template <bool kLocked, bool kChecked>
-void HnswGraph::search_layer(const float* q, std::uint32_t ep, int level, std::size_t ef,
-                             const LabelFilter* filter, Scratch& s) const {
+/// Beam search on one level; `distance(slot)` is the distance from the query to a node.
+template <bool kLocked, bool kChecked, class Distance>
+void search_layer_impl(const HnswGraph& g, const Distance& distance, std::uint32_t ep, int level,
+                       std::size_t ef, const LabelFilter* filter, HnswGraph::Scratch& s) {
     auto& visited = s.visited;
     visited.next();
     auto& cand = s.candidates;
@@ -72,12 +78,12 @@ void HnswGraph::search_layer(const float* q, std::uint32_t ep, int level, std::s
         if constexpr (!kChecked) {
             return true;
         } else {
-            return deleted[id] == 0 && (filter == nullptr || filter->allows(labels[id]));
+            return g.deleted[id] == 0 && (filter == nullptr || filter->allows(g.labels[id]));
         }
     };
 
     float lower = std::numeric_limits<float>::infinity();
-    const float d0 = dist(q, vec(ep), dim);
+    const float d0 = distance(ep);
     if (allowed(ep)) {
         top.emplace_back(d0, ep);
         lower = d0;
@@ -93,14 +99,14 @@ void HnswGraph::search_layer(const float* q, std::uint32_t ep, int level, std::s
         std::pop_heap(cand.begin(), cand.end(), MinFirst{});
         cand.pop_back();
 
-        const std::uint32_t* l = links(c.second, level);
+        const std::uint32_t* l = g.links(c.second, level);
         std::uint32_t n;
         const std::uint32_t* ids;
         if constexpr (kLocked) {
-            locks.lock(c.second);
+            g.locks.lock(c.second);
             n = l[0];
             std::memcpy(buf, l + 1, n * sizeof(std::uint32_t));
-            locks.unlock(c.second);
+            g.locks.unlock(c.second);
             ids = buf;
         } else {
             n = l[0];
@@ -111,11 +117,11 @@ void HnswGraph::search_layer(const float* q, std::uint32_t ep, int level, std::s
             const std::uint32_t id = ids[i];
             if (!visited.test_and_mark(id)) unvisited[m++] = id;
         }
-        for (std::size_t j = 0; j < std::min(m, kPrefetchAhead); ++j) prefetch_vector(unvisited[j]);
+        for (std::size_t j = 0; j < std::min(m, kPrefetchAhead); ++j) g.prefetch_vector(unvisited[j]);
         for (std::size_t j = 0; j < m; ++j) {
-            if (j + kPrefetchAhead < m) prefetch_vector(unvisited[j + kPrefetchAhead]);
+            if (j + kPrefetchAhead < m) g.prefetch_vector(unvisited[j + kPrefetchAhead]);
             const std::uint32_t id = unvisited[j];
-            const float d = dist(q, vec(id), dim);
+            const float d = distance(id);
             if (top.size() < ef || d < lower) {
                 cand.emplace_back(d, id);
                 std::push_heap(cand.begin(), cand.end(), MinFirst{});
@@ -132,10 +138,39 @@ void HnswGraph::search_layer(const float* q, std::uint32_t ep, int level, std::s
         }
         if (!cand.empty()) {
             // The next node to expand: fetch its link list while this one's distances retire.
-            __builtin_prefetch(links(cand.front().second, level), 0, 3);
+            __builtin_prefetch(g.links(cand.front().second, level), 0, 3);
         }
     }
 }
+
+/// Float32 distances to the stored vectors.
+struct FloatDistance {
+    const HnswGraph& g;
+    const float* q;
+    float operator()(std::uint32_t s) const noexcept { return g.dist(q, g.vec(s), g.dim); }
+};
+
+/// Code estimates to the record payloads.
+struct CodeDistance {
+    const HnswGraph& g;
+    const CodeEstimator& est;
+    float operator()(std::uint32_t s) const noexcept { return est.distance(g.code(s)); }
+};
+
+}  // namespace
+
+template <bool kLocked>
+std::uint32_t HnswGraph::greedy_descent(const float* q, std::uint32_t ep, int from_level,
+                                        int stop_level) const {
+    return greedy_descent_impl<kLocked>(*this, FloatDistance{*this, q}, ep, from_level, stop_level);
+}
+
+template <bool kLocked, bool kChecked>
+void HnswGraph::search_layer(const float* q, std::uint32_t ep, int level, std::size_t ef,
+                             const LabelFilter* filter, Scratch& s) const {
+    search_layer_impl<kLocked, kChecked>(*this, FloatDistance{*this, q}, ep, level, ef, filter, s);
+}
+
 
 void HnswGraph::search_one(const float* q, std::size_t k, std::size_t ef, const LabelFilter* filter,
                            Scratch& s, Label* out_labels, float* out_distances) const {
@@ -156,11 +191,63 @@ void HnswGraph::search_one(const float* q, std::size_t k, std::size_t ef, const 
     }
 }
 
+void HnswGraph::search_one_coded(const float* q, std::size_t k, std::size_t ef, const LabelFilter* filter,
+                                 Scratch& s, Label* out_labels, float* out_distances) const {
+    const int top_level = max_level.load(std::memory_order_acquire);
+    if (top_level < 0) return;
+    const std::unique_ptr<CodeEstimator> est = codec->estimator(q);
+    const CodeDistance d{*this, *est};
+    const std::uint32_t ep = greedy_descent_impl<false>(*this, d, entry.load(std::memory_order_acquire), top_level, 0);
+    if (num_deleted == 0 && filter == nullptr) {
+        search_layer_impl<false, false>(*this, d, ep, 0, ef, nullptr, s);
+    } else {
+        search_layer_impl<false, true>(*this, d, ep, 0, ef, filter, s);
+    }
+    // Re-score the whole final beam with float32 vectors (from memory, or read from disk), then
+    // keep the best k. A vector that cannot be read keeps its code estimate.
+    auto& top = s.results;
+    if (on_disk()) {
+        s.vector_buf.resize(dim);
+        for (auto& c : top) {
+            if (read_vector(c.second, s.vector_buf.data())) c.first = dist(q, s.vector_buf.data(), dim);
+        }
+    } else {
+        for (auto& c : top) c.first = dist(q, vec(c.second), dim);
+    }
+    const std::size_t m = std::min(k, top.size());
+    std::partial_sort(top.begin(), top.begin() + static_cast<long>(m), top.end());
+    for (std::size_t j = 0; j < m; ++j) {
+        out_labels[j] = labels[top[j].second];
+        out_distances[j] = top[j].first;
+    }
+}
+
+bool HnswGraph::read_vector(std::uint32_t s, float* out) const noexcept {
+    const std::size_t bytes = dim * sizeof(float);
+    if (!on_disk()) {
+        std::memcpy(out, vec(s), bytes);
+        return true;
+    }
+    auto* dst = reinterpret_cast<char*>(out);
+    std::size_t done = 0;
+    const auto base = static_cast<off_t>(disk_offset + static_cast<std::uint64_t>(s) * bytes);
+    while (done < bytes) {
+        const ssize_t got = ::pread(disk_fd->fd, dst + done, bytes - done, base + static_cast<off_t>(done));
+        if (got <= 0) return false;
+        done += static_cast<std::size_t>(got);
+    }
+    return true;
+}
+
 template std::uint32_t HnswGraph::greedy_descent<true>(const float*, std::uint32_t, int, int) const;
 template std::uint32_t HnswGraph::greedy_descent<false>(const float*, std::uint32_t, int, int) const;
 template void HnswGraph::search_layer<true, true>(const float*, std::uint32_t, int, std::size_t,
                                                   const LabelFilter*, Scratch&) const;
 template void HnswGraph::search_layer<true, false>(const float*, std::uint32_t, int, std::size_t,
                                                    const LabelFilter*, Scratch&) const;
+template void HnswGraph::search_layer<false, true>(const float*, std::uint32_t, int, std::size_t,
+                                                   const LabelFilter*, Scratch&) const;
+template void HnswGraph::search_layer<false, false>(const float*, std::uint32_t, int, std::size_t,
+                                                    const LabelFilter*, Scratch&) const;
 
 }  // namespace quiver::index

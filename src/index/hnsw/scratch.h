@@ -42,6 +42,7 @@ struct SearchScratch {
     VisitedSet visited;
     std::vector<Candidate> candidates;  // min-heap of nodes to expand
     std::vector<Candidate> results;     // max-heap of the best ef found
+    std::vector<float> vector_buf;      // one vector read from disk for the re-score
 };
 
 /// Thread-safe pool of scratch objects whose visited sets cover `n` nodes.
