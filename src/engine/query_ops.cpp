@@ -13,6 +13,7 @@ std::vector<LiveRef> live_in_id_order(const Snapshot& snap, const Filter* filter
     if (limit == 0) return {};
     auto id_of = [&](const LiveRef& r) -> std::string_view { return snap.doc_id(r.seg, r.local); };
     auto less = [&](const LiveRef& a, const LiveRef& b) { return id_of(a) < id_of(b); };
+    const std::optional<CompiledFilter> compiled = filter ? std::optional<CompiledFilter>(*filter) : std::nullopt;
     // A max-heap of the `limit` smallest ids seen so far.
     std::priority_queue<LiveRef, std::vector<LiveRef>, decltype(less)> heap(less);
     for (std::size_t si = 0; si < snap.sources(); ++si) {
@@ -21,7 +22,7 @@ std::vector<LiveRef> live_in_id_order(const Snapshot& snap, const Filter* filter
             const std::string_view id = snap.doc_id(si, local);
             if (!after.empty() && id <= after) continue;
             if (heap.size() == limit && id >= id_of(heap.top())) continue;
-            if (filter != nullptr && !filter->matches(snap.attributes(si, local).fields)) continue;
+            if (compiled && !compiled->matches(snap.attributes(si, local).fields)) continue;
             heap.push({si, local});
             if (heap.size() > limit) heap.pop();
         }
@@ -38,13 +39,20 @@ Result<std::size_t> Collection::count(const std::optional<Filter>& filter) const
     if (filter) QUIVER_TRY(filter->validate(impl_->schema));
     const auto snap = impl_->current();
     std::size_t n = 0;
+    const std::optional<CompiledFilter> compiled = filter ? std::optional<CompiledFilter>(*filter) : std::nullopt;
     for (std::size_t si = 0; si < snap->sources(); ++si) {
         if (!filter) {
             n += snap->live_count(si);
             continue;
         }
+        if (si < snap->segs.size()) {  // a segment: its payload index answers
+            Bitmap bits = snap->segs[si].seg->matching(*filter);
+            if (!snap->segs[si].deleted.empty()) bits.subtract(snap->segs[si].deleted.merged());
+            n += bits.cardinality();
+            continue;
+        }
         for (std::uint32_t local = 0; local < snap->source_size(si); ++local) {
-            if (snap->live(si, local) && filter->matches(snap->attributes(si, local).fields)) ++n;
+            if (snap->live(si, local) && compiled->matches(snap->attributes(si, local).fields)) ++n;
         }
     }
     return n;
@@ -88,9 +96,10 @@ Result<std::size_t> Collection::remove_where(const Filter& filter) {
     QUIVER_TRY(filter.validate(impl_->schema));
     const auto snap = impl_->current();
     std::vector<std::string> ids;
+    const CompiledFilter compiled(filter);
     for (std::size_t si = 0; si < snap->sources(); ++si) {
         for (std::uint32_t local = 0; local < snap->source_size(si); ++local) {
-            if (snap->live(si, local) && filter.matches(snap->attributes(si, local).fields)) {
+            if (snap->live(si, local) && compiled.matches(snap->attributes(si, local).fields)) {
                 ids.emplace_back(snap->doc_id(si, local));
             }
         }
