@@ -431,6 +431,7 @@ int run_filter(int argc, char** argv) {
                     masks[q].assign((n + 7) / 8, 0);
                     sc.allowed[q].for_each([&](std::uint32_t i) { masks[q][i >> 3] |= std::uint8_t(1u << (i & 7)); });
                 }
+                faiss_idx->hnsw.efSearch = static_cast<int>(ef);  // FAISS 1.7.3 reads the index's, not the params'
                 std::vector<float> dbuf(k);
                 std::vector<faiss::Index::idx_t> lbuf(k);
                 bool failed = false;
