@@ -3,21 +3,24 @@
 
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "cli/common.h"
 #include "cli/registry.h"
 #include "quiver/core/json.h"
 #include "quiver/core/progress.h"
 #include "quiver/index/code_index.h"
+#include "quiver/engine/payload_index.h"
 #include "quiver/index/flat_index.h"
 #include "quiver/index/hnsw_index.h"
+#include "quiver/server/json_codec.h"
 #include "quiver/storage/vector_io.h"
 
 namespace quiver::cli {
 namespace {
 
 struct BuildOptions {
-    std::string input, output, kind = "dense", index_type = "hnsw", metric = "cosine", codec = "none";
+    std::string input, output, kind = "dense", index_type = "hnsw", metric = "cosine", codec = "none", attributes;
     std::size_t m = 16, ef_construction = 200, threads = 0, max_rows = 0;
     std::size_t nlist = 0, nprobe = 0, train_rows = 0;
     std::uint64_t seed = 100;
@@ -40,6 +43,17 @@ Status run_build(const BuildOptions& o) {
     std::string ids_from;
     QUIVER_ASSIGN_OR_RETURN(storage::VectorSet set, read_vectors_with_ids(o.input, {.max_rows = o.max_rows}, &ids_from));
     const Matrix<float>& vectors = set.vectors;
+    // Attributes first: a bad file fails before the build.
+    std::optional<engine::PayloadIndex> payload;
+    if (!o.attributes.empty()) {
+        QUIVER_ASSIGN_OR_RETURN(auto table, server::read_attributes_jsonl(o.attributes, o.max_rows));
+        if (table.rows.size() != vectors.rows) {
+            return invalid_argument(fmt::format("--attributes '{}' has {} rows, '{}' has {} vectors (one object per "
+                                                "vector, same order)", o.attributes, table.rows.size(), o.input,
+                                                vectors.rows));
+        }
+        payload = engine::PayloadIndex::build_fields(table.fields, table.rows);
+    }
     std::unique_ptr<index::VectorIndex> idx;
     ProgressBar bar(fmt::format("building {}", o.index_type), vectors.rows, "vectors");
     if (o.index_type == "hnsw") {
@@ -83,6 +97,13 @@ Status run_build(const BuildOptions& o) {
     const bool has_ids = !set.ids.empty();
     if (has_ids) idx->set_external_ids(std::move(set.ids));
     QUIVER_TRY(idx->save(o.output));
+    const std::string attributes_file = o.output + ".attrs";
+    if (payload) {
+        QUIVER_TRY(payload->save(attributes_file));
+    } else {
+        std::error_code rm;
+        std::filesystem::remove(attributes_file, rm);  // a stale one would not describe this index
+    }
     std::error_code ec;
     const auto file_bytes = std::filesystem::file_size(o.output, ec);
     const auto info = idx->info();
@@ -105,6 +126,7 @@ Status run_build(const BuildOptions& o) {
             v.set("float_bytes_per_vector",
                   json::Value::number(f.vectors > 0 ? double(f.float_bytes) / double(f.vectors) : 0.0));
         }
+        v.set("attributes", payload ? json::Value::string(attributes_file) : json::Value::null());
         return write_text("-", json::dump(v, true) + "\n");
     }
     std::printf("built %s index of %zu x %zu (%s) in %.2fs -> %s (%.1f MiB)%s\n", info.kind.c_str(), info.size,
@@ -112,6 +134,9 @@ Status run_build(const BuildOptions& o) {
                 static_cast<double>(file_bytes) / 1048576.0,
                 !has_ids ? ", ids are row numbers"
                          : (ids_from.empty() ? ", ids from the input" : (", ids from " + ids_from).c_str()));
+    if (payload) {
+        std::printf("payload index of %zu attribute fields -> %s\n", payload->fields().size(), attributes_file.c_str());
+    }
     return {};
 }
 
@@ -127,7 +152,10 @@ void add_build_command(CLI::App& app) {
         "Example: quiver build --input base.fvecs --output glove.qvr --metric cosine --m 16\n"
         "Compressed: quiver build -i base.fvecs -o sift.qvr --index ivf --codec sq8 --nlist 1024 --metric l2\n"
         "(codes in RAM, float32 vectors kept in the file for the rescore; see docs/codecs.md).\n"
-        "Learned-sparse vectors: `quiver build --kind sparse ...` runs `quiver sparse-build` (see its --help).");
+        "Learned-sparse vectors: `quiver build --kind sparse ...` runs `quiver sparse-build` (see its --help).\n"
+        "--attributes A.jsonl: one JSON object per vector (same order), e.g. {\"lang\": \"en\", \"year\": 2020};\n"
+        "every member gets a payload index, written beside the index as <output>.attrs, for\n"
+        "`quiver search --filter`.");
     sub->add_option("-i,--input", o->input, "Vectors to index")->required();
     sub->add_option("-o,--output", o->output, "Index file to write (replaced atomically)")->required();
     sub->add_option("--kind", o->kind, "Vector kind: dense (this command) or sparse (forwards to sparse-build)")
@@ -145,6 +173,7 @@ void add_build_command(CLI::App& app) {
     sub->add_option("--seed", o->seed, "HNSW level generator / k-means and codec seed")->capture_default_str();
     sub->add_option("--threads", o->threads, "Build threads (0 = all cores)")->capture_default_str();
     sub->add_option("--max-rows", o->max_rows, "Index only the first N rows (0 = all)");
+    sub->add_option("--attributes", o->attributes, "JSONL attributes, one object per vector, for filtered search");
     sub->add_flag("--json", o->json, "Print a JSON summary on stdout instead of text");
     set_status_action(sub, "build", [o] { return run_build(*o); });
 }

@@ -4,26 +4,38 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
+#include <optional>
 
 #include "cli/common.h"
 #include "cli/registry.h"
 #include "quiver/core/json.h"
 #include "quiver/core/progress.h"
 #include "quiver/core/thread_pool.h"
+#include "quiver/engine/payload_index.h"
 #include "quiver/eval/run_file.h"
+#include "quiver/index/filtered_search.h"
 #include "quiver/index/vector_index.h"
+#include "quiver/server/json_codec.h"
+#include "quiver/storage/file_format.h"
 #include "quiver/storage/vector_io.h"
 
 namespace quiver::cli {
 namespace {
 
 struct SearchOptions {
-    std::string index_file, queries, output = "-", truth, trec, tag = "quiver";
+    std::string index_file, queries, output = "-", truth, trec, tag = "quiver", filter, strategy = "auto";
     std::size_t k = 10, ef = 0, threads = 0, max_queries = 0, nprobe = 0;
     std::size_t rescore = index::SearchParams::kRescoreDefault;
     bool json = false;
     bool vectors_on_disk = false;
 };
+
+Status parse_filter_strategy_into(const std::string& name, index::FilterStrategy& out) {
+    QUIVER_ASSIGN_OR_RETURN(out, index::parse_filter_strategy(name));
+    if (out == index::FilterStrategy::kUnfiltered) return invalid_argument("--filter-strategy unfiltered would ignore the filter");
+    return {};
+}
 
 /// Lets through the labels of one truth row (sorted for binary search).
 class LabelSet final : public index::LabelFilter {
@@ -50,7 +62,7 @@ bool farther(float a, float b) {  // a > b beyond float noise
 /// computed with another metric (or for another base) breaks one of these on most queries.
 /// `queries` are the searchable rows; row i is query rows[i] of the file, of `nq` in all.
 Status check_truth(const index::VectorIndex& idx, MatrixView<float> queries, const std::vector<std::size_t>& rows,
-                   std::size_t nq, const Matrix<std::int32_t>& gt, const SearchOptions& o) {
+                   std::size_t nq, const Matrix<std::int32_t>& gt, const SearchOptions& o, bool filtered) {
     const auto info = idx.info();
     if (gt.rows < nq || gt.dim < o.k) {
         return invalid_argument(fmt::format("truth '{}' has {} rows of {} ids; the search needs {} rows of at least {}",
@@ -66,6 +78,9 @@ Status check_truth(const index::VectorIndex& idx, MatrixView<float> queries, con
             }
         }
     }
+    // Filtered truth is the exact top-k of each query's matching set: its distances are not the
+    // index's unfiltered ones, so only the shape and the ids are checked.
+    if (filtered) return {};
     const std::size_t sample = std::min<std::size_t>(queries.rows, 32);
     std::size_t checked = 0, bad = 0;
     for (std::size_t i = 0; i < sample; ++i) {
@@ -99,6 +114,135 @@ Status check_truth(const index::VectorIndex& idx, MatrixView<float> queries, con
             o.truth, o.k, simd::to_string(info.metric), bad, checked));
     }
     return {};
+}
+
+/// Filters of a search: --filter for every query, or a "filter" member on lines of a JSONL query
+/// file (lines without one are unfiltered), evaluated on the payload index beside the index file
+/// (`quiver build --attributes` wrote it as <index>.attrs). Each distinct filter is evaluated once.
+struct QueryFilters {
+    bool any = false;
+    engine::PayloadIndex payload;
+    std::vector<std::optional<std::size_t>> of_query;  // index into `bitmaps`, per query
+    std::vector<Bitmap> bitmaps;
+    std::vector<index::FilterPlan> plans;                // per query (filtered ones)
+    index::FilterStrategy strategy = index::FilterStrategy::kAuto;
+
+    Result<index::SearchResults> search(const index::VectorIndex& idx, MatrixView<float> qs,
+                                        const std::vector<std::size_t>& rows, std::size_t first,
+                                        const SearchOptions& o) {
+        index::SearchResults out(qs.rows, o.k);
+        ThreadPool pool(resolve_threads(o.threads));
+        std::vector<Status> errors(pool.size());
+        pool.parallel_for(qs.rows, [&](std::size_t i, std::size_t worker) {
+            const std::size_t q = rows[first + i];
+            index::FilteredSearchParams fp;
+            fp.k = o.k;
+            fp.ef = o.ef;
+            fp.strategy = strategy;
+            // Labels are rows 0..n-1 (`quiver build`), as the attributes: a full bitmap passes all.
+            const Bitmap* allowed = of_query[q] ? &bitmaps[*of_query[q]] : nullptr;
+            if (allowed != nullptr && allowed->cardinality() >= idx.info().size) allowed = nullptr;
+            auto found = index::filtered_search(idx, std::span<const float>(qs.row_ptr(i), qs.dim), allowed, fp, &plans[q]);
+            if (!found) {
+                errors[worker] = std::move(found).error();
+                return;
+            }
+            for (std::size_t j = 0; j < found->size(); ++j) {
+                out.labels[i * o.k + j] = (*found)[j].label;
+                out.distances[i * o.k + j] = (*found)[j].distance;
+            }
+        });
+        for (auto& e : errors) {
+            if (!e) return e.error();
+        }
+        return out;
+    }
+
+    json::Value explain(std::size_t q) const {
+        if (!of_query[q]) return json::Value::null();
+        const auto& p = plans[q];
+        json::Value v = json::Value::object();
+        v.set("strategy", json::Value::string(std::string(index::to_string(p.strategy))));
+        v.set("matches", json::Value::number(static_cast<double>(p.matches)));
+        v.set("size", json::Value::number(static_cast<double>(p.size)));
+        v.set("selectivity", json::Value::number(p.selectivity));
+        v.set("reason", json::Value::string(p.reason));
+        v.set("fallback", json::Value::boolean(p.fallback));
+        return v;
+    }
+
+    std::string summary() const {
+        std::map<std::string, std::size_t> n;
+        for (std::size_t q = 0; q < of_query.size(); ++q) {
+            if (of_query[q]) ++n[std::string(index::to_string(plans[q].strategy)) + (plans[q].fallback ? "+fallback" : "")];
+        }
+        std::string out;
+        for (const auto& [s, c] : n) out += fmt::format("{}{} {}", out.empty() ? "" : ", ", c, s);
+        return out;
+    }
+};
+
+Result<QueryFilters> load_filters(const SearchOptions& o, std::size_t nq) {
+    QueryFilters f;
+    f.of_query.assign(nq, std::nullopt);
+    f.plans.resize(nq);
+    std::vector<std::string> texts(nq);  // the filter JSON per query ("" = none)
+    if (!o.filter.empty()) {
+        for (auto& t : texts) t = o.filter;
+    }
+    const bool jsonl = o.queries.size() > 6 && (o.queries.ends_with(".jsonl") || o.queries.ends_with(".ndjson"));
+    if (jsonl) {
+        QUIVER_ASSIGN_OR_RETURN(std::string text, storage::read_file(o.queries));
+        std::size_t pos = 0, row = 0, line_no = 0;
+        while (pos < text.size() && row < nq) {
+            std::size_t end = text.find('\n', pos);
+            if (end == std::string::npos) end = text.size();
+            const std::string_view line(text.data() + pos, end - pos);
+            pos = end + 1;
+            ++line_no;
+            if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+            auto v = json::parse(line);
+            if (!v) return invalid_argument(fmt::format("{}:{}: {}", o.queries, line_no, v.error().message()));
+            if (const json::Value* fv = v->is_object() ? v->find("filter") : nullptr) {
+                if (!o.filter.empty()) {
+                    return invalid_argument(fmt::format("{}:{} has a filter and --filter is given: use one", o.queries, line_no));
+                }
+                texts[row] = json::dump(*fv);
+            }
+            ++row;
+        }
+    }
+    for (const auto& t : texts) f.any = f.any || !t.empty();
+    if (!f.any) return f;
+    QUIVER_TRY(parse_filter_strategy_into(o.strategy, f.strategy));
+    const std::string attrs = o.index_file + ".attrs";
+    auto payload = engine::PayloadIndex::open(attrs);
+    if (!payload) {
+        return invalid_argument(fmt::format("filtered search needs the attributes of '{}' ({}): build it with "
+                                            "`quiver build ... --attributes A.jsonl`", o.index_file,
+                                            payload.error().message()));
+    }
+    f.payload = std::move(payload).value();
+    engine::Schema schema;
+    schema.fields = f.payload.fields();
+    std::map<std::string, std::size_t> seen;
+    for (std::size_t q = 0; q < nq; ++q) {
+        if (texts[q].empty()) continue;
+        auto it = seen.find(texts[q]);
+        if (it == seen.end()) {
+            auto v = json::parse(texts[q]);
+            if (!v) return invalid_argument("--filter is not JSON: " + v.error().message());
+            auto filter = server::filter_from_json(*v);
+            if (!filter) return invalid_argument(fmt::format("filter of query {}: {}", q + 1, filter.error().message()));
+            if (auto st = filter->validate(schema); !st) {
+                return invalid_argument(fmt::format("filter of query {}: {}", q + 1, st.error().message()));
+            }
+            f.bitmaps.push_back(engine::evaluate_filter(*filter, f.payload, {}));
+            it = seen.emplace(texts[q], f.bitmaps.size() - 1).first;
+        }
+        f.of_query[q] = it->second;
+    }
+    return f;
 }
 
 Status run_search(const SearchOptions& o) {
@@ -144,10 +288,11 @@ Status run_search(const SearchOptions& o) {
         warn("search", fmt::format("{} of {} queries are zero vectors (no cosine direction) and get no hits, the "
                                    "first is query '{}'", skipped, nq, query_name(first)));
     }
+    QUIVER_ASSIGN_OR_RETURN(QueryFilters filtered, load_filters(o, nq));
     Matrix<std::int32_t> gt;
     if (!o.truth.empty()) {
         QUIVER_ASSIGN_OR_RETURN(gt, storage::read_ivecs(o.truth));
-        QUIVER_TRY(check_truth(*idx, searchable, rows, nq, gt, o));
+        QUIVER_TRY(check_truth(*idx, searchable, rows, nq, gt, o, filtered.any));
     }
 
     // Chunks of queries: a progress line between them, and bounded result memory per call.
@@ -163,12 +308,16 @@ Status run_search(const SearchOptions& o) {
     for (std::size_t q0 = 0; q0 < ns; q0 += kChunk) {
         const std::size_t n = std::min(kChunk, ns - q0);
         const auto t0 = std::chrono::steady_clock::now();
-        QUIVER_ASSIGN_OR_RETURN(index::SearchResults part,
-                                idx->search(searchable.slice(q0, n), {.k = o.k,
-                                                                      .ef = o.ef,
-                                                                      .threads = o.threads,
-                                                                      .nprobe = o.nprobe,
-                                                                      .rescore = o.rescore}));
+        index::SearchResults part;
+        if (filtered.any) {
+            QUIVER_ASSIGN_OR_RETURN(part, filtered.search(*idx, searchable.slice(q0, n), rows, q0, o));
+        } else {
+            QUIVER_ASSIGN_OR_RETURN(part, idx->search(searchable.slice(q0, n), {.k = o.k,
+                                                                              .ef = o.ef,
+                                                                              .threads = o.threads,
+                                                                              .nprobe = o.nprobe,
+                                                                              .rescore = o.rescore}));
+        }
         search_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         for (std::size_t i = 0; i < n; ++i) {
             const std::size_t at = rows[q0 + i] * o.k;
@@ -195,6 +344,7 @@ Status run_search(const SearchOptions& o) {
             json::Value row = json::Value::object();
             row.set("query", json::Value::string(query_name(q)));
             row.set("hits", std::move(hits));
+            if (filtered.any) row.set("explain", filtered.explain(q));
             root.as_array().push_back(std::move(row));
         }
         out = json::dump(root, true) + "\n";
@@ -247,6 +397,7 @@ Status run_search(const SearchOptions& o) {
                               ns > 0 ? total / static_cast<double>(ns) : 0.0, ns, summary);
     }
     if (!o.trec.empty()) summary += fmt::format("; TREC run -> {}", o.trec);
+    if (filtered.any) summary += "; filtered: " + filtered.summary();
     std::fprintf(stderr, "%s\n", summary.c_str());
     return {};
 }
@@ -260,7 +411,10 @@ void add_search_command(CLI::App& app) {
         "index was built with (JSONL ids, or the ids file beside .npy/.fvecs); query ids likewise.\n"
         "Distances: squared L2 for l2, 1 - inner product for ip and cosine; smaller is closer.\n"
         "--trec writes a TREC run (qid Q0 docid rank score tag, score = -distance) for `quiver eval --run-file`.\n"
-        "--truth is checked before searching: its size, its ids, and that it is exact under the index's metric.\n"
+        "--truth is checked before searching: its size, its ids, and that it is exact under the index's metric\n"
+        "(with filters it holds the filtered ground truth; only its size and ids are checked).\n"
+        "--filter '{\"field\": \"lang\", \"eq\": \"en\"}' restricts every query (see docs/cli.md); the planner picks\n"
+        "an exact scan, ACORN or the post-filter walk per query (--json shows its choice and reason).\n"
         "Example: quiver search --index-file glove.qvr --queries query.fvecs --k 10 --ef 128\n"
         "A learned-sparse index (from `quiver build --kind sparse`) is searched by `quiver sparse-search`;\n"
         "`quiver search --index-file X.seis ...` forwards there (see `quiver sparse-search --help`).");
@@ -278,9 +432,14 @@ void add_search_command(CLI::App& app) {
     sub->add_option("--trec", o->trec, "Also write the results as a TREC run file here");
     sub->add_option("--tag", o->tag, "Run tag of --trec")->capture_default_str();
     sub->add_option("--truth", o->truth, "Exact neighbours (.ivecs, e.g. from `quiver gt`): print recall@k to stderr");
-    sub->add_flag("--json", o->json, "JSON output (stdout, or --output)");
+    sub->add_flag("--json", o->json, "JSON output (stdout, or --output); with a filter each query has an \"explain\"");
     sub->add_flag("--vectors-on-disk", o->vectors_on_disk,
                   "HNSW on codes: leave the float32 vectors in the file, read them with pread for the re-score");
+    sub->add_option("--filter", o->filter,
+                    "Filter JSON as in the collection API, on the attributes the index was built with "
+                    "(`quiver build --attributes`); JSONL queries may instead carry a \"filter\" member per line");
+    sub->add_option("--filter-strategy", o->strategy, "auto (the planner) | exact | acorn | post_filter")
+        ->capture_default_str();
     set_status_action(sub, "search", [o] { return run_search(*o); });
 }
 

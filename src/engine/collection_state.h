@@ -191,7 +191,8 @@ struct Collection::Impl {
 
 /// search.cpp: one search over `snap` (the contract of Collection::search).
 Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, const Snapshot& snap,
-                                               const SearchRequest& request);
+                                               const SearchRequest& request,
+                                               SearchExplain* explain = nullptr);
 
 /// A live document of a snapshot: (source, see Snapshot, local slot).
 struct LiveRef {

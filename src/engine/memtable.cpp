@@ -158,6 +158,7 @@ void Memtable::add_text_stats(std::size_t field, sparse::Bm25QueryStats& stats, 
 
 std::vector<ScoredDoc> Memtable::search_text(std::size_t field, const sparse::Bm25QueryStats& stats, std::size_t k,
                                              std::uint32_t n, std::uint64_t seq, const Filter* filter) const {
+    const std::optional<CompiledFilter> compiled = compile(filter);
     std::vector<ScoredDoc> out;
     if (n == 0 || k == 0 || stats.terms.empty() || stats.doc_count == 0 || field >= schema_->fields.size()) return out;
     // Lucene's BM25 with the supplied (collection-wide) statistics, exactly as Bm25Index scores them.
@@ -180,7 +181,7 @@ std::vector<ScoredDoc> Memtable::search_text(std::size_t field, const sparse::Bm
             matched = true;
             score += weight[q] - weight[q] / (1.0f + static_cast<float>(f) * norm_inverse);
         }
-        if (!matched || !accepts(i, seq, filter)) continue;
+        if (!matched || !accepts(i, seq, compiled)) continue;
         out.push_back({i, static_cast<double>(score)});
     }
     keep_top_k(out, k);
@@ -189,6 +190,7 @@ std::vector<ScoredDoc> Memtable::search_text(std::size_t field, const sparse::Bm
 
 std::vector<ScoredDoc> Memtable::search_sparse(std::size_t field, const SparseTerms& query, std::size_t k,
                                                std::uint32_t n, std::uint64_t seq, const Filter* filter) const {
+    const std::optional<CompiledFilter> compiled = compile(filter);
     std::vector<ScoredDoc> out;
     if (n == 0 || k == 0 || field >= schema_->fields.size()) return out;
     const std::string& name = schema_->fields[field].name;
@@ -202,7 +204,7 @@ std::vector<ScoredDoc> Memtable::search_sparse(std::size_t field, const SparseTe
         for (const auto& [term, w] : *terms) {
             if (const auto qit = q.find(term); qit != q.end()) score += qit->second * w;
         }
-        if (score <= 0.0f || !accepts(i, seq, filter)) continue;
+        if (score <= 0.0f || !accepts(i, seq, compiled)) continue;
         out.push_back({i, static_cast<double>(score)});
     }
     keep_top_k(out, k);
@@ -211,6 +213,7 @@ std::vector<ScoredDoc> Memtable::search_sparse(std::size_t field, const SparseTe
 
 std::vector<ScoredDoc> Memtable::search_vector(std::size_t field, std::span<const float> query, std::size_t k,
                                                std::uint32_t n, std::uint64_t seq, const Filter* filter) const {
+    const std::optional<CompiledFilter> compiled = compile(filter);
     std::vector<ScoredDoc> out;
     if (n == 0 || k == 0 || field >= schema_->fields.size()) return out;
     const FieldSpec& f = schema_->fields[field];
@@ -219,7 +222,7 @@ std::vector<ScoredDoc> Memtable::search_vector(std::size_t field, std::span<cons
     const simd::DistanceFn dist = simd::distance_fn(f.metric);
     for (std::uint32_t i = 0; i < n; ++i) {
         const std::vector<float>& v = slots_[i].doc.vectors[field];
-        if (v.size() != q.size() || !accepts(i, seq, filter)) continue;
+        if (v.size() != q.size() || !accepts(i, seq, compiled)) continue;
         out.push_back({i, -static_cast<double>(dist(q.data(), v.data(), q.size()))});
     }
     keep_top_k(out, k);

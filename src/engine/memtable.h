@@ -34,6 +34,7 @@
 
 #include "engine/segment.h"
 #include "quiver/core/result.h"
+#include "quiver/engine/payload_index.h"
 #include "quiver/engine/schema.h"
 
 namespace quiver::engine {
@@ -105,8 +106,12 @@ private:
         std::uint64_t seq = 0;
         std::atomic<std::uint64_t> deleted_at{0};
     };
-    bool accepts(std::uint32_t local, std::uint64_t seq, const Filter* filter) const {
-        return visible(local, seq) && (filter == nullptr || filter->matches(slots_[local].doc.attrs.fields));
+    bool accepts(std::uint32_t local, std::uint64_t seq, const std::optional<CompiledFilter>& filter) const {
+        return visible(local, seq) && (!filter || filter->matches(slots_[local].doc.attrs.fields));
+    }
+    static std::optional<CompiledFilter> compile(const Filter* filter) {
+        if (filter == nullptr) return std::nullopt;
+        return CompiledFilter(*filter);
     }
 
     const Schema* schema_;  // the collection's, which outlives its memtables

@@ -39,13 +39,14 @@ std::vector<LiveRef> live_in_id_order(const Snapshot& snap, const Filter* filter
     auto greater = [&](std::size_t a, std::size_t b) { return id_at(cursors[a]) > id_at(cursors[b]); };
     std::priority_queue<std::size_t, std::vector<std::size_t>, decltype(greater)> heap(greater);
     for (std::size_t i = 0; i < cursors.size(); ++i) heap.push(i);
+    const std::optional<CompiledFilter> compiled = filter ? std::optional<CompiledFilter>(*filter) : std::nullopt;
     std::vector<LiveRef> out;
     while (!heap.empty() && out.size() < limit) {
         const std::size_t ci = heap.top();
         heap.pop();
         Cursor& c = cursors[ci];
         const std::uint32_t local = c.order[c.pos];
-        if (snap.live(c.source, local) && (filter == nullptr || filter->matches(snap.attributes(c.source, local).fields))) {
+        if (snap.live(c.source, local) && (!compiled || compiled->matches(snap.attributes(c.source, local).fields))) {
             out.push_back({c.source, local});
         }
         if (++c.pos < c.order.size()) heap.push(ci);
@@ -57,13 +58,20 @@ Result<std::size_t> Collection::count(const std::optional<Filter>& filter) const
     if (filter) QUIVER_TRY(filter->validate(impl_->schema));
     const auto snap = impl_->current();
     std::size_t n = 0;
+    const std::optional<CompiledFilter> compiled = filter ? std::optional<CompiledFilter>(*filter) : std::nullopt;
     for (std::size_t si = 0; si < snap->sources(); ++si) {
         if (!filter) {
             n += snap->live_count(si);
             continue;
         }
+        if (si < snap->segs.size()) {  // a segment: its payload index answers
+            Bitmap bits = snap->segs[si].seg->matching(*filter);
+            if (!snap->segs[si].deleted.empty()) bits.subtract(snap->segs[si].deleted.merged());
+            n += bits.cardinality();
+            continue;
+        }
         for (std::uint32_t local = 0; local < snap->source_size(si); ++local) {
-            if (snap->live(si, local) && filter->matches(snap->attributes(si, local).fields)) ++n;
+            if (snap->live(si, local) && compiled->matches(snap->attributes(si, local).fields)) ++n;
         }
     }
     return n;
@@ -107,9 +115,10 @@ Result<std::size_t> Collection::remove_where(const Filter& filter) {
     QUIVER_TRY(filter.validate(impl_->schema));
     const auto snap = impl_->current();
     std::vector<std::string> ids;
+    const CompiledFilter compiled(filter);
     for (std::size_t si = 0; si < snap->sources(); ++si) {
         for (std::uint32_t local = 0; local < snap->source_size(si); ++local) {
-            if (snap->live(si, local) && filter.matches(snap->attributes(si, local).fields)) {
+            if (snap->live(si, local) && compiled.matches(snap->attributes(si, local).fields)) {
                 ids.emplace_back(snap->doc_id(si, local));
             }
         }

@@ -106,6 +106,9 @@ Status Schema::validate() const {
                 return invalid_argument("field '" + f.name + "': ef_construction must be 1..4096");
             }
         }
+        if (f.payload_index && !is_attribute(f.type)) {
+            return invalid_argument("field '" + f.name + "': only attribute fields have a payload index");
+        }
         if (!f.encoder.empty() && f.type != FieldType::kVector) {
             return invalid_argument("field '" + f.name + "': only vector fields have an encoder");
         }
@@ -189,39 +192,94 @@ Status validate_document(const Schema& schema, Document& doc) {
     return ok_status();
 }
 
-Status Filter::validate(const Schema& schema) const {
-    switch (op) {
+namespace {
+
+struct FilterBudget {
+    std::size_t nodes = 0;
+    std::size_t values = 0;
+};
+
+Status validate_filter(const Filter& f, const Schema& schema, std::size_t depth, FilterBudget& budget) {
+    using Op = Filter::Op;
+    if (++budget.nodes > kMaxFilterNodes) {
+        return invalid_argument("filter has more than " + std::to_string(kMaxFilterNodes) + " nodes");
+    }
+    if (depth > kMaxFilterDepth) {
+        return invalid_argument("filter nested more than " + std::to_string(kMaxFilterDepth) + " deep");
+    }
+    switch (f.op) {
         case Op::kAnd:
         case Op::kOr:
-            for (const auto& c : children) QUIVER_TRY(c.validate(schema));
+            for (const auto& c : f.children) QUIVER_TRY(validate_filter(c, schema, depth + 1, budget));
             return ok_status();
         case Op::kNot:
-            if (children.size() != 1) return invalid_argument("filter 'not' takes one filter");
-            return children[0].validate(schema);
+            if (f.children.size() != 1) return invalid_argument("filter 'not' takes one filter");
+            return validate_filter(f.children[0], schema, depth + 1, budget);
         default: break;
     }
-    const FieldSpec* f = schema.find(field);
-    if (f == nullptr) return invalid_argument("filter: unknown field '" + field + "'");
-    if (!is_attribute(f->type)) {
-        return invalid_argument("filter: field '" + field + "' is " + std::string(to_string(f->type)) +
+    const FieldSpec* spec = schema.find(f.field);
+    if (spec == nullptr) return invalid_argument("filter: unknown field '" + f.field + "'");
+    if (!is_attribute(spec->type)) {
+        return invalid_argument("filter: field '" + f.field + "' is " + std::string(to_string(spec->type)) +
                                 ", not an attribute");
     }
-    if (op == Op::kRange) {
-        if (f->type != FieldType::kInteger && f->type != FieldType::kFloat) {
-            return invalid_argument("filter: range on non-numeric field '" + field + "'");
+    const bool numeric = spec->type == FieldType::kInteger || spec->type == FieldType::kFloat;
+    if (f.op == Op::kRange) {
+        if (!numeric) return invalid_argument("filter: range on non-numeric field '" + f.field + "'");
+        for (const auto* b : {&f.gt, &f.gte, &f.lt, &f.lte}) {
+            if (*b && std::isnan(**b)) return invalid_argument("filter: range bound is NaN");
         }
         return ok_status();
     }
-    if (op == Op::kEq && values.size() != 1) return invalid_argument("filter: eq takes one value");
-    for (const auto& v : values) {
+    if (f.op == Op::kExists) {
+        if (!f.values.empty()) return invalid_argument("filter: exists takes no value");
+        return ok_status();
+    }
+    if (f.op == Op::kPrefix) {
+        if (spec->type != FieldType::kKeyword && spec->type != FieldType::kKeywordList) {
+            return invalid_argument("filter: prefix on field '" + f.field + "', which is not a keyword field");
+        }
+        const auto* p = f.values.size() == 1 ? std::get_if<std::string>(&f.values[0]) : nullptr;
+        if (p == nullptr) return invalid_argument("filter: prefix takes one string");
+        if (p->size() > kMaxFilterPrefixBytes) {
+            return invalid_argument("filter: prefix longer than " + std::to_string(kMaxFilterPrefixBytes) + " bytes");
+        }
+        return ok_status();
+    }
+    if ((f.op == Op::kEq || f.op == Op::kNe) && f.values.size() != 1) {
+        return invalid_argument(std::string("filter: ") + (f.op == Op::kEq ? "eq" : "ne") + " takes one value");
+    }
+    budget.values += f.values.size();
+    if (budget.values > kMaxFilterValues) {
+        return invalid_argument("filter has more than " + std::to_string(kMaxFilterValues) + " values");
+    }
+    for (const auto& v : f.values) {
         double d = 0;
-        const bool numeric = f->type == FieldType::kInteger || f->type == FieldType::kFloat;
         const bool ok = numeric ? as_number(v, d)
-                        : f->type == FieldType::kBool ? std::holds_alternative<bool>(v)
-                                                      : std::holds_alternative<std::string>(v);
-        if (!ok) return invalid_argument("filter: value type does not match field '" + field + "'");
+                        : spec->type == FieldType::kBool ? std::holds_alternative<bool>(v)
+                                                         : std::holds_alternative<std::string>(v);
+        if (!ok) return invalid_argument("filter: value type does not match field '" + f.field + "'");
+        if (numeric && std::isnan(d)) return invalid_argument("filter: value is NaN");
     }
     return ok_status();
+}
+
+bool has_prefix(const FieldValue& stored, const std::string& prefix) {
+    auto starts = [&](const std::string& s) { return s.compare(0, prefix.size(), prefix) == 0; };
+    if (const auto* s = std::get_if<std::string>(&stored)) return starts(*s);
+    if (const auto* list = std::get_if<std::vector<std::string>>(&stored)) {
+        for (const auto& e : *list) {
+            if (starts(e)) return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+Status Filter::validate(const Schema& schema) const {
+    FilterBudget budget;
+    return validate_filter(*this, schema, 0, budget);
 }
 
 bool Filter::matches(const std::map<std::string, FieldValue, std::less<>>& fields) const {
@@ -242,14 +300,20 @@ bool Filter::matches(const std::map<std::string, FieldValue, std::less<>>& field
     const auto it = fields.find(field);
     if (it == fields.end() || std::holds_alternative<std::monostate>(it->second)) return false;
     const FieldValue& stored = it->second;
-    if (op == Op::kRange) {
-        double x = 0;
-        if (!as_number(stored, x)) return false;
-        if (gt && !(x > *gt)) return false;
-        if (gte && !(x >= *gte)) return false;
-        if (lt && !(x < *lt)) return false;
-        if (lte && !(x <= *lte)) return false;
-        return true;
+    switch (op) {
+        case Op::kExists: return true;
+        case Op::kPrefix: return !values.empty() && has_prefix(stored, std::get<std::string>(values[0]));
+        case Op::kNe: return !values.empty() && !value_equals(stored, values[0]);
+        case Op::kRange: {
+            double x = 0;
+            if (!as_number(stored, x)) return false;
+            if (gt && !(x > *gt)) return false;
+            if (gte && !(x >= *gte)) return false;
+            if (lt && !(x < *lt)) return false;
+            if (lte && !(x <= *lte)) return false;
+            return true;
+        }
+        default: break;
     }
     for (const auto& v : values) {
         if (value_equals(stored, v)) return true;
@@ -375,7 +439,8 @@ void encode_schema(ByteWriter& w, const Schema& s) {
     for (const auto& f : s.fields) {
         w.str(f.name);
         w.u8(static_cast<std::uint8_t>(f.type));
-        w.u8(f.indexed ? 1 : 0);
+        // bit 0: text `indexed`; bit 1: attribute `payload_index` (older files have only bit 0)
+        w.u8(static_cast<std::uint8_t>((f.indexed ? 1 : 0) | (f.payload_index ? 2 : 0)));
         w.u32(static_cast<std::uint32_t>(f.sources.size()));
         for (const auto& src : f.sources) w.str(src);
         w.u64(f.dim);
@@ -400,7 +465,9 @@ Result<Schema> decode_schema(ByteReader& r) {
         if (type > 7) return data_loss("schema field type " + std::to_string(type));
         f.type = static_cast<FieldType>(type);
         QUIVER_ASSIGN_OR_RETURN(std::uint8_t indexed, r.u8());
-        f.indexed = indexed != 0;
+        if (indexed > 3) return data_loss("schema field flags " + std::to_string(indexed));
+        f.indexed = (indexed & 1) != 0;
+        f.payload_index = (indexed & 2) != 0;
         QUIVER_ASSIGN_OR_RETURN(std::uint32_t ns, r.u32());
         if (ns > 2) return data_loss("schema field with " + std::to_string(ns) + " sources");
         for (std::uint32_t j = 0; j < ns; ++j) {

@@ -33,17 +33,25 @@ Document project(Document doc, const std::optional<std::vector<std::string>>& fi
 
 // What each segment may return: its live documents and, with a filter, those matching it (one bitmap
 // then, kept in `filter_bits`). Walks skip the rest inside the index (no over-fetch).
-std::vector<AllowedDocs> allowed_docs(const Snapshot& snap, const Filter* filter, std::vector<Bitmap>& filter_bits) {
+std::vector<AllowedDocs> allowed_docs(const Snapshot& snap, const Filter* filter, std::vector<Bitmap>& filter_bits,
+                                      SearchExplain* explain) {
     std::vector<AllowedDocs> allowed(snap.segs.size());
     filter_bits.clear();
     filter_bits.reserve(filter != nullptr ? snap.segs.size() : 0);
+    FilterEvalStats stats;
     for (std::size_t si = 0; si < snap.segs.size(); ++si) {
         allowed[si] = AllowedDocs::of(&snap.segs[si].deleted);
         if (filter != nullptr) {
-            filter_bits.push_back(snap.segs[si].seg->matching(*filter));
+            filter_bits.push_back(snap.segs[si].seg->matching(*filter, &stats));
             if (allowed[si].deleted != nullptr) filter_bits.back().subtract(*allowed[si].deleted);
             allowed[si] = {nullptr, &filter_bits.back()};
+            if (explain != nullptr) explain->filter_matches += filter_bits.back().cardinality();
         }
+    }
+    if (explain != nullptr) {
+        explain->filtered = filter != nullptr;
+        explain->index_lookups = stats.index_lookups;
+        explain->docs_scanned = stats.docs_scanned;
     }
     return allowed;
 }
@@ -101,6 +109,12 @@ Result<std::vector<SearchHit>> Collection::search(const SearchRequest& request) 
     return search_snapshot(*impl_, *snap, request);
 }
 
+Result<std::vector<SearchHit>> Collection::search(const SearchRequest& request, SearchExplain* explain) const {
+    const auto snap = impl_->current();
+    if (explain != nullptr) *explain = SearchExplain{};
+    return search_snapshot(*impl_, *snap, request, explain);
+}
+
 Result<std::vector<std::vector<SearchHit>>> Collection::search_batch(const std::vector<SearchRequest>& requests) const {
     const auto snap = impl_->current();
     std::vector<std::vector<SearchHit>> out;
@@ -114,7 +128,7 @@ Result<std::vector<std::vector<SearchHit>>> Collection::search_batch(const std::
 }
 
 Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, const Snapshot& snapshot,
-                                               const SearchRequest& request) {
+                                               const SearchRequest& request, SearchExplain* explain) {
     const Schema& schema = impl.schema;
     if (request.k == 0 || request.k > kMaxK) return invalid_argument("k must be 1.." + std::to_string(kMaxK));
     if (request.filter) QUIVER_TRY(request.filter->validate(schema));
@@ -212,7 +226,33 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
     const Snapshot* snap = &snapshot;
     const std::size_t mem_index = snap->segs.size();  // the memtable's source index (Snapshot)
     std::vector<Bitmap> filter_bits;
-    const std::vector<AllowedDocs> allowed = allowed_docs(*snap, filter, filter_bits);
+    const std::vector<AllowedDocs> allowed = allowed_docs(*snap, filter, filter_bits, explain);
+    // Records how one source answered one clause (explain only).
+    auto note = [&](const std::string& field, std::size_t si, const char* strategy, const index::FilterPlan* plan) {
+        if (explain == nullptr) return;
+        SearchExplain::Plan p;
+        p.field = field;
+        const bool mem = si == mem_index;
+        p.source = mem ? "memtable" : "segment " + std::to_string(snap->segs[si].seg->id());
+        p.size = mem ? snap->mem_n : snap->segs[si].seg->size();
+        if (plan != nullptr) {
+            p.strategy = std::string(index::to_string(plan->strategy));
+            p.matches = plan->matches;
+            p.size = plan->size;
+            p.selectivity = plan->selectivity;
+            p.reason = plan->reason;
+            p.fallback = plan->fallback;
+        } else {
+            p.strategy = strategy;
+            p.matches = mem || allowed[si].filter == nullptr ? p.size : allowed[si].filter->cardinality();
+            p.selectivity = p.size == 0 ? 1.0 : static_cast<double>(p.matches) / static_cast<double>(p.size);
+            p.reason = mem ? "the memtable is searched exactly, testing the filter per document"
+                       : filter == nullptr ? "no filter"
+                                           : "the filter bitmap masks candidates inside the posting walk (no top-k widening)";
+            if (mem) p.matches = 0;
+        }
+        explain->plans.push_back(std::move(p));
+    };
     // Score descending, then id ascending: the order of a clause's list (so fused ranks of tied hits do
     // not depend on segmentation) and of the page (stable across snapshots, for search_after).
     auto by_score_then_id = [&](const Hit& a, const Hit& b) {
@@ -226,6 +266,7 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
         const std::size_t depth = request.clauses.size() == 1 ? window : std::max(window, kFusionDepth);
         *exhausted = true;
         *cut_floor = -std::numeric_limits<double>::infinity();
+        if (explain != nullptr) explain->plans.clear();
         std::vector<std::vector<Hit>> lists;
         std::vector<std::string> terms;
         for (std::size_t ci = 0; ci < request.clauses.size(); ++ci) {
@@ -239,8 +280,10 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                 QUIVER_ASSIGN_OR_RETURN(const auto stats, collection_text_stats(*snap, schema, field_index[ci], terms));
                 for (std::size_t si = 0; si < snap->segs.size(); ++si) {
                     take(si, snap->segs[si].seg->search_text(field_index[ci], stats, depth, allowed[si]), depth, hits, cut_floor);
+                    note(f.name, si, "posting_walk_mask", nullptr);
                 }
                 if (snap->mem) {
+                    note(f.name, mem_index, "exact", nullptr);
                     take(mem_index, snap->mem->search_text(field_index[ci], stats, depth, snap->mem_n, snap->seq, filter),
                          depth, hits, cut_floor);
                 }
@@ -248,8 +291,10 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                 for (std::size_t si = 0; si < snap->segs.size(); ++si) {
                     take(si, snap->segs[si].seg->search_sparse(field_index[ci], c.sparse, depth, allowed[si]), depth, hits,
                          cut_floor);
+                    note(f.name, si, "posting_walk_mask", nullptr);
                 }
                 if (snap->mem) {
+                    note(f.name, mem_index, "exact", nullptr);
                     take(mem_index, snap->mem->search_sparse(field_index[ci], c.sparse, depth, snap->mem_n, snap->seq, filter),
                          depth, hits, cut_floor);
                 }
@@ -259,11 +304,21 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                     if (clause == &c) qv = &v;
                 }
                 for (std::size_t si = 0; si < snap->segs.size(); ++si) {
+                    index::FilterPlan plan;
+                    plan.strategy = index::FilterStrategy::kUnfiltered;
+                    plan.reason = "no filter";
                     QUIVER_ASSIGN_OR_RETURN(auto found, snap->segs[si].seg->search_vector(field_index[ci], *qv, depth,
-                                                                                           request.ef, allowed[si]));
+                                                                                           request.ef, allowed[si], &plan,
+                                                                                           impl.options.filter_planner));
                     take(si, found, depth, hits, cut_floor);
+                    if (allowed[si].filter != nullptr) {
+                        note(f.name, si, "", &plan);
+                    } else {
+                        note(f.name, si, "unfiltered", nullptr);
+                    }
                 }
                 if (snap->mem) {
+                    note(f.name, mem_index, "exact", nullptr);
                     take(mem_index, snap->mem->search_vector(field_index[ci], *qv, depth, snap->mem_n, snap->seq, filter),
                          depth, hits, cut_floor);
                 }

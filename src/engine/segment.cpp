@@ -37,6 +37,14 @@ std::string vector_file(const std::string& seg_dir, const std::string& field) {
 std::string sparse_file(const std::string& seg_dir, const std::string& field) {
     return seg_dir + "/sparse_" + field + ".spex";
 }
+std::string payload_file(const std::string& seg_dir) { return seg_dir + "/payload.pidx"; }
+
+bool has_payload_index(const Schema& schema) {
+    for (const auto& f : schema.fields) {
+        if (f.payload_index) return true;
+    }
+    return false;
+}
 
 const std::string* text_value(const Document& d, const std::string& name) {
     const auto it = d.fields.find(name);
@@ -96,6 +104,7 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
     }
     seg->blob_ = std::as_bytes(std::span<const char>(seg->owned_blob_));
     seg->index_ids();
+    seg->payload_ = PayloadIndex::build(schema, seg->attrs_);
     QUIVER_TRY(seg->build_indexes(schema, docs, options));
     seg->bytes_ = seg->owned_blob_.size() + seg->ids_.size() * 16;
     return seg;
@@ -235,6 +244,7 @@ Status Segment::persist(const std::string& dir) const {
         if (vectors_[fi]) QUIVER_TRY(vectors_[fi]->save(vector_file(seg_dir, field_names_[fi])));
         if (sparse_[fi]) QUIVER_TRY(sparse_[fi]->save(sparse_file(seg_dir, field_names_[fi])));
     }
+    if (!payload_.fields().empty()) QUIVER_TRY(payload_.save(payload_file(seg_dir)));
     return storage::sync_directory(seg_dir);
 }
 
@@ -275,6 +285,18 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
     seg->blob_ = seg->mapping_->bytes().subspan(reader.offset(), reader.remaining());
     seg->index_ids();
     if (seg->by_id_.size() != seg->ids_.size()) return data_loss("'" + seg_dir + "': duplicate document ids");
+    if (has_payload_index(schema)) {
+        QUIVER_ASSIGN_OR_RETURN(seg->payload_, PayloadIndex::open(payload_file(seg_dir)));
+        std::vector<std::pair<std::string, FieldType>> want;
+        std::vector<std::pair<std::string, FieldType>> have;
+        for (const auto& f : schema.fields) {
+            if (f.payload_index) want.emplace_back(f.name, f.type);
+        }
+        for (const auto& f : seg->payload_.fields()) have.emplace_back(f.name, f.type);
+        if (seg->payload_.size() != n || want != have) {
+            return data_loss("'" + payload_file(seg_dir) + "': payload index does not match the segment");
+        }
+    }
     seg->text_.resize(schema.fields.size());
     seg->vectors_.resize(schema.fields.size());
     seg->sparse_.resize(schema.fields.size());
@@ -391,9 +413,25 @@ std::vector<ScoredDoc> Segment::search_sparse(std::size_t field, const SparseTer
 }
 
 Result<std::vector<ScoredDoc>> Segment::search_vector(std::size_t field, std::span<const float> query, std::size_t k,
-                                                      std::size_t ef, const AllowedDocs& allowed) const {
+                                                      std::size_t ef, const AllowedDocs& allowed,
+                                                      index::FilterPlan* plan,
+                                                      const index::PlannerParams& planner) const {
     std::vector<ScoredDoc> out;
     if (field >= vectors_.size() || !vectors_[field] || k == 0 || vectors_[field]->info().size == 0) return out;
+    if (allowed.filter != nullptr && allowed.deleted == nullptr) {
+        // Every document of the segment passes (so none is deleted): the unchecked search.
+        const bool all = allowed.filter->cardinality() == size();
+        index::FilteredSearchParams fp;
+        fp.k = k;
+        fp.ef = ef;
+        fp.planner = planner;
+        QUIVER_ASSIGN_OR_RETURN(auto found, index::filtered_search(*vectors_[field], query, all ? nullptr : allowed.filter,
+                                                                                   fp, plan));
+        for (const auto& n : found) {
+            out.push_back({static_cast<std::uint32_t>(to_int(n.label)), -static_cast<double>(n.distance)});
+        }
+        return out;
+    }
     const index::AllowedLabels labels(allowed);
     index::SearchParams p;
     p.k = k;
@@ -406,14 +444,8 @@ Result<std::vector<ScoredDoc>> Segment::search_vector(std::size_t field, std::sp
     return out;
 }
 
-Bitmap Segment::matching(const Filter& filter) const {
-    Bitmap out;
-    std::vector<std::uint32_t> docs;
-    for (std::uint32_t i = 0; i < attrs_.size(); ++i) {
-        if (filter.matches(attrs_[i].fields)) docs.push_back(i);
-    }
-    out.add_many(docs);
-    return out;
+Bitmap Segment::matching(const Filter& filter, FilterEvalStats* stats) const {
+    return evaluate_filter(filter, payload_, attrs_, stats);
 }
 
 Status Segment::add_text_stats(const Schema& schema, const Bitmap& docs, std::vector<DeadTextStats>& acc,

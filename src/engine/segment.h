@@ -18,7 +18,9 @@
 
 #include "quiver/core/bitmap.h"
 #include "quiver/core/result.h"
+#include "quiver/engine/payload_index.h"
 #include "quiver/engine/schema.h"
+#include "quiver/index/filtered_search.h"
 #include "quiver/index/vector_index.h"
 #include "quiver/sparse/bm25_index.h"
 #include "quiver/sparse/exact_sparse.h"
@@ -107,11 +109,19 @@ public:
     /// Exact inner-product top-k for a sparse query (terms unknown to the segment are ignored). Best first.
     std::vector<ScoredDoc> search_sparse(std::size_t field, const SparseTerms& query, std::size_t k,
                                          const AllowedDocs& allowed) const;
-    /// Nearest vectors; score = -distance. Best first. Disallowed documents are traversed, not returned.
+    /// Nearest vectors; score = -distance. Best first. With a filter bitmap in `allowed` (deleted
+    /// documents already removed from it) the planner of index/filtered_search.h picks the strategy
+    /// (exact scan, ACORN-1, post-filter walk) and `plan` (optional) receives its choice; without one,
+    /// deleted documents are traversed, not returned.
     Result<std::vector<ScoredDoc>> search_vector(std::size_t field, std::span<const float> query, std::size_t k,
-                                                 std::size_t ef, const AllowedDocs& allowed) const;
-    /// The documents whose attributes match `filter`.
-    Bitmap matching(const Filter& filter) const;
+                                                 std::size_t ef, const AllowedDocs& allowed,
+                                                 index::FilterPlan* plan = nullptr,
+                                                 const index::PlannerParams& planner = {}) const;
+    /// The documents whose attributes match `filter` (validated): payload-index lookups for indexed
+    /// fields, a scan of the attributes for the others. Deleted documents are included.
+    Bitmap matching(const Filter& filter, FilterEvalStats* stats = nullptr) const;
+    /// The payload index of the schema's `payload_index` fields (persisted as `payload.pidx`).
+    const PayloadIndex& payload() const noexcept { return payload_; }
     enum class TextStatsMethod : std::uint8_t { kAuto, kAnalysis, kPostings };
     /// Re-analysing one document costs about as much as decoding this many postings.
     static constexpr std::uint64_t kAnalysisCostInPostings = 2000;
@@ -139,6 +149,7 @@ private:
     std::vector<std::uint32_t> id_order_;                        // slots by ascending id
     std::vector<std::uint64_t> seqs_;
     std::vector<Document> attrs_;             // attribute fields only, for filters
+    PayloadIndex payload_;                    // indexed attribute fields
     std::vector<std::uint64_t> block_offsets_;  // into blob_, n_blocks + 1
     std::uint32_t version_ = 2;                 // of the document store (segment.cpp: block codec)
     std::size_t docs_per_block_ = 4;

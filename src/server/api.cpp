@@ -521,9 +521,12 @@ ApiResponse Api::route(const ApiRequest& req, std::string& label) {
         if (!body) return from_error(body.error());
         auto sr = search_from_json(*body, limits_.max_k, schema);
         if (!sr) return from_error(sr.error());
-        auto hits = c.search(*sr);
+        engine::SearchExplain explain;
+        auto hits = c.search(*sr, sr->explain ? &explain : nullptr);
         if (!hits) return from_error(hits.error());
-        return ok_json(hits_to_json(schema, *sr, *hits));
+        Value out = hits_to_json(schema, *sr, *hits);
+        if (sr->explain) out.set("explain", explain_to_json(explain));
+        return ok_json(out);
     }
     if (label == "/collections/{name}/search/batch") {
         if (auto e = only("POST")) return *e;

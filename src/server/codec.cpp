@@ -5,6 +5,9 @@
 #include <cmath>
 #include <initializer_list>
 #include <limits>
+#include <map>
+
+#include "quiver/storage/file_format.h"
 
 namespace quiver::server {
 namespace {
@@ -103,7 +106,11 @@ Result<engine::Schema> schema_from_json(const Value& v) {
             QUIVER_TRY(check_keys(f, {"name", "type", "dim", "metric", "index", "m", "ef_construction", "encoder", "sources"},
                                   where));
         } else {
-            QUIVER_TRY(check_keys(f, {"name", "type"}, where));
+            QUIVER_TRY(check_keys(f, {"name", "type", "index"}, where));
+            if (const Value* ix = f.find("index")) {
+                if (!ix->is_bool()) return bad(where + ": \"index\" must be a boolean (build a payload index)");
+                spec.payload_index = ix->as_bool();
+            }
         }
         if (const Value* idx = f.find("indexed")) {
             if (!idx->is_bool()) return bad("\"indexed\" must be a boolean");
@@ -172,6 +179,7 @@ Value schema_to_json(const engine::Schema& s) {
                 o.set("sources", std::move(src));
             }
         }
+        if (f.payload_index) o.set("index", Value::boolean(true));
         if (f.type == FieldType::kVector) {
             o.set("dim", Value::number(static_cast<double>(f.dim)));
             o.set("metric", Value::string(std::string(simd::to_string(f.metric))));
@@ -311,10 +319,11 @@ Result<engine::Filter> filter_from_json(const Value& v, int depth) {
     };
     const bool boolean = v.find("and") != nullptr || v.find("or") != nullptr || v.find("not") != nullptr;
     if (boolean && v.as_object().size() != 1) return bad("a filter with and/or/not has no other key");
-    if (!boolean) QUIVER_TRY(check_keys(v, {"field", "eq", "in", "range"}, "a filter"));
+    if (!boolean) QUIVER_TRY(check_keys(v, {"field", "eq", "ne", "in", "range", "exists", "prefix"}, "a filter"));
     if (v.find("field") != nullptr &&
-        (v.find("eq") != nullptr) + (v.find("in") != nullptr) + (v.find("range") != nullptr) > 1) {
-        return bad("a filter on a field takes exactly one of eq, in or range");
+        (v.find("eq") != nullptr) + (v.find("ne") != nullptr) + (v.find("in") != nullptr) + (v.find("range") != nullptr) +
+                (v.find("exists") != nullptr) + (v.find("prefix") != nullptr) > 1) {
+        return bad("a filter on a field takes exactly one of eq, ne, in, range, exists or prefix");
     }
     if (const Value* a = v.find("and")) {
         QUIVER_TRY(children(*a, Op::kAnd));
@@ -337,9 +346,30 @@ Result<engine::Filter> filter_from_json(const Value& v, int depth) {
         f.op = Op::kEq;
         QUIVER_ASSIGN_OR_RETURN(auto x, scalar_from_json(*eq));
         f.values.push_back(std::move(x));
+    } else if (const Value* ne = v.find("ne")) {
+        f.op = Op::kNe;
+        QUIVER_ASSIGN_OR_RETURN(auto x, scalar_from_json(*ne));
+        f.values.push_back(std::move(x));
+    } else if (const Value* ex = v.find("exists")) {
+        if (!ex->is_bool()) return bad("'exists' takes true or false");
+        f.op = Op::kExists;
+        if (!ex->as_bool()) {  // {"exists": false} = not exists
+            engine::Filter outer;
+            outer.op = Op::kNot;
+            outer.children.push_back(std::move(f));
+            return outer;
+        }
+    } else if (const Value* px = v.find("prefix")) {
+        if (!px->is_string()) return bad("'prefix' takes a string");
+        f.op = Op::kPrefix;
+        f.values.emplace_back(px->as_string());
     } else if (const Value* in = v.find("in")) {
         if (!in->is_array()) return bad("'in' takes an array");
+        if (in->as_array().size() > engine::kMaxFilterValues) {
+            return bad("'in' takes at most " + std::to_string(engine::kMaxFilterValues) + " values");
+        }
         f.op = Op::kIn;
+        f.values.reserve(in->as_array().size());
         for (const Value& e : in->as_array()) {
             QUIVER_ASSIGN_OR_RETURN(auto x, scalar_from_json(e));
             f.values.push_back(std::move(x));
@@ -356,7 +386,7 @@ Result<engine::Filter> filter_from_json(const Value& v, int depth) {
             else return bad("unknown range bound '" + k + "'");
         }
     } else {
-        return bad("filter on '" + f.field + "' needs eq, in or range");
+        return bad("filter on '" + f.field + "' needs eq, ne, in, range, exists or prefix");
     }
     return f;
 }
@@ -368,11 +398,11 @@ Result<engine::SearchRequest> search_from_json(const Value& v, std::size_t max_k
     QUIVER_TRY(check_keys(v,
                           multi ? std::initializer_list<std::string_view>{"queries", "fusion", "k", "limit", "offset",
                                                                           "search_after", "score_threshold", "filter",
-                                                                          "fields", "with_vectors", "ef"}
+                                                                          "fields", "with_vectors", "ef", "explain"}
                                 : std::initializer_list<std::string_view>{"field", "text", "vector", "sparse", "weight",
                                                                           "fusion", "k", "limit", "offset", "search_after",
                                                                           "score_threshold", "filter", "fields",
-                                                                          "with_vectors", "ef"},
+                                                                          "with_vectors", "ef", "explain"},
                           "the search"));
     auto clause = [&](const Value& q, bool nested) -> Status {
         if (!q.is_object()) return bad("each query must be an object with \"field\" and \"text\", \"vector\" or \"sparse\"");
@@ -476,8 +506,39 @@ Result<engine::SearchRequest> search_from_json(const Value& v, std::size_t max_k
         QUIVER_ASSIGN_OR_RETURN(auto filter, filter_from_json(*f));
         r.filter = std::move(filter);
     }
+    if (const Value* e = v.find("explain")) {
+        if (!e->is_bool()) return bad("\"explain\" must be a boolean");
+        r.explain = e->as_bool();
+    }
     QUIVER_ASSIGN_OR_RETURN(r.return_fields, return_fields_from_json(v, schema));
     return r;
+}
+
+Value explain_to_json(const engine::SearchExplain& e) {
+    Value o = Value::object();
+    Value filter = Value::null();
+    if (e.filtered) {
+        filter = Value::object();
+        filter.set("matches", Value::number(static_cast<double>(e.filter_matches)));
+        filter.set("index_lookups", Value::number(static_cast<double>(e.index_lookups)));
+        filter.set("documents_scanned", Value::number(static_cast<double>(e.docs_scanned)));
+    }
+    o.set("filter", std::move(filter));
+    Value plans = Value::array();
+    for (const auto& p : e.plans) {
+        Value x = Value::object();
+        x.set("field", Value::string(p.field));
+        x.set("source", Value::string(p.source));
+        x.set("strategy", Value::string(p.strategy));
+        x.set("matches", Value::number(static_cast<double>(p.matches)));
+        x.set("size", Value::number(static_cast<double>(p.size)));
+        x.set("selectivity", Value::number(p.selectivity));
+        x.set("reason", Value::string(p.reason));
+        x.set("fallback", Value::boolean(p.fallback));
+        plans.as_array().push_back(std::move(x));
+    }
+    o.set("plans", std::move(plans));
+    return o;
 }
 
 Result<std::optional<std::vector<std::string>>> return_fields_from_json(const Value& v, const engine::Schema& schema) {
@@ -520,6 +581,86 @@ std::optional<std::vector<std::string>> resolve_return_fields(const engine::Sche
     for (const auto& f : schema.fields) {
         if (!is_vector(f)) out.push_back(f.name);
     }
+    return out;
+}
+
+Result<AttributeTable> read_attributes_jsonl(const std::string& path, std::size_t max_rows) {
+    QUIVER_ASSIGN_OR_RETURN(std::string text, storage::read_file(path));
+    AttributeTable out;
+    std::map<std::string, FieldType, std::less<>> types;
+    std::size_t line_no = 0;
+    std::size_t pos = 0;
+    while (pos < text.size() && (max_rows == 0 || out.rows.size() < max_rows)) {
+        std::size_t end = text.find('\n', pos);
+        if (end == std::string::npos) end = text.size();
+        const std::string_view line(text.data() + pos, end - pos);
+        pos = end + 1;
+        ++line_no;
+        if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+        const std::string where = path + ":" + std::to_string(line_no);
+        auto v = json::parse(line);
+        if (!v) return bad(where + ": " + v.error().message());
+        if (!v->is_object()) return bad(where + ": attributes must be a JSON object");
+        engine::Document d;
+        d.id = std::to_string(out.rows.size());
+        for (const auto& [key, x] : v->as_object()) {
+            if (x.is_null()) continue;
+            engine::FieldValue fv;
+            FieldType t;
+            if (x.is_string()) {
+                fv = x.as_string();
+                t = FieldType::kKeyword;
+            } else if (x.is_bool()) {
+                fv = x.as_bool();
+                t = FieldType::kBool;
+            } else if (x.is_integer()) {
+                fv = static_cast<std::int64_t>(x.as_int());
+                t = FieldType::kInteger;
+            } else if (x.is_number()) {
+                if (!std::isfinite(x.as_number())) return bad(where + ": '" + key + "' is not finite");
+                fv = x.as_number();
+                t = FieldType::kFloat;
+            } else if (x.is_array()) {
+                std::vector<std::string> l;
+                for (const auto& e : x.as_array()) {
+                    if (!e.is_string()) return bad(where + ": '" + key + "' must be an array of strings");
+                    l.push_back(e.as_string());
+                }
+                fv = std::move(l);
+                t = FieldType::kKeywordList;
+            } else {
+                return bad(where + ": '" + key + "' is an object (attributes are strings, numbers, booleans or lists)");
+            }
+            auto [it, fresh] = types.emplace(key, t);
+            if (!fresh && it->second != t) {
+                const bool numbers = (it->second == FieldType::kInteger || it->second == FieldType::kFloat) &&
+                                     (t == FieldType::kInteger || t == FieldType::kFloat);
+                if (!numbers) {
+                    return bad(where + ": '" + key + "' is " + std::string(engine::to_string(t)) + ", earlier lines gave " +
+                               std::string(engine::to_string(it->second)));
+                }
+                it->second = FieldType::kFloat;
+            }
+            d.fields[key] = std::move(fv);
+        }
+        out.rows.push_back(std::move(d));
+    }
+    for (const auto& [name, t] : types) {
+        engine::FieldSpec f;
+        f.name = name;
+        f.type = t;
+        f.payload_index = true;
+        out.fields.push_back(std::move(f));
+    }
+    for (auto& d : out.rows) {
+        for (auto& [name, v] : d.fields) {
+            if (types.find(name)->second != FieldType::kFloat) continue;
+            if (const auto* i = std::get_if<std::int64_t>(&v)) v = static_cast<double>(*i);
+        }
+    }
+    engine::Schema check;
+    check.fields = out.fields;
+    if (auto st = check.validate(); !st) return bad(path + ": " + st.error().message());
     return out;
 }
 

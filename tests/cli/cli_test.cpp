@@ -121,6 +121,69 @@ TEST_F(Cli, JsonlIdsAreKept) {
     EXPECT_NE(s.out.find("q1\t1\tbeta\t"), std::string::npos) << s.out;
 }
 
+TEST_F(Cli, FilteredBuildAndSearch) {
+    // Attribute "g" = row % 10, "even" = row % 2 == 0; the filter g == 3 leaves rows 3, 13, 23, ...
+    std::string attrs;
+    for (int i = 0; i < 2000; ++i) {
+        attrs += "{\"g\": " + std::to_string(i % 10) + ", \"even\": " + (i % 2 == 0 ? "true" : "false") + "}\n";
+    }
+    testing::write_bytes(f("attrs.jsonl"), attrs);
+    auto b = run("build --input " + f("base.fvecs") + " --output " + f("a.qvr") + " --metric l2 --attributes " +
+                 f("attrs.jsonl") + " --json");
+    ASSERT_EQ(b.code, 0) << b.out;
+    EXPECT_NE(b.out.find("a.qvr.attrs"), std::string::npos) << b.out;
+    // Filtered ground truth by brute force over rows with g == 3.
+    auto base = storage::read_vectors(f("base.fvecs"));
+    auto queries = storage::read_vectors(f("query.fvecs"));
+    ASSERT_TRUE(base && queries);
+    for (const char* strategy : {"auto", "exact", "acorn", "post_filter"}) {
+        auto s = run("search --index-file " + f("a.qvr") + " --queries " + f("query.fvecs") +
+                     " --k 5 --ef 200 --filter '{\"field\": \"g\", \"eq\": 3}' --filter-strategy " + strategy +
+                     " -o " + f("out.tsv"));
+        ASSERT_EQ(s.code, 0) << s.out;
+        const std::string tsv = testing::read_bytes(f("out.tsv"));
+        std::size_t lines = 0, right = 0;
+        for (std::size_t q = 0; q < 20; ++q) {
+            std::vector<std::pair<double, std::size_t>> all;
+            for (std::size_t i = 3; i < 2000; i += 10) {
+                double d = 0;
+                for (std::size_t j = 0; j < 16; ++j) {
+                    const double x = base->vectors.row_ptr(i)[j] - queries->vectors.row_ptr(q)[j];
+                    d += x * x;
+                }
+                all.emplace_back(d, i);
+            }
+            std::sort(all.begin(), all.end());
+            for (std::size_t r = 0; r < 5; ++r) {
+                const std::string want = std::to_string(q) + "\t" + std::to_string(r + 1) + "\t" + std::to_string(all[r].second) + "\t";
+                right += tsv.find(want) != std::string::npos ? 1 : 0;
+            }
+        }
+        for (char c : tsv) lines += c == '\n';
+        EXPECT_EQ(lines, 1u + 20 * 5) << strategy;                            // always k results
+        EXPECT_GE(right, std::string(strategy) == "exact" ? 100u : 95u) << strategy << "\n" << s.out;  // recall
+    }
+    auto j = run("search --index-file " + f("a.qvr") + " --queries " + f("query.fvecs") +
+                 " --k 3 --max-queries 1 --json --filter '{\"field\": \"even\", \"eq\": true}'");
+    ASSERT_EQ(j.code, 0) << j.out;
+    EXPECT_NE(j.out.find("\"strategy\": \"exact\""), std::string::npos) << j.out;
+    EXPECT_NE(j.out.find("\"matches\": 1000"), std::string::npos) << j.out;
+    // Errors: an unknown field, a type mismatch, no attributes beside the index, a bad attributes file.
+    EXPECT_EQ(run("search --index-file " + f("a.qvr") + " --queries " + f("query.fvecs") +
+                  " --filter '{\"field\": \"zz\", \"eq\": 1}'").code, 2);
+    EXPECT_EQ(run("search --index-file " + f("a.qvr") + " --queries " + f("query.fvecs") +
+                  " --filter '{\"field\": \"g\", \"eq\": \"x\"}'").code, 2);
+    ASSERT_EQ(run("build --input " + f("base.fvecs") + " --output " + f("plain.qvr") + " --metric l2").code, 0);
+    auto no = run("search --index-file " + f("plain.qvr") + " --queries " + f("query.fvecs") +
+                  " --filter '{\"field\": \"g\", \"eq\": 1}'");
+    EXPECT_EQ(no.code, 2);
+    EXPECT_NE(no.out.find("--attributes"), std::string::npos) << no.out;
+    testing::write_bytes(f("short.jsonl"), "{\"g\": 1}\n");
+    auto bad = run("build --input " + f("base.fvecs") + " --output " + f("s.qvr") + " --attributes " + f("short.jsonl"));
+    EXPECT_EQ(bad.code, 2);
+    EXPECT_NE(bad.out.find("has 1 rows"), std::string::npos) << bad.out;
+}
+
 TEST_F(Cli, BadInputGivesClearErrorsNotCrashes) {
     // Missing file.
     auto r = run("build -i " + f("missing.fvecs") + " -o " + f("x.qvr"));

@@ -591,5 +591,73 @@ TEST(Server, SocketRoundTripAndLimits) {
     t.join();
 }
 
+TEST(ApiFilters, PayloadIndexesNewOperatorsExplainAndLimits) {
+    testing::TempDir dir;
+    engine::CollectionOptions o;
+    o.background_merge = false;
+    auto s = engine::Store::open(dir.path(), o);
+    ASSERT_TRUE(s);
+    ApiLimits l;
+    l.max_body_bytes = 4 << 20;
+    Api api(**s, "", l);
+    auto r = api.handle(req("PUT", "/collections/f", R"({"fields": [{"name": "body", "type": "text"},
+        {"name": "tag", "type": "keyword", "index": true}, {"name": "n", "type": "integer", "index": true},
+        {"name": "tags", "type": "keyword_list"}, {"name": "emb", "type": "vector", "dim": 2, "metric": "l2"}]})"));
+    ASSERT_EQ(r.status, 201) << r.body;
+    EXPECT_NE(r.body.find(R"("name":"tag","type":"keyword","index":true)"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find(R"("name":"tags","type":"keyword_list"})"), std::string::npos) << r.body;  // no index
+    std::string docs = "[";
+    for (int i = 0; i < 300; ++i) {
+        docs += std::string(i ? "," : "") + R"({"id": ")" + std::to_string(i) + R"(", "body": "w )" +
+                (i % 2 ? "odd" : "even") + R"(", "tag": "t)" + std::to_string(i % 10) + R"(", "n": )" + std::to_string(i) +
+                (i % 3 ? R"(, "tags": ["x", "y)" + std::to_string(i % 4) + "\"]" : std::string()) + R"(, "emb": [)" +
+                std::to_string(i) + ", 0]}";
+    }
+    docs += "]";
+    ASSERT_EQ(api.handle(req("POST", "/collections/f/documents", docs)).status, 200);
+    // ne + prefix + exists, explained; the vector search takes the exact scan of 4 matches.
+    r = api.handle(req("POST", "/collections/f/search", R"({"field": "emb", "vector": [100, 0], "k": 10, "fields": [],
+        "explain": true, "filter": {"and": [{"field": "tag", "prefix": "t1"}, {"field": "n", "ne": 101},
+                                            {"field": "tags", "exists": true}, {"field": "n", "range": {"lt": 160}}]}})"));
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto v = json::parse(r.body);
+    ASSERT_TRUE(v);
+    std::vector<std::string> ids;
+    for (const auto& h : v->find("hits")->as_array()) ids.push_back(h.find("id")->as_string());
+    // n = 1, 11, ..., 151 with tags present (n % 3 != 0), minus 101, ordered by |n - 100|.
+    EXPECT_EQ(ids, (std::vector<std::string>{"91", "121", "71", "131", "61", "151", "41", "31", "11", "1"})) << r.body;
+    const json::Value* ex = v->find("explain");
+    ASSERT_NE(ex, nullptr) << r.body;
+    EXPECT_EQ(ex->find("filter")->find("matches")->as_int(), 10);
+    EXPECT_GT(ex->find("filter")->find("documents_scanned")->as_int(), 0);  // tags has no index
+    const auto& plans = ex->find("plans")->as_array();
+    ASSERT_EQ(plans.size(), 1u);
+    EXPECT_EQ(plans[0].find("strategy")->as_string(), "exact");
+    EXPECT_EQ(plans[0].find("matches")->as_int(), 10);
+    // Without "explain" the response has none; exists false = absent.
+    r = api.handle(req("POST", "/collections/f/count", R"({"filter": {"field": "tags", "exists": false}})"));
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find("100"), std::string::npos) << r.body;
+    r = api.handle(req("POST", "/collections/f/search", R"({"field": "body", "text": "odd", "k": 3, "filter": {"field": "tag", "eq": "t3"}})"));
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.body.find("explain"), std::string::npos);
+    // Limits: 65,537 values are refused before evaluation; 65,536 work.
+    std::string big = R"({"filter": {"field": "tag", "in": [)";
+    for (int i = 0; i < 65536; ++i) big += (i ? ",\"v" : "\"v") + std::to_string(i) + "\"";
+    r = api.handle(req("POST", "/collections/f/count", big + "]}}"));
+    EXPECT_EQ(r.status, 200) << r.body.substr(0, 200);
+    r = api.handle(req("POST", "/collections/f/count", big + R"(, "t1"]}})"));
+    EXPECT_EQ(r.status, 400);
+    EXPECT_EQ(error_code(r), "invalid_argument");
+    r = api.handle(req("POST", "/collections/f/search", R"({"filter": {"field": "n", "prefix": "1"}})"));
+    EXPECT_EQ(r.status, 400) << r.body;  // prefix on an integer
+    r = api.handle(req("POST", "/collections/f/search", R"({"filter": {"field": "n", "eq": 1, "ne": 2}})"));
+    EXPECT_EQ(r.status, 400) << r.body;
+    r = api.handle(req("POST", "/collections/f/search", R"({"explain": 1})"));
+    EXPECT_EQ(r.status, 400) << r.body;
+    r = api.handle(req("PUT", "/collections/g", R"({"fields": [{"name": "t", "type": "text", "index": true}]})"));
+    EXPECT_EQ(r.status, 400) << r.body;
+}
+
 }  // namespace
 }  // namespace quiver::server

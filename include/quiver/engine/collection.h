@@ -46,6 +46,7 @@
 #include "quiver/core/result.h"
 #include "quiver/engine/fusion.h"
 #include "quiver/engine/schema.h"
+#include "quiver/index/filtered_search.h"
 #include "quiver/storage/wal.h"
 
 namespace quiver::engine {
@@ -75,6 +76,8 @@ struct CollectionOptions {
     /// Test seam: called by the group-commit leader just before each WAL fdatasync, while it holds the
     /// writer lock; a non-ok status is treated as the fsync failing. Blocking in it models a stalled disk.
     std::function<Status()> wal_sync_hook;
+    /// Thresholds of the filtered vector-search planner (index/filtered_search.h), per segment.
+    index::PlannerParams filter_planner{};
 };
 
 /// One query clause: a text field with query text, a vector field with a vector, or a sparse-vector
@@ -128,6 +131,27 @@ struct SearchRequest {
     std::optional<Filter> filter;
     std::optional<std::vector<std::string>> return_fields;  ///< nullopt = all stored fields
     std::size_t ef = 0;                 ///< HNSW beam width, 0 = default
+    bool explain = false;               ///< the caller wants a SearchExplain (server: "explain": true)
+};
+
+/// How a search was answered (`Collection::search` with an explain out-parameter): the filter's
+/// evaluation and, per clause and segment, the strategy the planner chose and why.
+struct SearchExplain {
+    struct Plan {
+        std::string field;
+        std::string source;         ///< "segment <id>" or "memtable"
+        std::string strategy;       ///< vector: auto-chosen index::FilterStrategy name; text/sparse: "posting_walk_mask"; memtable: "exact"
+        std::uint64_t matches = 0;  ///< documents of the source allowed by the filter (live)
+        std::uint64_t size = 0;     ///< documents in the source
+        double selectivity = 1.0;
+        std::string reason;
+        bool fallback = false;
+    };
+    bool filtered = false;
+    std::uint64_t filter_matches = 0;  ///< live documents matching the filter in the snapshot's segments
+    std::uint64_t index_lookups = 0;   ///< payload-index lookups while evaluating the filter
+    std::uint64_t docs_scanned = 0;    ///< attribute tests on fields without a payload index
+    std::vector<Plan> plans;
 };
 
 struct SearchHit {
@@ -193,6 +217,8 @@ public:
     [[nodiscard]] Result<Document> get(const std::string& id) const;
     /// Top-k over a consistent snapshot. kInvalidArgument for unknown fields, wrong dimensions, NaN.
     [[nodiscard]] Result<std::vector<SearchHit>> search(const SearchRequest& request) const;
+    /// The same, also describing how it was answered (filter evaluation and planner choices).
+    [[nodiscard]] Result<std::vector<SearchHit>> search(const SearchRequest& request, SearchExplain* explain) const;
 
     /// Several searches over one snapshot; results in request order. Fails on the first bad request.
     [[nodiscard]] Result<std::vector<std::vector<SearchHit>>> search_batch(const std::vector<SearchRequest>& requests) const;

@@ -12,7 +12,9 @@
 ///     text; the text is embedded at upsert (the WAL stores the vector) and at query time.
 ///   - sparse_vector: term -> weight (weights finite, >= 0; zeros dropped), searched exactly by inner
 ///     product over the shared posting core (`sparse::ExactSparseIndex`).
-///   - keyword, integer, float, boolean, keyword_list: stored attributes usable in filters.
+///   - keyword, integer, float, boolean, keyword_list: stored attributes usable in filters. With
+///     `payload_index` (`"index": true` in the JSON schema) each segment keeps a payload index of the
+///     field (engine/payload_index.h), so filters on it cost index lookups instead of a scan.
 /// Every field is optional in a document; every stored field is returned by `get`.
 /// Documents have a non-empty UTF-8 string id of at most 512 bytes.
 ///
@@ -53,6 +55,8 @@ struct FieldSpec {
     std::size_t hnsw_m = 16;
     std::size_t hnsw_ef_construction = 100;
     std::string encoder;  ///< vector fields: "" (none), "hashing", or a model directory
+    // attributes
+    bool payload_index = false;  ///< keyword, integer, float, boolean, keyword_list: build a payload index
 };
 
 struct Schema {
@@ -86,19 +90,36 @@ inline bool embeds_text(const FieldSpec& f) noexcept { return f.type == FieldTyp
 /// True when `id` is an acceptable document id.
 bool valid_document_id(std::string_view id) noexcept;
 
-/// An attribute filter tree evaluated against a document's stored attributes (post-filtering).
+/// Limits on one filter (checked by `Filter::validate`): they bound the work a request can ask for.
+/// An `in` list costs one index lookup per value (or one binary search per document on fields
+/// without a payload index), so the value limit bounds both.
+inline constexpr std::size_t kMaxFilterNodes = 1024;     ///< leaves and and/or/not nodes
+inline constexpr std::size_t kMaxFilterValues = 65536;   ///< values over all eq/ne/in leaves
+inline constexpr std::size_t kMaxFilterDepth = 32;       ///< nesting of and/or/not
+inline constexpr std::size_t kMaxFilterPrefixBytes = 1024;
+
+/// An attribute filter tree. Leaves test one attribute field; a document without the field fails
+/// every leaf except that `not` of it passes. Keyword-list fields match a leaf when any element does.
+///   - kEq: the value equals `values[0]`; kIn: any of `values`; kNe: the field is present and no
+///     value equals `values[0]` (exists and not eq);
+///   - kRange: numeric fields, bounds gt/gte/lt/lte (any subset);
+///   - kExists: the field is present (an empty keyword list counts as present);
+///   - kPrefix: keyword / keyword_list fields, a value starts with `values[0]` (bytewise);
+///   - kAnd, kOr (any number of children; an empty and is true, an empty or false), kNot (one child).
+/// Segments evaluate a filter to a bitmap (engine/payload_index.h); `matches` is the per-document
+/// reference semantics.
 struct Filter {
-    enum class Op : std::uint8_t { kEq, kIn, kRange, kAnd, kOr, kNot };
+    enum class Op : std::uint8_t { kEq, kIn, kRange, kAnd, kOr, kNot, kNe, kExists, kPrefix };
     Op op = Op::kEq;
-    std::string field;                 ///< kEq, kIn, kRange
-    std::vector<FieldValue> values;    ///< kEq: one value; kIn: the set
+    std::string field;                 ///< leaves
+    std::vector<FieldValue> values;    ///< kEq, kNe, kPrefix: one value; kIn: the set
     std::optional<double> gt, gte, lt, lte;  ///< kRange bounds (integer and float fields)
     std::vector<Filter> children;      ///< kAnd, kOr: any number; kNot: one
 
-    /// kInvalidArgument for unknown fields, fields that are not attributes, or value types that
-    /// do not match the field.
+    /// kInvalidArgument for unknown fields, fields that are not attributes, value types that do not
+    /// match the field, and filters beyond the limits above.
     [[nodiscard]] Status validate(const Schema& schema) const;
-    /// Evaluates against a document's fields. Keyword-list fields match when any element matches.
+    /// Evaluates against a document's fields (reference semantics; linear in the size of `in` lists).
     bool matches(const std::map<std::string, FieldValue, std::less<>>& fields) const;
 };
 

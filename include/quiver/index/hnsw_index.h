@@ -104,6 +104,8 @@ public:
     std::size_t repair_reachability();
     /// Reports progress of add() (not owned; may be null).
     void set_progress(ProgressBar* progress) noexcept;
+    /// The graph state, for the filtered searches of filtered_search.h (src/index/hnsw/hnsw_acorn.cpp).
+    const HnswGraph& graph() const noexcept { return *graph_; }
 
 private:
     explicit HnswIndex(std::unique_ptr<HnswGraph> graph);

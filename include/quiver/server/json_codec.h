@@ -31,8 +31,22 @@ json::Value document_to_json(const engine::Schema& schema, const engine::Documen
 Result<engine::Filter> filter_from_json(const json::Value& v, int depth = 0);
 /// A search body (docs/api.md): one clause ("field" + "text"/"vector"/"sparse") or "queries", or
 /// none (filter-only); limit (or k) up to `max_k`, offset, search_after, score_threshold, fusion,
-/// filter, fields, with_vectors, ef. Unknown keys are errors.
+/// filter, fields, with_vectors, ef, explain. Unknown keys are errors.
 Result<engine::SearchRequest> search_from_json(const json::Value& v, std::size_t max_k, const engine::Schema& schema);
+/// `{"filter": {"matches", "index_lookups", "documents_scanned"} | null, "plans": [{"field", "source",
+/// "strategy", "matches", "size", "selectivity", "reason", "fallback"}]}` (docs/api.md, "explain").
+json::Value explain_to_json(const engine::SearchExplain& explain);
+/// The attributes of `quiver build --attributes` (and `quiver bench filter`): one JSON object per line,
+/// line i for vector i (blank lines are skipped). Member types are inferred over the file: string ->
+/// keyword, boolean -> boolean, integer -> integer, other number -> float (integers in a float member
+/// are converted), array of strings -> keyword_list; null = no value. Every member becomes a field
+/// with a payload index. kInvalidArgument naming file:line for malformed lines, nested objects or a
+/// member whose type changes.
+struct AttributeTable {
+    std::vector<engine::FieldSpec> fields;
+    std::vector<engine::Document> rows;
+};
+Result<AttributeTable> read_attributes_jsonl(const std::string& path, std::size_t max_rows = 0);
 /// The stored fields to return for a body's "fields" and "with_vectors" (see resolve_return_fields).
 Result<std::optional<std::vector<std::string>>> return_fields_from_json(const json::Value& v,
                                                                         const engine::Schema& schema);
