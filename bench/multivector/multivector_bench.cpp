@@ -92,7 +92,10 @@ int run_multivector(int argc, char** argv) {
     std::string docs_path, queries_path, json_path, index_path, candidates_list = "100,200,400,800", fde_index = "hnsw";
     std::size_t k = 10, warm = 2, exact_warm = 1, threads = 0, k_sim = 4, d_proj = 16, r_reps = 16, d_final = 0, m = 16,
                 ef_construction = 100, ef_factor = 1, max_queries = 0;
-    app.add_option("--docs", docs_path, "Documents: multi-vector JSONL ({\"id\", \"vectors\"})")->required();
+    app.add_option("--docs", docs_path,
+                   "Documents: multi-vector JSONL ({\"id\", \"vectors\"}), or a float32 MUVERA index file from "
+                   "`quiver build --kind multivector` (its documents and FDE index are used as they are)")
+        ->required();
     app.add_option("--queries", queries_path, "Queries: multi-vector JSONL")->required();
     app.add_option("--k", k, "Results per query (recall@k)")->capture_default_str();
     app.add_option("--json", json_path, "Write results as JSON here ('-' = stdout)");
@@ -122,24 +125,50 @@ int run_multivector(int argc, char** argv) {
         return 1;
     };
 
-    // Data: float32 and int8 stores of the same documents.
-    std::fprintf(stderr, "reading %s\n", docs_path.c_str());
-    auto docs = multivector::read_multivector_jsonl(docs_path);
-    if (!docs) return fail(docs.error());
+    // Data: float32 and int8 stores of the same documents, from JSONL or from a built MUVERA index.
+    std::unique_ptr<multivector::MultiVectorIndex> ix;
+    double build_seconds = 0;
+    std::unique_ptr<multivector::TokenStore> owned_store;
+    const multivector::TokenStore* fstore_ptr = nullptr;
     auto queries = multivector::read_multivector_jsonl(queries_path, max_queries);
     if (!queries) return fail(queries.error());
-    if (queries->dim != docs->dim) {
-        return fail(invalid_argument(fmt::format("queries have dimension {}, documents {}", queries->dim, docs->dim)));
+    std::size_t dim = 0;
+    {
+        std::FILE* f = std::fopen(docs_path.c_str(), "rb");
+        char head[8] = {};
+        const bool is_index = f != nullptr && std::fread(head, 1, 8, f) == 8 && std::string(head + 4, 4) == "MVIX";
+        if (f != nullptr) std::fclose(f);
+        if (is_index) {
+            auto o = multivector::MultiVectorIndex::open(docs_path);
+            if (!o) return fail(o.error());
+            ix = std::move(*o);
+            if (!ix->muvera() || ix->store().codec() != multivector::TokenCodec::kFloat32) {
+                return fail(invalid_argument("--docs index must be a float32 MUVERA index"));
+            }
+            fstore_ptr = &ix->store();
+            dim = ix->dim();
+            std::fprintf(stderr, "documents and FDE index from %s\n", docs_path.c_str());
+        } else {
+            std::fprintf(stderr, "reading %s\n", docs_path.c_str());
+            auto docs = multivector::read_multivector_jsonl(docs_path);
+            if (!docs) return fail(docs.error());
+            dim = docs->dim;
+            multivector::TokenStoreBuilder fb(dim, multivector::TokenCodec::kFloat32);
+            for (auto& d : docs->docs) {
+                if (auto st = fb.add(d.view()); !st) return fail(st.error());
+                d = Matrix<float>();
+            }
+            owned_store = std::make_unique<multivector::TokenStore>(std::move(fb).finish());
+            fstore_ptr = owned_store.get();
+        }
     }
-    const std::size_t n = docs->docs.size();
-    multivector::TokenStoreBuilder fb(docs->dim, multivector::TokenCodec::kFloat32);
-    multivector::TokenStoreBuilder ib(docs->dim, multivector::TokenCodec::kInt8);
-    for (auto& d : docs->docs) {
-        if (auto st = fb.add(d.view()); !st) return fail(st.error());
-        if (auto st = ib.add(d.view()); !st) return fail(st.error());
-        d = Matrix<float>();
+    const multivector::TokenStore& fstore = *fstore_ptr;
+    if (queries->dim != dim) {
+        return fail(invalid_argument(fmt::format("queries have dimension {}, documents {}", queries->dim, dim)));
     }
-    multivector::TokenStore fstore = std::move(fb).finish();
+    const std::size_t n = fstore.size();
+    multivector::TokenStoreBuilder ib(dim, multivector::TokenCodec::kInt8);
+    for (std::size_t d = 0; d < n; ++d) (void)ib.add({fstore.float_rows(d), fstore.tokens(d), dim});
     multivector::TokenStore istore = std::move(ib).finish();
     const std::size_t total_tokens = fstore.total_tokens();
     const std::size_t float_bytes = fstore.bytes();
@@ -155,7 +184,7 @@ int run_multivector(int argc, char** argv) {
     }
     const std::size_t nq = qs.size();
     std::fprintf(stderr, "%zu documents (%zu tokens x %zu), %zu queries (%.1f tokens on average)\n", n, total_tokens,
-                 docs->dim, nq, nq > 0 ? static_cast<double>(q_tokens) / static_cast<double>(nq) : 0.0);
+                 dim, nq, nq > 0 ? static_cast<double>(q_tokens) / static_cast<double>(nq) : 0.0);
 
     // Exact brute force: ground truth and the baseline.
     std::vector<std::vector<Hit>> truth(nq);
@@ -165,10 +194,10 @@ int run_multivector(int argc, char** argv) {
         out = multivector::exact_search(fstore, qs[q].view(), k, scratch);
     });
 
-    // The MUVERA index (FDEs over the float32 documents), reused from --index when present.
-    std::unique_ptr<multivector::MultiVectorIndex> ix;
-    double build_seconds = 0;
-    if (!index_path.empty() && std::filesystem::exists(index_path)) {
+    // The MUVERA index (FDEs over the float32 documents): --docs itself, or reused from --index, or built.
+    if (ix) {
+        // given as --docs
+    } else if (!index_path.empty() && std::filesystem::exists(index_path)) {
         auto o = multivector::MultiVectorIndex::open(index_path);
         if (!o) return fail(o.error());
         ix = std::move(*o);
@@ -181,7 +210,7 @@ int run_multivector(int argc, char** argv) {
         p.muvera = {.k_sim = k_sim, .d_proj = d_proj, .r_reps = r_reps, .d_final = d_final, .seed = 1};
         p.hnsw = {.M = m, .ef_construction = ef_construction, .seed = 100, .threads = threads};
         // Build over a copy of the float store (the index owns its store).
-        multivector::TokenStoreBuilder copy(docs->dim, multivector::TokenCodec::kFloat32);
+        multivector::TokenStoreBuilder copy(dim, multivector::TokenCodec::kFloat32);
         for (std::size_t d = 0; d < n; ++d) {
             (void)copy.add({fstore.float_rows(d), fstore.tokens(d), fstore.dim()});
         }
@@ -196,6 +225,7 @@ int run_multivector(int argc, char** argv) {
         }
     }
     const multivector::Muvera& mv = *ix->muvera();
+    fde_index = ix->fde_index()->info().kind;
     const std::size_t fde_bytes = ix->fde_bytes();
 
     struct Row {
@@ -208,7 +238,7 @@ int run_multivector(int argc, char** argv) {
     std::vector<float> fq(mv.fde_dim());
     for (const std::size_t cand : parse_list(candidates_list)) {
         const std::size_t ef = cand * ef_factor;
-        for (const auto* store : {&fstore, &istore}) {
+        for (const multivector::TokenStore* store : {&fstore, static_cast<const multivector::TokenStore*>(&istore)}) {
             std::vector<std::vector<Hit>> got(nq);
             std::vector<std::uint32_t> ids;
             const PassStats lat = timed_passes(nq, warm, got, [&](std::size_t q, std::vector<Hit>& out) {
@@ -237,7 +267,7 @@ int run_multivector(int argc, char** argv) {
     }
     std::printf("%zu documents, %zu tokens x %zu; %zu queries; FDE %zu (k_sim %zu, d_proj %zu, r_reps %zu, d_final %zu) "
                 "in %s; one search thread\n",
-                n, total_tokens, docs->dim, nq, mv.fde_dim(), mv.params().k_sim, mv.params().d_proj, mv.params().r_reps,
+                n, total_tokens, dim, nq, mv.fde_dim(), mv.params().k_sim, mv.params().d_proj, mv.params().r_reps,
                 mv.params().d_final, fde_index.c_str());
     std::printf("%s", text_table({"method", "store", "candidates", fmt::format("recall@{}", k), "mean us", "p99 us",
                                   "cold mean us", "speed-up"},
@@ -250,7 +280,7 @@ int run_multivector(int argc, char** argv) {
         json::Value v = json::Value::object();
         v.set("documents", json::Value::number(static_cast<double>(n)));
         v.set("tokens", json::Value::number(static_cast<double>(total_tokens)));
-        v.set("dim", json::Value::number(static_cast<double>(docs->dim)));
+        v.set("dim", json::Value::number(static_cast<double>(dim)));
         v.set("queries", json::Value::number(static_cast<double>(nq)));
         v.set("k", json::Value::number(static_cast<double>(k)));
         json::Value params = json::Value::object();
