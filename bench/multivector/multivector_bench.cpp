@@ -90,8 +90,9 @@ int run_multivector(int argc, char** argv) {
     CLI::App app{"MUVERA + MaxSim re-ranking vs exact MaxSim brute force on multi-vector documents: recall@k "
                  "against exact, whole-pass single-thread latency, bytes per document."};
     std::string docs_path, queries_path, json_path, index_path, candidates_list = "100,200,400,800", fde_index = "hnsw";
-    std::size_t k = 10, warm = 2, exact_warm = 1, threads = 0, k_sim = 4, d_proj = 16, r_reps = 16, d_final = 0, m = 16,
+    std::size_t k = 10, warm = 2, exact_warm = 1, threads = 0, k_sim = 6, d_proj = 8, r_reps = 8, d_final = 0, m = 16,
                 ef_construction = 100, ef_factor = 1, max_queries = 0;
+    bool no_center = false;
     app.add_option("--docs", docs_path,
                    "Documents: multi-vector JSONL ({\"id\", \"vectors\"}), or a float32 MUVERA index file from "
                    "`quiver build --kind multivector` (its documents and FDE index are used as they are)")
@@ -113,6 +114,7 @@ int run_multivector(int argc, char** argv) {
     app.add_option("--r-reps", r_reps, "MUVERA repetitions")->capture_default_str();
     app.add_option("--d-final", d_final, "MUVERA Count-Sketch size (0 = none)")->capture_default_str();
     app.add_option("--m", m, "HNSW links per node")->capture_default_str();
+    app.add_flag("--no-center", no_center, "MUVERA: SimHash hyperplanes through the origin, not the mean token");
     app.add_option("--ef-construction", ef_construction, "HNSW build beam width")->capture_default_str();
     app.add_option("--threads", threads, "Build threads (0 = all cores); searches run on one thread")->capture_default_str();
     try {
@@ -209,6 +211,7 @@ int run_multivector(int argc, char** argv) {
         p.fde_index = fde_index;
         p.muvera = {.k_sim = k_sim, .d_proj = d_proj, .r_reps = r_reps, .d_final = d_final, .seed = 1};
         p.hnsw = {.M = m, .ef_construction = ef_construction, .seed = 100, .threads = threads};
+        p.center = !no_center;
         // Build over a copy of the float store (the index owns its store).
         multivector::TokenStoreBuilder copy(dim, multivector::TokenCodec::kFloat32);
         for (std::size_t d = 0; d < n; ++d) {

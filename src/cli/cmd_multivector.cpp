@@ -17,10 +17,10 @@ namespace {
 
 struct MvBuildOptions {
     std::string input, output, method = "muvera", fde_index = "hnsw", codec = "float32";
-    std::size_t k_sim = 4, d_proj = 16, r_reps = 16, d_final = 0, m = 16, ef_construction = 100, threads = 0,
+    std::size_t k_sim = 6, d_proj = 8, r_reps = 8, d_final = 0, m = 16, ef_construction = 100, threads = 0,
                 max_docs = 0;
     std::uint64_t seed = 1;
-    bool no_fill = false, json = false;
+    bool no_fill = false, no_center = false, json = false;
 };
 
 Status run_mv_build(const MvBuildOptions& o) {
@@ -38,6 +38,7 @@ Status run_mv_build(const MvBuildOptions& o) {
     p.muvera = {.k_sim = o.k_sim, .d_proj = o.d_proj, .r_reps = o.r_reps, .fill_empty_partitions = !o.no_fill,
                 .d_final = o.d_final, .seed = o.seed};
     p.hnsw = {.M = o.m, .ef_construction = o.ef_construction, .seed = 100, .threads = o.threads};
+    p.center = !o.no_center;
     const std::size_t n = builder.size();
     ProgressBar bar(fmt::format("building {}", o.method), n, "documents");
     QUIVER_ASSIGN_OR_RETURN(auto ix, multivector::MultiVectorIndex::build(std::move(builder).finish(),
@@ -164,6 +165,7 @@ void add_multivector_commands(CLI::App& app) {
     sb->add_option("--r-reps", b->r_reps, "MUVERA repetitions")->capture_default_str();
     sb->add_option("--d-final", b->d_final, "MUVERA Count-Sketch output size (0 = none)")->capture_default_str();
     sb->add_flag("--no-fill-empty", b->no_fill, "MUVERA: leave empty document partitions at zero");
+    sb->add_flag("--no-center", b->no_center, "MUVERA: SimHash hyperplanes through the origin, not the mean token");
     sb->add_option("--seed", b->seed, "MUVERA random draws")->capture_default_str();
     sb->add_option("--m", b->m, "HNSW links per node")->capture_default_str();
     sb->add_option("--ef-construction", b->ef_construction, "HNSW build beam width")->capture_default_str();

@@ -57,6 +57,18 @@ Result<std::unique_ptr<MultiVectorIndex>> MultiVectorIndex::build(TokenStore sto
     ix->ids_ = std::move(ids);
     if (params.method == SearchMethod::kMuvera) {
         QUIVER_ASSIGN_OR_RETURN(Muvera mv, Muvera::create(store.dim(), params.muvera));
+        if (params.center && store.total_tokens() > 0) {
+            std::vector<double> sum(store.dim(), 0.0);
+            std::vector<float> rows;
+            for (std::size_t doc = 0; doc < store.size(); ++doc) {
+                rows.resize(store.tokens(doc) * store.dim());
+                store.decode(doc, rows.data());
+                for (std::size_t i = 0; i < rows.size(); ++i) sum[i % store.dim()] += rows[i];
+            }
+            std::vector<float> mean(store.dim());
+            for (std::size_t j = 0; j < mean.size(); ++j) mean[j] = static_cast<float>(sum[j] / static_cast<double>(store.total_tokens()));
+            mv.set_center(mean.data());
+        }
         const std::size_t fd = mv.fde_dim();
         if (params.fde_index == "hnsw") {
             index::HnswParams hp = params.hnsw;

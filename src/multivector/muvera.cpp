@@ -76,12 +76,19 @@ Result<Muvera> Muvera::create(std::size_t dim, const MuveraParams& params) {
     return m;
 }
 
+void Muvera::set_center(const float* center) {
+    const simd::DistanceFn dot = simd::active_kernels().dot;
+    offsets_.assign(params_.r_reps * params_.k_sim, 0.0f);
+    for (std::size_t i = 0; i < offsets_.size(); ++i) offsets_[i] = dot(hyperplanes_.data() + i * dim_, center, dim_);
+}
+
 std::uint32_t Muvera::partition(std::size_t rep, const float* x) const noexcept {
     const simd::DistanceFn dot = simd::active_kernels().dot;
     const float* g = hyperplanes_.data() + rep * params_.k_sim * dim_;
+    const float* off = offsets_.empty() ? nullptr : offsets_.data() + rep * params_.k_sim;
     std::uint32_t id = 0;
     for (std::size_t i = 0; i < params_.k_sim; ++i) {
-        if (dot(g + i * dim_, x, dim_) > 0.0f) id |= 1u << i;
+        if (dot(g + i * dim_, x, dim_) > (off != nullptr ? off[i] : 0.0f)) id |= 1u << i;
     }
     return id;
 }
@@ -161,6 +168,7 @@ Status Muvera::write(storage::FileWriter& w) const {
     QUIVER_TRY(w.write_pod<std::uint64_t>(params_.d_final));
     QUIVER_TRY(w.write_pod<std::uint64_t>(params_.seed));
     QUIVER_TRY(storage::write_buffer(w, std::span<const float>(hyperplanes_)));
+    QUIVER_TRY(storage::write_buffer(w, std::span<const float>(offsets_)));
     QUIVER_TRY(storage::write_buffer(w, std::span<const float>(projection_)));
     QUIVER_TRY(storage::write_buffer(w, std::span<const std::uint32_t>(bucket_)));
     return storage::write_buffer(w, std::span<const std::int8_t>(sign_));
@@ -188,16 +196,22 @@ Result<Muvera> Muvera::read(storage::BinaryReader& r) {
         return r.corrupt("MUVERA encoding size out of range");
     }
     QUIVER_ASSIGN_OR_RETURN(auto g, storage::read_buffer<float>(r, "MUVERA hyperplanes"));
+    QUIVER_ASSIGN_OR_RETURN(auto off, storage::read_buffer<float>(r, "MUVERA hyperplane offsets"));
     QUIVER_ASSIGN_OR_RETURN(auto s, storage::read_buffer<float>(r, "MUVERA projection"));
     QUIVER_ASSIGN_OR_RETURN(auto b, storage::read_buffer<std::uint32_t>(r, "MUVERA sketch buckets"));
     QUIVER_ASSIGN_OR_RETURN(auto sg, storage::read_buffer<std::int8_t>(r, "MUVERA sketch signs"));
     const std::size_t sketch = m.params_.d_final > 0 ? m.raw_dim() : 0;
     if (g.size() != m.params_.r_reps * m.params_.k_sim * m.dim_ ||
+        (off.size() != 0 && off.size() != m.params_.r_reps * m.params_.k_sim) ||
         s.size() != (m.params_.d_proj == 0 ? 0 : m.params_.r_reps * m.params_.d_proj * m.dim_) ||
         b.size() != sketch || sg.size() != sketch) {
         return r.corrupt("MUVERA random draws do not match the parameters");
     }
     m.hyperplanes_.assign(g.span().begin(), g.span().end());
+    m.offsets_.assign(off.span().begin(), off.span().end());
+    for (const float x : m.offsets_) {
+        if (!std::isfinite(x)) return r.corrupt("MUVERA hyperplane offsets hold a non-finite value");
+    }
     m.projection_.assign(s.span().begin(), s.span().end());
     m.bucket_.assign(b.span().begin(), b.span().end());
     m.sign_.assign(sg.span().begin(), sg.span().end());

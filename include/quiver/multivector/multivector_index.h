@@ -44,6 +44,7 @@ struct MultiVectorBuildParams {
     MuveraParams muvera;
     std::string fde_index = "hnsw";  ///< "hnsw" | "flat"
     index::HnswParams hnsw;          ///< when fde_index is hnsw (threads also used for encoding)
+    bool center = true;              ///< SimHash hyperplanes through the mean document token
 };
 
 struct MultiVectorSearchParams {

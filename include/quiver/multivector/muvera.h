@@ -6,7 +6,10 @@
 ///
 /// Encoding, per repetition r of `r_reps` (independent random draws):
 ///   - SimHash partition: k_sim Gaussian hyperplanes g_1..g_ksim; token x goes to partition
-///     phi(x) = sum_i [<g_i, x> > 0] << i (plain binary ids, B = 2^k_sim partitions);
+///     phi(x) = sum_i [<g_i, x> > <g_i, c>] << i (plain binary ids, B = 2^k_sim partitions), where c
+///     is the centre set by `set_center` (0 by default, the paper's hyperplanes through the origin).
+///     Token embeddings such as GloVe share a common direction; hyperplanes through their mean split
+///     them evenly instead of sending most tokens to one partition;
 ///   - inner projection psi(x) = S x / sqrt(d_proj) with S a random +-1 matrix (d_proj x dim), or the
 ///     identity when d_proj = 0 (then the block width is dim);
 ///   - query:    block k = sum of psi(q) over query tokens in partition k (empty blocks stay 0);
@@ -62,6 +65,10 @@ public:
     void encode_query(MatrixView<float> tokens, float* out) const;
     void encode_document(MatrixView<float> tokens, float* out) const;
 
+    /// Moves the SimHash hyperplanes through `center` (dim floats, e.g. the mean document token); the
+    /// same partition function then serves documents and queries. Call before encoding.
+    void set_center(const float* center);
+
     /// The SimHash partition of `x` in repetition `rep` (for tests).
     std::uint32_t partition(std::size_t rep, const float* x) const noexcept;
 
@@ -75,6 +82,7 @@ private:
     std::size_t dim_ = 0;
     MuveraParams params_;
     std::vector<float> hyperplanes_;      // r_reps x k_sim x dim
+    std::vector<float> offsets_;          // r_reps x k_sim: <g_i, center>
     std::vector<float> projection_;       // r_reps x d_proj x dim, +-1 (empty for the identity)
     std::vector<std::uint32_t> bucket_;   // raw_dim, when d_final > 0
     std::vector<std::int8_t> sign_;       // raw_dim, when d_final > 0
