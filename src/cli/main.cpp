@@ -65,6 +65,32 @@ std::vector<std::string> rename_flags(std::vector<std::string> args) {
     return args;
 }
 
+// Multi-vector indexes: `build --kind multivector` is `multivector-build` (whose `--index muvera|exact`
+// is not the renamed dense flag), and `search` on an MVIX file is `multivector-search`. Runs before
+// the flag renames.
+std::vector<std::string> rewrite_multivector(std::vector<std::string> args) {
+    if (args.size() < 2) return args;
+    if (args[1] == "build") {
+        for (std::size_t i = 2; i < args.size(); ++i) {
+            const bool joined = args[i] == "--kind=multivector";
+            if (joined || (args[i] == "--kind" && i + 1 < args.size() && args[i + 1] == "multivector")) {
+                args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i + (joined ? 1 : 2)));
+                args[1] = "multivector-build";
+                break;
+            }
+        }
+    } else if (args[1] == "search") {
+        for (std::size_t i = 2; i + 1 < args.size(); ++i) {
+            if ((args[i] == "--index-file" || args[i] == "--index") && file_kind(args[i + 1]) == "MVIX") {
+                args[1] = "multivector-search";
+                args[i] = "--index-file";
+                break;
+            }
+        }
+    }
+    return args;
+}
+
 // One `build`/`search` surface for every index kind: `build --kind sparse` is `sparse-build`, and
 // `search` on a learned-sparse index file (Seismic or exact) is `sparse-search`.
 std::vector<std::string> rewrite_aliases(std::vector<std::string> args) {
@@ -106,7 +132,7 @@ int main(int argc, char** argv) {
         app.fallthrough(false);
         quiver::cli::add_registered_commands(app);
         quiver::cli::add_bench_command(app, argv[0]);
-        std::vector<std::string> args = rewrite_aliases(rename_flags(std::vector<std::string>(argv, argv + argc)));
+        std::vector<std::string> args = rewrite_aliases(rename_flags(rewrite_multivector(std::vector<std::string>(argv, argv + argc))));
         std::vector<char*> cargs;
         for (auto& a : args) cargs.push_back(a.data());
         try {

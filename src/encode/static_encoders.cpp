@@ -200,7 +200,8 @@ Result<std::unique_ptr<WordVectorEncoder>> WordVectorEncoder::load(const std::st
     enc->info_.name = folder_name(dir);
     enc->info_.family = "word-vectors";
     enc->info_.dim = enc->vectors_.dim;
-    enc->info_.outputs = {OutputKind::kDense};
+    enc->info_.outputs = {OutputKind::kDense, OutputKind::kMultiVector};
+    enc->info_.multivector_dim = enc->vectors_.dim;
     enc->info_.normalized = true;
     return enc;
 }
@@ -223,11 +224,39 @@ std::vector<std::string> WordVectorEncoder::words(std::string_view text) {
 }
 
 Result<Embeddings> WordVectorEncoder::encode(std::span<const std::string_view> texts, const EncodeOptions& options) {
-    if (options.kind != OutputKind::kDense) {
-        return invalid_argument(fmt::format("word-vector model '{}' produces dense output only", info_.name));
+    if (options.kind != OutputKind::kDense && options.kind != OutputKind::kMultiVector) {
+        return invalid_argument(fmt::format("word-vector model '{}' produces dense and multivector output only", info_.name));
     }
     Embeddings out;
     const std::size_t dim = vectors_.dim;
+    if (options.kind == OutputKind::kMultiVector) {
+        // One unit-length row per known word, in text order (unknown words are dropped): per-word
+        // token vectors for late interaction (MaxSim), as ColBERT gives per WordPiece token.
+        out.kind = OutputKind::kMultiVector;
+        out.multi.resize(texts.size());
+        auto each = [&](std::size_t i) -> Status {
+            Status st;
+            if (!valid_utf8_or_error(texts[i], st)) return st;
+            std::vector<std::uint32_t> rows;
+            for (const std::string& w : words(texts[i])) {
+                auto it = vocab_.find(w);
+                if (it != vocab_.end()) rows.push_back(it->second);
+            }
+            Matrix<float> m(rows.size(), dim);
+            std::size_t kept = 0;
+            for (const std::uint32_t r : rows) {
+                std::copy_n(vectors_.row_ptr(r), dim, m.row_ptr(kept));
+                if (simd::normalize(m.row_ptr(kept), dim)) ++kept;
+            }
+            m.rows = kept;
+            m.values.resize(kept * dim);
+            out.multi[i] = std::move(m);
+            return ok_status();
+        };
+        QUIVER_TRY(for_each_text(options_.threads, texts.size(), each, options.progress));
+        for (const auto& m : out.multi) out.num_tokens += m.rows;
+        return out;
+    }
     out.dense = Matrix<float>(texts.size(), dim);
     auto one = [&](std::size_t i) -> Status {
         Status st;

@@ -114,6 +114,30 @@ std::vector<ScoredDoc> maxscore(const PostingStore& store, std::span<const Query
         DocIndex candidate = kTerminated;
         for (std::size_t i = first_essential; i < n; ++i) candidate = std::min(candidate, terms[i].cursor.doc());
         if (candidate == kTerminated) break;
+        if (heap.full()) {
+            // Block-max on the essential lists: over [candidate, end] only the lists positioned at the
+            // candidate can contribute (the others' next document is beyond end), each at most its
+            // current block's bound, and the non-essential lists at most their list bounds. When that
+            // cannot beat the threshold, no document of the interval can: skip it whole.
+            DocIndex end = kTerminated - 1;
+            float bound = first_essential > 0 ? prefix[first_essential - 1] : 0.0f;
+            for (std::size_t i = first_essential; i < n; ++i) {
+                PostingCursor& c = terms[i].cursor;
+                if (c.doc() != candidate) {
+                    end = std::min(end, c.doc() - 1);
+                    continue;
+                }
+                end = std::min(end, c.shallow_seek(candidate));
+                bound += terms[i].query_weight * contrib.bound(c.block_max_score()) * kBoundSlack;
+            }
+            if (bound * kBoundSlack <= threshold) {
+                ++skipped;
+                for (std::size_t i = first_essential; i < n; ++i) {
+                    if (terms[i].cursor.doc() <= end) terms[i].cursor.seek(end + 1);
+                }
+                continue;
+            }
+        }
         if (!allow(candidate)) {  // skipped inside the walk: never scored, never offered
             for (std::size_t i = first_essential; i < n; ++i) {
                 if (terms[i].cursor.doc() == candidate) terms[i].cursor.next();

@@ -5,7 +5,7 @@
 
 namespace quiver::sparse {
 
-SeismicIndex::SeismicIndex() = default;
+SeismicIndex::SeismicIndex() : pool_(std::make_unique<SeismicSearcherPool>()) {}
 SeismicIndex::SeismicIndex(SeismicIndex&&) noexcept = default;
 SeismicIndex& SeismicIndex::operator=(SeismicIndex&&) noexcept = default;
 SeismicIndex::~SeismicIndex() = default;

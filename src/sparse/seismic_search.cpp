@@ -1,5 +1,7 @@
 // Seismic query processing (seismic.h section "Query").
 #include <algorithm>
+#include <memory>
+#include <mutex>
 #include <numeric>
 
 #include "quiver/sparse/seismic.h"
@@ -19,7 +21,7 @@ bool better(const SparseHit& a, const SparseHit& b) noexcept {
 }  // namespace
 
 SeismicSearcher::SeismicSearcher(const SeismicIndex& index)
-    : index_(index),
+    : index_(&index),
       qdense_(index.dim(), 0.0f),
       visited_(index.size(), 0),
       acc_code_(index.max_blocks_per_list_, 0.0f),
@@ -28,7 +30,7 @@ SeismicSearcher::SeismicSearcher(const SeismicIndex& index)
       order_(index.max_blocks_per_list_, 0) {}
 
 void SeismicSearcher::score_summaries(std::uint32_t list, SparseVectorView query) {
-    const SeismicIndex& ix = index_;
+    const SeismicIndex& ix = *index_;
     const std::uint64_t b0 = ix.list_blocks_[list];
     const std::size_t nb = ix.list_blocks_[list + 1] - b0;
     std::fill_n(acc_code_.begin(), nb, 0.0f);
@@ -70,7 +72,7 @@ void SeismicSearcher::score_summaries(std::uint32_t list, SparseVectorView query
 void SeismicSearcher::offer(std::vector<SparseHit>& heap, std::size_t k, std::uint32_t doc, std::size_t& n_eval) {
     if (visited_[doc] == stamp_) return;
     visited_[doc] = stamp_;
-    const SparseHit h{doc, index_.forward_.score(doc, qdense_.data())};
+    const SparseHit h{doc, index_->forward_.score(doc, qdense_.data())};
     ++n_eval;
     if (heap.size() < k) {
         heap.push_back(h);
@@ -86,7 +88,7 @@ std::vector<SparseHit> SeismicSearcher::search(SparseVectorView query, const Sei
                                                std::size_t* evaluated) {
     std::vector<SparseHit> heap;
     std::size_t n_eval = 0;
-    const SeismicIndex& ix = index_;
+    const SeismicIndex& ix = *index_;
     const std::uint32_t dim = ix.dim();
     if (query.empty() || params.k == 0 || ix.size() == 0) {
         if (evaluated) *evaluated = 0;
@@ -152,8 +154,29 @@ std::vector<SparseHit> SeismicSearcher::search(SparseVectorView query, const Sei
 }
 
 std::vector<SparseHit> SeismicIndex::search(SparseVectorView query, const SeismicSearchParams& params) const {
-    SeismicSearcher s(*this);
-    return s.search(query, params);
+    std::unique_ptr<SeismicSearcher> s;
+    {
+        std::lock_guard<std::mutex> lock(pool_->mu);
+        if (!pool_->free.empty()) {
+            s = std::move(pool_->free.back());
+            pool_->free.pop_back();
+        }
+    }
+    if (s == nullptr) {
+        s = std::make_unique<SeismicSearcher>(*this);
+    } else {
+        s->index_ = this;
+    }
+    std::vector<SparseHit> hits = s->search(query, params);
+    std::lock_guard<std::mutex> lock(pool_->mu);
+    pool_->free.push_back(std::move(s));
+    return hits;
 }
+
+std::size_t SeismicIndex::pooled_searchers() const noexcept {
+    std::lock_guard<std::mutex> lock(pool_->mu);
+    return pool_->free.size();
+}
+
 
 }  // namespace quiver::sparse

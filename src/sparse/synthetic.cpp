@@ -157,34 +157,38 @@ Result<SyntheticData> generate_synthetic(const SyntheticParams& p) {
         SparseVector().weights.swap(docs[d].weights);
     }
 
+    // Queries from the topic model, independent of every document: an information need is a primary
+    // topic (and, one time in three, a secondary one); its head terms are central terms of that topic
+    // with SPLADE-like large weights, then lower-weight topic terms, then background expansion terms.
+    out.topics = m.topic;
     Builder qbuilder(p.vocab);
     for (std::size_t q = 0; q < p.queries; ++q) {
         std::mt19937_64 r(mix(p.seed, 2, q));
-        const auto target = static_cast<std::uint32_t>(std::uniform_int_distribution<std::size_t>(0, p.docs - 1)(r));
+        std::uniform_int_distribution<std::uint32_t> pick_topic(0, m.n_topics - 1);
+        const std::uint32_t main = pick_topic(r);
+        const bool two = std::bernoulli_distribution(1.0 / 3.0)(r);
+        const std::uint32_t second = pick_topic(r);
         const std::uint32_t n = std::uniform_int_distribution<std::uint32_t>(p.min_query_nnz, p.max_query_nnz)(r);
         Builder& v = qbuilder;
-        // The target's largest terms.
-        const SparseVectorView dv = out.docs.row(target);
-        std::vector<std::pair<float, TermId>> by_w;
-        for (std::size_t j = 0; j < dv.size(); ++j) by_w.emplace_back(dv.weights[j], dv.terms[j]);
-        std::sort(by_w.begin(), by_w.end(), std::greater<>());
-        const std::uint32_t n_top = std::min<std::uint32_t>(std::uniform_int_distribution<std::uint32_t>(4, 10)(r),
-                                                            static_cast<std::uint32_t>(by_w.size()));
-        std::lognormal_distribution<float> noise(0.0f, 0.3f);
-        for (std::uint32_t j = 0; j < n_top && v.size() < n; ++j) v.put(by_w[j].second, by_w[j].first * noise(r));
-        // Central terms of the target's topic.
-        const auto n_topic = static_cast<std::size_t>(std::lround(0.4 * n));
-        std::normal_distribution<float> topic_w(-0.3f, 0.5f), bg_w(-2.0f, 0.6f);
+        const std::uint32_t n_head = std::uniform_int_distribution<std::uint32_t>(3, 8)(r);
+        const auto n_topic = static_cast<std::size_t>(std::lround(0.45 * n));
+        std::normal_distribution<float> head_w(0.4f, 0.4f), topic_w(-0.5f, 0.5f), bg_w(-2.0f, 0.6f);
         std::size_t attempts = 0;
-        while (v.size() < n_top + n_topic && v.size() < n && attempts++ < 50u * n) {
+        while (v.size() < n_head && v.size() < n && attempts++ < 50u * n) {
+            const bool prim = !two || std::bernoulli_distribution(0.65)(r);
             const std::size_t rank = within(r);
-            v.put(m.topic[primary[target]][rank], std::exp(topic_w(r)) * centrality(rank));
+            v.put(m.topic[prim ? main : second][rank], std::exp(head_w(r)) * centrality(rank));
         }
-        while (v.size() < n && attempts++ < 100u * n) v.put(m.by_rank[background(r)], std::exp(bg_w(r)));
+        while (v.size() < n_head + n_topic && v.size() < n && attempts++ < 100u * n) {
+            const bool prim = !two || std::bernoulli_distribution(0.65)(r);
+            const std::size_t rank = within(r);
+            v.put(m.topic[prim ? main : second][rank], std::exp(topic_w(r)) * centrality(rank));
+        }
+        while (v.size() < n && attempts++ < 200u * n) v.put(m.by_rank[background(r)], std::exp(bg_w(r)));
         SparseVector sv = v.take();
         out.queries.ids.push_back("q" + std::to_string(q));
         out.queries.vectors.push_back(std::move(sv));
-        out.query_target.push_back(target);
+        out.query_topic.push_back(main);
     }
     return out;
 }

@@ -85,6 +85,27 @@ TEST(WordVectors, MeanAndSifOnATinyFolder) {
     EXPECT_LT(s[0], s[1]);  // "the" is the most frequent word, so it weighs least
 }
 
+TEST(WordVectors, MultiVectorIsOneUnitRowPerKnownWord) {
+    quiver::testing::TempDir tmp;
+    std::ofstream(tmp.file("vocab.txt")) << "the\ncat\nsat\nzero\n";
+    Matrix<float> v(4, 2);
+    v.values = {2, 0, 0, 3, 3, 4, 0, 0};
+    ASSERT_TRUE(storage::write_fvecs(tmp.file("base.fvecs"), v).ok());
+    auto enc = load_encoder(tmp.path());
+    ASSERT_TRUE(enc.ok()) << enc.error().message();
+    EXPECT_EQ((*enc)->info().multivector_dim, 2u);
+    std::vector<std::string_view> texts{"Sat, the unknown CAT zero", "nothing known"};
+    auto out = (*enc)->encode(texts, {.kind = OutputKind::kMultiVector});
+    ASSERT_TRUE(out.ok()) << out.error().message();
+    ASSERT_EQ(out->multi.size(), 2u);
+    // Text order, unknown words dropped, rows normalised; a zero word vector has no direction and is dropped.
+    EXPECT_EQ(out->multi[0].rows, 3u);
+    EXPECT_EQ(out->multi[0].values, (std::vector<float>{0.6f, 0.8f, 1.0f, 0.0f, 0.0f, 1.0f}));
+    EXPECT_EQ(out->multi[1].rows, 0u);
+    EXPECT_EQ(out->num_tokens, 3u);
+    EXPECT_EQ((*enc)->encode(texts, {.kind = OutputKind::kSparse}).error().code(), ErrorCode::kInvalidArgument);
+}
+
 TEST(WordVectors, GloveFolderLoadsAsIs) {
     QUIVER_REQUIRE_DATA(dir, "glove-6b-100d");
     auto enc = load_encoder(dir);

@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "quiver/sparse/synthetic.h"
 #include "testing/testing.h"
 
 namespace quiver::sparse {
@@ -57,6 +58,39 @@ TEST(ExactSparse, EqualsBruteForceOnRandomCollections) {
             }
         }
     }
+}
+
+// On SPLADE-like data (the synthetic generator) the walk skips intervals by the essential lists'
+// block bounds and scores a small share of the matching documents, and stays equal to brute force.
+TEST(ExactSparse, BlockMaxOnEssentialListsIsExactAndPrunes) {
+    SyntheticParams p;
+    p.docs = 6000;
+    p.queries = 40;
+    p.threads = 2;
+    auto data = generate_synthetic(p);
+    ASSERT_TRUE(data);
+    auto ix = ExactSparseIndex::build(data->docs);
+    ASSERT_TRUE(ix);
+    TopKStats st;
+    std::size_t matching = 0;
+    for (const SparseVector& q : data->queries.vectors) {
+        const auto got = ix->search(q.view(), 10, &st);
+        const auto want = brute_force_top_k(data->docs, q.view(), 10);
+        ASSERT_EQ(got.size(), want.size());
+        for (std::size_t i = 0; i < got.size(); ++i) {
+            EXPECT_NEAR(got[i].score, want[i].score, 1e-4f * std::max(1.0f, want[i].score));
+            if (i + 1 < want.size() && want[i].score - want[i + 1].score > 1e-3f &&
+                (i == 0 || want[i - 1].score - want[i].score > 1e-3f)) {
+                EXPECT_EQ(got[i].doc, want[i].doc) << "rank " << i;
+            }
+        }
+        matching += brute_force_top_k(data->docs, q.view(), data->docs.size()).size();
+    }
+    EXPECT_GT(st.blocks_skipped, 0u);
+    EXPECT_LT(static_cast<double>(st.docs_scored), 0.5 * static_cast<double>(matching));
+    std::printf("scored %llu of %zu matching documents, %llu block skips\n",
+                static_cast<unsigned long long>(st.docs_scored), matching,
+                static_cast<unsigned long long>(st.blocks_skipped));
 }
 
 TEST(ExactSparse, QuantizedWeightsStayClose) {

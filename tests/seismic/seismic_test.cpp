@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <thread>
 
 #include "quiver/sparse/exact_sparse.h"
 #include "quiver/sparse/synthetic.h"
@@ -89,6 +90,72 @@ TEST(Seismic, RecallFloors) {
     const SeismicStats st = ix->stats();
     EXPECT_LT(st.postings, st.nnz);  // static pruning kept a subset
     EXPECT_GT(st.blocks, 0u);
+}
+
+// At full budget Seismic is exact: no pruning (every list keeps all its postings), every query term's
+// list scanned (query_cut >= query nnz), no block skipped (heap_factor 0): every document that shares
+// a term with the query is scored from the f32 forward index, so the top-k equals brute force.
+TEST(Seismic, EqualsExactAtFullBudget) {
+    const SyntheticData& d = data();
+    SeismicBuildParams bp = small_params();
+    bp.n_postings = static_cast<std::uint32_t>(d.docs.size());
+    bp.max_fraction = 1.0f;
+    auto ix = SeismicIndex::build(d.docs, bp);
+    ASSERT_TRUE(ix);
+    EXPECT_EQ(ix->stats().postings, ix->stats().nnz);  // nothing pruned
+    SeismicSearchParams sp;
+    sp.query_cut = 1000;
+    sp.heap_factor = 0.0f;
+    for (std::size_t k : {1u, 10u, 50u}) {
+        sp.k = k;
+        for (std::size_t i = 0; i < d.queries.size(); ++i) {
+            const auto got = ix->search(d.queries.vectors[i].view(), sp);
+            const auto want = brute_force_top_k(d.docs, d.queries.vectors[i].view(), k);
+            ASSERT_EQ(got.size(), want.size()) << "query " << i;
+            for (std::size_t j = 0; j < got.size(); ++j) {
+                EXPECT_NEAR(got[j].score, want[j].score, 1e-5f * std::max(1.0f, want[j].score));
+                if ((j == 0 || want[j - 1].score - want[j].score > 1e-4f) &&
+                    (j + 1 == want.size() || want[j].score - want[j + 1].score > 1e-4f)) {
+                    EXPECT_EQ(got[j].doc, want[j].doc) << "query " << i << " rank " << j;
+                }
+            }
+        }
+    }
+}
+
+// SeismicIndex::search reuses pooled searchers (no O(N) allocation per query), also from several
+// threads at once and after the index has moved.
+TEST(Seismic, SearchPoolReusesSearchersAcrossThreadsAndMoves) {
+    const SyntheticData& d = data();
+    auto built = SeismicIndex::build(d.docs, small_params());
+    ASSERT_TRUE(built);
+    SeismicIndex ix = std::move(*built);
+    SeismicSearchParams sp;
+    std::vector<std::vector<SparseHit>> want;
+    SeismicSearcher s(ix);
+    for (const auto& q : d.queries.vectors) want.push_back(s.search(q.view(), sp));
+    EXPECT_EQ(ix.pooled_searchers(), 0u);
+    for (std::size_t i = 0; i < 20; ++i) (void)ix.search(d.queries.vectors[i].view(), sp);
+    EXPECT_EQ(ix.pooled_searchers(), 1u);  // one sequential caller: one searcher, reused
+    SeismicIndex moved = std::move(ix);
+    std::vector<std::thread> threads;
+    std::vector<int> mismatches(3, 0);
+    for (int t = 0; t < 3; ++t) {
+        threads.emplace_back([&, t] {
+            for (std::size_t i = 0; i < d.queries.size(); ++i) {
+                const auto got = moved.search(d.queries.vectors[i].view(), sp);
+                if (got.size() != want[i].size()) {
+                    ++mismatches[t];
+                    continue;
+                }
+                for (std::size_t j = 0; j < got.size(); ++j) mismatches[t] += got[j].doc != want[i][j].doc;
+            }
+        });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(mismatches, (std::vector<int>{0, 0, 0}));
+    EXPECT_GE(moved.pooled_searchers(), 1u);
+    EXPECT_LE(moved.pooled_searchers(), 3u);
 }
 
 TEST(Seismic, Bf16ForwardIndexKeepsRecall) {

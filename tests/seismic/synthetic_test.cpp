@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace quiver::sparse {
 namespace {
 
@@ -22,9 +24,41 @@ TEST(Synthetic, StatisticsMatchTheDocumentedRanges) {
     for (float w : data->docs.weights) ASSERT_GT(w, 0.0f);
     // Concentration of importance: the top 10% of components hold well over 10% of the mass.
     EXPECT_GT(d.top10pct_mass, 0.25);
-    // Queries share terms with the document they were drawn from.
-    for (std::size_t i = 0; i < data->queries.size(); ++i)
-        EXPECT_GT(dot(data->queries.vectors[i].view(), data->docs.row(data->query_target[i])), 0.0f);
+    // Queries come from the topic model: the largest-weight term of every query is a term of its
+    // primary or secondary topic, and each query's best document shares terms with it. No query copies
+    // a document's head: of a query's 8 largest terms, fewer than two thirds on average are among the
+    // 10 largest terms of the document (of 3,000) that shares most of them.
+    ASSERT_EQ(data->query_topic.size(), 100u);
+    double shared = 0;
+    for (std::size_t i = 0; i < data->queries.size(); ++i) {
+        SparseVectorView qv = data->queries.vectors[i].view();
+        std::size_t top = 0;
+        for (std::size_t j = 1; j < qv.size(); ++j)
+            if (qv.weights[j] > qv.weights[top]) top = j;
+        std::size_t in_topics = 0;
+        for (const auto& t : data->topics) in_topics += std::find(t.begin(), t.end(), qv.terms[top]) != t.end();
+        EXPECT_GT(in_topics, 0u) << i;
+        std::vector<std::pair<float, TermId>> qh;
+        for (std::size_t j = 0; j < qv.size(); ++j) qh.emplace_back(qv.weights[j], qv.terms[j]);
+        std::sort(qh.begin(), qh.end(), std::greater<>());
+        qh.resize(std::min<std::size_t>(8, qh.size()));
+        std::size_t best = 0;
+        float best_dot = 0;
+        for (std::size_t doc = 0; doc < data->docs.size(); ++doc) {
+            SparseVectorView dv = data->docs.row(doc);
+            best_dot = std::max(best_dot, dot(qv, dv));
+            std::vector<std::pair<float, TermId>> dh;
+            for (std::size_t j = 0; j < dv.size(); ++j) dh.emplace_back(dv.weights[j], dv.terms[j]);
+            std::partial_sort(dh.begin(), dh.begin() + 10, dh.end(), std::greater<>());
+            std::size_t common = 0;
+            for (const auto& [w, t] : qh)
+                for (std::size_t j = 0; j < 10; ++j) common += dh[j].second == t;
+            best = std::max(best, common);
+        }
+        EXPECT_GT(best_dot, 0.0f) << i;
+        shared += static_cast<double>(best) / static_cast<double>(qh.size()) / 100.0;
+    }
+    EXPECT_LT(shared, 0.65);  // 0.57 for this seed: the best of 150 same-topic documents
 }
 
 TEST(Synthetic, DeterministicAcrossThreadCounts) {

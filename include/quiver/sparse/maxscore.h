@@ -10,6 +10,12 @@
 /// what makes MaxScore and block-max skipping exact: a document is skipped only when the sum of
 /// upper bounds of the lists that could still contain it cannot beat the current k-th score.
 ///
+/// Walk (document at a time): lists sorted by upper bound; the lowest ones whose bounds sum to at most
+/// the k-th score are non-essential (checked per candidate with their block bounds); candidates come
+/// from the essential lists, and before a candidate is scored the essential lists' current block bounds
+/// are summed (block-max on the essential lists): when no document up to the nearest block end can
+/// beat the k-th score, that whole interval is skipped without decoding.
+///
 /// Results are exact: the same scores as `search_exhaustive` (up to float summation order), sorted
 /// by score descending, then doc ascending. Ties at the k-th place keep the smaller doc id.
 /// Query weights must be >= 0. Thread-safe: the store is read-only; each call uses its own cursors.
@@ -57,7 +63,7 @@ using Scorer = std::variant<DotProductScorer, Bm25Scorer>;
 /// Counters for one query (for benchmarks and tests).
 struct TopKStats {
     std::uint64_t docs_scored = 0;     ///< documents fully or partially evaluated
-    std::uint64_t blocks_skipped = 0;  ///< candidate checks rejected by a block bound
+    std::uint64_t blocks_skipped = 0;  ///< candidates or intervals rejected by a block bound
 };
 
 /// Exact top-`k` documents by score (score > 0 only), best first. O(total postings) worst case,

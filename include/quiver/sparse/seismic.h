@@ -29,6 +29,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,7 @@ struct SeismicStats {
 };
 
 class SeismicSearcher;
+struct SeismicSearcherPool;
 
 class SeismicIndex {
 public:
@@ -115,9 +117,12 @@ public:
     std::string_view doc_id(std::uint32_t doc) const noexcept { return ids_[doc]; }
     SeismicStats stats() const noexcept;
 
-    /// Top-k documents for a canonical query, best first (ties by row). Allocates a searcher per call;
-    /// hot loops should keep a SeismicSearcher per thread instead.
+    /// Top-k documents for a canonical query, best first (ties by row). Thread-safe: borrows a searcher
+    /// from the index's pool (made on first need, at most one per concurrent caller) and returns it, so
+    /// no O(N) state is allocated per query. Hot loops may also keep a SeismicSearcher per thread.
     std::vector<SparseHit> search(SparseVectorView query, const SeismicSearchParams& params) const;
+    /// Searchers idle in the pool (for tests).
+    std::size_t pooled_searchers() const noexcept;
 
 private:
     friend class SeismicSearcher;
@@ -143,6 +148,7 @@ private:
     Buffer<std::uint32_t> knn_;          // N x params_.knn neighbour rows (kNoNeighbor pads)
     std::uint32_t max_blocks_per_list_ = 0;
     std::unique_ptr<storage::MappedFile> file_;  // set when opened from disk
+    std::unique_ptr<SeismicSearcherPool> pool_;  // searchers for search(); moves with the index
 };
 
 /// Per-thread query state (dense query buffer, visited stamps, block scores). Reuse it across queries.
@@ -158,12 +164,21 @@ private:
     void score_summaries(std::uint32_t list, SparseVectorView query);
     void offer(std::vector<SparseHit>& heap, std::size_t k, std::uint32_t doc, std::size_t& n_eval);
 
-    const SeismicIndex& index_;
+    friend class SeismicIndex;  // rebinds pooled searchers
+    const SeismicIndex* index_;
     std::vector<float> qdense_;
     std::vector<std::uint32_t> visited_;
     std::uint32_t stamp_ = 0;
     std::vector<float> acc_code_, acc_q_, block_score_;
     std::vector<std::uint32_t> order_;
+};
+
+// Searchers for SeismicIndex::search: each holds O(N) state (visited stamps), so they are pooled and
+// reused instead of being allocated per query. A borrowed searcher is rebound to the index it serves
+// (the index may have moved since the searcher was made; its arrays keep their sizes).
+struct SeismicSearcherPool {
+    std::mutex mu;
+    std::vector<std::unique_ptr<SeismicSearcher>> free;
 };
 
 }  // namespace quiver::sparse

@@ -13,9 +13,12 @@
 ///     within-topic Zipf 0.8 on centrality) and the rest from the background. Weights are log-normal:
 ///     topic terms exp(N(0.1, 0.5)) scaled by centrality, background terms exp(N(-1.6, 0.7)), so a
 ///     small share of components holds most of the L1 mass, as in SPLADE.
-///   - A query targets one document (uniform): U[min_query_nnz, max_query_nnz] distinct terms made of
-///     U[4, 10] of the target's largest terms (its weights times log-normal noise), about 40% central
-///     terms of the target's primary topic, and low-weight background "expansion" terms.
+///   - A query is drawn from the topic model, not from any document: a primary topic (uniform) and,
+///     one time in three, a secondary one (35% of its topic terms); U[min_query_nnz, max_query_nnz]
+///     distinct terms: U[3, 8] head terms (within-topic Zipf 0.8 on centrality, weights
+///     exp(N(0.4, 0.4)) scaled by centrality), then topic terms up to 45% of the query with weights
+///     exp(N(-0.5, 0.5)) x centrality, then low-weight background "expansion" terms exp(N(-2.0, 0.6)).
+///     So relevant documents share topic terms with a query but no document's top terms are copied.
 /// Terms are integer ids (TermMode::kInteger); document ids are "0".."N-1", query ids "q0"...
 #pragma once
 
@@ -45,7 +48,8 @@ struct SyntheticParams {
 struct SyntheticData {
     SparseCollection docs;
     QuerySet queries;
-    std::vector<std::uint32_t> query_target;  ///< the document each query was drawn from
+    std::vector<std::uint32_t> query_topic;          ///< each query's primary topic
+    std::vector<std::vector<TermId>> topics;         ///< topic -> its terms, most central first
 };
 
 /// Generates documents and queries. kInvalidArgument for inconsistent parameters (empty ranges, more
