@@ -5,6 +5,7 @@ outputs computed with PyTorch (float64), and a WordPiece test battery.
   scripts/make_encoder_fixtures.py fixtures tests/data/encode     # the committed fixtures
   scripts/make_encoder_fixtures.py unicode src/text/wordpiece_unicode_data.cpp
   scripts/make_encoder_fixtures.py bench-model DIR                 # MiniLM-L6-shaped random model
+  scripts/make_encoder_fixtures.py onnx MODEL_DIR [OUT.onnx]       # ONNX export (ONNX Runtime peer)
 
 Needs Debian's python3-torch and python3-numpy (scripts/install-deps --with-torch). The `tokenizers`
 library is not packaged, so the reference WordPiece tokenizer below is an independent Python
@@ -532,6 +533,151 @@ def make_fixtures(out):
         json.dump(cases, f, ensure_ascii=False, indent=0)
 
 
+# --------------------------------------------------------------------------------------------
+# ONNX export (the ONNX Runtime peer and reference): a Hugging Face BERT folder as a torch module,
+# written the way transformers' BertModel computes (separate Q/K/V projections, an additive
+# attention mask, erf GELU, LayerNorm), so ONNX Runtime's graph optimiser sees the usual pattern.
+def read_safetensors(path):
+    import numpy as np
+    import torch
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        b, en = e["data_offsets"]
+        raw = data[8 + n + b: 8 + n + en]
+        if e["dtype"] == "F32":
+            a = np.frombuffer(raw, dtype=np.float32).copy()
+        elif e["dtype"] == "F16":
+            a = np.frombuffer(raw, dtype=np.float16).astype(np.float32)
+        elif e["dtype"] == "BF16":
+            a = (np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32).copy()
+        else:
+            continue
+        out[name] = torch.from_numpy(a).reshape(e["shape"])
+    return out
+
+
+def folder_heads(model_dir):
+    """(pooling, normalize) from a sentence-transformers folder; mean + no normalisation otherwise."""
+    pooling, normalize = "mean", False
+    mods = os.path.join(model_dir, "modules.json")
+    if os.path.exists(mods):
+        for m in json.load(open(mods)):
+            if m["type"].endswith("Normalize"):
+                normalize = True
+            if m["type"].endswith("Pooling"):
+                pc = json.load(open(os.path.join(model_dir, m.get("path") or "1_Pooling", "config.json")))
+                pooling = "cls" if pc.get("pooling_mode_cls_token") else "mean"
+    return pooling, normalize
+
+
+def onnx_module(model_dir):
+    """A torch.nn.Module: (input_ids [B, L] int64, attention_mask [B, L] int64) -> outputs by head:
+    dense: `embedding` [B, H] (the folder's pooling and normalisation), plus `last_hidden_state`;
+    SPLADE (cls.predictions.*): `sparse` [B, V] = max over unmasked rows of log(1 + relu(logits));
+    ColBERT (linear.weight): `colbert` [B, L, D], each row L2-normalised."""
+    import torch
+    cfg = json.load(open(os.path.join(model_dir, "config.json")))
+    W = read_safetensors(os.path.join(model_dir, "model.safetensors"))
+    p = "bert." if "bert.embeddings.word_embeddings.weight" in W else ""
+    pooling, normalize = folder_heads(model_dir)
+    H, nh, eps = cfg["hidden_size"], cfg["num_attention_heads"], cfg.get("layer_norm_eps", 1e-12)
+    d = H // nh
+    F = torch.nn.functional
+
+    class Bert(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.ParameterDict({k.replace(".", "__"): torch.nn.Parameter(v, requires_grad=False)
+                                             for k, v in W.items()})
+
+        def g(self, name):
+            return self.w[name.replace(".", "__")]
+
+        def ln(self, x, name):
+            return F.layer_norm(x, (H,), self.g(name + ".weight"), self.g(name + ".bias"), eps)
+
+        def encode(self, ids, mask):
+            B, L = ids.shape
+            pos = torch.arange(L, device=ids.device)
+            x = F.embedding(ids, self.g(p + "embeddings.word_embeddings.weight")) \
+                + F.embedding(pos, self.g(p + "embeddings.position_embeddings.weight"))[None] \
+                + self.g(p + "embeddings.token_type_embeddings.weight")[0]
+            x = self.ln(x, p + "embeddings.LayerNorm")
+            add = (1.0 - mask[:, None, None, :].to(x.dtype)) * -10000.0
+            for i in range(cfg["num_hidden_layers"]):
+                q = p + f"encoder.layer.{i}."
+                lin = lambda t, n: F.linear(t, self.g(q + n + ".weight"), self.g(q + n + ".bias"))
+                heads = lambda t: t.view(B, L, nh, d).permute(0, 2, 1, 3)
+                qq = heads(lin(x, "attention.self.query"))
+                kk = heads(lin(x, "attention.self.key"))
+                vv = heads(lin(x, "attention.self.value"))
+                s = torch.matmul(qq, kk.transpose(-1, -2)) / math.sqrt(d) + add
+                o = torch.matmul(torch.softmax(s, -1), vv).permute(0, 2, 1, 3).reshape(B, L, H)
+                x = self.ln(lin(o, "attention.output.dense") + x, q + "attention.output.LayerNorm")
+                f = F.gelu(lin(x, "intermediate.dense"))
+                x = self.ln(lin(f, "output.dense") + x, q + "output.LayerNorm")
+            return x
+
+    class Dense(Bert):
+        def forward(self, ids, mask):
+            x = self.encode(ids, mask)
+            if pooling == "cls":
+                v = x[:, 0]
+            else:
+                m = mask.to(x.dtype)[..., None]
+                v = (x * m).sum(1) / m.sum(1)
+            if normalize:
+                v = v / v.norm(dim=-1, keepdim=True)
+            return v, x
+
+    class Splade(Bert):
+        def forward(self, ids, mask):
+            x = self.encode(ids, mask)
+            h = "cls.predictions."
+            t = self.ln(F.gelu(F.linear(x, self.g(h + "transform.dense.weight"), self.g(h + "transform.dense.bias"))),
+                        h + "transform.LayerNorm")
+            dec = self.g(h + "decoder.weight") if (h + "decoder.weight") in W else \
+                self.g(p + "embeddings.word_embeddings.weight")
+            bias = self.g(h + "decoder.bias") if (h + "decoder.bias") in W else self.g(h + "bias")
+            act = torch.log1p(torch.relu(F.linear(t, dec, bias))) * mask.to(x.dtype)[..., None]
+            return act.max(1).values
+
+    class Colbert(Bert):
+        def forward(self, ids, mask, keep):
+            # `keep` [B, L]: 1 for rows whose embedding is returned (ColBERT queries attend only to the
+            # unpadded tokens but return [MASK] rows too); `mask` is the attention mask.
+            x = self.encode(ids, mask)
+            y = F.linear(x, self.g("linear.weight"))
+            return y / y.norm(dim=-1, keepdim=True) * keep.to(x.dtype)[..., None]
+
+    if "cls.predictions.transform.dense.weight" in W:
+        return Splade().eval(), ["sparse"], False
+    if "linear.weight" in W:
+        return Colbert().eval(), ["colbert"], True
+    return Dense().eval(), ["embedding", "last_hidden_state"], False
+
+
+def export_onnx(model_dir, out_path):
+    import torch
+    module, outputs, keep = onnx_module(model_dir)
+    ids = torch.tensor([[2, 5, 6, 3], [2, 7, 3, 0]], dtype=torch.long)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]], dtype=torch.long)
+    args = (ids, mask, mask) if keep else (ids, mask)
+    names = ["input_ids", "attention_mask"] + (["keep"] if keep else [])
+    axes = {n: {0: "batch", 1: "sequence"} for n in names}
+    for o in outputs:
+        axes[o] = {0: "batch"} if o in ("embedding", "sparse") else {0: "batch", 1: "sequence"}
+    with torch.no_grad():
+        torch.onnx.export(module, args, out_path, input_names=names, output_names=outputs,
+                          dynamic_axes=axes, opset_version=14, do_constant_folding=True)
+
+
 def make_bench_model(out, layers=6, hidden=384, heads=12, inter=1536, vocab_size=30522, seed=7):
     """MiniLM-L6-shaped random model (mean pooling + normalisation) with a synthetic WordPiece vocab."""
     import torch
@@ -548,6 +694,7 @@ def make_bench_model(out, layers=6, hidden=384, heads=12, inter=1536, vocab_size
     cfg = bert_config(len(vocab), hidden, layers, heads, inter, 512)
     W = random_bert(cfg, gen, std=0.05)
     write_folder(out, cfg, W, vocab, "F32", st_pooling="mean")
+    export_onnx(out, os.path.join(out, "model.onnx"))
 
 
 def main():
@@ -561,11 +708,16 @@ def main():
     bm.add_argument("--hidden", type=int, default=384)
     bm.add_argument("--heads", type=int, default=12)
     bm.add_argument("--intermediate", type=int, default=1536)
+    ox = sub.add_parser("onnx")
+    ox.add_argument("model_dir")
+    ox.add_argument("out", nargs="?", help="default: MODEL_DIR/model.onnx")
     a = ap.parse_args()
     if a.cmd == "fixtures":
         make_fixtures(a.out)
     elif a.cmd == "unicode":
         write_unicode_tables(a.out)
+    elif a.cmd == "onnx":
+        export_onnx(a.model_dir, a.out or os.path.join(a.model_dir, "model.onnx"))
     else:
         make_bench_model(a.out, a.layers, a.hidden, a.heads, a.intermediate)
 
