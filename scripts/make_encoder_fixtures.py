@@ -513,6 +513,9 @@ def make_fixtures(out):
 
     with open(os.path.join(out, "reference.json"), "w", encoding="utf-8") as f:
         json.dump(refs, f, ensure_ascii=False)
+    # ONNX exports of every model (the ONNX Runtime reference of tests/encode/peer_reference_test.cpp).
+    for name in ["bert-mean", "bert-mean-f16", "bert-mean-bf16", "bert-cls", "splade", "colbert"]:
+        export_onnx(os.path.join(out, name), os.path.join(out, name, "model.onnx"))
 
     # WordPiece battery: the tiny vocab (always) and the bge vocab of the shared model2vec fixture.
     cases = {"tiny": {"tokenizer": "bert-mean/tokenizer.json", "cases": []}}

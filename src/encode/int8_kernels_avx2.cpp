@@ -18,8 +18,8 @@ void tile_half(const std::uint8_t* a, std::size_t lda, const std::int8_t* panel,
     __m256i acc[MR][2];
     for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
     for (std::size_t g = 0; g < k4; ++g) {
-        const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + g * kPanel * 4));
-        const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + g * kPanel * 4 + 32));
+        const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + g * kPanel * 4));
+        const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + g * kPanel * 4 + 32));
 #pragma GCC unroll 4
         for (int r = 0; r < MR; ++r) {
             std::int32_t four;

@@ -22,8 +22,8 @@ void tile_mr(const std::uint8_t* a, std::size_t lda, const std::int8_t* panel, s
 #pragma GCC unroll 12
     for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
     for (std::size_t g = 0; g < k4; ++g) {
-        const __m512i b0 = _mm512_load_si512(panel + g * kPanel * 4);
-        const __m512i b1 = _mm512_load_si512(panel + g * kPanel * 4 + 64);
+        const __m512i b0 = _mm512_loadu_si512(panel + g * kPanel * 4);
+        const __m512i b1 = _mm512_loadu_si512(panel + g * kPanel * 4 + 64);
 #pragma GCC unroll 12
         for (int r = 0; r < MR; ++r) {
             std::int32_t four;
