@@ -61,7 +61,7 @@ void tile(const std::uint8_t* a, std::size_t lda, const std::int8_t* panel, std:
 
 }  // namespace
 
-const Int8Kernels kInt8Kernels{"avx2", 127, 4, &tile};
+const Int8Kernels kInt8Kernels{"avx2", 127, 4, &tile, &quantize_row_scalar};
 
 }  // namespace int8_avx2
 }  // namespace quiver::encode::detail

@@ -12,6 +12,10 @@ namespace quiver::encode::detail {
 namespace int8_vnni {
 namespace {
 
+// acc += dot4(a, b) per lane, in place. GCC 12 copies the accumulator of _mm512_dpbusd_epi32 through
+// extra registers (and spills 24 of them); the asm form ties it to one register.
+inline void dpbusd(__m512i& acc, __m512i a, __m512i b) { asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b)); }
+
 inline __mmask16 tail_mask(std::size_t n) { return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1); }
 
 template <int MR>
@@ -29,8 +33,8 @@ void tile_mr(const std::uint8_t* a, std::size_t lda, const std::int8_t* panel, s
             std::int32_t four;
             __builtin_memcpy(&four, a + static_cast<std::size_t>(r) * lda + 4 * g, 4);
             const __m512i av = _mm512_set1_epi32(four);
-            acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], av, b0);
-            acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], av, b1);
+            dpbusd(acc[r][0], av, b0);
+            dpbusd(acc[r][1], av, b1);
         }
     }
     const __mmask16 m0 = tail_mask(nr);
@@ -72,9 +76,32 @@ void tile(const std::uint8_t* a, std::size_t lda, const std::int8_t* panel, std:
     kTiles[mr](a, lda, panel, k4, c, ldc, nr, row_scale, row_zero, col_scale, col_sum, bias, accumulate);
 }
 
+void quantize(const float* x, std::size_t k, std::size_t kp, std::int32_t act_max, std::uint8_t* q, float* scale,
+              std::int32_t* zero) {
+    __m512 vlo = _mm512_setzero_ps(), vhi = _mm512_setzero_ps();
+    for (std::size_t i = 0; i < k; i += 16) {
+        const __m512 v = _mm512_maskz_loadu_ps(tail_mask(k - i), x + i);  // masked lanes read 0: harmless
+        vlo = _mm512_min_ps(vlo, v);
+        vhi = _mm512_max_ps(vhi, v);
+    }
+    float inv;
+    quant_params(_mm512_reduce_min_ps(vlo), _mm512_reduce_max_ps(vhi), act_max, scale, &inv, zero);
+    const __m512 vinv = _mm512_set1_ps(inv);
+    const __m512i vz = _mm512_set1_epi32(*zero);
+    const __m512i vmax = _mm512_set1_epi32(act_max);
+    for (std::size_t i = 0; i < k; i += 16) {
+        const __mmask16 m = tail_mask(k - i);
+        // cvtps rounds to nearest even under the default MXCSR, as nearbyint does.
+        __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vinv)), vz);
+        v = _mm512_min_epi32(_mm512_max_epi32(v, _mm512_setzero_si512()), vmax);
+        _mm_mask_storeu_epi8(q + i, m, _mm512_cvtepi32_epi8(v));
+    }
+    for (std::size_t i = k; i < kp; ++i) q[i] = 0;
+}
+
 }  // namespace
 
-const Int8Kernels kInt8Kernels{"avx512-vnni", 255, 12, &tile};
+const Int8Kernels kInt8Kernels{"avx512-vnni", 255, 12, &tile, &quantize};
 
 }  // namespace int8_vnni
 }  // namespace quiver::encode::detail

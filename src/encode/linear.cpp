@@ -8,6 +8,23 @@
 
 namespace quiver::encode::detail {
 
+void quantize_row_scalar(const float* x, std::size_t k, std::size_t kp, std::int32_t act_max, std::uint8_t* q,
+                         float* scale, std::int32_t* zero) {
+    float lo = 0.0f, hi = 0.0f;
+    for (std::size_t i = 0; i < k; ++i) {
+        lo = std::min(lo, x[i]);
+        hi = std::max(hi, x[i]);
+    }
+    float inv;
+    quant_params(lo, hi, act_max, scale, &inv, zero);
+    const auto levels = static_cast<float>(act_max);
+    for (std::size_t i = 0; i < k; ++i) {
+        const float v = std::nearbyint(x[i] * inv) + static_cast<float>(*zero);
+        q[i] = static_cast<std::uint8_t>(std::clamp(v, 0.0f, levels));
+    }
+    for (std::size_t i = k; i < kp; ++i) q[i] = 0;
+}
+
 namespace int8_scalar {
 namespace {
 
@@ -35,7 +52,7 @@ void tile(const std::uint8_t* a, std::size_t lda, const std::int8_t* panel, std:
 
 }  // namespace
 
-const Int8Kernels kInt8Kernels{"scalar", 255, 4, &tile};
+const Int8Kernels kInt8Kernels{"scalar", 255, 4, &tile, &quantize_row_scalar};
 
 }  // namespace int8_scalar
 
@@ -114,25 +131,8 @@ void Linear::apply(ThreadPool* team, const float* a, std::size_t lda, std::size_
     s.xq.resize(m * kp);
     s.row_scale.resize(m);
     s.row_zero.resize(m);
-    const auto levels = static_cast<float>(kern.act_max);
     for (std::size_t r = 0; r < m; ++r) {
-        const float* x = a + r * lda;
-        float lo = 0.0f, hi = 0.0f;
-        for (std::size_t i = 0; i < k_; ++i) {
-            lo = std::min(lo, x[i]);
-            hi = std::max(hi, x[i]);
-        }
-        const float scale = hi > lo ? (hi - lo) / levels : 1.0f;
-        const float inv = 1.0f / scale;
-        const auto zero = static_cast<std::int32_t>(std::clamp(std::nearbyint(-lo * inv), 0.0f, levels));
-        std::uint8_t* q = s.xq.data() + r * kp;
-        for (std::size_t i = 0; i < k_; ++i) {
-            const float v = std::nearbyint(x[i] * inv) + static_cast<float>(zero);
-            q[i] = static_cast<std::uint8_t>(std::clamp(v, 0.0f, levels));
-        }
-        for (std::size_t i = k_; i < kp; ++i) q[i] = 0;
-        s.row_scale[r] = scale;
-        s.row_zero[r] = zero;
+        kern.quantize(a + r * lda, k_, kp, kern.act_max, s.xq.data() + r * kp, &s.row_scale[r], &s.row_zero[r]);
     }
     const std::size_t panels = (n_ + kPanel - 1) / kPanel;
     auto run = [&](std::size_t p0, std::size_t p1) {

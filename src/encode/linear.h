@@ -29,7 +29,23 @@ struct Int8Kernels {
     void (*tile)(const std::uint8_t* a, std::size_t lda, const std::int8_t* panel, std::size_t k4, float* c,
                  std::size_t ldc, std::size_t mr, std::size_t nr, const float* row_scale, const std::int32_t* row_zero,
                  const float* col_scale, const std::int32_t* col_sum, const float* bias, bool accumulate);
+    /// Quantises x[0, k) to q[0, k) (q[k, kp) = 0): scale = (max - min) / act_max over the row and 0,
+    /// zero = round(-min / scale), q = clamp(round(x / scale) + zero, 0, act_max) (ties to even).
+    void (*quantize)(const float* x, std::size_t k, std::size_t kp, std::int32_t act_max, std::uint8_t* q, float* scale,
+                     std::int32_t* zero);
 };
+
+/// The portable row quantiser (every level's reference).
+void quantize_row_scalar(const float* x, std::size_t k, std::size_t kp, std::int32_t act_max, std::uint8_t* q,
+                         float* scale, std::int32_t* zero);
+/// The scale and zero point of a row with minimum `lo` <= 0 and maximum `hi` >= 0 (shared by all levels).
+inline void quant_params(float lo, float hi, std::int32_t act_max, float* scale, float* inv, std::int32_t* zero) {
+    const auto levels = static_cast<float>(act_max);
+    *scale = hi > lo ? (hi - lo) / levels : 1.0f;
+    *inv = 1.0f / *scale;
+    const float z = __builtin_nearbyintf(-lo * *inv);
+    *zero = static_cast<std::int32_t>(z < 0.0f ? 0.0f : (z > levels ? levels : z));
+}
 
 /// The int8 kernels for `level` (0 scalar, 1 AVX2, 2 AVX-512 with VNNI), or null when unavailable.
 const Int8Kernels* int8_kernels_for(int level) noexcept;

@@ -4,6 +4,7 @@
 // and the int8 tile against the exact integer formula. Levels missing here are reported, not failed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -155,6 +156,32 @@ TEST(EncodeKernels, Int8TileIsTheExactIntegerFormulaAtEveryLevel) {
                     const double want = double(rs[r]) * cs[j] * double(acc - std::int64_t{rz[r]} * csum[j]) + bias[j] + 1.0;
                     ASSERT_NEAR(c[r * kPanel + j], want, 1e-5 * (1 + std::abs(want))) << k->name << " k4 " << k4;
                 }
+            }
+        }
+    }
+}
+
+TEST(EncodeKernels, Int8QuantiseEqualsScalarAtEveryLevel) {
+    std::mt19937 rng(9);
+    for (int level = 0; level <= 2; ++level) {
+        const Int8Kernels* k = int8_kernels_for(level);
+        if (k == nullptr) continue;
+        for (const std::size_t n : {1, 15, 16, 17, 130, 384}) {
+            auto x = random_floats(n, rng, 2.0f);
+            if (n == 15) std::fill(x.begin(), x.end(), 0.0f);  // all zero: scale 1, zero point 0
+            if (n == 17) for (float& v : x) v = std::abs(v);   // no negatives: zero point 0
+            const std::size_t kp = (n + 3) / 4 * 4;
+            std::vector<std::uint8_t> a(kp, 99), b(kp, 77);
+            float sa = 0, sb = 0;
+            std::int32_t za = -1, zb = -2;
+            quantize_row_scalar(x.data(), n, kp, k->act_max, a.data(), &sa, &za);
+            k->quantize(x.data(), n, kp, k->act_max, b.data(), &sb, &zb);
+            EXPECT_EQ(a, b) << k->name << " n " << n;
+            EXPECT_EQ(sa, sb);
+            EXPECT_EQ(za, zb);
+            for (std::size_t i = 0; i < n; ++i) {
+                // Dequantised values are within half a step of the input.
+                ASSERT_NEAR((static_cast<float>(b[i]) - static_cast<float>(zb)) * sb, x[i], 0.5f * sb + 1e-6f) << k->name;
             }
         }
     }
