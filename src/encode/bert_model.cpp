@@ -189,7 +189,6 @@ void BertModel::forward(std::span<const BertSequence> seqs, BertWorkspace& ws, T
     ensure(ws.x, T * H);
     ensure(ws.qkv, T * 3 * H);
     ensure(ws.ctx, T * H);
-    ensure(ws.tmp, T * H);
     ensure(ws.inter, T * I);
     if (ws.attention.size() < threads) ws.attention.resize(threads);
     float* x = ws.x.data();
@@ -258,23 +257,17 @@ void BertModel::forward(std::span<const BertSequence> seqs, BertWorkspace& ws, T
                 if (seqs[i / nh].length != 0) attend_head(i / nh, i % nh, worker);
             });
         }
-        // x <- LayerNorm(x + ctx Wo^T + bo): the product accumulates onto a copy of x, then the buffers swap.
-        std::memcpy(ws.tmp.data(), x, T * H * sizeof(float));
-        L.wo.apply(team, ws.ctx.data(), H, T, ws.tmp.data(), H, L.bo.data(), true, ws.linear);
+        // x <- LayerNorm(x + ctx Wo^T + bo): the product accumulates onto x in place (no copy).
+        L.wo.apply(team, ws.ctx.data(), H, T, x, H, L.bo.data(), true, ws.linear);
         rows_parallel(T, [&](std::size_t r0, std::size_t r1) {
-            k.layernorm(ws.tmp.data() + r0 * H, L.ln1_g.data(), L.ln1_b.data(), r1 - r0, H, eps);
+            k.layernorm(x + r0 * H, L.ln1_g.data(), L.ln1_b.data(), r1 - r0, H, eps);
         });
-        std::swap(ws.x, ws.tmp);
-        x = ws.x.data();
         L.w1.apply(team, x, H, T, ws.inter.data(), I, L.b1.data(), false, ws.linear);
         rows_parallel(T, [&](std::size_t r0, std::size_t r1) { k.bias_gelu(ws.inter.data() + r0 * I, nullptr, r1 - r0, I); });
-        std::memcpy(ws.tmp.data(), x, T * H * sizeof(float));
-        L.w2.apply(team, ws.inter.data(), I, T, ws.tmp.data(), H, L.b2.data(), true, ws.linear);
+        L.w2.apply(team, ws.inter.data(), I, T, x, H, L.b2.data(), true, ws.linear);
         rows_parallel(T, [&](std::size_t r0, std::size_t r1) {
-            k.layernorm(ws.tmp.data() + r0 * H, L.ln2_g.data(), L.ln2_b.data(), r1 - r0, H, eps);
+            k.layernorm(x + r0 * H, L.ln2_g.data(), L.ln2_b.data(), r1 - r0, H, eps);
         });
-        std::swap(ws.x, ws.tmp);
-        x = ws.x.data();
     }
 }
 
