@@ -486,6 +486,7 @@ int run(const Options& o) {
             std::printf("quiver int8 vs float32 over %zu texts: mean cosine %.5f, worst %.5f\n", n, rows[1].mean_cosine,
                         rows[1].min_cosine);
         }
+        std::fflush(stdout);  // each shape's table as soon as it is measured (runs are long on a loaded machine)
         shape_json.set("rows", std::move(arr));
         report.as_array().push_back(std::move(shape_json));
     }
