@@ -4,6 +4,8 @@ outputs computed with PyTorch (float64), and a WordPiece test battery.
 
   scripts/make_encoder_fixtures.py fixtures tests/data/encode     # the committed fixtures
   scripts/make_encoder_fixtures.py bench-model DIR                 # MiniLM-L6-shaped random model
+  scripts/make_encoder_fixtures.py onnx MODEL_DIR [OUT.onnx]       # ONNX export (ONNX Runtime peer)
+  scripts/make_encoder_fixtures.py decoders tests/data/encode      # Qwen2/Mistral/XLM-R tiny models
 
 Needs Debian's python3-torch and python3-numpy (scripts/install-deps --with-torch). The `tokenizers`
 library is not packaged, so the reference WordPiece tokenizer below is an independent Python
@@ -448,6 +450,9 @@ def make_fixtures(out):
 
     with open(os.path.join(out, "reference.json"), "w", encoding="utf-8") as f:
         json.dump(refs, f, ensure_ascii=False)
+    # ONNX exports of every model (the ONNX Runtime reference of tests/encode/peer_reference_test.cpp).
+    for name in ["bert-mean", "bert-mean-f16", "bert-mean-bf16", "bert-cls", "splade", "colbert"]:
+        export_onnx(os.path.join(out, name), os.path.join(out, name, "model.onnx"))
 
     # WordPiece battery: the tiny vocab (always) and the bge vocab of the shared model2vec fixture.
     cases = {"tiny": {"tokenizer": "bert-mean/tokenizer.json", "cases": []}}
@@ -468,6 +473,302 @@ def make_fixtures(out):
         json.dump(cases, f, ensure_ascii=False, indent=0)
 
 
+# --------------------------------------------------------------------------------------------
+# ONNX export (the ONNX Runtime peer and reference): a Hugging Face BERT folder as a torch module,
+# written the way transformers' BertModel computes (separate Q/K/V projections, an additive
+# attention mask, erf GELU, LayerNorm), so ONNX Runtime's graph optimiser sees the usual pattern.
+def read_safetensors(path):
+    import numpy as np
+    import torch
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        b, en = e["data_offsets"]
+        raw = data[8 + n + b: 8 + n + en]
+        if e["dtype"] == "F32":
+            a = np.frombuffer(raw, dtype=np.float32).copy()
+        elif e["dtype"] == "F16":
+            a = np.frombuffer(raw, dtype=np.float16).astype(np.float32)
+        elif e["dtype"] == "BF16":
+            a = (np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32).copy()
+        else:
+            continue
+        out[name] = torch.from_numpy(a).reshape(e["shape"])
+    return out
+
+
+def folder_heads(model_dir):
+    """(pooling, normalize) from a sentence-transformers folder; mean + no normalisation otherwise."""
+    pooling, normalize = "mean", False
+    mods = os.path.join(model_dir, "modules.json")
+    if os.path.exists(mods):
+        for m in json.load(open(mods)):
+            if m["type"].endswith("Normalize"):
+                normalize = True
+            if m["type"].endswith("Pooling"):
+                pc = json.load(open(os.path.join(model_dir, m.get("path") or "1_Pooling", "config.json")))
+                pooling = "cls" if pc.get("pooling_mode_cls_token") else "mean"
+    return pooling, normalize
+
+
+def onnx_module(model_dir):
+    """A torch.nn.Module: (input_ids [B, L] int64, attention_mask [B, L] int64) -> outputs by head:
+    dense: `embedding` [B, H] (the folder's pooling and normalisation), plus `last_hidden_state`;
+    SPLADE (cls.predictions.*): `sparse` [B, V] = max over unmasked rows of log(1 + relu(logits));
+    ColBERT (linear.weight): `colbert` [B, L, D], each row L2-normalised."""
+    import torch
+    cfg = json.load(open(os.path.join(model_dir, "config.json")))
+    W = read_safetensors(os.path.join(model_dir, "model.safetensors"))
+    p = "bert." if "bert.embeddings.word_embeddings.weight" in W else ""
+    pooling, normalize = folder_heads(model_dir)
+    H, nh, eps = cfg["hidden_size"], cfg["num_attention_heads"], cfg.get("layer_norm_eps", 1e-12)
+    d = H // nh
+    F = torch.nn.functional
+
+    class Bert(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.ParameterDict({k.replace(".", "__"): torch.nn.Parameter(v, requires_grad=False)
+                                             for k, v in W.items()})
+
+        def g(self, name):
+            return self.w[name.replace(".", "__")]
+
+        def ln(self, x, name):
+            return F.layer_norm(x, (H,), self.g(name + ".weight"), self.g(name + ".bias"), eps)
+
+        def encode(self, ids, mask):
+            B, L = ids.shape
+            pos = torch.arange(L, device=ids.device)
+            x = F.embedding(ids, self.g(p + "embeddings.word_embeddings.weight")) \
+                + F.embedding(pos, self.g(p + "embeddings.position_embeddings.weight"))[None] \
+                + self.g(p + "embeddings.token_type_embeddings.weight")[0]
+            x = self.ln(x, p + "embeddings.LayerNorm")
+            add = (1.0 - mask[:, None, None, :].to(x.dtype)) * -10000.0
+            for i in range(cfg["num_hidden_layers"]):
+                q = p + f"encoder.layer.{i}."
+                lin = lambda t, n: F.linear(t, self.g(q + n + ".weight"), self.g(q + n + ".bias"))
+                heads = lambda t: t.view(B, L, nh, d).permute(0, 2, 1, 3)
+                qq = heads(lin(x, "attention.self.query"))
+                kk = heads(lin(x, "attention.self.key"))
+                vv = heads(lin(x, "attention.self.value"))
+                s = torch.matmul(qq, kk.transpose(-1, -2)) / math.sqrt(d) + add
+                o = torch.matmul(torch.softmax(s, -1), vv).permute(0, 2, 1, 3).reshape(B, L, H)
+                x = self.ln(lin(o, "attention.output.dense") + x, q + "attention.output.LayerNorm")
+                f = F.gelu(lin(x, "intermediate.dense"))
+                x = self.ln(lin(f, "output.dense") + x, q + "output.LayerNorm")
+            return x
+
+    class Dense(Bert):
+        def forward(self, ids, mask):
+            x = self.encode(ids, mask)
+            if pooling == "cls":
+                v = x[:, 0]
+            else:
+                m = mask.to(x.dtype)[..., None]
+                v = (x * m).sum(1) / m.sum(1)
+            if normalize:
+                v = v / v.norm(dim=-1, keepdim=True)
+            return v, x
+
+    class Splade(Bert):
+        def forward(self, ids, mask):
+            x = self.encode(ids, mask)
+            h = "cls.predictions."
+            t = self.ln(F.gelu(F.linear(x, self.g(h + "transform.dense.weight"), self.g(h + "transform.dense.bias"))),
+                        h + "transform.LayerNorm")
+            dec = self.g(h + "decoder.weight") if (h + "decoder.weight") in W else \
+                self.g(p + "embeddings.word_embeddings.weight")
+            bias = self.g(h + "decoder.bias") if (h + "decoder.bias") in W else self.g(h + "bias")
+            act = torch.log1p(torch.relu(F.linear(t, dec, bias))) * mask.to(x.dtype)[..., None]
+            return act.max(1).values
+
+    class Colbert(Bert):
+        def forward(self, ids, mask, keep):
+            # `keep` [B, L]: 1 for rows whose embedding is returned (ColBERT queries attend only to the
+            # unpadded tokens but return [MASK] rows too); `mask` is the attention mask.
+            x = self.encode(ids, mask)
+            y = F.linear(x, self.g("linear.weight"))
+            return y / y.norm(dim=-1, keepdim=True) * keep.to(x.dtype)[..., None]
+
+    if "cls.predictions.transform.dense.weight" in W:
+        return Splade().eval(), ["sparse"], False
+    if "linear.weight" in W:
+        return Colbert().eval(), ["colbert"], True
+    return Dense().eval(), ["embedding", "last_hidden_state"], False
+
+
+def export_onnx(model_dir, out_path):
+    import torch
+    module, outputs, keep = onnx_module(model_dir)
+    ids = torch.tensor([[2, 5, 6, 3], [2, 7, 3, 0]], dtype=torch.long)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]], dtype=torch.long)
+    args = (ids, mask, mask) if keep else (ids, mask)
+    names = ["input_ids", "attention_mask"] + (["keep"] if keep else [])
+    axes = {n: {0: "batch", 1: "sequence"} for n in names}
+    for o in outputs:
+        axes[o] = {0: "batch"} if o in ("embedding", "sparse") else {0: "batch", 1: "sequence"}
+    with torch.no_grad():
+        torch.onnx.export(module, args, out_path, input_names=names, output_names=outputs,
+                          dynamic_axes=axes, opset_version=14, do_constant_folding=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Decoder-only embedders (Qwen2 / Mistral layouts) and XLM-RoBERTa: tiny random models in Hugging
+# Face's layout, with float64 references written from the transformers modelling code's equations
+# (Qwen2/Mistral: RMSNorm, rotate_half RoPE, grouped-query causal attention, SwiGLU; XLM-R: BERT with
+# positions from pad_token_id + 1).
+def random_decoder(cfg, gen, bias, prefix):
+    import torch
+    H, I, V = cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"]
+    d = cfg.get("head_dim") or H // cfg["num_attention_heads"]
+    qn, kvn = cfg["num_attention_heads"] * d, cfg["num_key_value_heads"] * d
+    rn = lambda *s, sd=0.15: torch.randn(*s, generator=gen) * sd
+    W = {prefix + "embed_tokens.weight": rn(V, H, sd=0.5), prefix + "norm.weight": 1 + rn(H, sd=0.1)}
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"{prefix}layers.{i}."
+        W[p + "input_layernorm.weight"] = 1 + rn(H, sd=0.1)
+        W[p + "post_attention_layernorm.weight"] = 1 + rn(H, sd=0.1)
+        for n, rows in [("q", qn), ("k", kvn), ("v", kvn)]:
+            W[p + f"self_attn.{n}_proj.weight"] = rn(rows, H)
+            if bias:
+                W[p + f"self_attn.{n}_proj.bias"] = rn(rows, sd=0.05)
+        W[p + "self_attn.o_proj.weight"] = rn(H, qn)
+        W[p + "mlp.gate_proj.weight"] = rn(I, H)
+        W[p + "mlp.up_proj.weight"] = rn(I, H)
+        W[p + "mlp.down_proj.weight"] = rn(H, I)
+    return W
+
+
+def decoder_forward(W, cfg, ids, prefix):
+    """float64 reference for one sequence (list of ids): final normed hidden states [L, H]."""
+    import torch
+    W = {k: v.double() for k, v in W.items()}
+    H, nh, kvh = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    d = cfg.get("head_dim") or H // nh
+    eps, theta = cfg["rms_norm_eps"], cfg["rope_theta"]
+    L = len(ids)
+    g = lambda n: W[prefix + n]
+
+    def rms(x, w):
+        return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+    def rotate_half(x):
+        return torch.cat([-x[..., d // 2:], x[..., :d // 2]], -1)
+
+    inv = 1.0 / (theta ** (torch.arange(0, d, 2, dtype=torch.float64) / d))
+    freqs = torch.arange(L, dtype=torch.float64)[:, None] * inv[None, :]
+    emb = torch.cat([freqs, freqs], -1)
+    cos, sin = emb.cos(), emb.sin()
+    x = g("embed_tokens.weight")[torch.tensor(ids)]
+    causal = torch.triu(torch.ones(L, L, dtype=torch.bool), 1)
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"layers.{i}."
+        h = rms(x, g(p + "input_layernorm.weight"))
+        def proj(n):
+            y = h @ g(p + f"self_attn.{n}_proj.weight").T
+            b = W.get(prefix + p + f"self_attn.{n}_proj.bias")
+            return y if b is None else y + b
+        q = proj("q").view(L, nh, d).transpose(0, 1)
+        k = proj("k").view(L, kvh, d).transpose(0, 1)
+        v = proj("v").view(L, kvh, d).transpose(0, 1)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        k = k.repeat_interleave(nh // kvh, 0)
+        v = v.repeat_interleave(nh // kvh, 0)
+        s = (q @ k.transpose(-1, -2)) / math.sqrt(d)
+        s = s.masked_fill(causal, float("-inf"))
+        o = (torch.softmax(s, -1) @ v).transpose(0, 1).reshape(L, nh * d)
+        x = x + o @ g(p + "self_attn.o_proj.weight").T
+        h = rms(x, g(p + "post_attention_layernorm.weight"))
+        f = torch.nn.functional.silu(h @ g(p + "mlp.gate_proj.weight").T) * (h @ g(p + "mlp.up_proj.weight").T)
+        x = x + f @ g(p + "mlp.down_proj.weight").T
+    return rms(x, g("norm.weight"))
+
+
+def xlmr_forward(W, cfg, ids, prefix):
+    """float64 reference for one sequence: BERT layers, positions pad_token_id + 1 + j."""
+    import torch
+    pad = cfg["pad_token_id"]
+    P = {k: v for k, v in W.items()}
+    # Shift the position table so bert_forward's positions 0..L-1 read rows pad+1..pad+L.
+    P[prefix + "embeddings.position_embeddings.weight"] = W[prefix + "embeddings.position_embeddings.weight"][pad + 1:]
+    ids_t = torch.tensor([ids], dtype=torch.long)
+    return bert_forward(P, cfg, ids_t, [len(ids)], prefix)[0]
+
+
+def write_st_folder(out, cfg, W, vocab, pooling, normalize, prompts=None):
+    write_folder(out, cfg, W, vocab, "F32", st_pooling="mean" if pooling == "mean" else "cls",
+                 normalize=normalize, prompts=prompts)
+    if pooling == "lasttoken":
+        with open(os.path.join(out, "1_Pooling", "config.json"), "w") as f:
+            json.dump({"word_embedding_dimension": cfg["hidden_size"], "pooling_mode_cls_token": False,
+                       "pooling_mode_mean_tokens": False, "pooling_mode_lasttoken": True}, f, indent=2)
+
+
+def make_decoder_fixtures(out):
+    import torch
+    gen = torch.Generator().manual_seed(4321)
+    vocab = tiny_vocab()
+    tok = RefWordPiece(vocab)
+    V = len(vocab)
+    max_length = 32
+    refs = {"texts": FIXTURE_TEXTS, "max_length": max_length}
+    prompts = {"query": "Instruct: find the relevant passage\nQuery: ", "document": ""}
+    models = {}
+    # Qwen2 layout: q/k/v biases, no `model.` prefix (Qwen2Model as sentence-transformers saves it),
+    # GQA 4 query heads over 2 key/value heads, last-token pooling, normalised, an instruction prompt.
+    qwen = {"architectures": ["Qwen2Model"], "model_type": "qwen2", "vocab_size": V, "hidden_size": 32,
+            "intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+            "max_position_embeddings": 64, "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "hidden_act": "silu",
+            "tie_word_embeddings": False, "torch_dtype": "float32"}
+    models["qwen2-tiny"] = (qwen, random_decoder(qwen, gen, True, ""), "", "lasttoken", True, prompts)
+    # Mistral layout: no biases, `model.` prefix (MistralForCausalLM), GQA 4:1, head_dim 16 != hidden/heads,
+    # mean pooling, not normalised.
+    mistral = {"architectures": ["MistralModel"], "model_type": "mistral", "vocab_size": V, "hidden_size": 32,
+               "intermediate_size": 40, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 1,
+               "head_dim": 16, "max_position_embeddings": 64, "rms_norm_eps": 1e-5, "rope_theta": 1e6,
+               "hidden_act": "silu", "torch_dtype": "float32"}
+    models["mistral-tiny"] = (mistral, random_decoder(mistral, gen, False, "model."), "model.", "mean", False, None)
+    refs["decoders"] = {}
+    for name, (cfg, W, prefix, pooling, normalize, pr) in models.items():
+        write_st_folder(os.path.join(out, name), cfg, W, vocab, pooling, normalize, pr)
+        entry = {"documents": [], "queries": [], "token_ids": []}
+        for role in ["documents", "queries"]:
+            for t in FIXTURE_TEXTS:
+                text = (pr["query"] + t) if (pr and role == "queries") else t
+                ids = tok.encode(text, max_length)
+                x = decoder_forward(W, cfg, ids, prefix)
+                v = x[-1] if pooling == "lasttoken" else x.mean(0)
+                if normalize:
+                    v = v / v.norm()
+                entry[role].append([float(z) for z in v])
+                if role == "documents":
+                    entry["token_ids"].append(ids)
+        refs["decoders"][name] = entry
+    # XLM-RoBERTa layout: no prefix (XLMRobertaModel), type_vocab_size 1, pad_token_id 1, positions from 2,
+    # CLS pooling, normalised (bge-m3's dense head).
+    xcfg = bert_config(V, 32, 2, 4, 64, 66)
+    xcfg.update({"architectures": ["XLMRobertaModel"], "model_type": "xlm-roberta", "type_vocab_size": 1,
+                 "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2, "layer_norm_eps": 1e-5})
+    Wx = random_bert(dict(xcfg, type_vocab_size=1), gen)
+    Wx["embeddings.token_type_embeddings.weight"] = Wx["embeddings.token_type_embeddings.weight"][:1].clone()
+    write_st_folder(os.path.join(out, "xlmr-tiny"), xcfg, Wx, vocab, "cls", True)
+    dense = []
+    for t in FIXTURE_TEXTS:
+        ids = tok.encode(t, max_length)
+        v = xlmr_forward(Wx, xcfg, ids, "")[0]
+        dense.append([float(z) for z in v / v.norm()])
+    refs["xlmr-tiny"] = dense
+    with open(os.path.join(out, "decoder_reference.json"), "w", encoding="utf-8") as f:
+        json.dump(refs, f, ensure_ascii=False)
+
+
 def make_bench_model(out, layers=6, hidden=384, heads=12, inter=1536, vocab_size=30522, seed=7):
     """MiniLM-L6-shaped random model (mean pooling + normalisation) with a synthetic WordPiece vocab."""
     import torch
@@ -484,6 +785,7 @@ def make_bench_model(out, layers=6, hidden=384, heads=12, inter=1536, vocab_size
     cfg = bert_config(len(vocab), hidden, layers, heads, inter, 512)
     W = random_bert(cfg, gen, std=0.05)
     write_folder(out, cfg, W, vocab, "F32", st_pooling="mean")
+    export_onnx(out, os.path.join(out, "model.onnx"))
 
 
 def main():
@@ -497,11 +799,19 @@ def main():
     bm.add_argument("--hidden", type=int, default=384)
     bm.add_argument("--heads", type=int, default=12)
     bm.add_argument("--intermediate", type=int, default=1536)
+    sub.add_parser("decoders").add_argument("out")
+    ox = sub.add_parser("onnx")
+    ox.add_argument("model_dir")
+    ox.add_argument("out", nargs="?", help="default: MODEL_DIR/model.onnx")
     a = ap.parse_args()
     if a.cmd == "fixtures":
         make_fixtures(a.out)
     elif a.cmd == "unicode":
         write_unicode_tables(a.out)
+    elif a.cmd == "decoders":
+        make_decoder_fixtures(a.out)
+    elif a.cmd == "onnx":
+        export_onnx(a.model_dir, a.out or os.path.join(a.model_dir, "model.onnx"))
     else:
         make_bench_model(a.out, a.layers, a.hidden, a.heads, a.intermediate)
 

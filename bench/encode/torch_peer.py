@@ -1,19 +1,19 @@
 #!/usr/bin/python3
 """PyTorch peer of `quiver bench encode`: runs the same BERT weights on the same token ids.
 
-  torch_peer.py --model DIR --ids IDS.bin --out OUT.bin --threads 2 --batch 32 --repeat 3
+  torch_peer.py --model DIR --threads 2 --serve
 
+Prints {"ready": true}, then answers each JSON line {"ids": IDS.bin, "batch": B, "out": OUT.bin} on
+stdin (any other line ends it) with {"paths": {path: {"seconds": whole pass, "batches": [per batch]}}},
+every path run once over the rows in file order, B rows per batch (padded to the batch's longest).
 IDS.bin: u32 n, u32 L, then n*L int32 token ids, and n int32 lengths (rows are padded with 0).
-OUT.bin: n x hidden float32 sentence embeddings (the model's pooling and normalisation).
-Prints one JSON line: {"path": ..., "seconds": best wall time of the whole encode, "paths": {...}}.
-With --serve it first prints {"ready": true}, then times one round (each path once) and prints such a
-line for every "run" line read from stdin, until any other line or end of input.
+OUT.bin: n x hidden float32 sentence embeddings of the fastest path (pooling and normalisation).
 
 Two CPU paths are timed and the faster one is reported as PyTorch's row:
   fastpath  nn.TransformerEncoder (torch 1.13's fused inference path: _transformer_encoder_layer_fwd,
             native multi-head attention) under torch.inference_mode();
   eager     the Hugging Face BertModel computation written with torch ops, under inference_mode.
-Both use torch.set_num_threads(--threads) and the same batches (length-sorted, padded per batch).
+Both use torch.set_num_threads(--threads) and the same batches as the other engines.
 """
 import argparse
 import json
@@ -146,73 +146,67 @@ class Bert:
         return v
 
 
+def read_ids(path):
+    raw = open(path, "rb").read()
+    n, L = struct.unpack("<II", raw[:8])
+    ids = torch.from_numpy(np.frombuffer(raw[8:8 + 4 * n * L], dtype=np.int32).reshape(n, L).astype(np.int64))
+    lengths = torch.from_numpy(np.frombuffer(raw[8 + 4 * n * L:8 + 4 * n * (L + 1)], dtype=np.int32).astype(np.int64))
+    return n, ids, lengths
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
-    ap.add_argument("--ids", required=True)
-    ap.add_argument("--out", required=True)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--paths", default="fastpath,eager")
-    ap.add_argument("--serve", action="store_true", help="time one round per 'run' line read from stdin")
+    ap.add_argument("--serve", action="store_true", help="answer JSON requests on stdin (the only mode)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    raw = open(a.ids, "rb").read()
-    n, L = struct.unpack("<II", raw[:8])
-    ids = torch.from_numpy(np.frombuffer(raw[8:8 + 4 * n * L], dtype=np.int32).reshape(n, L).astype(np.int64))
-    lengths = torch.from_numpy(np.frombuffer(raw[8 + 4 * n * L:], dtype=np.int32).astype(np.int64))
     model = Bert(a.model)
-    order = sorted(range(n), key=lambda i: -int(lengths[i]))
-    batches = [order[i:i + a.batch] for i in range(0, n, a.batch)]
+    paths = a.paths.split(",")
+    cache = {}
 
-    def run(path):
+    def run(path, n, ids, lengths, batch):
         fn = model.encoder_fast if path == "fastpath" else model.encoder_eager
         out = torch.empty(n, model.cfg["hidden_size"])
+        times = []
         with torch.inference_mode():
-            for b in batches:
-                idx = torch.tensor(b)
+            for b0 in range(0, n, batch):
+                idx = torch.arange(b0, min(n, b0 + batch))
+                t0 = time.perf_counter()
                 lb = lengths[idx]
                 Lb = int(lb.max())
-                x_ids = ids[idx, :Lb]
                 pad = torch.arange(Lb)[None, :] >= lb[:, None]
-                h = fn(x_ids, pad)
+                h = fn(ids[idx, :Lb], pad)
                 out[idx] = model.pool(h, lb)
-        return out
-
-    paths = a.paths.split(",")
-    with torch.inference_mode():  # warm-up on one batch per path
-        b = torch.tensor(batches[0])
-        for path in paths:
-            (model.encoder_fast if path == "fastpath" else model.encoder_eager)(ids[b, :int(lengths[b].max())], None)
-
-    def measure(repeat):
-        results = {}
-        best_path, best_t, best_out = None, float("inf"), None
-        for path in paths:
-            times = []
-            out = None
-            for _ in range(repeat):
-                t0 = time.perf_counter()
-                out = run(path)
                 times.append(time.perf_counter() - t0)
-            results[path] = min(times)
-            if min(times) < best_t:
-                best_path, best_t, best_out = path, min(times), out
-        best_out.numpy().astype(np.float32).tofile(a.out)
-        print(json.dumps({"path": best_path, "seconds": best_t, "paths": results,
-                          "threads": torch.get_num_threads(), "torch": torch.__version__}), flush=True)
+        return out, times
 
-    if not a.serve:
-        measure(a.repeat)
-        return
-    # --serve: the caller alternates with its own runs; each "run" line on stdin times one round.
-    print(json.dumps({"ready": True}), flush=True)
+    print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
     for line in sys.stdin:
-        if line.strip() == "run":
-            measure(1)
-        else:
+        try:
+            req = json.loads(line)
+        except ValueError:
             break
+        if not isinstance(req, dict) or "ids" not in req:
+            break
+        if req["ids"] not in cache:
+            cache[req["ids"]] = read_ids(req["ids"])
+            n, ids, lengths = cache[req["ids"]]
+            for path in paths:  # warm-up: one batch per path
+                run(path, min(n, int(req["batch"])), ids, lengths, int(req["batch"]))
+        n, ids, lengths = cache[req["ids"]]
+        results, best_t, best_out = {}, float("inf"), None
+        for path in paths:
+            t0 = time.perf_counter()
+            out, times = run(path, n, ids, lengths, max(1, int(req["batch"])))
+            total = time.perf_counter() - t0
+            results[path] = {"seconds": total, "batches": times}
+            if total < best_t:
+                best_t, best_out = total, out
+        if req.get("out"):
+            best_out.numpy().astype(np.float32).tofile(req["out"])
+        print(json.dumps({"paths": results}), flush=True)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ struct EncodeCliOptions {
     std::size_t max_length = 512;
     std::size_t top_k = 0;
     bool sif = false;
+    bool int8 = false;
     std::string query_prefix;
     std::string doc_prefix;
     bool has_query_prefix = false;
@@ -142,6 +143,7 @@ int run_encode(const EncodeCliOptions& o) {
     lo.max_length = o.max_length;
     lo.sparse_top_k = o.top_k;
     lo.sif = o.sif;
+    lo.int8 = o.int8;
     if (o.has_query_prefix) lo.query_prefix = o.query_prefix;
     if (o.has_doc_prefix) lo.document_prefix = o.doc_prefix;
     auto enc = encode::load_encoder(o.model, lo);
@@ -229,6 +231,7 @@ void add_encode_command(CLI::App& app) {
     sub->add_option("--top-k", opts->top_k, "sparse: keep the k largest term weights per text (0 = all)")
         ->capture_default_str();
     sub->add_flag("--sif", opts->sif, "word vectors: SIF weighting instead of a plain mean");
+    sub->add_flag("--int8", opts->int8, "transformers: dynamic int8 linear layers (faster; cosine to float32 >= 0.99)");
     sub->add_option("--query-prefix", opts->query_prefix, "Text prepended to queries (overrides the model's prompt)")
         ->each([opts](const std::string&) { opts->has_query_prefix = true; });
     sub->add_option("--doc-prefix", opts->doc_prefix, "Text prepended to documents (overrides the model's prompt)")

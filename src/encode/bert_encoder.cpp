@@ -1,6 +1,5 @@
 #include "encode/bert_encoder.h"
 
-#include <cblas.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -27,18 +26,6 @@ Result<json::Value> read_json(const std::string& path) {
     return std::move(*v);
 }
 
-// OpenBLAS's thread count is process-global: set it for the duration of one encode call.
-class BlasThreadsScope {
-public:
-    explicit BlasThreadsScope(int threads) : saved_(openblas_get_num_threads()) { openblas_set_num_threads(threads); }
-    ~BlasThreadsScope() { openblas_set_num_threads(saved_); }
-    BlasThreadsScope(const BlasThreadsScope&) = delete;
-    BlasThreadsScope& operator=(const BlasThreadsScope&) = delete;
-
-private:
-    int saved_;
-};
-
 }  // namespace
 
 Result<std::unique_ptr<BertEncoder>> BertEncoder::load(const std::string& dir, const LoadOptions& options) {
@@ -59,7 +46,7 @@ Result<std::unique_ptr<BertEncoder>> BertEncoder::load(const std::string& dir, c
     QUIVER_ASSIGN_OR_RETURN(SafeTensors st, SafeTensors::open(weights_path));
     const bool mlm = st.contains("cls.predictions.transform.dense.weight");
     const bool colbert = st.contains("linear.weight");
-    QUIVER_ASSIGN_OR_RETURN(enc->model_, BertModel::load(st, config, mlm));
+    QUIVER_ASSIGN_OR_RETURN(enc->model_, BertModel::load(st, config, mlm, options.int8));
 
     // Tokenizer: tokenizer.json, else vocab.txt (+ tokenizer_config.json's do_lower_case).
     if (fs::exists(join(dir, "tokenizer.json"))) {
@@ -84,14 +71,14 @@ Result<std::unique_ptr<BertEncoder>> BertEncoder::load(const std::string& dir, c
     QUIVER_TRY(enc->load_sentence_transformers(dir));
     if (colbert) QUIVER_TRY(enc->load_colbert(dir, st));
 
-    enc->max_length_ = std::min({options.max_length, config.max_position, enc->st_max_seq_length_});
+    enc->max_length_ = std::min({options.max_length, config.max_length(), enc->st_max_seq_length_});
     if (enc->max_length_ < 4) {
         return invalid_argument(fmt::format("max_length {} is too small (at least 4)", options.max_length));
     }
     EncoderInfo& info = enc->info_;
     info.name = fs::path(dir).filename().string();
     if (info.name.empty()) info.name = fs::path(dir).parent_path().filename().string();
-    info.family = "bert";
+    info.family = config.model_type;
     info.dim = config.hidden;
     info.outputs = {OutputKind::kDense};
     if (mlm) {
@@ -175,7 +162,8 @@ Status BertEncoder::load_colbert(const std::string& dir, const SafeTensors& st) 
                                             shape_string(t->shape), H));
     }
     colbert_dim_ = t->shape[0];
-    QUIVER_ASSIGN_OR_RETURN(colbert_w_, st.to_float("linear.weight"));
+    QUIVER_ASSIGN_OR_RETURN(auto w, st.to_float("linear.weight"));
+    colbert_ = Linear(w.data(), colbert_dim_, H, options_.int8);
     std::string q_marker = "[unused0]";
     std::string d_marker = "[unused1]";
     if (fs::exists(join(dir, "artifact.metadata"))) {
@@ -285,7 +273,7 @@ Result<Embeddings> BertEncoder::encode(std::span<const std::string_view> texts, 
             seqs.push_back({ids[t].data(), ids[t].size(), attend[t]});
         }
         BertWorkspace& ws = workspaces_[worker];
-        model_.forward(seqs, ws);
+        model_.forward(seqs, ws, one_batch ? pool_.get() : nullptr);
         for (std::size_t j = begin; j < end; ++j) {
             const std::size_t t = order[j];
             const float* rows = ws.x.data() + ws.offsets[j - begin] * model_.config().hidden;
@@ -294,10 +282,8 @@ Result<Embeddings> BertEncoder::encode(std::span<const std::string_view> texts, 
         if (options.progress != nullptr) options.progress->add(end - begin);
     };
     if (one_batch) {
-        BlasThreadsScope blas(static_cast<int>(pool_->size()));
         run_batch(0, 0);
     } else {
-        BlasThreadsScope blas(1);
         pool_->parallel_for(num_batches, run_batch, 1);
     }
     return out;
@@ -349,9 +335,7 @@ void BertEncoder::post_process(const EncodeOptions& options, std::size_t index, 
         case OutputKind::kMultiVector: {
             const std::size_t D = colbert_dim_;
             std::vector<float> proj(len * D);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(len), static_cast<blasint>(D),
-                        static_cast<blasint>(H), 1.0f, rows, static_cast<blasint>(H), colbert_w_.data(),
-                        static_cast<blasint>(H), 0.0f, proj.data(), static_cast<blasint>(D));
+            colbert_.apply(nullptr, rows, H, len, proj.data(), D, nullptr, false, ws.linear);
             const bool doc = options.role == EncodeRole::kDocument;
             std::size_t kept = 0;
             for (std::size_t r = 0; r < len; ++r) {

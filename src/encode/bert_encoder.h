@@ -1,10 +1,10 @@
 // Private to encode/: the BERT-family Encoder (dense / SPLADE / ColBERT) over BertModel.
 //
-// Threading: texts are tokenised in parallel, sorted by length and cut into batches of
-// LoadOptions::batch; workers of the encoder's pool claim whole batches and run the forward pass
-// with single-threaded OpenBLAS calls on their own workspace. A call with a single batch runs it
-// on the caller's thread with multi-threaded OpenBLAS instead. OpenBLAS's thread count is
-// process-global; it is set for the duration of `encode` and restored afterwards.
+// Threading: texts are tokenised in parallel, sorted by length (length bucketing) and cut into
+// batches of LoadOptions::batch; workers of the encoder's pool claim whole batches and run the
+// forward pass single-threaded on their own workspace. A call with a single batch (a query) runs
+// it with the pool as the forward pass's team instead (products split by columns, attention by
+// (sequence, head)).
 #pragma once
 
 #include <cstdint>
@@ -54,7 +54,7 @@ private:
     std::string query_prefix_;
     std::string document_prefix_;
     // ColBERT
-    std::vector<float> colbert_w_;  // [dim, hidden]
+    Linear colbert_;  // [dim, hidden]
     std::size_t colbert_dim_ = 0;
     std::size_t query_maxlen_ = 32;
     std::size_t doc_maxlen_ = std::numeric_limits<std::size_t>::max();

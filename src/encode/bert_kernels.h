@@ -2,6 +2,7 @@
 // not a matrix product). One table per instruction set, chosen once per process from
 // simd::active_simd_level() (QUIVER_SIMD=scalar forces the portable one).
 //
+// Levels: scalar, avx2 (AVX2 + FMA), avx512 (F/BW/DQ/VL; its own translation unit).
 // All matrices are row-major; `rows` x `cols` with row stride `cols` unless a `ld` is given.
 #pragma once
 
@@ -18,14 +19,25 @@ struct BertKernels {
                       float eps);
     /// Each of `rows` rows (stride ld) of `cols` values becomes softmax(row).
     void (*softmax)(float* s, std::size_t rows, std::size_t cols, std::size_t ld);
+    /// One tile of gemm(): C[r][j] = alpha * sum_k a[r][k] * panel[k][j] (+ bias[j]) (+ C[r][j] when
+    /// `accumulate`) for r < mr <= gemm_mr, j < nr <= kPanel; `panel` is k rows of kPanel floats.
+    void (*gemm_tile)(const float* a, std::size_t lda, const float* panel, std::size_t k, float* c, std::size_t ldc,
+                      std::size_t mr, std::size_t nr, const float* bias, bool accumulate, float alpha);
+    std::size_t gemm_mr;  ///< rows per tile
 };
 
+/// The kernels of the active SIMD level (QUIVER_SIMD may lower it).
 const BertKernels& bert_kernels() noexcept;
+/// The kernels of `level`, or null when this CPU or build cannot run them (tests run every level).
+const BertKernels* bert_kernels_for(int level) noexcept;
 
 namespace scalar {
 extern const BertKernels kBertKernels;
 }
 namespace avx2 {
+extern const BertKernels kBertKernels;
+}
+namespace avx512 {
 extern const BertKernels kBertKernels;
 }
 

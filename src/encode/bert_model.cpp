@@ -1,6 +1,5 @@
 #include "encode/bert_model.h"
 
-#include <cblas.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -10,6 +9,7 @@
 
 #include "encode/bert_kernels.h"
 #include "quiver/core/json.h"
+#include "quiver/core/thread_pool.h"
 
 namespace quiver::encode::detail {
 
@@ -41,10 +41,12 @@ Result<BertConfig> BertConfig::parse(std::string_view json_text, const std::stri
     BertConfig c;
     if (const json::Value* mt = doc->find("model_type"); mt != nullptr && mt->is_string()) {
         const std::string& t = mt->as_string();
-        if (t != "bert") {
-            return unimplemented(fmt::format("'{}': model_type '{}' (this runtime reads BERT-family models, "
-                                             "model_type 'bert')", path, t));
+        if (t != "bert" && t != "roberta" && t != "xlm-roberta") {
+            return unimplemented(fmt::format("'{}': model_type '{}' (this runtime reads BERT-family models: "
+                                             "'bert', 'roberta', 'xlm-roberta'; decoders: 'qwen2', 'mistral', 'llama')",
+                                             path, t));
         }
+        c.model_type = t;
     }
     if (const json::Value* act = doc->find("hidden_act"); act != nullptr) {
         if (!act->is_string() || act->as_string() != "gelu") {
@@ -63,6 +65,18 @@ Result<BertConfig> BertConfig::parse(std::string_view json_text, const std::stri
     QUIVER_ASSIGN_OR_RETURN(c.intermediate, get_size(*doc, "intermediate_size", path));
     QUIVER_ASSIGN_OR_RETURN(c.max_position, get_size(*doc, "max_position_embeddings", path));
     QUIVER_ASSIGN_OR_RETURN(c.type_vocab, get_size(*doc, "type_vocab_size", path, std::size_t{2}));
+    if (c.model_type != "bert") {
+        // RoBERTa's positions are padding_idx + 1 + j (create_position_ids_from_input_ids).
+        std::size_t pad = 1;
+        if (const json::Value* v = doc->find("pad_token_id"); v != nullptr && v->is_integer() && v->as_int() >= 0) {
+            pad = static_cast<std::size_t>(v->as_int());
+        }
+        c.position_offset = pad + 1;
+        if (c.position_offset + 1 >= c.max_position) {
+            return invalid_argument(fmt::format("'{}': max_position_embeddings {} leaves no positions after "
+                                                "pad_token_id {}", path, c.max_position, pad));
+        }
+    }
     if (c.hidden % c.heads != 0) {
         return invalid_argument(fmt::format("'{}': hidden_size {} is not a multiple of num_attention_heads {}", path,
                                             c.hidden, c.heads));
@@ -78,14 +92,15 @@ Result<BertConfig> BertConfig::parse(std::string_view json_text, const std::stri
     return c;
 }
 
-Result<BertModel> BertModel::load(const SafeTensors& st, const BertConfig& config, bool with_mlm_head) {
+Result<BertModel> BertModel::load(const SafeTensors& st, const BertConfig& config, bool with_mlm_head, bool int8) {
     BertModel m;
     m.config_ = config;
-    if (st.contains("bert.embeddings.word_embeddings.weight")) {
-        m.prefix_ = "bert.";
+    const std::string family = config.model_type == "bert" ? "bert." : "roberta.";
+    if (st.contains(family + "embeddings.word_embeddings.weight")) {
+        m.prefix_ = family;
     } else if (!st.contains("embeddings.word_embeddings.weight")) {
-        return not_found(fmt::format("'{}' has no BERT embeddings (neither 'embeddings.word_embeddings.weight' nor "
-                                     "'bert.embeddings.word_embeddings.weight')", st.path()));
+        return not_found(fmt::format("'{}' has no {} embeddings (neither 'embeddings.word_embeddings.weight' nor "
+                                     "'{}embeddings.word_embeddings.weight')", st.path(), config.model_type, family));
     }
     const std::size_t H = config.hidden;
     const std::size_t I = config.intermediate;
@@ -103,21 +118,26 @@ Result<BertModel> BertModel::load(const SafeTensors& st, const BertConfig& confi
     for (std::size_t l = 0; l < config.layers; ++l) {
         const std::string lp = fmt::format("encoder.layer.{}.", l);
         BertLayer L;
-        L.wqkv.reserve(3 * H * H);
+        std::vector<float> wqkv;
+        wqkv.reserve(3 * H * H);
         L.bqkv.reserve(3 * H);
         for (const char* n : {"query", "key", "value"}) {
             QUIVER_ASSIGN_OR_RETURN(auto w, load(lp + "attention.self." + n + ".weight", {H, H}));
             QUIVER_ASSIGN_OR_RETURN(auto b, load(lp + "attention.self." + n + ".bias", {H}));
-            L.wqkv.insert(L.wqkv.end(), w.begin(), w.end());
+            wqkv.insert(wqkv.end(), w.begin(), w.end());
             L.bqkv.insert(L.bqkv.end(), b.begin(), b.end());
         }
-        QUIVER_ASSIGN_OR_RETURN(L.wo, load(lp + "attention.output.dense.weight", {H, H}));
+        L.qkv = Linear(wqkv.data(), 3 * H, H, int8);
+        QUIVER_ASSIGN_OR_RETURN(auto wo, load(lp + "attention.output.dense.weight", {H, H}));
+        L.wo = Linear(wo.data(), H, H, int8);
         QUIVER_ASSIGN_OR_RETURN(L.bo, load(lp + "attention.output.dense.bias", {H}));
         QUIVER_ASSIGN_OR_RETURN(L.ln1_g, load(lp + "attention.output.LayerNorm.weight", {H}));
         QUIVER_ASSIGN_OR_RETURN(L.ln1_b, load(lp + "attention.output.LayerNorm.bias", {H}));
-        QUIVER_ASSIGN_OR_RETURN(L.w1, load(lp + "intermediate.dense.weight", {I, H}));
+        QUIVER_ASSIGN_OR_RETURN(auto w1, load(lp + "intermediate.dense.weight", {I, H}));
+        L.w1 = Linear(w1.data(), I, H, int8);
         QUIVER_ASSIGN_OR_RETURN(L.b1, load(lp + "intermediate.dense.bias", {I}));
-        QUIVER_ASSIGN_OR_RETURN(L.w2, load(lp + "output.dense.weight", {H, I}));
+        QUIVER_ASSIGN_OR_RETURN(auto w2, load(lp + "output.dense.weight", {H, I}));
+        L.w2 = Linear(w2.data(), H, I, int8);
         QUIVER_ASSIGN_OR_RETURN(L.b2, load(lp + "output.dense.bias", {H}));
         QUIVER_ASSIGN_OR_RETURN(L.ln2_g, load(lp + "output.LayerNorm.weight", {H}));
         QUIVER_ASSIGN_OR_RETURN(L.ln2_b, load(lp + "output.LayerNorm.bias", {H}));
@@ -130,14 +150,16 @@ Result<BertModel> BertModel::load(const SafeTensors& st, const BertConfig& confi
     }
     if (with_mlm_head) {
         const std::string h = "cls.predictions.";
-        QUIVER_ASSIGN_OR_RETURN(m.mlm_.dense_w, st.to_float(h + "transform.dense.weight", {H, H}));
+        QUIVER_ASSIGN_OR_RETURN(auto dense_w, st.to_float(h + "transform.dense.weight", {H, H}));
+        m.mlm_.dense = Linear(dense_w.data(), H, H, int8);
         QUIVER_ASSIGN_OR_RETURN(m.mlm_.dense_b, st.to_float(h + "transform.dense.bias", {H}));
         QUIVER_ASSIGN_OR_RETURN(m.mlm_.ln_g, st.to_float(h + "transform.LayerNorm.weight", {H}));
         QUIVER_ASSIGN_OR_RETURN(m.mlm_.ln_b, st.to_float(h + "transform.LayerNorm.bias", {H}));
         if (st.contains(h + "decoder.weight")) {
-            QUIVER_ASSIGN_OR_RETURN(m.mlm_.decoder_w, st.to_float(h + "decoder.weight", {V, H}));
+            QUIVER_ASSIGN_OR_RETURN(auto dec, st.to_float(h + "decoder.weight", {V, H}));
+            m.mlm_.decoder = Linear(dec.data(), V, H, int8);
         } else {
-            m.mlm_.decoder_w = m.word_;  // tied to the input embeddings; Hugging Face omits the copy
+            m.mlm_.decoder = Linear(m.word_.data(), V, H, int8);  // tied to the input embeddings (HF omits the copy)
         }
         if (st.contains(h + "decoder.bias")) {
             QUIVER_ASSIGN_OR_RETURN(m.mlm_.decoder_b, st.to_float(h + "decoder.bias", {V}));
@@ -150,7 +172,7 @@ Result<BertModel> BertModel::load(const SafeTensors& st, const BertConfig& confi
     return m;
 }
 
-void BertModel::forward(std::span<const BertSequence> seqs, BertWorkspace& ws) const {
+void BertModel::forward(std::span<const BertSequence> seqs, BertWorkspace& ws, ThreadPool* team) const {
     const BertKernels& k = bert_kernels();
     const std::size_t H = config_.hidden;
     const std::size_t I = config_.intermediate;
@@ -158,87 +180,94 @@ void BertModel::forward(std::span<const BertSequence> seqs, BertWorkspace& ws) c
     const std::size_t d = H / nh;
     const float eps = config_.layer_norm_eps;
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+    const std::size_t threads = team != nullptr ? team->size() : 1;
 
     ws.offsets.assign(seqs.size() + 1, 0);
-    std::size_t max_len = 0;
-    for (std::size_t b = 0; b < seqs.size(); ++b) {
-        ws.offsets[b + 1] = ws.offsets[b] + seqs[b].length;
-        max_len = std::max(max_len, seqs[b].length);
-    }
+    for (std::size_t b = 0; b < seqs.size(); ++b) ws.offsets[b + 1] = ws.offsets[b] + seqs[b].length;
     const std::size_t T = ws.offsets.back();
     if (T == 0) return;
     ensure(ws.x, T * H);
     ensure(ws.qkv, T * 3 * H);
     ensure(ws.ctx, T * H);
-    ensure(ws.tmp, T * H);
     ensure(ws.inter, T * I);
-    ensure(ws.scores, max_len * max_len);
+    if (ws.attention.size() < threads) ws.attention.resize(threads);
     float* x = ws.x.data();
 
+    // Row-wise element work (LayerNorm, GELU) split over the team in blocks of rows.
+    auto rows_parallel = [&](std::size_t rows, const auto& fn) {
+        if (threads <= 1 || rows < 8) {
+            fn(std::size_t{0}, rows);
+            return;
+        }
+        const std::size_t parts = std::min(threads, rows);
+        team->parallel_for(parts, [&](std::size_t i, std::size_t) { fn(rows * i / parts, rows * (i + 1) / parts); });
+    };
+
     // Embeddings: word + position + token type 0, then LayerNorm.
+    const std::size_t pos0 = config_.position_offset;
     for (std::size_t b = 0; b < seqs.size(); ++b) {
         for (std::size_t j = 0; j < seqs[b].length; ++j) {
             float* row = x + (ws.offsets[b] + j) * H;
             const float* w = word_.data() + static_cast<std::size_t>(seqs[b].ids[j]) * H;
-            const float* pos = position_.data() + j * H;
+            const float* pos = position_.data() + (pos0 + j) * H;
             for (std::size_t c = 0; c < H; ++c) row[c] = w[c] + pos[c] + type0_[c];
         }
     }
-    k.layernorm(x, emb_ln_g_.data(), emb_ln_b_.data(), T, H, eps);
+    rows_parallel(T, [&](std::size_t r0, std::size_t r1) {
+        k.layernorm(x + r0 * H, emb_ln_g_.data(), emb_ln_b_.data(), r1 - r0, H, eps);
+    });
 
-    const auto iT = static_cast<blasint>(T);
-    const auto iH = static_cast<blasint>(H);
-    const auto iI = static_cast<blasint>(I);
-    // Biases (and residuals) are written into the product's output first and the product accumulates
-    // onto them (beta = 1): no separate bias pass, and OpenBLAS skips zeroing C.
-    auto fill_bias = [](float* dst, const float* bias, std::size_t rows, std::size_t cols) {
-        for (std::size_t r = 0; r < rows; ++r) std::memcpy(dst + r * cols, bias, cols * sizeof(float));
+    // One (sequence, head) attention on the scratch of `worker`: pack K and V, S = scale Q K^T,
+    // softmax over the keys, context = S V into ws.ctx.
+    auto attend_head = [&](std::size_t b, std::size_t h, std::size_t worker) {
+        const std::size_t n = seqs[b].length;
+        const std::size_t a = seqs[b].attend;
+        AttentionScratch& sc = ws.attention[worker];
+        const float* base = ws.qkv.data() + ws.offsets[b] * 3 * H;
+        pack_rows(base + H + h * d, a, d, 3 * H, sc.keys);
+        pack_cols(base + 2 * H + h * d, a, d, 3 * H, sc.values);
+        ensure(sc.scores, n * a);
+        GemmArgs qk;
+        qk.a = base + h * d;
+        qk.lda = 3 * H;
+        qk.m = n;
+        qk.c = sc.scores.data();
+        qk.ldc = a;
+        qk.alpha = scale;
+        gemm(qk, sc.keys);
+        k.softmax(sc.scores.data(), n, a, a);
+        GemmArgs pv;
+        pv.a = sc.scores.data();
+        pv.lda = a;
+        pv.m = n;
+        pv.c = ws.ctx.data() + ws.offsets[b] * H + h * d;
+        pv.ldc = H;
+        gemm(pv, sc.values);
     };
-    auto residual_plus_bias = [](float* dst, const float* src, const float* bias, std::size_t rows, std::size_t cols) {
-        for (std::size_t r = 0; r < rows; ++r) {
-            for (std::size_t c = 0; c < cols; ++c) dst[r * cols + c] = src[r * cols + c] + bias[c];
-        }
-    };
+
     for (const BertLayer& L : layers_) {
-        float* qkv = ws.qkv.data();
-        fill_bias(qkv, L.bqkv.data(), T, 3 * H);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, iT, 3 * iH, iH, 1.0f, x, iH, L.wqkv.data(), iH, 1.0f,
-                    qkv, 3 * iH);
-        for (std::size_t b = 0; b < seqs.size(); ++b) {
-            const std::size_t n = seqs[b].length;
-            const std::size_t a = seqs[b].attend;
-            if (n == 0) continue;
-            const float* base = qkv + ws.offsets[b] * 3 * H;
-            float* out = ws.ctx.data() + ws.offsets[b] * H;
-            float* s = ws.scores.data();
-            for (std::size_t h = 0; h < nh; ++h) {
-                const float* q = base + h * d;
-                const float* kk = base + H + h * d;
-                const float* v = base + 2 * H + h * d;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n), static_cast<blasint>(a),
-                            static_cast<blasint>(d), scale, q, 3 * iH, kk, 3 * iH, 0.0f, s, static_cast<blasint>(a));
-                k.softmax(s, n, a, a);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(n), static_cast<blasint>(d),
-                            static_cast<blasint>(a), 1.0f, s, static_cast<blasint>(a), v, 3 * iH, 0.0f, out + h * d, iH);
+        L.qkv.apply(team, x, H, T, ws.qkv.data(), 3 * H, L.bqkv.data(), false, ws.linear);
+        const std::size_t pairs = seqs.size() * nh;
+        if (threads <= 1) {
+            for (std::size_t i = 0; i < pairs; ++i) {
+                if (seqs[i / nh].length != 0) attend_head(i / nh, i % nh, 0);
             }
+        } else {
+            team->parallel_for(pairs, [&](std::size_t i, std::size_t worker) {
+                if (seqs[i / nh].length != 0) attend_head(i / nh, i % nh, worker);
+            });
         }
-        // x <- LayerNorm(x + ctx Wo^T + bo), computed in tmp, then the buffers swap.
-        residual_plus_bias(ws.tmp.data(), x, L.bo.data(), T, H);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, iT, iH, iH, 1.0f, ws.ctx.data(), iH, L.wo.data(), iH, 1.0f,
-                    ws.tmp.data(), iH);
-        k.layernorm(ws.tmp.data(), L.ln1_g.data(), L.ln1_b.data(), T, H, eps);
-        std::swap(ws.x, ws.tmp);
-        x = ws.x.data();
-        fill_bias(ws.inter.data(), L.b1.data(), T, I);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, iT, iI, iH, 1.0f, x, iH, L.w1.data(), iH, 1.0f,
-                    ws.inter.data(), iI);
-        k.bias_gelu(ws.inter.data(), nullptr, T, I);
-        residual_plus_bias(ws.tmp.data(), x, L.b2.data(), T, H);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, iT, iH, iI, 1.0f, ws.inter.data(), iI, L.w2.data(), iI,
-                    1.0f, ws.tmp.data(), iH);
-        k.layernorm(ws.tmp.data(), L.ln2_g.data(), L.ln2_b.data(), T, H, eps);
-        std::swap(ws.x, ws.tmp);
-        x = ws.x.data();
+        // x <- LayerNorm(x + ctx Wo^T + bo): the product accumulates onto x in place (no copy).
+        L.wo.apply(team, ws.ctx.data(), H, T, x, H, L.bo.data(), true, ws.linear);
+        rows_parallel(T, [&](std::size_t r0, std::size_t r1) {
+            k.layernorm(x + r0 * H, L.ln1_g.data(), L.ln1_b.data(), r1 - r0, H, eps);
+        });
+        L.w1.apply(team, x, H, T, ws.inter.data(), I, L.b1.data(), false, ws.linear);
+        rows_parallel(T, [&](std::size_t r0, std::size_t r1) { k.bias_gelu(ws.inter.data() + r0 * I, nullptr, r1 - r0, I); });
+        L.w2.apply(team, ws.inter.data(), I, T, x, H, L.b2.data(), true, ws.linear);
+        rows_parallel(T, [&](std::size_t r0, std::size_t r1) {
+            k.layernorm(x + r0 * H, L.ln2_g.data(), L.ln2_b.data(), r1 - r0, H, eps);
+        });
     }
 }
 
@@ -253,15 +282,11 @@ void BertModel::splade_max(const float* hidden_rows, std::size_t rows, BertWorks
     for (std::size_t r0 = 0; r0 < rows; r0 += kChunk) {
         const std::size_t n = std::min(kChunk, rows - r0);
         float* t = ws.tmp.data();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n), static_cast<blasint>(H),
-                    static_cast<blasint>(H), 1.0f, hidden_rows + r0 * H, static_cast<blasint>(H), mlm_.dense_w.data(),
-                    static_cast<blasint>(H), 0.0f, t, static_cast<blasint>(H));
+        mlm_.dense.apply(nullptr, hidden_rows + r0 * H, H, n, t, H, nullptr, false, ws.linear);
         k.bias_gelu(t, mlm_.dense_b.data(), n, H);
         k.layernorm(t, mlm_.ln_g.data(), mlm_.ln_b.data(), n, H, config_.layer_norm_eps);
         float* lg = ws.logits.data();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n), static_cast<blasint>(V),
-                    static_cast<blasint>(H), 1.0f, t, static_cast<blasint>(H), mlm_.decoder_w.data(),
-                    static_cast<blasint>(H), 0.0f, lg, static_cast<blasint>(V));
+        mlm_.decoder.apply(nullptr, t, H, n, lg, V, nullptr, false, ws.linear);
         for (std::size_t r = 0; r < n; ++r) {
             const float* row = lg + r * V;
             for (std::size_t v = 0; v < V; ++v) out[v] = std::max(out[v], row[v]);

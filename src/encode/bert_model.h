@@ -1,13 +1,16 @@
-// Private to encode/: BERT weights and the forward pass over OpenBLAS.
+// Private to encode/: BERT-family weights (BERT, RoBERTa / XLM-RoBERTa) and the forward pass.
 //
 // Sequences are packed without padding: a batch of sequences of lengths n_0..n_{B-1} is one
-// (sum n_b) x hidden matrix, so every projection is one sgemm over all tokens of the batch and no
-// work is spent on padding. Attention runs per sequence and head (two sgemm calls each) over the
-// sequence's first `attend` positions (its keys); queries beyond `attend` (ColBERT's [MASK] padding)
-// still attend to those keys, like an attention mask with zeros at the end.
+// (sum n_b) x hidden matrix, so every projection is one product over all tokens of the batch and no
+// work is spent on padding. Weights are packed once at load (gemm.h; optionally int8, linear.h).
+// Attention runs per sequence and head: the head's keys and values are packed, then
+// scores = Q K^T (one gemm), softmax over the sequence's first `attend` positions (its keys), and
+// Q-rows x V (one gemm). Queries beyond `attend` (ColBERT's [MASK] padding) still attend to those
+// keys, like an attention mask with zeros at the end.
 //
 // Thread-safety: a loaded model is immutable; `forward` may run concurrently with distinct
-// Workspaces. Callers decide BLAS threading (the encoder runs one single-threaded BLAS per worker).
+// Workspaces. With a `team` (a ThreadPool not otherwise in use), one forward call splits its
+// products' columns and its (sequence, head) pairs over the team's threads.
 #pragma once
 
 #include <cstddef>
@@ -17,7 +20,12 @@
 #include <vector>
 
 #include "quiver/core/result.h"
+#include "encode/linear.h"
 #include "quiver/encode/safetensors.h"
+
+namespace quiver {
+class ThreadPool;
+}
 
 namespace quiver::encode::detail {
 
@@ -30,25 +38,36 @@ struct BertConfig {
     std::size_t max_position = 0;
     std::size_t type_vocab = 0;
     float layer_norm_eps = 1e-12f;
+    /// RoBERTa / XLM-RoBERTa number positions from pad_token_id + 1 (BERT from 0); usable positions
+    /// are max_position - position_offset.
+    std::size_t position_offset = 0;
+    std::string model_type = "bert";
     std::vector<std::string> architectures;
+
+    std::size_t max_length() const noexcept { return max_position - position_offset; }
 
     /// Parses config.json text; `path` names the file in errors.
     static Result<BertConfig> parse(std::string_view json_text, const std::string& path);
 };
 
 struct BertLayer {
-    std::vector<float> wqkv, bqkv;     // [3H, H], [3H]  (query, key, value stacked)
-    std::vector<float> wo, bo;         // [H, H], [H]
+    Linear qkv;                        // [3H, H] (query, key, value stacked)
+    std::vector<float> bqkv;           // [3H]
+    Linear wo;                         // [H, H]
+    std::vector<float> bo;             // [H]
     std::vector<float> ln1_g, ln1_b;   // [H]
-    std::vector<float> w1, b1;         // [I, H], [I]
-    std::vector<float> w2, b2;         // [H, I], [H]
+    Linear w1;                         // [I, H]
+    std::vector<float> b1;             // [I]
+    Linear w2;                         // [H, I]
+    std::vector<float> b2;             // [H]
     std::vector<float> ln2_g, ln2_b;   // [H]
 };
 
 /// BertForMaskedLM head (SPLADE): transform dense + gelu + LayerNorm, then decoder to the vocabulary.
 struct MlmHead {
-    std::vector<float> dense_w, dense_b, ln_g, ln_b;
-    std::vector<float> decoder_w;  // [V, H]; the word embeddings when tied (absent from the file)
+    Linear dense;
+    std::vector<float> dense_b, ln_g, ln_b;
+    Linear decoder;                // [V, H]; the word embeddings when tied (absent from the file)
     std::vector<float> decoder_b;  // [V]
 };
 
@@ -59,25 +78,35 @@ struct BertSequence {
 };
 
 /// Per-thread scratch, grown on demand and reused across batches (no per-token allocation).
+struct AttentionScratch {
+    PackedB keys, values;
+    std::vector<float> scores;
+};
+
 struct BertWorkspace {
-    std::vector<float> x, qkv, ctx, tmp, inter, scores, logits;
+    std::vector<float> x, qkv, ctx, tmp, inter, logits;
     std::vector<std::size_t> offsets;
+    std::vector<AttentionScratch> attention;  // one per team thread (one without a team)
+    LinearScratch linear;
 };
 
 class BertModel {
 public:
     /// Loads weights named `embeddings.*` / `encoder.layer.N.*` (optionally under `bert.`) and, when
     /// `with_mlm_head`, the `cls.predictions.*` head. Shapes are checked against the config.
-    static Result<BertModel> load(const SafeTensors& st, const BertConfig& config, bool with_mlm_head);
+    /// RoBERTa-family weights are read under `roberta.` or without a prefix. `int8`: the linear layers
+    /// of the encoder and heads run as dynamic int8 products (linear.h).
+    static Result<BertModel> load(const SafeTensors& st, const BertConfig& config, bool with_mlm_head,
+                                  bool int8 = false);
 
     const BertConfig& config() const noexcept { return config_; }
     const std::string& prefix() const noexcept { return prefix_; }
-    bool has_mlm_head() const noexcept { return !mlm_.dense_w.empty(); }
+    bool has_mlm_head() const noexcept { return mlm_.dense.n() != 0; }
 
     /// Runs the encoder; on return ws.x holds (sum of lengths) x hidden final hidden states, sequence b
     /// starting at row ws.offsets[b]. Every id must be in [0, vocab_size) and every length <= max_position
     /// (the caller guarantees both).
-    void forward(std::span<const BertSequence> seqs, BertWorkspace& ws) const;
+    void forward(std::span<const BertSequence> seqs, BertWorkspace& ws, ThreadPool* team = nullptr) const;
 
     /// SPLADE: out[v] = max over rows of log(1 + relu(logit_v)) for `rows` hidden states (each `hidden`
     /// floats, row stride hidden). `out` has vocab_size entries.

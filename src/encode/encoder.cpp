@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "encode/bert_encoder.h"
+#include "encode/decoder.h"
 #include "encode/static_encoders.h"
 #include "quiver/core/json.h"
 #include "quiver/core/progress.h"
@@ -50,6 +51,16 @@ Result<bool> is_model2vec(const std::string& dir) {
     return false;
 }
 
+// True when config.json names a decoder-only model type (qwen2, mistral, llama, ...).
+Result<bool> is_decoder(const std::string& dir) {
+    const std::string cfg = (fs::path(dir) / "config.json").string();
+    QUIVER_ASSIGN_OR_RETURN(std::string text, storage::read_file(cfg));
+    auto doc = json::parse(text);
+    if (!doc) return std::move(doc).error().with_context(fmt::format("parsing '{}'", cfg));
+    const json::Value* mt = doc->find("model_type");
+    return mt != nullptr && mt->is_string() && detail::DecoderConfig::is_decoder(mt->as_string());
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Encoder>> load_encoder(const std::string& dir, const LoadOptions& options) {
@@ -61,6 +72,13 @@ Result<std::unique_ptr<Encoder>> load_encoder(const std::string& dir, const Load
         if (!m2v) return ctx(std::move(m2v).error());
         if (*m2v) {
             auto r = detail::Model2VecEncoder::load(dir, options);
+            if (!r) return ctx(std::move(r).error());
+            return std::unique_ptr<Encoder>(std::move(*r));
+        }
+        auto decoder = is_decoder(dir);
+        if (!decoder) return ctx(std::move(decoder).error());
+        if (*decoder) {
+            auto r = detail::DecoderEncoder::load(dir, options);
             if (!r) return ctx(std::move(r).error());
             return std::unique_ptr<Encoder>(std::move(*r));
         }

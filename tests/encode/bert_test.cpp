@@ -1,6 +1,6 @@
 // BERT-family outputs against PyTorch float64 references (tests/data/encode/reference.json, written by
 // scripts/make_encoder_fixtures.py): dense (mean/CLS, normalised, f32/f16/bf16 weights, query prompt),
-// SPLADE and ColBERT. Tolerance 1e-4 absolute.
+// SPLADE and ColBERT. Tolerance 1e-5 absolute.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -22,7 +22,7 @@ using quiver::testing::load_json;
 using quiver::testing::to_floats;
 using quiver::testing::to_strings;
 
-constexpr float kTol = 1e-4f;
+constexpr float kTol = 1e-5f;
 
 struct Fixture {
     json::Value ref = load_json(encode_fixture("reference.json"));

@@ -1,0 +1,167 @@
+// AVX-512 kernels (this file alone is compiled with -mavx512f/bw/dq/vl; chosen at run time by
+// bert_kernels()). Same approximations as the AVX2 file (exp: Cody-Waite + degree-5 polynomial;
+// erf: Abramowitz & Stegun 7.1.26), 16 lanes, masked tails instead of scalar loops.
+// GCC 12's AVX-512 headers self-initialise _mm512_undefined_*() and trip -Wuninitialized in callers
+// (a false positive of the intrinsics, not of this code).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "encode/bert_kernels.h"
+#include "encode/gemm.h"
+
+namespace quiver::encode::detail {
+namespace avx512 {
+namespace {
+
+inline __mmask16 tail_mask(std::size_t n) { return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1); }
+
+inline __m512 exp512(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.33654f)), _mm512_set1_ps(88.37626f));
+    __m512 fx = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f));
+    fx = _mm512_roundscale_ps(fx, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
+    x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), x);
+    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507e-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073e-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894e-2f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459e-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201e-1f));
+    y = _mm512_fmadd_ps(y, _mm512_mul_ps(x, x), _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
+    __m512i n = _mm512_cvttps_epi32(fx);
+    n = _mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(y, _mm512_castsi512_ps(n));
+}
+
+inline __m512 gelu512(__m512 v) {
+    const __m512 z = _mm512_mul_ps(v, _mm512_set1_ps(0.70710678118654752f));
+    const __m512 az = _mm512_abs_ps(z);
+    const __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(az, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
+    __m512 p = _mm512_set1_ps(1.061405429f);
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
+    p = _mm512_mul_ps(p, t);
+    const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(az, az)));
+    const __m512 erf_abs = _mm512_fnmadd_ps(p, e, _mm512_set1_ps(1.0f));
+    const __m512 sign = _mm512_and_ps(z, _mm512_set1_ps(-0.0f));
+    const __m512 erf = _mm512_or_ps(erf_abs, sign);
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v), _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
+}
+
+void bias_gelu(float* x, const float* bias, std::size_t rows, std::size_t cols) {
+    for (std::size_t r = 0; r < rows; ++r) {
+        float* row = x + r * cols;
+        for (std::size_t c = 0; c < cols; c += 16) {
+            const __mmask16 m = tail_mask(cols - c);
+            __m512 v = _mm512_maskz_loadu_ps(m, row + c);
+            if (bias != nullptr) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + c));
+            _mm512_mask_storeu_ps(row + c, m, gelu512(v));
+        }
+    }
+}
+
+void layernorm_row(float* row, const float* gamma, const float* beta, std::size_t cols, float eps) {
+    __m512 acc = _mm512_setzero_ps();
+    for (std::size_t c = 0; c < cols; c += 16) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(tail_mask(cols - c), row + c));
+    const float mean = _mm512_reduce_add_ps(acc) / static_cast<float>(cols);
+    const __m512 vmean = _mm512_set1_ps(mean);
+    acc = _mm512_setzero_ps();
+    for (std::size_t c = 0; c < cols; c += 16) {
+        const __mmask16 m = tail_mask(cols - c);
+        const __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, row + c), vmean);
+        acc = _mm512_fmadd_ps(d, d, acc);
+    }
+    const float var = _mm512_reduce_add_ps(acc) / static_cast<float>(cols);
+    const __m512 vrstd = _mm512_set1_ps(1.0f / std::sqrt(var + eps));
+    for (std::size_t c = 0; c < cols; c += 16) {
+        const __mmask16 m = tail_mask(cols - c);
+        const __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + c), vmean), vrstd);
+        _mm512_mask_storeu_ps(row + c, m,
+                              _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(m, gamma + c), _mm512_maskz_loadu_ps(m, beta + c)));
+    }
+}
+
+void layernorm(float* x, const float* gamma, const float* beta, std::size_t rows, std::size_t cols, float eps) {
+    for (std::size_t r = 0; r < rows; ++r) layernorm_row(x + r * cols, gamma, beta, cols, eps);
+}
+
+void softmax(float* s, std::size_t rows, std::size_t cols, std::size_t ld) {
+    for (std::size_t r = 0; r < rows; ++r) {
+        float* row = s + r * ld;
+        __m512 vmax = _mm512_set1_ps(-INFINITY);
+        for (std::size_t c = 0; c < cols; c += 16) {
+            vmax = _mm512_mask_max_ps(vmax, tail_mask(cols - c), vmax, _mm512_maskz_loadu_ps(tail_mask(cols - c), row + c));
+        }
+        const __m512 vm = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+        __m512 acc = _mm512_setzero_ps();
+        for (std::size_t c = 0; c < cols; c += 16) {
+            const __mmask16 m = tail_mask(cols - c);
+            const __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + c), vm)));
+            _mm512_mask_storeu_ps(row + c, m, e);
+            acc = _mm512_add_ps(acc, e);
+        }
+        const __m512 vinv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(acc));
+        for (std::size_t c = 0; c < cols; c += 16) {
+            const __mmask16 m = tail_mask(cols - c);
+            _mm512_mask_storeu_ps(row + c, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + c), vinv));
+        }
+    }
+}
+
+// MR x 32 tile: 2 * MR accumulators (MR <= 12), 2 B registers, A broadcast from memory.
+template <int MR>
+void tile(const float* a, std::size_t lda, const float* panel, std::size_t k, float* c, std::size_t ldc,
+          std::size_t nr, const float* bias, bool accumulate, float alpha) {
+    __m512 acc[MR][2];
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (std::size_t i = 0; i < k; ++i) {
+        const __m512 b0 = _mm512_load_ps(panel + i * kPanel);
+        const __m512 b1 = _mm512_load_ps(panel + i * kPanel + 16);
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; ++r) {
+            const __m512 av = _mm512_set1_ps(a[static_cast<std::size_t>(r) * lda + i]);
+            acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+        }
+    }
+    const __mmask16 m0 = tail_mask(nr);
+    const __mmask16 m1 = nr > 16 ? tail_mask(nr - 16) : static_cast<__mmask16>(0);
+    const __m512 va = _mm512_set1_ps(alpha);
+    const __m512 bias0 = bias != nullptr ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+    const __m512 bias1 = bias != nullptr ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+        float* cr = c + static_cast<std::size_t>(r) * ldc;
+        __m512 v0 = _mm512_fmadd_ps(acc[r][0], va, bias0);
+        __m512 v1 = _mm512_fmadd_ps(acc[r][1], va, bias1);
+        if (accumulate) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr + 16));
+        }
+        _mm512_mask_storeu_ps(cr, m0, v0);
+        _mm512_mask_storeu_ps(cr + 16, m1, v1);
+    }
+}
+
+using TileFn = void (*)(const float*, std::size_t, const float*, std::size_t, float*, std::size_t, std::size_t,
+                        const float*, bool, float);
+constexpr TileFn kTiles[13] = {nullptr,   &tile<1>, &tile<2>, &tile<3>,  &tile<4>,  &tile<5>, &tile<6>,
+                               &tile<7>,  &tile<8>, &tile<9>, &tile<10>, &tile<11>, &tile<12>};
+
+void gemm_tile(const float* a, std::size_t lda, const float* panel, std::size_t k, float* c, std::size_t ldc,
+               std::size_t mr, std::size_t nr, const float* bias, bool accumulate, float alpha) {
+    kTiles[mr](a, lda, panel, k, c, ldc, nr, bias, accumulate, alpha);
+}
+
+}  // namespace
+
+const BertKernels kBertKernels{"avx512", &bias_gelu, &layernorm, &softmax, &gemm_tile, 12};
+
+}  // namespace avx512
+}  // namespace quiver::encode::detail

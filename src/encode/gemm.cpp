@@ -1,0 +1,83 @@
+#include "encode/gemm.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "encode/bert_kernels.h"
+#include "quiver/core/thread_pool.h"
+
+namespace quiver::encode::detail {
+
+void AlignedFloats::ensure(std::size_t n) {
+    if (n <= n_) return;
+    buf_.assign(n + 16, 0.0f);
+    const auto addr = reinterpret_cast<std::uintptr_t>(buf_.data());
+    p_ = buf_.data() + ((64 - addr % 64) % 64) / sizeof(float);
+    n_ = n;
+}
+
+void pack_rows(const float* w, std::size_t n, std::size_t k, std::size_t ld, PackedB& out) {
+    out.n = n;
+    out.k = k;
+    out.data.ensure(out.panels() * k * kPanel);
+    float* dst = out.data.data();
+    for (std::size_t p = 0; p < out.panels(); ++p) {
+        const std::size_t cols = std::min(kPanel, n - p * kPanel);
+        float* panel = dst + p * k * kPanel;
+        for (std::size_t i = 0; i < k; ++i) {
+            float* row = panel + i * kPanel;
+            for (std::size_t j = 0; j < cols; ++j) row[j] = w[(p * kPanel + j) * ld + i];
+            for (std::size_t j = cols; j < kPanel; ++j) row[j] = 0.0f;
+        }
+    }
+}
+
+void pack_cols(const float* v, std::size_t k, std::size_t n, std::size_t ld, PackedB& out) {
+    out.n = n;
+    out.k = k;
+    out.data.ensure(out.panels() * k * kPanel);
+    float* dst = out.data.data();
+    for (std::size_t p = 0; p < out.panels(); ++p) {
+        const std::size_t cols = std::min(kPanel, n - p * kPanel);
+        float* panel = dst + p * k * kPanel;
+        for (std::size_t i = 0; i < k; ++i) {
+            float* row = panel + i * kPanel;
+            std::memcpy(row, v + i * ld + p * kPanel, cols * sizeof(float));
+            for (std::size_t j = cols; j < kPanel; ++j) row[j] = 0.0f;
+        }
+    }
+}
+
+void gemm(const GemmArgs& g, const PackedB& b, std::size_t panel_begin, std::size_t panel_end) {
+    const BertKernels& kern = bert_kernels();
+    if (panel_end == 0) panel_end = b.panels();
+    const std::size_t mr = kern.gemm_mr;
+    // Row blocks of about 96 rows: their A rows stay in L2 while every panel of the range passes.
+    const std::size_t block = std::max<std::size_t>(mr, 96 / mr * mr);
+    for (std::size_t m0 = 0; m0 < g.m; m0 += block) {
+        const std::size_t m1 = std::min(g.m, m0 + block);
+        for (std::size_t p = panel_begin; p < panel_end; ++p) {
+            const std::size_t col = p * kPanel;
+            const std::size_t nr = std::min(kPanel, b.n - col);
+            const float* bias = g.bias != nullptr ? g.bias + col : nullptr;
+            for (std::size_t r = m0; r < m1; r += mr) {
+                kern.gemm_tile(g.a + r * g.lda, g.lda, b.panel(p), b.k, g.c + r * g.ldc + col, g.ldc,
+                               std::min(mr, m1 - r), nr, bias, g.accumulate, g.alpha);
+            }
+        }
+    }
+}
+
+void gemm_parallel(ThreadPool* pool, const GemmArgs& g, const PackedB& b) {
+    const std::size_t panels = b.panels();
+    if (pool == nullptr || pool->size() <= 1 || panels < 2) {
+        gemm(g, b);
+        return;
+    }
+    const std::size_t parts = std::min(panels, pool->size());
+    pool->parallel_for(parts, [&](std::size_t i, std::size_t) {
+        gemm(g, b, panels * i / parts, panels * (i + 1) / parts);
+    });
+}
+
+}  // namespace quiver::encode::detail
