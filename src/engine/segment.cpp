@@ -113,17 +113,24 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
 void Segment::index_ids() {
     by_id_.reserve(ids_.size());
     for (std::uint32_t i = 0; i < ids_.size(); ++i) by_id_.emplace(ids_[i], i);
-    id_order_.resize(ids_.size());
-    for (std::uint32_t i = 0; i < ids_.size(); ++i) id_order_[i] = i;
-    std::sort(id_order_.begin(), id_order_.end(), [&](std::uint32_t a, std::uint32_t b) { return ids_[a] < ids_[b]; });
+}
+
+std::span<const std::uint32_t> Segment::id_order() const {
+    // Sorted on first use (a scroll), not at build or open: a memtable freeze runs under the writer lock.
+    std::call_once(id_order_once_, [&] {
+        id_order_.resize(ids_.size());
+        for (std::uint32_t i = 0; i < ids_.size(); ++i) id_order_[i] = i;
+        std::sort(id_order_.begin(), id_order_.end(), [&](std::uint32_t a, std::uint32_t b) { return ids_[a] < ids_[b]; });
+    });
+    return id_order_;
 }
 
 std::size_t Segment::first_in_id_order_after(std::string_view after) const {
     if (after.empty()) return 0;
     return static_cast<std::size_t>(
-        std::upper_bound(id_order_.begin(), id_order_.end(), after,
+        std::upper_bound(id_order().begin(), id_order().end(), after,
                          [&](std::string_view key, std::uint32_t local) { return key < std::string_view(ids_[local]); }) -
-        id_order_.begin());
+        id_order().begin());
 }
 
 Status Segment::build_indexes(const Schema& schema, const std::vector<Document>& docs,

@@ -88,7 +88,8 @@ public:
         return it->second;
     }
     /// Slots in ascending (bytewise) id order, deleted ones included.
-    std::span<const std::uint32_t> id_order() const noexcept { return id_order_; }
+    /// Computed on first call; thread-safe.
+    std::span<const std::uint32_t> id_order() const;
     /// The position in id_order() of the first id greater than `after` ("" = 0).
     std::size_t first_in_id_order_after(std::string_view after) const;
     /// The full stored document (decompresses its block).
@@ -146,7 +147,8 @@ private:
 
     std::vector<std::string> ids_;
     std::unordered_map<std::string_view, std::uint32_t> by_id_;  // views into ids_
-    std::vector<std::uint32_t> id_order_;                        // slots by ascending id
+    mutable std::once_flag id_order_once_;
+    mutable std::vector<std::uint32_t> id_order_;                // slots by ascending id (lazy)
     std::vector<std::uint64_t> seqs_;
     std::vector<Document> attrs_;             // attribute fields only, for filters
     PayloadIndex payload_;                    // indexed attribute fields
