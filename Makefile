@@ -3,6 +3,9 @@ BUILD_DIR ?= build/release
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+# 1: after a build, `python3 -c "import quiver"` finds this build's Python package (scripts/python-path
+# writes a quiver.pth in the user site-packages; `scripts/python-path --remove` undoes it).
+PYTHON_LINK ?= 1
 
 .PHONY: all deps configure build demo test bench clean format sanitize tsan python pytest
 
@@ -16,6 +19,7 @@ configure: deps
 
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
+	@if [ "$(PYTHON_LINK)" = 1 ]; then scripts/python-path $(BUILD_DIR); fi
 
 demo: build
 	@scripts/demo $(BUILD_DIR)
@@ -26,7 +30,7 @@ test: build
 # The Python module alone (it is also part of `build`), and its pytest suite through ctest.
 python: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target quiver_python quiver
-	@echo "PYTHONPATH=$(abspath $(BUILD_DIR))/python /usr/bin/python3 -c 'import quiver'"
+	@if [ "$(PYTHON_LINK)" = 1 ]; then scripts/python-path $(BUILD_DIR); fi
 
 pytest: python
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L python
@@ -36,7 +40,7 @@ bench: build
 	@scripts/bench $(BUILD_DIR)
 
 sanitize:
-	@$(MAKE) test BUILD_DIR=build/asan BUILD_TYPE=RelWithDebInfo CMAKE_FLAGS="-DQUIVER_SANITIZE=address,undefined -DQUIVER_BUILD_BENCH=OFF"
+	@$(MAKE) test PYTHON_LINK=0 BUILD_DIR=build/asan BUILD_TYPE=RelWithDebInfo CMAKE_FLAGS="-DQUIVER_SANITIZE=address,undefined -DQUIVER_BUILD_BENCH=OFF"
 
 # ThreadSanitizer: the engine and server test binaries (the concurrent code) in build/tsan; any report
 # fails the run (halt_on_error). No suppressions are needed: a report is a bug to fix.

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -93,8 +94,10 @@ public:
     bool start(const std::string& cmd) {
         int to_child[2];
         int from_child[2];
-        if (::pipe(to_child) != 0) return false;
-        if (::pipe(from_child) != 0) return false;
+        // O_CLOEXEC: a peer started later must not inherit this one's pipe ends, or closing our end
+        // would never reach this peer as end of input (and the destructor's waitpid would hang).
+        if (::pipe2(to_child, O_CLOEXEC) != 0) return false;
+        if (::pipe2(from_child, O_CLOEXEC) != 0) return false;
         pid_ = ::fork();
         if (pid_ < 0) return false;
         if (pid_ == 0) {
