@@ -43,6 +43,18 @@ def main():
         gt = flat.search(xq, 10)[1]
     print(f"{a.rows} x 100 GloVe vectors, {a.shards} HNSW shards (M=16, ef_construction={a.efc}), "
           f"{len(xq)} queries, k=10, ef={a.ef}")
+    # The reference the acceptance names: one HNSW over the whole corpus at the same settings.
+    import quiver
+    single = quiver.HnswIndex(100, "cosine", M=16, ef_construction=a.efc, threads=1)
+    t0 = time.perf_counter()
+    single.add(np.ascontiguousarray(base[: a.rows]))
+    single_build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _, lab = single.search(xq, 10, ef=a.ef, threads=1)
+    single_qps = len(xq) / (time.perf_counter() - t0)
+    print(f"  one HNSW in this process (1 thread): build {single_build:6.1f} s; query {single_qps:7.0f} QPS; "
+          f"recall@10 {recall_at(lab, gt, 10):.4f}")
+    del single
     for n in [int(x) for x in a.workers.split(",")]:
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                           silence_logs=40) as cluster, Client(cluster) as client:

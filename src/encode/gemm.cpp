@@ -49,6 +49,7 @@ void pack_cols(const float* v, std::size_t k, std::size_t n, std::size_t ld, Pac
 }
 
 void gemm(const GemmArgs& g, const PackedB& b, std::size_t panel_begin, std::size_t panel_end) {
+    constexpr std::size_t kKc = 256;
     const BertKernels& kern = bert_kernels();
     if (panel_end == 0) panel_end = b.panels();
     const std::size_t mr = kern.gemm_mr;
@@ -60,9 +61,21 @@ void gemm(const GemmArgs& g, const PackedB& b, std::size_t panel_begin, std::siz
             const std::size_t col = p * kPanel;
             const std::size_t nr = std::min(kPanel, b.n - col);
             const float* bias = g.bias != nullptr ? g.bias + col : nullptr;
-            for (std::size_t r = m0; r < m1; r += mr) {
-                kern.gemm_tile(g.a + r * g.lda, g.lda, b.panel(p), b.k, g.c + r * g.ldc + col, g.ldc,
-                               std::min(mr, m1 - r), nr, bias, g.accumulate, g.alpha);
+            // K blocks of at most kKc rows of the panel (kKc x 128 bytes = 32 KiB): each stays in L1
+            // while every row tile of the block passes; later blocks add onto C.
+            for (std::size_t k0 = 0; k0 < b.k; k0 += kKc) {
+                const std::size_t kb = std::min(kKc, b.k - k0);
+                const float* panel = b.panel(p) + k0 * kPanel;
+                // Rows split into equal tiles (16 rows: 8 + 8, not 12 + 4, whose 8 accumulators cannot
+                // hide the FMA latency).
+                const std::size_t rows = m1 - m0;
+                const std::size_t tiles = (rows + mr - 1) / mr;
+                for (std::size_t t = 0, r = m0; t < tiles; ++t) {
+                    const std::size_t h = rows / tiles + (t < rows % tiles ? 1 : 0);
+                    kern.gemm_tile(g.a + r * g.lda + k0, g.lda, panel, kb, g.c + r * g.ldc + col, g.ldc, h, nr,
+                                   k0 == 0 ? bias : nullptr, k0 == 0 ? g.accumulate : true, g.alpha);
+                    r += h;
+                }
             }
         }
     }
