@@ -1,5 +1,5 @@
 // Private to encode/: the element-wise kernels of the transformer forward pass (everything that is
-// not a matrix product). One table per instruction set, chosen once per process from
+// not a matrix product; those are quiver/simd/gemm.h). One table per instruction set, chosen once per process from
 // simd::active_simd_level() (QUIVER_SIMD=scalar forces the portable one).
 //
 // Levels: scalar, avx2 (AVX2 + FMA), avx512 (F/BW/DQ/VL; its own translation unit).
@@ -19,11 +19,6 @@ struct BertKernels {
                       float eps);
     /// Each of `rows` rows (stride ld) of `cols` values becomes softmax(row).
     void (*softmax)(float* s, std::size_t rows, std::size_t cols, std::size_t ld);
-    /// One tile of gemm(): C[r][j] = alpha * sum_k a[r][k] * panel[k][j] (+ bias[j]) (+ C[r][j] when
-    /// `accumulate`) for r < mr <= gemm_mr, j < nr <= kPanel; `panel` is k rows of kPanel floats.
-    void (*gemm_tile)(const float* a, std::size_t lda, const float* panel, std::size_t k, float* c, std::size_t ldc,
-                      std::size_t mr, std::size_t nr, const float* bias, bool accumulate, float alpha);
-    std::size_t gemm_mr;  ///< rows per tile
 };
 
 /// The kernels of the active SIMD level (QUIVER_SIMD may lower it).

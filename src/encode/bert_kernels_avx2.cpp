@@ -6,7 +6,6 @@
 #include <cmath>
 
 #include "encode/bert_kernels.h"
-#include "encode/gemm.h"
 
 namespace quiver::encode::detail {
 namespace avx2 {
@@ -136,67 +135,9 @@ void softmax(float* s, std::size_t rows, std::size_t cols, std::size_t ld) {
     }
 }
 
-// 6 x 16 half of a panel (column offset `half` * 16): 12 accumulators, 2 B registers, 1 broadcast.
-template <int MR>
-void tile_half(const float* a, std::size_t lda, const float* panel, std::size_t k, float* c, std::size_t ldc,
-               std::size_t nr, const float* bias, bool accumulate, float alpha) {
-    __m256 acc[MR][2];
-    for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-    for (std::size_t i = 0; i < k; ++i) {
-        const __m256 b0 = _mm256_load_ps(panel + i * kPanel);
-        const __m256 b1 = _mm256_load_ps(panel + i * kPanel + 8);
-#pragma GCC unroll 6
-        for (int r = 0; r < MR; ++r) {
-            const __m256 av = _mm256_broadcast_ss(a + static_cast<std::size_t>(r) * lda + i);
-            acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
-            acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
-        }
-    }
-    const __m256 va = _mm256_set1_ps(alpha);
-    for (int r = 0; r < MR; ++r) {
-        float* cr = c + static_cast<std::size_t>(r) * ldc;
-        alignas(32) float tmp[16];
-        _mm256_store_ps(tmp, _mm256_mul_ps(acc[r][0], va));
-        _mm256_store_ps(tmp + 8, _mm256_mul_ps(acc[r][1], va));
-        if (nr == 16) {
-            __m256 v0 = _mm256_load_ps(tmp);
-            __m256 v1 = _mm256_load_ps(tmp + 8);
-            if (bias != nullptr) {
-                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(bias));
-                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(bias + 8));
-            }
-            if (accumulate) {
-                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(cr));
-                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(cr + 8));
-            }
-            _mm256_storeu_ps(cr, v0);
-            _mm256_storeu_ps(cr + 8, v1);
-            continue;
-        }
-        for (std::size_t j = 0; j < nr; ++j) {
-            float v = tmp[j];
-            if (bias != nullptr) v += bias[j];
-            if (accumulate) v += cr[j];
-            cr[j] = v;
-        }
-    }
-}
-
-using HalfFn = void (*)(const float*, std::size_t, const float*, std::size_t, float*, std::size_t, std::size_t,
-                        const float*, bool, float);
-constexpr HalfFn kHalves[7] = {nullptr, &tile_half<1>, &tile_half<2>, &tile_half<3>,
-                               &tile_half<4>, &tile_half<5>, &tile_half<6>};
-
-void gemm_tile(const float* a, std::size_t lda, const float* panel, std::size_t k, float* c, std::size_t ldc,
-               std::size_t mr, std::size_t nr, const float* bias, bool accumulate, float alpha) {
-    const HalfFn f = kHalves[mr];
-    f(a, lda, panel, k, c, ldc, nr < 16 ? nr : 16, bias, accumulate, alpha);
-    if (nr > 16) f(a, lda, panel + 16, k, c + 16, ldc, nr - 16, bias != nullptr ? bias + 16 : nullptr, accumulate, alpha);
-}
-
 }  // namespace
 
-const BertKernels kBertKernels{"avx2", &bias_gelu, &layernorm, &softmax, &gemm_tile, 6};
+const BertKernels kBertKernels{"avx2", &bias_gelu, &layernorm, &softmax};
 
 }  // namespace avx2
 }  // namespace quiver::encode::detail

@@ -2,7 +2,6 @@
 #include <cmath>
 
 #include "encode/bert_kernels.h"
-#include "encode/gemm.h"
 #include "quiver/simd/kernels.h"
 
 namespace quiver::encode::detail {
@@ -49,29 +48,9 @@ void softmax(float* s, std::size_t rows, std::size_t cols, std::size_t ld) {
     }
 }
 
-void gemm_tile(const float* a, std::size_t lda, const float* panel, std::size_t k, float* c, std::size_t ldc,
-               std::size_t mr, std::size_t nr, const float* bias, bool accumulate, float alpha) {
-    for (std::size_t r = 0; r < mr; ++r) {
-        float acc[kPanel] = {};
-        const float* ar = a + r * lda;
-        for (std::size_t i = 0; i < k; ++i) {
-            const float av = ar[i];
-            const float* b = panel + i * kPanel;
-            for (std::size_t j = 0; j < kPanel; ++j) acc[j] += av * b[j];
-        }
-        float* cr = c + r * ldc;
-        for (std::size_t j = 0; j < nr; ++j) {
-            float v = alpha * acc[j];
-            if (bias != nullptr) v += bias[j];
-            if (accumulate) v += cr[j];
-            cr[j] = v;
-        }
-    }
-}
-
 }  // namespace
 
-const BertKernels kBertKernels{"scalar", &bias_gelu, &layernorm, &softmax, &gemm_tile, 4};
+const BertKernels kBertKernels{"scalar", &bias_gelu, &layernorm, &softmax};
 
 }  // namespace scalar
 

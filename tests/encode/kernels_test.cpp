@@ -27,14 +27,16 @@ std::vector<float> random_floats(std::size_t n, std::mt19937& rng, float scale =
 TEST(EncodeKernels, GemmTileEveryLevelShapeAndEpilogue) {
     std::mt19937 rng(7);
     for (int level = 0; level <= 2; ++level) {
-        const BertKernels* k = bert_kernels_for(level);
+        const simd::GemmKernels* k = simd::gemm_kernels_for(static_cast<simd::SimdLevel>(level));
         if (k == nullptr) {
             std::printf("level %d: not available on this CPU/build\n", level);
             continue;
         }
-        for (const std::size_t K : {1, 5, 32, 67}) {
+        // K 300 spans two K blocks (the second adds onto C); m = 2 mr + 3 and 100 rows give tiles of
+        // every height the equal split makes, and two row blocks.
+        for (const std::size_t K : {1, 5, 32, 67, 300}) {
             for (const std::size_t n : {1, 17, 32, 45, 96}) {
-                const std::size_t m = 2 * k->gemm_mr + 3;
+              for (const std::size_t m : {2 * k->mr + 3, std::size_t{100}}) {
                 const auto a = random_floats(m * (K + 3), rng);  // row stride K + 3
                 const auto w = random_floats(n * K, rng);
                 const auto bias = random_floats(n, rng);
@@ -52,15 +54,7 @@ TEST(EncodeKernels, GemmTileEveryLevelShapeAndEpilogue) {
                     g.bias = acc ? bias.data() : nullptr;
                     g.accumulate = acc;
                     g.alpha = acc ? 0.5f : 1.0f;
-                    // gemm() dispatches to the active level; call the tiles of `level` directly.
-                    for (std::size_t p = 0; p < b.panels(); ++p) {
-                        const std::size_t col = p * kPanel;
-                        for (std::size_t r = 0; r < m; r += k->gemm_mr) {
-                            k->gemm_tile(g.a + r * g.lda, g.lda, b.panel(p), K, g.c + r * g.ldc + col, g.ldc,
-                                         std::min(k->gemm_mr, m - r), std::min(kPanel, n - col),
-                                         g.bias != nullptr ? g.bias + col : nullptr, acc, g.alpha);
-                        }
-                    }
+                    simd::gemm(g, b, 0, 0, k);  // the driver (K blocks, equal tiles) over `level`'s tiles
                     for (std::size_t r = 0; r < m; ++r) {
                         for (std::size_t j = 0; j < n; ++j) {
                             double want = 0.0;
@@ -68,12 +62,13 @@ TEST(EncodeKernels, GemmTileEveryLevelShapeAndEpilogue) {
                             want *= g.alpha;
                             if (acc) want += bias[j] + double(c0[r * (n + 1) + j]);
                             ASSERT_NEAR(c[r * (n + 1) + j], want, 1e-4 * (1.0 + std::abs(want)))
-                                << k->name << " K " << K << " n " << n << " r " << r << " j " << j;
+                                << k->name << " K " << K << " n " << n << " m " << m << " r " << r << " j " << j;
                         }
                         // The padding column beyond n is never written.
                         ASSERT_EQ(c[r * (n + 1) + n], c0[r * (n + 1) + n]) << k->name;
                     }
                 }
+              }
             }
         }
     }

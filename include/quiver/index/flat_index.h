@@ -2,9 +2,11 @@
 /// @brief Exact (brute-force) search: the ground truth for every other index.
 ///
 /// Single queries scan with the SIMD kernel (split over the base across threads when there are
-/// fewer queries than threads); batches (>= 16 queries) use BLAS matrix products
-/// (OpenBLAS sgemm) over blocks of the base, then an exact re-score of the best candidates in double
-/// precision, so the returned order is the exact order even where float rounding would tie.
+/// fewer queries than threads); batches (>= 16 queries) use matrix products (quiver/simd/gemm.h, the
+/// packed AVX-512/AVX2 kernel, not BLAS) over blocks of the base split across threads, each block's
+/// scores filtered into per-query top-k lists while still in cache, then an exact re-score of the best
+/// candidates in double precision, so the returned order is the exact order even where float rounding
+/// would tie.
 /// Cosine vectors are normalised on insert and queries at search time.
 #pragma once
 
@@ -45,7 +47,7 @@ private:
     /// Copies mapped vectors into owned memory before the first mutation after open().
     void materialize();
     /// Exact top-`kk` candidate slots per query (float), before the double-precision re-score.
-    void candidates_blas(MatrixView<float> queries, std::size_t kk, const SearchParams& params,
+    void candidates_gemm(MatrixView<float> queries, std::size_t kk, const SearchParams& params,
                          std::vector<std::vector<std::pair<float, std::uint64_t>>>& out) const;
     void candidates_scan(MatrixView<float> queries, std::size_t kk, const SearchParams& params,
                          std::vector<std::vector<std::pair<float, std::uint64_t>>>& out) const;
@@ -60,7 +62,7 @@ private:
     std::vector<float> owned_;          // slots x dim, when not mapped
     const float* base_ = nullptr;       // owned_.data() or the mapped file
     std::shared_ptr<storage::MappedFile> mapping_;
-    std::vector<float> norms_;          // squared norms per slot (for L2 through BLAS)
+    std::vector<float> norms_;          // squared norms per slot (L2 from inner products)
     std::vector<Label> labels_;         // per slot
     std::vector<std::uint8_t> removed_; // per slot
     std::unordered_map<std::uint64_t, std::uint32_t> slot_of_;  // live label -> slot

@@ -1,6 +1,5 @@
 #include "quiver/index/flat_index.h"
 
-#include <cblas.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -10,14 +9,17 @@
 #include "index/search_pool.h"
 #include "index/topk.h"
 #include "quiver/core/thread_pool.h"
+#include "quiver/simd/gemm.h"
 
 namespace quiver::index {
 namespace {
-// Batches at least this large go through BLAS; smaller ones scan with the SIMD kernel.
+// Batches at least this large go through matrix products (simd/gemm.h); smaller ones scan with the
+// SIMD distance kernel.
 constexpr std::size_t kBlasMinQueries = 16;
-// Tiles sized so a score block (queries x base rows) stays in cache: 256 x 2048 floats = 2 MiB.
-constexpr std::size_t kQueryBlock = 256;
-constexpr std::size_t kBaseBlock = 2048;
+// Blocks sized for a 2 MiB L2: a packed base block (512 rows x dim floats; 200 KiB at dim 100), a
+// query block (240 rows: whole 12-, 6- and 4-row tiles) and its scores (240 x 512 floats = 480 KiB).
+constexpr std::size_t kQueryBlock = 240;
+constexpr std::size_t kBaseBlock = 512;
 // A single query's scan is split across threads once the base has this many rows.
 constexpr std::size_t kSplitMinRows = 16384;
 
@@ -152,50 +154,69 @@ void FlatIndex::candidates_scan(MatrixView<float> queries, std::size_t kk, const
     }
 }
 
-void FlatIndex::candidates_blas(MatrixView<float> queries, std::size_t kk, const SearchParams& params,
+void FlatIndex::candidates_gemm(MatrixView<float> queries, std::size_t kk, const SearchParams& params,
                                 std::vector<std::vector<std::pair<float, std::uint64_t>>>& out) const {
     const std::size_t threads = resolve_threads(params.threads);
     const std::size_t n = labels_.size();
     const std::size_t nq = queries.rows;
-    std::vector<float> scores(kQueryBlock * kBaseBlock);
-    std::vector<float> qnorms(nq);
+    std::vector<float> qnorms(metric_ == Metric::kL2 ? nq : 0);
     const auto& kern = simd::active_kernels();
-    for (std::size_t q = 0; q < nq; ++q) qnorms[q] = kern.norm_squared(queries.row_ptr(q), dim_);
-    std::vector<detail::TopK> tops;
-    for (std::size_t q0 = 0; q0 < nq; q0 += kQueryBlock) {
-        const std::size_t qn = std::min(kQueryBlock, nq - q0);
-        tops.assign(qn, detail::TopK(kk));
-        for (std::size_t b0 = 0; b0 < n; b0 += kBaseBlock) {
+    for (std::size_t q = 0; q < qnorms.size(); ++q) qnorms[q] = kern.norm_squared(queries.row_ptr(q), dim_);
+    // The base blocks are split over the threads; each packs its blocks (simd/gemm.h panels) once and
+    // passes every query block over a block while it is in L2, keeping its own top-k per query; the
+    // threads' lists are merged at the end. Scores never leave the thread that made them.
+    const std::size_t blocks = (n + kBaseBlock - 1) / kBaseBlock;
+    const std::size_t parts = std::max<std::size_t>(1, std::min(threads, blocks));
+    std::vector<std::vector<detail::TopK>> tops(parts);
+    pool_->parallel_for(parts, parts, [&](std::size_t part, std::size_t) {
+        std::vector<detail::TopK>& top = tops[part];
+        top.assign(nq, detail::TopK(kk));
+        simd::PackedB packed;
+        std::vector<float> scores(kQueryBlock * kBaseBlock);
+        std::vector<std::uint32_t> hits(kBaseBlock);
+        const simd::GemmKernels& gk = simd::gemm_kernels();
+        for (std::size_t blk = blocks * part / parts; blk < blocks * (part + 1) / parts; ++blk) {
+            const std::size_t b0 = blk * kBaseBlock;
             const std::size_t bn = std::min(kBaseBlock, n - b0);
-            // scores[qn x bn] = Q[q0..] * B[b0..]^T
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(qn), static_cast<int>(bn),
-                        static_cast<int>(dim_), 1.0f, queries.row_ptr(q0), static_cast<int>(dim_),
-                        base_ + b0 * dim_, static_cast<int>(dim_), 0.0f, scores.data(), static_cast<int>(bn));
-            pool_->parallel_for(threads, qn, [&](std::size_t qi, std::size_t) {
-                detail::TopK& top = tops[qi];
-                const float* row = scores.data() + qi * bn;
-                float thr = top.threshold();
-                if (metric_ == Metric::kL2) {
-                    const float qn2 = qnorms[q0 + qi];
-                    for (std::size_t j = 0; j < bn; ++j) {
-                        const float d = qn2 + norms_[b0 + j] - 2.0f * row[j];
-                        if (d <= thr && live(b0 + j, params.filter)) {
-                            top.push(d, b0 + j);
-                            thr = top.threshold();
-                        }
-                    }
-                } else {
-                    for (std::size_t j = 0; j < bn; ++j) {
-                        const float d = 1.0f - row[j];
-                        if (d <= thr && live(b0 + j, params.filter)) {
-                            top.push(d, b0 + j);
-                            thr = top.threshold();
-                        }
+            simd::pack_rows(base_ + b0 * dim_, bn, dim_, dim_, packed);
+            for (std::size_t q0 = 0; q0 < nq; q0 += kQueryBlock) {
+                const std::size_t qn = std::min(kQueryBlock, nq - q0);
+                simd::GemmArgs g;  // scores[qn x bn] = Q[q0..] * B[b0..]^T
+                g.a = queries.row_ptr(q0);
+                g.lda = dim_;
+                g.m = qn;
+                g.c = scores.data();
+                g.ldc = bn;
+                simd::gemm(g, packed);
+                for (std::size_t qi = 0; qi < qn; ++qi) {
+                    // The SIMD filter keeps the columns under the list's current bound (most blocks:
+                    // none); each is re-checked against the bound as it tightens.
+                    detail::TopK& t = top[q0 + qi];
+                    const float* row = scores.data() + qi * bn;
+                    const bool l2 = metric_ == Metric::kL2;
+                    const float q2 = l2 ? qnorms[q0 + qi] : 1.0f;
+                    const float* add = l2 ? norms_.data() + b0 : nullptr;
+                    const float scale = l2 ? -2.0f : -1.0f;
+                    const std::size_t m = gk.select(row, add, scale, q2, bn, t.threshold(), hits.data());
+                    for (std::size_t h = 0; h < m; ++h) {
+                        const std::size_t j = hits[h];
+                        const float d = q2 + (add != nullptr ? add[j] : 0.0f) + scale * row[j];
+                        if (d <= t.threshold() && live(b0 + j, params.filter)) t.push(d, b0 + j);
                     }
                 }
-            }, 8);
+            }
         }
-        for (std::size_t qi = 0; qi < qn; ++qi) out[q0 + qi] = tops[qi].take_sorted();
+    });
+    for (std::size_t q = 0; q < nq; ++q) {
+        if (parts == 1) {
+            out[q] = tops[0][q].take_sorted();
+            continue;
+        }
+        detail::TopK merged(kk);
+        for (auto& part : tops) {
+            for (const auto& [d, slot] : part[q].take_sorted()) merged.push(d, slot);
+        }
+        out[q] = merged.take_sorted();
     }
 }
 
@@ -208,7 +229,7 @@ Result<SearchResults> FlatIndex::search(MatrixView<float> queries, const SearchP
     const std::size_t kk = candidate_count(params.k, live_);
     std::vector<std::vector<std::pair<float, std::uint64_t>>> cands(queries.rows);
     if (queries.rows >= kBlasMinQueries) {
-        candidates_blas(prepared.view, kk, params, cands);
+        candidates_gemm(prepared.view, kk, params, cands);
     } else {
         candidates_scan(prepared.view, kk, params, cands);
     }
