@@ -228,6 +228,31 @@ TEST(Precompiled, ShortestKeyReplacesAShortClusterWhole) {
     EXPECT_EQ(norm(std::u32string(U"a\0A", 3)), std::u32string(U"a\0b", 3));
 }
 
+// The XLM-R and T5 shaped fixtures (SentencePiece-built charsmaps; the figures are the tokenizers
+// library's): fullwidth letters fold, the ligature before a combining accent becomes "fi" with the
+// accent dropped, U+200B becomes a space that Replace(" {2,}") (XLM-R) or WhitespaceSplit (T5) merges,
+// and "½" + U+20DD takes the replacement of its shortest key, "½".
+TEST(Precompiled, XlmRAndT5ShapedFixtures) {
+    using S = std::vector<std::string>;
+    using I = std::vector<std::int32_t>;
+    const HfTokenizer xlmr = load("tests/data/text/unigram-precompiled.json");
+    const HfTokenizer t5 = load("tests/data/text/unigram-precompiled-t5.json");
+    auto a = xlmr.encode_full("\uFF21\uFF22\uFF23  \uFB01le\u200B  x", true);
+    ASSERT_TRUE(a.ok()) << a.error().message();
+    EXPECT_EQ(a->tokens, (S{"<s>", "\u2581", "ABC", "\u2581", "f", "i", "le", "\u2581x", "</s>"}));
+    EXPECT_EQ(a->ids, (I{2500, 4, 0, 4, 241, 347, 701, 333, 2501}));
+    auto b = xlmr.encode_full("\uFB01\u0301le \u00BD\u20DD", true);
+    ASSERT_TRUE(b.ok());
+    EXPECT_EQ(b->tokens, (S{"<s>", "\u2581", "f", "i", "le", "\u25811", "\u2044", "2", "</s>"}));
+    EXPECT_EQ(b->ids, (I{2500, 4, 241, 347, 701, 248, 0, 513, 2501}));
+    auto c = t5.encode_full("\uFF21\uFF22\uFF23  \uFB01le\u200B  x", true);
+    ASSERT_TRUE(c.ok());
+    EXPECT_EQ(c->ids, (I{4, 0, 4, 241, 347, 701, 333, 2501}));
+    auto d = t5.encode_full("\uFB01\u0301le \u00BD\u20DD", true);
+    ASSERT_TRUE(d.ok());
+    EXPECT_EQ(d->ids, (I{4, 241, 347, 701, 248, 0, 513, 2501}));
+}
+
 TEST(Precompiled, MalformedCharsmapsAreDataLoss) {
     auto expect_loss = [](const std::string& bytes, const char* needle) {
         auto r = detail::Charsmap::parse(bytes);
