@@ -8,10 +8,10 @@
 // SentencePiece's precompiled charsmap as XLM-R and T5, WordPiece with other BERT-family pipelines),
 // without truncation and truncated to 64 and 512 ids.
 //   node tests/text/hf_reference_test.js QUIVER_BINARY SOURCE_DIR [DATA_DIR]
-// By default (to keep the suite fast) the model2vec vocabulary, bpe-gpt2 and the unigram ones are compared on
-// every text, the other fixtures and the truncated runs (64 ids for all, 512 for those three) on the
-// hard strings, every query and every twentieth document; QUIVER_HF_FULL=1 compares every fixture on
-// every text at every length.
+// By default (to keep the suite fast) the model2vec vocabulary, bpe-gpt2, unigram and unigram-precompiled
+// (XLM-R's charsmap) are compared on every text, the other fixtures and the truncated runs (64 ids for
+// all, 512 for those four) on the hard strings, the grapheme strings, every query and every twentieth
+// document; QUIVER_HF_FULL=1 compares every fixture on every text at every length.
 // Exit 0 when everything matches, 1 on any mismatch, 77 (skipped) without node's tokenizers package
 // (QUIVER_NODE_MODULES=DIR to use a node_modules other than tools/node_modules).
 'use strict';
@@ -72,8 +72,7 @@ if (haveData) {
 }
 
 const full = process.env.QUIVER_HF_FULL === '1';
-const everyText = new Set(['model2vec (bge WordPiece)', 'bpe-gpt2', 'unigram', 'unigram-precompiled',
-                           'unigram-precompiled-t5']);
+const everyText = new Set(['model2vec (bge WordPiece)', 'bpe-gpt2', 'unigram', 'unigram-precompiled']);
 const tokenizers = [];
 if (haveData) tokenizers.push(['model2vec (bge WordPiece)', path.join(dataDir, 'model2vec-test-fixtures/test-model-float32/tokenizer.json')]);
 tokenizers.push(['bert-mean (tiny WordPiece)', path.join(sourceDir, 'tests/data/encode/bert-mean/tokenizer.json')]);
