@@ -634,6 +634,9 @@ def random_decoder(cfg, gen, bias, prefix):
         p = f"{prefix}layers.{i}."
         W[p + "input_layernorm.weight"] = 1 + rn(H, sd=0.1)
         W[p + "post_attention_layernorm.weight"] = 1 + rn(H, sd=0.1)
+        if cfg["model_type"] == "qwen3":
+            W[p + "self_attn.q_norm.weight"] = 1 + rn(d, sd=0.3)
+            W[p + "self_attn.k_norm.weight"] = 1 + rn(d, sd=0.3)
         for n, rows in [("q", qn), ("k", kvn), ("v", kvn)]:
             W[p + f"self_attn.{n}_proj.weight"] = rn(rows, H)
             if bias:
@@ -645,13 +648,60 @@ def random_decoder(cfg, gen, bias, prefix):
     return W
 
 
+def rope_inv_freq(cfg, L):
+    """RoPE inverse frequencies [d/2] and attention factor for a sequence of L tokens, from the
+    definitions of transformers' rope_scaling types (default, linear, dynamic, llama3, yarn)."""
+    import torch
+    d = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+    theta, max_pos = cfg["rope_theta"], cfg["max_position_embeddings"]
+    rs = cfg.get("rope_scaling") or {}
+    kind = rs.get("rope_type") or rs.get("type") or "default"
+    base = theta
+    if kind == "dynamic":
+        seq = max(L, max_pos)
+        base = theta * ((rs["factor"] * seq / max_pos) - (rs["factor"] - 1)) ** (d / (d - 2))
+    inv = 1.0 / (base ** (torch.arange(0, d, 2, dtype=torch.float64) / d))
+    attention = 1.0
+    if kind == "linear":
+        inv = inv / rs["factor"]
+    elif kind == "llama3":
+        factor, low, high = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
+        old = rs["original_max_position_embeddings"]
+        wavelen = 2 * math.pi / inv
+        smooth = (old / wavelen - low) / (high - low)
+        out = torch.where(wavelen > old / low, inv / factor, inv)
+        medium = (wavelen >= old / high) & (wavelen <= old / low)
+        inv = torch.where(medium, (1 - smooth) * inv / factor + smooth * inv, out)
+    elif kind == "yarn":
+        factor = rs["factor"]
+        old = rs.get("original_max_position_embeddings") or max_pos
+        ms = lambda scale, m=1.0: 1.0 if scale <= 1 else 0.1 * m * math.log(scale) + 1.0
+        if rs.get("attention_factor") is not None:
+            attention = rs["attention_factor"]
+        elif rs.get("mscale") and rs.get("mscale_all_dim"):
+            attention = ms(factor, rs["mscale"]) / ms(factor, rs["mscale_all_dim"])
+        else:
+            attention = ms(factor)
+        corr = lambda rot: d * math.log(old / (rot * 2 * math.pi)) / (2 * math.log(theta))
+        low, high = corr(rs.get("beta_fast") or 32), corr(rs.get("beta_slow") or 1)
+        if rs.get("truncate", True):
+            low, high = math.floor(low), math.ceil(high)
+        low, high = max(low, 0), min(high, d - 1)
+        if low == high:
+            high += 0.001
+        ramp = ((torch.arange(d // 2, dtype=torch.float64) - low) / (high - low)).clamp(0, 1)
+        extrapolation = 1 - ramp
+        inv = inv / factor * (1 - extrapolation) + inv * extrapolation
+    return inv, attention
+
+
 def decoder_forward(W, cfg, ids, prefix):
     """float64 reference for one sequence (list of ids): final normed hidden states [L, H]."""
     import torch
     W = {k: v.double() for k, v in W.items()}
     H, nh, kvh = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
     d = cfg.get("head_dim") or H // nh
-    eps, theta = cfg["rms_norm_eps"], cfg["rope_theta"]
+    eps = cfg["rms_norm_eps"]
     L = len(ids)
     g = lambda n: W[prefix + n]
 
@@ -661,10 +711,11 @@ def decoder_forward(W, cfg, ids, prefix):
     def rotate_half(x):
         return torch.cat([-x[..., d // 2:], x[..., :d // 2]], -1)
 
-    inv = 1.0 / (theta ** (torch.arange(0, d, 2, dtype=torch.float64) / d))
+    inv, attention = rope_inv_freq(cfg, L)
     freqs = torch.arange(L, dtype=torch.float64)[:, None] * inv[None, :]
     emb = torch.cat([freqs, freqs], -1)
-    cos, sin = emb.cos(), emb.sin()
+    cos, sin = emb.cos() * attention, emb.sin() * attention
+    qk_norm = cfg["model_type"] == "qwen3"  # Qwen3: RMSNorm of each head of q and k before RoPE
     x = g("embed_tokens.weight")[torch.tensor(ids)]
     causal = torch.triu(torch.ones(L, L, dtype=torch.bool), 1)
     for i in range(cfg["num_hidden_layers"]):
@@ -674,8 +725,12 @@ def decoder_forward(W, cfg, ids, prefix):
             y = h @ g(p + f"self_attn.{n}_proj.weight").T
             b = W.get(prefix + p + f"self_attn.{n}_proj.bias")
             return y if b is None else y + b
-        q = proj("q").view(L, nh, d).transpose(0, 1)
-        k = proj("k").view(L, kvh, d).transpose(0, 1)
+        q = proj("q").view(L, nh, d)
+        k = proj("k").view(L, kvh, d)
+        if qk_norm:
+            q = rms(q, g(p + "self_attn.q_norm.weight"))
+            k = rms(k, g(p + "self_attn.k_norm.weight"))
+        q, k = q.transpose(0, 1), k.transpose(0, 1)
         v = proj("v").view(L, kvh, d).transpose(0, 1)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
@@ -735,6 +790,18 @@ def make_decoder_fixtures(out):
                "head_dim": 16, "max_position_embeddings": 64, "rms_norm_eps": 1e-5, "rope_theta": 1e6,
                "hidden_act": "silu", "torch_dtype": "float32"}
     models["mistral-tiny"] = (mistral, random_decoder(mistral, gen, False, "model."), "model.", "mean", False, None)
+    # Qwen3 layout (a generator of its own, so the models above stay as they were): q_norm / k_norm,
+    # no biases, head_dim 16 != hidden/heads, GQA 2:1, YaRN (factor 4 = max_position_embeddings /
+    # original_max_position_embeddings, so transformers 4.51-4.55 and >= 4.56 agree), last-token
+    # pooling, normalised, an instruction prompt.
+    gen3 = torch.Generator().manual_seed(8765)
+    qwen3 = {"architectures": ["Qwen3Model"], "model_type": "qwen3", "vocab_size": V, "hidden_size": 32,
+             "intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+             "head_dim": 16, "max_position_embeddings": 64, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
+             "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16},
+             "hidden_act": "silu", "attention_bias": False, "use_sliding_window": False,
+             "tie_word_embeddings": True, "torch_dtype": "float32"}
+    models["qwen3-tiny"] = (qwen3, random_decoder(qwen3, gen3, False, ""), "", "lasttoken", True, prompts)
     refs["decoders"] = {}
     for name, (cfg, W, prefix, pooling, normalize, pr) in models.items():
         write_st_folder(os.path.join(out, name), cfg, W, vocab, pooling, normalize, pr)
@@ -751,6 +818,29 @@ def make_decoder_fixtures(out):
                 if role == "documents":
                     entry["token_ids"].append(ids)
         refs["decoders"][name] = entry
+    # RoPE scaling types on the Mistral weights: the test writes each rope_scaling (and
+    # max_position_embeddings) into a copy of mistral-tiny's config.json. With dynamic NTK the longer
+    # texts (up to 32 tokens) pass max_position_embeddings 16 and get frequencies of their own.
+    variants = {
+        "linear": ({"type": "linear", "factor": 2.0}, None),
+        "dynamic": ({"rope_type": "dynamic", "factor": 3.0}, 16),
+        "llama3": ({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                    "original_max_position_embeddings": 64}, None),
+        "yarn": ({"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16, "beta_fast": 8,
+                  "mscale": 0.707, "mscale_all_dim": 1.0, "truncate": False}, None),
+    }
+    mcfg, mW, mprefix = models["mistral-tiny"][0], models["mistral-tiny"][1], models["mistral-tiny"][2]
+    refs["rope_scaling"] = {}
+    for name, (rs, max_pos) in variants.items():
+        cfg = dict(mcfg, rope_scaling=rs)
+        if max_pos:
+            cfg["max_position_embeddings"] = max_pos
+        docs = []
+        for t in FIXTURE_TEXTS:
+            ids = tok.encode(t, max_length)
+            docs.append([float(z) for z in decoder_forward(mW, cfg, ids, mprefix).mean(0)])
+        refs["rope_scaling"][name] = {"rope_scaling": json.dumps(rs), "max_position_embeddings": max_pos or 64,
+                                      "documents": docs}
     # XLM-RoBERTa layout: no prefix (XLMRobertaModel), type_vocab_size 1, pad_token_id 1, positions from 2,
     # CLS pooling, normalised (bge-m3's dense head).
     xcfg = bert_config(V, 32, 2, 4, 64, 66)

@@ -10,7 +10,9 @@ same way (each version below was confirmed against the npm binding on characters
   - NFD/NFC/NFKD/NFKC and the StripAccents normalizer (M*) use `unicode-normalization-alignments`:
     Unicode 9.0;
   - everything else (\\p{L}, \\p{N}, \\w, White_Space, lower case) follows current Unicode; the tables
-    use Python's unicodedata and Perl's Unicode::UCD (both Unicode 14.0 on Debian 12).
+    use Python's unicodedata and Perl's Unicode::UCD (both Unicode 14.0 on Debian 12);
+  - the Precompiled normalizer's extended grapheme clusters (`unicode-segmentation`) use
+    Grapheme_Cluster_Break and Extended_Pictographic from Perl's Unicode::UCD.
 Ages come from Perl's Unicode::UCD (`In=8.0` is every code point assigned by Unicode 8.0).
 """
 import subprocess
@@ -31,6 +33,43 @@ def invlist(prop):
         for cp in range(bounds[i], end):
             member[cp] = 1
     return member
+
+
+def invmap(prop):
+    out = subprocess.run(["perl", "-MUnicode::UCD=prop_invmap", "-e",
+                          f'my ($l, $m) = prop_invmap("{prop}"); print join(",", map {{ "$l->[$_]:$m->[$_]" }} 0..$#$l)'],
+                         check=True, capture_output=True, text=True).stdout
+    pairs = [x.split(":", 1) for x in out.split(",") if x]
+    return [(int(a), b) for a, b in pairs]
+
+
+# Grapheme_Cluster_Break values (keep in sync with unicode_data::Gcb in src/text/wordpiece_unicode.h);
+# Perl reports Extended_Pictographic code points of GCB Other as "ExtPict_XX".
+GCB = {"Other": 0, "ExtPict_XX": 0, "CR": 1, "LF": 2, "Control": 3, "Extend": 4, "ZWJ": 5, "Regional_Indicator": 6,
+       "Prepend": 7, "SpacingMark": 8, "L": 9, "V": 10, "T": 11, "LV": 12, "LVT": 13}
+EXT_PICT = 0x10
+
+
+def grapheme_ranges():
+    value = [0] * MAX
+    bounds = invmap("GCB")
+    for i, (start, name) in enumerate(bounds):
+        end = bounds[i + 1][0] if i + 1 < len(bounds) else MAX
+        v = GCB[name]
+        for cp in range(start, end):
+            value[cp] = v
+    pict = invlist("Extended_Pictographic")
+    for cp in range(MAX):
+        if pict[cp]:
+            value[cp] |= EXT_PICT
+    ranges = []
+    start = 0
+    for cp in range(1, MAX + 1):
+        if cp == MAX or value[cp] != value[start]:
+            if value[start]:
+                ranges.append((start, cp - 1, value[start]))
+            start = cp
+    return ranges
 
 
 # Flag bits (keep in sync with src/text/wordpiece_unicode.h).
@@ -143,6 +182,7 @@ def main(path):
     rows("kCompose", "ComposeEntry", compose, lambda r: f"{{0x{r[0]:X}, 0x{r[1]:X}, 0x{r[2]:X}}}", 5)
     rows("kLower", "LowerEntry", lower,
          lambda r: "{0x%X, {%s}}" % (r[0], ", ".join(f"0x{x:X}" for x in (r[1] + [0, 0, 0])[:3])), 4)
+    rows("kGcb", "GcbRange", grapheme_ranges(), lambda r: f"{{0x{r[0]:X}, 0x{r[1]:X}, {r[2]}}}", 6)
     seq_table("kCanon", canon, out)
     seq_table("kCompat", compat, out)
     out += ["", "}  // namespace quiver::text::unicode_data", ""]

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <numeric>
 #include <optional>
+#include <tuple>
 
 #include "encode/bert_kernels.h"
 #include "quiver/core/json.h"
@@ -58,6 +59,139 @@ void rms_norm(const float* x, const float* w, float* out, std::size_t rows, std:
 
 }  // namespace
 
+namespace {
+
+// The rope_scaling object: its type ("rope_type", or "type" in older configs) and parameters.
+Status parse_rope(const json::Value& rs, DecoderConfig& c, const std::string& path) {
+    using Rope = DecoderConfig::Rope;
+    if (!rs.is_object()) return invalid_argument(fmt::format("'{}': rope_scaling is not an object", path));
+    const json::Value* type = rs.find("rope_type");
+    if (type == nullptr || type->is_null()) type = rs.find("type");
+    const std::string t = (type != nullptr && type->is_string()) ? type->as_string() : "default";
+    if (t == "default") return ok_status();
+    auto number = [&](const char* key, bool required, double fallback) -> Result<double> {
+        const json::Value* v = rs.find(key);
+        if (v == nullptr || v->is_null()) {
+            if (required) return invalid_argument(fmt::format("'{}': rope_scaling '{}' needs '{}'", path, t, key));
+            return fallback;
+        }
+        if (!v->is_number() || !std::isfinite(v->as_number()) || v->as_number() <= 0.0) {
+            return invalid_argument(fmt::format("'{}': rope_scaling '{}' must be a positive number", path, key));
+        }
+        return v->as_number();
+    };
+    if (t == "linear") c.rope = Rope::kLinear;
+    else if (t == "dynamic") c.rope = Rope::kDynamic;
+    else if (t == "yarn") c.rope = Rope::kYarn;
+    else if (t == "llama3") c.rope = Rope::kLlama3;
+    else return unimplemented(fmt::format("'{}': rope_scaling type '{}' (supported: linear, dynamic, yarn, llama3)", path, t));
+    QUIVER_ASSIGN_OR_RETURN(c.rope_factor, number("factor", true, 1.0));
+    if (c.rope == Rope::kDynamic && c.head_dim <= 2) {
+        return invalid_argument(fmt::format("'{}': dynamic RoPE needs head_dim above 2", path));
+    }
+    if (c.rope == Rope::kLlama3) {
+        QUIVER_ASSIGN_OR_RETURN(c.rope_low_freq, number("low_freq_factor", true, 1.0));
+        QUIVER_ASSIGN_OR_RETURN(c.rope_high_freq, number("high_freq_factor", true, 4.0));
+        QUIVER_ASSIGN_OR_RETURN(c.rope_original_max, number("original_max_position_embeddings", true, 0.0));
+        if (c.rope_high_freq <= c.rope_low_freq) {
+            return invalid_argument(fmt::format("'{}': llama3 rope_scaling needs high_freq_factor above low_freq_factor", path));
+        }
+    }
+    if (c.rope == Rope::kYarn) {
+        QUIVER_ASSIGN_OR_RETURN(c.rope_original_max, number("original_max_position_embeddings", false,
+                                                            static_cast<double>(c.max_position)));
+        // beta_fast / beta_slow fall back to 32 / 1 when absent or zero (the library's `or`).
+        for (auto [key, out, fallback] : {std::tuple{"beta_fast", &c.yarn_beta_fast, 32.0},
+                                          std::tuple{"beta_slow", &c.yarn_beta_slow, 1.0}}) {
+            const json::Value* v = rs.find(key);
+            if (v == nullptr || v->is_null() || (v->is_number() && v->as_number() == 0.0)) {
+                *out = fallback;
+            } else if (v->is_number() && std::isfinite(v->as_number())) {
+                *out = v->as_number();
+            } else {
+                return invalid_argument(fmt::format("'{}': rope_scaling '{}' is not a number", path, key));
+            }
+        }
+        if (const json::Value* tr = rs.find("truncate"); tr != nullptr && tr->is_bool()) c.yarn_truncate = tr->as_bool();
+        auto mscale = [](double scale, double m) { return scale <= 1.0 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; };
+        const json::Value* af = rs.find("attention_factor");
+        const json::Value* ms = rs.find("mscale");
+        const json::Value* msa = rs.find("mscale_all_dim");
+        const bool both = ms != nullptr && ms->is_number() && ms->as_number() != 0.0 && msa != nullptr && msa->is_number() &&
+                          msa->as_number() != 0.0;
+        if (af != nullptr && !af->is_null()) {
+            QUIVER_ASSIGN_OR_RETURN(c.rope_attention, number("attention_factor", true, 1.0));
+        } else if (both) {
+            c.rope_attention = mscale(c.rope_factor, ms->as_number()) / mscale(c.rope_factor, msa->as_number());
+        } else {
+            c.rope_attention = mscale(c.rope_factor, 1.0);
+        }
+    }
+    return ok_status();
+}
+
+}  // namespace
+
+double DecoderConfig::rope_frequencies(std::size_t length, std::vector<float>& inv_freq) const {
+    const std::size_t half = head_dim / 2;
+    const auto d = static_cast<double>(head_dim);
+    const auto max_pos = static_cast<double>(max_position);
+    double base = rope_theta;
+    if (rope == Rope::kDynamic) {
+        const double L = std::max(static_cast<double>(length), max_pos);
+        base *= std::pow(rope_factor * L / max_pos - (rope_factor - 1.0), d / (d - 2.0));
+    }
+    inv_freq.resize(half);
+    std::vector<double> inv(half);
+    for (std::size_t i = 0; i < half; ++i) inv[i] = 1.0 / std::pow(base, static_cast<double>(2 * i) / d);
+    constexpr double kPi = 3.14159265358979323846;
+    switch (rope) {
+        case Rope::kDefault:
+        case Rope::kDynamic:
+            break;
+        case Rope::kLinear:
+            for (double& f : inv) f /= rope_factor;
+            break;
+        case Rope::kLlama3: {
+            const double low_wavelen = rope_original_max / rope_low_freq;
+            const double high_wavelen = rope_original_max / rope_high_freq;
+            for (double& f : inv) {
+                const double wavelen = 2.0 * kPi / f;
+                if (wavelen < high_wavelen) continue;
+                if (wavelen > low_wavelen) {
+                    f /= rope_factor;
+                } else {
+                    const double smooth = (rope_original_max / wavelen - rope_low_freq) / (rope_high_freq - rope_low_freq);
+                    f = (1.0 - smooth) * f / rope_factor + smooth * f;
+                }
+            }
+            break;
+        }
+        case Rope::kYarn: {
+            auto correction = [&](double rotations) {
+                return d * std::log(rope_original_max / (rotations * 2.0 * kPi)) / (2.0 * std::log(rope_theta));
+            };
+            double low = correction(yarn_beta_fast);
+            double high = correction(yarn_beta_slow);
+            if (yarn_truncate) {
+                low = std::floor(low);
+                high = std::ceil(high);
+            }
+            low = std::max(low, 0.0);
+            high = std::min(high, d - 1.0);
+            if (low == high) high += 0.001;
+            for (std::size_t i = 0; i < half; ++i) {
+                const double ramp = std::clamp((static_cast<double>(i) - low) / (high - low), 0.0, 1.0);
+                const double extrapolation = 1.0 - ramp;
+                inv[i] = inv[i] / rope_factor * (1.0 - extrapolation) + inv[i] * extrapolation;
+            }
+            break;
+        }
+    }
+    for (std::size_t i = 0; i < half; ++i) inv_freq[i] = static_cast<float>(inv[i]);
+    return rope == Rope::kYarn ? rope_attention : 1.0;
+}
+
 bool DecoderConfig::is_decoder(std::string_view t) noexcept {
     return t == "qwen2" || t == "qwen3" || t == "mistral" || t == "llama";
 }
@@ -74,9 +208,6 @@ Result<DecoderConfig> DecoderConfig::parse(std::string_view json_text, const std
     c.model_type = mt->as_string();
     if (const json::Value* act = doc->find("hidden_act"); act != nullptr && act->is_string() && act->as_string() != "silu") {
         return unimplemented(fmt::format("'{}': hidden_act '{}' (decoders: only 'silu')", path, act->as_string()));
-    }
-    if (const json::Value* rs = doc->find("rope_scaling"); rs != nullptr && !rs->is_null()) {
-        return unimplemented(fmt::format("'{}': rope_scaling is not supported", path));
     }
     QUIVER_ASSIGN_OR_RETURN(c.vocab_size, size_of(*doc, "vocab_size", path));
     QUIVER_ASSIGN_OR_RETURN(c.hidden, size_of(*doc, "hidden_size", path));
@@ -99,9 +230,25 @@ Result<DecoderConfig> DecoderConfig::parse(std::string_view json_text, const std
         c.rms_norm_eps = static_cast<float>(e->as_number());
     }
     if (const json::Value* t = doc->find("rope_theta"); t != nullptr && t->is_number()) c.rope_theta = t->as_number();
-    if (c.model_type == "qwen3") {
-        return unimplemented(fmt::format("'{}': model_type 'qwen3' (q/k RMSNorm) is not supported yet", path));
+    if (const json::Value* f = doc->find("partial_rotary_factor"); f != nullptr && f->is_number() && f->as_number() != 1.0) {
+        return unimplemented(fmt::format("'{}': partial_rotary_factor {} (decoders rotate the whole head)", path, f->as_number()));
     }
+    if (const json::Value* sw = doc->find("use_sliding_window"); sw != nullptr && sw->is_bool() && sw->as_bool()) {
+        return unimplemented(fmt::format("'{}': use_sliding_window (decoders attend to the whole sequence)", path));
+    }
+    // rope_scaling (transformers < 5) or rope_parameters (transformers 5, which also holds rope_theta).
+    const json::Value* rope = doc->find("rope_scaling");
+    if (rope == nullptr || rope->is_null()) {
+        rope = doc->find("rope_parameters");
+        if (rope != nullptr && rope->is_object()) {
+            if (const json::Value* t = rope->find("rope_theta"); t != nullptr && t->is_number()) c.rope_theta = t->as_number();
+        }
+    }
+    if (!(c.rope_theta > 1.0) || !std::isfinite(c.rope_theta)) {
+        return invalid_argument(fmt::format("'{}': rope_theta {} must be a number above 1", path, c.rope_theta));
+    }
+    if (rope != nullptr && !rope->is_null()) QUIVER_TRY(parse_rope(*rope, c, path));
+    c.qk_norm = c.model_type == "qwen3";
     return c;
 }
 
@@ -136,6 +283,10 @@ Result<DecoderModel> DecoderModel::load(const SafeTensors& st, const DecoderConf
             }
         }
         L.qkv = Linear(wqkv.data(), qn + 2 * kvn, H, int8);
+        if (config.qk_norm) {
+            QUIVER_ASSIGN_OR_RETURN(L.q_norm, load(lp + "self_attn.q_norm.weight", {d}));
+            QUIVER_ASSIGN_OR_RETURN(L.k_norm, load(lp + "self_attn.k_norm.weight", {d}));
+        }
         QUIVER_ASSIGN_OR_RETURN(auto wo, load(lp + "self_attn.o_proj.weight", {H, qn}));
         L.o = Linear(wo.data(), H, qn, int8);
         QUIVER_ASSIGN_OR_RETURN(auto gate, load(lp + "mlp.gate_proj.weight", {I, H}));
@@ -150,10 +301,7 @@ Result<DecoderModel> DecoderModel::load(const SafeTensors& st, const DecoderConf
         return invalid_argument(fmt::format("'{}' has more layers than num_hidden_layers = {} in config.json", st.path(),
                                             config.layers));
     }
-    m.inv_freq_.resize(d / 2);
-    for (std::size_t i = 0; i < d / 2; ++i) {
-        m.inv_freq_[i] = static_cast<float>(1.0 / std::pow(config.rope_theta, static_cast<double>(2 * i) / static_cast<double>(d)));
-    }
+    m.rope_attention_ = config.rope_frequencies(config.max_position, m.inv_freq_);
     return m;
 }
 
@@ -183,14 +331,11 @@ void DecoderModel::forward(std::span<const BertSequence> seqs, DecoderWorkspace&
                         H * sizeof(float));
         }
     }
-    auto rope = [&](float* v, std::size_t pos) {
+    auto rope = [&](float* v, const float* cs, const float* sn) {
         for (std::size_t i = 0; i < half; ++i) {
-            const double angle = static_cast<double>(pos) * static_cast<double>(inv_freq_[i]);
-            const auto cs = static_cast<float>(std::cos(angle));
-            const auto sn = static_cast<float>(std::sin(angle));
             const float a = v[i], b = v[i + half];
-            v[i] = a * cs - b * sn;
-            v[i + half] = b * cs + a * sn;
+            v[i] = a * cs[i] - b * sn[i];
+            v[i + half] = b * cs[i] + a * sn[i];
         }
     };
     // One (sequence, query head): causal scores over keys [0, i] for query i, softmax, times values.
@@ -223,14 +368,42 @@ void DecoderModel::forward(std::span<const BertSequence> seqs, DecoderWorkspace&
         pv.ldc = qn;
         gemm(pv, sc.values);
     };
+    // cos and sin of every position of every sequence (dynamic RoPE: the sequence's own frequencies).
+    ensure(ws.cos, T * half);
+    ensure(ws.sin, T * half);
+    for (std::size_t b = 0; b < seqs.size(); ++b) {
+        const std::size_t n = seqs[b].length;
+        const std::vector<float>* inv = &inv_freq_;
+        double attention = rope_attention_;
+        if (c.rope == DecoderConfig::Rope::kDynamic && n > c.max_position) {
+            attention = c.rope_frequencies(n, ws.inv_freq);
+            inv = &ws.inv_freq;
+        }
+        for (std::size_t j = 0; j < n; ++j) {
+            for (std::size_t i = 0; i < half; ++i) {
+                const double angle = static_cast<double>(j) * static_cast<double>((*inv)[i]);
+                ws.cos[(ws.offsets[b] + j) * half + i] = static_cast<float>(std::cos(angle) * attention);
+                ws.sin[(ws.offsets[b] + j) * half + i] = static_cast<float>(std::sin(angle) * attention);
+            }
+        }
+    }
     for (const DecoderLayer& L : layers_) {
         rms_norm(x, L.ln1.data(), ws.h.data(), T, H, c.rms_norm_eps);
         L.qkv.apply(team, ws.h.data(), H, T, ws.qkv.data(), W, L.bqkv.empty() ? nullptr : L.bqkv.data(), false, ws.linear);
         for (std::size_t b = 0; b < seqs.size(); ++b) {
-            for (std::size_t j = 0; j < seqs[b].length; ++j) {
+            const std::size_t n = seqs[b].length;
+            for (std::size_t j = 0; j < n; ++j) {
                 float* row = ws.qkv.data() + (ws.offsets[b] + j) * W;
-                for (std::size_t h = 0; h < c.heads; ++h) rope(row + h * d, j);
-                for (std::size_t h = 0; h < c.kv_heads; ++h) rope(row + qn + h * d, j);
+                const float* cs = ws.cos.data() + (ws.offsets[b] + j) * half;
+                const float* sn = ws.sin.data() + (ws.offsets[b] + j) * half;
+                if (c.qk_norm) {
+                    for (std::size_t h = 0; h < c.heads; ++h) rms_norm(row + h * d, L.q_norm.data(), row + h * d, 1, d, c.rms_norm_eps);
+                    for (std::size_t h = 0; h < c.kv_heads; ++h) {
+                        rms_norm(row + qn + h * d, L.k_norm.data(), row + qn + h * d, 1, d, c.rms_norm_eps);
+                    }
+                }
+                for (std::size_t h = 0; h < c.heads; ++h) rope(row + h * d, cs, sn);
+                for (std::size_t h = 0; h < c.kv_heads; ++h) rope(row + qn + h * d, cs, sn);
             }
         }
         const std::size_t pairs = seqs.size() * c.heads;
@@ -320,7 +493,7 @@ Result<std::unique_ptr<DecoderEncoder>> DecoderEncoder::load(const std::string& 
     }
     if (options.query_prefix) enc->query_prefix_ = *options.query_prefix;
     if (options.document_prefix) enc->document_prefix_ = *options.document_prefix;
-    enc->max_length_ = std::min({options.max_length, config.max_position, st_max});
+    enc->max_length_ = std::min({options.max_length, config.max_length(), st_max});
     if (enc->max_length_ < 1) return invalid_argument("max_length must be at least 1");
     EncoderInfo& info = enc->info_;
     info.name = fs::path(dir).filename().string();

@@ -4,9 +4,27 @@
 // Forward pass per layer: h = x + o_proj(attn(rope(q), rope(k), v)) over RMSNorm(x), causal, with
 // grouped-query attention (num_key_value_heads <= num_attention_heads, query head h reads key/value
 // head h / (heads / kv_heads)); then x = h + down(silu(gate(n)) * up(n)) with n = RMSNorm(h); a final
-// RMSNorm. RoPE as Hugging Face's rotate_half: for i < d/2, angle = pos * theta^(-2i/d), x[i] and
-// x[i + d/2] rotate together. Sequences are packed without padding (as in bert_model.h), so the
-// padding side of the original tokenizer does not matter; q/k/v biases are used when present (Qwen2).
+// RMSNorm. RoPE as Hugging Face's rotate_half: for i < d/2, angle = pos * inv_freq[i], x[i] and
+// x[i + d/2] rotate together, cos and sin times the attention factor. Sequences are packed without
+// padding (as in bert_model.h), so the padding side of the original tokenizer does not matter; q/k/v
+// biases are used when present (Qwen2). Qwen3 adds a per-head RMSNorm of q and k (q_norm, k_norm over
+// head_dim) before RoPE.
+//
+// RoPE frequencies follow Hugging Face's `rope_scaling` (or `rope_parameters`) types, with
+// inv_freq[i] = theta^(-2i/d):
+//   - linear: inv_freq / factor;
+//   - dynamic (NTK): theta * (factor L / max_position - (factor - 1))^(d / (d - 2)) as the base, with
+//     L = max(sequence length, max_position_embeddings), per sequence (as the library computes it for
+//     a batch of one on a fresh model; its cache of the longest length seen so far is not modelled);
+//     sequences may be longer than max_position_embeddings;
+//   - llama3: wavelengths 2 pi / inv_freq above original_max / low_freq_factor divided by factor,
+//     below original_max / high_freq_factor kept, smoothly interpolated between;
+//   - yarn: inv_freq / factor blended with inv_freq by a linear ramp over the dimensions between the
+//     correction dimensions of beta_fast and beta_slow (floored / ceiled unless truncate is false) for
+//     original_max_position_embeddings (default max_position_embeddings); attention factor
+//     attention_factor, else mscale(factor, mscale) / mscale(factor, mscale_all_dim) when both are set,
+//     else 0.1 ln(factor) + 1. `factor` is the configured one (transformers >= 4.56; 4.51-4.55 replaced
+//     it by max_position_embeddings / original_max_position_embeddings when the latter is given).
 //
 // Thread-safety: a loaded model is immutable; forward() may run concurrently with distinct workspaces.
 #pragma once
@@ -40,16 +58,36 @@ struct DecoderConfig {
     std::size_t max_position = 0;
     float rms_norm_eps = 1e-6f;
     double rope_theta = 10000.0;
+    bool qk_norm = false;  ///< Qwen3: q_norm / k_norm per head
+
+    enum class Rope : std::uint8_t { kDefault, kLinear, kDynamic, kYarn, kLlama3 };
+    Rope rope = Rope::kDefault;
+    double rope_factor = 1.0;
+    double rope_original_max = 0.0;  ///< original_max_position_embeddings (llama3, yarn); 0 = unset
+    double rope_low_freq = 1.0;      ///< llama3 low_freq_factor
+    double rope_high_freq = 4.0;     ///< llama3 high_freq_factor
+    double yarn_beta_fast = 32.0;
+    double yarn_beta_slow = 1.0;
+    bool yarn_truncate = true;
+    double rope_attention = 1.0;     ///< cos/sin factor (yarn)
 
     /// True for model_type qwen2 / qwen3 / mistral / llama.
     static bool is_decoder(std::string_view model_type) noexcept;
     static Result<DecoderConfig> parse(std::string_view json_text, const std::string& path);
+    /// RoPE inverse frequencies [head_dim / 2] for a sequence of `length` tokens (only `dynamic` depends
+    /// on it); returns the attention factor.
+    double rope_frequencies(std::size_t length, std::vector<float>& inv_freq) const;
+    /// The longest sequence the model takes: max_position_embeddings, unbounded with dynamic RoPE.
+    std::size_t max_length() const noexcept {
+        return rope == Rope::kDynamic ? std::numeric_limits<std::size_t>::max() : max_position;
+    }
 };
 
 struct DecoderLayer {
     std::vector<float> ln1, ln2;  // RMSNorm weights [H]
     Linear qkv;                   // [(heads + 2 kv_heads) head_dim, H]
     std::vector<float> bqkv;      // empty without biases
+    std::vector<float> q_norm, k_norm;  // [head_dim], Qwen3 only
     Linear o;                     // [H, heads head_dim]
     Linear gate_up;               // [2I, H] (gate rows, then up rows)
     Linear down;                  // [H, I]
@@ -57,6 +95,7 @@ struct DecoderLayer {
 
 struct DecoderWorkspace {
     std::vector<float> x, h, qkv, ctx, gu, inter;
+    std::vector<float> inv_freq, cos, sin;  // RoPE of one sequence: [head_dim / 2], [length, head_dim / 2]
     std::vector<std::size_t> offsets;
     std::vector<AttentionScratch> attention;
     LinearScratch linear;
@@ -68,13 +107,14 @@ public:
     static Result<DecoderModel> load(const SafeTensors& st, const DecoderConfig& config, bool int8);
     const DecoderConfig& config() const noexcept { return config_; }
     /// Final (normed) hidden states in ws.x, sequence b from row ws.offsets[b]; every sequence attends
-    /// causally to itself (BertSequence::attend is ignored). Ids in range, lengths <= max_position.
+    /// causally to itself (BertSequence::attend is ignored). Ids in range, lengths <= config().max_length().
     void forward(std::span<const BertSequence> seqs, DecoderWorkspace& ws, ThreadPool* team = nullptr) const;
 
 private:
     DecoderConfig config_;
     std::vector<float> embed_, norm_;
-    std::vector<float> inv_freq_;  // [head_dim / 2]
+    std::vector<float> inv_freq_;  // [head_dim / 2], for sequences up to max_position_embeddings
+    double rope_attention_ = 1.0;
     std::vector<DecoderLayer> layers_;
 };
 

@@ -12,6 +12,7 @@
 
 #include "quiver/core/json.h"
 #include "quiver/storage/file_format.h"
+#include "text/precompiled.h"
 #include "text/wordpiece_impl.h"
 #include "text/wordpiece_unicode.h"
 
@@ -122,13 +123,22 @@ Status parse_normalizer(const json::Value& v, std::vector<NormStep>& steps, int 
             QUIVER_ASSIGN_OR_RETURN(s.from, to_u32(*str, "Replace pattern"));
             if (s.from.empty()) return invalid_argument("Replace normalizer with an empty pattern");
         } else if (const std::string* re = get_string(*pattern, "Regex")) {
-            if (*re != "\\s+") {
-                return unimplemented(fmt::format("Replace normalizer with regex '{}' (only \\s+ is supported)", *re));
+            // \s+ (whitespace runs) and " {2,}" (space runs, as SentencePiece conversions write it).
+            if (*re == "\\s+") {
+                s.kind = NormStep::Kind::kCollapseWhitespace;
+            } else if (*re == " {2,}") {
+                s.kind = NormStep::Kind::kCollapseSpaces;
+            } else {
+                return unimplemented(fmt::format("Replace normalizer with regex '{}' (supported: \\s+ and ' {{2,}}')", *re));
             }
-            s.kind = NormStep::Kind::kCollapseWhitespace;
         } else {
             return invalid_argument("Replace normalizer pattern is neither String nor Regex");
         }
+    } else if (t == "Precompiled") {
+        s.kind = NormStep::Kind::kPrecompiled;
+        const std::string* map = get_string(v, "precompiled_charsmap");
+        if (map == nullptr) return invalid_argument("Precompiled normalizer without 'precompiled_charsmap'");
+        QUIVER_ASSIGN_OR_RETURN(s.charsmap, detail::Charsmap::from_base64(*map));
     } else {
         return unimplemented(fmt::format("normalizer '{}'", t));
     }
@@ -558,9 +568,30 @@ Result<HfTokenizer> HfTokenizer::from_json_text(std::string_view json_text, cons
     }
     // Normalised added tokens match their normalised form; normalisation runs piecewise only when no
     // step could join text across a space (see TokenizerImpl::segment).
+    // A charsmap may turn a character before a space into a space (U+200B becomes ' ' in nmt_nfkc) that a
+    // later step joins with it, or drop a space; with one, a chunk ends only after an ASCII letter or digit
+    // that no key starts with, and not at all if a key starts with a space.
+    bool can_make_space = false;
     for (const NormStep& n : impl.norm) {
         if (n.kind == NormStep::Kind::kPrepend || (n.kind == NormStep::Kind::kReplace && n.from.size() > 1)) {
             impl.chunkable = false;
+        }
+        if ((n.kind == NormStep::Kind::kCollapseWhitespace || n.kind == NormStep::Kind::kCollapseSpaces) && can_make_space) {
+            impl.chunkable = false;
+        }
+        if (n.kind == NormStep::Kind::kReplace &&
+            std::any_of(n.to.begin(), n.to.end(), [](char32_t c) { return wu::is_whitespace(c); })) {
+            can_make_space = true;
+        }
+        if (n.kind == NormStep::Kind::kPrecompiled) {
+            if (n.charsmap->maps_ascii(' ')) impl.chunkable = false;
+            if (!impl.cut_after_ascii_only) {
+                for (unsigned char c = 0; c < 128; ++c) {
+                    impl.cut_after[c] = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+                }
+                impl.cut_after_ascii_only = true;
+            }
+            for (unsigned char c = 0; c < 128; ++c) impl.cut_after[c] = impl.cut_after[c] && !n.charsmap->maps_ascii(c);
         }
     }
     for (auto& a : impl.added) {

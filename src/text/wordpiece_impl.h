@@ -4,8 +4,10 @@
 // wordpiece_model.cpp runs the pipeline, hf_models.cpp holds the three models.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -13,13 +15,14 @@
 
 #include "quiver/core/result.h"
 #include "quiver/text/wordpiece.h"
+#include "text/precompiled.h"
 
 namespace quiver::text::detail {
 
 struct NormStep {
     enum class Kind : std::uint8_t {
         kBert, kLowercase, kStripAccents, kNfd, kNfkd, kNfc, kNfkc, kStrip, kReplace, kCollapseWhitespace,
-        kPrepend, kByteLevel
+        kPrepend, kByteLevel, kPrecompiled, kCollapseSpaces
     };
     Kind kind = Kind::kBert;
     bool clean_text = true;
@@ -29,7 +32,8 @@ struct NormStep {
     bool strip_left = true;
     bool strip_right = true;
     std::u32string from;
-    std::u32string to;
+    std::u32string to;                          // Replace content (kReplace, kCollapseWhitespace, kCollapseSpaces)
+    std::shared_ptr<const Charsmap> charsmap;   // kPrecompiled
 };
 
 /// How a split keeps its delimiters (SplitDelimiterBehavior).
@@ -117,6 +121,8 @@ struct TokenizerImpl {
     AddedMatcher raw_matcher;         // added tokens with normalized = false
     AddedMatcher normalized_matcher;  // added tokens with normalized = true
     bool chunkable = true;            // normalisation may run piecewise (see run())
+    bool cut_after_ascii_only = false;  // with a charsmap: a chunk may end only after an ASCII letter or
+    std::array<bool, 128> cut_after{};  // digit no charsmap key starts with (see segment())
     std::unordered_map<std::string, std::int32_t> vocab;
     std::vector<std::string> tokens;  // id -> token (model vocabulary and added tokens)
     std::int32_t unk = -1;

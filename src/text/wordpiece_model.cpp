@@ -527,6 +527,23 @@ void TokenizerImpl::normalize(std::u32string& s, bool first_chunk, bool last_chu
                 }
                 break;
             }
+            case NormStep::Kind::kCollapseSpaces: {
+                std::size_t i = 0;
+                while (i < s.size()) {
+                    std::size_t j = i;
+                    while (j < s.size() && s[j] == ' ') ++j;
+                    if (j - i >= 2) {
+                        t += step.to;
+                        i = j;
+                    } else {
+                        t.push_back(s[i++]);
+                    }
+                }
+                break;
+            }
+            case NormStep::Kind::kPrecompiled:
+                step.charsmap->normalize(s, t);
+                break;
             case NormStep::Kind::kPrepend:
                 if (!s.empty()) t = step.to;
                 t += s;
@@ -576,7 +593,10 @@ Status TokenizerImpl::run(std::string_view text, Sink& sink) const {
 // `cursor` says how far. With a token limit the segment is decoded, normalised and tokenised in
 // chunks, so a huge text stops as soon as the limit is reached: a chunk ends before a space that
 // follows a non-space, a cut that changes no normaliser's or pre-tokeniser's output (none of them
-// joins across such a space; `chunkable` is false for the configurations where one could).
+// joins across such a space; `chunkable` is false for the configurations where one could). With a
+// Precompiled charsmap the character before the space must also be an ASCII letter or digit that no
+// key starts with (`cut_after`): a charsmap works on grapheme clusters and may map other characters
+// to spaces.
 Status TokenizerImpl::segment(std::string_view s, std::size_t begin, std::size_t& cursor, std::size_t end, bool final,
                               Sink& sink) const {
     constexpr std::size_t kChunkBytes = 8192;
@@ -590,7 +610,8 @@ Status TokenizerImpl::segment(std::string_view s, std::size_t begin, std::size_t
             while (ce < end) {
                 if (s[ce] == ' ') {
                     std::size_t prev = 0;
-                    if (!wu::is_whitespace(Utf8Text{s}.before(ce, prev))) break;
+                    const char32_t p = Utf8Text{s}.before(ce, prev);
+                    if (!wu::is_whitespace(p) && (!cut_after_ascii_only || (p < 128 && cut_after[p]))) break;
                 }
                 ++ce;
             }

@@ -120,6 +120,56 @@ std::uint16_t flags(char32_t c) noexcept {
     return c <= it->last ? it->flags : 0;
 }
 
+std::uint8_t grapheme_break(char32_t c) noexcept {
+    if (c < 0x80) {
+        if (c == '\r') return ud::kGcbCR;
+        if (c == '\n') return ud::kGcbLF;
+        return (c < 0x20 || c == 0x7F) ? ud::kGcbControl : ud::kGcbOther;
+    }
+    const ud::GcbRange* end = ud::kGcb + ud::kGcbSize;
+    const ud::GcbRange* it = std::upper_bound(ud::kGcb, end, c, [](char32_t v, const ud::GcbRange& r) { return v < r.first; });
+    if (it == ud::kGcb) return ud::kGcbOther;
+    --it;
+    return c <= it->last ? it->value : ud::kGcbOther;
+}
+
+std::size_t grapheme_end(std::u32string_view s, std::size_t begin) noexcept {
+    // The rules of UAX #29 between each pair of characters, with the state GB11 (emoji ZWJ sequences)
+    // and GB12/13 (regional indicator pairs) need; GB1/GB2 are the ends of the text.
+    auto control = [](std::uint8_t g) { return g == ud::kGcbCR || g == ud::kGcbLF || g == ud::kGcbControl; };
+    std::uint8_t prev_v = grapheme_break(s[begin]);
+    std::uint8_t prev = prev_v & 0x0F;
+    bool in_pict = (prev_v & ud::kExtPict) != 0;  // the text up to prev matches ExtPict Extend*
+    bool zwj_after_pict = false;                   // prev is a ZWJ after ExtPict Extend*
+    std::size_t ri = prev == ud::kGcbRegionalIndicator ? 1 : 0;
+    std::size_t i = begin + 1;
+    for (; i < s.size(); ++i) {
+        if (s[i] < 0x80 && s[i - 1] < 0x80) {  // ASCII pairs break, except CR LF
+            if (s[i - 1] == '\r' && s[i] == '\n') continue;
+            break;
+        }
+        const std::uint8_t cur_v = grapheme_break(s[i]);
+        const std::uint8_t cur = cur_v & 0x0F;
+        const bool pict = (cur_v & ud::kExtPict) != 0;
+        bool join = false;
+        if (prev == ud::kGcbCR && cur == ud::kGcbLF) join = true;                                  // GB3
+        else if (control(prev) || control(cur)) join = false;                                      // GB4, GB5
+        else if (prev == ud::kGcbL && (cur == ud::kGcbL || cur == ud::kGcbV || cur == ud::kGcbLV || cur == ud::kGcbLVT)) join = true;  // GB6
+        else if ((prev == ud::kGcbLV || prev == ud::kGcbV) && (cur == ud::kGcbV || cur == ud::kGcbT)) join = true;  // GB7
+        else if ((prev == ud::kGcbLVT || prev == ud::kGcbT) && cur == ud::kGcbT) join = true;      // GB8
+        else if (cur == ud::kGcbExtend || cur == ud::kGcbZWJ || cur == ud::kGcbSpacingMark) join = true;  // GB9, GB9a
+        else if (prev == ud::kGcbPrepend) join = true;                                             // GB9b
+        else if (zwj_after_pict && pict) join = true;                                              // GB11
+        else if (prev == ud::kGcbRegionalIndicator && cur == ud::kGcbRegionalIndicator && ri % 2 == 1) join = true;  // GB12, GB13
+        if (!join) break;
+        zwj_after_pict = cur == ud::kGcbZWJ && in_pict;
+        in_pict = pict || (cur == ud::kGcbExtend && in_pict);
+        ri = cur == ud::kGcbRegionalIndicator ? ri + 1 : 0;
+        prev = cur;
+    }
+    return i;
+}
+
 bool is_whitespace(char32_t c) noexcept {
     if (c < 128) return c == ' ' || (c >= 9 && c <= 13);
     return (flags(c) & ud::kWhiteSpace) != 0;

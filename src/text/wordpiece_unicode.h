@@ -45,6 +45,17 @@ struct LowerEntry {
     char32_t cp;
     char32_t lower[3];  ///< full lower-case mapping, zero-padded
 };
+/// Grapheme_Cluster_Break values; kExtPict is or-ed in for Extended_Pictographic code points.
+enum Gcb : std::uint8_t {
+    kGcbOther, kGcbCR, kGcbLF, kGcbControl, kGcbExtend, kGcbZWJ, kGcbRegionalIndicator, kGcbPrepend,
+    kGcbSpacingMark, kGcbL, kGcbV, kGcbT, kGcbLV, kGcbLVT,
+    kExtPict = 0x10,
+};
+struct GcbRange {
+    char32_t first;
+    char32_t last;
+    std::uint8_t value;  ///< Gcb | kExtPict
+};
 struct SeqEntry {
     char32_t cp;
     std::uint32_t offset;  ///< into the table's Chars array
@@ -59,6 +70,8 @@ extern const ComposeEntry kCompose[];
 extern const std::size_t kComposeSize;
 extern const LowerEntry kLower[];
 extern const std::size_t kLowerSize;
+extern const GcbRange kGcb[];         ///< ranges with a value other than kGcbOther
+extern const std::size_t kGcbSize;
 extern const SeqEntry kCanon[];       ///< full canonical decomposition (NFD of one character)
 extern const std::size_t kCanonSize;
 extern const char32_t kCanonChars[];
@@ -92,6 +105,12 @@ std::u32string normalize(const std::u32string& s, Form form);
 void bert_strip_accents(const std::u32string& s, std::u32string& out);
 /// StripAccents: drop M* (Unicode 9.0) without decomposing.
 bool is_combining_mark(char32_t c) noexcept;
+
+/// Grapheme_Cluster_Break | kExtPict of c (unicode_data::Gcb).
+std::uint8_t grapheme_break(char32_t c) noexcept;
+/// The end of the extended grapheme cluster (UAX #29, as the `unicode-segmentation` crate; without rule
+/// GB9c, see precompiled.h) that starts at s[begin]; begin < s.size().
+std::size_t grapheme_end(std::u32string_view s, std::size_t begin) noexcept;
 
 /// Whether s is valid UTF-8 (no overlong forms, surrogates or code points above U+10FFFF); on failure
 /// the byte offset of the first invalid sequence.

@@ -1,6 +1,7 @@
 // Decoder-only embedders (Qwen2 layout: q/k/v biases, GQA 2:1, last-token pooling, normalised,
 // instruction prompt for queries; Mistral layout: `model.` prefix, no biases, GQA 4:1, head_dim !=
-// hidden/heads, mean pooling) and XLM-RoBERTa (positions from pad_token_id + 1, one token type), all
+// hidden/heads, mean pooling; Qwen3 layout: q_norm/k_norm, YaRN RoPE; the rope_scaling types linear,
+// dynamic NTK, llama3 and yarn on the Mistral weights) and XLM-RoBERTa (positions from pad_token_id + 1, one token type), all
 // against float64 PyTorch references written by scripts/make_encoder_fixtures.py decoders, within 1e-5.
 #include <gtest/gtest.h>
 
@@ -79,7 +80,7 @@ TEST_P(Decoders, MatchPyTorchOnDocumentsAndQueries) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Encode, Decoders, ::testing::Values("qwen2-tiny", "mistral-tiny"));
+INSTANTIATE_TEST_SUITE_P(Encode, Decoders, ::testing::Values("qwen2-tiny", "mistral-tiny", "qwen3-tiny"));
 
 TEST(Decoders, InfoAndPromptMatter) {
     Ref f;
@@ -134,6 +135,89 @@ TEST(Decoders, BadConfigsAreNamedErrors) {
     EXPECT_NE(with_config("\"hidden_size\": 32", "\"hidden_size\": 64").find("embed_tokens"), std::string::npos);
 }
 
+// A copy of `fixture` in tmp whose config.json has `rope_scaling` (JSON text) inserted and
+// max_position_embeddings `from` replaced by `to`.
+std::string with_rope(const TempDir& tmp, const char* fixture, const std::string& rope_scaling, const std::string& from = "",
+                      const std::string& to = "") {
+    const std::string dir = tmp.file("rope");
+    std::filesystem::remove_all(dir);
+    copy_folder(encode_fixture(fixture), dir);
+    std::string cfg = *storage::read_file(dir + "/config.json");
+    if (!from.empty()) {
+        const auto pos = cfg.find(from);
+        EXPECT_NE(pos, std::string::npos) << from;
+        if (pos != std::string::npos) cfg.replace(pos, from.size(), to);
+    }
+    if (!rope_scaling.empty()) cfg.insert(cfg.find('{') + 1, "\"rope_scaling\": " + rope_scaling + ",");
+    std::ofstream(dir + "/config.json") << cfg;
+    return dir;
+}
+
+TEST(Decoders, RopeScalingTypesMatchPyTorch) {
+    Ref f;
+    TempDir tmp;
+    const json::Value& variants = *f.ref.find("rope_scaling");
+    const json::Value& plain = *f.ref.find("decoders")->find("mistral-tiny")->find("documents");
+    ASSERT_EQ(variants.as_object().size(), 4u);
+    for (const auto& [name, v] : variants.as_object()) {
+        const std::string max_pos = std::to_string(v.find("max_position_embeddings")->as_int());
+        const std::string dir = with_rope(tmp, "mistral-tiny", v.find("rope_scaling")->as_string(),
+                                          "\"max_position_embeddings\": 64", "\"max_position_embeddings\": " + max_pos);
+        for (const auto& [threads, batch] : {std::pair<std::size_t, std::size_t>{2, 16}, {1, 3}}) {
+            auto enc = load(dir, threads, batch);
+            ASSERT_NE(enc, nullptr) << name;
+            // Dynamic NTK takes sequences past max_position_embeddings (16 here); the others stop there.
+            EXPECT_EQ(enc->info().max_length, 32u) << name;
+            auto out = enc->encode(f.views(), {});
+            ASSERT_TRUE(out.ok()) << out.error().message();
+            const double d = max_diff(out->dense, *v.find("documents"));
+            std::printf("mistral-tiny rope_scaling %s (threads %zu, batch %zu): max abs diff vs PyTorch %.3g\n",
+                        name.c_str(), threads, batch, d);
+            EXPECT_LE(d, kTol) << name;
+            EXPECT_GT(max_diff(out->dense, plain), 1e-4) << name << ": the scaling must change the output";
+        }
+    }
+    // Without dynamic scaling max_position_embeddings 16 caps the length.
+    auto capped = load(with_rope(tmp, "mistral-tiny", "", "\"max_position_embeddings\": 64", "\"max_position_embeddings\": 16"), 1, 4);
+    ASSERT_NE(capped, nullptr);
+    EXPECT_EQ(capped->info().max_length, 16u);
+    // "default" (and a null rope_scaling) is plain RoPE.
+    for (const char* rs : {"{\"rope_type\": \"default\"}", "null"}) {
+        auto enc = load(with_rope(tmp, "mistral-tiny", rs), 1, 4);
+        ASSERT_NE(enc, nullptr);
+        auto out = enc->encode(f.views(), {});
+        ASSERT_TRUE(out.ok());
+        EXPECT_LE(max_diff(out->dense, plain), kTol) << rs;
+    }
+}
+
+TEST(Decoders, Qwen3NeedsItsNormsAndRopeErrorsAreNamed) {
+    TempDir tmp;
+    auto error = [&](const std::string& dir) {
+        auto r = load_encoder(dir);
+        EXPECT_FALSE(r.ok()) << dir;
+        return r ? std::string() : r.error().message();
+    };
+    // A Qwen2 checkpoint declared as qwen3 has no q_norm.
+    EXPECT_NE(error(with_rope(tmp, "qwen2-tiny", "", "\"model_type\": \"qwen2\"", "\"model_type\": \"qwen3\"")).find("q_norm"),
+              std::string::npos);
+    auto rope_error = [&](const std::string& rs) { return error(with_rope(tmp, "mistral-tiny", rs)); };
+    EXPECT_NE(rope_error("{\"rope_type\": \"longrope\", \"factor\": 2}").find("longrope"), std::string::npos);
+    EXPECT_NE(rope_error("{\"type\": \"linear\"}").find("factor"), std::string::npos);
+    EXPECT_NE(rope_error("{\"type\": \"linear\", \"factor\": -2}").find("factor"), std::string::npos);
+    EXPECT_NE(rope_error("{\"rope_type\": \"llama3\", \"factor\": 8}").find("low_freq_factor"), std::string::npos);
+    EXPECT_NE(rope_error("{\"rope_type\": \"llama3\", \"factor\": 8, \"low_freq_factor\": 4, \"high_freq_factor\": 1, "
+                         "\"original_max_position_embeddings\": 64}").find("high_freq_factor"),
+              std::string::npos);
+    EXPECT_NE(rope_error("[1, 2]").find("rope_scaling"), std::string::npos);
+    EXPECT_NE(error(with_rope(tmp, "mistral-tiny", "", "\"hidden_act\"", "\"partial_rotary_factor\": 0.5, \"hidden_act\""))
+                  .find("partial_rotary_factor"),
+              std::string::npos);
+    EXPECT_NE(error(with_rope(tmp, "qwen3-tiny", "", "\"use_sliding_window\": false", "\"use_sliding_window\": true"))
+                  .find("use_sliding_window"),
+              std::string::npos);
+}
+
 TEST(XlmRoberta, MatchesPyTorch) {
     Ref f;
     for (const std::size_t threads : {1, 2}) {
@@ -153,7 +237,7 @@ TEST(XlmRoberta, MatchesPyTorch) {
 // drift on SciFact is measured by scripts/encode_int8_drift and reported in docs/encoders.md).
 TEST(Int8, CosineToFloat32) {
     Ref f;
-    for (const char* name : {"bert-mean", "bert-cls", "qwen2-tiny", "xlmr-tiny"}) {
+    for (const char* name : {"bert-mean", "bert-cls", "qwen2-tiny", "qwen3-tiny", "xlmr-tiny"}) {
         auto fp = load(encode_fixture(name), 2, 4);
         auto q8 = load(encode_fixture(name), 2, 4, true);
         ASSERT_NE(fp, nullptr);

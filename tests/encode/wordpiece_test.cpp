@@ -71,11 +71,17 @@ TEST(WordPiece, RejectsInvalidUtf8) {
 
 TEST(WordPiece, RejectsUnsupportedComponentsByName) {
     auto r = HfTokenizer::from_json_text(
-        R"({"normalizer": {"type": "Precompiled", "precompiled_charsmap": ""},
-            "model": {"type": "BPE", "vocab": {}, "merges": []}})", "inline");
+        R"({"normalizer": {"type": "Nmt"}, "model": {"type": "BPE", "vocab": {}, "merges": []}})", "inline");
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code(), ErrorCode::kUnimplemented);
-    EXPECT_NE(r.error().message().find("Precompiled"), std::string::npos);
+    EXPECT_NE(r.error().message().find("Nmt"), std::string::npos);
+    // An empty charsmap is not a charsmap (the tokenizers library refuses it too).
+    auto empty = HfTokenizer::from_json_text(
+        R"({"normalizer": {"type": "Precompiled", "precompiled_charsmap": ""},
+            "model": {"type": "BPE", "vocab": {}, "merges": []}})", "inline");
+    ASSERT_FALSE(empty.ok());
+    EXPECT_EQ(empty.error().code(), ErrorCode::kDataLoss);
+    EXPECT_NE(empty.error().message().find("precompiled_charsmap"), std::string::npos);
     auto r2 = HfTokenizer::from_json_text(R"({"model": {"type": "WordPiece", "vocab": {"a": 0}}})", "inline");
     ASSERT_FALSE(r2.ok());
     EXPECT_NE(r2.error().message().find("[UNK]"), std::string::npos);

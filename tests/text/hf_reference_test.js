@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 // `quiver tokenize` against Hugging Face's own tokenizers library (npm binding `tokenizers`, installed
 // in tools/node_modules by scripts/install-deps): exact equality of ids and token strings on every
-// document and query of SciFact and Cranfield and on tests/data/text/hard_strings.jsonl, for the
+// document and query of SciFact and Cranfield and on tests/data/text/hard_strings.jsonl (and
+// grapheme_strings.jsonl, made for the Precompiled charsmaps by make_precompiled_fixtures.py), for the
 // model2vec fixture vocabulary, the tiny BERT vocabulary and the fixtures of tests/data/text
-// (byte-level BPE as GPT-2 / Llama 3 / Qwen 2, Unigram with and without byte fallback, WordPiece with
-// other BERT-family pipelines), without truncation and truncated to 64 and 512 ids.
+// (byte-level BPE as GPT-2 / Llama 3 / Qwen 2, Unigram with and without byte fallback, Unigram with
+// SentencePiece's precompiled charsmap as XLM-R and T5, WordPiece with other BERT-family pipelines),
+// without truncation and truncated to 64 and 512 ids.
 //   node tests/text/hf_reference_test.js QUIVER_BINARY SOURCE_DIR [DATA_DIR]
-// By default (to keep the suite fast) the model2vec vocabulary, bpe-gpt2 and unigram are compared on
-// every text, the other fixtures and the truncated runs (64 ids for all, 512 for those three) on the
-// hard strings, every query and every twentieth document; QUIVER_HF_FULL=1 compares every fixture on
-// every text at every length.
+// By default (to keep the suite fast) the model2vec vocabulary, bpe-gpt2, unigram and unigram-precompiled
+// (XLM-R's charsmap) are compared on every text, the other fixtures and the truncated runs (64 ids for
+// all, 512 for those four) on the hard strings, the grapheme strings, every query and every twentieth
+// document; QUIVER_HF_FULL=1 compares every fixture on every text at every length.
 // Exit 0 when everything matches, 1 on any mismatch, 77 (skipped) without node's tokenizers package
 // (QUIVER_NODE_MODULES=DIR to use a node_modules other than tools/node_modules).
 'use strict';
@@ -57,7 +59,8 @@ function readSmart(file, prefix) {
   return out;
 }
 
-const sets = [['hard strings', readJsonl(path.join(sourceDir, 'tests/data/text/hard_strings.jsonl'))]];
+const sets = [['hard strings', readJsonl(path.join(sourceDir, 'tests/data/text/hard_strings.jsonl'))],
+              ['grapheme strings', readJsonl(path.join(sourceDir, 'tests/data/text/grapheme_strings.jsonl'))]];
 if (haveData) {
   sets.push(['scifact docs', readJsonl(path.join(dataDir, 'scifact/corpus.jsonl')).map((d) => (
     { id: `sd${d._id}`, text: d.title ? `${d.title} ${d.text}` : d.text }))]);
@@ -69,7 +72,7 @@ if (haveData) {
 }
 
 const full = process.env.QUIVER_HF_FULL === '1';
-const everyText = new Set(['model2vec (bge WordPiece)', 'bpe-gpt2', 'unigram']);
+const everyText = new Set(['model2vec (bge WordPiece)', 'bpe-gpt2', 'unigram', 'unigram-precompiled']);
 const tokenizers = [];
 if (haveData) tokenizers.push(['model2vec (bge WordPiece)', path.join(dataDir, 'model2vec-test-fixtures/test-model-float32/tokenizer.json')]);
 tokenizers.push(['bert-mean (tiny WordPiece)', path.join(sourceDir, 'tests/data/encode/bert-mean/tokenizer.json')]);

@@ -12,6 +12,8 @@
 
 #include "quiver/storage/file_format.h"
 #include "testing/testing.h"
+#include "text/precompiled.h"
+#include "text/wordpiece_unicode.h"
 
 namespace quiver::text {
 namespace {
@@ -169,6 +171,114 @@ TEST(HfTokenizer, RejectsBadUtf8AndMaxLengthBelowSpecials) {
     EXPECT_EQ(tiny.error().code(), ErrorCode::kInvalidArgument);
 }
 
+// Extended grapheme clusters (UAX #29), which the Precompiled normalizer works on.
+TEST(Precompiled, GraphemeClusters) {
+    auto ends = [](std::u32string_view s) {
+        std::vector<std::size_t> out;
+        for (std::size_t i = 0; i < s.size(); i = out.back()) out.push_back(wordpiece_unicode::grapheme_end(s, i));
+        return out;
+    };
+    using V = std::vector<std::size_t>;
+    EXPECT_EQ(ends(U"abc"), (V{1, 2, 3}));
+    EXPECT_EQ(ends(U"e\u0301x"), (V{2, 3}));                            // GB9: Extend
+    EXPECT_EQ(ends(U"\r\n\r\r"), (V{2, 3, 4}));                          // GB3, GB4
+    EXPECT_EQ(ends(U"\u0001\u0301"), (V{1, 2}));                         // GB4: no Extend after a control
+    EXPECT_EQ(ends(U"\U0001F469\u200D\U0001F469\u200D\U0001F467!"), (V{5, 6}));  // GB11
+    EXPECT_EQ(ends(U"a\u200D\U0001F469"), (V{2, 3}));                     // GB11 needs a pictograph first
+    EXPECT_EQ(ends(U"\U0001F1FA\U0001F1F8\U0001F1E9\U0001F1EA\U0001F1EB"), (V{2, 4, 5}));  // GB12, GB13
+    EXPECT_EQ(ends(U"\u1100\u1161\u11A8\uAC00\u11A8\u1100"), (V{3, 5, 6}));  // GB6-GB8
+    EXPECT_EQ(ends(U"\u0600 x"), (V{2, 3}));                              // GB9b: Prepend joins the space
+    EXPECT_EQ(ends(U"\u0915\u0903k"), (V{2, 3}));                         // GB9a: SpacingMark
+}
+
+// A charsmap built by hand (one key, "A" -> "b"): one 256-unit block of darts-clone units, the root at
+// unit 0 with base 0, the label unit at 0 ^ 'A' = 65 with offset 1 and a leaf, the leaf at 65 ^ 1 = 64
+// with value 0.
+std::string one_key_charsmap(std::string blob = std::string("b\0", 2), std::uint32_t leaf_value = 0,
+                             std::uint32_t offset = 1) {
+    std::vector<std::uint32_t> units(256, 0);
+    units[65] = (offset << 10) | (1U << 8) | 'A';
+    units[64] = 0x80000000U | leaf_value;
+    std::string bytes;
+    auto put = [&](std::uint32_t u) {
+        for (int k = 0; k < 4; ++k) bytes.push_back(static_cast<char>((u >> (8 * k)) & 0xFF));
+    };
+    put(static_cast<std::uint32_t>(units.size() * 4));
+    for (std::uint32_t u : units) put(u);
+    return bytes + blob;
+}
+
+TEST(Precompiled, ShortestKeyReplacesAShortClusterWhole) {
+    auto map = detail::Charsmap::parse(one_key_charsmap());
+    ASSERT_TRUE(map.ok()) << map.error().message();
+    EXPECT_EQ((*map)->replacements(), 1u);
+    EXPECT_TRUE((*map)->maps_ascii('A'));
+    EXPECT_FALSE((*map)->maps_ascii('b'));
+    auto norm = [&](std::u32string_view s) {
+        std::u32string out;
+        (*map)->normalize(s, out);
+        return out;
+    };
+    EXPECT_EQ(norm(U"xAyA"), U"xbyb");
+    // "A" + U+0301 is a 3-byte cluster: its first key ("A") replaces all of it, the mark is dropped.
+    EXPECT_EQ(norm(U"A\u0301 A"), U"b b");
+    // A cluster of 6 bytes or more is replaced character by character.
+    EXPECT_EQ(norm(U"A\u0301\u0301\u0301!"), U"b\u0301\u0301\u0301!");
+    // A NUL is kept (it ends a key search).
+    EXPECT_EQ(norm(std::u32string(U"a\0A", 3)), std::u32string(U"a\0b", 3));
+}
+
+// The XLM-R and T5 shaped fixtures (SentencePiece-built charsmaps; the figures are the tokenizers
+// library's): fullwidth letters fold, the ligature before a combining accent becomes "fi" with the
+// accent dropped, U+200B becomes a space that Replace(" {2,}") (XLM-R) or WhitespaceSplit (T5) merges,
+// and "½" + U+20DD takes the replacement of its shortest key, "½".
+TEST(Precompiled, XlmRAndT5ShapedFixtures) {
+    using S = std::vector<std::string>;
+    using I = std::vector<std::int32_t>;
+    const HfTokenizer xlmr = load("tests/data/text/unigram-precompiled.json");
+    const HfTokenizer t5 = load("tests/data/text/unigram-precompiled-t5.json");
+    auto a = xlmr.encode_full("\uFF21\uFF22\uFF23  \uFB01le\u200B  x", true);
+    ASSERT_TRUE(a.ok()) << a.error().message();
+    EXPECT_EQ(a->tokens, (S{"<s>", "\u2581", "ABC", "\u2581", "f", "i", "le", "\u2581x", "</s>"}));
+    EXPECT_EQ(a->ids, (I{2500, 4, 0, 4, 241, 347, 701, 333, 2501}));
+    auto b = xlmr.encode_full("\uFB01\u0301le \u00BD\u20DD", true);
+    ASSERT_TRUE(b.ok());
+    EXPECT_EQ(b->tokens, (S{"<s>", "\u2581", "f", "i", "le", "\u25811", "\u2044", "2", "</s>"}));
+    EXPECT_EQ(b->ids, (I{2500, 4, 241, 347, 701, 248, 0, 513, 2501}));
+    auto c = t5.encode_full("\uFF21\uFF22\uFF23  \uFB01le\u200B  x", true);
+    ASSERT_TRUE(c.ok());
+    EXPECT_EQ(c->ids, (I{4, 0, 4, 241, 347, 701, 333, 2501}));
+    auto d = t5.encode_full("\uFB01\u0301le \u00BD\u20DD", true);
+    ASSERT_TRUE(d.ok());
+    EXPECT_EQ(d->ids, (I{4, 241, 347, 701, 248, 0, 513, 2501}));
+}
+
+TEST(Precompiled, MalformedCharsmapsAreDataLoss) {
+    auto expect_loss = [](const std::string& bytes, const char* needle) {
+        auto r = detail::Charsmap::parse(bytes);
+        ASSERT_FALSE(r.ok()) << needle;
+        EXPECT_EQ(r.error().code(), ErrorCode::kDataLoss) << r.error().message();
+        EXPECT_NE(r.error().message().find(needle), std::string::npos) << r.error().message();
+    };
+    const std::string good = one_key_charsmap();
+    expect_loss("", "no trie size");
+    expect_loss(good.substr(0, 100), "trie of 1024 bytes");
+    expect_loss(one_key_charsmap(std::string("b\xff\0", 3)), "not UTF-8");
+    expect_loss(one_key_charsmap(std::string("b\0", 2), 7), "replacement offset 7");
+    expect_loss(one_key_charsmap(std::string("\xc3\xa9\0", 3), 1), "replacement offset 1");  // inside a UTF-8 sequence
+    expect_loss(one_key_charsmap(std::string("b\0", 2), 0, 300), "outside the trie");  // leaf at 65 ^ 300
+    for (const char* b64 : {"QUJD=", "QU*D", "QQ==QQ=="}) {
+        auto r = detail::Charsmap::from_base64(b64);
+        ASSERT_FALSE(r.ok()) << b64;
+        EXPECT_EQ(r.error().code(), ErrorCode::kDataLoss);
+    }
+    auto r = HfTokenizer::from_json_text(R"({"normalizer": {"type": "Precompiled", "precompiled_charsmap": "AAAA"},
+        "model": {"type": "WordPiece", "vocab": {"[UNK]": 0}}})", "case");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), ErrorCode::kDataLoss);
+    EXPECT_NE(r.error().message().find("precompiled_charsmap"), std::string::npos);
+}
+
 TEST(HfTokenizer, MalformedFilesAreNamedErrors) {
     struct Case {
         const char* json;
@@ -194,6 +304,10 @@ TEST(HfTokenizer, MalformedFilesAreNamedErrors) {
              "special_tokens": {"[CLS]": {"id": "[CLS]", "ids": [7], "tokens": ["[CLS]"]}}},
              "model": {"type": "WordPiece", "vocab": {"[UNK]": 0}}})", ErrorCode::kInvalidArgument, "outside the vocab"},
         {R"({"model": {"type": "Mystery", "vocab": {}}})", ErrorCode::kUnimplemented, "Mystery"},
+        {R"({"normalizer": {"type": "Precompiled"}, "model": {"type": "WordPiece", "vocab": {"[UNK]": 0}}})",
+         ErrorCode::kInvalidArgument, "precompiled_charsmap"},
+        {R"({"normalizer": {"type": "Replace", "pattern": {"Regex": " +"}, "content": " "},
+             "model": {"type": "WordPiece", "vocab": {"[UNK]": 0}}})", ErrorCode::kUnimplemented, "regex"},
         {R"([1, 2])", ErrorCode::kInvalidArgument, "JSON object"},
     };
     for (const Case& c : cases) {
