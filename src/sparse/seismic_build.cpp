@@ -146,7 +146,7 @@ public:
             if (b == e) continue;
             std::sort(out.docs.begin() + b, out.docs.begin() + e);
             out.block_sizes.push_back(e - b);
-            summarize(std::span<const std::uint32_t>(out.docs.data() + b, e - b), s, out);
+            summarize(term, std::span<const std::uint32_t>(out.docs.data() + b, e - b), s, out);
         }
         return out;
     }
@@ -212,9 +212,10 @@ private:
     }
 
     // Appends the block's summary: the coordinate-wise maximum of its documents, cut to the largest
-    // coordinates holding summary_energy of its mass (at most summary_max_entries of them), as u8 codes
-    // rounded up against scale = max / 255, terms ascending.
-    void summarize(std::span<const std::uint32_t> docs, Scratch& s, ListOut& out) const {
+    // coordinates holding summary_energy of its mass (at most summary_max_entries of them), always with
+    // the list's own term (every document of the block has it), as u8 codes rounded up against
+    // scale = max / 255, terms ascending.
+    void summarize(std::uint32_t list_term, std::span<const std::uint32_t> docs, Scratch& s, ListOut& out) const {
         s.touched.clear();
         float* dense = s.dense.data();
         const TermId* terms = c_.terms.data();
@@ -241,6 +242,19 @@ private:
             std::nth_element(buf.begin(), buf.begin() + p_.summary_max_entries, buf.begin() + static_cast<std::ptrdiff_t>(keep),
                              [](const auto& a, const auto& b) { return a.first > b.first; });
             keep = p_.summary_max_entries;
+        }
+        const auto own = std::find_if(buf.begin() + static_cast<std::ptrdiff_t>(keep), buf.end(),
+                                      [&](const auto& e) { return e.second == list_term; });
+        if (own != buf.end()) {
+            if (p_.summary_max_entries > 0 && keep >= p_.summary_max_entries) {
+                // Full: the list's term replaces the smallest kept coordinate.
+                const auto smallest = std::min_element(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(keep),
+                                                       [](const auto& a, const auto& b) { return a.first < b.first; });
+                std::iter_swap(smallest, own);
+            } else {
+                std::iter_swap(buf.begin() + static_cast<std::ptrdiff_t>(keep), own);
+                ++keep;
+            }
         }
         buf.resize(keep);
         float hi = 0.0f;

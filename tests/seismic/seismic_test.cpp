@@ -211,6 +211,35 @@ TEST(Seismic, CompactSummaryLayoutAndCap) {
     EXPECT_GE(recall(*capped, sp), 0.90);
 }
 
+// A capped summary always keeps the list's own term: with one entry per summary, that entry bounds a
+// single-term query's score on every document of the block, so single-term search stays exact.
+TEST(Seismic, CappedSummariesKeepTheListTerm) {
+    const SyntheticData& d = data();
+    SeismicBuildParams bp = small_params();
+    bp.n_postings = static_cast<std::uint32_t>(d.docs.size());
+    bp.max_fraction = 1.0f;
+    bp.summary_max_entries = 1;
+    auto ix = SeismicIndex::build(d.docs, bp);
+    ASSERT_TRUE(ix);
+    EXPECT_EQ(ix->stats().summary_entries, ix->stats().blocks);
+    SeismicSearchParams sp;
+    sp.heap_factor = 0.999f;
+    std::size_t scored = 0, matching = 0;
+    for (std::size_t i = 0; i < 30; ++i) {
+        const SparseVectorView full = d.queries.vectors[i].view();
+        SparseVector q{{full.terms[0]}, {2.0f}};
+        std::size_t n_eval = 0;
+        SeismicSearcher s(*ix);
+        const auto got = s.search(q.view(), sp, &n_eval);
+        const auto want = brute_force_top_k(d.docs, q.view(), sp.k);
+        ASSERT_EQ(got.size(), want.size());
+        for (std::size_t j = 0; j < got.size(); ++j) EXPECT_NEAR(got[j].score, want[j].score, 1e-5f * want[j].score);
+        scored += n_eval;
+        for (std::size_t r = 0; r < d.docs.size(); ++r) matching += dot(d.docs.row(r), q.view()) > 0 ? 1 : 0;
+    }
+    EXPECT_LT(scored, matching);
+}
+
 // SeismicIndex::search reuses pooled searchers (no O(N) allocation per query), also from several
 // threads at once and after the index has moved.
 TEST(Seismic, SearchPoolReusesSearchersAcrossThreadsAndMoves) {
