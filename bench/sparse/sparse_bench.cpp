@@ -278,6 +278,8 @@ int run_sparse(int argc, char** argv) {
     app.add_option("--max-fraction", bp.max_fraction, "Seismic: cap on a list, as a multiple of n-postings")->capture_default_str();
     app.add_option("--centroid-fraction", bp.centroid_fraction, "Seismic beta: blocks per posting")->capture_default_str();
     app.add_option("--summary-energy", bp.summary_energy, "Seismic alpha: L1 mass kept per block summary")->capture_default_str();
+    app.add_option("--summary-max-entries", bp.summary_max_entries, "Seismic: at most this many components per block summary (0 = no cap)")->capture_default_str();
+    app.add_option("--summary-min-postings", bp.summary_min_postings, "Seismic: lists with fewer kept postings get no summary (always scanned)")->capture_default_str();
     app.add_option("--min-cluster-size", bp.min_cluster_size, "Seismic: clusters this small are dissolved")->capture_default_str();
     app.add_option("--doc-cut", bp.doc_cut, "Seismic: document components used for clustering")->capture_default_str();
     std::string n_knns = "0";
@@ -402,11 +404,11 @@ int run_sparse(int argc, char** argv) {
         const double build_s = sw.seconds();
         const sparse::SeismicStats st = seis->stats();
         index_report += fmt::format(
-            "{}: built in {:.1f} s ({} threads); {} postings kept of {} ({:.1f}%), {} blocks, {} summary entries, k-NN {:.1f} MiB\n"
+            "{}: built in {:.1f} s ({} threads); {} postings kept of {} ({:.1f}%), {} blocks ({} without summary), {} summary entries, k-NN {:.1f} MiB\n"
             "  index {:.1f} MiB = forward {:.1f} + postings {:.1f} + summaries {:.1f} + ids {:.1f}; "
             "raw forward index (u32 term + f32 weight) {:.1f} MiB -> ratio {:.2f}\n",
             name, build_s, resolve_threads(threads), st.postings, st.nnz, 100.0 * static_cast<double>(st.postings) / static_cast<double>(std::max<std::size_t>(1, st.nnz)),
-            st.blocks, st.summary_entries, static_cast<double>(st.knn_bytes) / 1048576.0, static_cast<double>(st.total_bytes()) / 1048576.0, static_cast<double>(st.forward_bytes) / 1048576.0,
+            st.blocks, st.unsummarised_blocks, st.summary_entries, static_cast<double>(st.knn_bytes) / 1048576.0, static_cast<double>(st.total_bytes()) / 1048576.0, static_cast<double>(st.forward_bytes) / 1048576.0,
             static_cast<double>(st.postings_bytes) / 1048576.0, static_cast<double>(st.summary_bytes) / 1048576.0,
             static_cast<double>(st.other_bytes) / 1048576.0, static_cast<double>(st.raw_forward_bytes) / 1048576.0,
             static_cast<double>(st.total_bytes()) / static_cast<double>(std::max<std::size_t>(1, st.raw_forward_bytes)));
@@ -451,6 +453,8 @@ int run_sparse(int argc, char** argv) {
     meta.set("centroid_fraction", json::Value::number(bp.centroid_fraction));
     meta.set("summary_energy", json::Value::number(bp.summary_energy));
     meta.set("max_fraction", json::Value::number(bp.max_fraction));
+    meta.set("summary_max_entries", json::Value::number(bp.summary_max_entries));
+    meta.set("summary_min_postings", json::Value::number(bp.summary_min_postings));
     meta.set("knn", json::Value::number(bp.knn));
     meta.set("index_report", json::Value::string(index_report));
     return report(rows, meta, k, source, json_path, svg_path);

@@ -163,6 +163,8 @@ void add_sparse_build_command(CLI::App& app) {
     sub->add_option("--max-fraction", p.max_fraction, "Seismic: list cap as a multiple of n-postings")->capture_default_str();
     sub->add_option("--centroid-fraction", p.centroid_fraction, "Seismic beta: blocks per kept posting")->capture_default_str();
     sub->add_option("--summary-energy", p.summary_energy, "Seismic alpha: L1 mass kept by each block summary")->capture_default_str();
+    sub->add_option("--summary-max-entries", p.summary_max_entries, "Seismic: at most this many components per block summary (0 = no cap)")->capture_default_str();
+    sub->add_option("--summary-min-postings", p.summary_min_postings, "Seismic: lists with fewer kept postings get no summary (always scanned)")->capture_default_str();
     sub->add_option("--min-cluster-size", p.min_cluster_size, "Seismic: dissolve clusters this small")->capture_default_str();
     sub->add_option("--doc-cut", p.doc_cut, "Seismic: document components used for clustering")->capture_default_str();
     sub->add_option("--knn", p.knn, "Seismic: k-NN graph neighbours per document for refinement (0 = none; one search per document)")->capture_default_str();

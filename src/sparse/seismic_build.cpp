@@ -1,8 +1,9 @@
-// Seismic index construction: pruning, clustering into blocks, quantised summaries (seismic.h).
+// Seismic index construction: pruning, clustering into blocks, compact quantised summaries (seismic.h).
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -18,12 +19,11 @@ namespace {
 // The blocks and summaries of one posting list, before concatenation.
 struct ListOut {
     std::vector<std::uint32_t> block_sizes;
-    std::vector<std::uint32_t> docs;  // grouped by block, ascending within a block
-    std::vector<float> mins, steps;   // per block
-    std::vector<std::uint32_t> comp_term;
-    std::vector<std::uint32_t> comp_count;  // entries per component
-    std::vector<std::uint16_t> entry_block;
-    std::vector<std::uint8_t> entry_code;
+    std::vector<std::uint32_t> docs;         // grouped by block, ascending within a block
+    std::vector<float> scales;               // per block
+    std::vector<std::uint32_t> block_terms;  // summary entries per block
+    std::vector<std::uint32_t> terms;        // summary entries, ascending term within a block
+    std::vector<std::uint8_t> codes;
 };
 
 struct TermWeight {
@@ -83,6 +83,15 @@ public:
         ListOut out;
         if (list.empty()) return out;
         const std::size_t n = list.size();
+        if (n < p_.summary_min_postings) {
+            // A short list: one block without a summary, always scanned when picked.
+            out.docs.assign(list.begin(), list.end());
+            std::sort(out.docs.begin(), out.docs.end());
+            out.block_sizes.push_back(static_cast<std::uint32_t>(n));
+            out.scales.push_back(0.0f);
+            out.block_terms.push_back(0);
+            return out;
+        }
         std::size_t n_c = static_cast<std::size_t>(std::floor(p_.centroid_fraction * static_cast<double>(n)));
         n_c = std::clamp<std::size_t>(n_c, 1, std::min<std::size_t>(n, 65535));
 
@@ -132,35 +141,12 @@ public:
             std::vector<std::uint32_t> fill(start.begin(), start.end() - 1);
             for (std::size_t i = 0; i < n; ++i) out.docs[fill[assign[i]]++] = list[i];
         }
-        struct Entry {
-            std::uint32_t term;
-            std::uint16_t block;
-            std::uint8_t code;
-        };
-        std::vector<Entry> entries;
         for (std::size_t ci = 0; ci < n_c; ++ci) {
             const std::uint32_t b = start[ci], e = start[ci + 1];
             if (b == e) continue;
             std::sort(out.docs.begin() + b, out.docs.begin() + e);
-            const auto blk = static_cast<std::uint16_t>(out.block_sizes.size());
             out.block_sizes.push_back(e - b);
-            summarize(std::span<const std::uint32_t>(out.docs.data() + b, e - b), s, out, [&](std::uint32_t t, std::uint8_t code) {
-                entries.push_back({t, blk, code});
-            });
-        }
-        std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-            return a.term != b.term ? a.term < b.term : a.block < b.block;
-        });
-        out.entry_block.reserve(entries.size());
-        out.entry_code.reserve(entries.size());
-        for (std::size_t i = 0; i < entries.size(); ++i) {
-            if (i == 0 || entries[i].term != entries[i - 1].term) {
-                out.comp_term.push_back(entries[i].term);
-                out.comp_count.push_back(0);
-            }
-            ++out.comp_count.back();
-            out.entry_block.push_back(entries[i].block);
-            out.entry_code.push_back(entries[i].code);
+            summarize(term, std::span<const std::uint32_t>(out.docs.data() + b, e - b), s, out);
         }
         return out;
     }
@@ -225,8 +211,11 @@ private:
         return best;
     }
 
-    template <class Emit>
-    void summarize(std::span<const std::uint32_t> docs, Scratch& s, ListOut& out, Emit&& emit) const {
+    // Appends the block's summary: the coordinate-wise maximum of its documents, cut to the largest
+    // coordinates holding summary_energy of its mass (at most summary_max_entries of them), always with
+    // the list's own term (every document of the block has it), as u8 codes rounded up against
+    // scale = max / 255, terms ascending.
+    void summarize(std::uint32_t list_term, std::span<const std::uint32_t> docs, Scratch& s, ListOut& out) const {
         s.touched.clear();
         float* dense = s.dense.data();
         const TermId* terms = c_.terms.data();
@@ -248,19 +237,39 @@ private:
             total += s.dense[t];
             s.dense[t] = 0.0f;
         }
-        const std::size_t keep = top_mass_prefix(buf, static_cast<double>(p_.summary_energy) * total);
-        buf.resize(keep);
-        float lo = buf.empty() ? 0.0f : buf.front().first, hi = lo;
-        for (const auto& e : buf) {
-            lo = std::min(lo, e.first);
-            hi = std::max(hi, e.first);
+        std::size_t keep = top_mass_prefix(buf, static_cast<double>(p_.summary_energy) * total);
+        if (p_.summary_max_entries > 0 && keep > p_.summary_max_entries) {
+            std::nth_element(buf.begin(), buf.begin() + p_.summary_max_entries, buf.begin() + static_cast<std::ptrdiff_t>(keep),
+                             [](const auto& a, const auto& b) { return a.first > b.first; });
+            keep = p_.summary_max_entries;
         }
-        const float step = (hi - lo) / 255.0f;
-        out.mins.push_back(lo);
-        out.steps.push_back(step);
+        const auto own = std::find_if(buf.begin() + static_cast<std::ptrdiff_t>(keep), buf.end(),
+                                      [&](const auto& e) { return e.second == list_term; });
+        if (own != buf.end()) {
+            if (p_.summary_max_entries > 0 && keep >= p_.summary_max_entries) {
+                // Full: the list's term replaces the smallest kept coordinate.
+                const auto smallest = std::min_element(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(keep),
+                                                       [](const auto& a, const auto& b) { return a.first < b.first; });
+                std::iter_swap(smallest, own);
+            } else {
+                std::iter_swap(buf.begin() + static_cast<std::ptrdiff_t>(keep), own);
+                ++keep;
+            }
+        }
+        buf.resize(keep);
+        float hi = 0.0f;
+        for (const auto& e : buf) hi = std::max(hi, e.first);
+        float scale = hi / 255.0f;  // hi > 0 (weights are positive); nudged up until 255 x scale >= hi
+        while (scale * 255.0f < hi) scale = std::nextafter(scale, std::numeric_limits<float>::infinity());
+        out.scales.push_back(scale);
+        out.block_terms.push_back(static_cast<std::uint32_t>(keep));
+        std::sort(buf.begin(), buf.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
         for (const auto& [w, t] : buf) {
-            const float q = step > 0.0f ? std::round((w - lo) / step) : 0.0f;
-            emit(t, static_cast<std::uint8_t>(std::clamp(q, 0.0f, 255.0f)));
+            // Rounded up, then raised until code * scale >= w also in float arithmetic.
+            float q = std::ceil(w / scale);
+            while (q < 255.0f && q * scale < w) q += 1.0f;
+            out.terms.push_back(t);
+            out.codes.push_back(static_cast<std::uint8_t>(std::clamp(q, 1.0f, 255.0f)));
         }
     }
 
@@ -409,63 +418,55 @@ Result<SeismicIndex> SeismicBuilder::build(const SparseCollection& c, const Seis
     std::vector<TermWeight>().swap(top);
 
     // 4. Concatenate.
-    std::vector<std::uint64_t> list_blocks(static_cast<std::size_t>(dim) + 1, 0), list_comps(list_blocks),
-        list_entries(list_blocks);
-    std::size_t n_blocks = 0, n_post = 0, n_comps = 0, n_entries = 0;
+    std::size_t n_blocks = 0, n_post = 0, n_entries = 0;
     for (std::uint32_t t = 0; t < dim; ++t) {
         n_blocks += lists[t].block_sizes.size();
         n_post += lists[t].docs.size();
-        n_comps += lists[t].comp_term.size();
-        n_entries += lists[t].entry_code.size();
+        n_entries += lists[t].codes.size();
     }
-    std::vector<std::uint64_t> block_post(n_blocks + 1, 0);
-    std::vector<std::uint32_t> postings, comp_term, comp_start;
-    std::vector<float> mins, steps;
-    std::vector<std::uint16_t> entry_block;
-    std::vector<std::uint8_t> entry_code;
+    if (n_blocks >= (1ull << 32)) return invalid_argument("seismic: more than 2^32 - 1 blocks");
+    const bool wide = dim > 65536;
+    std::vector<std::uint32_t> list_blocks(static_cast<std::size_t>(dim) + 1, 0);
+    std::vector<std::uint64_t> block_post(n_blocks + 1, 0), block_sum(n_blocks + 1, 0);
+    std::vector<std::uint32_t> postings, terms32;
+    std::vector<std::uint16_t> terms16;
+    std::vector<float> scales;
+    std::vector<std::uint8_t> codes;
     postings.reserve(n_post);
-    comp_term.reserve(n_comps);
-    comp_start.reserve(n_comps);
-    mins.reserve(n_blocks);
-    steps.reserve(n_blocks);
-    entry_block.reserve(n_entries);
-    entry_code.reserve(n_entries);
-    std::size_t blk = 0, comp = 0;
+    scales.reserve(n_blocks);
+    codes.reserve(n_entries);
+    if (wide) {
+        terms32.reserve(n_entries);
+    } else {
+        terms16.reserve(n_entries);
+    }
+    std::size_t blk = 0;
     for (std::uint32_t t = 0; t < dim; ++t) {
         ListOut& l = lists[t];
         idx.max_blocks_per_list_ = std::max(idx.max_blocks_per_list_, static_cast<std::uint32_t>(l.block_sizes.size()));
-        for (std::uint32_t sz : l.block_sizes) {
-            block_post[blk + 1] = block_post[blk] + sz;
+        for (std::size_t i = 0; i < l.block_sizes.size(); ++i) {
+            block_post[blk + 1] = block_post[blk] + l.block_sizes[i];
+            block_sum[blk + 1] = block_sum[blk] + l.block_terms[i];
             ++blk;
         }
         postings.insert(postings.end(), l.docs.begin(), l.docs.end());
-        mins.insert(mins.end(), l.mins.begin(), l.mins.end());
-        steps.insert(steps.end(), l.steps.begin(), l.steps.end());
-        std::uint32_t rel = 0;
-        for (std::size_t k = 0; k < l.comp_term.size(); ++k) {
-            comp_term.push_back(l.comp_term[k]);
-            comp_start.push_back(rel);
-            rel += l.comp_count[k];
-            ++comp;
+        scales.insert(scales.end(), l.scales.begin(), l.scales.end());
+        for (std::uint32_t term : l.terms) {
+            if (wide) terms32.push_back(term);
+            else terms16.push_back(static_cast<std::uint16_t>(term));
         }
-        entry_block.insert(entry_block.end(), l.entry_block.begin(), l.entry_block.end());
-        entry_code.insert(entry_code.end(), l.entry_code.begin(), l.entry_code.end());
-        list_blocks[t + 1] = blk;
-        list_comps[t + 1] = comp;
-        list_entries[t + 1] = entry_code.size();
+        codes.insert(codes.end(), l.codes.begin(), l.codes.end());
+        list_blocks[t + 1] = static_cast<std::uint32_t>(blk);
         l = ListOut();
     }
-    idx.list_blocks_ = Buffer<std::uint64_t>(std::move(list_blocks));
+    idx.list_blocks_ = Buffer<std::uint32_t>(std::move(list_blocks));
     idx.block_post_ = Buffer<std::uint64_t>(std::move(block_post));
     idx.postings_ = Buffer<std::uint32_t>(std::move(postings));
-    idx.block_min_ = Buffer<float>(std::move(mins));
-    idx.block_step_ = Buffer<float>(std::move(steps));
-    idx.list_comps_ = Buffer<std::uint64_t>(std::move(list_comps));
-    idx.comp_term_ = Buffer<std::uint32_t>(std::move(comp_term));
-    idx.list_entries_ = Buffer<std::uint64_t>(std::move(list_entries));
-    idx.comp_start_ = Buffer<std::uint32_t>(std::move(comp_start));
-    idx.entry_block_ = Buffer<std::uint16_t>(std::move(entry_block));
-    idx.entry_code_ = Buffer<std::uint8_t>(std::move(entry_code));
+    idx.block_sum_ = Buffer<std::uint64_t>(std::move(block_sum));
+    idx.block_scale_ = Buffer<float>(std::move(scales));
+    idx.sum_terms16_ = Buffer<std::uint16_t>(std::move(terms16));
+    idx.sum_terms32_ = Buffer<std::uint32_t>(std::move(terms32));
+    idx.sum_codes_ = Buffer<std::uint8_t>(std::move(codes));
 
     // 5. Optional k-NN graph: each document's nearest documents by a Seismic search with itself.
     if (p.knn > 0) {

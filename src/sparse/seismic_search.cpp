@@ -1,5 +1,6 @@
 // Seismic query processing (seismic.h section "Query").
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <numeric>
@@ -23,57 +24,48 @@ bool better(const SparseHit& a, const SparseHit& b) noexcept {
 SeismicSearcher::SeismicSearcher(const SeismicIndex& index)
     : index_(&index),
       qdense_(index.dim(), 0.0f),
-      visited_(index.size(), 0),
-      acc_code_(index.max_blocks_per_list_, 0.0f),
-      acc_q_(index.max_blocks_per_list_, 0.0f),
+      visited_(index.forward_.size(), 0),
       block_score_(index.max_blocks_per_list_, 0.0f),
       order_(index.max_blocks_per_list_, 0) {}
 
-void SeismicSearcher::score_summaries(std::uint32_t list, SparseVectorView query) {
+// Block b's summary score: scale x sum of code x query weight over its entries; +infinity for a block
+// without a summary (a short list's only block), which is never skipped.
+template <class TermT>
+void SeismicSearcher::score_blocks(const TermT* terms, std::uint64_t b0, std::size_t nb) {
+    const SeismicIndex& ix = *index_;
+    const std::uint64_t* bs = ix.block_sum_.data() + b0;
+    const float* scale = ix.block_scale_.data() + b0;
+    const std::uint8_t* codes = ix.sum_codes_.data();
+    const float* q = qdense_.data();
+    for (std::size_t b = 0; b < nb; ++b) {
+        const std::uint64_t e0 = bs[b], e1 = bs[b + 1];
+        if (e0 == e1) {
+            block_score_[b] = std::numeric_limits<float>::infinity();
+            continue;
+        }
+        float s0 = 0, s1 = 0;
+        std::uint64_t e = e0;
+        for (; e + 2 <= e1; e += 2) {
+            s0 += q[terms[e]] * static_cast<float>(codes[e]);
+            s1 += q[terms[e + 1]] * static_cast<float>(codes[e + 1]);
+        }
+        if (e < e1) s0 += q[terms[e]] * static_cast<float>(codes[e]);
+        block_score_[b] = (s0 + s1) * scale[b];
+    }
+}
+
+void SeismicSearcher::score_summaries(std::uint32_t list) {
     const SeismicIndex& ix = *index_;
     const std::uint64_t b0 = ix.list_blocks_[list];
     const std::size_t nb = ix.list_blocks_[list + 1] - b0;
-    std::fill_n(acc_code_.begin(), nb, 0.0f);
-    std::fill_n(acc_q_.begin(), nb, 0.0f);
-    const std::uint32_t* ct = ix.comp_term_.data();
-    const std::uint64_t c1 = ix.list_comps_[list + 1];
-    const std::uint64_t c0 = ix.list_comps_[list];
-    std::uint64_t pos = c0;
-    const std::uint64_t base = ix.list_entries_[list], list_end = ix.list_entries_[list + 1];
-    const std::uint32_t* cs = ix.comp_start_.data();
-    const std::uint16_t* eb = ix.entry_block_.data();
-    const std::uint8_t* ec = ix.entry_code_.data();
-    auto add_component = [&](std::uint64_t c, float qw) {
-        const std::uint64_t e1 = c + 1 < c1 ? base + cs[c + 1] : list_end;
-        for (std::uint64_t e = base + cs[c]; e < e1; ++e) {
-            acc_code_[eb[e]] += qw * static_cast<float>(ec[e]);
-            acc_q_[eb[e]] += qw;
-        }
-    };
-    if (c1 - c0 <= 8 * query.size()) {
-        // Few components: one linear pass, looking each up in the dense query (no unpredictable search).
-        for (std::uint64_t c = c0; c < c1; ++c) {
-            const float qw = qdense_[ct[c]];
-            if (qw != 0.0f) add_component(c, qw);
-        }
+    if (ix.sum_terms32_.empty()) {
+        score_blocks(ix.sum_terms16_.data(), b0, nb);
     } else {
-        for (std::size_t j = 0; j < query.size() && pos < c1; ++j) {
-            const std::uint32_t qt = query.terms[j];
-            pos = static_cast<std::uint64_t>(std::lower_bound(ct + pos, ct + c1, qt) - ct);
-            if (pos < c1 && ct[pos] == qt) add_component(pos, query.weights[j]);
-        }
+        score_blocks(ix.sum_terms32_.data(), b0, nb);
     }
-    const float* mn = ix.block_min_.data() + b0;
-    const float* st = ix.block_step_.data() + b0;
-    for (std::size_t b = 0; b < nb; ++b) block_score_[b] = st[b] * acc_code_[b] + mn[b] * acc_q_[b];
 }
 
-// Scores `doc` exactly unless already visited by this query, and keeps it if it is among the k best.
-void SeismicSearcher::offer(std::vector<SparseHit>& heap, std::size_t k, std::uint32_t doc, std::size_t& n_eval) {
-    if (visited_[doc] == stamp_) return;
-    visited_[doc] = stamp_;
-    const SparseHit h{doc, index_->forward_.score(doc, qdense_.data())};
-    ++n_eval;
+void SeismicSearcher::push(std::vector<SparseHit>& heap, std::size_t k, SparseHit h) {
     if (heap.size() < k) {
         heap.push_back(h);
         std::push_heap(heap.begin(), heap.end(), better);
@@ -82,6 +74,42 @@ void SeismicSearcher::offer(std::vector<SparseHit>& heap, std::size_t k, std::ui
         heap.back() = h;
         std::push_heap(heap.begin(), heap.end(), better);
     }
+}
+
+// Scores `doc` exactly unless already visited by this query, and keeps it if it is among the k best.
+void SeismicSearcher::offer(std::vector<SparseHit>& heap, std::size_t k, std::uint32_t doc, std::size_t& n_eval) {
+    if (visited_[doc] == stamp_) return;
+    visited_[doc] = stamp_;
+    ++n_eval;
+    push(heap, k, SparseHit{doc, index_->forward_.score(doc, qdense_.data())});
+}
+
+// The exact tail: term at a time over every query term, then each touched row into the heap.
+void SeismicSearcher::score_tail(SparseVectorView query, std::vector<SparseHit>& heap, std::size_t k,
+                                 std::size_t& n_eval) {
+    const SeismicTail& tail = *index_->tail_;
+    const std::size_t n = tail.ids.size();
+    if (tail_acc_.size() < n) {
+        tail_acc_.resize(n, 0.0f);
+        tail_stamp_.resize(n, 0);
+    }
+    tail_touched_.clear();
+    for (std::size_t j = 0; j < query.size(); ++j) {
+        const std::uint32_t t = query.terms[j];
+        if (t >= tail.lists.size()) continue;
+        const float qw = query.weights[j];
+        for (const auto& [row, w] : tail.lists[t]) {
+            if (tail_stamp_[row] != stamp_) {
+                tail_stamp_[row] = stamp_;
+                tail_acc_[row] = 0.0f;
+                tail_touched_.push_back(row);
+            }
+            tail_acc_[row] += qw * w;
+        }
+    }
+    const auto base = static_cast<std::uint32_t>(index_->forward_.size());
+    for (std::uint32_t row : tail_touched_) push(heap, k, SparseHit{base + row, tail_acc_[row]});
+    n_eval += tail_touched_.size();
 }
 
 std::vector<SparseHit> SeismicSearcher::search(SparseVectorView query, const SeismicSearchParams& params,
@@ -96,6 +124,7 @@ std::vector<SparseHit> SeismicSearcher::search(SparseVectorView query, const Sei
     }
     if (++stamp_ == 0) {
         std::fill(visited_.begin(), visited_.end(), 0u);
+        std::fill(tail_stamp_.begin(), tail_stamp_.end(), 0u);
         stamp_ = 1;
     }
     std::vector<std::pair<float, std::uint32_t>> sel;
@@ -117,7 +146,7 @@ std::vector<SparseHit> SeismicSearcher::search(SparseVectorView query, const Sei
         const std::uint64_t b0 = ix.list_blocks_[list];
         const std::size_t nb = ix.list_blocks_[list + 1] - b0;
         if (nb == 0) continue;
-        score_summaries(list, query);
+        score_summaries(list);
         std::iota(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(nb), 0u);
         const bool sorted = params.first_sorted && si == 0;
         if (sorted)
@@ -135,12 +164,14 @@ std::vector<SparseHit> SeismicSearcher::search(SparseVectorView query, const Sei
             for (std::uint64_t p = p0; p < p1; ++p) offer(heap, params.k, postings[p], n_eval);
         }
     }
+    if (ix.tail_ != nullptr && !ix.tail_->ids.empty()) score_tail(query, heap, params.k, n_eval);
     const std::uint32_t kappa = ix.params_.knn;
     if (params.n_knn > 0 && kappa > 0) {
         const std::uint32_t n = std::min(params.n_knn, kappa);
         std::vector<std::uint32_t> seeds;
         seeds.reserve(heap.size());
-        for (const SparseHit& h : heap) seeds.push_back(h.doc);
+        for (const SparseHit& h : heap)
+            if (h.doc < ix.forward_.size()) seeds.push_back(h.doc);  // tail rows have no graph
         for (std::uint32_t d : seeds) {
             const std::uint32_t* nb = ix.knn_.data() + static_cast<std::size_t>(d) * kappa;
             for (std::uint32_t j = 0; j < n && nb[j] != kNoNeighbor; ++j) offer(heap, params.k, nb[j], n_eval);

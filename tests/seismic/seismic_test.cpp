@@ -123,6 +123,123 @@ TEST(Seismic, EqualsExactAtFullBudget) {
     }
 }
 
+// Summaries are rounded up, so with summary_energy 1 and no cap every block summary bounds every
+// document of its block: skipping a block whose summary score is below the k-th score loses nothing.
+// Without static pruning and with every query list scanned, search at heap_factor just under 1 is exact.
+TEST(Seismic, UntrimmedSummariesAreUpperBounds) {
+    const SyntheticData& d = data();
+    SeismicBuildParams bp = small_params();
+    bp.n_postings = static_cast<std::uint32_t>(d.docs.size());
+    bp.max_fraction = 1.0f;
+    bp.summary_energy = 1.0f;
+    auto ix = SeismicIndex::build(d.docs, bp);
+    ASSERT_TRUE(ix);
+    EXPECT_EQ(ix->stats().unsummarised_blocks, 0u);
+    SeismicSearchParams sp;
+    sp.query_cut = 1000;
+    sp.heap_factor = 0.999f;
+    sp.k = 10;
+    std::size_t scored = 0, matching = 0;
+    for (std::size_t i = 0; i < d.queries.size(); ++i) {
+        std::size_t n_eval = 0;
+        SeismicSearcher s(*ix);
+        const auto got = s.search(d.queries.vectors[i].view(), sp, &n_eval);
+        const auto want = brute_force_top_k(d.docs, d.queries.vectors[i].view(), sp.k);
+        ASSERT_EQ(got.size(), want.size());
+        for (std::size_t j = 0; j < got.size(); ++j)
+            EXPECT_NEAR(got[j].score, want[j].score, 1e-5f * std::max(1.0f, want[j].score)) << "query " << i;
+        scored += n_eval;
+        for (std::size_t r = 0; r < d.docs.size(); ++r) matching += dot(d.docs.row(r), d.queries.vectors[i].view()) > 0 ? 1 : 0;
+    }
+    EXPECT_LT(scored, matching);  // the bounds did skip blocks
+}
+
+// Lists shorter than summary_min_postings are one block without a summary, scanned whenever picked.
+TEST(Seismic, ShortListsWithoutSummariesAreAlwaysScanned) {
+    const SyntheticData& d = data();
+    SeismicBuildParams bp = small_params();
+    bp.n_postings = static_cast<std::uint32_t>(d.docs.size());
+    bp.max_fraction = 1.0f;
+    bp.summary_min_postings = 1u << 30;  // every list
+    auto ix = SeismicIndex::build(d.docs, bp);
+    ASSERT_TRUE(ix);
+    const SeismicStats st = ix->stats();
+    std::vector<char> used(d.docs.dim(), 0);
+    for (TermId t : d.docs.terms) used[t] = 1;
+    EXPECT_EQ(st.blocks, static_cast<std::size_t>(std::count(used.begin(), used.end(), 1)));  // one per list
+    EXPECT_EQ(st.unsummarised_blocks, st.blocks);
+    EXPECT_EQ(st.summary_entries, 0u);
+    SeismicSearchParams sp;
+    sp.query_cut = 1000;
+    sp.heap_factor = 1.0f;  // nothing can be skipped: no summaries
+    for (std::size_t i = 0; i < 30; ++i) {
+        const auto got = ix->search(d.queries.vectors[i].view(), sp);
+        const auto want = brute_force_top_k(d.docs, d.queries.vectors[i].view(), sp.k);
+        ASSERT_EQ(got.size(), want.size());
+        for (std::size_t j = 0; j < got.size(); ++j) EXPECT_NEAR(got[j].score, want[j].score, 1e-5f * std::max(1.0f, want[j].score));
+    }
+    // A middle threshold splits the lists; the short ones cost no summary bytes.
+    bp = small_params();
+    bp.summary_min_postings = 15;
+    auto mixed = SeismicIndex::build(d.docs, bp);
+    ASSERT_TRUE(mixed);
+    const SeismicStats ms = mixed->stats(), full = shared_index().stats();
+    EXPECT_GT(ms.unsummarised_blocks, 0u);
+    EXPECT_LT(ms.unsummarised_blocks, ms.blocks);
+    EXPECT_LT(ms.summary_entries, full.summary_entries);
+    sp.query_cut = 10;
+    sp.heap_factor = 0.9f;
+    EXPECT_GE(recall(*mixed, sp), 0.95);
+}
+
+// The summary layout costs exactly: u64 entry offset + f32 scale per block, u16 term + u8 code per entry
+// (the vocabulary has 5,000 terms), and a cap bounds the entries per block.
+TEST(Seismic, CompactSummaryLayoutAndCap) {
+    const SeismicStats full = shared_index().stats();
+    EXPECT_EQ(full.summary_bytes, (full.blocks + 1) * 8 + full.blocks * 4 + full.summary_entries * 3);
+    SeismicBuildParams bp = small_params();
+    bp.summary_max_entries = 6;
+    auto capped = SeismicIndex::build(data().docs, bp);
+    ASSERT_TRUE(capped);
+    const SeismicStats st = capped->stats();
+    EXPECT_EQ(st.blocks, full.blocks);  // same clustering
+    EXPECT_LE(st.summary_entries, 6 * st.blocks);
+    EXPECT_LT(st.summary_entries, full.summary_entries);
+    SeismicSearchParams sp;
+    sp.query_cut = 10;
+    sp.heap_factor = 0.9f;
+    EXPECT_GE(recall(*capped, sp), 0.90);
+}
+
+// A capped summary always keeps the list's own term: with one entry per summary, that entry bounds a
+// single-term query's score on every document of the block, so single-term search stays exact.
+TEST(Seismic, CappedSummariesKeepTheListTerm) {
+    const SyntheticData& d = data();
+    SeismicBuildParams bp = small_params();
+    bp.n_postings = static_cast<std::uint32_t>(d.docs.size());
+    bp.max_fraction = 1.0f;
+    bp.summary_max_entries = 1;
+    auto ix = SeismicIndex::build(d.docs, bp);
+    ASSERT_TRUE(ix);
+    EXPECT_EQ(ix->stats().summary_entries, ix->stats().blocks);
+    SeismicSearchParams sp;
+    sp.heap_factor = 0.999f;
+    std::size_t scored = 0, matching = 0;
+    for (std::size_t i = 0; i < 30; ++i) {
+        const SparseVectorView full = d.queries.vectors[i].view();
+        SparseVector q{{full.terms[0]}, {2.0f}};
+        std::size_t n_eval = 0;
+        SeismicSearcher s(*ix);
+        const auto got = s.search(q.view(), sp, &n_eval);
+        const auto want = brute_force_top_k(d.docs, q.view(), sp.k);
+        ASSERT_EQ(got.size(), want.size());
+        for (std::size_t j = 0; j < got.size(); ++j) EXPECT_NEAR(got[j].score, want[j].score, 1e-5f * want[j].score);
+        scored += n_eval;
+        for (std::size_t r = 0; r < d.docs.size(); ++r) matching += dot(d.docs.row(r), q.view()) > 0 ? 1 : 0;
+    }
+    EXPECT_LT(scored, matching);
+}
+
 // SeismicIndex::search reuses pooled searchers (no O(N) allocation per query), also from several
 // threads at once and after the index has moved.
 TEST(Seismic, SearchPoolReusesSearchersAcrossThreadsAndMoves) {
@@ -284,6 +401,78 @@ TEST(Seismic, KnnGraphRefinementRoundTrips) {
     const auto a = ix->search(q.view(), sp), b = back->search(q.view(), sp);
     ASSERT_EQ(a.size(), b.size());
     for (std::size_t j = 0; j < a.size(); ++j) EXPECT_EQ(a[j].doc, b[j].doc);
+}
+
+// Incremental add: rows added after a build are found at once (exact tail), ids and row numbers
+// continue, merge() rebuilds into the same results as a build over everything, save() needs a merge.
+TEST(Seismic, IncrementalAddTailAndMerge) {
+    testing::TempDir dir;
+    const SyntheticData& d = data();
+    const std::size_t half = d.docs.size() / 2;
+    SparseCollection first;
+    first.vocab = d.docs.vocab;
+    for (std::size_t r = 0; r < half; ++r) first.append_canonical(d.docs.ids[r], d.docs.row(r));
+    SeismicBuildParams bp = small_params();
+    bp.n_postings = static_cast<std::uint32_t>(d.docs.size());
+    bp.max_fraction = 1.0f;
+    auto built = SeismicIndex::build(first, bp);
+    ASSERT_TRUE(built);
+    SeismicIndex ix = std::move(*built);
+    SeismicSearchParams sp;
+    sp.query_cut = 1000;
+    sp.heap_factor = 0.0f;  // full budget: the built part is exact too, so every answer is brute force
+    (void)ix.search(d.queries.vectors[0].view(), sp);  // a pooled searcher sized before the adds
+    for (std::size_t r = half; r < d.docs.size(); ++r) ASSERT_TRUE(ix.add(d.docs.ids[r], d.docs.row(r)));
+    EXPECT_EQ(ix.size(), d.docs.size());
+    EXPECT_EQ(ix.tail_size(), d.docs.size() - half);
+    EXPECT_EQ(ix.doc_id(static_cast<std::uint32_t>(half + 5)), d.docs.ids[half + 5]);
+    auto check = [&](const SeismicIndex& x) {
+        for (std::size_t i = 0; i < 40; ++i) {
+            const auto got = x.search(d.queries.vectors[i].view(), sp);
+            const auto want = brute_force_top_k(d.docs, d.queries.vectors[i].view(), sp.k);
+            ASSERT_EQ(got.size(), want.size());
+            for (std::size_t j = 0; j < got.size(); ++j)
+                EXPECT_NEAR(got[j].score, want[j].score, 1e-5f * std::max(1.0f, want[j].score)) << "query " << i;
+        }
+    };
+    check(ix);
+    // A query matching only an added row finds it.
+    const auto& last = d.docs.row(d.docs.size() - 1);
+    SparseVector q{{last.terms.begin(), last.terms.end()}, {last.weights.begin(), last.weights.end()}};
+    const auto self = ix.search(q.view(), sp);
+    ASSERT_FALSE(self.empty());
+    EXPECT_NEAR(self[0].score, dot(q.view(), last), 1e-4f);
+
+    auto saved = ix.save(dir.file("t.seis"));
+    ASSERT_FALSE(saved);
+    EXPECT_EQ(saved.error().code(), ErrorCode::kFailedPrecondition);
+    // Bad rows are refused and leave the tail unchanged.
+    SparseVector beyond{{1, d.docs.dim()}, {1.0f, 1.0f}}, unsorted{{5, 2}, {1.0f, 1.0f}}, negative{{1}, {-1.0f}};
+    EXPECT_EQ(ix.add("x", beyond.view()).error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(ix.add("x", unsorted.view()).error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(ix.add("x", negative.view()).error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(ix.size(), d.docs.size());
+
+    ASSERT_TRUE(ix.merge());
+    EXPECT_EQ(ix.tail_size(), 0u);
+    EXPECT_EQ(ix.size(), d.docs.size());
+    auto whole = SeismicIndex::build(d.docs, bp);
+    ASSERT_TRUE(whole);
+    EXPECT_EQ(ix.stats().postings, whole->stats().postings);
+    EXPECT_EQ(ix.stats().summary_entries, whole->stats().summary_entries);
+    check(ix);
+    ASSERT_TRUE(ix.save(dir.file("t.seis")));
+    auto back = SeismicIndex::open(dir.file("t.seis"));
+    ASSERT_TRUE(back) << back.error().to_string();
+    EXPECT_EQ(back->doc_id(static_cast<std::uint32_t>(half + 5)), d.docs.ids[half + 5]);
+    // An opened index takes adds too.
+    ASSERT_TRUE(back->add("new", q.view()));
+    const auto again = back->search(q.view(), sp);
+    ASSERT_GE(again.size(), 2u);
+    EXPECT_NEAR(again[0].score, again[1].score, 1e-4f * again[0].score);  // the row and its copy
+    bool found = false;
+    for (const auto& h : again) found = found || back->doc_id(h.doc) == "new";
+    EXPECT_TRUE(found);
 }
 
 TEST(Seismic, EmptyCollection) {
