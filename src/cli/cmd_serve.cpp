@@ -26,6 +26,7 @@ struct ServeOptions {
     std::string allowed_hosts;
     std::size_t max_body_mb = 64;
     std::size_t max_header_kb = 32;
+    std::uint32_t commit_delay_us = 200;
 };
 
 // A key from a file (first line, surrounding whitespace dropped); the file must not be empty.
@@ -97,6 +98,7 @@ int run_serve(ServeOptions o) {
     raise_fd_limit(so.max_connections);
     engine::CollectionOptions copts;
     copts.models_dir = o.models;  // set even when empty: a server resolves encoder names, never paths
+    copts.commit_delay_us = o.commit_delay_us;
     auto store = engine::Store::open(o.data, copts);
     if (!store) return report("serve", store.error());
     auto srv = server::Server::bind(**store, so);
@@ -162,6 +164,14 @@ void add_serve_command(CLI::App& app) {
         ->capture_default_str();
     sub->add_option("--max-connections-per-client", o->server.max_connections_per_client,
                     "Open connections from one IP address at most")
+        ->capture_default_str();
+    sub->add_option("--max-queue", o->server.max_queued_requests,
+                    "Requests waiting for a worker at most; more are refused with 429 and Retry-After "
+                    "(0 = no bound)")
+        ->capture_default_str();
+    sub->add_option("--commit-delay-us", o->commit_delay_us,
+                    "Under concurrent writes, how long a group-commit leader may wait for the other writers "
+                    "before its fsync (microseconds; a lone writer never waits; 0 = never)")
         ->capture_default_str();
     sub->add_option("--header-timeout", o->server.header_timeout_s,
                     "Seconds a new connection has to send its request headers")

@@ -561,34 +561,105 @@ Result<std::size_t> Collection::remove(const std::vector<std::string>& ids) {
 
 // Group commit (leader/follower, as RocksDB's write groups): a writer queues its record and waits
 // until either a leader has committed it or no leader is active, in which case it becomes the leader,
-// takes the whole queue, commits it under the writer lock with one fsync, and wakes everyone. Writers
-// arriving during that fsync form the next group.
+// takes the whole queue, commits it under the writer lock with one write and one fsync, and wakes the
+// group. Writers arriving during that fsync form the next group; the leader wakes the first of them,
+// which leads it (each writer sleeps on its own condition variable: no thundering herd).
 Status Collection::Impl::commit(PendingWrite& w) {
     std::unique_lock lock(commit_mu);
     commit_queue.push_back(&w);
     writes_waiting.fetch_add(1, std::memory_order_relaxed);
-    commit_cv.wait(lock, [&] { return w.done || !commit_leader; });
+    if (gathering != nullptr && commit_queue.size() >= gather_target) gathering->cv.notify_one();
+    while (!w.done && commit_leader) w.cv.wait(lock);
     if (w.done) return w.status;
     commit_leader = true;
+    if (options.commit_delay_us > 0 && last_group_size > 1 && commit_queue.size() < last_group_size) {
+        // Concurrent writers: wait (bounded) until as many as last time have queued.
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(options.commit_delay_us);
+        gathering = &w;
+        gather_target = last_group_size;
+        while (commit_queue.size() < gather_target) {
+            if (w.cv.wait_until(lock, deadline) == std::cv_status::timeout) break;
+        }
+        gathering = nullptr;
+    }
     std::vector<PendingWrite*> group;
     group.swap(commit_queue);
+    last_group_size = group.size();
     writes_waiting.fetch_sub(group.size(), std::memory_order_relaxed);
     lock.unlock();
+    bool prefreeze = false;
     {
         std::lock_guard write_lock(write_mu);
-        commit_group(group);
+        prefreeze = commit_group(group);
     }
     lock.lock();
     commit_leader = false;
-    for (PendingWrite* p : group) p->done = true;
+    // Notified under commit_mu: a woken writer returns and destroys its PendingWrite (and cv) as soon
+    // as it can take the lock.
+    for (PendingWrite* p : group) {
+        p->done = true;
+        if (p != &w) p->cv.notify_one();
+    }
+    if (!commit_queue.empty()) commit_queue.front()->cv.notify_one();  // it leads the next group
     lock.unlock();
-    commit_cv.notify_all();
+    if (prefreeze) prefreeze_memtable();  // after the group is acknowledged; the next group goes on
     return w.status;
 }
 
-void Collection::Impl::commit_group(const std::vector<PendingWrite*>& group) {
+void Collection::Impl::prefreeze_memtable() {
+    std::shared_ptr<Memtable> source;
+    std::uint32_t n = 0;
+    {
+        std::lock_guard lock(write_mu);
+        source = mem;
+        n = source ? source->size() : 0;
+        if (closed || n == 0) {
+            prefreezing = false;
+            return;
+        }
+    }
+    std::vector<Document> docs;
+    std::vector<std::uint64_t> seqs;
+    std::vector<std::uint32_t> slots;
+    source->live_prefix(n, docs, seqs, slots);
+    std::shared_ptr<Segment> seg;
+    std::uint64_t sid = 0;
+    if (!docs.empty()) {
+        sid = next_seg_id.fetch_add(1);
+        SegmentBuildOptions build;
+        build.exact_vectors = docs.size() <= options.exact_memory_docs;
+        auto built = Segment::build(sid, schema, std::move(docs), std::move(seqs), build);
+        // A failure leaves the memtable as it is: it is frozen under the lock when full, as without this.
+        if (!built) {
+            std::lock_guard lock(write_mu);
+            prefreezing = false;
+            return;
+        }
+        seg = std::move(built).value();
+    }
+    std::lock_guard lock(write_mu);
+    prefreezing = false;
+    if (closed || mem != source) return;  // a merge (or a full memtable) froze it meanwhile
+    if (seg) {
+        // Documents of the prefix deleted or replaced since the build are deleted in the segment.
+        std::vector<std::uint32_t> gone;
+        for (std::uint32_t j = 0; j < slots.size(); ++j) {
+            if (source->deleted(slots[j])) gone.push_back(j);
+        }
+        SegEntry e;
+        e.seg = seg;
+        if (!gone.empty()) set_deleted(e, DeleteSet().with(gone));
+        segs.emplace(sid, std::move(e));
+    }
+    mem = source->tail(n, std::max<std::size_t>(options.memtable_docs, 1));
+    mem_live = mem->live_count(mem->size(), UINT64_MAX);
+    publish();
+}
+
+bool Collection::Impl::commit_group(const std::vector<PendingWrite*>& group) {
     auto fail_all = [&](const Error& e) {
         for (PendingWrite* p : group) p->status = e;
+        return false;
     };
     if (closed) return fail_all(failed_precondition("collection '" + dir + "' is closed"));
     if (options.read_only) return fail_all(failed_precondition("collection '" + dir + "' is open read-only"));
@@ -618,13 +689,17 @@ void Collection::Impl::commit_group(const std::vector<PendingWrite*>& group) {
                                                        "not be cut back after \"" + e.message() + "\": " +
                                                        cut.error().message());
         }
+        return false;
     };
     std::uint64_t seq = last_seq;
-    for (std::size_t i = 0; i < group.size(); ++i) {
+    std::vector<std::string_view> records;
+    records.reserve(group.size());
+    for (PendingWrite* p : group) {
         ++seq;
-        std::memcpy(group[i]->record.data(), &seq, sizeof seq);  // a record starts with its u64 sequence number
-        if (auto st = wal->append(group[i]->record); !st) return fail_group(st.error());
+        std::memcpy(p->record.data(), &seq, sizeof seq);  // a record starts with its u64 sequence number
+        records.push_back(p->record);
     }
+    if (auto st = wal->append_many(records); !st) return fail_group(st.error());
     if (options.wal_sync == storage::WalSync::kEveryAppend) {
         Status st = options.wal_sync_hook ? options.wal_sync_hook() : ok_status();
         if (st) st = wal->sync();
@@ -661,7 +736,15 @@ void Collection::Impl::commit_group(const std::vector<PendingWrite*>& group) {
     if (mem && mem->full()) {
         // A failure leaves the memtable searchable and is retried by the next group or merge.
         if (auto frozen = freeze_memtable(); frozen) publish();
+        return false;
     }
+    // At three quarters full the leader builds the segment of the memtable outside the lock
+    // (prefreeze_memtable), so writers rarely wait for a freeze under it.
+    if (mem && !prefreezing && mem->size() >= mem->capacity() - mem->capacity() / 4 && mem->capacity() >= 4) {
+        prefreezing = true;
+        return true;
+    }
+    return false;
 }
 
 }  // namespace quiver::engine

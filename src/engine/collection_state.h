@@ -1,6 +1,7 @@
 // Private to engine: the state behind Collection (see collection.h for the contract).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -88,6 +89,7 @@ struct PendingWrite {
     Status status;
     std::size_t removed = 0;  // deletes: how many existed
     bool done = false;        // guarded by commit_mu
+    std::condition_variable cv;  // with commit_mu: woken when done, or to lead the next group
 };
 
 /// A field's encoder; `encode` is not reentrant, so calls hold `mu`.
@@ -130,12 +132,15 @@ struct Collection::Impl {
     std::optional<Error> wal_failed;  // a failed group could not be cut off the log: no more writes
     std::shared_ptr<Memtable> mem;    // small batches; frozen into a segment at capacity (write_mu)
     std::size_t mem_live = 0;         // live documents in `mem` (write_mu)
+    bool prefreezing = false;         // a prefreeze_memtable() is under way (write_mu)
 
     // Group commit: writers queue here; one leader appends the queue, fsyncs once, wakes the rest.
     std::mutex commit_mu;
-    std::condition_variable commit_cv;
     std::vector<PendingWrite*> commit_queue;
     bool commit_leader = false;
+    std::size_t last_group_size = 0;       // commit_mu: writers in the previous group
+    PendingWrite* gathering = nullptr;     // commit_mu: a leader waiting (commit_delay_us) for its group
+    std::size_t gather_target = 0;         // commit_mu: the queue length it waits for
     std::atomic<std::uint64_t> wal_syncs{0};
     std::atomic<std::uint64_t> writes{0};
     std::atomic<std::size_t> writes_waiting{0};
@@ -144,7 +149,10 @@ struct Collection::Impl {
     mutable std::mutex snap_mu;
     std::shared_ptr<const Snapshot> snapshot = std::make_shared<Snapshot>();
 
-    std::mutex patch_mu;  // patch(): one read-merge-write at a time
+    // patch(): a read-merge-write holds the stripes of its ids (hash of the id), in ascending order, so
+    // patches of the same id are serialised while patches of different ids commit in one group.
+    static constexpr std::size_t kPatchStripes = 64;
+    std::array<std::mutex, kPatchStripes> patch_mu;
     std::mutex merge_mu;  // one merge at a time (merger thread, flush, optimize)
     std::mutex stop_mu;
     std::condition_variable stop_cv;
@@ -164,7 +172,14 @@ struct Collection::Impl {
     void publish();  // requires write_mu
     /// Queues `w`, then either waits for a leader to commit it or leads a group. Returns w.status.
     Status commit(PendingWrite& w);
-    void commit_group(const std::vector<PendingWrite*>& group);  // requires write_mu
+    /// Requires write_mu. Returns true when the memtable is due to be frozen and the caller (the group's
+    /// leader, after waking its group and without any lock) should call prefreeze_memtable().
+    bool commit_group(const std::vector<PendingWrite*>& group);
+    /// Builds the segment of the memtable's current prefix outside the writer lock, then, under it,
+    /// swaps it in: the segment (with the deletes made meanwhile) replaces the prefix, and the slots
+    /// appended meanwhile move to a new memtable. Writers go on during the build; a merge that froze
+    /// the memtable meanwhile makes it give up. One at a time (`prefreezing`).
+    void prefreeze_memtable();
     /// Turns the memtable into an in-memory segment and starts an empty one of at least
     /// max(memtable_docs, next_capacity) slots; requires write_mu. Returns the new segment's id, or 0
     /// when the memtable had no live document.

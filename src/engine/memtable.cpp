@@ -39,7 +39,10 @@ void keep_top_k(std::vector<ScoredDoc>& hits, std::size_t k) {
 }  // namespace
 
 Memtable::Memtable(const Schema& schema, std::size_t capacity)
-    : schema_(&schema), capacity_(capacity), slots_(std::make_unique<Slot[]>(capacity)) {}
+    : schema_(&schema),
+      capacity_(capacity),
+      slots_(std::make_unique<Slot[]>(capacity)),
+      text_index_(schema.fields.size()) {}
 
 Result<MemDoc> Memtable::prepare(const Schema& schema, Document doc) {
     // One analyzer per thread (Analyzer is not thread-safe); the segment indexes use the default config.
@@ -95,8 +98,21 @@ void Memtable::append(MemDoc doc, std::uint64_t seq) {
     Slot& s = slots_[size_];
     s.doc = std::move(doc);
     s.seq = seq;
-    latest_[s.doc.doc.id] = size_;
+    {
+        std::unique_lock lock(index_mu_);
+        latest_[s.doc.doc.id] = size_;
+        for (std::size_t fi = 0; fi < s.doc.text.size() && fi < text_index_.size(); ++fi) {
+            for (const auto& [term, tf] : s.doc.text[fi].terms) text_index_[fi][term].push_back({size_, tf});
+        }
+    }
     ++size_;
+}
+
+const std::vector<Memtable::Posting>* Memtable::postings(std::size_t field, std::string_view term) const {
+    if (field >= text_index_.size()) return nullptr;
+    const Postings& index = text_index_[field];
+    const auto it = index.find(std::string(term));
+    return it == index.end() ? nullptr : &it->second;
 }
 
 std::optional<std::uint32_t> Memtable::find_live(const std::string& id) const {
@@ -118,7 +134,39 @@ void Memtable::live_documents(std::vector<Document>& docs, std::vector<std::uint
     }
 }
 
+void Memtable::live_prefix(std::uint32_t n, std::vector<Document>& docs, std::vector<std::uint64_t>& seqs,
+                           std::vector<std::uint32_t>& slots) const {
+    for (std::uint32_t i = 0; i < n; ++i) {
+        if (deleted(i)) continue;
+        docs.push_back(slots_[i].doc.doc);
+        seqs.push_back(slots_[i].seq);
+        slots.push_back(i);
+    }
+}
+
+std::shared_ptr<Memtable> Memtable::tail(std::uint32_t from, std::size_t capacity) const {
+    auto out = std::make_shared<Memtable>(*schema_, std::max<std::size_t>(capacity, size_ - std::min(from, size_)));
+    for (std::uint32_t i = from; i < size_; ++i) {
+        out->append(slots_[i].doc, slots_[i].seq);
+        const std::uint64_t d = slots_[i].deleted_at.load(std::memory_order_relaxed);
+        // A deleted slot's id may have a newer slot (appended later here): keep latest_ pointing at it.
+        if (d != 0) out->slots_[out->size_ - 1].deleted_at.store(d, std::memory_order_relaxed);
+    }
+    return out;
+}
+
 std::optional<std::uint32_t> Memtable::find(std::string_view id, std::uint32_t n, std::uint64_t seq) const {
+    {
+        // The newest slot of `id`: the one visible to the snapshot unless it came after it (then an
+        // older slot may be, found by the scan below).
+        std::shared_lock lock(index_mu_);
+        const auto it = latest_.find(std::string(id));
+        if (it == latest_.end()) return std::nullopt;  // never written here
+        if (it->second < n) {
+            if (visible(it->second, seq)) return it->second;
+            return std::nullopt;  // deleted (or replaced) as of the snapshot: older slots were deleted before it
+        }
+    }
     for (std::uint32_t i = n; i-- > 0;) {
         if (slots_[i].doc.doc.id == id && visible(i, seq)) return i;
     }
@@ -131,17 +179,6 @@ std::size_t Memtable::live_count(std::uint32_t n, std::uint64_t seq) const {
     return live;
 }
 
-namespace {
-
-// A term's frequency in one analysed text (0 when absent).
-std::uint32_t find_tf(const MemDoc::Text& t, std::string_view term) {
-    const auto it = std::lower_bound(t.terms.begin(), t.terms.end(), term,
-                                     [](const auto& a, std::string_view b) { return a.first < b; });
-    return it != t.terms.end() && it->first == term ? it->second : 0;
-}
-
-}  // namespace
-
 void Memtable::add_text_stats(std::size_t field, sparse::Bm25QueryStats& stats, std::uint32_t n,
                               std::uint64_t seq) const {
     if (field >= schema_->fields.size()) return;
@@ -150,8 +187,14 @@ void Memtable::add_text_stats(std::size_t field, sparse::Bm25QueryStats& stats, 
         const MemDoc::Text& t = slots_[i].doc.text[field];
         stats.total_tokens += t.length;
         if (t.length > 0) ++stats.doc_count;
-        for (std::size_t q = 0; q < stats.terms.size(); ++q) {
-            if (find_tf(t, stats.terms[q]) != 0) ++stats.doc_freq[q];
+    }
+    std::shared_lock lock(index_mu_);
+    for (std::size_t q = 0; q < stats.terms.size(); ++q) {
+        const auto* list = postings(field, stats.terms[q]);
+        if (list == nullptr) continue;
+        for (const Posting& p : *list) {
+            if (p.slot >= n) break;  // ascending: the rest are beyond the snapshot's prefix
+            if (visible(p.slot, seq)) ++stats.doc_freq[q];
         }
     }
 }
@@ -161,28 +204,34 @@ std::vector<ScoredDoc> Memtable::search_text(std::size_t field, const sparse::Bm
     const std::optional<CompiledFilter> compiled = compile(filter);
     std::vector<ScoredDoc> out;
     if (n == 0 || k == 0 || stats.terms.empty() || stats.doc_count == 0 || field >= schema_->fields.size()) return out;
-    // Lucene's BM25 with the supplied (collection-wide) statistics, exactly as Bm25Index scores them.
+    // Lucene's BM25 with the supplied (collection-wide) statistics, exactly as Bm25Index scores them:
+    // per slot, the query terms' contributions are summed in query-term order.
     const std::size_t nq = stats.terms.size();
     const float k1 = schema_->bm25_k1;
     const float b = schema_->bm25_b;
     const float avgdl = static_cast<float>(static_cast<double>(stats.total_tokens) / static_cast<double>(stats.doc_count));
-    std::vector<float> weight(nq);
-    for (std::size_t q = 0; q < nq; ++q) weight[q] = stats.boosts[q] * sparse::bm25_idf(stats.doc_freq[q], stats.doc_count);
-    for (std::uint32_t i = 0; i < n; ++i) {
-        if (!visible(i, seq)) continue;
-        const MemDoc::Text& t = slots_[i].doc.text[field];
-        const float len = static_cast<float>(sparse::decode_norm(sparse::encode_norm(t.length)));
-        const float norm_inverse = 1.0f / (k1 * ((1.0f - b) + b * len / avgdl));
-        float score = 0.0f;
-        bool matched = false;
+    std::vector<float> score(n, 0.0f);
+    std::vector<std::uint8_t> matched(n, 0);
+    {
+        std::shared_lock lock(index_mu_);
         for (std::size_t q = 0; q < nq; ++q) {
-            const std::uint32_t f = find_tf(t, stats.terms[q]);
-            if (f == 0 || weight[q] <= 0.0f) continue;
-            matched = true;
-            score += weight[q] - weight[q] / (1.0f + static_cast<float>(f) * norm_inverse);
+            const float weight = stats.boosts[q] * sparse::bm25_idf(stats.doc_freq[q], stats.doc_count);
+            if (weight <= 0.0f) continue;
+            const auto* list = postings(field, stats.terms[q]);
+            if (list == nullptr) continue;
+            for (const Posting& p : *list) {
+                if (p.slot >= n) break;
+                if (!visible(p.slot, seq)) continue;
+                const float len = static_cast<float>(sparse::decode_norm(sparse::encode_norm(slots_[p.slot].doc.text[field].length)));
+                const float norm_inverse = 1.0f / (k1 * ((1.0f - b) + b * len / avgdl));
+                score[p.slot] += weight - weight / (1.0f + static_cast<float>(p.tf) * norm_inverse);
+                matched[p.slot] = 1;
+            }
         }
-        if (!matched || !accepts(i, seq, compiled)) continue;
-        out.push_back({i, static_cast<double>(score)});
+    }
+    for (std::uint32_t i = 0; i < n; ++i) {
+        if (!matched[i] || !accepts(i, seq, compiled)) continue;
+        out.push_back({i, static_cast<double>(score[i])});
     }
     keep_top_k(out, k);
     return out;

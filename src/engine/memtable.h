@@ -14,7 +14,11 @@
 // state it was published with while the writer goes on. Slots live in one array allocated at
 // construction (never reallocated), so readers need no lock.
 //
-// Search is exact and brute force over the visible prefix (the memtable is small): BM25 with Lucene's
+// Text search walks a small inverted index (term -> slots with that term, ascending) that the writer
+// extends at append under `index_mu_` (readers hold it shared while they read the posting lists of their
+// query terms), so BM25 statistics and scores cost the postings of the query terms, not a lookup per
+// slot and term. Vector and sparse search are exact and brute force over the visible prefix (the
+// memtable is small). BM25 uses Lucene's
 // formula (bm25_index.h: one-byte SmallFloat norms) with the collection-wide statistics the caller sums
 // over the snapshot's segments and this prefix (`add_text_stats`), so a document scores the same here
 // and in the segment the memtable freezes into; exact vector distances with the field's metric, and
@@ -25,6 +29,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -71,6 +76,19 @@ public:
     void mark_deleted(std::uint32_t local, std::uint64_t seq);
     /// Live documents and their sequence numbers, in slot order (to freeze into a segment).
     void live_documents(std::vector<Document>& docs, std::vector<std::uint64_t>& seqs) const;
+    /// The documents of slots [0, n) not deleted as of now, with their sequence numbers and slots. Any
+    /// thread, without the writer lock, for a prefix the writer published (slots below n never change
+    /// but for deletion marks).
+    void live_prefix(std::uint32_t n, std::vector<Document>& docs, std::vector<std::uint64_t>& seqs,
+                     std::vector<std::uint32_t>& slots) const;
+    /// Whether slot `local` has been deleted or replaced by any write so far.
+    bool deleted(std::uint32_t local) const noexcept {
+        return slots_[local].deleted_at.load(std::memory_order_acquire) != 0;
+    }
+    /// A new memtable of `capacity` (at least size() - from) slots holding copies of slots [from, size())
+    /// with their sequence numbers and deletion marks (what stays in memory when the prefix becomes a
+    /// segment).
+    std::shared_ptr<Memtable> tail(std::uint32_t from, std::size_t capacity) const;
     std::uint64_t first_seq() const noexcept { return size_ == 0 ? 0 : slots_[0].seq; }
 
     // --- reader side: any thread, over a published prefix [0, n) as of snapshot sequence `seq` ---
@@ -114,11 +132,21 @@ private:
         return CompiledFilter(*filter);
     }
 
+    struct Posting {
+        std::uint32_t slot;
+        std::uint32_t tf;
+    };
+    using Postings = std::unordered_map<std::string, std::vector<Posting>>;  // term -> ascending slots
+    /// The postings of `term` in text field `field` (nullptr: none); requires index_mu_ (shared).
+    const std::vector<Posting>* postings(std::size_t field, std::string_view term) const;
+
     const Schema* schema_;  // the collection's, which outlives its memtables
     std::size_t capacity_;
     std::unique_ptr<Slot[]> slots_;
     std::uint32_t size_ = 0;                                  // writer only
-    std::unordered_map<std::string, std::uint32_t> latest_;  // writer only: id -> newest slot
+    std::unordered_map<std::string, std::uint32_t> latest_;  // id -> newest slot (written under index_mu_)
+    mutable std::shared_mutex index_mu_;  // guards latest_ and text_index_ (the writer appends, readers share)
+    std::vector<Postings> text_index_;   // per schema field (empty maps for non-text fields)
 };
 
 }  // namespace quiver::engine

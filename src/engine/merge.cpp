@@ -1,5 +1,9 @@
 // Background merging: persists in-memory segments, reclaims deleted documents, advances the WAL
 // checkpoint and replaces MANIFEST. See collection.h for the locking contract.
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -7,6 +11,8 @@
 #include "engine/collection_state.h"
 
 namespace quiver::engine {
+
+constexpr int kMergeNice = 10;
 
 
 namespace {
@@ -230,6 +236,11 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
 }
 
 void Collection::Impl::merger_loop() {
+    // Background merges run at a lower CPU priority (as RocksDB's low-priority compaction threads), so
+    // under full load the cores go to requests first; the threads a merge's index builds start inherit
+    // it. flush() and optimize() merge on the caller's thread, at its priority. Best effort: a refusal
+    // leaves the default priority.
+    (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), kMergeNice);
     auto wait = std::chrono::milliseconds(200);
     while (true) {
         {

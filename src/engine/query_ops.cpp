@@ -1,5 +1,6 @@
 // Queries and writes on top of snapshots: count, scroll (id order), delete by filter, partial update.
 #include <algorithm>
+#include <functional>
 #include <queue>
 #include <string_view>
 #include <unordered_map>
@@ -135,7 +136,14 @@ Result<std::size_t> Collection::patch(std::vector<Document> partial) {
         }
     }
     if (partial.empty()) return std::size_t{0};
-    std::lock_guard lock(impl_->patch_mu);
+    std::vector<std::size_t> stripes;
+    stripes.reserve(partial.size());
+    for (const auto& p : partial) stripes.push_back(std::hash<std::string>{}(p.id) % Impl::kPatchStripes);
+    std::sort(stripes.begin(), stripes.end());
+    stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
+    std::vector<std::unique_lock<std::mutex>> locks;  // ascending stripe order: no deadlock between patches
+    locks.reserve(stripes.size());
+    for (std::size_t i : stripes) locks.emplace_back(impl_->patch_mu[i]);
     std::vector<Document> merged;
     std::unordered_map<std::string, std::size_t> slot;  // id -> index in `merged` (an id may repeat)
     for (auto& p : partial) {

@@ -50,25 +50,31 @@ struct RequestState {
 // Requests run here, not on the event loops: a slow request (an optimize, a big upsert) holds a worker,
 // never the I/O of other connections. Each client (IP address) has its own queue and the workers take
 // the clients in turn, so a client with many requests in flight delays another client's request by at
-// most one request per worker, not by its whole backlog. Jobs are only queued while accepting; drain()
+// most one request per worker, not by its whole backlog. At most `max_queued` jobs wait for a worker
+// (0 = no bound): beyond that a request is refused at once (429) instead of waiting behind the backlog,
+// which bounds the time a request can spend queued. Jobs are only queued while accepting; drain()
 // finishes them.
 class Workers {
 public:
     using Job = std::function<void()>;
-    explicit Workers(std::size_t n) {
+    enum class Admit { kQueued, kFull, kStopping };
+    Workers(std::size_t n, std::size_t max_queued) : max_queued_(max_queued) {
         for (std::size_t i = 0; i < n; ++i) threads_.emplace_back([this] { loop(); });
     }
     ~Workers() { drain(); }
-    // Runs `suspend` and queues `job` under the queue lock; false (nothing done) once draining.
-    bool submit(const std::string& client, const std::function<void()>& suspend, Job job) {
+    // Runs `suspend` and queues `job` under the queue lock; nothing is done when the queue is full or
+    // the workers are draining.
+    Admit submit(const std::string& client, const std::function<void()>& suspend, Job job) {
         std::lock_guard lock(mu_);
-        if (!accepting_) return false;
+        if (!accepting_) return Admit::kStopping;
+        if (max_queued_ != 0 && queued_ >= max_queued_) return Admit::kFull;
         suspend();
         auto& q = queues_[client];
         if (q.empty()) turns_.push_back(client);
         q.push_back(std::move(job));
+        ++queued_;
         cv_.notify_one();
-        return true;
+        return Admit::kQueued;
     }
     // Refuses new jobs, finishes the queued ones, joins the threads.
     void drain() {
@@ -95,6 +101,7 @@ private:
                 auto it = queues_.find(client);
                 job = std::move(it->second.front());
                 it->second.pop_front();
+                --queued_;
                 if (it->second.empty()) {
                     queues_.erase(it);
                 } else {
@@ -109,6 +116,8 @@ private:
     std::unordered_map<std::string, std::deque<Job>> queues_;  // per client, FIFO
     std::deque<std::string> turns_;                            // clients with queued jobs, in turn order
     bool accepting_ = true;
+    const std::size_t max_queued_;
+    std::size_t queued_ = 0;  // jobs waiting for a worker
     std::vector<std::thread> threads_;
 };
 
@@ -292,12 +301,25 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* /*url*/, const c
         return send(c, resp, st->cors);
     }
     if (st->dispatched) return send(c, st->response, st->cors);  // resumed: the worker is done
-    st->dispatched = s->workers->submit(client_of(c), [c] { MHD_suspend_connection(c); }, [s, st, c] {
+    if (st->request.method == "GET" && (st->request.path == "/healthz" || st->request.path == "/v1/healthz")) {
+        // Answered on the event loop: a constant reply that neither waits behind nor is refused by a full queue.
+        return send(c, s->api.handle(st->request), st->cors);
+    }
+    const auto admitted = s->workers->submit(client_of(c), [c] { MHD_suspend_connection(c); }, [s, st, c] {
         st->response = s->api.handle(st->request);
         std::string().swap(st->request.body);
         MHD_resume_connection(c);  // MHD calls on_request again, which sends the response
     });
+    st->dispatched = admitted == Workers::Admit::kQueued;
     if (st->dispatched) return MHD_YES;
+    if (admitted == Workers::Admit::kFull) {
+        ApiResponse resp = s->api.reject(st->request, 429, "rate_limited",
+                                         "the server is overloaded (" + std::to_string(s->options.max_queued_requests) +
+                                             " requests wait for a worker); retry after a second");
+        HeaderList headers = st->cors;
+        headers.emplace_back("Retry-After", "1");
+        return send(c, resp, headers);
+    }
     const ApiResponse resp = s->api.handle(st->request);  // stopping: no workers left, answer inline
     return send(c, resp, st->cors);
 }
@@ -408,7 +430,7 @@ Status Server::run() {
     const ServerOptions& o = s->options;
     const int fd = s->listen_fd;
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-    s->workers = std::make_unique<Workers>(o.threads == 0 ? 1 : o.threads);
+    s->workers = std::make_unique<Workers>(o.threads == 0 ? 1 : o.threads, o.max_queued_requests);
     const unsigned loops = o.event_loops == 0 ? 1u : static_cast<unsigned>(o.event_loops);
     MHD_Daemon* d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, nullptr, nullptr,

@@ -334,21 +334,33 @@ Status WalWriter::poison(Error e) {
     return e;
 }
 
-Status WalWriter::append(std::string_view payload) {
+Status WalWriter::append(std::string_view payload) { return append_many(std::span<const std::string_view>(&payload, 1)); }
+
+Status WalWriter::append_many(std::span<const std::string_view> payloads) {
     if (poison_) return *poison_;
     if (fd_ < 0) return failed_precondition("append to a closed log");
-    if (payload.empty() || payload.size() > kWalMaxRecord) {
-        return invalid_argument("log record of " + std::to_string(payload.size()) + " bytes");
+    if (payloads.empty()) return ok_status();
+    std::size_t total = 0;
+    for (const std::string_view payload : payloads) {
+        if (payload.empty() || payload.size() > kWalMaxRecord) {
+            return invalid_argument("log record of " + std::to_string(payload.size()) + " bytes");
+        }
+        total += payload.size() + kWalRecordOverhead;
     }
+    // All records framed into one buffer and written with one write: a group costs one system call.
     std::string rec;
-    rec.reserve(payload.size() + kWalRecordOverhead);
-    put_u32(rec, kWalRecordMagic);
-    put_u32(rec, static_cast<std::uint32_t>(payload.size()));
-    put_u64(rec, next_seq_);
-    put_u32(rec, crc32(0, rec.data(), 16));
-    put_u32(rec, crc32(0, payload.data(), payload.size()));
-    rec.append(payload);
-    put_u32(rec, kWalEndMarker);
+    rec.reserve(total);
+    std::uint64_t seq = next_seq_;
+    for (const std::string_view payload : payloads) {
+        const std::size_t at = rec.size();
+        put_u32(rec, kWalRecordMagic);
+        put_u32(rec, static_cast<std::uint32_t>(payload.size()));
+        put_u64(rec, seq++);
+        put_u32(rec, crc32(0, rec.data() + at, 16));
+        put_u32(rec, crc32(0, payload.data(), payload.size()));
+        rec.append(payload);
+        put_u32(rec, kWalEndMarker);
+    }
     // Cuts the file back to its last complete record (and makes that durable).
     auto cut_back = [&]() -> Status {
         QUIVER_TRY(truncate_file(fd_, size_, path_));
@@ -368,13 +380,13 @@ Status WalWriter::append(std::string_view payload) {
     if (sync_ == WalSync::kEveryAppend) {
         if (Status st = datasync_file(fd_, path_); !st) {
             // What failed to reach the disk may be gone from the page cache too: the file's state
-            // is unknown. Remove the unacknowledged record if we can, and never append here again.
+            // is unknown. Remove the unacknowledged records if we can, and never append here again.
             clean_end_ = cut_back().ok();
             return poison(st.error());
         }
     }
     size_ += rec.size();
-    ++next_seq_;
+    next_seq_ = seq;
     return ok_status();
 }
 

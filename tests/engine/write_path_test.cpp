@@ -243,8 +243,9 @@ TEST(Memtable, FreezesAtCapacityAndRecoversFromTheLog) {
         EXPECT_EQ(*removed, 2u);
         const auto st = (*c)->stats();
         EXPECT_EQ(st.documents, 28u);
-        EXPECT_EQ(st.segments, 3u);  // two frozen memtables + the current one
-        EXPECT_EQ(st.memory_segments, 3u);
+        // Three memtable prefixes frozen at 12 documents (16 - 16/4) + the current memtable.
+        EXPECT_EQ(st.segments, 4u);
+        EXPECT_EQ(st.memory_segments, 4u);
         EXPECT_EQ(st.deleted_pending, 12u);  // ten replaced versions, two deletes
         // Replaced documents are found in their newest version wherever they live.
         for (std::uint64_t i = 0; i < 10; ++i) {
@@ -267,6 +268,104 @@ TEST(Memtable, FreezesAtCapacityAndRecoversFromTheLog) {
     ASSERT_TRUE((*c)->flush());
     EXPECT_EQ((*c)->stats().documents, 29u);
     EXPECT_EQ((*c)->stats().memory_segments, 0u);
+}
+
+// At three quarters of its capacity the memtable's prefix becomes a segment built outside the writer
+// lock; what was deleted or replaced meanwhile is deleted in it, and searches see the same documents and
+// scores before and after.
+TEST(Memtable, PrefreezesOutsideTheLockAndKeepsEveryVersion) {
+    testing::TempDir dir;
+    const std::string path = dir.file("c");
+    CollectionOptions o;
+    o.background_merge = false;
+    o.memtable_docs = 16;
+    auto c = Collection::create(path, testutil::small_schema(), o);
+    ASSERT_TRUE(c);
+    for (std::uint64_t i = 0; i < 11; ++i) ASSERT_TRUE((*c)->upsert({testutil::make_doc(i, 1)}));
+    EXPECT_EQ((*c)->stats().segments, 1u);  // the memtable alone
+    ASSERT_TRUE((*c)->upsert({testutil::make_doc(11, 1)}));  // the 12th: 16 - 16/4, the prefix is frozen
+    CollectionStats st = (*c)->stats();
+    EXPECT_EQ(st.segments, 1u);  // the segment; the new memtable is empty
+    EXPECT_EQ(st.memory_segments, 1u);
+    EXPECT_EQ(st.documents, 12u);
+    ASSERT_TRUE((*c)->upsert({testutil::make_doc(0, 2)}));  // replaces a document of that segment
+    ASSERT_TRUE((*c)->remove({"d1"}));
+    st = (*c)->stats();
+    EXPECT_EQ(st.segments, 2u);
+    EXPECT_EQ(st.documents, 11u);
+    EXPECT_EQ(st.deleted_pending, 2u);
+    auto d0 = (*c)->get("d0");
+    ASSERT_TRUE(d0);
+    EXPECT_EQ(std::get<std::int64_t>(d0->fields.at("ver")), 2);
+    EXPECT_FALSE((*c)->get("d1"));
+    SearchRequest r;
+    r.clauses.push_back(QueryClause::of_text("body", "common tok0"));
+    r.k = 20;
+    auto before = (*c)->search(r);
+    ASSERT_TRUE(before);
+    ASSERT_EQ(before->size(), 11u);
+    EXPECT_EQ(before->front().id, "d0");
+    ASSERT_TRUE((*c)->flush());
+    auto after = (*c)->search(r);
+    ASSERT_TRUE(after);
+    ASSERT_EQ(after->size(), before->size());
+    for (std::size_t i = 0; i < after->size(); ++i) {
+        EXPECT_EQ((*after)[i].id, (*before)[i].id) << i;
+        EXPECT_NEAR((*after)[i].score, (*before)[i].score, 1e-5 * std::max(1.0, std::abs((*after)[i].score))) << i;
+    }
+}
+
+// Writers replacing and deleting documents while prefixes are frozen outside the lock: every id ends
+// at its last version (each thread owns its ids), in memory and after recovery from the log.
+TEST(Memtable, ConcurrentWritersAcrossPrefreezesLoseNothing) {
+    testing::TempDir dir;
+    const std::string path = dir.file("c");
+    constexpr int kThreads = 4;
+    constexpr int kIdsPerThread = 40;
+    constexpr int kRounds = 5;
+    {
+        CollectionOptions o;
+        o.background_merge = false;
+        o.memtable_docs = 32;
+        auto c = Collection::create(path, testutil::small_schema(), o);
+        ASSERT_TRUE(c);
+        std::vector<std::thread> threads;
+        std::atomic<int> failed{0};
+        for (int t = 0; t < kThreads; ++t) {
+            threads.emplace_back([&, t] {
+                for (int round = 0; round < kRounds; ++round) {
+                    for (int k = 0; k < kIdsPerThread; ++k) {
+                        const auto id = static_cast<std::uint64_t>(t * 1000 + k);
+                        if (!(*c)->upsert({testutil::make_doc(id, round)})) ++failed;
+                        // Every 7th id is deleted in the last round.
+                        if (round == kRounds - 1 && k % 7 == 0 && !(*c)->remove({"d" + std::to_string(id)})) ++failed;
+                    }
+                }
+            });
+        }
+        for (auto& th : threads) th.join();
+        ASSERT_EQ(failed.load(), 0);
+        const int deleted_per_thread = (kIdsPerThread + 6) / 7;
+        EXPECT_EQ((*c)->stats().documents, static_cast<std::size_t>(kThreads * (kIdsPerThread - deleted_per_thread)));
+        for (int t = 0; t < kThreads; ++t) {
+            for (int k = 0; k < kIdsPerThread; ++k) {
+                auto d = (*c)->get("d" + std::to_string(t * 1000 + k));
+                if (k % 7 == 0) {
+                    EXPECT_FALSE(d) << t << " " << k;
+                } else {
+                    ASSERT_TRUE(d) << t << " " << k;
+                    EXPECT_EQ(std::get<std::int64_t>(d->fields.at("ver")), kRounds - 1);
+                }
+            }
+        }
+    }
+    auto c = Collection::open(path);
+    ASSERT_TRUE(c) << c.error().to_string();
+    const int deleted_per_thread = (kIdsPerThread + 6) / 7;
+    EXPECT_EQ((*c)->stats().documents, static_cast<std::size_t>(kThreads * (kIdsPerThread - deleted_per_thread)));
+    auto d = (*c)->get("d1001");
+    ASSERT_TRUE(d);
+    EXPECT_EQ(std::get<std::int64_t>(d->fields.at("ver")), kRounds - 1);
 }
 
 // A batch larger than memtable_max_batch builds its own segment; both paths replace each other's ids.

@@ -515,6 +515,55 @@ TEST_F(Served, ClientsTakeTurnsOnTheWorkers) {
     }
 }
 
+// With the worker busy and `max_queued_requests` waiting, the next request is answered at once with 429
+// (our JSON error, Retry-After); /healthz is answered on the event loop, never refused.
+TEST_F(Served, AFullWorkerQueueAnswers429) {
+    ServerOptions o;
+    o.threads = 1;
+    o.max_queued_requests = 2;
+    start(o);
+    std::string batch = "[";
+    for (int i = 0; i < 2000; ++i) {
+        batch += (i ? "," : "") + std::string(R"({"id": "d)") + std::to_string(i) + R"(", "body": ")" +
+                 std::string(300, 'a' + i % 26) + " words " + std::to_string(i) + "\"}";
+    }
+    batch += "]";
+    // Twelve slow upserts sent at once: one runs, two wait, the rest find the queue full.
+    constexpr int kRequests = 12;
+    std::vector<int> fds;
+    for (int i = 0; i < kRequests; ++i) {
+        const std::string from = "127.0.0." + std::to_string(10 + i);
+        const int fd = connect_from(from.c_str(), port_);
+        ASSERT_GE(fd, 0);
+        ASSERT_TRUE(send_all(fd, request_text("POST", "/collections/c/documents", {kJson}, batch)));
+        fds.push_back(fd);
+    }
+    const int h = connect_from("127.0.0.5", port_);
+    ASSERT_GE(h, 0);
+    ASSERT_TRUE(send_all(h, request_text("GET", "/healthz", {}, "")));
+    const Reply health = read_reply(h, 60000);
+    ::close(h);
+    EXPECT_EQ(health.status, 200) << health.body;
+    int ok = 0;
+    int refused = 0;
+    for (int fd : fds) {
+        const Reply r = read_reply(fd, 120000);
+        ::close(fd);
+        if (r.status == 200) {
+            ++ok;
+        } else {
+            ASSERT_EQ(r.status, 429) << r.body;
+            ++refused;
+            EXPECT_TRUE(r.has_header("Retry-After: 1")) << r.head;
+            EXPECT_NE(r.body.find("rate_limited"), std::string::npos) << r.body;
+        }
+    }
+    EXPECT_EQ(ok + refused, kRequests);
+    EXPECT_GE(ok, 1);
+    EXPECT_LE(ok, kRequests - 1) << "no request found the queue full";
+    EXPECT_GE(refused, 1);
+}
+
 TEST_F(Served, ConnectionsPerClientAreCapped) {
     ServerOptions o;
     o.max_connections_per_client = 4;

@@ -73,6 +73,11 @@ struct CollectionOptions {
     /// this many documents search their vector fields exactly instead of building the schema's graph:
     /// the merge that persists them builds it once, over all of them (as Qdrant's indexing threshold).
     std::size_t exact_memory_docs = 20000;
+    /// Group commit under concurrency (as PostgreSQL's commit_delay with commit_siblings): when the
+    /// previous group had several writers, a new leader waits up to this long for as many to queue
+    /// before it appends and fsyncs, so concurrent writers share more fsyncs. A lone writer (groups of
+    /// one) never waits. 0 = never wait.
+    std::uint32_t commit_delay_us = 0;
     /// Test seam: called by the group-commit leader just before each WAL fdatasync, while it holds the
     /// writer lock; a non-ok status is treated as the fsync failing. Blocking in it models a stalled disk.
     std::function<Status()> wal_sync_hook;
@@ -234,9 +239,10 @@ public:
     /// Partial updates: each document's fields are merged into the stored document with the same id
     /// (a std::monostate value removes the field), and the merged documents are upserted as one batch.
     /// A vector field with an encoder whose source text changed and that is not given is re-embedded.
-    /// kNotFound (naming the id) when any id does not exist; nothing is written then. Patches are
-    /// serialised with each other (no lost update between two patches; an upsert racing a patch of the
-    /// same id is ordered arbitrarily). Returns the number of documents updated.
+    /// kNotFound (naming the id) when any id does not exist; nothing is written then. Patches that
+    /// share an id are serialised with each other (no lost update between two patches; an upsert
+    /// racing a patch of the same id is ordered arbitrarily); patches of different ids run
+    /// concurrently and share a log fsync (group commit). Returns the number of documents updated.
     [[nodiscard]] Result<std::size_t> patch(std::vector<Document> partial);
 
     /// Persists every in-memory segment and reclaims deletes (waits for the merger).

@@ -13,6 +13,8 @@
 ///   - headers of a new connection must arrive within `header_timeout_s`; a connection with no traffic
 ///     for `idle_timeout_s` is closed;
 ///   - at most `max_connections` connections, `max_connections_per_client` from one IP address;
+///   - at most `max_queued_requests` requests waiting for a worker: more are answered at once with 429
+///     `rate_limited` and `Retry-After: 1` (the server is overloaded), so queueing delay stays bounded;
 ///   - then the head checks of http_guard.h (Host, Origin/CORS, API key, declared body size, content
 ///     type), and only then is the body read (at most `limits.max_body_bytes`).
 ///
@@ -43,6 +45,7 @@ struct ServerOptions {
     unsigned idle_timeout_s = 60;
     std::size_t max_connections = 1024;
     std::size_t max_connections_per_client = 512;
+    std::size_t max_queued_requests = 512;  ///< requests waiting for a worker at most (429 beyond; 0 = no bound)
     ApiLimits limits{};
     bool access_log = false;   ///< one line per request on stderr (request id, method, path, status, time)
 };

@@ -32,6 +32,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -107,6 +108,9 @@ public:
     /// Appends one record carrying `next_seq()` and, under kEveryAppend, makes it durable before
     /// returning; only then is the sequence number consumed. See the file comment for failures.
     [[nodiscard]] Status append(std::string_view payload);
+    /// Appends `payloads` as consecutive records (sequence numbers from `next_seq()`) with one write
+    /// (and, under kEveryAppend, one fsync): all of them or, on failure, none (as `append`).
+    [[nodiscard]] Status append_many(std::span<const std::string_view> payloads);
     /// Forces everything appended so far to disk (a failure poisons the writer).
     [[nodiscard]] Status sync();
     std::uint64_t bytes() const noexcept { return size_; }
