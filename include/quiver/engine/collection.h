@@ -80,7 +80,7 @@ struct CollectionOptions {
     /// Thresholds of the filtered vector-search planner (index/filtered_search.h), per segment.
     index::PlannerParams filter_planner{};
     /// Per-request work budget of filter evaluation, in FilterBudget units (engine/payload_index.h:
-    /// about 10-30 ns each; the default 2^26 is roughly 0.5-2 s of CPU). A search, count or scroll whose
+    /// about one attribute test of one document each). A search, count or scroll whose
     /// filter would need more fails with kResourceExhausted ("filter budget exceeded") before doing it.
     std::uint64_t filter_budget = std::uint64_t{1} << 26;
     /// Regime thresholds (or a forced regime) of filtered text and sparse posting walks (sparse/maxscore.h).

@@ -108,8 +108,8 @@ struct FilterEvalStats {
 ///     visits outside whole range buckets;
 ///   - `kChunkUnits` per 65,536-document chunk (roaring container) of every bitmap an and / or / not,
 ///     an `in` or `prefix` union or a range's bucket union combines.
-/// A unit is about 10-30 ns of CPU (docs/filtering.md), so the default limit (`kDefaultLimit`,
-/// CollectionOptions::filter_budget) is roughly 0.5-2 s. Work is charged before it is done: a
+/// A unit is about one attribute test of one document, so the default limit (`kDefaultLimit`,
+/// CollectionOptions::filter_budget, 2^26) allows ~67M of them. Work is charged before it is done: a
 /// request over the limit stops there and fails with kResourceExhausted (HTTP 422
 /// `filter_budget_exceeded`), it never runs on. Not thread-safe (one per request).
 class FilterBudget {
