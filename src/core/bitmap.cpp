@@ -57,6 +57,15 @@ std::vector<std::uint32_t> Bitmap::to_vector() const {
     return out;
 }
 
+std::optional<std::uint32_t> Bitmap::next_member(std::uint32_t x) const noexcept {
+    roaring_uint32_iterator_t it;
+    roaring_init_iterator(r_, &it);
+    if (!it.has_value) return std::nullopt;
+    if (it.current_value >= x) return it.current_value;
+    if (!roaring_move_uint32_iterator_equalorlarger(&it, x)) return std::nullopt;
+    return it.current_value;
+}
+
 void Bitmap::optimize() {
     roaring_bitmap_run_optimize(r_);
     roaring_bitmap_shrink_to_fit(r_);

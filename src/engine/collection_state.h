@@ -215,9 +215,11 @@ struct LiveRef {
     std::uint32_t local = 0;
 };
 /// query_ops.cpp: up to `limit` live documents of `snap` matching `filter` (nullptr = all) with ids
-/// greater than `after` (bytewise; "" = from the first), in id order.
+/// greater than `after` (bytewise; "" = from the first), in id order. With `budget`, each document the
+/// filter tests is charged its node count; the walk stops short once the budget is exceeded (the caller
+/// checks `budget->status()`).
 std::vector<LiveRef> live_in_id_order(const Snapshot& snap, const Filter* filter, std::string_view after,
-                                      std::size_t limit);
+                                      std::size_t limit, FilterBudget* budget = nullptr);
 
 // Files of a collection directory (collection.cpp); repair.cpp uses them too.
 inline constexpr std::uint8_t kRecordUpsert = 1;

@@ -149,6 +149,16 @@ struct PayloadIndex::Field {
         return it != keys.end() && *it == key ? static_cast<std::size_t>(it - keys.begin()) : keys.size();
     }
 
+    // Budget units of add_pairs(lo, hi): loose pairs, plus the chunks of the whole buckets united.
+    std::uint64_t pairs_cost(std::size_t lo, std::size_t hi) const {
+        const std::size_t first_full = (lo + kRangeBucket - 1) / kRangeBucket;
+        const std::size_t end_full = hi / kRangeBucket;
+        if (first_full >= end_full) return hi - lo;
+        std::uint64_t cost = (first_full * kRangeBucket - lo) + (hi - end_full * kRangeBucket);
+        for (std::size_t b = first_full; b < end_full; ++b) cost += 2 * buckets[b].chunks() * FilterBudget::kChunkUnits;
+        return cost;
+    }
+
     // Documents whose value lies in pair positions [lo, hi).
     void add_pairs(std::size_t lo, std::size_t hi, Bitmap& out) const {
         const std::size_t first_full = (lo + kRangeBucket - 1) / kRangeBucket;
@@ -385,9 +395,9 @@ namespace {
 
 class Evaluator {
 public:
-    Evaluator(const PayloadIndex& index, std::span<const Document> attrs, FilterEvalStats& stats)
+    Evaluator(const PayloadIndex& index, std::span<const Document> attrs, FilterEvalStats& stats, FilterBudget* budget)
         : index_(index), attrs_(attrs), n_(attrs.empty() ? index.size() : static_cast<std::uint32_t>(attrs.size())),
-          stats_(stats) {}
+          stats_(stats), budget_(budget) {}
 
     // Can `f` be answered from the index alone?
     bool indexed(const Filter& f) const {
@@ -405,6 +415,7 @@ public:
     // (the caller intersects), which lets scans skip documents an enclosing `and` excluded.
     Bitmap eval(const Filter& f, const Bitmap* within) {
         using Op = Filter::Op;
+        if (over()) return {};  // out of budget: the caller discards the result
         switch (f.op) {
             case Op::kAnd: {
                 // Indexed children first (cheap, and they narrow what scans must visit).
@@ -420,6 +431,7 @@ public:
                 for (const Filter* c : order) {
                     Bitmap part = eval(*c, acc ? &*acc : nullptr);
                     if (acc) {
+                        if (!combine(*acc, part)) return {};
                         acc->intersect_with(part);
                     } else {
                         acc = std::move(part);
@@ -431,12 +443,20 @@ public:
             }
             case Op::kOr: {
                 Bitmap acc;
-                for (const auto& c : f.children) acc.union_with(eval(c, within));
+                for (const auto& c : f.children) {
+                    Bitmap part = eval(c, within);
+                    if (!combine(acc, part)) return {};
+                    acc.union_with(part);
+                }
                 return acc;
             }
             case Op::kNot: {
                 Bitmap all = universe(within);
-                if (!f.children.empty()) all.subtract(eval(f.children[0], within));
+                if (!f.children.empty()) {
+                    Bitmap part = eval(f.children[0], within);
+                    if (!combine(all, part)) return {};
+                    all.subtract(part);
+                }
                 return all;
             }
             default: break;
@@ -446,6 +466,14 @@ public:
     }
 
 private:
+    bool over() const noexcept { return budget_ != nullptr && budget_->exceeded(); }
+    // Charges `units` of work about to be done; false when that goes over the budget.
+    bool charge(std::uint64_t units) noexcept { return budget_ == nullptr || budget_->charge(units); }
+    // Charges a set operation of `a` with `b`.
+    bool combine(const Bitmap& a, const Bitmap& b) noexcept {
+        return charge((a.chunks() + b.chunks()) * FilterBudget::kChunkUnits);
+    }
+
     Bitmap universe(const Bitmap* within) const {
         return within != nullptr ? *within : Bitmap::range(0, n_);
     }
@@ -456,6 +484,7 @@ private:
         auto test = [&](std::uint32_t d) {
             if (d < attrs_.size() && leaf.matches(attrs_[d].fields)) hits.push_back(d);
         };
+        if (!charge(within != nullptr ? within->cardinality() : attrs_.size())) return {};
         if (within != nullptr) {
             within->for_each([&](std::uint32_t d) { test(d); });
             stats_.docs_scanned += within->cardinality();
@@ -468,7 +497,7 @@ private:
 
     Bitmap keyed_eq(const PayloadIndex::Field& field, const FieldValue& v) {
         std::string key;
-        if (!key_of(v, key)) return {};
+        if (!key_of(v, key) || !charge(1)) return {};
         ++stats_.index_lookups;
         const std::size_t i = field.key_index(key);
         return i < field.keys.size() ? field.key_docs[i] : Bitmap{};
@@ -476,25 +505,35 @@ private:
 
     Bitmap numeric_eq(const PayloadIndex::Field& field, const FieldValue& v) {
         double x = 0;
-        if (!number_of(v, x)) return {};
+        if (!number_of(v, x) || !charge(1)) return {};
         ++stats_.index_lookups;
         const auto [lo, hi] = std::equal_range(field.values.begin(), field.values.end(), x);
         Bitmap out;
-        field.add_pairs(static_cast<std::size_t>(lo - field.values.begin()),
-                        static_cast<std::size_t>(hi - field.values.begin()), out);
+        pairs(field, static_cast<std::size_t>(lo - field.values.begin()), static_cast<std::size_t>(hi - field.values.begin()),
+              out);
         return out;
+    }
+
+    // The documents of pair positions [lo, hi), charged first.
+    bool pairs(const PayloadIndex::Field& field, std::size_t lo, std::size_t hi, Bitmap& out) {
+        if (budget_ != nullptr && !charge(field.pairs_cost(lo, hi))) return false;
+        field.add_pairs(lo, hi, out);
+        return true;
     }
 
     Bitmap lookup(const Filter& f, const PayloadIndex::Field& field) {
         using Op = Filter::Op;
         const bool keyed = keyed_type(field.type);
         switch (f.op) {
-            case Op::kExists: return field.exists;
+            case Op::kExists:
+                if (!charge(field.exists.chunks() * FilterBudget::kChunkUnits)) return {};
+                return field.exists;
             case Op::kEq:
             case Op::kNe: {
                 if (f.values.empty()) return {};
                 Bitmap eq = keyed ? keyed_eq(field, f.values[0]) : numeric_eq(field, f.values[0]);
                 if (f.op == Op::kEq) return eq;
+                if (!combine(field.exists, eq)) return {};
                 Bitmap out = field.exists;
                 out.subtract(eq);
                 return out;
@@ -514,22 +553,28 @@ private:
                     }
                 }
                 Bitmap out;
-                for (const auto& p : parts) out.union_with(p);
+                for (const auto& p : parts) {
+                    if (!combine(out, p)) return {};
+                    out.union_with(p);
+                }
                 return out;
             }
             case Op::kPrefix: {
                 const auto* prefix = f.values.empty() ? nullptr : std::get_if<std::string>(&f.values[0]);
                 if (prefix == nullptr || !keyed) return {};
+                if (!charge(1)) return {};
                 ++stats_.index_lookups;
                 auto it = std::lower_bound(field.keys.begin(), field.keys.end(), *prefix);
                 Bitmap out;
                 for (; it != field.keys.end() && it->compare(0, prefix->size(), *prefix) == 0; ++it) {
-                    out.union_with(field.key_docs[static_cast<std::size_t>(it - field.keys.begin())]);
+                    const Bitmap& part = field.key_docs[static_cast<std::size_t>(it - field.keys.begin())];
+                    if (!combine(out, part)) return {};
+                    out.union_with(part);
                 }
                 return out;
             }
             case Op::kRange: {
-                if (keyed) return {};
+                if (keyed || !charge(2)) return {};
                 stats_.index_lookups += 2;
                 auto lo = field.values.begin();
                 auto hi = field.values.end();
@@ -539,8 +584,8 @@ private:
                 if (f.lt) hi = std::min(hi, std::lower_bound(field.values.begin(), field.values.end(), *f.lt));
                 Bitmap out;
                 if (lo < hi) {
-                    field.add_pairs(static_cast<std::size_t>(lo - field.values.begin()),
-                                    static_cast<std::size_t>(hi - field.values.begin()), out);
+                    pairs(field, static_cast<std::size_t>(lo - field.values.begin()),
+                          static_cast<std::size_t>(hi - field.values.begin()), out);
                 }
                 return out;
             }
@@ -552,6 +597,7 @@ private:
     std::span<const Document> attrs_;
     std::uint32_t n_;  // documents: attrs_, or the index's when no attributes are given
     FilterEvalStats& stats_;
+    FilterBudget* budget_;  // null: unlimited
 };
 
 }  // namespace
@@ -559,11 +605,39 @@ private:
 Bitmap evaluate_filter(const Filter& filter, const PayloadIndex& index, std::span<const Document> attrs,
                        FilterEvalStats* stats) {
     FilterEvalStats local;
-    Evaluator ev(index, attrs, stats != nullptr ? *stats : local);
+    Evaluator ev(index, attrs, stats != nullptr ? *stats : local, nullptr);
     Bitmap out = ev.eval(filter, nullptr);
     const std::uint32_t n = attrs.empty() ? index.size() : static_cast<std::uint32_t>(attrs.size());
     if (!out.empty() && out.maximum() >= n) out.intersect_with(Bitmap::range(0, n));
     return out;
 }
+
+Result<Bitmap> evaluate_filter(const Filter& filter, const PayloadIndex& index, std::span<const Document> attrs,
+                               FilterBudget& budget, FilterEvalStats* stats) {
+    QUIVER_TRY(budget.status());
+    FilterEvalStats local;
+    Evaluator ev(index, attrs, stats != nullptr ? *stats : local, &budget);
+    Bitmap out = ev.eval(filter, nullptr);
+    QUIVER_TRY(budget.status());
+    const std::uint32_t n = attrs.empty() ? index.size() : static_cast<std::uint32_t>(attrs.size());
+    if (!out.empty() && out.maximum() >= n) out.intersect_with(Bitmap::range(0, n));
+    return out;
+}
+
+Status FilterBudget::status() const {
+    if (!exceeded()) return ok_status();
+    return resource_exhausted("filter budget exceeded: evaluating the filter needs more than " + std::to_string(limit_) +
+                              " work units (the per-request limit); index its fields (\"index\": true) or narrow it");
+}
+
+namespace {
+std::uint64_t count_nodes(const Filter& f) noexcept {
+    std::uint64_t n = 1;
+    for (const auto& c : f.children) n += count_nodes(c);
+    return n;
+}
+}  // namespace
+
+std::uint64_t filter_nodes(const Filter& filter) noexcept { return count_nodes(filter); }
 
 }  // namespace quiver::engine

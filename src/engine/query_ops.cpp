@@ -10,7 +10,7 @@
 namespace quiver::engine {
 
 std::vector<LiveRef> live_in_id_order(const Snapshot& snap, const Filter* filter, std::string_view after,
-                                      std::size_t limit) {
+                                      std::size_t limit, FilterBudget* budget) {
     if (limit == 0) return {};
     // A k-way merge of the sources in id order: each segment walks its id_order() from the first id
     // after `after`; the memtable (small) is sorted here. A page costs O(sources x log) plus the
@@ -41,14 +41,16 @@ std::vector<LiveRef> live_in_id_order(const Snapshot& snap, const Filter* filter
     std::priority_queue<std::size_t, std::vector<std::size_t>, decltype(greater)> heap(greater);
     for (std::size_t i = 0; i < cursors.size(); ++i) heap.push(i);
     const std::optional<CompiledFilter> compiled = filter ? std::optional<CompiledFilter>(*filter) : std::nullopt;
+    const std::uint64_t nodes = filter != nullptr ? filter_nodes(*filter) : 0;
     std::vector<LiveRef> out;
     while (!heap.empty() && out.size() < limit) {
         const std::size_t ci = heap.top();
         heap.pop();
         Cursor& c = cursors[ci];
         const std::uint32_t local = c.order[c.pos];
-        if (snap.live(c.source, local) && (!compiled || compiled->matches(snap.attributes(c.source, local).fields))) {
-            out.push_back({c.source, local});
+        if (snap.live(c.source, local)) {
+            if (compiled && budget != nullptr && !budget->charge(nodes)) break;
+            if (!compiled || compiled->matches(snap.attributes(c.source, local).fields)) out.push_back({c.source, local});
         }
         if (++c.pos < c.order.size()) heap.push(ci);
     }
@@ -60,17 +62,20 @@ Result<std::size_t> Collection::count(const std::optional<Filter>& filter) const
     const auto snap = impl_->current();
     std::size_t n = 0;
     const std::optional<CompiledFilter> compiled = filter ? std::optional<CompiledFilter>(*filter) : std::nullopt;
+    FilterBudget budget(impl_->options.filter_budget);
     for (std::size_t si = 0; si < snap->sources(); ++si) {
         if (!filter) {
             n += snap->live_count(si);
             continue;
         }
         if (si < snap->segs.size()) {  // a segment: its payload index answers
-            Bitmap bits = snap->segs[si].seg->matching(*filter);
+            QUIVER_ASSIGN_OR_RETURN(Bitmap bits, snap->segs[si].seg->matching(*filter, budget));
             if (!snap->segs[si].deleted.empty()) bits.subtract(snap->segs[si].deleted.merged());
             n += bits.cardinality();
             continue;
         }
+        budget.charge(static_cast<std::uint64_t>(snap->source_size(si)) * filter_nodes(*filter));
+        QUIVER_TRY(budget.status());
         for (std::uint32_t local = 0; local < snap->source_size(si); ++local) {
             if (snap->live(si, local) && compiled->matches(snap->attributes(si, local).fields)) ++n;
         }
@@ -89,8 +94,10 @@ Result<ScrollPage> Collection::scroll(const ScrollRequest& request) const {
     }
     const auto snap = impl_->current();
     // One more than the page tells whether the walk goes on.
+    FilterBudget budget(impl_->options.filter_budget);
     const auto refs = live_in_id_order(*snap, request.filter ? &*request.filter : nullptr, request.after,
-                                       request.limit + 1);
+                                       request.limit + 1, &budget);
+    QUIVER_TRY(budget.status());
     ScrollPage page;
     for (std::size_t i = 0; i < refs.size() && i < request.limit; ++i) {
         Document out;

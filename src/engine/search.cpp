@@ -32,9 +32,10 @@ Document project(Document doc, const std::optional<std::vector<std::string>>& fi
 }
 
 // What each segment may return: its live documents and, with a filter, those matching it (one bitmap
-// then, kept in `filter_bits`). Walks skip the rest inside the index (no over-fetch).
-std::vector<AllowedDocs> allowed_docs(const Snapshot& snap, const Filter* filter, std::vector<Bitmap>& filter_bits,
-                                      SearchExplain* explain) {
+// then, kept in `filter_bits`). Walks skip the rest inside the index (no over-fetch). The evaluation
+// is charged to the request's `budget`.
+Result<std::vector<AllowedDocs>> allowed_docs(const Snapshot& snap, const Filter* filter, std::vector<Bitmap>& filter_bits,
+                                              FilterBudget& budget, SearchExplain* explain) {
     std::vector<AllowedDocs> allowed(snap.segs.size());
     filter_bits.clear();
     filter_bits.reserve(filter != nullptr ? snap.segs.size() : 0);
@@ -42,7 +43,8 @@ std::vector<AllowedDocs> allowed_docs(const Snapshot& snap, const Filter* filter
     for (std::size_t si = 0; si < snap.segs.size(); ++si) {
         allowed[si] = AllowedDocs::of(&snap.segs[si].deleted);
         if (filter != nullptr) {
-            filter_bits.push_back(snap.segs[si].seg->matching(*filter, &stats));
+            QUIVER_ASSIGN_OR_RETURN(Bitmap bits, snap.segs[si].seg->matching(*filter, budget, &stats));
+            filter_bits.push_back(std::move(bits));
             if (allowed[si].deleted != nullptr) filter_bits.back().subtract(*allowed[si].deleted);
             allowed[si] = {nullptr, &filter_bits.back()};
             if (explain != nullptr) explain->filter_matches += filter_bits.back().cardinality();
@@ -52,8 +54,30 @@ std::vector<AllowedDocs> allowed_docs(const Snapshot& snap, const Filter* filter
         explain->filtered = filter != nullptr;
         explain->index_lookups = stats.index_lookups;
         explain->docs_scanned = stats.docs_scanned;
+        explain->filter_work = budget.used();
     }
     return allowed;
+}
+
+// The explain strategy of a text or sparse posting walk.
+const char* walk_strategy(sparse::FilterWalk w) {
+    switch (w) {
+        case sparse::FilterWalk::kBitmap: return "posting_bitmap";
+        case sparse::FilterWalk::kSeek: return "posting_walk_seek";
+        case sparse::FilterWalk::kMask: return "posting_walk_mask";
+        default: return "unfiltered";
+    }
+}
+const char* walk_reason(sparse::FilterWalk w) {
+    switch (w) {
+        case sparse::FilterWalk::kBitmap:
+            return "few matches for the query's postings: the filter's members are scored directly (bitmap-driven)";
+        case sparse::FilterWalk::kSeek:
+            return "selective filter: the posting walk seeks from each rejected candidate to the filter's next member";
+        case sparse::FilterWalk::kMask:
+            return "permissive filter: the filter bitmap masks candidates inside the posting walk";
+        default: return "no filter";
+    }
 }
 
 // Collection-wide BM25 statistics of `terms` on text field `field` (Lucene's CollectionStatistics and
@@ -168,7 +192,10 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                 after = request.search_after->id;
             }
         }
-        const auto refs = live_in_id_order(snapshot, filter, after, request.offset + request.k);
+        FilterBudget budget(impl.options.filter_budget);
+        const auto refs = live_in_id_order(snapshot, filter, after, request.offset + request.k, &budget);
+        QUIVER_TRY(budget.status());
+        if (explain != nullptr) explain->filter_work = budget.used();
         for (std::size_t i = request.offset; i < refs.size(); ++i) {
             QUIVER_ASSIGN_OR_RETURN(auto sh, materialise(refs[i].seg, refs[i].local, 1.0));
             out.push_back(std::move(sh));
@@ -226,9 +253,17 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
     const Snapshot* snap = &snapshot;
     const std::size_t mem_index = snap->segs.size();  // the memtable's source index (Snapshot)
     std::vector<Bitmap> filter_bits;
-    const std::vector<AllowedDocs> allowed = allowed_docs(*snap, filter, filter_bits, explain);
+    FilterBudget budget(impl.options.filter_budget);
+    QUIVER_ASSIGN_OR_RETURN(const std::vector<AllowedDocs> allowed, allowed_docs(*snap, filter, filter_bits, budget, explain));
+    // The memtable tests the whole filter per document, once per clause: charged up front.
+    if (filter != nullptr && snap->mem && snap->mem_n > 0) {
+        budget.charge(static_cast<std::uint64_t>(snap->mem_n) * filter_nodes(*filter) * request.clauses.size());
+        QUIVER_TRY(budget.status());
+        if (explain != nullptr) explain->filter_work = budget.used();
+    }
     // Records how one source answered one clause (explain only).
-    auto note = [&](const std::string& field, std::size_t si, const char* strategy, const index::FilterPlan* plan) {
+    auto note = [&](const std::string& field, std::size_t si, const char* strategy, const index::FilterPlan* plan,
+                    const sparse::TopKStats* walk = nullptr) {
         if (explain == nullptr) return;
         SearchExplain::Plan p;
         p.field = field;
@@ -248,6 +283,7 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
             p.selectivity = p.size == 0 ? 1.0 : static_cast<double>(p.matches) / static_cast<double>(p.size);
             p.reason = mem ? "the memtable is searched exactly, testing the filter per document"
                        : filter == nullptr ? "no filter"
+                       : walk != nullptr   ? walk_reason(walk->walk)
                                            : "the filter bitmap masks candidates inside the posting walk (no top-k widening)";
             if (mem) p.matches = 0;
         }
@@ -279,8 +315,11 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                 analyzer.analyze(c.text, terms);
                 QUIVER_ASSIGN_OR_RETURN(const auto stats, collection_text_stats(*snap, schema, field_index[ci], terms));
                 for (std::size_t si = 0; si < snap->segs.size(); ++si) {
-                    take(si, snap->segs[si].seg->search_text(field_index[ci], stats, depth, allowed[si]), depth, hits, cut_floor);
-                    note(f.name, si, "posting_walk_mask", nullptr);
+                    sparse::TopKStats walk;
+                    take(si, snap->segs[si].seg->search_text(field_index[ci], stats, depth, allowed[si], &walk,
+                                                                            impl.options.posting_walk), depth, hits,
+                         cut_floor);
+                    note(f.name, si, filter == nullptr ? "unfiltered" : walk_strategy(walk.walk), nullptr, &walk);
                 }
                 if (snap->mem) {
                     note(f.name, mem_index, "exact", nullptr);
@@ -289,9 +328,11 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                 }
             } else if (f.type == FieldType::kSparse) {
                 for (std::size_t si = 0; si < snap->segs.size(); ++si) {
-                    take(si, snap->segs[si].seg->search_sparse(field_index[ci], c.sparse, depth, allowed[si]), depth, hits,
-                         cut_floor);
-                    note(f.name, si, "posting_walk_mask", nullptr);
+                    sparse::TopKStats walk;
+                    take(si, snap->segs[si].seg->search_sparse(field_index[ci], c.sparse, depth, allowed[si], &walk,
+                                                                              impl.options.posting_walk), depth,
+                         hits, cut_floor);
+                    note(f.name, si, filter == nullptr ? "unfiltered" : walk_strategy(walk.walk), nullptr, &walk);
                 }
                 if (snap->mem) {
                     note(f.name, mem_index, "exact", nullptr);

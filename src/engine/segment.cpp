@@ -394,16 +394,18 @@ Result<Document> Segment::document(std::uint32_t local) const {
 }
 
 std::vector<ScoredDoc> Segment::search_text(std::size_t field, const sparse::Bm25QueryStats& stats, std::size_t k,
-                                            const AllowedDocs& allowed) const {
+                                            const AllowedDocs& allowed, sparse::TopKStats* walk,
+                                            const sparse::FilterWalkParams& params) const {
     const sparse::Bm25Index* bm = text_index(field);
     if (bm == nullptr || k == 0) return {};
     std::vector<ScoredDoc> out;
-    for (const auto& h : bm->search_with_stats(stats, k, &allowed)) out.push_back({h.doc, static_cast<double>(h.score)});
+    for (const auto& h : bm->search_with_stats(stats, k, &allowed, walk, false, params)) out.push_back({h.doc, static_cast<double>(h.score)});
     return out;
 }
 
 std::vector<ScoredDoc> Segment::search_sparse(std::size_t field, const SparseTerms& query, std::size_t k,
-                                              const AllowedDocs& allowed) const {
+                                              const AllowedDocs& allowed, sparse::TopKStats* walk,
+                                            const sparse::FilterWalkParams& params) const {
     if (field >= sparse_.size() || !sparse_[field] || k == 0) return {};
     const sparse::ExactSparseIndex& idx = *sparse_[field];
     sparse::SparseVector q;
@@ -415,7 +417,7 @@ std::vector<ScoredDoc> Segment::search_sparse(std::size_t field, const SparseTer
     }
     if (!sparse::canonicalize(q, "query")) return {};
     std::vector<ScoredDoc> out;
-    for (const auto& h : idx.search(q.view(), k, nullptr, &allowed)) out.push_back({h.doc, static_cast<double>(h.score)});
+    for (const auto& h : idx.search(q.view(), k, walk, &allowed, params)) out.push_back({h.doc, static_cast<double>(h.score)});
     return out;
 }
 
@@ -453,6 +455,10 @@ Result<std::vector<ScoredDoc>> Segment::search_vector(std::size_t field, std::sp
 
 Bitmap Segment::matching(const Filter& filter, FilterEvalStats* stats) const {
     return evaluate_filter(filter, payload_, attrs_, stats);
+}
+
+Result<Bitmap> Segment::matching(const Filter& filter, FilterBudget& budget, FilterEvalStats* stats) const {
+    return evaluate_filter(filter, payload_, attrs_, budget, stats);
 }
 
 Status Segment::add_text_stats(const Schema& schema, const Bitmap& docs, std::vector<DeadTextStats>& acc,

@@ -105,11 +105,15 @@ public:
     }
     /// BM25 top-k scored with `stats` (the collection's, summed over segments); only documents
     /// `allowed` allows are scored. Best first.
+    /// A filter bitmap in `allowed` drives the posting walk (sparse/maxscore.h); `walk` (optional)
+    /// receives the regime and counters.
     std::vector<ScoredDoc> search_text(std::size_t field, const sparse::Bm25QueryStats& stats, std::size_t k,
-                                       const AllowedDocs& allowed) const;
+                                       const AllowedDocs& allowed, sparse::TopKStats* walk = nullptr,
+                                       const sparse::FilterWalkParams& params = {}) const;
     /// Exact inner-product top-k for a sparse query (terms unknown to the segment are ignored). Best first.
     std::vector<ScoredDoc> search_sparse(std::size_t field, const SparseTerms& query, std::size_t k,
-                                         const AllowedDocs& allowed) const;
+                                         const AllowedDocs& allowed, sparse::TopKStats* walk = nullptr,
+                                       const sparse::FilterWalkParams& params = {}) const;
     /// Nearest vectors; score = -distance. Best first. With a filter bitmap in `allowed` (deleted
     /// documents already removed from it) the planner of index/filtered_search.h picks the strategy
     /// (exact scan, ACORN-1, post-filter walk) and `plan` (optional) receives its choice; without one,
@@ -121,6 +125,8 @@ public:
     /// The documents whose attributes match `filter` (validated): payload-index lookups for indexed
     /// fields, a scan of the attributes for the others. Deleted documents are included.
     Bitmap matching(const Filter& filter, FilterEvalStats* stats = nullptr) const;
+    /// The same within a request's filter budget (kResourceExhausted once over it).
+    Result<Bitmap> matching(const Filter& filter, FilterBudget& budget, FilterEvalStats* stats = nullptr) const;
     /// The payload index of the schema's `payload_index` fields (persisted as `payload.pidx`).
     const PayloadIndex& payload() const noexcept { return payload_; }
     enum class TextStatsMethod : std::uint8_t { kAuto, kAnalysis, kPostings };

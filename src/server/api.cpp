@@ -58,6 +58,11 @@ std::string scrub_paths(std::string_view m) {
 }
 
 ApiResponse from_error(const Error& e) {
+    // A search, count or scroll whose filter is over the per-request work budget (engine FilterBudget):
+    // the request itself is refused, whatever the server's state (not 507, which means a full disk).
+    if (e.code() == ErrorCode::kResourceExhausted && e.message().find("filter budget exceeded") != std::string::npos) {
+        return Api::error_response(422, "filter_budget_exceeded", e.message());
+    }
     const auto [status, code] = http_error(e.code());
     // Caller-facing messages name the caller's own values (ids may contain '/'); the rest may name files.
     const bool callers = e.code() == ErrorCode::kInvalidArgument || e.code() == ErrorCode::kNotFound;

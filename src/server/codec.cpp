@@ -522,6 +522,7 @@ Value explain_to_json(const engine::SearchExplain& e) {
         filter.set("matches", Value::number(static_cast<double>(e.filter_matches)));
         filter.set("index_lookups", Value::number(static_cast<double>(e.index_lookups)));
         filter.set("documents_scanned", Value::number(static_cast<double>(e.docs_scanned)));
+        filter.set("work_units", Value::number(static_cast<double>(e.filter_work)));
     }
     o.set("filter", std::move(filter));
     Value plans = Value::array();

@@ -32,12 +32,41 @@ struct Bm25Contribution {
     }
 };
 
+// Allow policies of the MaxScore walk. `next_from(d)` is the first document after d the walk may
+// return (kTerminated: none); only seeking policies (kSeeks) are asked for it.
 struct AllowAll {
+    static constexpr bool kSeeks = false;
     bool operator()(DocIndex) const noexcept { return true; }
+    DocIndex next_from(DocIndex d) const noexcept { return d + 1; }
 };
 struct AllowMask {
+    static constexpr bool kSeeks = false;
     const AllowedDocs* allowed;
     bool operator()(DocIndex doc) const noexcept { return allowed->allows(doc); }
+    DocIndex next_from(DocIndex d) const noexcept { return d + 1; }
+};
+// The filter bitmap as a forward cursor: a rejected candidate moves the walk to the next member.
+// Candidates reach it in ascending order, so the cursor only moves forwards.
+struct AllowSeek {
+    static constexpr bool kSeeks = true;
+    Bitmap::Cursor members;
+    const Bitmap* deleted;
+    std::uint64_t seeks = 0;
+
+    AllowSeek(const Bitmap& filter, const Bitmap* del) : members(filter), deleted(del) {}
+    // The first allowed document >= d, or kTerminated.
+    DocIndex first_from(DocIndex d) noexcept {
+        for (;;) {
+            ++seeks;
+            if (!members.seek(d)) return kTerminated;
+            const DocIndex m = members.value();
+            if (m >= kTerminated) return kTerminated;
+            if (deleted == nullptr || !deleted->contains(m)) return m;
+            d = m + 1;
+        }
+    }
+    bool operator()(DocIndex doc) noexcept { return first_from(doc) == doc; }
+    DocIndex next_from(DocIndex d) noexcept { return d + 1 >= kTerminated ? kTerminated : first_from(d + 1); }
 };
 
 // "a ranks before b": higher score, then smaller doc. A function object, so heap operations inline it.
@@ -81,10 +110,10 @@ struct ActiveTerm {
     float upper_bound;
 };
 
-template <class Contribution, class Allow>
-std::vector<ScoredDoc> maxscore(const PostingStore& store, std::span<const QueryTerm> query, std::size_t k,
-                                const Contribution& contrib, const Allow& allow, TopKStats* stats) {
-    if (k == 0) return {};
+// The query's terms with postings, each with a cursor and its list's upper bound.
+template <class Contribution>
+std::vector<ActiveTerm> active_terms(const PostingStore& store, std::span<const QueryTerm> query,
+                                     const Contribution& contrib) {
     std::vector<ActiveTerm> terms;
     terms.reserve(query.size());
     for (const QueryTerm& q : query) {
@@ -93,6 +122,13 @@ std::vector<ScoredDoc> maxscore(const PostingStore& store, std::span<const Query
         const float ub = q.weight * contrib.bound(c.max_score()) * kBoundSlack;
         terms.push_back({std::move(c), q.weight, ub});
     }
+    return terms;
+}
+
+template <class Contribution, class Allow>
+std::vector<ScoredDoc> maxscore(std::vector<ActiveTerm> terms, std::size_t k, const Contribution& contrib,
+                                Allow& allow, TopKStats* stats) {
+    if (k == 0) return {};
     std::sort(terms.begin(), terms.end(),
               [](const ActiveTerm& a, const ActiveTerm& b) { return a.upper_bound < b.upper_bound; });
     const std::size_t n = terms.size();
@@ -132,15 +168,27 @@ std::vector<ScoredDoc> maxscore(const PostingStore& store, std::span<const Query
             }
             if (bound * kBoundSlack <= threshold) {
                 ++skipped;
+                // A seeking filter moves on to its first member past the interval.
+                const DocIndex to = Allow::kSeeks ? allow.next_from(end) : end + 1;
+                if (to == kTerminated) break;
                 for (std::size_t i = first_essential; i < n; ++i) {
-                    if (terms[i].cursor.doc() <= end) terms[i].cursor.seek(end + 1);
+                    if (terms[i].cursor.doc() < to) terms[i].cursor.seek(to);
                 }
                 continue;
             }
         }
         if (!allow(candidate)) {  // skipped inside the walk: never scored, never offered
-            for (std::size_t i = first_essential; i < n; ++i) {
-                if (terms[i].cursor.doc() == candidate) terms[i].cursor.next();
+            if constexpr (Allow::kSeeks) {
+                // Straight to the filter's next member: the postings in between are never visited.
+                const DocIndex to = allow.next_from(candidate);
+                if (to == kTerminated) break;
+                for (std::size_t i = first_essential; i < n; ++i) {
+                    if (terms[i].cursor.doc() < to) terms[i].cursor.seek(to);
+                }
+            } else {
+                for (std::size_t i = first_essential; i < n; ++i) {
+                    if (terms[i].cursor.doc() == candidate) terms[i].cursor.next();
+                }
             }
             continue;
         }
@@ -197,11 +245,102 @@ std::vector<ScoredDoc> exhaustive(const PostingStore& store, std::span<const Que
     return std::move(heap).sorted();
 }
 
+// kBitmap: scores the filter's members directly. Per member, the block bounds of the blocks holding it
+// (read without decoding) are summed first; when they cannot beat the k-th score, no member up to the
+// nearest block end can, and the filter cursor jumps past it. Otherwise every cursor seeks the member.
+template <class Contribution>
+std::vector<ScoredDoc> bitmap_walk(std::vector<ActiveTerm> terms, std::size_t k, const Contribution& contrib,
+                                   const Bitmap& filter, const Bitmap* deleted, TopKStats* stats) {
+    if (k == 0) return {};
+    std::sort(terms.begin(), terms.end(),
+              [](const ActiveTerm& a, const ActiveTerm& b) { return a.upper_bound > b.upper_bound; });
+    float total = 0.0f;
+    for (const ActiveTerm& t : terms) total += t.upper_bound;
+    TopKHeap heap(k);
+    std::uint64_t scored = 0;
+    std::uint64_t skipped = 0;
+    std::uint64_t seeks = 0;
+    Bitmap::Cursor members(filter);
+    while (members.valid() && !terms.empty()) {
+        const DocIndex d = members.value();
+        if (d >= kTerminated) break;
+        if (deleted != nullptr && deleted->contains(d)) {
+            members.next();
+            continue;
+        }
+        if (heap.full()) {
+            const float threshold = heap.threshold();
+            if (total * kBoundSlack <= threshold) break;  // no document can enter any more
+            DocIndex end = kTerminated - 1;
+            float bound = 0.0f;
+            bool live = false;
+            for (ActiveTerm& t : terms) {
+                PostingCursor& c = t.cursor;
+                if (c.doc() == kTerminated) continue;
+                live = true;
+                if (c.doc() > d) {  // the list has nothing in [d, c.doc())
+                    end = std::min(end, c.doc() - 1);
+                    continue;
+                }
+                const DocIndex last = c.shallow_seek(d);
+                if (last == kTerminated) continue;  // nothing left at or after d
+                end = std::min(end, last);
+                bound += t.query_weight * contrib.bound(c.block_max_score()) * kBoundSlack;
+            }
+            if (!live) break;
+            if (bound * kBoundSlack <= threshold) {
+                ++skipped;
+                ++seeks;
+                if (end >= kTerminated - 1 || !members.seek(end + 1)) break;
+                continue;
+            }
+        }
+        float score = 0.0f;
+        for (ActiveTerm& t : terms) {
+            PostingCursor& c = t.cursor;
+            if (c.seek(d) == d) score += contrib(t.query_weight, d, c.weight());
+        }
+        ++scored;
+        heap.offer(d, score);
+        members.next();
+        ++seeks;
+    }
+    if (stats != nullptr) {
+        stats->docs_scored += scored;
+        stats->blocks_skipped += skipped;
+        stats->filter_seeks += seeks;
+    }
+    return std::move(heap).sorted();
+}
+
 template <class Contribution>
 std::vector<ScoredDoc> dispatch_allow(const PostingStore& store, std::span<const QueryTerm> query, std::size_t k,
-                                      const Contribution& contrib, TopKStats* stats, const AllowedDocs* allowed) {
-    if (allowed != nullptr && allowed->restricts()) return maxscore(store, query, k, contrib, AllowMask{allowed}, stats);
-    return maxscore(store, query, k, contrib, AllowAll{}, stats);
+                                      const Contribution& contrib, TopKStats* stats, const AllowedDocs* allowed,
+                                      const FilterWalkParams& params) {
+    std::vector<ActiveTerm> terms = active_terms(store, query, contrib);
+    if (allowed == nullptr || !allowed->restricts()) {
+        if (stats != nullptr) stats->walk = FilterWalk::kNone;
+        AllowAll all;
+        return maxscore(std::move(terms), k, contrib, all, stats);
+    }
+    FilterWalk walk = FilterWalk::kMask;
+    if (allowed->filter != nullptr) {
+        std::uint64_t postings = 0;
+        for (const ActiveTerm& t : terms) postings += t.cursor.doc_freq();
+        walk = choose_filter_walk(params, true, allowed->filter->cardinality(), store.num_docs(), terms.size(), postings);
+    }
+    if (stats != nullptr) stats->walk = walk;
+    if (walk == FilterWalk::kBitmap) {
+        return bitmap_walk(std::move(terms), k, contrib, *allowed->filter, allowed->deleted, stats);
+    }
+    if (walk == FilterWalk::kSeek) {
+        AllowSeek seek(*allowed->filter, allowed->deleted);
+        auto out = maxscore(std::move(terms), k, contrib, seek, stats);
+        if (stats != nullptr) stats->filter_seeks += seek.seeks;
+        return out;
+    }
+    AllowMask mask{allowed};
+    return maxscore(std::move(terms), k, contrib, mask, stats);
 }
 
 Bm25Contribution bm25_contribution(const Bm25Scorer& s) {
@@ -210,12 +349,36 @@ Bm25Contribution bm25_contribution(const Bm25Scorer& s) {
 
 }  // namespace
 
-std::vector<ScoredDoc> search_top_k(const PostingStore& store, std::span<const QueryTerm> query, std::size_t k,
-                                    const Scorer& scorer, TopKStats* stats, const AllowedDocs* allowed) {
-    if (const auto* bm25 = std::get_if<Bm25Scorer>(&scorer)) {
-        return dispatch_allow(store, query, k, bm25_contribution(*bm25), stats, allowed);
+const char* to_string(FilterWalk w) noexcept {
+    switch (w) {
+        case FilterWalk::kAuto: return "auto";
+        case FilterWalk::kNone: return "none";
+        case FilterWalk::kMask: return "mask";
+        case FilterWalk::kSeek: return "seek";
+        case FilterWalk::kBitmap: return "bitmap";
     }
-    return dispatch_allow(store, query, k, DotContribution{}, stats, allowed);
+    return "auto";
+}
+
+FilterWalk choose_filter_walk(const FilterWalkParams& params, bool has_filter, std::uint64_t matches,
+                              std::uint64_t num_docs, std::size_t terms, std::uint64_t postings) noexcept {
+    if (!has_filter) return FilterWalk::kMask;
+    if (params.force == FilterWalk::kMask || params.force == FilterWalk::kSeek || params.force == FilterWalk::kBitmap) {
+        return params.force;
+    }
+    const double m = static_cast<double>(matches);
+    if (m * static_cast<double>(terms) <= params.bitmap_max_ratio * static_cast<double>(postings)) return FilterWalk::kBitmap;
+    if (m >= params.mask_min_selectivity * static_cast<double>(num_docs)) return FilterWalk::kMask;
+    return FilterWalk::kSeek;
+}
+
+std::vector<ScoredDoc> search_top_k(const PostingStore& store, std::span<const QueryTerm> query, std::size_t k,
+                                    const Scorer& scorer, TopKStats* stats, const AllowedDocs* allowed,
+                                    const FilterWalkParams& walk) {
+    if (const auto* bm25 = std::get_if<Bm25Scorer>(&scorer)) {
+        return dispatch_allow(store, query, k, bm25_contribution(*bm25), stats, allowed, walk);
+    }
+    return dispatch_allow(store, query, k, DotContribution{}, stats, allowed, walk);
 }
 
 std::vector<ScoredDoc> search_exhaustive(const PostingStore& store, std::span<const QueryTerm> query,

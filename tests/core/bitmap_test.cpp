@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -131,6 +133,80 @@ TEST(DeletedDocs, VersionsAreImmutableAndFoldTheirDelta) {
     const DeletedDocs copy = history[31].first;
     EXPECT_EQ(history[31].first.merged().to_vector(), sorted(history[31].second));
     EXPECT_EQ(&copy.merged(), &history[31].first.merged());
+}
+
+// The seeking primitive against std::set::lower_bound, over array, bitset and run containers, across
+// container boundaries and at the top of the 32-bit range.
+TEST(Bitmap, NextMemberAndCursorSeekMatchLowerBound) {
+    std::mt19937 rng(11);
+    for (int trial = 0; trial < 6; ++trial) {
+        Bitmap b;
+        std::set<std::uint32_t> ref;
+        auto put = [&](std::uint32_t v) {
+            b.add(v);
+            ref.insert(v);
+        };
+        if (trial == 0) {
+            // empty
+        } else if (trial == 1) {  // sparse: array containers in several chunks
+            for (int i = 0; i < 3000; ++i) put(rng() % 1000000);
+        } else if (trial == 2) {  // dense: bitset containers
+            for (int i = 0; i < 150000; ++i) put(rng() % 400000);
+        } else if (trial == 3) {  // runs (optimize turns them into run containers)
+            for (std::uint32_t s = 0; s < 2000000; s += 70001) {
+                for (std::uint32_t v = s; v < s + 5000; ++v) put(v);
+            }
+            b.optimize();
+        } else if (trial == 4) {  // the top of the range
+            for (std::uint32_t v : {0u, 65535u, 65536u, 4294967294u, 4294967295u}) put(v);
+        } else {  // one member
+            put(123456);
+        }
+        auto want = [&](std::uint32_t x) -> std::optional<std::uint32_t> {
+            const auto it = ref.lower_bound(x);
+            if (it == ref.end()) return std::nullopt;
+            return *it;
+        };
+        std::vector<std::uint32_t> probes = {0, 1, 65535, 65536, 65537, 131072, 4294967294u, 4294967295u};
+        for (std::uint32_t v : ref) {
+            if (probes.size() > 4000) break;
+            probes.push_back(v);
+            if (v > 0) probes.push_back(v - 1);
+            probes.push_back(v + 1);
+        }
+        for (int i = 0; i < 3000; ++i) probes.push_back(static_cast<std::uint32_t>(rng() % 2200000));
+        for (std::uint32_t x : probes) ASSERT_EQ(b.next_member(x), want(x)) << "trial " << trial << " x " << x;
+        // The cursor: full iteration, then forward seeks in ascending order mixed with next().
+        std::vector<std::uint32_t> seen;
+        for (Bitmap::Cursor c(b); c.valid(); c.next()) seen.push_back(c.value());
+        ASSERT_EQ(seen, sorted(ref));
+        std::sort(probes.begin(), probes.end());
+        Bitmap::Cursor c(b);
+        std::uint32_t at = 0;  // the cursor is on the first member >= at
+        for (std::uint32_t x : probes) {
+            const bool has = c.seek(x);
+            at = std::max(at, x);
+            const auto w = want(at);
+            ASSERT_EQ(has, w.has_value()) << "trial " << trial << " seek " << x;
+            if (!has) break;
+            ASSERT_EQ(c.value(), *w);
+            if (rng() % 3 == 0) {  // next() moves to the following member
+                const auto after = std::next(ref.find(c.value()));
+                const bool more = c.next();
+                ASSERT_EQ(more, after != ref.end());
+                if (!more) break;
+                ASSERT_EQ(c.value(), *after);
+                at = c.value();
+            }
+        }
+        // Seeking backwards does not move.
+        if (!ref.empty() && ref.size() > 1) {
+            Bitmap::Cursor d(b);
+            ASSERT_TRUE(d.seek(*std::next(ref.begin())));
+            ASSERT_TRUE(d.seek(0));
+            EXPECT_EQ(d.value(), *std::next(ref.begin()));
+        }
+    }
 }
 
 TEST(AllowedDocs, LiveAndFilter) {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <set>
 
 #include "quiver/engine/collection.h"
@@ -486,6 +487,287 @@ TEST_F(FilteredCollection, TheSegmentPayloadIndexFileIsRequiredAndChecked) {
     std::ofstream(pidx, std::ios::binary | std::ios::trunc) << bytes;
     c = Collection::open(dir_, opt);
     ASSERT_TRUE(c) << c.error().message();
+}
+
+// ---- filtered posting walks and the filter budget ------------------------------------------------
+
+// Text and sparse clauses under filters of every selectivity: the hits equal brute force (the
+// unfiltered ranking over the whole collection, restricted to the matching documents), and each
+// regime of the bitmap-driven walk (bitmap, seek, mask) is used.
+TEST_F(FilteredCollection, TextAndSparseWalksEqualBruteForceInEveryRegime) {
+    Schema schema = attr_schema(true, 4);
+    FieldSpec sp;
+    sp.name = "sp";
+    sp.type = FieldType::kSparse;
+    schema.fields.push_back(sp);
+    CollectionOptions opt;
+    opt.background_merge = false;
+    opt.memtable_docs = 256;
+    auto c = Collection::create(dir_, schema, opt);
+    ASSERT_TRUE(c) << c.error().message();
+    std::mt19937_64 rng(41);
+    std::map<std::string, Document> live;
+    std::vector<Document> batch;
+    auto zipf = [&]() {  // w0 is in most documents, w30 in few
+        const double u = std::uniform_real_distribution<double>(0.0, 3.45)(rng);
+        return static_cast<int>(std::exp(u)) - 1;
+    };
+    for (std::size_t i = 0; i < 6000; ++i) {
+        Document d = random_attrs(rng, i);
+        d.fields["emb"] = random_vec(rng, 4);
+        std::string body;
+        SparseTerms terms;
+        for (int j = 0; j < 6; ++j) {
+            const int w = zipf();
+            body += "w" + std::to_string(w) + " ";
+            if (j < 4 && std::none_of(terms.begin(), terms.end(), [&](const auto& t) { return t.first == "s" + std::to_string(w); })) {
+                terms.emplace_back("s" + std::to_string(w), 0.1f + static_cast<float>(rng() % 100) / 25.0f);
+            }
+        }
+        d.fields["body"] = body;
+        d.fields["sp"] = terms;
+        live[d.id] = d;
+        batch.push_back(std::move(d));
+        if (batch.size() == 1500) {
+            ASSERT_TRUE((*c)->upsert(std::move(batch)));
+            batch.clear();
+        }
+    }
+    ASSERT_TRUE((*c)->flush());
+    std::vector<std::string> gone;
+    for (std::size_t i = 0; i < 6000; i += 11) gone.push_back("doc" + std::to_string(i));
+    ASSERT_TRUE((*c)->remove(gone));
+    for (const auto& g : gone) live.erase(g);
+    for (std::size_t i = 6000; i < 6040; ++i) {  // a memtable
+        Document d = random_attrs(rng, i);
+        d.fields["emb"] = random_vec(rng, 4);
+        d.fields["body"] = std::string("w0 w1 w7");
+        d.fields["sp"] = SparseTerms{{"s0", 1.5f}, {"s7", 0.25f}};
+        live[d.id] = d;
+        batch.push_back(std::move(d));
+    }
+    ASSERT_TRUE((*c)->upsert(std::move(batch)));
+
+    // Filters from one document to nearly all of them.
+    std::vector<Filter> filters;
+    auto eq = [](const char* field, FieldValue v) {
+        Filter f;
+        f.op = Filter::Op::kEq;
+        f.field = field;
+        f.values = {std::move(v)};
+        return f;
+    };
+    filters.push_back(eq("price", 12.5));                                   // a few documents
+    filters.push_back(eq("size", std::int64_t{3}));                         // ~2%
+    filters.push_back(eq("color", std::string("red")));                     // ~15%
+    {
+        Filter f;
+        f.op = Filter::Op::kExists;
+        f.field = "color";                                                  // ~90%
+        filters.push_back(f);
+    }
+    {
+        Filter f;
+        f.op = Filter::Op::kRange;
+        f.field = "price";
+        f.gte = 10.0;
+        f.lt = 12.0;                                                        // ~2%, numeric range
+        filters.push_back(f);
+    }
+    std::mt19937_64 frng(7);
+    for (int i = 0; i < 12; ++i) filters.push_back(random_filter(frng, 0));
+
+    auto check = [&](const char* phase, bool with_memtable) {
+        std::set<std::string> strategies;
+        const std::vector<std::pair<std::string, std::string>> texts = {
+            {"w0", "s0"}, {"w0 w3", "s0 s3"}, {"w12 w25", "s12 s25"}, {"w1 w2 w5 w9", "s1 s2 s5 s9"}};
+        for (const auto& f : filters) {
+            for (const auto& [text, sparse_words] : texts) {
+                for (int kind = 0; kind < 2; ++kind) {
+                    SearchRequest all;
+                    SparseTerms sq;
+                    if (kind == 0) {
+                        all.clauses.push_back(QueryClause::of_text("body", text));
+                    } else {
+                        std::istringstream in(sparse_words);
+                        std::string w;
+                        float weight = 1.0f;
+                        while (in >> w) sq.emplace_back(w, weight += 0.5f);
+                        all.clauses.push_back(QueryClause::of_sparse("sp", sq));
+                    }
+                    all.k = 10000;
+                    all.return_fields = std::vector<std::string>{};
+                    auto every = (*c)->search(all);
+                    ASSERT_TRUE(every) << every.error().message();
+                    std::vector<SearchHit> want;
+                    for (const auto& h : *every) {
+                        if (want.size() < 10 && f.matches(live.at(h.id).fields)) want.push_back(h);
+                    }
+                    SearchRequest r = all;
+                    r.k = 10;
+                    r.filter = f;
+                    SearchExplain ex;
+                    auto got = (*c)->search(r, &ex);
+                    ASSERT_TRUE(got) << got.error().message();
+                    ASSERT_EQ(got->size(), want.size()) << phase << " " << text << " kind " << kind;
+                    for (std::size_t i = 0; i < want.size(); ++i) {
+                        EXPECT_NEAR((*got)[i].score, want[i].score, 1e-4 * std::max(1.0, std::abs(want[i].score)))
+                            << phase << " rank " << i;
+                        EXPECT_TRUE(f.matches(live.at((*got)[i].id).fields));
+                        // Same document unless the scores tie within float rounding.
+                        if ((*got)[i].id != want[i].id) {
+                            EXPECT_NEAR((*got)[i].score, want[i].score, 1e-5 * std::max(1.0, std::abs(want[i].score)));
+                        }
+                    }
+                    for (const auto& p : ex.plans) strategies.insert(p.strategy);
+                }
+            }
+        }
+        EXPECT_TRUE(strategies.count("posting_bitmap")) << phase;
+        EXPECT_TRUE(strategies.count("posting_walk_seek")) << phase;
+        EXPECT_TRUE(strategies.count("posting_walk_mask")) << phase;
+        EXPECT_EQ(strategies.count("exact"), with_memtable ? 1u : 0u) << phase;  // the memtable
+    };
+    check("segments + memtable", true);
+    ASSERT_TRUE((*c)->optimize());
+    check("merged", false);
+}
+
+TEST(FilterBudget, UnitsAreChargedAsDocumented) {
+    std::mt19937_64 rng(13);
+    std::vector<Document> docs;
+    for (std::size_t i = 0; i < 5000; ++i) docs.push_back(random_attrs(rng, i));  // one 65,536-doc chunk
+    const PayloadIndex idx = PayloadIndex::build(attr_schema(true), docs);
+    Filter note;  // `note` has no index: a scan of every document
+    note.op = Filter::Op::kEq;
+    note.field = "note";
+    note.values = {std::string("blue")};
+    Filter red;
+    red.op = Filter::Op::kEq;
+    red.field = "color";
+    red.values = {std::string("red")};
+    {
+        FilterBudget b;
+        auto got = evaluate_filter(note, idx, docs, b);
+        ASSERT_TRUE(got);
+        EXPECT_EQ(*got, brute(note, docs));
+        EXPECT_EQ(b.used(), 5000u);
+        FilterBudget exact(5000);
+        EXPECT_TRUE(evaluate_filter(note, idx, docs, exact));
+        FilterBudget short_one(4999);
+        auto over = evaluate_filter(note, idx, docs, short_one);
+        ASSERT_FALSE(over);
+        EXPECT_EQ(over.error().code(), ErrorCode::kResourceExhausted);
+        EXPECT_NE(over.error().message().find("filter budget exceeded"), std::string::npos);
+        EXPECT_NE(over.error().message().find("4999"), std::string::npos);
+    }
+    {
+        FilterBudget b;
+        ASSERT_TRUE(evaluate_filter(red, idx, docs, b));
+        EXPECT_EQ(b.used(), 1u);  // one lookup
+    }
+    {
+        // and(note, red): the lookup, then a scan of red's documents only, then one intersection of
+        // two one-chunk bitmaps.
+        Filter both;
+        both.op = Filter::Op::kAnd;
+        both.children = {note, red};
+        FilterBudget b;
+        auto got = evaluate_filter(both, idx, docs, b);
+        ASSERT_TRUE(got);
+        EXPECT_EQ(*got, brute(both, docs));
+        EXPECT_EQ(b.used(), 1 + brute(red, docs).cardinality() + 2 * FilterBudget::kChunkUnits);
+    }
+    {
+        // A wide `or` of scans: charged per scan before it runs, so it stops at the first over the limit.
+        Filter wide;
+        wide.op = Filter::Op::kOr;
+        wide.children.assign(100, note);
+        // Scans of 5,000 and unions of 64 (first) and 128 units: the fourth scan would reach 20,320.
+        FilterBudget b(20000);
+        FilterEvalStats stats;
+        ASSERT_FALSE(evaluate_filter(wide, idx, docs, b, &stats));
+        EXPECT_EQ(stats.docs_scanned, 15000u);
+    }
+    EXPECT_EQ(filter_nodes(red), 1u);
+    Filter n3;
+    n3.op = Filter::Op::kNot;
+    n3.children = {red};
+    Filter n4;
+    n4.op = Filter::Op::kOr;
+    n4.children = {n3, note};
+    EXPECT_EQ(filter_nodes(n4), 4u);
+}
+
+TEST_F(FilteredCollection, RequestsOverTheFilterBudgetFailWithAClearError) {
+    Schema schema = attr_schema(true, 4);
+    CollectionOptions opt;
+    opt.background_merge = false;
+    opt.filter_budget = 3000;
+    auto c = Collection::create(dir_, schema, opt);
+    ASSERT_TRUE(c) << c.error().message();
+    std::mt19937_64 rng(3);
+    std::vector<Document> docs;
+    for (std::size_t i = 0; i < 4000; ++i) {
+        Document d = random_attrs(rng, i);
+        d.fields["emb"] = random_vec(rng, 4);
+        d.fields["body"] = std::string("common words");
+        docs.push_back(std::move(d));
+    }
+    ASSERT_TRUE((*c)->upsert(std::move(docs)));
+    ASSERT_TRUE((*c)->flush());
+    Filter note;  // unindexed and matching nothing: a 4,000-document scan > 3,000 units
+    note.op = Filter::Op::kEq;
+    note.field = "note";
+    note.values = {std::string("no such note")};
+    Filter red;  // indexed: a few units
+    red.op = Filter::Op::kEq;
+    red.field = "color";
+    red.values = {std::string("red")};
+    auto expect_budget_error = [](const Status& st, const char* what) {
+        ASSERT_FALSE(st) << what;
+        EXPECT_EQ(st.error().code(), ErrorCode::kResourceExhausted) << what;
+        EXPECT_NE(st.error().message().find("filter budget exceeded"), std::string::npos) << what;
+    };
+    for (int kind = 0; kind < 3; ++kind) {
+        SearchRequest r;
+        if (kind == 0) r.clauses.push_back(QueryClause::of_text("body", "common"));
+        if (kind == 1) r.clauses.push_back(QueryClause::of_vector("emb", {0.1f, 0.2f, 0.3f, 0.4f}));
+        r.k = 5;
+        r.filter = note;
+        auto bad = (*c)->search(r);
+        expect_budget_error(bad ? ok_status() : Status(bad.error()), "search");
+        r.filter = red;
+        SearchExplain ex;
+        auto good = (*c)->search(r, &ex);
+        ASSERT_TRUE(good) << good.error().message();
+        EXPECT_EQ(good->size(), 5u);
+        EXPECT_GT(ex.filter_work, 0u);
+        EXPECT_LE(ex.filter_work, 3000u);
+    }
+    auto counted = (*c)->count(note);
+    expect_budget_error(counted ? ok_status() : Status(counted.error()), "count");
+    ASSERT_TRUE((*c)->count(red));
+    ScrollRequest sr;
+    sr.filter = note;
+    sr.limit = 4000;
+    auto page = (*c)->scroll(sr);
+    expect_budget_error(page ? ok_status() : Status(page.error()), "scroll");
+    sr.filter = red;
+    sr.limit = 10;
+    EXPECT_TRUE((*c)->scroll(sr));
+    // The default budget lets the same requests through.
+    (*c)->close();
+    CollectionOptions roomy = opt;
+    roomy.filter_budget = CollectionOptions{}.filter_budget;
+    EXPECT_EQ(roomy.filter_budget, FilterBudget::kDefaultLimit);
+    c = Collection::open(dir_, roomy);
+    ASSERT_TRUE(c);
+    SearchRequest r;
+    r.clauses.push_back(QueryClause::of_text("body", "common"));
+    r.filter = note;
+    EXPECT_TRUE((*c)->search(r));
+    EXPECT_TRUE((*c)->count(note));
 }
 
 }  // namespace

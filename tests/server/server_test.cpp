@@ -659,5 +659,39 @@ TEST(ApiFilters, PayloadIndexesNewOperatorsExplainAndLimits) {
     EXPECT_EQ(r.status, 400) << r.body;
 }
 
+TEST(ApiFilters, AFilterOverTheWorkBudgetIs422) {
+    testing::TempDir dir;
+    engine::CollectionOptions o;
+    o.background_merge = false;
+    o.filter_budget = 100;  // the 300 documents' per-document filter tests go over it
+    auto s = engine::Store::open(dir.path(), o);
+    ASSERT_TRUE(s);
+    Api api(**s, "", ApiLimits{});
+    ASSERT_EQ(api.handle(req("PUT", "/collections/f", R"({"fields": [{"name": "body", "type": "text"},
+        {"name": "tag", "type": "keyword"}]})")).status, 201);
+    std::string docs = "[";
+    for (int i = 0; i < 300; ++i) {
+        docs += std::string(i ? "," : "") + R"({"id": ")" + std::to_string(i) + R"(", "body": "w", "tag": "t)" +
+                std::to_string(i % 10) + "\"}";
+    }
+    docs += "]";
+    ASSERT_EQ(api.handle(req("POST", "/collections/f/documents", docs)).status, 200);
+    const char* bodies[] = {R"({"field": "body", "text": "w", "k": 3, "filter": {"field": "tag", "eq": "nothing"}})",
+                            R"({"k": 3, "filter": {"field": "tag", "eq": "nothing"}})"};
+    for (const char* body : bodies) {
+        const auto r = api.handle(req("POST", "/collections/f/search", body));
+        EXPECT_EQ(r.status, 422) << r.body;
+        EXPECT_EQ(error_code(r), "filter_budget_exceeded") << r.body;
+    }
+    auto r = api.handle(req("POST", "/collections/f/count", R"({"filter": {"field": "tag", "eq": "nothing"}})"));
+    EXPECT_EQ(r.status, 422) << r.body;
+    r = api.handle(req("POST", "/collections/f/search/batch", std::string(R"({"searches": [)") + bodies[0] + "]}"));
+    EXPECT_EQ(r.status, 422) << r.body;
+    EXPECT_EQ(error_code(r), "filter_budget_exceeded") << r.body;
+    // Within the budget: served.
+    r = api.handle(req("POST", "/collections/f/search", R"({"field": "body", "text": "w", "k": 3})"));
+    EXPECT_EQ(r.status, 200) << r.body;
+}
+
 }  // namespace
 }  // namespace quiver::server

@@ -5,6 +5,8 @@
 /// - `Bitmap` owns a `roaring_bitmap_t` of 32-bit document numbers. Copies are deep (cost proportional
 ///   to the compressed size); `contains` is the inlined CRoaring lookup. Serialisation is CRoaring's
 ///   portable format; `deserialize` refuses malformed or trailing bytes with kDataLoss.
+///   Seeking: `next_member(x)` is the first member >= x (one lookup); `Bitmap::Cursor` walks members
+///   ascending and `seek`s forward, which is how a filter drives a posting walk (sparse/maxscore.h).
 /// - `DeletedDocs` is immutable: `with(docs)` returns a new version and leaves the old one intact, so a
 ///   snapshot keeps the version it was published with. New deletes go into a small delta bitmap that is
 ///   folded into the shared base once it outgrows max(4096, base / 8): a delete batch costs
@@ -26,6 +28,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -56,6 +59,30 @@ public:
     bool empty() const noexcept { return roaring_bitmap_is_empty(r_); }
     /// Largest member; only when not empty.
     std::uint32_t maximum() const noexcept { return roaring_bitmap_maximum(r_); }
+    /// The first member >= x, or nullopt when there is none. O(log containers + log container size).
+    std::optional<std::uint32_t> next_member(std::uint32_t x) const noexcept;
+    /// 65,536-document chunks holding members (roaring containers): the unit set operations cost.
+    std::size_t chunks() const noexcept { return static_cast<std::size_t>(r_->high_low_container.size); }
+
+    /// Forward cursor over the members, ascending: starts on the first member; `seek` never moves
+    /// backwards. Valid while the bitmap lives and is not mutated. Single-threaded.
+    class Cursor {
+    public:
+        explicit Cursor(const Bitmap& b) noexcept { roaring_init_iterator(b.r_, &it_); }
+        bool valid() const noexcept { return it_.has_value; }
+        /// The current member; only when valid().
+        std::uint32_t value() const noexcept { return it_.current_value; }
+        /// Moves to the next member; returns valid().
+        bool next() noexcept { return roaring_advance_uint32_iterator(&it_); }
+        /// Moves to the first member >= x (stays when the current member is already >= x); returns valid().
+        bool seek(std::uint32_t x) noexcept {
+            if (!it_.has_value || it_.current_value >= x) return it_.has_value;
+            return roaring_move_uint32_iterator_equalorlarger(&it_, x);
+        }
+
+    private:
+        roaring_uint32_iterator_t it_;
+    };
 
     void union_with(const Bitmap& other) { roaring_bitmap_or_inplace(r_, other.r_); }
     void intersect_with(const Bitmap& other) { roaring_bitmap_and_inplace(r_, other.r_); }

@@ -47,6 +47,7 @@
 #include "quiver/engine/fusion.h"
 #include "quiver/engine/schema.h"
 #include "quiver/index/filtered_search.h"
+#include "quiver/sparse/maxscore.h"
 #include "quiver/storage/wal.h"
 
 namespace quiver::engine {
@@ -83,6 +84,12 @@ struct CollectionOptions {
     std::function<Status()> wal_sync_hook;
     /// Thresholds of the filtered vector-search planner (index/filtered_search.h), per segment.
     index::PlannerParams filter_planner{};
+    /// Per-request work budget of filter evaluation, in FilterBudget units (engine/payload_index.h:
+    /// about one attribute test of one document each). A search, count or scroll whose
+    /// filter would need more fails with kResourceExhausted ("filter budget exceeded") before doing it.
+    std::uint64_t filter_budget = std::uint64_t{1} << 26;
+    /// Regime thresholds (or a forced regime) of filtered text and sparse posting walks (sparse/maxscore.h).
+    sparse::FilterWalkParams posting_walk{};
 };
 
 /// One query clause: a text field with query text, a vector field with a vector, or a sparse-vector
@@ -145,7 +152,7 @@ struct SearchExplain {
     struct Plan {
         std::string field;
         std::string source;         ///< "segment <id>" or "memtable"
-        std::string strategy;       ///< vector: auto-chosen index::FilterStrategy name; text/sparse: "posting_walk_mask"; memtable: "exact"
+        std::string strategy;       ///< vector: auto-chosen index::FilterStrategy name; text/sparse: "posting_bitmap", "posting_walk_seek", "posting_walk_mask" or "unfiltered"; memtable: "exact"
         std::uint64_t matches = 0;  ///< documents of the source allowed by the filter (live)
         std::uint64_t size = 0;     ///< documents in the source
         double selectivity = 1.0;
@@ -156,6 +163,7 @@ struct SearchExplain {
     std::uint64_t filter_matches = 0;  ///< live documents matching the filter in the snapshot's segments
     std::uint64_t index_lookups = 0;   ///< payload-index lookups while evaluating the filter
     std::uint64_t docs_scanned = 0;    ///< attribute tests on fields without a payload index
+    std::uint64_t filter_work = 0;     ///< FilterBudget units the filter used (limit: CollectionOptions::filter_budget)
     std::vector<Plan> plans;
 };
 

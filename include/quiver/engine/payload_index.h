@@ -100,10 +100,51 @@ struct FilterEvalStats {
     std::uint64_t docs_scanned = 0;   ///< per-document tests of leaves on fields without an index
 };
 
+/// The per-request work budget of filters: what one search, count or scroll may spend evaluating its
+/// filter, in deterministic work units (a request's fate never depends on machine load):
+///   - 1 per document a leaf on a field without a payload index tests (segment scans), and, where a
+///     whole filter is tested per document (the memtable, scroll pages), its node count per document;
+///   - 1 per payload-index lookup (a binary search) and per (value, document) pair a numeric leaf
+///     visits outside whole range buckets;
+///   - `kChunkUnits` per 65,536-document chunk (roaring container) of every bitmap an and / or / not,
+///     an `in` or `prefix` union or a range's bucket union combines.
+/// A unit is about one attribute test of one document, so the default limit (`kDefaultLimit`,
+/// CollectionOptions::filter_budget, 2^26) allows ~67M of them. Work is charged before it is done: a
+/// request over the limit stops there and fails with kResourceExhausted (HTTP 422
+/// `filter_budget_exceeded`), it never runs on. Not thread-safe (one per request).
+class FilterBudget {
+public:
+    static constexpr std::uint64_t kDefaultLimit = std::uint64_t{1} << 26;  // 67,108,864 units
+    static constexpr std::uint64_t kChunkUnits = 64;
+
+    explicit FilterBudget(std::uint64_t limit = kDefaultLimit) noexcept : limit_(limit) {}
+    /// Adds `units`; false once the total is over the limit (and from then on).
+    bool charge(std::uint64_t units) noexcept {
+        used_ = units > ~std::uint64_t{0} - used_ ? ~std::uint64_t{0} : used_ + units;
+        return used_ <= limit_;
+    }
+    bool exceeded() const noexcept { return used_ > limit_; }
+    std::uint64_t used() const noexcept { return used_; }
+    std::uint64_t limit() const noexcept { return limit_; }
+    /// ok, or the kResourceExhausted error a request over the limit fails with.
+    [[nodiscard]] Status status() const;
+
+private:
+    std::uint64_t limit_;
+    std::uint64_t used_ = 0;
+};
+
+/// Nodes (leaves and and/or/not) of a filter: the units one per-document test of it is charged.
+std::uint64_t filter_nodes(const Filter& filter) noexcept;
+
 /// The documents in [0, n) matching `filter` (validated against the schema the index was built from),
 /// n = attrs.size(), or index.size() when `attrs` is empty (every filtered field must then be indexed;
 /// a leaf on another field matches nothing). `index` may index none, some or all of the fields.
 Bitmap evaluate_filter(const Filter& filter, const PayloadIndex& index, std::span<const Document> attrs,
                        FilterEvalStats* stats = nullptr);
+/// The same within `budget` (charged as its comment says; shared by a request's segments):
+/// kResourceExhausted, with no bitmap, once the evaluation would go over it.
+Result<Bitmap> evaluate_filter(const Filter& filter, const PayloadIndex& index, std::span<const Document> attrs,
+                               FilterBudget& budget, FilterEvalStats* stats = nullptr);
 
 }  // namespace quiver::engine

@@ -44,7 +44,7 @@ public:
     /// Exact top-k for a canonical query. `stats` may be null; `allowed` (may be null) restricts the
     /// hits inside the walk (the k best allowed documents).
     std::vector<SparseHit> search(SparseVectorView query, std::size_t k, TopKStats* stats = nullptr,
-                                  const AllowedDocs* allowed = nullptr) const;
+                                  const AllowedDocs* allowed = nullptr, const FilterWalkParams& walk = {}) const;
 
 private:
     ExactSparseIndex() = default;

@@ -16,6 +16,20 @@
 /// are summed (block-max on the essential lists): when no document up to the nearest block end can
 /// beat the k-th score, that whole interval is skipped without decoding.
 ///
+/// Filters (`AllowedDocs` with a filter bitmap F, m members): the bitmap drives the walk, never a wider
+/// top-k. Three regimes (`FilterWalk`), chosen per call from m, the store's n documents and the query
+/// lists' summed document frequency D over t terms (`FilterWalkParams`):
+///   - kBitmap (very selective, m * t <= bitmap_max_ratio * D): the matching set is scored directly;
+///     each member of F (cursor order) seeks the term cursors to it, after a block-max check that
+///     reads only block bounds: when the blocks holding the member cannot beat the k-th score, F is
+///     seeked past the nearest block end. Cost O(m * t) seeks, independent of the lists' lengths.
+///   - kSeek (selective, m / n < mask_min_selectivity): MaxScore as above, but a candidate outside F
+///     moves the essential cursors straight to F's next member >= candidate (`Bitmap::Cursor::seek`):
+///     postings between filter members are skipped without being visited.
+///   - kMask (permissive): MaxScore testing F per candidate (a failing candidate costs one `next`).
+/// A delete set (`AllowedDocs::deleted`) is tested per document in every regime; with no filter the
+/// walk is kMask (or unchecked when nothing is deleted).
+///
 /// Results are exact: the same scores as `search_exhaustive` (up to float summation order), sorted
 /// by score descending, then doc ascending. Ties at the k-th place keep the smaller doc id.
 /// Query weights must be >= 0. Thread-safe: the store is read-only; each call uses its own cursors.
@@ -60,18 +74,41 @@ struct Bm25Scorer {
 
 using Scorer = std::variant<DotProductScorer, Bm25Scorer>;
 
+/// How a filtered walk is driven (see the file comment). kNone: no mask at all.
+enum class FilterWalk : std::uint8_t { kAuto, kNone, kMask, kSeek, kBitmap };
+/// "auto", "none", "mask", "seek", "bitmap".
+const char* to_string(FilterWalk w) noexcept;
+
+/// Regime thresholds of a filtered walk. `force` other than kAuto picks the regime (tests, benchmarks);
+/// a forced kSeek or kBitmap without a filter bitmap runs kMask.
+struct FilterWalkParams {
+    FilterWalk force = FilterWalk::kAuto;
+    /// kMask when the filter keeps at least this share of the store's documents.
+    double mask_min_selectivity = 0.5;
+    /// kBitmap when (filter members) x (query terms) <= this x (query lists' summed document frequency).
+    double bitmap_max_ratio = 0.25;
+};
+
+/// The regime `search_top_k` runs for a query with `terms` query terms whose lists hold `postings`
+/// postings in all, over `num_docs` documents of which `matches` pass the filter (`has_filter`).
+FilterWalk choose_filter_walk(const FilterWalkParams& params, bool has_filter, std::uint64_t matches,
+                              std::uint64_t num_docs, std::size_t terms, std::uint64_t postings) noexcept;
+
 /// Counters for one query (for benchmarks and tests).
 struct TopKStats {
     std::uint64_t docs_scored = 0;     ///< documents fully or partially evaluated
     std::uint64_t blocks_skipped = 0;  ///< candidates or intervals rejected by a block bound
+    std::uint64_t filter_seeks = 0;    ///< filter-bitmap cursor moves (kSeek, kBitmap)
+    FilterWalk walk = FilterWalk::kNone;  ///< the regime of the last call
 };
 
 /// Exact top-`k` documents by score (score > 0 only), best first. O(total postings) worst case,
 /// typically far less. `stats` may be null. With `allowed`, documents it does not allow are skipped
-/// inside the walk (never scored, never returned), so the k results are the best k allowed ones.
+/// inside the walk (never scored, never returned), so the k results are the best k allowed ones; a
+/// filter bitmap drives the walk as `walk` says (see the file comment).
 std::vector<ScoredDoc> search_top_k(const PostingStore& store, std::span<const QueryTerm> query,
                                     std::size_t k, const Scorer& scorer, TopKStats* stats = nullptr,
-                                    const AllowedDocs* allowed = nullptr);
+                                    const AllowedDocs* allowed = nullptr, const FilterWalkParams& walk = {});
 
 /// Reference implementation: scores every posting of every query term into a dense accumulator and
 /// selects the top k. Same ordering contract as search_top_k. O(num_docs + total postings).
