@@ -175,6 +175,8 @@ py::dict stats_to_python(const engine::CollectionStats& s) {
     d["merge_failures"] = s.merge_failures;
     d["last_merge_error"] = s.last_merge_error;
     d["wal_failed"] = s.wal_failed;
+    d["vector_memory_bytes"] = s.vector_memory_bytes;
+    d["vector_disk_bytes"] = s.vector_disk_bytes;
     return d;
 }
 

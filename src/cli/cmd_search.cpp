@@ -434,7 +434,8 @@ void add_search_command(CLI::App& app) {
     sub->add_option("--truth", o->truth, "Exact neighbours (.ivecs, e.g. from `quiver gt`): print recall@k to stderr");
     sub->add_flag("--json", o->json, "JSON output (stdout, or --output); with a filter each query has an \"explain\"");
     sub->add_flag("--vectors-on-disk", o->vectors_on_disk,
-                  "HNSW on codes: leave the float32 vectors in the file, read them with pread for the re-score");
+                  "HNSW on codes and flat/IVF code indexes: leave the float32 vectors in the file, read them "
+                  "with pread for the re-score");
     sub->add_option("--filter", o->filter,
                     "Filter JSON as in the collection API, on the attributes the index was built with "
                     "(`quiver build --attributes`); JSONL queries may instead carry a \"filter\" member per line");

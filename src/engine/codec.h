@@ -76,6 +76,8 @@ Result<FieldValue> decode_value(ByteReader& r);
 void encode_document(ByteWriter& w, const Document& doc);
 Result<Document> decode_document(ByteReader& r);
 void encode_schema(ByteWriter& w, const Schema& schema);
+/// Whether any field has quantization or on_disk (encoded in an extension older builds do not read).
+bool uses_vector_storage_options(const Schema& schema) noexcept;
 Result<Schema> decode_schema(ByteReader& r);
 
 }  // namespace quiver::engine

@@ -20,7 +20,10 @@
 namespace quiver::engine {
 
 constexpr std::uint32_t kManifestKind = storage::fourcc("MANI");
-constexpr std::uint32_t kManifestVersion = 1;
+// Version 2: the schema uses vector storage options (quantization, on_disk), which version-1 readers
+// do not know; a MANIFEST whose schema has none is still written as version 1.
+constexpr std::uint32_t kManifestVersion = 2;
+constexpr std::uint32_t kManifestVersionPlain = 1;
 constexpr std::uint32_t kDeleteKind = storage::fourcc("DELS");
 constexpr std::uint32_t kDeleteVersion = 2;
 
@@ -68,7 +71,8 @@ Status write_manifest_file(const std::string& dir, const Manifest& m, bool* rena
         w.u64(id);
         w.u64(gen);
     }
-    QUIVER_ASSIGN_OR_RETURN(auto fw, storage::FileWriter::create(dir + "/MANIFEST", kManifestKind, kManifestVersion));
+    const std::uint32_t version = uses_vector_storage_options(m.schema) ? kManifestVersion : kManifestVersionPlain;
+    QUIVER_ASSIGN_OR_RETURN(auto fw, storage::FileWriter::create(dir + "/MANIFEST", kManifestKind, version));
     QUIVER_TRY(fw.write_string(w.bytes()));
     Status st = fw.finish();
     if (renamed) *renamed = fw.renamed();
@@ -148,6 +152,8 @@ void Collection::Impl::publish() {
         st.deleted_pending += e.deleted.count();
         ++st.segments;
         if (!e.persisted) ++st.memory_segments;
+        st.vector_memory_bytes += e.seg->vector_footprint().memory_bytes;
+        st.vector_disk_bytes += e.seg->vector_footprint().disk_bytes;
     }
     if (mem && mem->size() > 0) {
         snap->mem = mem;

@@ -141,7 +141,9 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
     std::shared_ptr<Segment> merged;
     if (!docs.empty()) {
         QUIVER_ASSIGN_OR_RETURN(merged, Segment::build(new_id, schema, std::move(docs), std::move(seqs), build));
-        if (auto st = merged->persist(dir); !st) {
+        Status st = merged->persist(dir);
+        if (st) st = merged->reopen_on_disk_vectors(dir);
+        if (!st) {
             std::error_code ec;
             std::filesystem::remove_all(dir + "/" + Segment::dir_name(new_id), ec);
             return st;

@@ -67,6 +67,38 @@ bool value_equals(const FieldValue& stored, const FieldValue& wanted) {
     return stored == wanted;
 }
 
+// `quantization` and `on_disk` of one field.
+Status validate_vector_storage(const FieldSpec& f) {
+    const VectorQuantization& q = f.quantization;
+    const std::string where = "field '" + f.name + "': ";
+    if (f.type != FieldType::kVector) {
+        if (q != VectorQuantization{} || f.on_disk) return invalid_argument(where + "only vector fields take quantization and on_disk");
+        return ok_status();
+    }
+    if (f.on_disk && !q.enabled()) {
+        return invalid_argument(where + "on_disk needs quantization (the search walks codes in memory and reads float32 vectors only to re-score)");
+    }
+    if (!q.enabled()) {
+        if (q != VectorQuantization{}) return invalid_argument(where + "quantization needs a codec other than none");
+        return ok_status();
+    }
+    const simd::Metric codec_metric = f.metric == simd::Metric::kCosine ? simd::Metric::kInnerProduct : f.metric;
+    auto codec = index::Codec::create(q.codec, f.dim, codec_metric);
+    if (!codec) return invalid_argument(where + "quantization: " + codec.error().message());
+    if (f.index == VectorIndexKind::kHnsw && (*codec)->block_size() != 1) {
+        return invalid_argument(where + "codec " + q.codec.to_string() +
+                                " stores codes in fast-scan blocks; an hnsw field needs one code per node (use 8-bit PQ, "
+                                "or \"index\": \"flat\")");
+    }
+    if (q.rescore > 65536) return invalid_argument(where + "quantization rescore must be 0..65536");
+    if (q.nlist > 65536) return invalid_argument(where + "quantization nlist must be 0..65536");
+    if (q.nlist > 0 && f.index != VectorIndexKind::kFlat) {
+        return invalid_argument(where + "quantization nlist (IVF lists) needs \"index\": \"flat\"");
+    }
+    if (q.nprobe > q.nlist) return invalid_argument(where + "quantization nprobe must be at most nlist");
+    return ok_status();
+}
+
 }  // namespace
 
 std::string_view to_string(FieldType type) noexcept { return kTypeNames[static_cast<int>(type)]; }
@@ -106,6 +138,7 @@ Status Schema::validate() const {
                 return invalid_argument("field '" + f.name + "': ef_construction must be 1..4096");
             }
         }
+        QUIVER_TRY(validate_vector_storage(f));
         if (f.payload_index && !is_attribute(f.type)) {
             return invalid_argument("field '" + f.name + "': only attribute fields have a payload index");
         }
@@ -439,8 +472,10 @@ void encode_schema(ByteWriter& w, const Schema& s) {
     for (const auto& f : s.fields) {
         w.str(f.name);
         w.u8(static_cast<std::uint8_t>(f.type));
-        // bit 0: text `indexed`; bit 1: attribute `payload_index` (older files have only bit 0)
-        w.u8(static_cast<std::uint8_t>((f.indexed ? 1 : 0) | (f.payload_index ? 2 : 0)));
+        // bit 0: text `indexed`; bit 1: attribute `payload_index` (older files have only bit 0);
+        // bit 2: vector storage options (quantization, on_disk) follow the encoder
+        const bool storage_opts = f.quantization.enabled() || f.on_disk;
+        w.u8(static_cast<std::uint8_t>((f.indexed ? 1 : 0) | (f.payload_index ? 2 : 0) | (storage_opts ? 4 : 0)));
         w.u32(static_cast<std::uint32_t>(f.sources.size()));
         for (const auto& src : f.sources) w.str(src);
         w.u64(f.dim);
@@ -449,7 +484,23 @@ void encode_schema(ByteWriter& w, const Schema& s) {
         w.u64(f.hnsw_m);
         w.u64(f.hnsw_ef_construction);
         w.str(f.encoder);
+        if (storage_opts) {
+            w.u8(static_cast<std::uint8_t>(f.quantization.codec.kind));
+            w.u32(f.quantization.codec.m);
+            w.u32(f.quantization.codec.bits);
+            w.u64(f.quantization.rescore);
+            w.u64(f.quantization.nlist);
+            w.u64(f.quantization.nprobe);
+            w.u8(f.on_disk ? 1 : 0);
+        }
     }
+}
+
+bool uses_vector_storage_options(const Schema& s) noexcept {
+    for (const auto& f : s.fields) {
+        if (f.quantization.enabled() || f.on_disk) return true;
+    }
+    return false;
 }
 
 Result<Schema> decode_schema(ByteReader& r) {
@@ -465,7 +516,7 @@ Result<Schema> decode_schema(ByteReader& r) {
         if (type > 7) return data_loss("schema field type " + std::to_string(type));
         f.type = static_cast<FieldType>(type);
         QUIVER_ASSIGN_OR_RETURN(std::uint8_t indexed, r.u8());
-        if (indexed > 3) return data_loss("schema field flags " + std::to_string(indexed));
+        if (indexed > 7) return data_loss("schema field flags " + std::to_string(indexed));
         f.indexed = (indexed & 1) != 0;
         f.payload_index = (indexed & 2) != 0;
         QUIVER_ASSIGN_OR_RETURN(std::uint32_t ns, r.u32());
@@ -487,6 +538,24 @@ Result<Schema> decode_schema(ByteReader& r) {
         QUIVER_ASSIGN_OR_RETURN(std::uint64_t efc, r.u64());
         f.hnsw_ef_construction = efc;
         QUIVER_ASSIGN_OR_RETURN(f.encoder, r.str());
+        if ((indexed & 4) != 0) {
+            QUIVER_ASSIGN_OR_RETURN(std::uint8_t codec, r.u8());
+            if (codec > static_cast<std::uint8_t>(index::CodecKind::kBinary)) {
+                return data_loss("schema codec " + std::to_string(codec));
+            }
+            f.quantization.codec.kind = static_cast<index::CodecKind>(codec);
+            QUIVER_ASSIGN_OR_RETURN(f.quantization.codec.m, r.u32());
+            QUIVER_ASSIGN_OR_RETURN(f.quantization.codec.bits, r.u32());
+            QUIVER_ASSIGN_OR_RETURN(std::uint64_t rescore, r.u64());
+            QUIVER_ASSIGN_OR_RETURN(std::uint64_t nlist, r.u64());
+            QUIVER_ASSIGN_OR_RETURN(std::uint64_t nprobe, r.u64());
+            QUIVER_ASSIGN_OR_RETURN(std::uint8_t on_disk, r.u8());
+            if (on_disk > 1) return data_loss("schema on_disk flag " + std::to_string(on_disk));
+            f.quantization.rescore = rescore;
+            f.quantization.nlist = nlist;
+            f.quantization.nprobe = nprobe;
+            f.on_disk = on_disk != 0;
+        }
         s.fields.push_back(std::move(f));
     }
     if (auto st = s.validate(); !st) return data_loss("stored schema is invalid: " + st.error().message());

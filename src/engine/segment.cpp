@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "engine/codec.h"
+#include "quiver/index/code_index.h"
 #include "quiver/index/flat_index.h"
 #include "quiver/index/hnsw_index.h"
 #include "quiver/storage/wal.h"
@@ -67,6 +68,28 @@ void text_views(const FieldSpec& f, const Document& d, std::string_view& title, 
     }
 }
 
+simd::Metric codec_metric(simd::Metric m) { return m == simd::Metric::kCosine ? simd::Metric::kInnerProduct : m; }
+
+// Whether a persisted segment of `rows` vectors of field `f` keeps codes: the field is quantized and
+// the codec can be trained on that many rows (PQ needs one row per centroid); else it stays float32.
+bool quantizes(const FieldSpec& f, std::size_t rows) {
+    if (!f.quantization.enabled() || rows == 0) return false;
+    auto codec = index::Codec::create(f.quantization.codec, f.dim, codec_metric(f.metric));
+    return codec && rows >= (*codec)->min_train_rows();
+}
+
+// IVF lists of a quantized flat field for `rows` vectors: at least 32 rows per list, else one flat scan.
+std::size_t effective_nlist(const FieldSpec& f, std::size_t rows) {
+    const std::size_t cap = rows / 32;
+    const std::size_t n = std::min(f.quantization.nlist, cap);
+    return n >= 2 ? n : 0;
+}
+
+// The codec a reopened base graph must walk for `f` with `rows` vectors.
+index::CodecSpec wanted_codec(const FieldSpec& f, std::size_t rows) {
+    return quantizes(f, rows) ? f.quantization.codec : index::CodecSpec{};
+}
+
 }  // namespace
 
 Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& schema, std::vector<Document> docs,
@@ -106,6 +129,7 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
     seg->index_ids();
     seg->payload_ = PayloadIndex::build(schema, seg->attrs_);
     QUIVER_TRY(seg->build_indexes(schema, docs, options));
+    seg->measure_vectors();
     seg->bytes_ = seg->owned_blob_.size() + seg->ids_.size() * 16;
     return seg;
 }
@@ -139,9 +163,13 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
     text_.resize(schema.fields.size());
     vectors_.resize(schema.fields.size());
     sparse_.resize(schema.fields.size());
+    rescore_.assign(schema.fields.size(), 0);
+    on_disk_.assign(schema.fields.size(), 0);
     for (std::size_t fi = 0; fi < schema.fields.size(); ++fi) {
         const FieldSpec& f = schema.fields[fi];
         field_names_.push_back(f.name);
+        rescore_[fi] = f.quantization.rescore;
+        on_disk_[fi] = f.on_disk ? 1 : 0;
         if (docs.empty()) continue;
         if (f.type == FieldType::kSparse) {
             sparse::SparseCollection sc;
@@ -197,14 +225,27 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
                     std::lower_bound(labels.begin(), labels.end(), Label{n_base}) - labels.begin());
                 const std::string path = vector_file(options.base_dir + "/" + dir_name(options.base->id()), f.name);
                 auto reopened = index::open_index(path);
-                if (reopened && (*reopened)->info().kind == "hnsw" && (*reopened)->info().size == in_base &&
-                    (*reopened)->info().dim == f.dim && (*reopened)->info().metric == f.metric) {
+                const auto* hnsw =
+                    reopened ? dynamic_cast<const index::HnswIndex*>(reopened->get()) : nullptr;
+                // A quantized field continues a graph on the same codes (its codec, trained on the base
+                // segment, encodes the new rows); a graph on other codes (or floats) is rebuilt.
+                if (hnsw != nullptr && hnsw->info().size == in_base && hnsw->info().dim == f.dim &&
+                    hnsw->info().metric == f.metric && hnsw->params().codec == wanted_codec(f, labels.size())) {
                     idx = std::move(reopened).value();
                     first_new = in_base;
                 }
             }
+            const bool quantize = !options.exact_vectors && quantizes(f, labels.size());
             if (idx) {
                 // Continues the base graph: only the rows after it are inserted.
+            } else if (quantize && f.index == VectorIndexKind::kFlat) {
+                index::CodeIndexParams cp;
+                cp.codec = f.quantization.codec;
+                cp.nlist = effective_nlist(f, labels.size());
+                cp.nprobe = std::min(f.quantization.nprobe, cp.nlist);
+                cp.threads = std::max<std::size_t>(threads, 1);
+                QUIVER_ASSIGN_OR_RETURN(auto codes, index::CodeIndex::create(f.dim, f.metric, cp));
+                idx = std::move(codes);
             } else if (f.index == VectorIndexKind::kFlat || options.exact_vectors) {
                 QUIVER_ASSIGN_OR_RETURN(auto flat, index::FlatIndex::create(f.dim, f.metric));
                 idx = std::move(flat);
@@ -213,6 +254,7 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
                 p.M = f.hnsw_m;
                 p.ef_construction = f.hnsw_ef_construction;
                 p.threads = threads;
+                if (quantize) p.codec = f.quantization.codec;
                 QUIVER_ASSIGN_OR_RETURN(auto hnsw, index::HnswIndex::create(f.dim, f.metric, p));
                 idx = std::move(hnsw);
             }
@@ -307,9 +349,13 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
     seg->text_.resize(schema.fields.size());
     seg->vectors_.resize(schema.fields.size());
     seg->sparse_.resize(schema.fields.size());
+    seg->rescore_.assign(schema.fields.size(), 0);
+    seg->on_disk_.assign(schema.fields.size(), 0);
     for (std::size_t fi = 0; fi < schema.fields.size(); ++fi) {
         const FieldSpec& f = schema.fields[fi];
         seg->field_names_.push_back(f.name);
+        seg->rescore_[fi] = f.quantization.rescore;
+        seg->on_disk_[fi] = f.on_disk ? 1 : 0;
         if (n == 0) continue;
         if (f.type == FieldType::kSparse) {
             QUIVER_ASSIGN_OR_RETURN(auto sp, sparse::ExactSparseIndex::open(sparse_file(seg_dir, f.name)));
@@ -322,8 +368,10 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
             if (bm.num_docs() != n) return data_loss("'" + seg_dir + "': text index size mismatch");
             seg->text_[fi].emplace(std::move(bm));
         } else if (f.type == FieldType::kVector) {
-            QUIVER_ASSIGN_OR_RETURN(auto vi, index::open_index(vector_file(seg_dir, f.name)));
-            if (vi->info().dim != f.dim) return data_loss("'" + seg_dir + "': vector index dimension mismatch");
+            QUIVER_ASSIGN_OR_RETURN(auto vi, index::open_index(vector_file(seg_dir, f.name), {.vectors_on_disk = f.on_disk}));
+            if (vi->info().dim != f.dim || vi->info().metric != f.metric) {
+                return data_loss("'" + seg_dir + "': vector index of field '" + f.name + "' does not match the schema");
+            }
             seg->vectors_[fi] = std::move(vi);
         }
     }
@@ -331,7 +379,38 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
     for (const auto& e : std::filesystem::directory_iterator(seg_dir, ec)) {
         seg->bytes_ += e.is_regular_file(ec) ? e.file_size(ec) : 0;
     }
+    seg->measure_vectors();
     return seg;
+}
+
+Status Segment::reopen_on_disk_vectors(const std::string& dir) {
+    const std::string seg_dir = dir + "/" + dir_name(id_);
+    for (std::size_t fi = 0; fi < vectors_.size(); ++fi) {
+        if (!vectors_[fi] || on_disk_[fi] == 0) continue;
+        const std::string path = vector_file(seg_dir, field_names_[fi]);
+        QUIVER_ASSIGN_OR_RETURN(auto vi, index::open_index(path, {.vectors_on_disk = true}));
+        if (vi->info().size != vectors_[fi]->info().size) {
+            return data_loss("'" + path + "': reopened vector index does not match the one written");
+        }
+        vectors_[fi] = std::move(vi);
+    }
+    measure_vectors();
+    return ok_status();
+}
+
+void Segment::measure_vectors() {
+    VectorFootprint out;
+    for (const auto& v : vectors_) {
+        if (!v) continue;
+        out.memory_bytes += v->memory_bytes();
+        const std::uint64_t floats = static_cast<std::uint64_t>(v->info().size) * v->info().dim * sizeof(float);
+        if (const auto* h = dynamic_cast<const index::HnswIndex*>(v.get()); h != nullptr && h->vectors_on_disk()) {
+            out.disk_bytes += floats;
+        } else if (const auto* c = dynamic_cast<const index::CodeIndex*>(v.get()); c != nullptr && c->vectors_on_disk()) {
+            out.disk_bytes += floats;
+        }
+    }
+    vector_footprint_ = out;
 }
 
 Result<std::string> Segment::raw_block(std::size_t b) const {
@@ -434,6 +513,10 @@ Result<std::vector<ScoredDoc>> Segment::search_vector(std::size_t field, std::sp
         fp.k = k;
         fp.ef = ef;
         fp.planner = planner;
+        if (rescore_[field] > 0) {
+            fp.rescore = rescore_[field];
+            fp.ef = std::max({ef == 0 ? std::size_t{64} : ef, rescore_[field], k});
+        }
         QUIVER_ASSIGN_OR_RETURN(auto found, index::filtered_search(*vectors_[field], query, all ? nullptr : allowed.filter,
                                                                                    fp, plan));
         for (const auto& n : found) {
@@ -445,6 +528,10 @@ Result<std::vector<ScoredDoc>> Segment::search_vector(std::size_t field, std::sp
     index::SearchParams p;
     p.k = k;
     p.ef = ef;
+    if (rescore_[field] > 0) {  // quantized: hnsw re-scores its final beam, code indexes their best `rescore`
+        p.rescore = rescore_[field];
+        p.ef = std::max({ef == 0 ? std::size_t{64} : ef, rescore_[field], k});
+    }
     p.filter = allowed.restricts() ? &labels : nullptr;
     QUIVER_ASSIGN_OR_RETURN(auto res, vectors_[field]->search(MatrixView<float>{query.data(), 1, query.size()}, p));
     for (std::size_t j = 0; j < res.count(0); ++j) {

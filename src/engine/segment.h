@@ -47,6 +47,13 @@ struct ScoredDoc {
 
 class Segment;
 
+/// Memory of a segment's vector indexes: resident bytes (codes, graphs, lists, ids, and float32
+/// vectors held in memory) and float32 bytes left on disk for the rescore (`on_disk` fields).
+struct VectorFootprint {
+    std::uint64_t memory_bytes = 0;
+    std::uint64_t disk_bytes = 0;
+};
+
 /// How Segment::build indexes vector fields.
 struct SegmentBuildOptions {
     std::size_t threads = 1;  ///< index build threads
@@ -73,6 +80,12 @@ public:
     static Result<std::shared_ptr<Segment>> open(const std::string& dir, std::uint64_t id, const Schema& schema);
     /// Writes `dir/seg_<id>/` (each file atomically) and fsyncs the directories.
     Status persist(const std::string& dir) const;
+    /// After persist(): replaces the built indexes of `on_disk` vector fields by the persisted files
+    /// opened with their float32 vectors left on disk (so a merged segment does not keep them in
+    /// memory). Only before the segment is shared.
+    Status reopen_on_disk_vectors(const std::string& dir);
+    /// Resident and on-disk bytes of the vector indexes (measured at build and open).
+    const VectorFootprint& vector_footprint() const noexcept { return vector_footprint_; }
 
     std::uint64_t id() const noexcept { return id_; }
     std::uint32_t size() const noexcept { return static_cast<std::uint32_t>(ids_.size()); }
@@ -144,6 +157,7 @@ public:
 private:
     Segment() = default;
     Status build_indexes(const Schema& schema, const std::vector<Document>& docs, const SegmentBuildOptions& options);
+    void measure_vectors();
     Result<std::string> raw_block(std::size_t b) const;
     /// Every document of store block `b`.
     Result<std::vector<Document>> decode_block(std::size_t b) const;
@@ -166,6 +180,9 @@ private:
     std::span<const std::byte> blob_;
     std::vector<std::optional<sparse::Bm25Index>> text_;         // per schema field
     std::vector<std::unique_ptr<index::VectorIndex>> vectors_;  // per schema field
+    std::vector<std::size_t> rescore_;                          // per schema field: quantization.rescore
+    std::vector<std::uint8_t> on_disk_;                         // per schema field: on_disk
+    VectorFootprint vector_footprint_;
     std::vector<std::optional<sparse::ExactSparseIndex>> sparse_;  // per schema field
     std::vector<std::string> field_names_;
     std::uint64_t bytes_ = 0;

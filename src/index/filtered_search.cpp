@@ -5,9 +5,41 @@
 
 #include <algorithm>
 
+#include "index/hnsw/hnsw_graph.h"
 #include "index/prepare.h"
+#include "index/topk.h"
 
 namespace quiver::index {
+namespace {
+
+// The exact scan of an HNSW graph on codes whose float32 vectors stay on disk (vectors_on_disk): each
+// allowed node's vector is read with pread. A vector that cannot be read is skipped. Nearest first,
+// ties by label.
+std::vector<Neighbor> exact_scan_on_disk(const HnswIndex& hnsw, std::span<const float> query, const Bitmap& allowed,
+                                         std::size_t k) {
+    const HnswGraph& g = hnsw.graph();
+    if (k == 0 || g.count == 0) return {};
+    const auto prepared = detail::prepare_rows(MatrixView<float>{query.data(), 1, query.size()}, g.metric);
+    const float* q = prepared.view.row_ptr(0);
+    std::vector<float> buf(g.dim);
+    detail::TopK top(k);
+    auto consider = [&](std::uint32_t slot) {
+        if (g.read_vector(slot, buf.data())) top.push(g.dist(q, buf.data(), g.dim), to_int(g.labels[slot]));
+    };
+    allowed.for_each([&](std::uint32_t label) {
+        if (label < g.count && to_int(g.labels[label]) == label && g.deleted[label] == 0) {
+            consider(label);
+            return;
+        }
+        const auto it = g.slot_of.find(label);
+        if (it != g.slot_of.end() && g.deleted[it->second] == 0) consider(it->second);
+    });
+    std::vector<Neighbor> out;
+    for (const auto& [d, label] : top.take_sorted()) out.push_back({Label{label}, d});
+    return out;
+}
+
+}  // namespace
 
 std::string_view to_string(FilterStrategy s) noexcept {
     switch (s) {
@@ -81,6 +113,7 @@ Result<std::vector<Neighbor>> filtered_search(const VectorIndex& index, std::spa
         SearchParams sp;
         sp.k = params.k;
         sp.ef = params.ef;
+        sp.rescore = params.rescore;
         sp.filter = filtered && allowed != nullptr ? &labels : nullptr;
         QUIVER_ASSIGN_OR_RETURN(auto res, index.search(MatrixView<float>{query.data(), 1, query.size()}, sp));
         out.clear();
@@ -98,11 +131,20 @@ Result<std::vector<Neighbor>> filtered_search(const VectorIndex& index, std::spa
         case FilterStrategy::kExactScan:
             if (hnsw == nullptr) {
                 QUIVER_TRY(run_index(true));
+            } else if (hnsw->vectors_on_disk()) {
+                out = exact_scan_on_disk(*hnsw, query, *allowed, params.k);
             } else {
                 out = hnsw_exact_scan(*hnsw, query, *allowed, params.k);
             }
             break;
         case FilterStrategy::kAcorn: {
+            if (hnsw->vectors_on_disk()) {
+                // ACORN computes float32 distances from memory; a graph whose vectors are on disk walks
+                // its codes with the filter instead (and re-scores its beam from disk).
+                plan.reason += "; the float32 vectors are on disk: answered by the post-filter walk on codes";
+                QUIVER_TRY(run_index(true));
+                break;
+            }
             out = hnsw_acorn_search(*hnsw, params.acorn, query, *allowed, params.k, params.ef);
             if (out.size() < std::min<std::uint64_t>(params.k, matches) && params.strategy == FilterStrategy::kAuto) {
                 plan.fallback = true;

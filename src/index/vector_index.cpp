@@ -56,7 +56,7 @@ Result<std::unique_ptr<VectorIndex>> open_index(const std::string& path, const O
         return std::unique_ptr<VectorIndex>(std::move(idx));
     }
     if (header[1] == kCodeIndexFileKind) {
-        QUIVER_ASSIGN_OR_RETURN(auto idx, CodeIndex::open(path));
+        QUIVER_ASSIGN_OR_RETURN(auto idx, CodeIndex::open(path, {.vectors_on_disk = options.vectors_on_disk}));
         return std::unique_ptr<VectorIndex>(std::move(idx));
     }
     return invalid_argument(fmt::format("'{}' holds a '{}' file, not a vector index", path,

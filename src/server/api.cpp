@@ -469,6 +469,8 @@ ApiResponse Api::route(const ApiRequest& req, std::string& label) {
             stats.set("merges", Value::number(static_cast<double>(st.merges)));
             stats.set("writes", Value::number(static_cast<double>(st.writes)));
             stats.set("wal_syncs", Value::number(static_cast<double>(st.wal_syncs)));
+            stats.set("vector_memory_bytes", Value::number(static_cast<double>(st.vector_memory_bytes)));
+            stats.set("vector_disk_bytes", Value::number(static_cast<double>(st.vector_disk_bytes)));
             Value o = Value::object();
             o.set("name", Value::string(name));
             o.set("schema", schema_to_json((*c)->schema()));

@@ -103,7 +103,8 @@ Result<engine::Schema> schema_from_json(const Value& v) {
         if (spec.type == FieldType::kText) {
             QUIVER_TRY(check_keys(f, {"name", "type", "indexed", "sources"}, where));
         } else if (spec.type == FieldType::kVector) {
-            QUIVER_TRY(check_keys(f, {"name", "type", "dim", "metric", "index", "m", "ef_construction", "encoder", "sources"},
+            QUIVER_TRY(check_keys(f, {"name", "type", "dim", "metric", "index", "m", "ef_construction", "encoder", "sources",
+                                      "quantization", "on_disk"},
                                   where));
         } else {
             QUIVER_TRY(check_keys(f, {"name", "type", "index"}, where));
@@ -145,6 +146,25 @@ Result<engine::Schema> schema_from_json(const Value& v) {
                     return bad("\"encoder\" must be \"hashing\" or a model directory");
                 }
                 spec.encoder = e->as_string();
+            }
+            if (const Value* q = f.find("quantization")) {
+                if (!q->is_object()) return bad(where + ": \"quantization\" must be an object with a \"codec\"");
+                QUIVER_TRY(check_keys(*q, {"codec", "rescore", "nlist", "nprobe"}, where + " quantization"));
+                const Value* codec = q->find("codec");
+                if (codec == nullptr || !codec->is_string()) {
+                    return bad(where + ": quantization needs a \"codec\" string (sq8, sq4, pq<M>x<4|8>, rabitq<1|2|4|8>, binary<1..8>)");
+                }
+                auto parsed = index::CodecSpec::parse(codec->as_string());
+                if (!parsed) return bad(where + ": " + parsed.error().message());
+                if (parsed->kind == index::CodecKind::kNone) return bad(where + ": quantization needs a codec other than none");
+                spec.quantization.codec = *parsed;
+                QUIVER_ASSIGN_OR_RETURN(spec.quantization.rescore, get_size(*q, "rescore", 0, 65536));
+                QUIVER_ASSIGN_OR_RETURN(spec.quantization.nlist, get_size(*q, "nlist", 0, 65536));
+                QUIVER_ASSIGN_OR_RETURN(spec.quantization.nprobe, get_size(*q, "nprobe", 0, 65536));
+            }
+            if (const Value* d = f.find("on_disk")) {
+                if (!d->is_bool()) return bad(where + ": \"on_disk\" must be a boolean");
+                spec.on_disk = d->as_bool();
             }
         }
         s.fields.push_back(std::move(spec));
@@ -189,6 +209,17 @@ Value schema_to_json(const engine::Schema& s) {
                 o.set("ef_construction", Value::number(static_cast<double>(f.hnsw_ef_construction)));
             }
             if (!f.encoder.empty()) o.set("encoder", Value::string(f.encoder));
+            if (f.quantization.enabled()) {
+                Value q = Value::object();
+                q.set("codec", Value::string(f.quantization.codec.to_string()));
+                q.set("rescore", Value::number(static_cast<double>(f.quantization.rescore)));
+                if (f.index == engine::VectorIndexKind::kFlat) {
+                    q.set("nlist", Value::number(static_cast<double>(f.quantization.nlist)));
+                    q.set("nprobe", Value::number(static_cast<double>(f.quantization.nprobe)));
+                }
+                o.set("quantization", std::move(q));
+            }
+            if (f.on_disk) o.set("on_disk", Value::boolean(true));
             if (!f.sources.empty()) {
                 Value src = Value::array();
                 for (const auto& x : f.sources) src.as_array().push_back(Value::string(x));

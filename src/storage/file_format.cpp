@@ -68,6 +68,14 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
     return f;
 }
 
+void MappedFile::release(std::span<const std::byte> range) const noexcept {
+    if (range.empty() || range.data() < data_ || range.data() + range.size() > data_ + size_) return;
+    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = (reinterpret_cast<std::uintptr_t>(range.data()) + page - 1) / page * page;
+    const auto end = (reinterpret_cast<std::uintptr_t>(range.data()) + range.size()) / page * page;
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 MappedFile::MappedFile(MappedFile&& o) noexcept
     : data_(o.data_), size_(o.size_), path_(std::move(o.path_)) {
     o.data_ = nullptr;

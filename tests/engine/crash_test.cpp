@@ -2,6 +2,8 @@
 // optimize on top of the background merges) and records each acknowledged one; the parent kills it with
 // SIGKILL at random moments, reopens the collection and checks every acknowledged write and delete.
 // QUIVER_CRASH_ROUNDS sets the number of rounds (24 in the suite; scripts/crash-test runs more).
+// Besides the float32 HNSW field, the collection has quantized fields with their vectors on disk (an
+// HNSW graph on SQ8 codes and a flat scan of 1-bit RaBitQ codes), checked after every kill too.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -34,6 +36,30 @@ CollectionOptions crashy_options() {
     return o;
 }
 
+// small_schema plus two quantized, on-disk copies of `emb`.
+Schema crash_schema() {
+    Schema s = testutil::small_schema(VectorIndexKind::kHnsw);
+    FieldSpec graph = s.fields[3];
+    graph.name = "emb_sq8";
+    graph.quantization.codec = {index::CodecKind::kSq8, 0, 8};
+    graph.on_disk = true;
+    FieldSpec scan = s.fields[3];
+    scan.name = "emb_rabitq";
+    scan.index = VectorIndexKind::kFlat;
+    scan.quantization.codec = {index::CodecKind::kRabitq, 0, 1};
+    scan.on_disk = true;
+    s.fields.push_back(graph);
+    s.fields.push_back(scan);
+    return s;
+}
+
+Document crash_doc(std::uint64_t id, std::int64_t version) {
+    Document d = testutil::make_doc(id, version);
+    d.fields["emb_sq8"] = d.fields["emb"];
+    d.fields["emb_rabitq"] = d.fields["emb"];
+    return d;
+}
+
 void log_line(int fd, const std::string& line) {
     const std::string l = line + "\n";
     if (::write(fd, l.data(), l.size()) != static_cast<ssize_t>(l.size())) _exit(3);
@@ -60,7 +86,7 @@ void log_line(int fd, const std::string& line) {
             for (int i = 0; i < 20; ++i) {
                 const std::uint64_t id = rng() % kIds;
                 ++version;
-                docs.push_back(testutil::make_doc(id, version));
+                docs.push_back(crash_doc(id, version));
                 intent << " " << id << ":" << version;
             }
             log_line(fd, intent.str());
@@ -124,7 +150,7 @@ TEST(CrashSafety, AcknowledgedWritesSurviveSigkill) {
     testing::TempDir dir;
     const std::string path = dir.file("c");
     {
-        auto c = Collection::create(path, testutil::small_schema(VectorIndexKind::kHnsw), crashy_options());
+        auto c = Collection::create(path, crash_schema(), crashy_options());
         ASSERT_TRUE(c);
     }
     Expected expected;
@@ -158,6 +184,8 @@ TEST(CrashSafety, AcknowledgedWritesSurviveSigkill) {
             std::optional<std::int64_t> have;
             if (doc) {
                 ASSERT_TRUE(testutil::consistent(*doc)) << "round " << round << " d" << id;
+                EXPECT_EQ(doc->fields.at("emb_sq8"), doc->fields.at("emb")) << "round " << round << " d" << id;
+                EXPECT_EQ(doc->fields.at("emb_rabitq"), doc->fields.at("emb")) << "round " << round << " d" << id;
                 have = std::get<std::int64_t>(doc->fields.at("ver"));
             } else {
                 ASSERT_EQ(doc.error().code(), ErrorCode::kNotFound);
@@ -185,14 +213,16 @@ TEST(CrashSafety, AcknowledgedWritesSurviveSigkill) {
                 ASSERT_TRUE(hits);
                 ASSERT_EQ(hits->size(), 1u);
                 EXPECT_EQ((*hits)[0].id, "d" + std::to_string(id));
-                SearchRequest v;
-                v.clauses.push_back(QueryClause::of_vector("emb", testutil::vector_for(static_cast<std::uint64_t>(*have))));
-                v.k = 1;
-                v.ef = 200;
-                hits = (*c)->search(v);
-                ASSERT_TRUE(hits);
-                ASSERT_FALSE(hits->empty());
-                EXPECT_NEAR((*hits)[0].score, 0.0, 1e-4);
+                for (const char* field : {"emb", "emb_sq8", "emb_rabitq"}) {
+                    SearchRequest v;
+                    v.clauses.push_back(QueryClause::of_vector(field, testutil::vector_for(static_cast<std::uint64_t>(*have))));
+                    v.k = 1;
+                    v.ef = 200;
+                    hits = (*c)->search(v);
+                    ASSERT_TRUE(hits);
+                    ASSERT_FALSE(hits->empty()) << field;
+                    EXPECT_NEAR((*hits)[0].score, 0.0, 1e-4) << field;  // exact (re-scored) distance
+                }
             }
         }
         EXPECT_EQ((*c)->stats().documents, live) << "round " << round;

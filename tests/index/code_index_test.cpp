@@ -195,6 +195,55 @@ TEST_P(CodeIndexFiles, RoundTripAndDamage) {
     }
 }
 
+// Vectors on disk: the rescore reads them with pread and answers exactly as the mapped index; they
+// are not resident; save() copies them from the file; add() loads them first.
+TEST(CodeIndex, VectorsOnDiskRescoreEqualsInMemory) {
+    testing::TempDir dir;
+    const auto base = testing::clustered_matrix(1500, 24, 12, 41);
+    const auto queries = testing::clustered_matrix(30, 24, 12, 42);
+    const std::vector<std::pair<const char*, std::size_t>> cases = {{"rabitq2", 0}, {"pq6x8", 8}, {"sq4", 0}};
+    for (const auto& [codec, nlist] : cases) {
+        SCOPED_TRACE(codec);
+        auto idx = build(codec, nlist, base, Metric::kCosine);
+        ASSERT_EQ(*idx->remove(std::vector<Label>{Label{7}}), 1u);
+        const std::string path = dir.file(std::string(codec) + ".qvr");
+        ASSERT_TRUE(idx->save(path).ok());
+        auto mapped = CodeIndex::open(path);
+        auto disk = CodeIndex::open(path, {.vectors_on_disk = true});
+        ASSERT_TRUE(mapped.ok() && disk.ok());
+        EXPECT_FALSE((*mapped)->vectors_on_disk());
+        EXPECT_TRUE((*disk)->vectors_on_disk());
+        EXPECT_TRUE((*disk)->has_vectors());
+        const auto fm = (*mapped)->footprint();
+        const auto fd = (*disk)->footprint();
+        EXPECT_TRUE(fm.floats_mapped);
+        EXPECT_FALSE(fm.floats_on_disk);
+        EXPECT_TRUE(fd.floats_on_disk);
+        EXPECT_EQ(fd.float_bytes, base.rows * 24 * sizeof(float));
+        EXPECT_EQ((*disk)->memory_bytes(), fd.code_bytes + fd.id_bytes + fd.parameter_bytes);
+        for (std::size_t rescore : {std::size_t{0}, std::size_t{50}, SearchParams::kRescoreDefault}) {
+            const SearchParams p{.k = 10, .nprobe = 4, .rescore = rescore};
+            auto a = *idx->search(queries, p);
+            auto b = *(*mapped)->search(queries, p);
+            auto c = *(*disk)->search(queries, p);
+            EXPECT_EQ(a.labels, c.labels) << rescore;
+            EXPECT_EQ(a.distances, c.distances) << rescore;
+            EXPECT_EQ(b.labels, c.labels) << rescore;
+        }
+        // Saved from the on-disk index (floats streamed from the file): the same index again.
+        const std::string copy = dir.file(std::string(codec) + "_copy.qvr");
+        ASSERT_TRUE((*disk)->save(copy).ok());
+        EXPECT_EQ(testing::read_bytes(copy), testing::read_bytes(path));
+        // add() loads the vectors into memory, then inserts.
+        const auto more = testing::clustered_matrix(10, 24, 12, 43);
+        ASSERT_TRUE((*disk)->add(more, sequential_labels(10, 9000)).ok());
+        EXPECT_FALSE((*disk)->vectors_on_disk());
+        auto hit = *(*disk)->search(more.view().slice(4, 1), {.k = 1, .nprobe = nlist > 0 ? nlist : 1});
+        EXPECT_EQ(to_int(hit.label(0, 0)), 9004u);
+        EXPECT_NEAR(hit.distance(0, 0), 0.0f, 1e-5f);
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Codecs, CodeIndexFiles,
                          ::testing::Values(std::make_pair("sq8", 0), std::make_pair("sq4", 8),
                                            std::make_pair("none", 8)),

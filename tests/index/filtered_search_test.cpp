@@ -12,6 +12,7 @@
 #include "quiver/index/filtered_search.h"
 #include "quiver/index/flat_index.h"
 #include "quiver/index/hnsw_index.h"
+#include "testing/testing.h"
 
 namespace quiver::index {
 namespace {
@@ -220,6 +221,66 @@ TEST(AcornGraphFile, RoundTripsAndRefusesDamage) {
     EXPECT_EQ(AcornGraph::open(path, **other).error().code(), ErrorCode::kDataLoss);
     std::filesystem::remove(path);
     EXPECT_FALSE(AcornGraph::build(**h, {.gamma = 0}));
+}
+
+}  // namespace
+}  // namespace quiver::index
+
+namespace quiver::index {
+namespace {
+
+// An HNSW graph on codes opened with its float32 vectors on disk: the exact scan reads the allowed
+// vectors with pread (equal to the in-memory scan), ACORN (which needs vectors in memory) is answered
+// by the filtered walk on codes; both return only allowed labels with exact distances.
+TEST(FilteredSearch, CodedGraphWithVectorsOnDisk) {
+    testing::TempDir dir;
+    const auto base = testing::clustered_matrix(3000, 24, 16, 61);
+    const auto queries = testing::clustered_matrix(20, 24, 16, 62);
+    HnswParams hp;
+    hp.M = 12;
+    hp.ef_construction = 80;
+    hp.threads = 2;
+    hp.codec = *CodecSpec::parse("sq8");
+    auto built = *HnswIndex::create(24, Metric::kCosine, hp);
+    ASSERT_TRUE(built->add(base, sequential_labels(base.rows)).ok());
+    const std::string path = dir.file("h.qvr");
+    ASSERT_TRUE(built->save(path).ok());
+    auto mem = *HnswIndex::open(path);
+    auto disk = *HnswIndex::open(path, {.vectors_on_disk = true});
+    ASSERT_TRUE(disk->vectors_on_disk());
+    Bitmap allowed;
+    for (std::uint32_t i = 0; i < base.rows; i += 3) allowed.add(i);
+    auto flat = *FlatIndex::create(24, Metric::kCosine);
+    ASSERT_TRUE(flat->add(base, sequential_labels(base.rows)).ok());
+    for (std::size_t qi = 0; qi < queries.rows; ++qi) {
+        const std::span<const float> q(queries.row_ptr(qi), 24);
+        FilteredSearchParams p;
+        p.k = 10;
+        p.ef = 100;
+        p.strategy = FilterStrategy::kExactScan;
+        FilterPlan plan;
+        auto a = *filtered_search(*mem, q, &allowed, p, &plan);
+        auto b = *filtered_search(*disk, q, &allowed, p, &plan);
+        ASSERT_EQ(a.size(), 10u);
+        ASSERT_EQ(b.size(), a.size());
+        for (std::size_t j = 0; j < a.size(); ++j) {
+            EXPECT_EQ(a[j].label, b[j].label) << qi << " " << j;
+            EXPECT_EQ(a[j].distance, b[j].distance) << qi << " " << j;
+        }
+        p.strategy = FilterStrategy::kAcorn;
+        auto c = *filtered_search(*disk, q, &allowed, p, &plan);
+        EXPECT_NE(plan.reason.find("on disk"), std::string::npos) << plan.reason;
+        ASSERT_EQ(c.size(), 10u);
+        std::size_t hits = 0;
+        for (const auto& n : c) {
+            ASSERT_TRUE(allowed.contains(static_cast<std::uint32_t>(to_int(n.label))));
+            // The distance is the exact float32 one (re-scored from disk).
+            const double exact = testing::reference_distance(base.row_ptr(to_int(n.label)), q.data(), 24, Metric::kCosine);
+            EXPECT_NEAR(n.distance, exact, 1e-4);
+            for (const auto& m : a) hits += m.label == n.label ? 1 : 0;
+        }
+        EXPECT_GE(hits, 8u) << qi;
+    }
 }
 
 }  // namespace

@@ -193,6 +193,42 @@ std::vector<std::string> hit_ids(const json::Value& v) {
     return out;
 }
 
+// Vector fields with "quantization" and "on_disk": accepted, echoed, validated; stats report the memory.
+TEST_F(ApiTest, QuantizedVectorFieldsInTheSchema) {
+    auto r = api_->handle(req("PUT", "/v1/collections/q", R"({"fields": [
+        {"name": "g", "type": "vector", "dim": 8, "quantization": {"codec": "sq8", "rescore": 50}, "on_disk": true},
+        {"name": "f", "type": "vector", "dim": 8, "index": "flat", "metric": "l2",
+         "quantization": {"codec": "pq4x8", "nlist": 4, "nprobe": 2}}]})"));
+    ASSERT_EQ(r.status, 201) << r.body;
+    auto info = ok_body(api_->handle(req("GET", "/v1/collections/q")));
+    const auto& fields = info.find("schema")->find("fields")->as_array();
+    ASSERT_EQ(fields.size(), 2u);
+    EXPECT_EQ(fields[0].find("quantization")->find("codec")->as_string(), "sq8");
+    EXPECT_EQ(fields[0].find("quantization")->find("rescore")->as_int(), 50);
+    EXPECT_TRUE(fields[0].find("on_disk")->as_bool());
+    EXPECT_EQ(fields[1].find("quantization")->find("codec")->as_string(), "pq4x8");
+    EXPECT_EQ(fields[1].find("quantization")->find("nlist")->as_int(), 4);
+    EXPECT_EQ(fields[1].find("quantization")->find("nprobe")->as_int(), 2);
+    EXPECT_EQ(fields[1].find("on_disk"), nullptr);
+    EXPECT_EQ(info.find("stats")->find("vector_memory_bytes")->as_int(), 0);
+    EXPECT_EQ(info.find("stats")->find("vector_disk_bytes")->as_int(), 0);
+    for (const char* bad : {
+             R"({"name": "v", "type": "vector", "dim": 8, "on_disk": true})",                       // no codes
+             R"({"name": "v", "type": "vector", "dim": 8, "quantization": {"codec": "pq3x8"}})",     // 3 does not divide 8
+             R"({"name": "v", "type": "vector", "dim": 8, "quantization": {"codec": "zip"}})",
+             R"({"name": "v", "type": "vector", "dim": 8, "quantization": {"codec": "pq4x4"}})",     // fast-scan on hnsw
+             R"({"name": "v", "type": "vector", "dim": 8, "quantization": {"codec": "none"}})",
+             R"({"name": "v", "type": "vector", "dim": 8, "quantization": {"rescore": 5}})",         // no codec
+             R"({"name": "v", "type": "vector", "dim": 8, "quantization": {"codec": "sq8", "nlist": 4}})",  // hnsw
+             R"({"name": "v", "type": "vector", "dim": 8, "quantization": {"codec": "sq8", "level": 4}})",
+             R"({"name": "v", "type": "vector", "dim": 8, "quantization": "sq8"})",
+             R"({"name": "v", "type": "vector", "dim": 8, "quantization": {"codec": "sq8"}, "on_disk": 1})",
+             R"({"name": "t", "type": "text", "on_disk": true})"}) {
+        r = api_->handle(req("PUT", "/v1/collections/bad", std::string(R"({"fields": [)") + bad + "]}"));
+        EXPECT_EQ(r.status, 400) << bad << " -> " << r.body;
+    }
+}
+
 TEST_F(ApiTest, V1PathsIdsFieldsAndPartialUpdates) {
     // Integer ids are stored as their decimal string.
     ASSERT_EQ(api_->handle(req("POST", "/v1/collections/docs/documents", R"([{"id": 7, "body": "seven", "year": 7}])")).status, 200);

@@ -204,6 +204,11 @@ struct CollectionStats {
     std::uint64_t recovered_tail_bytes = 0;    ///< torn log tails dropped by recovery at open
     std::uint64_t recovered_tail_records = 0;  ///< partial (never acknowledged) records among them
     bool wal_failed = false;                   ///< writes are refused until reopened: a failed log write could not be cut off
+    /// Resident bytes of the segments' vector indexes: codes, graphs, IVF lists, ids, and the float32
+    /// vectors they hold in memory (the memtable's vectors are not counted).
+    std::uint64_t vector_memory_bytes = 0;
+    /// Float32 vectors of `on_disk` fields left in the segment files, read only by the rescore.
+    std::uint64_t vector_disk_bytes = 0;
 };
 
 class Collection {

@@ -10,6 +10,13 @@
 ///     `encode::load_encoder` reads), a document may give text instead of the vector (a string value,
 ///     or, when the field is absent, its `sources` text fields joined by a space) and queries may give
 ///     text; the text is embedded at upsert (the WAL stores the vector) and at query time.
+///     With `quantization` (a codec of index/codec.h: sq8, sq4, pq<M>x<b>, rabitq<b>, binary<b>), persisted
+///     segments keep the field as compressed codes: an hnsw field walks a graph over the codes, a flat field
+///     scans the codes (or, with `nlist`, IVF lists of them); the best candidates are re-scored with the
+///     float32 vectors, so scores are exact distances. In-memory segments (the memtable, small batches)
+///     stay float32 and exact. With `on_disk` (quantized fields only) persisted segments leave the float32
+///     vectors in the index file and the rescore reads them with pread: only codes, graph or lists and ids
+///     stay resident (CollectionStats::vector_memory_bytes / vector_disk_bytes).
 ///   - sparse_vector: term -> weight (weights finite, >= 0; zeros dropped), searched exactly by inner
 ///     product over the shared posting core (`sparse::ExactSparseIndex`).
 ///   - keyword, integer, float, boolean, keyword_list: stored attributes usable in filters. With
@@ -31,6 +38,7 @@
 #include <vector>
 
 #include "quiver/core/result.h"
+#include "quiver/index/codec.h"
 #include "quiver/simd/kernels.h"
 
 namespace quiver::engine {
@@ -41,6 +49,19 @@ enum class VectorIndexKind : std::uint8_t { kFlat = 0, kHnsw = 1 };
 
 std::string_view to_string(FieldType type) noexcept;
 Result<FieldType> parse_field_type(std::string_view name);
+
+/// Compressed codes for a vector field's persisted segments (see the file comment; docs/collections.md).
+struct VectorQuantization {
+    index::CodecSpec codec{};  ///< kNone = not quantized (float32 everywhere)
+    /// Candidates re-scored in float32: flat fields the best `rescore` by code distance (0 = the
+    /// index's default: 10k (at least 100), or RaBitQ's error bound); hnsw fields re-score the final
+    /// beam, so the beam is at least `rescore` wide.
+    std::size_t rescore = 0;
+    std::size_t nlist = 0;   ///< flat fields: IVF lists per segment (0 = scan every code); capped at rows / 32
+    std::size_t nprobe = 0;  ///< flat fields with nlist: lists probed per query (0 = max(1, nlist / 32))
+    bool enabled() const noexcept { return codec.kind != index::CodecKind::kNone; }
+    bool operator==(const VectorQuantization&) const = default;
+};
 
 struct FieldSpec {
     std::string name;
@@ -55,6 +76,8 @@ struct FieldSpec {
     std::size_t hnsw_m = 16;
     std::size_t hnsw_ef_construction = 100;
     std::string encoder;  ///< vector fields: "" (none), "hashing", or a model directory
+    VectorQuantization quantization{};  ///< vector fields: codes for persisted segments
+    bool on_disk = false;  ///< quantized vector fields: float32 vectors stay on disk (read by the rescore)
     // attributes
     bool payload_index = false;  ///< keyword, integer, float, boolean, keyword_list: build a payload index
 };

@@ -19,7 +19,8 @@
 ///
 /// Thread-safety: `search` is const and may run concurrently; `add`, `remove` and `save` need exclusive
 /// access. File: kind 'CIDX' (docs/formats.md); open() reads codes and ids into memory and maps the
-/// float vectors, which are touched only by the rescore.
+/// float vectors, which are touched only by the rescore; with `CodeIndexOpenOptions::vectors_on_disk`
+/// they are not mapped at all but read with pread, one candidate at a time, by the rescore.
 #pragma once
 
 #include <memory>
@@ -51,14 +52,24 @@ struct CodeIndexFootprint {
     std::size_t parameter_bytes = 0;  ///< codec parameters and IVF centroids
     std::size_t float_bytes = 0;    ///< float32 vectors for the rescore (mapped after open)
     bool floats_mapped = false;     ///< float vectors are a read-only mapping (paged in by the rescore)
+    bool floats_on_disk = false;    ///< float vectors stay in the file, read with pread by the rescore
     /// Resident bytes per vector without the float vectors: codes, ids, shared parameters.
     double resident_per_vector() const noexcept;
+};
+
+/// How open() treats the float32 vectors of a file that has them.
+struct CodeIndexOpenOptions {
+    /// Leave them in the file: the rescore reads each candidate's vector with pread (served by the page
+    /// cache when warm), so resident memory holds only codes, lists, ids and codec parameters. A read
+    /// that fails keeps the candidate's code estimate. The first add() loads them into memory.
+    bool vectors_on_disk = false;
 };
 
 class CodeIndex final : public VectorIndex {
 public:
     static Result<std::unique_ptr<CodeIndex>> create(std::size_t dim, Metric metric, const CodeIndexParams& params);
-    static Result<std::unique_ptr<CodeIndex>> open(const std::string& path);
+    static Result<std::unique_ptr<CodeIndex>> open(const std::string& path, const CodeIndexOpenOptions& options = {});
+    ~CodeIndex() override;
 
     IndexInfo info() const override;  ///< kind "flat-codes" or "ivf"
     Status add(MatrixView<float> vectors, std::span<const Label> labels) override;
@@ -71,7 +82,9 @@ public:
     const CodeIndexParams& params() const noexcept { return params_; }
     const Codec* codec() const noexcept { return codec_.get(); }
     std::size_t nlist() const noexcept { return params_.nlist; }
-    bool has_vectors() const noexcept { return vectors_ != nullptr; }
+    bool has_vectors() const noexcept { return vectors_ != nullptr || disk_fd_ >= 0; }
+    /// Whether the float32 vectors stay on disk (opened with vectors_on_disk, until an add loads them).
+    bool vectors_on_disk() const noexcept { return disk_fd_ >= 0; }
     CodeIndexFootprint footprint() const;
 
 private:
@@ -88,6 +101,11 @@ private:
     /// The slot holding `label`, or -1.
     std::int64_t find_slot(std::uint64_t label) const;
     const float* vector(std::size_t slot) const noexcept { return vectors_ + slot * dim_; }
+    /// The float32 distance from `q` to slot's vector (read into `buf`, dim floats, when on disk);
+    /// `fallback` when it cannot be read.
+    float exact_distance(const float* q, std::uint32_t slot, float* buf, float fallback) const noexcept;
+    /// Reads every on-disk vector into owned_vectors_ (before a mutation).
+    Status load_disk_vectors();
     bool live(std::uint32_t slot, const LabelFilter* filter) const noexcept {
         return removed_[slot] == 0 && (filter == nullptr || filter->allows(labels_[slot]));
     }
@@ -110,6 +128,8 @@ private:
     std::vector<float> owned_vectors_;    // slots x dim, when not mapped
     const float* vectors_ = nullptr;      // owned_vectors_ or the mapped file; null without vectors
     std::shared_ptr<storage::MappedFile> mapping_;
+    int disk_fd_ = -1;                    // vectors on disk: read with pread at disk_offset_ + slot * dim * 4
+    std::uint64_t disk_offset_ = 0;
 };
 
 }  // namespace quiver::index

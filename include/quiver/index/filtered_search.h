@@ -122,6 +122,8 @@ struct FilteredSearchParams {
     FilterStrategy strategy = FilterStrategy::kAuto;
     PlannerParams planner{};
     const AcornGraph* acorn = nullptr;  ///< ACORN-γ lists of this index; null = ACORN-1
+    /// Indexes over codes, when the index answers (SearchParams::rescore): candidates re-scored in float32.
+    std::size_t rescore = SearchParams::kRescoreDefault;
 };
 
 /// The k nearest allowed vectors to `query` (dim of the index), nearest first (ties by label).

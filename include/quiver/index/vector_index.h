@@ -117,12 +117,12 @@ inline constexpr std::uint32_t kFlatFileKind = 0x54414c46;  // "FLAT"
 inline constexpr std::uint32_t kHnswFileKind = 0x57534e48;  // "HNSW"
 
 struct OpenIndexOptions {
-    /// HNSW on codes: leave the float32 vectors in the file and re-score with pread
-    /// (HnswOpenOptions::vectors_on_disk). No effect on other kinds.
+    /// HNSW on codes and code indexes: leave the float32 vectors in the file and re-score with pread
+    /// (HnswOpenOptions::vectors_on_disk, CodeIndexOpenOptions::vectors_on_disk). No effect on other kinds.
     bool vectors_on_disk = false;
 };
 
-/// Opens any quiver vector index file (flat or HNSW), detecting the kind from its header.
+/// Opens any quiver vector index file (flat, HNSW or a code index), detecting the kind from its header.
 Result<std::unique_ptr<VectorIndex>> open_index(const std::string& path, const OpenIndexOptions& options = {});
 
 /// Labels 0..n-1.

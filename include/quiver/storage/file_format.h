@@ -55,6 +55,10 @@ public:
 
     std::span<const std::byte> bytes() const noexcept { return {data_, size_}; }
     const std::string& path() const noexcept { return path_; }
+    /// Drops the whole pages inside `range` (a part of bytes()) from this process's resident memory
+    /// (madvise MADV_DONTNEED): they stay in the page cache and are mapped again if read. For sections
+    /// nothing reads through the mapping after validation (float vectors left on disk for pread).
+    void release(std::span<const std::byte> range) const noexcept;
 
 private:
     const std::byte* data_ = nullptr;

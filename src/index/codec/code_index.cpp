@@ -1,6 +1,7 @@
 #include "quiver/index/code_index.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -44,6 +45,40 @@ Result<std::unique_ptr<CodeIndex>> CodeIndex::create(std::size_t dim, Metric met
     return idx;
 }
 
+CodeIndex::~CodeIndex() {
+    if (disk_fd_ >= 0) ::close(disk_fd_);
+}
+
+float CodeIndex::exact_distance(const float* q, std::uint32_t slot, float* buf, float fallback) const noexcept {
+    if (disk_fd_ < 0) return distance_(q, vector(slot), dim_);
+    const std::size_t bytes = dim_ * sizeof(float);
+    auto* dst = reinterpret_cast<char*>(buf);
+    const auto base = static_cast<off_t>(disk_offset_ + static_cast<std::uint64_t>(slot) * bytes);
+    for (std::size_t done = 0; done < bytes;) {
+        const ssize_t got = ::pread(disk_fd_, dst + done, bytes - done, base + static_cast<off_t>(done));
+        if (got <= 0) return fallback;
+        done += static_cast<std::size_t>(got);
+    }
+    return distance_(q, buf, dim_);
+}
+
+Status CodeIndex::load_disk_vectors() {
+    if (disk_fd_ < 0) return {};
+    std::vector<float> all(labels_.size() * dim_);
+    const std::size_t bytes = all.size() * sizeof(float);
+    auto* dst = reinterpret_cast<char*>(all.data());
+    for (std::size_t done = 0; done < bytes;) {
+        const ssize_t got = ::pread(disk_fd_, dst + done, bytes - done, static_cast<off_t>(disk_offset_ + done));
+        if (got <= 0) return data_loss(fmt::format("reading the float vectors of a code index from disk failed at byte {}", done));
+        done += static_cast<std::size_t>(got);
+    }
+    owned_vectors_ = std::move(all);
+    vectors_ = owned_vectors_.data();
+    ::close(disk_fd_);
+    disk_fd_ = -1;
+    return {};
+}
+
 IndexInfo CodeIndex::info() const { return {params_.nlist > 0 ? "ivf" : "flat-codes", dim_, metric_, live_}; }
 
 CodeIndexFootprint CodeIndex::footprint() const {
@@ -55,14 +90,15 @@ CodeIndexFootprint CodeIndex::footprint() const {
     }
     f.id_bytes += labels_.size() * (sizeof(Label) + 1) + slot_of_.size() * 32;
     f.parameter_bytes = codec_->parameter_bytes() + centroids_.size() * sizeof(float);
-    f.float_bytes = vectors_ != nullptr ? labels_.size() * dim_ * sizeof(float) : 0;
+    f.float_bytes = has_vectors() ? labels_.size() * dim_ * sizeof(float) : 0;
     f.floats_mapped = mapping_ != nullptr && vectors_ != nullptr;
+    f.floats_on_disk = disk_fd_ >= 0;
     return f;
 }
 
 std::size_t CodeIndex::memory_bytes() const {
     const auto f = footprint();
-    return f.code_bytes + f.id_bytes + f.parameter_bytes + (f.floats_mapped ? 0 : f.float_bytes);
+    return f.code_bytes + f.id_bytes + f.parameter_bytes + (f.floats_mapped || f.floats_on_disk ? 0 : f.float_bytes);
 }
 
 std::int64_t CodeIndex::find_slot(std::uint64_t label) const {
@@ -142,6 +178,7 @@ Status CodeIndex::add(MatrixView<float> vectors, std::span<const Label> labels) 
     const MatrixView<float> x = prepared.view;
     if (!trained()) QUIVER_TRY(train(x));
 
+    QUIVER_TRY(load_disk_vectors());
     if (params_.keep_vectors && mapping_) {  // copy the mapped floats before the first mutation
         owned_vectors_.assign(vectors_, vectors_ + labels_.size() * dim_);
         mapping_.reset();
@@ -236,7 +273,7 @@ Result<std::size_t> CodeIndex::remove(std::span<const Label> labels) {
 void CodeIndex::search_one(const float* q, const SearchParams& params, std::size_t nprobe, Label* out_labels,
                            float* out_dist) const {
     const std::size_t k = params.k;
-    const bool rescore_possible = vectors_ != nullptr;
+    const bool rescore_possible = has_vectors();
     const bool by_bound = rescore_possible && codec_->has_error_bound() &&
                           params.rescore == SearchParams::kRescoreDefault;
     std::size_t depth = k;
@@ -263,6 +300,7 @@ void CodeIndex::search_one(const float* q, const SearchParams& params, std::size
     detail::TopK cand(by_bound ? 0 : depth);
     detail::TopK exact(by_bound ? k : 0);
     std::vector<float> est(kScanChunk), err(by_bound ? kScanChunk : 0), qr(dim_);
+    std::vector<float> vbuf(disk_fd_ >= 0 ? dim_ : 0);  // a candidate's vector read from disk
     const bool l2 = metric_ == Metric::kL2;
     std::unique_ptr<CodeEstimator> shared;
     if (!l2 || params_.nlist == 0) shared = codec_->estimator(q);
@@ -292,7 +330,7 @@ void CodeIndex::search_one(const float* q, const SearchParams& params, std::size
                 const float d = est[i] + offset;
                 if (by_bound) {
                     if (d - err[i] > exact.threshold() || !live(slot, params.filter)) continue;
-                    exact.push(distance_(q, vector(slot), dim_), slot);
+                    exact.push(exact_distance(q, slot, vbuf.data(), d), slot);
                 } else if (d <= cand.threshold() && live(slot, params.filter)) {
                     cand.push(d, slot);
                 }
@@ -305,7 +343,7 @@ void CodeIndex::search_one(const float* q, const SearchParams& params, std::size
     } else if (rescore) {
         auto c = cand.take_sorted();
         detail::TopK top(k);
-        for (const auto& [d, slot] : c) top.push(distance_(q, vector(slot), dim_), slot);
+        for (const auto& [d, slot] : c) top.push(exact_distance(q, slot, vbuf.data(), d), slot);
         best = top.take_sorted();
     } else {
         best = cand.take_sorted();

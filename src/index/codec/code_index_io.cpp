@@ -6,9 +6,16 @@
 //   (align 8) u64 labels[slots] | u8 removed[slots]
 //   per list (max(nlist, 1) lists): (align 8) u64 count | u32 slots[count] (IVF only)
 //                                    | (align 64) packed codes (codec.packed_bytes(count) bytes)
-//   (align 64) f32 vectors[slots * dim]          <- flag bit 0; mapped in place by open()
+//   (align 64) f32 vectors[slots * dim]          <- flag bit 0; mapped in place by open(), or read
+//                                                   with pread by the rescore (vectors_on_disk)
 //   u64 n_ids | n_ids x (u64 len, bytes)         <- optional external ids
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "quiver/index/code_index.h"
 
@@ -25,7 +32,7 @@ struct CodeIndexIo {
         const std::uint64_t slots = x.labels_.size();
         QUIVER_TRY(w.write_pod<std::uint64_t>(x.dim_));
         QUIVER_TRY(w.write_pod<std::uint32_t>(static_cast<std::uint32_t>(x.metric_)));
-        QUIVER_TRY(w.write_pod<std::uint32_t>(x.vectors_ != nullptr ? kFlagVectors : 0));
+        QUIVER_TRY(w.write_pod<std::uint32_t>(x.has_vectors() ? kFlagVectors : 0));
         QUIVER_TRY(w.write_pod<std::uint64_t>(x.params_.nlist));
         QUIVER_TRY(w.write_pod<std::uint64_t>(x.params_.nprobe));
         QUIVER_TRY(w.write_pod<std::uint64_t>(x.params_.seed));
@@ -48,13 +55,24 @@ struct CodeIndexIo {
         if (x.vectors_ != nullptr) {
             QUIVER_TRY(w.align(64));
             QUIVER_TRY(w.write(x.vectors_, slots * x.dim_ * sizeof(float)));
+        } else if (x.disk_fd_ >= 0) {  // copied from the open file in chunks, never all in memory
+            QUIVER_TRY(w.align(64));
+            std::vector<char> chunk(1 << 20);
+            const std::uint64_t total = slots * x.dim_ * sizeof(float);
+            for (std::uint64_t done = 0; done < total;) {
+                const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), total - done));
+                const ssize_t got = ::pread(x.disk_fd_, chunk.data(), want, static_cast<off_t>(x.disk_offset_ + done));
+                if (got <= 0) return data_loss(fmt::format("reading the float vectors to save '{}' failed", path));
+                QUIVER_TRY(w.write(chunk.data(), static_cast<std::size_t>(got)));
+                done += static_cast<std::uint64_t>(got);
+            }
         }
         QUIVER_TRY(w.write_pod<std::uint64_t>(x.external_ids_.size()));
         for (const auto& id : x.external_ids_) QUIVER_TRY(w.write_string(id));
         return w.finish();
     }
 
-    static Result<std::unique_ptr<CodeIndex>> open(const std::string& path) {
+    static Result<std::unique_ptr<CodeIndex>> open(const std::string& path, const CodeIndexOpenOptions& options) {
         auto mapping = std::make_shared<storage::MappedFile>();
         QUIVER_ASSIGN_OR_RETURN(*mapping, storage::MappedFile::open(path));
         QUIVER_ASSIGN_OR_RETURN(storage::BinaryReader r,
@@ -121,8 +139,19 @@ struct CodeIndexIo {
         if (p.keep_vectors) {
             QUIVER_TRY(r.align(64));
             QUIVER_ASSIGN_OR_RETURN(auto vectors, r.read_span<float>(slots * dim));
-            idx->vectors_ = vectors.data();
-            idx->mapping_ = std::move(mapping);
+            if (options.vectors_on_disk) {
+                const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+                if (fd < 0) {
+                    return Error(ErrorCode::kUnavailable,
+                                 fmt::format("opening '{}' for vector reads: {}", path, std::strerror(errno)));
+                }
+                idx->disk_fd_ = fd;
+                idx->disk_offset_ = static_cast<std::uint64_t>(reinterpret_cast<const std::byte*>(vectors.data()) -
+                                                               mapping->bytes().data());
+            } else {
+                idx->vectors_ = vectors.data();
+                idx->mapping_ = std::move(mapping);
+            }
         }
         QUIVER_ASSIGN_OR_RETURN(std::uint64_t n_ids, r.read_pod<std::uint64_t>());
         if (n_ids != 0 && n_ids != slots) return r.corrupt("external id count does not match");
@@ -157,6 +186,8 @@ struct CodeIndexIo {
 };
 
 Status CodeIndex::save(const std::string& path) const { return CodeIndexIo::save(*this, path); }
-Result<std::unique_ptr<CodeIndex>> CodeIndex::open(const std::string& path) { return CodeIndexIo::open(path); }
+Result<std::unique_ptr<CodeIndex>> CodeIndex::open(const std::string& path, const CodeIndexOpenOptions& options) {
+    return CodeIndexIo::open(path, options);
+}
 
 }  // namespace quiver::index

@@ -138,6 +138,7 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::open(const std::string& path, cons
             g.disk_fd = std::make_shared<const detail::OwnedFd>(fd);
             g.disk_offset = static_cast<std::uint64_t>(reinterpret_cast<const std::byte*>(vectors.data()) -
                                                        mapping->bytes().data());
+            mapping->release(std::as_bytes(vectors));  // paged in by the checksum, never read through the mapping
         } else {
             g.vec_base = reinterpret_cast<const std::byte*>(vectors.data());
         }
