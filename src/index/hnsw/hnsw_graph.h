@@ -208,7 +208,7 @@ struct HnswGraph {
     void search_one_coded(const float* q, std::size_t k, std::size_t ef, std::size_t rescore,
                           const LabelFilter* filter, Scratch& scratch, Label* out_labels,
                           float* out_distances) const;
-    /// The re-score depth when SearchParams::rescore is kRescoreDefault.
+    /// The re-score depth when SearchParams::rescore is kRescoreDefault: min(ef, max(4k, 32)), at least k.
     static std::size_t default_rescore(std::size_t k, std::size_t ef) noexcept;
 };
 
