@@ -50,6 +50,7 @@ struct Options {
     std::size_t seeds = 3;
     std::size_t k = 10, M = 16, ef_construction = 200, threads = 1, repeat = 3, max_queries = 0, max_base = 0;
     std::size_t flat_threads = 0;
+    std::size_t rescore = index::SearchParams::kRescoreDefault;  // quiver HNSW on codes
     double target = 0.95;
     bool skip_flat = false;
     bool flat_only = false;
@@ -162,8 +163,8 @@ Engine make_quiver(const Matrix<float>& base, Metric metric, const Options& o, c
     auto ef = std::make_shared<std::size_t>(10);
     e.set_ef = [ef](std::size_t v) { *ef = v; };
     const std::size_t k = o.k;
-    e.search = [h, ef, k, dim = base.dim](const float* q, std::int64_t* out) {
-        auto r = h->search(MatrixView<float>{q, 1, dim}, {.k = k, .ef = *ef, .threads = 1});
+    e.search = [h, ef, k, dim = base.dim, rescore = o.rescore](const float* q, std::int64_t* out) {
+        auto r = h->search(MatrixView<float>{q, 1, dim}, {.k = k, .ef = *ef, .threads = 1, .rescore = rescore});
         for (std::size_t j = 0; j < k; ++j) {
             out[j] = r->label(0, j) == kNoLabel ? -1 : static_cast<std::int64_t>(to_int(r->label(0, j)));
         }
@@ -438,6 +439,9 @@ int run_ann(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--codecs", o.codecs, "quiver HNSW variants: comma list of codecs walked (none = float32)")
         ->capture_default_str();
+    app.add_option("--rescore", o.rescore,
+                   "quiver HNSW on codes: candidates of the final beam re-scored in float32 (default: the "
+                   "index's default depth; 0 = none)");
     app.add_option("--seeds", o.seeds, "Build seeds per engine (the median is reported)")->capture_default_str();
     app.add_option("--ef", o.ef_list, "Comma list of ef values to sweep")->capture_default_str();
     app.add_option("--repeat", o.repeat, "Timed runs per point; the best is kept")->capture_default_str();

@@ -119,6 +119,34 @@ void lut4_scan32(const std::uint8_t* block, const std::uint8_t* lut, std::size_t
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 16), acc_hi);
 }
 
+// u8 x s8 widened to 16 bits and multiplied in pairs into int32 (vpmaddwd): exact, since a pair
+// sums to at most 2 * 255 * 128 (vpmaddubsw would saturate at 16 bits).
+std::int32_t u8s8_dot(const std::uint8_t* c, const std::int8_t* q, std::size_t d) noexcept {
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+    std::size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        const __m256i cv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + i));
+        const __m256i qv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + i));
+        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(cv)),
+                                                        _mm256_cvtepi8_epi16(_mm256_castsi256_si128(qv))));
+        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_extracti128_si256(cv, 1)),
+                                                        _mm256_cvtepi8_epi16(_mm256_extracti128_si256(qv, 1))));
+    }
+    if (i + 16 <= d) {
+        const __m128i cv = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i));
+        const __m128i qv = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + i));
+        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_cvtepu8_epi16(cv), _mm256_cvtepi8_epi16(qv)));
+        i += 16;
+    }
+    const __m256i acc = _mm256_add_epi32(acc0, acc1);
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    std::int32_t r = _mm_cvtsi128_si32(s);
+    for (; i < d; ++i) r += static_cast<std::int32_t>(c[i]) * q[i];
+    return r;
+}
+
 }  // namespace
 
 // Popcount through a nibble table (Mula's method); shared with the AVX-512 table when VPOPCNTDQ is absent.
@@ -143,7 +171,7 @@ std::uint64_t hamming(const std::uint64_t* a, const std::uint64_t* b, std::size_
     return r;
 }
 
-const CodeKernels kCodeKernels{SimdLevel::kAvx2, false, &u8_dot, &u8_l2, &u4_dot, &u4_l2,
-                               &hamming, &lut8_sum, &lut4_scan32};
+const CodeKernels kCodeKernels{SimdLevel::kAvx2, false, false, &u8_dot, &u8_l2, &u4_dot, &u4_l2,
+                               &hamming, &lut8_sum, &lut4_scan32, &u8s8_dot};
 
 }  // namespace quiver::simd::avx2

@@ -118,11 +118,23 @@ void lut4_scan32(const std::uint8_t* block, const std::uint8_t* lut, std::size_t
     _mm512_storeu_si512(out, acc);
 }
 
+// Without VNNI: u8 x s8 widened to 16 bits, vpmaddwd into int32 (exact; see the AVX2 kernel).
+std::int32_t u8s8_dot(const std::uint8_t* c, const std::int8_t* q, std::size_t d) noexcept {
+    __m512i acc = _mm512_setzero_si512();
+    for (std::size_t i = 0; i < d; i += 32) {
+        const std::size_t n = d - i < 32 ? d - i : 32;
+        const __mmask32 m = n == 32 ? ~__mmask32{0} : static_cast<__mmask32>((1u << n) - 1u);
+        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, c + i)),
+                                                      _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, q + i))));
+    }
+    return _mm512_reduce_add_epi32(acc);
+}
+
 }  // namespace
 
-const CodeKernels kCodeKernels{SimdLevel::kAvx512, false, &u8_dot, &u8_l2, &u4_dot, &u4_l2,
-                               &avx2::hamming, &lut8_sum, &lut4_scan32};
-const CodeKernels kCodeKernelsPopcnt{SimdLevel::kAvx512, true, &u8_dot, &u8_l2, &u4_dot, &u4_l2,
-                                     &avx512_vpopcnt::hamming, &lut8_sum, &lut4_scan32};
+const CodeKernels kCodeKernels{SimdLevel::kAvx512, false, false, &u8_dot, &u8_l2, &u4_dot, &u4_l2,
+                               &avx2::hamming, &lut8_sum, &lut4_scan32, &u8s8_dot};
+const CodeKernels kCodeKernelsPopcnt{SimdLevel::kAvx512, true, false, &u8_dot, &u8_l2, &u4_dot, &u4_l2,
+                                     &avx512_vpopcnt::hamming, &lut8_sum, &lut4_scan32, &u8s8_dot};
 
 }  // namespace quiver::simd::avx512

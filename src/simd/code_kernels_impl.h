@@ -14,6 +14,9 @@ extern const CodeKernels kCodeKernelsPopcnt;    // hamming with VPOPCNTDQ
 namespace avx512_vpopcnt {
 std::uint64_t hamming(const std::uint64_t* a, const std::uint64_t* b, std::size_t words) noexcept;
 }
+namespace avx512_vnni {
+std::int32_t u8s8_dot(const std::uint8_t* c, const std::int8_t* q, std::size_t d) noexcept;
+}
 namespace avx2 {
 std::uint64_t hamming(const std::uint64_t* a, const std::uint64_t* b, std::size_t words) noexcept;
 }

@@ -73,9 +73,20 @@ void lut4_scan32(const std::uint8_t* block, const std::uint8_t* lut, std::size_t
     }
 }
 
+std::int32_t u8s8_dot(const std::uint8_t* c, const std::int8_t* q, std::size_t d) noexcept {
+    std::int32_t s0 = 0, s1 = 0;
+    std::size_t i = 0;
+    for (; i + 2 <= d; i += 2) {
+        s0 += static_cast<std::int32_t>(c[i]) * q[i];
+        s1 += static_cast<std::int32_t>(c[i + 1]) * q[i + 1];
+    }
+    if (i < d) s0 += static_cast<std::int32_t>(c[i]) * q[i];
+    return s0 + s1;
+}
+
 }  // namespace
 
-const CodeKernels kCodeKernels{SimdLevel::kScalar, false, &u8_dot, &u8_l2, &u4_dot, &u4_l2,
-                               &hamming, &lut8_sum, &lut4_scan32};
+const CodeKernels kCodeKernels{SimdLevel::kScalar, false, false, &u8_dot, &u8_l2, &u4_dot, &u4_l2,
+                               &hamming, &lut8_sum, &lut4_scan32, &u8s8_dot};
 
 }  // namespace quiver::simd::scalar

@@ -262,6 +262,34 @@ TEST_P(HnswCodedTest, Sq8WalkWithFloatRescore) {
             if (j > 0) EXPECT_LE(r.distance(q, j - 1), r.distance(q, j));
         }
     }
+    // Re-score depth: the default re-scores min(ef, max(4k, 32)) = 40; a depth below k re-scores k;
+    // 0 returns the code estimates, ascending, within SQ8's error of the exact distances.
+    auto forty = *idx->search(queries, {.k = 10, .ef = ef, .threads = 2, .rescore = 40});
+    EXPECT_EQ(forty.labels, r.labels);
+    EXPECT_EQ(forty.distances, r.distances);
+    auto full = *idx->search(queries, {.k = 10, .ef = ef, .threads = 2, .rescore = ef});
+    EXPECT_GE(testing::recall_at_k(testing::result_labels(full), truth, 10),
+              testing::recall_at_k(testing::result_labels(r), truth, 10) - 0.01);
+    auto shallow = *idx->search(queries, {.k = 10, .ef = ef, .threads = 2, .rescore = 3});
+    auto at_k = *idx->search(queries, {.k = 10, .ef = ef, .threads = 2, .rescore = 10});
+    EXPECT_EQ(shallow.labels, at_k.labels);
+    EXPECT_EQ(shallow.distances, at_k.distances);
+    EXPECT_GE(testing::recall_at_k(testing::result_labels(at_k), truth, 10), 0.9) << simd::to_string(metric);
+    auto raw = *idx->search(queries, {.k = 10, .ef = ef, .threads = 2, .rescore = 0});
+    EXPECT_GE(testing::recall_at_k(testing::result_labels(raw), truth, 10), 0.8) << simd::to_string(metric);
+    std::size_t differ = 0;
+    for (std::size_t q = 0; q < raw.num_queries; ++q) {
+        ASSERT_EQ(raw.count(q), 10u);
+        for (std::size_t j = 0; j < 10; ++j) {
+            const double exact = testing::reference_distance(queries.row_ptr(q),
+                                                             base.row_ptr(to_int(raw.label(q, j))), 32, metric);
+            // SQ8 on these ranges: a code distance is within a few percent of the exact one.
+            EXPECT_NEAR(raw.distance(q, j), exact, 0.05 * (1 + std::abs(exact)));
+            differ += raw.distance(q, j) != static_cast<float>(exact);
+            if (j > 0) EXPECT_LE(raw.distance(q, j - 1), raw.distance(q, j));
+        }
+    }
+    EXPECT_GT(differ, 0u);  // not re-scored
     EXPECT_EQ(idx->unreachable_count(), 0u);
     const std::string path = dir.file("coded.qvr");
     ASSERT_TRUE(idx->save(path).ok());

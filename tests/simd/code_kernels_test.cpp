@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <vector>
 
@@ -11,19 +13,20 @@ namespace {
 
 const std::size_t kDims[] = {1, 2, 3, 7, 8, 15, 16, 17, 31, 32, 33, 64, 96, 100, 127, 128, 129, 384, 769};
 
-// Every level (and the AVX-512 level with and without VPOPCNTDQ) the CPU can run.
+// Every level (and the AVX-512 level with and without VPOPCNTDQ and VNNI) the CPU can run.
 std::vector<const CodeKernels*> available() {
     std::vector<const CodeKernels*> out;
     for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
         for (bool pop : {false, true}) {
-            const CodeKernels* k = code_kernels_for(level, pop);
-            if (k == nullptr) {
-                std::printf("[ note ] SIMD level %s not supported by this CPU; skipped\n",
-                            std::string(to_string(level)).c_str());
-                break;
+            for (bool vnni : {false, true}) {
+                const CodeKernels* k = code_kernels_for(level, pop, vnni);
+                if (k == nullptr) {
+                    std::printf("[ note ] SIMD level %s not supported by this CPU; skipped\n",
+                                std::string(to_string(level)).c_str());
+                    return out;
+                }
+                if (std::find(out.begin(), out.end(), k) == out.end()) out.push_back(k);
             }
-            if (!out.empty() && out.back() == k) continue;
-            out.push_back(k);
         }
     }
     return out;
@@ -75,6 +78,43 @@ TEST(CodeKernels, ScalarQuantisedDotAndL2MatchReferenceAtEveryLevel) {
             const double l24 = ref_u8_l2(pw, ps, n4.data(), d);
             EXPECT_NEAR(k->u4_l2(pw, ps, c4.data() + 1, d), l24, 1e-5 * l24 + 1e-5) << to_string(k->level) << " d " << d;
         }
+    }
+}
+
+// The integer SQ8 kernel is exact: every level (VNNI and 16-bit multiply-adds alike) equals a
+// 64-bit reference, on random bytes and on the extremes (255 x -128 and 255 x 127 over 769 dims).
+TEST(CodeKernels, U8S8DotIsExactAtEveryLevelWithAndWithoutVnni) {
+    std::mt19937 rng(17);
+    std::uniform_int_distribution<int> ubyte(0, 255), sbyte(-128, 127);
+    const auto levels = available();
+    bool saw_vnni = false;
+    for (const CodeKernels* k : levels) {
+        saw_vnni = saw_vnni || k->vnni;
+        for (std::size_t d : kDims) {
+            std::vector<std::uint8_t> c(d + 1);
+            std::vector<std::int8_t> q(d + 1);
+            for (auto& v : c) v = static_cast<std::uint8_t>(ubyte(rng));
+            for (auto& v : q) v = static_cast<std::int8_t>(sbyte(rng));
+            std::int64_t ref = 0;
+            for (std::size_t i = 1; i <= d; ++i) ref += std::int64_t{c[i]} * q[i];
+            // Unaligned starts; the byte past the end must not be read into the sum.
+            c.push_back(255);
+            q.push_back(127);
+            EXPECT_EQ(k->u8s8_dot(c.data() + 1, q.data() + 1, d), ref)
+                << to_string(k->level) << " vnni " << k->vnni << " d " << d;
+            std::vector<std::uint8_t> hi(d, 255);
+            std::vector<std::int8_t> lo(d, -128), top(d, 127);
+            EXPECT_EQ(k->u8s8_dot(hi.data(), lo.data(), d), -255 * 128 * static_cast<std::int64_t>(d));
+            EXPECT_EQ(k->u8s8_dot(hi.data(), top.data(), d), 255 * 127 * static_cast<std::int64_t>(d));
+        }
+        EXPECT_EQ(k->u8s8_dot(nullptr, nullptr, 0), 0);
+    }
+    if (has_avx512_vnni()) {
+        EXPECT_TRUE(saw_vnni);
+        EXPECT_TRUE(code_kernels_for(SimdLevel::kAvx512)->vnni);
+        EXPECT_FALSE(code_kernels_for(SimdLevel::kAvx512, true, false)->vnni);
+    } else {
+        std::printf("[ note ] AVX-512 VNNI not present; the 16-bit u8s8_dot was tested at every level\n");
     }
 }
 

@@ -32,6 +32,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "quiver/core/matrix_view.h"
 #include "quiver/core/result.h"
@@ -51,6 +52,18 @@ struct CodecSpec {
     static Result<CodecSpec> parse(std::string_view s);
     std::string to_string() const;
     bool operator==(const CodecSpec&) const = default;
+};
+
+/// A query in integer form, for walks that compute many estimates per query (HNSW on SQ8 codes): the
+/// estimate for a row-major code c is
+///     bias + Codec::code_term(c) - scale * sum_j weights[j] * c[j]
+/// with the sum exact in int32 (simd::CodeKernels::u8s8_dot, VNNI where present). The weights are the
+/// query's per-dimension weights rounded to [-127, 127] with one scale, so the estimate differs from
+/// the codec's float estimate by at most scale / 2 * sum_j c[j].
+struct Int8Query {
+    std::vector<std::int8_t> weights;  ///< dim() weights
+    float scale = 0;
+    float bias = 0;
 };
 
 /// Distance estimates from one query to codes. Not thread-safe: one per query and thread.
@@ -108,6 +121,23 @@ public:
     virtual void decode(const std::uint8_t* codes, std::size_t n, float* out) const = 0;
     /// The estimator for one query (dim() floats; normalised for cosine).
     virtual std::unique_ptr<CodeEstimator> estimator(const float* query) const = 0;
+    /// Whether the codec has an integer query form (only SQ8 has one).
+    virtual bool has_int8_query() const noexcept { return false; }
+    /// Integer form of the query (see Int8Query), reusing `out`'s buffer (trained codec); false when
+    /// the codec has none.
+    virtual bool int8_query(const float* query, Int8Query& out) const {
+        (void)query;
+        (void)out;
+        return false;
+    }
+    /// Whether Int8Query estimates need a per-code term (SQ8 under L2: the reconstruction's squared
+    /// norm about the range minima); when false, code_term is 0 for every code.
+    virtual bool has_code_term() const noexcept { return false; }
+    /// The per-code term of Int8Query estimates (for callers to precompute once per code).
+    virtual float code_term(const std::uint8_t* code) const noexcept {
+        (void)code;
+        return 0;
+    }
     /// True when `CodeEstimator::scan` reports per-code error bounds.
     virtual bool has_error_bound() const noexcept { return false; }
     /// The smallest training sample `train` accepts, and the size the indexes sample by default.

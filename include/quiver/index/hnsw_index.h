@@ -41,7 +41,9 @@ struct HnswParams {
     std::size_t threads = 0;            ///< build threads for add(); 0 = all cores
     /// Codes the search walks: `none` walks float32 vectors; `sq8` (or any codec of codec.h) keeps
     /// codes in the level-0 records and float32 vectors beside them, builds the graph with exact
-    /// float distances, walks it with the codec's estimates and re-scores the final beam in float32.
+    /// float distances, walks it with the codec's estimates (SQ8: exact integer u8 x s8 products against
+    /// the query quantised once) and re-scores the best SearchParams::rescore of the final beam in
+    /// float32 (default min(ef, max(4k, 32)); 0 = none, code distances are returned).
     /// The codec is trained on the first add() (up to its default sample size).
     CodecSpec codec{};
 };

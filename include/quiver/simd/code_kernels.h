@@ -5,6 +5,8 @@
 ///
 /// Code layouts (the contract the index codecs rely on):
 ///   u8 codes     one byte per dimension.
+///   s8 query     one signed byte per dimension (an SQ8 query quantised once per search, index/codec.h
+///                Codec::int8_query), multiplied with u8 codes exactly in int32.
 ///   u4 codes     two dimensions per byte: dimension 2j in the low nibble of byte j, 2j+1 in the high
 ///                nibble (an odd last dimension leaves the high nibble 0).
 ///   binary       `words` little-endian u64 words, bit i of the code is bit (i % 64) of word i / 64.
@@ -26,6 +28,8 @@ struct CodeKernels {
     SimdLevel level;
     /// True when `hamming` uses AVX-512 VPOPCNTDQ (else the AVX2 nibble-table popcount at AVX-512 level).
     bool vpopcntdq;
+    /// True when `u8s8_dot` uses AVX-512 VNNI `vpdpbusd` (else 16-bit multiply-adds, exact alike).
+    bool vnni;
     /// sum_i w[i] * c[i] over u8 codes.
     float (*u8_dot)(const float* w, const std::uint8_t* c, std::size_t d) noexcept;
     /// sum_i (a[i] - s[i] * c[i])^2 over u8 codes.
@@ -41,14 +45,19 @@ struct CodeKernels {
     /// (m even; the sum must fit u16, i.e. m * max(lut) < 65536).
     void (*lut4_scan32)(const std::uint8_t* block, const std::uint8_t* lut, std::size_t m,
                         std::uint16_t* out) noexcept;
+    /// sum_i c[i] * q[i] over u8 codes and an s8 query, exact: |sum| <= 255 * 128 * d fits int32 for
+    /// d <= 65536 (the codecs' dimension limit).
+    std::int32_t (*u8s8_dot)(const std::uint8_t* c, const std::int8_t* q, std::size_t d) noexcept;
 };
 
 /// True when the CPU and OS run AVX-512 VPOPCNTDQ.
 bool has_avx512_vpopcntdq() noexcept;
+/// True when the CPU and OS run AVX-512 VNNI.
+bool has_avx512_vnni() noexcept;
 /// Code kernels of the active level (QUIVER_SIMD applies, as for the float kernels).
 const CodeKernels& active_code_kernels() noexcept;
-/// Code kernels of `level` (nullptr when the CPU cannot run them). `vpopcntdq` = false forces the AVX2
-/// popcount at AVX-512 level (so tests cover both).
-const CodeKernels* code_kernels_for(SimdLevel level, bool vpopcntdq = true) noexcept;
+/// Code kernels of `level` (nullptr when the CPU cannot run them). At AVX-512 level, `vpopcntdq` =
+/// false forces the AVX2 popcount and `vnni` = false the 16-bit u8s8_dot (so tests cover every table).
+const CodeKernels* code_kernels_for(SimdLevel level, bool vpopcntdq = true, bool vnni = true) noexcept;
 
 }  // namespace quiver::simd

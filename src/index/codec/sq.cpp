@@ -73,6 +73,43 @@ public:
 
     std::unique_ptr<CodeEstimator> estimator(const float* query) const override;
 
+    // Int8Query for SQ8. Inner product: 1 - <q, x> = (1 - <q, min>) - sum_j (q_j step_j) c_j.
+    // L2: |q - x|^2 = |a|^2 - 2 sum_j (a_j step_j) c_j + sum_j (step_j c_j)^2 with a = q - min; the
+    // last sum is the per-code term. The weights (q_j step_j or a_j step_j) share one scale,
+    // max |w| / 127.
+    bool has_int8_query() const noexcept override { return !four_; }
+    bool int8_query(const float* q, Int8Query& out) const override {
+        if (four_ || !trained_) return false;
+        const bool l2 = is_l2();
+        out.weights.resize(dim_);
+        float max_abs = 0;
+        double bias = 0;
+        for (std::size_t j = 0; j < dim_; ++j) {
+            const float a = l2 ? q[j] - min_[j] : q[j];
+            max_abs = std::max(max_abs, std::fabs(a * step_[j]));
+            bias += l2 ? static_cast<double>(a) * a : static_cast<double>(q[j]) * min_[j];
+        }
+        const float unit = max_abs > 0 ? max_abs / 127.0f : 1.0f;
+        const float inv = 1.0f / unit;
+        for (std::size_t j = 0; j < dim_; ++j) {
+            const float w = (l2 ? q[j] - min_[j] : q[j]) * step_[j];
+            out.weights[j] = static_cast<std::int8_t>(std::clamp(std::nearbyint(w * inv), -127.0f, 127.0f));
+        }
+        out.scale = l2 ? 2 * unit : unit;
+        out.bias = l2 ? static_cast<float>(bias) : 1.0f - static_cast<float>(bias);
+        return true;
+    }
+    bool has_code_term() const noexcept override { return !four_ && is_l2(); }
+    float code_term(const std::uint8_t* code) const noexcept override {
+        if (!has_code_term()) return 0;
+        double s = 0;
+        for (std::size_t j = 0; j < dim_; ++j) {
+            const double t = static_cast<double>(step_[j]) * code[j];
+            s += t * t;
+        }
+        return static_cast<float>(s);
+    }
+
     const std::vector<float>& min() const noexcept { return min_; }
     const std::vector<float>& step() const noexcept { return step_; }
     bool four() const noexcept { return four_; }

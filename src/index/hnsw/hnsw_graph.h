@@ -78,6 +78,12 @@ struct HnswGraph {
     // Codes (coded graphs only): the codec, and the float32 vectors kept beside the records.
     std::unique_ptr<Codec> codec;
     std::vector<float> floats;  // slot x dim, when coded
+    // Integer walk (a codec with Codec::int8_query, i.e. SQ8): the exact u8 x s8 kernel of the active
+    // SIMD level (VNNI where present), and per slot the codec's code_term when it has one (L2),
+    // computed at add and open (not saved).
+    bool int_walk = false;
+    std::int32_t (*u8s8_dot)(const std::uint8_t*, const std::int8_t*, std::size_t) noexcept = nullptr;
+    std::vector<float> code_terms;
     // Where vec(s) reads: the level-0 records (payload at offset 0), or `floats` when coded.
     const std::byte* vec_base = nullptr;
     std::size_t vec_stride = 0;
@@ -142,10 +148,16 @@ struct HnswGraph {
         return const_cast<HnswGraph*>(this)->links(s, level);
     }
     std::size_t max_links(int level) const noexcept { return level == 0 ? max_m0 : max_m; }
+    /// Prefetches every cache line of slot s's record payload (records start on 32-byte boundaries,
+    /// so a payload can straddle one more line than its size suggests).
     void prefetch_vector(std::uint32_t s) const noexcept {
-        const char* p = reinterpret_cast<const char*>(level0 + s * stride);
-        for (std::size_t off = 0; off < vector_bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
+        const auto p = reinterpret_cast<std::uintptr_t>(level0 + s * stride);
+        for (std::uintptr_t a = p & ~std::uintptr_t{63}; a < p + vector_bytes; a += 64) {
+            __builtin_prefetch(reinterpret_cast<const void*>(a), 0, 3);
+        }
     }
+    /// Fills code_terms for slots [from, count) (codecs with Codec::has_code_term).
+    void compute_code_terms(std::size_t from);
 
     // --- hnsw_index.cpp ---------------------------------------------------------------------
     /// kInvalidArgument for a codec the dimension cannot take.
@@ -190,9 +202,14 @@ struct HnswGraph {
                       const LabelFilter* filter, Scratch& scratch) const;
     void search_one(const float* q, std::size_t k, std::size_t ef, const LabelFilter* filter,
                     Scratch& scratch, Label* out_labels, float* out_distances) const;
-    /// search_one for a coded graph: walks code estimates, re-scores the final beam in float32.
-    void search_one_coded(const float* q, std::size_t k, std::size_t ef, const LabelFilter* filter,
-                          Scratch& scratch, Label* out_labels, float* out_distances) const;
+    /// search_one for a coded graph: walks code estimates (integer ones for SQ8), re-scores the best
+    /// `rescore` of the final beam in float32 (SearchParams::rescore: kRescoreDefault = the default
+    /// depth, 0 = none, else at least k).
+    void search_one_coded(const float* q, std::size_t k, std::size_t ef, std::size_t rescore,
+                          const LabelFilter* filter, Scratch& scratch, Label* out_labels,
+                          float* out_distances) const;
+    /// The re-score depth when SearchParams::rescore is kRescoreDefault: min(ef, max(4k, 32)), at least k.
+    static std::size_t default_rescore(std::size_t k, std::size_t ef) noexcept;
 };
 
 }  // namespace quiver::index

@@ -12,6 +12,7 @@
 #include "quiver/core/check.h"
 #include "quiver/core/progress.h"
 #include "quiver/core/thread_pool.h"
+#include "quiver/simd/code_kernels.h"
 
 namespace quiver::index {
 
@@ -32,6 +33,9 @@ Status HnswGraph::init(std::size_t d, Metric m, const HnswParams& p) {
                                                 params.codec.to_string()));
         }
     }
+    int_walk = coded() && codec->has_int8_query();
+    u8s8_dot = simd::active_code_kernels().u8s8_dot;
+    code_terms.clear();
     vector_bytes = coded() ? codec->code_size() : dim * sizeof(float);
     const std::size_t raw = vector_bytes + (1 + max_m0) * sizeof(std::uint32_t);
     stride = (raw + 31) / 32 * 32;
@@ -76,6 +80,12 @@ Status HnswGraph::load_vectors() {
     return {};
 }
 
+void HnswGraph::compute_code_terms(std::size_t from) {
+    if (!int_walk || !codec->has_code_term()) return;
+    code_terms.resize(count);
+    for (std::size_t s = from; s < count; ++s) code_terms[s] = codec->code_term(code(static_cast<std::uint32_t>(s)));
+}
+
 void HnswGraph::materialize() {
     if (mapping) reserve(std::max<std::size_t>(count, 1));
 }
@@ -83,7 +93,7 @@ void HnswGraph::materialize() {
 std::size_t HnswGraph::memory_bytes() const {
     // Level-0 records + per-slot side arrays + upper arena + label map (node + bucket estimate).
     const std::size_t vector_floats = coded() && !on_disk() ? std::max(floats.capacity(), count * dim) : 0;
-    return capacity * stride + vector_floats * sizeof(float) +
+    return capacity * stride + vector_floats * sizeof(float) + code_terms.capacity() * sizeof(float) +
            (codec ? codec->parameter_bytes() : 0) + labels.capacity() * sizeof(Label) + levels.capacity() +
            deleted.capacity() + locks.size() + upper_offset.capacity() * sizeof(std::uint64_t) +
            upper.capacity() * sizeof(std::uint32_t) + slot_of.size() * 40 + slot_of.bucket_count() * 8;
@@ -201,6 +211,7 @@ Status HnswIndex::add(MatrixView<float> vectors, std::span<const Label> labels) 
         }
     }
     g.count = first + n;
+    g.compute_code_terms(first);
 
     std::size_t begin = 0;
     if (g.max_level.load() < 0) {
@@ -286,7 +297,7 @@ Result<SearchResults> HnswIndex::search(MatrixView<float> queries, const SearchP
         HnswGraph::Scratch& scratch = *lease;
         for (std::size_t q = begin; q < end; ++q) {
             if (g.coded()) {
-                g.search_one_coded(prepared.view.row_ptr(q), params.k, ef, params.filter, scratch,
+                g.search_one_coded(prepared.view.row_ptr(q), params.k, ef, params.rescore, params.filter, scratch,
                                    results.labels.data() + q * params.k, results.distances.data() + q * params.k);
             } else {
                 g.search_one(prepared.view.row_ptr(q), params.k, ef, params.filter, scratch,

@@ -194,6 +194,7 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::open(const std::string& path, cons
     if (deleted_seen != num_deleted || g.slot_of.size() != count - num_deleted) {
         return r.corrupt("deleted-node count does not match the labels");
     }
+    g.compute_code_terms(0);
     g.mapping = std::move(mapping);
     g.locks.resize(count);
     g.scratch_pool.reset(count);

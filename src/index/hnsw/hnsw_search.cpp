@@ -157,6 +157,25 @@ struct CodeDistance {
     float operator()(std::uint32_t s) const noexcept { return est.distance(g.code(s)); }
 };
 
+/// Integer SQ8 estimates (Int8Query) to the record payloads; kTerms adds the per-slot code term.
+template <bool kTerms>
+struct Int8Distance {
+    const std::byte* level0;
+    std::size_t stride;
+    const std::int8_t* weights;
+    std::size_t dim;
+    std::int32_t (*dot)(const std::uint8_t*, const std::int8_t*, std::size_t) noexcept;
+    float scale;
+    float bias;
+    const float* terms;
+    float operator()(std::uint32_t s) const noexcept {
+        const auto* code = reinterpret_cast<const std::uint8_t*>(level0 + s * stride);
+        const float e = bias - scale * static_cast<float>(dot(code, weights, dim));
+        if constexpr (kTerms) return e + terms[s];
+        return e;
+    }
+};
+
 }  // namespace
 
 template <bool kLocked>
@@ -191,31 +210,71 @@ void HnswGraph::search_one(const float* q, std::size_t k, std::size_t ef, const 
     }
 }
 
-void HnswGraph::search_one_coded(const float* q, std::size_t k, std::size_t ef, const LabelFilter* filter,
-                                 Scratch& s, Label* out_labels, float* out_distances) const {
+std::size_t HnswGraph::default_rescore(std::size_t k, std::size_t ef) noexcept {
+    // SQ8 on GloVe-100k at ef 256: re-scoring the best 20 already gives the recall of re-scoring the
+    // whole beam; 4k (at least 32) leaves a margin for coarser codecs.
+    return std::max(k, std::min(ef, std::max<std::size_t>(4 * k, 32)));
+}
+
+void HnswGraph::search_one_coded(const float* q, std::size_t k, std::size_t ef, std::size_t rescore,
+                                 const LabelFilter* filter, Scratch& s, Label* out_labels,
+                                 float* out_distances) const {
     const int top_level = max_level.load(std::memory_order_acquire);
     if (top_level < 0) return;
-    const std::unique_ptr<CodeEstimator> est = codec->estimator(q);
-    const CodeDistance d{*this, *est};
-    const std::uint32_t ep = greedy_descent_impl<false>(*this, d, entry.load(std::memory_order_acquire), top_level, 0);
-    if (num_deleted == 0 && filter == nullptr) {
-        search_layer_impl<false, false>(*this, d, ep, 0, ef, nullptr, s);
-    } else {
-        search_layer_impl<false, true>(*this, d, ep, 0, ef, filter, s);
-    }
-    // Re-score the whole final beam with float32 vectors (from memory, or read from disk), then
-    // keep the best k. A vector that cannot be read keeps its code estimate.
-    auto& top = s.results;
-    if (on_disk()) {
-        s.vector_buf.resize(dim);
-        for (auto& c : top) {
-            if (read_vector(c.second, s.vector_buf.data())) c.first = dist(q, s.vector_buf.data(), dim);
+    const std::uint32_t ep0 = entry.load(std::memory_order_acquire);
+    const bool checked = num_deleted != 0 || filter != nullptr;
+    auto walk = [&](const auto& d) {
+        const std::uint32_t ep = greedy_descent_impl<false>(*this, d, ep0, top_level, 0);
+        if (checked) {
+            search_layer_impl<false, true>(*this, d, ep, 0, ef, filter, s);
+        } else {
+            search_layer_impl<false, false>(*this, d, ep, 0, ef, nullptr, s);
+        }
+    };
+    if (int_walk && codec->int8_query(q, s.int_query)) {
+        const Int8Query& iq = s.int_query;
+        if (code_terms.empty()) {
+            walk(Int8Distance<false>{level0, stride, iq.weights.data(), dim, u8s8_dot, iq.scale, iq.bias, nullptr});
+        } else {
+            walk(Int8Distance<true>{level0, stride, iq.weights.data(), dim, u8s8_dot, iq.scale, iq.bias,
+                                    code_terms.data()});
         }
     } else {
-        for (auto& c : top) c.first = dist(q, vec(c.second), dim);
+        const std::unique_ptr<CodeEstimator> est = codec->estimator(q);
+        walk(CodeDistance{*this, *est});
+    }
+    // The beam by code estimate, ascending.
+    auto& top = s.results;
+    std::sort_heap(top.begin(), top.end(), MaxFirst{});
+    std::size_t depth = rescore == SearchParams::kRescoreDefault ? default_rescore(k, ef)
+                        : rescore == 0                           ? 0
+                                                                 : std::max(rescore, k);
+    depth = std::min(depth, top.size());
+    if (depth > 0) {
+        // Re-score the best `depth` with float32 vectors (from memory, or read from disk) and keep the
+        // best k of them. A vector that cannot be read keeps its code estimate.
+        top.resize(depth);
+        if (on_disk()) {
+            s.vector_buf.resize(dim);
+            for (auto& c : top) {
+                if (read_vector(c.second, s.vector_buf.data())) c.first = dist(q, s.vector_buf.data(), dim);
+            }
+        } else {
+            const std::size_t line_bytes = dim * sizeof(float);
+            auto prefetch = [&](std::uint32_t slot) {
+                const char* p = reinterpret_cast<const char*>(vec(slot));
+                for (std::size_t off = 0; off < line_bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
+            };
+            for (std::size_t j = 0; j < std::min(depth, kPrefetchAhead); ++j) prefetch(top[j].second);
+            for (std::size_t j = 0; j < depth; ++j) {
+                if (j + kPrefetchAhead < depth) prefetch(top[j + kPrefetchAhead].second);
+                top[j].first = dist(q, vec(top[j].second), dim);
+            }
+        }
+        const std::size_t m = std::min(k, top.size());
+        std::partial_sort(top.begin(), top.begin() + static_cast<long>(m), top.end());
     }
     const std::size_t m = std::min(k, top.size());
-    std::partial_sort(top.begin(), top.begin() + static_cast<long>(m), top.end());
     for (std::size_t j = 0; j < m; ++j) {
         out_labels[j] = labels[top[j].second];
         out_distances[j] = top[j].first;

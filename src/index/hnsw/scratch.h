@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "quiver/index/codec.h"
+
 namespace quiver::index::detail {
 
 class VisitedSet {
@@ -43,6 +45,7 @@ struct SearchScratch {
     std::vector<Candidate> candidates;  // min-heap of nodes to expand
     std::vector<Candidate> results;     // max-heap of the best ef found
     std::vector<float> vector_buf;      // one vector read from disk for the re-score
+    Int8Query int_query;                // the query in integer form, for walks on SQ8 codes
 };
 
 /// Thread-safe pool of scratch objects whose visited sets cover `n` nodes.
