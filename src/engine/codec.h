@@ -76,6 +76,9 @@ Result<FieldValue> decode_value(ByteReader& r);
 void encode_document(ByteWriter& w, const Document& doc);
 Result<Document> decode_document(ByteReader& r);
 void encode_schema(ByteWriter& w, const Schema& schema);
+/// The MANIFEST version a schema needs: 2 when it has multi_vector fields or sparse_vector fields with
+/// an encoder (which version-1 readers do not know), else 1.
+std::uint32_t schema_version(const Schema& schema);
 Result<Schema> decode_schema(ByteReader& r);
 
 }  // namespace quiver::engine

@@ -20,7 +20,9 @@
 namespace quiver::engine {
 
 constexpr std::uint32_t kManifestKind = storage::fourcc("MANI");
-constexpr std::uint32_t kManifestVersion = 1;
+// Version 2: the schema has multi_vector fields (one more byte per such field) or sparse_vector fields
+// with an encoder; collections without them still write version 1 (schema_version in schema.cpp).
+constexpr std::uint32_t kManifestVersion = 2;
 constexpr std::uint32_t kDeleteKind = storage::fourcc("DELS");
 constexpr std::uint32_t kDeleteVersion = 2;
 
@@ -68,7 +70,8 @@ Status write_manifest_file(const std::string& dir, const Manifest& m, bool* rena
         w.u64(id);
         w.u64(gen);
     }
-    QUIVER_ASSIGN_OR_RETURN(auto fw, storage::FileWriter::create(dir + "/MANIFEST", kManifestKind, kManifestVersion));
+    QUIVER_ASSIGN_OR_RETURN(auto fw,
+                            storage::FileWriter::create(dir + "/MANIFEST", kManifestKind, schema_version(m.schema)));
     QUIVER_TRY(fw.write_string(w.bytes()));
     Status st = fw.finish();
     if (renamed) *renamed = fw.renamed();
