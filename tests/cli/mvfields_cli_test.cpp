@@ -34,7 +34,8 @@ TEST(MultiVectorFieldsCli, IngestWithEncodersThenQueryEachField) {
                  " --input " + dir.file("beir"));
     ASSERT_EQ(r.code, 0) << r.out;
     for (const auto& [field, text, want] : {std::tuple{"colbert", "brown fox", "f1"}, std::tuple{"splade", "protein gene", "p1"},
-                                            std::tuple{"colbert", "sparse retrieval", "r1"}}) {
+                                            std::tuple{"splade", "dense sparse retrieval", "r1"},
+                                            std::tuple{"colbert", "dense sparse retrieval with late interaction", "r1"}}) {
         auto q = run("query --data " + dir.file("store") + " --collection c --field " + field + " --text '" + text +
                      "' -k 1 --json");
         ASSERT_EQ(q.code, 0) << q.out;
