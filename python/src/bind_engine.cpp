@@ -193,7 +193,8 @@ engine::CollectionOptions collection_options(bool read_only, bool background_mer
 
 void bind_engine(py::module_& m) {
     py::class_<CollectionHandle>(m, "Collection", R"doc(A persistent, crash-safe collection of documents:
-text (BM25), vector (flat or HNSW, optionally embedded by an encoder), sparse-vector and attribute fields.
+text (BM25), vector (flat or HNSW, optionally embedded by an encoder), sparse-vector (optionally
+SPLADE-encoded), multi-vector (token vectors scored by MaxSim, optionally ColBERT-encoded) and attribute fields.
 
 Documents, filters and search bodies are the HTTP API's JSON shapes (docs/api.md) as Python values
 (numpy arrays are accepted for vectors), so code moves between an embedded collection and
@@ -287,8 +288,8 @@ the engine works.)doc")
             py::arg("body") = py::none(),
             R"doc(search(body=None, **kwargs) -> {"hits": [{"id", "score", "fields"}], "next_search_after"}
 
-The HTTP search body as a dict and/or keyword arguments: one clause (field= and text=, vector= or
-sparse=), several in queries=[...] fused by fusion={"method": "rrf"|"convex", "k", "normalization"},
+The HTTP search body as a dict and/or keyword arguments: one clause (field= and text=, vector=,
+sparse= or vectors= (multi_vector token vectors)), several in queries=[...] fused by fusion={"method": "rrf"|"convex", "k", "normalization"},
 or none (filter-only); limit (or k), offset, search_after, score_threshold, filter, fields,
 with_vectors, ef. Hits are ordered by score descending, then id.)doc")
         .def(

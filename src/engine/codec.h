@@ -76,8 +76,11 @@ Result<FieldValue> decode_value(ByteReader& r);
 void encode_document(ByteWriter& w, const Document& doc);
 Result<Document> decode_document(ByteReader& r);
 void encode_schema(ByteWriter& w, const Schema& schema);
-/// Whether any field has quantization or on_disk (encoded in an extension older builds do not read).
-bool uses_vector_storage_options(const Schema& schema) noexcept;
+/// The MANIFEST version a schema needs: 2 when it has vector storage options (quantization, on_disk),
+/// multi_vector fields or sparse_vector fields with an encoder (which version-1 readers do not know),
+/// else 1. Version 2's extensions are self-describing (a field flag bit; the field type), so one
+/// version covers any mix of them.
+std::uint32_t schema_version(const Schema& schema);
 Result<Schema> decode_schema(ByteReader& r);
 
 }  // namespace quiver::engine

@@ -20,10 +20,10 @@
 namespace quiver::engine {
 
 constexpr std::uint32_t kManifestKind = storage::fourcc("MANI");
-// Version 2: the schema uses vector storage options (quantization, on_disk), which version-1 readers
-// do not know; a MANIFEST whose schema has none is still written as version 1.
+// Version 2: the schema uses vector storage options (quantization, on_disk), multi_vector fields (one
+// more byte per such field) or sparse_vector fields with an encoder, which version-1 readers do not
+// know; other collections still write version 1 (schema_version in schema.cpp).
 constexpr std::uint32_t kManifestVersion = 2;
-constexpr std::uint32_t kManifestVersionPlain = 1;
 constexpr std::uint32_t kDeleteKind = storage::fourcc("DELS");
 constexpr std::uint32_t kDeleteVersion = 2;
 
@@ -71,8 +71,8 @@ Status write_manifest_file(const std::string& dir, const Manifest& m, bool* rena
         w.u64(id);
         w.u64(gen);
     }
-    const std::uint32_t version = uses_vector_storage_options(m.schema) ? kManifestVersion : kManifestVersionPlain;
-    QUIVER_ASSIGN_OR_RETURN(auto fw, storage::FileWriter::create(dir + "/MANIFEST", kManifestKind, version));
+    QUIVER_ASSIGN_OR_RETURN(auto fw,
+                            storage::FileWriter::create(dir + "/MANIFEST", kManifestKind, schema_version(m.schema)));
     QUIVER_TRY(fw.write_string(w.bytes()));
     Status st = fw.finish();
     if (renamed) *renamed = fw.renamed();

@@ -98,14 +98,19 @@ struct FieldEncoder {
     std::mutex mu;
 };
 
-/// Loads the encoder of every vector field that has one (nullptr elsewhere), resolving names as
+/// Loads the encoder of every field that has one (vector, sparse_vector, multi_vector) (nullptr elsewhere), resolving names as
 /// `options.models_dir` says (collection.h).
 Status load_encoders(const Schema& schema, const CollectionOptions& options,
                      std::vector<std::unique_ptr<FieldEncoder>>& out);
-/// Replaces text given for encoded vector fields (or their sources) by embeddings.
+/// Replaces text given for fields with an encoder (or their sources) by embeddings: vectors, SPLADE
+/// term weights or ColBERT token vectors. A text that encodes to nothing leaves the field absent.
 Status embed_documents(const Schema& schema, std::vector<std::unique_ptr<FieldEncoder>>& encoders,
                        std::vector<Document>& docs);
 Result<std::vector<float>> embed_query(FieldEncoder& enc, const FieldSpec& f, std::string_view text);
+/// A sparse_vector field's query text -> SPLADE term weights (kInvalidArgument when no term is weighted).
+Result<SparseTerms> embed_query_sparse(FieldEncoder& enc, const FieldSpec& f, std::string_view text);
+/// A multi_vector field's query text -> ColBERT query token vectors.
+Result<TokenVectors> embed_query_tokens(FieldEncoder& enc, const FieldSpec& f, std::string_view text);
 
 struct WalFile {
     std::uint64_t first_seq = 0;

@@ -1,5 +1,8 @@
-// Text -> vector for vector fields with an encoder (at upsert and at query time).
+// Text -> embeddings for fields with an encoder (at upsert and at query time): dense vectors for vector
+// fields, SPLADE term weights for sparse_vector fields, ColBERT token vectors for multi_vector fields.
 #include <algorithm>
+#include <cmath>
+#include <map>
 
 #include "engine/collection_state.h"
 #include "quiver/encode/encoder.h"
@@ -53,6 +56,34 @@ Result<std::unique_ptr<encode::Encoder>> make_encoder(const FieldSpec& f, const 
     return e;
 }
 
+// The output kind a field's encoder must give.
+encode::OutputKind output_kind(const FieldSpec& f) {
+    if (f.type == FieldType::kSparse) return encode::OutputKind::kSparse;
+    if (f.type == FieldType::kMultiVector) return encode::OutputKind::kMultiVector;
+    return encode::OutputKind::kDense;
+}
+
+// A SPLADE output as (vocabulary term, weight) pairs: zero weights dropped; a term the tokenizer
+// cannot name is written "#<id>"; two ids naming one term (not in a WordPiece vocabulary) add up.
+SparseTerms to_terms(const encode::Encoder& enc, const encode::SparseVector& sv) {
+    std::map<std::string, float, std::less<>> merged;
+    for (std::size_t i = 0; i < sv.ids.size() && i < sv.weights.size(); ++i) {
+        const float w = sv.weights[i];
+        if (!(w > 0.0f) || !std::isfinite(w)) continue;
+        std::string_view t = enc.term(sv.ids[i]);
+        std::string term = t.empty() ? "#" + std::to_string(sv.ids[i]) : std::string(t);
+        merged[term] += w;
+    }
+    return SparseTerms(merged.begin(), merged.end());
+}
+
+TokenVectors to_tokens(const Matrix<float>& m) {
+    TokenVectors tv;
+    tv.dim = m.dim;
+    tv.values.assign(m.values.begin(), m.values.begin() + static_cast<std::ptrdiff_t>(m.rows * m.dim));
+    return tv;
+}
+
 }  // namespace
 
 Status load_encoders(const Schema& schema, const CollectionOptions& options,
@@ -64,12 +95,15 @@ Status load_encoders(const Schema& schema, const CollectionOptions& options,
         if (!embeds_text(f)) continue;
         QUIVER_ASSIGN_OR_RETURN(auto enc, make_encoder(f, options));
         const auto& info = enc->info();
-        if (info.dim != f.dim) {
-            return invalid_argument("field '" + f.name + "': encoder '" + f.encoder + "' gives " +
-                                    std::to_string(info.dim) + "-d vectors, the field has dim " + std::to_string(f.dim));
+        const encode::OutputKind kind = output_kind(f);
+        if (std::find(info.outputs.begin(), info.outputs.end(), kind) == info.outputs.end()) {
+            return invalid_argument("field '" + f.name + "': encoder '" + f.encoder + "' gives no " +
+                                    std::string(encode::to_string(kind)) + " output");
         }
-        if (std::find(info.outputs.begin(), info.outputs.end(), encode::OutputKind::kDense) == info.outputs.end()) {
-            return invalid_argument("field '" + f.name + "': encoder '" + f.encoder + "' gives no dense vectors");
+        const std::size_t dim = kind == encode::OutputKind::kMultiVector ? info.multivector_dim : info.dim;
+        if (kind != encode::OutputKind::kSparse && dim != f.dim) {
+            return invalid_argument("field '" + f.name + "': encoder '" + f.encoder + "' gives " + std::to_string(dim) +
+                                    "-d vectors, the field has dim " + std::to_string(f.dim));
         }
         out[fi] = std::make_unique<FieldEncoder>();
         out[fi]->encoder = std::move(enc);
@@ -111,11 +145,35 @@ Status embed_documents(const Schema& schema, std::vector<std::unique_ptr<FieldEn
         std::vector<std::string_view> views(texts.begin(), texts.end());
         encode::EncodeOptions o;
         o.role = encode::EncodeRole::kDocument;
+        o.kind = output_kind(f);
         Result<encode::Embeddings> emb = [&] {
             std::lock_guard lock(encoders[fi]->mu);
             return encoders[fi]->encoder->encode(views, o);
         }();
         if (!emb) return std::move(emb).error().with_context("embedding field '" + f.name + "'");
+        if (o.kind == encode::OutputKind::kSparse) {
+            if (emb->sparse.size() != which.size()) return internal_error("encoder returned a wrong number of outputs");
+            for (std::size_t i = 0; i < which.size(); ++i) {
+                SparseTerms terms = to_terms(*encoders[fi]->encoder, emb->sparse[i]);
+                if (terms.empty()) {
+                    docs[which[i]].fields.erase(f.name);  // no term weighted: the document has no sparse vector
+                } else {
+                    docs[which[i]].fields[f.name] = std::move(terms);
+                }
+            }
+            continue;
+        }
+        if (o.kind == encode::OutputKind::kMultiVector) {
+            if (emb->multi.size() != which.size()) return internal_error("encoder returned a wrong number of outputs");
+            for (std::size_t i = 0; i < which.size(); ++i) {
+                if (emb->multi[i].rows == 0) {
+                    docs[which[i]].fields.erase(f.name);  // no token kept: the document has no token vectors
+                } else {
+                    docs[which[i]].fields[f.name] = to_tokens(emb->multi[i]);
+                }
+            }
+            continue;
+        }
         for (std::size_t i = 0; i < which.size(); ++i) {
             const auto row = emb->dense.view().row(i);
             std::vector<float> v(row.begin(), row.end());
@@ -143,6 +201,37 @@ Result<std::vector<float>> embed_query(FieldEncoder& enc, const FieldSpec& f, st
         return invalid_argument("query text for field '" + f.name + "' embeds to a zero vector (no known words)");
     }
     return v;
+}
+
+}  // namespace quiver::engine
+
+namespace quiver::engine {
+
+Result<SparseTerms> embed_query_sparse(FieldEncoder& enc, const FieldSpec& f, std::string_view text) {
+    std::string_view views[1] = {text};
+    encode::EncodeOptions o;
+    o.role = encode::EncodeRole::kQuery;
+    o.kind = encode::OutputKind::kSparse;
+    std::lock_guard lock(enc.mu);
+    auto emb = enc.encoder->encode(views, o);
+    if (!emb) return std::move(emb).error().with_context("encoding the query for field '" + f.name + "'");
+    if (emb->sparse.size() != 1) return internal_error("encoder returned a wrong number of outputs");
+    SparseTerms terms = to_terms(*enc.encoder, emb->sparse[0]);
+    if (terms.empty()) return invalid_argument("query text for field '" + f.name + "' encodes to no term");
+    return terms;
+}
+
+Result<TokenVectors> embed_query_tokens(FieldEncoder& enc, const FieldSpec& f, std::string_view text) {
+    std::string_view views[1] = {text};
+    encode::EncodeOptions o;
+    o.role = encode::EncodeRole::kQuery;
+    o.kind = encode::OutputKind::kMultiVector;
+    std::lock_guard lock(enc.mu);
+    auto emb = enc.encoder->encode(views, o);
+    if (!emb) return std::move(emb).error().with_context("encoding the query for field '" + f.name + "'");
+    if (emb->multi.size() != 1) return internal_error("encoder returned a wrong number of outputs");
+    if (emb->multi[0].rows == 0) return invalid_argument("query text for field '" + f.name + "' encodes to no token");
+    return to_tokens(emb->multi[0]);
 }
 
 }  // namespace quiver::engine

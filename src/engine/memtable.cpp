@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 
+#include "quiver/multivector/maxsim.h"
 #include "quiver/simd/kernels.h"
 #include "quiver/sparse/bm25_index.h"
 #include "quiver/text/analyzer.h"
@@ -13,9 +14,7 @@
 namespace quiver::engine {
 namespace {
 
-bool is_attribute_value(const FieldSpec& f) {
-    return f.type != FieldType::kText && f.type != FieldType::kVector && f.type != FieldType::kSparse;
-}
+bool is_attribute_value(const FieldSpec& f) { return is_attribute_type(f.type); }
 
 const std::string* text_value(const Document& d, const std::string& name) {
     const auto it = d.fields.find(name);
@@ -255,6 +254,22 @@ std::vector<ScoredDoc> Memtable::search_sparse(std::size_t field, const SparseTe
         }
         if (score <= 0.0f || !accepts(i, seq, compiled)) continue;
         out.push_back({i, static_cast<double>(score)});
+    }
+    keep_top_k(out, k);
+    return out;
+}
+
+std::vector<ScoredDoc> Memtable::search_multivector(std::size_t field, MatrixView<float> query, std::size_t k,
+                                                   std::uint32_t n, std::uint64_t seq, const Filter* filter) const {
+    const std::optional<CompiledFilter> compiled = compile(filter);
+    std::vector<ScoredDoc> out;
+    if (n == 0 || k == 0 || query.rows == 0 || field >= schema_->fields.size()) return out;
+    const std::string& name = schema_->fields[field].name;
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const auto it = slots_[i].doc.doc.fields.find(name);
+        const auto* tv = it == slots_[i].doc.doc.fields.end() ? nullptr : std::get_if<TokenVectors>(&it->second);
+        if (tv == nullptr || tv->rows() == 0 || tv->dim != query.dim || !accepts(i, seq, compiled)) continue;
+        out.push_back({i, static_cast<double>(multivector::maxsim(query, tv->values.data(), tv->rows()))});
     }
     keep_top_k(out, k);
     return out;

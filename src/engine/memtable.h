@@ -21,8 +21,9 @@
 // memtable is small). BM25 uses Lucene's
 // formula (bm25_index.h: one-byte SmallFloat norms) with the collection-wide statistics the caller sums
 // over the snapshot's segments and this prefix (`add_text_stats`), so a document scores the same here
-// and in the segment the memtable freezes into; exact vector distances with the field's metric, and
-// exact sparse inner products.
+// and in the segment the memtable freezes into; exact vector distances with the field's metric,
+// exact sparse inner products, and exact MaxSim for multi-vector fields (multivector::maxsim, the
+// function every segment score comes from, so a document scores the same before and after a freeze).
 #pragma once
 
 #include <atomic>
@@ -114,6 +115,9 @@ public:
     /// Exact inner product; documents scoring 0 are not hits (as the segment index).
     std::vector<ScoredDoc> search_sparse(std::size_t field, const SparseTerms& query, std::size_t k, std::uint32_t n,
                                          std::uint64_t seq, const Filter* filter) const;
+    /// Exact MaxSim top-k over a multi_vector field (query.dim = the field's dim).
+    std::vector<ScoredDoc> search_multivector(std::size_t field, MatrixView<float> query, std::size_t k, std::uint32_t n,
+                                              std::uint64_t seq, const Filter* filter) const;
     /// Exact nearest vectors; score = -distance.
     std::vector<ScoredDoc> search_vector(std::size_t field, std::span<const float> query, std::size_t k,
                                          std::uint32_t n, std::uint64_t seq, const Filter* filter) const;

@@ -20,11 +20,11 @@ bool valid_field_name(std::string_view name) {
     return true;
 }
 
-bool is_attribute(FieldType t) {
-    return t != FieldType::kText && t != FieldType::kVector && t != FieldType::kSparse;
-}
+bool is_attribute(FieldType t) { return is_attribute_type(t); }
 
-const char* kTypeNames[] = {"text", "vector", "keyword", "integer", "float", "boolean", "keyword_list", "sparse_vector"};
+const char* kTypeNames[] = {"text",    "vector",       "keyword",       "integer",     "float",
+                            "boolean", "keyword_list", "sparse_vector", "multi_vector"};
+constexpr int kTypeCount = 9;
 
 // Does `v` have the variant alternative field type `t` stores?
 bool value_has_type(const FieldValue& v, FieldType t) {
@@ -37,6 +37,7 @@ bool value_has_type(const FieldValue& v, FieldType t) {
         case FieldType::kKeywordList: return std::holds_alternative<std::vector<std::string>>(v);
         case FieldType::kVector: return std::holds_alternative<std::vector<float>>(v);
         case FieldType::kSparse: return std::holds_alternative<SparseTerms>(v);
+        case FieldType::kMultiVector: return std::holds_alternative<TokenVectors>(v);
     }
     return false;
 }
@@ -104,12 +105,12 @@ Status validate_vector_storage(const FieldSpec& f) {
 std::string_view to_string(FieldType type) noexcept { return kTypeNames[static_cast<int>(type)]; }
 
 Result<FieldType> parse_field_type(std::string_view name) {
-    for (int i = 0; i < 8; ++i) {
+    for (int i = 0; i < kTypeCount; ++i) {
         if (name == kTypeNames[i]) return static_cast<FieldType>(i);
     }
     if (name == "bool") return FieldType::kBool;
     return invalid_argument("unknown field type '" + std::string(name) +
-                            "' (text, vector, sparse_vector, keyword, integer, float, boolean, keyword_list)");
+                            "' (text, vector, sparse_vector, multi_vector, keyword, integer, float, boolean, keyword_list)");
 }
 
 const FieldSpec* Schema::find(std::string_view name) const noexcept {
@@ -139,15 +140,27 @@ Status Schema::validate() const {
             }
         }
         QUIVER_TRY(validate_vector_storage(f));
+        if (f.type == FieldType::kMultiVector) {
+            if (f.dim == 0 || f.dim > kMaxTokenDim) {
+                return invalid_argument("field '" + f.name + "': dim must be 1.." + std::to_string(kMaxTokenDim));
+            }
+            if (f.hnsw_m < 2 || f.hnsw_m > 256) return invalid_argument("field '" + f.name + "': m must be 2..256");
+            if (f.hnsw_ef_construction < 1 || f.hnsw_ef_construction > 4096) {
+                return invalid_argument("field '" + f.name + "': ef_construction must be 1..4096");
+            }
+        }
         if (f.payload_index && !is_attribute(f.type)) {
             return invalid_argument("field '" + f.name + "': only attribute fields have a payload index");
         }
-        if (!f.encoder.empty() && f.type != FieldType::kVector) {
-            return invalid_argument("field '" + f.name + "': only vector fields have an encoder");
+        if (!f.encoder.empty() && !embeds_text(f)) {
+            return invalid_argument("field '" + f.name + "': only vector, sparse_vector and multi_vector fields have an encoder");
+        }
+        if (f.encoder == "hashing" && f.type != FieldType::kVector) {
+            return invalid_argument("field '" + f.name + "': the hashing encoder serves vector fields only");
         }
         if (!f.sources.empty()) {
             if (f.type != FieldType::kText && !embeds_text(f)) {
-                return invalid_argument("field '" + f.name + "': only text fields and encoded vector fields have sources");
+                return invalid_argument("field '" + f.name + "': only text fields and fields with an encoder have sources");
             }
             if (f.sources.size() > 2) return invalid_argument("field '" + f.name + "': at most two sources (title, body)");
         }
@@ -206,6 +219,18 @@ Status validate_document(const Schema& schema, Document& doc) {
                 if (!seen.insert(term).second) {
                     return invalid_argument(where + ": field '" + name + "' repeats term '" + term + "'");
                 }
+            }
+        } else if (const auto* tv = std::get_if<TokenVectors>(&value)) {
+            if (tv->dim != f->dim || tv->values.size() % f->dim != 0) {
+                return invalid_argument(where + ": field '" + name + "' has token vectors of dimension " +
+                                        std::to_string(tv->dim) + ", schema says " + std::to_string(f->dim));
+            }
+            if (tv->rows() == 0 || tv->rows() > kMaxTokenVectors) {
+                return invalid_argument(where + ": field '" + name + "' needs 1.." + std::to_string(kMaxTokenVectors) +
+                                        " token vectors");
+            }
+            for (float x : tv->values) {
+                if (!std::isfinite(x)) return invalid_argument(where + ": field '" + name + "' has a non-finite value");
             }
         } else if (const auto* v = std::get_if<std::vector<float>>(&value)) {
             if (v->size() != f->dim) {
@@ -385,6 +410,13 @@ void encode_value(ByteWriter& w, const FieldValue& v) {
             }
             break;
         }
+        case 8: {  // token vectors: u32 dim, u32 rows, rows * dim f32
+            const auto& tv = std::get<8>(v);
+            w.u32(static_cast<std::uint32_t>(tv.dim));
+            w.u32(static_cast<std::uint32_t>(tv.rows()));
+            w.raw(tv.values.data(), tv.rows() * tv.dim * sizeof(float));
+            break;
+        }
         default: break;
     }
 }
@@ -438,6 +470,20 @@ Result<FieldValue> decode_value(ByteReader& r) {
                 sp.emplace_back(std::move(term), weight);
             }
             return FieldValue{std::move(sp)};
+        }
+        case 8: {
+            QUIVER_ASSIGN_OR_RETURN(std::uint32_t dim, r.u32());
+            QUIVER_ASSIGN_OR_RETURN(std::uint32_t rows, r.u32());
+            if (dim == 0 || dim > kMaxTokenDim || rows > kMaxTokenVectors) {
+                return data_loss("token vectors of " + std::to_string(rows) + " x " + std::to_string(dim));
+            }
+            const std::size_t n = static_cast<std::size_t>(rows) * dim;
+            if (n > r.remaining() / 4) return data_loss("token vectors longer than their record");
+            TokenVectors tv;
+            tv.dim = dim;
+            tv.values.resize(n);
+            QUIVER_TRY(r.raw(tv.values.data(), n * sizeof(float)));
+            return FieldValue{std::move(tv)};
         }
         default: return data_loss("unknown value tag " + std::to_string(tag));
     }
@@ -493,14 +539,17 @@ void encode_schema(ByteWriter& w, const Schema& s) {
             w.u64(f.quantization.nprobe);
             w.u8(f.on_disk ? 1 : 0);
         }
+        // Multi-vector fields (MANIFEST version 2, schema_version): one more byte, the index kind.
+        if (f.type == FieldType::kMultiVector) w.u8(static_cast<std::uint8_t>(f.mv_index));
     }
 }
 
-bool uses_vector_storage_options(const Schema& s) noexcept {
+std::uint32_t schema_version(const Schema& s) {
     for (const auto& f : s.fields) {
-        if (f.quantization.enabled() || f.on_disk) return true;
+        if (f.quantization.enabled() || f.on_disk) return 2;
+        if (f.type == FieldType::kMultiVector || (f.type == FieldType::kSparse && !f.encoder.empty())) return 2;
     }
-    return false;
+    return 1;
 }
 
 Result<Schema> decode_schema(ByteReader& r) {
@@ -513,7 +562,7 @@ Result<Schema> decode_schema(ByteReader& r) {
         FieldSpec f;
         QUIVER_ASSIGN_OR_RETURN(f.name, r.str());
         QUIVER_ASSIGN_OR_RETURN(std::uint8_t type, r.u8());
-        if (type > 7) return data_loss("schema field type " + std::to_string(type));
+        if (type >= kTypeCount) return data_loss("schema field type " + std::to_string(type));
         f.type = static_cast<FieldType>(type);
         QUIVER_ASSIGN_OR_RETURN(std::uint8_t indexed, r.u8());
         if (indexed > 7) return data_loss("schema field flags " + std::to_string(indexed));
@@ -555,6 +604,11 @@ Result<Schema> decode_schema(ByteReader& r) {
             f.quantization.nlist = nlist;
             f.quantization.nprobe = nprobe;
             f.on_disk = on_disk != 0;
+        }
+        if (f.type == FieldType::kMultiVector) {
+            QUIVER_ASSIGN_OR_RETURN(std::uint8_t mv, r.u8());
+            if (mv > 1) return data_loss("schema multi-vector index kind " + std::to_string(mv));
+            f.mv_index = static_cast<MultiVectorIndexKind>(mv);
         }
         s.fields.push_back(std::move(f));
     }

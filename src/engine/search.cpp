@@ -1,4 +1,5 @@
-// Reads: get by id and top-k search over a snapshot (BM25, vectors, sparse; fusion in pipeline/fusion.cpp).
+// Reads: get by id and top-k search over a snapshot (BM25, vectors, sparse, multi-vector MaxSim; fusion in
+// pipeline/fusion.cpp).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -212,13 +213,44 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
     QUIVER_TRY(validate_fusion(fusion, request.clauses.size()));
     std::vector<std::size_t> field_index;
     std::vector<std::pair<const QueryClause*, std::vector<float>>> embedded;  // text queries on vector fields
+    std::vector<std::pair<const QueryClause*, SparseTerms>> embedded_sparse;  // text queries on SPLADE fields
+    std::vector<std::pair<const QueryClause*, TokenVectors>> embedded_tokens;  // text queries on ColBERT fields
     for (const auto& c : request.clauses) {
         const FieldSpec* f = schema.find(c.field);
         if (f == nullptr) return invalid_argument("unknown field '" + c.field + "'");
+        const std::size_t fi = static_cast<std::size_t>(f - schema.fields.data());
+        if (f->type != FieldType::kMultiVector && c.tokens.rows() > 0) {
+            return invalid_argument("field '" + c.field + "' is " + std::string(to_string(f->type)) +
+                                    ": token vectors query multi_vector fields");
+        }
         if (f->type == FieldType::kText) {
             if (!f->indexed) return invalid_argument("field '" + c.field + "' is not indexed");
             if (!c.vector.empty() || !c.sparse.empty()) {
                 return invalid_argument("field '" + c.field + "' is text: give a query text");
+            }
+        } else if (f->type == FieldType::kMultiVector) {
+            if (!c.vector.empty() || !c.sparse.empty()) {
+                return invalid_argument("field '" + c.field + "' is multi_vector: give query token vectors or text");
+            }
+            if (c.tokens.values.empty() && !c.text.empty() && impl.encoders[fi]) {
+                QUIVER_ASSIGN_OR_RETURN(auto tv, embed_query_tokens(*impl.encoders[fi], *f, c.text));
+                embedded_tokens.emplace_back(&c, std::move(tv));
+                field_index.push_back(fi);
+                continue;
+            }
+            if (c.tokens.values.empty()) {
+                return invalid_argument("field '" + c.field + "' has no encoder: give query token vectors");
+            }
+            if (c.tokens.dim != f->dim || c.tokens.values.size() % f->dim != 0) {
+                return invalid_argument("query token vectors for '" + c.field + "' have dimension " +
+                                        std::to_string(c.tokens.dim) + ", schema says " + std::to_string(f->dim));
+            }
+            if (c.tokens.rows() > kMaxTokenVectors) {
+                return invalid_argument("query for '" + c.field + "' has more than " + std::to_string(kMaxTokenVectors) +
+                                        " token vectors");
+            }
+            for (float x : c.tokens.values) {
+                if (!std::isfinite(x)) return invalid_argument("query token vectors for '" + c.field + "' are not finite");
             }
         } else if (f->type == FieldType::kVector) {
             if (c.vector.empty() && !c.text.empty() && impl.encoders[static_cast<std::size_t>(f - schema.fields.data())]) {
@@ -239,6 +271,12 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                 if (!std::isfinite(x)) return invalid_argument("query vector for '" + c.field + "' is not finite");
             }
         } else if (f->type == FieldType::kSparse) {
+            if (c.sparse.empty() && !c.text.empty() && impl.encoders[fi]) {
+                QUIVER_ASSIGN_OR_RETURN(auto terms, embed_query_sparse(*impl.encoders[fi], *f, c.text));
+                embedded_sparse.emplace_back(&c, std::move(terms));
+                field_index.push_back(fi);
+                continue;
+            }
             if (c.sparse.empty()) return invalid_argument("field '" + c.field + "' is sparse: give query terms");
             for (const auto& [term, w] : c.sparse) {
                 if (!std::isfinite(w) || w < 0.0f) {
@@ -286,6 +324,11 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                        : walk != nullptr   ? walk_reason(walk->walk)
                                            : "the filter bitmap masks candidates inside the posting walk (no top-k widening)";
             if (mem) p.matches = 0;
+            if (!mem && p.strategy == "maxsim_exact") {
+                p.reason = "exact MaxSim over every allowed document";
+            } else if (!mem && p.strategy == "muvera_rerank") {
+                p.reason = "MUVERA encodings' graph walks allowed documents; candidates re-ranked by exact MaxSim";
+            }
         }
         explain->plans.push_back(std::move(p));
     };
@@ -327,16 +370,39 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                          depth, hits, cut_floor);
                 }
             } else if (f.type == FieldType::kSparse) {
+                const SparseTerms* qs = &c.sparse;
+                for (const auto& [clause, terms] : embedded_sparse) {
+                    if (clause == &c) qs = &terms;
+                }
                 for (std::size_t si = 0; si < snap->segs.size(); ++si) {
                     sparse::TopKStats walk;
-                    take(si, snap->segs[si].seg->search_sparse(field_index[ci], c.sparse, depth, allowed[si], &walk,
+                    take(si, snap->segs[si].seg->search_sparse(field_index[ci], *qs, depth, allowed[si], &walk,
                                                                               impl.options.posting_walk), depth,
                          hits, cut_floor);
                     note(f.name, si, filter == nullptr ? "unfiltered" : walk_strategy(walk.walk), nullptr, &walk);
                 }
                 if (snap->mem) {
                     note(f.name, mem_index, "exact", nullptr);
-                    take(mem_index, snap->mem->search_sparse(field_index[ci], c.sparse, depth, snap->mem_n, snap->seq, filter),
+                    take(mem_index, snap->mem->search_sparse(field_index[ci], *qs, depth, snap->mem_n, snap->seq, filter),
+                         depth, hits, cut_floor);
+                }
+            } else if (f.type == FieldType::kMultiVector) {
+                const TokenVectors* qt = &c.tokens;
+                for (const auto& [clause, tv] : embedded_tokens) {
+                    if (clause == &c) qt = &tv;
+                }
+                const MatrixView<float> q{qt->values.data(), qt->rows(), qt->dim};
+                for (std::size_t si = 0; si < snap->segs.size(); ++si) {
+                    const char* method = "maxsim_exact";
+                    QUIVER_ASSIGN_OR_RETURN(auto found, snap->segs[si].seg->search_multivector(field_index[ci], q, depth,
+                                                                                                request.ef, allowed[si],
+                                                                                                &method));
+                    take(si, found, depth, hits, cut_floor);
+                    note(f.name, si, method, nullptr);
+                }
+                if (snap->mem) {
+                    note(f.name, mem_index, "exact", nullptr);
+                    take(mem_index, snap->mem->search_multivector(field_index[ci], q, depth, snap->mem_n, snap->seq, filter),
                          depth, hits, cut_floor);
                 }
             } else {

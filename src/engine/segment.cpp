@@ -21,13 +21,14 @@ namespace {
 constexpr std::uint32_t kSegmentKind = storage::fourcc("SEGD");
 // Version 2: document blocks of 4 documents, zstd level 1 (a hit's fields decompress 4 documents,
 // about 5x faster per byte than zlib). Version 1 (still read): blocks of 16 documents, zlib.
-constexpr std::uint32_t kSegmentVersion = 2;
+// Version 3: as version 2, written when the schema has multi_vector fields, whose documents hold token
+// vectors (value tag 8), which version-2 readers do not know.
+constexpr std::uint32_t kSegmentVersionV2 = 2;
+constexpr std::uint32_t kSegmentVersion = 3;
 constexpr std::size_t kDocsPerBlock = 4;
 constexpr std::size_t kDocsPerBlockV1 = 16;
 
-bool is_attribute_value(const FieldSpec& f) {
-    return f.type != FieldType::kText && f.type != FieldType::kVector && f.type != FieldType::kSparse;
-}
+bool is_attribute_value(const FieldSpec& f) { return is_attribute_type(f.type); }
 
 std::string text_file(const std::string& seg_dir, const std::string& field) {
     return seg_dir + "/text_" + field + ".bm25";
@@ -37,6 +38,9 @@ std::string vector_file(const std::string& seg_dir, const std::string& field) {
 }
 std::string sparse_file(const std::string& seg_dir, const std::string& field) {
     return seg_dir + "/sparse_" + field + ".spex";
+}
+std::string multivector_file(const std::string& seg_dir, const std::string& field) {
+    return seg_dir + "/mv_" + field + ".mvix";
 }
 std::string payload_file(const std::string& seg_dir) { return seg_dir + "/payload.pidx"; }
 
@@ -97,6 +101,7 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
     std::shared_ptr<Segment> seg(new Segment());
     seg->id_ = id;
     seg->seqs_ = std::move(seqs);
+    for (const auto& f : schema.fields) seg->token_values_ = seg->token_values_ || f.type == FieldType::kMultiVector;
     seg->ids_.reserve(docs.size());
     seg->attrs_.reserve(docs.size());
     for (const Document& d : docs) {
@@ -165,12 +170,39 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
     sparse_.resize(schema.fields.size());
     rescore_.assign(schema.fields.size(), 0);
     on_disk_.assign(schema.fields.size(), 0);
+    multi_.resize(schema.fields.size());
     for (std::size_t fi = 0; fi < schema.fields.size(); ++fi) {
         const FieldSpec& f = schema.fields[fi];
         field_names_.push_back(f.name);
         rescore_[fi] = f.quantization.rescore;
         on_disk_[fi] = f.on_disk ? 1 : 0;
         if (docs.empty()) continue;
+        if (f.type == FieldType::kMultiVector) {
+            // One token-store document per slot (no tokens where the field is absent), so store
+            // document numbers are the segment's slots.
+            multivector::TokenStoreBuilder tokens(f.dim, multivector::TokenCodec::kFloat32);
+            for (const Document& d : docs) {
+                const auto it = d.fields.find(f.name);
+                const auto* tv = it == d.fields.end() ? nullptr : std::get_if<TokenVectors>(&it->second);
+                if (tv != nullptr && tv->dim == f.dim) {
+                    QUIVER_TRY(tokens.add(MatrixView<float>{tv->values.data(), tv->rows(), tv->dim}));
+                } else {
+                    QUIVER_TRY(tokens.add(MatrixView<float>{nullptr, 0, f.dim}));
+                }
+            }
+            multivector::MultiVectorBuildParams p;
+            p.method = f.mv_index == MultiVectorIndexKind::kMuvera && !options.exact_vectors
+                           ? multivector::SearchMethod::kMuvera
+                           : multivector::SearchMethod::kExact;
+            p.fde_index = "hnsw";
+            p.hnsw.M = f.hnsw_m;
+            p.hnsw.ef_construction = f.hnsw_ef_construction;
+            p.hnsw.threads = threads;
+            auto built = multivector::MultiVectorIndex::build(std::move(tokens).finish(), {}, p);
+            if (!built) return std::move(built).error().with_context("indexing field '" + f.name + "'");
+            multi_[fi] = std::move(built).value();
+            continue;
+        }
         if (f.type == FieldType::kSparse) {
             sparse::SparseCollection sc;
             for (std::size_t i = 0; i < docs.size(); ++i) {
@@ -274,7 +306,7 @@ Status Segment::persist(const std::string& dir) const {
     QUIVER_TRY(storage::sync_directory(dir));
     {
         QUIVER_ASSIGN_OR_RETURN(auto w, storage::FileWriter::create(seg_dir + "/docs.qvr", kSegmentKind,
-                                                                    kSegmentVersion));
+                                                                    token_values_ ? kSegmentVersion : kSegmentVersionV2));
         ByteWriter meta;
         meta.u64(ids_.size());
         for (std::size_t i = 0; i < ids_.size(); ++i) {
@@ -292,6 +324,7 @@ Status Segment::persist(const std::string& dir) const {
         if (text_[fi]) QUIVER_TRY(text_[fi]->save(text_file(seg_dir, field_names_[fi])));
         if (vectors_[fi]) QUIVER_TRY(vectors_[fi]->save(vector_file(seg_dir, field_names_[fi])));
         if (sparse_[fi]) QUIVER_TRY(sparse_[fi]->save(sparse_file(seg_dir, field_names_[fi])));
+        if (multi_[fi]) QUIVER_TRY(multi_[fi]->save(multivector_file(seg_dir, field_names_[fi])));
     }
     if (!payload_.fields().empty()) QUIVER_TRY(payload_.save(payload_file(seg_dir)));
     return storage::sync_directory(seg_dir);
@@ -308,6 +341,7 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
                             storage::open_payload(*seg->mapping_, kSegmentKind, kSegmentVersion, &version));
     seg->version_ = version;
     seg->docs_per_block_ = version == 1 ? kDocsPerBlockV1 : kDocsPerBlock;
+    for (const auto& f : schema.fields) seg->token_values_ = seg->token_values_ || f.type == FieldType::kMultiVector;
     QUIVER_ASSIGN_OR_RETURN(std::string meta_bytes, reader.read_string());
     ByteReader meta(meta_bytes);
     QUIVER_ASSIGN_OR_RETURN(std::uint64_t n, meta.u64());
@@ -351,12 +385,27 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
     seg->sparse_.resize(schema.fields.size());
     seg->rescore_.assign(schema.fields.size(), 0);
     seg->on_disk_.assign(schema.fields.size(), 0);
+    seg->multi_.resize(schema.fields.size());
     for (std::size_t fi = 0; fi < schema.fields.size(); ++fi) {
         const FieldSpec& f = schema.fields[fi];
         seg->field_names_.push_back(f.name);
         seg->rescore_[fi] = f.quantization.rescore;
         seg->on_disk_[fi] = f.on_disk ? 1 : 0;
         if (n == 0) continue;
+        if (f.type == FieldType::kMultiVector) {
+            const std::string path = multivector_file(seg_dir, f.name);
+            QUIVER_ASSIGN_OR_RETURN(auto mv, multivector::MultiVectorIndex::open(path));
+            // Persisted segments are always built with the schema's method (merges rebuild).
+            const auto want = f.mv_index == MultiVectorIndexKind::kMuvera ? multivector::SearchMethod::kMuvera
+                                                                          : multivector::SearchMethod::kExact;
+            if (mv->size() != n || mv->dim() != f.dim || mv->method() != want) {
+                return data_loss("'" + path + "': multi-vector index does not match the segment (" +
+                                 std::to_string(mv->size()) + " documents of dim " + std::to_string(mv->dim()) + ", " +
+                                 std::string(multivector::to_string(mv->method())) + ")");
+            }
+            seg->multi_[fi] = std::move(mv);
+            continue;
+        }
         if (f.type == FieldType::kSparse) {
             QUIVER_ASSIGN_OR_RETURN(auto sp, sparse::ExactSparseIndex::open(sparse_file(seg_dir, f.name)));
             if (sp.size() != n) return data_loss("'" + seg_dir + "': sparse index size mismatch");
@@ -537,6 +586,60 @@ Result<std::vector<ScoredDoc>> Segment::search_vector(std::size_t field, std::sp
     for (std::size_t j = 0; j < res.count(0); ++j) {
         out.push_back({static_cast<std::uint32_t>(to_int(res.label(0, j))), -static_cast<double>(res.distance(0, j))});
     }
+    return out;
+}
+
+Result<std::vector<ScoredDoc>> Segment::search_multivector(std::size_t field, MatrixView<float> query, std::size_t k,
+                                                           std::size_t ef, const AllowedDocs& allowed,
+                                                           const char** method) const {
+    std::vector<ScoredDoc> out;
+    if (field >= multi_.size() || !multi_[field] || k == 0 || query.rows == 0) return out;
+    const multivector::MultiVectorIndex& mv = *multi_[field];
+    if (query.dim != mv.dim()) {
+        return invalid_argument("query token vectors have dimension " + std::to_string(query.dim) + ", the field has " +
+                                std::to_string(mv.dim()));
+    }
+    multivector::MaxSimScratch scratch;
+    std::vector<multivector::Hit> hits;
+    if (mv.method() == multivector::SearchMethod::kExact) {
+        if (method != nullptr) *method = "maxsim_exact";
+        if (!allowed.restricts()) {
+            hits = multivector::exact_search(mv.store(), query, k, scratch);
+        } else {
+            std::vector<std::uint32_t> cands;
+            for (std::uint32_t d = 0; d < size(); ++d) {
+                if (allowed.allows(d) && mv.store().tokens(d) > 0) cands.push_back(d);
+            }
+            hits = multivector::rerank(mv.store(), query, cands, k, scratch);
+        }
+    } else if (const std::size_t cand = std::max({k, std::size_t{100}, 10 * k, ef});
+               allowed.filter != nullptr && allowed.filter->cardinality() <= 4 * cand) {
+        // A selective filter: scoring every allowed document costs about what re-ranking would, and the
+        // graph walk might not reach enough of them.
+        if (method != nullptr) *method = "maxsim_exact";
+        std::vector<std::uint32_t> cands;
+        allowed.filter->for_each([&](std::uint32_t d) {
+            if (d < size() && allowed.allows(d)) cands.push_back(d);
+        });
+        hits = multivector::rerank(mv.store(), query, cands, k, scratch);
+    } else {
+        if (method != nullptr) *method = "muvera_rerank";
+        std::vector<float> fq(mv.muvera()->fde_dim());
+        mv.muvera()->encode_query(query, fq.data());
+        const index::AllowedLabels labels(allowed);
+        index::SearchParams p;
+        p.k = cand;
+        p.ef = cand;
+        p.threads = 1;
+        p.filter = allowed.restricts() ? &labels : nullptr;
+        QUIVER_ASSIGN_OR_RETURN(auto found, mv.fde_index()->search(MatrixView<float>{fq.data(), 1, fq.size()}, p));
+        std::vector<std::uint32_t> cands;
+        cands.reserve(found.count(0));
+        for (std::size_t j = 0; j < found.count(0); ++j) cands.push_back(static_cast<std::uint32_t>(to_int(found.label(0, j))));
+        hits = multivector::rerank(mv.store(), query, cands, k, scratch);
+    }
+    out.reserve(hits.size());
+    for (const auto& h : hits) out.push_back({h.doc, static_cast<double>(h.score)});
     return out;
 }
 

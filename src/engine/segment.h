@@ -22,6 +22,7 @@
 #include "quiver/engine/schema.h"
 #include "quiver/index/filtered_search.h"
 #include "quiver/index/vector_index.h"
+#include "quiver/multivector/multivector_index.h"
 #include "quiver/sparse/bm25_index.h"
 #include "quiver/sparse/exact_sparse.h"
 #include "quiver/storage/file_format.h"
@@ -57,7 +58,8 @@ struct VectorFootprint {
 /// How Segment::build indexes vector fields.
 struct SegmentBuildOptions {
     std::size_t threads = 1;  ///< index build threads
-    /// Search every vector field exactly (a flat index) whatever the schema says: for small in-memory
+    /// Search every vector field exactly (a flat index; multi_vector fields: MaxSim brute force)
+    /// whatever the schema says: for small in-memory
     /// segments (a frozen memtable, one upsert batch), whose graph the next merge would rebuild anyway;
     /// brute force over a few thousand vectors is also as fast as a graph walk.
     bool exact_vectors = false;
@@ -135,6 +137,13 @@ public:
                                                  std::size_t ef, const AllowedDocs& allowed,
                                                  index::FilterPlan* plan = nullptr,
                                                  const index::PlannerParams& planner = {}) const;
+    /// MaxSim top-k over a multi_vector field; score = MaxSim. Exact fields (and segments built with
+    /// exact_vectors) score every allowed document; MUVERA fields take max(10 k, 100, ef) candidates from
+    /// the FDE graph (walking only allowed documents) and re-rank them by exact MaxSim. Best first,
+    /// ties by slot. `method` (optional) receives "maxsim_exact" or "muvera_rerank".
+    Result<std::vector<ScoredDoc>> search_multivector(std::size_t field, MatrixView<float> query, std::size_t k,
+                                                      std::size_t ef, const AllowedDocs& allowed,
+                                                      const char** method = nullptr) const;
     /// The documents whose attributes match `filter` (validated): payload-index lookups for indexed
     /// fields, a scan of the attributes for the others. Deleted documents are included.
     Bitmap matching(const Filter& filter, FilterEvalStats* stats = nullptr) const;
@@ -184,6 +193,9 @@ private:
     std::vector<std::uint8_t> on_disk_;                         // per schema field: on_disk
     VectorFootprint vector_footprint_;
     std::vector<std::optional<sparse::ExactSparseIndex>> sparse_;  // per schema field
+    // per schema field: multi_vector fields' token stores (+ MUVERA FDE graph), `mv_<field>.mvix`
+    std::vector<std::unique_ptr<multivector::MultiVectorIndex>> multi_;
+    bool token_values_ = false;  // the schema has multi_vector fields: docs.qvr is written as version 3
     std::vector<std::string> field_names_;
     std::uint64_t bytes_ = 0;
 };

@@ -68,6 +68,39 @@ Result<engine::SparseTerms> sparse_from_json(const Value& v, std::string_view wh
     return out;
 }
 
+// [[...], [...], ...]: token vectors of one dimension (a multi_vector value or query).
+Result<engine::TokenVectors> tokens_from_json(const Value& v, std::string_view what) {
+    if (!v.is_array()) return bad(std::string(what) + " must be an array of token vectors (arrays of numbers)");
+    engine::TokenVectors out;
+    for (const Value& row : v.as_array()) {
+        QUIVER_ASSIGN_OR_RETURN(auto r, floats_from_json(row, what));
+        if (r.empty()) return bad(std::string(what) + " has an empty token vector");
+        if (out.dim == 0) out.dim = r.size();
+        if (r.size() != out.dim) return bad(std::string(what) + " mixes token vectors of different dimensions");
+        if (out.values.size() / out.dim >= engine::kMaxTokenVectors) {
+            return bad(std::string(what) + " has more than " + std::to_string(engine::kMaxTokenVectors) + " token vectors");
+        }
+        out.values.insert(out.values.end(), r.begin(), r.end());
+    }
+    return out;
+}
+
+Result<std::vector<std::string>> sources_from_json(const Value& src) {
+    if (!src.is_array()) return bad("\"sources\" must be an array of field names");
+    std::vector<std::string> out;
+    for (const Value& x : src.as_array()) {
+        if (!x.is_string()) return bad("\"sources\" must be an array of field names");
+        out.push_back(x.as_string());
+    }
+    return out;
+}
+
+Value sources_to_json(const std::vector<std::string>& sources) {
+    Value src = Value::array();
+    for (const auto& x : sources) src.as_array().push_back(Value::string(x));
+    return src;
+}
+
 }  // namespace
 
 Status check_keys(const Value& v, std::initializer_list<std::string_view> allowed, std::string_view where) {
@@ -106,6 +139,10 @@ Result<engine::Schema> schema_from_json(const Value& v) {
             QUIVER_TRY(check_keys(f, {"name", "type", "dim", "metric", "index", "m", "ef_construction", "encoder", "sources",
                                       "quantization", "on_disk"},
                                   where));
+        } else if (spec.type == FieldType::kMultiVector) {
+            QUIVER_TRY(check_keys(f, {"name", "type", "dim", "index", "m", "ef_construction", "encoder", "sources"}, where));
+        } else if (spec.type == FieldType::kSparse && (f.find("encoder") != nullptr || f.find("sources") != nullptr)) {
+            QUIVER_TRY(check_keys(f, {"name", "type", "encoder", "sources"}, where));
         } else {
             QUIVER_TRY(check_keys(f, {"name", "type", "index"}, where));
             if (const Value* ix = f.find("index")) {
@@ -118,10 +155,25 @@ Result<engine::Schema> schema_from_json(const Value& v) {
             spec.indexed = idx->as_bool();
         }
         if (const Value* src = f.find("sources")) {
-            if (!src->is_array()) return bad("\"sources\" must be an array of field names");
-            for (const Value& x : src->as_array()) {
-                if (!x.is_string()) return bad("\"sources\" must be an array of field names");
-                spec.sources.push_back(x.as_string());
+            QUIVER_ASSIGN_OR_RETURN(spec.sources, sources_from_json(*src));
+        }
+        if (spec.type == FieldType::kMultiVector) {
+            QUIVER_ASSIGN_OR_RETURN(spec.dim, get_size(f, "dim", 0, engine::kMaxTokenDim));
+            if (const Value* k = f.find("index")) {
+                if (!k->is_string() || (k->as_string() != "exact" && k->as_string() != "muvera")) {
+                    return bad(where + ": \"index\" must be \"exact\" or \"muvera\"");
+                }
+                spec.mv_index = k->as_string() == "exact" ? engine::MultiVectorIndexKind::kExact
+                                                          : engine::MultiVectorIndexKind::kMuvera;
+            }
+            QUIVER_ASSIGN_OR_RETURN(spec.hnsw_m, get_size(f, "m", spec.hnsw_m, 256));
+            QUIVER_ASSIGN_OR_RETURN(spec.hnsw_ef_construction,
+                                    get_size(f, "ef_construction", spec.hnsw_ef_construction, 4096));
+        }
+        if (spec.type == FieldType::kSparse || spec.type == FieldType::kMultiVector) {
+            if (const Value* e = f.find("encoder")) {
+                if (!e->is_string() || e->as_string().empty()) return bad(where + ": \"encoder\" must be a model directory");
+                spec.encoder = e->as_string();
             }
         }
         if (spec.type == FieldType::kVector) {
@@ -200,6 +252,19 @@ Value schema_to_json(const engine::Schema& s) {
             }
         }
         if (f.payload_index) o.set("index", Value::boolean(true));
+        if (f.type == FieldType::kSparse || f.type == FieldType::kMultiVector) {
+            if (f.type == FieldType::kMultiVector) {
+                o.set("dim", Value::number(static_cast<double>(f.dim)));
+                const bool muvera = f.mv_index == engine::MultiVectorIndexKind::kMuvera;
+                o.set("index", Value::string(muvera ? "muvera" : "exact"));
+                if (muvera) {
+                    o.set("m", Value::number(static_cast<double>(f.hnsw_m)));
+                    o.set("ef_construction", Value::number(static_cast<double>(f.hnsw_ef_construction)));
+                }
+            }
+            if (!f.encoder.empty()) o.set("encoder", Value::string(f.encoder));
+            if (!f.sources.empty()) o.set("sources", sources_to_json(f.sources));
+        }
         if (f.type == FieldType::kVector) {
             o.set("dim", Value::number(static_cast<double>(f.dim)));
             o.set("metric", Value::string(std::string(simd::to_string(f.metric))));
@@ -292,8 +357,21 @@ Result<engine::Document> document_from_json(const engine::Schema& schema, const 
                 break;
             }
             case FieldType::kSparse: {
+                if (val.is_string() && engine::embeds_text(*f)) {  // encoded by the field's SPLADE model
+                    fv = val.as_string();
+                    break;
+                }
                 QUIVER_ASSIGN_OR_RETURN(auto sp, sparse_from_json(val, where));
                 fv = std::move(sp);
+                break;
+            }
+            case FieldType::kMultiVector: {
+                if (val.is_string() && engine::embeds_text(*f)) {  // encoded by the field's ColBERT model
+                    fv = val.as_string();
+                    break;
+                }
+                QUIVER_ASSIGN_OR_RETURN(auto tv, tokens_from_json(val, where));
+                fv = std::move(tv);
                 break;
             }
         }
@@ -325,6 +403,15 @@ Value document_to_json(const engine::Schema& schema, const engine::Document& d) 
                 } else if constexpr (std::is_same_v<T, engine::SparseTerms>) {
                     x = Value::object();
                     for (const auto& [term, w] : val) x.set(term, Value::number_from_float(w));
+                } else if constexpr (std::is_same_v<T, engine::TokenVectors>) {
+                    x = Value::array();
+                    for (std::size_t r = 0; r < val.rows(); ++r) {
+                        Value row = Value::array();
+                        for (std::size_t j = 0; j < val.dim; ++j) {
+                            row.as_array().push_back(Value::number_from_float(val.values[r * val.dim + j]));
+                        }
+                        x.as_array().push_back(std::move(row));
+                    }
                 }
             },
             fv);
@@ -430,14 +517,16 @@ Result<engine::SearchRequest> search_from_json(const Value& v, std::size_t max_k
                           multi ? std::initializer_list<std::string_view>{"queries", "fusion", "k", "limit", "offset",
                                                                           "search_after", "score_threshold", "filter",
                                                                           "fields", "with_vectors", "ef", "explain"}
-                                : std::initializer_list<std::string_view>{"field", "text", "vector", "sparse", "weight",
+                                : std::initializer_list<std::string_view>{"field", "text", "vector", "sparse", "vectors", "weight",
                                                                           "fusion", "k", "limit", "offset", "search_after",
                                                                           "score_threshold", "filter", "fields",
                                                                           "with_vectors", "ef", "explain"},
                           "the search"));
     auto clause = [&](const Value& q, bool nested) -> Status {
-        if (!q.is_object()) return bad("each query must be an object with \"field\" and \"text\", \"vector\" or \"sparse\"");
-        if (nested) QUIVER_TRY(check_keys(q, {"field", "text", "vector", "sparse", "weight"}, "a query"));
+        if (!q.is_object()) {
+            return bad("each query must be an object with \"field\" and \"text\", \"vector\", \"sparse\" or \"vectors\"");
+        }
+        if (nested) QUIVER_TRY(check_keys(q, {"field", "text", "vector", "sparse", "vectors", "weight"}, "a query"));
         const Value* field = q.find("field");
         if (field == nullptr || !field->is_string()) return bad("a query needs a string \"field\"");
         engine::QueryClause c;
@@ -445,10 +534,14 @@ Result<engine::SearchRequest> search_from_json(const Value& v, std::size_t max_k
         const Value* text = q.find("text");
         const Value* vec = q.find("vector");
         const Value* sp = q.find("sparse");
-        if ((text != nullptr) + (vec != nullptr) + (sp != nullptr) != 1) {
-            return bad("a query needs exactly one of \"text\", \"vector\" or \"sparse\"");
+        const Value* toks = q.find("vectors");
+        if ((text != nullptr) + (vec != nullptr) + (sp != nullptr) + (toks != nullptr) != 1) {
+            return bad("a query needs exactly one of \"text\", \"vector\", \"sparse\" or \"vectors\"");
         }
-        if (sp != nullptr) {
+        if (toks != nullptr) {
+            QUIVER_ASSIGN_OR_RETURN(c.tokens, tokens_from_json(*toks, "\"vectors\""));
+            if (c.tokens.values.empty()) return bad("\"vectors\" is empty");
+        } else if (sp != nullptr) {
             QUIVER_ASSIGN_OR_RETURN(c.sparse, sparse_from_json(*sp, "\"sparse\""));
             if (c.sparse.empty()) return bad("\"sparse\" is empty");
         } else if (text != nullptr) {
@@ -471,7 +564,7 @@ Result<engine::SearchRequest> search_from_json(const Value& v, std::size_t max_k
         if (!qs->is_array()) return bad("\"queries\" must be an array");
         for (const Value& q : qs->as_array()) QUIVER_TRY(clause(q, true));
     } else if (v.find("field") != nullptr || v.find("text") != nullptr || v.find("vector") != nullptr ||
-               v.find("sparse") != nullptr) {
+               v.find("sparse") != nullptr || v.find("vectors") != nullptr) {
         QUIVER_TRY(clause(v, false));
     }
     if (v.find("k") != nullptr && v.find("limit") != nullptr) return bad("give \"limit\" or \"k\", not both");
@@ -596,7 +689,7 @@ std::optional<std::vector<std::string>> resolve_return_fields(const engine::Sche
                                                               std::optional<std::vector<std::string>> names,
                                                               bool with_vectors) {
     auto is_vector = [](const engine::FieldSpec& f) {
-        return f.type == FieldType::kVector || f.type == FieldType::kSparse;
+        return f.type == FieldType::kVector || f.type == FieldType::kSparse || f.type == FieldType::kMultiVector;
     };
     if (names) {
         if (with_vectors) {

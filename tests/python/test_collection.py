@@ -143,3 +143,38 @@ def test_errors_are_typed(store):
         c.upsert([object()])
     with pytest.raises(ValueError, match="either ids or filter"):
         c.delete()
+
+
+def test_multi_vector_and_encoded_sparse_fields(tmp_path):
+    """multi_vector fields take token vectors (lists or 2-D numpy arrays) scored by MaxSim; with the
+    committed SPLADE / ColBERT fixture models, sparse_vector and multi_vector fields take text."""
+    import os
+    s = quiver.Store(str(tmp_path / "data"))
+    c = s.create_collection("mv", {"fields": [{"name": "tv", "type": "multi_vector", "dim": 2, "index": "exact"},
+                                              {"name": "lang", "type": "keyword"}]})
+    c.upsert([{"id": "x", "tv": [[1, 0], [0, 1]], "lang": "en"},
+              {"id": "y", "tv": np.array([[0.5, 0.5]], np.float32), "lang": "fr"}])
+    r = c.search(field="tv", vectors=np.array([[1, 0], [0, 2]], np.float32), limit=5)
+    assert [(h["id"], h["score"]) for h in r["hits"]] == [("x", 3.0), ("y", 1.5)]
+    r = c.search(field="tv", vectors=[[1, 0], [0, 2]], filter={"field": "lang", "eq": "fr"})
+    assert [h["id"] for h in r["hits"]] == ["y"]
+    assert c.get("y", with_vectors=True)["tv"] == [[0.5, 0.5]]
+    with pytest.raises(quiver.InvalidArgumentError):
+        c.search(field="tv", vectors=[[1, 0, 0]])  # wrong dimension
+    models = os.path.join(os.environ["QUIVER_SOURCE_DIR"], "tests", "data", "encode")
+    e = s.create_collection("enc", {"fields": [
+        {"name": "body", "type": "text"},
+        {"name": "splade", "type": "sparse_vector", "encoder": os.path.join(models, "splade"), "sources": ["body"]},
+        {"name": "colbert", "type": "multi_vector", "dim": 16, "encoder": os.path.join(models, "colbert"),
+         "sources": ["body"]}]})
+    e.upsert([{"id": "p", "body": "protein cell gene"}, {"id": "d", "body": "the quick brown fox"}])
+    stored = e.get("p", with_vectors=True)
+    assert len(stored["colbert"][0]) == 16 and all(w > 0 for w in stored["splade"].values())
+    for field in ("splade", "colbert"):  # (the fixture models are tiny: a document's own text finds it)
+        r = e.search(field=field, text="protein cell gene", limit=2)
+        assert r["hits"][0]["id"] == "p"
+        r = e.search(field=field, text="the quick brown fox", limit=2)
+        assert r["hits"][0]["id"] == "d"
+    r = e.search(queries=[{"field": "body", "text": "fox"}, {"field": "splade", "text": "fox"},
+                          {"field": "colbert", "text": "fox"}], fusion={"method": "rrf"}, limit=1)
+    assert r["hits"][0]["id"] == "d"

@@ -92,13 +92,15 @@ struct CollectionOptions {
     sparse::FilterWalkParams posting_walk{};
 };
 
-/// One query clause: a text field with query text, a vector field with a vector, or a sparse-vector
-/// field with (term, weight) pairs.
+/// One query clause: a text field with query text, a vector field with a vector, a sparse-vector
+/// field with (term, weight) pairs, or a multi-vector field with token vectors. A field with an encoder
+/// (vector, sparse_vector, multi_vector) may be given `text` instead, encoded as a query.
 struct QueryClause {
     std::string field;
-    std::string text;           ///< text fields
+    std::string text;           ///< text fields; fields with an encoder
     std::vector<float> vector;  ///< vector fields
     SparseTerms sparse;         ///< sparse-vector fields
+    TokenVectors tokens;        ///< multi-vector fields (scored by MaxSim)
     double weight = 1.0;        ///< fusion weight of this clause (finite, >= 0)
 
     static QueryClause of_text(std::string field, std::string text) {
@@ -117,6 +119,12 @@ struct QueryClause {
         QueryClause c;
         c.field = std::move(field);
         c.sparse = std::move(terms);
+        return c;
+    }
+    static QueryClause of_tokens(std::string field, TokenVectors tokens) {
+        QueryClause c;
+        c.field = std::move(field);
+        c.tokens = std::move(tokens);
         return c;
     }
 };
@@ -152,7 +160,7 @@ struct SearchExplain {
     struct Plan {
         std::string field;
         std::string source;         ///< "segment <id>" or "memtable"
-        std::string strategy;       ///< vector: auto-chosen index::FilterStrategy name; text/sparse: "posting_bitmap", "posting_walk_seek", "posting_walk_mask" or "unfiltered"; memtable: "exact"
+        std::string strategy;       ///< vector: auto-chosen index::FilterStrategy name; text/sparse: "posting_bitmap", "posting_walk_seek", "posting_walk_mask" or "unfiltered"; multi-vector: "maxsim_exact" or "muvera_rerank"; memtable: "exact"
         std::uint64_t matches = 0;  ///< documents of the source allowed by the filter (live)
         std::uint64_t size = 0;     ///< documents in the source
         double selectivity = 1.0;
@@ -170,7 +178,7 @@ struct SearchExplain {
 struct SearchHit {
     std::string id;
     /// Higher is better: BM25 score (text), -distance (vector: squared L2 or 1 - inner product),
-    /// inner product (sparse), the fused score when several clauses were fused, 1 for filter-only.
+    /// inner product (sparse), MaxSim (multi-vector), the fused score when several clauses were fused, 1 for filter-only.
     double score = 0.0;
     Document document;  ///< the requested stored fields
 };

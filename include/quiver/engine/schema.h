@@ -18,7 +18,15 @@
 ///     vectors in the index file and the rescore reads them with pread: only codes, graph or lists and ids
 ///     stay resident (CollectionStats::vector_memory_bytes / vector_disk_bytes).
 ///   - sparse_vector: term -> weight (weights finite, >= 0; zeros dropped), searched exactly by inner
-///     product over the shared posting core (`sparse::ExactSparseIndex`).
+///     product over the shared posting core (`sparse::ExactSparseIndex`). With an `encoder` (a SPLADE
+///     model directory), documents and queries may give text (or the field takes its `sources`), which
+///     is encoded to vocabulary-term weights at upsert (the WAL stores the weights) and at query time.
+///   - multi_vector: a set of token vectors of `dim` floats each (ColBERT style), scored by MaxSim
+///     (sum over query tokens of the best inner product with a document token). `mv_index` exact
+///     scores every document (brute force); muvera searches an HNSW index of MUVERA encodings in
+///     persisted segments and re-ranks its candidates by exact MaxSim (small in-memory segments and
+///     the memtable are always exact). With an `encoder` (a ColBERT model directory) text is encoded
+///     to token vectors at upsert (the WAL stores the vectors) and at query time, as above.
 ///   - keyword, integer, float, boolean, keyword_list: stored attributes usable in filters. With
 ///     `payload_index` (`"index": true` in the JSON schema) each segment keeps a payload index of the
 ///     field (engine/payload_index.h), so filters on it cost index lookups instead of a scan.
@@ -44,8 +52,14 @@
 namespace quiver::engine {
 
 enum class FieldType : std::uint8_t { kText = 0, kVector = 1, kKeyword = 2, kInteger = 3, kFloat = 4, kBool = 5,
-                                      kKeywordList = 6, kSparse = 7 };
+                                      kKeywordList = 6, kSparse = 7, kMultiVector = 8 };
 enum class VectorIndexKind : std::uint8_t { kFlat = 0, kHnsw = 1 };
+/// How a multi_vector field is searched in persisted segments.
+enum class MultiVectorIndexKind : std::uint8_t { kExact = 0, kMuvera = 1 };
+
+/// Limits on one multi_vector value (a document's or a query's token set).
+inline constexpr std::size_t kMaxTokenVectors = 4096;
+inline constexpr std::size_t kMaxTokenDim = 4096;
 
 std::string_view to_string(FieldType type) noexcept;
 Result<FieldType> parse_field_type(std::string_view name);
@@ -75,9 +89,12 @@ struct FieldSpec {
     VectorIndexKind index = VectorIndexKind::kHnsw;
     std::size_t hnsw_m = 16;
     std::size_t hnsw_ef_construction = 100;
-    std::string encoder;  ///< vector fields: "" (none), "hashing", or a model directory
+    std::string encoder;  ///< vector: "" (none), "hashing" or a model directory; sparse_vector (SPLADE) and
+                          ///< multi_vector (ColBERT): "" or a model directory
     VectorQuantization quantization{};  ///< vector fields: codes for persisted segments
     bool on_disk = false;  ///< quantized vector fields: float32 vectors stay on disk (read by the rescore)
+    // multi_vector (also dim, encoder, sources; hnsw_m / hnsw_ef_construction for the MUVERA graph)
+    MultiVectorIndexKind mv_index = MultiVectorIndexKind::kMuvera;
     // attributes
     bool payload_index = false;  ///< keyword, integer, float, boolean, keyword_list: build a payload index
 };
@@ -95,17 +112,32 @@ struct Schema {
 /// A sparse vector as given: (term, weight) pairs.
 using SparseTerms = std::vector<std::pair<std::string, float>>;
 
+/// A multi_vector value: `rows()` token vectors of `dim` floats, row-major in `values`.
+struct TokenVectors {
+    std::size_t dim = 0;
+    std::vector<float> values;
+    std::size_t rows() const noexcept { return dim == 0 ? 0 : values.size() / dim; }
+    bool operator==(const TokenVectors&) const = default;
+};
+
 /// A field value. monostate = absent.
 using FieldValue = std::variant<std::monostate, std::string, std::int64_t, double, bool, std::vector<std::string>,
-                                std::vector<float>, SparseTerms>;
+                                std::vector<float>, SparseTerms, TokenVectors>;
 
 struct Document {
     std::string id;
     std::map<std::string, FieldValue, std::less<>> fields;
 };
 
-/// True for a vector field with an encoder (accepts text).
-inline bool embeds_text(const FieldSpec& f) noexcept { return f.type == FieldType::kVector && !f.encoder.empty(); }
+/// True for a vector, sparse_vector or multi_vector field with an encoder (accepts text).
+inline bool embeds_text(const FieldSpec& f) noexcept {
+    return (f.type == FieldType::kVector || f.type == FieldType::kSparse || f.type == FieldType::kMultiVector) &&
+           !f.encoder.empty();
+}
+/// True for fields that are stored attributes (usable in filters).
+inline bool is_attribute_type(FieldType t) noexcept {
+    return t != FieldType::kText && t != FieldType::kVector && t != FieldType::kSparse && t != FieldType::kMultiVector;
+}
 
 /// Checks a document against the schema: known fields, value types, vector dimension, finite floats,
 /// valid UTF-8, id rules. Integer values are accepted for float fields (converted).
