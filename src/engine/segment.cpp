@@ -52,8 +52,8 @@ const std::string* text_value(const Document& d, const std::string& name) {
     return std::get_if<std::string>(&it->second);
 }
 
-// The (title, text) a text field indexes for `d`: the field itself, its one source, or its first two
-// sources as title and text.
+}  // namespace
+
 void text_views(const FieldSpec& f, const Document& d, std::string_view& title, std::string_view& text) {
     title = {};
     text = {};
@@ -66,8 +66,6 @@ void text_views(const FieldSpec& f, const Document& d, std::string_view& title, 
         if (const auto* s = text_value(d, f.sources[1])) text = *s;
     }
 }
-
-}  // namespace
 
 Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& schema, std::vector<Document> docs,
                                                 std::vector<std::uint64_t> seqs, const SegmentBuildOptions& options) {
