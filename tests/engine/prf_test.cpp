@@ -351,8 +351,9 @@ TEST(CollectionCutoff, KeepsTheHitsWhoseCalibratedProbabilityReachesTheThreshold
         for (std::size_t i = 0; i < want.size(); ++i) {
             EXPECT_EQ((*got)[i].id, want[i]);
             ASSERT_TRUE((*got)[i].relevance.has_value());
-            EXPECT_NEAR(*(*got)[i].relevance, 1.0 / (1.0 + std::exp(-((*got)[i].score - (*all)[0].score + 1.0))), 1e-12);
-            EXPECT_DOUBLE_EQ((*got)[i].score, (*all)[i].score);
+            EXPECT_NEAR(*(*got)[i].relevance, 1.0 / (1.0 + std::exp(-((*got)[i].score - (*all)[0].score + 1.0))), 1e-6);
+            // (A retrieval at another depth may differ in the last bit of a BM25 sum.)
+            EXPECT_NEAR((*got)[i].score, (*all)[i].score, 1e-6 * std::abs((*all)[i].score));
         }
         if (want.size() < std::min<std::size_t>(25, all->size())) ++cut_somewhere;
         // min_relevance 0 keeps the model's whole depth, never more.
@@ -369,7 +370,10 @@ TEST(CollectionCutoff, KeepsTheHitsWhoseCalibratedProbabilityReachesTheThreshold
         for (std::size_t i = 0; i < got->size(); ++i) EXPECT_EQ((*got)[i].id, want[i + 1]);
         if (want.size() >= 3) {
             r.offset = 0;
-            r.search_after = SearchAfter{(*all)[1].score, (*all)[1].id};
+            auto page1 = c->search(r);
+            ASSERT_TRUE(page1);
+            ASSERT_EQ(page1->size(), 2u);
+            r.search_after = SearchAfter{page1->back().score, page1->back().id};
             got = c->search(r);
             ASSERT_TRUE(got);
             ASSERT_GE(got->size(), 1u);
