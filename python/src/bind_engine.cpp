@@ -124,6 +124,7 @@ py::dict hits_to_python(const engine::Schema& schema, const engine::SearchReques
         py::dict hit;
         hit["id"] = h.id;
         hit["score"] = h.score;
+        if (h.relevance) hit["relevance"] = *h.relevance;
         py::dict fields = to_python(server::document_to_json(schema, h.document)).cast<py::dict>();
         if (fields.contains("id")) PyDict_DelItemString(fields.ptr(), "id");
         hit["fields"] = std::move(fields);
@@ -291,7 +292,11 @@ the engine works.)doc")
 The HTTP search body as a dict and/or keyword arguments: one clause (field= and text=, vector=,
 sparse= or vectors= (multi_vector token vectors)), several in queries=[...] fused by fusion={"method": "rrf"|"convex", "k", "normalization"},
 or none (filter-only); limit (or k), offset, search_after, score_threshold, filter, fields,
-with_vectors, ef. Hits are ordered by score descending, then id.)doc")
+with_vectors, ef. A clause may carry prf={"method": "rm3", "fb_docs": 10, "fb_terms": 10,
+"original_query_weight": 0.5} (text fields) or prf={"method": "rocchio", "fb_docs": 3, "alpha": 0.9,
+"beta": 0.1} (vector fields); cutoff= (a pipeline file's "cutoff") keeps the hits whose calibrated
+probability of relevance is >= min_relevance (default: the trained threshold) and adds "relevance"
+to each hit. Hits are ordered by score descending, then id.)doc")
         .def(
             "search_batch",
             [](const CollectionHandle& h, const py::list& bodies) {

@@ -76,6 +76,7 @@ std::vector<std::string> split_commas(std::string_view s) {
 struct FusionOutcome {
     pipeline::FusionSpec spec;
     std::optional<pipeline::TuneResult> tuned;
+    std::optional<pipeline::TuningRecord> record;  // for --save-pipeline
 };
 
 // Reads the --fuse runs, tunes the weights on --tune-on when --sweep is given (never on --split),
@@ -129,13 +130,8 @@ Result<eval::Run> fused_run(const EvalOptions& o, FusionOutcome& outcome) {
         return invalid_argument("--tune-on needs --sweep weights=LO:HI:STEP");
     }
     outcome.spec = spec;
-    if (!o.save_pipeline.empty()) {
-        pipeline::PipelineConfig config;
-        config.fusion = spec;
-        if (outcome.tuned) {
-            config.tuned = pipeline::TuningRecord{o.tune_on, o.tune_metric, outcome.tuned->best_value, o.sweep, files};
-        }
-        QUIVER_TRY(write_text(o.save_pipeline, json::dump(pipeline::pipeline_to_json(config), true) + "\n"));
+    if (outcome.tuned) {
+        outcome.record = pipeline::TuningRecord{o.tune_on, o.tune_metric, outcome.tuned->best_value, o.sweep, files};
     }
     return pipeline::fuse_runs(runs, spec, o.depth);
 }
@@ -191,7 +187,14 @@ int run_eval(const EvalOptions& o) {
         run = std::move(r).value();
         if (tag.empty()) tag = "run";
     } else {
-        auto retriever = make_eval_retriever(o.retriever, o.config);
+        // --pipeline on a retriever run: its prf applies unless --prf is given.
+        EvalRetrieverConfig rc = o.config;
+        if (!o.pipeline.empty()) {
+            auto config = pipeline::load_pipeline(o.pipeline);
+            if (!config) return report("eval", config.error());
+            if (config->prf && rc.prf.empty()) rc.prf = pipeline::to_string(*config->prf);
+        }
+        auto retriever = make_eval_retriever(o.retriever, rc);
         if (!retriever) return report("eval", retriever.error());
         std::vector<EvalDoc> docs;
         docs.reserve(ds->documents.size());
@@ -308,11 +311,21 @@ int run_eval(const EvalOptions& o) {
     // Calibrated cut-off: trained on the calibration split only, reported on --split.
     std::string cutoff_table;
     json::Value cutoff_json;
+    // --save-pipeline: the fusion setting (--fuse), the PRF (--prf) and the trained cut-off (--cutoff).
+    pipeline::PipelineConfig to_save;
+    to_save.fusion = fusion.spec;
+    to_save.tuned = fusion.record;
+    if (!o.config.prf.empty() && o.fuse.empty() && o.run_file.empty()) {
+        auto prf = pipeline::parse_prf(o.config.prf);
+        if (!prf) return report("eval", prf.error());
+        to_save.prf = *prf;
+    }
     if (cal_ds) {
         pipeline::CalibrationOptions co;
         co.depth = o.cutoff_depth;
         auto model = pipeline::train_calibration(run, cal_ds->qrels, co);
         if (!model) return report("eval", model.error());
+        to_save.cutoff = pipeline::CutoffConfig{*model, o.calibration_split};
         const auto calibrated = pipeline::set_metrics(pipeline::apply_calibrated_cutoff(run, *model), ds->qrels);
         const double t_train = pipeline::best_global_threshold(run, cal_ds->qrels, o.cutoff_depth);
         const auto global = pipeline::set_metrics(pipeline::apply_global_cutoff(run, t_train, o.cutoff_depth), ds->qrels);
@@ -340,6 +353,11 @@ int run_eval(const EvalOptions& o) {
         cutoff_json.set("calibrated", obj(calibrated, model->threshold));
         cutoff_json.set("global_tuned", obj(global, t_train));
         cutoff_json.set("global_oracle", obj(oracle, t_oracle));
+    }
+    if (!o.save_pipeline.empty()) {
+        if (auto st = write_text(o.save_pipeline, json::dump(pipeline::pipeline_to_json(to_save), true) + "\n"); !st) {
+            return report("eval", st.error());
+        }
     }
     const std::size_t nq = ds->queries.size();
     std::string table;
@@ -490,8 +508,12 @@ void add_eval_command(CLI::App& app) {
         ->capture_default_str();
     sub->add_option("--rrf-k", opts->rrf_k, "RRF constant k")->capture_default_str();
     sub->add_option("--depth", opts->depth, "Entries of each run fused, and of the fused run")->capture_default_str();
-    sub->add_option("--pipeline", opts->pipeline, "Take the fusion setting from this pipeline file");
-    sub->add_option("--save-pipeline", opts->save_pipeline, "Write the (tuned) fusion setting as a pipeline file");
+    sub->add_option("--pipeline", opts->pipeline,
+                    "Take the fusion setting (--fuse) or the prf (a retriever run, unless --prf) from this pipeline file");
+    sub->add_option("--save-pipeline", opts->save_pipeline,
+                    "Write a pipeline file: the (tuned) fusion setting of --fuse, the --prf setting, and the cut-off "
+                    "trained by --cutoff calibrated (usable by eval --pipeline, quiver query --pipeline and the "
+                    "collection search's fusion, prf and cutoff)");
     sub->add_option("--sweep", opts->sweep, "Tune fusion weights over a grid: weights=LO:HI:STEP");
     sub->add_option("--tune-on", opts->tune_on, "Split whose judgments tune --sweep (must differ from --split)");
     sub->add_option("--metric,--tune-metric", opts->tune_metric, "Metric --sweep maximises")->capture_default_str();

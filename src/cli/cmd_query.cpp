@@ -1,5 +1,6 @@
-// quiver query: search a collection of a data directory (BM25 over a text field): in this process, by
-// asking the `quiver serve` that owns the directory, or read-only beside it (--read-only).
+// quiver query: search a collection of a data directory (BM25 over a text field, optionally with
+// pseudo-relevance feedback and a calibrated cut-off from a pipeline file): in this process, by asking
+// the `quiver serve` that owns the directory, or read-only beside it (--read-only).
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -11,6 +12,7 @@
 #include "quiver/core/json.h"
 #include "quiver/engine/owner.h"
 #include "quiver/engine/store.h"
+#include "quiver/pipeline/pipeline_file.h"
 #include "quiver/server/json_codec.h"
 
 namespace quiver::cli {
@@ -25,13 +27,40 @@ struct QueryOptions {
     bool as_json = false;
     bool read_only = false;
     std::string api_key;
+    std::string prf;        // --prf rm3:fb_docs=10,... (pipeline/prf.h syntax)
+    std::string pipeline;   // --pipeline FILE: its prf and cutoff
+    double min_relevance_arg = -1.0;  // --min-relevance (< 0: not given)
+    // Resolved from --prf / --pipeline.
+    std::optional<pipeline::PrfSpec> prf_spec;
+    std::optional<pipeline::CutoffConfig> cutoff;
+    std::optional<double> min_relevance;
 };
 
 struct Hit {
     std::string id;
     double score = 0.0;
     json::Value document;  // {"id", stored fields...}
+    std::optional<double> relevance;
 };
+
+// --prf wins over the pipeline file's prf; the cut-off comes from the pipeline file.
+Status resolve_pipeline(QueryOptions& o) {
+    if (!o.pipeline.empty()) {
+        QUIVER_ASSIGN_OR_RETURN(auto config, pipeline::load_pipeline(o.pipeline));
+        o.prf_spec = config.prf;
+        o.cutoff = std::move(config.cutoff);
+    }
+    if (!o.prf.empty()) {
+        QUIVER_ASSIGN_OR_RETURN(auto spec, pipeline::parse_prf(o.prf));
+        o.prf_spec = spec;
+    }
+    if (o.min_relevance_arg >= 0.0) o.min_relevance = o.min_relevance_arg;
+    if (o.min_relevance && !o.cutoff) {
+        return invalid_argument("--min-relevance needs a calibrated cut-off: --pipeline FILE with a \"cutoff\" "
+                                "(quiver eval --cutoff calibrated --save-pipeline FILE)");
+    }
+    return ok_status();
+}
 
 Result<std::string> default_field(const engine::Schema& schema, const std::string& given) {
     if (!given.empty()) return given;
@@ -45,10 +74,13 @@ Result<std::vector<Hit>> search_local(engine::Collection& c, const QueryOptions&
     QUIVER_ASSIGN_OR_RETURN(std::string field, default_field(c.schema(), o.field));
     engine::SearchRequest r;
     r.clauses.push_back(engine::QueryClause::of_text(field, o.text));
+    r.clauses.back().prf = o.prf_spec;
     r.k = o.k;
+    if (o.cutoff) r.cutoff = o.cutoff->model;
+    r.min_relevance = o.min_relevance;
     QUIVER_ASSIGN_OR_RETURN(auto hits, c.search(r));
     std::vector<Hit> out;
-    for (auto& h : hits) out.push_back({h.id, h.score, server::document_to_json(c.schema(), h.document)});
+    for (auto& h : hits) out.push_back({h.id, h.score, server::document_to_json(c.schema(), h.document), h.relevance});
     return out;
 }
 
@@ -83,6 +115,9 @@ Result<std::vector<Hit>> search_remote(server::HttpClient& client, const QueryOp
     body.set("field", json::Value::string(field));
     body.set("text", json::Value::string(o.text));
     body.set("k", json::Value::number(static_cast<double>(o.k)));
+    if (o.prf_spec) body.set("prf", pipeline::prf_to_json(*o.prf_spec));
+    if (o.cutoff) body.set("cutoff", pipeline::cutoff_to_json(*o.cutoff));
+    if (o.min_relevance) body.set("min_relevance", json::Value::number(*o.min_relevance));
     QUIVER_ASSIGN_OR_RETURN(auto reply, call(client, "POST", collection_path(o.collection) + "/search", json::dump(body)));
     const json::Value* hits = reply.find("hits");
     if (hits == nullptr || !hits->is_array()) return data_loss("server search reply has no hits array");
@@ -93,7 +128,8 @@ Result<std::vector<Hit>> search_remote(server::HttpClient& client, const QueryOp
         if (id == nullptr || !id->is_string() || score == nullptr || !score->is_number()) {
             return data_loss("server search reply has a hit without id or score");
         }
-        Hit hit{id->as_string(), score->as_number(), json::Value::object()};
+        Hit hit{id->as_string(), score->as_number(), json::Value::object(), std::nullopt};
+        if (const json::Value* rel = h.find("relevance"); rel != nullptr && rel->is_number()) hit.relevance = rel->as_number();
         hit.document.set("id", json::Value::string(hit.id));
         if (const json::Value* fields = h.find("fields"); fields != nullptr && fields->is_object()) {
             for (const auto& [name, v] : fields->as_object()) hit.document.set(name, v);
@@ -110,6 +146,7 @@ void print(const std::vector<Hit>& hits, bool as_json) {
             json::Value h = json::Value::object();
             h.set("id", json::Value::string(hits[i].id));
             h.set("score", json::Value::number(hits[i].score));
+            if (hits[i].relevance) h.set("relevance", json::Value::number(*hits[i].relevance));
             h.set("document", hits[i].document);
             arr.as_array().push_back(std::move(h));
         } else {
@@ -118,13 +155,19 @@ void print(const std::vector<Hit>& hits, bool as_json) {
                 if (name == "id" || !v.is_string() || preview.size() >= 80) continue;
                 preview += (preview.empty() ? "" : " | ") + v.as_string().substr(0, 80 - preview.size());
             }
-            std::printf("%2zu  %-20s %9.4f  %s\n", i + 1, hits[i].id.c_str(), hits[i].score, preview.c_str());
+            if (hits[i].relevance) {
+                std::printf("%2zu  %-20s %9.4f  P=%.3f  %s\n", i + 1, hits[i].id.c_str(), hits[i].score, *hits[i].relevance,
+                            preview.c_str());
+            } else {
+                std::printf("%2zu  %-20s %9.4f  %s\n", i + 1, hits[i].id.c_str(), hits[i].score, preview.c_str());
+            }
         }
     }
     if (as_json) std::printf("%s\n", json::dump(arr, true).c_str());
 }
 
-Status run_query(const QueryOptions& o) {
+Status run_query(QueryOptions& o) {
+    QUIVER_TRY(resolve_pipeline(o));
     std::vector<Hit> hits;
     if (o.read_only) {
         QUIVER_ASSIGN_OR_RETURN(hits, search_read_only(o));
@@ -160,6 +203,13 @@ void add_query_command(CLI::App& app) {
                   "Open the collection read-only in this process, beside a server or another owner (no lock, "
                   "no log writes, no merges; sees the state at open)");
     sub->add_option("--api-key", o->api_key, "API key of the server owning --data (default: $QUIVER_API_KEY)");
+    sub->add_option("--prf", o->prf,
+                    "Pseudo-relevance feedback as `quiver eval --prf`: rm3:fb_docs=10,fb_terms=10,weight=0.5 or "
+                    "rocchio:fb_docs=10,fb_terms=10,alpha=1,beta=0.75");
+    sub->add_option("--pipeline", o->pipeline,
+                    "Pipeline file (quiver eval --save-pipeline): its prf, and its calibrated cut-off (hits below "
+                    "the trained probability of relevance are dropped)");
+    sub->add_option("--min-relevance", o->min_relevance_arg, "With a calibrated cut-off: the probability hits must reach");
     set_action(sub, [o] {
         auto st = run_query(*o);
         return st ? 0 : report("query", st.error());

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "engine/collection_state.h"
+#include "engine/feedback.h"
 #include "quiver/text/analyzer.h"
 
 namespace quiver::engine {
@@ -168,6 +169,16 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
     if (request.search_after && !std::isfinite(request.search_after->score)) {
         return invalid_argument("search_after needs a finite score");
     }
+    if (request.cutoff) {
+        if (request.clauses.empty()) return invalid_argument("a calibrated cutoff needs a scored query (a clause)");
+        QUIVER_TRY(pipeline::validate_calibration(*request.cutoff));
+    }
+    if (request.min_relevance) {
+        if (!request.cutoff) return invalid_argument("min_relevance needs a calibrated cutoff (\"cutoff\")");
+        if (!(*request.min_relevance >= 0.0 && *request.min_relevance <= 1.0)) {
+            return invalid_argument("min_relevance must be a probability in [0, 1]");
+        }
+    }
     const Filter* filter = request.filter ? &*request.filter : nullptr;
     auto materialise = [&](std::size_t source, std::uint32_t local, double score) -> Result<SearchHit> {
         SearchHit sh;
@@ -288,6 +299,59 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
         }
         field_index.push_back(static_cast<std::size_t>(f - schema.fields.data()));
     }
+    // Pseudo-relevance feedback: a first retrieval of each such clause (same snapshot and filter), then
+    // its expanded text query or moved query vector replaces the clause's query below.
+    std::vector<std::optional<sparse::Bm25QueryStats>> expanded(request.clauses.size());
+    for (std::size_t ci = 0; ci < request.clauses.size(); ++ci) {
+        const QueryClause& c = request.clauses[ci];
+        if (!c.prf) continue;
+        const FieldSpec& f = schema.fields[field_index[ci]];
+        QUIVER_TRY(pipeline::validate_prf(*c.prf));
+        if (f.type == FieldType::kSparse || f.type == FieldType::kMultiVector) {
+            return invalid_argument("prf applies to text and vector fields; '" + c.field + "' is " +
+                                    std::string(to_string(f.type)));
+        }
+        if (f.type == FieldType::kVector && c.prf->method != pipeline::PrfMethod::kRocchio) {
+            return invalid_argument("prf on vector field '" + c.field + "' takes method rocchio");
+        }
+        SearchRequest inner;
+        QueryClause first_clause = c;
+        first_clause.prf.reset();
+        first_clause.weight = 1.0;
+        for (const auto& [clause, v] : embedded) {
+            if (clause == &c) {
+                first_clause.vector = v;
+                first_clause.text.clear();
+            }
+        }
+        inner.clauses.push_back(std::move(first_clause));
+        inner.k = c.prf->fb_docs;
+        inner.filter = request.filter;
+        inner.ef = request.ef;
+        inner.return_fields = std::vector<std::string>{};
+        QUIVER_ASSIGN_OR_RETURN(const auto first_hits, search_snapshot(impl, snapshot, inner));
+        std::vector<FeedbackHit> first;
+        for (const SearchHit& h : first_hits) {
+            if (const auto ref = find_live(snapshot, h.id)) first.push_back({*ref, h.score});
+        }
+        if (f.type == FieldType::kText) {
+            QUIVER_ASSIGN_OR_RETURN(auto analyzer, text::Analyzer::create(text::AnalyzerConfig{}));
+            const std::vector<std::string> query_terms = analyzer.analyze(c.text);
+            const std::size_t fi = field_index[ci];
+            const TextStatsFn stats_of = [&](std::span<const std::string> terms) {
+                return collection_text_stats(snapshot, schema, fi, terms);
+            };
+            QUIVER_ASSIGN_OR_RETURN(auto stats, expanded_text_query(snapshot, f, query_terms, first, *c.prf, stats_of));
+            expanded[ci] = std::move(stats);
+        } else {
+            std::span<const float> q = c.vector;
+            for (const auto& [clause, v] : embedded) {
+                if (clause == &c) q = v;
+            }
+            QUIVER_ASSIGN_OR_RETURN(auto moved, rocchio_query(snapshot, f, q, first, *c.prf));
+            embedded.emplace_back(&c, std::move(moved));  // the last entry of a clause is its query
+        }
+    }
     const Snapshot* snap = &snapshot;
     const std::size_t mem_index = snap->segs.size();  // the memtable's source index (Snapshot)
     std::vector<Bitmap> filter_bits;
@@ -353,10 +417,15 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
             const FieldSpec& f = schema.fields[field_index[ci]];
             std::vector<Hit> hits;
             if (f.type == FieldType::kText) {
-                QUIVER_ASSIGN_OR_RETURN(auto analyzer, text::Analyzer::create(text::AnalyzerConfig{}));
-                terms.clear();
-                analyzer.analyze(c.text, terms);
-                QUIVER_ASSIGN_OR_RETURN(const auto stats, collection_text_stats(*snap, schema, field_index[ci], terms));
+                sparse::Bm25QueryStats stats;
+                if (expanded[ci]) {
+                    stats = *expanded[ci];
+                } else {
+                    QUIVER_ASSIGN_OR_RETURN(auto analyzer, text::Analyzer::create(text::AnalyzerConfig{}));
+                    terms.clear();
+                    analyzer.analyze(c.text, terms);
+                    QUIVER_ASSIGN_OR_RETURN(stats, collection_text_stats(*snap, schema, field_index[ci], terms));
+                }
                 for (std::size_t si = 0; si < snap->segs.size(); ++si) {
                     sparse::TopKStats walk;
                     take(si, snap->segs[si].seg->search_text(field_index[ci], stats, depth, allowed[si], &walk,
@@ -456,6 +525,32 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
         if (h.score != request.search_after->score) return h.score < request.search_after->score;
         return snap->doc_id(h.seg, h.local) > request.search_after->id;
     };
+    if (request.cutoff) {  // the calibrated cut-off over the query's top `depth` hits
+        const pipeline::CalibrationModel& model = *request.cutoff;
+        bool exhausted = true;
+        double cut_floor = 0.0;
+        QUIVER_ASSIGN_OR_RETURN(auto ordered, retrieve(model.depth, &exhausted, &cut_floor));
+        if (ordered.size() > model.depth) ordered.resize(model.depth);
+        std::vector<double> scores;
+        scores.reserve(ordered.size());
+        for (const Hit& h : ordered) scores.push_back(h.score);
+        const std::vector<double> relevance = pipeline::calibrated_probabilities(scores, model);
+        const double min_relevance = request.min_relevance.value_or(model.threshold);
+        std::vector<SearchHit> out;
+        std::size_t skipped = 0;
+        for (std::size_t i = 0; i < ordered.size() && out.size() < request.k; ++i) {
+            if (relevance[i] < min_relevance || !is_after(ordered[i])) continue;
+            if (request.score_threshold && ordered[i].score < *request.score_threshold) break;
+            if (skipped < request.offset) {
+                ++skipped;
+                continue;
+            }
+            QUIVER_ASSIGN_OR_RETURN(auto sh, materialise(ordered[i].seg, ordered[i].local, ordered[i].score));
+            sh.relevance = relevance[i];
+            out.push_back(std::move(sh));
+        }
+        return out;
+    }
     std::vector<Hit> page;
     for (std::size_t window = request.search_after ? std::min(kMaxK, std::max(2 * wanted, kFusionDepth)) : wanted;;
          window = std::min(kMaxK, window * 4)) {

@@ -57,8 +57,8 @@ const std::string* text_value(const Document& d, const std::string& name) {
     return std::get_if<std::string>(&it->second);
 }
 
-// The (title, text) a text field indexes for `d`: the field itself, its one source, or its first two
-// sources as title and text.
+}  // namespace
+
 void text_views(const FieldSpec& f, const Document& d, std::string_view& title, std::string_view& text) {
     title = {};
     text = {};
@@ -71,6 +71,8 @@ void text_views(const FieldSpec& f, const Document& d, std::string_view& title, 
         if (const auto* s = text_value(d, f.sources[1])) text = *s;
     }
 }
+
+namespace {
 
 simd::Metric codec_metric(simd::Metric m) { return m == simd::Metric::kCosine ? simd::Metric::kInnerProduct : m; }
 

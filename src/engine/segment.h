@@ -41,6 +41,10 @@ struct DeadTextStats {
     std::vector<std::uint32_t> doc_freq;  ///< by the field index's TermId; empty while nothing is dead
 };
 
+/// The (title, text) a text field indexes for `d`: the field itself, its one source, or its first two
+/// sources as title and text (what `sparse::Bm25Index::document_tokens` analyses).
+void text_views(const FieldSpec& f, const Document& d, std::string_view& title, std::string_view& text);
+
 struct ScoredDoc {
     std::uint32_t local = 0;
     double score = 0.0;  // higher is better

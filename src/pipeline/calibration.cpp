@@ -22,23 +22,30 @@ std::vector<eval::RunEntry> ranked(const std::vector<eval::RunEntry>& entries, s
     return out;
 }
 
-std::vector<double> raw_features(const std::vector<eval::RunEntry>& top) {
+std::vector<double> raw_features(std::span<const double> top) {
     std::vector<double> f(kFeatures, 0.0);
     f[0] = 1.0;
     if (top.empty()) return f;
     const std::size_t n10 = std::min<std::size_t>(10, top.size());
     double mean10 = 0.0, all = 0.0;
-    for (std::size_t i = 0; i < n10; ++i) mean10 += top[i].score;
+    for (std::size_t i = 0; i < n10; ++i) mean10 += top[i];
     mean10 /= static_cast<double>(n10);
     double var10 = 0.0;
-    for (std::size_t i = 0; i < n10; ++i) var10 += (top[i].score - mean10) * (top[i].score - mean10);
-    for (const auto& e : top) all += e.score;
-    f[1] = top[0].score;
+    for (std::size_t i = 0; i < n10; ++i) var10 += (top[i] - mean10) * (top[i] - mean10);
+    for (const double s : top) all += s;
+    f[1] = top[0];
     f[2] = mean10;
     f[3] = std::sqrt(var10 / static_cast<double>(n10));
-    f[4] = top[0].score - top[n10 - 1].score;
+    f[4] = top[0] - top[n10 - 1];
     f[5] = all / static_cast<double>(top.size());
     return f;
+}
+
+std::vector<double> raw_features(const std::vector<eval::RunEntry>& top) {
+    std::vector<double> scores;
+    scores.reserve(top.size());
+    for (const auto& e : top) scores.push_back(e.score);
+    return raw_features(std::span<const double>(scores));
 }
 
 std::vector<double> standardised(std::vector<double> f, const CalibrationModel& m) {
@@ -195,14 +202,40 @@ Result<CalibrationModel> train_calibration(const eval::Run& run, const eval::Qre
     return m;
 }
 
-std::vector<eval::RunEntry> calibrated_scores(const std::vector<eval::RunEntry>& entries, const CalibrationModel& m) {
-    std::vector<eval::RunEntry> top = ranked(entries, m.depth);
-    if (top.empty()) return top;
-    const std::vector<double> f = standardised(raw_features(top), m);
+Status validate_calibration(const CalibrationModel& m) {
+    if (m.depth < 1 || m.depth > 10000) return invalid_argument("cutoff: depth must be 1..10000");
+    if (!(m.threshold >= 0.0 && m.threshold <= 1.0)) return invalid_argument("cutoff: threshold must be in [0, 1]");
+    for (const auto* v : {&m.feature_mean, &m.feature_scale, &m.wa, &m.wb}) {
+        if (v->size() != kFeatures) return invalid_argument("cutoff: the model needs 6 numbers per weight vector");
+        for (double x : *v) {
+            if (!std::isfinite(x)) return invalid_argument("cutoff: the model's numbers must be finite");
+        }
+    }
+    for (double x : m.feature_scale) {
+        if (!(x > 0.0)) return invalid_argument("cutoff: feature_scale must be > 0");
+    }
+    return ok_status();
+}
+
+std::vector<double> calibrated_probabilities(std::span<const double> scores, const CalibrationModel& m) {
+    std::vector<double> p;
+    if (scores.empty()) return p;
+    const std::vector<double> f = standardised(raw_features(scores), m);
     const double slope = std::exp(std::clamp(dot(m.wa, f), -30.0, 30.0));
     const double bias = dot(m.wb, f);
-    const double s1 = top[0].score;
-    for (auto& e : top) e.score = sigmoid(slope * (e.score - s1) + bias);
+    const double s1 = scores[0];
+    p.reserve(scores.size());
+    for (const double s : scores) p.push_back(sigmoid(slope * (s - s1) + bias));
+    return p;
+}
+
+std::vector<eval::RunEntry> calibrated_scores(const std::vector<eval::RunEntry>& entries, const CalibrationModel& m) {
+    std::vector<eval::RunEntry> top = ranked(entries, m.depth);
+    std::vector<double> scores;
+    scores.reserve(top.size());
+    for (const auto& e : top) scores.push_back(e.score);
+    const std::vector<double> p = calibrated_probabilities(scores, m);
+    for (std::size_t i = 0; i < top.size(); ++i) top[i].score = p[i];
     return top;
 }
 

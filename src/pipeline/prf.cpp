@@ -111,6 +111,16 @@ std::string to_string(const PrfSpec& spec) {
                        spec.beta);
 }
 
+Status validate_prf(const PrfSpec& spec) {
+    if (spec.fb_docs < 1 || spec.fb_docs > 1000) return invalid_argument("prf: fb_docs must be 1..1000");
+    if (spec.fb_terms < 1 || spec.fb_terms > 1000) return invalid_argument("prf: fb_terms must be 1..1000");
+    if (!(spec.weight >= 0.0 && spec.weight <= 1.0)) return invalid_argument("prf: the original query weight must be in [0, 1]");
+    if (!(spec.alpha >= 0.0) || !std::isfinite(spec.alpha) || !(spec.beta >= 0.0) || !std::isfinite(spec.beta)) {
+        return invalid_argument("prf: alpha and beta must be finite and >= 0");
+    }
+    return ok_status();
+}
+
 bool anserini_feedback_term(std::string_view term, std::uint64_t doc_freq, std::uint64_t num_docs) noexcept {
     if (term.size() < 2) return false;
     for (char c : term) {

@@ -7,6 +7,7 @@
 #include <limits>
 #include <map>
 
+#include "quiver/pipeline/pipeline_file.h"
 #include "quiver/storage/file_format.h"
 
 namespace quiver::server {
@@ -516,17 +517,19 @@ Result<engine::SearchRequest> search_from_json(const Value& v, std::size_t max_k
     QUIVER_TRY(check_keys(v,
                           multi ? std::initializer_list<std::string_view>{"queries", "fusion", "k", "limit", "offset",
                                                                           "search_after", "score_threshold", "filter",
-                                                                          "fields", "with_vectors", "ef", "explain"}
-                                : std::initializer_list<std::string_view>{"field", "text", "vector", "sparse", "vectors", "weight",
-                                                                          "fusion", "k", "limit", "offset", "search_after",
-                                                                          "score_threshold", "filter", "fields",
-                                                                          "with_vectors", "ef", "explain"},
+                                                                          "fields", "with_vectors", "ef", "explain",
+                                                                          "cutoff", "min_relevance"}
+                                : std::initializer_list<std::string_view>{"field", "text", "vector", "sparse", "vectors",
+                                                                          "weight", "prf", "fusion", "k", "limit",
+                                                                          "offset", "search_after", "score_threshold",
+                                                                          "filter", "fields", "with_vectors", "ef",
+                                                                          "explain", "cutoff", "min_relevance"},
                           "the search"));
     auto clause = [&](const Value& q, bool nested) -> Status {
         if (!q.is_object()) {
             return bad("each query must be an object with \"field\" and \"text\", \"vector\", \"sparse\" or \"vectors\"");
         }
-        if (nested) QUIVER_TRY(check_keys(q, {"field", "text", "vector", "sparse", "vectors", "weight"}, "a query"));
+        if (nested) QUIVER_TRY(check_keys(q, {"field", "text", "vector", "sparse", "vectors", "weight", "prf"}, "a query"));
         const Value* field = q.find("field");
         if (field == nullptr || !field->is_string()) return bad("a query needs a string \"field\"");
         engine::QueryClause c;
@@ -556,6 +559,15 @@ Result<engine::SearchRequest> search_from_json(const Value& v, std::size_t max_k
                 return bad("\"weight\" must be a finite number >= 0");
             }
             c.weight = w->as_number();
+        }
+        if (const Value* p = q.find("prf")) {
+            // The method defaults by the field's type: rocchio on vector fields, rm3 elsewhere.
+            const engine::FieldSpec* f = schema.find(c.field);
+            const auto method = f != nullptr && f->type == engine::FieldType::kVector ? pipeline::PrfMethod::kRocchio
+                                                                                      : pipeline::PrfMethod::kRm3;
+            auto spec = pipeline::prf_from_json(*p, method);
+            if (!spec) return bad(spec.error().message());
+            c.prf = *spec;
         }
         r.clauses.push_back(std::move(c));
         return ok_status();
@@ -633,6 +645,18 @@ Result<engine::SearchRequest> search_from_json(const Value& v, std::size_t max_k
     if (const Value* e = v.find("explain")) {
         if (!e->is_bool()) return bad("\"explain\" must be a boolean");
         r.explain = e->as_bool();
+    }
+    if (const Value* c = v.find("cutoff")) {
+        auto cutoff = pipeline::cutoff_from_json(*c);
+        if (!cutoff) return bad(cutoff.error().message());
+        r.cutoff = std::move(cutoff->model);
+    }
+    if (const Value* m = v.find("min_relevance")) {
+        if (!m->is_number() || !(m->as_number() >= 0.0 && m->as_number() <= 1.0)) {
+            return bad("\"min_relevance\" must be a probability in [0, 1]");
+        }
+        if (r.cutoff == std::nullopt) return bad("\"min_relevance\" needs a calibrated \"cutoff\"");
+        r.min_relevance = m->as_number();
     }
     QUIVER_ASSIGN_OR_RETURN(r.return_fields, return_fields_from_json(v, schema));
     return r;

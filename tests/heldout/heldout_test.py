@@ -181,6 +181,41 @@ def main():
             eq((sc["a"], sc["7"]), (0.5, 0))
         check("hybrid convex min_max with weights", hybrid_convex)
 
+        def vector_prf():
+            # api.md "prf": rocchio moves the query to alpha q + beta mean(top fb_docs stored vectors).
+            # q1's top 3 are a, c, 9; with alpha 0, beta 1 the query is their mean [.8, .2, 1/6, 1/6]:
+            # squared l2 c .076, a .136, 9 .402, b 1.336, then 7 and 10 (1.402 each)
+            p = {"method": "rocchio", "fb_docs": 3, "alpha": 0, "beta": 1}
+            eq(ids(q.search(C, field="vec", vector=q1, prf=p, fields=[]))[:4], ["c", "a", "9", "b"])
+            eq(ids(q.search(C, field="vec", vector=q1, fields=[]))[:3], ["a", "c", "9"])
+        check("vector prf (rocchio) moves the query", vector_prf)
+
+        def text_prf():
+            # api.md: feedback terms must be in at most 10% of the documents; here every term is in more,
+            # so rm3 adds no term and the query's terms keep weight original_query_weight
+            plain = q.search(C, field="body", text="red", fields=[])
+            r = q.search(C, field="body", text="red", prf={"method": "rm3", "original_query_weight": 0.25}, fields=[])
+            eq(ids(r), ids(plain))
+            for a, b in zip(r["hits"], plain["hits"]):
+                assert math.isclose(a["score"], 0.25 * b["score"], rel_tol=1e-5), (a, b)
+            expect_error(400, "invalid_argument", lambda: q.search(C, field="body", text="red", prf={"alpha": 1}), "alpha")
+        check("text prf (rm3) in a tiny collection: query weight only", text_prf)
+
+        def cutoff():
+            # a cutoff with slope 1 and no bias: P = sigmoid(score - top score), so only the top hit reaches 0.5
+            six = [0, 0, 0, 0, 0, 0]
+            cut = {"method": "calibrated", "depth": 3, "threshold": 0.5, "feature_mean": six,
+                   "feature_scale": [1] * 6, "wa": six, "wb": six}
+            r = q.search(C, field="body", text="red", cutoff=cut, fields=[])
+            eq(ids(r), ["c"])
+            assert math.isclose(r["hits"][0]["relevance"], 0.5, rel_tol=1e-9), r["hits"][0]
+            r = q.search(C, field="body", text="red", cutoff=cut, min_relevance=0, fields=[])
+            eq(ids(r), ["c", "7", "a"])  # the whole depth
+            assert all(0 < h["relevance"] <= 0.5 for h in r["hits"]), r
+            expect_error(400, "invalid_argument", lambda: q.search(C, field="body", text="red", min_relevance=0.5),
+                         "cutoff")
+        check("calibrated cutoff and min_relevance", cutoff)
+
         def limit_ties():
             # the full orders are c,7,a (text) and a,c,9,10,7,b (vector); a limit must cut them, not reorder
             eq(ids(q.search(C, field="body", text="red", limit=2, fields=[])), ["c", "7"])

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 namespace quiver::pipeline {
@@ -62,11 +63,29 @@ TEST(Calibration, QueryDependentMappingBeatsOneThreshold) {
     EXPECT_EQ(calibrated.queries, 40u);
     EXPECT_GT(calibrated.f1, 0.95);
     EXPECT_LT(global.f1, 0.85);
-    // Monotone: each query's calibrated order is its score order.
+    // Monotone: each query's calibrated order is its score order. calibrated_probabilities (what
+    // collections call on their own ranking) gives the same numbers.
+    EXPECT_TRUE(validate_calibration(*model).ok());
     for (const auto& [qid, entries] : run) {
         const auto p = calibrated_scores(entries, *model);
         for (std::size_t i = 1; i < p.size(); ++i) EXPECT_GE(p[i - 1].score, p[i].score);
+        std::vector<eval::RunEntry> sorted = entries;
+        std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.score > b.score; });
+        std::vector<double> scores;
+        for (std::size_t i = 0; i < sorted.size() && i < model->depth; ++i) scores.push_back(sorted[i].score);
+        const auto q = calibrated_probabilities(scores, *model);
+        ASSERT_EQ(q.size(), p.size());
+        for (std::size_t i = 0; i < q.size(); ++i) EXPECT_EQ(q[i], p[i].score);
     }
+    CalibrationModel broken = *model;
+    broken.wa.pop_back();
+    EXPECT_FALSE(validate_calibration(broken).ok());
+    broken = *model;
+    broken.feature_scale[2] = 0.0;
+    EXPECT_FALSE(validate_calibration(broken).ok());
+    broken = *model;
+    broken.threshold = -0.1;
+    EXPECT_FALSE(validate_calibration(broken).ok());
     // Training reads only its own split: the test queries' entries in the run change nothing.
     eval::Run train_only;
     for (const auto& [qid, entries] : run) {

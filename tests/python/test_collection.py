@@ -178,3 +178,24 @@ def test_multi_vector_and_encoded_sparse_fields(tmp_path):
     r = e.search(queries=[{"field": "body", "text": "fox"}, {"field": "splade", "text": "fox"},
                           {"field": "colbert", "text": "fox"}], fusion={"method": "rrf"}, limit=1)
     assert r["hits"][0]["id"] == "d"
+
+
+def test_prf_and_calibrated_cutoff(store):
+    c = store.create_collection("docs", SCHEMA)
+    c.upsert(DOCS)
+    # vector Rocchio with alpha 0, beta 1 and 2 feedback documents: the query becomes mean(a, c) = [.95, .05, 0, 0]
+    prf = {"method": "rocchio", "fb_docs": 2, "alpha": 0, "beta": 1}
+    r = c.search(field="emb", vector=[0.8, 0.6, 0, 0], prf=prf, limit=4)
+    moved = np.array([0.95, 0.05, 0, 0]) / np.linalg.norm([0.95, 0.05, 0, 0])
+    for h in r["hits"]:
+        v = np.array(c.get(h["id"], with_vectors=True)["emb"])
+        assert h["score"] == pytest.approx(float(moved @ v / np.linalg.norm(v)) - 1.0, abs=1e-5)
+    with pytest.raises(quiver.InvalidArgumentError, match="rocchio"):
+        c.search(field="emb", vector=[1, 0, 0, 0], prf={"method": "rm3"})
+    # a cut-off with slope 1 and no bias: P = sigmoid(score - top score); only ties with the top reach 0.5
+    six = [0, 0, 0, 0, 0, 0]
+    cut = {"method": "calibrated", "depth": 4, "threshold": 0.5, "feature_mean": six, "feature_scale": [1] * 6,
+           "wa": six, "wb": six}
+    r = c.search(field="title", text="red", cutoff=cut)
+    assert [h["id"] for h in r["hits"]] == ["a", "c"] and all(h["relevance"] == 0.5 for h in r["hits"])
+    assert "relevance" not in c.search(field="title", text="red")["hits"][0]

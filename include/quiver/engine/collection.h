@@ -47,6 +47,8 @@
 #include "quiver/engine/fusion.h"
 #include "quiver/engine/schema.h"
 #include "quiver/index/filtered_search.h"
+#include "quiver/pipeline/calibration.h"
+#include "quiver/pipeline/prf.h"
 #include "quiver/sparse/maxscore.h"
 #include "quiver/storage/wal.h"
 
@@ -95,6 +97,17 @@ struct CollectionOptions {
 /// One query clause: a text field with query text, a vector field with a vector, a sparse-vector
 /// field with (term, weight) pairs, or a multi-vector field with token vectors. A field with an encoder
 /// (vector, sparse_vector, multi_vector) may be given `text` instead, encoded as a query.
+///
+/// Pseudo-relevance feedback (`prf`, pipeline/prf.h), computed as `quiver eval --prf` does: a first
+/// retrieval of the clause (same snapshot and filter) gives its top `fb_docs` documents, then
+///   - text fields, RM3 or lexical Rocchio: the feedback documents' indexed text is re-analysed, terms
+///     pass Anserini's filter (length >= 2, [a-z0-9] only, collection df / live documents <= 0.1),
+///     and the expanded query's terms are scored with their weights as BM25 boosts (collection-wide
+///     statistics);
+///   - vector fields, Rocchio only: the query vector becomes alpha q + beta mean(stored vectors of the
+///     feedback documents) (not normalised; cosine fields normalise at search);
+///   - sparse and multi-vector fields: refused (kInvalidArgument).
+/// The second retrieval is the clause's result (and what fusion sees).
 struct QueryClause {
     std::string field;
     std::string text;           ///< text fields; fields with an encoder
@@ -102,6 +115,7 @@ struct QueryClause {
     SparseTerms sparse;         ///< sparse-vector fields
     TokenVectors tokens;        ///< multi-vector fields (scored by MaxSim)
     double weight = 1.0;        ///< fusion weight of this clause (finite, >= 0)
+    std::optional<pipeline::PrfSpec> prf;  ///< pseudo-relevance feedback (validate_prf ranges)
 
     static QueryClause of_text(std::string field, std::string text) {
         QueryClause c;
@@ -141,6 +155,13 @@ struct SearchAfter {
 /// The page is `[offset, offset + k)` of the ordered hits (after `search_after` when given; then
 /// offset + k <= 10000 for scored queries and the cursor reaches down to rank 10000; filter-only
 /// queries page without depth limit), dropping hits scored below `score_threshold`.
+///
+/// Calibrated cut-off (`cutoff`, pipeline/calibration.h; trained by `quiver eval --cutoff calibrated
+/// --save-pipeline`): the query's top `cutoff->depth` hits (after fusion and filter) are mapped to
+/// probabilities of relevance from their score distribution, exactly as `quiver eval` maps a run;
+/// only hits with probability >= `min_relevance` (default: the model's trained threshold) remain, and
+/// paging (offset, search_after, score_threshold on the scores) works within them. Each hit then
+/// carries its `relevance`. `min_relevance` without `cutoff` is kInvalidArgument.
 struct SearchRequest {
     std::vector<QueryClause> clauses;
     std::size_t k = 10;                 ///< page size ("limit")
@@ -152,6 +173,8 @@ struct SearchRequest {
     std::optional<std::vector<std::string>> return_fields;  ///< nullopt = all stored fields
     std::size_t ef = 0;                 ///< HNSW beam width, 0 = default
     bool explain = false;               ///< the caller wants a SearchExplain (server: "explain": true)
+    std::optional<pipeline::CalibrationModel> cutoff;  ///< calibrated cut-off (see above)
+    std::optional<double> min_relevance;               ///< in [0, 1]; needs `cutoff`
 };
 
 /// How a search was answered (`Collection::search` with an explain out-parameter): the filter's
@@ -181,6 +204,7 @@ struct SearchHit {
     /// inner product (sparse), MaxSim (multi-vector), the fused score when several clauses were fused, 1 for filter-only.
     double score = 0.0;
     Document document;  ///< the requested stored fields
+    std::optional<double> relevance;  ///< probability of relevance, with a calibrated `cutoff`
 };
 
 /// A page of documents in id order (bytewise), after `after` (exclusive; empty = from the start).

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <vector>
 
 #include "quiver/core/result.h"
@@ -49,6 +50,14 @@ struct CalibrationModel {
 /// The probability of relevance of each of the query's top `model.depth` entries, best first
 /// (entries ordered as trec_eval ranks them).
 std::vector<eval::RunEntry> calibrated_scores(const std::vector<eval::RunEntry>& entries, const CalibrationModel& model);
+
+/// kInvalidArgument unless `model` is usable: depth 1..10000, four vectors of 6 finite numbers
+/// (feature_scale > 0), threshold in [0, 1] (for models read from JSON or built in code).
+[[nodiscard]] Status validate_calibration(const CalibrationModel& model);
+
+/// The probability of relevance of each of one query's scores, given best first (already cut to the
+/// model's depth): what `calibrated_scores` computes, for callers that rank themselves (collections).
+std::vector<double> calibrated_probabilities(std::span<const double> scores_best_first, const CalibrationModel& model);
 
 /// The run cut per query by the model (entries with P >= threshold; scores replaced by P).
 eval::Run apply_calibrated_cutoff(const eval::Run& run, const CalibrationModel& model);

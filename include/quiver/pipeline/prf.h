@@ -50,6 +50,9 @@ struct PrfSpec {
 /// weight outside [0, 1], fb_docs or fb_terms of 0, or negative alpha/beta.
 [[nodiscard]] Result<PrfSpec> parse_prf(std::string_view text);
 std::string to_string(const PrfSpec& spec);
+/// kInvalidArgument when `spec` is out of the ranges parse_prf accepts (fb_docs and fb_terms 1..1000,
+/// weight in [0, 1], alpha and beta finite and >= 0): for specs built in code or from JSON.
+[[nodiscard]] Status validate_prf(const PrfSpec& spec);
 
 struct WeightedTerm {
     std::string term;

@@ -31,7 +31,9 @@ json::Value document_to_json(const engine::Schema& schema, const engine::Documen
 Result<engine::Filter> filter_from_json(const json::Value& v, int depth = 0);
 /// A search body (docs/api.md): one clause ("field" + "text"/"vector"/"sparse") or "queries", or
 /// none (filter-only); limit (or k) up to `max_k`, offset, search_after, score_threshold, fusion,
-/// filter, fields, with_vectors, ef, explain. Unknown keys are errors.
+/// filter, fields, with_vectors, ef, explain, cutoff and min_relevance (a calibrated cut-off, a
+/// pipeline file's "cutoff" object); each clause may carry "prf" (a pipeline file's "prf" object;
+/// its method defaults to rocchio on vector fields, rm3 elsewhere). Unknown keys are errors.
 Result<engine::SearchRequest> search_from_json(const json::Value& v, std::size_t max_k, const engine::Schema& schema);
 /// `{"filter": {"matches", "index_lookups", "documents_scanned"} | null, "plans": [{"field", "source",
 /// "strategy", "matches", "size", "selectivity", "reason", "fallback"}]}` (docs/api.md, "explain").
