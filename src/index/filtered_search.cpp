@@ -26,14 +26,7 @@ std::vector<Neighbor> exact_scan_on_disk(const HnswIndex& hnsw, std::span<const 
     auto consider = [&](std::uint32_t slot) {
         if (g.read_vector(slot, buf.data())) top.push(g.dist(q, buf.data(), g.dim), to_int(g.labels[slot]));
     };
-    allowed.for_each([&](std::uint32_t label) {
-        if (label < g.count && to_int(g.labels[label]) == label && g.deleted[label] == 0) {
-            consider(label);
-            return;
-        }
-        const auto it = g.slot_of.find(label);
-        if (it != g.slot_of.end() && g.deleted[it->second] == 0) consider(it->second);
-    });
+    for_each_allowed_slot(g, allowed, consider);
     std::vector<Neighbor> out;
     for (const auto& [d, label] : top.take_sorted()) out.push_back({Label{label}, d});
     return out;

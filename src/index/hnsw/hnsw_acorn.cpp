@@ -199,14 +199,7 @@ std::vector<Neighbor> hnsw_exact_scan(const HnswIndex& hnsw, std::span<const flo
             std::push_heap(heap.begin(), heap.end(), MaxFirst{});
         }
     };
-    allowed.for_each([&](std::uint32_t label) {
-        if (label < g.count && to_int(g.labels[label]) == label && g.deleted[label] == 0) {
-            consider(label);
-            return;
-        }
-        const auto it = g.slot_of.find(label);
-        if (it != g.slot_of.end() && g.deleted[it->second] == 0) consider(it->second);
-    });
+    for_each_allowed_slot(g, allowed, consider);
     return to_neighbors(g, heap, k);
 }
 

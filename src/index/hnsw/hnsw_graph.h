@@ -212,4 +212,18 @@ struct HnswGraph {
     static std::size_t default_rescore(std::size_t k, std::size_t ef) noexcept;
 };
 
+/// Calls fn(slot) for every live slot whose label `allowed` holds: a label equal to its own slot (the
+/// usual case) is taken without the map; others go through slot_of. `Set` has for_each(label).
+template <class Set, class Fn>
+void for_each_allowed_slot(const HnswGraph& g, const Set& allowed, Fn&& fn) {
+    allowed.for_each([&](std::uint32_t label) {
+        if (label < g.count && to_int(g.labels[label]) == label && g.deleted[label] == 0) {
+            fn(label);
+            return;
+        }
+        const auto it = g.slot_of.find(label);
+        if (it != g.slot_of.end() && g.deleted[it->second] == 0) fn(it->second);
+    });
+}
+
 }  // namespace quiver::index
