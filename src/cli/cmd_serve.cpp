@@ -27,6 +27,7 @@ struct ServeOptions {
     std::size_t max_body_mb = 64;
     std::size_t max_header_kb = 32;
     std::uint32_t commit_delay_us = 200;
+    std::uint64_t filter_budget = engine::CollectionOptions{}.filter_budget;
 };
 
 // A key from a file (first line, surrounding whitespace dropped); the file must not be empty.
@@ -99,6 +100,7 @@ int run_serve(ServeOptions o) {
     engine::CollectionOptions copts;
     copts.models_dir = o.models;  // set even when empty: a server resolves encoder names, never paths
     copts.commit_delay_us = o.commit_delay_us;
+    copts.filter_budget = o.filter_budget;
     auto store = engine::Store::open(o.data, copts);
     if (!store) return report("serve", store.error());
     auto srv = server::Server::bind(**store, so);
@@ -172,6 +174,10 @@ void add_serve_command(CLI::App& app) {
     sub->add_option("--commit-delay-us", o->commit_delay_us,
                     "Under concurrent writes, how long a group-commit leader may wait for the other writers "
                     "before its fsync (microseconds; a lone writer never waits; 0 = never)")
+        ->capture_default_str();
+    sub->add_option("--filter-budget", o->filter_budget,
+                    "Work units one request's filter evaluation may take (about one attribute test of one "
+                    "document each; docs/filtering.md); a filter over it gets 422 filter_budget_exceeded")
         ->capture_default_str();
     sub->add_option("--header-timeout", o->server.header_timeout_s,
                     "Seconds a new connection has to send its request headers")

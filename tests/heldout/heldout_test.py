@@ -102,7 +102,8 @@ def main():
         def stats():
             g = q.get_collection(C)
             eq(sorted(g), ["name", "schema", "stats"])
-            eq(sorted(g["stats"]), ["deleted_pending", "documents", "memory_segments", "merges", "segments", "wal_syncs", "writes"])
+            eq(sorted(g["stats"]), ["deleted_pending", "documents", "memory_segments", "merges", "segments", "vector_disk_bytes", "vector_memory_bytes",
+               "wal_syncs", "writes"])
             eq(g["stats"]["documents"], 6)
             assert 'quiver_collection_documents{collection="held"} 6' in q.metrics(), "metrics"
         check("collection stats and metrics", stats)

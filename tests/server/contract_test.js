@@ -159,6 +159,7 @@ async function main() {
 
   const srv = await startServer(quiver, ["--max-batch", "5"]);
   const keyed = await startServer(quiver, ["--api-key", "s3cret", "--read-only-api-key", "r3ad"]);
+  const tight = await startServer(quiver, ["--filter-budget", "1"]);  // every filter over a document exceeds it
   try {
     const C = "/v1/collections/{name}";
     const D = C + "/documents";
@@ -268,9 +269,27 @@ async function main() {
     // A read-only key may not write: 403 before the body is looked at.
     await call(keyed.base, { method: "POST", url: "/v1/collections/c/documents", template: "/v1/collections/{name}/documents",
                              body: [{ id: "x" }], status: 403, headers: { Authorization: "Bearer r3ad" } });
+    // The per-request filter budget: 422 filter_budget_exceeded on every route that evaluates a filter.
+    const over = { field: "tag", eq: "fruit" };
+    for (const step of [
+      ["PUT", "/v1/collections/docs", C, SCHEMA, 201],
+      ["POST", "/v1/collections/docs/documents", D, DOCS, 200],
+      ["POST", "/v1/collections/docs/search", C + "/search", { field: "body", text: "apple", filter: over }, 422],
+      ["POST", "/v1/collections/docs/search/batch", C + "/search/batch",
+        { searches: [{ field: "body", text: "apple", filter: over }] }, 422],
+      ["POST", "/v1/collections/docs/count", C + "/count", { filter: over }, 422],
+      ["POST", "/v1/collections/docs/scroll", C + "/scroll", { filter: over }, 422],
+    ]) {
+      const [method, url, template, body, status] = step;
+      const r = await call(tight.base, { method, url, template, body, status });
+      if (status === 422 && !(r.json && r.json.error && r.json.error.code === "filter_budget_exceeded")) {
+        fail(`${method} ${url}: expected error code filter_budget_exceeded, got ${JSON.stringify(r.json)}`);
+      }
+    }
   } finally {
     await srv.stop();
     await keyed.stop();
+    await tight.stop();
   }
   // Every documented (route, method, status) was exercised.
   let documented = 0;
