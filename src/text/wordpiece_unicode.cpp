@@ -245,41 +245,43 @@ void bert_strip_accents(const std::u32string& s, std::u32string& out) {
     }
 }
 
+namespace {
+
+// One scalar value of strict UTF-8 at p[i] (i < n): its length (1..4), or 0 for a bad lead byte, a
+// truncated or broken sequence, an overlong form, a surrogate or a value past U+10FFFF.
+std::size_t decode_one(const unsigned char* p, std::size_t n, std::size_t i, char32_t& cp) noexcept {
+    const unsigned char b = p[i];
+    std::size_t len;
+    if (b < 0x80) {
+        cp = b;
+        return 1;
+    } else if ((b & 0xE0) == 0xC0) {
+        cp = b & 0x1F; len = 2;
+    } else if ((b & 0xF0) == 0xE0) {
+        cp = b & 0x0F; len = 3;
+    } else if ((b & 0xF8) == 0xF0) {
+        cp = b & 0x07; len = 4;
+    } else {
+        return 0;
+    }
+    if (i + len > n) return 0;
+    for (std::size_t k = 1; k < len; ++k) {
+        if ((p[i + k] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    const bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
+    if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return len;
+}
+
+}  // namespace
+
 bool valid_utf8(std::string_view s, std::size_t* bad_offset) noexcept {
     const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    const std::size_t n = s.size();
-    std::size_t i = 0;
-    while (i < n) {
-        const unsigned char b = p[i];
-        if (b < 0x80) {
-            ++i;
-            continue;
-        }
-        std::size_t len;
-        char32_t cp;
-        if ((b & 0xE0) == 0xC0) {
-            cp = b & 0x1F; len = 2;
-        } else if ((b & 0xF0) == 0xE0) {
-            cp = b & 0x0F; len = 3;
-        } else if ((b & 0xF8) == 0xF0) {
-            cp = b & 0x07; len = 4;
-        } else {
-            *bad_offset = i;
-            return false;
-        }
-        if (i + len > n) {
-            *bad_offset = i;
-            return false;
-        }
-        for (std::size_t k = 1; k < len; ++k) {
-            if ((p[i + k] & 0xC0) != 0x80) {
-                *bad_offset = i;
-                return false;
-            }
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        const bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
-        if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+    char32_t cp;
+    for (std::size_t i = 0; i < s.size();) {
+        const std::size_t len = decode_one(p, s.size(), i, cp);
+        if (len == 0) {
             *bad_offset = i;
             return false;
         }
@@ -290,39 +292,10 @@ bool valid_utf8(std::string_view s, std::size_t* bad_offset) noexcept {
 
 bool decode_utf8(std::string_view s, std::u32string& out, std::size_t* bad_offset) noexcept {
     const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    const std::size_t n = s.size();
-    std::size_t i = 0;
-    while (i < n) {
-        const unsigned char b = p[i];
-        char32_t cp;
-        std::size_t len;
-        if (b < 0x80) {
-            out.push_back(b);
-            ++i;
-            continue;
-        } else if ((b & 0xE0) == 0xC0) {
-            cp = b & 0x1F; len = 2;
-        } else if ((b & 0xF0) == 0xE0) {
-            cp = b & 0x0F; len = 3;
-        } else if ((b & 0xF8) == 0xF0) {
-            cp = b & 0x07; len = 4;
-        } else {
-            *bad_offset = i;
-            return false;
-        }
-        if (i + len > n) {
-            *bad_offset = i;
-            return false;
-        }
-        for (std::size_t k = 1; k < len; ++k) {
-            if ((p[i + k] & 0xC0) != 0x80) {
-                *bad_offset = i;
-                return false;
-            }
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        const bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
-        if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+    char32_t cp;
+    for (std::size_t i = 0; i < s.size();) {
+        const std::size_t len = decode_one(p, s.size(), i, cp);
+        if (len == 0) {
             *bad_offset = i;
             return false;
         }
