@@ -172,6 +172,7 @@ py::dict stats_to_python(const engine::CollectionStats& s) {
     d["merges"] = s.merges;
     d["writes"] = s.writes;
     d["wal_syncs"] = s.wal_syncs;
+    d["write_stalls"] = s.write_stalls;
     d["last_seq"] = s.last_seq;
     d["merge_failures"] = s.merge_failures;
     d["last_merge_error"] = s.last_merge_error;

@@ -165,8 +165,29 @@ void Collection::Impl::publish() {
     }
     snap->seq = last_seq;
     st.last_seq = last_seq;
-    std::lock_guard lock(snap_mu);
-    snapshot = std::move(snap);
+    const std::size_t before = memory_segments.exchange(st.memory_segments);
+    {
+        std::lock_guard lock(snap_mu);
+        snapshot = std::move(snap);
+    }
+    const std::size_t limit = options.stall_memory_segments;
+    if (limit > 0 && before >= limit && st.memory_segments < limit) {
+        std::lock_guard lock(stall_mu);  // no lost wake-up: a staller tests the count under stall_mu
+        stall_cv.notify_all();
+    }
+}
+
+void Collection::Impl::stall_if_merges_behind() {
+    const std::size_t limit = options.stall_memory_segments;
+    if (limit == 0 || !options.background_merge || options.read_only) return;
+    if (memory_segments.load(std::memory_order_relaxed) < limit) return;
+    write_stalls.fetch_add(1, std::memory_order_relaxed);
+    // A merge that fails (a full disk) ends the wait too: the write then meets the same error or not.
+    const std::uint64_t failures = merge_failures.load();
+    std::unique_lock lock(stall_mu);
+    stall_cv.wait_for(lock, std::chrono::milliseconds(options.max_stall_ms), [&] {
+        return memory_segments.load() < limit || merge_failures.load() != failures || closing.load();
+    });
 }
 
 Result<std::uint64_t> Collection::Impl::freeze_memtable(std::size_t next_capacity) {
@@ -234,9 +255,10 @@ Status Collection::Impl::ensure_wal() {
 }
 
 bool Collection::Impl::delete_live(const std::string& id,
-                                   DeleteDelta& changed, std::uint64_t seq) {
+                                   DeleteDelta& changed, std::uint64_t seq, std::uint64_t as_of) {
     if (mem) {
         if (const auto local = mem->find_live(id)) {
+            if (mem->slot_seq(*local) > as_of) return false;  // rewritten after the snapshot: kept
             mem->mark_deleted(*local, seq);
             --mem_live;
             return true;
@@ -250,6 +272,7 @@ bool Collection::Impl::delete_live(const std::string& id,
         if (e.deleted.contains(*local) || (found != changed.end() && found->second.contains(*local))) {
             continue;  // an older, already deleted version
         }
+        if (e.seg->seq(*local) > as_of) return false;  // the live version, rewritten after the snapshot
         if (found == changed.end()) found = changed.emplace(it->first, Bitmap()).first;
         found->second.add(*local);
         return true;
@@ -285,6 +308,11 @@ void Collection::close() {
         impl_->stop = true;
     }
     impl_->stop_cv.notify_all();
+    {
+        std::lock_guard lock(impl_->stall_mu);
+        impl_->closing.store(true);
+        impl_->stall_cv.notify_all();
+    }
     if (impl_->merger.joinable()) impl_->merger.join();
     std::lock_guard lock(impl_->write_mu);
     impl_->closed = true;
@@ -415,6 +443,12 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
             auto type = r.u8();
             auto count = r.u32();
             if (!seq || !type || !count || *seq != rec.seq) return data_loss(where + ": malformed record");
+            std::uint64_t as_of = UINT64_MAX;
+            if (*type == kRecordDeleteAsOf) {
+                auto a = r.u64();
+                if (!a || *a >= rec.seq) return data_loss(where + ": malformed record (as-of sequence number)");
+                as_of = *a;
+            }
             for (std::uint32_t i = 0; i < *count; ++i) {
                 std::string id;
                 std::optional<Document> doc;
@@ -423,15 +457,18 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
                     if (!d) return data_loss(where + ": " + d.error().message());
                     id = d->id;
                     doc = std::move(*d);
-                } else if (*type == kRecordDelete) {
+                } else if (*type == kRecordDelete || *type == kRecordDeleteAsOf) {
                     auto s = r.str();
                     if (!s) return data_loss(where + ": " + s.error().message());
                     id = std::move(*s);
                 } else {
                     return data_loss(where + ": unknown record type " + std::to_string(*type));
                 }
-                pending.erase(id);
-                impl->delete_live(id, changed);  // consults `changed` first; applied once below
+                if (const auto it = pending.find(id); it != pending.end()) {
+                    if (it->second.second > as_of) continue;  // rewritten after the delete's snapshot
+                    pending.erase(it);
+                }
+                impl->delete_live(id, changed, 0, as_of);  // consults `changed` first; applied once below
                 if (doc) pending.emplace(id, std::make_pair(std::move(*doc), rec.seq));
             }
             expected = rec.seq + 1;
@@ -544,24 +581,29 @@ Status Collection::upsert(std::vector<Document> docs) {
 }
 
 Result<std::size_t> Collection::remove(const std::vector<std::string>& ids) {
-    Impl& s = *impl_;
     for (const auto& id : ids) {
         if (!valid_document_id(id)) return invalid_argument("document id must be 1-512 bytes of valid UTF-8");
     }
+    return impl_->remove_ids(ids);
+}
+
+Result<std::size_t> Collection::Impl::remove_ids(const std::vector<std::string>& ids, std::uint64_t as_of) {
     if (ids.empty()) return std::size_t{0};
     PendingWrite w;
     w.is_delete = true;
+    w.delete_as_of = as_of;
     {
         ByteWriter bw;
         bw.u64(0);  // the sequence number, patched by the leader
-        bw.u8(kRecordDelete);
+        bw.u8(as_of == UINT64_MAX ? kRecordDelete : kRecordDeleteAsOf);
         bw.u32(static_cast<std::uint32_t>(ids.size()));
+        if (as_of != UINT64_MAX) bw.u64(as_of);
         for (const auto& id : ids) bw.str(id);
         w.record = std::move(bw.bytes());
     }
     if (w.record.size() >= storage::kWalMaxRecord) return resource_exhausted("batch too large for one log record");
     w.delete_ids = ids;
-    QUIVER_TRY(s.commit(w));
+    QUIVER_TRY(commit(w));
     return w.removed;
 }
 
@@ -571,6 +613,7 @@ Result<std::size_t> Collection::remove(const std::vector<std::string>& ids) {
 // group. Writers arriving during that fsync form the next group; the leader wakes the first of them,
 // which leads it (each writer sleeps on its own condition variable: no thundering herd).
 Status Collection::Impl::commit(PendingWrite& w) {
+    stall_if_merges_behind();
     std::unique_lock lock(commit_mu);
     commit_queue.push_back(&w);
     writes_waiting.fetch_add(1, std::memory_order_relaxed);
@@ -718,7 +761,7 @@ bool Collection::Impl::commit_group(const std::vector<PendingWrite*>& group) {
     for (PendingWrite* p : group) {
         ++seq;
         if (p->is_delete) {
-            for (const auto& id : p->delete_ids) p->removed += delete_live(id, changed, seq) ? 1 : 0;
+            for (const auto& id : p->delete_ids) p->removed += delete_live(id, changed, seq, p->delete_as_of) ? 1 : 0;
         } else if (p->seg) {
             p->seg->assign_seq(seq);
             for (std::uint32_t i = 0; i < p->seg->size(); ++i) delete_live(p->seg->doc_id(i), changed, seq);

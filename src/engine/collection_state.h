@@ -86,6 +86,7 @@ struct PendingWrite {
     std::uint64_t seg_id = 0;
     std::vector<std::string> delete_ids;  // a delete
     bool is_delete = false;
+    std::uint64_t delete_as_of = UINT64_MAX;  // delete by filter: only versions written at or before it
     Status status;
     std::size_t removed = 0;  // deletes: how many existed
     bool done = false;        // guarded by commit_mu
@@ -138,6 +139,7 @@ struct Collection::Impl {
     std::shared_ptr<Memtable> mem;    // small batches; frozen into a segment at capacity (write_mu)
     std::size_t mem_live = 0;         // live documents in `mem` (write_mu)
     bool prefreezing = false;         // a prefreeze_memtable() is under way (write_mu)
+    bool deferred_compaction = false;  // the last merge pass flushed alone, deferring persisted work (write_mu)
 
     // Group commit: writers queue here; one leader appends the queue, fsyncs once, wakes the rest.
     std::mutex commit_mu;
@@ -149,6 +151,12 @@ struct Collection::Impl {
     std::atomic<std::uint64_t> wal_syncs{0};
     std::atomic<std::uint64_t> writes{0};
     std::atomic<std::size_t> writes_waiting{0};
+    // Write stall: in-memory segments as of the last publish, and writers waiting for merges to cut them.
+    std::atomic<std::size_t> memory_segments{0};
+    std::atomic<std::uint64_t> write_stalls{0};
+    std::mutex stall_mu;
+    std::condition_variable stall_cv;  // with stall_mu: notified when memory_segments drops below the limit
+    std::atomic<bool> closing{false};  // close() has begun: stalled writers stop waiting
     std::chrono::steady_clock::time_point last_write = std::chrono::steady_clock::now();
 
     mutable std::mutex snap_mu;
@@ -175,6 +183,9 @@ struct Collection::Impl {
         return snapshot;
     }
     void publish();  // requires write_mu
+    /// Before a write (no lock held): waits, at most `max_stall_ms`, while the background merger is
+    /// `stall_memory_segments` or more in-memory segments behind.
+    void stall_if_merges_behind();
     /// Queues `w`, then either waits for a leader to commit it or leads a group. Returns w.status.
     Status commit(PendingWrite& w);
     /// Requires write_mu. Returns true when the memtable is due to be frozen and the caller (the group's
@@ -198,7 +209,9 @@ struct Collection::Impl {
     Status ensure_wal();
     /// Marks the live version of `id` (if any) deleted. Requires write_mu. Returns whether one existed.
     /// `seq` is the deleting write's sequence number (memtable slots record it).
-    bool delete_live(const std::string& id, DeleteDelta& changed, std::uint64_t seq = 0);
+    /// With `as_of`, only a live version written at or before that sequence number is deleted.
+    bool delete_live(const std::string& id, DeleteDelta& changed, std::uint64_t seq = 0,
+                     std::uint64_t as_of = UINT64_MAX);
     void apply_changed(DeleteDelta& changed);
     /// Sets e.deleted to `deleted` and advances its statistics version.
     static void set_deleted(SegEntry& e, DeleteSet deleted);
@@ -207,6 +220,8 @@ struct Collection::Impl {
     Status merge_once(bool force_flush, bool all, bool* did_work);
     Status merge_pass(bool force_flush, bool all, bool* did_work);
     void merger_loop();
+    /// Deletes `ids` in one durable write; with `as_of` (delete by filter), as kRecordDeleteAsOf.
+    Result<std::size_t> remove_ids(const std::vector<std::string>& ids, std::uint64_t as_of = UINT64_MAX);
 };
 
 /// search.cpp: one search over `snap` (the contract of Collection::search).
@@ -229,6 +244,10 @@ std::vector<LiveRef> live_in_id_order(const Snapshot& snap, const Filter* filter
 // Files of a collection directory (collection.cpp); repair.cpp uses them too.
 inline constexpr std::uint8_t kRecordUpsert = 1;
 inline constexpr std::uint8_t kRecordDelete = 2;
+/// Delete by filter: u64 as_of, then the ids. An id is deleted only if its live version was written at
+/// or before sequence number `as_of` (the snapshot the filter was evaluated on), so a document rewritten
+/// meanwhile keeps its new version, live and on replay alike.
+inline constexpr std::uint8_t kRecordDeleteAsOf = 3;
 struct Manifest {
     Schema schema;
     std::uint64_t next_seg_id = 1;

@@ -73,6 +73,8 @@ public:
     void append(MemDoc doc, std::uint64_t seq);
     /// The slot holding the live version of `id`, if any.
     std::optional<std::uint32_t> find_live(const std::string& id) const;
+    /// The sequence number of the write that put slot `local` here.
+    std::uint64_t slot_seq(std::uint32_t local) const noexcept { return slots_[local].seq; }
     /// Marks a live slot deleted by the write with sequence number `seq`.
     void mark_deleted(std::uint32_t local, std::uint64_t seq);
     /// Live documents and their sequence numbers, in slot order (to freeze into a segment).

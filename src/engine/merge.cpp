@@ -1,9 +1,5 @@
 // Background merging: persists in-memory segments, reclaims deleted documents, advances the WAL
 // checkpoint and replaces MANIFEST. See collection.h for the locking contract.
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -11,8 +7,6 @@
 #include "engine/collection_state.h"
 
 namespace quiver::engine {
-
-constexpr int kMergeNice = 10;
 
 
 namespace {
@@ -30,6 +24,10 @@ Status Collection::Impl::merge_once(bool force_flush, bool all, bool* did_work) 
     Status st = merge_pass(force_flush, all, did_work);
     if (!st) {
         merge_failures.fetch_add(1);
+        {
+            std::lock_guard lock(stall_mu);  // writers stalled behind merges stop waiting
+            stall_cv.notify_all();
+        }
         std::fprintf(stderr, "quiver: merge in collection '%s' failed (inputs kept): %s\n", dir.c_str(),
                      st.error().to_string().c_str());
         std::lock_guard lock(error_mu);
@@ -83,8 +81,24 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
             const std::size_t take = persisted.size() - options.max_segments / 2;
             for (std::size_t i = 0; i < take; ++i) chosen.push_back(persisted[i].second);
         }
-        const bool persisted_work = chosen.size() > mem_segs;
+        bool persisted_work = std::any_of(chosen.begin(), chosen.end(), [&](std::uint64_t id) { return segs.at(id).persisted; });
         if (!flush_now && !persisted_work) return ok_status();
+        if (flush_now && mem_segs > 0 && persisted_work && !all && !deferred_compaction) {
+            // Flush first, alone: persisting the in-memory segments (which every search pays for, and
+            // which the write stall counts) must not wait for the rewrite of a large persisted segment.
+            // The next pass takes the persisted work (never deferred twice in a row, so sustained writes
+            // cannot starve it). Empty persisted segments go now (nothing to build).
+            deferred_compaction = true;
+            chosen.erase(std::remove_if(chosen.begin(), chosen.end(),
+                                        [&](std::uint64_t id) {
+                                            const SegEntry& e = segs.at(id);
+                                            return e.persisted && e.seg->size() > e.deleted.count();
+                                        }),
+                         chosen.end());
+            persisted_work = false;
+        } else {
+            deferred_compaction = false;
+        }
         if (all && chosen.size() == 1 && mem_segs == 0 && segs.at(chosen[0]).deleted.empty()) return ok_status();
         // The checkpoint below covers every record up to last_seq: the memtable's documents must be
         // among the sources, as a segment.
@@ -238,11 +252,10 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
 }
 
 void Collection::Impl::merger_loop() {
-    // Background merges run at a lower CPU priority (as RocksDB's low-priority compaction threads), so
-    // under full load the cores go to requests first; the threads a merge's index builds start inherit
-    // it. flush() and optimize() merge on the caller's thread, at its priority. Best effort: a refusal
-    // leaves the default priority.
-    (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), kMergeNice);
+    // Merges run at the requests' priority (as Lucene's merge threads and RocksDB's default pools): a
+    // merger at a lower nice value starved under sustained load (a few percent of a core against busy
+    // request threads), in-memory segments piled up and every search paid for them. Writers are held back
+    // instead when merges fall behind (stall_memory_segments).
     auto wait = std::chrono::milliseconds(200);
     while (true) {
         {
@@ -250,6 +263,7 @@ void Collection::Impl::merger_loop() {
             stop_cv.wait_for(lock, wait, [&] { return stop; });
             if (stop) return;
         }
+        if (options.merge_hook) options.merge_hook();
         std::lock_guard merge_lock(merge_mu);
         bool did_work = false;
         // A failed merge leaves the previous state intact (and is logged and counted); it is retried,
@@ -282,6 +296,7 @@ CollectionStats Collection::stats() const {
     s.writes = impl_->writes.load(std::memory_order_relaxed);
     s.wal_syncs = impl_->wal_syncs.load(std::memory_order_relaxed);
     s.writes_waiting = impl_->writes_waiting.load(std::memory_order_relaxed);
+    s.write_stalls = impl_->write_stalls.load(std::memory_order_relaxed);
     s.merge_failures = impl_->merge_failures.load();
     s.recovered_tail_bytes = impl_->recovered_tail_bytes.load();
     s.recovered_tail_records = impl_->recovered_tail_records.load();

@@ -131,7 +131,8 @@ Result<std::size_t> Collection::remove_where(const Filter& filter) {
             }
         }
     }
-    return remove(ids);
+    // As of the snapshot: a matching document rewritten or deleted since is left as it now is.
+    return impl_->remove_ids(ids, snap->seq);
 }
 
 Result<std::size_t> Collection::patch(std::vector<Document> partial) {

@@ -165,7 +165,13 @@ Result<RepairReport> repair_collection(const std::string& dir) {
         auto type = r.u8();
         auto count = r.u32();
         bool ok = rseq && type && count && *rseq == seq &&
-                  (*type == kRecordUpsert || *type == kRecordDelete);
+                  (*type == kRecordUpsert || *type == kRecordDelete || *type == kRecordDeleteAsOf);
+        std::uint64_t as_of = UINT64_MAX;
+        if (ok && *type == kRecordDeleteAsOf) {
+            auto a = r.u64();
+            ok = a.ok() && *a < seq;
+            if (ok) as_of = *a;
+        }
         std::vector<std::pair<std::string, std::optional<Document>>> ops;
         for (std::uint32_t i = 0; ok && i < *count; ++i) {
             if (*type == kRecordUpsert) {
@@ -188,8 +194,8 @@ Result<RepairReport> repair_collection(const std::string& dir) {
         for (auto& [id, doc] : ops) {
             if (doc) {
                 keep(std::move(*doc), seq);
-            } else {
-                live.erase(id);
+            } else if (auto it = live.find(id); it != live.end() && it->second.second <= as_of) {
+                live.erase(it);
             }
         }
     }

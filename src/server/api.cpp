@@ -337,6 +337,9 @@ std::string Api::metrics_text() {
     std::string recovered_records =
         "# HELP quiver_collection_recovered_tail_records Partial (never acknowledged) log records dropped at open.\n"
         "# TYPE quiver_collection_recovered_tail_records gauge\n";
+    std::string stalls =
+        "# HELP quiver_collection_write_stalls_total Writes that waited for merges to catch up.\n"
+        "# TYPE quiver_collection_write_stalls_total counter\n";
     std::string wal_failed =
         "# HELP quiver_collection_wal_failed 1 when the collection's current log is poisoned by an I/O error.\n"
         "# TYPE quiver_collection_wal_failed gauge\n";
@@ -360,6 +363,9 @@ std::string Api::metrics_text() {
         std::snprintf(buf, sizeof buf, "quiver_collection_wal_failed{collection=\"%s\"} %d\n", name.c_str(),
                       st.wal_failed ? 1 : 0);
         wal_failed += buf;
+        std::snprintf(buf, sizeof buf, "quiver_collection_write_stalls_total{collection=\"%s\"} %llu\n", name.c_str(),
+                      static_cast<unsigned long long>(st.write_stalls));
+        stalls += buf;
     }
     std::string unavailable =
         "# HELP quiver_collection_unavailable 1 for a collection that failed to open (damaged files).\n"
@@ -368,7 +374,7 @@ std::string Api::metrics_text() {
         std::snprintf(buf, sizeof buf, "quiver_collection_unavailable{collection=\"%s\"} 1\n", u.name.c_str());
         unavailable += buf;
     }
-    return out + segs + durability + recovered + recovered_records + wal_failed + unavailable;
+    return out + segs + durability + recovered + recovered_records + wal_failed + stalls + unavailable;
 }
 
 ApiResponse Api::route(const ApiRequest& req, std::string& label) {
@@ -470,6 +476,7 @@ ApiResponse Api::route(const ApiRequest& req, std::string& label) {
             stats.set("merges", Value::number(static_cast<double>(st.merges)));
             stats.set("writes", Value::number(static_cast<double>(st.writes)));
             stats.set("wal_syncs", Value::number(static_cast<double>(st.wal_syncs)));
+            stats.set("write_stalls", Value::number(static_cast<double>(st.write_stalls)));
             stats.set("vector_memory_bytes", Value::number(static_cast<double>(st.vector_memory_bytes)));
             stats.set("vector_disk_bytes", Value::number(static_cast<double>(st.vector_disk_bytes)));
             Value o = Value::object();

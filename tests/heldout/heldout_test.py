@@ -103,7 +103,7 @@ def main():
             g = q.get_collection(C)
             eq(sorted(g), ["name", "schema", "stats"])
             eq(sorted(g["stats"]), ["deleted_pending", "documents", "memory_segments", "merges", "segments", "vector_disk_bytes", "vector_memory_bytes",
-               "wal_syncs", "writes"])
+               "wal_syncs", "write_stalls", "writes"])
             eq(g["stats"]["documents"], 6)
             assert 'quiver_collection_documents{collection="held"} 6' in q.metrics(), "metrics"
         check("collection stats and metrics", stats)

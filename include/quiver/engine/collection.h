@@ -81,9 +81,20 @@ struct CollectionOptions {
     /// before it appends and fsyncs, so concurrent writers share more fsyncs. A lone writer (groups of
     /// one) never waits. 0 = never wait.
     std::uint32_t commit_delay_us = 0;
+    /// Write stall (as RocksDB's level0_stop_writes_trigger and Lucene's stalled indexing threads): with
+    /// the background merger on, a write waits while this many in-memory segments (frozen memtables and
+    /// large batches awaiting a merge) exist, until a merge persists them, so that sustained writes
+    /// cannot outrun merges (each in-memory segment costs every search a little, and RAM). The wait
+    /// ends after `max_stall_ms` even if merges have not caught up (a failing merge must not block
+    /// writes forever; the write then proceeds). 0 = never stall. Counted in `CollectionStats::write_stalls`.
+    std::size_t stall_memory_segments = 24;
+    std::uint32_t max_stall_ms = 10000;
     /// Test seam: called by the group-commit leader just before each WAL fdatasync, while it holds the
     /// writer lock; a non-ok status is treated as the fsync failing. Blocking in it models a stalled disk.
     std::function<Status()> wal_sync_hook;
+    /// Test seam: called by the background merger before each of its passes, without any lock held.
+    /// Blocking in it models merges that cannot keep up.
+    std::function<void()> merge_hook;
     /// Thresholds of the filtered vector-search planner (index/filtered_search.h), per segment.
     index::PlannerParams filter_planner{};
     /// Per-request work budget of filter evaluation, in FilterBudget units (engine/payload_index.h:
@@ -231,6 +242,7 @@ struct CollectionStats {
     std::uint64_t writes = 0;           ///< acknowledged upsert/remove calls since open
     std::uint64_t wal_syncs = 0;        ///< WAL fdatasyncs since open (group commit: <= writes)
     std::size_t writes_waiting = 0;     ///< writes queued behind the group being committed
+    std::uint64_t write_stalls = 0;     ///< writes that waited for merges (`stall_memory_segments`) since open
     std::uint64_t merge_failures = 0;          ///< failed merges since open (each logged to stderr)
     std::string last_merge_error;              ///< the latest of them, empty if none
     std::uint64_t recovered_tail_bytes = 0;    ///< torn log tails dropped by recovery at open
@@ -278,8 +290,11 @@ public:
     /// document that exists (unchanged) for the whole walk exactly once, whatever writes happen meanwhile;
     /// documents written during the walk appear when their id is still ahead of the cursor.
     [[nodiscard]] Result<ScrollPage> scroll(const ScrollRequest& request) const;
-    /// Deletes the documents matching `filter` in the current snapshot (durable on return); returns
-    /// how many. Documents written concurrently with this call may or may not be deleted.
+    /// Deletes the documents matching `filter` in the current snapshot, in one durable write (one log
+    /// record, all or nothing); returns how many. Atomic as of that snapshot: a matching document that a
+    /// concurrent write replaced (or deleted) after the snapshot keeps its new state, whether or not the
+    /// new version matches, and documents written after the snapshot are not deleted; replay after a
+    /// crash gives the same outcome (kRecordDeleteAsOf).
     [[nodiscard]] Result<std::size_t> remove_where(const Filter& filter);
     /// Partial updates: each document's fields are merged into the stored document with the same id
     /// (a std::monostate value removes the field), and the merged documents are upserted as one batch.
