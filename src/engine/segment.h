@@ -151,8 +151,13 @@ public:
     /// The documents whose attributes match `filter` (validated): payload-index lookups for indexed
     /// fields, a scan of the attributes for the others. Deleted documents are included.
     Bitmap matching(const Filter& filter, FilterEvalStats* stats = nullptr) const;
-    /// The same within a request's filter budget (kResourceExhausted once over it).
+    /// The same within a request's filter budget (kResourceExhausted once over it). Results are kept in
+    /// a small per-segment cache (kFilterCacheEntries, least recently used out), as Lucene caches filter
+    /// bitsets per segment: the segment is immutable, so a repeated filter costs a copy. A cached answer
+    /// charges the budget and `stats` exactly what evaluating it did, so a request's fate and its
+    /// explain figures never depend on the cache.
     Result<Bitmap> matching(const Filter& filter, FilterBudget& budget, FilterEvalStats* stats = nullptr) const;
+    static constexpr std::size_t kFilterCacheEntries = 16;
     /// The payload index of the schema's `payload_index` fields (persisted as `payload.pidx`).
     const PayloadIndex& payload() const noexcept { return payload_; }
     enum class TextStatsMethod : std::uint8_t { kAuto, kAnalysis, kPostings };
@@ -180,6 +185,14 @@ private:
 
     std::vector<std::string> ids_;
     std::unordered_map<std::string_view, std::uint32_t> by_id_;  // views into ids_
+    struct CachedFilter {
+        std::string key;  // filter_cache_key()
+        std::shared_ptr<const Bitmap> bits;
+        std::uint64_t units = 0;
+        FilterEvalStats stats;
+    };
+    mutable std::mutex filter_cache_mu_;
+    mutable std::vector<CachedFilter> filter_cache_;  // most recently used last
     mutable std::once_flag id_order_once_;
     mutable std::vector<std::uint32_t> id_order_;                // slots by ascending id (lazy)
     std::vector<std::uint64_t> seqs_;

@@ -1,6 +1,7 @@
 #include "quiver/sparse/maxscore.h"
 
 #include <algorithm>
+#include <optional>
 
 namespace quiver::sparse {
 namespace {
@@ -39,10 +40,19 @@ struct AllowAll {
     bool operator()(DocIndex) const noexcept { return true; }
     DocIndex next_from(DocIndex d) const noexcept { return d + 1; }
 };
+// Candidates arrive in ascending order: the delete set (sparse) is tested through its next member,
+// the filter (permissive, so mostly dense containers) by lookup.
 struct AllowMask {
     static constexpr bool kSeeks = false;
-    const AllowedDocs* allowed;
-    bool operator()(DocIndex doc) const noexcept { return allowed->allows(doc); }
+    std::optional<AscendingMembership> deleted;
+    const Bitmap* filter;
+
+    explicit AllowMask(const AllowedDocs* allowed) : filter(allowed->filter) {
+        if (allowed->deleted != nullptr) deleted.emplace(*allowed->deleted);
+    }
+    bool operator()(DocIndex doc) noexcept {
+        return (!deleted || !deleted->contains(doc)) && (filter == nullptr || filter->contains(doc));
+    }
     DocIndex next_from(DocIndex d) const noexcept { return d + 1; }
 };
 // The filter bitmap as a forward cursor: a rejected candidate moves the walk to the next member.
@@ -50,10 +60,12 @@ struct AllowMask {
 struct AllowSeek {
     static constexpr bool kSeeks = true;
     Bitmap::Cursor members;
-    const Bitmap* deleted;
+    std::optional<AscendingMembership> deleted;
     std::uint64_t seeks = 0;
 
-    AllowSeek(const Bitmap& filter, const Bitmap* del) : members(filter), deleted(del) {}
+    AllowSeek(const Bitmap& filter, const Bitmap* del) : members(filter) {
+        if (del != nullptr) deleted.emplace(*del);
+    }
     // The first allowed document >= d, or kTerminated.
     DocIndex first_from(DocIndex d) noexcept {
         for (;;) {
@@ -61,7 +73,7 @@ struct AllowSeek {
             if (!members.seek(d)) return kTerminated;
             const DocIndex m = members.value();
             if (m >= kTerminated) return kTerminated;
-            if (deleted == nullptr || !deleted->contains(m)) return m;
+            if (!deleted || !deleted->contains(m)) return m;
             d = m + 1;
         }
     }
@@ -261,10 +273,12 @@ std::vector<ScoredDoc> bitmap_walk(std::vector<ActiveTerm> terms, std::size_t k,
     std::uint64_t skipped = 0;
     std::uint64_t seeks = 0;
     Bitmap::Cursor members(filter);
+    std::optional<AscendingMembership> dead;
+    if (deleted != nullptr) dead.emplace(*deleted);
     while (members.valid() && !terms.empty()) {
         const DocIndex d = members.value();
         if (d >= kTerminated) break;
-        if (deleted != nullptr && deleted->contains(d)) {
+        if (dead && dead->contains(d)) {
             members.next();
             continue;
         }
@@ -339,7 +353,7 @@ std::vector<ScoredDoc> dispatch_allow(const PostingStore& store, std::span<const
         if (stats != nullptr) stats->filter_seeks += seek.seeks;
         return out;
     }
-    AllowMask mask{allowed};
+    AllowMask mask(allowed);
     return maxscore(std::move(terms), k, contrib, mask, stats);
 }
 

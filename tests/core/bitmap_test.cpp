@@ -209,6 +209,35 @@ TEST(Bitmap, NextMemberAndCursorSeekMatchLowerBound) {
     }
 }
 
+TEST(AscendingMembership, AgreesWithContainsOnNonDecreasingQueries) {
+    std::mt19937 rng(11);
+    for (const double density : {0.0, 0.001, 0.05, 0.5, 0.97}) {
+        Bitmap b;
+        std::set<std::uint32_t> ref;
+        std::bernoulli_distribution in(density);
+        for (std::uint32_t x = 0; x < 200000; ++x) {
+            if (in(rng)) {
+                b.add(x);
+                ref.insert(x);
+            }
+        }
+        b.add(4000000000u);  // a far container
+        ref.insert(4000000000u);
+        AscendingMembership m(b);
+        std::uint32_t x = 0;
+        std::uint64_t checked = 0;
+        while (x < 200100) {
+            ASSERT_EQ(m.contains(x), ref.count(x) == 1) << "density " << density << " x " << x;
+            if (rng() % 3 == 0) ASSERT_EQ(m.contains(x), ref.count(x) == 1);  // the same x again
+            x += 1 + static_cast<std::uint32_t>(rng() % (rng() % 50 == 0 ? 5000 : 4));
+            ++checked;
+        }
+        EXPECT_TRUE(m.contains(4000000000u));
+        EXPECT_FALSE(m.contains(4000000001u));
+        EXPECT_GT(checked, 1000u);
+    }
+}
+
 TEST(AllowedDocs, LiveAndFilter) {
     const DeletedDocs dead = DeletedDocs().with(std::vector<std::uint32_t>{1, 3});
     const Bitmap filter = Bitmap::of(std::vector<std::uint32_t>{0, 1, 2});

@@ -633,6 +633,79 @@ TEST_F(FilteredCollection, TextAndSparseWalksEqualBruteForceInEveryRegime) {
     check("merged", false);
 }
 
+// Segment::matching caches filter bitmaps per segment: repeated filters give the same documents and
+// charge the same budget and explain figures as the first evaluation, filters differing in any member
+// (gt vs gte, an integer vs a float bound) are told apart, and eviction keeps answers right.
+TEST_F(FilteredCollection, RepeatedFiltersAreCachedPerSegmentWithTheSameAnswersAndCharges) {
+    Schema schema = attr_schema(true, 4);
+    CollectionOptions opt;
+    opt.background_merge = false;
+    auto c = Collection::create(dir_, schema, opt);
+    ASSERT_TRUE(c) << c.error().message();
+    std::mt19937_64 rng(17);
+    std::vector<Document> docs;
+    for (std::size_t i = 0; i < 3000; ++i) {
+        Document d = random_attrs(rng, i);
+        d.fields["emb"] = random_vec(rng, 4);
+        d.fields["body"] = std::string("common words");
+        docs.push_back(d);
+    }
+    ASSERT_TRUE((*c)->upsert(docs));
+    ASSERT_TRUE((*c)->flush());
+    std::vector<Filter> filters;
+    for (int i = 0; i < 10; ++i) filters.push_back(random_filter(rng, 2));
+    for (const bool strict : {false, true}) {  // size > 5 and size >= 5: one key each
+        Filter f;
+        f.op = Filter::Op::kRange;
+        f.field = "size";
+        if (strict) f.gt = 5.0; else f.gte = 5.0;
+        filters.push_back(f);
+    }
+    struct Seen {
+        std::vector<std::string> ids;
+        std::uint64_t work, lookups, scanned, matches;
+    };
+    auto run = [&](const Filter& f) {
+        SearchRequest r;
+        r.clauses.push_back(QueryClause::of_text("body", "common"));
+        r.k = 3000;
+        r.filter = f;
+        SearchExplain ex;
+        auto hits = (*c)->search(r, &ex);
+        EXPECT_TRUE(hits) << hits.error().message();
+        Seen s{{}, ex.filter_work, ex.index_lookups, ex.docs_scanned, ex.filter_matches};
+        if (hits) {
+            for (const auto& h : *hits) s.ids.push_back(h.id);
+            std::sort(s.ids.begin(), s.ids.end());
+        }
+        return s;
+    };
+    std::vector<Seen> first;
+    for (const Filter& f : filters) {
+        first.push_back(run(f));
+        std::vector<std::string> want;
+        for (const auto& d : docs) {
+            if (f.matches(d.fields)) want.push_back(d.id);
+        }
+        std::sort(want.begin(), want.end());
+        ASSERT_EQ(first.back().ids, want);
+    }
+    EXPECT_NE(first[10].ids, first[11].ids);  // some document has size 5
+    for (int round = 0; round < 2; ++round) {
+        if (round == 1) {  // evict everything with 20 other filters first
+            for (int i = 0; i < 20; ++i) run(random_filter(rng, 1));
+        }
+        for (std::size_t i = 0; i < filters.size(); ++i) {
+            const Seen again = run(filters[i]);
+            EXPECT_EQ(again.ids, first[i].ids) << i;
+            EXPECT_EQ(again.work, first[i].work) << i;
+            EXPECT_EQ(again.lookups, first[i].lookups) << i;
+            EXPECT_EQ(again.scanned, first[i].scanned) << i;
+            EXPECT_EQ(again.matches, first[i].matches) << i;
+        }
+    }
+}
+
 TEST(FilterBudget, UnitsAreChargedAsDocumented) {
     std::mt19937_64 rng(13);
     std::vector<Document> docs;

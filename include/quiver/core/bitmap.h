@@ -146,6 +146,29 @@ private:
     std::uint64_t count_ = 0;
 };
 
+/// Membership tests with non-decreasing arguments (a posting walk's candidates): the first member at
+/// or after the last argument is kept, so a test below it costs one comparison, and the bitmap is
+/// consulted (a forward seek) only when the walk reaches that member. A sparse set such as a segment's
+/// deletes then costs almost nothing per candidate, where `contains` binary-searches a container.
+class AscendingMembership {
+public:
+    explicit AscendingMembership(const Bitmap& b) noexcept : cursor_(b) {}
+    /// Requires x >= every earlier argument.
+    bool contains(std::uint32_t x) noexcept {
+        if (!cursor_.valid() || cursor_.value() > x) return false;
+        // Short steps by next(): CRoaring's seek within a bitset container first scans for the
+        // container's maximum (up to 8 KiB), which cost more than the walk it serves.
+        for (int i = 0; i < 8 && cursor_.value() < x; ++i) {
+            if (!cursor_.next()) return false;
+        }
+        if (cursor_.value() < x && !cursor_.seek(x)) return false;
+        return cursor_.value() == x;
+    }
+
+private:
+    Bitmap::Cursor cursor_;
+};
+
 struct AllowedDocs {
     const Bitmap* deleted = nullptr;  ///< documents never returned (e.g. `DeletedDocs::merged()`)
     const Bitmap* filter = nullptr;   ///< when set, only these documents are returned
