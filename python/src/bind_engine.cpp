@@ -125,6 +125,7 @@ py::dict hits_to_python(const engine::Schema& schema, const engine::SearchReques
         hit["id"] = h.id;
         hit["score"] = h.score;
         if (h.relevance) hit["relevance"] = *h.relevance;
+        if (h.chunk) hit["chunk"] = *h.chunk;
         py::dict fields = to_python(server::document_to_json(schema, h.document)).cast<py::dict>();
         if (fields.contains("id")) PyDict_DelItemString(fields.ptr(), "id");
         hit["fields"] = std::move(fields);

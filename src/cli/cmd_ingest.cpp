@@ -14,6 +14,7 @@
 #include "quiver/engine/owner.h"
 #include "quiver/engine/store.h"
 #include "quiver/eval/dataset.h"
+#include "quiver/pipeline/chunking.h"
 #include "quiver/server/json_codec.h"
 #include "quiver/storage/file_format.h"
 
@@ -25,6 +26,7 @@ struct IngestOptions {
     std::string collection;
     std::string input;
     std::string schema;
+    std::string chunking;  // --chunking SPEC: the default test-collection schema's "contents" in chunks
     std::size_t batch = 1000;
     bool no_optimize = false;
     std::string api_key;
@@ -60,7 +62,13 @@ Result<engine::Schema> schema_for_new(const IngestOptions& o, bool beir) {
         if (!v) return std::move(v).error().with_context(o.schema);
         return server::schema_from_json(*v);
     }
-    if (beir) return beir_schema();
+    if (beir) {
+        engine::Schema s = beir_schema();
+        if (!o.chunking.empty()) {
+            QUIVER_ASSIGN_OR_RETURN(s.fields.back().chunking, pipeline::parse_chunking(o.chunking));
+        }
+        return s;
+    }
     return invalid_argument("collection '" + o.collection + "' does not exist: pass --schema FILE");
 }
 
@@ -116,6 +124,11 @@ Status flush_batch(Target& t, std::vector<engine::Document>& batch, ProgressBar&
 
 Status run_ingest(const IngestOptions& o) {
     if (o.batch == 0) return invalid_argument("--batch must be at least 1");
+    if (!o.chunking.empty() && !o.schema.empty()) {
+        return invalid_argument("--chunking applies to the default test-collection schema; with --schema give the "
+                                "field's \"chunking\" in the schema file");
+    }
+    if (!o.chunking.empty()) QUIVER_TRY(pipeline::parse_chunking(o.chunking));
     ::signal(SIGXFSZ, SIG_IGN);  // an exceeded file-size limit fails the write (EFBIG) instead of killing us
     const bool beir = std::filesystem::is_directory(o.input);
     Target t;
@@ -212,6 +225,9 @@ void add_ingest_command(CLI::App& app) {
     sub->add_option("--collection", o->collection, "Collection name")->required();
     sub->add_option("--input", o->input, "docs.jsonl (one JSON document per line) or a test-collection directory (BEIR, TREC, SMART)")->required();
     sub->add_option("--schema", o->schema, "Schema JSON file, to create the collection (BEIR has a default)");
+    sub->add_option("--chunking", o->chunking,
+                    "Test collections without --schema: index \"contents\" in chunks, as eval --chunking "
+                    "(tokens:size=128,overlap=32,aggregate=maxp|firstp|sump,situated=1,context=16)");
     sub->add_option("--batch", o->batch, "Documents per durable write");
     sub->add_flag("--no-optimize", o->no_optimize, "Do not merge into one segment at the end");
     sub->add_option("--api-key", o->api_key, "API key of the server owning --data (default: $QUIVER_API_KEY)");

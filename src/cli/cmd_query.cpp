@@ -41,6 +41,7 @@ struct Hit {
     double score = 0.0;
     json::Value document;  // {"id", stored fields...}
     std::optional<double> relevance;
+    std::optional<std::uint32_t> chunk;  // a chunked field: the document's best chunk
 };
 
 // --prf wins over the pipeline file's prf; the cut-off comes from the pipeline file.
@@ -80,7 +81,9 @@ Result<std::vector<Hit>> search_local(engine::Collection& c, const QueryOptions&
     r.min_relevance = o.min_relevance;
     QUIVER_ASSIGN_OR_RETURN(auto hits, c.search(r));
     std::vector<Hit> out;
-    for (auto& h : hits) out.push_back({h.id, h.score, server::document_to_json(c.schema(), h.document), h.relevance});
+    for (auto& h : hits) {
+        out.push_back({h.id, h.score, server::document_to_json(c.schema(), h.document), h.relevance, h.chunk});
+    }
     return out;
 }
 
@@ -130,6 +133,10 @@ Result<std::vector<Hit>> search_remote(server::HttpClient& client, const QueryOp
         }
         Hit hit{id->as_string(), score->as_number(), json::Value::object(), std::nullopt};
         if (const json::Value* rel = h.find("relevance"); rel != nullptr && rel->is_number()) hit.relevance = rel->as_number();
+        if (const json::Value* ch = h.find("chunk"); ch != nullptr && ch->is_number() && ch->as_number() >= 0 &&
+                                                     ch->as_number() < 4294967296.0) {
+            hit.chunk = static_cast<std::uint32_t>(ch->as_number());
+        }
         hit.document.set("id", json::Value::string(hit.id));
         if (const json::Value* fields = h.find("fields"); fields != nullptr && fields->is_object()) {
             for (const auto& [name, v] : fields->as_object()) hit.document.set(name, v);
@@ -147,6 +154,7 @@ void print(const std::vector<Hit>& hits, bool as_json) {
             h.set("id", json::Value::string(hits[i].id));
             h.set("score", json::Value::number(hits[i].score));
             if (hits[i].relevance) h.set("relevance", json::Value::number(*hits[i].relevance));
+            if (hits[i].chunk) h.set("chunk", json::Value::number(static_cast<double>(*hits[i].chunk)));
             h.set("document", hits[i].document);
             arr.as_array().push_back(std::move(h));
         } else {
@@ -155,6 +163,7 @@ void print(const std::vector<Hit>& hits, bool as_json) {
                 if (name == "id" || !v.is_string() || preview.size() >= 80) continue;
                 preview += (preview.empty() ? "" : " | ") + v.as_string().substr(0, 80 - preview.size());
             }
+            if (hits[i].chunk) preview = "[chunk " + std::to_string(*hits[i].chunk) + "] " + preview;
             if (hits[i].relevance) {
                 std::printf("%2zu  %-20s %9.4f  P=%.3f  %s\n", i + 1, hits[i].id.c_str(), hits[i].score, *hits[i].relevance,
                             preview.c_str());

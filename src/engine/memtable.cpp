@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <unordered_map>
 
 #include "quiver/multivector/maxsim.h"
 #include "quiver/simd/kernels.h"
@@ -35,6 +36,20 @@ void keep_top_k(std::vector<ScoredDoc>& hits, std::size_t k) {
     }
 }
 
+// Sorted distinct terms with their frequencies, and the length.
+MemDoc::Text count_terms(std::vector<std::string>& tokens) {
+    std::sort(tokens.begin(), tokens.end());
+    MemDoc::Text t;
+    t.length = static_cast<std::uint32_t>(std::min<std::size_t>(tokens.size(), 0x7FFFFFFF));
+    for (std::size_t j = 0; j < tokens.size();) {
+        std::size_t e = j;
+        while (e < tokens.size() && tokens[e] == tokens[j]) ++e;
+        t.terms.emplace_back(std::move(tokens[j]), static_cast<std::uint32_t>(e - j));
+        j = e;
+    }
+    return t;
+}
+
 }  // namespace
 
 Memtable::Memtable(const Schema& schema, std::size_t capacity)
@@ -59,6 +74,15 @@ Result<MemDoc> Memtable::prepare(const Schema& schema, Document doc) {
                 QUIVER_ASSIGN_OR_RETURN(auto a, text::Analyzer::create(text::AnalyzerConfig{}));
                 analyzer.emplace(std::move(a));
             }
+            if (f.chunking) {  // as Segment::build: each chunk analysed as its own BM25 document
+                m.chunks.resize(schema.fields.size());
+                for (const std::string& chunk : field_chunks(f, doc)) {
+                    tokens.clear();
+                    analyzer->analyze(chunk, tokens);
+                    m.chunks[fi].push_back(count_terms(tokens));
+                }
+                continue;
+            }
             // As Segment::build: no sources = the field itself; one = the body; two = title + body.
             tokens.clear();
             if (f.sources.empty()) {
@@ -68,15 +92,7 @@ Result<MemDoc> Memtable::prepare(const Schema& schema, Document doc) {
                     if (const auto* s = text_value(doc, f.sources[si])) analyzer->analyze(*s, tokens);
                 }
             }
-            std::sort(tokens.begin(), tokens.end());
-            MemDoc::Text& t = m.text[fi];
-            t.length = static_cast<std::uint32_t>(std::min<std::size_t>(tokens.size(), 0x7FFFFFFF));
-            for (std::size_t j = 0; j < tokens.size();) {
-                std::size_t e = j;
-                while (e < tokens.size() && tokens[e] == tokens[j]) ++e;
-                t.terms.emplace_back(std::move(tokens[j]), static_cast<std::uint32_t>(e - j));
-                j = e;
-            }
+            m.text[fi] = count_terms(tokens);
         } else if (f.type == FieldType::kVector) {
             const auto it = doc.fields.find(f.name);
             const auto* v = it == doc.fields.end() ? nullptr : std::get_if<std::vector<float>>(&it->second);
@@ -101,7 +117,12 @@ void Memtable::append(MemDoc doc, std::uint64_t seq) {
         std::unique_lock lock(index_mu_);
         latest_[s.doc.doc.id] = size_;
         for (std::size_t fi = 0; fi < s.doc.text.size() && fi < text_index_.size(); ++fi) {
-            for (const auto& [term, tf] : s.doc.text[fi].terms) text_index_[fi][term].push_back({size_, tf});
+            for (const auto& [term, tf] : s.doc.text[fi].terms) text_index_[fi][term].push_back({size_, tf, 0});
+        }
+        for (std::size_t fi = 0; fi < s.doc.chunks.size() && fi < text_index_.size(); ++fi) {
+            for (std::uint32_t c = 0; c < s.doc.chunks[fi].size(); ++c) {
+                for (const auto& [term, tf] : s.doc.chunks[fi][c].terms) text_index_[fi][term].push_back({size_, tf, c});
+            }
         }
     }
     ++size_;
@@ -183,7 +204,15 @@ void Memtable::add_text_stats(std::size_t field, sparse::Bm25QueryStats& stats, 
     if (field >= schema_->fields.size()) return;
     for (std::uint32_t i = 0; i < n; ++i) {
         if (!visible(i, seq)) continue;  // live documents only, as the segments count theirs
-        const MemDoc::Text& t = slots_[i].doc.text[field];
+        const MemDoc& d = slots_[i].doc;
+        if (field < d.chunks.size() && !d.chunks[field].empty()) {  // chunked: every chunk is a BM25 document
+            for (const MemDoc::Text& t : d.chunks[field]) {
+                stats.total_tokens += t.length;
+                if (t.length > 0) ++stats.doc_count;
+            }
+            continue;
+        }
+        const MemDoc::Text& t = d.text[field];
         stats.total_tokens += t.length;
         if (t.length > 0) ++stats.doc_count;
     }
@@ -209,6 +238,7 @@ std::vector<ScoredDoc> Memtable::search_text(std::size_t field, const sparse::Bm
     const float k1 = schema_->bm25_k1;
     const float b = schema_->bm25_b;
     const float avgdl = static_cast<float>(static_cast<double>(stats.total_tokens) / static_cast<double>(stats.doc_count));
+    if (schema_->fields[field].chunking) return search_chunks(field, stats, k, n, seq, filter);
     std::vector<float> score(n, 0.0f);
     std::vector<std::uint8_t> matched(n, 0);
     {
@@ -233,6 +263,52 @@ std::vector<ScoredDoc> Memtable::search_text(std::size_t field, const sparse::Bm
         out.push_back({i, static_cast<double>(score[i])});
     }
     keep_top_k(out, k);
+    return out;
+}
+
+std::vector<ScoredDoc> Memtable::search_chunks(std::size_t field, const sparse::Bm25QueryStats& stats, std::size_t k,
+                                               std::uint32_t n, std::uint64_t seq, const Filter* filter) const {
+    const std::optional<CompiledFilter> compiled = compile(filter);
+    const std::size_t nq = stats.terms.size();
+    const float k1 = schema_->bm25_k1;
+    const float b = schema_->bm25_b;
+    const float avgdl = static_cast<float>(static_cast<double>(stats.total_tokens) / static_cast<double>(stats.doc_count));
+    // (slot, chunk) -> score, summed in query-term order as search_text (and Bm25Index) do.
+    std::unordered_map<std::uint64_t, float> score;
+    {
+        std::shared_lock lock(index_mu_);
+        for (std::size_t q = 0; q < nq; ++q) {
+            const float weight = stats.boosts[q] * sparse::bm25_idf(stats.doc_freq[q], stats.doc_count);
+            if (weight <= 0.0f) continue;
+            const auto* list = postings(field, stats.terms[q]);
+            if (list == nullptr) continue;
+            for (const Posting& p : *list) {
+                if (p.slot >= n) break;
+                if (!visible(p.slot, seq)) continue;
+                const std::uint32_t length = slots_[p.slot].doc.chunks[field][p.chunk].length;
+                const float len = static_cast<float>(sparse::decode_norm(sparse::encode_norm(length)));
+                const float norm_inverse = 1.0f / (k1 * ((1.0f - b) + b * len / avgdl));
+                score[(static_cast<std::uint64_t>(p.slot) << 32) | p.chunk] +=
+                    weight - weight / (1.0f + static_cast<float>(p.tf) * norm_inverse);
+            }
+        }
+    }
+    std::vector<ScoredDoc> out;
+    for (const auto& [key, s] : score) {
+        const auto slot = static_cast<std::uint32_t>(key >> 32);
+        if (!accepts(slot, seq, compiled)) continue;
+        out.push_back({slot, static_cast<double>(s), static_cast<std::uint32_t>(key)});
+    }
+    auto better = [](const ScoredDoc& a, const ScoredDoc& b) {
+        if (a.score != b.score) return a.score > b.score;
+        return a.local != b.local ? a.local < b.local : a.chunk < b.chunk;
+    };
+    if (out.size() > k) {
+        std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(k), out.end(), better);
+        out.resize(k);
+    } else {
+        std::sort(out.begin(), out.end(), better);
+    }
     return out;
 }
 

@@ -17,7 +17,8 @@
 // Text search walks a small inverted index (term -> slots with that term, ascending) that the writer
 // extends at append under `index_mu_` (readers hold it shared while they read the posting lists of their
 // query terms), so BM25 statistics and scores cost the postings of the query terms, not a lookup per
-// slot and term. Vector and sparse search are exact and brute force over the visible prefix (the
+// slot and term. A chunked text field (FieldSpec::chunking) indexes (slot, chunk) postings and scores
+// chunks, counting them in its statistics, as the segment's BM25 index over chunks does. Vector and sparse search are exact and brute force over the visible prefix (the
 // memtable is small). BM25 uses Lucene's
 // formula (bm25_index.h: one-byte SmallFloat norms) with the collection-wide statistics the caller sums
 // over the snapshot's segments and this prefix (`add_text_stats`), so a document scores the same here
@@ -54,6 +55,7 @@ struct MemDoc {
     Document doc;
     Document attrs;                            // attribute fields only, for filters
     std::vector<Text> text;                    // per schema field (empty unless an indexed text field)
+    std::vector<std::vector<Text>> chunks;     // per schema field: a chunked text field's chunks (text empty)
     std::vector<std::vector<float>> vectors;   // per schema field; normalised for cosine
 };
 
@@ -111,7 +113,9 @@ public:
     /// Adds this prefix's BM25 statistics of text field `field` (documents with tokens, tokens, and the
     /// document frequency of each of `stats.terms`) to `stats`, as a segment's part of the collection's.
     void add_text_stats(std::size_t field, sparse::Bm25QueryStats& stats, std::uint32_t n, std::uint64_t seq) const;
-    /// BM25 scored with supplied (collection-wide) statistics, best first, ties by slot.
+    /// BM25 scored with supplied (collection-wide) statistics, best first, ties by slot. A chunked
+    /// field scores its chunks (statistics count chunks): hits are chunks (`chunk` set), ties by
+    /// (slot, chunk).
     std::vector<ScoredDoc> search_text(std::size_t field, const sparse::Bm25QueryStats& stats, std::size_t k,
                                        std::uint32_t n, std::uint64_t seq, const Filter* filter) const;
     /// Exact inner product; documents scoring 0 are not hits (as the segment index).
@@ -141,8 +145,12 @@ private:
     struct Posting {
         std::uint32_t slot;
         std::uint32_t tf;
+        std::uint32_t chunk;  // chunked fields; 0 otherwise
     };
     using Postings = std::unordered_map<std::string, std::vector<Posting>>;  // term -> ascending slots
+    /// search_text of a chunked field.
+    std::vector<ScoredDoc> search_chunks(std::size_t field, const sparse::Bm25QueryStats& stats, std::size_t k,
+                                         std::uint32_t n, std::uint64_t seq, const Filter* filter) const;
     /// The postings of `term` in text field `field` (nullptr: none); requires index_mu_ (shared).
     const std::vector<Posting>* postings(std::size_t field, std::string_view term) const;
 

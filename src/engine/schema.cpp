@@ -158,6 +158,19 @@ Status Schema::validate() const {
         if (f.encoder == "hashing" && f.type != FieldType::kVector) {
             return invalid_argument("field '" + f.name + "': the hashing encoder serves vector fields only");
         }
+        if (f.chunking) {
+            if (f.type != FieldType::kText || !f.indexed) {
+                return invalid_argument("field '" + f.name + "': chunking serves indexed text fields (BM25); "
+                                        "vector, sparse_vector and multi_vector fields are not chunked");
+            }
+            if (auto st = pipeline::validate_chunking(*f.chunking); !st) {
+                return invalid_argument("field '" + f.name + "': " + st.error().message());
+            }
+            if (f.chunking->size > kMaxChunkUnits || f.chunking->context > kMaxChunkUnits) {
+                return invalid_argument("field '" + f.name + "': chunking size and context must be at most " +
+                                        std::to_string(kMaxChunkUnits));
+            }
+        }
         if (!f.sources.empty()) {
             if (f.type != FieldType::kText && !embeds_text(f)) {
                 return invalid_argument("field '" + f.name + "': only text fields and fields with an encoder have sources");
@@ -520,8 +533,10 @@ void encode_schema(ByteWriter& w, const Schema& s) {
         w.u8(static_cast<std::uint8_t>(f.type));
         // bit 0: text `indexed`; bit 1: attribute `payload_index` (older files have only bit 0);
         // bit 2: vector storage options (quantization, on_disk) follow the encoder
+        // bit 3: chunking follows everything else (MANIFEST version 3)
         const bool storage_opts = f.quantization.enabled() || f.on_disk;
-        w.u8(static_cast<std::uint8_t>((f.indexed ? 1 : 0) | (f.payload_index ? 2 : 0) | (storage_opts ? 4 : 0)));
+        w.u8(static_cast<std::uint8_t>((f.indexed ? 1 : 0) | (f.payload_index ? 2 : 0) | (storage_opts ? 4 : 0) |
+                                       (f.chunking ? 8 : 0)));
         w.u32(static_cast<std::uint32_t>(f.sources.size()));
         for (const auto& src : f.sources) w.str(src);
         w.u64(f.dim);
@@ -541,10 +556,23 @@ void encode_schema(ByteWriter& w, const Schema& s) {
         }
         // Multi-vector fields (MANIFEST version 2, schema_version): one more byte, the index kind.
         if (f.type == FieldType::kMultiVector) w.u8(static_cast<std::uint8_t>(f.mv_index));
+        // Chunked text fields (MANIFEST version 3): u8 unit, u64 size, u64 overlap, u8 situated,
+        // u64 context, u8 aggregation.
+        if (f.chunking) {
+            w.u8(static_cast<std::uint8_t>(f.chunking->unit));
+            w.u64(f.chunking->size);
+            w.u64(f.chunking->overlap);
+            w.u8(f.chunking->situated ? 1 : 0);
+            w.u64(f.chunking->context);
+            w.u8(static_cast<std::uint8_t>(f.chunking->aggregation));
+        }
     }
 }
 
 std::uint32_t schema_version(const Schema& s) {
+    for (const auto& f : s.fields) {
+        if (f.chunking) return 3;
+    }
     for (const auto& f : s.fields) {
         if (f.quantization.enabled() || f.on_disk) return 2;
         if (f.type == FieldType::kMultiVector || (f.type == FieldType::kSparse && !f.encoder.empty())) return 2;
@@ -565,7 +593,7 @@ Result<Schema> decode_schema(ByteReader& r) {
         if (type >= kTypeCount) return data_loss("schema field type " + std::to_string(type));
         f.type = static_cast<FieldType>(type);
         QUIVER_ASSIGN_OR_RETURN(std::uint8_t indexed, r.u8());
-        if (indexed > 7) return data_loss("schema field flags " + std::to_string(indexed));
+        if (indexed > 15) return data_loss("schema field flags " + std::to_string(indexed));
         f.indexed = (indexed & 1) != 0;
         f.payload_index = (indexed & 2) != 0;
         QUIVER_ASSIGN_OR_RETURN(std::uint32_t ns, r.u32());
@@ -609,6 +637,25 @@ Result<Schema> decode_schema(ByteReader& r) {
             QUIVER_ASSIGN_OR_RETURN(std::uint8_t mv, r.u8());
             if (mv > 1) return data_loss("schema multi-vector index kind " + std::to_string(mv));
             f.mv_index = static_cast<MultiVectorIndexKind>(mv);
+        }
+        if ((indexed & 8) != 0) {
+            pipeline::ChunkingSpec c;
+            QUIVER_ASSIGN_OR_RETURN(std::uint8_t unit, r.u8());
+            if (unit > 1) return data_loss("schema chunking unit " + std::to_string(unit));
+            c.unit = static_cast<pipeline::ChunkUnit>(unit);
+            QUIVER_ASSIGN_OR_RETURN(std::uint64_t size, r.u64());
+            QUIVER_ASSIGN_OR_RETURN(std::uint64_t overlap, r.u64());
+            QUIVER_ASSIGN_OR_RETURN(std::uint8_t situated, r.u8());
+            if (situated > 1) return data_loss("schema chunking situated flag " + std::to_string(situated));
+            QUIVER_ASSIGN_OR_RETURN(std::uint64_t context, r.u64());
+            QUIVER_ASSIGN_OR_RETURN(std::uint8_t aggregation, r.u8());
+            if (aggregation > 2) return data_loss("schema chunking aggregation " + std::to_string(aggregation));
+            c.size = size;
+            c.overlap = overlap;
+            c.situated = situated != 0;
+            c.context = context;
+            c.aggregation = static_cast<pipeline::ChunkAggregation>(aggregation);
+            f.chunking = c;
         }
         s.fields.push_back(std::move(f));
     }

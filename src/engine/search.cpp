@@ -16,10 +16,16 @@ namespace {
 constexpr std::size_t kMaxK = 10000;  // deepest rank a scored query reaches (offset + k, search_after)
 constexpr std::size_t kFusionDepth = 100;  // least depth of each clause's list when fusing
 
+constexpr std::size_t kMaxChunkDepth = std::size_t{1} << 20;  // deepest chunk list of a chunked clause
+// Least chunk depth of a sump clause: `quiver eval --chunking`'s default (3 x its 1,000 documents), so a
+// sum does not depend on the page (offset + limit <= 1,000) and equals eval's.
+constexpr std::size_t kSumPChunkDepth = 3000;
+
 struct Hit {
     std::size_t seg;  // index into the snapshot
     std::uint32_t local;
     double score;
+    std::int64_t chunk = -1;  // chunked text clauses: the document's best chunk
 };
 
 Document project(Document doc, const std::optional<std::vector<std::string>>& fields) {
@@ -416,7 +422,89 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
             const QueryClause& c = request.clauses[ci];
             const FieldSpec& f = schema.fields[field_index[ci]];
             std::vector<Hit> hits;
-            if (f.type == FieldType::kText) {
+            if (f.type == FieldType::kText && f.chunking) {
+                // Chunks, aggregated to documents: the best 3 x depth chunks (`quiver eval --chunking`'s
+                // rule; sump at least kSumPChunkDepth), four times deeper while fewer than `depth`
+                // documents come out and chunks were left (so a page has `limit` documents when that
+                // many match). Maxp and firstp are then exact; sump sums the retrieved chunks
+                // (docs/collections.md).
+                sparse::Bm25QueryStats stats;
+                if (expanded[ci]) {
+                    stats = *expanded[ci];
+                } else {
+                    QUIVER_ASSIGN_OR_RETURN(auto analyzer, text::Analyzer::create(text::AnalyzerConfig{}));
+                    terms.clear();
+                    analyzer.analyze(c.text, terms);
+                    QUIVER_ASSIGN_OR_RETURN(stats, collection_text_stats(*snap, schema, field_index[ci], terms));
+                }
+                auto by_chunk = [&](const Hit& a, const Hit& b) {
+                    if (a.score != b.score) return a.score > b.score;
+                    const std::string_view ia = snap->doc_id(a.seg, a.local);
+                    const std::string_view ib = snap->doc_id(b.seg, b.local);
+                    return ia != ib ? ia < ib : a.chunk < b.chunk;
+                };
+                std::vector<sparse::TopKStats> walks(snap->segs.size());
+                // `cdepth` chunks are aggregated: exactly the best cdepth in (score desc, parent id asc,
+                // chunk asc) order. Sources are asked for `fetch` >= cdepth chunks, deeper while one was
+                // cut at a score tying the cdepth-th (its unseen chunks might sort before it by id).
+                std::size_t cdepth = std::min(kMaxChunkDepth, 3 * depth);
+                if (f.chunking->aggregation == pipeline::ChunkAggregation::kSumP) cdepth = std::max(cdepth, kSumPChunkDepth);
+                std::size_t fetch = cdepth;
+                for (;;) {
+                    std::vector<Hit> chunks;
+                    bool source_cut = false;
+                    double source_floor = -std::numeric_limits<double>::infinity();
+                    auto add = [&](std::size_t source, const std::vector<ScoredDoc>& found) {
+                        for (const auto& d : found) chunks.push_back({source, d.local, d.score, d.chunk});
+                        if (!found.empty() && found.size() >= fetch) {
+                            source_cut = true;
+                            source_floor = std::max(source_floor, found.back().score);
+                        }
+                    };
+                    for (std::size_t si = 0; si < snap->segs.size(); ++si) {
+                        walks[si] = {};
+                        add(si, snap->segs[si].seg->search_text(field_index[ci], stats, fetch, allowed[si], &walks[si],
+                                                                impl.options.posting_walk));
+                    }
+                    if (snap->mem) {
+                        add(mem_index, snap->mem->search_text(field_index[ci], stats, fetch, snap->mem_n, snap->seq, filter));
+                    }
+                    std::sort(chunks.begin(), chunks.end(), by_chunk);
+                    const bool more = source_cut || chunks.size() > cdepth;  // chunks beyond the best cdepth
+                    if (source_cut && !(chunks[cdepth - 1].score > source_floor) && fetch < kMaxChunkDepth) {
+                        fetch = std::min(kMaxChunkDepth, 4 * fetch);
+                        continue;
+                    }
+                    if (chunks.size() > cdepth) chunks.resize(cdepth);
+                    // Documents numbered in order of first appearance; aggregated in the chunks' order.
+                    std::unordered_map<std::uint64_t, std::uint32_t> number;
+                    std::vector<std::pair<std::size_t, std::uint32_t>> parent;
+                    std::vector<pipeline::ChunkHit> chunk_hits;
+                    chunk_hits.reserve(chunks.size());
+                    for (const Hit& h : chunks) {
+                        const std::uint64_t key = (static_cast<std::uint64_t>(h.seg) << 32) | h.local;
+                        const auto [it, added] = number.emplace(key, static_cast<std::uint32_t>(parent.size()));
+                        if (added) parent.emplace_back(h.seg, h.local);
+                        chunk_hits.push_back({it->second, static_cast<std::uint32_t>(h.chunk), h.score});
+                    }
+                    hits.clear();
+                    for (const auto& d : pipeline::aggregate_chunks(chunk_hits, f.chunking->aggregation)) {
+                        hits.push_back({parent[d.doc].first, parent[d.doc].second, d.score, d.chunk});
+                    }
+                    if (hits.size() >= depth || !more || cdepth == kMaxChunkDepth) {
+                        // The documents are an exact prefix of the aggregated order (maxp and firstp: of the
+                        // order over all chunks; sump: by definition), so no tie needs a wider window.
+                        if (more) *exhausted = false;
+                        break;
+                    }
+                    cdepth = std::min(kMaxChunkDepth, 4 * cdepth);
+                    fetch = std::max(fetch, cdepth);
+                }
+                for (std::size_t si = 0; si < snap->segs.size(); ++si) {
+                    note(f.name, si, filter == nullptr ? "unfiltered" : walk_strategy(walks[si].walk), nullptr, &walks[si]);
+                }
+                if (snap->mem) note(f.name, mem_index, "exact", nullptr);
+            } else if (f.type == FieldType::kText) {
                 sparse::Bm25QueryStats stats;
                 if (expanded[ci]) {
                     stats = *expanded[ci];
@@ -509,11 +597,18 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
             final_hits = std::move(lists[0]);
         } else {
             std::vector<std::vector<RankedItem>> ranked(lists.size());
+            std::unordered_map<std::uint64_t, std::int64_t> best_chunk;  // from the first chunked clause listing it
             for (std::size_t i = 0; i < lists.size(); ++i) {
-                for (const Hit& h : lists[i]) ranked[i].push_back({(static_cast<std::uint64_t>(h.seg) << 32) | h.local, h.score});
+                for (const Hit& h : lists[i]) {
+                    const std::uint64_t key = (static_cast<std::uint64_t>(h.seg) << 32) | h.local;
+                    ranked[i].push_back({key, h.score});
+                    if (h.chunk >= 0) best_chunk.emplace(key, h.chunk);
+                }
             }
             for (const RankedItem& r : fuse(ranked, fusion)) {
-                final_hits.push_back({static_cast<std::size_t>(r.key >> 32), static_cast<std::uint32_t>(r.key), r.score});
+                const auto it = best_chunk.find(r.key);
+                final_hits.push_back({static_cast<std::size_t>(r.key >> 32), static_cast<std::uint32_t>(r.key), r.score,
+                                      it == best_chunk.end() ? std::int64_t{-1} : it->second});
             }
         }
         std::sort(final_hits.begin(), final_hits.end(), by_score_then_id);
@@ -546,6 +641,7 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                 continue;
             }
             QUIVER_ASSIGN_OR_RETURN(auto sh, materialise(ordered[i].seg, ordered[i].local, ordered[i].score));
+            if (ordered[i].chunk >= 0) sh.chunk = static_cast<std::uint32_t>(ordered[i].chunk);
             sh.relevance = relevance[i];
             out.push_back(std::move(sh));
         }
@@ -570,6 +666,7 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
     for (std::size_t i = request.offset; i < page.size() && out.size() < request.k; ++i) {
         if (request.score_threshold && page[i].score < *request.score_threshold) break;
         QUIVER_ASSIGN_OR_RETURN(auto sh, materialise(page[i].seg, page[i].local, page[i].score));
+        if (page[i].chunk >= 0) sh.chunk = static_cast<std::uint32_t>(page[i].chunk);
         out.push_back(std::move(sh));
     }
     return out;

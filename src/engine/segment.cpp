@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <filesystem>
 #include <memory>
 
@@ -73,7 +74,25 @@ void text_views(const FieldSpec& f, const Document& d, std::string_view& title, 
     }
 }
 
+std::vector<std::string> field_chunks(const FieldSpec& f, const Document& d) {
+    std::string_view title;
+    std::string_view text;
+    text_views(f, d, title, text);
+    return pipeline::chunk_document(title, text, f.chunking ? *f.chunking : pipeline::ChunkingSpec{});
+}
+
 namespace {
+
+// Parses a chunk entry id "<slot>:<chunk>" (Segment::build); false when malformed.
+bool parse_chunk_id(std::string_view id, std::uint32_t& slot, std::uint32_t& chunk) {
+    const std::size_t colon = id.find(':');
+    if (colon == std::string_view::npos) return false;
+    auto number = [](std::string_view t, std::uint32_t& out) {
+        const auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), out);
+        return !t.empty() && ec == std::errc() && ptr == t.data() + t.size();
+    };
+    return number(id.substr(0, colon), slot) && number(id.substr(colon + 1), chunk);
+}
 
 simd::Metric codec_metric(simd::Metric m) { return m == simd::Metric::kCosine ? simd::Metric::kInnerProduct : m; }
 
@@ -172,6 +191,7 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
                              const SegmentBuildOptions& options) {
     const std::size_t threads = options.threads;
     text_.resize(schema.fields.size());
+    chunk_first_.resize(schema.fields.size());
     vectors_.resize(schema.fields.size());
     sparse_.resize(schema.fields.size());
     rescore_.assign(schema.fields.size(), 0);
@@ -230,12 +250,36 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
             continue;
         }
         if (f.type == FieldType::kText && f.indexed) {
-            std::vector<std::string> names(docs.size());
-            std::vector<sparse::Bm25Document> views(docs.size());
-            for (std::size_t i = 0; i < docs.size(); ++i) {
-                names[i] = std::to_string(i);
-                views[i].id = names[i];
-                text_views(f, docs[i], views[i].title, views[i].text);
+            std::vector<std::string> names;
+            std::vector<std::string> chunks;  // chunked fields: each chunk's text
+            std::vector<sparse::Bm25Document> views;
+            if (f.chunking) {
+                // One BM25 document per chunk, id "<slot>:<chunk>", its text the chunk (title included
+                // only in situated chunks), as `quiver eval --chunking` indexes them.
+                std::vector<std::uint32_t>& first = chunk_first_[fi];
+                first.push_back(0);
+                for (std::size_t i = 0; i < docs.size(); ++i) {
+                    std::vector<std::string> texts = field_chunks(f, docs[i]);
+                    for (std::size_t j = 0; j < texts.size(); ++j) {
+                        names.push_back(std::to_string(i) + ":" + std::to_string(j));
+                        chunks.push_back(std::move(texts[j]));
+                    }
+                    if (chunks.size() >= 0xFFFFFFF0u) return invalid_argument("field '" + f.name + "': too many chunks");
+                    first.push_back(static_cast<std::uint32_t>(chunks.size()));
+                }
+                views.resize(chunks.size());
+                for (std::size_t e = 0; e < chunks.size(); ++e) {
+                    views[e].id = names[e];
+                    views[e].text = chunks[e];
+                }
+            } else {
+                names.resize(docs.size());
+                views.resize(docs.size());
+                for (std::size_t i = 0; i < docs.size(); ++i) {
+                    names[i] = std::to_string(i);
+                    views[i].id = names[i];
+                    text_views(f, docs[i], views[i].title, views[i].text);
+                }
             }
             sparse::Bm25Index::BuildOptions bm25;
             bm25.params = {schema.bm25_k1, schema.bm25_b};
@@ -387,6 +431,7 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
         }
     }
     seg->text_.resize(schema.fields.size());
+    seg->chunk_first_.resize(schema.fields.size());
     seg->vectors_.resize(schema.fields.size());
     seg->sparse_.resize(schema.fields.size());
     seg->rescore_.assign(schema.fields.size(), 0);
@@ -420,7 +465,27 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
         }
         if (f.type == FieldType::kText && f.indexed) {
             QUIVER_ASSIGN_OR_RETURN(auto bm, sparse::Bm25Index::open(text_file(seg_dir, f.name)));
-            if (bm.num_docs() != n) return data_loss("'" + seg_dir + "': text index size mismatch");
+            if (f.chunking) {
+                // Chunk entries "<slot>:<chunk>" in slot order, chunks 0, 1, ... of every slot.
+                std::vector<std::uint32_t>& first = seg->chunk_first_[fi];
+                first.reserve(n + 1);
+                for (std::uint32_t e = 0; e < bm.num_docs(); ++e) {
+                    std::uint32_t slot = 0;
+                    std::uint32_t chunk = 0;
+                    const bool ok = parse_chunk_id(bm.doc_id(e), slot, chunk);
+                    const bool next_slot = ok && chunk == 0 && slot == first.size();
+                    const bool same_slot = ok && !first.empty() && slot + 1 == first.size() && chunk == e - first.back();
+                    if (!next_slot && !same_slot) {
+                        return data_loss("'" + text_file(seg_dir, f.name) + "': chunk entry " + std::to_string(e) + " ('" +
+                                         std::string(bm.doc_id(e)) + "') is out of order");
+                    }
+                    if (next_slot) first.push_back(e);
+                }
+                if (first.size() != n) return data_loss("'" + seg_dir + "': chunked text index does not cover the segment");
+                first.push_back(bm.num_docs());
+            } else if (bm.num_docs() != n) {
+                return data_loss("'" + seg_dir + "': text index size mismatch");
+            }
             seg->text_[fi].emplace(std::move(bm));
         } else if (f.type == FieldType::kVector) {
             QUIVER_ASSIGN_OR_RETURN(auto vi, index::open_index(vector_file(seg_dir, f.name), {.vectors_on_disk = f.on_disk}));
@@ -537,8 +602,38 @@ std::vector<ScoredDoc> Segment::search_text(std::size_t field, const sparse::Bm2
     const sparse::Bm25Index* bm = text_index(field);
     if (bm == nullptr || k == 0) return {};
     std::vector<ScoredDoc> out;
+    const std::span<const std::uint32_t> first = chunk_offsets(field);
+    if (!first.empty()) {
+        // The parents' mask as a mask of their chunk entries.
+        Bitmap deleted;
+        Bitmap filter;
+        AllowedDocs chunks;
+        if (allowed.deleted != nullptr) {
+            deleted = chunk_entries(field, *allowed.deleted);
+            chunks.deleted = &deleted;
+        }
+        if (allowed.filter != nullptr) {
+            filter = chunk_entries(field, *allowed.filter);
+            chunks.filter = &filter;
+        }
+        for (const auto& h : bm->search_with_stats(stats, k, &chunks, walk, false, params)) {
+            const auto parent = static_cast<std::uint32_t>(std::upper_bound(first.begin(), first.end(), h.doc) - first.begin() - 1);
+            out.push_back({parent, static_cast<double>(h.score), h.doc - first[parent]});
+        }
+        return out;
+    }
     for (const auto& h : bm->search_with_stats(stats, k, &allowed, walk, false, params)) out.push_back({h.doc, static_cast<double>(h.score)});
     return out;
+}
+
+Bitmap Segment::chunk_entries(std::size_t field, const Bitmap& docs) const {
+    const std::span<const std::uint32_t> first = chunk_offsets(field);
+    std::vector<std::uint32_t> entries;
+    docs.for_each([&](std::uint32_t d) {
+        if (d + 1 >= first.size()) return;
+        for (std::uint32_t e = first[d]; e < first[d + 1]; ++e) entries.push_back(e);
+    });
+    return Bitmap::of(entries);
 }
 
 std::vector<ScoredDoc> Segment::search_sparse(std::size_t field, const SparseTerms& query, std::size_t k,
@@ -729,17 +824,21 @@ Status Segment::add_text_stats(const Schema& schema, const Bitmap& docs, std::ve
             analysed.emplace_back(fi, std::move(analyzer));
             continue;
         }
-        // One pass over the postings: a document's length is the sum of its term frequencies.
-        lengths.assign(ids_.size(), 0);
+        // One pass over the postings: a document's length is the sum of its term frequencies. A chunked
+        // field's BM25 documents are the chunk entries of `docs`.
+        const bool chunked = !chunk_offsets(fi).empty();
+        const Bitmap entries = chunked ? chunk_entries(fi, docs) : Bitmap();
+        const Bitmap& members = chunked ? entries : docs;
+        lengths.assign(bm.num_docs(), 0);
         for (sparse::TermId t = 0; t < bm.num_terms(); ++t) {
             sparse::PostingCursor c = bm.postings().cursor(t);
             for (sparse::DocIndex doc = c.doc(); doc != sparse::kTerminated; doc = c.next()) {
-                if (!docs.contains(doc)) continue;
+                if (!members.contains(doc)) continue;
                 ++d.doc_freq[t];
                 lengths[doc] += static_cast<std::uint32_t>(c.weight());
             }
         }
-        docs.for_each([&](std::uint32_t local) {
+        members.for_each([&](std::uint32_t local) {
             if (local >= lengths.size() || lengths[local] == 0) return;
             ++d.docs_with_tokens;
             d.tokens += lengths[local];
@@ -763,13 +862,11 @@ Status Segment::add_text_stats(const Schema& schema, const Bitmap& docs, std::ve
             block = std::move(decoded).value();
         }
         const Document& doc = block[local % docs_per_block_];
-        for (auto& [fi, analyzer] : analysed) {
-            std::string_view title;
-            std::string_view body;
-            text_views(schema.fields[fi], doc, title, body);
+        // Counts one BM25 document (a document, or a chunk of a chunked field) of field `fi`.
+        auto count = [&](std::size_t fi, text::Analyzer& analyzer, std::string_view title, std::string_view body) {
             tokens.clear();
             sparse::Bm25Index::document_tokens(analyzer, title, body, tokens);
-            if (tokens.empty()) continue;
+            if (tokens.empty()) return;
             DeadTextStats& d = acc[fi];
             ++d.docs_with_tokens;
             d.tokens += tokens.size();
@@ -780,6 +877,17 @@ Status Segment::add_text_stats(const Schema& schema, const Bitmap& docs, std::ve
             for (sparse::TermId id : ids) {
                 if (id < d.doc_freq.size()) ++d.doc_freq[id];
             }
+        };
+        for (auto& [fi, analyzer] : analysed) {
+            const FieldSpec& f = schema.fields[fi];
+            if (f.chunking) {
+                for (const std::string& chunk : field_chunks(f, doc)) count(fi, analyzer, {}, chunk);
+                continue;
+            }
+            std::string_view title;
+            std::string_view body;
+            text_views(f, doc, title, body);
+            count(fi, analyzer, title, body);
         }
     });
     return st;

@@ -1,5 +1,6 @@
 // Private to engine: an immutable segment — documents (compressed store), ids, sequence numbers,
-// attributes, and one BM25 / vector index per indexed field. Built in memory from a batch or a merge;
+// attributes, and one BM25 / vector index per indexed field (a chunked text field's BM25 index holds
+// one entry per chunk, mapped back to slots by chunk_offsets). Built in memory from a batch or a merge;
 // persisted to `seg_<id>/` and reopened memory-mapped. Immutable after build: every const method is
 // safe from many threads.
 #pragma once
@@ -48,7 +49,11 @@ void text_views(const FieldSpec& f, const Document& d, std::string_view& title, 
 struct ScoredDoc {
     std::uint32_t local = 0;
     double score = 0.0;  // higher is better
+    std::uint32_t chunk = 0;  // chunked text fields: the chunk of document `local` that scored
 };
+
+/// The chunks a chunked text field indexes for `d` (pipeline::chunk_document of its text_views).
+std::vector<std::string> field_chunks(const FieldSpec& f, const Document& d);
 
 class Segment;
 
@@ -122,8 +127,15 @@ public:
     const sparse::Bm25Index* text_index(std::size_t field) const noexcept {
         return field < text_.size() && text_[field] ? &*text_[field] : nullptr;
     }
+    /// Chunked text fields: chunk entries [offsets[d], offsets[d + 1]) of the field's BM25 index are
+    /// the chunks of slot d (every slot has at least one). Empty for other fields.
+    std::span<const std::uint32_t> chunk_offsets(std::size_t field) const noexcept {
+        return field < chunk_first_.size() ? std::span<const std::uint32_t>(chunk_first_[field])
+                                           : std::span<const std::uint32_t>();
+    }
     /// BM25 top-k scored with `stats` (the collection's, summed over segments); only documents
-    /// `allowed` allows are scored. Best first.
+    /// `allowed` allows are scored. Best first. A chunked field returns its top-k chunks (`chunk` set,
+    /// `local` = the parent slot; `allowed` applies to the parent), ties by chunk entry.
     /// A filter bitmap in `allowed` drives the posting walk (sparse/maxscore.h); `walk` (optional)
     /// receives the regime and counters.
     std::vector<ScoredDoc> search_text(std::size_t field, const sparse::Bm25QueryStats& stats, std::size_t k,
@@ -204,7 +216,13 @@ private:
     std::string owned_blob_;                  // built segments
     std::shared_ptr<storage::MappedFile> mapping_;  // opened segments
     std::span<const std::byte> blob_;
+    /// The chunk entries of the slots in `docs` (a chunked field's BM25 document numbers).
+    Bitmap chunk_entries(std::size_t field, const Bitmap& docs) const;
+
     std::vector<std::optional<sparse::Bm25Index>> text_;         // per schema field
+    // per schema field: chunked text fields' chunk entry offsets by slot (size() + 1), else empty;
+    // persisted as the BM25 index's document ids "<slot>:<chunk>"
+    std::vector<std::vector<std::uint32_t>> chunk_first_;
     std::vector<std::unique_ptr<index::VectorIndex>> vectors_;  // per schema field
     std::vector<std::size_t> rescore_;                          // per schema field: quantization.rescore
     std::vector<std::uint8_t> on_disk_;                         // per schema field: on_disk

@@ -100,6 +100,30 @@ Result<ChunkingSpec> parse_chunking(std::string_view text) {
     return spec;
 }
 
+std::string_view to_string(ChunkUnit unit) noexcept { return unit == ChunkUnit::kTokens ? "tokens" : "sentences"; }
+
+std::string_view to_string(ChunkAggregation aggregation) noexcept {
+    switch (aggregation) {
+        case ChunkAggregation::kMaxP: return "maxp";
+        case ChunkAggregation::kFirstP: return "firstp";
+        case ChunkAggregation::kSumP: return "sump";
+    }
+    return "maxp";
+}
+
+std::string to_string(const ChunkingSpec& spec) {
+    return fmt::format("{}:size={},overlap={},aggregate={},situated={},context={}", to_string(spec.unit), spec.size,
+                       spec.overlap, to_string(spec.aggregation), spec.situated ? 1 : 0, spec.context);
+}
+
+Status validate_chunking(const ChunkingSpec& spec) {
+    if (spec.size == 0 || spec.overlap >= spec.size) {
+        return invalid_argument(fmt::format("chunking: needs size >= 1 and overlap < size (size {}, overlap {})",
+                                            spec.size, spec.overlap));
+    }
+    return ok_status();
+}
+
 std::vector<std::string> chunk_document(std::string_view title, std::string_view text, const ChunkingSpec& spec) {
     const std::vector<std::string_view> units = units_of(text, spec.unit);
     std::vector<std::string> out;
@@ -119,19 +143,29 @@ std::vector<std::string> chunk_document(std::string_view title, std::string_view
 }
 
 std::vector<DocScore> aggregate_chunks(std::span<const ChunkHit> hits, ChunkAggregation aggregation) {
-    std::unordered_map<std::uint32_t, double> score;
+    struct Acc {
+        double score = 0.0;
+        double best = 0.0;  // the best chunk's score
+        std::uint32_t chunk = 0;
+    };
+    std::unordered_map<std::uint32_t, Acc> score;
     for (const ChunkHit& h : hits) {
         if (aggregation == ChunkAggregation::kFirstP) {
-            if (h.chunk == 0) score[h.doc] = h.score;
+            if (h.chunk == 0) score[h.doc] = {h.score, h.score, 0};
             continue;
         }
-        const auto [it, added] = score.emplace(h.doc, h.score);
+        const auto [it, added] = score.emplace(h.doc, Acc{h.score, h.score, h.chunk});
         if (added) continue;
-        it->second = aggregation == ChunkAggregation::kMaxP ? std::max(it->second, h.score) : it->second + h.score;
+        Acc& a = it->second;
+        a.score = aggregation == ChunkAggregation::kMaxP ? std::max(a.score, h.score) : a.score + h.score;
+        if (h.score > a.best || (h.score == a.best && h.chunk < a.chunk)) {
+            a.best = h.score;
+            a.chunk = h.chunk;
+        }
     }
     std::vector<DocScore> out;
     out.reserve(score.size());
-    for (const auto& [doc, s] : score) out.push_back({doc, s});
+    for (const auto& [doc, a] : score) out.push_back({doc, a.score, a.chunk});
     std::sort(out.begin(), out.end(), [](const DocScore& a, const DocScore& b) {
         if (a.score != b.score) return a.score > b.score;
         return a.doc < b.doc;

@@ -207,6 +207,7 @@ Value hit_to_json(const engine::Schema& schema, const engine::SearchHit& h) {
     o.set("id", Value::string(h.id));
     o.set("score", Value::number(h.score));
     if (h.relevance) o.set("relevance", Value::number(*h.relevance));
+    if (h.chunk) o.set("chunk", Value::number(static_cast<double>(*h.chunk)));
     Value doc = document_to_json(schema, h.document);
     auto& fields = doc.as_object();
     if (!fields.empty()) fields.erase(fields.begin());  // the id is already there

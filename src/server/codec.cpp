@@ -7,6 +7,7 @@
 #include <limits>
 #include <map>
 
+#include "quiver/pipeline/chunking.h"
 #include "quiver/pipeline/pipeline_file.h"
 #include "quiver/storage/file_format.h"
 
@@ -96,6 +97,53 @@ Result<std::vector<std::string>> sources_from_json(const Value& src) {
     return out;
 }
 
+// A text field's "chunking": an object {"unit", "size", "overlap", "situated", "context", "aggregation"}
+// (any subset; the defaults of pipeline/chunking.h) or the `quiver eval --chunking` string.
+Result<pipeline::ChunkingSpec> chunking_from_json(const Value& v, const std::string& where) {
+    std::string text;
+    if (v.is_string()) {
+        text = v.as_string();
+    } else if (v.is_object()) {
+        QUIVER_TRY(check_keys(v, {"unit", "size", "overlap", "situated", "context", "aggregation"}, where + " chunking"));
+        const Value* unit = v.find("unit");
+        if (unit != nullptr && !unit->is_string()) return bad(where + ": chunking \"unit\" must be \"tokens\" or \"sentences\"");
+        text = unit != nullptr ? unit->as_string() : "tokens";
+        std::string params;
+        auto add = [&](const std::string& p) { params += (params.empty() ? ":" : ",") + p; };
+        for (const char* key : {"size", "overlap", "context"}) {
+            if (v.find(key) == nullptr) continue;
+            QUIVER_ASSIGN_OR_RETURN(std::size_t x, get_size(v, key, 0, engine::kMaxChunkUnits));
+            add(std::string(key) + "=" + std::to_string(x));
+        }
+        if (const Value* s = v.find("situated")) {
+            if (!s->is_bool()) return bad(where + ": chunking \"situated\" must be a boolean");
+            add(std::string("situated=") + (s->as_bool() ? "1" : "0"));
+        }
+        if (const Value* a = v.find("aggregation")) {
+            if (!a->is_string()) return bad(where + ": chunking \"aggregation\" must be \"maxp\", \"firstp\" or \"sump\"");
+            add("aggregate=" + a->as_string());
+        }
+        text += params;
+    } else {
+        return bad(where + ": \"chunking\" must be an object (unit, size, overlap, situated, context, aggregation) or a "
+                           "spec string such as \"tokens:size=128,overlap=32\"");
+    }
+    auto spec = pipeline::parse_chunking(text);
+    if (!spec) return bad(where + ": chunking: " + spec.error().message());
+    return *spec;
+}
+
+Value chunking_to_json(const pipeline::ChunkingSpec& c) {
+    Value o = Value::object();
+    o.set("unit", Value::string(std::string(pipeline::to_string(c.unit))));
+    o.set("size", Value::number(static_cast<double>(c.size)));
+    o.set("overlap", Value::number(static_cast<double>(c.overlap)));
+    o.set("situated", Value::boolean(c.situated));
+    o.set("context", Value::number(static_cast<double>(c.context)));
+    o.set("aggregation", Value::string(std::string(pipeline::to_string(c.aggregation))));
+    return o;
+}
+
 Value sources_to_json(const std::vector<std::string>& sources) {
     Value src = Value::array();
     for (const auto& x : sources) src.as_array().push_back(Value::string(x));
@@ -135,7 +183,10 @@ Result<engine::Schema> schema_from_json(const Value& v) {
         QUIVER_ASSIGN_OR_RETURN(spec.type, engine::parse_field_type(type->as_string()));
         const std::string where = "field '" + spec.name + "'";
         if (spec.type == FieldType::kText) {
-            QUIVER_TRY(check_keys(f, {"name", "type", "indexed", "sources"}, where));
+            QUIVER_TRY(check_keys(f, {"name", "type", "indexed", "sources", "chunking"}, where));
+            if (const Value* c = f.find("chunking")) {
+                QUIVER_ASSIGN_OR_RETURN(spec.chunking, chunking_from_json(*c, where));
+            }
         } else if (spec.type == FieldType::kVector) {
             QUIVER_TRY(check_keys(f, {"name", "type", "dim", "metric", "index", "m", "ef_construction", "encoder", "sources",
                                       "quantization", "on_disk"},
@@ -251,6 +302,7 @@ Value schema_to_json(const engine::Schema& s) {
                 for (const auto& x : f.sources) src.as_array().push_back(Value::string(x));
                 o.set("sources", std::move(src));
             }
+            if (f.chunking) o.set("chunking", chunking_to_json(*f.chunking));
         }
         if (f.payload_index) o.set("index", Value::boolean(true));
         if (f.type == FieldType::kSparse || f.type == FieldType::kMultiVector) {

@@ -45,6 +45,23 @@ TEST(Chunking, SentencesAndParsing) {
     EXPECT_FALSE(parse_chunking("tokens:stride=2"));
 }
 
+TEST(Chunking, SpecStringRoundTrips) {
+    for (const char* text : {"tokens", "sentences", "tokens:size=7,overlap=0,aggregate=firstp",
+                             "sentences:size=4,overlap=2,situated=1,context=3,aggregate=sump"}) {
+        const ChunkingSpec spec = *parse_chunking(text);
+        const std::string back = to_string(spec);
+        auto again = parse_chunking(back);
+        ASSERT_TRUE(again) << back;
+        EXPECT_EQ(*again, spec) << text << " -> " << back;
+        EXPECT_TRUE(validate_chunking(spec));
+    }
+    EXPECT_EQ(to_string(*parse_chunking("tokens:size=5,overlap=1")),
+              "tokens:size=5,overlap=1,aggregate=maxp,situated=0,context=0");
+    ChunkingSpec bad;
+    bad.overlap = bad.size;
+    EXPECT_EQ(validate_chunking(bad).error().code(), ErrorCode::kInvalidArgument);
+}
+
 TEST(ChunkAggregation, EqualsBruteForce) {
     std::mt19937 rng(7);
     for (int trial = 0; trial < 300; ++trial) {
@@ -82,6 +99,17 @@ TEST(ChunkAggregation, EqualsBruteForce) {
             ASSERT_EQ(got.size(), want.size());
             for (std::size_t i = 0; i < got.size(); ++i) {
                 EXPECT_EQ(got[i].score, want.at(got[i].doc));
+                // The best chunk: highest score, lowest index on ties (firstp: chunk 0).
+                std::uint32_t best = 0;
+                double best_score = -1.0;
+                for (const ChunkHit& h : hits) {
+                    if (h.doc != got[i].doc) continue;
+                    if (h.score > best_score || (h.score == best_score && h.chunk < best)) {
+                        best = h.chunk;
+                        best_score = h.score;
+                    }
+                }
+                EXPECT_EQ(got[i].chunk, agg == ChunkAggregation::kFirstP ? 0u : best);
                 if (i > 0) {
                     EXPECT_TRUE(got[i - 1].score > got[i].score ||
                                 (got[i - 1].score == got[i].score && got[i - 1].doc < got[i].doc));

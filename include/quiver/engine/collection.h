@@ -216,6 +216,9 @@ struct SearchHit {
     double score = 0.0;
     Document document;  ///< the requested stored fields
     std::optional<double> relevance;  ///< probability of relevance, with a calibrated `cutoff`
+    /// A clause on a chunked text field: the document's best retrieved chunk (its index in
+    /// pipeline::chunk_document order; firstp: 0). With several clauses, the first chunked clause's.
+    std::optional<std::uint32_t> chunk;
 };
 
 /// A page of documents in id order (bytewise), after `after` (exclusive; empty = from the start).

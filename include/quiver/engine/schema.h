@@ -5,6 +5,12 @@
 ///   - text: a UTF-8 string, analysed and BM25-indexed (unless `indexed` is false). A text field with
 ///     `sources` holds no value of its own: it indexes other text fields of the document (one source is
 ///     the body; two are title + body, exactly as `quiver eval`'s BM25 indexes BEIR documents).
+///     With `chunking` (pipeline/chunking.h) an indexed text field indexes each document's text in
+///     chunks (`chunk_document(title, body, spec)`; every document has at least one chunk), each chunk
+///     pointing to its document. BM25 statistics of the field count chunks (N = chunks with tokens,
+///     avgdl over chunks, df = chunks containing the term), as `quiver eval --chunking` indexes them.
+///     A search retrieves the field's best chunks and returns documents scored by the spec's
+///     aggregation (maxp, firstp, sump) with the best chunk's index (docs/collections.md).
 ///   - vector: `dim` finite floats, searched with the field's index (flat or hnsw) under `metric`.
 ///     With an `encoder` ("hashing" for the deterministic test encoder, or a model directory that
 ///     `encode::load_encoder` reads), a document may give text instead of the vector (a string value,
@@ -47,6 +53,7 @@
 
 #include "quiver/core/result.h"
 #include "quiver/index/codec.h"
+#include "quiver/pipeline/chunking.h"
 #include "quiver/simd/kernels.h"
 
 namespace quiver::engine {
@@ -60,6 +67,8 @@ enum class MultiVectorIndexKind : std::uint8_t { kExact = 0, kMuvera = 1 };
 /// Limits on one multi_vector value (a document's or a query's token set).
 inline constexpr std::size_t kMaxTokenVectors = 4096;
 inline constexpr std::size_t kMaxTokenDim = 4096;
+/// Limit on a chunking spec's `size` and `context` (units).
+inline constexpr std::size_t kMaxChunkUnits = 1u << 20;
 
 std::string_view to_string(FieldType type) noexcept;
 Result<FieldType> parse_field_type(std::string_view name);
@@ -83,6 +92,7 @@ struct FieldSpec {
     // text
     bool indexed = true;
     std::vector<std::string> sources;  ///< other text fields indexed together (title, body); empty = itself
+    std::optional<pipeline::ChunkingSpec> chunking;  ///< indexed text fields: index the text in chunks
     // vector
     std::size_t dim = 0;
     simd::Metric metric = simd::Metric::kCosine;

@@ -38,11 +38,18 @@ struct ChunkingSpec {
     bool situated = false;
     std::size_t context = 0;   ///< units of preceding text in situated chunks
     ChunkAggregation aggregation = ChunkAggregation::kMaxP;
+    bool operator==(const ChunkingSpec&) const = default;
 };
 
 /// "tokens:size=128,overlap=32,aggregate=maxp,situated=1,context=16" or "sentences:size=3,overlap=1".
 /// kInvalidArgument on an unknown unit or parameter, size 0, or overlap >= size.
 [[nodiscard]] Result<ChunkingSpec> parse_chunking(std::string_view text);
+/// The spec in parse_chunking's language, every parameter spelled out (parses back to `spec`).
+std::string to_string(const ChunkingSpec& spec);
+std::string_view to_string(ChunkUnit unit) noexcept;
+std::string_view to_string(ChunkAggregation aggregation) noexcept;
+/// kInvalidArgument unless size >= 1 and overlap < size.
+[[nodiscard]] Status validate_chunking(const ChunkingSpec& spec);
 
 /// The chunk texts of one document, in order.
 std::vector<std::string> chunk_document(std::string_view title, std::string_view text, const ChunkingSpec& spec);
@@ -56,6 +63,7 @@ struct ChunkHit {
 struct DocScore {
     std::uint32_t doc = 0;
     double score = 0.0;
+    std::uint32_t chunk = 0;  ///< its best retrieved chunk (highest score, lowest index on ties; firstp: 0)
 };
 
 /// Document scores from one query's chunk hits (any order; a chunk at most once).
