@@ -633,9 +633,9 @@ int run_ann(int argc, char** argv) {
         std::printf("\nQPS at recall@%zu = %.2f, interpolated on each engine's recall/QPS Pareto frontier "
                     "(%zu ef values), median of %zu build seeds; single-thread search, whole passes over %zu "
                     "queries; builds on %zu threads (OpenMP and OpenBLAS pinned to %zu). Debian's FAISS is a "
-                    "generic build (no -march=native); hnswlib is compiled -O3 -march=native as its users build "
+                    "generic build (no -march=native; OpenBLAS core type %s); hnswlib is compiled -O3 -march=native as its users build "
                     "it. bytes/vector: the engine's own accounting when it has one, else RSS growth over the build.\n%s",
-                    k, o.target, efs.size(), o.seeds, nq, o.threads, o.threads,
+                    k, o.target, efs.size(), o.seeds, nq, o.threads, o.threads, openblas_coretype(),
                     text_table({"engine", "QPS @ target", "QPS per CPU-s", "bytes/vector", "build s", "build CPU s",
                                 "seeds"},
                                rows)
@@ -689,6 +689,7 @@ int run_ann(int argc, char** argv) {
         root.set("M", json::Value::number(static_cast<double>(o.M)));
         root.set("ef_construction", json::Value::number(static_cast<double>(o.ef_construction)));
         root.set("threads", json::Value::number(static_cast<double>(o.threads)));
+        root.set("openblas_coretype", json::Value::string(openblas_coretype()));
         json::Value pts = json::Value::array();
         for (const auto& p : points) {
             json::Value v = json::Value::object();

@@ -349,9 +349,10 @@ int run_codecs(int argc, char** argv) {
                         fmt::format("{:.2f}", s.engine.build_seconds)});
     }
     std::printf("quiver bench codecs: %s, %zu x %zu, %zu queries, k=%zu, %s, search threads %zu. Provisional "
-                "figures on a shared machine. FAISS is Debian's libfaiss 1.7.3, a generic build.\n",
+                "figures on a shared machine. FAISS is Debian's libfaiss 1.7.3, a generic build; OpenBLAS core type "
+                "%s.\n",
                 o.base.c_str(), B.rows, B.dim, nq, k, nlist > 0 ? fmt::format("IVF nlist {}", nlist).c_str() : "flat",
-                o.threads);
+                o.threads, openblas_coretype());
     std::printf("%s", text_table({"engine", fmt::format("QPS@{}", o.target), "recall@k", "at", "resident B/vec",
                                   "float B/vec for rescore", "build s"},
                                  rows)
@@ -364,6 +365,7 @@ int run_codecs(int argc, char** argv) {
         root.set("nlist", json::Value::number(double(nlist)));
         root.set("threads", json::Value::number(double(o.threads)));
         root.set("faiss", json::Value::string("Debian libfaiss 1.7.3 (generic build)"));
+        root.set("openblas_coretype", json::Value::string(openblas_coretype()));
         json::Value pts = json::Value::array();
         for (const auto& p : points) {
             json::Value v = json::Value::object();

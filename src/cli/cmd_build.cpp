@@ -1,7 +1,10 @@
 // quiver build: vectors file -> dense index file (flat or HNSW).
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 
@@ -13,6 +16,7 @@
 #include "quiver/engine/payload_index.h"
 #include "quiver/index/flat_index.h"
 #include "quiver/index/hnsw_index.h"
+#include "quiver/index/memory_budget.h"
 #include "quiver/server/json_codec.h"
 #include "quiver/storage/vector_io.h"
 
@@ -25,9 +29,39 @@ struct BuildOptions {
     std::size_t nlist = 0, nprobe = 0, train_rows = 0;
     std::uint64_t seed = 100;
     bool json = false;
+    std::string memory_budget;     // empty: none
+    bool index_type_given = false;  // --index-type on the command line (else the budget may pick)
 };
 
-Status run_build(const BuildOptions& o) {
+/// "1GiB", "512MiB", "1.5GiB", "64KiB", "2GB", "1000000": binary units (KiB, MiB, GiB, TiB, or a bare
+/// K/M/G/T), decimal ones (KB, MB, GB, TB), case-insensitive; plain digits are bytes.
+Result<std::uint64_t> parse_byte_size(const std::string& text) {
+    std::size_t i = 0;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+    const std::string number = text.substr(0, i);
+    std::string unit = text.substr(i);
+    for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto bad = [&] {
+        return invalid_argument(fmt::format("--memory-budget '{}' is not a size (e.g. 1GiB, 512MiB, 2GB or bytes)", text));
+    };
+    if (number.empty() || std::count(number.begin(), number.end(), '.') > 1) return bad();
+    double scale = 1;
+    if (!unit.empty() && unit != "b") {
+        const char prefix = unit[0];
+        const std::string rest = unit.substr(1);
+        const int power = prefix == 'k' ? 1 : prefix == 'm' ? 2 : prefix == 'g' ? 3 : prefix == 't' ? 4 : 0;
+        if (power == 0 || (rest != "" && rest != "ib" && rest != "b")) return bad();
+        scale = std::pow(rest == "b" ? 1000.0 : 1024.0, power);
+    }
+    const double bytes = std::strtod(number.c_str(), nullptr) * scale;
+    if (!(bytes >= 1) || bytes > 1e18) return bad();
+    return static_cast<std::uint64_t>(bytes);
+}
+
+std::string mib(std::uint64_t bytes) { return fmt::format("{:.1f} MiB", double(bytes) / 1048576.0); }
+
+Status run_build(const BuildOptions& given) {
+    BuildOptions o = given;  // a memory budget fills in the index type, codec and nlist
     if (o.kind != "dense") {
         return invalid_argument(fmt::format("unknown --kind '{}' (dense, or sparse for `quiver sparse-build`)", o.kind));
     }
@@ -35,14 +69,38 @@ Status run_build(const BuildOptions& o) {
     if (o.index_type != "hnsw" && o.index_type != "flat" && o.index_type != "ivf") {
         return invalid_argument(fmt::format("unknown --index '{}' (expected hnsw, flat or ivf)", o.index_type));
     }
+    std::optional<std::uint64_t> budget;
+    if (!o.memory_budget.empty()) {
+        QUIVER_ASSIGN_OR_RETURN(budget, parse_byte_size(o.memory_budget));
+        if (o.codec != "none") return invalid_argument("--memory-budget picks the codec: drop --codec");
+    }
     QUIVER_ASSIGN_OR_RETURN(index::CodecSpec codec, index::CodecSpec::parse(o.codec));
-    const bool on_codes = o.index_type == "ivf" || codec.kind != index::CodecKind::kNone;
-    // HNSW walks one code per node (sq8, sq4, rabitq, binary; not fast-scan PQ): HnswIndex checks.
     if (o.index_type != "ivf" && o.nlist > 0) return invalid_argument("--nlist needs --index ivf");
     // Ids come from JSONL, or from the .ids file beside .npy/.fvecs (written by `quiver encode`).
     std::string ids_from;
     QUIVER_ASSIGN_OR_RETURN(storage::VectorSet set, read_vectors_with_ids(o.input, {.max_rows = o.max_rows}, &ids_from));
     const Matrix<float>& vectors = set.vectors;
+    std::optional<index::BudgetChoice> choice;
+    if (budget) {
+        QUIVER_ASSIGN_OR_RETURN(choice, index::choose_for_budget({.budget_bytes = *budget,
+                                                                  .rows = vectors.rows,
+                                                                  .dim = vectors.dim,
+                                                                  .metric = metric,
+                                                                  .index_type = o.index_type_given ? o.index_type : "auto",
+                                                                  .M = o.m,
+                                                                  .nlist = o.nlist}));
+        o.index_type = choice->index_type;
+        codec = choice->codec;
+        o.nlist = choice->nlist;
+        std::fprintf(stderr, "memory budget %s: %s index%s%s, predicted resident %s (%.1f bytes per vector)\n",
+                     mib(*budget).c_str(), choice->index_type.c_str(),
+                     codec.kind == index::CodecKind::kNone ? " on float32 vectors in RAM"
+                                                          : fmt::format(" on {} codes", codec.to_string()).c_str(),
+                     choice->vectors_on_disk ? ", float32 vectors on disk for the rescore" : "",
+                     mib(choice->predicted_bytes).c_str(), double(choice->predicted_bytes) / double(vectors.rows));
+    }
+    const bool on_codes = o.index_type == "ivf" || codec.kind != index::CodecKind::kNone;
+    // HNSW walks one code per node (sq8, sq4, rabitq, binary; not fast-scan PQ): HnswIndex checks.
     // Attributes first: a bad file fails before the build.
     std::optional<engine::PayloadIndex> payload;
     if (!o.attributes.empty()) {
@@ -71,10 +129,7 @@ Status run_build(const BuildOptions& o) {
         // IVF default: about 4 * sqrt(n) lists, as FAISS suggests, at least one and at most n / 39 so the
         // coarse k-means has enough points per list.
         std::size_t nlist = o.nlist;
-        if (o.index_type == "ivf" && nlist == 0) {
-            nlist = std::max<std::size_t>(1, std::min(static_cast<std::size_t>(4 * std::sqrt(double(vectors.rows))),
-                                                      vectors.rows / 39));
-        }
+        if (o.index_type == "ivf" && nlist == 0) nlist = index::default_nlist(vectors.rows);
         QUIVER_ASSIGN_OR_RETURN(auto c, index::CodeIndex::create(vectors.dim, metric,
                                                                  {.codec = codec,
                                                                   .nlist = nlist,
@@ -107,6 +162,21 @@ Status run_build(const BuildOptions& o) {
     std::error_code ec;
     const auto file_bytes = std::filesystem::file_size(o.output, ec);
     const auto info = idx->info();
+    // With a budget: the resident bytes of the file opened as it will be served (what `quiver info
+    // --vectors-on-disk` reports), checked against the budget.
+    std::uint64_t resident = 0;
+    if (choice) {
+        QUIVER_ASSIGN_OR_RETURN(auto served, index::open_index(o.output, {.vectors_on_disk = choice->vectors_on_disk,
+                                                                          .verify = true}));
+        resident = served->memory_bytes();
+        if (resident > *budget) {
+            return internal_error(fmt::format("the index built for the memory budget holds {} resident bytes, over the "
+                                              "budget of {} (predicted {})", resident, *budget,
+                                              choice->predicted_bytes));
+        }
+    }
+    const std::string rescore_text =
+        !choice ? "" : choice->rescore == index::SearchParams::kRescoreDefault ? "auto" : std::to_string(choice->rescore);
     if (o.json) {
         json::Value v = json::Value::object();
         v.set("index", json::Value::string(o.output));
@@ -127,6 +197,20 @@ Status run_build(const BuildOptions& o) {
                   json::Value::number(f.vectors > 0 ? double(f.float_bytes) / double(f.vectors) : 0.0));
         }
         v.set("attributes", payload ? json::Value::string(attributes_file) : json::Value::null());
+        if (choice) {
+            json::Value b = json::Value::object();
+            b.set("budget_bytes", json::Value::number(static_cast<double>(*budget)));
+            b.set("index", json::Value::string(choice->index_type));
+            b.set("codec", json::Value::string(choice->codec.to_string()));
+            b.set("nlist", json::Value::number(static_cast<double>(choice->nlist)));
+            b.set("vectors_on_disk", json::Value::boolean(choice->vectors_on_disk));
+            b.set("rescore", choice->rescore == index::SearchParams::kRescoreDefault
+                                 ? json::Value::string("auto")
+                                 : json::Value::number(static_cast<double>(choice->rescore)));
+            b.set("predicted_resident_bytes", json::Value::number(static_cast<double>(choice->predicted_bytes)));
+            b.set("resident_bytes", json::Value::number(static_cast<double>(resident)));
+            v.set("memory_budget", std::move(b));
+        }
         return write_text("-", json::dump(v, true) + "\n");
     }
     std::printf("built %s index of %zu x %zu (%s) in %.2fs -> %s (%.1f MiB)%s\n", info.kind.c_str(), info.size,
@@ -136,6 +220,12 @@ Status run_build(const BuildOptions& o) {
                          : (ids_from.empty() ? ", ids from the input" : (", ids from " + ids_from).c_str()));
     if (payload) {
         std::printf("payload index of %zu attribute fields -> %s\n", payload->fields().size(), attributes_file.c_str());
+    }
+    if (choice) {
+        std::printf("memory budget %s: resident %s (predicted %s); search with `quiver search --index-file %s%s%s`\n",
+                    mib(*budget).c_str(), mib(resident).c_str(), mib(choice->predicted_bytes).c_str(), o.output.c_str(),
+                    choice->vectors_on_disk ? " --vectors-on-disk" : "",
+                    choice->rescore > 0 && rescore_text != "auto" ? (" --rescore " + rescore_text).c_str() : "");
     }
     return {};
 }
@@ -160,10 +250,15 @@ void add_build_command(CLI::App& app) {
     sub->add_option("-o,--output", o->output, "Index file to write (replaced atomically)")->required();
     sub->add_option("--kind", o->kind, "Vector kind: dense (this command) or sparse (forwards to sparse-build)")
         ->capture_default_str();
-    sub->add_option("--index-type", o->index_type, "Index type: hnsw | flat | ivf")->capture_default_str();
-    sub->add_option("--codec", o->codec,
+    auto* index_type = sub->add_option("--index-type", o->index_type, "Index type: hnsw | flat | ivf")->capture_default_str();
+    auto* codec = sub->add_option("--codec", o->codec,
                     "Vector codes (flat, ivf; hnsw walks sq8, sq4, rabitq or binary codes and re-scores in float32): none | sq8 | sq4 | pq<M>x<4|8> | rabitq<1|2|4|8> | binary<1..8>")
         ->capture_default_str();
+    sub->add_option("--memory-budget", o->memory_budget,
+                    "Resident memory for the index (1GiB, 512MiB, bytes): picks the index type (unless --index-type), "
+                    "codec and rescore depth that fit, and keeps float32 vectors on disk for indexes on codes "
+                    "(docs/codecs.md)")
+        ->excludes(codec);
     sub->add_option("--nlist", o->nlist, "IVF lists (0 = about 4 * sqrt(rows))");
     sub->add_option("--nprobe", o->nprobe, "IVF lists probed by default at search (0 = nlist / 32)");
     sub->add_option("--train-rows", o->train_rows, "Codec training sample (0 = the codec's default)");
@@ -175,7 +270,10 @@ void add_build_command(CLI::App& app) {
     sub->add_option("--max-rows", o->max_rows, "Index only the first N rows (0 = all)");
     sub->add_option("--attributes", o->attributes, "JSONL attributes, one object per vector, for filtered search");
     sub->add_flag("--json", o->json, "Print a JSON summary on stdout instead of text");
-    set_status_action(sub, "build", [o] { return run_build(*o); });
+    set_status_action(sub, "build", [o, index_type] {
+        o->index_type_given = index_type->count() > 0;
+        return run_build(*o);
+    });
 }
 
 const CommandRegistrar kRegister{10, &add_build_command};

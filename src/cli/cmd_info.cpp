@@ -1,6 +1,7 @@
 // quiver info: what an index file holds.
 #include <fmt/format.h>
 
+#include <chrono>
 #include <filesystem>
 
 #include "cli/common.h"
@@ -15,13 +16,22 @@ namespace {
 void add_info_command(CLI::App& app) {
     auto path = std::make_shared<std::string>();
     auto as_json = std::make_shared<bool>(false);
-    auto* sub = app.add_subcommand("info", "Describe a dense index file (kind, size, dimension, metric)");
+    auto verify = std::make_shared<bool>(false);
+    auto on_disk = std::make_shared<bool>(false);
+    auto* sub = app.add_subcommand("info", "Describe a dense index file (kind, size, dimension, metric, resident bytes)");
     sub->add_option("index,--index-file", *path, "Index file (positional, or --index-file)")->required();
     sub->add_flag("--json", *as_json, "JSON output");
-    set_action(sub, [path, as_json] {
-        auto idx = index::open_index(*path);
+    sub->add_flag("--verify", *verify,
+                  "Check every section's checksum and structure (opening checks only the header and small sections)");
+    sub->add_flag("--vectors-on-disk", *on_disk,
+                  "Report the resident bytes as `quiver search --vectors-on-disk` holds them (indexes on codes)");
+    set_action(sub, [path, as_json, verify, on_disk] {
+        const auto t0 = std::chrono::steady_clock::now();
+        auto idx = index::open_index(*path, {.vectors_on_disk = *on_disk, .verify = *verify});
+        const double open_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (!idx) return report("info", idx.error());
         const auto info = (*idx)->info();
+        const std::size_t resident = (*idx)->memory_bytes();
         std::error_code ec;
         const auto bytes = std::filesystem::file_size(*path, ec);
         if (*as_json) {
@@ -32,6 +42,10 @@ void add_info_command(CLI::App& app) {
             v.set("vectors", json::Value::number(static_cast<double>(info.size)));
             v.set("file_bytes", json::Value::number(static_cast<double>(bytes)));
             v.set("has_external_ids", json::Value::boolean(!(*idx)->external_ids().empty()));
+            v.set("resident_bytes", json::Value::number(static_cast<double>(resident)));
+            v.set("vectors_on_disk", json::Value::boolean(*on_disk));
+            v.set("verified", json::Value::boolean(*verify));
+            v.set("open_seconds", json::Value::number(open_seconds));
             if (const auto* c = dynamic_cast<const index::CodeIndex*>(idx->get())) {
                 const auto f = c->footprint();
                 v.set("codec", json::Value::string(c->params().codec.to_string()));
@@ -46,6 +60,11 @@ void add_info_command(CLI::App& app) {
                         info.kind.c_str(), info.size, info.dim, std::string(simd::to_string(info.metric)).c_str(),
                         static_cast<double>(bytes) / 1048576.0,
                         (*idx)->external_ids().empty() ? "" : ", with string ids");
+            std::printf("  resident %.1f MiB (%.1f bytes per vector%s); opened in %.3fs%s\n",
+                        static_cast<double>(resident) / 1048576.0,
+                        info.size > 0 ? static_cast<double>(resident) / static_cast<double>(info.size) : 0.0,
+                        *on_disk ? ", float32 vectors on disk" : "", open_seconds,
+                        *verify ? ", every section verified" : ", large sections are verified on first use");
             if (const auto* c = dynamic_cast<const index::CodeIndex*>(idx->get())) {
                 const auto f = c->footprint();
                 const double n = f.vectors > 0 ? double(f.vectors) : 1.0;

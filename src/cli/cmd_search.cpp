@@ -29,6 +29,7 @@ struct SearchOptions {
     std::size_t rescore = index::SearchParams::kRescoreDefault;
     bool json = false;
     bool vectors_on_disk = false;
+    bool verify = false;
 };
 
 Status parse_filter_strategy_into(const std::string& name, index::FilterStrategy& out) {
@@ -250,7 +251,8 @@ Status run_search(const SearchOptions& o) {
     if (o.tag.empty() || o.tag.find_first_of(" \t\r\n") != std::string::npos) {
         return invalid_argument("--tag must be one word");
     }
-    QUIVER_ASSIGN_OR_RETURN(auto idx, index::open_index(o.index_file, {.vectors_on_disk = o.vectors_on_disk}));
+    QUIVER_ASSIGN_OR_RETURN(auto idx, index::open_index(o.index_file, {.vectors_on_disk = o.vectors_on_disk,
+                                                                     .verify = o.verify}));
     QUIVER_ASSIGN_OR_RETURN(storage::VectorSet qs, read_vectors_with_ids(o.queries, {.max_rows = o.max_queries}));
     const auto info = idx->info();
     if (qs.vectors.dim != info.dim) {
@@ -436,6 +438,8 @@ void add_search_command(CLI::App& app) {
     sub->add_flag("--vectors-on-disk", o->vectors_on_disk,
                   "HNSW on codes and flat/IVF code indexes: leave the float32 vectors in the file, read them "
                   "with pread for the re-score");
+    sub->add_flag("--verify", o->verify,
+                  "Check every section's checksum (vectors, codes, graph) when opening, not on first use");
     sub->add_option("--filter", o->filter,
                     "Filter JSON as in the collection API, on the attributes the index was built with "
                     "(`quiver build --attributes`); JSONL queries may instead carry a \"filter\" member per line");

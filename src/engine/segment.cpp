@@ -488,7 +488,10 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
             }
             seg->text_[fi].emplace(std::move(bm));
         } else if (f.type == FieldType::kVector) {
-            QUIVER_ASSIGN_OR_RETURN(auto vi, index::open_index(vector_file(seg_dir, f.name), {.vectors_on_disk = f.on_disk}));
+            // verify: a damaged segment refuses the collection's open (docs/collections.md, recovery), so
+            // the sections an index would check on first use are checked here.
+            QUIVER_ASSIGN_OR_RETURN(auto vi, index::open_index(vector_file(seg_dir, f.name),
+                                                               {.vectors_on_disk = f.on_disk, .verify = true}));
             if (vi->info().dim != f.dim || vi->info().metric != f.metric) {
                 return data_loss("'" + seg_dir + "': vector index of field '" + f.name + "' does not match the schema");
             }

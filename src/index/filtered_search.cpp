@@ -94,6 +94,7 @@ Result<std::vector<Neighbor>> filtered_search(const VectorIndex& index, std::spa
                                               FilterPlan* plan_out) {
     const IndexInfo info = index.info();
     QUIVER_TRY(detail::validate_rows(MatrixView<float>{query.data(), 1, query.size()}, info.dim, info.metric, "queries"));
+    QUIVER_TRY(index.verify());  // the strategies below read the index's sections directly
     const auto* hnsw = dynamic_cast<const HnswIndex*>(&index);
     const std::uint64_t matches = allowed != nullptr ? allowed->cardinality() : info.size;
     FilterPlan plan = plan_filtered_search(matches, info.size, hnsw != nullptr, params.planner, params.strategy);

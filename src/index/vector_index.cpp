@@ -48,15 +48,17 @@ Result<std::unique_ptr<VectorIndex>> open_index(const std::string& path, const O
         return invalid_argument(fmt::format("'{}' is not a quiver index file", path));
     }
     if (header[1] == kFlatFileKind) {
-        QUIVER_ASSIGN_OR_RETURN(auto idx, FlatIndex::open(path));
+        QUIVER_ASSIGN_OR_RETURN(auto idx, FlatIndex::open(path, options.verify));
         return std::unique_ptr<VectorIndex>(std::move(idx));
     }
     if (header[1] == kHnswFileKind) {
-        QUIVER_ASSIGN_OR_RETURN(auto idx, HnswIndex::open(path, {.vectors_on_disk = options.vectors_on_disk}));
+        QUIVER_ASSIGN_OR_RETURN(auto idx, HnswIndex::open(path, {.vectors_on_disk = options.vectors_on_disk,
+                                                                     .verify = options.verify}));
         return std::unique_ptr<VectorIndex>(std::move(idx));
     }
     if (header[1] == kCodeIndexFileKind) {
-        QUIVER_ASSIGN_OR_RETURN(auto idx, CodeIndex::open(path, {.vectors_on_disk = options.vectors_on_disk}));
+        QUIVER_ASSIGN_OR_RETURN(auto idx, CodeIndex::open(path, {.vectors_on_disk = options.vectors_on_disk,
+                                                                     .verify = options.verify}));
         return std::unique_ptr<VectorIndex>(std::move(idx));
     }
     return invalid_argument(fmt::format("'{}' holds a '{}' file, not a vector index", path,

@@ -116,8 +116,10 @@ Result<std::string> read_file(const std::string& path) {
 
 // ---------------------------------------------------------------------------------------------
 Result<FileWriter> FileWriter::create(const std::string& path, std::uint32_t kind,
-                                      std::uint32_t format_version) {
+                                      std::uint32_t format_version, std::uint32_t flags) {
+    if ((flags & ~kFlagSections) != 0) return invalid_argument(fmt::format("unknown file flags 0x{:x}", flags));
     FileWriter w;
+    w.flags_ = flags;
     w.path_ = path;
     w.tmp_path_ = path + ".tmp";
     w.kind_ = kind;
@@ -125,7 +127,7 @@ Result<FileWriter> FileWriter::create(const std::string& path, std::uint32_t kin
     w.fd_ = ::open(w.tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w.fd_ < 0) return file_error("creating", w.tmp_path_);
     w.buffer_.reserve(1 << 20);
-    const std::uint32_t header[4] = {kFileMagic, kind, format_version, 0};
+    const std::uint32_t header[4] = {kFileMagic, kind, format_version, flags};
     QUIVER_TRY(w.write(header, sizeof(header)));
     return w;
 }
@@ -140,7 +142,10 @@ FileWriter::FileWriter(FileWriter&& o) noexcept
       offset_(o.offset_),
       buffer_(std::move(o.buffer_)),
       finished_(o.finished_),
-      renamed_(o.renamed_) {
+      renamed_(o.renamed_),
+      flags_(o.flags_),
+      in_section_(o.in_section_),
+      sections_(std::move(o.sections_)) {
     o.fd_ = -1;
     o.finished_ = true;
 }
@@ -159,7 +164,12 @@ Status FileWriter::flush_buffer() {
 
 Status FileWriter::write(const void* bytes, std::size_t size) {
     if (size == 0) return {};
-    crc_ = crc32(crc_, bytes, size);
+    if (in_section_) {
+        sections_.back().crc = crc32(sections_.back().crc, bytes, size);
+        sections_.back().length += size;
+    } else {
+        crc_ = crc32(crc_, bytes, size);
+    }
     offset_ += size;
     if (buffer_.size() + size > (1u << 20)) {
         QUIVER_TRY(flush_buffer());
@@ -180,7 +190,34 @@ Status FileWriter::align(std::size_t alignment) {
     return write(kZeros, pad);
 }
 
+Status FileWriter::begin_section(std::uint32_t name) {
+    if ((flags_ & kFlagSections) == 0 || in_section_) {
+        return failed_precondition(fmt::format("'{}': a section needs a file created with sections, and "
+                                               "sections do not nest", path_));
+    }
+    sections_.push_back(Section{name, 0, offset_, 0});
+    in_section_ = true;
+    return {};
+}
+
+Status FileWriter::end_section() {
+    if (!in_section_) return failed_precondition(fmt::format("'{}': end_section without begin_section", path_));
+    in_section_ = false;
+    return {};
+}
+
 Status FileWriter::finish() {
+    if (in_section_) return failed_precondition(fmt::format("'{}': a section was not ended", path_));
+    if ((flags_ & kFlagSections) != 0) {
+        for (const Section& sec : sections_) {
+            QUIVER_TRY(write_pod(sec.name));
+            QUIVER_TRY(write_pod(sec.crc));
+            QUIVER_TRY(write_pod(sec.offset));
+            QUIVER_TRY(write_pod(sec.length));
+        }
+        QUIVER_TRY(write_pod<std::uint32_t>(static_cast<std::uint32_t>(sections_.size())));
+        QUIVER_TRY(write_pod<std::uint32_t>(fourcc("SECT")));
+    }
     const std::uint64_t payload = offset_ - kHeaderBytes;
     const std::uint32_t crc = crc_;
     struct {
@@ -228,8 +265,45 @@ Status BinaryReader::skip(std::size_t n) {
     return {};
 }
 
+namespace {
+
+// The section table of a file whose header says it has one: validated against the file size only (the
+// footer's CRC, which covers the table, is checked next). Returns the table's first byte.
+Result<std::size_t> read_section_table(std::span<const std::byte> bytes, const std::string& path,
+                                       std::vector<Section>& out) {
+    const std::size_t end = bytes.size() - kFooterBytes;  // the trailer ends here
+    auto damaged = [&](std::string_view what) {
+        return data_loss(fmt::format("'{}' is corrupt: its section table {} (checksum not verifiable)", path, what));
+    };
+    if (end < kHeaderBytes + 8) return damaged("is missing");
+    std::uint32_t trailer[2];
+    std::memcpy(trailer, bytes.data() + end - 8, 8);
+    if (trailer[1] != fourcc("SECT")) return damaged("has no end marker");
+    const std::size_t n = trailer[0];
+    if (n > (end - kHeaderBytes - 8) / kSectionEntryBytes) return damaged(fmt::format("count {} is invalid", n));
+    const std::size_t table = end - 8 - n * kSectionEntryBytes;
+    out.resize(n);
+    std::uint64_t prev_end = kHeaderBytes;
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::byte* e = bytes.data() + table + i * kSectionEntryBytes;
+        std::memcpy(&out[i].name, e, 4);
+        std::memcpy(&out[i].crc, e + 4, 4);
+        std::memcpy(&out[i].offset, e + 8, 8);
+        std::memcpy(&out[i].length, e + 16, 8);
+        // Ascending, disjoint, inside the payload before the table (no sum formed before it is bounded).
+        if (out[i].offset < prev_end || out[i].offset > table || out[i].length > table - out[i].offset) {
+            return damaged(fmt::format("entry {} (offset {}, length {}) lies outside the payload or overlaps", i,
+                                       out[i].offset, out[i].length));
+        }
+        prev_end = out[i].offset + out[i].length;
+    }
+    return table;
+}
+
+}  // namespace
+
 Result<BinaryReader> open_payload(const MappedFile& file, std::uint32_t kind, std::uint32_t max_version,
-                                  std::uint32_t* version_out) {
+                                  std::uint32_t* version_out, std::vector<Section>* sections_out) {
     const auto bytes = file.bytes();
     const std::string& path = file.path();
     if (bytes.size() == 0) return data_loss(fmt::format("'{}' is empty", path));
@@ -257,13 +331,30 @@ Result<BinaryReader> open_payload(const MappedFile& file, std::uint32_t kind, st
         return data_loss(fmt::format("'{}' is damaged or truncated: footer says {} payload bytes, file holds {}",
                                      path, footer.payload_bytes, expected_payload));
     }
-    const std::uint32_t crc = crc32(0, bytes.data(), bytes.size() - kFooterBytes);
+    // The footer's CRC covers everything before it but the sections' bytes.
+    std::vector<Section> sections;
+    std::size_t payload_end = bytes.size() - kFooterBytes;
+    std::uint32_t crc = 0;
+    if ((header[3] & kFlagSections) != 0) {
+        QUIVER_ASSIGN_OR_RETURN(payload_end, read_section_table(bytes, path, sections));
+        std::uint64_t at = 0;
+        for (const Section& sec : sections) {
+            crc = crc32(crc, bytes.data() + at, static_cast<std::size_t>(sec.offset - at));
+            at = sec.offset + sec.length;
+        }
+        crc = crc32(crc, bytes.data() + at, bytes.size() - kFooterBytes - static_cast<std::size_t>(at));
+    } else {
+        crc = crc32(0, bytes.data(), bytes.size() - kFooterBytes);
+    }
     if (crc != footer.crc) {
         return data_loss(fmt::format("'{}' is corrupt: checksum 0x{:08x}, expected 0x{:08x}", path, crc,
                                      footer.crc));
     }
     if (header[0] != kFileMagic || footer.kind != header[1] || footer.version != header[2]) {
         return data_loss(fmt::format("'{}' is damaged: header and footer disagree", path));
+    }
+    if ((header[3] & ~kFlagSections) != 0) {
+        return data_loss(fmt::format("'{}' is damaged: unknown header flags 0x{:x}", path, header[3]));
     }
     if (header[1] != kind) {
         return invalid_argument(fmt::format("'{}' holds a '{}' file, expected '{}'", path,
@@ -273,8 +364,39 @@ Result<BinaryReader> open_payload(const MappedFile& file, std::uint32_t kind, st
         return failed_precondition(fmt::format("'{}' has format version {}, this build reads 1 to {}",
                                                path, header[2], max_version));
     }
+    if (sections_out != nullptr) {
+        *sections_out = std::move(sections);
+    } else {
+        for (const Section& sec : sections) QUIVER_TRY(verify_section(file, sec));
+    }
     if (version_out) *version_out = header[2];
-    return BinaryReader(bytes, kHeaderBytes, bytes.size() - kFooterBytes, path);
+    return BinaryReader(bytes, kHeaderBytes, payload_end, path);
+}
+
+Status verify_section(const MappedFile& file, const Section& section) {
+    const auto bytes = file.bytes();
+    if (section.offset > bytes.size() || section.length > bytes.size() - section.offset) {
+        return data_loss(fmt::format("'{}': section '{}' lies outside the file", file.path(),
+                                     fourcc_string(section.name)));
+    }
+    const std::uint32_t crc = crc32(0, bytes.data() + section.offset, static_cast<std::size_t>(section.length));
+    if (crc != section.crc) {
+        return data_loss(fmt::format("'{}': section '{}' (bytes {} to {}) is corrupt: checksum 0x{:08x}, expected "
+                                     "0x{:08x}",
+                                     file.path(), fourcc_string(section.name), section.offset,
+                                     section.offset + section.length, crc, section.crc));
+    }
+    return {};
+}
+
+Status DeferredCheck::run() const {
+    if (done_.load(std::memory_order_acquire)) return outcome_;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!done_.load(std::memory_order_relaxed)) {
+        if (check_) outcome_ = check_();
+        done_.store(true, std::memory_order_release);
+    }
+    return outcome_;
 }
 
 }  // namespace quiver::storage

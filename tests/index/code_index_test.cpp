@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "index/index_testing.h"
+#include "index/reseal.h"
 #include "quiver/storage/file_format.h"
 #include "testing/testing.h"
 
@@ -122,9 +123,7 @@ TEST(CodeIndex, TrainingNeedsEnoughVectors) {
 }
 
 std::string recompute_checksum(std::string bytes) {
-    const std::size_t body = bytes.size() - storage::kFooterBytes;
-    const std::uint32_t crc = storage::crc32(0, bytes.data(), body);
-    std::memcpy(bytes.data() + body + 8, &crc, 4);
+    testing::reseal(bytes);
     return bytes;
 }
 
@@ -162,9 +161,24 @@ TEST_P(CodeIndexFiles, RoundTripAndDamage) {
     std::string flipped = good;
     flipped[good.size() / 2] = static_cast<char>(flipped[good.size() / 2] ^ 0x10);
     testing::write_bytes(path, flipped);
-    auto bad = open_index(path);
+    auto bad = open_index(path, {.verify = true});
     ASSERT_FALSE(bad.ok());
     EXPECT_EQ(bad.error().code(), ErrorCode::kDataLoss);
+    // Lazily: refused at open (codes, lists, header) or at the first search (the float vectors' section).
+    for (bool on_disk : {false, true}) {
+        auto lazy = open_index(path, {.vectors_on_disk = on_disk});
+        if (lazy.ok()) {
+            const auto vecs = testing::section_named(good, "VECS");
+            EXPECT_GE(good.size() / 2, vecs.offset);
+            EXPECT_LT(good.size() / 2, vecs.offset + vecs.length);
+            auto s = (*lazy)->search(queries, p);
+            ASSERT_FALSE(s.ok());
+            EXPECT_EQ(s.error().code(), ErrorCode::kDataLoss);
+            EXPECT_NE(s.error().message().find("section 'VECS'"), std::string::npos) << s.error().message();
+        } else {
+            EXPECT_EQ(lazy.error().code(), ErrorCode::kDataLoss);
+        }
+    }
     for (std::size_t keep : {good.size() - 1, good.size() / 2, std::size_t{40}, std::size_t{3}}) {
         testing::write_bytes(path, good.substr(0, keep));
         auto t = open_index(path);

@@ -2,10 +2,12 @@
 #include <gtest/gtest.h>
 
 #include "index/index_testing.h"
+#include "index/reseal.h"
 #include "quiver/index/flat_index.h"
 #include "quiver/index/hnsw_index.h"
 #include "testing/testing.h"
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -64,14 +66,26 @@ TEST_P(PersistenceTest, CorruptedAndTruncatedFilesAreRejected) {
     ASSERT_TRUE(idx->save(path).ok());
     const std::string good = testing::read_bytes(path);
 
+    // A flip in the middle lies in a large section (vectors or level-0 records): opening succeeds and the
+    // first search fails naming the section; with verify the open itself fails.
     std::string flipped = good;
     flipped[good.size() / 2] = static_cast<char>(flipped[good.size() / 2] ^ 0x1);
     testing::write_bytes(path, flipped);
-    auto r = open_index(path);
+    auto r = open_index(path, {.verify = true});
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::kDataLoss);
     EXPECT_NE(r.error().message().find(path), std::string::npos) << r.error().message();
     EXPECT_NE(r.error().message().find("checksum"), std::string::npos) << r.error().message();
+    auto lazy = open_index(path);
+    ASSERT_TRUE(lazy) << lazy.error().to_string();
+    auto first = (*lazy)->search(base.view().slice(0, 1), {.k = 3});
+    ASSERT_FALSE(first);
+    EXPECT_EQ(first.error().code(), ErrorCode::kDataLoss);
+    EXPECT_NE(first.error().message().find(GetParam() == std::string("flat") ? "'VECS'" : "'L0RC'"),
+              std::string::npos) << first.error().message();
+    EXPECT_EQ((*lazy)->search(base.view().slice(0, 1), {.k = 3}).error().code(), ErrorCode::kDataLoss);  // stays failed
+    EXPECT_FALSE((*lazy)->save(dir.file("copy.qvr")).ok());  // never re-sealed under a fresh checksum
+    EXPECT_FALSE((*lazy)->add(base.view().slice(0, 1), std::vector<Label>{Label{9999}}).ok());
 
     for (std::size_t keep : {good.size() - 7, good.size() / 3, std::size_t{20}}) {
         testing::write_bytes(path, good.substr(0, keep));
@@ -88,6 +102,54 @@ TEST_P(PersistenceTest, CorruptedAndTruncatedFilesAreRejected) {
     auto missing = open_index(dir.file("missing.qvr"));
     ASSERT_FALSE(missing);
     EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+}
+
+// Every byte of the file, one bit flipped at a time (header, small sections, large sections, the section
+// table with its offsets and lengths, footer): opened with verify the file is refused with kDataLoss;
+// opened lazily it is refused at open or at the first search, never answered from damaged bytes.
+TEST_P(PersistenceTest, EveryFlippedByteIsCaughtLazilyOrAtOpen) {
+    testing::TempDir dir;
+    auto base = testing::random_matrix(120, 8, 62);
+    auto idx = build(GetParam(), base);
+    const std::string path = dir.file("x.qvr");
+    ASSERT_TRUE(idx->save(path).ok());
+    const std::string good = testing::read_bytes(path);
+    const auto sections = testing::sections_of(good);
+    ASSERT_EQ(sections.size(), 1u);  // flat: VECS; float32 HNSW: L0RC
+    std::size_t at_open = 0, at_first_use = 0;
+    for (std::size_t at = 0; at < good.size(); ++at) {
+        const auto mask = static_cast<unsigned char>(1u << (at % 8));
+        testing::flip_byte(path, at, mask);
+        struct Restore {
+            const std::string& p;
+            std::size_t at;
+            unsigned char mask;
+            ~Restore() { testing::flip_byte(p, at, mask); }
+        } restore{path, at, mask};
+        // open_index reads the magic and kind to pick the index type: damage there reads as "not a quiver
+        // index file" (kInvalidArgument); everywhere else it is kDataLoss.
+        const ErrorCode expected = at < 8 ? ErrorCode::kInvalidArgument : ErrorCode::kDataLoss;
+        auto verified = open_index(path, {.verify = true});
+        ASSERT_FALSE(verified) << "byte " << at;
+        EXPECT_EQ(verified.error().code(), expected) << "byte " << at << ": " << verified.error().message();
+        auto lazy = open_index(path);
+        if (!lazy) {
+            EXPECT_EQ(lazy.error().code(), expected) << "byte " << at;
+            ++at_open;
+            continue;
+        }
+        const bool in_section = std::any_of(sections.begin(), sections.end(), [&](const storage::Section& s) {
+            return at >= s.offset && at < s.offset + s.length;
+        });
+        EXPECT_TRUE(in_section) << "byte " << at << " outside every section opened";
+        auto s = (*lazy)->search(base.view().slice(at % base.rows, 1), {.k = 5});
+        ASSERT_FALSE(s) << "byte " << at;
+        EXPECT_EQ(s.error().code(), ErrorCode::kDataLoss);
+        EXPECT_NE(s.error().message().find("section"), std::string::npos) << s.error().message();
+        ++at_first_use;
+    }
+    EXPECT_EQ(at_first_use, sections[0].length);  // exactly the large section's bytes are deferred
+    EXPECT_EQ(at_open + at_first_use, good.size());
 }
 
 INSTANTIATE_TEST_SUITE_P(BothKinds, PersistenceTest, ::testing::Values("flat", "hnsw"));
@@ -119,13 +181,7 @@ struct HnswLayout {
     std::size_t upper_words() const { return upper_offsets() + count * 8; }
 };
 
-/// Re-seals a modified file: the footer's CRC-32 is recomputed over header + payload, so only
-/// the structural validation can catch the change.
-void reseal(std::string& bytes) {
-    const std::size_t crc_at = bytes.size() - storage::kFooterBytes + 8;
-    const std::uint32_t crc = storage::crc32(0, bytes.data(), bytes.size() - storage::kFooterBytes);
-    std::memcpy(bytes.data() + crc_at, &crc, 4);
-}
+using testing::reseal;
 
 template <class T>
 void put(std::string& bytes, std::size_t at, T v) {
@@ -146,19 +202,30 @@ TEST(HnswPersistence, ResealedMutationsAreRejectedOrSearchable) {
     const HnswLayout lay(good);
     ASSERT_EQ(lay.count, 200u);
 
-    std::size_t rejected = 0, opened = 0;
+    std::size_t rejected = 0, opened = 0, rejected_lazily = 0;
     auto attempt = [&](const std::string& bytes) {
         testing::write_bytes(path, bytes);
+        // Opened with verify, the verdict is the same as opening lazily and searching.
+        auto v = HnswIndex::open(path, {.verify = true});
         auto r = HnswIndex::open(path);
         if (!r) {
             EXPECT_EQ(r.error().code(), ErrorCode::kDataLoss) << r.error().to_string();
+            EXPECT_FALSE(v);
             ++rejected;
             return;
         }
+        auto s = (*r)->search(queries, {.k = 10, .ef = 40});
+        if (!s) {  // a damaged level-0 link is found on first use
+            EXPECT_EQ(s.error().code(), ErrorCode::kDataLoss) << s.error().to_string();
+            ASSERT_FALSE(v);
+            EXPECT_EQ(v.error().message(), s.error().message());
+            ++rejected;
+            ++rejected_lazily;
+            return;
+        }
+        ASSERT_TRUE(v) << v.error().to_string();
         ++opened;
         // Whatever opened must be searchable, unfiltered and filtered, and mutable.
-        auto s = (*r)->search(queries, {.k = 10, .ef = 40});
-        ASSERT_TRUE(s);
         (void)(*r)->remove(std::vector<Label>{Label{7}});
         auto t = (*r)->search(queries, {.k = 5, .ef = 200});
         ASSERT_TRUE(t);
@@ -191,6 +258,8 @@ TEST(HnswPersistence, ResealedMutationsAreRejectedOrSearchable) {
         }
     }
     // Levels, upper offsets, link counts and links, labels: random hostile words, resealed.
+    const std::size_t table_at = good.size() - storage::kFooterBytes - 8 -
+                                 testing::sections_of(good).size() * storage::kSectionEntryBytes;
     std::mt19937_64 rng(73);
     for (int it = 0; it < 1500; ++it) {
         std::string b = good;
@@ -202,8 +271,8 @@ TEST(HnswPersistence, ResealedMutationsAreRejectedOrSearchable) {
             case 3: put<std::uint32_t>(b, lay.record(s) + 36 + 4 * (rng() % 8),
                                        static_cast<std::uint32_t>(hostile[rng() % 11] - (rng() % 2))); break;
             case 4: put<std::uint64_t>(b, lay.labels() + s * 8, rng() % 2 ? ~0ull : rng() % 200); break;
-            default: {  // a random byte anywhere in the payload
-                const std::size_t at = 16 + rng() % (b.size() - 16 - storage::kFooterBytes);
+            default: {  // a random byte anywhere in the payload before the section table
+                const std::size_t at = 16 + rng() % (table_at - 16);
                 b[at] = static_cast<char>(rng());
                 break;
             }
@@ -212,6 +281,7 @@ TEST(HnswPersistence, ResealedMutationsAreRejectedOrSearchable) {
         attempt(b);
     }
     EXPECT_GT(rejected, 500u);
+    EXPECT_GT(rejected_lazily, 100u);  // link counts and links in the level-0 records
     EXPECT_GT(opened, 50u);  // harmless changes (a vector value, a valid link) still open
 }
 

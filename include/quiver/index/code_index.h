@@ -63,6 +63,8 @@ struct CodeIndexOpenOptions {
     /// cache when warm), so resident memory holds only codes, lists, ids and codec parameters. A read
     /// that fails keeps the candidate's code estimate. The first add() loads them into memory.
     bool vectors_on_disk = false;
+    /// Check the float vectors' section now instead of on first use (verify()).
+    bool verify = false;
 };
 
 class CodeIndex final : public VectorIndex {
@@ -78,6 +80,8 @@ public:
     Result<SearchResults> search(MatrixView<float> queries, const SearchParams& params) const override;
     Status save(const std::string& path) const override;
     std::size_t memory_bytes() const override;
+    /// Opened files: checks the float vectors' section (once; every search, add, remove and save calls it).
+    Status verify() const override;
 
     const CodeIndexParams& params() const noexcept { return params_; }
     const Codec* codec() const noexcept { return codec_.get(); }
@@ -128,6 +132,7 @@ private:
     std::vector<float> owned_vectors_;    // slots x dim, when not mapped
     const float* vectors_ = nullptr;      // owned_vectors_ or the mapped file; null without vectors
     std::shared_ptr<storage::MappedFile> mapping_;
+    std::unique_ptr<storage::DeferredCheck> deferred_;  // the vectors section's CRC (opened files)
     int disk_fd_ = -1;                    // vectors on disk: read with pread at disk_offset_ + slot * dim * 4
     std::uint64_t disk_offset_ = 0;
 };

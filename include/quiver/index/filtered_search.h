@@ -133,7 +133,8 @@ struct FilteredSearchParams {
                                                             FilterPlan* plan = nullptr);
 
 /// The strategies on an HNSW index, for tests and benchmarks (query already validated; normalised
-/// here for cosine). `allowed` labels; results nearest first.
+/// here for cosine; an opened index already verified, see VectorIndex::verify). `allowed` labels;
+/// results nearest first.
 std::vector<Neighbor> hnsw_exact_scan(const HnswIndex& hnsw, std::span<const float> query, const Bitmap& allowed,
                                       std::size_t k);
 std::vector<Neighbor> hnsw_acorn_search(const HnswIndex& hnsw, const AcornGraph* gamma, std::span<const float> query,

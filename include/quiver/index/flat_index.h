@@ -25,7 +25,9 @@ class SearchPool;  // src/index/search_pool.h
 class FlatIndex final : public VectorIndex {
 public:
     static Result<std::unique_ptr<FlatIndex>> create(std::size_t dim, Metric metric);
-    static Result<std::unique_ptr<FlatIndex>> open(const std::string& path);
+    /// Maps `path` (zero copy). The vectors section is checked on first use (verify()), or now with
+    /// `verify`.
+    static Result<std::unique_ptr<FlatIndex>> open(const std::string& path, bool verify = false);
     ~FlatIndex() override;
 
     IndexInfo info() const override;
@@ -35,8 +37,10 @@ public:
     Result<SearchResults> search(MatrixView<float> queries, const SearchParams& params) const override;
     Status save(const std::string& path) const override;
     std::size_t memory_bytes() const override;
+    Status verify() const override;
 
-    /// Stored (possibly normalised) vector of slot i, for tests and re-ranking.
+    /// Stored (possibly normalised) vector of slot i, for tests and re-ranking (of an opened index: after
+    /// verify() passed).
     const float* vector(std::size_t slot) const noexcept { return base_ + slot * dim_; }
     /// Number of slots (live and removed).
     std::size_t slots() const noexcept { return labels_.size(); }
@@ -62,6 +66,7 @@ private:
     std::vector<float> owned_;          // slots x dim, when not mapped
     const float* base_ = nullptr;       // owned_.data() or the mapped file
     std::shared_ptr<storage::MappedFile> mapping_;
+    std::unique_ptr<storage::DeferredCheck> deferred_;  // the vectors section's CRC (opened files)
     std::vector<float> norms_;          // squared norms per slot (L2 from inner products)
     std::vector<Label> labels_;         // per slot
     std::vector<std::uint8_t> removed_; // per slot

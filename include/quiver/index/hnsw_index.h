@@ -54,6 +54,9 @@ struct HnswOpenOptions {
     /// read per candidate, served by the page cache when warm), so resident memory holds only the
     /// codes, the graph and the ids. Ignored for float32 graphs (their walk needs the vectors).
     bool vectors_on_disk = false;
+    /// Check the large sections (level-0 records, float vectors: their CRCs and the level-0 links) now,
+    /// instead of on first use.
+    bool verify = false;
 };
 
 struct HnswGraph;  // private state, src/index/hnsw/hnsw_graph.h
@@ -66,7 +69,13 @@ public:
     static Result<std::unique_ptr<HnswIndex>> create(std::size_t dim, Metric metric,
                                                      const HnswParams& params = {});
     /// Maps the level-0 array of `path` read-only (zero copy); it is copied on the first add().
+    /// Opening checks the header and the small sections (labels, levels, upper links); the level-0
+    /// records and vectors are checked on first use (see verify()) unless options.verify.
     static Result<std::unique_ptr<HnswIndex>> open(const std::string& path, const HnswOpenOptions& options = {});
+    /// Runs the checks open() deferred, once (thread-safe): every search, add, remove, save and
+    /// compaction calls it first, so a damaged section fails that call with kDataLoss naming the
+    /// section. Ok for an index that was built, not opened.
+    Status verify() const override;
     /// Whether the float32 vectors stay on disk (a coded index opened with vectors_on_disk, until
     /// a mutation loads them).
     bool vectors_on_disk() const noexcept;
@@ -96,7 +105,8 @@ public:
     /// Whether the level-0 array is still the read-only file mapping (open() and removals keep it;
     /// add() and compaction copy it).
     bool is_mapped() const noexcept;
-    /// Live nodes with no level-0 path from the entry point (no search can return them).
+    /// Live nodes with no level-0 path from the entry point (no search can return them); every live
+    /// node when verify() fails.
     std::size_t unreachable_count() const;
     /// Gives every unreachable live node an in-link from its nearest reachable node, then searches
     /// for every live node's own vector (beam max(32, 2M)) and gives each one not found in-links

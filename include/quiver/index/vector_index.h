@@ -101,6 +101,10 @@ public:
     virtual Status save(const std::string& path) const = 0;
     /// Bytes of memory held for vectors, graph and ids.
     virtual std::size_t memory_bytes() const = 0;
+    /// An opened index checks its large sections (vectors, codes, graph) on first use: this runs those
+    /// checks now (once; thread-safe), kDataLoss naming the file and section. Every search, add,
+    /// remove and save calls it first. Ok for an index built in memory.
+    virtual Status verify() const { return {}; }
 
     /// Optional string ids: label i (0..n-1) names external_ids()[i]. Saved with the index.
     void set_external_ids(std::vector<std::string> ids) { external_ids_ = std::move(ids); }
@@ -120,6 +124,8 @@ struct OpenIndexOptions {
     /// HNSW on codes and code indexes: leave the float32 vectors in the file and re-score with pread
     /// (HnswOpenOptions::vectors_on_disk, CodeIndexOpenOptions::vectors_on_disk). No effect on other kinds.
     bool vectors_on_disk = false;
+    /// Check every section now (`quiver search --verify`) instead of on first use.
+    bool verify = false;
 };
 
 /// Opens any quiver vector index file (flat, HNSW or a code index), detecting the kind from its header.

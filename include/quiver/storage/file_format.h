@@ -2,24 +2,38 @@
 /// @brief The container every quiver file uses: a 16-byte header, a payload, a 24-byte footer.
 ///
 /// Layout (all integers little-endian):
-///   header  : u32 magic 'QVR1' | u32 kind (fourcc of the writer, e.g. 'HNSW') | u32 format_version | u32 0
+///   header  : u32 magic 'QVR1' | u32 kind (fourcc of the writer, e.g. 'HNSW') | u32 format_version | u32 flags
 ///   payload : written by the file's owner through FileWriter, sections aligned as it asks
-///   footer  : u64 payload_bytes | u32 crc32(header + payload) | u32 kind | u32 format_version | u32 'QEND'
+///   [flags bit 0 (kFlagSections): section table, n x {u32 name, u32 crc32, u64 offset, u64 length},
+///    then u32 n | u32 'SECT'; counted in the payload]
+///   footer  : u64 payload_bytes | u32 crc32 | u32 kind | u32 format_version | u32 'QEND'
 ///
-/// Readers check, in order: the size (truncation), both magics, the kind, the version (newer than this
-/// build reads is kFailedPrecondition naming both versions), the payload size, and the CRC-32 (kDataLoss).
+/// The footer's CRC-32 covers every byte before the footer, except the bytes of the listed sections:
+/// each section (a large array: vectors, codes, a graph) carries its own CRC-32 in the table, so a
+/// reader can check the header and the small metadata at open and a large section when it first uses
+/// it (`DeferredCheck`), instead of reading the whole file to open it. Files without the flag (every
+/// file before sections existed, and kinds that do not use them) have one CRC over everything.
+///
+/// Readers check, in order: the size (truncation), both magics, the payload size and the footer
+/// CRC-32 (kDataLoss), the kind, the version (newer than this build reads is kFailedPrecondition naming
+/// both versions); the sections' own CRCs when asked (`verify_section`), or at open by callers that do
+/// not defer them.
 /// Files are written to `<path>.tmp`, fsynced and renamed over `<path>`, so a crash never leaves a
 /// half-written file under the final name. See docs/formats.md.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "quiver/core/result.h"
 
@@ -29,6 +43,18 @@ inline constexpr std::uint32_t kFileMagic = 0x31525651;    // "QVR1"
 inline constexpr std::uint32_t kFooterMagic = 0x444e4551;  // "QEND"
 inline constexpr std::size_t kHeaderBytes = 16;
 inline constexpr std::size_t kFooterBytes = 24;
+
+/// Header flags (word 3 of the header).
+inline constexpr std::uint32_t kFlagSections = 1;  ///< the payload ends with a section table
+inline constexpr std::size_t kSectionEntryBytes = 24;
+
+/// A byte range of a file with its own CRC-32 (see the file comment).
+struct Section {
+    std::uint32_t name = 0;    ///< fourcc, for error messages ("L0RC", "VECS", ...)
+    std::uint32_t crc = 0;     ///< CRC-32 of the section's bytes
+    std::uint64_t offset = 0;  ///< file offset of its first byte
+    std::uint64_t length = 0;  ///< bytes
+};
 
 /// Builds a fourcc from four characters: fourcc("HNSW").
 constexpr std::uint32_t fourcc(const char (&s)[5]) noexcept {
@@ -73,8 +99,9 @@ Result<std::string> read_file(const std::string& path);
 /// Not thread-safe. If finish() is never called, the temporary file is removed by the destructor.
 class FileWriter {
 public:
+    /// `flags`: kFlagSections to write a section table (begin_section / end_section), else 0.
     static Result<FileWriter> create(const std::string& path, std::uint32_t kind,
-                                     std::uint32_t format_version);
+                                     std::uint32_t format_version, std::uint32_t flags = 0);
     FileWriter(FileWriter&& o) noexcept;
     FileWriter& operator=(FileWriter&&) = delete;
     ~FileWriter();
@@ -96,6 +123,11 @@ public:
     Status align(std::size_t alignment);
     /// Bytes written so far, header included.
     std::uint64_t offset() const noexcept { return offset_; }
+    /// Bytes written from here to end_section() form a section named `name` with its own CRC-32,
+    /// left out of the footer's (the file must be created with kFlagSections; sections do not nest).
+    /// Align before beginning a section whose readers map it in place.
+    Status begin_section(std::uint32_t name);
+    Status end_section();
     /// Writes the footer, fsyncs, renames the temporary file over the final path and fsyncs the directory.
     /// Every step is checked. On failure before the rename the old file (if any) is untouched; on a
     /// failed directory fsync (`renamed()` is true) the new file is in place but may not survive a crash,
@@ -118,6 +150,9 @@ private:
     std::string buffer_;
     bool finished_ = false;
     bool renamed_ = false;
+    std::uint32_t flags_ = 0;
+    bool in_section_ = false;
+    std::vector<Section> sections_;
 };
 
 /// Bounds-checked cursor over a validated payload. Every read past the end is kDataLoss naming `path`.
@@ -165,9 +200,38 @@ private:
     std::string path_;
 };
 
-/// Validates the container of a mapped file and returns a reader positioned at the payload start.
-/// `max_version` is the newest format this build reads.
+/// Validates the container of a mapped file and returns a reader positioned at the payload start
+/// (its end excludes the section table). `max_version` is the newest format this build reads.
+/// Sections: with `sections_out`, their table is validated (inside the payload, ascending, disjoint)
+/// and returned, and their CRCs are left to the caller (`verify_section`); without it, every section
+/// is verified here.
 Result<BinaryReader> open_payload(const MappedFile& file, std::uint32_t kind,
-                                  std::uint32_t max_version, std::uint32_t* version_out = nullptr);
+                                  std::uint32_t max_version, std::uint32_t* version_out = nullptr,
+                                  std::vector<Section>* sections_out = nullptr);
+
+/// Checks one section's CRC-32 through the mapping: kDataLoss "'<path>': section 'VECS' (bytes a to
+/// b) is corrupt: checksum ..., expected ..." on a mismatch.
+Status verify_section(const MappedFile& file, const Section& section);
+
+/// A check run once, on first use, from any thread: the first `run()` calls the function (e.g. the
+/// CRCs of a file's large sections and the structural checks of their contents) and every call
+/// returns its outcome. Thread-safe; a default-constructed DeferredCheck has nothing to check.
+class DeferredCheck {
+public:
+    DeferredCheck() = default;
+    explicit DeferredCheck(std::function<Status()> check) : check_(std::move(check)) {}
+    DeferredCheck(const DeferredCheck&) = delete;
+    DeferredCheck& operator=(const DeferredCheck&) = delete;
+
+    Status run() const;
+    /// Whether run() has completed (successfully or not).
+    bool done() const noexcept { return done_.load(std::memory_order_acquire); }
+
+private:
+    std::function<Status()> check_;
+    mutable std::mutex mu_;
+    mutable std::atomic<bool> done_{false};
+    mutable Status outcome_;
+};
 
 }  // namespace quiver::storage

@@ -162,7 +162,10 @@ void CodeIndex::append_codes(List& list, const std::uint32_t* slots, const std::
     list.count = total;
 }
 
+Status CodeIndex::verify() const { return deferred_ ? deferred_->run() : ok_status(); }
+
 Status CodeIndex::add(MatrixView<float> vectors, std::span<const Label> labels) {
+    QUIVER_TRY(verify());
     if (vectors.rows != labels.size()) {
         return invalid_argument(fmt::format("{} vectors but {} labels", vectors.rows, labels.size()));
     }
@@ -258,6 +261,7 @@ Status CodeIndex::add(MatrixView<float> vectors, std::span<const Label> labels) 
 }
 
 Result<std::size_t> CodeIndex::remove(std::span<const Label> labels) {
+    QUIVER_TRY(verify());
     std::size_t n = 0;
     for (Label l : labels) {
         const std::int64_t s = find_slot(to_int(l));
@@ -357,6 +361,7 @@ void CodeIndex::search_one(const float* q, const SearchParams& params, std::size
 Result<SearchResults> CodeIndex::search(MatrixView<float> queries, const SearchParams& params) const {
     if (params.k == 0) return invalid_argument("k must be at least 1");
     QUIVER_TRY(detail::validate_rows(queries, dim_, metric_, "queries"));
+    QUIVER_TRY(verify());
     SearchResults results(queries.rows, params.k);
     if (queries.rows == 0 || live_ == 0) return results;
     const auto prepared = detail::prepare_rows(queries, metric_);

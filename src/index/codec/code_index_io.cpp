@@ -1,4 +1,5 @@
-// CodeIndex persistence. Payload of a 'CIDX' file, version 1 (docs/formats.md):
+// CodeIndex persistence. Payload of a 'CIDX' file, version 1 or 2 (docs/formats.md; version 2 has a
+// section table: the float vectors carry their own CRC, checked on first use):
 //   u64 dim | u32 metric | u32 flags (bit 0: float vectors present) | u64 nlist | u64 nprobe | u64 seed
 //   u64 train_rows | u64 slots | u64 live
 //   codec section (Codec::save)
@@ -21,14 +22,17 @@
 
 namespace quiver::index {
 namespace {
-constexpr std::uint32_t kCodeIndexVersion = 1;
+constexpr std::uint32_t kCodeIndexVersion = 2;
+constexpr std::uint32_t kVectorSection = storage::fourcc("VECS");
 constexpr std::uint32_t kFlagVectors = 1;
 }  // namespace
 
 struct CodeIndexIo {
     static Status save(const CodeIndex& x, const std::string& path) {
+        QUIVER_TRY(x.verify());  // never re-seal a damaged section under a fresh checksum
         QUIVER_ASSIGN_OR_RETURN(storage::FileWriter w,
-                                storage::FileWriter::create(path, kCodeIndexFileKind, kCodeIndexVersion));
+                                storage::FileWriter::create(path, kCodeIndexFileKind, kCodeIndexVersion,
+                                                            storage::kFlagSections));
         const std::uint64_t slots = x.labels_.size();
         QUIVER_TRY(w.write_pod<std::uint64_t>(x.dim_));
         QUIVER_TRY(w.write_pod<std::uint32_t>(static_cast<std::uint32_t>(x.metric_)));
@@ -54,9 +58,12 @@ struct CodeIndexIo {
         }
         if (x.vectors_ != nullptr) {
             QUIVER_TRY(w.align(64));
+            QUIVER_TRY(w.begin_section(kVectorSection));
             QUIVER_TRY(w.write(x.vectors_, slots * x.dim_ * sizeof(float)));
+            QUIVER_TRY(w.end_section());
         } else if (x.disk_fd_ >= 0) {  // copied from the open file in chunks, never all in memory
             QUIVER_TRY(w.align(64));
+            QUIVER_TRY(w.begin_section(kVectorSection));
             std::vector<char> chunk(1 << 20);
             const std::uint64_t total = slots * x.dim_ * sizeof(float);
             for (std::uint64_t done = 0; done < total;) {
@@ -66,6 +73,7 @@ struct CodeIndexIo {
                 QUIVER_TRY(w.write(chunk.data(), static_cast<std::size_t>(got)));
                 done += static_cast<std::uint64_t>(got);
             }
+            QUIVER_TRY(w.end_section());
         }
         QUIVER_TRY(w.write_pod<std::uint64_t>(x.external_ids_.size()));
         for (const auto& id : x.external_ids_) QUIVER_TRY(w.write_string(id));
@@ -75,8 +83,9 @@ struct CodeIndexIo {
     static Result<std::unique_ptr<CodeIndex>> open(const std::string& path, const CodeIndexOpenOptions& options) {
         auto mapping = std::make_shared<storage::MappedFile>();
         QUIVER_ASSIGN_OR_RETURN(*mapping, storage::MappedFile::open(path));
-        QUIVER_ASSIGN_OR_RETURN(storage::BinaryReader r,
-                                storage::open_payload(*mapping, kCodeIndexFileKind, kCodeIndexVersion));
+        std::vector<storage::Section> sections;  // the float vectors: checked on first use
+        QUIVER_ASSIGN_OR_RETURN(storage::BinaryReader r, storage::open_payload(*mapping, kCodeIndexFileKind,
+                                                                               kCodeIndexVersion, nullptr, &sections));
         QUIVER_ASSIGN_OR_RETURN(std::uint64_t dim, r.read_pod<std::uint64_t>());
         QUIVER_ASSIGN_OR_RETURN(std::uint32_t metric, r.read_pod<std::uint32_t>());
         QUIVER_ASSIGN_OR_RETURN(std::uint32_t flags, r.read_pod<std::uint32_t>());
@@ -150,7 +159,7 @@ struct CodeIndexIo {
                                                                mapping->bytes().data());
             } else {
                 idx->vectors_ = vectors.data();
-                idx->mapping_ = std::move(mapping);
+                idx->mapping_ = mapping;
             }
         }
         QUIVER_ASSIGN_OR_RETURN(std::uint64_t n_ids, r.read_pod<std::uint64_t>());
@@ -181,6 +190,19 @@ struct CodeIndexIo {
         }
         if (counted != live) return r.corrupt("live vector count does not match the tombstones");
         idx->live_ = live;
+        if (!sections.empty()) {
+            const bool on_disk = idx->disk_fd_ >= 0;
+            idx->deferred_ = std::make_unique<storage::DeferredCheck>(
+                [mapping, on_disk, sections = std::move(sections)]() -> Status {
+                    for (const auto& sec : sections) {
+                        QUIVER_TRY(storage::verify_section(*mapping, sec));
+                        // Vectors left on disk are read with pread only: drop the pages the check mapped.
+                        if (on_disk) mapping->release(mapping->bytes().subspan(sec.offset, sec.length));
+                    }
+                    return {};
+                });
+            if (options.verify) QUIVER_TRY(idx->verify());
+        }
         return idx;
     }
 };

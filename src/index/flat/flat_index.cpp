@@ -57,7 +57,10 @@ void FlatIndex::materialize() {
     mapping_.reset();
 }
 
+Status FlatIndex::verify() const { return deferred_ ? deferred_->run() : ok_status(); }
+
 Status FlatIndex::add(MatrixView<float> vectors, std::span<const Label> labels) {
+    QUIVER_TRY(verify());
     if (vectors.rows != labels.size()) {
         return invalid_argument(
             fmt::format("{} vectors but {} labels", vectors.rows, labels.size()));
@@ -91,6 +94,7 @@ Status FlatIndex::add(MatrixView<float> vectors, std::span<const Label> labels) 
 }
 
 Result<std::size_t> FlatIndex::remove(std::span<const Label> labels) {
+    QUIVER_TRY(verify());
     std::size_t n = 0;
     for (Label l : labels) {
         auto it = slot_of_.find(to_int(l));
@@ -223,6 +227,7 @@ void FlatIndex::candidates_gemm(MatrixView<float> queries, std::size_t kk, const
 Result<SearchResults> FlatIndex::search(MatrixView<float> queries, const SearchParams& params) const {
     if (params.k == 0) return invalid_argument("k must be at least 1");
     QUIVER_TRY(detail::validate_rows(queries, dim_, metric_, "queries"));
+    QUIVER_TRY(verify());
     SearchResults results(queries.rows, params.k);
     if (queries.rows == 0 || live_ == 0) return results;
     const auto prepared = detail::prepare_rows(queries, metric_);

@@ -1,4 +1,5 @@
-// FlatIndex persistence. Payload of a 'FLAT' file, version 1 (docs/formats.md):
+// FlatIndex persistence. Payload of a 'FLAT' file, version 1 or 2 (docs/formats.md; version 2 has a
+// section table: the vectors carry their own CRC, checked on first use):
 //   u64 dim | u32 metric | u32 0 | u64 slots | u64 live
 //   u64 labels[slots] | u8 removed[slots] | (align 4) f32 norms[slots]
 //   (align 64) f32 vectors[slots * dim]          <- mapped in place by open()
@@ -11,13 +12,15 @@
 namespace quiver::index {
 
 namespace {
-constexpr std::uint32_t kFlatVersion = 1;
+constexpr std::uint32_t kFlatVersion = 2;
+constexpr std::uint32_t kVectorSection = storage::fourcc("VECS");
 }
 
 struct FlatIo {
     static Status save(const FlatIndex& x, const std::string& path) {
-        QUIVER_ASSIGN_OR_RETURN(storage::FileWriter w,
-                                storage::FileWriter::create(path, kFlatFileKind, kFlatVersion));
+        QUIVER_TRY(x.verify());  // never re-seal a damaged section under a fresh checksum
+        QUIVER_ASSIGN_OR_RETURN(storage::FileWriter w, storage::FileWriter::create(path, kFlatFileKind, kFlatVersion,
+                                                                                   storage::kFlagSections));
         const std::uint64_t slots = x.labels_.size();
         QUIVER_TRY(w.write_pod<std::uint64_t>(x.dim_));
         QUIVER_TRY(w.write_pod<std::uint32_t>(static_cast<std::uint32_t>(x.metric_)));
@@ -29,17 +32,20 @@ struct FlatIo {
         QUIVER_TRY(w.align(4));
         QUIVER_TRY(w.write_span(std::span<const float>(x.norms_)));
         QUIVER_TRY(w.align(64));
+        QUIVER_TRY(w.begin_section(kVectorSection));
         QUIVER_TRY(w.write(x.base_, slots * x.dim_ * sizeof(float)));
+        QUIVER_TRY(w.end_section());
         QUIVER_TRY(w.write_pod<std::uint64_t>(x.external_ids_.size()));
         for (const auto& id : x.external_ids_) QUIVER_TRY(w.write_string(id));
         return w.finish();
     }
 
-    static Result<std::unique_ptr<FlatIndex>> open(const std::string& path) {
+    static Result<std::unique_ptr<FlatIndex>> open(const std::string& path, bool verify) {
         auto mapping = std::make_shared<storage::MappedFile>();
         QUIVER_ASSIGN_OR_RETURN(*mapping, storage::MappedFile::open(path));
+        std::vector<storage::Section> sections;
         QUIVER_ASSIGN_OR_RETURN(storage::BinaryReader r,
-                                storage::open_payload(*mapping, kFlatFileKind, kFlatVersion));
+                                storage::open_payload(*mapping, kFlatFileKind, kFlatVersion, nullptr, &sections));
         QUIVER_ASSIGN_OR_RETURN(std::uint64_t dim, r.read_pod<std::uint64_t>());
         QUIVER_ASSIGN_OR_RETURN(std::uint32_t metric, r.read_pod<std::uint32_t>());
         QUIVER_TRY(r.skip(4));
@@ -79,13 +85,22 @@ struct FlatIo {
         }
         idx->live_ = live;
         idx->base_ = vectors.data();
-        idx->mapping_ = std::move(mapping);
+        idx->mapping_ = mapping;
+        if (!sections.empty()) {
+            idx->deferred_ = std::make_unique<storage::DeferredCheck>([mapping, sections = std::move(sections)]() -> Status {
+                for (const auto& sec : sections) QUIVER_TRY(storage::verify_section(*mapping, sec));
+                return {};
+            });
+            if (verify) QUIVER_TRY(idx->verify());
+        }
         return idx;
     }
 };
 
 Status FlatIndex::save(const std::string& path) const { return FlatIo::save(*this, path); }
 
-Result<std::unique_ptr<FlatIndex>> FlatIndex::open(const std::string& path) { return FlatIo::open(path); }
+Result<std::unique_ptr<FlatIndex>> FlatIndex::open(const std::string& path, bool verify) {
+    return FlatIo::open(path, verify);
+}
 
 }  // namespace quiver::index

@@ -236,6 +236,7 @@ std::vector<Neighbor> hnsw_acorn_search(const HnswIndex& hnsw, const AcornGraph*
 
 Result<AcornGraph> AcornGraph::build(const HnswIndex& hnsw, const AcornParams& params) {
     if (params.gamma == 0 || params.gamma > 64) return invalid_argument("ACORN gamma must be 1..64");
+    QUIVER_TRY(hnsw.verify());  // reads the level-0 links of an opened file
     const HnswGraph& g = hnsw.graph();
     const std::size_t m = g.params.M;
     const std::size_t width = m * params.gamma;  // list length before compression

@@ -98,6 +98,9 @@ struct HnswGraph {
     // Level-0 records, owned or mapped.
     std::unique_ptr<std::byte, detail::FreeDeleter> owned;
     std::shared_ptr<storage::MappedFile> mapping;
+    // An opened file's checks deferred to first use (hnsw_io.cpp): the level-0 and vector sections'
+    // CRCs, the level-0 links, code_terms. Null for a built index. HnswIndex::verify() runs it.
+    std::unique_ptr<storage::DeferredCheck> deferred;
     std::byte* level0 = nullptr;
     std::size_t capacity = 0;
     std::size_t count = 0;  // slots in use

@@ -93,7 +93,9 @@ void HnswGraph::materialize() {
 std::size_t HnswGraph::memory_bytes() const {
     // Level-0 records + per-slot side arrays + upper arena + label map (node + bucket estimate).
     const std::size_t vector_floats = coded() && !on_disk() ? std::max(floats.capacity(), count * dim) : 0;
-    return capacity * stride + vector_floats * sizeof(float) + code_terms.capacity() * sizeof(float) +
+    // code_terms: counted once an opened index computed them on first use, so figures do not jump.
+    const std::size_t terms = std::max(code_terms.capacity(), int_walk && codec->has_code_term() ? count : 0);
+    return capacity * stride + vector_floats * sizeof(float) + terms * sizeof(float) +
            (codec ? codec->parameter_bytes() : 0) + labels.capacity() * sizeof(Label) + levels.capacity() +
            deleted.capacity() + locks.size() + upper_offset.capacity() * sizeof(std::uint64_t) +
            upper.capacity() * sizeof(std::uint32_t) + slot_of.size() * 40 + slot_of.bucket_count() * 8;
@@ -132,8 +134,11 @@ std::size_t HnswIndex::memory_bytes() const { return graph_->memory_bytes(); }
 bool HnswIndex::is_mapped() const noexcept { return graph_->mapping != nullptr; }
 bool HnswIndex::vectors_on_disk() const noexcept { return graph_->on_disk(); }
 
+Status HnswIndex::verify() const { return graph_->deferred ? graph_->deferred->run() : ok_status(); }
+
 std::size_t HnswIndex::unreachable_count() const {
     const HnswGraph& g = *graph_;
+    if (!verify().ok()) return g.count - g.num_deleted;
     const std::vector<std::uint8_t> seen = g.reachable_from_entry();
     std::size_t n = 0;
     for (std::size_t s = 0; s < g.count; ++s) n += (seen[s] == 0 && g.deleted[s] == 0) ? 1 : 0;
@@ -142,7 +147,7 @@ std::size_t HnswIndex::unreachable_count() const {
 
 std::size_t HnswIndex::repair_reachability() {
     HnswGraph& g = *graph_;
-    if (g.max_level.load() < 0) return 0;
+    if (g.max_level.load() < 0 || !verify().ok()) return 0;
     if (!g.load_vectors().ok()) return 0;
     g.materialize();
     g.unchecked_inserts = 0;
@@ -150,6 +155,7 @@ std::size_t HnswIndex::repair_reachability() {
 }
 
 Status HnswIndex::add(MatrixView<float> vectors, std::span<const Label> labels) {
+    QUIVER_TRY(verify());
     HnswGraph& g = *graph_;
     if (vectors.rows != labels.size()) {
         return invalid_argument(fmt::format("{} vectors but {} labels", vectors.rows, labels.size()));
@@ -246,6 +252,7 @@ Status HnswIndex::compact_if_needed() { return needs_compaction() ? compact() : 
 
 Status HnswIndex::compact() {
     if (graph_->num_deleted == 0) return ok_status();
+    QUIVER_TRY(verify());
     QUIVER_TRY(graph_->load_vectors());
     const HnswGraph& g = *graph_;
     // Live slots in slot order, so the rebuilt graph inserts them in their original order.
@@ -269,6 +276,7 @@ Status HnswIndex::compact() {
 }
 
 Result<std::size_t> HnswIndex::remove(std::span<const Label> labels) {
+    QUIVER_TRY(verify());
     HnswGraph& g = *graph_;
     std::size_t removed = 0;
     for (Label l : labels) {
@@ -287,6 +295,7 @@ Result<std::size_t> HnswIndex::remove(std::span<const Label> labels) {
 Result<SearchResults> HnswIndex::search(MatrixView<float> queries, const SearchParams& params) const {
     const HnswGraph& g = *graph_;
     if (params.k == 0) return invalid_argument("k must be at least 1");
+    QUIVER_TRY(verify());
     QUIVER_TRY(detail::validate_rows(queries, g.dim, g.metric, "queries"));
     SearchResults results(queries.rows, params.k);
     if (queries.rows == 0 || g.count == g.num_deleted) return results;

@@ -1,4 +1,6 @@
-// HnswIndex persistence. Payload of an 'HNSW' file, version 1 (float32 graphs; docs/formats.md):
+// HnswIndex persistence. Payload of an 'HNSW' file (docs/formats.md); version 3 = version 1 (float32)
+// or 2 (codes) with a section table: the level-0 records and the float vectors carry their own CRCs,
+// checked with the level-0 links on first use (or at open with HnswOpenOptions::verify):
 //   u64 dim | u32 metric | u32 coded | u64 M | u64 ef_construction | u64 seed | u64 count
 //   u64 num_deleted | i64 max_level | u64 entry | u64 stride
 //   [coded = 1 only, version 2: the codec (Codec::save)]
@@ -25,8 +27,10 @@ detail::OwnedFd::~OwnedFd() {
 }
 
 namespace {
-constexpr std::uint32_t kHnswVersion = 1;        // float32 graphs
-constexpr std::uint32_t kHnswCodedVersion = 2;   // graphs on codes (HnswParams::codec)
+constexpr std::uint32_t kHnswCodedVersion = 2;      // graphs on codes (HnswParams::codec), one CRC
+constexpr std::uint32_t kHnswSectionedVersion = 3;  // either, with per-section CRCs (written since)
+constexpr std::uint32_t kLevel0Section = storage::fourcc("L0RC");
+constexpr std::uint32_t kVectorSection = storage::fourcc("VECS");
 }
 
 Status HnswIndex::save(const std::string& path) const {
@@ -34,8 +38,10 @@ Status HnswIndex::save(const std::string& path) const {
     if (g.coded() && !g.codec->trained()) {
         return failed_precondition("an empty HNSW index on codes has no trained codec to save");
     }
-    QUIVER_ASSIGN_OR_RETURN(storage::FileWriter w, storage::FileWriter::create(
-                                                       path, kHnswFileKind, g.coded() ? kHnswCodedVersion : kHnswVersion));
+    QUIVER_TRY(verify());  // never re-seal damaged sections under fresh checksums
+    QUIVER_ASSIGN_OR_RETURN(storage::FileWriter w,
+                            storage::FileWriter::create(path, kHnswFileKind, kHnswSectionedVersion,
+                                                        storage::kFlagSections));
     QUIVER_TRY(w.write_pod<std::uint64_t>(g.dim));
     QUIVER_TRY(w.write_pod<std::uint32_t>(static_cast<std::uint32_t>(g.metric)));
     QUIVER_TRY(w.write_pod<std::uint32_t>(g.coded() ? 1 : 0));
@@ -49,7 +55,9 @@ Status HnswIndex::save(const std::string& path) const {
     QUIVER_TRY(w.write_pod<std::uint64_t>(g.stride));
     if (g.coded()) QUIVER_TRY(g.codec->save(w));
     QUIVER_TRY(w.align(64));
+    QUIVER_TRY(w.begin_section(kLevel0Section));
     QUIVER_TRY(w.write(g.level0, g.count * g.stride));
+    QUIVER_TRY(w.end_section());
     QUIVER_TRY(w.write(g.labels.data(), g.count * sizeof(Label)));
     QUIVER_TRY(w.write(g.levels.data(), g.count));
     QUIVER_TRY(w.write(g.deleted.data(), g.count));
@@ -61,7 +69,9 @@ Status HnswIndex::save(const std::string& path) const {
     for (const auto& id : external_ids_) QUIVER_TRY(w.write_string(id));
     if (g.coded()) {
         QUIVER_TRY(w.align(64));
+        QUIVER_TRY(w.begin_section(kVectorSection));
         QUIVER_TRY(w.write(g.vec_base, g.count * g.dim * sizeof(float)));
+        QUIVER_TRY(w.end_section());
     }
     return w.finish();
 }
@@ -70,12 +80,13 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::open(const std::string& path, cons
     auto mapping = std::make_shared<storage::MappedFile>();
     QUIVER_ASSIGN_OR_RETURN(*mapping, storage::MappedFile::open(path));
     std::uint32_t version = 0;
-    QUIVER_ASSIGN_OR_RETURN(storage::BinaryReader r,
-                            storage::open_payload(*mapping, kHnswFileKind, kHnswCodedVersion, &version));
+    std::vector<storage::Section> sections;  // checked on first use (DeferredCheck below)
+    QUIVER_ASSIGN_OR_RETURN(storage::BinaryReader r, storage::open_payload(*mapping, kHnswFileKind,
+                                                                           kHnswSectionedVersion, &version, &sections));
     QUIVER_ASSIGN_OR_RETURN(std::uint64_t dim, r.read_pod<std::uint64_t>());
     QUIVER_ASSIGN_OR_RETURN(std::uint32_t metric, r.read_pod<std::uint32_t>());
     QUIVER_ASSIGN_OR_RETURN(std::uint32_t coded, r.read_pod<std::uint32_t>());
-    if (coded > 1 || (coded == 1) != (version == kHnswCodedVersion)) {
+    if (coded > 1 || (version < kHnswSectionedVersion && (coded == 1) != (version == kHnswCodedVersion))) {
         return r.corrupt(fmt::format("codes flag {} does not match format version {}", coded, version));
     }
     HnswParams params;
@@ -138,7 +149,7 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::open(const std::string& path, cons
             g.disk_fd = std::make_shared<const detail::OwnedFd>(fd);
             g.disk_offset = static_cast<std::uint64_t>(reinterpret_cast<const std::byte*>(vectors.data()) -
                                                        mapping->bytes().data());
-            mapping->release(std::as_bytes(vectors));  // paged in by the checksum, never read through the mapping
+            mapping->release(std::as_bytes(vectors));  // never read through the mapping (but by its checksum)
         } else {
             g.vec_base = reinterpret_cast<const std::byte*>(vectors.data());
         }
@@ -173,7 +184,8 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::open(const std::string& path, cons
         if (off > upper_words || static_cast<std::uint64_t>(lv) > (upper_words - off) / g.upper_block) {
             return r.corrupt(fmt::format("node {} upper links lie outside the arena", s));
         }
-        for (int l = 0; l <= lv; ++l) {
+        // Upper levels here; level 0 (in the records) is checked with its section, on first use.
+        for (int l = 1; l <= lv; ++l) {
             const std::uint32_t* ln = g.links(s, l);
             if (ln[0] > g.max_links(l)) return r.corrupt(fmt::format("node {} has {} links", s, ln[0]));
             for (std::uint32_t i = 0; i < ln[0]; ++i) {
@@ -194,10 +206,36 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::open(const std::string& path, cons
     if (deleted_seen != num_deleted || g.slot_of.size() != count - num_deleted) {
         return r.corrupt("deleted-node count does not match the labels");
     }
-    g.compute_code_terms(0);
-    g.mapping = std::move(mapping);
+    g.mapping = mapping;
     g.locks.resize(count);
     g.scratch_pool.reset(count);
+    // First use (search, add, remove, save, ...; or now with options.verify): the sections' CRCs, then
+    // the level-0 links, then the per-code terms the walk reads. Every use runs HnswIndex::verify() first,
+    // so nothing reads the records before this passed, and nothing changed the graph since open.
+    g.deferred = std::make_unique<storage::DeferredCheck>([gp = &g, mapping, sections = std::move(sections)]() -> Status {
+        HnswGraph& gr = *gp;
+        for (const auto& sec : sections) {
+            QUIVER_TRY(storage::verify_section(*mapping, sec));
+            if (sec.name == kVectorSection && gr.on_disk()) {
+                mapping->release(mapping->bytes().subspan(sec.offset, sec.length));
+            }
+        }
+        for (std::uint32_t s = 0; s < gr.count; ++s) {
+            const std::uint32_t* ln = gr.links(s, 0);
+            if (ln[0] > gr.max_links(0)) {
+                return data_loss(fmt::format("'{}': node {} has {} links on level 0", mapping->path(), s, ln[0]));
+            }
+            for (std::uint32_t i = 0; i < ln[0]; ++i) {
+                if (ln[1 + i] >= gr.count) {
+                    return data_loss(fmt::format("'{}': node {} links to {} on level 0", mapping->path(), s,
+                                                 ln[1 + i]));
+                }
+            }
+        }
+        gr.compute_code_terms(0);
+        return {};
+    });
+    if (options.verify) QUIVER_TRY(idx->verify());
     return idx;
 }
 
