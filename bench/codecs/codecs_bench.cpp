@@ -52,6 +52,7 @@ struct Options {
     std::size_t k = 10, nlist = 0, threads = 1, repeat = 2, max_queries = 0;
     std::uint64_t seed = 42;
     double target = 0.95;
+    double memory_fraction = 8;  // the memory comparison: resident at most 1/this of the float32 vectors
 };
 
 struct Point {
@@ -253,6 +254,10 @@ int run_codecs(int argc, char** argv) {
     app.add_option("--target-recall", o.target, "Recall the summary compares at")->capture_default_str();
     app.add_option("--peers", o.peers, "faiss, or empty for none")->capture_default_str();
     app.add_option("--seed", o.seed, "quiver k-means / codec seed")->capture_default_str();
+    app.add_option("--memory-fraction", o.memory_fraction,
+                   "Memory comparison: the fastest quiver engine resident in at most 1/F of the float32 vectors "
+                   "against the fastest FAISS engine with no more resident bytes")
+        ->capture_default_str();
     app.add_option("--json", o.json_path, "Write every point as JSON here");
     try {
         app.parse(argc, argv);
@@ -357,12 +362,51 @@ int run_codecs(int argc, char** argv) {
                                   "float B/vec for rescore", "build s"},
                                  rows)
                           .c_str());
+    // The memory comparison (issue 14): the fastest quiver engine whose resident bytes (codes, lists,
+    // ids, parameters; float32 vectors for the rescore on disk) are at most 1/F of the float32 vectors,
+    // against the fastest FAISS engine of this run with no more resident bytes.
+    const double budget = 4.0 * static_cast<double>(B.dim) / o.memory_fraction;
+    auto fastest = [&](const char* prefix, double limit) {
+        const Summary* best = nullptr;
+        for (const auto& s : summaries) {
+            if (s.engine.name.rfind(prefix, 0) != 0 || !s.best || s.engine.resident_per_vector > limit) continue;
+            if (best == nullptr || s.best->qps > best->best->qps) best = &s;
+        }
+        return best;
+    };
+    const Summary* mq = fastest("quiver", budget);
+    const Summary* mf = mq != nullptr ? fastest("faiss", mq->engine.resident_per_vector) : nullptr;
+    std::printf("\nMemory comparison (resident <= 1/%g of float32 = %.1f B/vector; float32 vectors for the rescore "
+                "not counted):\n",
+                o.memory_fraction, budget);
+    if (mq == nullptr) {
+        std::printf("  no quiver engine of this run fits and reaches recall %.2f\n", o.target);
+    } else {
+        std::printf("  quiver: %s, %.1f B/vector, %.0f QPS\n", mq->engine.name.c_str(), mq->engine.resident_per_vector,
+                    mq->best->qps);
+        if (mf == nullptr) {
+            std::printf("  faiss: no engine of this run with <= %.1f B/vector reaches recall %.2f\n",
+                        mq->engine.resident_per_vector, o.target);
+        } else {
+            std::printf("  faiss:  %s, %.1f B/vector, %.0f QPS\n  quiver / faiss: %.2fx\n", mf->engine.name.c_str(),
+                        mf->engine.resident_per_vector, mf->best->qps, mq->best->qps / mf->best->qps);
+        }
+    }
     if (!o.json_path.empty()) {
         json::Value root = json::Value::object();
         root.set("base", json::Value::string(o.base));
         root.set("queries", json::Value::number(double(nq)));
         root.set("k", json::Value::number(double(k)));
         root.set("nlist", json::Value::number(double(nlist)));
+        if (mq != nullptr) {
+            json::Value mem = json::Value::object();
+            mem.set("fraction", json::Value::number(o.memory_fraction));
+            mem.set("quiver", json::Value::string(mq->engine.name));
+            mem.set("quiver_qps", json::Value::number(mq->best->qps));
+            mem.set("faiss", mf != nullptr ? json::Value::string(mf->engine.name) : json::Value::null());
+            mem.set("faiss_qps", mf != nullptr ? json::Value::number(mf->best->qps) : json::Value::null());
+            root.set("memory_comparison", std::move(mem));
+        }
         root.set("threads", json::Value::number(double(o.threads)));
         root.set("faiss", json::Value::string("Debian libfaiss 1.7.3 (generic build)"));
         root.set("openblas_coretype", json::Value::string(openblas_coretype()));

@@ -33,11 +33,12 @@ bool read_vnni() noexcept {
 #endif
 }
 
-// An AVX-512 table with the VNNI u8s8_dot.
+// An AVX-512 table with the VNNI u8s8_dot and u8s8_dot_batch.
 CodeKernels with_vnni(const CodeKernels& k) noexcept {
     CodeKernels v = k;
     v.vnni = true;
     v.u8s8_dot = &avx512_vnni::u8s8_dot;
+    v.u8s8_dot_batch = &avx512_vnni::u8s8_dot_batch;
     return v;
 }
 

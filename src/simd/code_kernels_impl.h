@@ -16,6 +16,8 @@ std::uint64_t hamming(const std::uint64_t* a, const std::uint64_t* b, std::size_
 }
 namespace avx512_vnni {
 std::int32_t u8s8_dot(const std::uint8_t* c, const std::int8_t* q, std::size_t d) noexcept;
+void u8s8_dot_batch(const std::uint8_t* const* codes, std::size_t n, const std::int8_t* q, std::size_t d,
+                    std::int32_t* out) noexcept;
 }
 namespace avx2 {
 std::uint64_t hamming(const std::uint64_t* a, const std::uint64_t* b, std::size_t words) noexcept;

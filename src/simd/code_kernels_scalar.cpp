@@ -84,9 +84,14 @@ std::int32_t u8s8_dot(const std::uint8_t* c, const std::int8_t* q, std::size_t d
     return s0 + s1;
 }
 
+void u8s8_dot_batch(const std::uint8_t* const* codes, std::size_t n, const std::int8_t* q, std::size_t d,
+                    std::int32_t* out) noexcept {
+    for (std::size_t j = 0; j < n; ++j) out[j] = u8s8_dot(codes[j], q, d);
+}
+
 }  // namespace
 
 const CodeKernels kCodeKernels{SimdLevel::kScalar, false, false, &u8_dot, &u8_l2, &u4_dot, &u4_l2,
-                               &hamming, &lut8_sum, &lut4_scan32, &u8s8_dot};
+                               &hamming, &lut8_sum, &lut4_scan32, &u8s8_dot, &u8s8_dot_batch};
 
 }  // namespace quiver::simd::scalar

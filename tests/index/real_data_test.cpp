@@ -53,6 +53,37 @@ TEST(RealData, GloveCosineHnswRecallAndFlatExactness) {
     EXPECT_GE(testing::recall_at_k(testing::result_labels(r), truth, 10), 0.95);
 }
 
+// HNSW walking SQ8 codes (batched integer walk, default float32 re-score) keeps the float32 graph's
+// floors at the same ef: GloVe 20k slice (cosine) at ef 200 and SIFT 4,500 (L2) at ef 64.
+TEST(RealData, Sq8HnswKeepsTheFloatFloors) {
+    QUIVER_REQUIRE_DATA(glove, "glove-6b-100d");
+    QUIVER_REQUIRE_DATA(sift, "sift-5k-ngt");
+    HnswParams p{.M = 16, .ef_construction = 200, .threads = 2};
+    p.codec = *CodecSpec::parse("sq8");
+    {
+        auto base = *storage::read_vectors(glove + "/base.fvecs", {.max_rows = 20000});
+        auto queries = *storage::read_vectors(glove + "/query.fvecs", {.max_rows = 200});
+        const auto truth = testing::brute_force(base.vectors, queries.vectors, 10, Metric::kCosine);
+        auto hnsw = *HnswIndex::create(100, Metric::kCosine, p);
+        ASSERT_TRUE(hnsw->add(base.vectors, sequential_labels(base.vectors.rows)).ok());
+        const double recall =
+            testing::recall_at_k(testing::result_labels(*hnsw->search(queries.vectors, {.k = 10, .ef = 200})), truth, 10);
+        std::printf("[ info ] GloVe-20k HNSW-SQ8 ef 200: recall@10 %.4f\n", recall);
+        EXPECT_GE(recall, 0.95);
+    }
+    {
+        auto base = *storage::read_vectors(sift + "/base.fvecs");
+        auto queries = *storage::read_vectors(sift + "/query.fvecs");
+        const auto truth = truth_rows(*storage::read_ivecs(sift + "/groundtruth_l2.ivecs"), 10);
+        auto hnsw = *HnswIndex::create(128, Metric::kL2, p);
+        ASSERT_TRUE(hnsw->add(base.vectors, sequential_labels(base.vectors.rows)).ok());
+        const double recall =
+            testing::recall_at_k(testing::result_labels(*hnsw->search(queries.vectors, {.k = 10, .ef = 64})), truth, 10);
+        std::printf("[ info ] SIFT-4.5k HNSW-SQ8 ef 64: recall@10 %.4f\n", recall);
+        EXPECT_GE(recall, 0.97);
+    }
+}
+
 }  // namespace
 }  // namespace quiver::index
 

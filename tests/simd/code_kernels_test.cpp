@@ -118,6 +118,54 @@ TEST(CodeKernels, U8S8DotIsExactAtEveryLevelWithAndWithoutVnni) {
     }
 }
 
+// The batched kernel equals the 64-bit reference for every code of the batch, at every level, for
+// batch sizes around the four-code groups (0, 1, 3, 4, 5, 7, 8, 9, 33), codes at scattered unaligned
+// addresses with a 255 byte right after each (a read past d would change the sum), and on the extremes.
+TEST(CodeKernels, U8S8DotBatchIsExactAtEveryLevel) {
+    std::mt19937 rng(23);
+    std::uniform_int_distribution<int> ubyte(0, 255), sbyte(-128, 127);
+    const auto levels = available();
+    const std::size_t kBatches[] = {0, 1, 3, 4, 5, 7, 8, 9, 33};
+    for (const CodeKernels* k : levels) {
+        ASSERT_NE(k->u8s8_dot_batch, nullptr);
+        for (std::size_t d : kDims) {
+            for (std::size_t n : kBatches) {
+                const std::size_t pitch = d + 3;  // codes start at odd offsets of one buffer
+                std::vector<std::uint8_t> buf(n * pitch + 8, 255);
+                std::vector<std::int8_t> q(d + 2, 127);
+                for (std::size_t i = 0; i < d; ++i) q[1 + i] = static_cast<std::int8_t>(sbyte(rng));
+                std::vector<const std::uint8_t*> codes(n);
+                std::vector<std::int64_t> ref(n, 0);
+                for (std::size_t j = 0; j < n; ++j) {
+                    // Reverse order, so the pointers are not ascending.
+                    std::uint8_t* c = buf.data() + (n - 1 - j) * pitch + 1 + (j % 2);
+                    for (std::size_t i = 0; i < d; ++i) c[i] = static_cast<std::uint8_t>(ubyte(rng));
+                    codes[j] = c;
+                }
+                for (std::size_t j = 0; j < n; ++j) {
+                    for (std::size_t i = 0; i < d; ++i) ref[j] += std::int64_t{codes[j][i]} * q[1 + i];
+                }
+                std::vector<std::int32_t> out(n + 1, 12345);
+                k->u8s8_dot_batch(codes.data(), n, q.data() + 1, d, out.data());
+                for (std::size_t j = 0; j < n; ++j) {
+                    ASSERT_EQ(out[j], ref[j]) << to_string(k->level) << " vnni " << k->vnni << " d " << d << " n " << n
+                                              << " code " << j;
+                }
+                EXPECT_EQ(out[n], 12345) << "wrote past the batch";
+            }
+            // Extremes: 255 x -128 and 255 x 127 in every lane, five codes (one group of four and one single).
+            std::vector<std::uint8_t> hi(d, 255);
+            std::vector<std::int8_t> lo(d, -128), top(d, 127);
+            const std::uint8_t* five[5] = {hi.data(), hi.data(), hi.data(), hi.data(), hi.data()};
+            std::int32_t out[5];
+            k->u8s8_dot_batch(five, 5, lo.data(), d, out);
+            for (std::int32_t v : out) EXPECT_EQ(v, -255 * 128 * static_cast<std::int64_t>(d));
+            k->u8s8_dot_batch(five, 5, top.data(), d, out);
+            for (std::int32_t v : out) EXPECT_EQ(v, 255 * 127 * static_cast<std::int64_t>(d));
+        }
+    }
+}
+
 TEST(CodeKernels, HammingIsExactAtEveryLevelWithAndWithoutVpopcntdq) {
     std::mt19937_64 rng(5);
     const auto levels = available();

@@ -48,6 +48,11 @@ struct CodeKernels {
     /// sum_i c[i] * q[i] over u8 codes and an s8 query, exact: |sum| <= 255 * 128 * d fits int32 for
     /// d <= 65536 (the codecs' dimension limit).
     std::int32_t (*u8s8_dot)(const std::uint8_t* c, const std::int8_t* q, std::size_t d) noexcept;
+    /// out[j] = u8s8_dot(codes[j], q, d) for j < n, exactly: the batched form for graph walks. Codes
+    /// are scored four at a time with the query loaded once per chunk and the four horizontal sums
+    /// reduced together (one call per expanded node instead of one per neighbour).
+    void (*u8s8_dot_batch)(const std::uint8_t* const* codes, std::size_t n, const std::int8_t* q, std::size_t d,
+                           std::int32_t* out) noexcept;
 };
 
 /// True when the CPU and OS run AVX-512 VPOPCNTDQ.

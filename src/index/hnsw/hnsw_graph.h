@@ -78,11 +78,13 @@ struct HnswGraph {
     // Codes (coded graphs only): the codec, and the float32 vectors kept beside the records.
     std::unique_ptr<Codec> codec;
     std::vector<float> floats;  // slot x dim, when coded
-    // Integer walk (a codec with Codec::int8_query, i.e. SQ8): the exact u8 x s8 kernel of the active
-    // SIMD level (VNNI where present), and per slot the codec's code_term when it has one (L2),
+    // Integer walk (a codec with Codec::int8_query, i.e. SQ8): the exact u8 x s8 kernels (single and
+    // batched) of the active SIMD level (VNNI where present), and per slot the codec's code_term when it has one (L2),
     // computed at add and open (not saved).
     bool int_walk = false;
     std::int32_t (*u8s8_dot)(const std::uint8_t*, const std::int8_t*, std::size_t) noexcept = nullptr;
+    void (*u8s8_dot_batch)(const std::uint8_t* const*, std::size_t, const std::int8_t*, std::size_t,
+                           std::int32_t*) noexcept = nullptr;
     std::vector<float> code_terms;
     // Where vec(s) reads: the level-0 records (payload at offset 0), or `floats` when coded.
     const std::byte* vec_base = nullptr;
@@ -156,6 +158,14 @@ struct HnswGraph {
     void prefetch_vector(std::uint32_t s) const noexcept {
         const auto p = reinterpret_cast<std::uintptr_t>(level0 + s * stride);
         for (std::uintptr_t a = p & ~std::uintptr_t{63}; a < p + vector_bytes; a += 64) {
+            __builtin_prefetch(reinterpret_cast<const void*>(a), 0, 3);
+        }
+    }
+    /// Prefetches the cache lines of slot s's link list at `level` (count and every link slot).
+    void prefetch_links(std::uint32_t s, int level) const noexcept {
+        const auto p = reinterpret_cast<std::uintptr_t>(links(s, level));
+        const std::uintptr_t end = p + (1 + max_links(level)) * sizeof(std::uint32_t);
+        for (std::uintptr_t a = p & ~std::uintptr_t{63}; a < end; a += 64) {
             __builtin_prefetch(reinterpret_cast<const void*>(a), 0, 3);
         }
     }

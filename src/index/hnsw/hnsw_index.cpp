@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstring>
 
+#include <sys/mman.h>
+
 #include "index/hnsw/hnsw_graph.h"
 #include "index/prepare.h"
 #include "index/search_pool.h"
@@ -35,6 +37,7 @@ Status HnswGraph::init(std::size_t d, Metric m, const HnswParams& p) {
     }
     int_walk = coded() && codec->has_int8_query();
     u8s8_dot = simd::active_code_kernels().u8s8_dot;
+    u8s8_dot_batch = simd::active_code_kernels().u8s8_dot_batch;
     code_terms.clear();
     vector_bytes = coded() ? codec->code_size() : dim * sizeof(float);
     const std::size_t raw = vector_bytes + (1 + max_m0) * sizeof(std::uint32_t);
@@ -48,8 +51,15 @@ Status HnswGraph::init(std::size_t d, Metric m, const HnswParams& p) {
 void HnswGraph::reserve(std::size_t needed) {
     if (needed <= capacity && !mapping) return;
     const std::size_t new_cap = std::max(needed, capacity + capacity / 2);
-    auto* fresh = static_cast<std::byte*>(std::aligned_alloc(64, (new_cap * stride + 63) / 64 * 64));
+    // Searches touch records at random: from 2 MiB up the array sits on 2 MiB boundaries and asks for
+    // transparent huge pages (advice only), so a walk takes a TLB miss per 2 MiB, not per 4 KiB.
+    constexpr std::size_t kHugePage = std::size_t{2} << 20;
+    std::size_t bytes = (new_cap * stride + 63) / 64 * 64;
+    const bool huge = bytes >= kHugePage;
+    if (huge) bytes = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    auto* fresh = static_cast<std::byte*>(std::aligned_alloc(huge ? kHugePage : 64, bytes));
     QUIVER_CHECK_MSG(fresh != nullptr, "out of memory growing the HNSW level-0 array");
+    if (huge) (void)::madvise(fresh, bytes, MADV_HUGEPAGE);
     if (count > 0) std::memcpy(fresh, level0, count * stride);
     if (coded()) {  // the vectors may be the mapping's (or on disk): copy them before it is released
         std::vector<float> grown(new_cap * dim);

@@ -18,8 +18,20 @@ struct MaxFirst {
     bool operator()(const Candidate& a, const Candidate& b) const noexcept { return a.first < b.first; }
 };
 
-// How many neighbours ahead to prefetch while computing distances.
+// How many neighbours ahead to prefetch while computing float32 distances one at a time (a float
+// record spans up to nine cache lines, so a deeper lookahead only competes for line-fill buffers).
 constexpr std::size_t kPrefetchAhead = 2;
+
+/// A distance that scores a whole neighbour list in one call (`batch`) and can start the loads of one
+/// node early (`prefetch`): the walk then marks the visited set, prefetches every unvisited
+/// neighbour's payload at once (all their cache misses in flight together) and scores them in one
+/// kernel call. Used for payloads of a few cache lines (codes); float32 records keep the one-at-a-time
+/// lookahead.
+template <class D>
+concept BatchDistance = requires(const D& d, const std::uint32_t* ids, std::size_t n, float* out, std::uint32_t id) {
+    d.batch(ids, n, out);
+    d.prefetch(id);
+};
 
 }  // namespace
 
@@ -93,11 +105,15 @@ void search_layer_impl(const HnswGraph& g, const Distance& distance, std::uint32
 
     std::uint32_t unvisited[1024];
     std::uint32_t buf[1024];
+    [[maybe_unused]] float dists[1024];
     while (!cand.empty()) {
         const Candidate c = cand.front();
         if (c.first > lower && (!kChecked || top.size() >= ef)) break;
         std::pop_heap(cand.begin(), cand.end(), MinFirst{});
         cand.pop_back();
+        // The likely next node to expand (unless a neighbour of this one beats it): request its link
+        // list now, a whole expansion ahead of its use (at the end of the loop is too late to hide a miss).
+        if (!cand.empty()) g.prefetch_links(cand.front().second, level);
 
         const std::uint32_t* l = g.links(c.second, level);
         std::uint32_t n;
@@ -112,16 +128,8 @@ void search_layer_impl(const HnswGraph& g, const Distance& distance, std::uint32
             n = l[0];
             ids = l + 1;
         }
-        std::size_t m = 0;
-        for (std::uint32_t i = 0; i < n; ++i) {
-            const std::uint32_t id = ids[i];
-            if (!visited.test_and_mark(id)) unvisited[m++] = id;
-        }
-        for (std::size_t j = 0; j < std::min(m, kPrefetchAhead); ++j) g.prefetch_vector(unvisited[j]);
-        for (std::size_t j = 0; j < m; ++j) {
-            if (j + kPrefetchAhead < m) g.prefetch_vector(unvisited[j + kPrefetchAhead]);
-            const std::uint32_t id = unvisited[j];
-            const float d = distance(id);
+        // A neighbour enters the beam when it beats the worst kept result (or the beam is not full).
+        auto offer = [&](std::uint32_t id, float d) {
             if (top.size() < ef || d < lower) {
                 cand.emplace_back(d, id);
                 std::push_heap(cand.begin(), cand.end(), MinFirst{});
@@ -135,10 +143,35 @@ void search_layer_impl(const HnswGraph& g, const Distance& distance, std::uint32
                 }
                 if (!top.empty()) lower = top.front().first;
             }
+        };
+        std::size_t m = 0;
+        if constexpr (BatchDistance<Distance>) {
+            // Visited tags first (their loads overlap), then every unvisited payload requested at
+            // once, then one batched score; the offers run in neighbour order, as one at a time would.
+            for (std::uint32_t i = 0; i < n; ++i) __builtin_prefetch(visited.slot_ptr(ids[i]), 1, 3);
+            for (std::uint32_t i = 0; i < n; ++i) {
+                const std::uint32_t id = ids[i];
+                if (!visited.test_and_mark(id)) {
+                    distance.prefetch(id);
+                    unvisited[m++] = id;
+                }
+            }
+            distance.batch(unvisited, m, dists);
+            for (std::size_t j = 0; j < m; ++j) offer(unvisited[j], dists[j]);
+        } else {
+            for (std::uint32_t i = 0; i < n; ++i) {
+                const std::uint32_t id = ids[i];
+                if (!visited.test_and_mark(id)) unvisited[m++] = id;
+            }
+            for (std::size_t j = 0; j < std::min(m, kPrefetchAhead); ++j) g.prefetch_vector(unvisited[j]);
+            for (std::size_t j = 0; j < m; ++j) {
+                if (j + kPrefetchAhead < m) g.prefetch_vector(unvisited[j + kPrefetchAhead]);
+                offer(unvisited[j], distance(unvisited[j]));
+            }
         }
         if (!cand.empty()) {
-            // The next node to expand: fetch its link list while this one's distances retire.
-            __builtin_prefetch(g.links(cand.front().second, level), 0, 3);
+            // The next node to expand: fetch its whole link list while this one's distances retire.
+            g.prefetch_links(cand.front().second, level);
         }
     }
 }
@@ -150,29 +183,43 @@ struct FloatDistance {
     float operator()(std::uint32_t s) const noexcept { return g.dist(q, g.vec(s), g.dim); }
 };
 
-/// Code estimates to the record payloads.
+/// Code estimates to the record payloads. A BatchDistance (codes are a few cache lines at most), so
+/// every codec's walk gets the prefetch-all step; the estimates themselves are one call per code.
 struct CodeDistance {
     const HnswGraph& g;
     const CodeEstimator& est;
     float operator()(std::uint32_t s) const noexcept { return est.distance(g.code(s)); }
+    void prefetch(std::uint32_t s) const noexcept { g.prefetch_vector(s); }
+    void batch(const std::uint32_t* ids, std::size_t n, float* out) const noexcept {
+        for (std::size_t j = 0; j < n; ++j) out[j] = est.distance(g.code(ids[j]));
+    }
 };
 
 /// Integer SQ8 estimates (Int8Query) to the record payloads; kTerms adds the per-slot code term.
+/// A BatchDistance: the beam search scores each neighbour list with one u8s8_dot_batch call.
 template <bool kTerms>
 struct Int8Distance {
-    const std::byte* level0;
-    std::size_t stride;
+    const HnswGraph& g;
     const std::int8_t* weights;
-    std::size_t dim;
-    std::int32_t (*dot)(const std::uint8_t*, const std::int8_t*, std::size_t) noexcept;
     float scale;
     float bias;
     const float* terms;
-    float operator()(std::uint32_t s) const noexcept {
-        const auto* code = reinterpret_cast<const std::uint8_t*>(level0 + s * stride);
-        const float e = bias - scale * static_cast<float>(dot(code, weights, dim));
+    float estimate(std::int32_t dot, std::uint32_t s) const noexcept {
+        const float e = bias - scale * static_cast<float>(dot);
         if constexpr (kTerms) return e + terms[s];
         return e;
+    }
+    float operator()(std::uint32_t s) const noexcept { return estimate(g.u8s8_dot(g.code(s), weights, g.dim), s); }
+    void prefetch(std::uint32_t s) const noexcept {
+        g.prefetch_vector(s);
+        if constexpr (kTerms) __builtin_prefetch(terms + s, 0, 3);
+    }
+    void batch(const std::uint32_t* ids, std::size_t n, float* out) const noexcept {
+        const std::uint8_t* codes[1024];
+        std::int32_t dots[1024];
+        for (std::size_t j = 0; j < n; ++j) codes[j] = g.code(ids[j]);
+        g.u8s8_dot_batch(codes, n, weights, g.dim, dots);
+        for (std::size_t j = 0; j < n; ++j) out[j] = estimate(dots[j], ids[j]);
     }
 };
 
@@ -234,10 +281,9 @@ void HnswGraph::search_one_coded(const float* q, std::size_t k, std::size_t ef, 
     if (int_walk && codec->int8_query(q, s.int_query)) {
         const Int8Query& iq = s.int_query;
         if (code_terms.empty()) {
-            walk(Int8Distance<false>{level0, stride, iq.weights.data(), dim, u8s8_dot, iq.scale, iq.bias, nullptr});
+            walk(Int8Distance<false>{*this, iq.weights.data(), iq.scale, iq.bias, nullptr});
         } else {
-            walk(Int8Distance<true>{level0, stride, iq.weights.data(), dim, u8s8_dot, iq.scale, iq.bias,
-                                    code_terms.data()});
+            walk(Int8Distance<true>{*this, iq.weights.data(), iq.scale, iq.bias, code_terms.data()});
         }
     } else {
         const std::unique_ptr<CodeEstimator> est = codec->estimator(q);
