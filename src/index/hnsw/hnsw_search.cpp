@@ -21,6 +21,9 @@ struct MaxFirst {
 // How many neighbours ahead to prefetch while computing float32 distances one at a time (a float
 // record spans up to nine cache lines, so a deeper lookahead only competes for line-fill buffers).
 constexpr std::size_t kPrefetchAhead = 2;
+// The same for the float32 re-score of a coded walk: the candidates are known up front and nothing
+// else competes for the line-fill buffers, so the lookahead is deeper.
+constexpr std::size_t kRescoreAhead = 6;
 
 /// A distance that scores a whole neighbour list in one call (`batch`) and can start the loads of one
 /// node early (`prefetch`): the walk then marks the visited set, prefetches every unvisited
@@ -157,6 +160,13 @@ void search_layer_impl(const HnswGraph& g, const Distance& distance, std::uint32
                 }
             }
             distance.batch(unvisited, m, dists);
+            // The walk usually moves on to this list's best neighbour when it beats the best waiting
+            // candidate: its link list (past the code's lines) is requested before the offers.
+            if (m > 0) {
+                std::size_t best = 0;
+                for (std::size_t j = 1; j < m; ++j) best = dists[j] < dists[best] ? j : best;
+                if (cand.empty() || dists[best] < cand.front().first) g.prefetch_links(unvisited[best], level);
+            }
             for (std::size_t j = 0; j < m; ++j) offer(unvisited[j], dists[j]);
         } else {
             for (std::uint32_t i = 0; i < n; ++i) {
@@ -248,9 +258,10 @@ void HnswGraph::search_one(const float* q, std::size_t k, std::size_t ef, const 
     } else {
         search_layer<false, true>(q, ep, 0, ef, filter, s);
     }
+    // The best k of the beam, ascending (ties by slot): a partial sort, not a sort of all ef.
     auto& top = s.results;
-    std::sort_heap(top.begin(), top.end(), MaxFirst{});
     const std::size_t m = std::min(k, top.size());
+    std::partial_sort(top.begin(), top.begin() + static_cast<long>(m), top.end());
     for (std::size_t j = 0; j < m; ++j) {
         out_labels[j] = labels[top[j].second];
         out_distances[j] = top[j].first;
@@ -289,16 +300,20 @@ void HnswGraph::search_one_coded(const float* q, std::size_t k, std::size_t ef, 
         const std::unique_ptr<CodeEstimator> est = codec->estimator(q);
         walk(CodeDistance{*this, *est});
     }
-    // The beam by code estimate, ascending.
+    // The beam by code estimate (a max-heap of up to ef).
     auto& top = s.results;
-    std::sort_heap(top.begin(), top.end(), MaxFirst{});
     std::size_t depth = rescore == SearchParams::kRescoreDefault ? default_rescore(k, ef)
                         : rescore == 0                           ? 0
                                                                  : std::max(rescore, k);
     depth = std::min(depth, top.size());
-    if (depth > 0) {
-        // Re-score the best `depth` with float32 vectors (from memory, or read from disk) and keep the
-        // best k of them. A vector that cannot be read keeps its code estimate.
+    if (depth == 0) {
+        const std::size_t m = std::min(k, top.size());
+        std::partial_sort(top.begin(), top.begin() + static_cast<long>(m), top.end());
+    } else {
+        // Re-score the best `depth` by estimate (selected in linear time, ties by slot; no full sort)
+        // with float32 vectors (from memory, or read from disk) and keep the best k of them. A vector
+        // that cannot be read keeps its code estimate.
+        if (depth < top.size()) std::nth_element(top.begin(), top.begin() + static_cast<long>(depth), top.end());
         top.resize(depth);
         if (on_disk()) {
             s.vector_buf.resize(dim);
@@ -311,9 +326,9 @@ void HnswGraph::search_one_coded(const float* q, std::size_t k, std::size_t ef, 
                 const char* p = reinterpret_cast<const char*>(vec(slot));
                 for (std::size_t off = 0; off < line_bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
             };
-            for (std::size_t j = 0; j < std::min(depth, kPrefetchAhead); ++j) prefetch(top[j].second);
+            for (std::size_t j = 0; j < std::min(depth, kRescoreAhead); ++j) prefetch(top[j].second);
             for (std::size_t j = 0; j < depth; ++j) {
-                if (j + kPrefetchAhead < depth) prefetch(top[j + kPrefetchAhead].second);
+                if (j + kRescoreAhead < depth) prefetch(top[j + kRescoreAhead].second);
                 top[j].first = dist(q, vec(top[j].second), dim);
             }
         }
