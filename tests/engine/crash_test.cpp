@@ -80,6 +80,31 @@ void log_line(int fd, const std::string& line) {
         if (dice == 0 || dice == 1) {
             log_line(fd, "B " + std::to_string(op) + " M");
             if (!(dice == 0 ? (*c)->flush() : (*c)->optimize())) _exit(7);
+        } else if (dice == 3) {
+            // Delete by filter (one type-3 log record): this process is the only writer, so the
+            // documents a scroll with the same filter lists are exactly the ones it deletes.
+            Filter parity;
+            parity.op = Filter::Op::kEq;
+            parity.field = "tag";
+            parity.values = {FieldValue(std::string(rng() % 2 == 0 ? "even" : "odd"))};
+            Filter old;
+            old.op = Filter::Op::kRange;
+            old.field = "ver";
+            old.lt = static_cast<double>(version - 400);
+            Filter f;
+            f.op = Filter::Op::kAnd;
+            f.children = {parity, old};
+            ScrollRequest sr;
+            sr.filter = f;
+            sr.limit = kIds;
+            sr.return_fields = std::vector<std::string>{};
+            auto page = (*c)->scroll(sr);
+            if (!page) _exit(8);
+            intent << "B " << op << " D";
+            for (const Document& d : page->documents) intent << " " << d.id.substr(1);
+            log_line(fd, intent.str());
+            auto removed = (*c)->remove_where(f);
+            if (!removed || *removed != page->documents.size()) _exit(9);
         } else if (dice % 3 != 0) {
             std::vector<Document> docs;
             intent << "B " << op << " U";
