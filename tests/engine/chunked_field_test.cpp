@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <random>
 #include <set>
@@ -455,6 +456,11 @@ TEST(ChunkedField, SchemaPersists) {
     ASSERT_TRUE(body->chunking.has_value());
     EXPECT_EQ(*body->chunking, spec);
     EXPECT_FALSE((*c)->schema().find("whole")->chunking.has_value());
+    // MANIFEST version 3 (container header: magic, kind, version), which older builds refuse.
+    std::string bytes = testing::read_bytes(dir.file("c") + "/MANIFEST");
+    std::uint32_t version = 0;
+    std::memcpy(&version, bytes.data() + 8, 4);
+    EXPECT_EQ(version, 3u);
 }
 
 }  // namespace
