@@ -188,6 +188,7 @@ TEST(MultiVectorInt8, MemtableSegmentsReopenOptimize) {
         for (int q = 0; q < 8; ++q) queries.push_back(tokens(1 + q));
         // `persisted`: every document is in int8 segments, so scores equal the int8 reference.
         auto check = [&](const std::string& stage, bool persisted) {
+            std::size_t total8 = 0, total32 = 0;
             for (std::size_t q = 0; q < queries.size(); ++q) {
                 const auto ref = reference(truth, queries[q]);
                 auto hits = (*c)->search(one(QueryClause::of_tokens("colbert", queries[q]), 10));
@@ -215,10 +216,17 @@ TEST(MultiVectorInt8, MemtableSegmentsReopenOptimize) {
                         EXPECT_EQ((*hits)[j].score, want8[j].second);
                     }
                 } else {
-                    EXPECT_GE(overlap8, 8u) << stage << " query " << q;
+                    EXPECT_GE(overlap8, 6u) << stage << " query " << q;  // MUVERA: 100 candidates of ~460
                 }
-                EXPECT_GE(overlap32, 8u) << stage << " query " << q;  // int8 keeps the float32 top-10 (mostly)
+                EXPECT_GE(overlap32, 6u) << stage << " query " << q;
+                total8 += overlap8;
+                total32 += overlap32;
             }
+            // Over the queries: exact fields keep (nearly) the whole float32 top-10 with int8 tokens;
+            // MUVERA's candidate stage loses a little more.
+            const std::size_t floor = kind == MultiVectorIndexKind::kExact ? 76 : 68;  // of 80
+            EXPECT_GE(total8, floor) << stage;
+            EXPECT_GE(total32, floor) << stage;
         };
         check("mixed", false);
         ASSERT_TRUE((*c)->flush());
