@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -92,7 +93,7 @@ int run_multivector(int argc, char** argv) {
     std::string docs_path, queries_path, json_path, index_path, candidates_list = "100,200,400,800", fde_index = "hnsw";
     std::size_t k = 10, warm = 2, exact_warm = 1, threads = 0, k_sim = 6, d_proj = 8, r_reps = 8, d_final = 0, m = 16,
                 ef_construction = 100, ef_factor = 1, max_queries = 0;
-    bool no_center = false;
+    bool no_center = false, no_fill = false;
     app.add_option("--docs", docs_path,
                    "Documents: multi-vector JSONL ({\"id\", \"vectors\"}), or a float32 MUVERA index file from "
                    "`quiver build --kind multivector` (its documents and FDE index are used as they are)")
@@ -108,13 +109,15 @@ int run_multivector(int argc, char** argv) {
     app.add_option("--passes", warm, "Warm passes after the cold one (MUVERA)")->capture_default_str();
     app.add_option("--exact-passes", exact_warm, "Warm passes after the cold one (exact brute force)")->capture_default_str();
     app.add_option("--max-queries", max_queries, "Use only the first N queries (0 = all)");
-    app.add_option("--fde-index", fde_index, "hnsw | flat")->capture_default_str();
+    app.add_option("--fde-index", fde_index, "hnsw | flat | blocks (int8 FDE partition blocks, flat scan of the query's blocks)")
+        ->capture_default_str();
     app.add_option("--k-sim", k_sim, "MUVERA SimHash hyperplanes")->capture_default_str();
     app.add_option("--d-proj", d_proj, "MUVERA projection width (0 = identity)")->capture_default_str();
     app.add_option("--r-reps", r_reps, "MUVERA repetitions")->capture_default_str();
     app.add_option("--d-final", d_final, "MUVERA Count-Sketch size (0 = none)")->capture_default_str();
     app.add_option("--m", m, "HNSW links per node")->capture_default_str();
     app.add_flag("--no-center", no_center, "MUVERA: SimHash hyperplanes through the origin, not the mean token");
+    app.add_flag("--no-fill-empty", no_fill, "MUVERA: leave empty document partitions zero");
     app.add_option("--ef-construction", ef_construction, "HNSW build beam width")->capture_default_str();
     app.add_option("--threads", threads, "Build threads (0 = all cores); searches run on one thread")->capture_default_str();
     try {
@@ -196,6 +199,30 @@ int run_multivector(int argc, char** argv) {
         out = multivector::exact_search(fstore, qs[q].view(), k, scratch);
     });
 
+    // Exact MaxSim over the int8 store (its own kernel): recall against the float32 truth, and the
+    // relative drift of the true top-k documents' scores.
+    std::vector<std::vector<Hit>> exact8(nq);
+    const PassStats exact_int8 = timed_passes(nq, 0, exact8, [&](std::size_t q, std::vector<Hit>& out) {
+        out = multivector::exact_search(istore, qs[q].view(), k, scratch);
+    });
+    const double int8_exact_recall = recall_at(exact8, truth, k);
+    double drift_sum = 0, drift_max = 0;
+    std::size_t drift_n = 0;
+    for (std::size_t q = 0; q < nq; ++q) {
+        for (const Hit& h : truth[q]) {
+            const std::uint32_t doc = h.doc;
+            const auto r = multivector::rerank(istore, qs[q].view(), std::span<const std::uint32_t>(&doc, 1), 1, scratch);
+            if (r.empty() || h.score == 0.0f) continue;
+            const double rel = std::abs(static_cast<double>(r[0].score) - h.score) / std::abs(static_cast<double>(h.score));
+            drift_sum += rel;
+            drift_max = std::max(drift_max, rel);
+            ++drift_n;
+        }
+    }
+    const double drift_mean = drift_n > 0 ? drift_sum / static_cast<double>(drift_n) : 0.0;
+    std::fprintf(stderr, "exact int8: recall@%zu %.4f against float32, MaxSim drift mean %.2e max %.2e (relative)\n", k,
+                 int8_exact_recall, drift_mean, drift_max);
+
     // The MUVERA index (FDEs over the float32 documents): --docs itself, or reused from --index, or built.
     if (ix) {
         // given as --docs
@@ -209,7 +236,8 @@ int run_multivector(int argc, char** argv) {
         multivector::MultiVectorBuildParams p;
         p.method = multivector::SearchMethod::kMuvera;
         p.fde_index = fde_index;
-        p.muvera = {.k_sim = k_sim, .d_proj = d_proj, .r_reps = r_reps, .d_final = d_final, .seed = 1};
+        p.muvera = {.k_sim = k_sim, .d_proj = d_proj, .r_reps = r_reps, .fill_empty_partitions = !no_fill,
+                    .d_final = d_final, .seed = 1};
         p.hnsw = {.M = m, .ef_construction = ef_construction, .seed = 100, .threads = threads};
         p.center = !no_center;
         // Build over a copy of the float store (the index owns its store).
@@ -228,7 +256,7 @@ int run_multivector(int argc, char** argv) {
         }
     }
     const multivector::Muvera& mv = *ix->muvera();
-    fde_index = ix->fde_index()->info().kind;
+    fde_index = ix->fde_kind();
     const std::size_t fde_bytes = ix->fde_bytes();
 
     struct Row {
@@ -238,19 +266,14 @@ int run_multivector(int argc, char** argv) {
         PassStats lat;
     };
     std::vector<Row> rows;
-    std::vector<float> fq(mv.fde_dim());
     for (const std::size_t cand : parse_list(candidates_list)) {
         const std::size_t ef = cand * ef_factor;
         for (const multivector::TokenStore* store : {&fstore, static_cast<const multivector::TokenStore*>(&istore)}) {
             std::vector<std::vector<Hit>> got(nq);
-            std::vector<std::uint32_t> ids;
             const PassStats lat = timed_passes(nq, warm, got, [&](std::size_t q, std::vector<Hit>& out) {
                 // What MultiVectorIndex::search does, with the store chosen here.
-                mv.encode_query(qs[q].view(), fq.data());
-                auto found = ix->fde_index()->search({fq.data(), 1, fq.size()}, {.k = cand, .ef = ef, .threads = 1});
-                ids.clear();
-                for (std::size_t j = 0; j < found->count(0); ++j) ids.push_back(static_cast<std::uint32_t>(to_int(found->label(0, j))));
-                out = multivector::rerank(*store, qs[q].view(), ids, k, scratch);
+                auto ids = ix->candidates(qs[q].view(), {.k = k, .candidates = cand, .ef = ef});
+                out = ids ? multivector::rerank(*store, qs[q].view(), *ids, k, scratch) : std::vector<Hit>{};
             });
             Row r{std::string(multivector::to_string(store->codec())), cand, ef, recall_at(got, truth, k), lat};
             std::fprintf(stderr, "muvera %s candidates %zu: recall@%zu %.4f, mean %.0f us, p99 %.0f us (cold %.0f us)\n",
@@ -263,6 +286,9 @@ int run_multivector(int argc, char** argv) {
     std::vector<std::vector<std::string>> table;
     table.push_back({"exact MaxSim", "float32", "-", "1.0000", fmt::format("{:.0f}", exact.mean_us),
                      fmt::format("{:.0f}", exact.p99_us), fmt::format("{:.0f}", exact.cold_mean_us), "1.0"});
+    table.push_back({"exact MaxSim", "int8", "-", fmt::format("{:.4f}", int8_exact_recall),
+                     fmt::format("{:.0f}", exact_int8.mean_us), "-", fmt::format("{:.0f}", exact_int8.cold_mean_us),
+                     fmt::format("{:.1f}", exact.mean_us / exact_int8.mean_us)});
     for (const Row& r : rows) {
         table.push_back({"muvera", r.store, std::to_string(r.candidates), fmt::format("{:.4f}", r.recall),
                          fmt::format("{:.0f}", r.lat.mean_us), fmt::format("{:.0f}", r.lat.p99_us),
@@ -279,6 +305,8 @@ int run_multivector(int argc, char** argv) {
     const double nd = static_cast<double>(std::max<std::size_t>(n, 1));
     std::printf("bytes per document: float32 tokens %.0f, int8 tokens %.0f, FDE index %.0f\n", float_bytes / nd,
                 int8_bytes / nd, fde_bytes / nd);
+    std::printf("int8 tokens: MaxSim drift from float32 on the exact top-%zu, mean %.2e, max %.2e (relative)\n", k,
+                drift_mean, drift_max);
     if (!json_path.empty()) {
         json::Value v = json::Value::object();
         v.set("documents", json::Value::number(static_cast<double>(n)));
@@ -311,6 +339,12 @@ int run_multivector(int argc, char** argv) {
         ex.set("latency", lat(exact));
         ex.set("passes", json::Value::number(static_cast<double>(1 + exact_warm)));
         v.set("exact", std::move(ex));
+        json::Value ex8 = json::Value::object();
+        ex8.set("latency", lat(exact_int8));
+        ex8.set("recall", json::Value::number(int8_exact_recall));
+        ex8.set("maxsim_drift_mean", json::Value::number(drift_mean));
+        ex8.set("maxsim_drift_max", json::Value::number(drift_max));
+        v.set("exact_int8", std::move(ex8));
         json::Value arr = json::Value::array();
         for (const Row& r : rows) {
             json::Value o = json::Value::object();

@@ -48,8 +48,7 @@ Status run_mv_build(const MvBuildOptions& o) {
     QUIVER_TRY(ix->save(o.output));
     std::error_code ec;
     const auto main_bytes = std::filesystem::file_size(o.output, ec);
-    const auto fde_bytes = method == multivector::SearchMethod::kMuvera ? std::filesystem::file_size(o.output + ".fde", ec)
-                                                                         : 0;
+    const auto fde_bytes = ix->fde_index() != nullptr ? std::filesystem::file_size(o.output + ".fde", ec) : 0;
     const double per_doc = n > 0 ? static_cast<double>(main_bytes + fde_bytes) / static_cast<double>(n) : 0.0;
     if (o.json) {
         json::Value v = json::Value::object();
@@ -152,13 +151,15 @@ void add_multivector_commands(CLI::App& app) {
     sb->footer(
         "Input: JSONL with {\"id\": ..., \"vectors\": [[...], ...]} per line (`quiver encode --kind multivector`).\n"
         "--index muvera: document FDEs (k_sim, d_proj, r_reps, fill_empty_partitions, d_final) in an HNSW or flat\n"
-        "inner-product index written to <output>.fde; searches re-rank FDE candidates by exact MaxSim over the\n"
-        "stored token vectors (float32, or int8 codes). --index exact: MaxSim brute force. See docs/multivector.md.\n"
+        "inner-product index written to <output>.fde, or (--fde-index blocks, d_final 0) as int8 partition blocks\n"
+        "inside the index file, scanned only where the query has tokens; searches re-rank FDE candidates by\n"
+        "MaxSim over the stored token vectors (float32, or int8 codes scored by the int8 kernel). --index exact:\n"
+        "MaxSim brute force. See docs/multivector.md.\n"
         "Example: quiver build --kind multivector --input docs.jsonl --index muvera --output docs.mvix");
     sb->add_option("-i,--input", b->input, "Multi-vector JSONL")->required();
     sb->add_option("-o,--output", b->output, "Index file to write (and <output>.fde for MUVERA)")->required();
     sb->add_option("--index,--index-type", b->method, "muvera | exact")->capture_default_str();
-    sb->add_option("--fde-index", b->fde_index, "Dense index over FDEs: hnsw | flat")->capture_default_str();
+    sb->add_option("--fde-index", b->fde_index, "FDE candidate stage: hnsw | flat | blocks")->capture_default_str();
     sb->add_option("--codec", b->codec, "Token store: float32 | int8")->capture_default_str();
     sb->add_option("--k-sim", b->k_sim, "MUVERA SimHash hyperplanes (2^k_sim partitions)")->capture_default_str();
     sb->add_option("--d-proj", b->d_proj, "MUVERA inner projection width (0 = identity)")->capture_default_str();
@@ -186,7 +187,8 @@ void add_multivector_commands(CLI::App& app) {
     ss->add_option("-k,--k", s->k, "Results per query")->capture_default_str();
     ss->add_option("--candidates", s->candidates, "MUVERA: FDE candidates re-ranked (0 = max(10 k, 100))")
         ->capture_default_str();
-    ss->add_option("--ef", s->ef, "HNSW beam width over FDEs (0 = candidates)")->capture_default_str();
+    ss->add_option("--ef", s->ef, "HNSW beam width over FDEs (0 = candidates; flat and blocks ignore it)")
+        ->capture_default_str();
     ss->add_option("--max-queries", s->max_queries, "Use only the first N queries (0 = all)");
     ss->add_flag("--in-memory", s->in_memory, "Copy the token store into RAM instead of mapping it");
     ss->add_option("-o,--output", s->output, "Write results here instead of stdout");

@@ -148,6 +148,8 @@ Status Schema::validate() const {
             if (f.hnsw_ef_construction < 1 || f.hnsw_ef_construction > 4096) {
                 return invalid_argument("field '" + f.name + "': ef_construction must be 1..4096");
             }
+        } else if (f.token_codec != multivector::TokenCodec::kFloat32) {
+            return invalid_argument("field '" + f.name + "': only multi_vector fields have a token_codec");
         }
         if (f.payload_index && !is_attribute(f.type)) {
             return invalid_argument("field '" + f.name + "': only attribute fields have a payload index");
@@ -532,11 +534,13 @@ void encode_schema(ByteWriter& w, const Schema& s) {
         w.str(f.name);
         w.u8(static_cast<std::uint8_t>(f.type));
         // bit 0: text `indexed`; bit 1: attribute `payload_index` (older files have only bit 0);
-        // bit 2: vector storage options (quantization, on_disk) follow the encoder
-        // bit 3: chunking follows everything else (MANIFEST version 3)
+        // bit 2: vector storage options (quantization, on_disk) follow the encoder;
+        // bit 3: chunking follows everything else (MANIFEST version 3);
+        // bit 4: a multi_vector token codec byte follows the index kind (set only when not float32)
         const bool storage_opts = f.quantization.enabled() || f.on_disk;
+        const bool token_codec = f.token_codec != multivector::TokenCodec::kFloat32;
         w.u8(static_cast<std::uint8_t>((f.indexed ? 1 : 0) | (f.payload_index ? 2 : 0) | (storage_opts ? 4 : 0) |
-                                       (f.chunking ? 8 : 0)));
+                                       (f.chunking ? 8 : 0) | (token_codec ? 16 : 0)));
         w.u32(static_cast<std::uint32_t>(f.sources.size()));
         for (const auto& src : f.sources) w.str(src);
         w.u64(f.dim);
@@ -556,6 +560,7 @@ void encode_schema(ByteWriter& w, const Schema& s) {
         }
         // Multi-vector fields (MANIFEST version 2, schema_version): one more byte, the index kind.
         if (f.type == FieldType::kMultiVector) w.u8(static_cast<std::uint8_t>(f.mv_index));
+        if (token_codec) w.u8(static_cast<std::uint8_t>(f.token_codec));
         // Chunked text fields (MANIFEST version 3): u8 unit, u64 size, u64 overlap, u8 situated,
         // u64 context, u8 aggregation.
         if (f.chunking) {
@@ -593,7 +598,7 @@ Result<Schema> decode_schema(ByteReader& r) {
         if (type >= kTypeCount) return data_loss("schema field type " + std::to_string(type));
         f.type = static_cast<FieldType>(type);
         QUIVER_ASSIGN_OR_RETURN(std::uint8_t indexed, r.u8());
-        if (indexed > 15) return data_loss("schema field flags " + std::to_string(indexed));
+        if (indexed > 31) return data_loss("schema field flags " + std::to_string(indexed));
         f.indexed = (indexed & 1) != 0;
         f.payload_index = (indexed & 2) != 0;
         QUIVER_ASSIGN_OR_RETURN(std::uint32_t ns, r.u32());
@@ -637,6 +642,13 @@ Result<Schema> decode_schema(ByteReader& r) {
             QUIVER_ASSIGN_OR_RETURN(std::uint8_t mv, r.u8());
             if (mv > 1) return data_loss("schema multi-vector index kind " + std::to_string(mv));
             f.mv_index = static_cast<MultiVectorIndexKind>(mv);
+        }
+        if ((indexed & 16) != 0) {
+            QUIVER_ASSIGN_OR_RETURN(std::uint8_t codec, r.u8());
+            if (f.type != FieldType::kMultiVector || codec != static_cast<std::uint8_t>(multivector::TokenCodec::kInt8)) {
+                return data_loss("schema token codec " + std::to_string(codec));
+            }
+            f.token_codec = multivector::TokenCodec::kInt8;
         }
         if ((indexed & 8) != 0) {
             pipeline::ChunkingSpec c;

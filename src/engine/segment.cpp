@@ -205,8 +205,10 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
         if (docs.empty()) continue;
         if (f.type == FieldType::kMultiVector) {
             // One token-store document per slot (no tokens where the field is absent), so store
-            // document numbers are the segment's slots.
-            multivector::TokenStoreBuilder tokens(f.dim, multivector::TokenCodec::kFloat32);
+            // document numbers are the segment's slots. Small in-memory segments stay float32 (as the
+            // memtable); segments that persist use the field's token codec.
+            multivector::TokenStoreBuilder tokens(
+                f.dim, options.exact_vectors ? multivector::TokenCodec::kFloat32 : f.token_codec);
             for (const Document& d : docs) {
                 const auto it = d.fields.find(f.name);
                 const auto* tv = it == d.fields.end() ? nullptr : std::get_if<TokenVectors>(&it->second);
@@ -449,10 +451,11 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
             // Persisted segments are always built with the schema's method (merges rebuild).
             const auto want = f.mv_index == MultiVectorIndexKind::kMuvera ? multivector::SearchMethod::kMuvera
                                                                           : multivector::SearchMethod::kExact;
-            if (mv->size() != n || mv->dim() != f.dim || mv->method() != want) {
+            if (mv->size() != n || mv->dim() != f.dim || mv->method() != want || mv->store().codec() != f.token_codec) {
                 return data_loss("'" + path + "': multi-vector index does not match the segment (" +
                                  std::to_string(mv->size()) + " documents of dim " + std::to_string(mv->dim()) + ", " +
-                                 std::string(multivector::to_string(mv->method())) + ")");
+                                 std::string(multivector::to_string(mv->method())) + ", " +
+                                 std::string(multivector::to_string(mv->store().codec())) + " tokens)");
             }
             seg->multi_[fi] = std::move(mv);
             continue;

@@ -8,6 +8,7 @@
 #include <limits>
 #include <queue>
 
+#include "quiver/simd/int8_kernels.h"
 #include "quiver/simd/kernels.h"
 
 namespace quiver::multivector {
@@ -22,6 +23,25 @@ float maxsim(MatrixView<float> query, const float* doc, std::size_t doc_tokens) 
         for (std::size_t j = 0; j < doc_tokens; ++j) best = std::max(best, dot(q, doc + j * dim, dim));
         total += best;
     }
+    return static_cast<float>(total);
+}
+
+void quantize_query(MatrixView<float> query, Int8Query& out) {
+    out.rows = query.rows;
+    out.dim = query.dim;
+    out.codes.resize(query.rows * query.dim);
+    out.scales.resize(query.rows);
+    for (std::size_t i = 0; i < query.rows; ++i) {
+        out.scales[i] = quantize_int8_row(query.row_ptr(i), query.dim, out.codes.data() + i * query.dim);
+    }
+}
+
+float maxsim_int8(const Int8Query& query, const std::int8_t* codes, const float* scales, std::size_t doc_tokens,
+                  float* maxima) noexcept {
+    simd::active_int8_kernels().s8_maxsim(query.codes.data(), query.rows, codes, scales, doc_tokens, query.dim,
+                                          maxima);
+    double total = 0.0;
+    for (std::size_t i = 0; i < query.rows; ++i) total += static_cast<double>(maxima[i] * query.scales[i]);
     return static_cast<float>(total);
 }
 
@@ -70,15 +90,32 @@ const float* doc_rows(const TokenStore& store, std::uint32_t doc, MaxSimScratch&
     return scratch.rows.data();
 }
 
+// Scores `doc` (tokens > 0) with the store's kernel; for int8 stores scratch.int8_query must hold the
+// quantised query and scratch.scores query.rows floats.
+float score_doc(const TokenStore& store, MatrixView<float> query, std::uint32_t doc, MaxSimScratch& scratch) {
+    if (store.codec() == TokenCodec::kInt8) {
+        return maxsim_int8(scratch.int8_query, store.int8_codes(doc), store.int8_scales(doc), store.tokens(doc),
+                           scratch.scores.data());
+    }
+    return maxsim(query, doc_rows(store, doc, scratch), store.tokens(doc));
+}
+
+void prepare_query(const TokenStore& store, MatrixView<float> query, MaxSimScratch& scratch) {
+    if (store.codec() != TokenCodec::kInt8) return;
+    quantize_query(query, scratch.int8_query);
+    scratch.scores.resize(query.rows);
+}
+
 }  // namespace
 
 std::vector<Hit> rerank(const TokenStore& store, MatrixView<float> query, std::span<const std::uint32_t> candidates,
                         std::size_t k, MaxSimScratch& scratch) {
     std::vector<Hit> hits;
     hits.reserve(candidates.size());
+    prepare_query(store, query, scratch);
     for (const std::uint32_t doc : candidates) {
         if (doc >= store.size() || store.tokens(doc) == 0) continue;
-        hits.push_back({doc, maxsim(query, doc_rows(store, doc, scratch), store.tokens(doc))});
+        hits.push_back({doc, score_doc(store, query, doc, scratch)});
     }
     // Duplicates score identically; drop them after sorting by (doc) so each document appears once.
     std::sort(hits.begin(), hits.end(), [](const Hit& a, const Hit& b) { return a.doc < b.doc; });
@@ -90,6 +127,18 @@ std::vector<Hit> rerank(const TokenStore& store, MatrixView<float> query, std::s
 
 std::vector<Hit> exact_search(const TokenStore& store, MatrixView<float> query, std::size_t k, MaxSimScratch& scratch) {
     if (k == 0 || query.rows == 0 || store.size() == 0) return {};
+    if (store.codec() == TokenCodec::kInt8) {
+        // The int8 kernel is the exact scorer of an int8 store: score every document with it.
+        BestK best(k);
+        prepare_query(store, query, scratch);
+        for (std::size_t d = 0; d < store.size(); ++d) {
+            if (store.tokens(d) == 0) continue;
+            best.push(score_doc(store, query, static_cast<std::uint32_t>(d), scratch), static_cast<std::uint32_t>(d));
+        }
+        std::vector<Hit> hits = std::move(best.hits());
+        sort_hits(hits, k);
+        return hits;
+    }
     const std::size_t dim = store.dim();
     const std::size_t m = query.rows;
     constexpr std::size_t kTileRows = 2048;

@@ -70,13 +70,22 @@ Result<std::unique_ptr<MultiVectorIndex>> MultiVectorIndex::build(TokenStore sto
             mv.set_center(mean.data());
         }
         const std::size_t fd = mv.fde_dim();
+        if (params.fde_index == "blocks") {
+            QUIVER_ASSIGN_OR_RETURN(FdeBlocks blocks, FdeBlocks::build(mv, store, params.hnsw.threads));
+            ix->blocks_ = std::move(blocks);
+            ix->fde_kind_ = params.fde_index;
+            ix->muvera_ = std::move(mv);
+            if (progress != nullptr) progress->add(store.size());
+            ix->store_ = std::move(store);
+            return ix;
+        }
         if (params.fde_index == "hnsw") {
             index::HnswParams hp = params.hnsw;
             QUIVER_ASSIGN_OR_RETURN(ix->fde_, index::HnswIndex::create(fd, simd::Metric::kInnerProduct, hp));
         } else if (params.fde_index == "flat") {
             QUIVER_ASSIGN_OR_RETURN(ix->fde_, index::FlatIndex::create(fd, simd::Metric::kInnerProduct));
         } else {
-            return invalid_argument(fmt::format("unknown FDE index '{}' (expected hnsw or flat)", params.fde_index));
+            return invalid_argument(fmt::format("unknown FDE index '{}' (expected hnsw, flat or blocks)", params.fde_index));
         }
         ix->fde_kind_ = params.fde_index;
         // Encode and insert in chunks, so peak memory is one chunk of FDEs beside the index.
@@ -108,11 +117,13 @@ Result<std::unique_ptr<MultiVectorIndex>> MultiVectorIndex::build(TokenStore sto
 
 Status MultiVectorIndex::save(const std::string& path) const {
     FooterId fid;
-    if (method_ == SearchMethod::kMuvera) {
+    if (fde_) {
         QUIVER_TRY(fde_->save(fde_path(path)));
         QUIVER_ASSIGN_OR_RETURN(fid, footer_id(fde_path(path)));
     }
-    QUIVER_ASSIGN_OR_RETURN(storage::FileWriter w, storage::FileWriter::create(path, kMultiVectorFileKind, kFormatVersion));
+    // Version 1 unless the FDEs are blocked (their sections follow the token store).
+    const std::uint32_t version = blocks_ ? 2 : 1;
+    QUIVER_ASSIGN_OR_RETURN(storage::FileWriter w, storage::FileWriter::create(path, kMultiVectorFileKind, version));
     QUIVER_TRY(w.write_pod<std::uint32_t>(static_cast<std::uint32_t>(method_)));
     if (method_ == SearchMethod::kMuvera) {
         QUIVER_TRY(w.write_string(fde_kind_));
@@ -123,6 +134,7 @@ Status MultiVectorIndex::save(const std::string& path) const {
     QUIVER_TRY(w.write_pod<std::uint64_t>(ids_.size()));
     for (const std::string& id : ids_) QUIVER_TRY(w.write_string(id));
     QUIVER_TRY(store_.write(w));
+    if (blocks_) QUIVER_TRY(blocks_->write(w));
     return w.finish();
 }
 
@@ -130,7 +142,9 @@ Result<std::unique_ptr<MultiVectorIndex>> MultiVectorIndex::open(const std::stri
                                                                  const TokenStoreOpenOptions& options) {
     QUIVER_ASSIGN_OR_RETURN(storage::MappedFile file, storage::MappedFile::open(path));
     auto mapping = std::make_shared<storage::MappedFile>(std::move(file));
-    QUIVER_ASSIGN_OR_RETURN(storage::BinaryReader r, storage::open_payload(*mapping, kMultiVectorFileKind, kFormatVersion));
+    std::uint32_t version = 0;
+    QUIVER_ASSIGN_OR_RETURN(storage::BinaryReader r,
+                            storage::open_payload(*mapping, kMultiVectorFileKind, kFormatVersion, &version));
     auto ix = std::unique_ptr<MultiVectorIndex>(new MultiVectorIndex());
     QUIVER_ASSIGN_OR_RETURN(std::uint32_t method, r.read_pod<std::uint32_t>());
     if (method > 1) return r.corrupt(fmt::format("multi-vector index: unknown method {}", method));
@@ -138,7 +152,10 @@ Result<std::unique_ptr<MultiVectorIndex>> MultiVectorIndex::open(const std::stri
     FooterId fid;
     if (ix->method_ == SearchMethod::kMuvera) {
         QUIVER_ASSIGN_OR_RETURN(ix->fde_kind_, r.read_string(16));
-        if (ix->fde_kind_ != "hnsw" && ix->fde_kind_ != "flat") return r.corrupt("multi-vector index: unknown FDE index kind");
+        const bool blocked = ix->fde_kind_ == "blocks" && version >= 2;
+        if (ix->fde_kind_ != "hnsw" && ix->fde_kind_ != "flat" && !blocked) {
+            return r.corrupt("multi-vector index: unknown FDE index kind");
+        }
         QUIVER_ASSIGN_OR_RETURN(fid.bytes, r.read_pod<std::uint64_t>());
         QUIVER_ASSIGN_OR_RETURN(fid.crc, r.read_pod<std::uint32_t>());
         QUIVER_ASSIGN_OR_RETURN(Muvera mv, Muvera::read(r));
@@ -152,12 +169,18 @@ Result<std::unique_ptr<MultiVectorIndex>> MultiVectorIndex::open(const std::stri
         ix->ids_.push_back(std::move(id));
     }
     QUIVER_ASSIGN_OR_RETURN(ix->store_, TokenStore::read(r, options));
+    if (ix->fde_kind_ == "blocks") {
+        QUIVER_ASSIGN_OR_RETURN(FdeBlocks blocks, FdeBlocks::read(r, *ix->muvera_, ix->store_.size(), options.in_memory));
+        ix->blocks_ = std::move(blocks);
+    }
     if (r.remaining() != 0) return r.corrupt("multi-vector index: trailing bytes after the token store");
     if (!ix->ids_.empty() && ix->ids_.size() != ix->store_.size()) {
         return r.corrupt(fmt::format("multi-vector index: {} ids for {} documents", ix->ids_.size(), ix->store_.size()));
     }
-    if (ix->method_ == SearchMethod::kMuvera) {
-        if (ix->muvera_->dim() != ix->store_.dim()) return r.corrupt("multi-vector index: MUVERA and token dimensions differ");
+    if (ix->method_ == SearchMethod::kMuvera && ix->muvera_->dim() != ix->store_.dim()) {
+        return r.corrupt("multi-vector index: MUVERA and token dimensions differ");
+    }
+    if (ix->method_ == SearchMethod::kMuvera && !ix->blocks_) {
         const std::string fp = fde_path(path);
         auto found = footer_id(fp);
         if (!found) {
@@ -196,18 +219,33 @@ Result<std::vector<Hit>> MultiVectorIndex::search(MatrixView<float> query, const
         if (stats != nullptr) stats->candidates = size();
         return exact_search(store_, query, params.k, scratch);
     }
+    QUIVER_ASSIGN_OR_RETURN(std::vector<std::uint32_t> docs, candidates(query, params));
+    if (stats != nullptr) stats->candidates = docs.size();
+    return rerank(store_, query, docs, params.k, scratch);
+}
+
+Result<std::vector<std::uint32_t>> MultiVectorIndex::candidates(MatrixView<float> query,
+                                                                const MultiVectorSearchParams& params) const {
+    if (method_ != SearchMethod::kMuvera) return failed_precondition("an exact multi-vector index has no candidate stage");
+    if (query.rows > 0 && query.dim != dim()) {
+        return invalid_argument(fmt::format("query token vectors have dimension {}, the index has {}", query.dim, dim()));
+    }
+    if (query.rows == 0 || size() == 0) return std::vector<std::uint32_t>{};
     const std::size_t cand = std::max(params.k, params.candidates == 0 ? std::max<std::size_t>(10 * params.k, 100)
                                                                        : params.candidates);
     std::vector<float> fq(muvera_->fde_dim());
     muvera_->encode_query(query, fq.data());
+    if (blocks_) {
+        std::vector<float> scores;
+        return blocks_->top(fq.data(), cand, scores);
+    }
     QUIVER_ASSIGN_OR_RETURN(index::SearchResults found,
                             fde_->search({fq.data(), 1, fq.size()},
                                          {.k = cand, .ef = std::max(cand, params.ef), .threads = 1}));
     std::vector<std::uint32_t> docs;
     docs.reserve(found.count(0));
     for (std::size_t j = 0; j < found.count(0); ++j) docs.push_back(static_cast<std::uint32_t>(to_int(found.label(0, j))));
-    if (stats != nullptr) stats->candidates = docs.size();
-    return rerank(store_, query, docs, params.k, scratch);
+    return docs;
 }
 
 }  // namespace quiver::multivector

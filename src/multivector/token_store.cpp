@@ -35,6 +35,16 @@ void TokenStore::decode_rows(std::size_t first, std::size_t count, float* out) c
     }
 }
 
+float quantize_int8_row(const float* x, std::size_t dim, std::int8_t* codes) noexcept {
+    float amax = 0.0f;
+    for (std::size_t j = 0; j < dim; ++j) amax = std::max(amax, std::abs(x[j]));
+    const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
+    for (std::size_t j = 0; j < dim; ++j) {
+        codes[j] = static_cast<std::int8_t>(std::clamp(std::nearbyint(x[j] / scale), -127.0f, 127.0f));
+    }
+    return scale;
+}
+
 TokenStoreBuilder::TokenStoreBuilder(std::size_t dim, TokenCodec codec) : dim_(dim), codec_(codec) {}
 
 Status TokenStoreBuilder::add(MatrixView<float> tokens) {
@@ -50,16 +60,10 @@ Status TokenStoreBuilder::add(MatrixView<float> tokens) {
     if (codec_ == TokenCodec::kFloat32) {
         floats_.insert(floats_.end(), tokens.data, tokens.data + tokens.size());
     } else {
+        const std::size_t first = codes_.size();
+        codes_.resize(first + tokens.rows * dim_);
         for (std::size_t r = 0; r < tokens.rows; ++r) {
-            const float* x = tokens.row_ptr(r);
-            float amax = 0.0f;
-            for (std::size_t j = 0; j < dim_; ++j) amax = std::max(amax, std::abs(x[j]));
-            const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
-            scales_.push_back(scale);
-            for (std::size_t j = 0; j < dim_; ++j) {
-                const float q = std::nearbyint(x[j] / scale);
-                codes_.push_back(static_cast<std::int8_t>(std::clamp(q, -127.0f, 127.0f)));
-            }
+            scales_.push_back(quantize_int8_row(tokens.row_ptr(r), dim_, codes_.data() + first + r * dim_));
         }
     }
     offsets_.push_back(offsets_.back() + tokens.rows);
@@ -120,6 +124,11 @@ Result<TokenStore> TokenStore::read(storage::BinaryReader& r, const TokenStoreOp
         if (s.scales_.size() != rows || s.codes_.size() / s.dim_ != rows || s.codes_.size() % s.dim_ != 0) {
             return r.corrupt(fmt::format("token store: {} scales and {} codes for {} rows of {}", s.scales_.size(),
                                          s.codes_.size(), rows, s.dim_));
+        }
+        for (std::size_t i = 0; i < s.scales_.size(); ++i) {
+            if (!std::isfinite(s.scales_[i]) || s.scales_[i] < 0.0f) {
+                return r.corrupt(fmt::format("token store: row {} has scale {}", i, s.scales_[i]));
+            }
         }
     }
     if (options.in_memory) {

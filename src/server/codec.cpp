@@ -218,6 +218,11 @@ Result<engine::Schema> schema_from_json(const Value& v) {
                 spec.mv_index = k->as_string() == "exact" ? engine::MultiVectorIndexKind::kExact
                                                           : engine::MultiVectorIndexKind::kMuvera;
             }
+            if (const Value* tc = f.find("token_codec")) {
+                auto codec = multivector::parse_token_codec(tc->is_string() ? tc->as_string() : std::string());
+                if (!tc->is_string() || !codec) return bad(where + ": \"token_codec\" must be \"float32\" or \"int8\"");
+                spec.token_codec = *codec;
+            }
             QUIVER_ASSIGN_OR_RETURN(spec.hnsw_m, get_size(f, "m", spec.hnsw_m, 256));
             QUIVER_ASSIGN_OR_RETURN(spec.hnsw_ef_construction,
                                     get_size(f, "ef_construction", spec.hnsw_ef_construction, 4096));
@@ -310,6 +315,9 @@ Value schema_to_json(const engine::Schema& s) {
                 o.set("dim", Value::number(static_cast<double>(f.dim)));
                 const bool muvera = f.mv_index == engine::MultiVectorIndexKind::kMuvera;
                 o.set("index", Value::string(muvera ? "muvera" : "exact"));
+                if (f.token_codec != multivector::TokenCodec::kFloat32) {
+                    o.set("token_codec", Value::string(std::string(multivector::to_string(f.token_codec))));
+                }
                 if (muvera) {
                     o.set("m", Value::number(static_cast<double>(f.hnsw_m)));
                     o.set("ef_construction", Value::number(static_cast<double>(f.hnsw_ef_construction)));

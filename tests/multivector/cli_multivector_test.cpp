@@ -68,5 +68,37 @@ TEST(MultiVectorCli, BuildAndSearchMatchExact) {
     EXPECT_NE(dmg.out.find("x.mvix"), std::string::npos) << dmg.out;
 }
 
+// int8 tokens and blocked FDEs from the CLI: with every document a candidate the blocked MUVERA index
+// prints what the exact int8 index prints; the bytes per document of both files are reported.
+TEST(MultiVectorCli, Int8TokensAndBlockedFdes) {
+    TempDir dir;
+    auto vocab = testdata::vocabulary(300, 16, 10, 4);
+    testing::write_bytes(dir.file("d.jsonl"), jsonl(testdata::sets(vocab, 10, 250, 1, 15, 5), "d"));
+    testing::write_bytes(dir.file("q.jsonl"), jsonl(testdata::sets(vocab, 10, 6, 1, 6, 6), "q"));
+    const std::string q = QUIVER_CLI_PATH;
+    auto b1 = run_command(q + " build --kind multivector --input " + dir.file("d.jsonl") +
+                          " --index muvera --fde-index blocks --codec int8 --k-sim 3 --d-proj 8 --r-reps 4 --threads 2"
+                          " --output " + dir.file("b.mvix") + " --json 2>/dev/null");
+    ASSERT_EQ(b1.code, 0) << b1.out;
+    EXPECT_NE(b1.out.find("\"codec\": \"int8\""), std::string::npos) << b1.out;
+    EXPECT_NE(b1.out.find("\"fde_file_bytes\": 0"), std::string::npos) << b1.out;  // the blocks are inside the file
+    auto b2 = run_command(q + " build --kind multivector --input " + dir.file("d.jsonl") + " --index exact --codec int8 --output " +
+                          dir.file("x.mvix") + " 2>&1");
+    ASSERT_EQ(b2.code, 0) << b2.out;
+    auto s1 = run_command(q + " search --index-file " + dir.file("b.mvix") + " --queries " + dir.file("q.jsonl") +
+                          " --k 5 --candidates 250 2>/dev/null");
+    auto s2 = run_command(q + " search --index-file " + dir.file("x.mvix") + " --queries " + dir.file("q.jsonl") +
+                          " --k 5 --in-memory 2>/dev/null");
+    ASSERT_EQ(s1.code, 0);
+    ASSERT_EQ(s2.code, 0);
+    EXPECT_EQ(s1.out, s2.out);
+    EXPECT_EQ(std::count(s1.out.begin(), s1.out.end(), '\n'), 1 + 6 * 5);
+    // blocks need d_final 0: a usage error (exit 2).
+    auto bad = run_command(q + " build --kind multivector --input " + dir.file("d.jsonl") +
+                           " --index muvera --fde-index blocks --d-final 64 --output " + dir.file("c.mvix") + " 2>&1");
+    EXPECT_EQ(bad.code, 2) << bad.out;
+    EXPECT_NE(bad.out.find("d_final"), std::string::npos) << bad.out;
+}
+
 }  // namespace
 }  // namespace quiver::multivector

@@ -32,7 +32,12 @@
 ///     scores every document (brute force); muvera searches an HNSW index of MUVERA encodings in
 ///     persisted segments and re-ranks its candidates by exact MaxSim (small in-memory segments and
 ///     the memtable are always exact). With an `encoder` (a ColBERT model directory) text is encoded
-///     to token vectors at upsert (the WAL stores the vectors) and at query time, as above.
+///     to token vectors at upsert (the WAL stores the vectors) and at query time, as above. With
+///     `token_codec` int8, persisted segments keep the token vectors as int8 codes (one scale per token,
+///     multivector/token_store.h) and score MaxSim over them with the int8 kernel (a quarter of the
+///     float32 bytes; scores drift from float32 MaxSim by the quantisation error, about 1e-3 relative);
+///     the memtable and small in-memory segments stay float32, and the documents keep their float32
+///     tokens (what `get` returns and merges rebuild from).
 ///   - keyword, integer, float, boolean, keyword_list: stored attributes usable in filters. With
 ///     `payload_index` (`"index": true` in the JSON schema) each segment keeps a payload index of the
 ///     field (engine/payload_index.h), so filters on it cost index lookups instead of a scan.
@@ -53,6 +58,7 @@
 
 #include "quiver/core/result.h"
 #include "quiver/index/codec.h"
+#include "quiver/multivector/token_store.h"
 #include "quiver/pipeline/chunking.h"
 #include "quiver/simd/kernels.h"
 
@@ -105,6 +111,7 @@ struct FieldSpec {
     bool on_disk = false;  ///< quantized vector fields: float32 vectors stay on disk (read by the rescore)
     // multi_vector (also dim, encoder, sources; hnsw_m / hnsw_ef_construction for the MUVERA graph)
     MultiVectorIndexKind mv_index = MultiVectorIndexKind::kMuvera;
+    multivector::TokenCodec token_codec = multivector::TokenCodec::kFloat32;  ///< persisted segments' token store
     // attributes
     bool payload_index = false;  ///< keyword, integer, float, boolean, keyword_list: build a payload index
 };

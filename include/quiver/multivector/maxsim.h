@@ -2,10 +2,16 @@
 /// @brief Exact late-interaction scoring: Chamfer / MaxSim similarity, CH(Q, P) = sum over query
 /// tokens q of max over document tokens p of <q, p>, and exact top-k search by it.
 ///
-/// Determinism contract: every score a search returns (exact or re-ranked) comes from `maxsim`, which
-/// takes each token max in float (the active SIMD dot kernel) and sums the maxima in double, so the
-/// same (query, document) pair scores identically whichever path found it. Orders are score
-/// descending, then document number ascending. Documents with no tokens are never returned.
+/// Determinism contract: every score a search returns (exact or re-ranked) comes from one kernel per
+/// store codec, so the same (query, document) pair scores identically whichever path found it:
+///   - float32 stores: `maxsim`, each token max in float (the active SIMD dot kernel), the maxima
+///     summed in double;
+///   - int8 stores: `maxsim_int8`: the query is quantised like the documents (per token row a scale
+///     max |q| / 127 and codes round(q / scale), `quantize_query`), each pair's product is exact in
+///     int32 (simd/int8_kernels.h), scaled by the document row's scale, maximised in float, then
+///     multiplied by the query row's scale and summed in double. Every SIMD level gives the same bits.
+/// Orders are score descending, then document number ascending. Documents with no tokens are never
+/// returned.
 ///
 /// Thread-safety: free functions over immutable inputs; a `MaxSimScratch` belongs to one thread.
 #pragma once
@@ -29,20 +35,37 @@ struct Hit {
 /// doc_tokens > 0 (a document with no tokens has no score).
 float maxsim(MatrixView<float> query, const float* doc, std::size_t doc_tokens) noexcept;
 
+/// A query quantised for an int8 store (see the file comment): `rows` x `dim` codes and one scale per row.
+struct Int8Query {
+    std::size_t rows = 0;
+    std::size_t dim = 0;
+    std::vector<std::int8_t> codes;
+    std::vector<float> scales;
+};
+/// Quantises every token row of `query` (the TokenStore int8 rule, quantize_int8_row).
+void quantize_query(MatrixView<float> query, Int8Query& out);
+
+/// sum_i qs_i * max_j (ds_j * <qc_i, dc_j>) over `doc_tokens` rows of int8 codes `codes` (row-major,
+/// query.dim each) with scales `scales`. Requires doc_tokens > 0; `maxima` holds query.rows floats.
+float maxsim_int8(const Int8Query& query, const std::int8_t* codes, const float* scales, std::size_t doc_tokens,
+                  float* maxima) noexcept;
+
 /// Per-thread buffers for decoding and tiled scoring (grows as needed; reuse across queries).
 struct MaxSimScratch {
     std::vector<float> rows;
     std::vector<float> scores;
+    Int8Query int8_query;
 };
 
-/// Exact top-k by MaxSim over every document of `store` (brute force): token tiles are scored with one
-/// BLAS product per tile, and the best max(2k, k + 16) documents are re-scored with `maxsim`. Runs on
-/// the calling thread. query.dim must equal store.dim() (the caller checks).
+/// Exact top-k by MaxSim over every document of `store` (brute force). float32 stores: token tiles are
+/// scored with one BLAS product per tile, and the best max(2k, k + 16) documents are re-scored with
+/// `maxsim`; int8 stores: every document is scored with `maxsim_int8` (so the top-k is exact for the
+/// int8 scores). Runs on the calling thread. query.dim must equal store.dim() (the caller checks).
 std::vector<Hit> exact_search(const TokenStore& store, MatrixView<float> query, std::size_t k,
                               MaxSimScratch& scratch);
 
-/// Scores `candidates` (document numbers, any order, duplicates ignored) exactly with `maxsim` and
-/// returns the best k.
+/// Scores `candidates` (document numbers, any order, duplicates ignored) with the store's kernel
+/// (`maxsim` or `maxsim_int8`) and returns the best k.
 std::vector<Hit> rerank(const TokenStore& store, MatrixView<float> query, std::span<const std::uint32_t> candidates,
                         std::size_t k, MaxSimScratch& scratch);
 

@@ -1,12 +1,14 @@
 /// @file multivector_index.h
 /// @brief A multi-vector (late-interaction) index: a TokenStore searched either exactly (MaxSim brute
-/// force) or through MUVERA: document FDEs in a dense index (HNSW or flat, inner product), the top
-/// `candidates` by FDE inner product re-ranked by exact MaxSim over the stored tokens.
+/// force) or through MUVERA: document FDEs in a dense index (HNSW or flat, inner product) or in
+/// partition blocks (fde_blocks.h: a flat scan of the query's non-zero blocks), the top `candidates`
+/// by FDE inner product re-ranked by MaxSim over the stored tokens (float32 or int8, maxsim.h).
 ///
-/// Files: `<path>` is container kind 'MVIX' (parameters, MUVERA draws, ids, token store); a MUVERA
-/// index also writes the dense FDE index to `<path>.fde` (an ordinary FLAT/HNSW file) first, and the
-/// MVIX file records that file's size and footer CRC, so a mismatched or replaced `.fde` is kDataLoss
-/// at open. Layout: docs/multivector.md.
+/// Files: `<path>` is container kind 'MVIX' (parameters, MUVERA draws, ids, token store, and for
+/// blocked FDEs their sections, format version 2); an HNSW/flat MUVERA index also writes the dense FDE
+/// index to `<path>.fde` (an ordinary FLAT/HNSW file) first, and the MVIX file records that file's
+/// size and footer CRC, so a mismatched or replaced `.fde` is kDataLoss at open. Version 1 files
+/// (no blocked FDEs) are still read. Layout: docs/multivector.md.
 ///
 /// Thread-safety: `search` is const and safe concurrently (scratch is per call); build/save are
 /// single-caller.
@@ -22,6 +24,7 @@
 #include "quiver/core/result.h"
 #include "quiver/index/hnsw_index.h"
 #include "quiver/index/vector_index.h"
+#include "quiver/multivector/fde_blocks.h"
 #include "quiver/multivector/maxsim.h"
 #include "quiver/multivector/muvera.h"
 #include "quiver/multivector/token_store.h"
@@ -42,7 +45,7 @@ inline constexpr std::uint32_t kMultiVectorFileKind = storage::fourcc("MVIX");
 struct MultiVectorBuildParams {
     SearchMethod method = SearchMethod::kMuvera;
     MuveraParams muvera;
-    std::string fde_index = "hnsw";  ///< "hnsw" | "flat"
+    std::string fde_index = "hnsw";  ///< "hnsw" | "flat" | "blocks" (fde_blocks.h; needs d_final 0)
     index::HnswParams hnsw;          ///< when fde_index is hnsw (threads also used for encoding)
     bool center = true;              ///< SimHash hyperplanes through the mean document token
 };
@@ -50,7 +53,7 @@ struct MultiVectorBuildParams {
 struct MultiVectorSearchParams {
     std::size_t k = 10;
     std::size_t candidates = 0;  ///< MUVERA: FDE candidates re-ranked; 0 = max(10 k, 100)
-    std::size_t ef = 0;          ///< HNSW beam width; 0 = candidates
+    std::size_t ef = 0;          ///< HNSW beam width; 0 = candidates (unused by flat and blocked FDEs)
 };
 
 /// Per-call counters of a search.
@@ -60,7 +63,8 @@ struct MultiVectorSearchStats {
 
 class MultiVectorIndex {
 public:
-    inline static constexpr std::uint32_t kFormatVersion = 1;
+    /// Written as 1 unless the FDEs are blocked (2); both are read.
+    inline static constexpr std::uint32_t kFormatVersion = 2;
 
     /// Builds over `store` (ids[i] names document i; ids may be empty for row numbers).
     static Result<std::unique_ptr<MultiVectorIndex>> build(TokenStore store, std::vector<std::string> ids,
@@ -75,6 +79,9 @@ public:
     /// query returns no hits.
     Result<std::vector<Hit>> search(MatrixView<float> query, const MultiVectorSearchParams& params,
                                     MultiVectorSearchStats* stats = nullptr) const;
+    /// MUVERA's candidate stage alone: the document numbers `search` would re-rank (FDE order), for
+    /// benchmarks that re-rank them with another store. kFailedPrecondition for exact indexes.
+    Result<std::vector<std::uint32_t>> candidates(MatrixView<float> query, const MultiVectorSearchParams& params) const;
 
     SearchMethod method() const noexcept { return method_; }
     std::size_t size() const noexcept { return store_.size(); }
@@ -82,12 +89,17 @@ public:
     const TokenStore& store() const noexcept { return store_; }
     /// Present for MUVERA indexes.
     const Muvera* muvera() const noexcept { return muvera_ ? &*muvera_ : nullptr; }
+    /// The dense FDE index (HNSW or flat; nullptr for exact and blocked indexes).
     const index::VectorIndex* fde_index() const noexcept { return fde_.get(); }
+    /// The blocked FDEs (nullptr unless fde_kind() is "blocks").
+    const FdeBlocks* fde_blocks() const noexcept { return blocks_ ? &*blocks_ : nullptr; }
+    /// "hnsw" | "flat" | "blocks" for MUVERA indexes, "" for exact.
+    const std::string& fde_kind() const noexcept { return fde_kind_; }
     const std::vector<std::string>& ids() const noexcept { return ids_; }
     /// The string id of document `doc` (its row number when the index has no ids).
     std::string id(std::uint32_t doc) const;
     /// Bytes held for the FDE index (0 for exact).
-    std::size_t fde_bytes() const noexcept { return fde_ ? fde_->memory_bytes() : 0; }
+    std::size_t fde_bytes() const noexcept { return fde_ ? fde_->memory_bytes() : blocks_ ? blocks_->bytes() : 0; }
 
 private:
     MultiVectorIndex() = default;
@@ -98,6 +110,7 @@ private:
     std::optional<Muvera> muvera_;
     std::string fde_kind_;
     std::unique_ptr<index::VectorIndex> fde_;
+    std::optional<FdeBlocks> blocks_;
     std::shared_ptr<storage::MappedFile> mapping_;  // the MVIX file, when opened (the store views it)
 };
 

@@ -11,7 +11,8 @@
 ///
 /// File: container kind 'MVTS' (docs/multivector.md); the same section layout is embedded in the
 /// multi-vector index file. Reading validates the header, CRC, offsets (start 0, monotone, end at the
-/// row count) and section sizes before any row is touched; damage is kDataLoss naming the file.
+/// row count), section sizes and int8 scales (finite, >= 0) before any row is used; damage is kDataLoss
+/// naming the file.
 ///
 /// Thread-safety: immutable after build/open; every const member is safe to call concurrently.
 #pragma once
@@ -59,6 +60,13 @@ public:
     const float* float_rows(std::size_t doc) const noexcept {
         return codec_ == TokenCodec::kFloat32 ? floats_.data() + offsets_[doc] * dim_ : nullptr;
     }
+    /// Row-major int8 codes and per-row scales of `doc` (kInt8 only; nullptr otherwise).
+    const std::int8_t* int8_codes(std::size_t doc) const noexcept {
+        return codec_ == TokenCodec::kInt8 ? codes_.data() + offsets_[doc] * dim_ : nullptr;
+    }
+    const float* int8_scales(std::size_t doc) const noexcept {
+        return codec_ == TokenCodec::kInt8 ? scales_.data() + offsets_[doc] : nullptr;
+    }
     /// Decodes rows [first, first + count) of the whole store (any codec) into `out` (count * dim floats).
     void decode_rows(std::size_t first, std::size_t count, float* out) const noexcept;
     /// Decodes the tokens of `doc` into `out` (tokens(doc) * dim floats).
@@ -90,6 +98,10 @@ private:
     storage::Buffer<float> scales_;       // kInt8: total_tokens
     std::shared_ptr<storage::MappedFile> mapping_;  // set by open()
 };
+
+/// The int8 code of one row (the kInt8 layout above): writes `dim` codes round(x_j / s), clamped to
+/// [-127, 127], and returns the scale s = max_j |x_j| / 127 (1 for an all-zero row).
+float quantize_int8_row(const float* x, std::size_t dim, std::int8_t* codes) noexcept;
 
 /// Collects documents in order (document i is the i-th add), then produces a TokenStore.
 /// Not thread-safe.
