@@ -191,7 +191,8 @@ Result<std::unique_ptr<MultiVectorIndex>> MultiVectorIndex::open(const std::stri
                                          "(size {} / CRC {:08x}, expected {} / {:08x})",
                                          path, fp, found->bytes, found->crc, fid.bytes, fid.crc));
         }
-        QUIVER_ASSIGN_OR_RETURN(ix->fde_, index::open_index(fp));
+        // verify: the pin above is the FDE file's footer CRC, which does not cover its large sections.
+        QUIVER_ASSIGN_OR_RETURN(ix->fde_, index::open_index(fp, {.verify = true}));
         const auto info = ix->fde_->info();
         if (info.dim != ix->muvera_->fde_dim() || info.size != ix->store_.size() ||
             info.metric != simd::Metric::kInnerProduct) {

@@ -127,9 +127,12 @@ TEST_F(CliContract, RuntimeAndInputErrorsExitOneAndTwo) {
     std::string bytes = testing::read_bytes(f("b.qvr"));
     bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x40);
     testing::write_bytes(f("bad.qvr"), bytes);
-    auto r = run("info " + f("bad.qvr"));
+    auto r = run("info " + f("bad.qvr") + " --verify");  // the vectors' section is checked with --verify
     EXPECT_EQ(r.code, 1) << r.err;
     EXPECT_NE(r.err.find("quiver info: error:"), std::string::npos) << r.err;
+    auto s = run("search --index-file " + f("bad.qvr") + " --queries " + f("base.fvecs") + " --k 1");  // or on first use
+    EXPECT_EQ(s.code, 1) << s.err;
+    EXPECT_NE(s.err.find("section 'VECS'"), std::string::npos) << s.err;
 }
 
 // ---- flag names ----------------------------------------------------------------------------------------

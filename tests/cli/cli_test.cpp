@@ -106,9 +106,11 @@ TEST_F(Cli, CodecIndexesBuildSearchAndInfo) {
     std::string bytes = testing::read_bytes(f("codes.qvr"));
     bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x20);
     testing::write_bytes(f("codes.qvr"), bytes);
-    auto damaged = run("info " + f("codes.qvr"));
+    // The middle lies in the float vectors' section: `info` defers it, `info --verify` checks it.
+    auto damaged = run("info " + f("codes.qvr") + " --verify");
     EXPECT_EQ(damaged.code, 1) << damaged.out;
     EXPECT_NE(damaged.out.find("codes.qvr"), std::string::npos) << damaged.out;
+    EXPECT_NE(damaged.out.find("section 'VECS'"), std::string::npos) << damaged.out;
 }
 
 TEST_F(Cli, JsonlIdsAreKept) {
