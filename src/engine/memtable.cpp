@@ -50,6 +50,14 @@ MemDoc::Text count_terms(std::vector<std::string>& tokens) {
     return t;
 }
 
+// One term's BM25 contribution to a document (or chunk) of `length` tokens, exactly as Bm25Index
+// computes it: the length goes through the same one-byte norm encoding.
+float bm25_term(float weight, std::uint32_t tf, std::uint32_t length, float k1, float b, float avgdl) {
+    const float len = static_cast<float>(sparse::decode_norm(sparse::encode_norm(length)));
+    const float norm_inverse = 1.0f / (k1 * ((1.0f - b) + b * len / avgdl));
+    return weight - weight / (1.0f + static_cast<float>(tf) * norm_inverse);
+}
+
 }  // namespace
 
 Memtable::Memtable(const Schema& schema, std::size_t capacity)
@@ -251,9 +259,7 @@ std::vector<ScoredDoc> Memtable::search_text(std::size_t field, const sparse::Bm
             for (const Posting& p : *list) {
                 if (p.slot >= n) break;
                 if (!visible(p.slot, seq)) continue;
-                const float len = static_cast<float>(sparse::decode_norm(sparse::encode_norm(slots_[p.slot].doc.text[field].length)));
-                const float norm_inverse = 1.0f / (k1 * ((1.0f - b) + b * len / avgdl));
-                score[p.slot] += weight - weight / (1.0f + static_cast<float>(p.tf) * norm_inverse);
+                score[p.slot] += bm25_term(weight, p.tf, slots_[p.slot].doc.text[field].length, k1, b, avgdl);
                 matched[p.slot] = 1;
             }
         }
@@ -285,11 +291,8 @@ std::vector<ScoredDoc> Memtable::search_chunks(std::size_t field, const sparse::
             for (const Posting& p : *list) {
                 if (p.slot >= n) break;
                 if (!visible(p.slot, seq)) continue;
-                const std::uint32_t length = slots_[p.slot].doc.chunks[field][p.chunk].length;
-                const float len = static_cast<float>(sparse::decode_norm(sparse::encode_norm(length)));
-                const float norm_inverse = 1.0f / (k1 * ((1.0f - b) + b * len / avgdl));
                 score[(static_cast<std::uint64_t>(p.slot) << 32) | p.chunk] +=
-                    weight - weight / (1.0f + static_cast<float>(p.tf) * norm_inverse);
+                    bm25_term(weight, p.tf, slots_[p.slot].doc.chunks[field][p.chunk].length, k1, b, avgdl);
             }
         }
     }
