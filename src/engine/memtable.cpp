@@ -235,35 +235,41 @@ void Memtable::add_text_stats(std::size_t field, sparse::Bm25QueryStats& stats, 
     }
 }
 
-std::vector<ScoredDoc> Memtable::search_text(std::size_t field, const sparse::Bm25QueryStats& stats, std::size_t k,
-                                             std::uint32_t n, std::uint64_t seq, const Filter* filter) const {
-    const std::optional<CompiledFilter> compiled = compile(filter);
-    std::vector<ScoredDoc> out;
-    if (n == 0 || k == 0 || stats.terms.empty() || stats.doc_count == 0 || field >= schema_->fields.size()) return out;
-    // Lucene's BM25 with the supplied (collection-wide) statistics, exactly as Bm25Index scores them:
-    // per slot, the query terms' contributions are summed in query-term order.
-    const std::size_t nq = stats.terms.size();
+template <class Length, class Add>
+void Memtable::score_postings(std::size_t field, const sparse::Bm25QueryStats& stats, std::uint32_t n,
+                              std::uint64_t seq, Length&& length, Add&& add) const {
     const float k1 = schema_->bm25_k1;
     const float b = schema_->bm25_b;
     const float avgdl = static_cast<float>(static_cast<double>(stats.total_tokens) / static_cast<double>(stats.doc_count));
-    if (schema_->fields[field].chunking) return search_chunks(field, stats, k, n, seq, filter);
-    std::vector<float> score(n, 0.0f);
-    std::vector<std::uint8_t> matched(n, 0);
-    {
-        std::shared_lock lock(index_mu_);
-        for (std::size_t q = 0; q < nq; ++q) {
-            const float weight = stats.boosts[q] * sparse::bm25_idf(stats.doc_freq[q], stats.doc_count);
-            if (weight <= 0.0f) continue;
-            const auto* list = postings(field, stats.terms[q]);
-            if (list == nullptr) continue;
-            for (const Posting& p : *list) {
-                if (p.slot >= n) break;
-                if (!visible(p.slot, seq)) continue;
-                score[p.slot] += bm25_term(weight, p.tf, slots_[p.slot].doc.text[field].length, k1, b, avgdl);
-                matched[p.slot] = 1;
-            }
+    std::shared_lock lock(index_mu_);
+    for (std::size_t q = 0; q < stats.terms.size(); ++q) {
+        const float weight = stats.boosts[q] * sparse::bm25_idf(stats.doc_freq[q], stats.doc_count);
+        if (weight <= 0.0f) continue;
+        const auto* list = postings(field, stats.terms[q]);
+        if (list == nullptr) continue;
+        for (const Posting& p : *list) {
+            if (p.slot >= n) break;
+            if (!visible(p.slot, seq)) continue;
+            add(p, bm25_term(weight, p.tf, length(p), k1, b, avgdl));
         }
     }
+}
+
+std::vector<ScoredDoc> Memtable::search_text(std::size_t field, const sparse::Bm25QueryStats& stats, std::size_t k,
+                                             std::uint32_t n, std::uint64_t seq, const Filter* filter) const {
+    std::vector<ScoredDoc> out;
+    if (n == 0 || k == 0 || stats.terms.empty() || stats.doc_count == 0 || field >= schema_->fields.size()) return out;
+    if (schema_->fields[field].chunking) return search_chunks(field, stats, k, n, seq, filter);
+    const std::optional<CompiledFilter> compiled = compile(filter);
+    // Per slot, the query terms' contributions are summed in query-term order (as Bm25Index does).
+    std::vector<float> score(n, 0.0f);
+    std::vector<std::uint8_t> matched(n, 0);
+    score_postings(
+        field, stats, n, seq, [&](const Posting& p) { return slots_[p.slot].doc.text[field].length; },
+        [&](const Posting& p, float contribution) {
+            score[p.slot] += contribution;
+            matched[p.slot] = 1;
+        });
     for (std::uint32_t i = 0; i < n; ++i) {
         if (!matched[i] || !accepts(i, seq, compiled)) continue;
         out.push_back({i, static_cast<double>(score[i])});
@@ -275,27 +281,13 @@ std::vector<ScoredDoc> Memtable::search_text(std::size_t field, const sparse::Bm
 std::vector<ScoredDoc> Memtable::search_chunks(std::size_t field, const sparse::Bm25QueryStats& stats, std::size_t k,
                                                std::uint32_t n, std::uint64_t seq, const Filter* filter) const {
     const std::optional<CompiledFilter> compiled = compile(filter);
-    const std::size_t nq = stats.terms.size();
-    const float k1 = schema_->bm25_k1;
-    const float b = schema_->bm25_b;
-    const float avgdl = static_cast<float>(static_cast<double>(stats.total_tokens) / static_cast<double>(stats.doc_count));
     // (slot, chunk) -> score, summed in query-term order as search_text (and Bm25Index) do.
     std::unordered_map<std::uint64_t, float> score;
-    {
-        std::shared_lock lock(index_mu_);
-        for (std::size_t q = 0; q < nq; ++q) {
-            const float weight = stats.boosts[q] * sparse::bm25_idf(stats.doc_freq[q], stats.doc_count);
-            if (weight <= 0.0f) continue;
-            const auto* list = postings(field, stats.terms[q]);
-            if (list == nullptr) continue;
-            for (const Posting& p : *list) {
-                if (p.slot >= n) break;
-                if (!visible(p.slot, seq)) continue;
-                score[(static_cast<std::uint64_t>(p.slot) << 32) | p.chunk] +=
-                    bm25_term(weight, p.tf, slots_[p.slot].doc.chunks[field][p.chunk].length, k1, b, avgdl);
-            }
-        }
-    }
+    score_postings(
+        field, stats, n, seq, [&](const Posting& p) { return slots_[p.slot].doc.chunks[field][p.chunk].length; },
+        [&](const Posting& p, float contribution) {
+            score[(static_cast<std::uint64_t>(p.slot) << 32) | p.chunk] += contribution;
+        });
     std::vector<ScoredDoc> out;
     for (const auto& [key, s] : score) {
         const auto slot = static_cast<std::uint32_t>(key >> 32);

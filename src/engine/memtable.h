@@ -153,6 +153,12 @@ private:
                                          std::uint32_t n, std::uint64_t seq, const Filter* filter) const;
     /// The postings of `term` in text field `field` (nullptr: none); requires index_mu_ (shared).
     const std::vector<Posting>* postings(std::size_t field, std::string_view term) const;
+    /// Lucene's BM25 with the supplied (collection-wide) statistics, exactly as Bm25Index scores them:
+    /// for each query term in order, `add(posting, contribution)` per visible posting of the prefix,
+    /// the length of the scored unit (document or chunk) given by `length(posting)`.
+    template <class Length, class Add>
+    void score_postings(std::size_t field, const sparse::Bm25QueryStats& stats, std::uint32_t n, std::uint64_t seq,
+                        Length&& length, Add&& add) const;
 
     const Schema* schema_;  // the collection's, which outlives its memtables
     std::size_t capacity_;
