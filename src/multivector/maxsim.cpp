@@ -13,17 +13,30 @@
 
 namespace quiver::multivector {
 
-float maxsim(MatrixView<float> query, const float* doc, std::size_t doc_tokens) noexcept {
-    const simd::DistanceFn dot = simd::active_kernels().dot;
-    const std::size_t dim = query.dim;
-    double total = 0.0;
+void prepare_float_query(MatrixView<float> query, FloatQuery& out) {
+    out.rows = query.rows;
+    out.stride = (query.rows + 15) / 16 * 16;
+    out.transposed.assign(query.dim * out.stride, 0.0f);
     for (std::size_t i = 0; i < query.rows; ++i) {
         const float* q = query.row_ptr(i);
-        float best = -std::numeric_limits<float>::infinity();
-        for (std::size_t j = 0; j < doc_tokens; ++j) best = std::max(best, dot(q, doc + j * dim, dim));
-        total += best;
+        for (std::size_t k = 0; k < query.dim; ++k) out.transposed[k * out.stride + i] = q[k];
     }
+    out.maxima.resize(out.stride);
+}
+
+float maxsim_prepared(FloatQuery& query, const float* doc, std::size_t doc_tokens, std::size_t dim) noexcept {
+    if (query.rows == 0) return 0.0f;
+    simd::active_kernels().maxsim_maxima(query.transposed.data(), query.stride, doc, doc_tokens, dim,
+                                         query.maxima.data());
+    double total = 0.0;
+    for (std::size_t i = 0; i < query.rows; ++i) total += query.maxima[i];
     return static_cast<float>(total);
+}
+
+float maxsim(MatrixView<float> query, const float* doc, std::size_t doc_tokens) noexcept {
+    thread_local FloatQuery prepared;
+    prepare_float_query(query, prepared);
+    return maxsim_prepared(prepared, doc, doc_tokens, query.dim);
 }
 
 void quantize_query(MatrixView<float> query, Int8Query& out) {
@@ -97,11 +110,14 @@ float score_doc(const TokenStore& store, MatrixView<float> query, std::uint32_t 
         return maxsim_int8(scratch.int8_query, store.int8_codes(doc), store.int8_scales(doc), store.tokens(doc),
                            scratch.scores.data());
     }
-    return maxsim(query, doc_rows(store, doc, scratch), store.tokens(doc));
+    return maxsim_prepared(scratch.float_query, doc_rows(store, doc, scratch), store.tokens(doc), store.dim());
 }
 
 void prepare_query(const TokenStore& store, MatrixView<float> query, MaxSimScratch& scratch) {
-    if (store.codec() != TokenCodec::kInt8) return;
+    if (store.codec() != TokenCodec::kInt8) {
+        prepare_float_query(query, scratch.float_query);
+        return;
+    }
     quantize_query(query, scratch.int8_query);
     scratch.scores.resize(query.rows);
 }
@@ -128,62 +144,10 @@ void push_tile(const TokenStore& store, std::span<const std::uint32_t> docs, con
     }
 }
 
-// Candidates of a float32 store scored by GEMM: their rows gathered into L2-sized tiles, one sgemm
-// per tile against the query. GEMM and the dot kernel round differently, so only the best `keep` are
-// kept, to be re-scored by the kernel (as exact_search does).
-std::vector<std::uint32_t> gemm_survivors(const TokenStore& store, MatrixView<float> query,
-                                          std::span<const std::uint32_t> docs, std::size_t keep,
-                                          MaxSimScratch& scratch) {
-    const std::size_t dim = store.dim();
-    const std::size_t m = query.rows;
-    BestK best(keep);
-    std::vector<float> maxima;
-    std::size_t next = 0;
-    while (next < docs.size()) {
-        const std::size_t first = next;
-        std::size_t rows = 0;
-        while (next < docs.size() && (rows == 0 || rows + store.tokens(docs[next]) <= kTileRows)) {
-            rows += store.tokens(docs[next++]);
-        }
-        scratch.rows.resize(rows * dim);
-        float* out = scratch.rows.data();
-        for (std::size_t i = first; i < next; ++i) {
-            const std::size_t n = store.tokens(docs[i]) * dim;
-            std::copy_n(store.float_rows(docs[i]), n, out);
-            out += n;
-        }
-        scratch.scores.resize(rows * m);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(m),
-                    static_cast<int>(dim), 1.0f, scratch.rows.data(), static_cast<int>(dim), query.data,
-                    static_cast<int>(dim), 0.0f, scratch.scores.data(), static_cast<int>(m));
-        push_tile(store, docs.subspan(first, next - first), scratch.scores.data(), m, maxima, best);
-    }
-    std::vector<std::uint32_t> out;
-    out.reserve(best.hits().size());
-    for (const Hit& h : best.hits()) out.push_back(h.doc);
-    return out;
-}
-
-// Fewer candidates than this are scored one by one by the kernel (a GEMM tile would be mostly empty).
-constexpr std::size_t kGemmMinCandidates = 64;
-
 }  // namespace
 
 std::vector<Hit> rerank(const TokenStore& store, MatrixView<float> query, std::span<const std::uint32_t> candidates,
                         std::size_t k, MaxSimScratch& scratch) {
-    const std::size_t keep = std::max(2 * k, k + 16);
-    if (store.codec() == TokenCodec::kFloat32 && query.rows > 0 && candidates.size() >= kGemmMinCandidates &&
-        candidates.size() > keep) {
-        std::vector<std::uint32_t> docs;
-        docs.reserve(candidates.size());
-        for (const std::uint32_t doc : candidates) {
-            if (doc < store.size() && store.tokens(doc) > 0) docs.push_back(doc);
-        }
-        std::sort(docs.begin(), docs.end());
-        docs.erase(std::unique(docs.begin(), docs.end()), docs.end());
-        const std::vector<std::uint32_t> survivors = gemm_survivors(store, query, docs, keep, scratch);
-        return rerank(store, query, survivors, k, scratch);  // survivors <= keep: the kernel path
-    }
     std::vector<Hit> hits;
     hits.reserve(candidates.size());
     prepare_query(store, query, scratch);

@@ -1,6 +1,8 @@
 // AVX-512 (F) kernels. Compiled with -mavx512f...; called only when the CPU and OS support them.
 #include <immintrin.h>
 
+#include <limits>
+
 #include "simd/kernels_impl.h"
 
 namespace quiver::simd::avx512 {
@@ -53,8 +55,57 @@ float dot(const float* a, const float* b, std::size_t d) noexcept {
 float ip_distance(const float* a, const float* b, std::size_t d) noexcept { return 1.0f - dot(a, b, d); }
 float norm_squared(const float* a, std::size_t d) noexcept { return dot(a, a, d); }
 
+// MaxSim maxima: the query transposed (k-major), so one document value broadcast against 16 query
+// rows is one FMA and no horizontal sum is ever needed. Four document rows at a time (independent
+// accumulators keep the FMA pipes full), one or two blocks of 16 query rows.
+template <int kBlocks>
+void maxsim_block(const float* qt, std::size_t stride, const float* doc, std::size_t t, std::size_t dim,
+                  float* out) noexcept {
+    __m512 best[kBlocks];
+    for (int b = 0; b < kBlocks; ++b) best[b] = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    std::size_t j = 0;
+    for (; j + 4 <= t; j += 4) {
+        const float* d = doc + j * dim;
+        __m512 acc[4][kBlocks];
+        for (int r = 0; r < 4; ++r) {
+            for (int b = 0; b < kBlocks; ++b) acc[r][b] = _mm512_setzero_ps();
+        }
+        for (std::size_t k = 0; k < dim; ++k) {
+            const float* q = qt + k * stride;
+            __m512 qv[kBlocks];
+            for (int b = 0; b < kBlocks; ++b) qv[b] = _mm512_loadu_ps(q + 16 * b);
+            for (int r = 0; r < 4; ++r) {
+                const __m512 x = _mm512_set1_ps(d[r * dim + k]);
+                for (int b = 0; b < kBlocks; ++b) acc[r][b] = _mm512_fmadd_ps(qv[b], x, acc[r][b]);
+            }
+        }
+        for (int b = 0; b < kBlocks; ++b) {
+            best[b] = _mm512_max_ps(best[b], _mm512_max_ps(_mm512_max_ps(acc[0][b], acc[1][b]),
+                                                           _mm512_max_ps(acc[2][b], acc[3][b])));
+        }
+    }
+    for (; j < t; ++j) {
+        const float* d = doc + j * dim;
+        __m512 acc[kBlocks];
+        for (int b = 0; b < kBlocks; ++b) acc[b] = _mm512_setzero_ps();
+        for (std::size_t k = 0; k < dim; ++k) {
+            const __m512 x = _mm512_set1_ps(d[k]);
+            for (int b = 0; b < kBlocks; ++b) acc[b] = _mm512_fmadd_ps(_mm512_loadu_ps(qt + k * stride + 16 * b), x, acc[b]);
+        }
+        for (int b = 0; b < kBlocks; ++b) best[b] = _mm512_max_ps(best[b], acc[b]);
+    }
+    for (int b = 0; b < kBlocks; ++b) _mm512_storeu_ps(out + 16 * b, best[b]);
+}
+
+void maxsim_maxima(const float* qt, std::size_t stride, const float* doc, std::size_t t, std::size_t dim,
+                   float* out) noexcept {
+    std::size_t c = 0;
+    for (; c + 32 <= stride; c += 32) maxsim_block<2>(qt + c, stride, doc, t, dim, out + c);
+    if (c < stride) maxsim_block<1>(qt + c, stride, doc, t, dim, out + c);
+}
+
 }  // namespace
 
-const Kernels kKernels{SimdLevel::kAvx512, &l2_squared, &dot, &ip_distance, &norm_squared};
+const Kernels kKernels{SimdLevel::kAvx512, &l2_squared, &dot, &ip_distance, &norm_squared, &maxsim_maxima};
 
 }  // namespace quiver::simd::avx512

@@ -1,4 +1,8 @@
 // Portable kernels; also the reference the SIMD levels are tested against.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
 #include "simd/kernels_impl.h"
 
 namespace quiver::simd::scalar {
@@ -36,6 +40,19 @@ float norm_squared(const float* a, std::size_t d) noexcept { return dot(a, a, d)
 
 }  // namespace
 
-const Kernels kKernels{SimdLevel::kScalar, &l2_squared, &dot, &ip_distance, &norm_squared};
+void maxsim_maxima(const float* qt, std::size_t stride, const float* doc, std::size_t t, std::size_t dim,
+                   float* out) noexcept {
+    for (std::size_t i = 0; i < stride; ++i) out[i] = -std::numeric_limits<float>::infinity();
+    for (std::size_t j = 0; j < t; ++j) {
+        const float* d = doc + j * dim;
+        for (std::size_t i = 0; i < stride; ++i) {
+            float acc = 0.0f;
+            for (std::size_t k = 0; k < dim; ++k) acc = std::fma(qt[k * stride + i], d[k], acc);
+            out[i] = std::max(out[i], acc);
+        }
+    }
+}
+
+const Kernels kKernels{SimdLevel::kScalar, &l2_squared, &dot, &ip_distance, &norm_squared, &maxsim_maxima};
 
 }  // namespace quiver::simd::scalar

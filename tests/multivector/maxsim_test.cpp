@@ -100,10 +100,9 @@ TEST(MaxSim, RerankScoresCandidatesOnceEach) {
     EXPECT_EQ(all.size(), 6u);
 }
 
-// Hundreds of candidates go through GEMM tiles, then the kernel re-scores the survivors: the result
-// is exactly what the kernel alone gives (the same documents, the same float scores), with duplicate,
-// out-of-range and empty documents among the candidates, and a tile boundary inside the list.
-TEST(MaxSim, GemmRerankEqualsTheKernelOnEveryCandidate) {
+// Re-ranking hundreds of candidates gives exactly what maxsim() gives each of them (the same
+// documents, the same float scores), with duplicate, out-of-range and empty documents among them.
+TEST(MaxSim, RerankOfManyCandidatesEqualsMaxSimOfEach) {
     Fixture f;
     TokenStore s = testdata::store(f.docs, 32, TokenCodec::kFloat32);
     MaxSimScratch scratch;

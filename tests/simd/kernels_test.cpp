@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -61,6 +62,57 @@ TEST(SimdKernels, EveryAvailableLevelMatchesReference) {
         }
     }
     EXPECT_GE(levels_tested, 1);
+}
+
+// maxsim_maxima: every level gives the scalar level's bits (fused multiply-adds in k order), and the
+// scalar level is within float rounding of a double reference; padded query lanes read 0; token counts
+// below, at and past the 4-row unroll; strides of one to three blocks of 16; unaligned rows.
+TEST(SimdKernels, MaxSimMaximaIdenticalAtEveryLevel) {
+    std::mt19937 rng(17);
+    std::normal_distribution<float> nd;
+    const Kernels* ref = kernels_for(SimdLevel::kScalar);
+    ASSERT_NE(ref, nullptr);
+    int compared = 0;
+    for (const std::size_t m : {1u, 5u, 16u, 17u, 32u, 33u, 40u}) {
+        for (const std::size_t dim : {1u, 7u, 32u, 100u, 129u}) {
+            for (const std::size_t t : {1u, 3u, 4u, 5u, 9u, 23u}) {
+                const std::size_t stride = (m + 15) / 16 * 16;
+                std::vector<float> q(m * dim), qt(dim * stride, 0.0f), doc(t * dim + 1);
+                for (auto& v : q) v = nd(rng);
+                for (auto& v : doc) v = nd(rng);
+                for (std::size_t i = 0; i < m; ++i) {
+                    for (std::size_t k = 0; k < dim; ++k) qt[k * stride + i] = q[i * dim + k];
+                }
+                const float* d = doc.data() + 1;
+                std::vector<float> want(stride), got(stride);
+                ref->maxsim_maxima(qt.data(), stride, d, t, dim, want.data());
+                for (std::size_t i = 0; i < stride; ++i) {
+                    if (i >= m) {
+                        EXPECT_EQ(want[i], 0.0f);
+                        continue;
+                    }
+                    double best = -1e300, abs_sum = 0;
+                    for (std::size_t j = 0; j < t; ++j) {
+                        double as = 0;
+                        best = std::max(best, reference_dot(q.data() + i * dim, d + j * dim, dim, &as));
+                        abs_sum = std::max(abs_sum, as);
+                    }
+                    EXPECT_NEAR(want[i], best, 1e-5 * abs_sum + 1e-6) << "m " << m << " dim " << dim << " t " << t;
+                }
+                for (SimdLevel level : {SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+                    const Kernels* k = kernels_for(level);
+                    if (k == nullptr) continue;
+                    std::fill(got.begin(), got.end(), 42.0f);
+                    k->maxsim_maxima(qt.data(), stride, d, t, dim, got.data());
+                    for (std::size_t i = 0; i < stride; ++i) {
+                        ASSERT_EQ(got[i], want[i]) << to_string(level) << " m " << m << " dim " << dim << " t " << t << " i " << i;
+                    }
+                    ++compared;
+                }
+            }
+        }
+    }
+    std::printf("[ note ] maxsim_maxima compared bit for bit at %d (shape, level) pairs\n", compared);
 }
 
 TEST(SimdKernels, ActiveLevelIsSupported) {

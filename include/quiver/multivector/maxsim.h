@@ -32,8 +32,20 @@ struct Hit {
 };
 
 /// sum_i max_j <query_i, doc_j> over `doc_tokens` row-major rows of query.dim floats. Requires
-/// doc_tokens > 0 (a document with no tokens has no score).
+/// doc_tokens > 0 (a document with no tokens has no score). The products are the run-time kernel
+/// `simd::Kernels::maxsim_maxima` (the same bits at every SIMD level), the maxima summed in double.
 float maxsim(MatrixView<float> query, const float* doc, std::size_t doc_tokens) noexcept;
+
+/// A float query prepared for `maxsim_maxima`: transposed and zero-padded to a multiple of 16 rows.
+struct FloatQuery {
+    std::size_t rows = 0;
+    std::size_t stride = 0;
+    std::vector<float> transposed;  ///< dim rows of `stride` floats
+    std::vector<float> maxima;      ///< `stride` floats of scratch
+};
+void prepare_float_query(MatrixView<float> query, FloatQuery& out);
+/// maxsim() with a prepared query: the same value, bit for bit.
+float maxsim_prepared(FloatQuery& query, const float* doc, std::size_t doc_tokens, std::size_t dim) noexcept;
 
 /// A query quantised for an int8 store (see the file comment): `rows` x `dim` codes and one scale per row.
 struct Int8Query {
@@ -55,6 +67,7 @@ struct MaxSimScratch {
     std::vector<float> rows;
     std::vector<float> scores;
     Int8Query int8_query;
+    FloatQuery float_query;
 };
 
 /// Exact top-k by MaxSim over every document of `store` (brute force). float32 stores: token tiles are

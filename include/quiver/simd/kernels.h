@@ -32,6 +32,14 @@ Result<SimdLevel> parse_simd_level(std::string_view s);
 
 /// a, b: `dim` floats each (no alignment required). Pure and thread-safe.
 using DistanceFn = float (*)(const float* a, const float* b, std::size_t dim) noexcept;
+/// MaxSim maxima of one document against a query (multi-vector scoring, multivector/maxsim.h):
+///   out[i] = max over j < t of  sum_k qt[k * stride + i] * doc[j * dim + k]      for i < stride,
+/// where `qt` is the query transposed and zero-padded (`dim` rows of `stride` floats; stride a
+/// multiple of 16; lanes past the query's rows are 0, so their maxima are 0) and `doc` holds t >= 1
+/// rows of `dim` floats. `out` has `stride` floats. Each sum is fused multiply-adds in k order
+/// starting from 0, so every level gives the same bits.
+using MaxSimFn = void (*)(const float* qt, std::size_t stride, const float* doc, std::size_t t, std::size_t dim,
+                          float* out) noexcept;
 /// One level's kernels.
 struct Kernels {
     SimdLevel level;
@@ -40,6 +48,7 @@ struct Kernels {
     DistanceFn ip_distance;   ///< 1 - dot
     /// Squared L2 norm of `a` (dot(a, a)), used to normalise.
     float (*norm_squared)(const float* a, std::size_t dim) noexcept;
+    MaxSimFn maxsim_maxima;   ///< see MaxSimFn
 };
 
 /// The best level this CPU and OS support (ignores QUIVER_SIMD).
