@@ -119,7 +119,12 @@ const VectorBudgetStats* budget_of(const CollectionStats& st, const std::string&
 // a recall floor, and reopening keeps the choice, the bytes and the answers.
 TEST(VectorMemoryBudget, EachBudgetPicksTheRulesChoiceAndFitsAfterOptimize) {
     const auto base = testing::clustered_matrix(kDocs, kDim, 24, 11);
-    const auto queries = testing::clustered_matrix(30, kDim, 24, 12);
+    // Queries near the data: base rows plus a little noise.
+    const auto noise = testing::random_matrix(30, kDim, 12);
+    Matrix<float> queries(30, kDim);
+    for (std::size_t i = 0; i < queries.rows; ++i) {
+        for (std::size_t j = 0; j < kDim; ++j) queries.row_ptr(i)[j] = base.row_ptr(i * 97)[j] + 0.05f * noise.row_ptr(i)[j];
+    }
     const FieldSpec h = budget_field("h", VectorIndexKind::kHnsw, simd::Metric::kCosine, 1);
     const FieldSpec f = budget_field("f", VectorIndexKind::kFlat, simd::Metric::kL2, 1);
     const auto hc = candidates(h, kDocs);
