@@ -53,6 +53,7 @@ struct Options {
     std::uint64_t seed = 42;
     double target = 0.95;
     double memory_fraction = 8;  // the memory comparison: resident at most 1/this of the float32 vectors
+    bool memory_only = false;    // only the codecs that can take part in the memory comparison
 };
 
 struct Point {
@@ -258,6 +259,10 @@ int run_codecs(int argc, char** argv) {
                    "Memory comparison: the fastest quiver engine resident in at most 1/F of the float32 vectors "
                    "against the fastest FAISS engine with no more resident bytes")
         ->capture_default_str();
+    app.add_flag("--memory-only", o.memory_only,
+                 "Only the memory comparison: skip the codecs whose codes alone (quiver's code size, which FAISS's "
+                 "same-family codes match) exceed 1/F of the float32 vector, for both engines alike (GloVe-100k, "
+                 "F = 8: pq25x8, pq50x4, rabitq1, binary1 of the default list)");
     app.add_option("--json", o.json_path, "Write every point as JSON here");
     try {
         app.parse(argc, argv);
@@ -302,6 +307,26 @@ int run_codecs(int argc, char** argv) {
     std::string codec;
     while (std::getline(cs, codec, ',')) {
         if (codec.empty()) continue;
+        if (o.memory_only) {
+            // Engines over the budget never enter the comparison (quiver's must fit it, FAISS's must not
+            // exceed quiver's), so neither engine of a codec whose codes alone exceed it is built.
+            const double limit = 4.0 * static_cast<double>(B.dim) / o.memory_fraction;
+            auto spec = index::CodecSpec::parse(codec);
+            if (!spec) {
+                std::fprintf(stderr, "quiver bench codecs: %s: %s\n", codec.c_str(), spec.error().to_string().c_str());
+                return 2;
+            }
+            auto c = index::Codec::create(*spec, B.dim, *metric == Metric::kCosine ? Metric::kInnerProduct : *metric);
+            if (!c) {
+                std::fprintf(stderr, "quiver bench codecs: %s: %s\n", codec.c_str(), c.error().to_string().c_str());
+                return 2;
+            }
+            if (static_cast<double>((*c)->code_size()) > limit) {
+                std::fprintf(stderr, "quiver bench codecs: --memory-only: %s skipped (%zu code bytes > %.1f)\n",
+                             codec.c_str(), (*c)->code_size(), limit);
+                continue;
+            }
+        }
         std::vector<CodeEngine> engines;
         auto q = make_quiver_codes(B, Q, *metric, codec, nlist, o.threads, k, o.seed);
         if (!q) {

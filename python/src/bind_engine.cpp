@@ -180,6 +180,7 @@ py::dict stats_to_python(const engine::CollectionStats& s) {
     d["wal_failed"] = s.wal_failed;
     d["vector_memory_bytes"] = s.vector_memory_bytes;
     d["vector_disk_bytes"] = s.vector_disk_bytes;
+    if (!s.vector_budgets.empty()) d["vector_budgets"] = to_python(server::vector_budgets_to_json(s.vector_budgets));
     return d;
 }
 

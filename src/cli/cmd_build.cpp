@@ -33,29 +33,11 @@ struct BuildOptions {
     bool index_type_given = false;  // --index-type on the command line (else the budget may pick)
 };
 
-/// "1GiB", "512MiB", "1.5GiB", "64KiB", "2GB", "1000000": binary units (KiB, MiB, GiB, TiB, or a bare
-/// K/M/G/T), decimal ones (KB, MB, GB, TB), case-insensitive; plain digits are bytes.
+/// --memory-budget's size (index::parse_byte_size), the option named in the error.
 Result<std::uint64_t> parse_byte_size(const std::string& text) {
-    std::size_t i = 0;
-    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
-    const std::string number = text.substr(0, i);
-    std::string unit = text.substr(i);
-    for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    auto bad = [&] {
-        return invalid_argument(fmt::format("--memory-budget '{}' is not a size (e.g. 1GiB, 512MiB, 2GB or bytes)", text));
-    };
-    if (number.empty() || std::count(number.begin(), number.end(), '.') > 1) return bad();
-    double scale = 1;
-    if (!unit.empty() && unit != "b") {
-        const char prefix = unit[0];
-        const std::string rest = unit.substr(1);
-        const int power = prefix == 'k' ? 1 : prefix == 'm' ? 2 : prefix == 'g' ? 3 : prefix == 't' ? 4 : 0;
-        if (power == 0 || (rest != "" && rest != "ib" && rest != "b")) return bad();
-        scale = std::pow(rest == "b" ? 1000.0 : 1024.0, power);
-    }
-    const double bytes = std::strtod(number.c_str(), nullptr) * scale;
-    if (!(bytes >= 1) || bytes > 1e18) return bad();
-    return static_cast<std::uint64_t>(bytes);
+    auto bytes = index::parse_byte_size(text);
+    if (!bytes) return invalid_argument("--memory-budget " + bytes.error().message());
+    return bytes;
 }
 
 std::string mib(std::uint64_t bytes) { return fmt::format("{:.1f} MiB", double(bytes) / 1048576.0); }

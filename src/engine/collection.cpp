@@ -23,8 +23,9 @@ constexpr std::uint32_t kManifestKind = storage::fourcc("MANI");
 // Version 2: the schema uses vector storage options (quantization, on_disk), multi_vector fields (one
 // more byte per such field) or sparse_vector fields with an encoder, which version-1 readers do not
 // know; other collections still write version 1 (schema_version in schema.cpp). Version 3: a text
-// field has `chunking` (schema flag bit 3 and its spec).
-constexpr std::uint32_t kManifestVersion = 3;
+// field has `chunking` (schema flag bit 3 and its spec). Version 4: a vector field has a
+// `memory_budget` (schema flag bit 5 and a u64).
+constexpr std::uint32_t kManifestVersion = 4;
 constexpr std::uint32_t kDeleteKind = storage::fourcc("DELS");
 constexpr std::uint32_t kDeleteVersion = 2;
 
@@ -155,6 +156,7 @@ void Collection::Impl::publish() {
         if (!e.persisted) ++st.memory_segments;
         st.vector_memory_bytes += e.seg->vector_footprint().memory_bytes;
         st.vector_disk_bytes += e.seg->vector_footprint().disk_bytes;
+        if (e.persisted) add_vector_budget_stats(schema, *e.seg, st);
     }
     if (mem && mem->size() > 0) {
         snap->mem = mem;
@@ -554,6 +556,8 @@ Status Collection::upsert(std::vector<Document> docs) {
             docs = std::move(unique);
         }
     }
+    // A vector field's memory budget must hold the collection with this batch (counted as new documents).
+    QUIVER_TRY(check_vector_budgets(s.schema, s.current()->stats.documents + docs.size()));
     // Encode and index outside the writer lock, so concurrent writers work in parallel; the sequence
     // number is patched in by the group-commit leader. Indexing first also refuses a batch that cannot
     // be indexed before it reaches the log.

@@ -42,6 +42,7 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
     std::vector<Source> sources;
     std::uint64_t start_seq = 0;
     std::uint64_t new_id = 0;
+    std::size_t live_docs = 0;  // the collection's, for vector memory budgets
     {
         std::lock_guard lock(write_mu);
         if (closed) return ok_status();
@@ -115,6 +116,7 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
             sources.push_back({id, e.seg, e.deleted, e.persisted});
         }
         new_id = next_seg_id++;
+        for (const auto& [id, e] : segs) live_docs += e.seg->size() - e.deleted.count();
     }
     *did_work = true;
     // Build outside the locks: searches and writes continue.
@@ -123,6 +125,7 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
     // every vector each time its segment is merged).
     SegmentBuildOptions build;
     build.threads = options.build_threads;
+    build.collection_documents = live_docs;
     std::vector<std::size_t> order(sources.size());
     for (std::size_t si = 0; si < sources.size(); ++si) order[si] = si;
     {

@@ -73,8 +73,14 @@ Status validate_vector_storage(const FieldSpec& f) {
     const VectorQuantization& q = f.quantization;
     const std::string where = "field '" + f.name + "': ";
     if (f.type != FieldType::kVector) {
-        if (q != VectorQuantization{} || f.on_disk) return invalid_argument(where + "only vector fields take quantization and on_disk");
+        if (q != VectorQuantization{} || f.on_disk || f.memory_budget != 0) {
+            return invalid_argument(where + "only vector fields take quantization, on_disk and memory_budget");
+        }
         return ok_status();
+    }
+    if (f.memory_budget != 0 && (q != VectorQuantization{} || f.on_disk)) {
+        return invalid_argument(where + "memory_budget picks the codec and on_disk for each persisted segment: drop "
+                                        "quantization and on_disk, or the budget");
     }
     if (f.on_disk && !q.enabled()) {
         return invalid_argument(where + "on_disk needs quantization (the search walks codes in memory and reads float32 vectors only to re-score)");
@@ -536,11 +542,12 @@ void encode_schema(ByteWriter& w, const Schema& s) {
         // bit 0: text `indexed`; bit 1: attribute `payload_index` (older files have only bit 0);
         // bit 2: vector storage options (quantization, on_disk) follow the encoder;
         // bit 3: chunking follows everything else (MANIFEST version 3);
-        // bit 4: a multi_vector token codec byte follows the index kind (set only when not float32)
+        // bit 4: a multi_vector token codec byte follows the index kind (set only when not float32);
+        // bit 5: a u64 vector memory budget follows everything else (MANIFEST version 4)
         const bool storage_opts = f.quantization.enabled() || f.on_disk;
         const bool token_codec = f.token_codec != multivector::TokenCodec::kFloat32;
         w.u8(static_cast<std::uint8_t>((f.indexed ? 1 : 0) | (f.payload_index ? 2 : 0) | (storage_opts ? 4 : 0) |
-                                       (f.chunking ? 8 : 0) | (token_codec ? 16 : 0)));
+                                       (f.chunking ? 8 : 0) | (token_codec ? 16 : 0) | (f.memory_budget != 0 ? 32 : 0)));
         w.u32(static_cast<std::uint32_t>(f.sources.size()));
         for (const auto& src : f.sources) w.str(src);
         w.u64(f.dim);
@@ -571,10 +578,14 @@ void encode_schema(ByteWriter& w, const Schema& s) {
             w.u64(f.chunking->context);
             w.u8(static_cast<std::uint8_t>(f.chunking->aggregation));
         }
+        if (f.memory_budget != 0) w.u64(f.memory_budget);
     }
 }
 
 std::uint32_t schema_version(const Schema& s) {
+    for (const auto& f : s.fields) {
+        if (f.memory_budget != 0) return 4;
+    }
     for (const auto& f : s.fields) {
         if (f.chunking) return 3;
     }
@@ -598,7 +609,7 @@ Result<Schema> decode_schema(ByteReader& r) {
         if (type >= kTypeCount) return data_loss("schema field type " + std::to_string(type));
         f.type = static_cast<FieldType>(type);
         QUIVER_ASSIGN_OR_RETURN(std::uint8_t indexed, r.u8());
-        if (indexed > 31) return data_loss("schema field flags " + std::to_string(indexed));
+        if (indexed > 63) return data_loss("schema field flags " + std::to_string(indexed));
         f.indexed = (indexed & 1) != 0;
         f.payload_index = (indexed & 2) != 0;
         QUIVER_ASSIGN_OR_RETURN(std::uint32_t ns, r.u32());
@@ -668,6 +679,10 @@ Result<Schema> decode_schema(ByteReader& r) {
             c.context = context;
             c.aggregation = static_cast<pipeline::ChunkAggregation>(aggregation);
             f.chunking = c;
+        }
+        if ((indexed & 32) != 0) {
+            QUIVER_ASSIGN_OR_RETURN(f.memory_budget, r.u64());
+            if (f.memory_budget == 0) return data_loss("schema memory budget 0");
         }
         s.fields.push_back(std::move(f));
     }

@@ -1,6 +1,7 @@
 // Immutable segments: compressed document store + per-field BM25 and vector indexes. See segment.h.
 #include "engine/segment.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -112,12 +113,85 @@ std::size_t effective_nlist(const FieldSpec& f, std::size_t rows) {
     return n >= 2 ? n : 0;
 }
 
-// The codec a reopened base graph must walk for `f` with `rows` vectors.
-index::CodecSpec wanted_codec(const FieldSpec& f, std::size_t rows) {
-    return quantizes(f, rows) ? f.quantization.codec : index::CodecSpec{};
+// The storage a built (not exact) segment gives vector field `f` with `rows` vectors in a segment of
+// `docs` documents: the codec (kNone: float32) and whether a persisted segment leaves the float32
+// vectors on disk.
+struct FieldStorage {
+    index::CodecSpec codec{};
+    bool on_disk = false;
+};
+
+Result<FieldStorage> field_storage(const FieldSpec& f, std::size_t rows, std::size_t docs,
+                                   const SegmentBuildOptions& options) {
+    if (f.memory_budget == 0) {
+        if (!quantizes(f, rows)) return FieldStorage{{}, f.on_disk};
+        return FieldStorage{f.quantization.codec, f.on_disk};
+    }
+    if (rows == 0) return FieldStorage{};
+    QUIVER_ASSIGN_OR_RETURN(index::BudgetChoice c,
+                            budget_storage(f, std::max(options.collection_documents, docs), rows));
+    return FieldStorage{c.codec, c.vectors_on_disk};
+}
+
+std::string codec_name(const index::VectorIndex& v) {
+    if (const auto* h = dynamic_cast<const index::HnswIndex*>(&v)) return h->params().codec.to_string();
+    if (const auto* c = dynamic_cast<const index::CodeIndex*>(&v)) return c->codec()->spec().to_string();
+    return index::CodecSpec{}.to_string();
 }
 
 }  // namespace
+
+Result<index::BudgetChoice> budget_storage(const FieldSpec& f, std::size_t documents, std::size_t rows) {
+    index::BudgetRequest r;
+    r.budget_bytes = f.memory_budget;
+    r.rows = std::max<std::size_t>(documents, 1);
+    r.dim = f.dim;
+    r.metric = f.metric;
+    r.index_type = f.index == VectorIndexKind::kFlat ? "flat" : "hnsw";
+    r.M = f.hnsw_m;
+    auto candidates = index::budget_candidates(r);
+    if (!candidates) return std::move(candidates).error().with_context("field '" + f.name + "'");
+    std::uint64_t smallest = ~std::uint64_t{0};
+    for (const index::BudgetChoice& c : *candidates) {
+        if (c.codec.kind != index::CodecKind::kNone && rows > 0) {
+            auto codec = index::Codec::create(c.codec, f.dim, codec_metric(f.metric));
+            if (!codec || rows < (*codec)->min_train_rows()) continue;  // cannot train on this segment
+        }
+        smallest = std::min(smallest, c.predicted_bytes);
+        if (c.predicted_bytes <= f.memory_budget) return c;
+    }
+    return invalid_argument(fmt::format(
+        "field '{}': {} vectors of dimension {} do not fit its memory_budget of {} bytes: the smallest {} index needs "
+        "{} bytes ({:.1f} per vector)",
+        f.name, r.rows, f.dim, f.memory_budget, r.index_type, smallest, double(smallest) / double(r.rows)));
+}
+
+Status check_vector_budgets(const Schema& schema, std::size_t documents) {
+    for (const FieldSpec& f : schema.fields) {
+        if (f.type == FieldType::kVector && f.memory_budget != 0) QUIVER_TRY(budget_storage(f, documents, 0));
+    }
+    return ok_status();
+}
+
+void add_vector_budget_stats(const Schema& schema, const Segment& seg, CollectionStats& stats) {
+    for (const VectorFieldStorage& v : seg.vector_storage()) {
+        const FieldSpec& f = schema.fields[v.field];
+        if (f.memory_budget == 0) continue;
+        auto it = std::find_if(stats.vector_budgets.begin(), stats.vector_budgets.end(),
+                               [&](const VectorBudgetStats& b) { return b.field == f.name; });
+        if (it == stats.vector_budgets.end()) {
+            // Schema order: insert before the first field that comes later in the schema.
+            it = std::find_if(stats.vector_budgets.begin(), stats.vector_budgets.end(), [&](const VectorBudgetStats& b) {
+                return schema.find(b.field) > &f;
+            });
+            it = stats.vector_budgets.insert(it, VectorBudgetStats{f.name, f.memory_budget, 0, {}});
+        }
+        it->memory_bytes += v.memory_bytes;
+        auto at = std::find_if(it->segments.begin(), it->segments.end(),
+                               [&](const VectorBudgetStats::Segment& x) { return x.id > seg.id(); });
+        it->segments.insert(at, {seg.id(), v.codec, v.on_disk, v.memory_bytes});
+    }
+}
 
 Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& schema, std::vector<Document> docs,
                                                 std::vector<std::uint64_t> seqs, const SegmentBuildOptions& options) {
@@ -301,6 +375,11 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
                 rows.insert(rows.end(), v->begin(), v->end());
                 labels.push_back(Label{i});
             }
+            FieldStorage storage;  // exact segments: float32
+            if (!options.exact_vectors) {
+                QUIVER_ASSIGN_OR_RETURN(storage, field_storage(f, labels.size(), docs.size(), options));
+            }
+            if (f.memory_budget != 0) on_disk_[fi] = storage.on_disk ? 1 : 0;
             std::unique_ptr<index::VectorIndex> idx;
             std::size_t first_new = 0;  // rows before this one are in the base graph already
             if (f.index == VectorIndexKind::kHnsw && !options.exact_vectors && options.base != nullptr &&
@@ -315,17 +394,17 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
                 // A quantized field continues a graph on the same codes (its codec, trained on the base
                 // segment, encodes the new rows); a graph on other codes (or floats) is rebuilt.
                 if (hnsw != nullptr && hnsw->info().size == in_base && hnsw->info().dim == f.dim &&
-                    hnsw->info().metric == f.metric && hnsw->params().codec == wanted_codec(f, labels.size())) {
+                    hnsw->info().metric == f.metric && hnsw->params().codec == storage.codec) {
                     idx = std::move(reopened).value();
                     first_new = in_base;
                 }
             }
-            const bool quantize = !options.exact_vectors && quantizes(f, labels.size());
+            const bool quantize = storage.codec.kind != index::CodecKind::kNone;
             if (idx) {
                 // Continues the base graph: only the rows after it are inserted.
             } else if (quantize && f.index == VectorIndexKind::kFlat) {
                 index::CodeIndexParams cp;
-                cp.codec = f.quantization.codec;
+                cp.codec = storage.codec;
                 cp.nlist = effective_nlist(f, labels.size());
                 cp.nprobe = std::min(f.quantization.nprobe, cp.nlist);
                 cp.threads = std::max<std::size_t>(threads, 1);
@@ -339,7 +418,7 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
                 p.M = f.hnsw_m;
                 p.ef_construction = f.hnsw_ef_construction;
                 p.threads = threads;
-                if (quantize) p.codec = f.quantization.codec;
+                if (quantize) p.codec = storage.codec;
                 QUIVER_ASSIGN_OR_RETURN(auto hnsw, index::HnswIndex::create(f.dim, f.metric, p));
                 idx = std::move(hnsw);
             }
@@ -444,7 +523,7 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
         const FieldSpec& f = schema.fields[fi];
         seg->field_names_.push_back(f.name);
         seg->rescore_[fi] = f.quantization.rescore;
-        seg->on_disk_[fi] = f.on_disk ? 1 : 0;
+        seg->on_disk_[fi] = f.on_disk || f.memory_budget != 0 ? 1 : 0;
         if (n == 0) continue;
         if (f.type == FieldType::kMultiVector) {
             const std::string path = multivector_file(seg_dir, f.name);
@@ -495,7 +574,7 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
             // verify: a damaged segment refuses the collection's open (docs/collections.md, recovery), so
             // the sections an index would check on first use are checked here.
             QUIVER_ASSIGN_OR_RETURN(auto vi, index::open_index(vector_file(seg_dir, f.name),
-                                                               {.vectors_on_disk = f.on_disk, .verify = true}));
+                                                               {.vectors_on_disk = seg->on_disk_[fi] != 0, .verify = true}));
             if (vi->info().dim != f.dim || vi->info().metric != f.metric) {
                 return data_loss("'" + seg_dir + "': vector index of field '" + f.name + "' does not match the schema");
             }
@@ -527,15 +606,21 @@ Status Segment::reopen_on_disk_vectors(const std::string& dir) {
 
 void Segment::measure_vectors() {
     VectorFootprint out;
-    for (const auto& v : vectors_) {
+    vector_storage_.clear();
+    for (std::size_t fi = 0; fi < vectors_.size(); ++fi) {
+        const auto& v = vectors_[fi];
         if (!v) continue;
-        out.memory_bytes += v->memory_bytes();
+        const std::uint64_t memory = v->memory_bytes();
+        out.memory_bytes += memory;
         const std::uint64_t floats = static_cast<std::uint64_t>(v->info().size) * v->info().dim * sizeof(float);
+        bool on_disk = false;
         if (const auto* h = dynamic_cast<const index::HnswIndex*>(v.get()); h != nullptr && h->vectors_on_disk()) {
-            out.disk_bytes += floats;
+            on_disk = true;
         } else if (const auto* c = dynamic_cast<const index::CodeIndex*>(v.get()); c != nullptr && c->vectors_on_disk()) {
-            out.disk_bytes += floats;
+            on_disk = true;
         }
+        if (on_disk) out.disk_bytes += floats;
+        vector_storage_.push_back({fi, codec_name(*v), on_disk, memory});
     }
     vector_footprint_ = out;
 }

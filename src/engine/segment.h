@@ -21,7 +21,9 @@
 #include "quiver/core/result.h"
 #include "quiver/engine/payload_index.h"
 #include "quiver/engine/schema.h"
+#include "quiver/engine/collection.h"
 #include "quiver/index/filtered_search.h"
+#include "quiver/index/memory_budget.h"
 #include "quiver/index/vector_index.h"
 #include "quiver/multivector/multivector_index.h"
 #include "quiver/sparse/bm25_index.h"
@@ -64,6 +66,27 @@ struct VectorFootprint {
     std::uint64_t disk_bytes = 0;
 };
 
+/// One vector field's index in a segment: its codec ("none": float32), whether its float32 vectors
+/// stay on disk, and its resident bytes.
+struct VectorFieldStorage {
+    std::size_t field = 0;  ///< schema field number
+    std::string codec;
+    bool on_disk = false;
+    std::uint64_t memory_bytes = 0;
+};
+
+/// The storage a segment gives a vector field with a `memory_budget` (docs/collections.md "Memory
+/// budget"): the first configuration of index/memory_budget.h's rule (index type the field's, M its
+/// m) whose predicted resident bytes for `documents` vectors (the collection's live documents when the
+/// segment is built) fit the budget, skipping codecs that cannot train on `rows` vectors (the
+/// segment's; 0 = no such constraint). kInvalidArgument naming the field when none fits.
+Result<index::BudgetChoice> budget_storage(const FieldSpec& f, std::size_t documents, std::size_t rows);
+/// kInvalidArgument when a vector field's memory_budget cannot hold `documents` vectors in any
+/// configuration (the write path refuses such a write before it reaches the log).
+Status check_vector_budgets(const Schema& schema, std::size_t documents);
+/// Adds the persisted segment `seg`'s budgeted vector fields to `stats.vector_budgets`.
+void add_vector_budget_stats(const Schema& schema, const Segment& seg, CollectionStats& stats);
+
 /// How Segment::build indexes vector fields.
 struct SegmentBuildOptions {
     std::size_t threads = 1;  ///< index build threads
@@ -79,6 +102,9 @@ struct SegmentBuildOptions {
     /// used (its label count disagrees, or it is not an HNSW index).
     const Segment* base = nullptr;
     std::string base_dir;
+    /// Live documents of the collection when this segment is built (the merge's count, this segment
+    /// included): the size fields with a `memory_budget` choose their storage for. 0 = this segment's.
+    std::size_t collection_documents = 0;
 };
 
 class Segment {
@@ -97,6 +123,8 @@ public:
     Status reopen_on_disk_vectors(const std::string& dir);
     /// Resident and on-disk bytes of the vector indexes (measured at build and open).
     const VectorFootprint& vector_footprint() const noexcept { return vector_footprint_; }
+    /// Per vector field with an index here: its codec, on-disk flag and resident bytes.
+    const std::vector<VectorFieldStorage>& vector_storage() const noexcept { return vector_storage_; }
 
     std::uint64_t id() const noexcept { return id_; }
     std::uint32_t size() const noexcept { return static_cast<std::uint32_t>(ids_.size()); }
@@ -230,6 +258,7 @@ private:
     std::vector<std::size_t> rescore_;                          // per schema field: quantization.rescore
     std::vector<std::uint8_t> on_disk_;                         // per schema field: on_disk
     VectorFootprint vector_footprint_;
+    std::vector<VectorFieldStorage> vector_storage_;
     std::vector<std::optional<sparse::ExactSparseIndex>> sparse_;  // per schema field
     // per schema field: multi_vector fields' token stores (+ MUVERA FDE graph), `mv_<field>.mvix`
     std::vector<std::unique_ptr<multivector::MultiVectorIndex>> multi_;

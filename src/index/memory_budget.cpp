@@ -5,7 +5,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 
 #include "quiver/index/vector_index.h"
 
@@ -127,6 +129,29 @@ Result<BudgetChoice> choose_for_budget(const BudgetRequest& r) {
         "bytes ({:.1f} per vector)",
         r.index_type == "auto" ? "dense" : r.index_type, r.rows, r.dim, r.budget_bytes, smallest,
         double(smallest) / double(r.rows)));
+}
+
+Result<std::uint64_t> parse_byte_size(std::string_view text) {
+    std::size_t i = 0;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+    const std::string number(text.substr(0, i));
+    std::string unit(text.substr(i));
+    for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto bad = [&] {
+        return invalid_argument(fmt::format("'{}' is not a size (e.g. 1GiB, 512MiB, 2GB or bytes)", text));
+    };
+    if (number.empty() || std::count(number.begin(), number.end(), '.') > 1) return bad();
+    double scale = 1;
+    if (!unit.empty() && unit != "b") {
+        const char prefix = unit[0];
+        const std::string rest = unit.substr(1);
+        const int power = prefix == 'k' ? 1 : prefix == 'm' ? 2 : prefix == 'g' ? 3 : prefix == 't' ? 4 : 0;
+        if (power == 0 || (!rest.empty() && rest != "ib" && rest != "b")) return bad();
+        scale = std::pow(rest == "b" ? 1000.0 : 1024.0, power);
+    }
+    const double bytes = std::strtod(number.c_str(), nullptr) * scale;
+    if (!(bytes >= 1) || bytes > 1e18) return bad();
+    return static_cast<std::uint64_t>(bytes);
 }
 
 }  // namespace quiver::index

@@ -480,6 +480,7 @@ ApiResponse Api::route(const ApiRequest& req, std::string& label) {
             stats.set("write_stalls", Value::number(static_cast<double>(st.write_stalls)));
             stats.set("vector_memory_bytes", Value::number(static_cast<double>(st.vector_memory_bytes)));
             stats.set("vector_disk_bytes", Value::number(static_cast<double>(st.vector_disk_bytes)));
+            if (!st.vector_budgets.empty()) stats.set("vector_budgets", vector_budgets_to_json(st.vector_budgets));
             Value o = Value::object();
             o.set("name", Value::string(name));
             o.set("schema", schema_to_json((*c)->schema()));

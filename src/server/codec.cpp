@@ -7,6 +7,7 @@
 #include <limits>
 #include <map>
 
+#include "quiver/index/memory_budget.h"
 #include "quiver/pipeline/chunking.h"
 #include "quiver/pipeline/pipeline_file.h"
 #include "quiver/storage/file_format.h"
@@ -189,7 +190,7 @@ Result<engine::Schema> schema_from_json(const Value& v) {
             }
         } else if (spec.type == FieldType::kVector) {
             QUIVER_TRY(check_keys(f, {"name", "type", "dim", "metric", "index", "m", "ef_construction", "encoder", "sources",
-                                      "quantization", "on_disk"},
+                                      "quantization", "on_disk", "memory_budget"},
                                   where));
         } else if (spec.type == FieldType::kMultiVector) {
             QUIVER_TRY(check_keys(f, {"name", "type", "dim", "index", "m", "ef_construction", "encoder", "sources"}, where));
@@ -275,6 +276,22 @@ Result<engine::Schema> schema_from_json(const Value& v) {
                 if (!d->is_bool()) return bad(where + ": \"on_disk\" must be a boolean");
                 spec.on_disk = d->as_bool();
             }
+            if (const Value* b = f.find("memory_budget")) {
+                // Bytes, or a size with units ("1GiB", "512MiB", "2GB").
+                if (b->is_number()) {
+                    const double x = b->as_number();
+                    if (!(x >= 1 && x <= 1e18) || x != std::floor(x)) {
+                        return bad(where + ": \"memory_budget\" must be a positive whole number of bytes or a size such as \"1GiB\"");
+                    }
+                    spec.memory_budget = static_cast<std::uint64_t>(x);
+                } else if (b->is_string()) {
+                    auto bytes = index::parse_byte_size(b->as_string());
+                    if (!bytes) return bad(where + ": \"memory_budget\" " + bytes.error().message());
+                    spec.memory_budget = *bytes;
+                } else {
+                    return bad(where + ": \"memory_budget\" must be bytes or a size such as \"1GiB\"");
+                }
+            }
         }
         s.fields.push_back(std::move(spec));
     }
@@ -346,6 +363,7 @@ Value schema_to_json(const engine::Schema& s) {
                 o.set("quantization", std::move(q));
             }
             if (f.on_disk) o.set("on_disk", Value::boolean(true));
+            if (f.memory_budget != 0) o.set("memory_budget", Value::number(static_cast<double>(f.memory_budget)));
             if (!f.sources.empty()) {
                 Value src = Value::array();
                 for (const auto& x : f.sources) src.as_array().push_back(Value::string(x));
@@ -360,6 +378,28 @@ Value schema_to_json(const engine::Schema& s) {
     Value out = Value::object();
     out.set("fields", std::move(fields));
     out.set("bm25", std::move(bm));
+    return out;
+}
+
+Value vector_budgets_to_json(const std::vector<engine::VectorBudgetStats>& budgets) {
+    Value out = Value::array();
+    for (const auto& b : budgets) {
+        Value segs = Value::array();
+        for (const auto& sg : b.segments) {
+            Value o = Value::object();
+            o.set("id", Value::number(static_cast<double>(sg.id)));
+            o.set("codec", Value::string(sg.codec));
+            o.set("on_disk", Value::boolean(sg.on_disk));
+            o.set("memory_bytes", Value::number(static_cast<double>(sg.memory_bytes)));
+            segs.as_array().push_back(std::move(o));
+        }
+        Value o = Value::object();
+        o.set("field", Value::string(b.field));
+        o.set("budget_bytes", Value::number(static_cast<double>(b.budget_bytes)));
+        o.set("memory_bytes", Value::number(static_cast<double>(b.memory_bytes)));
+        o.set("segments", std::move(segs));
+        out.as_array().push_back(std::move(o));
+    }
     return out;
 }
 

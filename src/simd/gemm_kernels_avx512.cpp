@@ -61,33 +61,75 @@ void gemm_tile(const float* a, std::size_t lda, const float* panel, std::size_t 
     kTiles[mr](a, lda, panel, k, c, ldc, nr, bias, accumulate, alpha);
 }
 
-std::size_t select(const float* s, const float* add, float scale, float offset, std::size_t n, float bound,
-                   std::uint32_t* out) {
-    const __m512 vs = _mm512_set1_ps(scale);
-    const __m512 vo = _mm512_set1_ps(offset);
-    const __m512 vb = _mm512_set1_ps(bound);
-    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    std::size_t m = 0;
-    for (std::size_t j = 0; j < n; j += 16) {
-        const __mmask16 live = tail_mask(n - j);
-        __m512 base = vo;
-        if (add != nullptr) base = _mm512_add_ps(base, _mm512_maskz_loadu_ps(live, add + j));
-        // (The compiler may fuse the multiply-add: the selected set can differ from the scalar
-        // kernel's by rounding at the bound, which callers re-check.)
-        const __m512 d = _mm512_add_ps(base, _mm512_mul_ps(vs, _mm512_maskz_loadu_ps(live, s + j)));
-        const __mmask16 hit = _mm512_mask_cmp_ps_mask(live, d, vb, _CMP_LE_OQ);
-        if (hit != 0) {
-            const __m512i idx = _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(j)));
-            _mm512_mask_compressstoreu_epi32(out + m, hit, idx);
-            m += static_cast<std::size_t>(__builtin_popcount(hit));
+// Exact-search scan (GemmKernels::scan): an MR x (16 NV) product in 2 * MR (NV = 2) or MR (NV = 1, the last
+// panel of at most 16 queries) accumulators, turned into distances and compared with the queries' bounds
+// while in registers; only rows with a kept column are stored.
+template <int MR, int NV>
+std::uint32_t scan_tile(const float* a, std::size_t lda, const float* panel, std::size_t k, const float* row_add,
+                        const float* offset, float scale, const float* bound, float* d_out, std::uint32_t* hits) {
+    __m512 acc[MR][NV];
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+    }
+    for (std::size_t i = 0; i < k; ++i) {
+        __m512 b[NV];
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) b[v] = _mm512_load_ps(panel + i * kPanel + 16 * v);
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; ++r) {
+            const __m512 av = _mm512_set1_ps(a[static_cast<std::size_t>(r) * lda + i]);
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(av, b[v], acc[r][v]);
         }
     }
-    return m;
+    const __m512 vs = _mm512_set1_ps(scale);
+    __m512 off[NV];
+    __m512 bnd[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) {
+        off[v] = _mm512_loadu_ps(offset + 16 * v);
+        bnd[v] = _mm512_loadu_ps(bound + 16 * v);
+    }
+    std::uint32_t rows = 0;
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+        __m512 d[NV];
+        std::uint32_t mask = 0;
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) {
+            const __m512 base = row_add != nullptr ? _mm512_add_ps(off[v], _mm512_set1_ps(row_add[r])) : off[v];
+            d[v] = _mm512_fmadd_ps(vs, acc[r][v], base);
+            mask |= static_cast<std::uint32_t>(_mm512_cmp_ps_mask(d[v], bnd[v], _CMP_LE_OQ)) << (16 * v);
+        }
+        if (mask != 0) {
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v) _mm512_storeu_ps(d_out + static_cast<std::size_t>(r) * kPanel + 16 * v, d[v]);
+            hits[r] = mask;
+            rows |= 1u << r;
+        }
+    }
+    return rows;
+}
+
+using ScanFn = std::uint32_t (*)(const float*, std::size_t, const float*, std::size_t, const float*, const float*, float,
+                                 const float*, float*, std::uint32_t*);
+constexpr ScanFn kScans[2][13] = {
+    {nullptr, &scan_tile<1, 1>, &scan_tile<2, 1>, &scan_tile<3, 1>, &scan_tile<4, 1>, &scan_tile<5, 1>, &scan_tile<6, 1>,
+     &scan_tile<7, 1>, &scan_tile<8, 1>, &scan_tile<9, 1>, &scan_tile<10, 1>, &scan_tile<11, 1>, &scan_tile<12, 1>},
+    {nullptr, &scan_tile<1, 2>, &scan_tile<2, 2>, &scan_tile<3, 2>, &scan_tile<4, 2>, &scan_tile<5, 2>, &scan_tile<6, 2>,
+     &scan_tile<7, 2>, &scan_tile<8, 2>, &scan_tile<9, 2>, &scan_tile<10, 2>, &scan_tile<11, 2>, &scan_tile<12, 2>}};
+
+std::uint32_t scan(const float* a, std::size_t lda, const float* panel, std::size_t k, std::size_t mr, std::size_t nr,
+                   const float* row_add, const float* offset, float scale, const float* bound, float* d_out,
+                   std::uint32_t* hits) {
+    return kScans[nr > 16 ? 1 : 0][mr](a, lda, panel, k, row_add, offset, scale, bound, d_out, hits);
 }
 
 }  // namespace
 
-const GemmKernels kGemmKernels{"avx512", &gemm_tile, 12, &select};
+const GemmKernels kGemmKernels{"avx512", &gemm_tile, 12, &scan};
 
 }  // namespace avx512
 }  // namespace quiver::simd::detail

@@ -27,19 +27,36 @@ void gemm_tile(const float* a, std::size_t lda, const float* panel, std::size_t 
     }
 }
 
-std::size_t select(const float* s, const float* add, float scale, float offset, std::size_t n, float bound,
-                   std::uint32_t* out) {
-    std::size_t m = 0;
-    for (std::size_t j = 0; j < n; ++j) {
-        const float d = offset + (add != nullptr ? add[j] : 0.0f) + scale * s[j];
-        if (d <= bound) out[m++] = static_cast<std::uint32_t>(j);
+std::uint32_t scan(const float* a, std::size_t lda, const float* panel, std::size_t k, std::size_t mr, std::size_t nr,
+                   const float* row_add, const float* offset, float scale, const float* bound, float* d_out,
+                   std::uint32_t* hits) {
+    std::uint32_t rows = 0;
+    for (std::size_t r = 0; r < mr; ++r) {
+        float acc[kPanel] = {};
+        const float* ar = a + r * lda;
+        for (std::size_t i = 0; i < k; ++i) {
+            const float av = ar[i];
+            const float* b = panel + i * kPanel;
+            for (std::size_t j = 0; j < nr; ++j) acc[j] += av * b[j];
+        }
+        const float add = row_add != nullptr ? row_add[r] : 0.0f;
+        float d[kPanel];
+        std::uint32_t mask = 0;
+        for (std::size_t j = 0; j < nr; ++j) {
+            d[j] = offset[j] + add + scale * acc[j];
+            if (d[j] <= bound[j]) mask |= 1u << j;
+        }
+        if (mask == 0) continue;
+        for (std::size_t j = 0; j < nr; ++j) d_out[r * kPanel + j] = d[j];
+        hits[r] = mask;
+        rows |= 1u << r;
     }
-    return m;
+    return rows;
 }
 
 }  // namespace
 
-const GemmKernels kGemmKernels{"scalar", &gemm_tile, 4, &select};
+const GemmKernels kGemmKernels{"scalar", &gemm_tile, 4, &scan};
 
 }  // namespace scalar
 }  // namespace quiver::simd::detail

@@ -140,5 +140,23 @@ TEST(MemoryBudget, TooSmallBudgetsAndBadRequestsAreRefused) {
     EXPECT_FALSE(choose_for_budget({.budget_bytes = 1 << 30, .rows = 10, .dim = 8, .M = 1}));
 }
 
+TEST(MemoryBudget, ByteSizesParseExactlyAndRejectGarbage) {
+    EXPECT_EQ(*parse_byte_size("1GiB"), 1073741824u);
+    EXPECT_EQ(*parse_byte_size("1g"), 1073741824u);
+    EXPECT_EQ(*parse_byte_size("512MiB"), 512u << 20);
+    EXPECT_EQ(*parse_byte_size("1.5GiB"), 1610612736u);
+    EXPECT_EQ(*parse_byte_size("64KiB"), 65536u);
+    EXPECT_EQ(*parse_byte_size("2GB"), 2000000000u);
+    EXPECT_EQ(*parse_byte_size("3kb"), 3000u);
+    EXPECT_EQ(*parse_byte_size("1000000"), 1000000u);
+    EXPECT_EQ(*parse_byte_size("7B"), 7u);
+    for (const char* bad : {"", "GiB", "1.2.3", "1x", "1 GiB", "-5", "0", "1GiBs", "2e3", "1e19"}) {
+        auto r = parse_byte_size(bad);
+        ASSERT_FALSE(r) << bad;
+        EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+        EXPECT_NE(r.error().message().find("is not a size"), std::string::npos) << r.error().message();
+    }
+}
+
 }  // namespace
 }  // namespace quiver::index

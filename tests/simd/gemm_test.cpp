@@ -1,5 +1,5 @@
-// simd/gemm.h's score filter (the exact search's SIMD top-k pre-selection) at every level this CPU
-// and build offer, against the formula in double precision. (The GEMM itself is tested at every level
+// simd/gemm.h's fused distance filter (the exact search's SIMD top-k pre-selection) at every level this
+// CPU and build offer, against the formula in double precision. (The GEMM itself is tested at every level
 // by tests/encode/kernels_test.cpp, where the transformer uses it.)
 #include <gtest/gtest.h>
 
@@ -13,40 +13,74 @@
 namespace quiver::simd {
 namespace {
 
-TEST(GemmSelect, KeepsExactlyTheColumnsUnderTheBoundAtEveryLevel) {
+// GemmKernels::scan: every (row, column) whose distance offset[j] + add[r] + scale * (a_r . q_j) is at
+// most bound[j] is reported, with its distance, and nothing else; rows with nothing kept are untouched.
+TEST(GemmScan, KeepsExactlyTheDistancesUnderTheBoundsAtEveryLevel) {
     std::mt19937 rng(5);
     std::normal_distribution<float> nd(0.0f, 1.0f);
     for (int level = 0; level <= 2; ++level) {
-        const GemmKernels* k = gemm_kernels_for(static_cast<SimdLevel>(level));
-        if (k == nullptr) {
+        const GemmKernels* kern = gemm_kernels_for(static_cast<SimdLevel>(level));
+        if (kern == nullptr) {
             std::printf("level %d: not available on this CPU/build\n", level);
             continue;
         }
-        for (const std::size_t n : {0, 1, 7, 16, 17, 31, 512, 1000}) {
-            std::vector<float> s(n), add(n);
-            for (auto& x : s) x = nd(rng);
-            for (auto& x : add) x = std::abs(nd(rng));
-            for (const bool l2 : {false, true}) {
-                const float scale = l2 ? -2.0f : -1.0f;
-                const float offset = l2 ? 1.5f : 1.0f;
-                for (const float bound : {-1e30f, 0.2f, 1.0f, 2.5f, INFINITY}) {
-                    std::vector<std::uint32_t> out(n + 1, 0xFFFFFFFFu);
-                    const std::size_t m = k->select(s.data(), l2 ? add.data() : nullptr, scale, offset, n, bound,
-                                                    out.data());
-                    ASSERT_LE(m, n);
-                    ASSERT_EQ(out[m], 0xFFFFFFFFu) << k->name << ": wrote past the count";
-                    std::size_t at = 0;
-                    for (std::size_t j = 0; j < n; ++j) {
-                        const double d = double(offset) + (l2 ? double(add[j]) : 0.0) + double(scale) * s[j];
-                        const bool want = d <= bound;
-                        const bool got = at < m && out[at] == j;
-                        if (got) ++at;
-                        // A column within float rounding of the bound may go either way (fused multiply-add).
-                        if (std::abs(d - double(bound)) > 1e-5) {
-                            ASSERT_EQ(got, want) << k->name << " n " << n << " j " << j << " bound " << bound;
+        for (const std::size_t k : {1, 7, 100, 300}) {
+            for (const std::size_t nq : {1, 9, 16, 17, 32}) {
+                const std::size_t lda = k + 3;  // a row stride wider than the rows
+                std::vector<float> q(nq * k);
+                for (auto& x : q) x = nd(rng);
+                PackedB packed;
+                pack_rows(q.data(), nq, k, k, packed);
+                for (std::size_t mr = 1; mr <= kern->mr; ++mr) {
+                    std::vector<float> a(mr * lda), add(mr);
+                    for (auto& x : a) x = nd(rng);
+                    for (auto& x : add) x = std::abs(nd(rng));
+                    for (const bool l2 : {false, true}) {
+                        const float scale = l2 ? -2.0f : -1.0f;
+                        std::vector<double> want(mr * kGemmPanel);
+                        std::vector<float> offset(kGemmPanel, 0.0f);
+                        std::vector<float> bound(kGemmPanel, -INFINITY);
+                        for (std::size_t j = 0; j < nq; ++j) {
+                            offset[j] = l2 ? 1.0f + 0.1f * float(j) : 1.0f;
+                            // Bounds from everything to nothing, and about half the rows.
+                            bound[j] = j % 4 == 0 ? INFINITY : j % 4 == 1 ? -1e30f : float(offset[j]) + nd(rng);
+                        }
+                        for (std::size_t r = 0; r < mr; ++r) {
+                            for (std::size_t j = 0; j < nq; ++j) {
+                                double dot = 0;
+                                for (std::size_t i = 0; i < k; ++i) dot += double(a[r * lda + i]) * q[j * k + i];
+                                want[r * kGemmPanel + j] = double(offset[j]) + (l2 ? double(add[r]) : 0.0) + scale * dot;
+                            }
+                        }
+                        std::vector<float> d(kern->mr * kGemmPanel, 12345.0f);
+                        std::vector<std::uint32_t> hits(kern->mr, 0xDEADu);
+                        const std::uint32_t rows = kern->scan(a.data(), lda, packed.panel(0), k, mr, nq,
+                                                              l2 ? add.data() : nullptr, offset.data(), scale,
+                                                              bound.data(), d.data(), hits.data());
+                        ASSERT_EQ(rows >> mr, 0u) << kern->name << ": a row past mr";
+                        for (std::size_t r = 0; r < mr; ++r) {
+                            const bool row_kept = (rows >> r & 1u) != 0;
+                            if (!row_kept) ASSERT_EQ(hits[r], 0xDEADu) << kern->name << ": an unkept row was written";
+                            const std::uint32_t cols = row_kept ? hits[r] : 0;
+                            if (row_kept) ASSERT_NE(cols, 0u) << kern->name;
+                            for (std::size_t j = 0; j < kGemmPanel; ++j) {
+                                const bool got = (cols >> j & 1u) != 0;
+                                if (j >= nq) {
+                                    ASSERT_FALSE(got) << kern->name << ": padding column " << j << " kept";
+                                    continue;
+                                }
+                                const double w = want[r * kGemmPanel + j];
+                                // Within float rounding of the bound a column may go either way.
+                                const double tol = 1e-4 * (1.0 + std::abs(w));
+                                if (std::abs(w - double(bound[j])) > tol) {
+                                    ASSERT_EQ(got, w <= double(bound[j]))
+                                        << kern->name << " k " << k << " nq " << nq << " mr " << mr << " r " << r
+                                        << " j " << j;
+                                }
+                                if (got) ASSERT_NEAR(d[r * kGemmPanel + j], w, tol) << kern->name;
+                            }
                         }
                     }
-                    ASSERT_EQ(at, m) << k->name << ": indices not ascending or out of range";
                 }
             }
         }

@@ -235,6 +235,21 @@ struct ScrollPage {
     std::optional<std::string> next_after;
 };
 
+/// A vector field with a `memory_budget`: its persisted segments' resident bytes against the budget,
+/// and each segment's choice (docs/collections.md "Memory budget").
+struct VectorBudgetStats {
+    struct Segment {
+        std::uint64_t id = 0;
+        std::string codec;  ///< "none" (float32 in memory) or the codec of the segment's index
+        bool on_disk = false;  ///< float32 vectors left on disk for the rescore
+        std::uint64_t memory_bytes = 0;
+    };
+    std::string field;
+    std::uint64_t budget_bytes = 0;
+    std::uint64_t memory_bytes = 0;  ///< sum over the persisted segments
+    std::vector<Segment> segments;   ///< persisted segments, ascending id
+};
+
 struct CollectionStats {
     std::size_t documents = 0;          ///< live documents
     std::size_t segments = 0;           ///< persisted + in-memory
@@ -256,6 +271,8 @@ struct CollectionStats {
     std::uint64_t vector_memory_bytes = 0;
     /// Float32 vectors of `on_disk` fields left in the segment files, read only by the rescore.
     std::uint64_t vector_disk_bytes = 0;
+    /// Per vector field with a memory_budget, in schema order.
+    std::vector<VectorBudgetStats> vector_budgets;
 };
 
 class Collection {

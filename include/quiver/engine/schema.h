@@ -23,6 +23,9 @@
 ///     stay float32 and exact. With `on_disk` (quantized fields only) persisted segments leave the float32
 ///     vectors in the index file and the rescore reads them with pread: only codes, graph or lists and ids
 ///     stay resident (CollectionStats::vector_memory_bytes / vector_disk_bytes).
+///     With `memory_budget` (bytes; instead of `quantization` and `on_disk`) each persisted segment picks
+///     float32 or codes with float32 vectors on disk by the rule of index/memory_budget.h, so the field's
+///     persisted segments fit the budget once optimized (docs/collections.md "Memory budget").
 ///   - sparse_vector: term -> weight (weights finite, >= 0; zeros dropped), searched exactly by inner
 ///     product over the shared posting core (`sparse::ExactSparseIndex`). With an `encoder` (a SPLADE
 ///     model directory), documents and queries may give text (or the field takes its `sources`), which
@@ -109,6 +112,10 @@ struct FieldSpec {
                           ///< multi_vector (ColBERT): "" or a model directory
     VectorQuantization quantization{};  ///< vector fields: codes for persisted segments
     bool on_disk = false;  ///< quantized vector fields: float32 vectors stay on disk (read by the rescore)
+    /// Vector fields: resident bytes allowed for the field's persisted segments (0 = no budget). Each
+    /// persisted segment picks its storage by index/memory_budget.h's rule for the collection's live
+    /// documents when it is built (docs/collections.md "Memory budget"); excludes `quantization`/`on_disk`.
+    std::uint64_t memory_budget = 0;
     // multi_vector (also dim, encoder, sources; hnsw_m / hnsw_ef_construction for the MUVERA graph)
     MultiVectorIndexKind mv_index = MultiVectorIndexKind::kMuvera;
     multivector::TokenCodec token_codec = multivector::TokenCodec::kFloat32;  ///< persisted segments' token store

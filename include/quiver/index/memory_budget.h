@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "quiver/core/result.h"
@@ -62,5 +63,10 @@ Result<std::vector<BudgetChoice>> budget_candidates(const BudgetRequest& request
 
 /// The first candidate that fits; kInvalidArgument for a bad request or when none fits.
 Result<BudgetChoice> choose_for_budget(const BudgetRequest& request);
+
+/// "1GiB", "512MiB", "1.5GiB", "64KiB", "2GB", "1000000": binary units (KiB, MiB, GiB, TiB, or a bare
+/// K/M/G/T), decimal ones (KB, MB, GB, TB), case-insensitive; plain digits are bytes. At least 1 byte,
+/// at most 1e18; kInvalidArgument ("'<text>' is not a size ...") otherwise.
+Result<std::uint64_t> parse_byte_size(std::string_view text);
 
 }  // namespace quiver::index

@@ -17,6 +17,9 @@ namespace quiver::server {
 
 Result<engine::Schema> schema_from_json(const json::Value& v);
 json::Value schema_to_json(const engine::Schema& s);
+/// CollectionStats::vector_budgets as `[{"field", "budget_bytes", "memory_bytes", "segments": [{"id", "codec",
+/// "on_disk", "memory_bytes"}]}]`.
+json::Value vector_budgets_to_json(const std::vector<engine::VectorBudgetStats>& budgets);
 /// kInvalidArgument naming the first member of object `v` not in `allowed` ("unknown key 'x' in <where>").
 [[nodiscard]] Status check_keys(const json::Value& v, std::initializer_list<std::string_view> allowed,
                                 std::string_view where);

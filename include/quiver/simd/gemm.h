@@ -1,6 +1,7 @@
 /// @file gemm.h
 /// @brief Single-precision matrix products with the right-hand side packed once: the transformer's
-/// linear layers and attention (encode/) and batched exact search (index/ FlatIndex) share them.
+/// linear layers and attention (encode/) and batched exact search (index/ FlatIndex, through the fused
+/// distance filter GemmKernels::scan) share them.
 ///
 /// C[m][n] = alpha * sum_k A[m][k] * W[n][k] (+ bias[n]) (+ C[m][n] when accumulating). W is given
 /// row-major [n][k] (a linear layer's weight in PyTorch's [out, in] layout, or base vectors) and
@@ -85,12 +86,19 @@ struct GemmKernels {
     void (*tile)(const float* a, std::size_t lda, const float* panel, std::size_t k, float* c, std::size_t ldc,
                  std::size_t mr, std::size_t nr, const float* bias, bool accumulate, float alpha);
     std::size_t mr;  ///< rows per tile at most
-    /// Score filter for exact search over a product: writes to `out` (room for n) the indices j < n,
-    /// ascending, with offset + (add ? add[j] : 0) + scale * s[j] <= bound, and returns their count.
-    /// (Cosine / inner product: offset 1, scale -1; L2: offset |q|^2, add the base norms, scale -2.)
-    /// Levels may round differently at the bound (fused multiply-add): callers re-check what they keep.
-    std::size_t (*select)(const float* s, const float* add, float scale, float offset, std::size_t n, float bound,
-                          std::uint32_t* out);
+    /// Exact-search scan of one tile, the product never leaving registers: `a` holds mr <= this->mr base
+    /// rows (row stride lda) and `panel` a packed panel of kGemmPanel queries (pack_rows of the queries).
+    /// For r < mr, j < kGemmPanel: d[r][j] = offset[j] + (row_add ? row_add[r] : 0) + scale * (a_r . q_j),
+    /// kept when d[r][j] <= bound[j]. (Cosine / inner product: offset 1, scale -1; L2: offset |q|^2,
+    /// row_add the base rows' squared norms, scale -2.) `offset` and `bound` have kGemmPanel entries;
+    /// columns past the queries must have bound -infinity. For every row with a kept column, bit r of
+    /// the result is set, hits[r] gets the kept columns' bits (bit j) and d_out[r * kGemmPanel + j] the
+    /// distances of the row (rows with nothing kept are left untouched). `nr` <= kGemmPanel is the
+    /// number of real columns (levels may skip the work of columns >= nr, whose bound excludes them).
+    /// Levels round differently (fused multiply-add, summation order): the exact search re-scores.
+    std::uint32_t (*scan)(const float* a, std::size_t lda, const float* panel, std::size_t k, std::size_t mr,
+                          std::size_t nr, const float* row_add, const float* offset, float scale, const float* bound,
+                          float* d_out, std::uint32_t* hits);
 };
 
 /// The micro-kernel of the active level.

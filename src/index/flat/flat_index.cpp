@@ -16,10 +16,11 @@ namespace {
 // Batches at least this large go through matrix products (simd/gemm.h); smaller ones scan with the
 // SIMD distance kernel.
 constexpr std::size_t kBlasMinQueries = 16;
-// Blocks sized for a 2 MiB L2: a packed base block (512 rows x dim floats; 200 KiB at dim 100), a
-// query block (240 rows: whole 12-, 6- and 4-row tiles) and its scores (240 x 512 floats = 480 KiB).
-constexpr std::size_t kQueryBlock = 240;
-constexpr std::size_t kBaseBlock = 512;
+// The base is claimed by the threads in chunks of this many rows (dynamically: a thread that falls
+// behind on a shared machine takes fewer), each scanned in row blocks of about kBlockBytes of vectors,
+// which stay in L1 while every query panel passes over them.
+constexpr std::size_t kChunkRows = 1024;
+constexpr std::size_t kBlockBytes = 24 * 1024;
 // A single query's scan is split across threads once the base has this many rows.
 constexpr std::size_t kSplitMinRows = 16384;
 
@@ -163,65 +164,90 @@ void FlatIndex::candidates_gemm(MatrixView<float> queries, std::size_t kk, const
     const std::size_t threads = resolve_threads(params.threads);
     const std::size_t n = labels_.size();
     const std::size_t nq = queries.rows;
-    std::vector<float> qnorms(metric_ == Metric::kL2 ? nq : 0);
+    const bool l2 = metric_ == Metric::kL2;
+    const simd::GemmKernels& gk = simd::gemm_kernels();
+    const std::size_t mr = gk.mr;
+    // The queries are packed once into panels of kGemmPanel (simd/gemm.h); the base rows are read in
+    // place as the kernel's broadcast operand, so the base is never copied. Each tile's distances are
+    // compared with its queries' current bounds in registers (GemmKernels::scan): only the few rows
+    // that beat a bound leave the kernel.
+    simd::PackedB packed;
+    simd::pack_rows(queries.data, nq, dim_, dim_, packed);
+    const std::size_t panels = packed.panels();
+    std::vector<float> offsets(panels * simd::kGemmPanel, 0.0f);
     const auto& kern = simd::active_kernels();
-    for (std::size_t q = 0; q < qnorms.size(); ++q) qnorms[q] = kern.norm_squared(queries.row_ptr(q), dim_);
-    // The base blocks are split over the threads; each packs its blocks (simd/gemm.h panels) once and
-    // passes every query block over a block while it is in L2, keeping its own top-k per query; the
-    // threads' lists are merged at the end. Scores never leave the thread that made them.
-    const std::size_t blocks = (n + kBaseBlock - 1) / kBaseBlock;
-    const std::size_t parts = std::max<std::size_t>(1, std::min(threads, blocks));
-    std::vector<std::vector<detail::TopK>> tops(parts);
-    pool_->parallel_for(parts, parts, [&](std::size_t part, std::size_t) {
-        std::vector<detail::TopK>& top = tops[part];
-        top.assign(nq, detail::TopK(kk));
-        simd::PackedB packed;
-        std::vector<float> scores(kQueryBlock * kBaseBlock);
-        std::vector<std::uint32_t> hits(kBaseBlock);
-        const simd::GemmKernels& gk = simd::gemm_kernels();
-        for (std::size_t blk = blocks * part / parts; blk < blocks * (part + 1) / parts; ++blk) {
-            const std::size_t b0 = blk * kBaseBlock;
-            const std::size_t bn = std::min(kBaseBlock, n - b0);
-            simd::pack_rows(base_ + b0 * dim_, bn, dim_, dim_, packed);
-            for (std::size_t q0 = 0; q0 < nq; q0 += kQueryBlock) {
-                const std::size_t qn = std::min(kQueryBlock, nq - q0);
-                simd::GemmArgs g;  // scores[qn x bn] = Q[q0..] * B[b0..]^T
-                g.a = queries.row_ptr(q0);
-                g.lda = dim_;
-                g.m = qn;
-                g.c = scores.data();
-                g.ldc = bn;
-                simd::gemm(g, packed);
-                for (std::size_t qi = 0; qi < qn; ++qi) {
-                    // The SIMD filter keeps the columns under the list's current bound (most blocks:
-                    // none); each is re-checked against the bound as it tightens.
-                    detail::TopK& t = top[q0 + qi];
-                    const float* row = scores.data() + qi * bn;
-                    const bool l2 = metric_ == Metric::kL2;
-                    const float q2 = l2 ? qnorms[q0 + qi] : 1.0f;
-                    const float* add = l2 ? norms_.data() + b0 : nullptr;
-                    const float scale = l2 ? -2.0f : -1.0f;
-                    const std::size_t m = gk.select(row, add, scale, q2, bn, t.threshold(), hits.data());
-                    for (std::size_t h = 0; h < m; ++h) {
-                        const std::size_t j = hits[h];
-                        const float d = q2 + (add != nullptr ? add[j] : 0.0f) + scale * row[j];
-                        if (d <= t.threshold() && live(b0 + j, params.filter)) t.push(d, b0 + j);
+    for (std::size_t q = 0; q < nq; ++q) offsets[q] = l2 ? kern.norm_squared(queries.row_ptr(q), dim_) : 1.0f;
+    const float scale = l2 ? -2.0f : -1.0f;
+    const std::size_t chunks = (n + kChunkRows - 1) / kChunkRows;
+    const std::size_t workers = std::max<std::size_t>(1, std::min(threads, chunks));
+    const std::size_t block = std::max(mr, std::min(kChunkRows, kBlockBytes / (dim_ * sizeof(float))) / mr * mr);
+    // Per worker: a top-k list per query and the lists' thresholds as the kernel's bounds (-infinity
+    // past the last query).
+    struct Worker {
+        std::vector<detail::TopK> top;
+        std::vector<float> bounds;
+    };
+    std::vector<Worker> ws(workers);
+    pool_->parallel_for(workers, chunks, [&](std::size_t chunk, std::size_t w) {
+        Worker& st = ws[w];
+        if (st.top.empty()) {
+            st.top.assign(nq, detail::TopK(kk));
+            st.bounds.assign(panels * simd::kGemmPanel, -std::numeric_limits<float>::infinity());
+            std::fill(st.bounds.begin(), st.bounds.begin() + static_cast<std::ptrdiff_t>(nq),
+                      std::numeric_limits<float>::infinity());
+        }
+        alignas(64) float d[12 * simd::kGemmPanel];
+        std::uint32_t hits[12];
+        const std::size_t r_end = std::min(n, (chunk + 1) * kChunkRows);
+        for (std::size_t b0 = chunk * kChunkRows; b0 < r_end; b0 += block) {
+            const std::size_t rows = std::min(block, r_end - b0);
+            // Tiles of equal height (16 rows: 8 + 8, not 12 + 4).
+            const std::size_t tiles = (rows + mr - 1) / mr;
+            for (std::size_t p = 0; p < panels; ++p) {
+                const std::size_t q0 = p * simd::kGemmPanel;
+                const std::size_t nr = std::min(simd::kGemmPanel, nq - q0);
+                float* bound = st.bounds.data() + q0;
+                for (std::size_t t = 0, r = b0; t < tiles; ++t) {
+                    const std::size_t h = rows / tiles + (t < rows % tiles ? 1 : 0);
+                    std::uint32_t kept = gk.scan(base_ + r * dim_, dim_, packed.panel(p), dim_, h, nr,
+                                                 l2 ? norms_.data() + r : nullptr, offsets.data() + q0, scale, bound,
+                                                 d, hits);
+                    while (kept != 0) {
+                        const auto i = static_cast<std::size_t>(__builtin_ctz(kept));
+                        kept &= kept - 1;
+                        const std::size_t slot = r + i;
+                        if (!live(slot, params.filter)) continue;
+                        for (std::uint32_t cols = hits[i]; cols != 0; cols &= cols - 1) {
+                            const auto j = static_cast<std::size_t>(__builtin_ctz(cols));
+                            detail::TopK& top = st.top[q0 + j];
+                            const float dist = d[i * simd::kGemmPanel + j];
+                            if (dist <= top.threshold()) {
+                                top.push(dist, slot);
+                                bound[j] = top.threshold();
+                            }
+                        }
                     }
+                    r += h;
                 }
             }
         }
     });
-    for (std::size_t q = 0; q < nq; ++q) {
-        if (parts == 1) {
-            out[q] = tops[0][q].take_sorted();
-            continue;
+    std::size_t used = 0;
+    for (const Worker& st : ws) used += st.top.empty() ? 0 : 1;
+    pool_->parallel_for(threads, nq, [&](std::size_t q, std::size_t) {
+        if (used == 1) {
+            for (Worker& st : ws) {
+                if (!st.top.empty()) out[q] = st.top[q].take_sorted();
+            }
+            return;
         }
         detail::TopK merged(kk);
-        for (auto& part : tops) {
-            for (const auto& [d, slot] : part[q].take_sorted()) merged.push(d, slot);
+        for (Worker& st : ws) {
+            if (st.top.empty()) continue;
+            for (const auto& [dist, slot] : st.top[q].take_sorted()) merged.push(dist, slot);
         }
         out[q] = merged.take_sorted();
-    }
+    }, 64);
 }
 
 Result<SearchResults> FlatIndex::search(MatrixView<float> queries, const SearchParams& params) const {
@@ -239,8 +265,8 @@ Result<SearchResults> FlatIndex::search(MatrixView<float> queries, const SearchP
         candidates_scan(prepared.view, kk, params, cands);
     }
     // Re-score the float candidates in double precision so ties and near-ties resolve exactly
-    // (then by lower label), independent of BLAS blocking and SIMD level.
-    for (std::size_t q = 0; q < queries.rows; ++q) {
+    // (then by lower label), independent of the kernel's blocking and SIMD level.
+    auto rescore = [&](std::size_t q, std::size_t) {
         std::vector<std::pair<double, std::uint64_t>> exact;
         exact.reserve(cands[q].size());
         for (const auto& [d, slot] : cands[q]) {
@@ -252,6 +278,11 @@ Result<SearchResults> FlatIndex::search(MatrixView<float> queries, const SearchP
             results.labels[q * params.k + j] = Label{exact[j].second};
             results.distances[q * params.k + j] = static_cast<float>(exact[j].first);
         }
+    };
+    if (queries.rows >= kBlasMinQueries) {
+        pool_->parallel_for(resolve_threads(params.threads), queries.rows, rescore, 64);
+    } else {
+        for (std::size_t q = 0; q < queries.rows; ++q) rescore(q, 0);
     }
     return results;
 }
