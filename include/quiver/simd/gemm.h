@@ -75,6 +75,9 @@ struct GemmArgs {
     const float* bias = nullptr;  ///< n entries or null
     bool accumulate = false;      ///< add the product to C's current values
     float alpha = 1.0f;
+    /// Applied to each finished block of C (`rows` x `cols` at c, row stride ldc; after alpha, bias and
+    /// accumulate) while the block is still in L1: an activation fused into the product. Null: none.
+    void (*epilogue)(float* c, std::size_t ldc, std::size_t rows, std::size_t cols) = nullptr;
 };
 
 /// One level's micro-kernel: C[r][j] = alpha * sum_i a[r][i] * panel[i][j] (+ bias[j]) (+ C[r][j] when
@@ -102,6 +105,11 @@ const GemmKernels* gemm_kernels_for(SimdLevel level) noexcept;
 /// (null: the active level's).
 void gemm(const GemmArgs& g, const PackedB& b, std::size_t panel_begin = 0, std::size_t panel_end = 0,
           const GemmKernels* kernels = nullptr);
+/// gemm() for the transformer's products (encode/): the first row tile of each K block of B fetches the
+/// next K block into L2 while it runs, so the next block's first tile does not wait on L3 (a query's
+/// products stream every weight once; a batch's reuse each block for 8 tiles). Same K blocks, tiles and
+/// sums as gemm(), so the same results bit for bit. Levels without the kernel (AVX2, scalar) run gemm().
+void gemm_stream(const GemmArgs& g, const PackedB& b, std::size_t panel_begin = 0, std::size_t panel_end = 0);
 /// gemm() with the panels split over `pool` (null or one thread: on the caller).
 void gemm_parallel(ThreadPool* pool, const GemmArgs& g, const PackedB& b);
 

@@ -1,0 +1,58 @@
+// gemm_stream(): gemm() whose first row tile of each K block of B fetches the next block into L2.
+#include <algorithm>
+
+#include "quiver/simd/gemm.h"
+#include "simd/gemm_kernels.h"
+#include "simd/gemm_stream.h"
+
+namespace quiver::simd {
+
+void gemm_stream(const GemmArgs& g, const PackedB& b, std::size_t panel_begin, std::size_t panel_end) {
+    const GemmKernels& uk = gemm_kernels();
+    const detail::GemmStreamKernels* sk =
+        &uk == &detail::avx512::kGemmKernels ? &detail::avx512::kGemmStreamKernels : nullptr;
+    if (sk == nullptr || b.k == 0 || g.m == 0) {
+        gemm(g, b, panel_begin, panel_end);
+        return;
+    }
+    if (panel_end == 0) panel_end = b.panels();
+    // gemm()'s K blocks, row blocks and tile heights (see gemm.cpp), so the sums are gemm()'s bit for bit.
+    constexpr std::size_t kKc = 256;
+    const std::size_t mr = sk->mr;
+    const std::size_t block = std::max<std::size_t>(mr, 96 / mr * mr);
+    const std::size_t K = b.k;
+    for (std::size_t m0 = 0; m0 < g.m; m0 += block) {
+        const std::size_t m1 = std::min(g.m, m0 + block);
+        const std::size_t rows = m1 - m0;
+        const std::size_t tiles = (rows + mr - 1) / mr;
+        for (std::size_t p = panel_begin; p < panel_end; ++p) {
+            const std::size_t col = p * kGemmPanel;
+            const std::size_t nr = std::min(kGemmPanel, b.n - col);
+            const float* bias = g.bias != nullptr ? g.bias + col : nullptr;
+            for (std::size_t k0 = 0; k0 < K; k0 += kKc) {
+                const std::size_t kb = std::min(kKc, K - k0);
+                const float* panel = b.panel(p) + k0 * kGemmPanel;
+                // The K block that follows (this panel's next, the next panel's first, or the next row
+                // block's first) is fetched into L2 by this block's first tile.
+                const float* next = nullptr;
+                if (k0 + kb < K) {
+                    next = panel + kb * kGemmPanel;
+                } else if (p + 1 < panel_end) {
+                    next = b.panel(p + 1);
+                } else if (m1 < g.m) {
+                    next = b.panel(panel_begin);
+                }
+                for (std::size_t t = 0, r = m0; t < tiles; ++t) {
+                    const std::size_t h = rows / tiles + (t < rows % tiles ? 1 : 0);
+                    float* c = g.c + r * g.ldc + col;
+                    sk->tile(g.a + r * g.lda + k0, g.lda, panel, kb, c, g.ldc, h, nr, k0 == 0 ? bias : nullptr,
+                             k0 == 0 ? g.accumulate : true, g.alpha, t == 0 ? next : nullptr);
+                    if (g.epilogue != nullptr && k0 + kb >= K) g.epilogue(c, g.ldc, h, nr);
+                    r += h;
+                }
+            }
+        }
+    }
+}
+
+}  // namespace quiver::simd
