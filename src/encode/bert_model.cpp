@@ -226,12 +226,12 @@ void BertModel::forward(std::span<const BertSequence> seqs, BertWorkspace& ws, T
     });
 
     // One (sequence, head) attention on the scratch of `worker`: pack K and V, S = scale Q K^T,
-    // softmax over the keys, context = S V into ws.ctx.
-    auto attend_head = [&](std::size_t b, std::size_t h, std::size_t worker) {
+    // softmax over the keys, context = S V into ws.ctx. ws.qkv and ws.ctx hold rows from `row0` on.
+    auto attend_head = [&](std::size_t b, std::size_t h, std::size_t worker, std::size_t row0) {
         const std::size_t n = seqs[b].length;
         const std::size_t a = seqs[b].attend;
         AttentionScratch& sc = ws.attention[worker];
-        const float* base = ws.qkv.data() + ws.offsets[b] * 3 * H;
+        const float* base = ws.qkv.data() + (ws.offsets[b] - row0) * 3 * H;
         pack_rows(base + H + h * d, a, d, 3 * H, sc.keys);
         pack_cols(base + 2 * H + h * d, a, d, 3 * H, sc.values);
         ensure(sc.scores, n * a);
@@ -248,7 +248,7 @@ void BertModel::forward(std::span<const BertSequence> seqs, BertWorkspace& ws, T
         pv.a = sc.scores.data();
         pv.lda = a;
         pv.m = n;
-        pv.c = ws.ctx.data() + ws.offsets[b] * H + h * d;
+        pv.c = ws.ctx.data() + (ws.offsets[b] - row0) * H + h * d;
         pv.ldc = H;
         gemm(pv, sc.values);
     };
@@ -258,6 +258,35 @@ void BertModel::forward(std::span<const BertSequence> seqs, BertWorkspace& ws, T
     // attention: one parallel step instead of two, and no hand-over of Q, K, V between threads.
     const bool by_head = threads > 1 && T <= 256 && d % kPanel == 0 && !layers_.empty() &&
                          !layers_[0].qkv.int8();
+
+    // One thread: each layer runs over groups of whole sequences of at most kChunkRows rows (one
+    // sequence when longer), so a group's Q/K/V, context and intermediate activations stay in L2 from
+    // the product that writes them to the step that reads them. (The weights stream through once per
+    // 96-row block either way.)
+    if (threads <= 1) {
+        constexpr std::size_t kChunkRows = 256;
+        for (const BertLayer& L : layers_) {
+            for (std::size_t b0 = 0; b0 < seqs.size();) {
+                std::size_t b1 = b0 + 1;
+                while (b1 < seqs.size() && ws.offsets[b1 + 1] - ws.offsets[b0] <= kChunkRows) ++b1;
+                const std::size_t r0 = ws.offsets[b0];
+                const std::size_t rows = ws.offsets[b1] - r0;
+                float* xc = x + r0 * H;
+                L.qkv.apply(nullptr, xc, H, rows, ws.qkv.data(), 3 * H, L.bqkv.data(), false, ws.linear);
+                for (std::size_t b = b0; b < b1; ++b) {
+                    if (seqs[b].length == 0) continue;
+                    for (std::size_t h = 0; h < nh; ++h) attend_head(b, h, 0, r0);
+                }
+                L.wo.apply(nullptr, ws.ctx.data(), H, rows, xc, H, L.bo.data(), true, ws.linear);
+                k.layernorm(xc, L.ln1_g.data(), L.ln1_b.data(), rows, H, eps);
+                L.w1.apply(nullptr, xc, H, rows, ws.inter.data(), ldi, L.b1.data(), false, ws.linear, k.gelu);
+                L.w2.apply(nullptr, ws.inter.data(), ldi, rows, xc, H, L.b2.data(), true, ws.linear);
+                k.layernorm(xc, L.ln2_g.data(), L.ln2_b.data(), rows, H, eps);
+                b0 = b1;
+            }
+        }
+        return;
+    }
 
     for (const BertLayer& L : layers_) {
         if (by_head) {
@@ -274,21 +303,14 @@ void BertModel::forward(std::span<const BertSequence> seqs, BertWorkspace& ws, T
                     gemm_stream(g, L.qkv.packed(), p0, p0 + d / kPanel);
                 }
                 for (std::size_t b = 0; b < seqs.size(); ++b) {
-                    if (seqs[b].length != 0) attend_head(b, h, worker);
+                    if (seqs[b].length != 0) attend_head(b, h, worker, 0);
                 }
             });
         } else {
             L.qkv.apply(team, x, H, T, ws.qkv.data(), 3 * H, L.bqkv.data(), false, ws.linear);
-            const std::size_t pairs = seqs.size() * nh;
-            if (threads <= 1) {
-                for (std::size_t i = 0; i < pairs; ++i) {
-                    if (seqs[i / nh].length != 0) attend_head(i / nh, i % nh, 0);
-                }
-            } else {
-                team->parallel_for(pairs, [&](std::size_t i, std::size_t worker) {
-                    if (seqs[i / nh].length != 0) attend_head(i / nh, i % nh, worker);
-                });
-            }
+            team->parallel_for(seqs.size() * nh, [&](std::size_t i, std::size_t worker) {
+                if (seqs[i / nh].length != 0) attend_head(i / nh, i % nh, worker, 0);
+            });
         }
         // x <- LayerNorm(x + ctx Wo^T + bo): the product accumulates onto x in place (no copy).
         L.wo.apply(team, ws.ctx.data(), H, T, x, H, L.bo.data(), true, ws.linear);

@@ -16,15 +16,19 @@ void gemm_stream(const GemmArgs& g, const PackedB& b, std::size_t panel_begin, s
         return;
     }
     if (panel_end == 0) panel_end = b.panels();
-    // gemm()'s K blocks, row blocks and tile heights (see gemm.cpp), so the sums are gemm()'s bit for bit.
+    // gemm()'s K blocks, so the sums are gemm()'s bit for bit. Rows: all m split into tiles of equal
+    // height (a 256-row group of sequences runs as 22 tiles of 11-12 rows, not as row blocks of
+    // 96 + 96 + 64 whose last tiles are 10-11 rows), then 8 tiles (about 96 rows) per row block.
     constexpr std::size_t kKc = 256;
+    constexpr std::size_t kTilesPerBlock = 8;
     const std::size_t mr = sk->mr;
-    const std::size_t block = std::max<std::size_t>(mr, 96 / mr * mr);
     const std::size_t K = b.k;
-    for (std::size_t m0 = 0; m0 < g.m; m0 += block) {
-        const std::size_t m1 = std::min(g.m, m0 + block);
-        const std::size_t rows = m1 - m0;
-        const std::size_t tiles = (rows + mr - 1) / mr;
+    const std::size_t tiles_all = (g.m + mr - 1) / mr;
+    const std::size_t base = g.m / tiles_all, extra = g.m % tiles_all;
+    auto tile_row = [&](std::size_t t) { return t * base + std::min(t, extra); };
+    for (std::size_t t0 = 0; t0 < tiles_all; t0 += kTilesPerBlock) {
+        const std::size_t t1 = std::min(tiles_all, t0 + kTilesPerBlock);
+        const bool last_block = t1 == tiles_all;
         for (std::size_t p = panel_begin; p < panel_end; ++p) {
             const std::size_t col = p * kGemmPanel;
             const std::size_t nr = std::min(kGemmPanel, b.n - col);
@@ -39,16 +43,16 @@ void gemm_stream(const GemmArgs& g, const PackedB& b, std::size_t panel_begin, s
                     next = panel + kb * kGemmPanel;
                 } else if (p + 1 < panel_end) {
                     next = b.panel(p + 1);
-                } else if (m1 < g.m) {
+                } else if (!last_block) {
                     next = b.panel(panel_begin);
                 }
-                for (std::size_t t = 0, r = m0; t < tiles; ++t) {
-                    const std::size_t h = rows / tiles + (t < rows % tiles ? 1 : 0);
+                for (std::size_t t = t0; t < t1; ++t) {
+                    const std::size_t r = tile_row(t);
+                    const std::size_t h = tile_row(t + 1) - r;
                     float* c = g.c + r * g.ldc + col;
                     sk->tile(g.a + r * g.lda + k0, g.lda, panel, kb, c, g.ldc, h, nr, k0 == 0 ? bias : nullptr,
-                             k0 == 0 ? g.accumulate : true, g.alpha, t == 0 ? next : nullptr);
+                             k0 == 0 ? g.accumulate : true, g.alpha, t == t0 ? next : nullptr);
                     if (g.epilogue != nullptr && k0 + kb >= K) g.epilogue(c, g.ldc, h, nr);
-                    r += h;
                 }
             }
         }

@@ -107,8 +107,10 @@ void gemm(const GemmArgs& g, const PackedB& b, std::size_t panel_begin = 0, std:
           const GemmKernels* kernels = nullptr);
 /// gemm() for the transformer's products (encode/): the first row tile of each K block of B fetches the
 /// next K block into L2 while it runs, so the next block's first tile does not wait on L3 (a query's
-/// products stream every weight once; a batch's reuse each block for 8 tiles). Same K blocks, tiles and
-/// sums as gemm(), so the same results bit for bit. Levels without the kernel (AVX2, scalar) run gemm().
+/// products stream every weight once; a batch's reuse each block for 8 tiles). Rows are split into tiles
+/// of equal height over all m (then 8 tiles per row block), so a group of 128-token sequences runs in
+/// tiles of 11-12 rows. Same K blocks, so the same sums as gemm() bit for bit. Levels without the
+/// kernel (AVX2, scalar) run gemm().
 void gemm_stream(const GemmArgs& g, const PackedB& b, std::size_t panel_begin = 0, std::size_t panel_end = 0);
 /// gemm() with the panels split over `pool` (null or one thread: on the caller).
 void gemm_parallel(ThreadPool* pool, const GemmArgs& g, const PackedB& b);
