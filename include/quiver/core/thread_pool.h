@@ -5,8 +5,9 @@
 /// Idle workers sleep on a condition variable, so each parallel_for costs two thread wake-ups (tens of
 /// microseconds on a virtual machine). For a burst of short calls (one transformer forward pass: a
 /// few dozen products of a few microseconds each), a SpinScope keeps the team awake instead: while one
-/// is alive, idle workers and the waiting caller busy-wait (with `pause`) for up to about a millisecond
-/// before they fall back to sleeping, as ONNX Runtime's and OpenMP's spin-waits do.
+/// is alive, idle workers and the waiting caller busy-wait (`pause` for ~20 us, then yielding the CPU
+/// between checks, so a thread sharing the core still runs) for up to about a millisecond before they
+/// fall back to sleeping, as ONNX Runtime's and OpenMP's spin-waits do.
 ///
 /// Thread-safety: one parallel_for at a time per pool (calls are serialised by an internal mutex).
 /// SpinScopes may be opened from any thread and nest; the pool must outlive them.
