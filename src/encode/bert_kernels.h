@@ -19,6 +19,9 @@ struct BertKernels {
                       float eps);
     /// Each of `rows` rows (stride ld) of `cols` values becomes softmax(row).
     void (*softmax)(float* s, std::size_t rows, std::size_t cols, std::size_t ld);
+    /// x[r][c] = gelu(x[r][c]) for `rows` rows of `cols` values, row stride `ld` (a GEMM epilogue:
+    /// simd::GemmArgs::epilogue applies it to each finished block of the product while it is in L1).
+    void (*gelu)(float* x, std::size_t ld, std::size_t rows, std::size_t cols);
 };
 
 /// The kernels of the active SIMD level (QUIVER_SIMD may lower it).

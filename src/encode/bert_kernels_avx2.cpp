@@ -79,6 +79,10 @@ void bias_gelu(float* x, const float* bias, std::size_t rows, std::size_t cols) 
     }
 }
 
+void gelu(float* x, std::size_t ld, std::size_t rows, std::size_t cols) {
+    for (std::size_t r = 0; r < rows; ++r) bias_gelu(x + r * ld, nullptr, 1, cols);
+}
+
 void layernorm_row(float* row, const float* gamma, const float* beta, std::size_t cols, float eps) {
     __m256 acc = _mm256_setzero_ps();
     std::size_t c = 0;
@@ -137,7 +141,7 @@ void softmax(float* s, std::size_t rows, std::size_t cols, std::size_t ld) {
 
 }  // namespace
 
-const BertKernels kBertKernels{"avx2", &bias_gelu, &layernorm, &softmax};
+const BertKernels kBertKernels{"avx2", &bias_gelu, &layernorm, &softmax, &gelu};
 
 }  // namespace avx2
 }  // namespace quiver::encode::detail

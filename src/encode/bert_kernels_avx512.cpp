@@ -64,6 +64,10 @@ void bias_gelu(float* x, const float* bias, std::size_t rows, std::size_t cols) 
     }
 }
 
+void gelu(float* x, std::size_t ld, std::size_t rows, std::size_t cols) {
+    for (std::size_t r = 0; r < rows; ++r) bias_gelu(x + r * ld, nullptr, 1, cols);
+}
+
 void layernorm_row(float* row, const float* gamma, const float* beta, std::size_t cols, float eps) {
     __m512 acc = _mm512_setzero_ps();
     for (std::size_t c = 0; c < cols; c += 16) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(tail_mask(cols - c), row + c));
@@ -114,7 +118,7 @@ void softmax(float* s, std::size_t rows, std::size_t cols, std::size_t ld) {
 
 }  // namespace
 
-const BertKernels kBertKernels{"avx512", &bias_gelu, &layernorm, &softmax};
+const BertKernels kBertKernels{"avx512", &bias_gelu, &layernorm, &softmax, &gelu};
 
 }  // namespace avx512
 }  // namespace quiver::encode::detail

@@ -32,6 +32,10 @@ void ensure(std::vector<float>& v, std::size_t n) {
     if (v.size() < n) v.resize(n);
 }
 
+// Row stride of a rows x n activation matrix: n, plus 16 floats when n floats are a multiple of 2 KiB
+// (MiniLM's 1536): the micro-kernel reads 12 rows at once, and rows 2 KiB apart share a few L1 sets.
+std::size_t activation_stride(std::size_t n) { return (n * sizeof(float)) % 2048 == 0 ? n + 16 : n; }
+
 }  // namespace
 
 Result<BertConfig> BertConfig::parse(std::string_view json_text, const std::string& path) {
@@ -181,21 +185,25 @@ void BertModel::forward(std::span<const BertSequence> seqs, BertWorkspace& ws, T
     const float eps = config_.layer_norm_eps;
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
     const std::size_t threads = team != nullptr ? team->size() : 1;
+    // A forward call is a burst of a few dozen short parallel steps: keep the team spinning between them.
+    const ThreadPool::SpinScope spin(threads > 1 ? team : nullptr);
 
     ws.offsets.assign(seqs.size() + 1, 0);
     for (std::size_t b = 0; b < seqs.size(); ++b) ws.offsets[b + 1] = ws.offsets[b] + seqs[b].length;
     const std::size_t T = ws.offsets.back();
     if (T == 0) return;
+    const std::size_t ldi = activation_stride(I);
     ensure(ws.x, T * H);
     ensure(ws.qkv, T * 3 * H);
     ensure(ws.ctx, T * H);
-    ensure(ws.inter, T * I);
+    ensure(ws.inter, T * ldi);
     if (ws.attention.size() < threads) ws.attention.resize(threads);
     float* x = ws.x.data();
 
-    // Row-wise element work (LayerNorm, GELU) split over the team in blocks of rows.
+    // Row-wise element work (LayerNorm) split over the team in blocks of rows; a query's few rows stay
+    // on the caller (cheaper than a hand-over).
     auto rows_parallel = [&](std::size_t rows, const auto& fn) {
-        if (threads <= 1 || rows < 8) {
+        if (threads <= 1 || rows < 64) {
             fn(std::size_t{0}, rows);
             return;
         }
@@ -218,12 +226,12 @@ void BertModel::forward(std::span<const BertSequence> seqs, BertWorkspace& ws, T
     });
 
     // One (sequence, head) attention on the scratch of `worker`: pack K and V, S = scale Q K^T,
-    // softmax over the keys, context = S V into ws.ctx.
-    auto attend_head = [&](std::size_t b, std::size_t h, std::size_t worker) {
+    // softmax over the keys, context = S V into ws.ctx. ws.qkv and ws.ctx hold rows from `row0` on.
+    auto attend_head = [&](std::size_t b, std::size_t h, std::size_t worker, std::size_t row0) {
         const std::size_t n = seqs[b].length;
         const std::size_t a = seqs[b].attend;
         AttentionScratch& sc = ws.attention[worker];
-        const float* base = ws.qkv.data() + ws.offsets[b] * 3 * H;
+        const float* base = ws.qkv.data() + (ws.offsets[b] - row0) * 3 * H;
         pack_rows(base + H + h * d, a, d, 3 * H, sc.keys);
         pack_cols(base + 2 * H + h * d, a, d, 3 * H, sc.values);
         ensure(sc.scores, n * a);
@@ -240,21 +248,68 @@ void BertModel::forward(std::span<const BertSequence> seqs, BertWorkspace& ws, T
         pv.a = sc.scores.data();
         pv.lda = a;
         pv.m = n;
-        pv.c = ws.ctx.data() + ws.offsets[b] * H + h * d;
+        pv.c = ws.ctx.data() + (ws.offsets[b] - row0) * H + h * d;
         pv.ldc = H;
         gemm(pv, sc.values);
     };
 
-    for (const BertLayer& L : layers_) {
-        L.qkv.apply(team, x, H, T, ws.qkv.data(), 3 * H, L.bqkv.data(), false, ws.linear);
-        const std::size_t pairs = seqs.size() * nh;
-        if (threads <= 1) {
-            for (std::size_t i = 0; i < pairs; ++i) {
-                if (seqs[i / nh].length != 0) attend_head(i / nh, i % nh, 0);
+    // With a team and few rows (a query), a head's query, key and value columns (whole panels when the
+    // head width is a multiple of the panel width) are computed by the thread that then runs the head's
+    // attention: one parallel step instead of two, and no hand-over of Q, K, V between threads.
+    const bool by_head = threads > 1 && T <= 256 && d % kPanel == 0 && !layers_.empty() &&
+                         !layers_[0].qkv.int8();
+
+    // One thread: each layer runs over groups of whole sequences of at most kChunkRows rows (one
+    // sequence when longer), so a group's Q/K/V, context and intermediate activations stay in L2 from
+    // the product that writes them to the step that reads them. (The weights stream through once per
+    // 96-row block either way.)
+    if (threads <= 1) {
+        constexpr std::size_t kChunkRows = 256;
+        for (const BertLayer& L : layers_) {
+            for (std::size_t b0 = 0; b0 < seqs.size();) {
+                std::size_t b1 = b0 + 1;
+                while (b1 < seqs.size() && ws.offsets[b1 + 1] - ws.offsets[b0] <= kChunkRows) ++b1;
+                const std::size_t r0 = ws.offsets[b0];
+                const std::size_t rows = ws.offsets[b1] - r0;
+                float* xc = x + r0 * H;
+                L.qkv.apply(nullptr, xc, H, rows, ws.qkv.data(), 3 * H, L.bqkv.data(), false, ws.linear);
+                for (std::size_t b = b0; b < b1; ++b) {
+                    if (seqs[b].length == 0) continue;
+                    for (std::size_t h = 0; h < nh; ++h) attend_head(b, h, 0, r0);
+                }
+                L.wo.apply(nullptr, ws.ctx.data(), H, rows, xc, H, L.bo.data(), true, ws.linear);
+                k.layernorm(xc, L.ln1_g.data(), L.ln1_b.data(), rows, H, eps);
+                L.w1.apply(nullptr, xc, H, rows, ws.inter.data(), ldi, L.b1.data(), false, ws.linear, k.gelu);
+                L.w2.apply(nullptr, ws.inter.data(), ldi, rows, xc, H, L.b2.data(), true, ws.linear);
+                k.layernorm(xc, L.ln2_g.data(), L.ln2_b.data(), rows, H, eps);
+                b0 = b1;
             }
+        }
+        return;
+    }
+
+    for (const BertLayer& L : layers_) {
+        if (by_head) {
+            team->parallel_for(nh, [&](std::size_t h, std::size_t worker) {
+                GemmArgs g;
+                g.a = x;
+                g.lda = H;
+                g.m = T;
+                g.c = ws.qkv.data();
+                g.ldc = 3 * H;
+                g.bias = L.bqkv.data();
+                for (std::size_t part = 0; part < 3; ++part) {  // query, key, value
+                    const std::size_t p0 = (part * H + h * d) / kPanel;
+                    gemm_stream(g, L.qkv.packed(), p0, p0 + d / kPanel);
+                }
+                for (std::size_t b = 0; b < seqs.size(); ++b) {
+                    if (seqs[b].length != 0) attend_head(b, h, worker, 0);
+                }
+            });
         } else {
-            team->parallel_for(pairs, [&](std::size_t i, std::size_t worker) {
-                if (seqs[i / nh].length != 0) attend_head(i / nh, i % nh, worker);
+            L.qkv.apply(team, x, H, T, ws.qkv.data(), 3 * H, L.bqkv.data(), false, ws.linear);
+            team->parallel_for(seqs.size() * nh, [&](std::size_t i, std::size_t worker) {
+                if (seqs[i / nh].length != 0) attend_head(i / nh, i % nh, worker, 0);
             });
         }
         // x <- LayerNorm(x + ctx Wo^T + bo): the product accumulates onto x in place (no copy).
@@ -262,9 +317,9 @@ void BertModel::forward(std::span<const BertSequence> seqs, BertWorkspace& ws, T
         rows_parallel(T, [&](std::size_t r0, std::size_t r1) {
             k.layernorm(x + r0 * H, L.ln1_g.data(), L.ln1_b.data(), r1 - r0, H, eps);
         });
-        L.w1.apply(team, x, H, T, ws.inter.data(), I, L.b1.data(), false, ws.linear);
-        rows_parallel(T, [&](std::size_t r0, std::size_t r1) { k.bias_gelu(ws.inter.data() + r0 * I, nullptr, r1 - r0, I); });
-        L.w2.apply(team, ws.inter.data(), I, T, x, H, L.b2.data(), true, ws.linear);
+        // GELU runs on each finished block of the product while it is in L1 (no pass of its own).
+        L.w1.apply(team, x, H, T, ws.inter.data(), ldi, L.b1.data(), false, ws.linear, k.gelu);
+        L.w2.apply(team, ws.inter.data(), ldi, T, x, H, L.b2.data(), true, ws.linear);
         rows_parallel(T, [&](std::size_t r0, std::size_t r1) {
             k.layernorm(x + r0 * H, L.ln2_g.data(), L.ln2_b.data(), r1 - r0, H, eps);
         });

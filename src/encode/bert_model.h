@@ -10,7 +10,9 @@
 //
 // Thread-safety: a loaded model is immutable; `forward` may run concurrently with distinct
 // Workspaces. With a `team` (a ThreadPool not otherwise in use), one forward call splits its
-// products' columns and its (sequence, head) pairs over the team's threads.
+// products' columns and its (sequence, head) pairs over the team's threads, which spin between the
+// call's steps (ThreadPool::SpinScope). For few rows (<= 256) and heads of whole GEMM panels, a thread
+// computes its heads' query, key and value columns and then their attention in one step.
 #pragma once
 
 #include <cstddef>

@@ -9,6 +9,7 @@ namespace quiver::encode::detail {
 inline constexpr std::size_t kPanel = simd::kGemmPanel;
 using simd::AlignedFloats;
 using simd::gemm;
+using simd::gemm_stream;
 using simd::gemm_parallel;
 using simd::GemmArgs;
 using simd::pack_cols;

@@ -111,7 +111,8 @@ Linear::Linear(const float* w, std::size_t n, std::size_t k, bool int8) : n_(n),
 }
 
 void Linear::apply(ThreadPool* team, const float* a, std::size_t lda, std::size_t m, float* c, std::size_t ldc,
-                   const float* bias, bool accumulate, LinearScratch& s) const {
+                   const float* bias, bool accumulate, LinearScratch& s,
+                   void (*epilogue)(float*, std::size_t, std::size_t, std::size_t)) const {
     if (m == 0) return;
     if (!int8_) {
         GemmArgs g;
@@ -122,7 +123,18 @@ void Linear::apply(ThreadPool* team, const float* a, std::size_t lda, std::size_
         g.ldc = ldc;
         g.bias = bias;
         g.accumulate = accumulate;
-        gemm_parallel(team, g, f32_);
+        g.epilogue = epilogue;
+        const std::size_t panels = f32_.panels();
+        if (team == nullptr || team->size() <= 1 || panels < 2) {
+            gemm_stream(g, f32_);
+            return;
+        }
+        // A query's few rows (one row block): one panel per item. Many rows: a few items per thread,
+        // each passing every row block over its panels.
+        const std::size_t items = m <= 96 ? panels : std::min(panels, 4 * team->size());
+        team->parallel_for(items, [&](std::size_t i, std::size_t) {
+            gemm_stream(g, f32_, panels * i / items, panels * (i + 1) / items);
+        });
         return;
     }
     const Int8Kernels& kern = int8_kernels();
@@ -145,9 +157,11 @@ void Linear::apply(ThreadPool* team, const float* a, std::size_t lda, std::size_
                 const std::size_t nr = std::min(kPanel, n_ - col);
                 const std::int8_t* panel = q_.data() + p * k4_ * kPanel * 4;
                 for (std::size_t r = m0; r < m1; r += mr) {
-                    kern.tile(s.xq.data() + r * kp, kp, panel, k4_, c + r * ldc + col, ldc, std::min(mr, m1 - r), nr,
+                    const std::size_t h = std::min(mr, m1 - r);
+                    kern.tile(s.xq.data() + r * kp, kp, panel, k4_, c + r * ldc + col, ldc, h, nr,
                               s.row_scale.data() + r, s.row_zero.data() + r, col_scale_.data() + col,
                               col_sum_.data() + col, bias != nullptr ? bias + col : nullptr, accumulate);
+                    if (epilogue != nullptr) epilogue(c + r * ldc + col, ldc, h, nr);
                 }
             }
         }

@@ -78,10 +78,17 @@ public:
     std::size_t k() const noexcept { return k_; }
     bool int8() const noexcept { return int8_; }
 
-    /// C[m][n] = A[m][k] W^T (+ bias) (+ C when accumulating). A row stride lda, C row stride ldc.
-    /// With a `team`, the columns are split over its threads.
+    /// C[m][n] = A[m][k] W^T (+ bias) (+ C when accumulating), then `epilogue` (GemmArgs::epilogue) on
+    /// each finished block. A row stride lda, C row stride ldc. With a `team`, the columns are split
+    /// over its threads (float32: panels claimed dynamically, so a thread slowed by other load does
+    /// not hold the rest back).
     void apply(ThreadPool* team, const float* a, std::size_t lda, std::size_t m, float* c, std::size_t ldc,
-               const float* bias, bool accumulate, LinearScratch& scratch) const;
+               const float* bias, bool accumulate, LinearScratch& scratch,
+               void (*epilogue)(float*, std::size_t, std::size_t, std::size_t) = nullptr) const;
+
+    /// The float32 panels (gemm.h), for callers that compute a subset of the columns themselves;
+    /// empty in int8 mode.
+    const PackedB& packed() const noexcept { return f32_; }
 
 private:
     std::size_t n_ = 0, k_ = 0, k4_ = 0;

@@ -92,6 +92,7 @@ void gemm(const GemmArgs& g, const PackedB& b, std::size_t panel_begin, std::siz
                     const std::size_t h = rows / tiles + (t < rows % tiles ? 1 : 0);
                     kern.tile(g.a + r * g.lda + k0, g.lda, panel, kb, g.c + r * g.ldc + col, g.ldc, h, nr,
                               k0 == 0 ? bias : nullptr, k0 == 0 ? g.accumulate : true, g.alpha);
+                    if (g.epilogue != nullptr && k0 + kb >= b.k) g.epilogue(g.c + r * g.ldc + col, g.ldc, h, nr);
                     r += h;
                 }
                 if (b.k == 0) break;

@@ -91,6 +91,26 @@ TEST(EncodeKernels, ElementwiseKernelsMatchScalarAtEveryLevel) {
             ref->bias_gelu(a.data(), beta.data(), rows, cols);
             k->bias_gelu(b.data(), beta.data(), rows, cols);
             for (std::size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 2e-6 * (1 + std::abs(a[i]))) << k->name;
+            // The GEMM-epilogue GELU on a block of a wider matrix (row stride cols + 3) leaves the
+            // padding alone and equals bias_gelu without a bias.
+            std::vector<float> wide(rows * (cols + 3), -7.0f);
+            for (std::size_t r = 0; r < rows; ++r) {
+                std::copy(x.begin() + static_cast<std::ptrdiff_t>(r * cols),
+                          x.begin() + static_cast<std::ptrdiff_t>((r + 1) * cols), wide.begin() + static_cast<std::ptrdiff_t>(r * (cols + 3)));
+            }
+            a = x;
+            ref->bias_gelu(a.data(), nullptr, rows, cols);
+            k->gelu(wide.data(), cols + 3, rows, cols);
+            for (std::size_t r = 0; r < rows; ++r) {
+                for (std::size_t c = 0; c < cols + 3; ++c) {
+                    const float got = wide[r * (cols + 3) + c];
+                    if (c >= cols) {
+                        ASSERT_EQ(got, -7.0f) << k->name;
+                    } else {
+                        ASSERT_NEAR(got, a[r * cols + c], 2e-6 * (1 + std::abs(a[r * cols + c]))) << k->name;
+                    }
+                }
+            }
             a = x;
             b = x;
             ref->layernorm(a.data(), gamma.data(), beta.data(), rows, cols, 1e-12f);
@@ -101,6 +121,85 @@ TEST(EncodeKernels, ElementwiseKernelsMatchScalarAtEveryLevel) {
             ref->softmax(a.data(), rows, cols, cols);
             k->softmax(b.data(), rows, cols, cols);
             for (std::size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-6) << k->name << " cols " << cols;
+        }
+    }
+}
+
+// The GELU epilogue of the driver (the transformer's intermediate layer) equals the product followed
+// by GELU in double precision, at every level, over K blocks and uneven tiles.
+TEST(EncodeKernels, GemmGeluEpilogueEveryLevel) {
+    std::mt19937 rng(13);
+    for (int level = 0; level <= 2; ++level) {
+        const simd::GemmKernels* k = simd::gemm_kernels_for(static_cast<simd::SimdLevel>(level));
+        const BertKernels* bk = bert_kernels_for(level);
+        if (k == nullptr || bk == nullptr) continue;
+        const std::size_t K = 300, n = 45, m = 2 * k->mr + 3;
+        const auto a = random_floats(m * K, rng, 0.2f);
+        const auto w = random_floats(n * K, rng, 0.2f);
+        const auto bias = random_floats(n, rng);
+        PackedB b;
+        pack_rows(w.data(), n, K, K, b);
+        std::vector<float> c(m * (n + 2), 5.0f);  // row stride n + 2
+        GemmArgs g;
+        g.a = a.data();
+        g.lda = K;
+        g.m = m;
+        g.c = c.data();
+        g.ldc = n + 2;
+        g.bias = bias.data();
+        g.epilogue = bk->gelu;
+        simd::gemm(g, b, 0, 0, k);
+        for (std::size_t r = 0; r < m; ++r) {
+            for (std::size_t j = 0; j < n; ++j) {
+                double v = bias[j];
+                for (std::size_t i = 0; i < K; ++i) v += double(a[r * K + i]) * w[j * K + i];
+                const double want = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+                ASSERT_NEAR(c[r * (n + 2) + j], want, 1e-5 * (1.0 + std::abs(want))) << k->name << " r " << r << " j " << j;
+            }
+            ASSERT_EQ(c[r * (n + 2) + n], 5.0f) << k->name;
+            ASSERT_EQ(c[r * (n + 2) + n + 1], 5.0f) << k->name;
+        }
+    }
+}
+
+// The encoder's driver (next K block of B prefetched by each block's first tile) equals gemm() bit for
+// bit: same K blocks, so the same sums (its row tiling differs, which does not change them). (gemm()
+// itself is checked against double precision above.) Whole and partial panel ranges, one and several
+// row blocks.
+TEST(EncodeKernels, GemmStreamEqualsGemmBitForBit) {
+    std::mt19937 rng(17);
+    for (const std::size_t K : {1, 37, 256, 300, 600}) {
+        for (const std::size_t n : {5, 45, 96}) {
+            for (const std::size_t m : {1, 11, 12, 13, 100, 203}) {
+                const auto a = random_floats(m * (K + 1), rng);  // row stride K + 1
+                const auto w = random_floats(n * K, rng);
+                const auto bias = random_floats(n, rng);
+                PackedB b;
+                pack_rows(w.data(), n, K, K, b);
+                for (const bool acc : {false, true}) {
+                    for (const std::size_t p0 : {std::size_t{0}, b.panels() - 1}) {
+                        const auto c0 = random_floats(m * (n + 3), rng);
+                        std::vector<float> want = c0, got = c0;
+                        GemmArgs g;
+                        g.a = a.data();
+                        g.lda = K + 1;
+                        g.m = m;
+                        g.ldc = n + 3;
+                        g.bias = acc ? bias.data() : nullptr;
+                        g.accumulate = acc;
+                        g.alpha = acc ? 0.25f : 1.0f;
+                        g.epilogue = acc ? bert_kernels().gelu : nullptr;
+                        g.c = want.data();
+                        simd::gemm(g, b, p0, b.panels());
+                        g.c = got.data();
+                        simd::gemm_stream(g, b, p0, b.panels());
+                        for (std::size_t i = 0; i < want.size(); ++i) {
+                            ASSERT_EQ(got[i], want[i]) << "K " << K << " n " << n << " m " << m << " p0 " << p0
+                                                       << " at " << i;
+                        }
+                    }
+                }
+            }
         }
     }
 }

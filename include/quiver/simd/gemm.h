@@ -76,6 +76,9 @@ struct GemmArgs {
     const float* bias = nullptr;  ///< n entries or null
     bool accumulate = false;      ///< add the product to C's current values
     float alpha = 1.0f;
+    /// Applied to each finished block of C (`rows` x `cols` at c, row stride ldc; after alpha, bias and
+    /// accumulate) while the block is still in L1: an activation fused into the product. Null: none.
+    void (*epilogue)(float* c, std::size_t ldc, std::size_t rows, std::size_t cols) = nullptr;
 };
 
 /// One level's micro-kernel: C[r][j] = alpha * sum_i a[r][i] * panel[i][j] (+ bias[j]) (+ C[r][j] when
@@ -110,6 +113,13 @@ const GemmKernels* gemm_kernels_for(SimdLevel level) noexcept;
 /// (null: the active level's).
 void gemm(const GemmArgs& g, const PackedB& b, std::size_t panel_begin = 0, std::size_t panel_end = 0,
           const GemmKernels* kernels = nullptr);
+/// gemm() for the transformer's products (encode/): the first row tile of each K block of B fetches the
+/// next K block into L2 while it runs, so the next block's first tile does not wait on L3 (a query's
+/// products stream every weight once; a batch's reuse each block for 8 tiles). Rows are split into tiles
+/// of equal height over all m (then 8 tiles per row block), so a group of 128-token sequences runs in
+/// tiles of 11-12 rows. Same K blocks, so the same sums as gemm() bit for bit. Levels without the
+/// kernel (AVX2, scalar) run gemm().
+void gemm_stream(const GemmArgs& g, const PackedB& b, std::size_t panel_begin = 0, std::size_t panel_end = 0);
 /// gemm() with the panels split over `pool` (null or one thread: on the caller).
 void gemm_parallel(ThreadPool* pool, const GemmArgs& g, const PackedB& b);
 
