@@ -398,6 +398,9 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                 p.reason = "exact MaxSim over every allowed document";
             } else if (!mem && p.strategy == "muvera_rerank") {
                 p.reason = "MUVERA encodings' graph walks allowed documents; candidates re-ranked by exact MaxSim";
+            } else if (!mem && p.strategy == "muvera_blocks") {
+                p.reason = "the query's MUVERA partition blocks scanned over allowed documents; candidates re-ranked by "
+                           "exact MaxSim";
             }
         }
         explain->plans.push_back(std::move(p));
