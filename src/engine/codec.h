@@ -79,7 +79,9 @@ void encode_schema(ByteWriter& w, const Schema& schema);
 /// The MANIFEST version a schema needs: 2 when it has vector storage options (quantization, on_disk),
 /// multi_vector fields or sparse_vector fields with an encoder (which version-1 readers do not know),
 /// else 1. Version 2's extensions are self-describing (a field flag bit; the field type), so one
-/// version covers any mix of them. 3 with a chunked text field; 4 with a vector memory budget.
+/// version covers any mix of them. 3 when a text field has chunking; 4 when a vector field has a
+/// memory budget or a MUVERA field has parameters other than MuveraFieldParams::legacy() (blocked
+/// FDEs, the default for new fields); version 4's two extensions are flag bits 5 and 6.
 std::uint32_t schema_version(const Schema& schema);
 Result<Schema> decode_schema(ByteReader& r);
 

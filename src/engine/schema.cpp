@@ -106,6 +106,27 @@ Status validate_vector_storage(const FieldSpec& f) {
     return ok_status();
 }
 
+Status validate_muvera(const FieldSpec& f) {
+    const MuveraFieldParams& p = f.muvera;
+    const std::string where = "field '" + f.name + "': ";
+    if (p.fde != MuveraFdeKind::kHnsw && p.fde != MuveraFdeKind::kBlocks) {
+        return invalid_argument(where + "unknown FDE layout");
+    }
+    if (p.k_sim < 1 || p.k_sim > 10) return invalid_argument(where + "k_sim must be 1..10");
+    if (p.d_proj > 256) return invalid_argument(where + "d_proj must be 0..256 (0 = the token dimension)");
+    if (p.r_reps < 1 || p.r_reps > 64) return invalid_argument(where + "r_reps must be 1..64");
+    const std::size_t width = p.d_proj == 0 ? f.dim : p.d_proj;
+    if (p.r_reps * (std::size_t{1} << p.k_sim) * width > kMaxMuveraFdeDim) {
+        return invalid_argument(where + "the MUVERA encoding, r_reps x 2^k_sim x d_proj = " +
+                                std::to_string(p.r_reps * (std::size_t{1} << p.k_sim) * width) + " values, exceeds " +
+                                std::to_string(kMaxMuveraFdeDim));
+    }
+    if (p.candidates > kMaxMuveraCandidates) {
+        return invalid_argument(where + "candidates must be 0.." + std::to_string(kMaxMuveraCandidates));
+    }
+    return ok_status();
+}
+
 }  // namespace
 
 std::string_view to_string(FieldType type) noexcept { return kTypeNames[static_cast<int>(type)]; }
@@ -154,6 +175,7 @@ Status Schema::validate() const {
             if (f.hnsw_ef_construction < 1 || f.hnsw_ef_construction > 4096) {
                 return invalid_argument("field '" + f.name + "': ef_construction must be 1..4096");
             }
+            if (f.mv_index == MultiVectorIndexKind::kMuvera) QUIVER_TRY(validate_muvera(f));
         } else if (f.token_codec != multivector::TokenCodec::kFloat32) {
             return invalid_argument("field '" + f.name + "': only multi_vector fields have a token_codec");
         }
@@ -532,6 +554,16 @@ Result<Document> decode_document(ByteReader& r) {
     return d;
 }
 
+namespace {
+
+// A MUVERA field whose parameters differ from what fields stored before them use (flag bit 6).
+bool writes_muvera_params(const FieldSpec& f) {
+    return f.type == FieldType::kMultiVector && f.mv_index == MultiVectorIndexKind::kMuvera &&
+           f.muvera != MuveraFieldParams::legacy();
+}
+
+}  // namespace
+
 void encode_schema(ByteWriter& w, const Schema& s) {
     w.f32(s.bm25_k1);
     w.f32(s.bm25_b);
@@ -544,10 +576,14 @@ void encode_schema(ByteWriter& w, const Schema& s) {
         // bit 3: chunking follows everything else (MANIFEST version 3);
         // bit 4: a multi_vector token codec byte follows the index kind (set only when not float32);
         // bit 5: a u64 vector memory budget follows everything else (MANIFEST version 4)
+        // bit 6: MUVERA parameters follow the token codec (MANIFEST version 4; set only when they are
+        //        not MuveraFieldParams::legacy(), so older collections write the bytes they always did)
         const bool storage_opts = f.quantization.enabled() || f.on_disk;
         const bool token_codec = f.token_codec != multivector::TokenCodec::kFloat32;
+        const bool muvera_opts = writes_muvera_params(f);
         w.u8(static_cast<std::uint8_t>((f.indexed ? 1 : 0) | (f.payload_index ? 2 : 0) | (storage_opts ? 4 : 0) |
-                                       (f.chunking ? 8 : 0) | (token_codec ? 16 : 0) | (f.memory_budget != 0 ? 32 : 0)));
+                                       (f.chunking ? 8 : 0) | (token_codec ? 16 : 0) | (f.memory_budget != 0 ? 32 : 0) |
+                                       (muvera_opts ? 64 : 0)));
         w.u32(static_cast<std::uint32_t>(f.sources.size()));
         for (const auto& src : f.sources) w.str(src);
         w.u64(f.dim);
@@ -568,6 +604,15 @@ void encode_schema(ByteWriter& w, const Schema& s) {
         // Multi-vector fields (MANIFEST version 2, schema_version): one more byte, the index kind.
         if (f.type == FieldType::kMultiVector) w.u8(static_cast<std::uint8_t>(f.mv_index));
         if (token_codec) w.u8(static_cast<std::uint8_t>(f.token_codec));
+        // MUVERA parameters (MANIFEST version 4): u8 FDE layout (0 hnsw, 1 blocks), u64 k_sim, d_proj,
+        // r_reps, candidates.
+        if (muvera_opts) {
+            w.u8(static_cast<std::uint8_t>(f.muvera.fde));
+            w.u64(f.muvera.k_sim);
+            w.u64(f.muvera.d_proj);
+            w.u64(f.muvera.r_reps);
+            w.u64(f.muvera.candidates);
+        }
         // Chunked text fields (MANIFEST version 3): u8 unit, u64 size, u64 overlap, u8 situated,
         // u64 context, u8 aggregation.
         if (f.chunking) {
@@ -584,7 +629,7 @@ void encode_schema(ByteWriter& w, const Schema& s) {
 
 std::uint32_t schema_version(const Schema& s) {
     for (const auto& f : s.fields) {
-        if (f.memory_budget != 0) return 4;
+        if (f.memory_budget != 0 || writes_muvera_params(f)) return 4;
     }
     for (const auto& f : s.fields) {
         if (f.chunking) return 3;
@@ -609,7 +654,7 @@ Result<Schema> decode_schema(ByteReader& r) {
         if (type >= kTypeCount) return data_loss("schema field type " + std::to_string(type));
         f.type = static_cast<FieldType>(type);
         QUIVER_ASSIGN_OR_RETURN(std::uint8_t indexed, r.u8());
-        if (indexed > 63) return data_loss("schema field flags " + std::to_string(indexed));
+        if (indexed > 127) return data_loss("schema field flags " + std::to_string(indexed));
         f.indexed = (indexed & 1) != 0;
         f.payload_index = (indexed & 2) != 0;
         QUIVER_ASSIGN_OR_RETURN(std::uint32_t ns, r.u32());
@@ -653,6 +698,10 @@ Result<Schema> decode_schema(ByteReader& r) {
             QUIVER_ASSIGN_OR_RETURN(std::uint8_t mv, r.u8());
             if (mv > 1) return data_loss("schema multi-vector index kind " + std::to_string(mv));
             f.mv_index = static_cast<MultiVectorIndexKind>(mv);
+            // Without parameters (flag bit 6) a MUVERA field is one stored before they existed.
+            if (f.mv_index == MultiVectorIndexKind::kMuvera && (indexed & 64) == 0) {
+                f.muvera = MuveraFieldParams::legacy();
+            }
         }
         if ((indexed & 16) != 0) {
             QUIVER_ASSIGN_OR_RETURN(std::uint8_t codec, r.u8());
@@ -660,6 +709,26 @@ Result<Schema> decode_schema(ByteReader& r) {
                 return data_loss("schema token codec " + std::to_string(codec));
             }
             f.token_codec = multivector::TokenCodec::kInt8;
+        }
+        if ((indexed & 64) != 0) {
+            if (f.type != FieldType::kMultiVector || f.mv_index != MultiVectorIndexKind::kMuvera) {
+                return data_loss("schema MUVERA parameters on field '" + f.name + "', which is not a MUVERA field");
+            }
+            QUIVER_ASSIGN_OR_RETURN(std::uint8_t fde, r.u8());
+            if (fde > 1) return data_loss("schema MUVERA FDE layout " + std::to_string(fde));
+            f.muvera.fde = static_cast<MuveraFdeKind>(fde);
+            QUIVER_ASSIGN_OR_RETURN(std::uint64_t k_sim, r.u64());
+            QUIVER_ASSIGN_OR_RETURN(std::uint64_t d_proj, r.u64());
+            QUIVER_ASSIGN_OR_RETURN(std::uint64_t r_reps, r.u64());
+            QUIVER_ASSIGN_OR_RETURN(std::uint64_t candidates, r.u64());
+            // Sanity bounds (validate() below checks the exact ranges).
+            if (k_sim > 64 || d_proj > (1u << 20) || r_reps > (1u << 20) || candidates > (1u << 30)) {
+                return data_loss("schema MUVERA parameters out of range on field '" + f.name + "'");
+            }
+            f.muvera.k_sim = k_sim;
+            f.muvera.d_proj = d_proj;
+            f.muvera.r_reps = r_reps;
+            f.muvera.candidates = candidates;
         }
         if ((indexed & 8) != 0) {
             pipeline::ChunkingSpec c;

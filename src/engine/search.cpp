@@ -422,6 +422,9 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                 p.reason = "exact MaxSim over every allowed document";
             } else if (!mem && p.strategy == "muvera_rerank") {
                 p.reason = "MUVERA encodings' graph walks allowed documents; candidates re-ranked by exact MaxSim";
+            } else if (!mem && p.strategy == "muvera_blocks") {
+                p.reason = "the query's MUVERA partition blocks scanned over allowed documents; candidates re-ranked by "
+                           "exact MaxSim";
             }
         }
         explain->plans.push_back(std::move(p));
@@ -579,18 +582,23 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                     if (clause == &c) qt = &tv;
                 }
                 const MatrixView<float> q{qt->values.data(), qt->rows(), qt->dim};
+                // One hit beyond depth per source (the re-rank has scored it anyway): a list cut there
+                // is cut below its depth-th score, so an untied page boundary is exact without a
+                // second, wider retrieval (each would repeat the FDE scan and re-rank).
+                const std::size_t mv_depth = depth + 1;
                 for (std::size_t si = 0; si < snap->segs.size(); ++si) {
                     const char* method = "maxsim_exact";
-                    QUIVER_ASSIGN_OR_RETURN(auto found, snap->segs[si].seg->search_multivector(field_index[ci], q, depth,
+                    QUIVER_ASSIGN_OR_RETURN(auto found, snap->segs[si].seg->search_multivector(field_index[ci], q, mv_depth,
                                                                                                 request.ef, allowed[si],
                                                                                                 &method));
-                    take(si, found, depth, hits, cut_floor);
+                    take(si, found, mv_depth, hits, cut_floor);
                     note(f.name, si, method, nullptr);
                 }
                 if (snap->mem) {
                     note(f.name, mem_index, "exact", nullptr);
-                    take(mem_index, snap->mem->search_multivector(field_index[ci], q, depth, snap->mem_n, snap->seq, filter),
-                         depth, hits, cut_floor);
+                    take(mem_index,
+                         snap->mem->search_multivector(field_index[ci], q, mv_depth, snap->mem_n, snap->seq, filter),
+                         mv_depth, hits, cut_floor);
                 }
             } else {
                 const std::vector<float>* qv = &c.vector;

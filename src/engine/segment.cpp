@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <charconv>
 #include <filesystem>
+#include <limits>
 #include <memory>
 
 #include "engine/codec.h"
@@ -46,6 +47,23 @@ std::string sparse_file(const std::string& seg_dir, const std::string& field) {
 std::string multivector_file(const std::string& seg_dir, const std::string& field) {
     return seg_dir + "/mv_" + field + ".mvix";
 }
+
+// A persisted MUVERA segment holds the FDE layout and parameters of its field (merges rebuild with
+// them; collections stored before blocked FDEs have MuveraFieldParams::legacy(), an HNSW graph).
+Status check_muvera_layout(const std::string& path, const multivector::MultiVectorIndex& mv,
+                           const MuveraFieldParams& want) {
+    const std::string kind = want.fde == MuveraFdeKind::kBlocks ? "blocks" : "hnsw";
+    const multivector::MuveraParams& p = mv.muvera()->params();
+    if (mv.fde_kind() != kind || p.k_sim != want.k_sim || p.d_proj != want.d_proj || p.r_reps != want.r_reps ||
+        p.d_final != 0) {
+        return data_loss("'" + path + "': MUVERA encodings (" + mv.fde_kind() + ", k_sim " + std::to_string(p.k_sim) +
+                         ", d_proj " + std::to_string(p.d_proj) + ", r_reps " + std::to_string(p.r_reps) +
+                         ") do not match the field's (" + kind + ", k_sim " + std::to_string(want.k_sim) + ", d_proj " +
+                         std::to_string(want.d_proj) + ", r_reps " + std::to_string(want.r_reps) + ")");
+    }
+    return ok_status();
+}
+
 std::string payload_file(const std::string& seg_dir) { return seg_dir + "/payload.pidx"; }
 
 bool has_payload_index(const Schema& schema) {
@@ -272,9 +290,11 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
     rescore_.assign(schema.fields.size(), 0);
     on_disk_.assign(schema.fields.size(), 0);
     multi_.resize(schema.fields.size());
+    mv_candidates_.assign(schema.fields.size(), 0);
     for (std::size_t fi = 0; fi < schema.fields.size(); ++fi) {
         const FieldSpec& f = schema.fields[fi];
         field_names_.push_back(f.name);
+        mv_candidates_[fi] = f.muvera.candidates;
         rescore_[fi] = f.quantization.rescore;
         on_disk_[fi] = f.on_disk ? 1 : 0;
         if (docs.empty()) continue;
@@ -297,7 +317,10 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
             p.method = f.mv_index == MultiVectorIndexKind::kMuvera && !options.exact_vectors
                            ? multivector::SearchMethod::kMuvera
                            : multivector::SearchMethod::kExact;
-            p.fde_index = "hnsw";
+            p.fde_index = f.muvera.fde == MuveraFdeKind::kBlocks ? "blocks" : "hnsw";
+            p.muvera.k_sim = f.muvera.k_sim;
+            p.muvera.d_proj = f.muvera.d_proj;
+            p.muvera.r_reps = f.muvera.r_reps;
             p.hnsw.M = f.hnsw_m;
             p.hnsw.ef_construction = f.hnsw_ef_construction;
             p.hnsw.threads = threads;
@@ -519,9 +542,11 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
     seg->rescore_.assign(schema.fields.size(), 0);
     seg->on_disk_.assign(schema.fields.size(), 0);
     seg->multi_.resize(schema.fields.size());
+    seg->mv_candidates_.assign(schema.fields.size(), 0);
     for (std::size_t fi = 0; fi < schema.fields.size(); ++fi) {
         const FieldSpec& f = schema.fields[fi];
         seg->field_names_.push_back(f.name);
+        seg->mv_candidates_[fi] = f.muvera.candidates;
         seg->rescore_[fi] = f.quantization.rescore;
         seg->on_disk_[fi] = f.on_disk || f.memory_budget != 0 ? 1 : 0;
         if (n == 0) continue;
@@ -537,6 +562,7 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
                                  std::string(multivector::to_string(mv->method())) + ", " +
                                  std::string(multivector::to_string(mv->store().codec())) + " tokens)");
             }
+            if (want == multivector::SearchMethod::kMuvera) QUIVER_TRY(check_muvera_layout(path, *mv, f.muvera));
             seg->multi_[fi] = std::move(mv);
             continue;
         }
@@ -812,6 +838,19 @@ Result<std::vector<ScoredDoc>> Segment::search_multivector(std::size_t field, Ma
     }
     multivector::MaxSimScratch scratch;
     std::vector<multivector::Hit> hits;
+    // Exact MaxSim over the documents a (selective) filter allows.
+    auto exact_filtered = [&] {
+        if (method != nullptr) *method = "maxsim_exact";
+        std::vector<std::uint32_t> cands;
+        allowed.filter->for_each([&](std::uint32_t d) {
+            if (d < size() && allowed.allows(d)) cands.push_back(d);
+        });
+        return multivector::rerank(mv.store(), query, cands, k, scratch);
+    };
+    // MUVERA candidates: the field's `candidates` (a search's ef replaces it), or, for fields whose
+    // option is 0 (those stored before it existed), max(10 k, 100, ef).
+    const std::size_t cand = mv_candidates_[field] > 0 ? std::max(k, ef > 0 ? ef : mv_candidates_[field])
+                                                       : std::max({k, std::size_t{100}, 10 * k, ef});
     if (mv.method() == multivector::SearchMethod::kExact) {
         if (method != nullptr) *method = "maxsim_exact";
         if (!allowed.restricts()) {
@@ -823,16 +862,42 @@ Result<std::vector<ScoredDoc>> Segment::search_multivector(std::size_t field, Ma
             }
             hits = multivector::rerank(mv.store(), query, cands, k, scratch);
         }
-    } else if (const std::size_t cand = std::max({k, std::size_t{100}, 10 * k, ef});
-               allowed.filter != nullptr && allowed.filter->cardinality() <= 4 * cand) {
+    } else if (const multivector::FdeBlocks* blocks = mv.fde_blocks(); blocks != nullptr) {
+        if (allowed.filter != nullptr && allowed.filter->cardinality() <= cand) {
+            hits = exact_filtered();  // no more allowed documents than candidates: score them all
+        } else {
+            // The scan scores every document; excluded ones (deleted, filtered out, no tokens) are
+            // set to -infinity before the best `cand` are taken.
+            if (method != nullptr) *method = "muvera_blocks";
+            std::vector<float> fq(mv.muvera()->fde_dim());
+            mv.muvera()->encode_query(query, fq.data());
+            constexpr float kExcluded = -std::numeric_limits<float>::infinity();
+            std::vector<float> scores;
+            blocks->score_all(fq.data(), scores);
+            const std::size_t n = scores.size();
+            if (allowed.filter != nullptr) {
+                std::vector<float> kept(n, kExcluded);
+                allowed.filter->for_each([&](std::uint32_t d) {
+                    if (d < n) kept[d] = scores[d];
+                });
+                scores.swap(kept);
+            }
+            if (allowed.deleted != nullptr) {
+                allowed.deleted->for_each([&](std::uint32_t d) {
+                    if (d < n) scores[d] = kExcluded;
+                });
+            }
+            const multivector::TokenStore& store = mv.store();
+            for (std::size_t d = 0; d < n; ++d) {
+                if (store.tokens(d) == 0) scores[d] = kExcluded;
+            }
+            const std::vector<std::uint32_t> cands = multivector::FdeBlocks::best(scores, cand);
+            hits = multivector::rerank(store, query, cands, k, scratch);
+        }
+    } else if (allowed.filter != nullptr && allowed.filter->cardinality() <= 4 * cand) {
         // A selective filter: scoring every allowed document costs about what re-ranking would, and the
         // graph walk might not reach enough of them.
-        if (method != nullptr) *method = "maxsim_exact";
-        std::vector<std::uint32_t> cands;
-        allowed.filter->for_each([&](std::uint32_t d) {
-            if (d < size() && allowed.allows(d)) cands.push_back(d);
-        });
-        hits = multivector::rerank(mv.store(), query, cands, k, scratch);
+        hits = exact_filtered();
     } else {
         if (method != nullptr) *method = "muvera_rerank";
         std::vector<float> fq(mv.muvera()->fde_dim());

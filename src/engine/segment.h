@@ -185,9 +185,14 @@ public:
                                                  index::FilterPlan* plan = nullptr,
                                                  const index::PlannerParams& planner = {}) const;
     /// MaxSim top-k over a multi_vector field; score = MaxSim. Exact fields (and segments built with
-    /// exact_vectors) score every allowed document; MUVERA fields take max(10 k, 100, ef) candidates from
-    /// the FDE graph (walking only allowed documents) and re-rank them by exact MaxSim. Best first,
-    /// ties by slot. `method` (optional) receives "maxsim_exact" or "muvera_rerank".
+    /// exact_vectors) score every allowed document. MUVERA fields take the field's `candidates` (`ef`
+    /// replaces it when non-zero; at least k; a field option of 0, as fields stored before it have,
+    /// means max(10 k, 100, ef)): blocked FDEs scan the query's partition blocks over the allowed
+    /// documents and re-rank the best candidates by exact MaxSim, so with as many candidates as allowed
+    /// documents the answer is exact; HNSW FDEs take the candidates from the FDE graph (walking only
+    /// allowed documents). A filter allowing at most that many documents (4x for HNSW) scores them all
+    /// exactly. Best first, ties by slot. `method` (optional) receives "maxsim_exact", "muvera_blocks"
+    /// or "muvera_rerank".
     Result<std::vector<ScoredDoc>> search_multivector(std::size_t field, MatrixView<float> query, std::size_t k,
                                                       std::size_t ef, const AllowedDocs& allowed,
                                                       const char** method = nullptr) const;
@@ -260,8 +265,9 @@ private:
     VectorFootprint vector_footprint_;
     std::vector<VectorFieldStorage> vector_storage_;
     std::vector<std::optional<sparse::ExactSparseIndex>> sparse_;  // per schema field
-    // per schema field: multi_vector fields' token stores (+ MUVERA FDE graph), `mv_<field>.mvix`
+    // per schema field: multi_vector fields' token stores (+ MUVERA FDEs: blocks, or a graph), `mv_<field>.mvix`
     std::vector<std::unique_ptr<multivector::MultiVectorIndex>> multi_;
+    std::vector<std::size_t> mv_candidates_;  // per schema field: MUVERA candidates (FieldSpec::muvera)
     bool token_values_ = false;  // the schema has multi_vector fields: docs.qvr is written as version 3
     std::vector<std::string> field_names_;
     std::uint64_t bytes_ = 0;

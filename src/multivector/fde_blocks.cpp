@@ -6,7 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
+#include <limits>
 
 #include "quiver/core/thread_pool.h"
 #include "quiver/simd/int8_kernels.h"
@@ -93,12 +93,20 @@ std::size_t FdeBlocks::score_all(const float* fq, std::vector<float>& scores) co
 
 std::vector<std::uint32_t> FdeBlocks::top(const float* fq, std::size_t c, std::vector<float>& scores) const {
     score_all(fq, scores);
-    std::vector<std::uint32_t> ids(n_);
-    std::iota(ids.begin(), ids.end(), 0u);
+    return best(scores, c);
+}
+
+std::vector<std::uint32_t> FdeBlocks::best(const std::vector<float>& scores, std::size_t c) {
+    constexpr float kExcluded = -std::numeric_limits<float>::infinity();
+    std::vector<std::uint32_t> ids;
+    ids.reserve(scores.size());
+    for (std::size_t d = 0; d < scores.size(); ++d) {
+        if (scores[d] != kExcluded) ids.push_back(static_cast<std::uint32_t>(d));
+    }
     auto better = [&](std::uint32_t x, std::uint32_t y) {
         return scores[x] > scores[y] || (scores[x] == scores[y] && x < y);
     };
-    if (c < n_) {
+    if (c < ids.size()) {
         std::nth_element(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(c), ids.end(), better);
         ids.resize(c);
     }

@@ -145,6 +145,29 @@ Value chunking_to_json(const pipeline::ChunkingSpec& c) {
     return o;
 }
 
+// A multi_vector field's MUVERA options ("fde", "k_sim", "d_proj", "r_reps", "candidates"); the
+// defaults are engine::MuveraFieldParams'. Refused on an exact field (they would do nothing).
+Status muvera_from_json(const Value& f, const std::string& where, engine::FieldSpec& spec) {
+    engine::MuveraFieldParams& p = spec.muvera;
+    bool given = false;
+    for (const char* key : {"fde", "k_sim", "d_proj", "r_reps", "candidates"}) given = given || f.find(key) != nullptr;
+    if (!given) return ok_status();
+    if (spec.mv_index != engine::MultiVectorIndexKind::kMuvera) {
+        return bad(where + ": \"fde\", \"k_sim\", \"d_proj\", \"r_reps\" and \"candidates\" are options of \"index\": \"muvera\"");
+    }
+    if (const Value* fde = f.find("fde")) {
+        if (!fde->is_string() || (fde->as_string() != "blocks" && fde->as_string() != "hnsw")) {
+            return bad(where + ": \"fde\" must be \"blocks\" or \"hnsw\"");
+        }
+        p.fde = fde->as_string() == "hnsw" ? engine::MuveraFdeKind::kHnsw : engine::MuveraFdeKind::kBlocks;
+    }
+    QUIVER_ASSIGN_OR_RETURN(p.k_sim, get_size(f, "k_sim", p.k_sim, 10));
+    QUIVER_ASSIGN_OR_RETURN(p.d_proj, get_size(f, "d_proj", p.d_proj, 256));
+    QUIVER_ASSIGN_OR_RETURN(p.r_reps, get_size(f, "r_reps", p.r_reps, 64));
+    QUIVER_ASSIGN_OR_RETURN(p.candidates, get_size(f, "candidates", p.candidates, engine::kMaxMuveraCandidates));
+    return ok_status();
+}
+
 Value sources_to_json(const std::vector<std::string>& sources) {
     Value src = Value::array();
     for (const auto& x : sources) src.as_array().push_back(Value::string(x));
@@ -193,7 +216,9 @@ Result<engine::Schema> schema_from_json(const Value& v) {
                                       "quantization", "on_disk", "memory_budget"},
                                   where));
         } else if (spec.type == FieldType::kMultiVector) {
-            QUIVER_TRY(check_keys(f, {"name", "type", "dim", "index", "m", "ef_construction", "encoder", "sources"}, where));
+            QUIVER_TRY(check_keys(f, {"name", "type", "dim", "index", "m", "ef_construction", "encoder", "sources",
+                                      "token_codec", "fde", "k_sim", "d_proj", "r_reps", "candidates"},
+                                  where));
         } else if (spec.type == FieldType::kSparse && (f.find("encoder") != nullptr || f.find("sources") != nullptr)) {
             QUIVER_TRY(check_keys(f, {"name", "type", "encoder", "sources"}, where));
         } else {
@@ -227,6 +252,7 @@ Result<engine::Schema> schema_from_json(const Value& v) {
             QUIVER_ASSIGN_OR_RETURN(spec.hnsw_m, get_size(f, "m", spec.hnsw_m, 256));
             QUIVER_ASSIGN_OR_RETURN(spec.hnsw_ef_construction,
                                     get_size(f, "ef_construction", spec.hnsw_ef_construction, 4096));
+            QUIVER_TRY(muvera_from_json(f, where, spec));
         }
         if (spec.type == FieldType::kSparse || spec.type == FieldType::kMultiVector) {
             if (const Value* e = f.find("encoder")) {
@@ -336,8 +362,17 @@ Value schema_to_json(const engine::Schema& s) {
                     o.set("token_codec", Value::string(std::string(multivector::to_string(f.token_codec))));
                 }
                 if (muvera) {
-                    o.set("m", Value::number(static_cast<double>(f.hnsw_m)));
-                    o.set("ef_construction", Value::number(static_cast<double>(f.hnsw_ef_construction)));
+                    const engine::MuveraFieldParams& p = f.muvera;
+                    const bool hnsw = p.fde == engine::MuveraFdeKind::kHnsw;
+                    o.set("fde", Value::string(hnsw ? "hnsw" : "blocks"));
+                    o.set("k_sim", Value::number(static_cast<double>(p.k_sim)));
+                    o.set("d_proj", Value::number(static_cast<double>(p.d_proj)));
+                    o.set("r_reps", Value::number(static_cast<double>(p.r_reps)));
+                    o.set("candidates", Value::number(static_cast<double>(p.candidates)));
+                    if (hnsw) {
+                        o.set("m", Value::number(static_cast<double>(f.hnsw_m)));
+                        o.set("ef_construction", Value::number(static_cast<double>(f.hnsw_ef_construction)));
+                    }
                 }
             }
             if (!f.encoder.empty()) o.set("encoder", Value::string(f.encoder));

@@ -427,7 +427,7 @@ TEST(MultiVectorFields, SchemaRulesAndEncodings) {
     ASSERT_TRUE(s.validate()) << s.validate().error().to_string();
     EXPECT_EQ(to_string(FieldType::kMultiVector), "multi_vector");
     EXPECT_EQ(*parse_field_type("multi_vector"), FieldType::kMultiVector);
-    EXPECT_EQ(schema_version(s), 2u);
+    EXPECT_EQ(schema_version(s), 4u);  // MUVERA parameters (blocked FDEs by default)
     // Encoded and decoded exactly (the MANIFEST holds this), index kind included.
     ByteWriter w;
     encode_schema(w, s);
@@ -587,7 +587,8 @@ TEST(MultiVectorFields, TokenVectorsWithoutEncoder) {
                 }
                 for (const auto& p : ex.plans) {
                     if (p.source == "memtable") continue;
-                    EXPECT_TRUE(p.strategy == "maxsim_exact" || p.strategy == "muvera_rerank") << p.strategy;
+                    EXPECT_TRUE(p.strategy == "maxsim_exact" || p.strategy == "muvera_blocks" || p.strategy == "muvera_rerank")
+                        << p.strategy;
                 }
             }
         };
@@ -731,51 +732,59 @@ TEST(MultiVectorFields, SciFactDenseSparseMultiVector) {
 }
 
 // Damage to the multi-vector files of a persisted segment (the MVIX token store and its MUVERA graph)
-// fails open with kDataLoss naming the file.
+// fails open with kDataLoss naming the file. Both FDE layouts: blocked FDEs inside the MVIX file (the
+// default) and the HNSW graph beside it (fields stored before blocked FDEs).
 TEST(MultiVectorFields, CorruptMultiVectorFilesAreDataLoss) {
-    testing::TempDir dir;
-    const std::string path = dir.file("c");
-    const Corpus corpus = synthetic_corpus(60, 0, 3);
-    {
-        auto c = Collection::create(path, encoder_schema(MultiVectorIndexKind::kMuvera), manual());
-        ASSERT_TRUE(c) << c.error().to_string();
-        ingest(**c, corpus, 60);
-        ASSERT_TRUE((*c)->flush());
-    }
-    std::string seg;
-    for (const auto& e : std::filesystem::directory_iterator(path)) {
-        if (e.path().filename().string().rfind("seg_", 0) == 0) seg = e.path().string();
-    }
-    ASSERT_FALSE(seg.empty());
-    ASSERT_TRUE(std::filesystem::exists(seg + "/mv_colbert.mvix"));
-    ASSERT_TRUE(std::filesystem::exists(seg + "/mv_colbert.mvix.fde"));
-    {
-        auto ok = Collection::open(path, manual());
-        ASSERT_TRUE(ok) << ok.error().to_string();
-    }
-    const std::string seg_name = std::filesystem::path(seg).filename().string();
-    for (const std::string file : {"mv_colbert.mvix", "mv_colbert.mvix.fde", "docs.qvr"}) {
-        const auto size = std::filesystem::file_size(seg + "/" + file);
-        for (const std::string how : {"flip", "truncate", "remove"}) {
-            const std::string copy = dir.file("copy_" + file + "_" + how);
-            std::filesystem::copy(path, copy, std::filesystem::copy_options::recursive);
-            const std::string target = copy + "/" + seg_name + "/" + file;
-            if (how == "flip") {
-                std::fstream f(target, std::ios::in | std::ios::out | std::ios::binary);
-                f.seekg(static_cast<std::streamoff>(size / 2));
-                char b = 0;
-                f.read(&b, 1);
-                b = static_cast<char>(b ^ 0x5a);
-                f.seekp(static_cast<std::streamoff>(size / 2));
-                f.write(&b, 1);
-            } else if (how == "truncate") {
-                std::filesystem::resize_file(target, size - 9);
-            } else {
-                std::filesystem::remove(target);
+    for (const bool legacy : {false, true}) {
+        SCOPED_TRACE(legacy ? "hnsw FDEs" : "blocked FDEs");
+        testing::TempDir dir;
+        const std::string path = dir.file("c");
+        const Corpus corpus = synthetic_corpus(60, 0, 3);
+        {
+            Schema schema = encoder_schema(MultiVectorIndexKind::kMuvera);
+            if (legacy) schema.fields[5].muvera = MuveraFieldParams::legacy();
+            auto c = Collection::create(path, schema, manual());
+            ASSERT_TRUE(c) << c.error().to_string();
+            ingest(**c, corpus, 60);
+            ASSERT_TRUE((*c)->flush());
+        }
+        std::string seg;
+        for (const auto& e : std::filesystem::directory_iterator(path)) {
+            if (e.path().filename().string().rfind("seg_", 0) == 0) seg = e.path().string();
+        }
+        ASSERT_FALSE(seg.empty());
+        ASSERT_TRUE(std::filesystem::exists(seg + "/mv_colbert.mvix"));
+        ASSERT_EQ(std::filesystem::exists(seg + "/mv_colbert.mvix.fde"), legacy);
+        {
+            auto ok = Collection::open(path, manual());
+            ASSERT_TRUE(ok) << ok.error().to_string();
+        }
+        const std::string seg_name = std::filesystem::path(seg).filename().string();
+        std::vector<std::string> files = {"mv_colbert.mvix", "docs.qvr"};
+        if (legacy) files.push_back("mv_colbert.mvix.fde");
+        for (const std::string& file : files) {
+            const auto size = std::filesystem::file_size(seg + "/" + file);
+            for (const std::string how : {"flip", "truncate", "remove"}) {
+                const std::string copy = dir.file("copy_" + file + "_" + how);
+                std::filesystem::copy(path, copy, std::filesystem::copy_options::recursive);
+                const std::string target = copy + "/" + seg_name + "/" + file;
+                if (how == "flip") {
+                    std::fstream f(target, std::ios::in | std::ios::out | std::ios::binary);
+                    f.seekg(static_cast<std::streamoff>(size / 2));
+                    char b = 0;
+                    f.read(&b, 1);
+                    b = static_cast<char>(b ^ 0x5a);
+                    f.seekp(static_cast<std::streamoff>(size / 2));
+                    f.write(&b, 1);
+                } else if (how == "truncate") {
+                    std::filesystem::resize_file(target, size - 9);
+                } else {
+                    std::filesystem::remove(target);
+                }
+                auto c = Collection::open(copy, manual());
+                ASSERT_FALSE(c) << file << " " << how;
+                EXPECT_EQ(c.error().code(), ErrorCode::kDataLoss) << file << " " << how << ": " << c.error().to_string();
             }
-            auto c = Collection::open(copy, manual());
-            ASSERT_FALSE(c) << file << " " << how;
-            EXPECT_EQ(c.error().code(), ErrorCode::kDataLoss) << file << " " << how << ": " << c.error().to_string();
         }
     }
 }

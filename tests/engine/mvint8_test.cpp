@@ -32,6 +32,7 @@ Schema int8_schema(MultiVectorIndexKind kind) {
     mv.mv_index = kind;
     mv.token_codec = multivector::TokenCodec::kInt8;
     mv.hnsw_ef_construction = 64;
+    mv.muvera.candidates = 150;  // of ~460 documents: the candidate stage matters
     FieldSpec tag;
     tag.name = "tag";
     tag.type = FieldType::kKeyword;
@@ -138,6 +139,7 @@ TEST(MultiVectorInt8, SchemaRuleAndEncoding) {
     // A damaged codec byte (the field's last byte here) is kDataLoss.
     Schema only;
     only.fields = {s.fields[0]};
+    only.fields[0].muvera = MuveraFieldParams::legacy();  // no MUVERA parameters follow the codec byte
     ByteWriter wo;
     encode_schema(wo, only);
     std::string damaged = wo.bytes();
@@ -216,7 +218,7 @@ TEST(MultiVectorInt8, MemtableSegmentsReopenOptimize) {
                         EXPECT_EQ((*hits)[j].score, want8[j].second);
                     }
                 } else {
-                    EXPECT_GE(overlap8, 6u) << stage << " query " << q;  // MUVERA: 100 candidates of ~460
+                    EXPECT_GE(overlap8, 6u) << stage << " query " << q;  // MUVERA: 150 candidates of ~460
                 }
                 EXPECT_GE(overlap32, 6u) << stage << " query " << q;
                 total8 += overlap8;

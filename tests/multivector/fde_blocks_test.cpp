@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "mv_data.h"
 #include "quiver/multivector/fde_blocks.h"
@@ -94,6 +95,19 @@ std::unique_ptr<MultiVectorIndex> make_blocks(const Data& d, TokenCodec codec) {
     auto ix = MultiVectorIndex::build(testdata::store(d.docs, 32, codec), {}, p);
     EXPECT_TRUE(ix.ok()) << ix.error().message();
     return std::move(*ix);
+}
+
+// best(): score descending, document ascending on ties, -infinity entries left out (how a collection
+// segment excludes deleted and filtered-out documents), at most c.
+TEST(FdeBlocks, BestOrdersTiesAndLeavesOutExcluded) {
+    const float x = -std::numeric_limits<float>::infinity();
+    const std::vector<float> scores = {0.5f, x, 2.0f, 0.5f, -1.0f, x, 2.0f, 0.0f};
+    EXPECT_EQ(FdeBlocks::best(scores, 3), (std::vector<std::uint32_t>{2, 6, 0}));
+    EXPECT_EQ(FdeBlocks::best(scores, 4), (std::vector<std::uint32_t>{2, 6, 0, 3}));
+    EXPECT_EQ(FdeBlocks::best(scores, 100), (std::vector<std::uint32_t>{2, 6, 0, 3, 7, 4}));
+    EXPECT_TRUE(FdeBlocks::best(scores, 0).empty());
+    EXPECT_TRUE(FdeBlocks::best(std::vector<float>(5, x), 3).empty());
+    EXPECT_TRUE(FdeBlocks::best({}, 3).empty());
 }
 
 TEST(FdeBlocks, IndexEveryCandidateIsExactAndFewCandidatesReachHighRecall) {

@@ -52,6 +52,50 @@ TEST(MultiVectorCodec, SchemaRoundTrip) {
     }
 }
 
+// MUVERA options of a multi_vector field: defaults (blocked FDEs, k_sim 6, d_proj 8, r_reps 8, 3,200
+// candidates), given values, the legacy HNSW layout, and what is refused.
+TEST(MultiVectorCodec, MuveraOptions) {
+    auto s = schema_from_json(parse(R"({"fields": [{"name": "a", "type": "multi_vector", "dim": 4},
+        {"name": "b", "type": "multi_vector", "dim": 4, "index": "muvera", "fde": "blocks", "k_sim": 5, "d_proj": 0,
+         "r_reps": 3, "candidates": 500, "token_codec": "int8"},
+        {"name": "c", "type": "multi_vector", "dim": 4, "fde": "hnsw", "k_sim": 4, "d_proj": 16, "r_reps": 10,
+         "candidates": 0, "m": 12}]})"));
+    ASSERT_TRUE(s) << s.error().to_string();
+    EXPECT_EQ(s->find("a")->muvera, engine::MuveraFieldParams{});
+    const engine::MuveraFieldParams& b = s->find("b")->muvera;
+    EXPECT_EQ(b.fde, engine::MuveraFdeKind::kBlocks);
+    EXPECT_EQ(b.k_sim, 5u);
+    EXPECT_EQ(b.d_proj, 0u);
+    EXPECT_EQ(b.r_reps, 3u);
+    EXPECT_EQ(b.candidates, 500u);
+    EXPECT_EQ(s->find("b")->token_codec, multivector::TokenCodec::kInt8);
+    EXPECT_EQ(s->find("c")->muvera, engine::MuveraFieldParams::legacy());
+    EXPECT_EQ(s->find("c")->hnsw_m, 12u);
+    const std::string dumped = json::dump(schema_to_json(*s));
+    EXPECT_NE(dumped.find(R"("fde":"blocks","k_sim":6,"d_proj":8,"r_reps":8,"candidates":3200)"), std::string::npos) << dumped;
+    EXPECT_NE(dumped.find(R"("fde":"hnsw","k_sim":4,"d_proj":16,"r_reps":10,"candidates":0,"m":12)"), std::string::npos)
+        << dumped;
+    auto again = schema_from_json(parse(dumped));
+    ASSERT_TRUE(again) << again.error().to_string();
+    EXPECT_EQ(json::dump(schema_to_json(*again)), dumped);
+    for (const char* bad : {R"({"fields": [{"name": "t", "type": "multi_vector", "dim": 2, "fde": "ivf"}]})",
+                            R"({"fields": [{"name": "t", "type": "multi_vector", "dim": 2, "fde": 1}]})",
+                            R"({"fields": [{"name": "t", "type": "multi_vector", "dim": 2, "k_sim": 11}]})",
+                            R"({"fields": [{"name": "t", "type": "multi_vector", "dim": 2, "k_sim": 0}]})",
+                            R"({"fields": [{"name": "t", "type": "multi_vector", "dim": 2, "r_reps": 65}]})",
+                            R"({"fields": [{"name": "t", "type": "multi_vector", "dim": 2, "d_proj": -1}]})",
+                            R"({"fields": [{"name": "t", "type": "multi_vector", "dim": 2, "candidates": 100001}]})",
+                            R"({"fields": [{"name": "t", "type": "multi_vector", "dim": 2, "k_sim": 10, "d_proj": 16}]})",
+                            R"({"fields": [{"name": "t", "type": "multi_vector", "dim": 2, "index": "exact", "k_sim": 6}]})",
+                            R"({"fields": [{"name": "t", "type": "vector", "dim": 2, "k_sim": 6}]})"}) {
+        auto r = schema_from_json(parse(bad));
+        EXPECT_FALSE(r) << bad;
+        if (!r) {
+            EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument) << bad;
+        }
+    }
+}
+
 TEST(MultiVectorCodec, DocumentsAndQueries) {
     auto s = schema_from_json(parse(kSchema));
     ASSERT_TRUE(s);

@@ -194,7 +194,7 @@ struct SearchExplain {
     struct Plan {
         std::string field;
         std::string source;         ///< "segment <id>" or "memtable"
-        std::string strategy;       ///< vector: auto-chosen index::FilterStrategy name; text/sparse: "posting_bitmap", "posting_walk_seek", "posting_walk_mask" or "unfiltered"; multi-vector: "maxsim_exact" or "muvera_rerank"; memtable: "exact"
+        std::string strategy;       ///< vector: auto-chosen index::FilterStrategy name; text/sparse: "posting_bitmap", "posting_walk_seek", "posting_walk_mask" or "unfiltered"; multi-vector: "maxsim_exact", "muvera_blocks" or "muvera_rerank"; memtable: "exact"
         std::uint64_t matches = 0;  ///< documents of the source allowed by the filter (live)
         std::uint64_t size = 0;     ///< documents in the source
         double selectivity = 1.0;

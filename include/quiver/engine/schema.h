@@ -72,6 +72,29 @@ enum class FieldType : std::uint8_t { kText = 0, kVector = 1, kKeyword = 2, kInt
 enum class VectorIndexKind : std::uint8_t { kFlat = 0, kHnsw = 1 };
 /// How a multi_vector field is searched in persisted segments.
 enum class MultiVectorIndexKind : std::uint8_t { kExact = 0, kMuvera = 1 };
+/// Where a MUVERA field's persisted segments keep the document encodings (FDEs): int8 partition
+/// blocks scanned over the query's non-zero blocks (multivector/fde_blocks.h; the default), or an
+/// HNSW graph over float32 FDEs (collections created before blocked FDEs; still read and written).
+enum class MuveraFdeKind : std::uint8_t { kHnsw = 0, kBlocks = 1 };
+
+/// MUVERA parameters of a multi_vector field with `"index": "muvera"` (docs/collections.md). The
+/// defaults are the configuration that reached recall@10 0.96 against exact MaxSim at 18.6x its speed
+/// on 60,746 real passages (docs/multivector.md).
+struct MuveraFieldParams {
+    MuveraFdeKind fde = MuveraFdeKind::kBlocks;
+    std::size_t k_sim = 6;   ///< SimHash hyperplanes per repetition (2^k_sim partitions); 1..10
+    std::size_t d_proj = 8;  ///< inner projection width (0 = identity: the token dimension)
+    std::size_t r_reps = 8;  ///< repetitions; r_reps * 2^k_sim * width is the FDE size (at most 65,536)
+    /// FDE candidates re-ranked by exact MaxSim per segment (a search's `ef` replaces it); 0 = the
+    /// HNSW rule max(10 k, 100, ef).
+    std::size_t candidates = 3200;
+    bool operator==(const MuveraFieldParams&) const = default;
+    /// What fields stored before these parameters existed use: HNSW over k_sim 4, d_proj 16,
+    /// r_reps 10 FDEs, max(10 k, 100, ef) candidates.
+    static MuveraFieldParams legacy() noexcept { return {MuveraFdeKind::kHnsw, 4, 16, 10, 0}; }
+};
+inline constexpr std::size_t kMaxMuveraFdeDim = 65536;
+inline constexpr std::size_t kMaxMuveraCandidates = 100000;
 
 /// Limits on one multi_vector value (a document's or a query's token set).
 inline constexpr std::size_t kMaxTokenVectors = 4096;
@@ -116,8 +139,9 @@ struct FieldSpec {
     /// persisted segment picks its storage by index/memory_budget.h's rule for the collection's live
     /// documents when it is built (docs/collections.md "Memory budget"); excludes `quantization`/`on_disk`.
     std::uint64_t memory_budget = 0;
-    // multi_vector (also dim, encoder, sources; hnsw_m / hnsw_ef_construction for the MUVERA graph)
+    // multi_vector (also dim, encoder, sources; hnsw_m / hnsw_ef_construction for an HNSW MUVERA graph)
     MultiVectorIndexKind mv_index = MultiVectorIndexKind::kMuvera;
+    MuveraFieldParams muvera{};  ///< mv_index kMuvera: FDE layout and parameters of persisted segments
     multivector::TokenCodec token_codec = multivector::TokenCodec::kFloat32;  ///< persisted segments' token store
     // attributes
     bool payload_index = false;  ///< keyword, integer, float, boolean, keyword_list: build a payload index

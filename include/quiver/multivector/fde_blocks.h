@@ -53,6 +53,10 @@ public:
     /// Writes every document's approximate score into `scores` (size() floats); returns the number of
     /// non-zero query blocks scanned.
     std::size_t score_all(const float* fq, std::vector<float>& scores) const;
+    /// The `c` best documents of `scores` (one per document, as score_all writes them), score
+    /// descending then document ascending, leaving out documents whose score is -infinity (a caller
+    /// excludes documents, e.g. deleted or filtered ones, by setting that).
+    static std::vector<std::uint32_t> best(const std::vector<float>& scores, std::size_t c);
 
     /// Sections: u64 n, u64 width, f32 scales[dim], i8 codes[dim * n].
     Status write(storage::FileWriter& w) const;
