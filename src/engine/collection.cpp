@@ -23,8 +23,9 @@ constexpr std::uint32_t kManifestKind = storage::fourcc("MANI");
 // Version 2: the schema uses vector storage options (quantization, on_disk), multi_vector fields (one
 // more byte per such field) or sparse_vector fields with an encoder, which version-1 readers do not
 // know; other collections still write version 1 (schema_version in schema.cpp). Version 3: a text
-// field has `chunking` (schema flag bit 3 and its spec).
-constexpr std::uint32_t kManifestVersion = 3;
+// field has `chunking` (schema flag bit 3 and its spec). Version 4: a vector field has `chunking`
+// (its documents hold chunk vectors; its segment index one entry per chunk).
+constexpr std::uint32_t kManifestVersion = 4;
 constexpr std::uint32_t kDeleteKind = storage::fourcc("DELS");
 constexpr std::uint32_t kDeleteVersion = 2;
 

@@ -1,6 +1,7 @@
 // Schema validation, document validation, filters, and their byte encodings.
 #include "quiver/engine/schema.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -161,9 +162,14 @@ Status Schema::validate() const {
             return invalid_argument("field '" + f.name + "': the hashing encoder serves vector fields only");
         }
         if (f.chunking) {
-            if (f.type != FieldType::kText || !f.indexed) {
-                return invalid_argument("field '" + f.name + "': chunking serves indexed text fields (BM25); "
-                                        "vector, sparse_vector and multi_vector fields are not chunked");
+            if (f.type == FieldType::kVector && f.encoder.empty()) {
+                return invalid_argument("field '" + f.name + "': chunking needs an \"encoder\" (each chunk's text is "
+                                        "embedded); vectors given directly cannot be chunked");
+            }
+            if ((f.type != FieldType::kText || !f.indexed) && f.type != FieldType::kVector) {
+                return invalid_argument("field '" + f.name + "': chunking serves indexed text fields (BM25) and vector "
+                                        "fields with an encoder; " + std::string(to_string(f.type)) +
+                                        " fields are not chunked");
             }
             if (auto st = pipeline::validate_chunking(*f.chunking); !st) {
                 return invalid_argument("field '" + f.name + "': " + st.error().message());
@@ -210,7 +216,12 @@ Status validate_document(const Schema& schema, Document& doc) {
         if (f->type == FieldType::kFloat) {
             if (const auto* i = std::get_if<std::int64_t>(&value)) value = static_cast<double>(*i);
         }
-        if (!value_has_type(value, f->type)) {
+        if (chunked_vectors(*f) && !std::holds_alternative<TokenVectors>(value)) {
+            // Embedding replaced any text given; what is left was given as a vector.
+            return invalid_argument(where + ": field '" + name + "' is chunked: give its text (each chunk is "
+                                    "embedded) or its chunk vectors (one row per chunk), not a vector");
+        }
+        if (!value_has_type(value, f->type) && !chunked_vectors(*f)) {
             return invalid_argument(where + ": field '" + name + "' expects " + std::string(to_string(f->type)));
         }
         if (const auto* s = std::get_if<std::string>(&value)) {
@@ -240,9 +251,10 @@ Status validate_document(const Schema& schema, Document& doc) {
                 return invalid_argument(where + ": field '" + name + "' has token vectors of dimension " +
                                         std::to_string(tv->dim) + ", schema says " + std::to_string(f->dim));
             }
-            if (tv->rows() == 0 || tv->rows() > kMaxTokenVectors) {
-                return invalid_argument(where + ": field '" + name + "' needs 1.." + std::to_string(kMaxTokenVectors) +
-                                        " token vectors");
+            const std::size_t max_rows = chunked_vectors(*f) ? kMaxChunksPerDocument : kMaxTokenVectors;
+            if (tv->rows() == 0 || tv->rows() > max_rows) {
+                return invalid_argument(where + ": field '" + name + "' needs 1.." + std::to_string(max_rows) +
+                                        (chunked_vectors(*f) ? " chunk vectors" : " token vectors"));
             }
             for (float x : tv->values) {
                 if (!std::isfinite(x)) return invalid_argument(where + ": field '" + name + "' has a non-finite value");
@@ -489,7 +501,8 @@ Result<FieldValue> decode_value(ByteReader& r) {
         case 8: {
             QUIVER_ASSIGN_OR_RETURN(std::uint32_t dim, r.u32());
             QUIVER_ASSIGN_OR_RETURN(std::uint32_t rows, r.u32());
-            if (dim == 0 || dim > kMaxTokenDim || rows > kMaxTokenVectors) {
+            // Token vectors of multi_vector fields, or the chunk vectors of a chunked vector field.
+            if (dim == 0 || dim > 65536 || rows > std::max(kMaxTokenVectors, kMaxChunksPerDocument)) {
                 return data_loss("token vectors of " + std::to_string(rows) + " x " + std::to_string(dim));
             }
             const std::size_t n = static_cast<std::size_t>(rows) * dim;
@@ -561,8 +574,8 @@ void encode_schema(ByteWriter& w, const Schema& s) {
         // Multi-vector fields (MANIFEST version 2, schema_version): one more byte, the index kind.
         if (f.type == FieldType::kMultiVector) w.u8(static_cast<std::uint8_t>(f.mv_index));
         if (token_codec) w.u8(static_cast<std::uint8_t>(f.token_codec));
-        // Chunked text fields (MANIFEST version 3): u8 unit, u64 size, u64 overlap, u8 situated,
-        // u64 context, u8 aggregation.
+        // Chunked text fields (MANIFEST version 3) and chunked vector fields (version 4): u8 unit,
+        // u64 size, u64 overlap, u8 situated, u64 context, u8 aggregation.
         if (f.chunking) {
             w.u8(static_cast<std::uint8_t>(f.chunking->unit));
             w.u64(f.chunking->size);
@@ -575,6 +588,9 @@ void encode_schema(ByteWriter& w, const Schema& s) {
 }
 
 std::uint32_t schema_version(const Schema& s) {
+    for (const auto& f : s.fields) {
+        if (f.chunking && f.type == FieldType::kVector) return 4;
+    }
     for (const auto& f : s.fields) {
         if (f.chunking) return 3;
     }
