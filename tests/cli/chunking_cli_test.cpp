@@ -318,6 +318,7 @@ TEST(ChunkingCli, SciFactChunkedDenseCollectionMatchesEval) {
                 "collection %.6f\n",
                 spec.c_str(), want, got);
     EXPECT_NEAR(got, want, 1e-4);
+    EXPECT_NEAR(got, 0.1683, 1e-4);  // measured; whole-document GloVe is 0.1820 (docs/pipeline.md)
 }
 
 }  // namespace

@@ -254,7 +254,9 @@ protected:
                     ASSERT_EQ(hits->size(), std::min<std::size_t>(k, want.size())) << what;
                     expect_ranks(*hits, 0, want, what);
                     for (const auto& h : *hits) {
-                        if (filtered) EXPECT_EQ(docs_.at(h.id).tag, "a") << what;
+                        if (filtered) {
+                            EXPECT_EQ(docs_.at(h.id).tag, "a") << what;
+                        }
                     }
                 }
                 // Pages of 4 are ranks 0..15, no document twice.
@@ -362,7 +364,7 @@ TEST_P(ChunkedVectorTest, EqualsBruteForceThroughTheLifecycle) {
 
 INSTANTIATE_TEST_SUITE_P(Aggregations, ChunkedVectorTest,
                          ::testing::Values(ChunkAggregation::kMaxP, ChunkAggregation::kFirstP, ChunkAggregation::kSumP),
-                         [](const auto& info) { return std::string(pipeline::to_string(info.param)); });
+                         [](const auto& param_info) { return std::string(pipeline::to_string(param_info.param)); });
 
 TEST(ChunkedVector, SchemaRules) {
     ChunkingSpec spec;
@@ -446,7 +448,9 @@ TEST(ChunkedVector, ValuesGivenDirectly) {
     d.fields["dense"] = tv;
     ASSERT_TRUE((*c)->upsert({d}));
     for (const bool flushed : {false, true}) {
-        if (flushed) ASSERT_TRUE((*c)->flush());
+        if (flushed) {
+            ASSERT_TRUE((*c)->flush());
+        }
         SearchRequest r;
         r.clauses.push_back(QueryClause::of_vector("dense", [] {
             std::vector<float> q(kDim, 0.0f);
@@ -582,7 +586,7 @@ TEST(ChunkedVector, HnswOnCodesNamesItsChunks) {
     ASSERT_TRUE((*c)->upsert(batch));
     ASSERT_TRUE((*c)->optimize());
     const simd::DistanceFn dist = simd::distance_fn(simd::Metric::kCosine);
-    for (const std::string& query : {"river maple", "signal copper orbit", "willow"}) {
+    for (const char* query : {"river maple", "signal copper orbit", "willow"}) {
         for (const bool filtered : {false, true}) {
             SearchRequest r;
             r.clauses.push_back(QueryClause::of_text("dense", query));
@@ -595,9 +599,13 @@ TEST(ChunkedVector, HnswOnCodesNamesItsChunks) {
             const std::vector<float> q = embed(query, encode::EncodeRole::kQuery);
             for (std::size_t i = 0; i < hits->size(); ++i) {
                 const SearchHit& h = (*hits)[i];
-                if (i > 0) EXPECT_GE((*hits)[i - 1].score, h.score);
+                if (i > 0) {
+                    EXPECT_GE((*hits)[i - 1].score, h.score);
+                }
                 const Stored& st = docs.at(h.id);
-                if (filtered) EXPECT_EQ(st.tag, "b");
+                if (filtered) {
+                    EXPECT_EQ(st.tag, "b");
+                }
                 ASSERT_TRUE(h.chunk.has_value());
                 const auto chunks = pipeline::chunk_document(st.title, st.text, spec);
                 ASSERT_LT(*h.chunk, chunks.size());

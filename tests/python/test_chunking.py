@@ -36,7 +36,7 @@ def test_chunked_vector_field(tmp_path):
     schema = {"fields": [
         {"name": "title", "type": "text", "indexed": False},
         {"name": "body", "type": "text", "indexed": False},
-        {"name": "dense", "type": "vector", "dim": 32, "metric": "cosine", "index": "flat",
+        {"name": "dense", "type": "vector", "dim": 128, "metric": "cosine", "index": "flat",
          "encoder": "hashing", "sources": ["title", "body"], "chunking": "tokens:size=4,overlap=1"},
     ]}
     c = store.create_collection("vecs", schema)
@@ -48,7 +48,7 @@ def test_chunked_vector_field(tmp_path):
     assert [h["id"] for h in r["hits"]] == ["long"]
     assert r["hits"][0]["chunk"] == 2  # "g h owl i"
     doc = c.get("long", with_vectors=True)
-    assert len(doc["dense"]) == 3 and all(len(row) == 32 for row in doc["dense"])
+    assert len(doc["dense"]) == 3 and all(len(row) == 128 for row in doc["dense"])
     # The stored chunk vectors go back in unchanged (an upsert of what `get` returned).
     c.upsert([doc])
     r = c.search(field="dense", text="owl", limit=1)
@@ -58,4 +58,4 @@ def test_chunked_vector_field(tmp_path):
         store.create_collection("bad", {"fields": [
             {"name": "v", "type": "vector", "dim": 4, "chunking": "tokens"}]})
     with pytest.raises(quiver.InvalidArgumentError):
-        c.upsert([{"id": "x", "dense": [0.5] * 32}])
+        c.upsert([{"id": "x", "dense": [0.5] * 128}])
