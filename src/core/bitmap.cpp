@@ -96,6 +96,7 @@ DeletedDocs::DeletedDocs(Bitmap all) {
     if (count_ > 0) {
         all.optimize();
         base_ = std::make_shared<const Bitmap>(std::move(all));
+        dense_ = std::make_shared<Dense>();
     }
 }
 
@@ -120,7 +121,23 @@ DeletedDocs DeletedDocs::with(std::span<const std::uint32_t> docs) const {
         out.delta_ = delta_count > 0 ? std::make_shared<const Bitmap>(std::move(delta)) : nullptr;
     }
     out.merged_ = out.delta_ ? std::make_shared<Merged>() : nullptr;
+    out.dense_ = out.count_ > 0 ? std::make_shared<Dense>() : nullptr;
     return out;
+}
+
+std::span<const std::uint64_t> DeletedDocs::dense_words() const {
+    if (!dense_) return {};
+    std::call_once(dense_->once, [this] {
+        const Bitmap& all = merged();
+        std::vector<std::uint64_t> words;
+        all.for_each([&](std::uint32_t d) {
+            const std::size_t w = d >> 6;
+            if (w >= words.size()) words.resize(w + 1, 0);
+            words[w] |= std::uint64_t{1} << (d & 63u);
+        });
+        dense_->words = std::move(words);
+    });
+    return dense_->words;
 }
 
 const Bitmap& DeletedDocs::merged() const {

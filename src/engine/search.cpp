@@ -183,6 +183,29 @@ Result<std::vector<Hit>> aggregate_chunk_lists(const Snapshot& snap, pipeline::C
     }
 }
 
+// The score a document needs to enter the best `depth` of `hits` (0 while fewer are held); hits
+// scoring below it are dropped (ties at it stay, for the id order applied later). Passed to the next
+// posting walk as its min_score, so segments searched later prune from their first posting.
+double depth_floor(std::vector<Hit>& hits, std::size_t depth) {
+    if (depth == 0 || hits.size() < depth) return 0.0;
+    std::vector<double> scores(hits.size());
+    for (std::size_t i = 0; i < hits.size(); ++i) scores[i] = hits[i].score;
+    std::nth_element(scores.begin(), scores.begin() + static_cast<std::ptrdiff_t>(depth - 1), scores.end(),
+                     std::greater<>());
+    const double floor = scores[depth - 1];
+    std::erase_if(hits, [floor](const Hit& h) { return h.score < floor; });
+    return floor;
+}
+
+// Segment indices, most documents first: the walks that set the best floor early go first.
+std::vector<std::size_t> largest_first(const Snapshot& snap) {
+    std::vector<std::size_t> order(snap.segs.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return snap.segs[a].seg->size() > snap.segs[b].seg->size(); });
+    return order;
+}
+
 // Appends one source's best-first hits; a source that filled `depth` was cut at its last score.
 void take(std::size_t source, const std::vector<ScoredDoc>& found, std::size_t depth, std::vector<Hit>& hits,
           double* cut_floor) {
@@ -576,12 +599,15 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                     analyzer.analyze(c.text, terms);
                     QUIVER_ASSIGN_OR_RETURN(stats, collection_text_stats(*snap, schema, field_index[ci], terms));
                 }
+                std::vector<sparse::TopKStats> walks(snap->segs.size());
+                for (const std::size_t si : largest_first(*snap)) {
+                    const double floor = depth_floor(hits, depth);
+                    take(si, snap->segs[si].seg->search_text(field_index[ci], stats, depth, allowed[si], &walks[si],
+                                                             impl.options.posting_walk, floor),
+                         depth, hits, cut_floor);
+                }
                 for (std::size_t si = 0; si < snap->segs.size(); ++si) {
-                    sparse::TopKStats walk;
-                    take(si, snap->segs[si].seg->search_text(field_index[ci], stats, depth, allowed[si], &walk,
-                                                                            impl.options.posting_walk), depth, hits,
-                         cut_floor);
-                    note(f.name, si, filter == nullptr ? "unfiltered" : walk_strategy(walk.walk), nullptr, &walk);
+                    note(f.name, si, filter == nullptr ? "unfiltered" : walk_strategy(walks[si].walk), nullptr, &walks[si]);
                 }
                 if (snap->mem) {
                     note(f.name, mem_index, "exact", nullptr);
@@ -593,12 +619,15 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                 for (const auto& [clause, terms] : embedded_sparse) {
                     if (clause == &c) qs = &terms;
                 }
+                std::vector<sparse::TopKStats> walks(snap->segs.size());
+                for (const std::size_t si : largest_first(*snap)) {
+                    const double floor = depth_floor(hits, depth);
+                    take(si, snap->segs[si].seg->search_sparse(field_index[ci], *qs, depth, allowed[si], &walks[si],
+                                                               impl.options.posting_walk, floor),
+                         depth, hits, cut_floor);
+                }
                 for (std::size_t si = 0; si < snap->segs.size(); ++si) {
-                    sparse::TopKStats walk;
-                    take(si, snap->segs[si].seg->search_sparse(field_index[ci], *qs, depth, allowed[si], &walk,
-                                                                              impl.options.posting_walk), depth,
-                         hits, cut_floor);
-                    note(f.name, si, filter == nullptr ? "unfiltered" : walk_strategy(walk.walk), nullptr, &walk);
+                    note(f.name, si, filter == nullptr ? "unfiltered" : walk_strategy(walks[si].walk), nullptr, &walks[si]);
                 }
                 if (snap->mem) {
                     note(f.name, mem_index, "exact", nullptr);

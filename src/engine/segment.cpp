@@ -6,6 +6,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <charconv>
 #include <filesystem>
@@ -637,9 +638,19 @@ Result<Document> Segment::document(std::uint32_t local) const {
     }
 }
 
+namespace {
+// A double floor from float scores as the largest float not above it (so no score at the floor is lost).
+float float_floor(double min_score) {
+    if (!(min_score > 0.0)) return 0.0f;
+    float f = static_cast<float>(min_score);
+    if (static_cast<double>(f) > min_score) f = std::nextafter(f, 0.0f);
+    return f;
+}
+}  // namespace
+
 std::vector<ScoredDoc> Segment::search_text(std::size_t field, const sparse::Bm25QueryStats& stats, std::size_t k,
                                             const AllowedDocs& allowed, sparse::TopKStats* walk,
-                                            const sparse::FilterWalkParams& params) const {
+                                            const sparse::FilterWalkParams& params, double min_score) const {
     const sparse::Bm25Index* bm = text_index(field);
     if (bm == nullptr || k == 0) return {};
     std::vector<ScoredDoc> out;
@@ -663,7 +674,9 @@ std::vector<ScoredDoc> Segment::search_text(std::size_t field, const sparse::Bm2
         }
         return out;
     }
-    for (const auto& h : bm->search_with_stats(stats, k, &allowed, walk, false, params)) out.push_back({h.doc, static_cast<double>(h.score)});
+    for (const auto& h : bm->search_with_stats(stats, k, &allowed, walk, false, params, float_floor(min_score))) {
+        out.push_back({h.doc, static_cast<double>(h.score)});
+    }
     return out;
 }
 
@@ -679,7 +692,7 @@ Bitmap Segment::chunk_entries(std::size_t field, const Bitmap& docs) const {
 
 std::vector<ScoredDoc> Segment::search_sparse(std::size_t field, const SparseTerms& query, std::size_t k,
                                               const AllowedDocs& allowed, sparse::TopKStats* walk,
-                                            const sparse::FilterWalkParams& params) const {
+                                              const sparse::FilterWalkParams& params, double min_score) const {
     if (field >= sparse_.size() || !sparse_[field] || k == 0) return {};
     const sparse::ExactSparseIndex& idx = *sparse_[field];
     sparse::SparseVector q;
@@ -691,7 +704,9 @@ std::vector<ScoredDoc> Segment::search_sparse(std::size_t field, const SparseTer
     }
     if (!sparse::canonicalize(q, "query")) return {};
     std::vector<ScoredDoc> out;
-    for (const auto& h : idx.search(q.view(), k, walk, &allowed, params)) out.push_back({h.doc, static_cast<double>(h.score)});
+    for (const auto& h : idx.search(q.view(), k, walk, &allowed, params, float_floor(min_score))) {
+        out.push_back({h.doc, static_cast<double>(h.score)});
+    }
     return out;
 }
 

@@ -139,14 +139,17 @@ public:
     /// `allowed` allows are scored. Best first. A chunked field returns its top-k chunks (`chunk` set,
     /// `local` = the parent slot; `allowed` applies to the parent), ties by chunk entry.
     /// A filter bitmap in `allowed` drives the posting walk (sparse/maxscore.h); `walk` (optional)
-    /// receives the regime and counters.
+    /// receives the regime and counters. With `min_score` > 0 only documents scoring at least that
+    /// are returned (the walk prunes with it from the start; the caller passes the k-th score it holds
+    /// from other segments); chunked fields ignore it.
     std::vector<ScoredDoc> search_text(std::size_t field, const sparse::Bm25QueryStats& stats, std::size_t k,
                                        const AllowedDocs& allowed, sparse::TopKStats* walk = nullptr,
-                                       const sparse::FilterWalkParams& params = {}) const;
+                                       const sparse::FilterWalkParams& params = {}, double min_score = 0.0) const;
     /// Exact inner-product top-k for a sparse query (terms unknown to the segment are ignored). Best first.
+    /// `min_score` as in search_text.
     std::vector<ScoredDoc> search_sparse(std::size_t field, const SparseTerms& query, std::size_t k,
                                          const AllowedDocs& allowed, sparse::TopKStats* walk = nullptr,
-                                       const sparse::FilterWalkParams& params = {}) const;
+                                         const sparse::FilterWalkParams& params = {}, double min_score = 0.0) const;
     /// Nearest vectors; score = -distance. Best first. With a filter bitmap in `allowed` (deleted
     /// documents already removed from it) the planner of index/filtered_search.h picks the strategy
     /// (exact scan, ACORN-1, post-filter walk) and `plan` (optional) receives its choice; without one,

@@ -106,10 +106,84 @@ void prepare_query(const TokenStore& store, MatrixView<float> query, MaxSimScrat
     scratch.scores.resize(query.rows);
 }
 
+// Token rows per GEMM tile of the float32 paths (about 800 KB of 100-d rows: L2-resident).
+constexpr std::size_t kTileRows = 2048;
+
+// MaxSim of the documents of one tile from its scores (rows x m, documents' rows consecutive), pushed
+// into `best`.
+void push_tile(const TokenStore& store, std::span<const std::uint32_t> docs, const float* s, std::size_t m,
+               std::vector<float>& maxima, BestK& best) {
+    maxima.resize(m);
+    for (const std::uint32_t d : docs) {
+        const std::size_t t = store.tokens(d);
+        std::copy_n(s, m, maxima.data());
+        for (std::size_t r = 1; r < t; ++r) {
+            const float* row = s + r * m;
+            for (std::size_t i = 0; i < m; ++i) maxima[i] = std::max(maxima[i], row[i]);
+        }
+        s += t * m;
+        double total = 0.0;
+        for (std::size_t i = 0; i < m; ++i) total += maxima[i];
+        best.push(static_cast<float>(total), d);
+    }
+}
+
+// Candidates of a float32 store scored by GEMM: their rows gathered into L2-sized tiles, one sgemm
+// per tile against the query. GEMM and the dot kernel round differently, so only the best `keep` are
+// kept, to be re-scored by the kernel (as exact_search does).
+std::vector<std::uint32_t> gemm_survivors(const TokenStore& store, MatrixView<float> query,
+                                          std::span<const std::uint32_t> docs, std::size_t keep,
+                                          MaxSimScratch& scratch) {
+    const std::size_t dim = store.dim();
+    const std::size_t m = query.rows;
+    BestK best(keep);
+    std::vector<float> maxima;
+    std::size_t next = 0;
+    while (next < docs.size()) {
+        const std::size_t first = next;
+        std::size_t rows = 0;
+        while (next < docs.size() && (rows == 0 || rows + store.tokens(docs[next]) <= kTileRows)) {
+            rows += store.tokens(docs[next++]);
+        }
+        scratch.rows.resize(rows * dim);
+        float* out = scratch.rows.data();
+        for (std::size_t i = first; i < next; ++i) {
+            const std::size_t n = store.tokens(docs[i]) * dim;
+            std::copy_n(store.float_rows(docs[i]), n, out);
+            out += n;
+        }
+        scratch.scores.resize(rows * m);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(m),
+                    static_cast<int>(dim), 1.0f, scratch.rows.data(), static_cast<int>(dim), query.data,
+                    static_cast<int>(dim), 0.0f, scratch.scores.data(), static_cast<int>(m));
+        push_tile(store, docs.subspan(first, next - first), scratch.scores.data(), m, maxima, best);
+    }
+    std::vector<std::uint32_t> out;
+    out.reserve(best.hits().size());
+    for (const Hit& h : best.hits()) out.push_back(h.doc);
+    return out;
+}
+
+// Fewer candidates than this are scored one by one by the kernel (a GEMM tile would be mostly empty).
+constexpr std::size_t kGemmMinCandidates = 64;
+
 }  // namespace
 
 std::vector<Hit> rerank(const TokenStore& store, MatrixView<float> query, std::span<const std::uint32_t> candidates,
                         std::size_t k, MaxSimScratch& scratch) {
+    const std::size_t keep = std::max(2 * k, k + 16);
+    if (store.codec() == TokenCodec::kFloat32 && query.rows > 0 && candidates.size() >= kGemmMinCandidates &&
+        candidates.size() > keep) {
+        std::vector<std::uint32_t> docs;
+        docs.reserve(candidates.size());
+        for (const std::uint32_t doc : candidates) {
+            if (doc < store.size() && store.tokens(doc) > 0) docs.push_back(doc);
+        }
+        std::sort(docs.begin(), docs.end());
+        docs.erase(std::unique(docs.begin(), docs.end()), docs.end());
+        const std::vector<std::uint32_t> survivors = gemm_survivors(store, query, docs, keep, scratch);
+        return rerank(store, query, survivors, k, scratch);  // survivors <= keep: the kernel path
+    }
     std::vector<Hit> hits;
     hits.reserve(candidates.size());
     prepare_query(store, query, scratch);
@@ -141,11 +215,11 @@ std::vector<Hit> exact_search(const TokenStore& store, MatrixView<float> query, 
     }
     const std::size_t dim = store.dim();
     const std::size_t m = query.rows;
-    constexpr std::size_t kTileRows = 2048;
     const std::size_t keep = std::max(2 * k, k + 16);
     BestK best(keep);
     const bool decode = store.codec() != TokenCodec::kFloat32;
-    std::vector<float> maxima(m);
+    std::vector<float> maxima;
+    std::vector<std::uint32_t> tile_docs;
     std::size_t doc = 0;
     const std::size_t n = store.size();
     while (doc < n) {
@@ -168,20 +242,11 @@ std::vector<Hit> exact_search(const TokenStore& store, MatrixView<float> query, 
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(m),
                     static_cast<int>(dim), 1.0f, tile, static_cast<int>(dim), query.data, static_cast<int>(dim), 0.0f,
                     scratch.scores.data(), static_cast<int>(m));
-        const float* s = scratch.scores.data();
+        tile_docs.clear();
         for (std::size_t d = first_doc; d < doc; ++d) {
-            const std::size_t t = store.tokens(d);
-            if (t == 0) continue;
-            std::copy_n(s, m, maxima.data());
-            for (std::size_t r = 1; r < t; ++r) {
-                const float* row = s + r * m;
-                for (std::size_t i = 0; i < m; ++i) maxima[i] = std::max(maxima[i], row[i]);
-            }
-            s += t * m;
-            double total = 0.0;
-            for (std::size_t i = 0; i < m; ++i) total += maxima[i];
-            best.push(static_cast<float>(total), static_cast<std::uint32_t>(d));
+            if (store.tokens(d) > 0) tile_docs.push_back(static_cast<std::uint32_t>(d));
         }
+        push_tile(store, tile_docs, scratch.scores.data(), m, maxima, best);
     }
     // Re-score the survivors with the one kernel every path uses, so scores and order are exact.
     std::vector<std::uint32_t> docs;

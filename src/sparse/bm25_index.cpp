@@ -275,7 +275,8 @@ Bm25QueryStats Bm25Index::query_stats(std::span<const std::string> terms) const 
 
 std::vector<Bm25Hit> Bm25Index::search_with_stats(const Bm25QueryStats& stats, std::size_t k,
                                                   const AllowedDocs* allowed, TopKStats* top_k_stats,
-                                                  bool exhaustive, const FilterWalkParams& walk) const {
+                                                  bool exhaustive, const FilterWalkParams& walk,
+                                                  float min_score) const {
     std::vector<QueryTerm> q;
     for (std::size_t i = 0; i < stats.terms.size(); ++i) {
         const TermId id = find_term(stats.terms[i]);
@@ -294,7 +295,7 @@ std::vector<Bm25Hit> Bm25Index::search_with_stats(const Bm25QueryStats& stats, s
         scorer = Bm25Scorer{norms_, table, scale};
     }
     const auto top = exhaustive ? search_exhaustive(postings_, q, k, scorer, allowed)
-                                : search_top_k(postings_, q, k, scorer, top_k_stats, allowed, walk);
+                                : search_top_k(postings_, q, k, scorer, top_k_stats, allowed, walk, min_score);
     std::vector<Bm25Hit> hits(top.size());
     for (std::size_t i = 0; i < top.size(); ++i) hits[i] = {top[i].doc, top[i].score};
     return hits;

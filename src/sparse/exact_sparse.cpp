@@ -29,11 +29,12 @@ std::size_t ExactSparseIndex::bytes() const noexcept {
 }
 
 std::vector<SparseHit> ExactSparseIndex::search(SparseVectorView query, std::size_t k, TopKStats* stats,
-                                                const AllowedDocs* allowed, const FilterWalkParams& walk) const {
+                                                const AllowedDocs* allowed, const FilterWalkParams& walk,
+                                                float min_score) const {
     std::vector<QueryTerm> q;
     q.reserve(query.size());
     for (std::size_t j = 0; j < query.size(); ++j) q.push_back({query.terms[j], query.weights[j]});
-    const std::vector<ScoredDoc> top = search_top_k(store_, q, k, DotProductScorer{}, stats, allowed, walk);
+    const std::vector<ScoredDoc> top = search_top_k(store_, q, k, DotProductScorer{}, stats, allowed, walk, min_score);
     std::vector<SparseHit> out;
     out.reserve(top.size());
     for (const ScoredDoc& s : top) out.push_back({s.doc, s.score});

@@ -1,6 +1,8 @@
 #include "quiver/sparse/maxscore.h"
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
 #include <optional>
 
 namespace quiver::sparse {
@@ -33,6 +35,27 @@ struct Bm25Contribution {
     }
 };
 
+// The delete set of a walk: the caller's plain words when given (one load per candidate), else the
+// bitmap through an ascending cursor (candidates arrive in ascending order).
+class DeadSet {
+public:
+    explicit DeadSet(const AllowedDocs& allowed) {
+        if (!allowed.deleted_words.empty()) {
+            dense_ = DenseBits{allowed.deleted_words};
+        } else if (allowed.deleted != nullptr) {
+            ascending_.emplace(*allowed.deleted);
+        }
+    }
+    bool contains(DocIndex doc) noexcept {
+        if (!dense_.words.empty()) return dense_.contains(doc);
+        return ascending_ && ascending_->contains(doc);
+    }
+
+private:
+    DenseBits dense_;
+    std::optional<AscendingMembership> ascending_;
+};
+
 // Allow policies of the MaxScore walk. `next_from(d)` is the first document after d the walk may
 // return (kTerminated: none); only seeking policies (kSeeks) are asked for it.
 struct AllowAll {
@@ -40,18 +63,15 @@ struct AllowAll {
     bool operator()(DocIndex) const noexcept { return true; }
     DocIndex next_from(DocIndex d) const noexcept { return d + 1; }
 };
-// Candidates arrive in ascending order: the delete set (sparse) is tested through its next member,
-// the filter (permissive, so mostly dense containers) by lookup.
+// The delete set as DeadSet says, the filter (permissive, so mostly dense containers) by lookup.
 struct AllowMask {
     static constexpr bool kSeeks = false;
-    std::optional<AscendingMembership> deleted;
+    DeadSet deleted;
     const Bitmap* filter;
 
-    explicit AllowMask(const AllowedDocs* allowed) : filter(allowed->filter) {
-        if (allowed->deleted != nullptr) deleted.emplace(*allowed->deleted);
-    }
+    explicit AllowMask(const AllowedDocs* allowed) : deleted(*allowed), filter(allowed->filter) {}
     bool operator()(DocIndex doc) noexcept {
-        return (!deleted || !deleted->contains(doc)) && (filter == nullptr || filter->contains(doc));
+        return !deleted.contains(doc) && (filter == nullptr || filter->contains(doc));
     }
     DocIndex next_from(DocIndex d) const noexcept { return d + 1; }
 };
@@ -60,12 +80,10 @@ struct AllowMask {
 struct AllowSeek {
     static constexpr bool kSeeks = true;
     Bitmap::Cursor members;
-    std::optional<AscendingMembership> deleted;
+    DeadSet deleted;
     std::uint64_t seeks = 0;
 
-    AllowSeek(const Bitmap& filter, const Bitmap* del) : members(filter) {
-        if (del != nullptr) deleted.emplace(*del);
-    }
+    explicit AllowSeek(const AllowedDocs& allowed) : members(*allowed.filter), deleted(allowed) {}
     // The first allowed document >= d, or kTerminated.
     DocIndex first_from(DocIndex d) noexcept {
         for (;;) {
@@ -73,7 +91,7 @@ struct AllowSeek {
             if (!members.seek(d)) return kTerminated;
             const DocIndex m = members.value();
             if (m >= kTerminated) return kTerminated;
-            if (!deleted || !deleted->contains(m)) return m;
+            if (!deleted.contains(m)) return m;
             d = m + 1;
         }
     }
@@ -89,14 +107,17 @@ struct Better {
 };
 constexpr Better better{};
 
+// The best k documents scoring above `floor` (0, or just below the caller's min_score).
 class TopKHeap {
 public:
-    explicit TopKHeap(std::size_t k) : k_(k) { heap_.reserve(k + 1); }
+    explicit TopKHeap(std::size_t k, float floor = 0.0f) : k_(k), floor_(floor) { heap_.reserve(k + 1); }
     bool full() const noexcept { return heap_.size() >= k_; }
-    // A document must score strictly above this to enter once the heap is full.
-    float threshold() const noexcept { return full() ? heap_.front().score : 0.0f; }
+    // Bounds can prune: the heap is full, or a caller's floor is set from the start.
+    bool pruning() const noexcept { return floor_ > 0.0f || full(); }
+    // A document must score strictly above this to enter.
+    float threshold() const noexcept { return full() ? std::max(heap_.front().score, floor_) : floor_; }
     void offer(DocIndex doc, float score) {
-        if (score <= 0.0f) return;
+        if (score <= floor_) return;
         if (!full()) {
             heap_.push_back({doc, score});
             std::push_heap(heap_.begin(), heap_.end(), better);
@@ -113,6 +134,7 @@ public:
 
 private:
     std::size_t k_;
+    float floor_;
     std::vector<ScoredDoc> heap_;  // worst on top
 };
 
@@ -139,7 +161,7 @@ std::vector<ActiveTerm> active_terms(const PostingStore& store, std::span<const 
 
 template <class Contribution, class Allow>
 std::vector<ScoredDoc> maxscore(std::vector<ActiveTerm> terms, std::size_t k, const Contribution& contrib,
-                                Allow& allow, TopKStats* stats) {
+                                Allow& allow, TopKStats* stats, float floor) {
     if (k == 0) return {};
     std::sort(terms.begin(), terms.end(),
               [](const ActiveTerm& a, const ActiveTerm& b) { return a.upper_bound < b.upper_bound; });
@@ -148,13 +170,13 @@ std::vector<ScoredDoc> maxscore(std::vector<ActiveTerm> terms, std::size_t k, co
     float acc = 0.0f;
     for (std::size_t i = 0; i < n; ++i) prefix[i] = acc += terms[i].upper_bound;
 
-    TopKHeap heap(k);
+    TopKHeap heap(k, floor);
     std::size_t first_essential = 0;
     std::uint64_t scored = 0;
     std::uint64_t skipped = 0;
     for (;;) {
         const float threshold = heap.threshold();
-        if (heap.full()) {
+        if (heap.pruning()) {
             // A document found only in lists [0, first_essential) scores at most prefix[...] <= threshold.
             while (first_essential < n && prefix[first_essential] * kBoundSlack <= threshold) ++first_essential;
         }
@@ -162,7 +184,7 @@ std::vector<ScoredDoc> maxscore(std::vector<ActiveTerm> terms, std::size_t k, co
         DocIndex candidate = kTerminated;
         for (std::size_t i = first_essential; i < n; ++i) candidate = std::min(candidate, terms[i].cursor.doc());
         if (candidate == kTerminated) break;
-        if (heap.full()) {
+        if (heap.pruning()) {
             // Block-max on the essential lists: over [candidate, end] only the lists positioned at the
             // candidate can contribute (the others' next document is beyond end), each at most its
             // current block's bound, and the non-essential lists at most their list bounds. When that
@@ -216,7 +238,7 @@ std::vector<ScoredDoc> maxscore(std::vector<ActiveTerm> terms, std::size_t k, co
         ++scored;
         bool pruned = false;
         for (std::size_t j = first_essential; j-- > 0;) {
-            if (heap.full() && score + prefix[j] * kBoundSlack <= threshold) {
+            if (heap.pruning() && score + prefix[j] * kBoundSlack <= threshold) {
                 pruned = true;
                 break;
             }
@@ -224,7 +246,7 @@ std::vector<ScoredDoc> maxscore(std::vector<ActiveTerm> terms, std::size_t k, co
             if (c.shallow_seek(candidate) == kTerminated) continue;
             const float block_bound = terms[j].query_weight * contrib.bound(c.block_max_score()) * kBoundSlack;
             const float rest = j > 0 ? prefix[j - 1] : 0.0f;
-            if (heap.full() && score + (rest + block_bound) * kBoundSlack <= threshold) {
+            if (heap.pruning() && score + (rest + block_bound) * kBoundSlack <= threshold) {
                 ++skipped;
                 pruned = true;
                 break;
@@ -235,6 +257,79 @@ std::vector<ScoredDoc> maxscore(std::vector<ActiveTerm> terms, std::size_t k, co
     }
     if (stats != nullptr) {
         stats->docs_scored += scored;
+        stats->blocks_skipped += skipped;
+    }
+    return std::move(heap).sorted();
+}
+
+// Dense short queries: bulk window scoring (Lucene's BooleanScorer). Every list adds its postings of
+// a window of kWindow documents into accumulators in a tight loop, in query order (so each score is
+// the float the exhaustive reference sums), and the window's documents scoring above the k-th score
+// are offered in ascending order, the mask tested only for them. Before a window is decoded its lists'
+// block bounds are summed: when that cannot beat the k-th score, the window is skipped.
+template <class Contribution, class Allow>
+std::vector<ScoredDoc> window_scan(std::vector<ActiveTerm> terms, std::size_t k, const Contribution& contrib,
+                                   Allow& allow, TopKStats* stats, float floor) {
+    if (k == 0) return {};
+    constexpr DocIndex kWindow = 2048;
+    TopKHeap heap(k, floor);
+    std::vector<float> acc(kWindow, 0.0f);
+    std::uint64_t added = 0;
+    std::uint64_t skipped = 0;
+    for (;;) {
+        DocIndex start = kTerminated;
+        for (const ActiveTerm& t : terms) start = std::min(start, t.cursor.doc());
+        if (start == kTerminated) break;
+        const DocIndex last = start >= kTerminated - kWindow ? kTerminated - 1 : start + (kWindow - 1);
+        if (heap.pruning()) {
+            float bound = 0.0f;
+            for (ActiveTerm& t : terms) {
+                PostingCursor& c = t.cursor;
+                if (c.doc() > last) continue;
+                DocIndex end = c.shallow_seek(c.doc());
+                float m = c.block_max_score();
+                while (end < last) {
+                    end = c.shallow_seek(end + 1);
+                    if (end == kTerminated) break;
+                    m = std::max(m, c.block_max_score());
+                }
+                bound += t.query_weight * contrib.bound(m) * kBoundSlack;
+            }
+            if (bound * kBoundSlack <= heap.threshold()) {
+                ++skipped;
+                for (ActiveTerm& t : terms) {
+                    if (t.cursor.doc() <= last) t.cursor.seek(last + 1);
+                }
+                continue;
+            }
+        }
+        std::uint64_t touched[kWindow / 64] = {};
+        for (ActiveTerm& t : terms) {
+            const float w = t.query_weight;
+            t.cursor.for_each_through(last, [&](DocIndex d, float x) {
+                const DocIndex i = d - start;
+                acc[i] += contrib(w, d, x);
+                touched[i >> 6] |= std::uint64_t{1} << (i & 63u);
+                ++added;
+            });
+        }
+        // Only the accumulators a posting touched are read (and reset), in ascending order.
+        float threshold = heap.threshold();
+        for (std::size_t wi = 0; wi < kWindow / 64; ++wi) {
+            for (std::uint64_t bits = touched[wi]; bits != 0; bits &= bits - 1) {
+                const std::size_t i = wi * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+                const float s = acc[i];
+                acc[i] = 0.0f;
+                if (!(s > threshold)) continue;
+                const DocIndex d = start + static_cast<DocIndex>(i);
+                if (!allow(d)) continue;
+                heap.offer(d, s);
+                threshold = heap.threshold();
+            }
+        }
+    }
+    if (stats != nullptr) {
+        stats->docs_scored += added;
         stats->blocks_skipped += skipped;
     }
     return std::move(heap).sorted();
@@ -262,27 +357,26 @@ std::vector<ScoredDoc> exhaustive(const PostingStore& store, std::span<const Que
 // nearest block end can, and the filter cursor jumps past it. Otherwise every cursor seeks the member.
 template <class Contribution>
 std::vector<ScoredDoc> bitmap_walk(std::vector<ActiveTerm> terms, std::size_t k, const Contribution& contrib,
-                                   const Bitmap& filter, const Bitmap* deleted, TopKStats* stats) {
+                                   const Bitmap& filter, const AllowedDocs& allowed, TopKStats* stats, float floor) {
     if (k == 0) return {};
     std::sort(terms.begin(), terms.end(),
               [](const ActiveTerm& a, const ActiveTerm& b) { return a.upper_bound > b.upper_bound; });
     float total = 0.0f;
     for (const ActiveTerm& t : terms) total += t.upper_bound;
-    TopKHeap heap(k);
+    TopKHeap heap(k, floor);
     std::uint64_t scored = 0;
     std::uint64_t skipped = 0;
     std::uint64_t seeks = 0;
     Bitmap::Cursor members(filter);
-    std::optional<AscendingMembership> dead;
-    if (deleted != nullptr) dead.emplace(*deleted);
+    DeadSet dead(allowed);
     while (members.valid() && !terms.empty()) {
         const DocIndex d = members.value();
         if (d >= kTerminated) break;
-        if (dead && dead->contains(d)) {
+        if (dead.contains(d)) {
             members.next();
             continue;
         }
-        if (heap.full()) {
+        if (heap.pruning()) {
             const float threshold = heap.threshold();
             if (total * kBoundSlack <= threshold) break;  // no document can enter any more
             DocIndex end = kTerminated - 1;
@@ -330,31 +424,37 @@ std::vector<ScoredDoc> bitmap_walk(std::vector<ActiveTerm> terms, std::size_t k,
 template <class Contribution>
 std::vector<ScoredDoc> dispatch_allow(const PostingStore& store, std::span<const QueryTerm> query, std::size_t k,
                                       const Contribution& contrib, TopKStats* stats, const AllowedDocs* allowed,
-                                      const FilterWalkParams& params) {
+                                      const FilterWalkParams& params, float min_score) {
+    // Scores at or above min_score enter: the heap's floor is the largest float below it.
+    const float floor = min_score > 0.0f ? std::nextafter(min_score, 0.0f) : 0.0f;
     std::vector<ActiveTerm> terms = active_terms(store, query, contrib);
+    std::uint64_t postings = 0;
+    for (const ActiveTerm& t : terms) postings += t.cursor.doc_freq();
+    const bool dense = terms.size() <= params.window_max_terms &&
+                       static_cast<double>(postings) >= params.window_min_density * static_cast<double>(store.num_docs());
     if (allowed == nullptr || !allowed->restricts()) {
         if (stats != nullptr) stats->walk = FilterWalk::kNone;
         AllowAll all;
-        return maxscore(std::move(terms), k, contrib, all, stats);
+        return dense ? window_scan(std::move(terms), k, contrib, all, stats, floor)
+                     : maxscore(std::move(terms), k, contrib, all, stats, floor);
     }
     FilterWalk walk = FilterWalk::kMask;
     if (allowed->filter != nullptr) {
-        std::uint64_t postings = 0;
-        for (const ActiveTerm& t : terms) postings += t.cursor.doc_freq();
         walk = choose_filter_walk(params, true, allowed->filter->cardinality(), store.num_docs(), terms.size(), postings);
     }
     if (stats != nullptr) stats->walk = walk;
     if (walk == FilterWalk::kBitmap) {
-        return bitmap_walk(std::move(terms), k, contrib, *allowed->filter, allowed->deleted, stats);
+        return bitmap_walk(std::move(terms), k, contrib, *allowed->filter, *allowed, stats, floor);
     }
     if (walk == FilterWalk::kSeek) {
-        AllowSeek seek(*allowed->filter, allowed->deleted);
-        auto out = maxscore(std::move(terms), k, contrib, seek, stats);
+        AllowSeek seek(*allowed);
+        auto out = maxscore(std::move(terms), k, contrib, seek, stats, floor);
         if (stats != nullptr) stats->filter_seeks += seek.seeks;
         return out;
     }
     AllowMask mask(allowed);
-    return maxscore(std::move(terms), k, contrib, mask, stats);
+    return dense ? window_scan(std::move(terms), k, contrib, mask, stats, floor)
+                 : maxscore(std::move(terms), k, contrib, mask, stats, floor);
 }
 
 Bm25Contribution bm25_contribution(const Bm25Scorer& s) {
@@ -388,11 +488,11 @@ FilterWalk choose_filter_walk(const FilterWalkParams& params, bool has_filter, s
 
 std::vector<ScoredDoc> search_top_k(const PostingStore& store, std::span<const QueryTerm> query, std::size_t k,
                                     const Scorer& scorer, TopKStats* stats, const AllowedDocs* allowed,
-                                    const FilterWalkParams& walk) {
+                                    const FilterWalkParams& walk, float min_score) {
     if (const auto* bm25 = std::get_if<Bm25Scorer>(&scorer)) {
-        return dispatch_allow(store, query, k, bm25_contribution(*bm25), stats, allowed, walk);
+        return dispatch_allow(store, query, k, bm25_contribution(*bm25), stats, allowed, walk, min_score);
     }
-    return dispatch_allow(store, query, k, DotContribution{}, stats, allowed, walk);
+    return dispatch_allow(store, query, k, DotContribution{}, stats, allowed, walk, min_score);
 }
 
 std::vector<ScoredDoc> search_exhaustive(const PostingStore& store, std::span<const QueryTerm> query,

@@ -133,6 +133,26 @@ TEST(DeletedDocs, VersionsAreImmutableAndFoldTheirDelta) {
     const DeletedDocs copy = history[31].first;
     EXPECT_EQ(history[31].first.merged().to_vector(), sorted(history[31].second));
     EXPECT_EQ(&copy.merged(), &history[31].first.merged());
+    // dense_words(): every version's members as plain words, shared by copies; a later version's
+    // words never change an earlier one's.
+    for (std::size_t h : {0u, 9u, 31u, 59u}) {
+        const auto& [version, want] = history[h];
+        const DenseBits bits{version.dense_words()};
+        ASSERT_EQ(bits.words.size(), *want.rbegin() / 64 + 1) << h;
+        std::size_t members = 0;
+        for (std::uint32_t x = 0; x < 100064; ++x) {
+            ASSERT_EQ(bits.contains(x), want.count(x) == 1) << h << " " << x;
+            members += bits.contains(x) ? 1 : 0;
+        }
+        EXPECT_EQ(members, want.size());
+        const AllowedDocs allowed = AllowedDocs::of(&version);
+        EXPECT_EQ(allowed.deleted_words.data(), version.dense_words().data());
+        for (std::uint32_t x = 0; x < 100000; x += 7) EXPECT_EQ(allowed.allows(x), want.count(x) == 0);
+    }
+    EXPECT_EQ(copy.dense_words().data(), history[31].first.dense_words().data());
+    EXPECT_TRUE(DeletedDocs().dense_words().empty());
+    EXPECT_TRUE(AllowedDocs::of(&history[0].first).restricts());
+    EXPECT_FALSE(AllowedDocs::of(nullptr).restricts());
 }
 
 // The seeking primitive against std::set::lower_bound, over array, bitset and run containers, across

@@ -204,5 +204,207 @@ TEST(MaxScore, Bm25BoundsRescaledForAnotherNormTable) {
     EXPECT_GT(exceeded, 100u);
 }
 
+// min_score: the walk returns exactly the best k of the allowed documents scoring at least min_score,
+// ties at it included, in every filter regime. Integer weights make every score exact whatever order a
+// walk sums it in, so ties are real and compared exactly.
+TEST(MaxScore, MinScoreKeepsTheBestKAtOrAboveIt) {
+    const std::uint32_t n = 5000;
+    const PostingStore store = random_store(WeightType::kFrequency, n, 100, 31, 4);
+    std::mt19937 rng(77);
+    std::vector<std::uint32_t> dead;
+    for (std::uint32_t d = 0; d < n; ++d) {
+        if (rng() % 5 == 0) dead.push_back(d);
+    }
+    const DeletedDocs deleted = DeletedDocs().with(dead);
+    Bitmap wide;
+    Bitmap narrow;
+    for (std::uint32_t d = 0; d < n; ++d) {
+        if (d % 3 != 0) wide.add(d);
+        if (d % 40 == 7) narrow.add(d);
+    }
+    struct Case {
+        AllowedDocs allowed;
+        FilterWalk force;
+    };
+    const Case cases[] = {{{}, FilterWalk::kAuto},
+                          {AllowedDocs::of(&deleted), FilterWalk::kAuto},
+                          {AllowedDocs::of(&deleted, &wide), FilterWalk::kMask},
+                          {AllowedDocs::of(&deleted, &wide), FilterWalk::kSeek},
+                          {AllowedDocs::of(&deleted, &narrow), FilterWalk::kBitmap},
+                          {AllowedDocs::of(&deleted, &narrow), FilterWalk::kSeek}};
+    std::size_t tie_cases = 0;
+    for (int q = 0; q < 40; ++q) {
+        std::vector<QueryTerm> query;
+        const int len = 1 + static_cast<int>(rng() % 6);
+        for (int i = 0; i < len; ++i) {
+            query.push_back({static_cast<TermId>(rng() % 100), static_cast<float>(1 + rng() % 4)});
+        }
+        const auto all = search_exhaustive(store, query, n, DotProductScorer{});
+        for (const Case& c : cases) {
+            const auto allowed = allowed_prefix(all, c.allowed, n);
+            for (std::size_t rank : {0u, 3u, 9u, 25u}) {
+                if (rank >= allowed.size()) continue;
+                const float floor = allowed[rank].score;
+                for (std::size_t k : {1u, 10u, 40u}) {
+                    std::vector<ScoredDoc> want;
+                    for (const auto& d : allowed) {
+                        if (d.score >= floor && want.size() < k) want.push_back(d);
+                    }
+                    if (want.size() < k && want.size() > rank + 1) ++tie_cases;  // ties below the rank kept
+                    const AllowedDocs* mask = c.allowed.restricts() ? &c.allowed : nullptr;
+                    const auto got = search_top_k(store, query, k, DotProductScorer{}, nullptr, mask,
+                                                  FilterWalkParams{.force = c.force}, floor);
+                    ASSERT_EQ(got.size(), want.size()) << "query " << q << " rank " << rank << " k " << k;
+                    for (std::size_t i = 0; i < got.size(); ++i) {
+                        EXPECT_EQ(got[i].doc, want[i].doc) << i;
+                        EXPECT_EQ(got[i].score, want[i].score) << i;
+                    }
+                }
+            }
+        }
+    }
+    EXPECT_GT(tie_cases, 20u);  // the cases exercise documents tying with the floor
+}
+
+// A floor from another source lets BM25 prune from the first posting: same results, fewer documents
+// scored than the same walk starting empty.
+TEST(MaxScore, MinScorePrunesBm25FromTheStart) {
+    const std::uint32_t n = 8000;
+    PostingStore store = random_store(WeightType::kFrequency, n, 150, 12);
+    std::vector<std::uint8_t> norms(n);
+    std::mt19937 rng(8);
+    for (auto& x : norms) x = encode_norm(1 + rng() % 400);
+    std::vector<float> ni(256);
+    for (int i = 0; i < 256; ++i) {
+        ni[static_cast<std::size_t>(i)] = 1.0f / (0.9f * (0.6f + 0.4f * static_cast<float>(decode_norm(static_cast<std::uint8_t>(i))) / 100.0f));
+    }
+    store.compute_block_scores([&](TermId, DocIndex d, float tf) { return 1.0f - 1.0f / (1.0f + tf * ni[norms[d]]); });
+    const Bm25Scorer scorer{norms, ni};
+    std::uint64_t scored_plain = 0;
+    std::uint64_t scored_floor = 0;
+    for (int q = 0; q < 50; ++q) {
+        std::vector<QueryTerm> query;
+        const int len = 2 + static_cast<int>(rng() % 4);
+        for (int i = 0; i < len; ++i) {
+            query.push_back({static_cast<TermId>(rng() % 12), std::uniform_real_distribution<float>(0.5f, 3.0f)(rng)});
+        }
+        const auto all = search_exhaustive(store, query, n, scorer);
+        if (all.size() < 30) continue;
+        // Halfway between the 20th and the next lower distinct score: no float rounding decides.
+        std::size_t r = 19;
+        while (r + 1 < all.size() && all[r + 1].score == all[r].score) ++r;
+        if (r + 1 >= all.size()) continue;
+        const float floor = 0.5f * (all[r].score + all[r + 1].score);
+        TopKStats plain;
+        TopKStats floored;
+        const auto want = search_top_k(store, query, 10, scorer, &plain);
+        const auto got = search_top_k(store, query, 10, scorer, &floored, nullptr, {}, floor);
+        expect_same(got, want);
+        for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].doc, want[i].doc);
+        // Above the 20th score, only the best 20 can enter: k = 40 returns exactly r + 1 documents.
+        EXPECT_EQ(search_top_k(store, query, 40, scorer, nullptr, nullptr, {}, floor).size(), r + 1);
+        scored_plain += plain.docs_scored;
+        scored_floor += floored.docs_scored;
+    }
+    // Random documents give the plain walk a good threshold within a few blocks, so the saving here
+    // is small; it is never negative, and a floor that is not used leaves the counts equal.
+    EXPECT_GT(scored_plain, 0u);
+    EXPECT_LT(scored_floor, scored_plain);
+}
+
+// The bulk window scan (forced on) equals the exhaustive reference bit for bit: same documents, same
+// float scores (both sum in query order), with masks, floors and every k; forced off, MaxScore runs
+// and the window counters stay at zero windows skipped by the scan.
+TEST(MaxScore, WindowScanEqualsExhaustiveExactly) {
+    const std::uint32_t n = 9000;
+    PostingStore bm_store = random_store(WeightType::kFrequency, n, 60, 41);
+    std::vector<std::uint8_t> norms(n);
+    std::mt19937 rng(5);
+    for (auto& x : norms) x = encode_norm(1 + rng() % 300);
+    std::vector<float> ni(256);
+    for (int i = 0; i < 256; ++i) {
+        ni[static_cast<std::size_t>(i)] = 1.0f / (0.9f * (0.6f + 0.4f * static_cast<float>(decode_norm(static_cast<std::uint8_t>(i))) / 80.0f));
+    }
+    bm_store.compute_block_scores([&](TermId, DocIndex d, float tf) { return 1.0f - 1.0f / (1.0f + tf * ni[norms[d]]); });
+    const PostingStore dot_store = random_store(WeightType::kFloat32, n, 60, 42);
+    std::vector<std::uint32_t> dead;
+    for (std::uint32_t d = 0; d < n; ++d) {
+        if (rng() % 6 == 0) dead.push_back(d);
+    }
+    const DeletedDocs deleted = DeletedDocs().with(dead);
+    Bitmap wide;
+    for (std::uint32_t d = 0; d < n; ++d) {
+        if (d % 4 != 1) wide.add(d);
+    }
+    AllowedDocs bitmap_only = AllowedDocs::of(&deleted);
+    bitmap_only.deleted_words = {};  // the ascending-cursor delete test
+    const AllowedDocs masks[] = {{}, AllowedDocs::of(&deleted), bitmap_only, AllowedDocs::of(&deleted, &wide)};
+    FilterWalkParams scan;
+    scan.window_min_density = 0.0;
+    scan.window_max_terms = 1000;
+    scan.force = FilterWalk::kMask;
+    const std::pair<const PostingStore*, Scorer> cases[] = {{&bm_store, Bm25Scorer{norms, ni}},
+                                                            {&dot_store, DotProductScorer{}}};
+    std::uint64_t skipped = 0;
+    for (int q = 0; q < 40; ++q) {
+        std::vector<QueryTerm> query;
+        const int len = 1 + static_cast<int>(rng() % 5);
+        for (int i = 0; i < len; ++i) {
+            query.push_back({static_cast<TermId>(rng() % 60), std::uniform_real_distribution<float>(0.2f, 4.0f)(rng)});
+        }
+        for (const auto& [st, scorer] : cases) {
+            const auto all = search_exhaustive(*st, query, n, scorer);
+            for (const AllowedDocs& mask : masks) {
+                const auto allowed = allowed_prefix(all, mask, n);
+                for (std::size_t k : {1u, 10u, 100u}) {
+                    for (std::size_t floor_rank : {std::size_t{0}, std::size_t{5}, std::size_t{30}}) {
+                        const float floor = floor_rank == 0 || floor_rank >= allowed.size() ? 0.0f : allowed[floor_rank].score;
+                        std::vector<ScoredDoc> want;
+                        for (const auto& d : allowed) {
+                            if (d.score >= floor && want.size() < k) want.push_back(d);
+                        }
+                        TopKStats stats;
+                        const auto got = search_top_k(*st, query, k, scorer, &stats, mask.restricts() ? &mask : nullptr,
+                                                      scan, floor);
+                        ASSERT_EQ(got.size(), want.size()) << q << " k " << k;
+                        for (std::size_t i = 0; i < got.size(); ++i) {
+                            EXPECT_EQ(got[i].doc, want[i].doc) << q << " " << i;
+                            EXPECT_EQ(got[i].score, want[i].score) << q << " " << i;
+                        }
+                        skipped += stats.blocks_skipped;
+                    }
+                }
+            }
+        }
+    }
+    EXPECT_GT(skipped, 0u);  // windows were skipped by their block bounds
+}
+
+// The choice: short dense queries take the scan (bit-identical to exhaustive), long or sparse ones
+// MaxScore; window_max_terms = 0 turns the scan off.
+TEST(MaxScore, WindowScanChosenForShortDenseQueries) {
+    const std::uint32_t n = 20000;
+    const PostingStore store = random_store(WeightType::kFloat32, n, 400, 43);
+    const QueryTerm dense[] = {{0, 1.0f}, {1, 2.0f}};          // lists of ~50% and ~25% of the documents
+    const QueryTerm sparse[] = {{300, 1.0f}, {390, 2.0f}};     // ~0.2% each
+    const auto want = search_exhaustive(store, dense, 10, DotProductScorer{});
+    const auto got = search_top_k(store, dense, 10, DotProductScorer{});
+    ASSERT_EQ(got.size(), want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].score, want[i].score);  // exact: the scan
+    FilterWalkParams off;
+    off.window_max_terms = 0;
+    TopKStats on_stats;
+    TopKStats off_stats;
+    search_top_k(store, dense, 10, DotProductScorer{}, &on_stats);
+    search_top_k(store, dense, 10, DotProductScorer{}, &off_stats, nullptr, off);
+    // The scan adds every posting of a window it decodes; MaxScore evaluates fewer candidates.
+    EXPECT_GT(on_stats.docs_scored, off_stats.docs_scored);
+    TopKStats sparse_stats;
+    TopKStats sparse_off;
+    search_top_k(store, sparse, 10, DotProductScorer{}, &sparse_stats);
+    search_top_k(store, sparse, 10, DotProductScorer{}, &sparse_off, nullptr, off);
+    EXPECT_EQ(sparse_stats.docs_scored, sparse_off.docs_scored);  // MaxScore both times
+}
+
 }  // namespace
 }  // namespace quiver::sparse

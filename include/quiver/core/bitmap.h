@@ -134,16 +134,34 @@ public:
     /// Every member in one bitmap, built on the first call for this version (thread-safe) and
     /// shared by its copies; valid while a copy of this version lives.
     const Bitmap& merged() const;
+    /// Every member as plain words (bit d % 64 of word d / 64, up to the largest member), built on
+    /// the first call for this version (thread-safe) and shared by its copies; valid while a copy of
+    /// this version lives. Posting walks test candidates against it in one load (DenseBits).
+    std::span<const std::uint64_t> dense_words() const;
 
 private:
     struct Merged {
         std::once_flag once;
         Bitmap bits;
     };
+    struct Dense {
+        std::once_flag once;
+        std::vector<std::uint64_t> words;
+    };
     std::shared_ptr<const Bitmap> base_;
     std::shared_ptr<const Bitmap> delta_;
     std::shared_ptr<Merged> merged_;  // set while delta_ is
+    std::shared_ptr<Dense> dense_;    // set while the version is not empty
     std::uint64_t count_ = 0;
+};
+
+/// Membership in a set given as plain words (`DeletedDocs::dense_words`): one load per test.
+struct DenseBits {
+    std::span<const std::uint64_t> words;
+    bool contains(std::uint32_t x) const noexcept {
+        const std::size_t w = x >> 6;
+        return w < words.size() && ((words[w] >> (x & 63u)) & 1u) != 0;
+    }
 };
 
 /// Membership tests with non-decreasing arguments (a posting walk's candidates): the first member at
@@ -172,15 +190,21 @@ private:
 struct AllowedDocs {
     const Bitmap* deleted = nullptr;  ///< documents never returned (e.g. `DeletedDocs::merged()`)
     const Bitmap* filter = nullptr;   ///< when set, only these documents are returned
+    /// Optional: `deleted` as plain words (`DeletedDocs::dense_words`); when set, walks test
+    /// candidates against it instead of the bitmap. Must hold exactly `deleted`'s members.
+    std::span<const std::uint64_t> deleted_words = {};
 
     /// The mask of a segment's delete set (null or empty: nothing deleted) and an optional filter.
     static AllowedDocs of(const DeletedDocs* deleted, const Bitmap* filter = nullptr) {
-        return {deleted != nullptr && !deleted->empty() ? &deleted->merged() : nullptr, filter};
+        if (deleted == nullptr || deleted->empty()) return {nullptr, filter};
+        return {&deleted->merged(), filter, deleted->dense_words()};
     }
     /// False when every document is allowed (walks then take their unchecked path).
     bool restricts() const noexcept { return deleted != nullptr || filter != nullptr; }
     bool allows(std::uint32_t doc) const noexcept {
-        return (deleted == nullptr || !deleted->contains(doc)) && (filter == nullptr || filter->contains(doc));
+        const bool dead = deleted != nullptr &&
+                          (deleted_words.empty() ? deleted->contains(doc) : DenseBits{deleted_words}.contains(doc));
+        return !dead && (filter == nullptr || filter->contains(doc));
     }
 };
 

@@ -128,10 +128,12 @@ public:
     /// Top-k scored with externally supplied statistics (e.g. a whole collection's), skipping
     /// documents `allowed` does not allow inside the walk. Block-max pruning stays exact: the
     /// stored bounds are rescaled for the query's length-norm table (see Bm25Scorer::bound_scale).
-    /// A filter bitmap in `allowed` drives the walk as `walk` says (maxscore.h).
+    /// A filter bitmap in `allowed` drives the walk as `walk` says (maxscore.h); `min_score` as in
+    /// search_top_k (ignored by the exhaustive reference).
     std::vector<Bm25Hit> search_with_stats(const Bm25QueryStats& stats, std::size_t k,
                                            const AllowedDocs* allowed = nullptr, TopKStats* top_k_stats = nullptr,
-                                           bool exhaustive = false, const FilterWalkParams& walk = {}) const;
+                                           bool exhaustive = false, const FilterWalkParams& walk = {},
+                                           float min_score = 0.0f) const;
     /// The tokens `build` indexes for one document (title, then text), through `analyzer`, which
     /// must have this index's analyzer config. Appends to `out`.
     static void document_tokens(text::Analyzer& analyzer, std::string_view title, std::string_view text,

@@ -42,9 +42,10 @@ public:
     std::size_t bytes() const noexcept;
 
     /// Exact top-k for a canonical query. `stats` may be null; `allowed` (may be null) restricts the
-    /// hits inside the walk (the k best allowed documents).
+    /// hits inside the walk (the k best allowed documents); `min_score` as in search_top_k.
     std::vector<SparseHit> search(SparseVectorView query, std::size_t k, TopKStats* stats = nullptr,
-                                  const AllowedDocs* allowed = nullptr, const FilterWalkParams& walk = {}) const;
+                                  const AllowedDocs* allowed = nullptr, const FilterWalkParams& walk = {},
+                                  float min_score = 0.0f) const;
 
 private:
     ExactSparseIndex() = default;

@@ -30,6 +30,14 @@
 /// A delete set (`AllowedDocs::deleted`) is tested per document in every regime; with no filter the
 /// walk is kMask (or unchecked when nothing is deleted).
 ///
+/// Short dense queries (few lists holding many postings, `FilterWalkParams::window_*`; unfiltered and
+/// kMask only): document-at-a-time MaxScore pays its per-candidate checks on nearly every posting, so
+/// they are scored in bulk instead, as Lucene's BooleanScorer does: windows of 2,048 documents, each
+/// list adding its postings to the window's accumulators in query order (the exhaustive reference's
+/// summation order, so scores are bit-identical to it), then the accumulators above the k-th score
+/// offered in ascending order (the mask tested only for them); a window whose lists' block bounds
+/// cannot beat the k-th score is skipped undecoded.
+///
 /// Results are exact: the same scores as `search_exhaustive` (up to float summation order), sorted
 /// by score descending, then doc ascending. Ties at the k-th place keep the smaller doc id.
 /// Query weights must be >= 0. Thread-safe: the store is read-only; each call uses its own cursors.
@@ -87,6 +95,11 @@ struct FilterWalkParams {
     double mask_min_selectivity = 0.5;
     /// kBitmap when (filter members) x (query terms) <= this x (query lists' summed document frequency).
     double bitmap_max_ratio = 0.25;
+    /// Unfiltered and kMask walks of short dense queries use the bulk window scan instead of MaxScore:
+    /// at most `window_max_terms` lists (0 disables it) whose summed document frequency is at least
+    /// `window_min_density` x the store's documents (see the file comment).
+    std::size_t window_max_terms = 4;
+    double window_min_density = 0.1;
 };
 
 /// The regime `search_top_k` runs for a query with `terms` query terms whose lists hold `postings`
@@ -105,10 +118,14 @@ struct TopKStats {
 /// Exact top-`k` documents by score (score > 0 only), best first. O(total postings) worst case,
 /// typically far less. `stats` may be null. With `allowed`, documents it does not allow are skipped
 /// inside the walk (never scored, never returned), so the k results are the best k allowed ones; a
-/// filter bitmap drives the walk as `walk` says (see the file comment).
+/// filter bitmap drives the walk as `walk` says (see the file comment). With `min_score` > 0 only
+/// documents scoring at least `min_score` are returned (the best k of them), and the walk prunes with
+/// it from the first posting: a caller merging several stores' lists passes the k-th score it already
+/// holds, so later stores skip what cannot enter (ties at min_score are kept).
 std::vector<ScoredDoc> search_top_k(const PostingStore& store, std::span<const QueryTerm> query,
                                     std::size_t k, const Scorer& scorer, TopKStats* stats = nullptr,
-                                    const AllowedDocs* allowed = nullptr, const FilterWalkParams& walk = {});
+                                    const AllowedDocs* allowed = nullptr, const FilterWalkParams& walk = {},
+                                    float min_score = 0.0f);
 
 /// Reference implementation: scores every posting of every query term into a dense accumulator and
 /// selects the top k. Same ordering contract as search_top_k. O(num_docs + total postings).

@@ -102,6 +102,25 @@ public:
     /// without moving doc(). Returns that block's last_doc, or kTerminated when no block is left.
     /// Requires target >= doc().
     DocIndex shallow_seek(DocIndex target) noexcept;
+    /// Calls `fn(doc, weight)` for every posting from doc() up to `last` (inclusive), in order, and
+    /// leaves the cursor on the first posting after `last` (or terminated). The bulk form of next():
+    /// the decoded block is read in a tight loop.
+    template <class Fn>
+    void for_each_through(DocIndex last, Fn&& fn) noexcept {
+        while (doc_ <= last && doc_ != kTerminated) {
+            std::uint32_t i = pos_;
+            while (i < count_ && docs_[i] <= last) {
+                fn(docs_[i], weights_[i]);
+                ++i;
+            }
+            if (i < count_) {
+                pos_ = i;
+                doc_ = docs_[i];
+                return;
+            }
+            load_block(block_ + 1);
+        }
+    }
     /// Bounds of the block the block pointer is on (after shallow_seek, or the current block).
     float block_max_score() const noexcept { return shallow_block_ < num_blocks_ ? blocks_[shallow_block_].max_score : 0.0f; }
     float block_max_weight() const noexcept { return shallow_block_ < num_blocks_ ? blocks_[shallow_block_].max_weight : 0.0f; }
