@@ -24,8 +24,9 @@ constexpr std::uint32_t kManifestKind = storage::fourcc("MANI");
 // more byte per such field) or sparse_vector fields with an encoder, which version-1 readers do not
 // know; other collections still write version 1 (schema_version in schema.cpp). Version 3: a text
 // field has `chunking` (schema flag bit 3 and its spec). Version 4: a vector field has a
-// `memory_budget` (schema flag bit 5 and a u64) or a MUVERA multi_vector field has parameters (flag
-// bit 6: blocked FDEs, the default for new fields).
+// `memory_budget` (schema flag bit 5 and a u64) or `chunking` (its documents hold chunk vectors, its
+// segment index one entry per chunk), or a MUVERA multi_vector field has parameters (flag bit 6:
+// blocked FDEs, the default for new fields).
 constexpr std::uint32_t kManifestVersion = 4;
 constexpr std::uint32_t kDeleteKind = storage::fourcc("DELS");
 constexpr std::uint32_t kDeleteVersion = 2;

@@ -84,6 +84,64 @@ TokenVectors to_tokens(const Matrix<float>& m) {
     return tv;
 }
 
+// A chunked vector field (chunked_vectors): every document's chunk texts encoded in one batch; the
+// field becomes the chunk vectors (row j = chunk j), or is dropped when no chunk embeds to a non-zero
+// vector. The text is the field's own string (one body), or, when the field is absent, its sources
+// read as a chunked text field reads them (text_views: title + body), as `quiver eval --chunking` cuts
+// a document. Chunk vectors already present (a stored document being patched) are kept.
+Status embed_chunks(const FieldSpec& f, FieldEncoder& encoder, std::vector<Document>& docs) {
+    std::vector<std::string> texts;
+    std::vector<std::pair<std::size_t, std::size_t>> which;  // (document, its chunk count)
+    for (std::size_t d = 0; d < docs.size(); ++d) {
+        const auto it = docs[d].fields.find(f.name);
+        std::vector<std::string> chunks;
+        if (it != docs[d].fields.end()) {
+            const auto* s = std::get_if<std::string>(&it->second);
+            if (s == nullptr) continue;  // chunk vectors (kept) or a vector (refused by validate_document)
+            chunks = pipeline::chunk_document({}, *s, *f.chunking);
+        } else {
+            if (f.sources.empty()) continue;
+            std::string_view title;
+            std::string_view body;
+            text_views(f, docs[d], title, body);
+            if (title.empty() && body.empty()) continue;
+            chunks = pipeline::chunk_document(title, body, *f.chunking);
+        }
+        if (chunks.size() > kMaxChunksPerDocument) {
+            return invalid_argument("document '" + docs[d].id + "': field '" + f.name + "' has " +
+                                    std::to_string(chunks.size()) + " chunks, more than " +
+                                    std::to_string(kMaxChunksPerDocument));
+        }
+        which.emplace_back(d, chunks.size());
+        for (auto& c : chunks) texts.push_back(std::move(c));
+    }
+    if (texts.empty()) return ok_status();
+    std::vector<std::string_view> views(texts.begin(), texts.end());
+    encode::EncodeOptions o;
+    o.role = encode::EncodeRole::kDocument;
+    o.kind = encode::OutputKind::kDense;
+    Result<encode::Embeddings> emb = [&] {
+        std::lock_guard lock(encoder.mu);
+        return encoder.encoder->encode(views, o);
+    }();
+    if (!emb) return std::move(emb).error().with_context("embedding the chunks of field '" + f.name + "'");
+    const MatrixView<float> m = emb->dense.view();
+    if (m.rows != texts.size() || m.dim != f.dim) return internal_error("encoder returned a wrong number of outputs");
+    std::size_t row = 0;
+    for (const auto& [d, n] : which) {
+        TokenVectors tv;
+        tv.dim = f.dim;
+        tv.values.assign(m.data + row * m.dim, m.data + (row + n) * m.dim);
+        row += n;
+        if (std::all_of(tv.values.begin(), tv.values.end(), [](float x) { return x == 0.0f; })) {
+            docs[d].fields.erase(f.name);  // no chunk has content to embed: the document has no vectors
+        } else {
+            docs[d].fields[f.name] = std::move(tv);
+        }
+    }
+    return ok_status();
+}
+
 }  // namespace
 
 Status load_encoders(const Schema& schema, const CollectionOptions& options,
@@ -116,6 +174,10 @@ Status embed_documents(const Schema& schema, std::vector<std::unique_ptr<FieldEn
     for (std::size_t fi = 0; fi < schema.fields.size(); ++fi) {
         if (!encoders[fi]) continue;
         const FieldSpec& f = schema.fields[fi];
+        if (chunked_vectors(f)) {
+            QUIVER_TRY(embed_chunks(f, *encoders[fi], docs));
+            continue;
+        }
         std::vector<std::string> texts;
         std::vector<std::size_t> which;
         for (std::size_t d = 0; d < docs.size(); ++d) {

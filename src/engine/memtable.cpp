@@ -101,6 +101,20 @@ Result<MemDoc> Memtable::prepare(const Schema& schema, Document doc) {
                 }
             }
             m.text[fi] = count_terms(tokens);
+        } else if (chunked_vectors(f)) {
+            // As Segment::build: every chunk whose vector is not zero, normalised for cosine.
+            const auto it = doc.fields.find(f.name);
+            const auto* tv = it == doc.fields.end() ? nullptr : std::get_if<TokenVectors>(&it->second);
+            if (tv == nullptr || tv->dim != f.dim) continue;
+            if (m.vector_chunks.empty()) m.vector_chunks.resize(schema.fields.size());
+            for (std::size_t r = 0; r < tv->rows(); ++r) {
+                const float* row = tv->values.data() + r * f.dim;
+                if (std::all_of(row, row + f.dim, [](float x) { return x == 0.0f; })) continue;
+                const std::size_t at = m.vectors[fi].size();
+                m.vectors[fi].insert(m.vectors[fi].end(), row, row + f.dim);
+                if (f.metric == simd::Metric::kCosine) simd::normalize(m.vectors[fi].data() + at, f.dim);
+                m.vector_chunks[fi].push_back(static_cast<std::uint32_t>(r));
+            }
         } else if (f.type == FieldType::kVector) {
             const auto it = doc.fields.find(f.name);
             const auto* v = it == doc.fields.end() ? nullptr : std::get_if<std::vector<float>>(&it->second);
@@ -352,6 +366,7 @@ std::vector<ScoredDoc> Memtable::search_vector(std::size_t field, std::span<cons
     std::vector<ScoredDoc> out;
     if (n == 0 || k == 0 || field >= schema_->fields.size()) return out;
     const FieldSpec& f = schema_->fields[field];
+    if (chunked_vectors(f)) return search_vector_chunks(field, query, k, n, seq, filter);
     std::vector<float> q(query.begin(), query.end());
     if (f.metric == simd::Metric::kCosine && !simd::normalize(q.data(), q.size())) return out;
     const simd::DistanceFn dist = simd::distance_fn(f.metric);
@@ -361,6 +376,36 @@ std::vector<ScoredDoc> Memtable::search_vector(std::size_t field, std::span<cons
         out.push_back({i, -static_cast<double>(dist(q.data(), v.data(), q.size()))});
     }
     keep_top_k(out, k);
+    return out;
+}
+
+std::vector<ScoredDoc> Memtable::search_vector_chunks(std::size_t field, std::span<const float> query, std::size_t k,
+                                                      std::uint32_t n, std::uint64_t seq, const Filter* filter) const {
+    const std::optional<CompiledFilter> compiled = compile(filter);
+    std::vector<ScoredDoc> out;
+    const FieldSpec& f = schema_->fields[field];
+    std::vector<float> q(query.begin(), query.end());
+    if (q.size() != f.dim || (f.metric == simd::Metric::kCosine && !simd::normalize(q.data(), q.size()))) return out;
+    const simd::DistanceFn dist = simd::distance_fn(f.metric);
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const MemDoc& d = slots_[i].doc;
+        if (field >= d.vector_chunks.size() || d.vector_chunks[field].empty() || !accepts(i, seq, compiled)) continue;
+        const std::vector<std::uint32_t>& chunks = d.vector_chunks[field];
+        for (std::size_t r = 0; r < chunks.size(); ++r) {
+            const float* v = d.vectors[field].data() + r * f.dim;
+            out.push_back({i, -static_cast<double>(dist(q.data(), v, f.dim)), chunks[r]});
+        }
+    }
+    auto better = [](const ScoredDoc& a, const ScoredDoc& b) {
+        if (a.score != b.score) return a.score > b.score;
+        return a.local != b.local ? a.local < b.local : a.chunk < b.chunk;
+    };
+    if (out.size() > k) {
+        std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(k), out.end(), better);
+        out.resize(k);
+    } else {
+        std::sort(out.begin(), out.end(), better);
+    }
     return out;
 }
 

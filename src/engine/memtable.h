@@ -18,7 +18,8 @@
 // extends at append under `index_mu_` (readers hold it shared while they read the posting lists of their
 // query terms), so BM25 statistics and scores cost the postings of the query terms, not a lookup per
 // slot and term. A chunked text field (FieldSpec::chunking) indexes (slot, chunk) postings and scores
-// chunks, counting them in its statistics, as the segment's BM25 index over chunks does. Vector and sparse search are exact and brute force over the visible prefix (the
+// chunks, counting them in its statistics, as the segment's BM25 index over chunks does. A chunked
+// vector field keeps each document's non-zero chunk vectors and scores every chunk. Vector and sparse search are exact and brute force over the visible prefix (the
 // memtable is small). BM25 uses Lucene's
 // formula (bm25_index.h: one-byte SmallFloat norms) with the collection-wide statistics the caller sums
 // over the snapshot's segments and this prefix (`add_text_stats`), so a document scores the same here
@@ -57,6 +58,9 @@ struct MemDoc {
     std::vector<Text> text;                    // per schema field (empty unless an indexed text field)
     std::vector<std::vector<Text>> chunks;     // per schema field: a chunked text field's chunks (text empty)
     std::vector<std::vector<float>> vectors;   // per schema field; normalised for cosine
+    // per schema field: a chunked vector field's chunk number of each row of vectors[field] (the
+    // chunks whose vector is not zero; vectors[field] then holds those rows, row-major)
+    std::vector<std::vector<std::uint32_t>> vector_chunks;
 };
 
 class Memtable {
@@ -124,7 +128,8 @@ public:
     /// Exact MaxSim top-k over a multi_vector field (query.dim = the field's dim).
     std::vector<ScoredDoc> search_multivector(std::size_t field, MatrixView<float> query, std::size_t k, std::uint32_t n,
                                               std::uint64_t seq, const Filter* filter) const;
-    /// Exact nearest vectors; score = -distance.
+    /// Exact nearest vectors; score = -distance. A chunked vector field scores its chunks: hits are
+    /// chunks (`chunk` set), ties by (slot, chunk).
     std::vector<ScoredDoc> search_vector(std::size_t field, std::span<const float> query, std::size_t k,
                                          std::uint32_t n, std::uint64_t seq, const Filter* filter) const;
 
@@ -148,6 +153,9 @@ private:
         std::uint32_t chunk;  // chunked fields; 0 otherwise
     };
     using Postings = std::unordered_map<std::string, std::vector<Posting>>;  // term -> ascending slots
+    /// search_vector of a chunked vector field.
+    std::vector<ScoredDoc> search_vector_chunks(std::size_t field, std::span<const float> query, std::size_t k,
+                                                std::uint32_t n, std::uint64_t seq, const Filter* filter) const;
     /// search_text of a chunked field.
     std::vector<ScoredDoc> search_chunks(std::size_t field, const sparse::Bm25QueryStats& stats, std::size_t k,
                                          std::uint32_t n, std::uint64_t seq, const Filter* filter) const;

@@ -1,6 +1,7 @@
 // Schema validation, document validation, filters, and their byte encodings.
 #include "quiver/engine/schema.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -81,6 +82,11 @@ Status validate_vector_storage(const FieldSpec& f) {
     if (f.memory_budget != 0 && (q != VectorQuantization{} || f.on_disk)) {
         return invalid_argument(where + "memory_budget picks the codec and on_disk for each persisted segment: drop "
                                         "quantization and on_disk, or the budget");
+    }
+    if (f.memory_budget != 0 && f.chunking) {
+        // The budget rule sizes a segment by its documents; a chunked field indexes one entry per chunk.
+        return invalid_argument(where + "memory_budget and chunking cannot be combined (the budget counts documents, "
+                                        "a chunked field indexes every chunk)");
     }
     if (f.on_disk && !q.enabled()) {
         return invalid_argument(where + "on_disk needs quantization (the search walks codes in memory and reads float32 vectors only to re-score)");
@@ -189,9 +195,14 @@ Status Schema::validate() const {
             return invalid_argument("field '" + f.name + "': the hashing encoder serves vector fields only");
         }
         if (f.chunking) {
-            if (f.type != FieldType::kText || !f.indexed) {
-                return invalid_argument("field '" + f.name + "': chunking serves indexed text fields (BM25); "
-                                        "vector, sparse_vector and multi_vector fields are not chunked");
+            if (f.type == FieldType::kVector && f.encoder.empty()) {
+                return invalid_argument("field '" + f.name + "': chunking needs an \"encoder\" (each chunk's text is "
+                                        "embedded); vectors given directly cannot be chunked");
+            }
+            if ((f.type != FieldType::kText || !f.indexed) && f.type != FieldType::kVector) {
+                return invalid_argument("field '" + f.name + "': chunking serves indexed text fields (BM25) and vector "
+                                        "fields with an encoder; " + std::string(to_string(f.type)) +
+                                        " fields are not chunked");
             }
             if (auto st = pipeline::validate_chunking(*f.chunking); !st) {
                 return invalid_argument("field '" + f.name + "': " + st.error().message());
@@ -238,7 +249,12 @@ Status validate_document(const Schema& schema, Document& doc) {
         if (f->type == FieldType::kFloat) {
             if (const auto* i = std::get_if<std::int64_t>(&value)) value = static_cast<double>(*i);
         }
-        if (!value_has_type(value, f->type)) {
+        if (chunked_vectors(*f) && !std::holds_alternative<TokenVectors>(value)) {
+            // Embedding replaced any text given; what is left was given as a vector.
+            return invalid_argument(where + ": field '" + name + "' is chunked: give its text (each chunk is "
+                                    "embedded) or its chunk vectors (one row per chunk), not a vector");
+        }
+        if (!value_has_type(value, f->type) && !chunked_vectors(*f)) {
             return invalid_argument(where + ": field '" + name + "' expects " + std::string(to_string(f->type)));
         }
         if (const auto* s = std::get_if<std::string>(&value)) {
@@ -268,9 +284,10 @@ Status validate_document(const Schema& schema, Document& doc) {
                 return invalid_argument(where + ": field '" + name + "' has token vectors of dimension " +
                                         std::to_string(tv->dim) + ", schema says " + std::to_string(f->dim));
             }
-            if (tv->rows() == 0 || tv->rows() > kMaxTokenVectors) {
-                return invalid_argument(where + ": field '" + name + "' needs 1.." + std::to_string(kMaxTokenVectors) +
-                                        " token vectors");
+            const std::size_t max_rows = chunked_vectors(*f) ? kMaxChunksPerDocument : kMaxTokenVectors;
+            if (tv->rows() == 0 || tv->rows() > max_rows) {
+                return invalid_argument(where + ": field '" + name + "' needs 1.." + std::to_string(max_rows) +
+                                        (chunked_vectors(*f) ? " chunk vectors" : " token vectors"));
             }
             for (float x : tv->values) {
                 if (!std::isfinite(x)) return invalid_argument(where + ": field '" + name + "' has a non-finite value");
@@ -517,7 +534,8 @@ Result<FieldValue> decode_value(ByteReader& r) {
         case 8: {
             QUIVER_ASSIGN_OR_RETURN(std::uint32_t dim, r.u32());
             QUIVER_ASSIGN_OR_RETURN(std::uint32_t rows, r.u32());
-            if (dim == 0 || dim > kMaxTokenDim || rows > kMaxTokenVectors) {
+            // Token vectors of multi_vector fields, or the chunk vectors of a chunked vector field.
+            if (dim == 0 || dim > 65536 || rows > std::max(kMaxTokenVectors, kMaxChunksPerDocument)) {
                 return data_loss("token vectors of " + std::to_string(rows) + " x " + std::to_string(dim));
             }
             const std::size_t n = static_cast<std::size_t>(rows) * dim;
@@ -613,8 +631,8 @@ void encode_schema(ByteWriter& w, const Schema& s) {
             w.u64(f.muvera.r_reps);
             w.u64(f.muvera.candidates);
         }
-        // Chunked text fields (MANIFEST version 3): u8 unit, u64 size, u64 overlap, u8 situated,
-        // u64 context, u8 aggregation.
+        // Chunked text fields (MANIFEST version 3) and chunked vector fields (version 4): u8 unit,
+        // u64 size, u64 overlap, u8 situated, u64 context, u8 aggregation.
         if (f.chunking) {
             w.u8(static_cast<std::uint8_t>(f.chunking->unit));
             w.u64(f.chunking->size);
@@ -629,7 +647,7 @@ void encode_schema(ByteWriter& w, const Schema& s) {
 
 std::uint32_t schema_version(const Schema& s) {
     for (const auto& f : s.fields) {
-        if (f.memory_budget != 0 || writes_muvera_params(f)) return 4;
+        if (f.memory_budget != 0 || writes_muvera_params(f) || (f.chunking && f.type == FieldType::kVector)) return 4;
     }
     for (const auto& f : s.fields) {
         if (f.chunking) return 3;

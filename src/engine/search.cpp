@@ -26,7 +26,7 @@ struct Hit {
     std::size_t seg;  // index into the snapshot
     std::uint32_t local;
     double score;
-    std::int64_t chunk = -1;  // chunked text clauses: the document's best chunk
+    std::int64_t chunk = -1;  // chunked clauses (text, vector): the document's best chunk
 };
 
 Document project(Document doc, const std::optional<std::vector<std::string>>& fields) {
@@ -113,6 +113,74 @@ Result<sparse::Bm25QueryStats> collection_text_stats(const Snapshot& snap, const
     }
     if (snap.mem) snap.mem->add_text_stats(field, stats, snap.mem_n, snap.seq);
     return stats;
+}
+
+// Receives one source's best-first chunk hits (ScoredDoc::chunk set) of a chunked clause.
+using ChunkSink = std::function<void(std::size_t source, const std::vector<ScoredDoc>& found)>;
+
+// A chunked clause (text or vector) as documents: the best 3 x depth chunks (`quiver eval --chunking`'s
+// rule; sump at least kSumPChunkDepth) aggregated, four times deeper while fewer than `depth` documents
+// come out and chunks were left (so a page has `limit` documents when that many match). Maxp and firstp
+// are then exact; sump sums the retrieved chunks (docs/collections.md). `fetch_chunks(fetch, add)` asks
+// every source for its best `fetch` chunks. Sets *exhausted = false when chunks were left.
+Result<std::vector<Hit>> aggregate_chunk_lists(const Snapshot& snap, pipeline::ChunkAggregation aggregation,
+                                               std::size_t depth, bool* exhausted,
+                                               const std::function<Status(std::size_t, const ChunkSink&)>& fetch_chunks) {
+    auto by_chunk = [&](const Hit& a, const Hit& b) {
+        if (a.score != b.score) return a.score > b.score;
+        const std::string_view ia = snap.doc_id(a.seg, a.local);
+        const std::string_view ib = snap.doc_id(b.seg, b.local);
+        return ia != ib ? ia < ib : a.chunk < b.chunk;
+    };
+    // `cdepth` chunks are aggregated: exactly the best cdepth in (score desc, parent id asc, chunk asc)
+    // order. Sources are asked for `fetch` >= cdepth chunks, deeper while one was cut at a score tying
+    // the cdepth-th (its unseen chunks might sort before it by id).
+    std::size_t cdepth = std::min(kMaxChunkDepth, 3 * depth);
+    if (aggregation == pipeline::ChunkAggregation::kSumP) cdepth = std::max(cdepth, kSumPChunkDepth);
+    std::size_t fetch = cdepth;
+    std::vector<Hit> hits;
+    for (;;) {
+        std::vector<Hit> chunks;
+        bool source_cut = false;
+        double source_floor = -std::numeric_limits<double>::infinity();
+        QUIVER_TRY(fetch_chunks(fetch, [&](std::size_t source, const std::vector<ScoredDoc>& found) {
+            for (const auto& d : found) chunks.push_back({source, d.local, d.score, d.chunk});
+            if (!found.empty() && found.size() >= fetch) {
+                source_cut = true;
+                source_floor = std::max(source_floor, found.back().score);
+            }
+        }));
+        std::sort(chunks.begin(), chunks.end(), by_chunk);
+        const bool more = source_cut || chunks.size() > cdepth;  // chunks beyond the best cdepth
+        if (source_cut && !(chunks[cdepth - 1].score > source_floor) && fetch < kMaxChunkDepth) {
+            fetch = std::min(kMaxChunkDepth, 4 * fetch);
+            continue;
+        }
+        if (chunks.size() > cdepth) chunks.resize(cdepth);
+        // Documents numbered in order of first appearance; aggregated in the chunks' order.
+        std::unordered_map<std::uint64_t, std::uint32_t> number;
+        std::vector<std::pair<std::size_t, std::uint32_t>> parent;
+        std::vector<pipeline::ChunkHit> chunk_hits;
+        chunk_hits.reserve(chunks.size());
+        for (const Hit& h : chunks) {
+            const std::uint64_t key = (static_cast<std::uint64_t>(h.seg) << 32) | h.local;
+            const auto [it, added] = number.emplace(key, static_cast<std::uint32_t>(parent.size()));
+            if (added) parent.emplace_back(h.seg, h.local);
+            chunk_hits.push_back({it->second, static_cast<std::uint32_t>(h.chunk), h.score});
+        }
+        hits.clear();
+        for (const auto& d : pipeline::aggregate_chunks(chunk_hits, aggregation)) {
+            hits.push_back({parent[d.doc].first, parent[d.doc].second, d.score, d.chunk});
+        }
+        if (hits.size() >= depth || !more || cdepth == kMaxChunkDepth) {
+            // The documents are an exact prefix of the aggregated order (maxp and firstp: of the order
+            // over all chunks; sump: by definition), so no tie needs a wider window.
+            if (more) *exhausted = false;
+            return hits;
+        }
+        cdepth = std::min(kMaxChunkDepth, 4 * cdepth);
+        fetch = std::max(fetch, cdepth);
+    }
 }
 
 // The score a document needs to enter the best `depth` of `hits` (0 while fewer are held); hits
@@ -341,6 +409,10 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
             return invalid_argument("prf applies to text and vector fields; '" + c.field + "' is " +
                                     std::string(to_string(f.type)));
         }
+        if (chunked_vectors(f)) {
+            return invalid_argument("prf does not apply to chunked vector field '" + c.field +
+                                    "' (its documents have one vector per chunk)");
+        }
         if (f.type == FieldType::kVector && c.prf->method != pipeline::PrfMethod::kRocchio) {
             return invalid_argument("prf on vector field '" + c.field + "' takes method rocchio");
         }
@@ -450,11 +522,7 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
             const FieldSpec& f = schema.fields[field_index[ci]];
             std::vector<Hit> hits;
             if (f.type == FieldType::kText && f.chunking) {
-                // Chunks, aggregated to documents: the best 3 x depth chunks (`quiver eval --chunking`'s
-                // rule; sump at least kSumPChunkDepth), four times deeper while fewer than `depth`
-                // documents come out and chunks were left (so a page has `limit` documents when that
-                // many match). Maxp and firstp are then exact; sump sums the retrieved chunks
-                // (docs/collections.md).
+                // Chunks, aggregated to documents (aggregate_chunk_lists).
                 sparse::Bm25QueryStats stats;
                 if (expanded[ci]) {
                     stats = *expanded[ci];
@@ -464,30 +532,8 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                     analyzer.analyze(c.text, terms);
                     QUIVER_ASSIGN_OR_RETURN(stats, collection_text_stats(*snap, schema, field_index[ci], terms));
                 }
-                auto by_chunk = [&](const Hit& a, const Hit& b) {
-                    if (a.score != b.score) return a.score > b.score;
-                    const std::string_view ia = snap->doc_id(a.seg, a.local);
-                    const std::string_view ib = snap->doc_id(b.seg, b.local);
-                    return ia != ib ? ia < ib : a.chunk < b.chunk;
-                };
                 std::vector<sparse::TopKStats> walks(snap->segs.size());
-                // `cdepth` chunks are aggregated: exactly the best cdepth in (score desc, parent id asc,
-                // chunk asc) order. Sources are asked for `fetch` >= cdepth chunks, deeper while one was
-                // cut at a score tying the cdepth-th (its unseen chunks might sort before it by id).
-                std::size_t cdepth = std::min(kMaxChunkDepth, 3 * depth);
-                if (f.chunking->aggregation == pipeline::ChunkAggregation::kSumP) cdepth = std::max(cdepth, kSumPChunkDepth);
-                std::size_t fetch = cdepth;
-                for (;;) {
-                    std::vector<Hit> chunks;
-                    bool source_cut = false;
-                    double source_floor = -std::numeric_limits<double>::infinity();
-                    auto add = [&](std::size_t source, const std::vector<ScoredDoc>& found) {
-                        for (const auto& d : found) chunks.push_back({source, d.local, d.score, d.chunk});
-                        if (!found.empty() && found.size() >= fetch) {
-                            source_cut = true;
-                            source_floor = std::max(source_floor, found.back().score);
-                        }
-                    };
+                const auto fetch_chunks = [&](std::size_t fetch, const ChunkSink& add) -> Status {
                     for (std::size_t si = 0; si < snap->segs.size(); ++si) {
                         walks[si] = {};
                         add(si, snap->segs[si].seg->search_text(field_index[ci], stats, fetch, allowed[si], &walks[si],
@@ -496,39 +542,54 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                     if (snap->mem) {
                         add(mem_index, snap->mem->search_text(field_index[ci], stats, fetch, snap->mem_n, snap->seq, filter));
                     }
-                    std::sort(chunks.begin(), chunks.end(), by_chunk);
-                    const bool more = source_cut || chunks.size() > cdepth;  // chunks beyond the best cdepth
-                    if (source_cut && !(chunks[cdepth - 1].score > source_floor) && fetch < kMaxChunkDepth) {
-                        fetch = std::min(kMaxChunkDepth, 4 * fetch);
-                        continue;
-                    }
-                    if (chunks.size() > cdepth) chunks.resize(cdepth);
-                    // Documents numbered in order of first appearance; aggregated in the chunks' order.
-                    std::unordered_map<std::uint64_t, std::uint32_t> number;
-                    std::vector<std::pair<std::size_t, std::uint32_t>> parent;
-                    std::vector<pipeline::ChunkHit> chunk_hits;
-                    chunk_hits.reserve(chunks.size());
-                    for (const Hit& h : chunks) {
-                        const std::uint64_t key = (static_cast<std::uint64_t>(h.seg) << 32) | h.local;
-                        const auto [it, added] = number.emplace(key, static_cast<std::uint32_t>(parent.size()));
-                        if (added) parent.emplace_back(h.seg, h.local);
-                        chunk_hits.push_back({it->second, static_cast<std::uint32_t>(h.chunk), h.score});
-                    }
-                    hits.clear();
-                    for (const auto& d : pipeline::aggregate_chunks(chunk_hits, f.chunking->aggregation)) {
-                        hits.push_back({parent[d.doc].first, parent[d.doc].second, d.score, d.chunk});
-                    }
-                    if (hits.size() >= depth || !more || cdepth == kMaxChunkDepth) {
-                        // The documents are an exact prefix of the aggregated order (maxp and firstp: of the
-                        // order over all chunks; sump: by definition), so no tie needs a wider window.
-                        if (more) *exhausted = false;
-                        break;
-                    }
-                    cdepth = std::min(kMaxChunkDepth, 4 * cdepth);
-                    fetch = std::max(fetch, cdepth);
-                }
+                    return ok_status();
+                };
+                QUIVER_ASSIGN_OR_RETURN(hits, aggregate_chunk_lists(*snap, f.chunking->aggregation, depth, exhausted,
+                                                                    fetch_chunks));
                 for (std::size_t si = 0; si < snap->segs.size(); ++si) {
                     note(f.name, si, filter == nullptr ? "unfiltered" : walk_strategy(walks[si].walk), nullptr, &walks[si]);
+                }
+                if (snap->mem) note(f.name, mem_index, "exact", nullptr);
+            } else if (chunked_vectors(f)) {
+                // Chunk vectors, aggregated to documents as a chunked text clause's chunks. A chunk scores
+                // its similarity: 1 - distance (the cosine or inner product; in float, as `quiver eval`'s
+                // dense retriever scores) for cosine and ip fields, -distance for l2.
+                const std::vector<float>* qv = &c.vector;
+                for (const auto& [clause, v] : embedded) {
+                    if (clause == &c) qv = &v;
+                }
+                auto similarity = [&](std::vector<ScoredDoc>& found) {
+                    if (f.metric == simd::Metric::kL2) return;
+                    for (ScoredDoc& d : found) d.score = static_cast<double>(1.0f - static_cast<float>(-d.score));
+                };
+                std::vector<index::FilterPlan> plans(snap->segs.size());
+                const auto fetch_chunks = [&](std::size_t fetch, const ChunkSink& add) -> Status {
+                    for (std::size_t si = 0; si < snap->segs.size(); ++si) {
+                        plans[si] = {};
+                        plans[si].strategy = index::FilterStrategy::kUnfiltered;
+                        plans[si].reason = "no filter";
+                        QUIVER_ASSIGN_OR_RETURN(auto found,
+                                                snap->segs[si].seg->search_vector(field_index[ci], *qv, fetch, request.ef,
+                                                                                  allowed[si], &plans[si],
+                                                                                  impl.options.filter_planner));
+                        similarity(found);
+                        add(si, found);
+                    }
+                    if (snap->mem) {
+                        auto found = snap->mem->search_vector(field_index[ci], *qv, fetch, snap->mem_n, snap->seq, filter);
+                        similarity(found);
+                        add(mem_index, found);
+                    }
+                    return ok_status();
+                };
+                QUIVER_ASSIGN_OR_RETURN(hits, aggregate_chunk_lists(*snap, f.chunking->aggregation, depth, exhausted,
+                                                                    fetch_chunks));
+                for (std::size_t si = 0; si < snap->segs.size(); ++si) {
+                    if (allowed[si].filter != nullptr) {
+                        note(f.name, si, "", &plans[si]);
+                    } else {
+                        note(f.name, si, "unfiltered", nullptr);
+                    }
                 }
                 if (snap->mem) note(f.name, mem_index, "exact", nullptr);
             } else if (f.type == FieldType::kText) {

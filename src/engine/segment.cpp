@@ -26,14 +26,18 @@ namespace {
 constexpr std::uint32_t kSegmentKind = storage::fourcc("SEGD");
 // Version 2: document blocks of 4 documents, zstd level 1 (a hit's fields decompress 4 documents,
 // about 5x faster per byte than zlib). Version 1 (still read): blocks of 16 documents, zlib.
-// Version 3: as version 2, written when the schema has multi_vector fields, whose documents hold token
-// vectors (value tag 8), which version-2 readers do not know.
+// Version 3: as version 2, written when the schema has multi_vector fields or chunked vector fields,
+// whose documents hold token (chunk) vectors (value tag 8), which version-2 readers do not know.
 constexpr std::uint32_t kSegmentVersionV2 = 2;
 constexpr std::uint32_t kSegmentVersion = 3;
 constexpr std::size_t kDocsPerBlock = 4;
 constexpr std::size_t kDocsPerBlockV1 = 16;
 
 bool is_attribute_value(const FieldSpec& f) { return is_attribute_type(f.type); }
+
+// Documents of this field hold TokenVectors values (value tag 8): multi_vector fields' token vectors
+// and chunked vector fields' chunk vectors.
+bool holds_token_values(const FieldSpec& f) { return f.type == FieldType::kMultiVector || chunked_vectors(f); }
 
 std::string text_file(const std::string& seg_dir, const std::string& field) {
     return seg_dir + "/text_" + field + ".bm25";
@@ -216,7 +220,7 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
     std::shared_ptr<Segment> seg(new Segment());
     seg->id_ = id;
     seg->seqs_ = std::move(seqs);
-    for (const auto& f : schema.fields) seg->token_values_ = seg->token_values_ || f.type == FieldType::kMultiVector;
+    for (const auto& f : schema.fields) seg->token_values_ = seg->token_values_ || holds_token_values(f);
     seg->ids_.reserve(docs.size());
     seg->attrs_.reserve(docs.size());
     for (const Document& d : docs) {
@@ -285,6 +289,7 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
     const std::size_t threads = options.threads;
     text_.resize(schema.fields.size());
     chunk_first_.resize(schema.fields.size());
+    chunk_number_.resize(schema.fields.size());
     vectors_.resize(schema.fields.size());
     sparse_.resize(schema.fields.size());
     rescore_.assign(schema.fields.size(), 0);
@@ -390,13 +395,35 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
         } else if (f.type == FieldType::kVector) {
             std::vector<float> rows;
             std::vector<Label> labels;
-            for (std::size_t i = 0; i < docs.size(); ++i) {
-                const auto it = docs[i].fields.find(f.name);
-                if (it == docs[i].fields.end()) continue;
-                const auto* v = std::get_if<std::vector<float>>(&it->second);
-                if (v == nullptr) continue;
-                rows.insert(rows.end(), v->begin(), v->end());
-                labels.push_back(Label{i});
+            std::vector<std::string> entry_names;  // chunked: entry e is chunk "<slot>:<chunk>"
+            if (chunked_vectors(f)) {
+                // One entry per chunk whose vector is not zero, in (slot, chunk) order; label = entry.
+                std::vector<std::uint32_t>& first = chunk_first_[fi];
+                std::vector<std::uint32_t>& numbers = chunk_number_[fi];
+                first.push_back(0);
+                for (std::size_t i = 0; i < docs.size(); ++i) {
+                    const auto it = docs[i].fields.find(f.name);
+                    const auto* tv = it == docs[i].fields.end() ? nullptr : std::get_if<TokenVectors>(&it->second);
+                    for (std::size_t r = 0; tv != nullptr && tv->dim == f.dim && r < tv->rows(); ++r) {
+                        const float* row = tv->values.data() + r * f.dim;
+                        if (std::all_of(row, row + f.dim, [](float x) { return x == 0.0f; })) continue;
+                        rows.insert(rows.end(), row, row + f.dim);
+                        labels.push_back(Label{labels.size()});
+                        numbers.push_back(static_cast<std::uint32_t>(r));
+                        entry_names.push_back(std::to_string(i) + ":" + std::to_string(r));
+                    }
+                    if (labels.size() >= 0xFFFFFFF0u) return invalid_argument("field '" + f.name + "': too many chunks");
+                    first.push_back(static_cast<std::uint32_t>(labels.size()));
+                }
+            } else {
+                for (std::size_t i = 0; i < docs.size(); ++i) {
+                    const auto it = docs[i].fields.find(f.name);
+                    if (it == docs[i].fields.end()) continue;
+                    const auto* v = std::get_if<std::vector<float>>(&it->second);
+                    if (v == nullptr) continue;
+                    rows.insert(rows.end(), v->begin(), v->end());
+                    labels.push_back(Label{i});
+                }
             }
             FieldStorage storage;  // exact segments: float32
             if (!options.exact_vectors) {
@@ -405,7 +432,9 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
             if (f.memory_budget != 0) on_disk_[fi] = storage.on_disk ? 1 : 0;
             std::unique_ptr<index::VectorIndex> idx;
             std::size_t first_new = 0;  // rows before this one are in the base graph already
+            // (A chunked field's entries are renumbered by every merge: its graph is rebuilt.)
             if (f.index == VectorIndexKind::kHnsw && !options.exact_vectors && options.base != nullptr &&
+                !chunked_vectors(f) &&
                 options.base->size() <= docs.size()) {
                 const std::uint32_t n_base = options.base->size();
                 const std::size_t in_base = static_cast<std::size_t>(
@@ -449,6 +478,8 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
                 QUIVER_TRY(idx->add(MatrixView<float>{rows.data() + first_new * f.dim, labels.size() - first_new, f.dim},
                                     std::span<const Label>(labels).subspan(first_new)));
             }
+            // Persisted with the index: its entry ids are the chunk map (Segment::open rebuilds it).
+            if (chunked_vectors(f)) idx->set_external_ids(std::move(entry_names));
             vectors_[fi] = std::move(idx);
         }
     }
@@ -496,7 +527,7 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
                             storage::open_payload(*seg->mapping_, kSegmentKind, kSegmentVersion, &version));
     seg->version_ = version;
     seg->docs_per_block_ = version == 1 ? kDocsPerBlockV1 : kDocsPerBlock;
-    for (const auto& f : schema.fields) seg->token_values_ = seg->token_values_ || f.type == FieldType::kMultiVector;
+    for (const auto& f : schema.fields) seg->token_values_ = seg->token_values_ || holds_token_values(f);
     QUIVER_ASSIGN_OR_RETURN(std::string meta_bytes, reader.read_string());
     ByteReader meta(meta_bytes);
     QUIVER_ASSIGN_OR_RETURN(std::uint64_t n, meta.u64());
@@ -537,6 +568,7 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
     }
     seg->text_.resize(schema.fields.size());
     seg->chunk_first_.resize(schema.fields.size());
+    seg->chunk_number_.resize(schema.fields.size());
     seg->vectors_.resize(schema.fields.size());
     seg->sparse_.resize(schema.fields.size());
     seg->rescore_.assign(schema.fields.size(), 0);
@@ -603,6 +635,9 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
                                                                {.vectors_on_disk = seg->on_disk_[fi] != 0, .verify = true}));
             if (vi->info().dim != f.dim || vi->info().metric != f.metric) {
                 return data_loss("'" + seg_dir + "': vector index of field '" + f.name + "' does not match the schema");
+            }
+            if (chunked_vectors(f)) {
+                QUIVER_TRY(seg->open_chunk_map(fi, *vi, vector_file(seg_dir, f.name)));
             }
             seg->vectors_[fi] = std::move(vi);
         }
@@ -790,11 +825,75 @@ Result<std::vector<ScoredDoc>> Segment::search_vector(std::size_t field, std::sp
                                                       std::size_t ef, const AllowedDocs& allowed,
                                                       index::FilterPlan* plan,
                                                       const index::PlannerParams& planner) const {
+    const std::span<const std::uint32_t> first = chunk_offsets(field);
+    if (first.empty()) return search_vector_index(field, query, k, ef, allowed, size(), plan, planner);
+    // A chunked vector field: the parents' mask as a mask of their chunk entries; entries back to
+    // (parent slot, chunk).
+    Bitmap deleted;
+    Bitmap filter;
+    AllowedDocs entries;
+    if (allowed.deleted != nullptr) {
+        deleted = chunk_entries(field, *allowed.deleted);
+        entries.deleted = &deleted;
+    }
+    if (allowed.filter != nullptr) {
+        filter = chunk_entries(field, *allowed.filter);
+        entries.filter = &filter;
+    }
+    const std::vector<std::uint32_t>& numbers = chunk_number_[field];
+    QUIVER_ASSIGN_OR_RETURN(auto found, search_vector_index(field, query, k, ef, entries, numbers.size(), plan, planner));
+    for (ScoredDoc& h : found) {
+        const std::uint32_t e = h.local;
+        if (e >= numbers.size()) {
+            return data_loss("segment " + std::to_string(id_) + ": vector index of field '" + field_names_[field] +
+                             "' returned entry " + std::to_string(e) + " beyond its " + std::to_string(numbers.size()) +
+                             " chunks");
+        }
+        h.local = static_cast<std::uint32_t>(std::upper_bound(first.begin(), first.end(), e) - first.begin() - 1);
+        h.chunk = numbers[e];
+    }
+    return found;
+}
+
+Status Segment::open_chunk_map(std::size_t field, const index::VectorIndex& vi, const std::string& path) {
+    // Entry e of the index (label e) is chunk "<slot>:<chunk>"; entries ascend by (slot, chunk), every
+    // slot below the segment's size. Slots without a chunk have none.
+    const std::vector<std::string>& names = vi.external_ids();
+    const std::size_t n = size();
+    if (names.size() != vi.info().size) {
+        return data_loss("'" + path + "': chunked vector index has " + std::to_string(names.size()) + " chunk ids for " +
+                         std::to_string(vi.info().size) + " vectors");
+    }
+    if (names.size() >= 0xFFFFFFF0u) return data_loss("'" + path + "': too many chunk entries");
+    std::vector<std::uint32_t>& first = chunk_first_[field];  // first.size() - 1 = the previous entry's slot
+    std::vector<std::uint32_t>& numbers = chunk_number_[field];
+    first.clear();
+    numbers.clear();
+    numbers.reserve(names.size());
+    for (std::uint32_t e = 0; e < names.size(); ++e) {
+        std::uint32_t slot = 0;
+        std::uint32_t chunk = 0;
+        const bool ok = parse_chunk_id(names[e], slot, chunk) && slot < n &&
+                        (slot + 1 > first.size() || (slot + 1 == first.size() && chunk > numbers.back()));
+        if (!ok) {
+            return data_loss("'" + path + "': chunk entry " + std::to_string(e) + " ('" + names[e] + "') is out of order");
+        }
+        while (first.size() < slot + 1) first.push_back(e);  // slots before `slot` end here
+        numbers.push_back(chunk);
+    }
+    while (first.size() < n + 1) first.push_back(static_cast<std::uint32_t>(names.size()));
+    return ok_status();
+}
+
+Result<std::vector<ScoredDoc>> Segment::search_vector_index(std::size_t field, std::span<const float> query,
+                                                            std::size_t k, std::size_t ef, const AllowedDocs& allowed,
+                                                            std::size_t items, index::FilterPlan* plan,
+                                                            const index::PlannerParams& planner) const {
     std::vector<ScoredDoc> out;
     if (field >= vectors_.size() || !vectors_[field] || k == 0 || vectors_[field]->info().size == 0) return out;
     if (allowed.filter != nullptr && allowed.deleted == nullptr) {
         // Every document of the segment passes (so none is deleted): the unchecked search.
-        const bool all = allowed.filter->cardinality() == size();
+        const bool all = allowed.filter->cardinality() == items;
         index::FilteredSearchParams fp;
         fp.k = k;
         fp.ef = ef;

@@ -1,6 +1,6 @@
 // Private to engine: an immutable segment — documents (compressed store), ids, sequence numbers,
-// attributes, and one BM25 / vector index per indexed field (a chunked text field's BM25 index holds
-// one entry per chunk, mapped back to slots by chunk_offsets). Built in memory from a batch or a merge;
+// attributes, and one BM25 / vector index per indexed field (a chunked text field's BM25 index, and a
+// chunked vector field's vector index, hold one entry per chunk, mapped back to slots by chunk_offsets). Built in memory from a batch or a merge;
 // persisted to `seg_<id>/` and reopened memory-mapped. Immutable after build: every const method is
 // safe from many threads.
 #pragma once
@@ -156,7 +156,9 @@ public:
         return field < text_.size() && text_[field] ? &*text_[field] : nullptr;
     }
     /// Chunked text fields: chunk entries [offsets[d], offsets[d + 1]) of the field's BM25 index are
-    /// the chunks of slot d (every slot has at least one). Empty for other fields.
+    /// the chunks of slot d (every slot has at least one). Chunked vector fields: entries (labels) of
+    /// the field's vector index, the chunks of slot d whose vector is not zero (possibly none).
+    /// Empty for other fields.
     std::span<const std::uint32_t> chunk_offsets(std::size_t field) const noexcept {
         return field < chunk_first_.size() ? std::span<const std::uint32_t>(chunk_first_[field])
                                            : std::span<const std::uint32_t>();
@@ -179,7 +181,9 @@ public:
     /// Nearest vectors; score = -distance. Best first. With a filter bitmap in `allowed` (deleted
     /// documents already removed from it) the planner of index/filtered_search.h picks the strategy
     /// (exact scan, ACORN-1, post-filter walk) and `plan` (optional) receives its choice; without one,
-    /// deleted documents are traversed, not returned.
+    /// deleted documents are traversed, not returned. A chunked vector field returns its top-k chunks
+    /// (`chunk` set, `local` = the parent slot; `allowed` applies to the parent). kDataLoss when the
+    /// index returns an entry its chunk map does not have.
     Result<std::vector<ScoredDoc>> search_vector(std::size_t field, std::span<const float> query, std::size_t k,
                                                  std::size_t ef, const AllowedDocs& allowed,
                                                  index::FilterPlan* plan = nullptr,
@@ -222,6 +226,14 @@ public:
 
 private:
     Segment() = default;
+    /// search_vector over the index's own labels (slots, or a chunked field's entries); `items` = how
+    /// many labels there are (a filter allowing that many is no filter).
+    Result<std::vector<ScoredDoc>> search_vector_index(std::size_t field, std::span<const float> query, std::size_t k,
+                                                       std::size_t ef, const AllowedDocs& allowed, std::size_t items,
+                                                       index::FilterPlan* plan, const index::PlannerParams& planner) const;
+    /// Rebuilds a chunked vector field's chunk map from its index's entry ids "<slot>:<chunk>" (written
+    /// by build); kDataLoss when they are malformed, out of (slot, chunk) order or beyond the segment.
+    Status open_chunk_map(std::size_t field, const index::VectorIndex& vi, const std::string& path);
     Status build_indexes(const Schema& schema, const std::vector<Document>& docs, const SegmentBuildOptions& options);
     void measure_vectors();
     Result<std::string> raw_block(std::size_t b) const;
@@ -259,6 +271,9 @@ private:
     // per schema field: chunked text fields' chunk entry offsets by slot (size() + 1), else empty;
     // persisted as the BM25 index's document ids "<slot>:<chunk>"
     std::vector<std::vector<std::uint32_t>> chunk_first_;
+    // per schema field: chunked vector fields' chunk number of each index entry, else empty; persisted
+    // as the vector index's entry ids "<slot>:<chunk>"
+    std::vector<std::vector<std::uint32_t>> chunk_number_;
     std::vector<std::unique_ptr<index::VectorIndex>> vectors_;  // per schema field
     std::vector<std::size_t> rescore_;                          // per schema field: quantization.rescore
     std::vector<std::uint8_t> on_disk_;                         // per schema field: on_disk

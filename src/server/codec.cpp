@@ -71,8 +71,10 @@ Result<engine::SparseTerms> sparse_from_json(const Value& v, std::string_view wh
     return out;
 }
 
-// [[...], [...], ...]: token vectors of one dimension (a multi_vector value or query).
-Result<engine::TokenVectors> tokens_from_json(const Value& v, std::string_view what) {
+// [[...], [...], ...]: token vectors of one dimension (a multi_vector value or query; with
+// `max_rows` kMaxChunksPerDocument, a chunked vector field's chunk vectors).
+Result<engine::TokenVectors> tokens_from_json(const Value& v, std::string_view what,
+                                              std::size_t max_rows = engine::kMaxTokenVectors) {
     if (!v.is_array()) return bad(std::string(what) + " must be an array of token vectors (arrays of numbers)");
     engine::TokenVectors out;
     for (const Value& row : v.as_array()) {
@@ -80,8 +82,8 @@ Result<engine::TokenVectors> tokens_from_json(const Value& v, std::string_view w
         if (r.empty()) return bad(std::string(what) + " has an empty token vector");
         if (out.dim == 0) out.dim = r.size();
         if (r.size() != out.dim) return bad(std::string(what) + " mixes token vectors of different dimensions");
-        if (out.values.size() / out.dim >= engine::kMaxTokenVectors) {
-            return bad(std::string(what) + " has more than " + std::to_string(engine::kMaxTokenVectors) + " token vectors");
+        if (out.values.size() / out.dim >= max_rows) {
+            return bad(std::string(what) + " has more than " + std::to_string(max_rows) + " rows");
         }
         out.values.insert(out.values.end(), r.begin(), r.end());
     }
@@ -213,8 +215,11 @@ Result<engine::Schema> schema_from_json(const Value& v) {
             }
         } else if (spec.type == FieldType::kVector) {
             QUIVER_TRY(check_keys(f, {"name", "type", "dim", "metric", "index", "m", "ef_construction", "encoder", "sources",
-                                      "quantization", "on_disk", "memory_budget"},
+                                      "quantization", "on_disk", "memory_budget", "chunking"},
                                   where));
+            if (const Value* c = f.find("chunking")) {  // needs an encoder (Schema::validate says so)
+                QUIVER_ASSIGN_OR_RETURN(spec.chunking, chunking_from_json(*c, where));
+            }
         } else if (spec.type == FieldType::kMultiVector) {
             QUIVER_TRY(check_keys(f, {"name", "type", "dim", "index", "m", "ef_construction", "encoder", "sources",
                                       "token_codec", "fde", "k_sim", "d_proj", "r_reps", "candidates"},
@@ -399,6 +404,7 @@ Value schema_to_json(const engine::Schema& s) {
             }
             if (f.on_disk) o.set("on_disk", Value::boolean(true));
             if (f.memory_budget != 0) o.set("memory_budget", Value::number(static_cast<double>(f.memory_budget)));
+            if (f.chunking) o.set("chunking", chunking_to_json(*f.chunking));
             if (!f.sources.empty()) {
                 Value src = Value::array();
                 for (const auto& x : f.sources) src.as_array().push_back(Value::string(x));
@@ -486,6 +492,12 @@ Result<engine::Document> document_from_json(const engine::Schema& schema, const 
             case FieldType::kVector: {
                 if (val.is_string() && engine::embeds_text(*f)) {  // embedded by the field's encoder
                     fv = val.as_string();
+                    break;
+                }
+                if (engine::chunked_vectors(*f) && val.is_array() && !val.as_array().empty() &&
+                    val.as_array()[0].is_array()) {  // chunk vectors, one row per chunk (what `get` returns)
+                    QUIVER_ASSIGN_OR_RETURN(auto tv, tokens_from_json(val, where, engine::kMaxChunksPerDocument));
+                    fv = std::move(tv);
                     break;
                 }
                 QUIVER_ASSIGN_OR_RETURN(auto vec, floats_from_json(val, where));

@@ -428,8 +428,10 @@ TEST(ChunkedField, SchemaRules) {
     v.dim = 8;
     v.encoder = "hashing";
     v.sources = {"text"};
-    v.chunking = spec;  // vector fields are not chunked (yet): refused, not ignored
+    v.chunking = spec;  // a vector field with an encoder is chunked (chunked_vector_test.cpp)
     s.fields.push_back(v);
+    EXPECT_TRUE(s.validate());
+    s.fields.back().encoder.clear();  // without one (vectors given directly): refused, not ignored
     EXPECT_EQ(s.validate().error().code(), ErrorCode::kInvalidArgument);
 }
 

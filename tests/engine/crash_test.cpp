@@ -3,7 +3,8 @@
 // SIGKILL at random moments, reopens the collection and checks every acknowledged write and delete.
 // QUIVER_CRASH_ROUNDS sets the number of rounds (24 in the suite; scripts/crash-test runs more).
 // Besides the float32 HNSW field, the collection has quantized fields with their vectors on disk (an
-// HNSW graph on SQ8 codes and a flat scan of 1-bit RaBitQ codes), checked after every kill too.
+// HNSW graph on SQ8 codes and a flat scan of 1-bit RaBitQ codes) and a chunked vector field (the
+// body's two-token chunks embedded by the hashing encoder), checked after every kill too.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -11,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -48,8 +50,19 @@ Schema crash_schema() {
     scan.index = VectorIndexKind::kFlat;
     scan.quantization.codec = {index::CodecKind::kRabitq, 0, 1};
     scan.on_disk = true;
+    FieldSpec chunks;
+    chunks.name = "chunks";
+    chunks.type = FieldType::kVector;
+    chunks.dim = 256;
+    chunks.index = VectorIndexKind::kFlat;
+    chunks.encoder = "hashing";
+    chunks.sources = {"body"};
+    chunks.chunking = pipeline::ChunkingSpec{};
+    chunks.chunking->size = 2;
+    chunks.chunking->overlap = 0;
     s.fields.push_back(graph);
     s.fields.push_back(scan);
+    s.fields.push_back(chunks);
     return s;
 }
 
@@ -211,6 +224,10 @@ TEST(CrashSafety, AcknowledgedWritesSurviveSigkill) {
                 ASSERT_TRUE(testutil::consistent(*doc)) << "round " << round << " d" << id;
                 EXPECT_EQ(doc->fields.at("emb_sq8"), doc->fields.at("emb")) << "round " << round << " d" << id;
                 EXPECT_EQ(doc->fields.at("emb_rabitq"), doc->fields.at("emb")) << "round " << round << " d" << id;
+                // The body "tok<id> common words v<ver>" in chunks of two tokens.
+                const auto* chunks = std::get_if<TokenVectors>(&doc->fields.at("chunks"));
+                ASSERT_NE(chunks, nullptr) << "round " << round << " d" << id;
+                EXPECT_EQ(chunks->rows(), 2u) << "round " << round << " d" << id;
                 have = std::get<std::int64_t>(doc->fields.at("ver"));
             } else {
                 ASSERT_EQ(doc.error().code(), ErrorCode::kNotFound);
@@ -248,6 +265,18 @@ TEST(CrashSafety, AcknowledgedWritesSurviveSigkill) {
                     ASSERT_FALSE(hits->empty()) << field;
                     EXPECT_NEAR((*hits)[0].score, 0.0, 1e-4) << field;  // exact (re-scored) distance
                 }
+                // The chunked field finds the document by its first chunk (cosine 1; another tok<m>
+                // hashed like tok<id> would tie, hence among the first ten).
+                SearchRequest ch;
+                ch.clauses.push_back(QueryClause::of_text("chunks", "tok" + std::to_string(id) + " common"));
+                ch.k = 10;
+                hits = (*c)->search(ch);
+                ASSERT_TRUE(hits) << hits.error().to_string();
+                const auto self = std::find_if(hits->begin(), hits->end(),
+                                               [&](const SearchHit& h) { return h.id == "d" + std::to_string(id); });
+                ASSERT_NE(self, hits->end()) << "round " << round << " d" << id;
+                EXPECT_EQ(self->chunk, std::optional<std::uint32_t>(0u));
+                EXPECT_NEAR(self->score, 1.0, 1e-5);
             }
         }
         EXPECT_EQ((*c)->stats().documents, live) << "round " << round;

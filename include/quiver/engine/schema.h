@@ -16,6 +16,14 @@
 ///     `encode::load_encoder` reads), a document may give text instead of the vector (a string value,
 ///     or, when the field is absent, its `sources` text fields joined by a space) and queries may give
 ///     text; the text is embedded at upsert (the WAL stores the vector) and at query time.
+///     With an encoder and `chunking`, the text (the field's string, or its sources as title + body,
+///     as a chunked text field reads them) is cut by `pipeline::chunk_document` and every chunk
+///     embedded: the field's value becomes the chunk vectors (a TokenVectors value, row j = chunk j,
+///     1..kMaxChunksPerDocument rows; the WAL and the document store keep it), and the field's index
+///     holds one entry per chunk whose vector is not zero (a chunk with nothing to embed is not
+///     indexed). A search scores chunks by similarity (cosine and inner product: 1 - distance, the
+///     cosine or inner product itself; l2: -distance) and returns documents aggregated as for
+///     chunked text fields. Vectors given directly cannot be chunked (chunking needs an encoder).
 ///     With `quantization` (a codec of index/codec.h: sq8, sq4, pq<M>x<b>, rabitq<b>, binary<b>), persisted
 ///     segments keep the field as compressed codes: an hnsw field walks a graph over the codes, a flat field
 ///     scans the codes (or, with `nlist`, IVF lists of them); the best candidates are re-scored with the
@@ -101,6 +109,8 @@ inline constexpr std::size_t kMaxTokenVectors = 4096;
 inline constexpr std::size_t kMaxTokenDim = 4096;
 /// Limit on a chunking spec's `size` and `context` (units).
 inline constexpr std::size_t kMaxChunkUnits = 1u << 20;
+/// Limit on the chunks of one document in a chunked vector field (rows of its chunk vectors).
+inline constexpr std::size_t kMaxChunksPerDocument = 65536;
 
 std::string_view to_string(FieldType type) noexcept;
 Result<FieldType> parse_field_type(std::string_view name);
@@ -124,7 +134,8 @@ struct FieldSpec {
     // text
     bool indexed = true;
     std::vector<std::string> sources;  ///< other text fields indexed together (title, body); empty = itself
-    std::optional<pipeline::ChunkingSpec> chunking;  ///< indexed text fields: index the text in chunks
+    std::optional<pipeline::ChunkingSpec> chunking;  ///< indexed text fields and vector fields with an
+                                                     ///< encoder: index the text in chunks
     // vector
     std::size_t dim = 0;
     simd::Metric metric = simd::Metric::kCosine;
@@ -181,6 +192,10 @@ struct Document {
 inline bool embeds_text(const FieldSpec& f) noexcept {
     return (f.type == FieldType::kVector || f.type == FieldType::kSparse || f.type == FieldType::kMultiVector) &&
            !f.encoder.empty();
+}
+/// True for a vector field with an encoder and `chunking` (its value is the chunk vectors).
+inline bool chunked_vectors(const FieldSpec& f) noexcept {
+    return f.type == FieldType::kVector && !f.encoder.empty() && f.chunking.has_value();
 }
 /// True for fields that are stored attributes (usable in filters).
 inline bool is_attribute_type(FieldType t) noexcept {
