@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "simd/gemm_kernels.h"
+#include "simd/gemm_tile_avx512_inl.h"
 
 namespace quiver::simd::detail {
 namespace avx512 {
@@ -15,40 +16,10 @@ constexpr std::size_t kPanel = kGemmPanel;
 
 inline __mmask16 tail_mask(std::size_t n) { return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1); }
 
-// MR x 32 tile: 2 * MR accumulators (MR <= 12), 2 B registers, A broadcast from memory.
 template <int MR>
 void tile(const float* a, std::size_t lda, const float* panel, std::size_t k, float* c, std::size_t ldc,
           std::size_t nr, const float* bias, bool accumulate, float alpha) {
-    __m512 acc[MR][2];
-#pragma GCC unroll 12
-    for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    for (std::size_t i = 0; i < k; ++i) {
-        const __m512 b0 = _mm512_load_ps(panel + i * kPanel);
-        const __m512 b1 = _mm512_load_ps(panel + i * kPanel + 16);
-#pragma GCC unroll 12
-        for (int r = 0; r < MR; ++r) {
-            const __m512 av = _mm512_set1_ps(a[static_cast<std::size_t>(r) * lda + i]);
-            acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
-        }
-    }
-    const __mmask16 m0 = tail_mask(nr);
-    const __mmask16 m1 = nr > 16 ? tail_mask(nr - 16) : static_cast<__mmask16>(0);
-    const __m512 va = _mm512_set1_ps(alpha);
-    const __m512 bias0 = bias != nullptr ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
-    const __m512 bias1 = bias != nullptr ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
-#pragma GCC unroll 12
-    for (int r = 0; r < MR; ++r) {
-        float* cr = c + static_cast<std::size_t>(r) * ldc;
-        __m512 v0 = _mm512_fmadd_ps(acc[r][0], va, bias0);
-        __m512 v1 = _mm512_fmadd_ps(acc[r][1], va, bias1);
-        if (accumulate) {
-            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr));
-            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr + 16));
-        }
-        _mm512_mask_storeu_ps(cr, m0, v0);
-        _mm512_mask_storeu_ps(cr + 16, m1, v1);
-    }
+    packed_tile<MR, false>(a, lda, panel, k, c, ldc, nr, bias, accumulate, alpha, nullptr);
 }
 
 using TileFn = void (*)(const float*, std::size_t, const float*, std::size_t, float*, std::size_t, std::size_t,
