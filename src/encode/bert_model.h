@@ -85,10 +85,18 @@ struct AttentionScratch {
     std::vector<float> scores;
 };
 
+/// Activations of one group of whole sequences run by one thread (BertModel::forward's sequence-parallel
+/// and one-thread paths): Q/K/V, attention context and FFN intermediate rows of the group.
+struct GroupScratch {
+    std::vector<float> qkv, ctx, inter;
+    LinearScratch linear;
+};
+
 struct BertWorkspace {
     std::vector<float> x, qkv, ctx, tmp, inter, logits;
     std::vector<std::size_t> offsets;
     std::vector<AttentionScratch> attention;  // one per team thread (one without a team)
+    std::vector<GroupScratch> groups;         // one per team thread (one without a team)
     LinearScratch linear;
 };
 

@@ -67,9 +67,8 @@ const GemmKernels& gemm_kernels() noexcept {
 
 void gemm(const GemmArgs& g, const PackedB& b, std::size_t panel_begin, std::size_t panel_end,
           const GemmKernels* kernels) {
-    // K blocks of at most kKc rows of a panel (kKc x 128 bytes = 32 KiB): each stays in L1 while every
-    // row tile of the row block passes; later blocks add onto C.
-    constexpr std::size_t kKc = 256;
+    // K blocks (detail::gemm_k_block: the whole K up to 2,048): later blocks add onto C.
+    const std::size_t kKc = detail::gemm_k_block(b.k);
     const GemmKernels& kern = kernels != nullptr ? *kernels : gemm_kernels();
     if (panel_end == 0) panel_end = b.panels();
     const std::size_t mr = kern.mr;

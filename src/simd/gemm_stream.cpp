@@ -19,7 +19,7 @@ void gemm_stream(const GemmArgs& g, const PackedB& b, std::size_t panel_begin, s
     // gemm()'s K blocks, so the sums are gemm()'s bit for bit. Rows: all m split into tiles of equal
     // height (a 256-row group of sequences runs as 22 tiles of 11-12 rows, not as row blocks of
     // 96 + 96 + 64 whose last tiles are 10-11 rows), then 8 tiles (about 96 rows) per row block.
-    constexpr std::size_t kKc = 256;
+    const std::size_t kKc = detail::gemm_k_block(b.k);
     constexpr std::size_t kTilesPerBlock = 8;
     const std::size_t mr = sk->mr;
     const std::size_t K = b.k;
