@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "quiver/index/vector_index.h"
+#include "quiver/simd/rows.h"
 #include "quiver/storage/file_format.h"
 
 namespace quiver::index {
@@ -62,7 +63,7 @@ private:
 
     std::size_t dim_;
     Metric metric_;
-    simd::DistanceFn distance_;
+    simd::RowDistancesFn row_distances_;  // one query against a block of rows (simd/rows.h)
     std::vector<float> owned_;          // slots x dim, when not mapped
     const float* base_ = nullptr;       // owned_.data() or the mapped file
     std::shared_ptr<storage::MappedFile> mapping_;

@@ -32,7 +32,7 @@ std::size_t candidate_count(std::size_t k, std::size_t live) {
 FlatIndex::FlatIndex(std::size_t dim, Metric metric)
     : dim_(dim),
       metric_(metric),
-      distance_(simd::distance_fn(metric)),
+      row_distances_(simd::row_distances_fn(metric)),
       pool_(std::make_unique<detail::SearchPool>()) {}
 
 FlatIndex::~FlatIndex() = default;
@@ -126,11 +126,17 @@ void FlatIndex::candidates_scan(MatrixView<float> queries, std::size_t kk, const
                                 std::vector<std::vector<std::pair<float, std::uint64_t>>>& out) const {
     const std::size_t threads = resolve_threads(params.threads);
     const std::size_t n = labels_.size();
+    // Distances a block of rows at a time (one kernel call per block, simd/rows.h); the liveness and
+    // filter test runs only for rows that would enter the top list.
     auto scan = [&](const float* qv, std::size_t begin, std::size_t end, detail::TopK& top) {
-        for (std::size_t s = begin; s < end; ++s) {
-            if (!live(s, params.filter)) continue;
-            const float d = distance_(qv, vector(s), dim_);
-            if (d <= top.threshold()) top.push(d, s);
+        constexpr std::size_t kBlock = 256;
+        float d[kBlock];
+        for (std::size_t b = begin; b < end; b += kBlock) {
+            const std::size_t m = std::min(kBlock, end - b);
+            row_distances_(qv, vector(b), dim_, m, dim_, d);
+            for (std::size_t j = 0; j < m; ++j) {
+                if (d[j] <= top.threshold() && live(b + j, params.filter)) top.push(d[j], b + j);
+            }
         }
     };
     if (queries.rows >= threads || n < kSplitMinRows) {
