@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <functional>
 #include <numeric>
 #include <unordered_map>
 #include <unordered_set>
@@ -54,24 +55,27 @@ std::string_view Bm25Index::doc_id(DocIndex doc) const noexcept {
     return std::string_view(doc_blob_).substr(doc_offsets_[doc], doc_offsets_[doc + 1] - doc_offsets_[doc]);
 }
 
-TermId Bm25Index::find_term(std::string_view term) const noexcept {
-    std::uint32_t lo = 0;
-    std::uint32_t hi = num_terms();
-    const std::string_view blob(term_blob_);
-    while (lo < hi) {
-        const std::uint32_t mid = lo + (hi - lo) / 2;
-        const std::string_view t = blob.substr(term_offsets_[mid], term_offsets_[mid + 1] - term_offsets_[mid]);
-        if (t < term) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
+void Bm25Index::index_terms() {
+    const std::uint32_t n = num_terms();
+    std::size_t cap = 16;
+    while (cap < 2 * static_cast<std::size_t>(n)) cap *= 2;
+    term_slots_.assign(cap, kTerminated);
+    const std::size_t mask = cap - 1;
+    for (TermId id = 0; id < n; ++id) {
+        std::size_t h = std::hash<std::string_view>{}(term(id)) & mask;
+        while (term_slots_[h] != kTerminated) h = (h + 1) & mask;
+        term_slots_[h] = id;
     }
-    if (lo < num_terms() &&
-        blob.substr(term_offsets_[lo], term_offsets_[lo + 1] - term_offsets_[lo]) == term) {
-        return lo;
+}
+
+TermId Bm25Index::find_term(std::string_view t) const noexcept {
+    if (term_slots_.empty()) return kTerminated;
+    const std::size_t mask = term_slots_.size() - 1;
+    for (std::size_t h = std::hash<std::string_view>{}(t) & mask;; h = (h + 1) & mask) {
+        const TermId id = term_slots_[h];
+        if (id == kTerminated) return kTerminated;
+        if (term(id) == t) return id;
     }
-    return kTerminated;
 }
 
 float bm25_idf(std::uint64_t doc_freq, std::uint64_t doc_count) noexcept {
@@ -102,7 +106,7 @@ float Bm25Index::idf(TermId term) const noexcept {
 std::size_t Bm25Index::size_bytes() const noexcept {
     return doc_blob_.size() + doc_offsets_.size() * 8 + term_blob_.size() + term_offsets_.size() * 8 +
            norms_.size() + postings_.num_terms() * sizeof(TermInfo) + postings_.blocks().size() * sizeof(BlockInfo) +
-           postings_.data_bytes();
+           postings_.data_bytes() + term_slots_.size() * sizeof(TermId);
 }
 
 namespace {
@@ -229,6 +233,7 @@ Result<Bm25Index> Bm25Index::build(std::span<const Bm25Document> docs, const Bui
     triples = {};
     QUIVER_ASSIGN_OR_RETURN(index.postings_, builder.build());
     QUIVER_TRY(index.set_params(options.params));
+    index.index_terms();
     return index;
 }
 
@@ -380,6 +385,7 @@ Result<Bm25Index> Bm25Index::open(const std::string& path) {
     }
     if (!text::Analyzer::create(index.analyzer_)) return in.corrupt("bm25: unknown stemmer in the file");
     QUIVER_TRY(index.set_params(index.params_).ok() ? ok_status() : Status(in.corrupt("bm25: bad k1/b")));
+    index.index_terms();
     return index;
 }
 

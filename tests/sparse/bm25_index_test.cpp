@@ -368,3 +368,33 @@ TEST(Bm25Index, PartsScoredWithSummedStatisticsMatchTheWholeIndex) {
 
 }  // namespace
 }  // namespace quiver::sparse
+
+namespace quiver::sparse {
+namespace {
+
+// find_term is a hash probe: every vocabulary term maps to its id, built or reopened, and strings that
+// are not terms (prefixes, extensions, the empty string, case variants) map to kTerminated.
+TEST(Bm25Index, FindTermMapsEveryTermAndNothingElse) {
+    auto built = golden_corpus_index();
+    ASSERT_TRUE(built);
+    testing::TempDir dir;
+    const std::string path = dir.file("terms.bm25");
+    ASSERT_TRUE(built->save(path));
+    auto opened = Bm25Index::open(path);
+    ASSERT_TRUE(opened);
+    for (const Bm25Index* index : {&*built, &*opened}) {
+        ASSERT_GT(index->num_terms(), 300u);
+        for (TermId id = 0; id < index->num_terms(); ++id) {
+            const std::string t(index->term(id));
+            EXPECT_EQ(index->find_term(t), id) << t;
+            EXPECT_EQ(index->find_term(t + "x"), kTerminated) << t;
+        }
+        EXPECT_EQ(index->find_term(""), kTerminated);
+        EXPECT_EQ(index->find_term("ALPHA"), kTerminated);
+        EXPECT_NE(index->find_term("alpha"), kTerminated);
+        EXPECT_EQ(index->find_term("item300"), kTerminated);
+    }
+}
+
+}  // namespace
+}  // namespace quiver::sparse

@@ -106,7 +106,7 @@ public:
         return term < postings_.num_terms() ? postings_.term_info(term).doc_freq : 0;
     }
     std::string_view doc_id(DocIndex doc) const noexcept;
-    /// Term id of an analysed term, or kTerminated when the term is not in the vocabulary. O(log num_terms).
+    /// Term id of an analysed term, or kTerminated when the term is not in the vocabulary (a hash probe).
     TermId find_term(std::string_view term) const noexcept;
     /// The analysed term of `id` (< num_terms()).
     std::string_view term(TermId id) const noexcept {
@@ -155,7 +155,13 @@ private:
     std::string doc_blob_;
     std::vector<std::uint64_t> term_offsets_ = {0};  // into term_blob_, terms sorted byte-wise
     std::string term_blob_;
+    // Open-addressing hash of the terms (ids; kTerminated = empty), power-of-two size >= 2 x terms:
+    // find_term in one or two probes instead of a binary search over the blob (a query looks its terms
+    // up in every segment). Built by build() and open().
+    std::vector<TermId> term_slots_;
     PostingStore postings_;
+
+    void index_terms();
 };
 
 /// Per-thread search handle: an Analyzer plus a reference to the index (which must outlive it).
