@@ -86,13 +86,24 @@ public:
         if (four_ || !trained_) return false;
         const bool l2 = is_l2();
         out.weights.resize(dim_);
-        float max_abs = 0;
-        double part[4] = {0, 0, 0, 0};  // four partial sums: no chain of dim dependent additions
-        for (std::size_t j = 0; j < dim_; ++j) {
+        // Once per query of every search: the maximum and the bias in four interleaved chains each,
+        // not one chain of dim dependent operations.
+        float mx[4] = {0, 0, 0, 0};
+        double part[4] = {0, 0, 0, 0};
+        auto visit = [&](std::size_t j, float& m, double& b) {
             const float a = l2 ? q[j] - min_[j] : q[j];
-            max_abs = std::max(max_abs, std::fabs(a * step_[j]));
-            part[j & 3] += l2 ? static_cast<double>(a) * a : static_cast<double>(q[j]) * min_[j];
+            m = std::max(m, std::fabs(a * step_[j]));
+            b += l2 ? static_cast<double>(a) * a : static_cast<double>(q[j]) * min_[j];
+        };
+        std::size_t j0 = 0;
+        for (; j0 + 4 <= dim_; j0 += 4) {
+            visit(j0, mx[0], part[0]);
+            visit(j0 + 1, mx[1], part[1]);
+            visit(j0 + 2, mx[2], part[2]);
+            visit(j0 + 3, mx[3], part[3]);
         }
+        for (; j0 < dim_; ++j0) visit(j0, mx[0], part[0]);
+        const float max_abs = std::max(std::max(mx[0], mx[1]), std::max(mx[2], mx[3]));
         const double bias = (part[0] + part[1]) + (part[2] + part[3]);
         const float unit = max_abs > 0 ? max_abs / 127.0f : 1.0f;
         const float inv = 1.0f / unit;

@@ -68,14 +68,12 @@ public:
     struct Entry {
         float distance;
         std::uint32_t slot;
+        std::uint32_t expanded;  // beside the entry, so an insertion moves one array
     };
     /// Empties the beam for a search of width ef (at least 1).
     void reset(std::size_t ef) {
         ef = std::max<std::size_t>(ef, 1);
-        if (entries_.size() < ef + 1) {
-            entries_.resize(ef + 1);
-            expanded_.resize(ef + 1);
-        }
+        if (entries_.size() < ef + 1) entries_.resize(ef + 1);
         cap_ = ef;
         size_ = 0;
         cur_ = 0;
@@ -106,9 +104,7 @@ public:
         }
         const std::size_t kept = size_ == cap_ ? size_ - 1 : size_;
         std::memmove(entries_.data() + lo + 1, entries_.data() + lo, (kept - lo) * sizeof(Entry));
-        std::memmove(expanded_.data() + lo + 1, expanded_.data() + lo, kept - lo);
-        entries_[lo] = {d, slot};
-        expanded_[lo] = 0;
+        entries_[lo] = {d, slot, 0};
         size_ = kept + 1;
         if (size_ == cap_) bound_ = entries_[size_ - 1].distance;
         if (lo < cur_) cur_ = lo;
@@ -123,8 +119,8 @@ public:
     /// Flags the closest unexpanded entry expanded and returns its slot (has_next() must hold).
     std::uint32_t pop() noexcept {
         const std::uint32_t slot = entries_[cur_].slot;
-        expanded_[cur_] = 1;
-        while (cur_ < size_ && expanded_[cur_] != 0) ++cur_;
+        entries_[cur_].expanded = 1;
+        while (cur_ < size_ && entries_[cur_].expanded != 0) ++cur_;
         return slot;
     }
     /// The entries, ascending by distance.
@@ -134,7 +130,6 @@ public:
 private:
     static constexpr std::size_t kCountBelow = 48;
     std::vector<Entry> entries_;
-    std::vector<std::uint8_t> expanded_;
     std::size_t cap_ = 0, size_ = 0, cur_ = 0;
     float bound_ = 0;
 };
