@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <random>
 #include <set>
 
+#include "index/hnsw/scratch.h"
 #include "index/index_testing.h"
 #include "quiver/index/flat_index.h"
 #include "quiver/simd/kernels.h"
@@ -373,6 +376,38 @@ TEST_P(HnswCodedTest, Sq8WalkDistancesEqualScalarIntegerEstimates) {
     EXPECT_EQ(checked, qs.rows * 10);
 }
 
+// An unfiltered search walks one sorted beam; a filtered one the two heaps. A filter that allows
+// everything must give exactly the same neighbours and distances (the two walks expand the same
+// nodes; float32 distances and SQ8 integer estimates on random data have no ties), for float32 and
+// SQ8 graphs, with and without the float32 re-score, at a narrow and a wide beam.
+TEST_P(HnswCodedTest, SortedBeamWalkEqualsTwoHeapWalk) {
+    struct AllowAll : LabelFilter {
+        bool allows(Label) const noexcept override { return true; }
+    } all;
+    const Metric metric = GetParam();
+    const std::size_t n = 3000, d = 48;
+    auto base = testing::clustered_matrix(n, d, 30, 61);
+    auto queries = testing::clustered_matrix(60, d, 30, 62);
+    for (const char* codec : {"none", "sq8"}) {
+        HnswParams p{.M = 12, .ef_construction = 80, .threads = 2};
+        p.codec = *CodecSpec::parse(codec);
+        auto idx = *HnswIndex::create(d, metric, p);
+        ASSERT_TRUE(idx->add(base, sequential_labels(n)).ok());
+        for (std::size_t ef : {10, 40, 200}) {
+            for (std::size_t rescore : {SearchParams::kRescoreDefault, std::size_t{0}}) {
+                const SearchParams sorted{.k = 10, .ef = ef, .threads = 1, .rescore = rescore};
+                SearchParams heaps = sorted;
+                heaps.filter = &all;
+                auto a = *idx->search(queries, sorted);
+                auto b = *idx->search(queries, heaps);
+                EXPECT_EQ(a.labels, b.labels) << codec << " " << simd::to_string(metric) << " ef " << ef;
+                EXPECT_EQ(a.distances, b.distances) << codec << " " << simd::to_string(metric) << " ef " << ef;
+                for (std::size_t q = 0; q < a.num_queries; ++q) EXPECT_EQ(a.count(q), 10u);
+            }
+        }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllMetrics, HnswCodedTest,
                          ::testing::Values(Metric::kL2, Metric::kInnerProduct, Metric::kCosine));
 
@@ -382,6 +417,84 @@ TEST(HnswIndex, CodedRejectsBlockCodecsAndTinyFirstBatch) {
     auto bad = HnswIndex::create(32, Metric::kL2, p);
     ASSERT_FALSE(bad);
     EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
+}
+
+// SortedBeam against a plain reference (a sorted vector truncated to ef, expanded flags, the closest
+// unexpanded entry popped): random insertions with many equal distances and pops interleaved, over
+// many searches (reset between them), for beams of 1, 2, 7, 64 and 150 entries (the last two past
+// the size where the insertion point is counted rather than bisected). After every step the beam
+// holds the reference's entries in its order.
+TEST(HnswSortedBeam, MatchesReferenceUnderRandomInsertsAndPops) {
+    struct Ref {
+        float d;
+        std::uint32_t slot;
+        bool expanded;
+    };
+    std::mt19937 rng(77);
+    for (std::size_t ef : {1, 2, 7, 64, 150}) {
+        detail::SortedBeam beam;
+        std::size_t pops = 0, inserts = 0, rejected = 0;
+        for (int search = 0; search < 30; ++search) {
+            std::vector<Ref> ref;
+            beam.reset(ef);
+            EXPECT_EQ(beam.size(), 0u);
+            EXPECT_FALSE(beam.has_next());
+            EXPECT_EQ(beam.bound(), INFINITY);
+            for (std::uint32_t step = 0; step < 3 * ef + 20; ++step) {
+                if (rng() % 4 == 0) {
+                    auto it = std::find_if(ref.begin(), ref.end(), [](const Ref& r) { return !r.expanded; });
+                    ASSERT_EQ(beam.has_next(), it != ref.end());
+                    ASSERT_EQ(beam.next_distance(), it == ref.end() ? INFINITY : it->d);
+                    if (it == ref.end()) continue;
+                    ASSERT_EQ(beam.next(), it->slot);
+                    ASSERT_EQ(beam.pop(), it->slot);
+                    it->expanded = true;
+                    ++pops;
+                } else {
+                    const float d = static_cast<float>(rng() % 64) / 4;  // many ties
+                    const float bound = ref.size() == ef ? ref.back().d : INFINITY;
+                    ASSERT_EQ(beam.bound(), bound);
+                    beam.insert(d, step);
+                    if (d < bound) {
+                        auto at = std::upper_bound(ref.begin(), ref.end(), d,
+                                                   [](float x, const Ref& r) { return x < r.d; });
+                        ref.insert(at, {d, step, false});
+                        if (ref.size() > ef) ref.pop_back();
+                        ++inserts;
+                    } else {
+                        ++rejected;
+                    }
+                }
+                ASSERT_EQ(beam.size(), ref.size());
+                std::size_t j = 0;
+                for (const auto& e : beam) {
+                    ASSERT_EQ(e.distance, ref[j].d) << "ef " << ef << " step " << step << " entry " << j;
+                    ASSERT_EQ(e.slot, ref[j].slot) << "ef " << ef << " step " << step << " entry " << j;
+                    ++j;
+                }
+            }
+        }
+        EXPECT_GT(pops, 50u) << ef;
+        EXPECT_GT(inserts, 80u) << ef;
+        EXPECT_GT(rejected, 10u) << ef;
+    }
+}
+
+// VisitedSet::mark_new: the ids not yet visited in this generation, in order, each once even when
+// repeated in the list; all of them marked afterwards; a new generation sees none.
+TEST(HnswSortedBeam, MarkNewReturnsUnvisitedInOrder) {
+    detail::VisitedSet v(100);
+    v.next();
+    EXPECT_FALSE(v.test_and_mark(5));
+    const std::uint32_t ids[] = {7, 5, 9, 7, 99, 0, 5};
+    std::uint32_t out[7];
+    ASSERT_EQ(v.mark_new(ids, 7, out), 4u);
+    EXPECT_EQ(std::vector<std::uint32_t>(out, out + 4), (std::vector<std::uint32_t>{7, 9, 99, 0}));
+    for (std::uint32_t id : ids) EXPECT_TRUE(v.visited(id));
+    EXPECT_FALSE(v.visited(1));
+    EXPECT_EQ(v.mark_new(ids, 7, out), 0u);
+    v.next();
+    EXPECT_EQ(v.mark_new(ids, 3, out), 3u);
 }
 
 }  // namespace

@@ -186,6 +186,58 @@ void search_layer_impl(const HnswGraph& g, const Distance& distance, std::uint32
     }
 }
 
+/// Beam search on one level for a search that may return every node it reaches (no deleted nodes, no
+/// filter, no concurrent inserts: queries, and the build's reachability checks). The beam is one
+/// SortedBeam (see scratch.h) instead of two heaps; the visited set is marked without a branch per
+/// neighbour. Leaves the beam in scratch.results, ascending by distance.
+template <class Distance>
+void search_layer_sorted(const HnswGraph& g, const Distance& distance, std::uint32_t ep, int level,
+                         std::size_t ef, HnswGraph::Scratch& s) {
+    auto& visited = s.visited;
+    visited.next();
+    auto& beam = s.beam;
+    beam.reset(ef);
+    beam.insert(distance(ep), ep);
+    visited.test_and_mark(ep);
+
+    std::uint32_t unvisited[1024];
+    [[maybe_unused]] float dists[1024];
+    while (beam.has_next()) {
+        const std::uint32_t c = beam.pop();
+        // The likely next node to expand: its link list is requested a whole expansion ahead.
+        if (beam.has_next()) g.prefetch_links(beam.next(), level);
+        const std::uint32_t* l = g.links(c, level);
+        const std::uint32_t n = l[0];
+        const std::uint32_t* ids = l + 1;
+        if constexpr (BatchDistance<Distance>) {
+            // Every unvisited payload requested at once, then one batched score; insertions in
+            // neighbour order, as one at a time would.
+            const std::size_t m = visited.mark_new(ids, n, unvisited);
+            for (std::size_t j = 0; j < m; ++j) distance.prefetch(unvisited[j]);
+            distance.batch(unvisited, m, dists);
+            // The walk usually moves on to this list's best neighbour when it beats the closest
+            // unexpanded entry: its link list is requested before the insertions.
+            if (m > 0) {
+                std::size_t best = 0;
+                for (std::size_t j = 1; j < m; ++j) best = dists[j] < dists[best] ? j : best;
+                if (dists[best] < beam.next_distance()) g.prefetch_links(unvisited[best], level);
+            }
+            for (std::size_t j = 0; j < m; ++j) beam.insert(dists[j], unvisited[j]);
+        } else {
+            const std::size_t m = visited.mark_new(ids, n, unvisited);
+            for (std::size_t j = 0; j < std::min(m, kPrefetchAhead); ++j) g.prefetch_vector(unvisited[j]);
+            for (std::size_t j = 0; j < m; ++j) {
+                if (j + kPrefetchAhead < m) g.prefetch_vector(unvisited[j + kPrefetchAhead]);
+                beam.insert(distance(unvisited[j]), unvisited[j]);
+            }
+        }
+        if (beam.has_next()) g.prefetch_links(beam.next(), level);
+    }
+    auto& top = s.results;
+    top.clear();
+    for (const auto& e : beam) top.emplace_back(e.distance, e.slot);
+}
+
 /// Float32 distances to the stored vectors.
 struct FloatDistance {
     const HnswGraph& g;
@@ -244,7 +296,11 @@ std::uint32_t HnswGraph::greedy_descent(const float* q, std::uint32_t ep, int fr
 template <bool kLocked, bool kChecked>
 void HnswGraph::search_layer(const float* q, std::uint32_t ep, int level, std::size_t ef,
                              const LabelFilter* filter, Scratch& s) const {
-    search_layer_impl<kLocked, kChecked>(*this, FloatDistance{*this, q}, ep, level, ef, filter, s);
+    if constexpr (!kLocked && !kChecked) {
+        search_layer_sorted(*this, FloatDistance{*this, q}, ep, level, ef, s);
+    } else {
+        search_layer_impl<kLocked, kChecked>(*this, FloatDistance{*this, q}, ep, level, ef, filter, s);
+    }
 }
 
 
@@ -286,7 +342,7 @@ void HnswGraph::search_one_coded(const float* q, std::size_t k, std::size_t ef, 
         if (checked) {
             search_layer_impl<false, true>(*this, d, ep, 0, ef, filter, s);
         } else {
-            search_layer_impl<false, false>(*this, d, ep, 0, ef, nullptr, s);
+            search_layer_sorted(*this, d, ep, 0, ef, s);
         }
     };
     if (int_walk && codec->int8_query(q, s.int_query)) {
