@@ -47,12 +47,23 @@ void quantize_query(MatrixView<float> query, Int8Query& out) {
     for (std::size_t i = 0; i < query.rows; ++i) {
         out.scales[i] = quantize_int8_row(query.row_ptr(i), query.dim, out.codes.data() + i * query.dim);
     }
+    out.stride = (query.rows + 15) / 16 * 16;
+    out.transposed.assign((query.dim + 3) / 4 * out.stride * 4, 0);
+    for (std::size_t i = 0; i < query.rows; ++i) {
+        for (std::size_t k = 0; k < query.dim; ++k) {
+            out.transposed[((k / 4) * out.stride + i) * 4 + k % 4] = out.codes[i * query.dim + k];
+        }
+    }
 }
 
 float maxsim_int8(const Int8Query& query, const std::int8_t* codes, const float* scales, std::size_t doc_tokens,
                   float* maxima) noexcept {
-    simd::active_int8_kernels().s8_maxsim(query.codes.data(), query.rows, codes, scales, doc_tokens, query.dim,
-                                          maxima);
+    const simd::Int8Kernels& k = simd::active_int8_kernels();
+    if (k.s8_maxsim_t != nullptr) {
+        k.s8_maxsim_t(query.transposed.data(), query.stride, codes, scales, doc_tokens, query.dim, maxima);
+    } else {
+        k.s8_maxsim(query.codes.data(), query.rows, codes, scales, doc_tokens, query.dim, maxima);
+    }
     double total = 0.0;
     for (std::size_t i = 0; i < query.rows; ++i) total += static_cast<double>(maxima[i] * query.scales[i]);
     return static_cast<float>(total);
@@ -104,7 +115,7 @@ const float* doc_rows(const TokenStore& store, std::uint32_t doc, MaxSimScratch&
 }
 
 // Scores `doc` (tokens > 0) with the store's kernel; for int8 stores scratch.int8_query must hold the
-// quantised query and scratch.scores query.rows floats.
+// quantised query and scratch.scores query.stride floats.
 float score_doc(const TokenStore& store, MatrixView<float> query, std::uint32_t doc, MaxSimScratch& scratch) {
     if (store.codec() == TokenCodec::kInt8) {
         return maxsim_int8(scratch.int8_query, store.int8_codes(doc), store.int8_scales(doc), store.tokens(doc),
@@ -119,7 +130,25 @@ void prepare_query(const TokenStore& store, MatrixView<float> query, MaxSimScrat
         return;
     }
     quantize_query(query, scratch.int8_query);
-    scratch.scores.resize(query.rows);
+    scratch.scores.resize(scratch.int8_query.stride);
+}
+
+// Candidates are scattered over the store (a few KB each, far apart), so the hardware prefetchers
+// find each one only after its first misses: ask for the next candidate's rows while this one is
+// scored.
+void prefetch_doc(const TokenStore& store, std::uint32_t doc) {
+    if (doc >= store.size()) return;
+    const std::size_t values = store.tokens(doc) * store.dim();
+    const char* p = nullptr;
+    std::size_t bytes = 0;
+    if (store.codec() == TokenCodec::kFloat32) {
+        p = reinterpret_cast<const char*>(store.float_rows(doc));
+        bytes = values * sizeof(float);
+    } else if (store.codec() == TokenCodec::kInt8) {
+        p = reinterpret_cast<const char*>(store.int8_codes(doc));
+        bytes = values;
+    }
+    for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
 }
 
 // Token rows per GEMM tile of the float32 paths (about 800 KB of 100-d rows: L2-resident).
@@ -151,7 +180,9 @@ std::vector<Hit> rerank(const TokenStore& store, MatrixView<float> query, std::s
     std::vector<Hit> hits;
     hits.reserve(candidates.size());
     prepare_query(store, query, scratch);
-    for (const std::uint32_t doc : candidates) {
+    for (std::size_t c = 0; c < candidates.size(); ++c) {
+        const std::uint32_t doc = candidates[c];
+        if (c + 1 < candidates.size()) prefetch_doc(store, candidates[c + 1]);
         if (doc >= store.size() || store.tokens(doc) == 0) continue;
         hits.push_back({doc, score_doc(store, query, doc, scratch)});
     }
