@@ -60,7 +60,12 @@ float maxsim_int8(const Int8Query& query, const std::int8_t* codes, const float*
                   float* maxima) noexcept {
     const simd::Int8Kernels& k = simd::active_int8_kernels();
     if (k.s8_maxsim_t != nullptr) {
-        k.s8_maxsim_t(query.transposed.data(), query.stride, codes, scales, doc_tokens, query.dim, maxima);
+        // The transposed kernel writes all `stride` lanes (padding included): a per-thread buffer, so
+        // `maxima` keeps its query.rows floats.
+        thread_local std::vector<float> lanes;
+        if (lanes.size() < query.stride) lanes.resize(query.stride);
+        k.s8_maxsim_t(query.transposed.data(), query.stride, codes, scales, doc_tokens, query.dim, lanes.data());
+        std::copy_n(lanes.data(), query.rows, maxima);
     } else {
         k.s8_maxsim(query.codes.data(), query.rows, codes, scales, doc_tokens, query.dim, maxima);
     }
@@ -115,7 +120,7 @@ const float* doc_rows(const TokenStore& store, std::uint32_t doc, MaxSimScratch&
 }
 
 // Scores `doc` (tokens > 0) with the store's kernel; for int8 stores scratch.int8_query must hold the
-// quantised query and scratch.scores query.stride floats.
+// quantised query and scratch.scores query.rows floats.
 float score_doc(const TokenStore& store, MatrixView<float> query, std::uint32_t doc, MaxSimScratch& scratch) {
     if (store.codec() == TokenCodec::kInt8) {
         return maxsim_int8(scratch.int8_query, store.int8_codes(doc), store.int8_scales(doc), store.tokens(doc),
@@ -130,7 +135,7 @@ void prepare_query(const TokenStore& store, MatrixView<float> query, MaxSimScrat
         return;
     }
     quantize_query(query, scratch.int8_query);
-    scratch.scores.resize(scratch.int8_query.stride);
+    scratch.scores.resize(query.rows);
 }
 
 // Candidates are scattered over the store (a few KB each, far apart), so the hardware prefetchers

@@ -212,7 +212,7 @@ TEST(Int8MaxSim, EqualsReferenceAndDriftsFromFloatWithinTheQuantisationBound) {
     for (const auto& q : f.queries) {
         Int8Query iq;
         quantize_query(q.view(), iq);
-        std::vector<float> maxima(iq.stride);
+        std::vector<float> maxima(q.rows);
         for (std::size_t d = 0; d < f.docs.size(); ++d) {
             if (s8.tokens(d) == 0) continue;
             const float got = maxsim_int8(iq, s8.int8_codes(d), s8.int8_scales(d), s8.tokens(d), maxima.data());

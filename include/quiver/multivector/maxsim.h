@@ -62,7 +62,7 @@ struct Int8Query {
 void quantize_query(MatrixView<float> query, Int8Query& out);
 
 /// sum_i qs_i * max_j (ds_j * <qc_i, dc_j>) over `doc_tokens` rows of int8 codes `codes` (row-major,
-/// query.dim each) with scales `scales`. Requires doc_tokens > 0; `maxima` holds query.stride floats.
+/// query.dim each) with scales `scales`. Requires doc_tokens > 0; `maxima` holds query.rows floats.
 float maxsim_int8(const Int8Query& query, const std::int8_t* codes, const float* scales, std::size_t doc_tokens,
                   float* maxima) noexcept;
 
