@@ -138,24 +138,6 @@ void prepare_query(const TokenStore& store, MatrixView<float> query, MaxSimScrat
     scratch.scores.resize(query.rows);
 }
 
-// Candidates are scattered over the store (a few KB each, far apart), so the hardware prefetchers
-// find each one only after its first misses: ask for the next candidate's rows while this one is
-// scored.
-void prefetch_doc(const TokenStore& store, std::uint32_t doc) {
-    if (doc >= store.size()) return;
-    const std::size_t values = store.tokens(doc) * store.dim();
-    const char* p = nullptr;
-    std::size_t bytes = 0;
-    if (store.codec() == TokenCodec::kFloat32) {
-        p = reinterpret_cast<const char*>(store.float_rows(doc));
-        bytes = values * sizeof(float);
-    } else if (store.codec() == TokenCodec::kInt8) {
-        p = reinterpret_cast<const char*>(store.int8_codes(doc));
-        bytes = values;
-    }
-    for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
-}
-
 // Token rows per GEMM tile of the float32 paths (about 800 KB of 100-d rows: L2-resident).
 constexpr std::size_t kTileRows = 2048;
 
@@ -185,9 +167,7 @@ std::vector<Hit> rerank(const TokenStore& store, MatrixView<float> query, std::s
     std::vector<Hit> hits;
     hits.reserve(candidates.size());
     prepare_query(store, query, scratch);
-    for (std::size_t c = 0; c < candidates.size(); ++c) {
-        const std::uint32_t doc = candidates[c];
-        if (c + 1 < candidates.size()) prefetch_doc(store, candidates[c + 1]);
+    for (const std::uint32_t doc : candidates) {
         if (doc >= store.size() || store.tokens(doc) == 0) continue;
         hits.push_back({doc, score_doc(store, query, doc, scratch)});
     }
