@@ -47,12 +47,28 @@ void quantize_query(MatrixView<float> query, Int8Query& out) {
     for (std::size_t i = 0; i < query.rows; ++i) {
         out.scales[i] = quantize_int8_row(query.row_ptr(i), query.dim, out.codes.data() + i * query.dim);
     }
+    out.stride = (query.rows + 15) / 16 * 16;
+    out.transposed.assign((query.dim + 3) / 4 * out.stride * 4, 0);
+    for (std::size_t i = 0; i < query.rows; ++i) {
+        for (std::size_t k = 0; k < query.dim; ++k) {
+            out.transposed[((k / 4) * out.stride + i) * 4 + k % 4] = out.codes[i * query.dim + k];
+        }
+    }
 }
 
 float maxsim_int8(const Int8Query& query, const std::int8_t* codes, const float* scales, std::size_t doc_tokens,
                   float* maxima) noexcept {
-    simd::active_int8_kernels().s8_maxsim(query.codes.data(), query.rows, codes, scales, doc_tokens, query.dim,
-                                          maxima);
+    const simd::Int8Kernels& k = simd::active_int8_kernels();
+    if (k.s8_maxsim_t != nullptr) {
+        // The transposed kernel writes all `stride` lanes (padding included): a per-thread buffer, so
+        // `maxima` keeps its query.rows floats.
+        thread_local std::vector<float> lanes;
+        if (lanes.size() < query.stride) lanes.resize(query.stride);
+        k.s8_maxsim_t(query.transposed.data(), query.stride, codes, scales, doc_tokens, query.dim, lanes.data());
+        std::copy_n(lanes.data(), query.rows, maxima);
+    } else {
+        k.s8_maxsim(query.codes.data(), query.rows, codes, scales, doc_tokens, query.dim, maxima);
+    }
     double total = 0.0;
     for (std::size_t i = 0; i < query.rows; ++i) total += static_cast<double>(maxima[i] * query.scales[i]);
     return static_cast<float>(total);

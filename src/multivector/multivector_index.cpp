@@ -121,8 +121,9 @@ Status MultiVectorIndex::save(const std::string& path) const {
         QUIVER_TRY(fde_->save(fde_path(path)));
         QUIVER_ASSIGN_OR_RETURN(fid, footer_id(fde_path(path)));
     }
-    // Version 1 unless the FDEs are blocked (their sections follow the token store).
-    const std::uint32_t version = blocks_ ? 2 : 1;
+    // Version 1 unless the FDEs are blocked (their sections follow the token store; version 3 is their
+    // interleaved layout).
+    const std::uint32_t version = blocks_ ? FdeBlocks::kLayoutVersion : 1;
     QUIVER_ASSIGN_OR_RETURN(storage::FileWriter w, storage::FileWriter::create(path, kMultiVectorFileKind, version));
     QUIVER_TRY(w.write_pod<std::uint32_t>(static_cast<std::uint32_t>(method_)));
     if (method_ == SearchMethod::kMuvera) {
@@ -170,7 +171,8 @@ Result<std::unique_ptr<MultiVectorIndex>> MultiVectorIndex::open(const std::stri
     }
     QUIVER_ASSIGN_OR_RETURN(ix->store_, TokenStore::read(r, options));
     if (ix->fde_kind_ == "blocks") {
-        QUIVER_ASSIGN_OR_RETURN(FdeBlocks blocks, FdeBlocks::read(r, *ix->muvera_, ix->store_.size(), options.in_memory));
+        QUIVER_ASSIGN_OR_RETURN(FdeBlocks blocks,
+                                FdeBlocks::read(r, *ix->muvera_, ix->store_.size(), options.in_memory, version));
         ix->blocks_ = std::move(blocks);
     }
     if (r.remaining() != 0) return r.corrupt("multi-vector index: trailing bytes after the token store");

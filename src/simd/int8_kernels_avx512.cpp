@@ -63,21 +63,6 @@ void s8_maxsim(const std::int8_t* q, std::size_t m, const std::int8_t* c, const 
 
 }  // namespace
 
-void s8_axpy_rows(const float* a, std::size_t w, const std::int8_t* x, std::size_t stride, std::size_t count,
-                  float* y) noexcept {
-    for (std::size_t n = 0; n < count; n += 16) {
-        const std::size_t left = count - n < 16 ? count - n : 16;
-        const __mmask16 mask = left == 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << left) - 1u);
-        __m512 acc = _mm512_maskz_loadu_ps(mask, y + n);
-        for (std::size_t c = 0; c < w; ++c) {
-            const __m128i b = _mm_maskz_loadu_epi8(mask, x + c * stride + n);
-            const __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
-            acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_set1_ps(a[c]), v));
-        }
-        _mm512_mask_storeu_ps(y + n, mask, acc);
-    }
-}
-
-const Int8Kernels kInt8Kernels{SimdLevel::kAvx512, false, &s8_dot, &s8_maxsim, &s8_axpy_rows};
+const Int8Kernels kInt8Kernels{SimdLevel::kAvx512, false, &s8_dot, &s8_maxsim, nullptr, &avx2::s8_dot4_rows};
 
 }  // namespace quiver::simd::avx512

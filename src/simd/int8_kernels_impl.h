@@ -6,11 +6,12 @@
 
 namespace quiver::simd {
 namespace scalar { extern const Int8Kernels kInt8Kernels; }
-namespace avx2 { extern const Int8Kernels kInt8Kernels; }
-namespace avx512 {
+namespace avx2 {
 extern const Int8Kernels kInt8Kernels;
-void s8_axpy_rows(const float* a, std::size_t w, const std::int8_t* x, std::size_t stride, std::size_t count,
-                  float* y) noexcept;
-}  // namespace avx512
+// Also in the AVX-512 (BW) table (without VNNI there is no byte dot product to widen it with).
+void s8_dot4_rows(const std::int8_t* q, const std::int8_t* const* x, std::size_t rows, std::size_t count,
+                  std::int32_t* y) noexcept;
+}  // namespace avx2
+namespace avx512 { extern const Int8Kernels kInt8Kernels; }
 namespace avx512_vnni { extern const Int8Kernels kInt8Kernels; }
 }  // namespace quiver::simd

@@ -26,21 +26,35 @@ void s8_maxsim(const std::int8_t* q, std::size_t m, const std::int8_t* c, const 
     }
 }
 
-void s8_axpy_rows(const float* a, std::size_t w, const std::int8_t* x, std::size_t stride, std::size_t count,
-                  float* y) noexcept {
-    for (std::size_t n = 0; n < count; ++n) {
-        float acc = y[n];
-        for (std::size_t c = 0; c < w; ++c) {
-            const float term = a[c] * static_cast<float>(x[c * stride + n]);
-            acc = acc + term;
+void s8_dot4_rows(const std::int8_t* q, const std::int8_t* const* x, std::size_t rows, std::size_t count,
+                  std::int32_t* y) noexcept {
+    for (std::size_t r = 0; r < rows; ++r) {
+        const std::int8_t* row = x[r];
+        const std::int32_t q0 = q[4 * r], q1 = q[4 * r + 1], q2 = q[4 * r + 2], q3 = q[4 * r + 3];
+        for (std::size_t n = 0; n < count; ++n) {
+            const std::int8_t* c = row + 4 * n;
+            y[n] += q0 * c[0] + q1 * c[1] + q2 * c[2] + q3 * c[3];
         }
-        y[n] = acc;
+    }
+}
+
+void s8_maxsim_t(const std::int8_t* qt, std::size_t stride, const std::int8_t* c, const float* ds, std::size_t t,
+                 std::size_t d, float* out) noexcept {
+    for (std::size_t i = 0; i < stride; ++i) out[i] = -std::numeric_limits<float>::infinity();
+    for (std::size_t j = 0; j < t; ++j) {
+        const std::int8_t* row = c + j * d;
+        for (std::size_t i = 0; i < stride; ++i) {
+            std::int32_t s = 0;
+            for (std::size_t k = 0; k < d; ++k) s += static_cast<std::int32_t>(qt[((k / 4) * stride + i) * 4 + k % 4]) * row[k];
+            const float v = static_cast<float>(s) * ds[j];
+            if (v > out[i]) out[i] = v;
+        }
     }
 }
 
 }  // namespace
 
-const Int8Kernels kInt8Kernels{SimdLevel::kScalar, false, &s8_dot, &s8_maxsim, &s8_axpy_rows};
+const Int8Kernels kInt8Kernels{SimdLevel::kScalar, false, &s8_dot, &s8_maxsim, &s8_maxsim_t, &s8_dot4_rows};
 
 }  // namespace scalar
 

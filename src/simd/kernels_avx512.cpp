@@ -61,44 +61,41 @@ float ip_distance(const float* a, const float* b, std::size_t d) noexcept { retu
 float norm_squared(const float* a, std::size_t d) noexcept { return dot(a, a, d); }
 
 // MaxSim maxima: the query transposed (k-major), so one document value broadcast against 16 query
-// rows is one FMA and no horizontal sum is ever needed. Four document rows at a time (independent
-// accumulators keep the FMA pipes full), one or two blocks of 16 query rows.
+// rows is one FMA and no horizontal sum is ever needed. Eight document rows at a time while they last
+// (eight independent accumulator chains cover the FMA latency on both pipes), then four, then one; one
+// or two blocks of 16 query rows. Each sum is one chain of FMAs in k order whichever group computes it.
+template <int kRows, int kBlocks>
+inline void maxsim_rows(const float* qt, std::size_t stride, const float* d, std::size_t dim, __m512* best) noexcept {
+    __m512 acc[kRows][kBlocks];
+    for (int r = 0; r < kRows; ++r) {
+        for (int b = 0; b < kBlocks; ++b) acc[r][b] = _mm512_setzero_ps();
+    }
+    for (std::size_t k = 0; k < dim; ++k) {
+        const float* q = qt + k * stride;
+        __m512 qv[kBlocks];
+        for (int b = 0; b < kBlocks; ++b) qv[b] = _mm512_loadu_ps(q + 16 * b);
+        for (int r = 0; r < kRows; ++r) {
+            const __m512 x = _mm512_set1_ps(d[r * dim + k]);
+            for (int b = 0; b < kBlocks; ++b) acc[r][b] = _mm512_fmadd_ps(qv[b], x, acc[r][b]);
+        }
+    }
+    for (int r = 0; r < kRows; ++r) {
+        for (int b = 0; b < kBlocks; ++b) best[b] = _mm512_max_ps(best[b], acc[r][b]);
+    }
+}
+
 template <int kBlocks>
 void maxsim_block(const float* qt, std::size_t stride, const float* doc, std::size_t t, std::size_t dim,
                   float* out) noexcept {
     __m512 best[kBlocks];
     for (int b = 0; b < kBlocks; ++b) best[b] = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
     std::size_t j = 0;
-    for (; j + 4 <= t; j += 4) {
-        const float* d = doc + j * dim;
-        __m512 acc[4][kBlocks];
-        for (int r = 0; r < 4; ++r) {
-            for (int b = 0; b < kBlocks; ++b) acc[r][b] = _mm512_setzero_ps();
-        }
-        for (std::size_t k = 0; k < dim; ++k) {
-            const float* q = qt + k * stride;
-            __m512 qv[kBlocks];
-            for (int b = 0; b < kBlocks; ++b) qv[b] = _mm512_loadu_ps(q + 16 * b);
-            for (int r = 0; r < 4; ++r) {
-                const __m512 x = _mm512_set1_ps(d[r * dim + k]);
-                for (int b = 0; b < kBlocks; ++b) acc[r][b] = _mm512_fmadd_ps(qv[b], x, acc[r][b]);
-            }
-        }
-        for (int b = 0; b < kBlocks; ++b) {
-            best[b] = _mm512_max_ps(best[b], _mm512_max_ps(_mm512_max_ps(acc[0][b], acc[1][b]),
-                                                           _mm512_max_ps(acc[2][b], acc[3][b])));
-        }
+    for (; j + 8 <= t; j += 8) maxsim_rows<8, kBlocks>(qt, stride, doc + j * dim, dim, best);
+    if (j + 4 <= t) {
+        maxsim_rows<4, kBlocks>(qt, stride, doc + j * dim, dim, best);
+        j += 4;
     }
-    for (; j < t; ++j) {
-        const float* d = doc + j * dim;
-        __m512 acc[kBlocks];
-        for (int b = 0; b < kBlocks; ++b) acc[b] = _mm512_setzero_ps();
-        for (std::size_t k = 0; k < dim; ++k) {
-            const __m512 x = _mm512_set1_ps(d[k]);
-            for (int b = 0; b < kBlocks; ++b) acc[b] = _mm512_fmadd_ps(_mm512_loadu_ps(qt + k * stride + 16 * b), x, acc[b]);
-        }
-        for (int b = 0; b < kBlocks; ++b) best[b] = _mm512_max_ps(best[b], acc[b]);
-    }
+    for (; j < t; ++j) maxsim_rows<1, kBlocks>(qt, stride, doc + j * dim, dim, best);
     for (int b = 0; b < kBlocks; ++b) _mm512_storeu_ps(out + 16 * b, best[b]);
 }
 

@@ -1,6 +1,7 @@
-// Blocked FDEs (fde_blocks.h): scores against brute-force FDE inner products within the int8 rounding
-// bound, only the query's non-zero blocks scanned, the candidate order, the index built on them
-// (every candidate = exact, recall floor), the version-2 index file and its damage.
+// Blocked FDEs (fde_blocks.h): scores equal to an independent integer reference built from the float
+// FDEs, and within the int8 rounding bound of the FDE inner products; only the query's non-zero blocks
+// scanned, the candidate order, the index built on them (every candidate = exact, recall floor), the
+// version-3 index file, reading version 2 (coordinate-major), and damage.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,10 +9,12 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <random>
 
 #include "mv_data.h"
 #include "quiver/multivector/fde_blocks.h"
 #include "quiver/multivector/multivector_index.h"
+#include "quiver/storage/file_format.h"
 #include "testing/testing.h"
 
 namespace quiver::multivector {
@@ -57,15 +60,34 @@ TEST(FdeBlocks, ScoresAreFdeInnerProductsWithinTheInt8Bound) {
         EXPECT_LE(nonzero, q.rows * kParams.r_reps);
         EXPECT_EQ(blocks->score_all(fq.data(), scores), nonzero);
         ASSERT_EQ(scores.size(), 600u);
-        // |got - exact| <= sum_i |fq_i| * s_i / 2 (half a code step per coordinate), plus float slack.
-        double bound = 0;
-        for (std::size_t j = 0; j < fq.size(); ++j) bound += std::abs(fq[j]) * (amax[j] / 127.0) / 2;
+        // The reference, as the file comment specifies it: document codes round(F / s) with
+        // s = max |F| / 127, query codes round(fq * s / alpha) with alpha = max |fq * s| / 127, the
+        // integer sum exact, times alpha (one tile of 600 documents: one float product each).
+        std::vector<float> s(fq.size());
+        float qmax = 0.0f;
+        for (std::size_t j = 0; j < fq.size(); ++j) {
+            s[j] = amax[j] / 127.0f;
+            qmax = std::max(qmax, std::abs(fq[j] * s[j]));
+        }
+        ASSERT_GT(qmax, 0.0f);
+        const float alpha = qmax / 127.0f;
+        std::vector<std::int64_t> qc(fq.size());
+        for (std::size_t j = 0; j < fq.size(); ++j) qc[j] = std::llround(std::nearbyint(fq[j] * s[j] / alpha));
         for (std::size_t i = 0; i < 600; ++i) {
-            double exact = 0, mag = 0;
+            std::int64_t sum = 0;
+            double exact = 0, mag = 0, codes_l1 = 0, bound = 0;
             for (std::size_t j = 0; j < fq.size(); ++j) {
+                const std::int64_t c = s[j] > 0.0f ? std::llround(std::nearbyint(fdes[i][j] / s[j])) : 0;
+                ASSERT_LE(std::abs(c), 127);
+                sum += qc[j] * c;
                 exact += double(fq[j]) * fdes[i][j];
                 mag += std::abs(double(fq[j]) * fdes[i][j]);
+                if (fq[j] != 0.0f) codes_l1 += static_cast<double>(std::abs(c));
+                bound += std::abs(fq[j]) * double(s[j]) / 2;
             }
+            ASSERT_EQ(scores[i], alpha * static_cast<float>(sum)) << "doc " << i;
+            // |got - exact| <= sum_i |fq_i| s_i / 2 + alpha / 2 * sum_i |code_i|, plus float slack.
+            bound += double(alpha) / 2 * codes_l1;
             ASSERT_LE(std::abs(scores[i] - exact), bound + 1e-5 * (1 + mag)) << "doc " << i;
         }
         // top(c) is the c best of those scores, score descending then document ascending.
@@ -108,6 +130,23 @@ TEST(FdeBlocks, BestOrdersTiesAndLeavesOutExcluded) {
     EXPECT_TRUE(FdeBlocks::best(scores, 0).empty());
     EXPECT_TRUE(FdeBlocks::best(std::vector<float>(5, x), 3).empty());
     EXPECT_TRUE(FdeBlocks::best({}, 3).empty());
+    // Against a full sort, with many ties (scores from 7 values) and excluded entries, every depth.
+    std::mt19937 rng(4);
+    std::uniform_int_distribution<int> v(-1, 5);
+    std::vector<float> many(500);
+    for (float& f : many) f = v(rng) < 0 ? x : static_cast<float>(v(rng)) * 0.25f;
+    std::vector<std::uint32_t> order;
+    for (std::uint32_t d = 0; d < many.size(); ++d) {
+        if (many[d] != x) order.push_back(d);
+    }
+    std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+        return many[a] > many[b] || (many[a] == many[b] && a < b);
+    });
+    for (std::size_t c = 0; c <= many.size(); ++c) {
+        const auto got = FdeBlocks::best(many, c);
+        ASSERT_EQ(got.size(), std::min(c, order.size())) << c;
+        ASSERT_TRUE(std::equal(got.begin(), got.end(), order.begin())) << c;
+    }
 }
 
 TEST(FdeBlocks, IndexEveryCandidateIsExactAndFewCandidatesReachHighRecall) {
@@ -145,7 +184,7 @@ TEST(FdeBlocks, IndexEveryCandidateIsExactAndFewCandidatesReachHighRecall) {
     }
 }
 
-TEST(FdeBlocks, SavedAsVersionTwoAndDamageIsDataLoss) {
+TEST(FdeBlocks, SavedAsVersionThreeAndDamageIsDataLoss) {
     Data d;
     d.docs.resize(60);
     TempDir dir;
@@ -156,7 +195,7 @@ TEST(FdeBlocks, SavedAsVersionTwoAndDamageIsDataLoss) {
     const std::string good = testing::read_bytes(path);
     std::uint32_t version = 0;
     std::memcpy(&version, good.data() + 8, 4);
-    EXPECT_EQ(version, 2u);
+    EXPECT_EQ(version, 3u);
     for (bool in_memory : {false, true}) {
         auto o = MultiVectorIndex::open(path, {.in_memory = in_memory});
         ASSERT_TRUE(o.ok()) << o.error().message();
@@ -198,6 +237,61 @@ TEST(FdeBlocks, SavedAsVersionTwoAndDamageIsDataLoss) {
         testing::write_bytes(path, good.substr(0, len));
         EXPECT_EQ(MultiVectorIndex::open(path).error().code(), ErrorCode::kDataLoss) << len;
     }
+}
+
+// Version 2 files (the same sections, codes coordinate-major: codes[i * n + d]) are still read: the
+// codes are re-laid out in memory, and searches answer exactly as the version-3 file does.
+TEST(FdeBlocks, ReadsVersionTwoCoordinateMajorCodes) {
+    Data d;
+    d.docs.resize(60);
+    TempDir dir;
+    auto ix = make_blocks(d, TokenCodec::kFloat32);
+    const std::string path3 = dir.file("v3.mvix"), path2 = dir.file("v2.mvix");
+    ASSERT_TRUE(ix->save(path3).ok());
+    const std::string v3 = testing::read_bytes(path3);
+    // The codes are the file's last section (width 16: no padding, dim x n bytes either way).
+    const std::size_t n = 60, dim = ix->muvera()->fde_dim();
+    ASSERT_EQ(ix->fde_blocks()->groups(), 4u);
+    const std::size_t end = v3.size() - storage::kFooterBytes, begin = end - dim * n;
+    std::uint64_t count = 0;
+    std::memcpy(&count, v3.data() + begin - 64, 8);  // u64 count, then padding to 64
+    ASSERT_EQ(count, dim * n);
+    std::string v2 = v3;
+    for (std::size_t g = 0; g < dim / 4; ++g) {
+        for (std::size_t doc = 0; doc < n; ++doc) {
+            for (std::size_t t = 0; t < 4; ++t) v2[begin + (4 * g + t) * n + doc] = v3[begin + (g * n + doc) * 4 + t];
+        }
+    }
+    const std::uint32_t two = 2;
+    std::memcpy(v2.data() + 8, &two, 4);
+    std::memcpy(v2.data() + v2.size() - 8, &two, 4);
+    const std::uint32_t crc = storage::crc32(0, v2.data(), end);
+    std::memcpy(v2.data() + end + 8, &crc, 4);
+    testing::write_bytes(path2, v2);
+    for (bool in_memory : {false, true}) {
+        auto o = MultiVectorIndex::open(path2, {.in_memory = in_memory});
+        ASSERT_TRUE(o.ok()) << o.error().message();
+        EXPECT_EQ((*o)->fde_bytes(), ix->fde_bytes());
+        for (std::size_t qi = 0; qi < d.queries.size(); ++qi) {
+            std::vector<float> fq(dim), a, b;
+            ix->muvera()->encode_query(d.queries[qi].view(), fq.data());
+            ix->fde_blocks()->score_all(fq.data(), a);
+            (*o)->fde_blocks()->score_all(fq.data(), b);
+            ASSERT_EQ(a, b) << "query " << qi;
+            auto x = ix->search(d.queries[qi].view(), {.k = 10, .candidates = 20});
+            auto y = (*o)->search(d.queries[qi].view(), {.k = 10, .candidates = 20});
+            ASSERT_EQ(x->size(), y->size());
+            for (std::size_t j = 0; j < x->size(); ++j) EXPECT_EQ((*x)[j].doc, (*y)[j].doc);
+        }
+    }
+    // A version-2 codes section one byte short (CRC recomputed) is refused.
+    std::string shorter = v2;
+    const std::uint64_t wrong = dim * n - 1;
+    std::memcpy(shorter.data() + begin - 64, &wrong, 8);
+    const std::uint32_t crc2 = storage::crc32(0, shorter.data(), end);
+    std::memcpy(shorter.data() + end + 8, &crc2, 4);
+    testing::write_bytes(path2, shorter);
+    EXPECT_EQ(MultiVectorIndex::open(path2).error().code(), ErrorCode::kDataLoss);
 }
 
 }  // namespace

@@ -58,8 +58,8 @@ TEST(Int8Kernels, EveryLevelIsExactAndBitIdenticalToScalar) {
     std::uniform_real_distribution<float> scale(0.0f, 0.02f);
     const std::size_t dims[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 384, 769};
     for (std::size_t d : dims) {
-        for (std::size_t m : {1, 3, 4, 5, 9}) {
-            for (std::size_t t : {1, 2, 7}) {
+        for (std::size_t m : {1, 3, 4, 5, 9, 17, 40}) {
+            for (std::size_t t : {1, 2, 7, 9}) {
                 const auto q = random_codes(m * d, rng);
                 const auto c = random_codes(t * d, rng);
                 std::vector<float> ds(t);
@@ -81,38 +81,65 @@ TEST(Int8Kernels, EveryLevelIsExactAndBitIdenticalToScalar) {
                     std::vector<float> got(m, 0.0f);
                     k->s8_maxsim(q.data(), m, c.data(), ds.data(), t, d, got.data());
                     for (std::size_t i = 0; i < m; ++i) ASSERT_EQ(got[i], want[i]) << "row " << i;  // bit-identical
+                    if (k->s8_maxsim_t == nullptr) continue;
+                    // The transposed form: the same maxima for the real rows, 0 in the padding lanes.
+                    const std::size_t stride = (m + 15) / 16 * 16;
+                    std::vector<std::int8_t> qt((d + 3) / 4 * stride * 4, 0);
+                    for (std::size_t i = 0; i < m; ++i) {
+                        for (std::size_t kk = 0; kk < d; ++kk) qt[((kk / 4) * stride + i) * 4 + kk % 4] = q[i * d + kk];
+                    }
+                    std::vector<float> got_t(stride, -1.0f);
+                    k->s8_maxsim_t(qt.data(), stride, c.data(), ds.data(), t, d, got_t.data());
+                    for (std::size_t i = 0; i < m; ++i) ASSERT_EQ(got_t[i], want[i]) << "transposed row " << i;
+                    for (std::size_t i = m; i < stride; ++i) ASSERT_EQ(got_t[i], 0.0f) << "padding lane " << i;
                 }
             }
         }
     }
 }
 
-TEST(Int8Kernels, AxpyRowsIsBitIdenticalToScalarAtEveryLevel) {
+// s8_dot4_rows against an int64 reference: row pointers into one buffer at odd offsets, counts around
+// every step and tail (8, 16, 32 documents), row counts across the AVX2 chunk of 16, a non-zero start.
+TEST(Int8Kernels, Dot4RowsEqualsTheIntegerReferenceAtEveryLevel) {
     const auto ks = levels();
     std::mt19937 rng(9);
-    std::normal_distribution<float> g;
-    for (std::size_t count : {1, 7, 8, 15, 16, 17, 31, 33, 100, 1000}) {
-        for (std::size_t w : {1, 3, 8, 16}) {
-            const std::size_t stride = count + 5;  // rows are `stride` apart, not `count`
-            const auto x = random_codes(w * stride, rng);
-            std::vector<float> a(w), y0(count);
-            for (auto& v : a) v = g(rng);
-            for (auto& v : y0) v = g(rng);
-            // The reference: per element, the terms in row order, each a multiply then an add.
-            std::vector<float> want = y0;
+    std::uniform_int_distribution<int> qcode(-127, 127), start(-100000, 100000);
+    for (std::size_t count : {1, 7, 8, 15, 16, 17, 31, 32, 33, 47, 100, 1000}) {
+        for (std::size_t rows : {1, 3, 8, 16, 17, 40}) {
+            const std::size_t stride = 4 * count + 13;  // rows are `stride` bytes apart, not 4 * count
+            const auto x = random_codes(rows * stride + 3, rng);
+            std::vector<const std::int8_t*> ptrs(rows);
+            for (std::size_t r = 0; r < rows; ++r) ptrs[r] = x.data() + 3 + r * stride;
+            std::vector<std::int8_t> q(4 * rows);
+            for (auto& v : q) v = static_cast<std::int8_t>(qcode(rng));
+            std::vector<std::int32_t> y0(count);
+            for (auto& v : y0) v = start(rng);
+            std::vector<std::int64_t> want(y0.begin(), y0.end());
             for (std::size_t n = 0; n < count; ++n) {
-                for (std::size_t c = 0; c < w; ++c) {
-                    const volatile float term = a[c] * static_cast<float>(x[c * stride + n]);
-                    want[n] = want[n] + term;
+                for (std::size_t r = 0; r < rows; ++r) {
+                    for (std::size_t t = 0; t < 4; ++t) want[n] += std::int64_t{q[4 * r + t]} * ptrs[r][4 * n + t];
                 }
             }
             for (const simd::Int8Kernels* k : ks) {
-                std::vector<float> y = y0;
-                k->s8_axpy_rows(a.data(), w, x.data(), stride, count, y.data());
+                std::vector<std::int32_t> y = y0;
+                k->s8_dot4_rows(q.data(), ptrs.data(), rows, count, y.data());
                 for (std::size_t n = 0; n < count; ++n) {
-                    ASSERT_EQ(y[n], want[n]) << simd::to_string(k->level) << " count " << count << " w " << w << " n " << n;
+                    ASSERT_EQ(y[n], want[n]) << simd::to_string(k->level) << (k->vnni ? " vnni" : "") << " count "
+                                             << count << " rows " << rows << " n " << n;
                 }
             }
+        }
+    }
+    // Extreme codes: -128 documents against +-127 queries over 1,000 rows stay exact.
+    const std::size_t rows = 1000, count = 37;
+    const std::vector<std::int8_t> lo(4 * count, -128);
+    std::vector<const std::int8_t*> ptrs(rows, lo.data());
+    for (std::int8_t v : {std::int8_t{127}, std::int8_t{-127}}) {
+        const std::vector<std::int8_t> q(4 * rows, v);
+        for (const simd::Int8Kernels* k : ks) {
+            std::vector<std::int32_t> y(count, 0);
+            k->s8_dot4_rows(q.data(), ptrs.data(), rows, count, y.data());
+            for (std::size_t n = 0; n < count; ++n) ASSERT_EQ(y[n], -128 * 4 * 1000 * std::int32_t{v});
         }
     }
 }
@@ -128,6 +155,14 @@ TEST(Int8Kernels, ExtremeCodesAtTheDimensionLimitDoNotOverflow) {
         const float one = 1.0f;
         k->s8_maxsim(lo.data(), 1, hi.data(), &one, 1, d, &out);
         EXPECT_EQ(out, static_cast<float>(-128 * 127 * 65536));
+        if (k->s8_maxsim_t != nullptr) {
+            std::vector<std::int8_t> qt(d / 4 * 16 * 4, 0);
+            for (std::size_t kk = 0; kk < d; ++kk) qt[(kk / 4) * 64 + kk % 4] = -128;  // lane 0
+            std::vector<float> lanes(16);
+            k->s8_maxsim_t(qt.data(), 16, hi.data(), &one, 1, d, lanes.data());
+            EXPECT_EQ(lanes[0], static_cast<float>(-128 * 127 * 65536)) << simd::to_string(k->level);
+            EXPECT_EQ(lanes[1], 0.0f);
+        }
     }
 }
 

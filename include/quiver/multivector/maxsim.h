@@ -48,11 +48,15 @@ void prepare_float_query(MatrixView<float> query, FloatQuery& out);
 float maxsim_prepared(FloatQuery& query, const float* doc, std::size_t doc_tokens, std::size_t dim) noexcept;
 
 /// A query quantised for an int8 store (see the file comment): `rows` x `dim` codes and one scale per row.
+/// Also transposed in groups of four dimensions for `simd::Int8Kernels::s8_maxsim_t` (rows padded to
+/// `stride`, a multiple of 16), which the int8 kernels use where they have it (AVX-512 VNNI).
 struct Int8Query {
     std::size_t rows = 0;
     std::size_t dim = 0;
+    std::size_t stride = 0;
     std::vector<std::int8_t> codes;
     std::vector<float> scales;
+    std::vector<std::int8_t> transposed;  ///< ceil(dim / 4) x stride x 4 codes
 };
 /// Quantises every token row of `query` (the TokenStore int8 rule, quantize_int8_row).
 void quantize_query(MatrixView<float> query, Int8Query& out);

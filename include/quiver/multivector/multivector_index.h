@@ -5,10 +5,11 @@
 /// by FDE inner product re-ranked by MaxSim over the stored tokens (float32 or int8, maxsim.h).
 ///
 /// Files: `<path>` is container kind 'MVIX' (parameters, MUVERA draws, ids, token store, and for
-/// blocked FDEs their sections, format version 2); an HNSW/flat MUVERA index also writes the dense FDE
+/// blocked FDEs their sections, format version 3); an HNSW/flat MUVERA index also writes the dense FDE
 /// index to `<path>.fde` (an ordinary FLAT/HNSW file) first, and the MVIX file records that file's
 /// size and footer CRC, so a mismatched or replaced `.fde` is kDataLoss at open. Version 1 files
-/// (no blocked FDEs) are still read. Layout: docs/multivector.md.
+/// (no blocked FDEs) and version 2 files (blocked FDEs coordinate-major, re-laid out in memory at open)
+/// are still read. Layout: docs/multivector.md.
 ///
 /// Thread-safety: `search` is const and safe concurrently (scratch is per call); build/save are
 /// single-caller.
@@ -63,8 +64,8 @@ struct MultiVectorSearchStats {
 
 class MultiVectorIndex {
 public:
-    /// Written as 1 unless the FDEs are blocked (2); both are read.
-    inline static constexpr std::uint32_t kFormatVersion = 2;
+    /// Written as 1 unless the FDEs are blocked (3, FdeBlocks::kLayoutVersion); 1, 2 and 3 are read.
+    inline static constexpr std::uint32_t kFormatVersion = 3;
 
     /// Builds over `store` (ids[i] names document i; ids may be empty for row numbers).
     static Result<std::unique_ptr<MultiVectorIndex>> build(TokenStore store, std::vector<std::string> ids,

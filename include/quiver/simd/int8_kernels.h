@@ -1,7 +1,8 @@
 /// @file int8_kernels.h
 /// @brief Signed 8-bit kernels for late-interaction scoring over int8 token codes (multivector/
-/// token_store.h kInt8) and int8 MUVERA encodings (multivector/fde_blocks.h), dispatched once at run time like kernels.h: scalar reference, AVX2, AVX-512 (BW)
-/// and AVX-512 VNNI, each in its own translation unit.
+/// token_store.h kInt8) and int8 MUVERA encodings (multivector/fde_blocks.h), dispatched once at run
+/// time like kernels.h: scalar reference, AVX2, AVX-512 (BW) and AVX-512 VNNI, each in its own
+/// translation unit.
 ///
 /// Codes are signed bytes; products are summed exactly in int32. Codes in [-128, 127] over at most
 /// 65536 dimensions cannot overflow (|sum| <= 2^30), so every level returns the same integers, and
@@ -30,11 +31,23 @@ struct Int8Kernels {
     /// (both row-major), and ds[j] >= 0 the document row scales. t >= 1.
     void (*s8_maxsim)(const std::int8_t* q, std::size_t m, const std::int8_t* c, const float* ds, std::size_t t,
                       std::size_t d, float* out) noexcept;
-    /// y[n] += sum over c < w (in order) of a[c] * x[c * stride + n], for n < count: `w` rows of
-    /// signed bytes `stride` apart (column blocks of int8 codes, multivector/fde_blocks.h). Each term is
-    /// one float multiply then one add (no fused multiply-add), so every level gives the same bits.
-    void (*s8_axpy_rows)(const float* a, std::size_t w, const std::int8_t* x, std::size_t stride, std::size_t count,
-                         float* y) noexcept;
+    /// s8_maxsim over a query transposed in groups of four dimensions (the int8 form of MaxSimFn):
+    ///   out[i] = max over j < t of  float(sum_k qt(k, i) * c[j * d + k]) * ds[j]      for i < stride,
+    /// where qt(k, i) = qt[((k / 4) * stride + i) * 4 + k % 4] is query row i's code of dimension k
+    /// (0 past d and in lanes past the query's rows), stride a multiple of 16, and c, ds, t as in
+    /// s8_maxsim. The sums are exact, so each real row's maximum equals s8_maxsim's bit for bit.
+    /// Present (not nullptr) only in tables where it is the faster form: AVX-512 VNNI (one `vpdpbusd`
+    /// per document row, group and 16 query rows, four document rows in flight) and the scalar
+    /// reference; other levels use s8_maxsim.
+    void (*s8_maxsim_t)(const std::int8_t* qt, std::size_t stride, const std::int8_t* c, const float* ds,
+                        std::size_t t, std::size_t d, float* out) noexcept;
+    /// y[n] += sum over r < rows, t < 4 of q[4 r + t] * x[r][4 n + t], for n < count: `rows` pointers to
+    /// runs of `count` documents' 4 consecutive int8 coordinates (the interleaved blocked MUVERA
+    /// encodings, multivector/fde_blocks.h), `q` 4 int8 query codes per row. Exact in int32 (two's
+    /// complement): callers keep |y| + rows * 4 * 128 * 128 below 2^31, so every level gives the same
+    /// integers. AVX-512 VNNI: one `vpdpbusd` per 16 documents and row.
+    void (*s8_dot4_rows)(const std::int8_t* q, const std::int8_t* const* x, std::size_t rows, std::size_t count,
+                         std::int32_t* y) noexcept;
 };
 
 /// Int8 kernels of the active level (QUIVER_SIMD applies, as for the float kernels).
