@@ -28,10 +28,18 @@ for c in $conns; do
   out=$(wrk -t "$threads" -c "$c" -d "${secs}s" -s "$here/upsert.lua" "http://127.0.0.1:$port")
   line=$(echo "$out" | grep '^RESULT')
   rate=$(echo "$line" | sed 's/.* rate=\([0-9.]*\).*/\1/')
-  docs=$(curl -sf "http://127.0.0.1:$port/collections/load" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("stats", {}).get("documents", "?"))' 2>/dev/null || echo "?")
+  # documents, writes per log fsync (group commit), writes that stalled behind flushes, segments
+  # (in memory) and merges at the end of the run.
+  stats=$(curl -sf "http://127.0.0.1:$port/collections/load" | python3 -c '
+import json, sys
+s = json.load(sys.stdin).get("stats", {})
+keys = ["documents", "write_stalls", "segments", "memory_segments", "merges"]
+per_sync = s.get("writes", 0) / max(s.get("wal_syncs", 0), 1)
+print(" ".join("%s=%s" % (k, s.get(k, "?")) for k in keys) + " writes_per_fsync=%.1f" % per_sync)' 2>/dev/null ||
+    echo "documents=?")
   [ -z "$base" ] && base=$rate
   ratio=$(python3 -c "print(f'{float($rate)/float($base):.2f}')")
-  echo "connections=$c upserts_per_s=$rate vs_1_connection=${ratio}x documents=$docs $line"
+  echo "connections=$c upserts_per_s=$rate vs_1_connection=${ratio}x $stats $line"
   kill $pid
   wait $pid 2>/dev/null || true
   trap - EXIT
