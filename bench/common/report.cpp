@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <limits>
 
@@ -114,6 +115,14 @@ std::string text_table(const std::vector<std::string>& header, const std::vector
     out += std::string(total - 2, '-') + "\n";
     for (const auto& r : rows) out += line(r);
     return out;
+}
+
+bool write_output(const std::string& path, const std::string& text) {
+    if (path == "-") return std::fputs(text.c_str(), stdout) >= 0;
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    if (f == nullptr) return false;
+    const bool ok = std::fputs(text.c_str(), f) >= 0;
+    return std::fclose(f) == 0 && ok;
 }
 
 }  // namespace quiver::bench

@@ -40,6 +40,10 @@ struct PlotSeries {
 std::string svg_plot(const std::string& title, const std::string& x_label, const std::string& y_label,
                      const std::vector<PlotSeries>& series, bool log_y);
 
+/// Writes `text` to `path`, or to standard output when path is "-". False when the file cannot be
+/// written.
+bool write_output(const std::string& path, const std::string& text);
+
 /// A fixed-width text table: header row, then rows; columns right-aligned except the first.
 std::string text_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
 

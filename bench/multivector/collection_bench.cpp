@@ -420,14 +420,7 @@ int run_mvcollection(int argc, char** argv) {
         v.set("runs", std::move(arr));
         v.set("passes", json::Value::number(static_cast<double>(1 + warm)));
         const std::string text = json::dump(v, true) + "\n";
-        if (json_path == "-") {
-            std::fputs(text.c_str(), stdout);
-        } else {
-            std::FILE* out = std::fopen(json_path.c_str(), "w");
-            if (out == nullptr) return fail(io_error(fmt::format("cannot write '{}'", json_path)));
-            std::fputs(text.c_str(), out);
-            std::fclose(out);
-        }
+        if (!write_output(json_path, text)) return fail(io_error(fmt::format("cannot write '{}'", json_path)));
     }
     return 0;
 }

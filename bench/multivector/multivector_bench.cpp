@@ -359,14 +359,7 @@ int run_multivector(int argc, char** argv) {
         v.set("muvera_runs", std::move(arr));
         v.set("passes", json::Value::number(static_cast<double>(1 + warm)));
         const std::string text = json::dump(v, true) + "\n";
-        if (json_path == "-") {
-            std::fputs(text.c_str(), stdout);
-        } else {
-            std::FILE* f = std::fopen(json_path.c_str(), "w");
-            if (f == nullptr) return fail(io_error(fmt::format("cannot write '{}'", json_path)));
-            std::fputs(text.c_str(), f);
-            std::fclose(f);
-        }
+        if (!write_output(json_path, text)) return fail(io_error(fmt::format("cannot write '{}'", json_path)));
     }
     return 0;
 }

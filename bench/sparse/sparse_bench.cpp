@@ -127,12 +127,7 @@ int report(const std::vector<Row>& rows, const json::Value& meta, std::size_t k,
         }
         out.set("rows", std::move(arr));
         const std::string text = json::dump(out, true) + "\n";
-        if (json_path == "-") {
-            std::fputs(text.c_str(), stdout);
-        } else if (std::FILE* f = std::fopen(json_path.c_str(), "wb")) {
-            std::fputs(text.c_str(), f);
-            std::fclose(f);
-        } else {
+        if (!write_output(json_path, text)) {
             std::fprintf(stderr, "quiver bench sparse: cannot write %s\n", json_path.c_str());
             return 1;
         }

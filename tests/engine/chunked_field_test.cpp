@@ -19,6 +19,7 @@
 #include "quiver/pipeline/chunking.h"
 #include "quiver/sparse/bm25_index.h"
 #include "quiver/text/analyzer.h"
+#include "chunked_test_util.h"
 #include "testing/testing.h"
 
 namespace quiver::engine {
@@ -26,12 +27,9 @@ namespace {
 
 using pipeline::ChunkAggregation;
 using pipeline::ChunkingSpec;
-
-struct Stored {
-    std::string title;
-    std::string text;
-    std::string tag;
-};
+using chunked_test::make;
+using chunked_test::random_text;
+using chunked_test::Stored;
 
 struct Expected {
     std::string id;
@@ -44,7 +42,7 @@ struct Expected {
 // may depend on k; identical chunks then tie only to within an ulp. Scores are compared to this
 // relative tolerance, and hits whose scores tie within it may come in either order.
 constexpr double kTolerance = 1e-6;
-bool near(double a, double b) { return std::fabs(a - b) <= kTolerance * std::max(1.0, std::fabs(b)); }
+bool near(double a, double b) { return chunked_test::near(a, b, kTolerance); }
 
 Schema chunked_schema(const ChunkingSpec& spec) {
     Schema s;
@@ -67,35 +65,6 @@ Schema chunked_schema(const ChunkingSpec& spec) {
     whole.sources = {"title", "text"};
     s.fields = {title, text, tag, body, whole};
     return s;
-}
-
-const char* kWords[] = {"river", "stone", "light", "cloud", "maple", "quartz", "ember", "harbor", "violet", "canyon",
-                        "meadow", "signal", "copper", "falcon", "glacier", "lantern", "orbit", "prism", "summit",
-                        "thunder", "willow", "zephyr", "anchor", "beacon", "cinder", "delta", "echo", "fable",
-                        "garnet", "hollow", "island", "jasper", "kernel", "lagoon", "mirror", "nectar"};
-constexpr std::size_t kNumWords = sizeof(kWords) / sizeof(kWords[0]);
-
-std::string random_text(std::mt19937& rng, std::size_t min_len, std::size_t max_len) {
-    std::uniform_int_distribution<std::size_t> len(min_len, max_len);
-    // Skewed word choice so that terms have different document frequencies.
-    std::uniform_real_distribution<double> u(0.0, 1.0);
-    std::string out;
-    const std::size_t n = len(rng);
-    for (std::size_t i = 0; i < n; ++i) {
-        const auto w = static_cast<std::size_t>(std::pow(u(rng), 1.7) * kNumWords) % kNumWords;
-        if (!out.empty()) out += (i % 9 == 8) ? ". " : " ";
-        out += kWords[w];
-    }
-    return out;
-}
-
-Document make(const std::string& id, const Stored& s) {
-    Document d;
-    d.id = id;
-    d.fields["title"] = s.title;
-    d.fields["text"] = s.text;
-    d.fields["tag"] = s.tag;
-    return d;
 }
 
 // The brute-force reference of a search on the chunked field: the live documents' chunks in one BM25
@@ -196,24 +165,9 @@ protected:
         for (int q = 0; q < 12; ++q) queries_.push_back(random_text(qrng, 1, 3));
     }
 
-    // `hits` are ranks [offset, offset + hits.size()) of the full brute-force order `want`: the same
-    // scores, each hit a document of the tie group at its rank, with one of its best chunks.
     static void expect_ranks(const std::vector<SearchHit>& hits, std::size_t offset, const std::vector<Expected>& want,
                              const std::string& what) {
-        for (std::size_t i = 0; i < hits.size(); ++i) {
-            const std::size_t rank = offset + i;
-            ASSERT_LT(rank, want.size()) << what;
-            EXPECT_TRUE(near(hits[i].score, want[rank].score))
-                << what << " rank " << rank << ": " << hits[i].score << " vs " << want[rank].score;
-            const auto it = std::find_if(want.begin(), want.end(), [&](const Expected& e) { return e.id == hits[i].id; });
-            ASSERT_NE(it, want.end()) << what << " rank " << rank << ": " << hits[i].id << " is not a hit";
-            EXPECT_TRUE(near(it->score, want[rank].score))
-                << what << " rank " << rank << ": " << hits[i].id << " (" << it->score << ") where " << want[rank].id << " ("
-                << want[rank].score << ") belongs";
-            ASSERT_TRUE(hits[i].chunk.has_value()) << what;
-            EXPECT_NE(std::find(it->best_chunks.begin(), it->best_chunks.end(), *hits[i].chunk), it->best_chunks.end())
-                << what << " rank " << rank << ": " << hits[i].id << " chunk " << *hits[i].chunk << ", want " << it->chunk;
-        }
+        chunked_test::expect_ranks(hits, offset, want, what, kTolerance);
     }
 
     // Every query at several page sizes, with and without the filter, against brute force; pages.

@@ -22,6 +22,7 @@
 #include "quiver/index/flat_index.h"
 #include "quiver/pipeline/chunking.h"
 #include "quiver/simd/kernels.h"
+#include "chunked_test_util.h"
 #include "testing/testing.h"
 
 namespace quiver::engine {
@@ -29,14 +30,11 @@ namespace {
 
 using pipeline::ChunkAggregation;
 using pipeline::ChunkingSpec;
+using chunked_test::make;
+using chunked_test::random_text;
+using chunked_test::Stored;
 
 constexpr std::size_t kDim = 16;
-
-struct Stored {
-    std::string title;
-    std::string text;
-    std::string tag;
-};
 
 struct Expected {
     std::string id;
@@ -48,7 +46,7 @@ struct Expected {
 // the last bit differently; identical chunks then tie only to within an ulp. Scores are compared to
 // this tolerance, and hits whose scores tie within it may come in either order.
 constexpr double kTolerance = 1e-5;
-bool near(double a, double b) { return std::fabs(a - b) <= kTolerance * std::max(1.0, std::fabs(b)); }
+bool near(double a, double b) { return chunked_test::near(a, b, kTolerance); }
 
 FieldSpec dense_field(const ChunkingSpec& spec) {
     FieldSpec v;
@@ -77,34 +75,6 @@ Schema chunked_schema(const ChunkingSpec& spec) {
     tag.payload_index = true;
     s.fields = {title, text, tag, dense_field(spec)};
     return s;
-}
-
-const char* kWords[] = {"river", "stone", "light", "cloud", "maple", "quartz", "ember", "harbor", "violet", "canyon",
-                        "meadow", "signal", "copper", "falcon", "glacier", "lantern", "orbit", "prism", "summit",
-                        "thunder", "willow", "zephyr", "anchor", "beacon", "cinder", "delta", "echo", "fable",
-                        "garnet", "hollow", "island", "jasper", "kernel", "lagoon", "mirror", "nectar"};
-constexpr std::size_t kNumWords = sizeof(kWords) / sizeof(kWords[0]);
-
-std::string random_text(std::mt19937& rng, std::size_t min_len, std::size_t max_len) {
-    std::uniform_int_distribution<std::size_t> len(min_len, max_len);
-    std::uniform_real_distribution<double> u(0.0, 1.0);
-    std::string out;
-    const std::size_t n = len(rng);
-    for (std::size_t i = 0; i < n; ++i) {
-        const auto w = static_cast<std::size_t>(std::pow(u(rng), 1.7) * kNumWords) % kNumWords;
-        if (!out.empty()) out += (i % 9 == 8) ? ". " : " ";
-        out += kWords[w];
-    }
-    return out;
-}
-
-Document make(const std::string& id, const Stored& s) {
-    Document d;
-    d.id = id;
-    d.fields["title"] = s.title;
-    d.fields["text"] = s.text;
-    d.fields["tag"] = s.tag;
-    return d;
 }
 
 // The field's encoder (the collection loads the same one for "hashing"): one text's unit vector, or
@@ -214,24 +184,9 @@ protected:
         for (int q = 0; q < 10; ++q) queries_.push_back(random_text(qrng, 1, 3));
     }
 
-    // `hits` are ranks [offset, offset + hits.size()) of the full brute-force order `want`: the same
-    // scores, each hit a document of the tie group at its rank, with one of its best chunks.
     static void expect_ranks(const std::vector<SearchHit>& hits, std::size_t offset, const std::vector<Expected>& want,
                              const std::string& what) {
-        for (std::size_t i = 0; i < hits.size(); ++i) {
-            const std::size_t rank = offset + i;
-            ASSERT_LT(rank, want.size()) << what;
-            EXPECT_TRUE(near(hits[i].score, want[rank].score))
-                << what << " rank " << rank << ": " << hits[i].score << " vs " << want[rank].score;
-            const auto it = std::find_if(want.begin(), want.end(), [&](const Expected& e) { return e.id == hits[i].id; });
-            ASSERT_NE(it, want.end()) << what << " rank " << rank << ": " << hits[i].id << " is not a hit";
-            EXPECT_TRUE(near(it->score, want[rank].score))
-                << what << " rank " << rank << ": " << hits[i].id << " (" << it->score << ") where " << want[rank].id
-                << " (" << want[rank].score << ") belongs";
-            ASSERT_TRUE(hits[i].chunk.has_value()) << what;
-            EXPECT_NE(std::find(it->best_chunks.begin(), it->best_chunks.end(), *hits[i].chunk), it->best_chunks.end())
-                << what << " rank " << rank << ": " << hits[i].id << " chunk " << *hits[i].chunk;
-        }
+        chunked_test::expect_ranks(hits, offset, want, what, kTolerance);
     }
 
     // Every query at several page sizes, with and without the filter, against brute force; pages.

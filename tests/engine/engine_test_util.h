@@ -74,4 +74,20 @@ inline std::uint64_t dir_bytes(const std::string& dir) {
     return total;
 }
 
+// The newest segment directory of a collection (seg_<id> with the highest id; "" when none).
+inline std::string newest_segment(const std::string& coll) {
+    std::string seg;
+    unsigned long best = 0;
+    for (const auto& e : std::filesystem::directory_iterator(coll)) {
+        const std::string name = e.path().filename().string();
+        if (name.rfind("seg_", 0) != 0) continue;
+        const unsigned long id = std::stoul(name.substr(4));
+        if (seg.empty() || id > best) {
+            best = id;
+            seg = e.path().string();
+        }
+    }
+    return seg;
+}
+
 }  // namespace quiver::engine::testutil

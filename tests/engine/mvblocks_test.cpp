@@ -23,6 +23,7 @@
 #include "quiver/eval/dataset.h"
 #include "quiver/multivector/maxsim.h"
 #include "quiver/multivector/multivector_index.h"
+#include "engine_test_util.h"
 #include "testing/testing.h"
 
 namespace quiver::engine {
@@ -141,21 +142,6 @@ std::vector<Want> brute(const std::map<std::string, Document>& truth, const Toke
 double maxsim_of(const Document& d, const TokenVectors& q) {
     const auto& tv = std::get<TokenVectors>(d.fields.at("colbert"));
     return static_cast<double>(multivector::maxsim({q.values.data(), q.rows(), q.dim}, tv.values.data(), tv.rows()));
-}
-
-std::string newest_segment(const std::string& coll) {
-    std::string seg;
-    unsigned long best = 0;
-    for (const auto& e : std::filesystem::directory_iterator(coll)) {
-        const std::string name = e.path().filename().string();
-        if (name.rfind("seg_", 0) != 0) continue;
-        const unsigned long id = std::stoul(name.substr(4));
-        if (seg.empty() || id > best) {
-            best = id;
-            seg = e.path().string();
-        }
-    }
-    return seg;
 }
 
 std::uint32_t manifest_version(const std::string& coll) {
@@ -417,7 +403,7 @@ TEST(MuveraBlocks, FullCandidateDepthEqualsBruteForce) {
     ASSERT_TRUE((*c)->optimize());
     check("optimized", true);
     // One persisted segment: its index file holds blocked FDEs with the field's parameters, no graph.
-    const std::string seg = newest_segment(path);
+    const std::string seg = testutil::newest_segment(path);
     ASSERT_FALSE(seg.empty());
     EXPECT_FALSE(std::filesystem::exists(seg + "/mv_colbert.mvix.fde"));
     {
@@ -460,13 +446,13 @@ TEST(MuveraBlocks, LegacyHnswFieldsStillReadAndWritten) {
     ASSERT_TRUE((*c)->upsert(docs));
     ASSERT_TRUE((*c)->flush());
     EXPECT_EQ(manifest_version(path), 2u);
-    const std::string seg = newest_segment(path);
+    const std::string seg = testutil::newest_segment(path);
     EXPECT_TRUE(std::filesystem::exists(seg + "/mv_colbert.mvix.fde"));
     (*c)->close();
     c = Collection::open(path, manual());
     ASSERT_TRUE(c) << c.error().to_string();
     ASSERT_TRUE((*c)->optimize());
-    EXPECT_TRUE(std::filesystem::exists(newest_segment(path) + "/mv_colbert.mvix.fde"));
+    EXPECT_TRUE(std::filesystem::exists(testutil::newest_segment(path) + "/mv_colbert.mvix.fde"));
     for (int q = 0; q < 5; ++q) {
         const TokenVectors qt = gen.make(3 + q);
         SearchExplain ex;
@@ -507,7 +493,7 @@ TEST(MuveraBlocks, MismatchedOrDamagedIndexFilesAreDataLoss) {
         ASSERT_TRUE((*c)->flush());
     }
     ASSERT_TRUE(Collection::open(path, manual())) << "the intact collection opens";
-    const std::string seg = newest_segment(path);
+    const std::string seg = testutil::newest_segment(path);
     const std::string seg_name = std::filesystem::path(seg).filename().string();
     const std::string file = seg + "/mv_colbert.mvix";
     auto copy_of = [&](const std::string& name) {

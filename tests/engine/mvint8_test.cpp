@@ -16,6 +16,7 @@
 #include "quiver/engine/collection.h"
 #include "quiver/multivector/maxsim.h"
 #include "quiver/multivector/multivector_index.h"
+#include "engine_test_util.h"
 #include "testing/testing.h"
 
 namespace quiver::engine {
@@ -97,22 +98,6 @@ std::vector<std::pair<std::string, double>> top(const std::map<std::string, Scor
     std::sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; });
     if (v.size() > k) v.resize(k);
     return v;
-}
-
-// The newest segment directory (seg_<id>, the highest id).
-std::string segment_dir(const std::string& coll) {
-    std::string seg;
-    unsigned long best = 0;
-    for (const auto& e : std::filesystem::directory_iterator(coll)) {
-        const std::string name = e.path().filename().string();
-        if (name.rfind("seg_", 0) != 0) continue;
-        const unsigned long id = std::stoul(name.substr(4));
-        if (seg.empty() || id > best) {
-            best = id;
-            seg = e.path().string();
-        }
-    }
-    return seg;
 }
 
 TEST(MultiVectorInt8, SchemaRuleAndEncoding) {
@@ -235,7 +220,7 @@ TEST(MultiVectorInt8, MemtableSegmentsReopenOptimize) {
         check("flushed", false);
         ASSERT_TRUE((*c)->optimize());
         check("optimized", true);
-        const std::string seg = segment_dir(path);
+        const std::string seg = testutil::newest_segment(path);
         ASSERT_FALSE(seg.empty());
         {
             auto mv = multivector::MultiVectorIndex::open(seg + "/mv_colbert.mvix");
@@ -277,7 +262,7 @@ TEST(MultiVectorInt8, WrongCodecOrDamagedTokenFilesAreDataLoss) {
         ASSERT_TRUE((*c)->upsert(docs));
         ASSERT_TRUE((*c)->flush());
     }
-    const std::string seg = segment_dir(path);
+    const std::string seg = testutil::newest_segment(path);
     const std::string file = seg + "/mv_colbert.mvix";
     ASSERT_TRUE(std::filesystem::exists(file));
     ASSERT_TRUE(Collection::open(path, manual())) << "the intact collection opens";
