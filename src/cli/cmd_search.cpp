@@ -30,6 +30,7 @@ struct SearchOptions {
     bool json = false;
     bool vectors_on_disk = false;
     bool verify = false;
+    bool latency = false;
 };
 
 Status parse_filter_strategy_into(const std::string& name, index::FilterStrategy& out) {
@@ -298,7 +299,10 @@ Status run_search(const SearchOptions& o) {
     }
 
     // Chunks of queries: a progress line between them, and bounded result memory per call.
-    constexpr std::size_t kChunk = 1024;
+    // --latency: one query per call on one thread, each call timed (p50/p99/max in the summary).
+    const std::size_t kChunk = o.latency ? 1 : 1024;
+    std::vector<double> latencies;
+    if (o.latency) latencies.reserve(searchable.rows);
     index::SearchResults r;
     r.num_queries = nq;
     r.k = o.k;
@@ -316,11 +320,13 @@ Status run_search(const SearchOptions& o) {
         } else {
             QUIVER_ASSIGN_OR_RETURN(part, idx->search(searchable.slice(q0, n), {.k = o.k,
                                                                               .ef = o.ef,
-                                                                              .threads = o.threads,
+                                                                              .threads = o.latency ? 1 : o.threads,
                                                                               .nprobe = o.nprobe,
                                                                               .rescore = o.rescore}));
         }
-        search_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double call_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        search_seconds += call_seconds;
+        if (o.latency) latencies.push_back(call_seconds);
         for (std::size_t i = 0; i < n; ++i) {
             const std::size_t at = rows[q0 + i] * o.k;
             std::copy_n(part.labels.begin() + static_cast<std::ptrdiff_t>(i * o.k), o.k,
@@ -377,7 +383,17 @@ Status run_search(const SearchOptions& o) {
                                       search_seconds, qps, o.k,
                                       info.kind == "hnsw" ? std::to_string(o.ef == 0 ? std::max<std::size_t>(o.k, 64) : o.ef)
                                                           : std::string("n/a"),
-                                      resolve_threads(o.threads));
+                                      o.latency ? std::size_t{1} : resolve_threads(o.threads));
+    if (!latencies.empty()) {
+        // Nearest-rank percentiles of the per-query times.
+        std::sort(latencies.begin(), latencies.end());
+        auto pct = [&](double p) {
+            const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(latencies.size())));
+            return latencies[std::min(latencies.size() - 1, rank == 0 ? 0 : rank - 1)] * 1e3;
+        };
+        summary += fmt::format("; latency p50 {:.3f} ms, p99 {:.3f} ms, max {:.3f} ms", pct(0.50), pct(0.99),
+                               latencies.back() * 1e3);
+    }
     if (info.kind == "ivf" || info.kind == "flat-codes") {
         summary += fmt::format(" (nprobe={}, rescore={})", o.nprobe == 0 ? std::string("default") : std::to_string(o.nprobe),
                                o.rescore == index::SearchParams::kRescoreDefault ? std::string("default")
@@ -409,7 +425,8 @@ void add_search_command(CLI::App& app) {
     auto* sub = app.add_subcommand("search", "Search a dense index with query vectors");
     sub->footer(
         "Prints one line per hit: query, rank, id, distance (tab-separated; --json for a JSON array), and a\n"
-        "summary on stderr: queries, seconds, QPS (and recall@k with --truth). Ids are the document ids the\n"
+        "summary on stderr: queries, seconds, QPS (and recall@k with --truth; per-query p50/p99/max latency\n"
+        "with --latency, which searches one query per call on one thread). Ids are the document ids the\n"
         "index was built with (JSONL ids, or the ids file beside .npy/.fvecs); query ids likewise.\n"
         "Distances: squared L2 for l2, 1 - inner product for ip and cosine; smaller is closer.\n"
         "--trec writes a TREC run (qid Q0 docid rank score tag, score = -distance) for `quiver eval --run-file`.\n"
@@ -438,6 +455,8 @@ void add_search_command(CLI::App& app) {
     sub->add_flag("--vectors-on-disk", o->vectors_on_disk,
                   "HNSW on codes and flat/IVF code indexes: leave the float32 vectors in the file, read them "
                   "with pread for the re-score");
+    sub->add_flag("--latency", o->latency,
+                  "Search one query per call on one thread and report per-query latency (p50, p99, max)");
     sub->add_flag("--verify", o->verify,
                   "Check every section's checksum (vectors, codes, graph) when opening, not on first use");
     sub->add_option("--filter", o->filter,

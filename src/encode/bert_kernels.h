@@ -22,6 +22,10 @@ struct BertKernels {
     /// x[r][c] = gelu(x[r][c]) for `rows` rows of `cols` values, row stride `ld` (a GEMM epilogue:
     /// simd::GemmArgs::epilogue applies it to each finished block of the product while it is in L1).
     void (*gelu)(float* x, std::size_t ld, std::size_t rows, std::size_t cols);
+    /// softmax without its last pass: each row becomes exp(row - max(row)) and inv_sum[r] gets
+    /// 1 / sum(row), for the caller to scale what it computes from the row (attention scales a head's
+    /// d context values per query instead of the n scores).
+    void (*softmax_unscaled)(float* s, std::size_t rows, std::size_t cols, std::size_t ld, float* inv_sum);
 };
 
 /// The kernels of the active SIMD level (QUIVER_SIMD may lower it).

@@ -1,6 +1,6 @@
 // AVX2 + FMA kernels (this file alone is compiled with -mavx2 -mfma; see src/encode/CMakeLists.txt).
-// exp uses Cody-Waite range reduction and a degree-5 polynomial (relative error ~2e-7); erf uses
-// Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7), so gelu stays within 1e-6 |x| of the exact one.
+// exp uses Cody-Waite range reduction and a degree-5 polynomial (relative error ~2e-7); gelu uses
+// Abramowitz & Stegun 7.1.28 (erf's absolute error <= 3e-7), within 1e-6 |x| of the exact one.
 #include <immintrin.h>
 
 #include <cmath>
@@ -29,21 +29,29 @@ inline __m256 exp256(__m256 x) {
     return _mm256_mul_ps(y, _mm256_castsi256_ps(n));
 }
 
+// gelu by Abramowitz & Stegun 7.1.28 (the AVX-512 file explains it): Phi(v) = 1 - P^-16 / 2 for
+// v >= 0 and P^-16 / 2 for v < 0, the reciprocal from rcp_ps (12 bits) and one Newton step.
 inline __m256 gelu256(__m256 v) {
-    const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+    const __m256 one = _mm256_set1_ps(1.0f);
     const __m256 z = _mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752f));
-    const __m256 az = _mm256_andnot_ps(sign_mask, z);
-    const __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(az, _mm256_set1_ps(0.3275911f), _mm256_set1_ps(1.0f)));
-    __m256 p = _mm256_set1_ps(1.061405429f);
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
-    p = _mm256_mul_ps(p, t);
-    const __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(az, az)));
-    __m256 erf_abs = _mm256_fnmadd_ps(p, e, _mm256_set1_ps(1.0f));
-    const __m256 erf = _mm256_or_ps(erf_abs, _mm256_and_ps(z, sign_mask));
-    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), _mm256_add_ps(_mm256_set1_ps(1.0f), erf));
+    const __m256 az = _mm256_min_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), z), _mm256_set1_ps(10.0f));
+    __m256 p = _mm256_set1_ps(0.0000430638f);
+    p = _mm256_fmadd_ps(p, az, _mm256_set1_ps(0.0002765672f));
+    p = _mm256_fmadd_ps(p, az, _mm256_set1_ps(0.0001520143f));
+    p = _mm256_fmadd_ps(p, az, _mm256_set1_ps(0.0092705272f));
+    p = _mm256_fmadd_ps(p, az, _mm256_set1_ps(0.0422820123f));
+    p = _mm256_fmadd_ps(p, az, _mm256_set1_ps(0.0705230784f));
+    p = _mm256_fmadd_ps(p, az, one);
+    p = _mm256_mul_ps(p, p);
+    p = _mm256_mul_ps(p, p);
+    p = _mm256_mul_ps(p, p);
+    p = _mm256_mul_ps(p, p);
+    __m256 r = _mm256_rcp_ps(p);
+    r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(p, r, one), r);
+    const __m256 half = _mm256_set1_ps(0.5f);
+    const __m256 negative = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ);
+    const __m256 phi = _mm256_blendv_ps(_mm256_fnmadd_ps(r, half, one), _mm256_mul_ps(r, half), negative);
+    return _mm256_mul_ps(v, phi);
 }
 
 inline float hsum(__m256 v) {
@@ -139,9 +147,34 @@ void softmax(float* s, std::size_t rows, std::size_t cols, std::size_t ld) {
     }
 }
 
+
+void softmax_unscaled(float* s, std::size_t rows, std::size_t cols, std::size_t ld, float* inv_sum) {
+    for (std::size_t r = 0; r < rows; ++r) {
+        float* row = s + r * ld;
+        std::size_t c = 0;
+        __m256 vmax = _mm256_set1_ps(-INFINITY);
+        for (; c + 8 <= cols; c += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(row + c));
+        float mx = hmax(vmax);
+        for (; c < cols; ++c) mx = row[c] > mx ? row[c] : mx;
+        const __m256 vm = _mm256_set1_ps(mx);
+        __m256 acc = _mm256_setzero_ps();
+        for (c = 0; c + 8 <= cols; c += 8) {
+            const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(row + c), vm));
+            _mm256_storeu_ps(row + c, e);
+            acc = _mm256_add_ps(acc, e);
+        }
+        float sum = hsum(acc);
+        for (; c < cols; ++c) {
+            row[c] = std::exp(row[c] - mx);
+            sum += row[c];
+        }
+        inv_sum[r] = 1.0f / sum;
+    }
+}
+
 }  // namespace
 
-const BertKernels kBertKernels{"avx2", &bias_gelu, &layernorm, &softmax, &gelu};
+const BertKernels kBertKernels{"avx2", &bias_gelu, &layernorm, &softmax, &gelu, &softmax_unscaled};
 
 }  // namespace avx2
 }  // namespace quiver::encode::detail

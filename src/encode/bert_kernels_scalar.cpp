@@ -52,9 +52,24 @@ void softmax(float* s, std::size_t rows, std::size_t cols, std::size_t ld) {
     }
 }
 
+
+void softmax_unscaled(float* s, std::size_t rows, std::size_t cols, std::size_t ld, float* inv_sum) {
+    for (std::size_t r = 0; r < rows; ++r) {
+        float* row = s + r * ld;
+        float mx = row[0];
+        for (std::size_t c = 1; c < cols; ++c) mx = row[c] > mx ? row[c] : mx;
+        float sum = 0.0f;
+        for (std::size_t c = 0; c < cols; ++c) {
+            row[c] = std::exp(row[c] - mx);
+            sum += row[c];
+        }
+        inv_sum[r] = 1.0f / sum;
+    }
+}
+
 }  // namespace
 
-const BertKernels kBertKernels{"scalar", &bias_gelu, &layernorm, &softmax, &gelu};
+const BertKernels kBertKernels{"scalar", &bias_gelu, &layernorm, &softmax, &gelu, &softmax_unscaled};
 
 }  // namespace scalar
 

@@ -223,7 +223,9 @@ void BertModel::forward(std::span<const BertSequence> seqs, BertWorkspace& ws, T
     });
 
     // One (sequence, head) attention on the scratch of `worker`: pack K and V, S = scale Q K^T,
-    // softmax over the keys, context = S V into ctx. qkv and ctx hold rows from `row0` on.
+    // E = exp(S - rowmax) (softmax without its normalising pass), context = E V into ctx, then each
+    // query's d context values times 1 / sum(E row) (d multiplies per query instead of n).
+    // qkv and ctx hold rows from `row0` on.
     auto attend_head = [&](std::size_t b, std::size_t h, std::size_t worker, std::size_t row0, const float* qkv,
                            float* ctx) {
         const std::size_t n = seqs[b].length;
@@ -241,7 +243,8 @@ void BertModel::forward(std::span<const BertSequence> seqs, BertWorkspace& ws, T
         qk.ldc = a;
         qk.alpha = scale;
         gemm(qk, sc.keys);
-        k.softmax(sc.scores.data(), n, a, a);
+        ensure(sc.inv_sum, n);
+        k.softmax_unscaled(sc.scores.data(), n, a, a, sc.inv_sum.data());
         GemmArgs pv;
         pv.a = sc.scores.data();
         pv.lda = a;
@@ -249,6 +252,11 @@ void BertModel::forward(std::span<const BertSequence> seqs, BertWorkspace& ws, T
         pv.c = ctx + (ws.offsets[b] - row0) * H + h * d;
         pv.ldc = H;
         gemm(pv, sc.values);
+        for (std::size_t i = 0; i < n; ++i) {
+            float* row = pv.c + i * H;
+            const float inv = sc.inv_sum[i];
+            for (std::size_t c = 0; c < d; ++c) row[c] *= inv;
+        }
     };
 
     // With a team and few rows (a query), a head's query, key and value columns (whole panels when the

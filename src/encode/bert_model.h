@@ -83,6 +83,7 @@ struct BertSequence {
 struct AttentionScratch {
     PackedB keys, values;
     std::vector<float> scores;
+    std::vector<float> inv_sum;  // 1 / (sum of a query row's exps): softmax's normalisation, applied to the context
 };
 
 /// Activations of one group of whole sequences run by one thread (BertModel::forward's sequence-parallel

@@ -23,14 +23,10 @@ void pack_rows(const float* w, std::size_t n, std::size_t k, std::size_t ld, Pac
     out.k = k;
     out.data.ensure(out.panels() * k * kGemmPanel);
     float* dst = out.data.data();
+    const GemmKernels& kern = gemm_kernels();
     for (std::size_t p = 0; p < out.panels(); ++p) {
         const std::size_t cols = std::min(kGemmPanel, n - p * kGemmPanel);
-        float* panel = dst + p * k * kGemmPanel;
-        for (std::size_t i = 0; i < k; ++i) {
-            float* row = panel + i * kGemmPanel;
-            for (std::size_t j = 0; j < cols; ++j) row[j] = w[(p * kGemmPanel + j) * ld + i];
-            for (std::size_t j = cols; j < kGemmPanel; ++j) row[j] = 0.0f;
-        }
+        kern.pack_panel(w + p * kGemmPanel * ld, cols, k, ld, dst + p * k * kGemmPanel);
     }
 }
 

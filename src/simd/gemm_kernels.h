@@ -21,6 +21,8 @@ inline std::size_t gemm_k_block(std::size_t k) noexcept {
 
 namespace scalar {
 extern const GemmKernels kGemmKernels;
+/// GemmKernels::pack_panel in plain loops (the AVX2 table uses it too).
+void pack_panel(const float* w, std::size_t cols, std::size_t k, std::size_t ld, float* panel);
 }
 namespace avx2 {
 extern const GemmKernels kGemmKernels;

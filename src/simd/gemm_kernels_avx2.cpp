@@ -135,7 +135,7 @@ std::uint32_t scan(const float* a, std::size_t lda, const float* panel, std::siz
 
 }  // namespace
 
-const GemmKernels kGemmKernels{"avx2", &gemm_tile, 6, &scan};
+const GemmKernels kGemmKernels{"avx2", &gemm_tile, 6, &scan, &scalar::pack_panel};
 
 }  // namespace avx2
 }  // namespace quiver::simd::detail

@@ -5,6 +5,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "simd/gemm_kernels.h"
 #include "simd/gemm_tile_avx512_inl.h"
 
@@ -98,9 +100,57 @@ std::uint32_t scan(const float* a, std::size_t lda, const float* panel, std::siz
     return kScans[nr > 16 ? 1 : 0][mr](a, lda, panel, k, row_add, offset, scale, bound, d_out, hits);
 }
 
+// In-register transpose of a 16 x 16 block: r[j][i] becomes r[i][j]. Unpacks of floats and of pairs
+// within 128-bit lanes, then two rounds of 128-bit lane shuffles (64 shuffles in all).
+inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int q = 0; q < 8; ++q) {
+        t[2 * q] = _mm512_unpacklo_ps(r[2 * q], r[2 * q + 1]);
+        t[2 * q + 1] = _mm512_unpackhi_ps(r[2 * q], r[2 * q + 1]);
+    }
+    // u[4g + c], 128-bit lane L: rows 4g..4g+3 at column 4L + c.
+    __m512 u[16];
+    for (int g = 0; g < 4; ++g) {
+        const __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 1]);
+        const __m512d c2 = _mm512_castps_pd(t[4 * g + 2]), d2 = _mm512_castps_pd(t[4 * g + 3]);
+        u[4 * g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c2));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c2));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d2));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d2));
+    }
+    // Column 4L + c gathers lane L of u[c], u[4 + c], u[8 + c], u[12 + c].
+    for (int c = 0; c < 4; ++c) {
+        const __m512 x0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
+        const __m512 y0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
+        const __m512 x1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+        const __m512 y1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+        r[0 + c] = _mm512_shuffle_f32x4(x0, x1, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(x0, x1, 0xDD);
+        r[8 + c] = _mm512_shuffle_f32x4(y0, y1, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(y0, y1, 0xDD);
+    }
+}
+
+void pack_panel(const float* w, std::size_t cols, std::size_t k, std::size_t ld, float* panel) {
+    for (std::size_t i0 = 0; i0 < k; i0 += 16) {
+        const std::size_t n = std::min<std::size_t>(16, k - i0);
+        const __mmask16 m = tail_mask(n);
+        for (std::size_t half = 0; half < 2; ++half) {
+            __m512 r[16];
+#pragma GCC unroll 16
+            for (std::size_t j = 0; j < 16; ++j) {
+                const std::size_t col = half * 16 + j;
+                r[j] = col < cols ? _mm512_maskz_loadu_ps(m, w + col * ld + i0) : _mm512_setzero_ps();
+            }
+            transpose16(r);
+            for (std::size_t t = 0; t < n; ++t) _mm512_storeu_ps(panel + (i0 + t) * kPanel + half * 16, r[t]);
+        }
+    }
+}
+
 }  // namespace
 
-const GemmKernels kGemmKernels{"avx512", &gemm_tile, 12, &scan};
+const GemmKernels kGemmKernels{"avx512", &gemm_tile, 12, &scan, &pack_panel};
 
 }  // namespace avx512
 }  // namespace quiver::simd::detail

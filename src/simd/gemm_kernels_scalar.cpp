@@ -56,7 +56,15 @@ std::uint32_t scan(const float* a, std::size_t lda, const float* panel, std::siz
 
 }  // namespace
 
-const GemmKernels kGemmKernels{"scalar", &gemm_tile, 4, &scan};
+void pack_panel(const float* w, std::size_t cols, std::size_t k, std::size_t ld, float* panel) {
+    for (std::size_t i = 0; i < k; ++i) {
+        float* row = panel + i * kPanel;
+        for (std::size_t j = 0; j < cols; ++j) row[j] = w[j * ld + i];
+        for (std::size_t j = cols; j < kPanel; ++j) row[j] = 0.0f;
+    }
+}
+
+const GemmKernels kGemmKernels{"scalar", &gemm_tile, 4, &scan, &pack_panel};
 
 }  // namespace scalar
 }  // namespace quiver::simd::detail

@@ -189,6 +189,12 @@ TEST_F(CliContract, EncodeBuildSearchReportsDocumentIds) {
     EXPECT_EQ(hits, 12u);
     EXPECT_NE(s.err.find("2 queries in "), std::string::npos) << s.err;
     EXPECT_NE(s.err.find(" QPS"), std::string::npos) << s.err;
+    // --latency: one query per call, the same hits, per-query percentiles in the summary.
+    auto sl = run("search --index-file " + f("corpus.qvr") + " --queries " + f("queries.npy") + " --k 6 --latency");
+    ASSERT_EQ(sl.code, 0) << sl.err;
+    EXPECT_EQ(sl.out, s.out);
+    EXPECT_NE(sl.err.find("threads=1); latency p50 "), std::string::npos) << sl.err;
+    EXPECT_NE(sl.err.find(" ms, p99 "), std::string::npos) << sl.err;
     // The TREC run: 6 columns, ranks 1..6, scores descending, and eval reads it.
     const std::string trec = testing::read_bytes(f("run.trec"));
     EXPECT_EQ(count_lines(trec), 12u) << trec;

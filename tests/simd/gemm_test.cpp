@@ -13,6 +13,34 @@
 namespace quiver::simd {
 namespace {
 
+// GemmKernels::pack_panel (pack_rows' transpose) at every level: every element lands where the contract
+// says, the columns past `cols` are zero, and nothing past k rows of the panel is written.
+TEST(GemmPack, PackPanelIsTheTransposeAtEveryLevel) {
+    std::mt19937 rng(17);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (int level = 0; level <= 2; ++level) {
+        const GemmKernels* kern = gemm_kernels_for(static_cast<SimdLevel>(level));
+        if (kern == nullptr) continue;
+        for (const std::size_t k : {1, 5, 15, 16, 17, 32, 33, 100}) {
+            for (const std::size_t cols : {1, 7, 15, 16, 17, 31, 32}) {
+                const std::size_t ld = k + 5;
+                std::vector<float> w(cols * ld);
+                for (auto& x : w) x = nd(rng);
+                std::vector<float> panel((k + 1) * kGemmPanel, -9.0f);
+                kern->pack_panel(w.data(), cols, k, ld, panel.data());
+                for (std::size_t i = 0; i < k; ++i) {
+                    for (std::size_t j = 0; j < kGemmPanel; ++j) {
+                        const float want = j < cols ? w[j * ld + i] : 0.0f;
+                        ASSERT_EQ(panel[i * kGemmPanel + j], want)
+                            << kern->name << " k " << k << " cols " << cols << " i " << i << " j " << j;
+                    }
+                }
+                for (std::size_t j = 0; j < kGemmPanel; ++j) ASSERT_EQ(panel[k * kGemmPanel + j], -9.0f) << kern->name;
+            }
+        }
+    }
+}
+
 // GemmKernels::scan: every (row, column) whose distance offset[j] + add[r] + scale * (a_r . q_j) is at
 // most bound[j] is reported, with its distance, and nothing else; rows with nothing kept are untouched.
 TEST(GemmScan, KeepsExactlyTheDistancesUnderTheBoundsAtEveryLevel) {

@@ -102,6 +102,9 @@ struct GemmKernels {
     std::uint32_t (*scan)(const float* a, std::size_t lda, const float* panel, std::size_t k, std::size_t mr,
                           std::size_t nr, const float* row_add, const float* offset, float scale, const float* bound,
                           float* d_out, std::uint32_t* hits);
+    /// One panel of pack_rows: panel[i * kGemmPanel + j] = w[j * ld + i] for i < k, j < cols <= kGemmPanel,
+    /// and 0 for cols <= j < kGemmPanel (a transpose: AVX-512 moves 16 x 16 blocks through registers).
+    void (*pack_panel)(const float* w, std::size_t cols, std::size_t k, std::size_t ld, float* panel);
 };
 
 /// The micro-kernel of the active level.

@@ -212,6 +212,11 @@ Result<BinaryReader> open_payload(const MappedFile& file, std::uint32_t kind,
 /// Checks one section's CRC-32 through the mapping: kDataLoss "'<path>': section 'VECS' (bytes a to
 /// b) is corrupt: checksum ..., expected ..." on a mismatch.
 Status verify_section(const MappedFile& file, const Section& section);
+/// verify_section that drops the section's pages from the process (`MappedFile::release`) every `chunk`
+/// bytes (64 MiB) as it goes, so checking a section that is otherwise read with `pread` (vectors left on
+/// disk) adds at most one chunk to the resident set instead of the whole section. Same result and message.
+Status verify_section_released(const MappedFile& file, const Section& section,
+                               std::uint64_t chunk = std::uint64_t{64} << 20);
 
 /// A check run once, on first use, from any thread: the first `run()` calls the function (e.g. the
 /// CRCs of a file's large sections and the structural checks of their contents) and every call

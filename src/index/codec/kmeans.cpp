@@ -1,6 +1,5 @@
 #include "index/codec/kmeans.h"
 
-#include <cblas.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,12 +8,9 @@
 #include <random>
 
 #include "quiver/core/thread_pool.h"
+#include "quiver/simd/gemm.h"
 
 namespace quiver::index::detail {
-namespace {
-constexpr std::size_t kRowBlock = 1024;
-}
-
 void assign_nearest(MatrixView<float> data, MatrixView<float> centroids, std::uint32_t* out_assign,
                     float* out_dist, std::size_t threads) {
     const std::size_t n = data.rows, k = centroids.rows, d = data.dim;
@@ -53,43 +49,60 @@ void assign_nearest(MatrixView<float> data, MatrixView<float> centroids, std::ui
         });
         return;
     }
-    // Centroid blocks keep the score tile bounded for large k.
-    const std::size_t cblock = std::min<std::size_t>(k, 4096);
-    std::vector<float> scores(kRowBlock * cblock);
-    std::vector<float> best(kRowBlock);
-    for (std::size_t r0 = 0; r0 < n; r0 += kRowBlock) {
-        const std::size_t rn = std::min(kRowBlock, n - r0);
-        std::fill(best.begin(), best.end(), INFINITY);
-        for (std::size_t c0 = 0; c0 < k; c0 += cblock) {
-            const std::size_t cn = std::min(cblock, k - c0);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rn), static_cast<int>(cn),
-                        static_cast<int>(d), 1.0f, data.row_ptr(r0), static_cast<int>(d), centroids.row_ptr(c0),
-                        static_cast<int>(d), 0.0f, scores.data(), static_cast<int>(cn));
-            pool.parallel_for(rn, [&](std::size_t i, std::size_t) {
-                const float* row = scores.data() + i * cn;
-                float b = best[i];
-                std::uint32_t arg = c0 == 0 ? 0 : out_assign[r0 + i];
-                for (std::size_t c = 0; c < cn; ++c) {
-                    const float v = cnorm[c0 + c] - 2.0f * row[c];
-                    if (v < b) {
-                        b = v;
-                        arg = static_cast<std::uint32_t>(c0 + c);
+    // The exact flat search's fused scan (simd/gemm.h GemmKernels::scan, as FlatIndex's batches run it):
+    // each worker packs 128 data rows as the panels (4 x 32 "queries") and streams the centroids
+    // through the micro-kernel as its rows, 12 at a time; d = |c|^2 - 2 x . c is compared with each data
+    // row's best so far while still in registers, so only improvements leave the kernel. (Debian's
+    // OpenBLAS, the previous scorer, runs generic SSE3 kernels on CPUs newer than its tables unless
+    // OPENBLAS_CORETYPE is set before it loads.) Centroids are taken in order and only a strictly
+    // smaller distance replaces the best, so ties keep the lower centroid.
+    const simd::GemmKernels& kern = simd::gemm_kernels();
+    constexpr std::size_t kPanels = 4;
+    constexpr std::size_t kRows = kPanels * simd::kGemmPanel;
+    const std::size_t mr = kern.mr;
+    pool.parallel_for((n + kRows - 1) / kRows, [&](std::size_t blk, std::size_t) {
+        const std::size_t r0 = blk * kRows;
+        const std::size_t rn = std::min(kRows, n - r0);
+        simd::PackedB rows;
+        simd::pack_rows(data.row_ptr(r0), rn, d, d, rows);
+        float best[kRows];
+        std::uint32_t arg[kRows] = {};
+        for (std::size_t j = 0; j < kRows; ++j) best[j] = j < rn ? INFINITY : -INFINITY;  // padding never kept
+        const float zero[simd::kGemmPanel] = {};
+        float d_out[16 * simd::kGemmPanel];
+        std::uint32_t hits[16];
+        for (std::size_t c = 0; c < k; c += mr) {
+            const std::size_t h = std::min(mr, k - c);
+            for (std::size_t p = 0; p < rows.panels(); ++p) {
+                const std::size_t nr = std::min(simd::kGemmPanel, rn - p * simd::kGemmPanel);
+                float* bound = best + p * simd::kGemmPanel;
+                std::uint32_t kept = kern.scan(centroids.row_ptr(c), d, rows.panel(p), d, h, nr, cnorm.data() + c, zero,
+                                               -2.0f, bound, d_out, hits);
+                while (kept != 0) {
+                    const auto r = static_cast<std::size_t>(__builtin_ctz(kept));
+                    kept &= kept - 1;
+                    for (std::uint32_t m = hits[r]; m != 0; m &= m - 1) {
+                        const auto j = static_cast<std::size_t>(__builtin_ctz(m));
+                        const float v = d_out[r * simd::kGemmPanel + j];
+                        if (v < bound[j]) {
+                            bound[j] = v;
+                            arg[p * simd::kGemmPanel + j] = static_cast<std::uint32_t>(c + r);
+                        }
                     }
                 }
-                best[i] = b;
-                out_assign[r0 + i] = arg;
-            }, 64);
+            }
         }
+        std::copy_n(arg, rn, out_assign + r0);
         if (out_dist != nullptr) {
             for (std::size_t i = 0; i < rn; ++i) {
                 double s = 0;
                 const float* x = data.row_ptr(r0 + i);
-                const float* c = centroids.row_ptr(out_assign[r0 + i]);
+                const float* c = centroids.row_ptr(arg[i]);
                 for (std::size_t j = 0; j < d; ++j) s += (double(x[j]) - c[j]) * (double(x[j]) - c[j]);
                 out_dist[r0 + i] = static_cast<float>(s);
             }
         }
-    }
+    });
 }
 
 Result<Matrix<float>> kmeans(MatrixView<float> data, const KMeansParams& p) {
