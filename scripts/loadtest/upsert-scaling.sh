@@ -25,7 +25,11 @@ for c in $conns; do
     "http://127.0.0.1:$port/collections/load" >/dev/null
   threads=$c
   [ "$threads" -gt 4 ] && threads=4
+  # The server's CPU time (user + system) over the run, per acknowledged write: steadier than the rate
+  # on a shared machine (work still queued in memory at the end is not counted).
+  cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   out=$(wrk -t "$threads" -c "$c" -d "${secs}s" -s "$here/upsert.lua" "http://127.0.0.1:$port")
+  cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   line=$(echo "$out" | grep '^RESULT')
   rate=$(echo "$line" | sed 's/.* rate=\([0-9.]*\).*/\1/')
   # documents, writes per log fsync (group commit), writes that stalled behind flushes, segments
@@ -39,7 +43,9 @@ print(" ".join("%s=%s" % (k, s.get(k, "?")) for k in keys) + " writes_per_fsync=
     echo "documents=?")
   [ -z "$base" ] && base=$rate
   ratio=$(python3 -c "print(f'{float($rate)/float($base):.2f}')")
-  echo "connections=$c upserts_per_s=$rate vs_1_connection=${ratio}x $stats $line"
+  reqs=$(echo "$line" | sed 's/.*requests=\([0-9]*\).*/\1/')
+  cpu=$(python3 -c "print(round(($cpu1 - $cpu0) / $(getconf CLK_TCK) * 1e6 / max(1, $reqs)))")
+  echo "connections=$c upserts_per_s=$rate vs_1_connection=${ratio}x $stats server_cpu_us_per_write=$cpu $line"
   kill $pid
   wait $pid 2>/dev/null || true
   trap - EXIT

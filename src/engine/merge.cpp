@@ -1,5 +1,7 @@
 // Background merging: persists in-memory segments, reclaims deleted documents, advances the WAL
 // checkpoint and replaces MANIFEST. See collection.h for the locking contract.
+#include <pthread.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -124,7 +126,10 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
     // graphs continue its graphs instead of being rebuilt (a tiered merge would otherwise re-insert
     // every vector each time its segment is merged).
     SegmentBuildOptions build;
-    build.threads = options.build_threads;
+    // Background merges build with merge_threads (one: a lone build walks the graph without locks,
+    // the cheapest per vector, and leaves the other cores to requests); flush() and optimize(), which
+    // a caller waits for, with build_threads.
+    build.threads = (force_flush || all) ? options.build_threads : std::max<std::size_t>(options.merge_threads, 1);
     build.collection_documents = live_docs;
     std::vector<std::size_t> order(sources.size());
     for (std::size_t si = 0; si < sources.size(); ++si) order[si] = si;
@@ -259,6 +264,8 @@ void Collection::Impl::merger_loop() {
     // merger at a lower nice value starved under sustained load (a few percent of a core against busy
     // request threads), in-memory segments piled up and every search paid for them. Writers are held back
     // instead when merges fall behind (stall_memory_segments).
+    // Named, so profiles (perf report --sort comm) and top -H tell merges from requests.
+    ::pthread_setname_np(::pthread_self(), "quiver-merge");
     auto wait = std::chrono::milliseconds(200);
     while (true) {
         {

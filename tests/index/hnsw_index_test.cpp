@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <set>
 
+#include "index/hnsw/hnsw_graph.h"
 #include "index/hnsw/scratch.h"
 #include "index/index_testing.h"
 #include "quiver/index/flat_index.h"
@@ -59,6 +61,37 @@ TEST(HnswIndex, RecallFloorOnRandomData) {
     // Higher ef never hurts much: recall grows with ef.
     auto low = *idx->search(queries, {.k = 10, .ef = 10});
     EXPECT_LE(recall_at_k(result_labels(low), truth, 10), recall_at_k(result_labels(r), truth, 10) + 1e-9);
+}
+
+// A one-thread add walks the graph without locks (the sorted-beam walk of queries; the checked walk
+// once labels were replaced): the graph it builds is as good as a two-thread build's, for every
+// metric, after a second batch that replaces labels (tombstoned nodes the walk must pass) and is large
+// enough for the reachability check to run.
+TEST(HnswIndex, OneThreadBuildWithoutLocksKeepsQuality) {
+    auto base = testing::clustered_matrix(3000, 32, 30, 41);
+    auto queries = testing::clustered_matrix(100, 32, 30, 42);
+    for (const Metric metric : {Metric::kL2, Metric::kInnerProduct, Metric::kCosine}) {
+        const std::size_t ef = metric == Metric::kInnerProduct ? 300 : 100;
+        const auto truth = brute_force(base, queries, 10, metric);
+        double recall[2] = {0, 0};
+        for (const std::size_t threads : {std::size_t{1}, std::size_t{2}}) {
+            auto idx = *HnswIndex::create(32, metric, {.M = 16, .ef_construction = 64, .threads = threads});
+            // Rows 0..1499, then rows 1200..2999 under labels 1200..2999: 300 replaced (tombstones,
+            // too few to compact), 1,500 new.
+            ASSERT_TRUE(idx->add(base.view().slice(0, 1500), sequential_labels(1500)).ok());
+            ASSERT_TRUE(idx->add(base.view().slice(1200, 1800), sequential_labels(1800, 1200)).ok());
+            EXPECT_EQ(idx->info().size, 3000u);
+            EXPECT_EQ(idx->slots(), 3300u);
+            // (Inner product is not a metric: the narrow-search repairs can cut a node off again, with
+            // one thread or two alike.)
+            if (metric != Metric::kInnerProduct) {
+                EXPECT_EQ(idx->unreachable_count(), 0u) << simd::to_string(metric) << " threads " << threads;
+            }
+            recall[threads - 1] = recall_at_k(result_labels(*idx->search(queries, {.k = 10, .ef = ef})), truth, 10);
+        }
+        EXPECT_GE(recall[0], metric == Metric::kInnerProduct ? 0.8 : 0.9) << simd::to_string(metric);
+        EXPECT_GE(recall[0], recall[1] - 0.02) << simd::to_string(metric);
+    }
 }
 
 TEST(HnswIndex, IncrementalAddsMatchOneShotQuality) {
@@ -477,6 +510,80 @@ TEST(HnswSortedBeam, MatchesReferenceUnderRandomInsertsAndPops) {
         EXPECT_GT(pops, 50u) << ef;
         EXPECT_GT(inserts, 80u) << ef;
         EXPECT_GT(rejected, 10u) << ef;
+    }
+}
+
+// connect() prunes a full settled list (the output of a selection) plus one new link with
+// select_with_added, which skips the comparisons whose outcome the settled list already fixes. It must
+// give exactly what the full heuristic (select_neighbors) gives. The lists evolve as connect() makes
+// them: a list below its cap takes a new link by appending it (and is no longer settled), a full one
+// is pruned by the heuristic (and is settled again). Random data (the heuristic keeps nearly every
+// link, so lists stay full) and clustered data (it drops many), every metric, caps 32 and 4.
+TEST(HnswSelect, AddingToASettledListEqualsTheFullHeuristic) {
+    using detail::Candidate;
+    for (const Metric metric : {Metric::kL2, Metric::kCosine, Metric::kInnerProduct}) {
+        for (const bool clustered : {false, true}) {
+            const std::size_t n = 600, dim = 24;
+            auto data = clustered ? testing::clustered_matrix(n, dim, 12, 31) : testing::random_matrix(n, dim, 32);
+            if (metric == Metric::kCosine) {
+                for (std::size_t r = 0; r < n; ++r) simd::normalize(data.row_ptr(r), dim);
+            }
+            HnswGraph g;
+            ASSERT_TRUE(g.init(dim, metric, {.M = 16, .ef_construction = 64}).ok());
+            g.reserve(n);
+            for (std::uint32_t s = 0; s < n; ++s) std::memcpy(g.payload_mut(s), data.row_ptr(s), dim * sizeof(float));
+            g.count = n;
+            std::mt19937 rng(clustered ? 5 : 6);
+            std::size_t checked = 0, added_dropped = 0, links_dropped = 0;
+            for (const std::size_t cap : {std::size_t{32}, std::size_t{4}}) {
+                for (int trial = 0; trial < 40; ++trial) {
+                    const std::uint32_t base = static_cast<std::uint32_t>(rng() % n);
+                    const float* bv = g.vec(base);
+                    auto candidate = [&](std::uint32_t s) { return Candidate(g.dist(g.vec(s), bv, dim), s); };
+                    // A settled list: the heuristic over 2 * cap random candidates.
+                    std::vector<Candidate> list;
+                    std::set<std::uint32_t> used{base};
+                    while (list.size() < 2 * cap) {
+                        const auto s = static_cast<std::uint32_t>(rng() % n);
+                        if (used.insert(s).second) list.push_back(candidate(s));
+                    }
+                    std::sort(list.begin(), list.end());
+                    g.select_neighbors(list, cap);
+                    bool settled = true;
+                    for (int step = 0; step < 100 && used.size() < n; ++step) {
+                        auto s = static_cast<std::uint32_t>(rng() % n);
+                        while (used.count(s) != 0) s = static_cast<std::uint32_t>(rng() % n);
+                        used.insert(s);
+                        if (list.size() < cap) {  // room: appended, unsettled
+                            list.push_back(candidate(s));
+                            settled = false;
+                            continue;
+                        }
+                        std::vector<Candidate> full = list;
+                        full.push_back(candidate(s));
+                        std::sort(full.begin(), full.end());
+                        std::vector<Candidate> fast = full;
+                        g.select_neighbors(full, cap);
+                        if (settled) {
+                            g.select_with_added(fast, cap, s);
+                            ASSERT_EQ(fast, full) << simd::to_string(metric) << " cap " << cap << " trial " << trial
+                                                  << " step " << step;
+                            ++checked;
+                            added_dropped += std::none_of(full.begin(), full.end(),
+                                                          [&](const Candidate& c) { return c.second == s; });
+                            links_dropped += list.size() + 1 - full.size();
+                        }
+                        list = std::move(full);
+                        settled = true;
+                    }
+                }
+            }
+            // Many prunes compared, with both outcomes: the new link refused, and old links dropped.
+            const std::string what = std::string(simd::to_string(metric)) + (clustered ? " clustered" : " random");
+            EXPECT_GT(checked, 500u) << what;
+            EXPECT_GT(added_dropped, 50u) << what;
+            EXPECT_GT(links_dropped, 50u) << what;
+        }
     }
 }
 

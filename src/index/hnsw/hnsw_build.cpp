@@ -35,15 +35,47 @@ void HnswGraph::select_neighbors(std::vector<Candidate>& sorted, std::size_t m) 
     sorted.resize(kept);
 }
 
+void HnswGraph::select_with_added(std::vector<Candidate>& sorted, std::size_t m, std::uint32_t added) const {
+    // As select_neighbors, skipping the comparisons whose outcome is known: every candidate but `added`
+    // passes against each closer one of them (the settled list), so a candidate before `added` is kept,
+    // `added` is tested against those, and a later one only against `added` (when it was kept).
+    if (sorted.size() < m) return;  // as select_neighbors: room for every candidate
+    const float* av = vec(added);
+    std::size_t kept = 0;
+    bool after = false;
+    bool added_kept = false;
+    for (std::size_t i = 0; i < sorted.size() && kept < m; ++i) {
+        const Candidate c = sorted[i];
+        bool good = true;
+        if (c.second == added) {
+            after = true;
+            for (std::size_t j = 0; j < kept; ++j) {
+                if (dist(av, vec(sorted[j].second), dim) < c.first) {
+                    good = false;
+                    break;
+                }
+            }
+            added_kept = good;
+        } else if (after && added_kept) {
+            good = !(dist(vec(c.second), av, dim) < c.first);
+        }
+        if (good) sorted[kept++] = c;
+    }
+    sorted.resize(kept);
+}
+
 std::uint32_t HnswGraph::connect(std::uint32_t slot, std::vector<Candidate>& found, int level) {
     std::sort(found.begin(), found.end());
     select_neighbors(found, params.M);
     const std::size_t cap = max_links(level);
+    const std::uint32_t level_bit = std::uint32_t{1} << level;
+    const bool track = !settled.empty();
     {
         locks.lock(slot);
         std::uint32_t* own = links(slot, level);
         own[0] = static_cast<std::uint32_t>(found.size());
         for (std::size_t i = 0; i < found.size(); ++i) own[1 + i] = found[i].second;
+        if (track) settled[slot] &= ~level_bit;
         locks.unlock(slot);
     }
     const float* sv = vec(slot);
@@ -59,15 +91,21 @@ std::uint32_t HnswGraph::connect(std::uint32_t slot, std::vector<Candidate>& fou
             if (cnt < cap) {
                 l[1 + cnt] = slot;
                 l[0] = cnt + 1;
+                if (track) settled[n] &= ~level_bit;
             } else {
                 const float* nv = vec(n);
                 pruned.clear();
                 pruned.emplace_back(dist(sv, nv, dim), slot);
                 for (std::uint32_t i = 0; i < cnt; ++i) pruned.emplace_back(dist(vec(l[1 + i]), nv, dim), l[1 + i]);
                 std::sort(pruned.begin(), pruned.end());
-                select_neighbors(pruned, cap);
+                if (track && (settled[n] & level_bit) != 0) {
+                    select_with_added(pruned, cap, slot);
+                } else {
+                    select_neighbors(pruned, cap);
+                }
                 l[0] = static_cast<std::uint32_t>(pruned.size());
                 for (std::size_t i = 0; i < pruned.size(); ++i) l[1 + i] = pruned[i].second;
+                if (track) settled[n] |= level_bit;  // a selection's output: settled
             }
         }
         locks.unlock(n);
@@ -75,7 +113,7 @@ std::uint32_t HnswGraph::connect(std::uint32_t slot, std::vector<Candidate>& fou
     return found.empty() ? slot : found.front().second;
 }
 
-void HnswGraph::insert(std::uint32_t slot) {
+void HnswGraph::insert(std::uint32_t slot, bool concurrent) {
     const int level = levels[slot];
     std::unique_lock<std::mutex> raise_lock(global);
     const int top = max_level.load(std::memory_order_acquire);
@@ -87,16 +125,24 @@ void HnswGraph::insert(std::uint32_t slot) {
         return;
     }
     const float* q = vec(slot);
-    if (level < top) cur = greedy_descent<true>(q, cur, top, level);
+    if (level < top) cur = concurrent ? greedy_descent<true>(q, cur, top, level) : greedy_descent<false>(q, cur, top, level);
 
     detail::ScratchLease lease(scratch_pool);
     Scratch& scratch = *lease;
     std::vector<Candidate> found;
     for (int l = std::min(level, top); l >= 0; --l) {
+        // Alone (no concurrent insert), the walk reads link lists in place: the unlocked walks (the
+        // sorted beam of queries when nothing is deleted) instead of copying each list under its lock.
         if (num_deleted == 0) {
-            search_layer<true, false>(q, cur, l, params.ef_construction, nullptr, scratch);
-        } else {
+            if (concurrent) {
+                search_layer<true, false>(q, cur, l, params.ef_construction, nullptr, scratch);
+            } else {
+                search_layer<false, false>(q, cur, l, params.ef_construction, nullptr, scratch);
+            }
+        } else if (concurrent) {
             search_layer<true, true>(q, cur, l, params.ef_construction, nullptr, scratch);
+        } else {
+            search_layer<false, true>(q, cur, l, params.ef_construction, nullptr, scratch);
         }
         found.assign(scratch.results.begin(), scratch.results.end());
         if (found.empty()) found.emplace_back(dist(q, vec(cur), dim), cur);  // a deleted entry point
@@ -133,7 +179,7 @@ std::vector<std::uint8_t> HnswGraph::reachable_from_entry() const {
 }
 
 void HnswGraph::link_in(std::uint32_t u, const std::vector<Candidate>& nearest,
-                        std::vector<std::uint32_t>& in_degree) {
+                        std::vector<std::uint32_t>& in_degree, std::vector<std::uint32_t>* cut) {
     // Among the few nearest (a search for u expands them): prefer one with a free slot; else the
     // nearest whose farthest link targets a node with another in-link (so the replacement cuts
     // nobody off); else the nearest.
@@ -162,6 +208,7 @@ void HnswGraph::link_in(std::uint32_t u, const std::vector<Candidate>& nearest,
             }
             if (l[0] == 0 || (pass == 0 && in_degree[l[1 + worst]] < 2)) continue;
             --in_degree[l[1 + worst]];
+            if (cut != nullptr) cut->push_back(l[1 + worst]);
             l[1 + worst] = u;
             ++in_degree[u];
             return;
@@ -169,12 +216,13 @@ void HnswGraph::link_in(std::uint32_t u, const std::vector<Candidate>& nearest,
     }
 }
 
-std::vector<std::uint32_t> HnswGraph::lost_nodes(std::size_t ef, std::size_t threads) const {
+std::vector<std::uint32_t> HnswGraph::lost_nodes(std::size_t ef, std::size_t threads,
+                                                 const std::vector<std::uint32_t>* among) const {
     const int top = max_level.load();
     std::vector<std::vector<std::uint32_t>> per_worker(std::max<std::size_t>(threads, 1));
     ThreadPool pool(threads);
-    pool.parallel_for(count, [&](std::size_t i, std::size_t worker) {
-        const auto u = static_cast<std::uint32_t>(i);
+    pool.parallel_for(among ? among->size() : count, [&](std::size_t i, std::size_t worker) {
+        const auto u = among ? (*among)[i] : static_cast<std::uint32_t>(i);
         if (deleted[u]) return;
         detail::ScratchLease lease(scratch_pool);
         Scratch& scratch = *lease;
@@ -245,11 +293,17 @@ std::size_t HnswGraph::repair_reachability() {
 
     // Reachable is not enough: a node whose only in-links come from far-away nodes is missed by a
     // beam search for its own vector. Every live node is searched for with a narrow beam; a node
-    // not found gets in-links from the nearest nodes that search found.
+    // not found gets in-links from the nearest nodes that search found. The later rounds search again
+    // only for what the previous round's repairs may have cut off: the nodes it repaired and those
+    // whose in-link a repair took (link_in replacing a full list's farthest link); every other node
+    // was found and kept its in-links.
     const std::size_t ef_check = std::max<std::size_t>(32, max_m0);
+    std::vector<std::uint32_t> recheck;
     for (int round = 0; round < 4; ++round) {
-        const std::vector<std::uint32_t> lost = lost_nodes(ef_check, resolve_threads(params.threads));
+        const std::vector<std::uint32_t> lost =
+            lost_nodes(ef_check, resolve_threads(params.threads), round == 0 ? nullptr : &recheck);
         if (lost.empty()) break;
+        recheck = lost;
         std::vector<std::uint32_t> in_degree(count, 0);
         for (std::uint32_t s = 0; s < count; ++s) {
             const std::uint32_t* l = links(s, 0);
@@ -269,10 +323,15 @@ std::size_t HnswGraph::repair_reachability() {
                 const std::uint32_t* l = links(found[j].second, 0);
                 bool present = false;
                 for (std::uint32_t i = 0; i < l[0] && !present; ++i) present = l[1 + i] == u;
-                if (!present) link_in(u, std::vector<Candidate>(found.begin() + static_cast<long>(j), found.end()), in_degree);
+                if (!present) {
+                    link_in(u, std::vector<Candidate>(found.begin() + static_cast<long>(j), found.end()), in_degree,
+                            &recheck);
+                }
             }
             ++repaired;
         }
+        std::sort(recheck.begin(), recheck.end());
+        recheck.erase(std::unique(recheck.begin(), recheck.end()), recheck.end());
     }
     return repaired;
 }

@@ -115,6 +115,11 @@ struct HnswGraph {
     std::unordered_map<std::uint64_t, std::uint32_t> slot_of;  // live label -> slot
     std::size_t num_deleted = 0;
     std::size_t unchecked_inserts = 0;  // inserts since the last reachability check
+    // During HnswIndex::add only (empty otherwise): per slot, bit l set when its level-l list is the
+    // output of a select_neighbors over candidates sorted by their distance to it (so each link passes
+    // the heuristic against every closer link), written under the slot's lock. Lets connect() prune a
+    // full list with select_with_added instead of re-running the whole heuristic.
+    std::vector<std::uint32_t> settled;
 
     std::atomic<std::uint32_t> entry{0};
     std::atomic<int> max_level{-1};
@@ -185,22 +190,29 @@ struct HnswGraph {
 
     // --- hnsw_build.cpp ---------------------------------------------------------------------
     int random_level();
-    /// Links slot (vector, level and upper blocks already in place) into the graph. Thread-safe
-    /// against other insert() calls.
-    void insert(std::uint32_t slot);
+    /// Links slot (vector, level and upper blocks already in place) into the graph. With `concurrent`,
+    /// thread-safe against other insert() calls (its walks copy link lists under their locks); without,
+    /// the only thread touching the graph.
+    void insert(std::uint32_t slot, bool concurrent = true);
     /// hnswlib's getNeighborsByHeuristic2 over candidates sorted ascending by distance to the base.
     void select_neighbors(std::vector<detail::Candidate>& sorted, std::size_t m) const;
+    /// select_neighbors(sorted, m) for a settled list (see `settled`) plus the candidate `added`: the
+    /// same result, computing only the distances that involve `added`.
+    void select_with_added(std::vector<detail::Candidate>& sorted, std::size_t m, std::uint32_t added) const;
     std::uint32_t connect(std::uint32_t slot, std::vector<detail::Candidate>& found, int level);
     /// Level-0 nodes reachable from the entry point (breadth-first over level-0 links), as flags.
     std::vector<std::uint8_t> reachable_from_entry() const;
     /// Finds live nodes no search can reach (no level-0 path from the entry point) and gives each
     /// an in-link from its nearest reachable node. Single-threaded. Returns the nodes repaired.
     std::size_t repair_reachability();
-    /// Live nodes a search for their own vector (beam `ef`) does not find, ascending.
-    std::vector<std::uint32_t> lost_nodes(std::size_t ef, std::size_t threads) const;
-    /// Gives u a level-0 in-link from the first suitable node of `nearest` (sorted ascending).
+    /// Live nodes a search for their own vector (beam `ef`) does not find, ascending; only the nodes
+    /// of `among` (ascending) when given, else every node.
+    std::vector<std::uint32_t> lost_nodes(std::size_t ef, std::size_t threads,
+                                          const std::vector<std::uint32_t>* among = nullptr) const;
+    /// Gives u a level-0 in-link from the first suitable node of `nearest` (sorted ascending). When that
+    /// replaces a full list's farthest link, the node that lost its in-link is appended to `cut`.
     void link_in(std::uint32_t u, const std::vector<detail::Candidate>& nearest,
-                 std::vector<std::uint32_t>& in_degree);
+                 std::vector<std::uint32_t>& in_degree, std::vector<std::uint32_t>* cut = nullptr);
 
     // --- hnsw_search.cpp --------------------------------------------------------------------
     using Scratch = detail::SearchScratch;

@@ -231,16 +231,19 @@ Status HnswIndex::add(MatrixView<float> vectors, std::span<const Label> labels) 
 
     std::size_t begin = 0;
     if (g.max_level.load() < 0) {
-        g.insert(static_cast<std::uint32_t>(first));
+        g.insert(static_cast<std::uint32_t>(first), false);
         begin = 1;
     }
     ThreadPool pool(resolve_threads(g.params.threads));
+    const bool concurrent = pool.size() > 1 && n - begin > 1;
     ProgressBar* progress = progress_;
     if (progress) progress->add(begin);
+    g.settled.assign(g.count, 0);  // lists from before this call count as unsettled
     pool.parallel_for(n - begin, [&](std::size_t i, std::size_t) {
-        g.insert(static_cast<std::uint32_t>(first + begin + i));
+        g.insert(static_cast<std::uint32_t>(first + begin + i), concurrent);
         if (progress) progress->add(1);
     }, 16);
+    std::vector<std::uint32_t>().swap(g.settled);
     // Every live node must be findable from the entry point. The check searches for every node
     // (a narrow beam), so it runs once half the slots were inserted since the last one: a one-shot
     // build (segment, merge, compaction) always ends with it; amortised, it costs at most two
