@@ -291,22 +291,14 @@ std::vector<ScoredDoc> maxscore(std::vector<ActiveTerm> terms, std::size_t k, co
 // a window of kWindow documents into accumulators in a tight loop, in query order (so each score is
 // the float the exhaustive reference sums), and the window's documents scoring above the k-th score
 // are offered in ascending order, the mask tested only for them. Before a window is decoded its lists'
-// block bounds are summed: when that cannot beat the k-th score, the window is skipped; when the
-// smallest of them together cannot, those lists are only probed for the documents the others bring
-// (Lucene's MaxScoreBulkScorer), and the scores are still summed in query order.
+// block bounds are summed: when that cannot beat the k-th score, the window is skipped.
 template <class Contribution, class Allow>
 std::vector<ScoredDoc> window_scan(std::vector<ActiveTerm> terms, std::size_t k, const Contribution& contrib,
                                    Allow& allow, TopKStats* stats, float floor) {
     if (k == 0) return {};
     constexpr DocIndex kWindow = 2048;
-    const std::size_t n = terms.size();
-    const float slack = order_slack(n);
     TopKHeap heap(k, floor);
     std::vector<float> acc(kWindow, 0.0f);
-    std::vector<float> wbound(n, 0.0f);       // each list's bound over the window
-    std::vector<std::size_t> by_bound(n);     // term indices, smallest window bound first
-    std::vector<std::uint8_t> essential(n);
-    std::vector<float> parts;                 // split windows: the essential lists' contributions, kWindow per term
     std::uint64_t added = 0;
     std::uint64_t skipped = 0;
     for (;;) {
@@ -314,18 +306,10 @@ std::vector<ScoredDoc> window_scan(std::vector<ActiveTerm> terms, std::size_t k,
         for (const ActiveTerm& t : terms) start = std::min(start, t.cursor.doc());
         if (start == kTerminated) break;
         const DocIndex last = start >= kTerminated - kWindow ? kTerminated - 1 : start + (kWindow - 1);
-        // Non-essential lists (MaxScore within the window, as Lucene's MaxScoreBulkScorer): the lists of
-        // smallest window bounds whose bounds together cannot beat the k-th score. A document needs an
-        // essential list's posting to enter, so only those are scanned; the others are probed, by seeking,
-        // for the documents the essential lists bring whose partial score plus their bounds can enter.
-        float ne_bound = 0.0f;
-        std::size_t non_essential = 0;
         if (heap.pruning()) {
-            const float threshold = heap.threshold();
             float bound = 0.0f;
-            for (std::size_t t = 0; t < n; ++t) {
-                PostingCursor& c = terms[t].cursor;
-                wbound[t] = 0.0f;
+            for (ActiveTerm& t : terms) {
+                PostingCursor& c = t.cursor;
                 if (c.doc() > last) continue;
                 DocIndex end = c.shallow_seek(c.doc());
                 float m = c.block_max_score();
@@ -334,100 +318,39 @@ std::vector<ScoredDoc> window_scan(std::vector<ActiveTerm> terms, std::size_t k,
                     if (end == kTerminated) break;
                     m = std::max(m, c.block_max_score());
                 }
-                wbound[t] = terms[t].query_weight * contrib.bound(m) * kBoundSlack;
-                bound += wbound[t];
+                bound += t.query_weight * contrib.bound(m) * kBoundSlack;
             }
-            if (bound * slack <= threshold) {
+            if (bound * order_slack(terms.size()) <= heap.threshold()) {
                 ++skipped;
                 for (ActiveTerm& t : terms) {
                     if (t.cursor.doc() <= last) t.cursor.seek(last + 1);
                 }
                 continue;
             }
-            for (std::size_t t = 0; t < n; ++t) by_bound[t] = t;
-            std::sort(by_bound.begin(), by_bound.end(), [&](std::size_t a, std::size_t b) { return wbound[a] < wbound[b]; });
-            while (non_essential < n && (ne_bound + wbound[by_bound[non_essential]]) * slack <= threshold) {
-                ne_bound += wbound[by_bound[non_essential++]];
-            }
         }
         std::uint64_t touched[kWindow / 64] = {};
-        if (non_essential == 0) {
-            for (ActiveTerm& t : terms) {
-                const float w = t.query_weight;
-                t.cursor.for_each_through(last, [&](DocIndex d, float x) {
-                    const DocIndex i = d - start;
-                    acc[i] += contrib(w, d, x);
-                    touched[i >> 6] |= std::uint64_t{1} << (i & 63u);
-                    ++added;
-                });
-            }
-            // Only the accumulators a posting touched are read (and reset), in ascending order.
-            float threshold = heap.threshold();
-            for (std::size_t wi = 0; wi < kWindow / 64; ++wi) {
-                for (std::uint64_t bits = touched[wi]; bits != 0; bits &= bits - 1) {
-                    const std::size_t i = wi * 64 + static_cast<std::size_t>(std::countr_zero(bits));
-                    const float s = acc[i];
-                    acc[i] = 0.0f;
-                    if (!(s > threshold)) continue;
-                    const DocIndex d = start + static_cast<DocIndex>(i);
-                    if (!allow(d)) continue;
-                    heap.offer(d, s);
-                    threshold = heap.threshold();
-                }
-            }
-            continue;
-        }
-        // A split window. Each essential list writes its contributions into its own row of `parts` (one
-        // posting per document), `acc` takes their partial sums; a candidate's score is then summed in
-        // query order from its parts and probes (the reference's float).
-        if (parts.empty()) parts.assign(n * kWindow, 0.0f);
-        std::fill(essential.begin(), essential.end(), std::uint8_t{1});
-        for (std::size_t j = 0; j < non_essential; ++j) essential[by_bound[j]] = 0;
-        for (std::size_t t = 0; t < n; ++t) {
-            if (!essential[t]) continue;
-            const float w = terms[t].query_weight;
-            float* row = parts.data() + t * kWindow;
-            terms[t].cursor.for_each_through(last, [&](DocIndex d, float x) {
+        for (ActiveTerm& t : terms) {
+            const float w = t.query_weight;
+            t.cursor.for_each_through(last, [&](DocIndex d, float x) {
                 const DocIndex i = d - start;
-                const float y = contrib(w, d, x);
-                row[i] = y;
-                acc[i] += y;
+                acc[i] += contrib(w, d, x);
                 touched[i >> 6] |= std::uint64_t{1} << (i & 63u);
                 ++added;
             });
         }
+        // Only the accumulators a posting touched are read (and reset), in ascending order.
         float threshold = heap.threshold();
         for (std::size_t wi = 0; wi < kWindow / 64; ++wi) {
             for (std::uint64_t bits = touched[wi]; bits != 0; bits &= bits - 1) {
                 const std::size_t i = wi * 64 + static_cast<std::size_t>(std::countr_zero(bits));
-                const float partial = acc[i];
+                const float s = acc[i];
                 acc[i] = 0.0f;
-                const bool candidate = (partial + ne_bound) * slack > threshold;
+                if (!(s > threshold)) continue;
                 const DocIndex d = start + static_cast<DocIndex>(i);
-                float s = 0.0f;
-                for (std::size_t t = 0; t < n; ++t) {
-                    if (essential[t]) {
-                        float& x = parts[t * kWindow + i];
-                        s += x;
-                        x = 0.0f;
-                    } else if (candidate) {
-                        PostingCursor& c = terms[t].cursor;
-                        if (c.doc() < d) c.seek(d);
-                        if (c.doc() == d) {
-                            s += contrib(terms[t].query_weight, d, c.weight());
-                            ++added;
-                        }
-                    }
-                }
-                if (!candidate || !(s > threshold)) continue;
                 if (!allow(d)) continue;
                 heap.offer(d, s);
                 threshold = heap.threshold();
             }
-        }
-        for (std::size_t j = 0; j < non_essential; ++j) {
-            PostingCursor& c = terms[by_bound[j]].cursor;
-            if (c.doc() <= last) c.seek(last + 1);
         }
     }
     if (stats != nullptr) {

@@ -36,9 +36,7 @@
 /// list adding its postings to the window's accumulators in query order (the exhaustive reference's
 /// summation order, so scores are bit-identical to it), then the accumulators above the k-th score
 /// offered in ascending order (the mask tested only for them); a window whose lists' block bounds
-/// cannot beat the k-th score is skipped undecoded, and in a window where the lists of smallest bounds
-/// cannot beat it together, only the other lists are scanned and those are probed (by seeking) for the
-/// documents whose partial score plus their bounds can still enter (Lucene's MaxScoreBulkScorer).
+/// cannot beat the k-th score is skipped undecoded.
 ///
 /// Results are exact and bit-identical to `search_exhaustive`: every regime (MaxScore, kSeek, kBitmap,
 /// the window scan) sums a document's contributions in query order, as the reference does, so a
