@@ -3,7 +3,8 @@
 # a fresh copy of one pristine 100k-document store (writes during a run change the store).
 # Usage: scripts/loadtest/mixed-ab.sh BUILD_A BUILD_B WORK_DIR [ROUNDS] [SECONDS]
 # The first call ingests WORK_DIR/pristine with BUILD_A's quiver (the stores must be readable by both).
-# Prints one line per run: build, req/s, p50/p90/p99/max, errors. CONNECTIONS overrides 64.
+# Prints one line per run: build, req/s, p50/p90/p99/max, errors. CONNECTIONS overrides 64; THREADS_A and
+# THREADS_B set each side's server workers (default: serve's own).
 set -eu
 a=$1
 b=$2
@@ -21,15 +22,17 @@ if [ ! -d "$work/pristine/load" ]; then
 fi
 i=0
 while [ "$i" -lt "$rounds" ]; do
-  for build in "$a" "$b"; do
+  for side in A B; do
+    if [ "$side" = A ]; then build=$a; threads=${THREADS_A:-}; else build=$b; threads=${THREADS_B:-}; fi
     rm -rf "$work/store"
     cp -a "$work/pristine" "$work/store"
-    out=$(REUSE_STORE=1 SCRIPT=mixed_v1.lua CONNECTIONS="${CONNECTIONS:-64}" "$here/run.sh" "$build" "$work" "$secs" 2>&1)
+    out=$(REUSE_STORE=1 SCRIPT=mixed_v1.lua CONNECTIONS="${CONNECTIONS:-64}" THREADS="$threads" \
+      "$here/run.sh" "$build" "$work" "$secs" 2>&1)
     rps=$(printf '%s\n' "$out" | sed -n 's/^Requests\/sec: *//p')
     lat=$(printf '%s\n' "$out" | grep '^p50 ' || true)
     err=$(printf '%s\n' "$out" | grep '^requests ' || true)
     non2xx=$(printf '%s\n' "$out" | grep 'Non-2xx' || true)
-    echo "== $build req/s $rps | $lat | $err $non2xx"
+    echo "== $build threads ${threads:-default} req/s $rps | $lat | $err $non2xx"
   done
   i=$((i + 1))
 done
