@@ -12,6 +12,12 @@ namespace {
 // bound; inflating them by a few ulps keeps pruning exact.
 constexpr float kBoundSlack = 1.0f + 1e-5f;
 
+// Every walk gives a document the float the exhaustive reference sums: its terms' contributions added
+// in query order. The walks compare partial sums taken in other orders (and bounds) with the k-th
+// score; two orders of n non-negative summands differ by at most 2(n - 1) units of 2^-24 of their
+// sum, so such a comparison is inflated by this factor on top of kBoundSlack before it prunes.
+float order_slack(std::size_t n) noexcept { return kBoundSlack + static_cast<float>(n) * 0x1p-23f; }
+
 struct DotContribution {
     float operator()(float query_weight, DocIndex, float weight) const noexcept { return query_weight * weight; }
     float bound(float unit) const noexcept { return unit; }
@@ -142,6 +148,7 @@ struct ActiveTerm {
     PostingCursor cursor;
     float query_weight;
     float upper_bound;
+    std::uint32_t order;  // position among the query's active terms (the summation order)
 };
 
 // The query's terms with postings, each with a cursor and its list's upper bound.
@@ -154,7 +161,7 @@ std::vector<ActiveTerm> active_terms(const PostingStore& store, std::span<const 
         if (!(q.weight > 0.0f) || store.term_info(q.term).doc_freq == 0) continue;
         PostingCursor c = store.cursor(q.term);
         const float ub = q.weight * contrib.bound(c.max_score()) * kBoundSlack;
-        terms.push_back({std::move(c), q.weight, ub});
+        terms.push_back({std::move(c), q.weight, ub, static_cast<std::uint32_t>(terms.size())});
     }
     return terms;
 }
@@ -169,6 +176,11 @@ std::vector<ScoredDoc> maxscore(std::vector<ActiveTerm> terms, std::size_t k, co
     std::vector<float> prefix(n);  // prefix[i] = sum of upper bounds of terms[0..i]
     float acc = 0.0f;
     for (std::size_t i = 0; i < n; ++i) prefix[i] = acc += terms[i].upper_bound;
+    const float slack = order_slack(n);
+    // The walk adds contributions in bound order; a score offered is re-summed in query order from
+    // `parts` (by query position). Two summands add alike in either order, so only n >= 3 keeps parts.
+    const bool reorder = n >= 3;
+    std::vector<float> parts(reorder ? n : 0, 0.0f);
 
     TopKHeap heap(k, floor);
     std::size_t first_essential = 0;
@@ -178,7 +190,7 @@ std::vector<ScoredDoc> maxscore(std::vector<ActiveTerm> terms, std::size_t k, co
         const float threshold = heap.threshold();
         if (heap.pruning()) {
             // A document found only in lists [0, first_essential) scores at most prefix[...] <= threshold.
-            while (first_essential < n && prefix[first_essential] * kBoundSlack <= threshold) ++first_essential;
+            while (first_essential < n && prefix[first_essential] * slack <= threshold) ++first_essential;
         }
         if (first_essential >= n) break;
         DocIndex candidate = kTerminated;
@@ -200,7 +212,7 @@ std::vector<ScoredDoc> maxscore(std::vector<ActiveTerm> terms, std::size_t k, co
                 end = std::min(end, c.shallow_seek(candidate));
                 bound += terms[i].query_weight * contrib.bound(c.block_max_score()) * kBoundSlack;
             }
-            if (bound * kBoundSlack <= threshold) {
+            if (bound * slack <= threshold) {
                 ++skipped;
                 // A seeking filter moves on to its first member past the interval.
                 const DocIndex to = Allow::kSeeks ? allow.next_from(end) : end + 1;
@@ -231,14 +243,16 @@ std::vector<ScoredDoc> maxscore(std::vector<ActiveTerm> terms, std::size_t k, co
         for (std::size_t i = first_essential; i < n; ++i) {
             PostingCursor& c = terms[i].cursor;
             if (c.doc() == candidate) {
-                score += contrib(terms[i].query_weight, candidate, c.weight());
+                const float x = contrib(terms[i].query_weight, candidate, c.weight());
+                score += x;
+                if (reorder) parts[terms[i].order] = x;
                 c.next();
             }
         }
         ++scored;
         bool pruned = false;
         for (std::size_t j = first_essential; j-- > 0;) {
-            if (heap.pruning() && score + prefix[j] * kBoundSlack <= threshold) {
+            if (heap.pruning() && (score + prefix[j] * kBoundSlack) * slack <= threshold) {
                 pruned = true;
                 break;
             }
@@ -246,12 +260,23 @@ std::vector<ScoredDoc> maxscore(std::vector<ActiveTerm> terms, std::size_t k, co
             if (c.shallow_seek(candidate) == kTerminated) continue;
             const float block_bound = terms[j].query_weight * contrib.bound(c.block_max_score()) * kBoundSlack;
             const float rest = j > 0 ? prefix[j - 1] : 0.0f;
-            if (heap.pruning() && score + (rest + block_bound) * kBoundSlack <= threshold) {
+            if (heap.pruning() && (score + (rest + block_bound) * kBoundSlack) * slack <= threshold) {
                 ++skipped;
                 pruned = true;
                 break;
             }
-            if (c.seek(candidate) == candidate) score += contrib(terms[j].query_weight, candidate, c.weight());
+            if (c.seek(candidate) == candidate) {
+                const float x = contrib(terms[j].query_weight, candidate, c.weight());
+                score += x;
+                if (reorder) parts[terms[j].order] = x;
+            }
+        }
+        if (reorder) {
+            if (!pruned) {
+                score = 0.0f;
+                for (const float x : parts) score += x;  // absent terms add 0: the reference's float
+            }
+            std::fill(parts.begin(), parts.end(), 0.0f);
         }
         if (!pruned) heap.offer(candidate, score);
     }
@@ -295,7 +320,7 @@ std::vector<ScoredDoc> window_scan(std::vector<ActiveTerm> terms, std::size_t k,
                 }
                 bound += t.query_weight * contrib.bound(m) * kBoundSlack;
             }
-            if (bound * kBoundSlack <= heap.threshold()) {
+            if (bound * order_slack(terms.size()) <= heap.threshold()) {
                 ++skipped;
                 for (ActiveTerm& t : terms) {
                     if (t.cursor.doc() <= last) t.cursor.seek(last + 1);
@@ -359,10 +384,10 @@ template <class Contribution>
 std::vector<ScoredDoc> bitmap_walk(std::vector<ActiveTerm> terms, std::size_t k, const Contribution& contrib,
                                    const Bitmap& filter, const AllowedDocs& allowed, TopKStats* stats, float floor) {
     if (k == 0) return {};
-    std::sort(terms.begin(), terms.end(),
-              [](const ActiveTerm& a, const ActiveTerm& b) { return a.upper_bound > b.upper_bound; });
+    // The terms stay in query order: a member's score is summed as the reference sums it.
     float total = 0.0f;
     for (const ActiveTerm& t : terms) total += t.upper_bound;
+    const float slack = order_slack(terms.size());
     TopKHeap heap(k, floor);
     std::uint64_t scored = 0;
     std::uint64_t skipped = 0;
@@ -378,7 +403,7 @@ std::vector<ScoredDoc> bitmap_walk(std::vector<ActiveTerm> terms, std::size_t k,
         }
         if (heap.pruning()) {
             const float threshold = heap.threshold();
-            if (total * kBoundSlack <= threshold) break;  // no document can enter any more
+            if (total * slack <= threshold) break;  // no document can enter any more
             DocIndex end = kTerminated - 1;
             float bound = 0.0f;
             bool live = false;
@@ -396,7 +421,7 @@ std::vector<ScoredDoc> bitmap_walk(std::vector<ActiveTerm> terms, std::size_t k,
                 bound += t.query_weight * contrib.bound(c.block_max_score()) * kBoundSlack;
             }
             if (!live) break;
-            if (bound * kBoundSlack <= threshold) {
+            if (bound * slack <= threshold) {
                 ++skipped;
                 ++seeks;
                 if (end >= kTerminated - 1 || !members.seek(end + 1)) break;

@@ -235,6 +235,63 @@ TEST(CorpusStats, FilteredSearchIsTheBestKOfTheAllowedDocuments) {
     }
 }
 
+// Every source is asked for one hit beyond the page, so a page whose last score is above the next
+// document's (an untied boundary) is retrieved once, filtered or not; a tied one may be retrieved
+// again deeper. Either way the page is the prefix of the full ranking (score, then id).
+TEST(CorpusStats, AnUntiedPageBoundaryIsRetrievedOnce) {
+    testing::TempDir dir;
+    auto c = Collection::create(dir.file("c"), text_schema(), manual());
+    ASSERT_TRUE(c);
+    std::mt19937 rng(6);
+    for (std::size_t b = 0; b < 4; ++b) {
+        std::vector<Document> batch;
+        for (std::size_t i = 0; i < 300; ++i) batch.push_back(doc(b * 300 + i, b, rng));
+        ASSERT_TRUE((*c)->upsert(batch));
+        if (b == 1) ASSERT_TRUE((*c)->flush());
+    }
+    std::vector<Document> small;
+    for (std::size_t i = 0; i < 20; ++i) small.push_back(doc(1200 + i, 2, rng));
+    ASSERT_TRUE((*c)->upsert(small));  // the memtable is a source too
+    std::vector<std::string> gone;
+    for (std::size_t i = 0; i < 1200; i += 5) gone.push_back("d" + std::to_string(i));
+    ASSERT_TRUE((*c)->remove(gone));
+    ASSERT_GE((*c)->stats().segments, 3u);
+    std::size_t untied = 0;
+    for (const auto& q : kQueries) {
+        for (const bool filtered : {false, true}) {
+            auto with_filter = [&](SearchRequest r) {
+                if (filtered) {
+                    Filter f;
+                    f.op = Filter::Op::kEq;
+                    f.field = "tag";
+                    f.values = {FieldValue(std::string("b"))};
+                    r.filter = f;
+                }
+                return r;
+            };
+            auto all = (*c)->search(with_filter(query(q, 1300)));
+            ASSERT_TRUE(all) << all.error().to_string();
+            for (std::size_t k : {1u, 3u, 10u, 40u}) {
+                SearchExplain explain;
+                auto got = (*c)->search(with_filter(query(q, k)), &explain);
+                ASSERT_TRUE(got) << got.error().to_string();
+                ASSERT_EQ(got->size(), std::min(k, all->size())) << q << " k=" << k;
+                for (std::size_t i = 0; i < got->size(); ++i) {
+                    EXPECT_EQ((*got)[i].id, (*all)[i].id) << q << " k=" << k << " rank " << i;
+                    EXPECT_EQ((*got)[i].score, (*all)[i].score) << q << " k=" << k << " rank " << i;
+                }
+                if (all->size() > k && (*all)[k - 1].score > (*all)[k].score) {
+                    ++untied;
+                    EXPECT_EQ(explain.retrievals, 1u) << q << " k=" << k << " filtered " << filtered;
+                } else {
+                    EXPECT_GE(explain.retrievals, 1u);
+                }
+            }
+        }
+    }
+    EXPECT_GE(untied, 30u);
+}
+
 // Delete files: version 1 (one byte per document) is still read; a damaged roaring payload behind a
 // valid checksum is refused as data loss naming the file.
 TEST(CorpusStats, DeleteFileFormats) {

@@ -380,6 +380,95 @@ TEST(MaxScore, WindowScanEqualsExhaustiveExactly) {
     EXPECT_GT(skipped, 0u);  // windows were skipped by their block bounds
 }
 
+// Every regime gives a document the float the exhaustive reference sums (query order), whatever k,
+// filter, regime or min_score: long queries (3-12 terms, where MaxScore's bound order and the
+// reference's order differ) compared bit for bit, documents and scores, against the reference's
+// allowed prefix. The engine relies on it: a deeper retrieval must not reorder tied documents.
+TEST(MaxScore, EveryRegimeScoresBitIdenticallyToExhaustive) {
+    const std::uint32_t n = 7000;
+    PostingStore bm_store = random_store(WeightType::kFrequency, n, 80, 51);
+    std::vector<std::uint8_t> norms(n);
+    std::mt19937 rng(52);
+    for (auto& x : norms) x = encode_norm(1 + rng() % 400);
+    std::vector<float> ni(256);
+    for (int i = 0; i < 256; ++i) {
+        ni[static_cast<std::size_t>(i)] = 1.0f / (0.9f * (0.6f + 0.4f * static_cast<float>(decode_norm(static_cast<std::uint8_t>(i))) / 110.0f));
+    }
+    bm_store.compute_block_scores([&](TermId, DocIndex d, float tf) { return 1.0f - 1.0f / (1.0f + tf * ni[norms[d]]); });
+    // A second table (collection-wide statistics): bounds rescaled, scores from the other table.
+    std::vector<float> wide_ni(256);
+    float scale = 1.0f;
+    for (std::size_t i = 0; i < 256; ++i) {
+        wide_ni[i] = ni[i] * 1.7f;
+        scale = std::max(scale, wide_ni[i] / ni[i]);
+    }
+    const PostingStore dot_store = random_store(WeightType::kFloat32, n, 80, 53);
+    std::vector<std::uint32_t> dead;
+    for (std::uint32_t d = 0; d < n; ++d) {
+        if (rng() % 5 == 0) dead.push_back(d);
+    }
+    const DeletedDocs deleted = DeletedDocs().with(dead);
+    Bitmap wide;
+    Bitmap narrow;
+    for (std::uint32_t d = 0; d < n; ++d) {
+        if (d % 4 != 2) wide.add(d);
+        if (d % 29 == 3) narrow.add(d);
+    }
+    struct Case {
+        AllowedDocs allowed;
+        FilterWalk force;
+        bool window;
+    };
+    const Case regimes[] = {{{}, FilterWalk::kAuto, false},
+                            {{}, FilterWalk::kAuto, true},
+                            {AllowedDocs::of(&deleted), FilterWalk::kAuto, false},
+                            {AllowedDocs::of(&deleted, &wide), FilterWalk::kMask, false},
+                            {AllowedDocs::of(&deleted, &wide), FilterWalk::kMask, true},
+                            {AllowedDocs::of(&deleted, &wide), FilterWalk::kSeek, false},
+                            {AllowedDocs::of(&deleted, &narrow), FilterWalk::kSeek, false},
+                            {AllowedDocs::of(&deleted, &narrow), FilterWalk::kBitmap, false},
+                            {AllowedDocs::of(&deleted, &wide), FilterWalk::kBitmap, false}};
+    const std::pair<const PostingStore*, Scorer> cases[] = {{&bm_store, Bm25Scorer{norms, ni}},
+                                                            {&bm_store, Bm25Scorer{norms, wide_ni, scale}},
+                                                            {&dot_store, DotProductScorer{}}};
+    std::uint64_t compared = 0;
+    for (int q = 0; q < 30; ++q) {
+        std::vector<QueryTerm> query;
+        const int len = 3 + static_cast<int>(rng() % 10);
+        for (int i = 0; i < len; ++i) {
+            query.push_back({static_cast<TermId>(rng() % 80), std::uniform_real_distribution<float>(0.1f, 6.0f)(rng)});
+        }
+        for (const auto& [st, scorer] : cases) {
+            const auto all = search_exhaustive(*st, query, n, scorer);
+            for (const Case& c : regimes) {
+                const auto allowed = allowed_prefix(all, c.allowed, n);
+                FilterWalkParams params;
+                params.force = c.force;
+                params.window_max_terms = c.window ? 1000 : 0;
+                params.window_min_density = 0.0;
+                for (std::size_t k : {1u, 5u, 40u, 1200u}) {
+                    for (std::size_t floor_rank : {std::size_t{0}, std::size_t{7}}) {
+                        const float floor = floor_rank == 0 || floor_rank >= allowed.size() ? 0.0f : allowed[floor_rank].score;
+                        std::vector<ScoredDoc> want;
+                        for (const auto& d : allowed) {
+                            if (d.score >= floor && want.size() < k) want.push_back(d);
+                        }
+                        const AllowedDocs* mask = c.allowed.restricts() ? &c.allowed : nullptr;
+                        const auto got = search_top_k(*st, query, k, scorer, nullptr, mask, params, floor);
+                        ASSERT_EQ(got.size(), want.size()) << "query " << q << " k " << k;
+                        for (std::size_t i = 0; i < got.size(); ++i) {
+                            ASSERT_EQ(got[i].doc, want[i].doc) << "query " << q << " k " << k << " rank " << i;
+                            ASSERT_EQ(got[i].score, want[i].score) << "query " << q << " k " << k << " rank " << i;
+                        }
+                        compared += got.size();
+                    }
+                }
+            }
+        }
+    }
+    EXPECT_GT(compared, 100000u);
+}
+
 // The choice: short dense queries take the scan (bit-identical to exhaustive), long or sparse ones
 // MaxScore; window_max_terms = 0 turns the scan off.
 TEST(MaxScore, WindowScanChosenForShortDenseQueries) {

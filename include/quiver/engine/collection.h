@@ -211,6 +211,9 @@ struct SearchExplain {
     std::uint64_t index_lookups = 0;   ///< payload-index lookups while evaluating the filter
     std::uint64_t docs_scanned = 0;    ///< attribute tests on fields without a payload index
     std::uint64_t filter_work = 0;     ///< FilterBudget units the filter used (limit: CollectionOptions::filter_budget)
+    /// Retrievals the query ran: 1, or more when a single clause's page boundary could tie documents a
+    /// source did not return (then it is retrieved again, 4x deeper). `plans` describe the last one.
+    std::uint64_t retrievals = 0;
     std::vector<Plan> plans;
 };
 

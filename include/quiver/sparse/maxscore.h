@@ -38,8 +38,11 @@
 /// offered in ascending order (the mask tested only for them); a window whose lists' block bounds
 /// cannot beat the k-th score is skipped undecoded.
 ///
-/// Results are exact: the same scores as `search_exhaustive` (up to float summation order), sorted
-/// by score descending, then doc ascending. Ties at the k-th place keep the smaller doc id.
+/// Results are exact and bit-identical to `search_exhaustive`: every regime (MaxScore, kSeek, kBitmap,
+/// the window scan) sums a document's contributions in query order, as the reference does, so a
+/// document gets the same float whatever the regime, k or min_score (the walks' bound comparisons
+/// allow for the other summation orders they use internally). Sorted by score descending, then doc
+/// ascending. Ties at the k-th place keep the smaller doc id.
 /// Query weights must be >= 0. Thread-safe: the store is read-only; each call uses its own cursors.
 #pragma once
 
