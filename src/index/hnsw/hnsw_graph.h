@@ -166,6 +166,18 @@ struct HnswGraph {
             __builtin_prefetch(reinterpret_cast<const void*>(a), 0, 3);
         }
     }
+    /// Prefetches a coded record's payload for a walk that requests every neighbour's code at once:
+    /// one line per 128-byte-aligned pair of lines the code touches (its first line in the pair), the
+    /// other line of the pair left to the L2 spatial prefetcher. A GloVe SQ8 code (100 bytes at the
+    /// start of a 256-byte record) is one request instead of two, so a list of 15 unvisited neighbours
+    /// fits the core's line-fill buffers in one round (measured: +3-9% QPS on the SQ8 walk; the float
+    /// walk's lookahead of two records gained nothing from the same rule).
+    void prefetch_code(std::uint32_t s) const noexcept {
+        const auto p = reinterpret_cast<std::uintptr_t>(level0 + s * stride);
+        for (std::uintptr_t a = p & ~std::uintptr_t{127}; a < p + vector_bytes; a += 128) {
+            __builtin_prefetch(reinterpret_cast<const void*>(a < p ? p : a), 0, 3);
+        }
+    }
     /// Prefetches the cache lines of slot s's link list at `level` (count and every link slot).
     void prefetch_links(std::uint32_t s, int level) const noexcept {
         const auto p = reinterpret_cast<std::uintptr_t>(links(s, level));

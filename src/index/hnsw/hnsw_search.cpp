@@ -64,6 +64,21 @@ std::uint32_t greedy_descent_impl(const HnswGraph& g, const Distance& distance, 
                 n = l[0];
                 ids = l + 1;
             }
+            if constexpr (BatchDistance<Distance>) {
+                // Every neighbour's payload requested at once and scored in one call (one miss latency
+                // per hop, not one per neighbour); the same first strict minimum as one at a time.
+                float dists[1024];
+                for (std::uint32_t i = 0; i < n; ++i) distance.prefetch(ids[i]);
+                distance.batch(ids, n, dists);
+                for (std::uint32_t i = 0; i < n; ++i) {
+                    if (dists[i] < cur_d) {
+                        cur_d = dists[i];
+                        cur = ids[i];
+                        changed = true;
+                    }
+                }
+                continue;
+            }
             for (std::uint32_t i = 0; i < n; ++i) {
                 const std::uint32_t c = ids[i];
                 const float d = distance(c);
@@ -251,7 +266,7 @@ struct CodeDistance {
     const HnswGraph& g;
     const CodeEstimator& est;
     float operator()(std::uint32_t s) const noexcept { return est.distance(g.code(s)); }
-    void prefetch(std::uint32_t s) const noexcept { g.prefetch_vector(s); }
+    void prefetch(std::uint32_t s) const noexcept { g.prefetch_code(s); }
     void batch(const std::uint32_t* ids, std::size_t n, float* out) const noexcept {
         for (std::size_t j = 0; j < n; ++j) out[j] = est.distance(g.code(ids[j]));
     }
@@ -273,7 +288,7 @@ struct Int8Distance {
     }
     float operator()(std::uint32_t s) const noexcept { return estimate(g.u8s8_dot(g.code(s), weights, g.dim), s); }
     void prefetch(std::uint32_t s) const noexcept {
-        g.prefetch_vector(s);
+        g.prefetch_code(s);
         if constexpr (kTerms) __builtin_prefetch(terms + s, 0, 3);
     }
     void batch(const std::uint32_t* ids, std::size_t n, float* out) const noexcept {
