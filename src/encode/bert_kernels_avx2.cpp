@@ -120,34 +120,6 @@ void layernorm(float* x, const float* gamma, const float* beta, std::size_t rows
     for (std::size_t r = 0; r < rows; ++r) layernorm_row(x + r * cols, gamma, beta, cols, eps);
 }
 
-void softmax(float* s, std::size_t rows, std::size_t cols, std::size_t ld) {
-    for (std::size_t r = 0; r < rows; ++r) {
-        float* row = s + r * ld;
-        std::size_t c = 0;
-        __m256 vmax = _mm256_set1_ps(-INFINITY);
-        for (; c + 8 <= cols; c += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(row + c));
-        float mx = hmax(vmax);
-        for (; c < cols; ++c) mx = row[c] > mx ? row[c] : mx;
-        const __m256 vm = _mm256_set1_ps(mx);
-        __m256 acc = _mm256_setzero_ps();
-        for (c = 0; c + 8 <= cols; c += 8) {
-            const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(row + c), vm));
-            _mm256_storeu_ps(row + c, e);
-            acc = _mm256_add_ps(acc, e);
-        }
-        float sum = hsum(acc);
-        for (; c < cols; ++c) {
-            row[c] = std::exp(row[c] - mx);
-            sum += row[c];
-        }
-        const float inv = 1.0f / sum;
-        const __m256 vinv = _mm256_set1_ps(inv);
-        for (c = 0; c + 8 <= cols; c += 8) _mm256_storeu_ps(row + c, _mm256_mul_ps(_mm256_loadu_ps(row + c), vinv));
-        for (; c < cols; ++c) row[c] *= inv;
-    }
-}
-
-
 void softmax_unscaled(float* s, std::size_t rows, std::size_t cols, std::size_t ld, float* inv_sum) {
     for (std::size_t r = 0; r < rows; ++r) {
         float* row = s + r * ld;
@@ -169,6 +141,19 @@ void softmax_unscaled(float* s, std::size_t rows, std::size_t cols, std::size_t 
             sum += row[c];
         }
         inv_sum[r] = 1.0f / sum;
+    }
+}
+
+// softmax = softmax_unscaled, then each row times its 1 / sum.
+void softmax(float* s, std::size_t rows, std::size_t cols, std::size_t ld) {
+    for (std::size_t r = 0; r < rows; ++r) {
+        float* row = s + r * ld;
+        float inv;
+        softmax_unscaled(row, 1, cols, ld, &inv);
+        const __m256 vinv = _mm256_set1_ps(inv);
+        std::size_t c = 0;
+        for (; c + 8 <= cols; c += 8) _mm256_storeu_ps(row + c, _mm256_mul_ps(_mm256_loadu_ps(row + c), vinv));
+        for (; c < cols; ++c) row[c] *= inv;
     }
 }
 

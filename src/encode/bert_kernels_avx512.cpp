@@ -106,30 +106,6 @@ void layernorm(float* x, const float* gamma, const float* beta, std::size_t rows
     for (std::size_t r = 0; r < rows; ++r) layernorm_row(x + r * cols, gamma, beta, cols, eps);
 }
 
-void softmax(float* s, std::size_t rows, std::size_t cols, std::size_t ld) {
-    for (std::size_t r = 0; r < rows; ++r) {
-        float* row = s + r * ld;
-        __m512 vmax = _mm512_set1_ps(-INFINITY);
-        for (std::size_t c = 0; c < cols; c += 16) {
-            vmax = _mm512_mask_max_ps(vmax, tail_mask(cols - c), vmax, _mm512_maskz_loadu_ps(tail_mask(cols - c), row + c));
-        }
-        const __m512 vm = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
-        __m512 acc = _mm512_setzero_ps();
-        for (std::size_t c = 0; c < cols; c += 16) {
-            const __mmask16 m = tail_mask(cols - c);
-            const __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + c), vm)));
-            _mm512_mask_storeu_ps(row + c, m, e);
-            acc = _mm512_add_ps(acc, e);
-        }
-        const __m512 vinv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(acc));
-        for (std::size_t c = 0; c < cols; c += 16) {
-            const __mmask16 m = tail_mask(cols - c);
-            _mm512_mask_storeu_ps(row + c, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + c), vinv));
-        }
-    }
-}
-
-
 void softmax_unscaled(float* s, std::size_t rows, std::size_t cols, std::size_t ld, float* inv_sum) {
     for (std::size_t r = 0; r < rows; ++r) {
         float* row = s + r * ld;
@@ -146,6 +122,20 @@ void softmax_unscaled(float* s, std::size_t rows, std::size_t cols, std::size_t 
             acc = _mm512_add_ps(acc, e);
         }
         inv_sum[r] = 1.0f / _mm512_reduce_add_ps(acc);
+    }
+}
+
+// softmax = softmax_unscaled, then each row times its 1 / sum.
+void softmax(float* s, std::size_t rows, std::size_t cols, std::size_t ld) {
+    for (std::size_t r = 0; r < rows; ++r) {
+        float* row = s + r * ld;
+        float inv;
+        softmax_unscaled(row, 1, cols, ld, &inv);
+        const __m512 vinv = _mm512_set1_ps(inv);
+        for (std::size_t c = 0; c < cols; c += 16) {
+            const __mmask16 m = tail_mask(cols - c);
+            _mm512_mask_storeu_ps(row + c, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + c), vinv));
+        }
     }
 }
 

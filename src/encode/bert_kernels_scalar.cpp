@@ -37,22 +37,6 @@ void layernorm(float* x, const float* gamma, const float* beta, std::size_t rows
     for (std::size_t r = 0; r < rows; ++r) layernorm_row(x + r * cols, gamma, beta, cols, eps);
 }
 
-void softmax(float* s, std::size_t rows, std::size_t cols, std::size_t ld) {
-    for (std::size_t r = 0; r < rows; ++r) {
-        float* row = s + r * ld;
-        float mx = row[0];
-        for (std::size_t c = 1; c < cols; ++c) mx = row[c] > mx ? row[c] : mx;
-        float sum = 0.0f;
-        for (std::size_t c = 0; c < cols; ++c) {
-            row[c] = std::exp(row[c] - mx);
-            sum += row[c];
-        }
-        const float inv = 1.0f / sum;
-        for (std::size_t c = 0; c < cols; ++c) row[c] *= inv;
-    }
-}
-
-
 void softmax_unscaled(float* s, std::size_t rows, std::size_t cols, std::size_t ld, float* inv_sum) {
     for (std::size_t r = 0; r < rows; ++r) {
         float* row = s + r * ld;
@@ -64,6 +48,16 @@ void softmax_unscaled(float* s, std::size_t rows, std::size_t cols, std::size_t 
             sum += row[c];
         }
         inv_sum[r] = 1.0f / sum;
+    }
+}
+
+// softmax = softmax_unscaled, then each row times its 1 / sum.
+void softmax(float* s, std::size_t rows, std::size_t cols, std::size_t ld) {
+    for (std::size_t r = 0; r < rows; ++r) {
+        float* row = s + r * ld;
+        float inv;
+        softmax_unscaled(row, 1, cols, ld, &inv);
+        for (std::size_t c = 0; c < cols; ++c) row[c] *= inv;
     }
 }
 
