@@ -5,8 +5,8 @@
 // with every query (one batch call per point, --threads threads, best of --repeat). The summary row per
 // engine is the fastest grid point whose recall@k reaches --target-recall ("QPS at target"), with the
 // resident bytes per vector (codes + ids + amortised parameters; float vectors for the rescore are
-// listed separately: quiver maps them from its file, FAISS IndexRefineFlat holds them in RAM) and the
-// build seconds. Peers: sq8/sq4 -> IndexScalarQuantizer / IndexIVFScalarQuantizer; pq<M>x8 -> IndexPQ /
+// listed separately: quiver keeps them in RAM, or with --vectors-on-disk / --memory-only in its saved
+// file read with pread; FAISS IndexRefineFlat holds them in RAM) and the build seconds. Peers: sq8/sq4 -> IndexScalarQuantizer / IndexIVFScalarQuantizer; pq<M>x8 -> IndexPQ /
 // IndexIVFPQ; pq<M>x4 -> IndexPQFastScan / IndexIVFPQFastScan; binary1 -> IndexLSH (sign bits, trained
 // thresholds); all wrapped in IndexRefineFlat (k_factor = rescore / k). RaBitQ and multi-plane binary
 // have no FAISS 1.7.3 peer. Debian's FAISS is a generic build (no -march=native, no AVX-512 kernels).
@@ -15,10 +15,15 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <set>
 #include <sstream>
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "codecs/code_engines.h"
 #include "common/report.h"
@@ -54,6 +59,7 @@ struct Options {
     double target = 0.95;
     double memory_fraction = 8;  // the memory comparison: resident at most 1/this of the float32 vectors
     bool memory_only = false;    // only the codecs that can take part in the memory comparison
+    bool vectors_on_disk = false;  // quiver's float32 vectors for the rescore read from its file with pread
 };
 
 struct Point {
@@ -98,7 +104,7 @@ std::vector<float> normalized_copy(const Matrix<float>& m) {
 
 Result<CodeEngine> make_quiver_codes(const Matrix<float>& base, const Matrix<float>& queries, Metric metric,
                                  const std::string& codec, std::size_t nlist, std::size_t threads, std::size_t k,
-                                 std::uint64_t seed) {
+                                 std::uint64_t seed, const std::string& disk_dir) {
     QUIVER_ASSIGN_OR_RETURN(index::CodecSpec spec, index::CodecSpec::parse(codec));
     CodeEngine e;
     e.name = fmt::format("quiver {}{}", nlist > 0 ? fmt::format("ivf{},", nlist) : std::string("flat,"), codec);
@@ -112,8 +118,24 @@ Result<CodeEngine> make_quiver_codes(const Matrix<float>& base, const Matrix<flo
     const auto f = idx->footprint();
     e.resident_per_vector = f.resident_per_vector();
     e.float_per_vector = double(f.float_bytes) / double(f.vectors);
-    e.floats_where = "RAM (mapped from the file once saved)";
+    e.floats_where = "RAM";
     e.adaptive_rescore = true;
+    if (!disk_dir.empty()) {
+        std::string file = fmt::format("{}/{}.qidx", disk_dir, e.name);
+        std::replace_if(file.begin() + static_cast<std::ptrdiff_t>(disk_dir.size()) + 1, file.end(),
+                        [](char c) { return c == ' ' || c == ','; }, '_');
+        QUIVER_TRY(idx->save(file));
+        idx.reset();
+        QUIVER_ASSIGN_OR_RETURN(idx, index::CodeIndex::open(file, {.vectors_on_disk = true, .verify = true}));
+        e.floats_where = "disk (pread)";
+        e.drop_cache = [file] {
+            const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0) return;
+            ::fdatasync(fd);
+            ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+            ::close(fd);
+        };
+    }
     std::shared_ptr<index::CodeIndex> h(std::move(idx));
     const MatrixView<float> qv = queries.view();
     e.search = [h, qv, k, threads](std::size_t nprobe, std::size_t rescore, std::vector<std::int64_t>& out) {
@@ -263,6 +285,10 @@ int run_codecs(int argc, char** argv) {
                  "Only the memory comparison: skip the codecs whose codes alone (quiver's code size, which FAISS's "
                  "same-family codes match) exceed 1/F of the float32 vector, for both engines alike (GloVe-100k, "
                  "F = 8: pq25x8, pq50x4, rabitq1, binary1 of the default list)");
+    app.add_flag("--vectors-on-disk", o.vectors_on_disk,
+                 "Save each quiver index and re-open it with its float32 vectors on disk: the rescore reads them "
+                 "with pread (implied by --memory-only); the summary adds a cold pass at the best point, the "
+                 "file evicted from the page cache first");
     app.add_option("--json", o.json_path, "Write every point as JSON here");
     try {
         app.parse(argc, argv);
@@ -301,7 +327,23 @@ int run_codecs(int argc, char** argv) {
         std::string codec;
         CodeEngine engine;
         std::optional<Point> best;
+        double cold_qps = 0;  // one pass at the best point with the on-disk vectors evicted first
     };
+    std::string disk_dir;
+    if (o.vectors_on_disk || o.memory_only) {
+        char tmpl[] = "/tmp/quiver-bench-codecs-XXXXXX";
+        if (::mkdtemp(tmpl) == nullptr) {
+            std::fprintf(stderr, "quiver bench codecs: cannot create a directory for the on-disk indexes\n");
+            return 1;
+        }
+        disk_dir = tmpl;
+    }
+    struct RemoveDir {
+        const std::string& dir;
+        ~RemoveDir() {
+            if (!dir.empty()) std::filesystem::remove_all(dir);
+        }
+    } remove_dir{disk_dir};
     std::vector<Summary> summaries;
     std::stringstream cs(o.codecs);
     std::string codec;
@@ -328,7 +370,7 @@ int run_codecs(int argc, char** argv) {
             }
         }
         std::vector<CodeEngine> engines;
-        auto q = make_quiver_codes(B, Q, *metric, codec, nlist, o.threads, k, o.seed);
+        auto q = make_quiver_codes(B, Q, *metric, codec, nlist, o.threads, k, o.seed, disk_dir);
         if (!q) {
             std::fprintf(stderr, "quiver bench codecs: %s: %s\n", codec.c_str(), q.error().to_string().c_str());
             return 2;
@@ -363,7 +405,14 @@ int run_codecs(int argc, char** argv) {
                 }
                 (void)reached_all;
             }
-            summaries.push_back({codec, std::move(e), best});
+            double cold = 0;
+            if (best && e.drop_cache) {
+                e.drop_cache();
+                Stopwatch sw;
+                e.search(best->nprobe, best->rescore, got);
+                cold = double(nq) / sw.seconds();
+            }
+            summaries.push_back({codec, std::move(e), best, cold});
         }
     }
 
@@ -374,6 +423,7 @@ int run_codecs(int argc, char** argv) {
                         s.best ? (nlist > 0 ? fmt::format("nprobe {} rescore {}", s.best->nprobe, rescore_name(s.best->rescore))
                                             : fmt::format("rescore {}", rescore_name(s.best->rescore)))
                                : "-",
+                        s.cold_qps > 0 ? fmt::format("{:.0f}", s.cold_qps) : "-",
                         fmt::format("{:.1f}", s.engine.resident_per_vector),
                         fmt::format("{:.0f} ({})", s.engine.float_per_vector, s.engine.floats_where),
                         fmt::format("{:.2f}", s.engine.build_seconds)});
@@ -383,7 +433,7 @@ int run_codecs(int argc, char** argv) {
                 "%s.\n",
                 o.base.c_str(), B.rows, B.dim, nq, k, nlist > 0 ? fmt::format("IVF nlist {}", nlist).c_str() : "flat",
                 o.threads, openblas_coretype());
-    std::printf("%s", text_table({"engine", fmt::format("QPS@{}", o.target), "recall@k", "at", "resident B/vec",
+    std::printf("%s", text_table({"engine", fmt::format("QPS@{}", o.target), "recall@k", "at", "cold QPS", "resident B/vec",
                                   "float B/vec for rescore", "build s"},
                                  rows)
                           .c_str());
@@ -402,8 +452,8 @@ int run_codecs(int argc, char** argv) {
     const Summary* mq = fastest("quiver", budget);
     const Summary* mf = mq != nullptr ? fastest("faiss", mq->engine.resident_per_vector) : nullptr;
     std::printf("\nMemory comparison (resident <= 1/%g of float32 = %.1f B/vector; float32 vectors for the rescore "
-                "not counted):\n",
-                o.memory_fraction, budget);
+                "not counted: quiver's %s, FAISS's in RAM):\n",
+                o.memory_fraction, budget, disk_dir.empty() ? "in RAM" : "on disk");
     if (mq == nullptr) {
         std::printf("  no quiver engine of this run fits and reaches recall %.2f\n", o.target);
     } else {
@@ -455,6 +505,8 @@ int run_codecs(int argc, char** argv) {
             v.set("qps_at_target", s.best ? json::Value::number(s.best->qps) : json::Value::null());
             v.set("resident_bytes_per_vector", json::Value::number(s.engine.resident_per_vector));
             v.set("float_bytes_per_vector", json::Value::number(s.engine.float_per_vector));
+            v.set("floats_where", json::Value::string(s.engine.floats_where));
+            v.set("cold_qps_at_best", s.cold_qps > 0 ? json::Value::number(s.cold_qps) : json::Value::null());
             v.set("build_seconds", json::Value::number(s.engine.build_seconds));
             sum.as_array().push_back(std::move(v));
         }

@@ -124,12 +124,14 @@ Status CodeIndex::train(MatrixView<float> x) {
         s = sample.view();
     }
     if (params_.nlist > 0) {
-        // Coarse k-means on the whole first batch (subsampled to 256 per list inside), then the codec
+        // Coarse k-means on the whole first batch (subsampled to 256 per list inside; spherical for
+        // cosine: unit-length centroids, as FAISS trains IVF on inner product), then the codec
         // on the residuals of its sample.
         QUIVER_ASSIGN_OR_RETURN(Matrix<float> cent, detail::kmeans(x, {.k = params_.nlist,
                                                                         .iterations = 10,
                                                                         .seed = params_.seed,
-                                                                        .threads = params_.threads}));
+                                                                        .threads = params_.threads,
+                                                                        .spherical = metric_ == Metric::kCosine}));
         std::vector<std::uint32_t> assign(s.rows);
         detail::assign_nearest(s, cent, assign.data(), nullptr, params_.threads);
         Matrix<float> resid(s.rows, dim_);
