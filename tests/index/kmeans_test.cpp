@@ -102,3 +102,31 @@ TEST(KMeans, SphericalCentroidsHaveUnitLengthAndBeatPlainOnCosine) {
 
 }  // namespace
 }  // namespace quiver::index::detail
+
+// TopK (index/topk.h): the k smallest (distance, id) pairs, ties by the smaller id, against a full sort.
+#include "index/topk.h"
+
+namespace quiver::index::detail {
+namespace {
+
+TEST(TopK, KeepsTheKSmallestPairsInOrderAgainstASort) {
+    std::mt19937_64 rng(9);
+    for (std::size_t k : {1u, 2u, 3u, 10u, 100u, 1000u}) {
+        for (std::size_t n : {0u, 1u, 5u, 99u, 1000u, 5000u}) {
+            std::vector<std::pair<float, std::uint64_t>> all;
+            TopK top(k);
+            for (std::size_t i = 0; i < n; ++i) {
+                // Few distinct distances, so ties are frequent and broken by id.
+                const float d = static_cast<float>(rng() % 50) * 0.25f;
+                all.emplace_back(d, i);
+                top.push(d, i);
+            }
+            std::sort(all.begin(), all.end(), TopK::less);
+            all.resize(std::min(k, n));
+            EXPECT_EQ(top.take_sorted(), all) << "k " << k << " n " << n;
+        }
+    }
+}
+
+}  // namespace
+}  // namespace quiver::index::detail

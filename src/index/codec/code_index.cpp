@@ -306,6 +306,7 @@ void CodeIndex::search_one(const float* q, const SearchParams& params, std::size
     detail::TopK cand(by_bound ? 0 : depth);
     detail::TopK exact(by_bound ? k : 0);
     std::vector<float> est(kScanChunk), err(by_bound ? kScanChunk : 0), qr(dim_);
+    std::vector<std::uint32_t> sel(by_bound ? 0 : kScanChunk);  // estimates that beat the threshold
     std::vector<float> vbuf(disk_fd_ >= 0 ? dim_ : 0);  // a candidate's vector read from disk
     const bool l2 = metric_ == Metric::kL2;
     std::unique_ptr<CodeEstimator> shared;
@@ -331,15 +332,29 @@ void CodeIndex::search_one(const float* q, const SearchParams& params, std::size
         for (std::size_t i0 = 0; i0 < list.count; i0 += kScanChunk) {
             const std::size_t n = std::min(kScanChunk, list.count - i0);
             e->scan(list.codes.data() + codec_->packed_bytes(i0), n, est.data(), by_bound ? err.data() : nullptr);
-            for (std::size_t i = 0; i < n; ++i) {
-                const std::uint32_t slot = params_.nlist > 0 ? list.slots[i0 + i] : static_cast<std::uint32_t>(i0 + i);
-                const float d = est[i] + offset;
-                if (by_bound) {
+            if (by_bound) {
+                for (std::size_t i = 0; i < n; ++i) {
+                    const std::uint32_t slot = params_.nlist > 0 ? list.slots[i0 + i] : static_cast<std::uint32_t>(i0 + i);
+                    const float d = est[i] + offset;
                     if (d - err[i] > exact.threshold() || !live(slot, params.filter)) continue;
                     exact.push(exact_distance(q, slot, vbuf.data(), d), slot);
-                } else if (d <= cand.threshold() && live(slot, params.filter)) {
-                    cand.push(d, slot);
                 }
+                continue;
+            }
+            // Most estimates lose to the current depth-th candidate: select the ones that beat it
+            // (branch-free, the same comparison as below; the threshold only falls while pushing), then
+            // load slots and push only those.
+            const float bound = cand.threshold();
+            std::size_t m = 0;
+            for (std::size_t i = 0; i < n; ++i) {
+                sel[m] = static_cast<std::uint32_t>(i);
+                m += est[i] + offset <= bound ? 1 : 0;
+            }
+            for (std::size_t j = 0; j < m; ++j) {
+                const std::size_t i = sel[j];
+                const std::uint32_t slot = params_.nlist > 0 ? list.slots[i0 + i] : static_cast<std::uint32_t>(i0 + i);
+                const float d = est[i] + offset;
+                if (d <= cand.threshold() && live(slot, params.filter)) cand.push(d, slot);
             }
         }
     }
