@@ -6,6 +6,7 @@
 # WORK_DIR/pristine (as mixed-ab.sh makes it) is copied to WORK_DIR/store first when present; otherwise the
 # 100k-document store is ingested. THREADS sets the server's request workers.
 set -eu
+command -v perf >/dev/null || { echo "profile-mixed.sh needs perf (Debian package linux-perf)" >&2; exit 2; }
 build=$1
 work=$2
 secs=${3:-30}
