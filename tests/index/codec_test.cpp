@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -166,6 +168,50 @@ TEST(ScalarQuantisation, Int8QueryEstimateIsWithinItsBoundOfTheFloatEstimate) {
     Int8Query iq;
     EXPECT_TRUE(fresh->has_int8_query());
     EXPECT_FALSE(fresh->int8_query(data.row_ptr(0), iq));
+}
+
+// scan_below: every code whose estimate is at most the limit, with scan's exact estimate, indices
+// ascending; PQ fast-scan may add codes within one quantisation step above the limit, others none.
+TEST(CodeEstimator, ScanBelowReturnsEveryCodeAtOrBelowTheLimitWithScansEstimate) {
+    const auto data = clustered(1000, 32, 6, false);
+    const auto queries = clustered(5, 32, 9, false);
+    for (const char* spec : {"pq16x4", "pq8x4", "pq8x8", "sq8", "sq4", "rabitq1", "binary2", "none"}) {
+        auto codec = trained(spec, data, Metric::kL2);
+        std::vector<std::uint8_t> codes(data.rows * codec->code_size());
+        codec->encode(data, codes.data());
+        std::vector<std::uint8_t> packed(codec->packed_bytes(data.rows));
+        codec->pack(codes.data(), data.rows, packed.data());
+        std::vector<float> est(data.rows), got(data.rows);
+        std::vector<std::uint32_t> sel(data.rows);
+        for (std::size_t q = 0; q < queries.rows; ++q) {
+            auto e = codec->estimator(queries.row_ptr(q));
+            e->scan(packed.data(), data.rows, est.data(), nullptr);
+            std::vector<float> sorted = est;
+            std::sort(sorted.begin(), sorted.end());
+            for (float limit : {sorted[0] - 1.0f, sorted[0], sorted[9], sorted[500], sorted.back(),
+                                std::numeric_limits<float>::infinity()}) {
+                const std::size_t m = e->scan_below(packed.data(), data.rows, limit, sel.data(), got.data());
+                std::size_t below = 0, extra = 0;
+                for (std::size_t i = 0; i < data.rows; ++i) below += est[i] <= limit ? 1 : 0;
+                std::size_t j = 0;
+                for (std::size_t i = 0; i < data.rows; ++i) {
+                    const bool in = j < m && sel[j] == i;
+                    if (est[i] <= limit) ASSERT_TRUE(in) << spec << " code " << i << " limit " << limit;
+                    if (!in) continue;
+                    ASSERT_EQ(got[j], est[i]) << spec << " code " << i;  // scan's estimate, bit for bit
+                    if (est[i] > limit) ++extra;
+                    ++j;
+                }
+                ASSERT_EQ(j, m) << spec << ": indices not ascending or out of range";
+                EXPECT_EQ(m, below + extra);
+                if (std::string(spec).find("x4") == std::string::npos) {
+                    EXPECT_EQ(extra, 0u) << spec;
+                } else {
+                    EXPECT_LE(extra, 50u) << spec << " limit " << limit;  // within one step of the limit
+                }
+            }
+        }
+    }
 }
 
 // Ranking quality against brute force on the original vectors: recall@10 of the top 10 by estimate

@@ -331,8 +331,8 @@ void CodeIndex::search_one(const float* q, const SearchParams& params, std::size
         }
         for (std::size_t i0 = 0; i0 < list.count; i0 += kScanChunk) {
             const std::size_t n = std::min(kScanChunk, list.count - i0);
-            e->scan(list.codes.data() + codec_->packed_bytes(i0), n, est.data(), by_bound ? err.data() : nullptr);
             if (by_bound) {
+                e->scan(list.codes.data() + codec_->packed_bytes(i0), n, est.data(), err.data());
                 for (std::size_t i = 0; i < n; ++i) {
                     const std::uint32_t slot = params_.nlist > 0 ? list.slots[i0 + i] : static_cast<std::uint32_t>(i0 + i);
                     const float d = est[i] + offset;
@@ -341,19 +341,17 @@ void CodeIndex::search_one(const float* q, const SearchParams& params, std::size
                 }
                 continue;
             }
-            // Most estimates lose to the current depth-th candidate: select the ones that beat it
-            // (branch-free, the same comparison as below; the threshold only falls while pushing), then
-            // load slots and push only those.
+            // Most estimates lose to the current depth-th candidate: the estimator returns only those that
+            // may beat it (the threshold only falls while pushing; the limit has slack for the rounding of
+            // `+ offset`), and slots are loaded and compared exactly for those alone.
             const float bound = cand.threshold();
-            std::size_t m = 0;
-            for (std::size_t i = 0; i < n; ++i) {
-                sel[m] = static_cast<std::uint32_t>(i);
-                m += est[i] + offset <= bound ? 1 : 0;
-            }
+            const float limit = bound - offset + (std::fabs(bound) + std::fabs(offset)) * 0x1p-20f;
+            const std::size_t m = e->scan_below(list.codes.data() + codec_->packed_bytes(i0), n, limit, sel.data(),
+                                                est.data());
             for (std::size_t j = 0; j < m; ++j) {
                 const std::size_t i = sel[j];
                 const std::uint32_t slot = params_.nlist > 0 ? list.slots[i0 + i] : static_cast<std::uint32_t>(i0 + i);
-                const float d = est[i] + offset;
+                const float d = est[j] + offset;
                 if (d <= cand.threshold() && live(slot, params.filter)) cand.push(d, slot);
             }
         }
