@@ -589,33 +589,40 @@ TEST(HnswSelect, AddingToASettledListEqualsTheFullHeuristic) {
 }
 
 // VisitedSet::mark_new: the ids not yet visited in this search, in order, each once even when
-// repeated in the list; all of them marked afterwards; a new search sees none. Both forms: one bit
-// per node (small graphs, ids in one word and across words) and u16 generation tags (past
-// kBitsetNodes nodes).
+// repeated in the list; all of them marked afterwards; a new search sees none. Both tag widths (u8
+// up to kByteTagNodes nodes, u16 past it), over 70,000 searches, so both tags wrap (every 255 and
+// 65,535 searches) and the clear at the wrap is exercised; a node marked many searches ago must not
+// look visited when the tag comes round again.
 TEST(HnswSortedBeam, MarkNewReturnsUnvisitedInOrder) {
-    for (const std::size_t n : {std::size_t{100}, detail::VisitedSet::kBitsetNodes, detail::VisitedSet::kBitsetNodes + 1}) {
+    for (const std::size_t n : {std::size_t{100}, detail::VisitedSet::kByteTagNodes + 1}) {
         detail::VisitedSet v(n);
-        EXPECT_EQ(v.bitset(), n <= detail::VisitedSet::kBitsetNodes);
+        EXPECT_EQ(v.byte_tags(), n <= detail::VisitedSet::kByteTagNodes);
         EXPECT_EQ(v.size(), n);
         const auto top = static_cast<std::uint32_t>(n - 1);
-        for (int round = 0; round < 3; ++round) {
+        std::size_t failures = 0;
+        for (std::uint32_t round = 0; round < 70000 && failures == 0; ++round) {
             v.next();
-            EXPECT_FALSE(v.test_and_mark(5));
-            EXPECT_TRUE(v.test_and_mark(5));
+            // A node marked in an earlier search only (its tag is stale) reads as unvisited.
+            const std::uint32_t stale = 10 + round % 50;
+            failures += v.visited(stale) ? 1 : 0;
+            failures += v.test_and_mark(5) ? 1 : 0;
+            failures += v.test_and_mark(5) ? 0 : 1;
             const std::uint32_t ids[] = {7, 5, 9, 7, top, 0, 5, 63, 64, top, 8};
             std::uint32_t out[11];
-            ASSERT_EQ(v.mark_new(ids, 11, out), 7u) << n;
-            EXPECT_EQ(std::vector<std::uint32_t>(out, out + 7),
-                      (std::vector<std::uint32_t>{7, 9, top, 0, 63, 64, 8}));
-            for (std::uint32_t id : ids) EXPECT_TRUE(v.visited(id));
-            for (std::uint32_t id : {1u, 6u, 62u, 65u, top - 1}) EXPECT_FALSE(v.visited(id)) << n << " " << id;
-            EXPECT_EQ(v.mark_new(ids, 11, out), 0u);
-            v.next();
-            for (std::uint32_t id : ids) EXPECT_FALSE(v.visited(id));
-            EXPECT_EQ(v.mark_new(ids, 3, out), 3u);
-            EXPECT_EQ(v.mark_new(ids + 3, 2, out), 1u);  // 7 again, then top
-            EXPECT_EQ(out[0], top);
+            const std::size_t m = v.mark_new(ids, 11, out);
+            failures += std::vector<std::uint32_t>(out, out + m) != std::vector<std::uint32_t>{7, 9, top, 0, 63, 64, 8};
+            for (std::uint32_t id : ids) failures += v.visited(id) ? 0 : 1;
+            for (std::uint32_t id : {1u, 6u, 62u, 65u, top - 1}) failures += v.visited(id) ? 1 : 0;
+            failures += v.mark_new(ids, 11, out) == 0 ? 0 : 1;
+            v.test_and_mark(10 + (round + 1) % 50);  // stale for the next search
+            ASSERT_EQ(failures, 0u) << "n " << n << " search " << round;
         }
+        v.next();
+        const std::uint32_t ids[] = {7, 5, 9, 7, top};
+        std::uint32_t out[5];
+        EXPECT_EQ(v.mark_new(ids, 3, out), 3u);
+        EXPECT_EQ(v.mark_new(ids + 3, 2, out), 1u);  // 7 again, then top
+        EXPECT_EQ(out[0], top);
     }
 }
 

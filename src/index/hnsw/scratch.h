@@ -11,72 +11,70 @@
 #include <utility>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "quiver/index/codec.h"
 
 namespace quiver::index::detail {
 
-/// The nodes a search has reached. A graph of up to kBitsetNodes nodes keeps one bit per node,
-/// cleared at the start of each search (at most 16 KiB, a few hundred stores; small enough to stay
-/// in L1/L2 while the walk streams records past it); a larger one keeps a u16 generation tag per
-/// node, cleared only once every 65,535 searches (clearing n bits per search would cost more than
-/// the walk saves).
+/// The nodes a search has reached: a generation tag per node, marked with the search's tag and never
+/// cleared but when the tag wraps. A graph of up to kByteTagNodes nodes has u8 tags (half the
+/// footprint, so more of it stays in L1/L2 while the walk streams records past it; cleared every
+/// 255 searches, at most 1 MiB); a larger one has u16 tags (cleared every 65,535 searches).
 class VisitedSet {
 public:
-    static constexpr std::size_t kBitsetNodes = std::size_t{1} << 17;
-    explicit VisitedSet(std::size_t n) : n_(n), bitset_(n <= kBitsetNodes) {
-        if (bitset_) {
-            bits_.assign((n + 63) / 64 + 1, 0);
+    static constexpr std::size_t kByteTagNodes = std::size_t{1} << 20;
+    explicit VisitedSet(std::size_t n) : n_(n), small_(n <= kByteTagNodes) {
+        if (small_) {
+            tags8_.assign(n, 0);
         } else {
-            tags_.assign(n, 0);
+            tags16_.assign(n, 0);
         }
     }
-    /// Starts a new search: clears the bitset, or moves to the next generation (O(1) except one
-    /// clear every 65,535 generations).
+    /// Starts a new search: O(1) except one clear every 255 (u8) or 65,535 (u16) searches.
     void next() {
-        if (bitset_) {
-            std::memset(bits_.data(), 0, bits_.size() * sizeof(std::uint64_t));
-            return;
-        }
-        if (++tag_ == 0) {
-            std::fill(tags_.begin(), tags_.end(), std::uint16_t{0});
+        ++tag_;
+        if (small_ ? (tag_ & 0xFF) == 0 : (tag_ & 0xFFFF) == 0) {
+            std::fill(tags8_.begin(), tags8_.end(), std::uint8_t{0});
+            std::fill(tags16_.begin(), tags16_.end(), std::uint16_t{0});
             tag_ = 1;
         }
     }
     bool visited(std::uint32_t id) const noexcept {
-        if (bitset_) return (bits_[id >> 6] >> (id & 63) & 1) != 0;
-        return tags_[id] == tag_;
+        return small_ ? tags8_[id] == static_cast<std::uint8_t>(tag_) : tags16_[id] == static_cast<std::uint16_t>(tag_);
     }
     /// Marks id; returns true if it was already visited in this search.
     bool test_and_mark(std::uint32_t id) noexcept {
-        if (bitset_) {
-            const std::uint64_t bit = std::uint64_t{1} << (id & 63);
-            std::uint64_t& w = bits_[id >> 6];
-            const bool seen = (w & bit) != 0;
-            w |= bit;
-            return seen;
-        }
-        if (tags_[id] == tag_) return true;
-        tags_[id] = tag_;
-        return false;
+        if (small_) return test_and_mark(tags8_.data(), static_cast<std::uint8_t>(tag_), id);
+        return test_and_mark(tags16_.data(), static_cast<std::uint16_t>(tag_), id);
     }
     /// Marks ids[0..n) and writes the ones not yet visited to `out`, in order, without a branch per id
     /// (whether a neighbour was seen is data the branch predictor cannot learn). Returns their count.
     std::size_t mark_new(const std::uint32_t* ids, std::size_t n, std::uint32_t* out) noexcept {
+        if (small_) return mark_new(tags8_.data(), static_cast<std::uint8_t>(tag_), ids, n, out);
+        return mark_new(tags16_.data(), static_cast<std::uint16_t>(tag_), ids, n, out);
+    }
+    /// Where id's tag lives (for a prefetch).
+    const void* slot_ptr(std::uint32_t id) const noexcept {
+        return small_ ? static_cast<const void*>(tags8_.data() + id) : static_cast<const void*>(tags16_.data() + id);
+    }
+    /// The nodes covered.
+    std::size_t size() const noexcept { return n_; }
+    /// True when the tags are u8 (n <= kByteTagNodes).
+    bool byte_tags() const noexcept { return small_; }
+
+private:
+    template <class T>
+    static bool test_and_mark(T* tags, T tag, std::uint32_t id) noexcept {
+        if (tags[id] == tag) return true;
+        tags[id] = tag;
+        return false;
+    }
+    template <class T>
+    static std::size_t mark_new(T* tags, T tag, const std::uint32_t* ids, std::size_t n, std::uint32_t* out) noexcept {
         std::size_t m = 0;
-        if (bitset_) {
-            std::uint64_t* bits = bits_.data();
-            for (std::size_t i = 0; i < n; ++i) {
-                const std::uint32_t id = ids[i];
-                const std::uint64_t bit = std::uint64_t{1} << (id & 63);
-                const std::uint64_t w = bits[id >> 6];
-                out[m] = id;
-                m += (w & bit) == 0 ? 1 : 0;
-                bits[id >> 6] = w | bit;
-            }
-            return m;
-        }
-        std::uint16_t* tags = tags_.data();
-        const std::uint16_t tag = tag_;
         for (std::size_t i = 0; i < n; ++i) {
             const std::uint32_t id = ids[i];
             out[m] = id;
@@ -85,22 +83,12 @@ public:
         }
         return m;
     }
-    /// Where id's mark lives (for a prefetch).
-    const void* slot_ptr(std::uint32_t id) const noexcept {
-        if (bitset_) return bits_.data() + (id >> 6);
-        return tags_.data() + id;
-    }
-    /// The nodes covered.
-    std::size_t size() const noexcept { return n_; }
-    /// True when the marks are one bit per node (n <= kBitsetNodes).
-    bool bitset() const noexcept { return bitset_; }
 
-private:
     std::size_t n_;
-    bool bitset_;
-    std::vector<std::uint64_t> bits_;
-    std::vector<std::uint16_t> tags_;
-    std::uint16_t tag_ = 0;
+    bool small_;
+    std::vector<std::uint8_t> tags8_;
+    std::vector<std::uint16_t> tags16_;
+    std::uint32_t tag_ = 0;
 };
 
 using Candidate = std::pair<float, std::uint32_t>;  // (distance, slot)
@@ -151,8 +139,8 @@ public:
         const std::size_t kept = size_ == cap_ ? size_ - 1 : size_;
         float* dist = dist_.data();
         std::uint32_t* slots = slot_.data();
-        std::memmove(dist + lo + 1, dist + lo, (kept - lo) * sizeof(float));
-        std::memmove(slots + lo + 1, slots + lo, (kept - lo) * sizeof(std::uint32_t));
+        shift_up(dist, lo, kept);
+        shift_up(slots, lo, kept);
         dist[lo] = d;
         slots[lo] = slot;
         open_flag(lo, kept);
@@ -209,6 +197,31 @@ private:
         std::uint32_t below = 0;
         for (std::size_t i = 0; i < kCount; ++i) below += base[i] <= d ? 1u : 0u;
         return static_cast<std::size_t>(base - dist_.data()) + below;
+    }
+    /// Moves entries [lo, kept) of a 4-byte array to [lo + 1, kept + 1), writing nothing else. Inline
+    /// 16-byte moves from the top down instead of a memmove call (most insertions move a few entries,
+    /// where the call cost more than the copy): the lowest four are loaded first and stored last, so
+    /// a remainder of fewer than four needs no loop of its own.
+    template <class T>
+    static void shift_up(T* a, std::size_t lo, std::size_t kept) noexcept {
+        static_assert(sizeof(T) == 4);
+#if defined(__SSE2__)
+        if (kept - lo >= 4) {
+            const __m128i first = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + lo));
+            std::size_t i = kept;
+            while (i - lo >= 4) {
+                i -= 4;
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(a + i + 1),
+                                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i)));
+            }
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(a + lo + 1), first);
+            return;
+        }
+        // Fewer than four: one at a time from the top.
+        for (std::size_t i = kept; i > lo; --i) a[i] = a[i - 1];
+#else
+        std::memmove(a + lo + 1, a + lo, (kept - lo) * sizeof(T));
+#endif
     }
     /// Shifts the flags of entries [lo, kept) up by one and clears lo's (the new entry).
     void open_flag(std::size_t lo, std::size_t kept) noexcept {
