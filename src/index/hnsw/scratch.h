@@ -198,14 +198,19 @@ private:
         for (std::size_t i = 0; i < kCount; ++i) below += base[i] <= d ? 1u : 0u;
         return static_cast<std::size_t>(base - dist_.data()) + below;
     }
-    /// Moves entries [lo, kept) of a 4-byte array to [lo + 1, kept + 1), writing nothing else. Inline
-    /// 16-byte moves from the top down instead of a memmove call (most insertions move a few entries,
-    /// where the call cost more than the copy): the lowest four are loaded first and stored last, so
-    /// a remainder of fewer than four needs no loop of its own.
+    /// Moves entries [lo, kept) of a 4-byte array to [lo + 1, kept + 1), writing nothing else. Up to
+    /// kInlineMove entries, inline 16-byte moves from the top down instead of a memmove call (most
+    /// insertions into a narrow beam move a few entries, where the call cost more than the copy): the
+    /// lowest four are loaded first and stored last, so a remainder of fewer than four needs no loop
+    /// of its own. Longer moves call memmove (its wide vector moves win there).
     template <class T>
     static void shift_up(T* a, std::size_t lo, std::size_t kept) noexcept {
         static_assert(sizeof(T) == 4);
 #if defined(__SSE2__)
+        if (kept - lo > kInlineMove) {
+            std::memmove(a + lo + 1, a + lo, (kept - lo) * sizeof(T));
+            return;
+        }
         if (kept - lo >= 4) {
             const __m128i first = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + lo));
             std::size_t i = kept;
@@ -217,8 +222,15 @@ private:
             _mm_storeu_si128(reinterpret_cast<__m128i*>(a + lo + 1), first);
             return;
         }
-        // Fewer than four: one at a time from the top.
-        for (std::size_t i = kept; i > lo; --i) a[i] = a[i - 1];
+        // Fewer than four: one at a time from the top (spelled out: a loop here became a memmove call).
+        const std::size_t r = kept - lo;
+        if (r > 0) {
+            a[kept] = a[kept - 1];
+            if (r > 1) {
+                a[kept - 1] = a[kept - 2];
+                if (r > 2) a[kept - 2] = a[kept - 3];
+            }
+        }
 #else
         std::memmove(a + lo + 1, a + lo, (kept - lo) * sizeof(T));
 #endif
@@ -233,6 +245,7 @@ private:
     }
 
     static constexpr std::size_t kCount = 32;
+    static constexpr std::size_t kInlineMove = 16;
     std::vector<float> dist_;
     std::vector<std::uint32_t> slot_;
     std::vector<std::uint64_t> flags_;
