@@ -7,10 +7,12 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <future>
 #include <mutex>
 #include <thread>
 
+#include "engine/segment.h"
 #include "engine_test_util.h"
 #include "quiver/engine/repair.h"
 #include "testing/testing.h"
@@ -227,6 +229,55 @@ TEST(Memtable, SearchesMatchTheSegmentItFreezesInto) {
     ASSERT_TRUE(d5);
     EXPECT_EQ(std::get<std::int64_t>(d5->fields.at("ver")), 500);
     EXPECT_FALSE((*c)->get("d3"));
+}
+
+// In-memory segments (a frozen memtable, an upsert batch, the replayed log) keep their documents
+// uncompressed (no zstd work for a segment a merge replaces): they read back exactly as a compressed
+// store does, one at a time and all at once, and persisting one is refused (nothing written).
+TEST(Memtable, InMemorySegmentsKeepDocumentsUncompressedAndAreNeverPersisted) {
+    testing::TempDir dir;
+    const Schema schema = testutil::small_schema();
+    std::vector<Document> docs;
+    for (std::uint64_t i = 0; i < 23; ++i) {  // 5 full store blocks of 4 and a partial one
+        Document d = testutil::make_doc(i, static_cast<std::int64_t>(i));
+        d.fields["body"] = std::string("words of document ") + std::to_string(i) + std::string(i * 7, 'z');
+        docs.push_back(std::move(d));
+    }
+    const std::vector<std::uint64_t> seqs(docs.size(), 1);
+    SegmentBuildOptions raw_options;
+    raw_options.exact_vectors = true;
+    raw_options.raw_store = true;
+    SegmentBuildOptions packed_options;
+    packed_options.exact_vectors = true;
+    auto raw = Segment::build(1, schema, docs, seqs, raw_options);
+    auto packed = Segment::build(2, schema, docs, seqs, packed_options);
+    ASSERT_TRUE(raw) << raw.error().to_string();
+    ASSERT_TRUE(packed) << packed.error().to_string();
+    auto all_raw = (*raw)->documents();
+    auto all_packed = (*packed)->documents();
+    ASSERT_TRUE(all_raw);
+    ASSERT_TRUE(all_packed);
+    ASSERT_EQ(all_raw->size(), docs.size());
+    for (std::uint32_t i = 0; i < docs.size(); ++i) {
+        auto one = (*raw)->document(i);
+        ASSERT_TRUE(one);
+        EXPECT_EQ(one->id, docs[i].id);
+        EXPECT_EQ(one->fields, docs[i].fields) << i;
+        EXPECT_EQ((*all_raw)[i].fields, (*all_packed)[i].fields) << i;
+    }
+    EXPECT_FALSE((*raw)->document(23));
+    // The uncompressed store is larger than zstd's (the repeated 'z' runs compress).
+    EXPECT_GT((*raw)->size_bytes(), (*packed)->size_bytes());
+    auto refused = (*raw)->persist(dir.path());
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code(), ErrorCode::kFailedPrecondition);
+    EXPECT_FALSE(std::filesystem::exists(dir.path() + "/" + Segment::dir_name(1)));
+    EXPECT_TRUE((*packed)->persist(dir.path()));
+    auto reopened = Segment::open(dir.path(), 2, schema);
+    ASSERT_TRUE(reopened) << reopened.error().to_string();
+    auto back = (*reopened)->document(22);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->fields, docs[22].fields);
 }
 
 TEST(Memtable, FreezesAtCapacityAndRecoversFromTheLog) {
