@@ -668,17 +668,18 @@ Status Collection::Impl::commit(PendingWrite& w) {
         }
     }
     // Each hand-off under the writer's own mutex: a woken writer returns (destroying its PendingWrite)
-    // only once it holds that mutex, i.e. after the leader is done with it.
+    // only once it holds that mutex, i.e. after the leader is done with it. The next leader first, so
+    // the next group's write and fsync start while this group is being woken.
+    if (next != nullptr) {
+        std::lock_guard own(next->mu);
+        next->lead = true;
+        next->cv.notify_one();
+    }
     for (PendingWrite* p : group) {
         if (p == &w) continue;
         std::lock_guard own(p->mu);
         p->done = true;
         p->cv.notify_one();
-    }
-    if (next != nullptr) {
-        std::lock_guard own(next->mu);
-        next->lead = true;
-        next->cv.notify_one();
     }
     if (prefreeze) prefreeze_memtable();  // after the group is acknowledged; the next group goes on
     return w.status;
