@@ -104,28 +104,6 @@ double median(std::vector<double> v) {
     return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
-/// QPS at `target` recall read off the Pareto frontier of (recall, QPS) points: the points no other
-/// point beats on both; between the two frontier points bracketing the target, QPS is interpolated
-/// linearly in recall. Above every point's recall: 0 (not reached). Below every point: the best QPS.
-double qps_at_recall(std::vector<std::pair<double, double>> pts, double target) {
-    std::sort(pts.begin(), pts.end(), [](const auto& a, const auto& b) {
-        return a.first > b.first || (a.first == b.first && a.second > b.second);
-    });
-    std::vector<std::pair<double, double>> frontier;  // recall descending, QPS ascending
-    for (const auto& p : pts) {
-        if (frontier.empty() || p.second > frontier.back().second) frontier.push_back(p);
-    }
-    if (frontier.empty() || frontier.front().first < target) return 0;
-    for (std::size_t i = 0; i + 1 < frontier.size(); ++i) {
-        const auto& hi = frontier[i];      // recall >= target
-        const auto& lo = frontier[i + 1];  // higher QPS
-        if (lo.first >= target) continue;
-        const double t = (hi.first - target) / (hi.first - lo.first);
-        return hi.second + t * (lo.second - hi.second);
-    }
-    return frontier.back().second;  // every frontier point reaches the target
-}
-
 Engine make_quiver(const Matrix<float>& base, Metric metric, const Options& o, const std::string& codec,
                    std::uint64_t seed) {
     Engine e;

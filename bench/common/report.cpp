@@ -125,4 +125,24 @@ bool write_output(const std::string& path, const std::string& text) {
     return std::fclose(f) == 0 && ok;
 }
 
+double qps_at_recall(std::vector<std::pair<double, double>> pts, double target) {
+    std::sort(pts.begin(), pts.end(), [](const auto& a, const auto& b) {
+        return a.first > b.first || (a.first == b.first && a.second > b.second);
+    });
+    std::vector<std::pair<double, double>> frontier;  // recall descending, QPS ascending
+    for (const auto& p : pts) {
+        if (frontier.empty() || p.second > frontier.back().second) frontier.push_back(p);
+    }
+    if (frontier.empty() || frontier.front().first < target) return 0;
+    for (std::size_t i = 0; i + 1 < frontier.size(); ++i) {
+        const auto& hi = frontier[i];      // recall >= target
+        const auto& lo = frontier[i + 1];  // higher QPS
+        if (lo.first >= target) continue;
+        const double t = (hi.first - target) / (hi.first - lo.first);
+        return hi.second + t * (lo.second - hi.second);
+    }
+    return frontier.back().second;  // every frontier point reaches the target
+}
+
+
 }  // namespace quiver::bench

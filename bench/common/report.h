@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace quiver::bench {
@@ -30,6 +31,11 @@ double thread_cpu_seconds();
 
 /// Percentile (0..100) of `values` (copied and sorted).
 double percentile(std::vector<double> values, double pct);
+
+/// QPS at `target` recall read off the Pareto frontier of (recall, QPS) points: the points no other
+/// point beats on both; between the two frontier points bracketing the target, QPS is interpolated
+/// linearly in recall. Above every point's recall: 0 (not reached). Below every point: the best QPS.
+double qps_at_recall(std::vector<std::pair<double, double>> pts, double target);
 
 struct PlotSeries {
     std::string name;

@@ -3,8 +3,11 @@
 # a fresh copy of one pristine 100k-document store (writes during a run change the store).
 # Usage: scripts/loadtest/mixed-ab.sh BUILD_A BUILD_B WORK_DIR [ROUNDS] [SECONDS]
 # The first call ingests WORK_DIR/pristine with BUILD_A's quiver (the stores must be readable by both).
-# Prints one line per run: build, req/s, p50/p90/p99/max, errors. CONNECTIONS overrides 64; THREADS_A and
-# THREADS_B set each side's server workers (default: serve's own).
+# Prints two lines per run: build, req/s, p50/p90/p99/max, errors; then the server's CPU seconds and
+# milliseconds per request, mean handler times per route, segments and write stalls at the end. CONNECTIONS overrides 64, SCRIPT
+# mixed_v1.lua (search_v1.lua: its text searches alone, no writes); THREADS_A and
+# THREADS_B set each side's server workers (default: serve's own), SERVE_ARGS_A and SERVE_ARGS_B
+# other `quiver serve` options.
 set -eu
 a=$1
 b=$2
@@ -23,16 +26,26 @@ fi
 i=0
 while [ "$i" -lt "$rounds" ]; do
   for side in A B; do
-    if [ "$side" = A ]; then build=$a; threads=${THREADS_A:-}; else build=$b; threads=${THREADS_B:-}; fi
+    if [ "$side" = A ]; then
+      build=$a; threads=${THREADS_A:-}; args=${SERVE_ARGS_A:-}
+    else
+      build=$b; threads=${THREADS_B:-}; args=${SERVE_ARGS_B:-}
+    fi
     rm -rf "$work/store"
     cp -a "$work/pristine" "$work/store"
-    out=$(REUSE_STORE=1 SCRIPT=mixed_v1.lua CONNECTIONS="${CONNECTIONS:-64}" THREADS="$threads" \
+    out=$(REUSE_STORE=1 SCRIPT="${SCRIPT:-mixed_v1.lua}" CONNECTIONS="${CONNECTIONS:-64}" THREADS="$threads" SERVE_ARGS="$args" \
       "$here/run.sh" "$build" "$work" "$secs" 2>&1)
     rps=$(printf '%s\n' "$out" | sed -n 's/^Requests\/sec: *//p')
     lat=$(printf '%s\n' "$out" | grep '^p50 ' || true)
     err=$(printf '%s\n' "$out" | grep '^requests ' || true)
     non2xx=$(printf '%s\n' "$out" | grep 'Non-2xx' || true)
-    echo "== $build threads ${threads:-default} req/s $rps | $lat | $err $non2xx"
+    handler=$(printf '%s\n' "$out" | grep '^handler ms:' || true)
+    cpu=$(printf '%s\n' "$out" | sed -n 's/^server cpu: \([0-9.]*\) s$/\1/p')
+    nreq=$(printf '%s\n' "$out" | sed -n 's/^requests \([0-9]*\),.*/\1/p')
+    per=$(awk -v c="$cpu" -v n="$nreq" 'BEGIN {if (n > 0) printf "%.3f", 1000 * c / n}')
+    stats=$(printf '%s\n' "$out" | grep -o '"segments":[0-9]*,"memory_segments":[0-9]*\|"write_stalls":[0-9]*' | tr '\n' ' ')
+    echo "== $build threads ${threads:-default} ${args} req/s $rps | $lat | $err $non2xx"
+    echo "   server cpu ${cpu} s, ${per} ms/request | $handler | $stats"
   done
   i=$((i + 1))
 done

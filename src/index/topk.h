@@ -30,21 +30,42 @@ public:
         if (capacity_ == 0) return;
         if (!full()) {
             heap_.emplace_back(distance, id);
-            std::push_heap(heap_.begin(), heap_.end(), less);
+            std::push_heap(heap_.begin(), heap_.end(), Less{});
         } else if (less({distance, id}, heap_.front())) {
-            std::pop_heap(heap_.begin(), heap_.end(), less);
-            heap_.back() = {distance, id};
-            std::push_heap(heap_.begin(), heap_.end(), less);
+            replace_top({distance, id});
         }
     }
     /// Sorted ascending (closest first); leaves the selector empty.
     std::vector<std::pair<float, std::uint64_t>> take_sorted() {
-        std::sort_heap(heap_.begin(), heap_.end(), less);
+        std::sort_heap(heap_.begin(), heap_.end(), Less{});
         return std::move(heap_);
     }
 
     static bool less(const std::pair<float, std::uint64_t>& a, const std::pair<float, std::uint64_t>& b) {
         return a.first < b.first || (a.first == b.first && a.second < b.second);
+    }
+
+private:
+    // A function object, so the heap algorithms inline the comparison (a function pointer was called).
+    struct Less {
+        bool operator()(const std::pair<float, std::uint64_t>& a, const std::pair<float, std::uint64_t>& b) const {
+            return less(a, b);
+        }
+    };
+    // Replaces the largest item by `item` (smaller than it) and sifts it down: one pass instead of
+    // pop_heap + push_heap.
+    void replace_top(std::pair<float, std::uint64_t> item) {
+        const std::size_t n = heap_.size();
+        std::size_t at = 0;
+        for (;;) {
+            std::size_t child = 2 * at + 1;
+            if (child >= n) break;
+            if (child + 1 < n && less(heap_[child], heap_[child + 1])) ++child;
+            if (!less(item, heap_[child])) break;
+            heap_[at] = heap_[child];
+            at = child;
+        }
+        heap_[at] = item;
     }
 
 private:

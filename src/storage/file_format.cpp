@@ -331,7 +331,22 @@ Result<BinaryReader> open_payload(const MappedFile& file, std::uint32_t kind, st
         return data_loss(fmt::format("'{}' is damaged or truncated: footer says {} payload bytes, file holds {}",
                                      path, footer.payload_bytes, expected_payload));
     }
-    // The footer's CRC covers everything before it but the sections' bytes.
+    // The footer's CRC covers everything before it but the sections' bytes. In a large file the pages
+    // the check read are dropped from the process every 64 MiB (they stay in the page cache), so opening
+    // never holds the whole file resident: readers that copy the payload out of the mapping, or touch
+    // only part of it, keep their resident memory to what they use.
+    constexpr std::size_t kReleaseAbove = std::size_t{256} << 20, kChunk = std::size_t{64} << 20;
+    const bool release = bytes.size() > kReleaseAbove;
+    auto crc_of = [&](std::uint32_t c, std::size_t at, std::size_t n) {
+        while (n > 0) {
+            const std::size_t m = release ? std::min(n, kChunk) : n;
+            c = crc32(c, bytes.data() + at, m);
+            if (release) file.release(bytes.subspan(at, m));
+            at += m;
+            n -= m;
+        }
+        return c;
+    };
     std::vector<Section> sections;
     std::size_t payload_end = bytes.size() - kFooterBytes;
     std::uint32_t crc = 0;
@@ -339,12 +354,12 @@ Result<BinaryReader> open_payload(const MappedFile& file, std::uint32_t kind, st
         QUIVER_ASSIGN_OR_RETURN(payload_end, read_section_table(bytes, path, sections));
         std::uint64_t at = 0;
         for (const Section& sec : sections) {
-            crc = crc32(crc, bytes.data() + at, static_cast<std::size_t>(sec.offset - at));
+            crc = crc_of(crc, static_cast<std::size_t>(at), static_cast<std::size_t>(sec.offset - at));
             at = sec.offset + sec.length;
         }
-        crc = crc32(crc, bytes.data() + at, bytes.size() - kFooterBytes - static_cast<std::size_t>(at));
+        crc = crc_of(crc, static_cast<std::size_t>(at), bytes.size() - kFooterBytes - static_cast<std::size_t>(at));
     } else {
-        crc = crc32(0, bytes.data(), bytes.size() - kFooterBytes);
+        crc = crc_of(0, 0, bytes.size() - kFooterBytes);
     }
     if (crc != footer.crc) {
         return data_loss(fmt::format("'{}' is corrupt: checksum 0x{:08x}, expected 0x{:08x}", path, crc,

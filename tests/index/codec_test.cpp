@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -166,6 +168,121 @@ TEST(ScalarQuantisation, Int8QueryEstimateIsWithinItsBoundOfTheFloatEstimate) {
     Int8Query iq;
     EXPECT_TRUE(fresh->has_int8_query());
     EXPECT_FALSE(fresh->int8_query(data.row_ptr(0), iq));
+}
+
+// scan_below: every code whose estimate is at most the limit, with scan's exact estimate, indices
+// ascending; PQ fast-scan may add codes within one quantisation step above the limit, others none.
+TEST(CodeEstimator, ScanBelowReturnsEveryCodeAtOrBelowTheLimitWithScansEstimate) {
+    const auto data = clustered(1000, 32, 6, false);
+    const auto queries = clustered(5, 32, 9, false);
+    for (const char* spec : {"pq16x4", "pq8x4", "pq8x8", "sq8", "sq4", "rabitq1", "binary2", "none"}) {
+        auto codec = trained(spec, data, Metric::kL2);
+        std::vector<std::uint8_t> codes(data.rows * codec->code_size());
+        codec->encode(data, codes.data());
+        std::vector<std::uint8_t> packed(codec->packed_bytes(data.rows));
+        codec->pack(codes.data(), data.rows, packed.data());
+        std::vector<float> est(data.rows), got(data.rows);
+        std::vector<std::uint32_t> sel(data.rows);
+        for (std::size_t q = 0; q < queries.rows; ++q) {
+            auto e = codec->estimator(queries.row_ptr(q));
+            e->scan(packed.data(), data.rows, est.data(), nullptr);
+            std::vector<float> sorted = est;
+            std::sort(sorted.begin(), sorted.end());
+            for (float limit : {sorted[0] - 1.0f, sorted[0], sorted[9], sorted[500], sorted.back(),
+                                std::numeric_limits<float>::infinity()}) {
+                const std::size_t m = e->scan_below(packed.data(), data.rows, limit, sel.data(), got.data());
+                std::size_t below = 0, extra = 0;
+                for (std::size_t i = 0; i < data.rows; ++i) below += est[i] <= limit ? 1 : 0;
+                std::size_t j = 0;
+                for (std::size_t i = 0; i < data.rows; ++i) {
+                    const bool in = j < m && sel[j] == i;
+                    if (est[i] <= limit) ASSERT_TRUE(in) << spec << " code " << i << " limit " << limit;
+                    if (!in) continue;
+                    ASSERT_EQ(got[j], est[i]) << spec << " code " << i;  // scan's estimate, bit for bit
+                    if (est[i] > limit) ++extra;
+                    ++j;
+                }
+                ASSERT_EQ(j, m) << spec << ": indices not ascending or out of range";
+                EXPECT_EQ(m, below + extra);
+                if (std::string(spec).find("x4") == std::string::npos) {
+                    EXPECT_EQ(extra, 0u) << spec;
+                } else {
+                    EXPECT_LE(extra, 50u) << spec << " limit " << limit;  // within one step of the limit
+                }
+            }
+        }
+    }
+}
+
+// SQ8's integer query (SSE2, sixteen weights at a time, with a scalar tail) equals a plain scalar
+// reference exactly: weights, scale and bias, every metric, dimensions 1 to 40 and around 64 and
+// 128 (every tail length of both loops). The training sample pins each range exactly
+// (min_j a multiple of 1/4, step_j = k/256, one dimension in eleven constant, so step 0), so the
+// reference rebuilds the codec's parameters without reading them.
+TEST(ScalarQuantisation, Int8QueryEqualsScalarReference) {
+    std::mt19937_64 rng(41);
+    std::normal_distribution<float> nd;
+    std::size_t checked = 0, clamped_or_zero = 0;
+    for (Metric metric : {Metric::kL2, Metric::kInnerProduct, Metric::kCosine}) {
+        std::vector<std::size_t> dims;
+        for (std::size_t d = 1; d <= 40; ++d) dims.push_back(d);
+        for (std::size_t d : {63, 64, 65, 100, 127, 128, 129, 300}) dims.push_back(d);
+        for (std::size_t d : dims) {
+            std::vector<float> lo(d), step(d);
+            for (std::size_t j = 0; j < d; ++j) {
+                lo[j] = -1.0f - 0.25f * static_cast<float>(j % 7);
+                step[j] = j % 11 == 10 ? 0.0f : static_cast<float>(1 + j % 5) / 256.0f;
+            }
+            Matrix<float> sample(12, d);
+            for (std::size_t r = 0; r < sample.rows; ++r) {
+                for (std::size_t j = 0; j < d; ++j) {
+                    const float t = r == 0 ? 0.0f : r == 1 ? 255.0f : static_cast<float>(rng() % 256);
+                    sample.row_ptr(r)[j] = lo[j] + step[j] * t;
+                }
+            }
+            auto codec = trained("sq8", sample, metric);
+            // The parameters are the ones pinned: a code of all k decodes to lo + k step exactly.
+            std::vector<std::uint8_t> ones(d, 1);
+            std::vector<float> back(d);
+            codec->decode(ones.data(), 1, back.data());
+            for (std::size_t j = 0; j < d; ++j) ASSERT_EQ(back[j], lo[j] + step[j]) << d << " " << j;
+            const bool l2 = metric == Metric::kL2;
+            Int8Query iq;
+            for (int qi = 0; qi < 6; ++qi) {
+                std::vector<float> q(d);
+                for (std::size_t j = 0; j < d; ++j) {
+                    q[j] = qi == 0 ? 0.0f : qi == 1 ? lo[j] : nd(rng) * (qi == 5 ? 40.0f : 2.0f);
+                }
+                ASSERT_TRUE(codec->int8_query(q.data(), iq));
+                // The reference: four chains j mod 4 for the bias up to the last multiple of 4, the
+                // rest in chain 0; one scale max |w| / 127; round to nearest, ties to even.
+                float mx = 0;
+                double part[4] = {0, 0, 0, 0};
+                for (std::size_t j = 0; j < d; ++j) {
+                    const float a = l2 ? q[j] - lo[j] : q[j];
+                    mx = std::max(mx, std::fabs(a * step[j]));
+                    const std::size_t chain = j < d / 4 * 4 ? j % 4 : 0;
+                    part[chain] += l2 ? static_cast<double>(a) * a : static_cast<double>(q[j]) * lo[j];
+                }
+                const double bias = (part[0] + part[1]) + (part[2] + part[3]);
+                const float unit = mx > 0 ? mx / 127.0f : 1.0f;
+                const float inv = 1.0f / unit;
+                ASSERT_EQ(iq.weights.size(), d);
+                for (std::size_t j = 0; j < d; ++j) {
+                    const float w = (l2 ? q[j] - lo[j] : q[j]) * step[j];
+                    const auto expect = static_cast<int>(std::nearbyint(std::clamp(w * inv, -127.0f, 127.0f)));
+                    ASSERT_EQ(int{iq.weights[j]}, expect) << simd::to_string(metric) << " d " << d << " q " << qi
+                                                         << " j " << j;
+                    clamped_or_zero += expect == 0 || expect == 127 || expect == -127;
+                }
+                EXPECT_EQ(iq.scale, l2 ? 2 * unit : unit) << d;
+                EXPECT_EQ(iq.bias, l2 ? static_cast<float>(bias) : 1.0f - static_cast<float>(bias)) << d;
+                ++checked;
+            }
+        }
+    }
+    EXPECT_EQ(checked, 3u * 48u * 6u);
+    EXPECT_GT(clamped_or_zero, 1000u);
 }
 
 // Ranking quality against brute force on the original vectors: recall@10 of the top 10 by estimate

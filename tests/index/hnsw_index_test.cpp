@@ -485,9 +485,10 @@ TEST(HnswIndex, CodedRejectsBlockCodecsAndTinyFirstBatch) {
 
 // SortedBeam against a plain reference (a sorted vector truncated to ef, expanded flags, the closest
 // unexpanded entry popped): random insertions with many equal distances and pops interleaved, over
-// many searches (reset between them), for beams of 1, 2, 7, 64 and 150 entries (the last two past
-// the size where the insertion point is counted rather than bisected). After every step the beam
-// holds the reference's entries in its order.
+// many searches (reset between them), for beams of 1 to 300 entries: up to 32 entries the
+// insertion point is counted, past that first bisected; the expanded flags are a bitset, so 63-65,
+// 128-129 and 300 entries shift flags across 64-bit words. After every step the beam holds the
+// reference's entries in its order.
 TEST(HnswSortedBeam, MatchesReferenceUnderRandomInsertsAndPops) {
     struct Ref {
         float d;
@@ -495,7 +496,7 @@ TEST(HnswSortedBeam, MatchesReferenceUnderRandomInsertsAndPops) {
         bool expanded;
     };
     std::mt19937 rng(77);
-    for (std::size_t ef : {1, 2, 7, 64, 150}) {
+    for (std::size_t ef : {1, 2, 7, 32, 33, 63, 64, 65, 128, 129, 150, 300}) {
         detail::SortedBeam beam;
         std::size_t pops = 0, inserts = 0, rejected = 0;
         for (int search = 0; search < 30; ++search) {
@@ -530,11 +531,11 @@ TEST(HnswSortedBeam, MatchesReferenceUnderRandomInsertsAndPops) {
                     }
                 }
                 ASSERT_EQ(beam.size(), ref.size());
-                std::size_t j = 0;
-                for (const auto& e : beam) {
-                    ASSERT_EQ(e.distance, ref[j].d) << "ef " << ef << " step " << step << " entry " << j;
-                    ASSERT_EQ(e.slot, ref[j].slot) << "ef " << ef << " step " << step << " entry " << j;
-                    ++j;
+                for (std::size_t j = 0; j < ref.size(); ++j) {
+                    ASSERT_EQ(beam[j].distance, ref[j].d) << "ef " << ef << " step " << step << " entry " << j;
+                    ASSERT_EQ(beam[j].slot, ref[j].slot) << "ef " << ef << " step " << step << " entry " << j;
+                    ASSERT_EQ(beam.distances()[j], ref[j].d);
+                    ASSERT_EQ(beam.slots()[j], ref[j].slot);
                 }
             }
         }
@@ -618,21 +619,42 @@ TEST(HnswSelect, AddingToASettledListEqualsTheFullHeuristic) {
     }
 }
 
-// VisitedSet::mark_new: the ids not yet visited in this generation, in order, each once even when
-// repeated in the list; all of them marked afterwards; a new generation sees none.
+// VisitedSet::mark_new: the ids not yet visited in this search, in order, each once even when
+// repeated in the list; all of them marked afterwards; a new search sees none. Both tag widths (u8
+// up to kByteTagNodes nodes, u16 past it), over 70,000 searches, so both tags wrap (every 255 and
+// 65,535 searches) and the clear at the wrap is exercised; a node marked many searches ago must not
+// look visited when the tag comes round again.
 TEST(HnswSortedBeam, MarkNewReturnsUnvisitedInOrder) {
-    detail::VisitedSet v(100);
-    v.next();
-    EXPECT_FALSE(v.test_and_mark(5));
-    const std::uint32_t ids[] = {7, 5, 9, 7, 99, 0, 5};
-    std::uint32_t out[7];
-    ASSERT_EQ(v.mark_new(ids, 7, out), 4u);
-    EXPECT_EQ(std::vector<std::uint32_t>(out, out + 4), (std::vector<std::uint32_t>{7, 9, 99, 0}));
-    for (std::uint32_t id : ids) EXPECT_TRUE(v.visited(id));
-    EXPECT_FALSE(v.visited(1));
-    EXPECT_EQ(v.mark_new(ids, 7, out), 0u);
-    v.next();
-    EXPECT_EQ(v.mark_new(ids, 3, out), 3u);
+    for (const std::size_t n : {std::size_t{100}, detail::VisitedSet::kByteTagNodes + 1}) {
+        detail::VisitedSet v(n);
+        EXPECT_EQ(v.byte_tags(), n <= detail::VisitedSet::kByteTagNodes);
+        EXPECT_EQ(v.size(), n);
+        const auto top = static_cast<std::uint32_t>(n - 1);
+        std::size_t failures = 0;
+        for (std::uint32_t round = 0; round < 70000 && failures == 0; ++round) {
+            v.next();
+            // A node marked in an earlier search only (its tag is stale) reads as unvisited.
+            const std::uint32_t stale = 10 + round % 50;
+            failures += v.visited(stale) ? 1 : 0;
+            failures += v.test_and_mark(5) ? 1 : 0;
+            failures += v.test_and_mark(5) ? 0 : 1;
+            const std::uint32_t ids[] = {7, 5, 9, 7, top, 0, 5, 63, 64, top, 8};
+            std::uint32_t out[11];
+            const std::size_t m = v.mark_new(ids, 11, out);
+            failures += std::vector<std::uint32_t>(out, out + m) != std::vector<std::uint32_t>{7, 9, top, 0, 63, 64, 8};
+            for (std::uint32_t id : ids) failures += v.visited(id) ? 0 : 1;
+            for (std::uint32_t id : {1u, 6u, 62u, 65u, top - 1}) failures += v.visited(id) ? 1 : 0;
+            failures += v.mark_new(ids, 11, out) == 0 ? 0 : 1;
+            v.test_and_mark(10 + (round + 1) % 50);  // stale for the next search
+            ASSERT_EQ(failures, 0u) << "n " << n << " search " << round;
+        }
+        v.next();
+        const std::uint32_t ids[] = {7, 5, 9, 7, top};
+        std::uint32_t out[5];
+        EXPECT_EQ(v.mark_new(ids, 3, out), 3u);
+        EXPECT_EQ(v.mark_new(ids + 3, 2, out), 1u);  // 7 again, then top
+        EXPECT_EQ(out[0], top);
+    }
 }
 
 }  // namespace

@@ -208,10 +208,12 @@ TEST(CodeKernels, LookupTableSumsMatchReference) {
             EXPECT_NEAR(k->lut8_sum(lut.data(), code.data(), m), ref, 1e-5 * abs_sum + 1e-6)
                 << to_string(k->level) << " m " << m;
         }
-        for (std::size_t m : {2, 4, 8, 16, 32, 50, 64, 256}) {
+        for (std::size_t m : {2, 4, 6, 8, 10, 16, 32, 50, 64, 254, 256}) {
             std::vector<std::uint8_t> lut(m * 16), block(m * 16);
             for (auto& v : lut) v = static_cast<std::uint8_t>(byte(rng));
             for (auto& v : block) v = static_cast<std::uint8_t>(byte(rng));
+            // The largest sums the contract allows: every entry 255 (m = 256: 65,280).
+            if (m >= 254) std::fill(lut.begin(), lut.end(), std::uint8_t{255});
             std::uint16_t out[32];
             k->lut4_scan32(block.data(), lut.data(), m, out);
             for (std::size_t j = 0; j < 32; ++j) {

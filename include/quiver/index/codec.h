@@ -76,6 +76,13 @@ public:
     /// out[i] for code i. `err` (may be null) receives a bound on |estimate - true distance| per code
     /// when the codec has one (`Codec::has_error_bound`; RaBitQ's holds with high probability), else 0.
     virtual void scan(const std::uint8_t* packed, std::size_t n, float* out, float* err) const noexcept;
+    /// The codes of `packed` (as for scan) whose estimate may be at most `limit`: writes their indices
+    /// (ascending) to `sel` and their estimates, exactly as scan computes them, to `out`, and returns
+    /// their count. Every code whose estimate is <= limit is included; a few just above it may be too
+    /// (callers compare again). Both arrays hold `n` entries. The default scans and compacts; PQ
+    /// fast-scan compares its integer sums before converting any to float.
+    virtual std::size_t scan_below(const std::uint8_t* packed, std::size_t n, float limit, std::uint32_t* sel,
+                                   float* out) const noexcept;
 
 protected:
     explicit CodeEstimator(std::size_t code_size) : code_size_(code_size) {}

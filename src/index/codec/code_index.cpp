@@ -124,12 +124,14 @@ Status CodeIndex::train(MatrixView<float> x) {
         s = sample.view();
     }
     if (params_.nlist > 0) {
-        // Coarse k-means on the whole first batch (subsampled to 256 per list inside), then the codec
+        // Coarse k-means on the whole first batch (subsampled to 256 per list inside; spherical for
+        // cosine: unit-length centroids, as FAISS trains IVF on inner product), then the codec
         // on the residuals of its sample.
         QUIVER_ASSIGN_OR_RETURN(Matrix<float> cent, detail::kmeans(x, {.k = params_.nlist,
                                                                         .iterations = 10,
                                                                         .seed = params_.seed,
-                                                                        .threads = params_.threads}));
+                                                                        .threads = params_.threads,
+                                                                        .spherical = metric_ == Metric::kCosine}));
         std::vector<std::uint32_t> assign(s.rows);
         detail::assign_nearest(s, cent, assign.data(), nullptr, params_.threads);
         Matrix<float> resid(s.rows, dim_);
@@ -304,6 +306,7 @@ void CodeIndex::search_one(const float* q, const SearchParams& params, std::size
     detail::TopK cand(by_bound ? 0 : depth);
     detail::TopK exact(by_bound ? k : 0);
     std::vector<float> est(kScanChunk), err(by_bound ? kScanChunk : 0), qr(dim_);
+    std::vector<std::uint32_t> sel(by_bound ? 0 : kScanChunk);  // estimates that beat the threshold
     std::vector<float> vbuf(disk_fd_ >= 0 ? dim_ : 0);  // a candidate's vector read from disk
     const bool l2 = metric_ == Metric::kL2;
     std::unique_ptr<CodeEstimator> shared;
@@ -328,16 +331,28 @@ void CodeIndex::search_one(const float* q, const SearchParams& params, std::size
         }
         for (std::size_t i0 = 0; i0 < list.count; i0 += kScanChunk) {
             const std::size_t n = std::min(kScanChunk, list.count - i0);
-            e->scan(list.codes.data() + codec_->packed_bytes(i0), n, est.data(), by_bound ? err.data() : nullptr);
-            for (std::size_t i = 0; i < n; ++i) {
-                const std::uint32_t slot = params_.nlist > 0 ? list.slots[i0 + i] : static_cast<std::uint32_t>(i0 + i);
-                const float d = est[i] + offset;
-                if (by_bound) {
+            if (by_bound) {
+                e->scan(list.codes.data() + codec_->packed_bytes(i0), n, est.data(), err.data());
+                for (std::size_t i = 0; i < n; ++i) {
+                    const std::uint32_t slot = params_.nlist > 0 ? list.slots[i0 + i] : static_cast<std::uint32_t>(i0 + i);
+                    const float d = est[i] + offset;
                     if (d - err[i] > exact.threshold() || !live(slot, params.filter)) continue;
                     exact.push(exact_distance(q, slot, vbuf.data(), d), slot);
-                } else if (d <= cand.threshold() && live(slot, params.filter)) {
-                    cand.push(d, slot);
                 }
+                continue;
+            }
+            // Most estimates lose to the current depth-th candidate: the estimator returns only those that
+            // may beat it (the threshold only falls while pushing; the limit has slack for the rounding of
+            // `+ offset`), and slots are loaded and compared exactly for those alone.
+            const float bound = cand.threshold();
+            const float limit = bound - offset + (std::fabs(bound) + std::fabs(offset)) * 0x1p-20f;
+            const std::size_t m = e->scan_below(list.codes.data() + codec_->packed_bytes(i0), n, limit, sel.data(),
+                                                est.data());
+            for (std::size_t j = 0; j < m; ++j) {
+                const std::size_t i = sel[j];
+                const std::uint32_t slot = params_.nlist > 0 ? list.slots[i0 + i] : static_cast<std::uint32_t>(i0 + i);
+                const float d = est[j] + offset;
+                if (d <= cand.threshold() && live(slot, params.filter)) cand.push(d, slot);
             }
         }
     }

@@ -124,6 +124,8 @@ struct CodeIndexIo {
         QUIVER_ASSIGN_OR_RETURN(auto removed, r.read_span<std::uint8_t>(slots));
         idx->labels_.assign(labels.begin(), labels.end());
         idx->removed_.assign(removed.begin(), removed.end());
+        mapping->release(std::as_bytes(labels));
+        mapping->release(std::as_bytes(removed));
         std::vector<std::uint8_t> seen(p.nlist > 0 ? slots : 0);
         std::uint64_t total = 0;
         for (auto& l : idx->lists_) {
@@ -139,10 +141,12 @@ struct CodeIndexIo {
                     seen[s] = 1;
                 }
                 l.slots.assign(ls.begin(), ls.end());
+                mapping->release(std::as_bytes(ls));
             }
             QUIVER_TRY(r.align(64));
             QUIVER_ASSIGN_OR_RETURN(auto codes, r.read_span<std::uint8_t>(idx->codec_->packed_bytes(count)));
             l.codes.assign(codes.begin(), codes.end());
+            mapping->release(std::as_bytes(codes));  // copied: its pages need not stay mapped
         }
         if (total != slots) return r.corrupt("list sizes do not add up to the vector count");
         if (p.keep_vectors) {
@@ -190,6 +194,18 @@ struct CodeIndexIo {
         }
         if (counted != live) return r.corrupt("live vector count does not match the tombstones");
         idx->live_ = live;
+        // Everything but the float vectors was copied into owned arrays above: drop the mapped pages the
+        // copies and the checks touched, so they do not count twice in the process's resident memory
+        // (they stay in the page cache). Float vectors read through the mapping stay mapped.
+        const auto all = mapping->bytes();
+        if (idx->vectors_ != nullptr) {
+            const auto* v = reinterpret_cast<const std::byte*>(idx->vectors_);
+            const std::size_t vbytes = slots * dim * sizeof(float);
+            mapping->release(all.first(static_cast<std::size_t>(v - all.data())));
+            mapping->release(all.subspan(static_cast<std::size_t>(v - all.data()) + vbytes));
+        } else {
+            mapping->release(all);
+        }
         if (!sections.empty()) {
             const bool on_disk = idx->disk_fd_ >= 0;
             idx->deferred_ = std::make_unique<storage::DeferredCheck>(

@@ -87,6 +87,19 @@ void CodeEstimator::scan(const std::uint8_t* packed, std::size_t n, float* out, 
     if (err != nullptr) std::memset(err, 0, n * sizeof(float));
 }
 
+std::size_t CodeEstimator::scan_below(const std::uint8_t* packed, std::size_t n, float limit, std::uint32_t* sel,
+                                      float* out) const noexcept {
+    scan(packed, n, out, nullptr);
+    std::size_t m = 0;  // compacted in place (m <= i), branch-free
+    for (std::size_t i = 0; i < n; ++i) {
+        const float e = out[i];
+        sel[m] = static_cast<std::uint32_t>(i);
+        out[m] = e;
+        m += e <= limit ? 1 : 0;
+    }
+    return m;
+}
+
 void Codec::pack(const std::uint8_t* codes, std::size_t n, std::uint8_t* packed) const {
     std::memcpy(packed, codes, n * code_size());
     const std::size_t total = packed_bytes(n);

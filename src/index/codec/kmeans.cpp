@@ -169,6 +169,16 @@ Result<Matrix<float>> kmeans(MatrixView<float> data, const KMeansParams& p) {
             counts[c] = counts[big] / 2;
             counts[big] -= counts[c];
         }
+        if (p.spherical) {
+            for (std::size_t c = 0; c < p.k; ++c) {
+                float* v = cent.row_ptr(c);
+                double s = 0;
+                for (std::size_t j = 0; j < d; ++j) s += double(v[j]) * v[j];
+                if (s <= 0) continue;
+                const double inv = 1.0 / std::sqrt(s);
+                for (std::size_t j = 0; j < d; ++j) v[j] = static_cast<float>(v[j] * inv);
+            }
+        }
     }
     return cent;
 }

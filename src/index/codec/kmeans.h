@@ -15,6 +15,9 @@ struct KMeansParams {
     std::uint64_t seed = 42;
     std::size_t threads = 0;                 ///< 0 = all cores (top-k selection; BLAS has its own)
     std::size_t max_points_per_centroid = 256;  ///< larger inputs are subsampled (as FAISS does)
+    /// Spherical k-means: every centroid is scaled to unit length after each update, so for unit-length
+    /// data the squared-L2 assignment is the inner-product one (FAISS's IVF on inner product does this).
+    bool spherical = false;
 };
 
 /// k centroids (k x dim) of `data` (rows >= k). Initialised from distinct random rows; an empty cluster

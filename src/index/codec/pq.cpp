@@ -201,6 +201,28 @@ public:
         return s;
     }
 
+    std::size_t scan_below(const std::uint8_t* packed, std::size_t n, float limit, std::uint32_t* sel,
+                           float* out) const noexcept override {
+        if (!c_.four()) return CodeEstimator::scan_below(packed, n, limit, sel, out);
+        // fast_base + scale * acc <= limit  <=>  acc <= (limit - fast_base) / scale; one unit of slack
+        // covers the float rounding on either side, so no code at or below the limit is left out.
+        const double x = (double(limit) - double(fast_base_)) / double(scale_);
+        const std::int32_t lim = !(x < 65536.0) ? 65536 : x < -1.0 ? -1 : static_cast<std::int32_t>(std::floor(x)) + 1;
+        const std::size_t mp = code_size_ * 2;
+        std::uint16_t acc[32];
+        std::size_t m = 0;
+        for (std::size_t b = 0; b * 32 < n; ++b) {
+            c_.kernels().lut4_scan32(packed + b * 32 * code_size_, q8_.data(), mp, acc);
+            const std::size_t cnt = std::min<std::size_t>(32, n - b * 32);
+            for (std::size_t j = 0; j < cnt; ++j) {
+                sel[m] = static_cast<std::uint32_t>(b * 32 + j);
+                out[m] = fast_base_ + scale_ * static_cast<float>(acc[j]);
+                m += static_cast<std::int32_t>(acc[j]) <= lim ? 1 : 0;
+            }
+        }
+        return m;
+    }
+
     void scan(const std::uint8_t* packed, std::size_t n, float* out, float* err) const noexcept override {
         if (err != nullptr) std::memset(err, 0, n * sizeof(float));
         if (!c_.four()) {

@@ -86,30 +86,78 @@ public:
         if (four_ || !trained_) return false;
         const bool l2 = is_l2();
         out.weights.resize(dim_);
-        // Once per query of every search: the maximum and the bias in four interleaved chains each,
-        // not one chain of dim dependent operations.
+        const float* mn = min_.data();
+        const float* st = step_.data();
+        // Once per query of every search: the maximum and the bias in four interleaved chains each
+        // (lane t takes dimensions j = t mod 4; the dimensions past the last multiple of 4 go to
+        // chain 0), not one chain of dim dependent operations. The SSE2 loop computes exactly what
+        // the scalar loop does: the products are exact in double, and each chain adds in order.
         float mx[4] = {0, 0, 0, 0};
         double part[4] = {0, 0, 0, 0};
-        auto visit = [&](std::size_t j, float& m, double& b) {
-            const float a = l2 ? q[j] - min_[j] : q[j];
-            m = std::max(m, std::fabs(a * step_[j]));
-            b += l2 ? static_cast<double>(a) * a : static_cast<double>(q[j]) * min_[j];
-        };
         std::size_t j0 = 0;
+#if defined(__SSE2__)
+        {
+            const __m128 sign = _mm_set1_ps(-0.0f);
+            __m128 vmx = _mm_setzero_ps();
+            __m128d p01 = _mm_setzero_pd(), p23 = _mm_setzero_pd();
+            for (; j0 + 4 <= dim_; j0 += 4) {
+                const __m128 qv = _mm_loadu_ps(q + j0);
+                const __m128 mv = _mm_loadu_ps(mn + j0);
+                const __m128 a = l2 ? _mm_sub_ps(qv, mv) : qv;
+                vmx = _mm_max_ps(vmx, _mm_andnot_ps(sign, _mm_mul_ps(a, _mm_loadu_ps(st + j0))));
+                const __m128 x = a, y = l2 ? a : mv;  // bias terms: a * a (L2) or q * min
+                p01 = _mm_add_pd(p01, _mm_mul_pd(_mm_cvtps_pd(x), _mm_cvtps_pd(y)));
+                p23 = _mm_add_pd(p23, _mm_mul_pd(_mm_cvtps_pd(_mm_movehl_ps(x, x)), _mm_cvtps_pd(_mm_movehl_ps(y, y))));
+            }
+            _mm_storeu_ps(mx, vmx);
+            _mm_storeu_pd(part, p01);
+            _mm_storeu_pd(part + 2, p23);
+        }
+#else
+        auto visit = [&](std::size_t j, float& m, double& b) {
+            const float a = l2 ? q[j] - mn[j] : q[j];
+            m = std::max(m, std::fabs(a * st[j]));
+            b += l2 ? static_cast<double>(a) * a : static_cast<double>(q[j]) * mn[j];
+        };
         for (; j0 + 4 <= dim_; j0 += 4) {
             visit(j0, mx[0], part[0]);
             visit(j0 + 1, mx[1], part[1]);
             visit(j0 + 2, mx[2], part[2]);
             visit(j0 + 3, mx[3], part[3]);
         }
-        for (; j0 < dim_; ++j0) visit(j0, mx[0], part[0]);
+#endif
+        for (; j0 < dim_; ++j0) {
+            const float a = l2 ? q[j0] - mn[j0] : q[j0];
+            mx[0] = std::max(mx[0], std::fabs(a * st[j0]));
+            part[0] += l2 ? static_cast<double>(a) * a : static_cast<double>(q[j0]) * mn[j0];
+        }
         const float max_abs = std::max(std::max(mx[0], mx[1]), std::max(mx[2], mx[3]));
         const double bias = (part[0] + part[1]) + (part[2] + part[3]);
         const float unit = max_abs > 0 ? max_abs / 127.0f : 1.0f;
         const float inv = 1.0f / unit;
-        for (std::size_t j = 0; j < dim_; ++j) {
-            const float w = (l2 ? q[j] - min_[j] : q[j]) * step_[j];
-            out.weights[j] = static_cast<std::int8_t>(round_to_int(std::clamp(w * inv, -127.0f, 127.0f)));
+        // w_j = round(clamp(a_j step_j / unit)), ties to even; SSE2 sixteen at a time (cvtps2dq
+        // rounds as cvtss2si does, and the packs cannot saturate values already in [-127, 127]).
+        std::int8_t* w = out.weights.data();
+        std::size_t j = 0;
+#if defined(__SSE2__)
+        {
+            const __m128 vinv = _mm_set1_ps(inv), lo = _mm_set1_ps(-127.0f), hi = _mm_set1_ps(127.0f);
+            auto four = [&](std::size_t k) {
+                const __m128 qv = _mm_loadu_ps(q + k);
+                const __m128 a = l2 ? _mm_sub_ps(qv, _mm_loadu_ps(mn + k)) : qv;
+                const __m128 x = _mm_mul_ps(_mm_mul_ps(a, _mm_loadu_ps(st + k)), vinv);
+                return _mm_cvtps_epi32(_mm_min_ps(_mm_max_ps(x, lo), hi));
+            };
+            for (; j + 16 <= dim_; j += 16) {
+                const __m128i lo8 = _mm_packs_epi32(four(j), four(j + 4));
+                const __m128i hi8 = _mm_packs_epi32(four(j + 8), four(j + 12));
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(w + j), _mm_packs_epi16(lo8, hi8));
+            }
+        }
+#endif
+        for (; j < dim_; ++j) {
+            const float x = (l2 ? q[j] - mn[j] : q[j]) * st[j];
+            w[j] = static_cast<std::int8_t>(round_to_int(std::clamp(x * inv, -127.0f, 127.0f)));
         }
         out.scale = l2 ? 2 * unit : unit;
         out.bias = l2 ? static_cast<float>(bias) : 1.0f - static_cast<float>(bias);

@@ -201,6 +201,24 @@ void search_layer_impl(const HnswGraph& g, const Distance& distance, std::uint32
     }
 }
 
+/// Offers scored neighbours to the beam in list order. Only a distance below the beam's bound on
+/// entry can enter (the bound only falls), so the indexes of those are gathered first (`pass`),
+/// without a branch per neighbour (whether a neighbour beats the bound is data the predictor cannot
+/// learn; most do not), and inserted in order, each re-tested against the bound as it stands: the
+/// same beam as offering every neighbour one at a time.
+inline std::size_t gather_below(const float* dists, std::size_t m, float bound, std::uint32_t* pass) noexcept {
+    std::size_t p = 0;
+    for (std::size_t j = 0; j < m; ++j) {
+        pass[p] = static_cast<std::uint32_t>(j);
+        p += dists[j] < bound ? 1 : 0;
+    }
+    return p;
+}
+inline void insert_gathered(detail::SortedBeam& beam, const float* dists, const std::uint32_t* ids,
+                            const std::uint32_t* pass, std::size_t p) noexcept {
+    for (std::size_t i = 0; i < p; ++i) beam.insert(dists[pass[i]], ids[pass[i]]);
+}
+
 /// Beam search on one level for a search that may return every node it reaches (no deleted nodes, no
 /// filter, no concurrent inserts: queries, and the build's reachability checks). The beam is one
 /// SortedBeam (see scratch.h) instead of two heaps; the visited set is marked without a branch per
@@ -216,7 +234,8 @@ void search_layer_sorted(const HnswGraph& g, const Distance& distance, std::uint
     visited.test_and_mark(ep);
 
     std::uint32_t unvisited[1024];
-    [[maybe_unused]] float dists[1024];
+    std::uint32_t pass[1024];
+    float dists[1024];
     while (beam.has_next()) {
         const std::uint32_t c = beam.pop();
         // The likely next node to expand: its link list is requested a whole expansion ahead.
@@ -231,26 +250,33 @@ void search_layer_sorted(const HnswGraph& g, const Distance& distance, std::uint
             for (std::size_t j = 0; j < m; ++j) distance.prefetch(unvisited[j]);
             distance.batch(unvisited, m, dists);
             // The walk usually moves on to this list's best neighbour when it beats the closest
-            // unexpanded entry: its link list is requested before the insertions.
-            if (m > 0) {
-                std::size_t best = 0;
-                for (std::size_t j = 1; j < m; ++j) best = dists[j] < dists[best] ? j : best;
-                if (dists[best] < beam.next_distance()) g.prefetch_links(unvisited[best], level);
+            // unexpanded entry: its link list is requested before the insertions (found in the
+            // pass that gathers the neighbours below the bound).
+            const float bound = beam.bound();
+            std::size_t p = 0, best = 0;
+            for (std::size_t j = 0; j < m; ++j) {
+                pass[p] = static_cast<std::uint32_t>(j);
+                p += dists[j] < bound ? 1 : 0;
+                best = dists[j] < dists[best] ? j : best;
             }
-            for (std::size_t j = 0; j < m; ++j) beam.insert(dists[j], unvisited[j]);
+            if (p > 0 && dists[best] < beam.next_distance()) g.prefetch_links(unvisited[best], level);
+            insert_gathered(beam, dists, unvisited, pass, p);
         } else {
             const std::size_t m = visited.mark_new(ids, n, unvisited);
             for (std::size_t j = 0; j < std::min(m, kPrefetchAhead); ++j) g.prefetch_vector(unvisited[j]);
             for (std::size_t j = 0; j < m; ++j) {
                 if (j + kPrefetchAhead < m) g.prefetch_vector(unvisited[j + kPrefetchAhead]);
-                beam.insert(distance(unvisited[j]), unvisited[j]);
+                dists[j] = distance(unvisited[j]);
             }
+            insert_gathered(beam, dists, unvisited, pass, gather_below(dists, m, beam.bound(), pass));
         }
         if (beam.has_next()) g.prefetch_links(beam.next(), level);
     }
     auto& top = s.results;
-    top.clear();
-    for (const auto& e : beam) top.emplace_back(e.distance, e.slot);
+    top.resize(beam.size());
+    const float* bd = beam.distances();
+    const std::uint32_t* bs = beam.slots();
+    for (std::size_t i = 0; i < beam.size(); ++i) top[i] = {bd[i], bs[i]};
 }
 
 /// Float32 distances to the stored vectors.

@@ -1,6 +1,5 @@
-// Private to index/hnsw: per-search scratch (a generation-stamped visited set, the sorted beam of
-// unfiltered searches and the two heaps of the others), pooled so a search neither clears N bytes
-// nor allocates.
+// Private to index/hnsw: per-search scratch (the visited set, the sorted beam of unfiltered
+// searches and the two heaps of the others), pooled so a search does not allocate.
 #pragma once
 
 #include <algorithm>
@@ -12,32 +11,69 @@
 #include <utility>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "quiver/index/codec.h"
 
 namespace quiver::index::detail {
 
+/// The nodes a search has reached: a generation tag per node, marked with the search's tag and never
+/// cleared but when the tag wraps. A graph of up to kByteTagNodes nodes has u8 tags (half the
+/// footprint, so more of it stays in L1/L2 while the walk streams records past it; cleared every
+/// 255 searches, at most 1 MiB); a larger one has u16 tags (cleared every 65,535 searches).
 class VisitedSet {
 public:
-    explicit VisitedSet(std::size_t n) : tags_(n, 0) {}
-    /// Starts a new search: O(1) except one clear every 65,535 generations.
+    static constexpr std::size_t kByteTagNodes = std::size_t{1} << 20;
+    explicit VisitedSet(std::size_t n) : n_(n), small_(n <= kByteTagNodes) {
+        if (small_) {
+            tags8_.assign(n, 0);
+        } else {
+            tags16_.assign(n, 0);
+        }
+    }
+    /// Starts a new search: O(1) except one clear every 255 (u8) or 65,535 (u16) searches.
     void next() {
-        if (++tag_ == 0) {
-            std::fill(tags_.begin(), tags_.end(), std::uint16_t{0});
+        ++tag_;
+        if (small_ ? (tag_ & 0xFF) == 0 : (tag_ & 0xFFFF) == 0) {
+            std::fill(tags8_.begin(), tags8_.end(), std::uint8_t{0});
+            std::fill(tags16_.begin(), tags16_.end(), std::uint16_t{0});
             tag_ = 1;
         }
     }
-    bool visited(std::uint32_t id) const noexcept { return tags_[id] == tag_; }
-    /// Marks id; returns true if it was already visited in this generation.
+    bool visited(std::uint32_t id) const noexcept {
+        return small_ ? tags8_[id] == static_cast<std::uint8_t>(tag_) : tags16_[id] == static_cast<std::uint16_t>(tag_);
+    }
+    /// Marks id; returns true if it was already visited in this search.
     bool test_and_mark(std::uint32_t id) noexcept {
-        if (tags_[id] == tag_) return true;
-        tags_[id] = tag_;
-        return false;
+        if (small_) return test_and_mark(tags8_.data(), static_cast<std::uint8_t>(tag_), id);
+        return test_and_mark(tags16_.data(), static_cast<std::uint16_t>(tag_), id);
     }
     /// Marks ids[0..n) and writes the ones not yet visited to `out`, in order, without a branch per id
     /// (whether a neighbour was seen is data the branch predictor cannot learn). Returns their count.
     std::size_t mark_new(const std::uint32_t* ids, std::size_t n, std::uint32_t* out) noexcept {
-        std::uint16_t* tags = tags_.data();
-        const std::uint16_t tag = tag_;
+        if (small_) return mark_new(tags8_.data(), static_cast<std::uint8_t>(tag_), ids, n, out);
+        return mark_new(tags16_.data(), static_cast<std::uint16_t>(tag_), ids, n, out);
+    }
+    /// Where id's tag lives (for a prefetch).
+    const void* slot_ptr(std::uint32_t id) const noexcept {
+        return small_ ? static_cast<const void*>(tags8_.data() + id) : static_cast<const void*>(tags16_.data() + id);
+    }
+    /// The nodes covered.
+    std::size_t size() const noexcept { return n_; }
+    /// True when the tags are u8 (n <= kByteTagNodes).
+    bool byte_tags() const noexcept { return small_; }
+
+private:
+    template <class T>
+    static bool test_and_mark(T* tags, T tag, std::uint32_t id) noexcept {
+        if (tags[id] == tag) return true;
+        tags[id] = tag;
+        return false;
+    }
+    template <class T>
+    static std::size_t mark_new(T* tags, T tag, const std::uint32_t* ids, std::size_t n, std::uint32_t* out) noexcept {
         std::size_t m = 0;
         for (std::size_t i = 0; i < n; ++i) {
             const std::uint32_t id = ids[i];
@@ -47,12 +83,12 @@ public:
         }
         return m;
     }
-    const std::uint16_t* slot_ptr(std::uint32_t id) const noexcept { return tags_.data() + id; }
-    std::size_t size() const noexcept { return tags_.size(); }
 
-private:
-    std::vector<std::uint16_t> tags_;
-    std::uint16_t tag_ = 0;
+    std::size_t n_;
+    bool small_;
+    std::vector<std::uint8_t> tags8_;
+    std::vector<std::uint16_t> tags16_;
+    std::uint32_t tag_ = 0;
 };
 
 using Candidate = std::pair<float, std::uint32_t>;  // (distance, slot)
@@ -61,19 +97,32 @@ using Candidate = std::pair<float, std::uint32_t>;  // (distance, slot)
 /// heaps): at most `ef` (distance, slot) entries, each flagged once expanded, and a cursor at the
 /// closest unexpanded one. Expanding the closest unexpanded entry until none is left expands what
 /// the two-heap search expands (it stops at a candidate farther than the ef-th result, which here has
-/// already left the beam), up to the order among equal distances. An insertion is one binary
-/// search and a move of at most ef entries (ef is small); no heap is rebalanced per neighbour.
+/// already left the beam), up to the order among equal distances. No heap is rebalanced per neighbour.
+///
+/// Layout (session 9): the distances are one dense float array, the slots a second one and the
+/// expanded flags a bitset, so finding an insertion point compares packed floats (the compiler's
+/// vector compares on a counted stretch) and an insertion moves 8 bytes per entry, not 12.
 class SortedBeam {
 public:
     struct Entry {
         float distance;
         std::uint32_t slot;
-        std::uint32_t expanded;  // beside the entry, so an insertion moves one array
     };
     /// Empties the beam for a search of width ef (at least 1).
     void reset(std::size_t ef) {
         ef = std::max<std::size_t>(ef, 1);
-        if (entries_.size() < ef + 1) entries_.resize(ef + 1);
+        // Past the entries, kCount distances of +infinity: the count in position() always reads
+        // kCount entries, and no distance it compares is +infinity (it would not beat the bound).
+        if (dist_.size() < ef + kCount) {
+            dist_.resize(ef + kCount);
+            slot_.resize(ef + kCount);
+        }
+        std::fill(dist_.begin(), dist_.begin() + static_cast<std::ptrdiff_t>(ef + kCount),
+                  std::numeric_limits<float>::infinity());
+        // One bit per entry, plus a word of slack so a shift past the last entry stays in bounds.
+        const std::size_t words = (ef + 1) / 64 + 2;
+        if (flags_.size() < words) flags_.resize(words);
+        std::fill(flags_.begin(), flags_.begin() + static_cast<std::ptrdiff_t>(words), std::uint64_t{0});
         cap_ = ef;
         size_ = 0;
         cur_ = 0;
@@ -86,50 +135,120 @@ public:
     /// leaves a full beam.
     void insert(float d, std::uint32_t slot) noexcept {
         if (!(d < bound_)) return;
-        // The first entry farther than d, without a branch on the comparisons (data the predictor
-        // cannot learn): a small beam counts the entries at most d (independent loads), a larger one
-        // halves the range (a chain of dependent loads, but log2 of them).
-        std::size_t lo = 0;
-        if (size_ <= kCountBelow) {
-            for (std::size_t i = 0; i < size_; ++i) lo += entries_[i].distance <= d ? 1 : 0;
-        } else {
-            const Entry* base = entries_.data();
-            std::size_t n = size_;
-            while (n > 1) {
-                const std::size_t half = n / 2;
-                base = base[half].distance <= d ? base + half : base;
-                n -= half;
-            }
-            lo = static_cast<std::size_t>(base - entries_.data()) + (base->distance <= d ? 1 : 0);
-        }
+        const std::size_t lo = position(d);
         const std::size_t kept = size_ == cap_ ? size_ - 1 : size_;
-        std::memmove(entries_.data() + lo + 1, entries_.data() + lo, (kept - lo) * sizeof(Entry));
-        entries_[lo] = {d, slot, 0};
+        float* dist = dist_.data();
+        std::uint32_t* slots = slot_.data();
+        shift_up(dist, lo, kept);
+        shift_up(slots, lo, kept);
+        dist[lo] = d;
+        slots[lo] = slot;
+        open_flag(lo, kept);
         size_ = kept + 1;
-        if (size_ == cap_) bound_ = entries_[size_ - 1].distance;
+        if (size_ == cap_) bound_ = dist[size_ - 1];
         if (lo < cur_) cur_ = lo;
     }
     bool has_next() const noexcept { return cur_ < size_; }
     /// The closest unexpanded entry's slot (has_next() must hold).
-    std::uint32_t next() const noexcept { return entries_[cur_].slot; }
+    std::uint32_t next() const noexcept { return slot_[cur_]; }
     /// The closest unexpanded entry's distance, +infinity when none is left.
     float next_distance() const noexcept {
-        return cur_ < size_ ? entries_[cur_].distance : std::numeric_limits<float>::infinity();
+        return cur_ < size_ ? dist_[cur_] : std::numeric_limits<float>::infinity();
     }
     /// Flags the closest unexpanded entry expanded and returns its slot (has_next() must hold).
     std::uint32_t pop() noexcept {
-        const std::uint32_t slot = entries_[cur_].slot;
-        entries_[cur_].expanded = 1;
-        while (cur_ < size_ && entries_[cur_].expanded != 0) ++cur_;
+        const std::uint32_t slot = slot_[cur_];
+        flags_[cur_ >> 6] |= std::uint64_t{1} << (cur_ & 63);
+        // The next clear flag: a word at a time (bits at or past size_ may be stale; min() cuts them).
+        std::size_t i = cur_ + 1;
+        while (i < size_) {
+            const std::uint64_t open = ~flags_[i >> 6] >> (i & 63);
+            if (open != 0) {
+                i += static_cast<std::size_t>(__builtin_ctzll(open));
+                break;
+            }
+            i = (i | 63) + 1;
+        }
+        cur_ = std::min(i, size_);
         return slot;
     }
-    /// The entries, ascending by distance.
-    const Entry* begin() const noexcept { return entries_.data(); }
-    const Entry* end() const noexcept { return entries_.data() + size_; }
+    /// Entry i (i < size()), ascending by distance.
+    Entry operator[](std::size_t i) const noexcept { return {dist_[i], slot_[i]}; }
+    /// The distances, ascending (size() of them).
+    const float* distances() const noexcept { return dist_.data(); }
+    /// The slots in the order of distances().
+    const std::uint32_t* slots() const noexcept { return slot_.data(); }
 
 private:
-    static constexpr std::size_t kCountBelow = 48;
-    std::vector<Entry> entries_;
+    /// The number of entries at most d (d below +infinity): the index of the first entry farther
+    /// than d. Branch-free on the comparisons (data the predictor cannot learn): kCount entries are
+    /// counted (independent compares the compiler vectorises; entries past size() are +infinity),
+    /// and a longer beam is first halved down to a stretch of at most kCount (a chain of dependent
+    /// loads, but few).
+    std::size_t position(float d) const noexcept {
+        const float* base = dist_.data();
+        std::size_t n = size_;
+        while (n > kCount) {
+            const std::size_t half = n / 2;
+            base = base[half] <= d ? base + half : base;
+            n -= half;
+        }
+        // Entries before base are <= d; entries from base + n on are > d (or the +infinity padding).
+        std::uint32_t below = 0;
+        for (std::size_t i = 0; i < kCount; ++i) below += base[i] <= d ? 1u : 0u;
+        return static_cast<std::size_t>(base - dist_.data()) + below;
+    }
+    /// Moves entries [lo, kept) of a 4-byte array to [lo + 1, kept + 1), writing nothing else. Up to
+    /// kInlineMove entries, inline 16-byte moves from the top down instead of a memmove call (most
+    /// insertions into a narrow beam move a few entries, where the call cost more than the copy): the
+    /// lowest four are loaded first and stored last, so a remainder of fewer than four needs no loop
+    /// of its own. Longer moves call memmove (its wide vector moves win there).
+    template <class T>
+    static void shift_up(T* a, std::size_t lo, std::size_t kept) noexcept {
+        static_assert(sizeof(T) == 4);
+#if defined(__SSE2__)
+        if (kept - lo > kInlineMove) {
+            std::memmove(a + lo + 1, a + lo, (kept - lo) * sizeof(T));
+            return;
+        }
+        if (kept - lo >= 4) {
+            const __m128i first = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + lo));
+            std::size_t i = kept;
+            while (i - lo >= 4) {
+                i -= 4;
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(a + i + 1),
+                                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i)));
+            }
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(a + lo + 1), first);
+            return;
+        }
+        // Fewer than four: one at a time from the top (spelled out: a loop here became a memmove call).
+        const std::size_t r = kept - lo;
+        if (r > 0) {
+            a[kept] = a[kept - 1];
+            if (r > 1) {
+                a[kept - 1] = a[kept - 2];
+                if (r > 2) a[kept - 2] = a[kept - 3];
+            }
+        }
+#else
+        std::memmove(a + lo + 1, a + lo, (kept - lo) * sizeof(T));
+#endif
+    }
+    /// Shifts the flags of entries [lo, kept) up by one and clears lo's (the new entry).
+    void open_flag(std::size_t lo, std::size_t kept) noexcept {
+        std::uint64_t* f = flags_.data();
+        const std::size_t w = lo >> 6;
+        for (std::size_t i = kept >> 6; i > w; --i) f[i] = (f[i] << 1) | (f[i - 1] >> 63);
+        const std::uint64_t low = (std::uint64_t{1} << (lo & 63)) - 1;
+        f[w] = (f[w] & low) | ((f[w] & ~low) << 1);
+    }
+
+    static constexpr std::size_t kCount = 32;
+    static constexpr std::size_t kInlineMove = 16;
+    std::vector<float> dist_;
+    std::vector<std::uint32_t> slot_;
+    std::vector<std::uint64_t> flags_;
     std::size_t cap_ = 0, size_ = 0, cur_ = 0;
     float bound_ = 0;
 };
