@@ -209,6 +209,7 @@ Result<std::uint64_t> Collection::Impl::freeze_memtable(std::size_t next_capacit
         sid = next_seg_id++;
         SegmentBuildOptions build;
         build.exact_vectors = docs.size() <= options.exact_memory_docs;
+        build.raw_store = true;  // in memory until a merge replaces it
         QUIVER_ASSIGN_OR_RETURN(auto seg, Segment::build(sid, schema, std::move(docs), std::move(seqs), build));
         SegEntry e;
         e.seg = seg;
@@ -520,6 +521,7 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
         SegmentBuildOptions build;
         build.threads = options.build_threads;
         build.exact_vectors = docs.size() <= options.exact_memory_docs;
+        build.raw_store = true;  // in memory until a merge replaces it
         QUIVER_ASSIGN_OR_RETURN(auto seg, Segment::build(sid, impl->schema, std::move(docs), std::move(seqs), build));
         SegEntry e;
         e.seg = seg;
@@ -581,6 +583,7 @@ Status Collection::upsert(std::vector<Document> docs) {
         w.seg_id = s.next_seg_id.fetch_add(1);
         SegmentBuildOptions build;
         build.exact_vectors = n <= s.options.exact_memory_docs;
+        build.raw_store = true;  // in memory until a merge replaces it
         QUIVER_ASSIGN_OR_RETURN(w.seg, Segment::build(w.seg_id, s.schema, std::move(docs),
                                                       std::vector<std::uint64_t>(n, 0), build));
     }
@@ -614,50 +617,70 @@ Result<std::size_t> Collection::Impl::remove_ids(const std::vector<std::string>&
     return w.removed;
 }
 
-// Group commit (leader/follower, as RocksDB's write groups): a writer queues its record and waits
-// until either a leader has committed it or no leader is active, in which case it becomes the leader,
-// takes the whole queue, commits it under the writer lock with one write and one fsync, and wakes the
-// group. Writers arriving during that fsync form the next group; the leader wakes the first of them,
-// which leads it (each writer sleeps on its own condition variable: no thundering herd).
+// Group commit (leader/follower, as RocksDB's write groups): a writer queues its record and, if no
+// leader is active, becomes the leader; otherwise it sleeps until a leader has committed it or hands
+// it the lead. A leader takes the whole queue, commits it under the writer lock with one write and one
+// fsync, and wakes the group. Writers arriving during that fsync form the next group; the leader hands
+// the lead to the first of them. Each writer sleeps on its own mutex and condition variable, so a
+// woken writer contends with nobody (no thundering herd on the queue's mutex).
 Status Collection::Impl::commit(PendingWrite& w) {
     stall_if_merges_behind();
-    std::unique_lock lock(commit_mu);
-    commit_queue.push_back(&w);
-    writes_waiting.fetch_add(1, std::memory_order_relaxed);
-    if (gathering != nullptr && commit_queue.size() >= gather_target) gathering->cv.notify_one();
-    while (!w.done && commit_leader) w.cv.wait(lock);
-    if (w.done) return w.status;
-    commit_leader = true;
-    if (options.commit_delay_us > 0 && last_group_size > 1 && commit_queue.size() < last_group_size) {
-        // Concurrent writers: wait (bounded) until as many as last time have queued.
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(options.commit_delay_us);
-        gathering = &w;
-        gather_target = last_group_size;
-        while (commit_queue.size() < gather_target) {
-            if (w.cv.wait_until(lock, deadline) == std::cv_status::timeout) break;
-        }
-        gathering = nullptr;
+    bool leader = false;
+    {
+        std::lock_guard lock(commit_mu);
+        commit_queue.push_back(&w);
+        writes_waiting.fetch_add(1, std::memory_order_relaxed);
+        if (gathering && commit_queue.size() >= gather_target) gather_cv.notify_one();
+        if (!commit_leader) commit_leader = leader = true;
+    }
+    if (!leader) {
+        std::unique_lock own(w.mu);
+        w.cv.wait(own, [&] { return w.done || w.lead; });
+        if (w.done) return w.status;
     }
     std::vector<PendingWrite*> group;
-    group.swap(commit_queue);
-    last_group_size = group.size();
-    writes_waiting.fetch_sub(group.size(), std::memory_order_relaxed);
-    lock.unlock();
+    {
+        std::unique_lock lock(commit_mu);
+        if (options.commit_delay_us > 0 && last_group_size > 1 && commit_queue.size() < last_group_size) {
+            // Concurrent writers: wait (bounded) until as many as last time have queued.
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(options.commit_delay_us);
+            gathering = true;
+            gather_target = last_group_size;
+            gather_cv.wait_until(lock, deadline, [&] { return commit_queue.size() >= gather_target; });
+            gathering = false;
+        }
+        group.swap(commit_queue);
+        last_group_size = group.size();
+        writes_waiting.fetch_sub(group.size(), std::memory_order_relaxed);
+    }
     bool prefreeze = false;
     {
         std::lock_guard write_lock(write_mu);
         prefreeze = commit_group(group);
     }
-    lock.lock();
-    commit_leader = false;
-    // Notified under commit_mu: a woken writer returns and destroys its PendingWrite (and cv) as soon
-    // as it can take the lock.
-    for (PendingWrite* p : group) {
-        p->done = true;
-        if (p != &w) p->cv.notify_one();
+    PendingWrite* next = nullptr;
+    {
+        std::lock_guard lock(commit_mu);
+        if (commit_queue.empty()) {
+            commit_leader = false;
+        } else {
+            next = commit_queue.front();  // it leads the next group (commit_leader stays set)
+        }
     }
-    if (!commit_queue.empty()) commit_queue.front()->cv.notify_one();  // it leads the next group
-    lock.unlock();
+    // Each hand-off under the writer's own mutex: a woken writer returns (destroying its PendingWrite)
+    // only once it holds that mutex, i.e. after the leader is done with it. The next leader first, so
+    // the next group's write and fsync start while this group is being woken.
+    if (next != nullptr) {
+        std::lock_guard own(next->mu);
+        next->lead = true;
+        next->cv.notify_one();
+    }
+    for (PendingWrite* p : group) {
+        if (p == &w) continue;
+        std::lock_guard own(p->mu);
+        p->done = true;
+        p->cv.notify_one();
+    }
     if (prefreeze) prefreeze_memtable();  // after the group is acknowledged; the next group goes on
     return w.status;
 }
@@ -684,6 +707,7 @@ void Collection::Impl::prefreeze_memtable() {
         sid = next_seg_id.fetch_add(1);
         SegmentBuildOptions build;
         build.exact_vectors = docs.size() <= options.exact_memory_docs;
+        build.raw_store = true;  // in memory until a merge replaces it
         auto built = Segment::build(sid, schema, std::move(docs), std::move(seqs), build);
         // A failure leaves the memtable as it is: it is frozen under the lock when full, as without this.
         if (!built) {

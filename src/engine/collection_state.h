@@ -89,8 +89,13 @@ struct PendingWrite {
     std::uint64_t delete_as_of = UINT64_MAX;  // delete by filter: only versions written at or before it
     Status status;
     std::size_t removed = 0;  // deletes: how many existed
-    bool done = false;        // guarded by commit_mu
-    std::condition_variable cv;  // with commit_mu: woken when done, or to lead the next group
+    // The writer's own hand-off (Impl::commit): a leader sets `done` (the write was committed, `status`
+    // is final) or `lead` (lead the next group) under `mu` and notifies `cv`, so a woken writer takes
+    // only its own mutex, not the commit queue's.
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;  // guarded by mu
+    bool lead = false;  // guarded by mu
 };
 
 /// A field's encoder; `encode` is not reentrant, so calls hold `mu`.
@@ -146,8 +151,9 @@ struct Collection::Impl {
     std::vector<PendingWrite*> commit_queue;
     bool commit_leader = false;
     std::size_t last_group_size = 0;       // commit_mu: writers in the previous group
-    PendingWrite* gathering = nullptr;     // commit_mu: a leader waiting (commit_delay_us) for its group
+    bool gathering = false;                // commit_mu: a leader waits (commit_delay_us) for its group
     std::size_t gather_target = 0;         // commit_mu: the queue length it waits for
+    std::condition_variable gather_cv;     // with commit_mu: the queue reached gather_target
     std::atomic<std::uint64_t> wal_syncs{0};
     std::atomic<std::uint64_t> writes{0};
     std::atomic<std::size_t> writes_waiting{0};

@@ -13,6 +13,21 @@ namespace quiver::engine {
 
 namespace {
 
+/// Whether a merge that takes a persisted segment as its base continues every vector index of the
+/// schema instead of rebuilding it: every vector field is an HNSW graph over whole documents (not
+/// chunks), and there is no multi_vector field. Then adding the newest persisted segment to a flush
+/// costs the rewrite of its text indexes and document store, not of its graphs.
+bool continues_graphs(const Schema& schema) {
+    bool any = false;
+    for (const FieldSpec& f : schema.fields) {
+        if (f.type == FieldType::kMultiVector) return false;
+        if (f.type != FieldType::kVector) continue;
+        if (f.index != VectorIndexKind::kHnsw || chunked_vectors(f)) return false;
+        any = true;
+    }
+    return any;
+}
+
 struct Source {
     std::uint64_t id;
     std::shared_ptr<Segment> seg;
@@ -103,6 +118,23 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
             deferred_compaction = false;
         }
         if (all && chosen.size() == 1 && mem_segs == 0 && segs.at(chosen[0]).deleted.empty()) return ok_status();
+        // A flush continues the newest persisted segment when its graphs can grow instead of starting
+        // a new segment whose graphs a later merge would insert all over again (see
+        // continues_graphs): the segment is below flush_docs, has nothing deleted, and the flushed
+        // documents are at least half its size (so its text indexes are rewritten at most about
+        // twice per document, and a trickle of idle flushes does not rewrite it each time).
+        if (mem_segs > 0 && !all && continues_graphs(schema)) {
+            for (auto it = segs.rbegin(); it != segs.rend(); ++it) {
+                const SegEntry& e = it->second;
+                if (!e.persisted) continue;
+                const bool taken = std::find(chosen.begin(), chosen.end(), it->first) != chosen.end();
+                if (!taken && e.deleted.empty() && e.seg->size() < options.flush_docs &&
+                    mem_docs * 2 >= e.seg->size()) {
+                    chosen.push_back(it->first);
+                }
+                break;  // only the newest persisted segment
+            }
+        }
         // The checkpoint below covers every record up to last_seq: the memtable's documents must be
         // among the sources, as a segment.
         QUIVER_ASSIGN_OR_RETURN(const std::uint64_t frozen, freeze_memtable());

@@ -232,8 +232,10 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
         }
         seg->attrs_.push_back(std::move(a));
     }
-    // Document store: blocks of kDocsPerBlock documents, each a u32 raw size + one zstd frame.
+    // Document store: blocks of kDocsPerBlock documents, each a u32 raw size + one zstd frame (with
+    // raw_store, the encoded documents themselves).
     seg->docs_per_block_ = kDocsPerBlock;
+    seg->raw_store_ = options.raw_store;
     seg->block_offsets_.push_back(0);
     // One compression context per thread, reused across blocks and builds (as the reads' DCtx).
     thread_local const std::unique_ptr<ZSTD_CCtx, std::size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
@@ -243,6 +245,13 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
         for (std::size_t i = b; i < std::min(docs.size(), b + kDocsPerBlock); ++i) encode_document(w, docs[i]);
         const std::string& raw = w.bytes();
         if (raw.size() > (1u << 30)) return invalid_argument("documents too large for one store block");
+        if (options.raw_store) {
+            const auto raw_size = static_cast<std::uint32_t>(raw.size());
+            seg->owned_blob_.append(reinterpret_cast<const char*>(&raw_size), 4);
+            seg->owned_blob_ += raw;
+            seg->block_offsets_.push_back(seg->owned_blob_.size());
+            continue;
+        }
         std::string packed(ZSTD_compressBound(raw.size()) + 4, '\0');
         const auto raw_size = static_cast<std::uint32_t>(raw.size());
         std::memcpy(packed.data(), &raw_size, 4);
@@ -487,6 +496,10 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
 }
 
 Status Segment::persist(const std::string& dir) const {
+    if (raw_store_) {
+        return failed_precondition("segment " + std::to_string(id_) +
+                                   " keeps its documents uncompressed in memory: it is merged, never persisted");
+    }
     const std::string seg_dir = dir + "/" + dir_name(id_);
     if (::mkdir(seg_dir.c_str(), 0755) != 0 && errno != EEXIST) return errno_error("creating", seg_dir);
     QUIVER_TRY(storage::sync_directory(dir));
@@ -693,9 +706,13 @@ Result<std::string> Segment::raw_block(std::size_t b) const {
     std::uint32_t raw_size = 0;
     std::memcpy(&raw_size, blob_.data() + begin, 4);
     if (raw_size > (1u << 30)) return data_loss("segment " + std::to_string(id_) + ": block size");
-    std::string raw(raw_size, '\0');
     const auto* in = reinterpret_cast<const Bytef*>(blob_.data() + begin + 4);
     const std::size_t in_len = static_cast<std::size_t>(end - begin - 4);
+    if (raw_store_) {
+        if (in_len != raw_size) return data_loss("segment " + std::to_string(id_) + ": block size");
+        return std::string(reinterpret_cast<const char*>(in), in_len);
+    }
+    std::string raw(raw_size, '\0');
     if (version_ == 1) {
         uLongf out_len = raw_size;
         if (uncompress(reinterpret_cast<Bytef*>(raw.data()), &out_len, in, static_cast<uLong>(in_len)) != Z_OK ||

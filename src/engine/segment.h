@@ -95,6 +95,10 @@ struct SegmentBuildOptions {
     /// segments (a frozen memtable, one upsert batch), whose graph the next merge would rebuild anyway;
     /// brute force over a few thousand vectors is also as fast as a graph walk.
     bool exact_vectors = false;
+    /// Keep the document store uncompressed (no zstd work): for in-memory segments (a frozen memtable,
+    /// an upsert batch, the log replayed at open), which a merge replaces and which are never persisted
+    /// themselves (persist() refuses them).
+    bool raw_store = false;
     /// A persisted segment whose documents are the first `base->size()` documents of this one, in the
     /// same order, none deleted: HNSW fields start from a copy of its graph (re-opened from
     /// `base_dir`, a collection directory) and insert only the remaining documents, so a merge does
@@ -260,6 +264,7 @@ private:
     PayloadIndex payload_;                    // indexed attribute fields
     std::vector<std::uint64_t> block_offsets_;  // into blob_, n_blocks + 1
     std::uint32_t version_ = 2;                 // of the document store (segment.cpp: block codec)
+    bool raw_store_ = false;                    // blocks hold the encoded documents uncompressed (in memory only)
     std::size_t docs_per_block_ = 4;
     std::string owned_blob_;                  // built segments
     std::shared_ptr<storage::MappedFile> mapping_;  // opened segments

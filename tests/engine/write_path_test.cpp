@@ -7,10 +7,12 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <future>
 #include <mutex>
 #include <thread>
 
+#include "engine/segment.h"
 #include "engine_test_util.h"
 #include "quiver/engine/repair.h"
 #include "testing/testing.h"
@@ -227,6 +229,141 @@ TEST(Memtable, SearchesMatchTheSegmentItFreezesInto) {
     ASSERT_TRUE(d5);
     EXPECT_EQ(std::get<std::int64_t>(d5->fields.at("ver")), 500);
     EXPECT_FALSE((*c)->get("d3"));
+}
+
+// In-memory segments (a frozen memtable, an upsert batch, the replayed log) keep their documents
+// uncompressed (no zstd work for a segment a merge replaces): they read back exactly as a compressed
+// store does, one at a time and all at once, and persisting one is refused (nothing written).
+TEST(Memtable, InMemorySegmentsKeepDocumentsUncompressedAndAreNeverPersisted) {
+    testing::TempDir dir;
+    const Schema schema = testutil::small_schema();
+    std::vector<Document> docs;
+    for (std::uint64_t i = 0; i < 23; ++i) {  // 5 full store blocks of 4 and a partial one
+        Document d = testutil::make_doc(i, static_cast<std::int64_t>(i));
+        d.fields["body"] = std::string("words of document ") + std::to_string(i) + std::string(i * 7, 'z');
+        docs.push_back(std::move(d));
+    }
+    const std::vector<std::uint64_t> seqs(docs.size(), 1);
+    SegmentBuildOptions raw_options;
+    raw_options.exact_vectors = true;
+    raw_options.raw_store = true;
+    SegmentBuildOptions packed_options;
+    packed_options.exact_vectors = true;
+    auto raw = Segment::build(1, schema, docs, seqs, raw_options);
+    auto packed = Segment::build(2, schema, docs, seqs, packed_options);
+    ASSERT_TRUE(raw) << raw.error().to_string();
+    ASSERT_TRUE(packed) << packed.error().to_string();
+    auto all_raw = (*raw)->documents();
+    auto all_packed = (*packed)->documents();
+    ASSERT_TRUE(all_raw);
+    ASSERT_TRUE(all_packed);
+    ASSERT_EQ(all_raw->size(), docs.size());
+    for (std::uint32_t i = 0; i < docs.size(); ++i) {
+        auto one = (*raw)->document(i);
+        ASSERT_TRUE(one);
+        EXPECT_EQ(one->id, docs[i].id);
+        EXPECT_EQ(one->fields, docs[i].fields) << i;
+        EXPECT_EQ((*all_raw)[i].fields, (*all_packed)[i].fields) << i;
+    }
+    EXPECT_FALSE((*raw)->document(23));
+    // The uncompressed store is larger than zstd's (the repeated 'z' runs compress).
+    EXPECT_GT((*raw)->size_bytes(), (*packed)->size_bytes());
+    auto refused = (*raw)->persist(dir.path());
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code(), ErrorCode::kFailedPrecondition);
+    EXPECT_FALSE(std::filesystem::exists(dir.path() + "/" + Segment::dir_name(1)));
+    EXPECT_TRUE((*packed)->persist(dir.path()));
+    auto reopened = Segment::open(dir.path(), 2, schema);
+    ASSERT_TRUE(reopened) << reopened.error().to_string();
+    auto back = (*reopened)->document(22);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->fields, docs[22].fields);
+}
+
+// A flush continues the newest persisted segment's HNSW graph when the flushed documents are at least
+// half its size and it is below flush_docs with nothing deleted: one segment grows (its graph keeps
+// every node, new documents inserted), instead of a new segment per flush whose graph a later merge
+// would rebuild. A smaller flush, a segment with a delete, or a schema with a flat field starts a new
+// segment. Searches answer as brute force throughout, and after reopening.
+TEST(Merges, AFlushContinuesTheNewestSegmentsGraph) {
+    testing::TempDir dir;
+    CollectionOptions o;
+    o.background_merge = false;
+    o.flush_docs = 1000;
+    auto c = Collection::create(dir.file("c"), testutil::small_schema(VectorIndexKind::kHnsw), o);
+    ASSERT_TRUE(c);
+    std::uint64_t next = 0;
+    auto write = [&](std::size_t n) {
+        std::vector<Document> batch;
+        for (std::size_t i = 0; i < n; ++i, ++next) batch.push_back(testutil::make_doc(next, static_cast<std::int64_t>(next)));
+        ASSERT_TRUE((*c)->upsert(batch));
+    };
+    auto check_search = [&](Collection& coll) {
+        for (std::uint64_t q : {std::uint64_t{3}, next / 2, next - 1}) {
+            SearchRequest r;
+            r.clauses.push_back(QueryClause::of_vector("emb", testutil::vector_for(q)));
+            r.k = 1;
+            auto hits = coll.search(r);
+            ASSERT_TRUE(hits);
+            ASSERT_EQ(hits->size(), 1u);
+            // The document itself (cosine similarity 1), or a twin: vector_for repeats itself to within
+            // 1e-4 every 355 ids (8 x 355 is within 0.01 of 452 turns).
+            const std::uint64_t got = std::stoull(hits->front().id.substr(1));
+            const auto a = testutil::vector_for(q);
+            const auto b = testutil::vector_for(got);
+            double dot = 0, na = 0, nb = 0;
+            for (std::size_t i = 0; i < a.size(); ++i) {
+                dot += a[i] * b[i];
+                na += a[i] * a[i];
+                nb += b[i] * b[i];
+            }
+            EXPECT_GT(dot / std::sqrt(na * nb), 1.0 - 1e-4) << q << " " << hits->front().id;
+        }
+    };
+    write(300);
+    ASSERT_TRUE((*c)->flush());
+    EXPECT_EQ((*c)->stats().segments, 1u);
+    write(150);  // half of 300: continues it
+    ASSERT_TRUE((*c)->flush());
+    EXPECT_EQ((*c)->stats().segments, 1u);
+    EXPECT_EQ((*c)->stats().documents, 450u);
+    write(200);  // less than half of 450: a new segment
+    ASSERT_TRUE((*c)->flush());
+    EXPECT_EQ((*c)->stats().segments, 2u);
+    write(600);  // continues the 200-document segment
+    ASSERT_TRUE((*c)->flush());
+    EXPECT_EQ((*c)->stats().segments, 2u);
+    EXPECT_EQ((*c)->stats().documents, 1250u);
+    write(500);  // the newest (800) is below flush_docs and 500 >= 400: continues it, to 1,300
+    ASSERT_TRUE((*c)->flush());
+    EXPECT_EQ((*c)->stats().segments, 2u);
+    write(700);  // the newest (1,300) is not below flush_docs: a new segment
+    ASSERT_TRUE((*c)->flush());
+    EXPECT_EQ((*c)->stats().segments, 3u);
+    ASSERT_TRUE((*c)->remove({"d" + std::to_string(next - 1)}));
+    write(700);  // the newest has a delete: a new segment
+    ASSERT_TRUE((*c)->flush());
+    EXPECT_EQ((*c)->stats().segments, 4u);
+    EXPECT_EQ((*c)->stats().documents, next - 1);
+    EXPECT_FALSE((*c)->get("d" + std::to_string(next - 701)));
+    check_search(**c);
+    (*c)->close();
+    auto reopened = Collection::open(dir.file("c"), o);
+    ASSERT_TRUE(reopened) << reopened.error().to_string();
+    EXPECT_EQ((*reopened)->stats().documents, next - 1);
+    EXPECT_EQ((*reopened)->stats().segments, 4u);
+    check_search(**reopened);
+
+    // A flat vector field is rebuilt by every merge: flushes keep their own segments.
+    auto flat = Collection::create(dir.file("flat"), testutil::small_schema(VectorIndexKind::kFlat), o);
+    ASSERT_TRUE(flat);
+    for (std::size_t round = 0; round < 2; ++round) {
+        std::vector<Document> batch;
+        for (std::size_t i = 0; i < 300; ++i) batch.push_back(testutil::make_doc(round * 300 + i, 1));
+        ASSERT_TRUE((*flat)->upsert(batch));
+        ASSERT_TRUE((*flat)->flush());
+    }
+    EXPECT_EQ((*flat)->stats().segments, 2u);
 }
 
 TEST(Memtable, FreezesAtCapacityAndRecoversFromTheLog) {

@@ -94,6 +94,37 @@ TEST(HnswIndex, OneThreadBuildWithoutLocksKeepsQuality) {
     }
 }
 
+// Two threads inserting a graph with no deleted node walk the sorted beam of queries, each link list
+// read under its lock (sorted_walk in hnsw_build.cpp), not the two-heap walk: the graph is as good as
+// a one-thread build's, and after the reachability check (whose self-searches stop once the node
+// enters the beam, for L2 and cosine) every node is found by a narrow search for its own vector.
+TEST(HnswIndex, TwoThreadBuildWalksTheSortedBeamAndEveryNodeFindsItself) {
+    auto base = testing::clustered_matrix(4000, 32, 40, 51);
+    auto queries = testing::clustered_matrix(100, 32, 40, 52);
+    for (const Metric metric : {Metric::kL2, Metric::kCosine}) {
+        const auto truth = brute_force(base, queries, 10, metric);
+        double recall[2] = {0, 0};
+        for (const std::size_t threads : {std::size_t{1}, std::size_t{2}}) {
+            auto idx = *HnswIndex::create(32, metric, {.M = 16, .ef_construction = 64, .threads = threads});
+            ASSERT_TRUE(idx->add(base, sequential_labels(base.rows)).ok());
+            EXPECT_EQ(idx->unreachable_count(), 0u) << simd::to_string(metric) << " threads " << threads;
+            // Every node's own vector at the check's beam width (max(32, 2M) = 32) finds it.
+            auto self = idx->search(base, {.k = 32, .ef = 32, .threads = 2});
+            ASSERT_TRUE(self);
+            std::size_t missed = 0;
+            for (std::size_t q = 0; q < base.rows; ++q) {
+                bool found = false;
+                for (std::size_t j = 0; j < self->count(q) && !found; ++j) found = self->label(q, j) == Label{q};
+                missed += found ? 0 : 1;
+            }
+            EXPECT_EQ(missed, 0u) << simd::to_string(metric) << " threads " << threads;
+            recall[threads - 1] = recall_at_k(result_labels(*idx->search(queries, {.k = 10, .ef = 100})), truth, 10);
+        }
+        EXPECT_GE(recall[1], 0.95) << simd::to_string(metric);
+        EXPECT_GE(recall[1], recall[0] - 0.02) << simd::to_string(metric);
+    }
+}
+
 TEST(HnswIndex, IncrementalAddsMatchOneShotQuality) {
     auto base = testing::clustered_matrix(4000, 16, 20, 21);
     auto queries = testing::clustered_matrix(50, 16, 20, 22);

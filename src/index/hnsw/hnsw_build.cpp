@@ -1,6 +1,7 @@
 // HNSW construction: level draw, insertion, heuristic neighbour selection, reverse-link repair.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <span>
 
 #include "index/hnsw/hnsw_graph.h"
@@ -9,6 +10,61 @@
 namespace quiver::index {
 
 using detail::Candidate;
+
+namespace {
+
+constexpr std::uint32_t kNoTarget = std::numeric_limits<std::uint32_t>::max();
+
+/// The build's beam search on one level of a graph with no deleted node: the sorted beam of queries
+/// (hnsw_search.cpp's search_layer_sorted, float32 distances), where the two-heap walk kept
+/// every candidate in a heap and copied each link list before reading it. With kLocked (other
+/// inserts run at the same time) a list is read under its node's lock, only while its unvisited
+/// ids are marked and collected. With a `target` (the reachability check's search for a node's own
+/// vector), the walk ends as soon as the target enters the beam and returns true; otherwise it
+/// returns false and leaves the beam in s.results, ascending by distance.
+template <bool kLocked>
+bool sorted_walk(const HnswGraph& g, const float* q, std::uint32_t ep, int level, std::size_t ef,
+                 detail::SearchScratch& s, std::uint32_t target = kNoTarget) {
+    auto& visited = s.visited;
+    visited.next();
+    auto& beam = s.beam;
+    beam.reset(ef);
+    if (ep == target) return true;
+    beam.insert(g.dist(q, g.vec(ep), g.dim), ep);
+    visited.test_and_mark(ep);
+    constexpr std::size_t kAhead = 2;  // vectors prefetched ahead of their distance (as the query walk)
+    std::uint32_t unvisited[1024];
+    while (beam.has_next()) {
+        const std::uint32_t c = beam.pop();
+        if (beam.has_next()) g.prefetch_links(beam.next(), level);
+        const std::uint32_t* l = g.links(c, level);
+        std::size_t m = 0;
+        if constexpr (kLocked) {
+            g.locks.lock(c);
+            m = visited.mark_new(l + 1, l[0], unvisited);
+            g.locks.unlock(c);
+        } else {
+            m = visited.mark_new(l + 1, l[0], unvisited);
+        }
+        for (std::size_t j = 0; j < std::min(m, kAhead); ++j) g.prefetch_vector(unvisited[j]);
+        for (std::size_t j = 0; j < m; ++j) {
+            if (j + kAhead < m) g.prefetch_vector(unvisited[j + kAhead]);
+            const std::uint32_t id = unvisited[j];
+            const float d = g.dist(q, g.vec(id), g.dim);
+            if (id == target && d < beam.bound()) return true;
+            beam.insert(d, id);
+        }
+        if (beam.has_next()) g.prefetch_links(beam.next(), level);
+    }
+    auto& top = s.results;
+    top.resize(beam.size());
+    const float* bd = beam.distances();
+    const std::uint32_t* bs = beam.slots();
+    for (std::size_t i = 0; i < beam.size(); ++i) top[i] = {bd[i], bs[i]};
+    return false;
+}
+
+}  // namespace
 
 int HnswGraph::random_level() {
     std::uniform_real_distribution<double> u(0.0, 1.0);
@@ -131,11 +187,12 @@ void HnswGraph::insert(std::uint32_t slot, bool concurrent) {
     Scratch& scratch = *lease;
     std::vector<Candidate> found;
     for (int l = std::min(level, top); l >= 0; --l) {
-        // Alone (no concurrent insert), the walk reads link lists in place: the unlocked walks (the
-        // sorted beam of queries when nothing is deleted) instead of copying each list under its lock.
+        // Nothing deleted: the sorted beam (alone, the queries' walk reading link lists in place;
+        // beside other inserts, sorted_walk reading each list under its lock). With deleted nodes,
+        // the two-heap walk that traverses them without returning them.
         if (num_deleted == 0) {
             if (concurrent) {
-                search_layer<true, false>(q, cur, l, params.ef_construction, nullptr, scratch);
+                sorted_walk<true>(*this, q, cur, l, params.ef_construction, scratch);
             } else {
                 search_layer<false, false>(q, cur, l, params.ef_construction, nullptr, scratch);
             }
@@ -228,9 +285,17 @@ std::vector<std::uint32_t> HnswGraph::lost_nodes(std::size_t ef, std::size_t thr
         Scratch& scratch = *lease;
         const float* q = vec(u);
         const std::uint32_t ep = greedy_descent<false>(q, entry.load(), top, 0);
-        search_layer<false, false>(q, ep, 0, ef, nullptr, scratch);
-        for (const Candidate& c : scratch.results) {
-            if (c.second == u) return;
+        if (metric != Metric::kInnerProduct) {
+            // A node's distance to its own vector is the least there is (0 for L2; for cosine, 0 up
+            // to rounding), so once u enters the beam no later candidate can push it out (short of
+            // ef exact duplicates): the search stops there instead of running to convergence.
+            if (sorted_walk<false>(*this, q, ep, 0, ef, scratch, u)) return;
+        } else {
+            // Inner product: another vector can beat u's own, so u must survive the whole search.
+            search_layer<false, false>(q, ep, 0, ef, nullptr, scratch);
+            for (const Candidate& c : scratch.results) {
+                if (c.second == u) return;
+            }
         }
         per_worker[worker].push_back(u);
     }, 256);
