@@ -56,11 +56,7 @@ bool sorted_walk(const HnswGraph& g, const float* q, std::uint32_t ep, int level
         }
         if (beam.has_next()) g.prefetch_links(beam.next(), level);
     }
-    auto& top = s.results;
-    top.resize(beam.size());
-    const float* bd = beam.distances();
-    const std::uint32_t* bs = beam.slots();
-    for (std::size_t i = 0; i < beam.size(); ++i) top[i] = {bd[i], bs[i]};
+    beam.copy_to(s.results);
     return false;
 }
 

@@ -272,11 +272,7 @@ void search_layer_sorted(const HnswGraph& g, const Distance& distance, std::uint
         }
         if (beam.has_next()) g.prefetch_links(beam.next(), level);
     }
-    auto& top = s.results;
-    top.resize(beam.size());
-    const float* bd = beam.distances();
-    const std::uint32_t* bs = beam.slots();
-    for (std::size_t i = 0; i < beam.size(); ++i) top[i] = {bd[i], bs[i]};
+    beam.copy_to(s.results);
 }
 
 /// Float32 distances to the stored vectors.

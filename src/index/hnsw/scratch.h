@@ -178,6 +178,11 @@ public:
     const float* distances() const noexcept { return dist_.data(); }
     /// The slots in the order of distances().
     const std::uint32_t* slots() const noexcept { return slot_.data(); }
+    /// The entries as (distance, slot) candidates, ascending, replacing `out`'s contents.
+    void copy_to(std::vector<Candidate>& out) const {
+        out.resize(size_);
+        for (std::size_t i = 0; i < size_; ++i) out[i] = {dist_[i], slot_[i]};
+    }
 
 private:
     /// The number of entries at most d (d below +infinity): the index of the first entry farther
