@@ -549,7 +549,7 @@ Status Collection::upsert(std::vector<Document> docs) {
     QUIVER_TRY(embed_documents(s.schema, s.encoders, docs));
     for (auto& d : docs) QUIVER_TRY(validate_document(s.schema, d));
     // The last of duplicate ids wins.
-    {
+    if (docs.size() > 1) {
         std::unordered_map<std::string, std::size_t> last;
         for (std::size_t i = 0; i < docs.size(); ++i) last[docs[i].id] = i;
         if (last.size() != docs.size()) {

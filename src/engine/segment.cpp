@@ -240,7 +240,25 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
     // One compression context per thread, reused across blocks and builds (as the reads' DCtx).
     thread_local const std::unique_ptr<ZSTD_CCtx, std::size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
     if (!cctx) return resource_exhausted("zstd: no compression context");
-    for (std::size_t b = 0; b < docs.size(); b += kDocsPerBlock) {
+    // A merge continuing a persisted base (its documents first, in order, none deleted) takes the
+    // base's whole compressed blocks as they are: the same documents encoded and compressed the same
+    // way give the same bytes, so a flush that continues the newest segment does not decode and
+    // re-compress that segment's store (a block holding a base document and a new one is built anew).
+    std::size_t first_built = 0;
+    if (const Segment* base = options.base;
+        base != nullptr && !options.raw_store && !base->raw_store_ && base->docs_per_block_ == kDocsPerBlock &&
+        base->size() <= docs.size() && base->block_offsets_.size() == (base->size() + kDocsPerBlock - 1) / kDocsPerBlock + 1) {
+        const std::size_t whole = base->size() / kDocsPerBlock;
+        for (std::size_t b = 0; b < whole; ++b) {
+            const std::uint64_t begin = base->block_offsets_[b];
+            const std::uint64_t end = base->block_offsets_[b + 1];
+            if (end < begin || end > base->blob_.size()) return data_loss("segment " + std::to_string(base->id()) + ": block table");
+            seg->owned_blob_.append(reinterpret_cast<const char*>(base->blob_.data() + begin), end - begin);
+            seg->block_offsets_.push_back(seg->owned_blob_.size());
+        }
+        first_built = whole * kDocsPerBlock;
+    }
+    for (std::size_t b = first_built; b < docs.size(); b += kDocsPerBlock) {
         ByteWriter w;
         for (std::size_t i = b; i < std::min(docs.size(), b + kDocsPerBlock); ++i) encode_document(w, docs[i]);
         const std::string& raw = w.bytes();
