@@ -201,16 +201,18 @@ Result<std::uint64_t> Collection::Impl::freeze_memtable(std::size_t next_capacit
         if (!mem || mem->capacity() < capacity) mem = std::make_shared<Memtable>(schema, capacity);
         return std::uint64_t{0};
     }
-    std::vector<Document> docs;
+    std::vector<const Document*> docs;  // the memtable's own, not copies
     std::vector<std::uint64_t> seqs;
-    mem->live_documents(docs, seqs);
+    std::vector<std::uint32_t> slots;
+    mem->live_prefix(mem->size(), docs, seqs, slots);
     std::uint64_t sid = 0;
     if (!docs.empty()) {
         sid = next_seg_id++;
         SegmentBuildOptions build;
         build.exact_vectors = docs.size() <= options.exact_memory_docs;
         build.raw_store = true;  // in memory until a merge replaces it
-        QUIVER_ASSIGN_OR_RETURN(auto seg, Segment::build(sid, schema, std::move(docs), std::move(seqs), build));
+        QUIVER_ASSIGN_OR_RETURN(auto seg, Segment::build(sid, schema, std::span<const Document* const>(docs),
+                                                         std::move(seqs), build));
         SegEntry e;
         e.seg = seg;
         segs.emplace(sid, std::move(e));
@@ -697,7 +699,7 @@ void Collection::Impl::prefreeze_memtable() {
             return;
         }
     }
-    std::vector<Document> docs;
+    std::vector<const Document*> docs;  // the memtable's own (kept alive by `source`), not copies
     std::vector<std::uint64_t> seqs;
     std::vector<std::uint32_t> slots;
     source->live_prefix(n, docs, seqs, slots);
@@ -708,7 +710,7 @@ void Collection::Impl::prefreeze_memtable() {
         SegmentBuildOptions build;
         build.exact_vectors = docs.size() <= options.exact_memory_docs;
         build.raw_store = true;  // in memory until a merge replaces it
-        auto built = Segment::build(sid, schema, std::move(docs), std::move(seqs), build);
+        auto built = Segment::build(sid, schema, std::span<const Document* const>(docs), std::move(seqs), build);
         // A failure leaves the memtable as it is: it is frozen under the lock when full, as without this.
         if (!built) {
             std::lock_guard lock(write_mu);

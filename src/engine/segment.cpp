@@ -217,13 +217,22 @@ void add_vector_budget_stats(const Schema& schema, const Segment& seg, Collectio
 
 Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& schema, std::vector<Document> docs,
                                                 std::vector<std::uint64_t> seqs, const SegmentBuildOptions& options) {
+    std::vector<const Document*> refs(docs.size());
+    for (std::size_t i = 0; i < docs.size(); ++i) refs[i] = &docs[i];
+    return build(id, schema, std::span<const Document* const>(refs), std::move(seqs), options);
+}
+
+Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& schema,
+                                                std::span<const Document* const> docs,
+                                                std::vector<std::uint64_t> seqs, const SegmentBuildOptions& options) {
     std::shared_ptr<Segment> seg(new Segment());
     seg->id_ = id;
     seg->seqs_ = std::move(seqs);
     for (const auto& f : schema.fields) seg->token_values_ = seg->token_values_ || holds_token_values(f);
     seg->ids_.reserve(docs.size());
     seg->attrs_.reserve(docs.size());
-    for (const Document& d : docs) {
+    for (const Document* dp : docs) {
+        const Document& d = *dp;
         seg->ids_.push_back(d.id);
         Document a;
         for (const auto& [name, v] : d.fields) {
@@ -260,7 +269,7 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
     }
     for (std::size_t b = first_built; b < docs.size(); b += kDocsPerBlock) {
         ByteWriter w;
-        for (std::size_t i = b; i < std::min(docs.size(), b + kDocsPerBlock); ++i) encode_document(w, docs[i]);
+        for (std::size_t i = b; i < std::min(docs.size(), b + kDocsPerBlock); ++i) encode_document(w, *docs[i]);
         const std::string& raw = w.bytes();
         if (raw.size() > (1u << 30)) return invalid_argument("documents too large for one store block");
         if (options.raw_store) {
@@ -311,7 +320,7 @@ std::size_t Segment::first_in_id_order_after(std::string_view after) const {
         id_order().begin());
 }
 
-Status Segment::build_indexes(const Schema& schema, const std::vector<Document>& docs,
+Status Segment::build_indexes(const Schema& schema, std::span<const Document* const> docs,
                              const SegmentBuildOptions& options) {
     const std::size_t threads = options.threads;
     text_.resize(schema.fields.size());
@@ -336,7 +345,8 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
             // memtable); segments that persist use the field's token codec.
             multivector::TokenStoreBuilder tokens(
                 f.dim, options.exact_vectors ? multivector::TokenCodec::kFloat32 : f.token_codec);
-            for (const Document& d : docs) {
+            for (const Document* dp : docs) {
+                const Document& d = *dp;
                 const auto it = d.fields.find(f.name);
                 const auto* tv = it == d.fields.end() ? nullptr : std::get_if<TokenVectors>(&it->second);
                 if (tv != nullptr && tv->dim == f.dim) {
@@ -365,8 +375,8 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
             sparse::SparseCollection sc;
             for (std::size_t i = 0; i < docs.size(); ++i) {
                 sparse::SparseVector v;
-                const auto it = docs[i].fields.find(f.name);
-                const auto* terms = it == docs[i].fields.end() ? nullptr : std::get_if<SparseTerms>(&it->second);
+                const auto it = docs[i]->fields.find(f.name);
+                const auto* terms = it == docs[i]->fields.end() ? nullptr : std::get_if<SparseTerms>(&it->second);
                 if (terms != nullptr) {
                     for (const auto& [term, weight] : *terms) {
                         QUIVER_ASSIGN_OR_RETURN(sparse::TermId id, sc.vocab.add(term));
@@ -391,7 +401,7 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
                 std::vector<std::uint32_t>& first = chunk_first_[fi];
                 first.push_back(0);
                 for (std::size_t i = 0; i < docs.size(); ++i) {
-                    std::vector<std::string> texts = field_chunks(f, docs[i]);
+                    std::vector<std::string> texts = field_chunks(f, *docs[i]);
                     for (std::size_t j = 0; j < texts.size(); ++j) {
                         names.push_back(std::to_string(i) + ":" + std::to_string(j));
                         chunks.push_back(std::move(texts[j]));
@@ -410,7 +420,7 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
                 for (std::size_t i = 0; i < docs.size(); ++i) {
                     names[i] = std::to_string(i);
                     views[i].id = names[i];
-                    text_views(f, docs[i], views[i].title, views[i].text);
+                    text_views(f, *docs[i], views[i].title, views[i].text);
                 }
             }
             sparse::Bm25Index::BuildOptions bm25;
@@ -429,8 +439,8 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
                 std::vector<std::uint32_t>& numbers = chunk_number_[fi];
                 first.push_back(0);
                 for (std::size_t i = 0; i < docs.size(); ++i) {
-                    const auto it = docs[i].fields.find(f.name);
-                    const auto* tv = it == docs[i].fields.end() ? nullptr : std::get_if<TokenVectors>(&it->second);
+                    const auto it = docs[i]->fields.find(f.name);
+                    const auto* tv = it == docs[i]->fields.end() ? nullptr : std::get_if<TokenVectors>(&it->second);
                     for (std::size_t r = 0; tv != nullptr && tv->dim == f.dim && r < tv->rows(); ++r) {
                         const float* row = tv->values.data() + r * f.dim;
                         if (std::all_of(row, row + f.dim, [](float x) { return x == 0.0f; })) continue;
@@ -444,8 +454,8 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
                 }
             } else {
                 for (std::size_t i = 0; i < docs.size(); ++i) {
-                    const auto it = docs[i].fields.find(f.name);
-                    if (it == docs[i].fields.end()) continue;
+                    const auto it = docs[i]->fields.find(f.name);
+                    if (it == docs[i]->fields.end()) continue;
                     const auto* v = std::get_if<std::vector<float>>(&it->second);
                     if (v == nullptr) continue;
                     rows.insert(rows.end(), v->begin(), v->end());

@@ -117,6 +117,12 @@ public:
     static Result<std::shared_ptr<Segment>> build(std::uint64_t id, const Schema& schema, std::vector<Document> docs,
                                                   std::vector<std::uint64_t> seqs,
                                                   const SegmentBuildOptions& options);
+    /// The same over documents the caller keeps alive and unchanged during the call (a memtable's
+    /// slots, without copying them).
+    static Result<std::shared_ptr<Segment>> build(std::uint64_t id, const Schema& schema,
+                                                  std::span<const Document* const> docs,
+                                                  std::vector<std::uint64_t> seqs,
+                                                  const SegmentBuildOptions& options);
     /// Opens `dir/seg_<id>` written by persist().
     static Result<std::shared_ptr<Segment>> open(const std::string& dir, std::uint64_t id, const Schema& schema);
     /// Writes `dir/seg_<id>/` (each file atomically) and fsyncs the directories.
@@ -238,7 +244,7 @@ private:
     /// Rebuilds a chunked vector field's chunk map from its index's entry ids "<slot>:<chunk>" (written
     /// by build); kDataLoss when they are malformed, out of (slot, chunk) order or beyond the segment.
     Status open_chunk_map(std::size_t field, const index::VectorIndex& vi, const std::string& path);
-    Status build_indexes(const Schema& schema, const std::vector<Document>& docs, const SegmentBuildOptions& options);
+    Status build_indexes(const Schema& schema, std::span<const Document* const> docs, const SegmentBuildOptions& options);
     void measure_vectors();
     Result<std::string> raw_block(std::size_t b) const;
     /// Every document of store block `b`.
