@@ -272,9 +272,10 @@ bool Collection::Impl::delete_live(const std::string& id,
             return true;
         }
     }
+    const std::uint64_t hash = Segment::id_hash(id);  // once for every segment probed
     for (auto it = segs.rbegin(); it != segs.rend(); ++it) {
         SegEntry& e = it->second;
-        const auto local = e.seg->find(id);
+        const auto local = e.seg->find(id, hash);
         if (!local) continue;
         auto found = changed.find(it->first);
         if (e.deleted.contains(*local) || (found != changed.end() && found->second.contains(*local))) {

@@ -289,7 +289,7 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
         seg->block_offsets_.push_back(seg->owned_blob_.size());
     }
     seg->blob_ = std::as_bytes(std::span<const char>(seg->owned_blob_));
-    seg->index_ids();
+    static_cast<void>(seg->index_ids());  // unique: a batch keeps the last of duplicate ids, a merge live documents
     seg->payload_ = PayloadIndex::build(schema, seg->attrs_);
     QUIVER_TRY(seg->build_indexes(schema, docs, options));
     seg->measure_vectors();
@@ -297,9 +297,23 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
     return seg;
 }
 
-void Segment::index_ids() {
-    by_id_.reserve(ids_.size());
-    for (std::uint32_t i = 0; i < ids_.size(); ++i) by_id_.emplace(ids_[i], i);
+bool Segment::index_ids() {
+    std::size_t cells = 2;
+    while (cells < 2 * ids_.size()) cells *= 2;
+    id_cells_.assign(cells, 0);
+    id_mask_ = cells - 1;
+    bool unique = true;
+    for (std::uint32_t i = 0; i < ids_.size(); ++i) {
+        const std::uint64_t hash = id_hash(ids_[i]);
+        if (find(ids_[i], hash)) {
+            unique = false;
+            continue;
+        }
+        std::size_t at = hash & id_mask_;
+        while (id_cells_[at] != 0) at = (at + 1) & id_mask_;
+        id_cells_[at] = (hash >> 32 << 32) | (static_cast<std::uint64_t>(i) + 1);
+    }
+    return unique;
 }
 
 std::span<const std::uint32_t> Segment::id_order() const {
@@ -593,8 +607,7 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
     }
     if (seg->block_offsets_.back() != reader.remaining()) return data_loss("'" + seg_dir + "': document store size");
     seg->blob_ = seg->mapping_->bytes().subspan(reader.offset(), reader.remaining());
-    seg->index_ids();
-    if (seg->by_id_.size() != seg->ids_.size()) return data_loss("'" + seg_dir + "': duplicate document ids");
+    if (!seg->index_ids()) return data_loss("'" + seg_dir + "': duplicate document ids");
     if (has_payload_index(schema)) {
         QUIVER_ASSIGN_OR_RETURN(seg->payload_, PayloadIndex::open(payload_file(seg_dir)));
         std::vector<std::pair<std::string, FieldType>> want;

@@ -285,6 +285,42 @@ TEST(Memtable, InMemorySegmentsKeepDocumentsUncompressedAndAreNeverPersisted) {
 // every node, new documents inserted), instead of a new segment per flush whose graph a later merge
 // would rebuild. A smaller flush, a segment with a delete, or a schema with a flat field starts a new
 // segment. Searches answer as brute force throughout, and after reopening.
+TEST(Segment, IdTableFindsEveryIdAndNoOther) {
+    // find() is an open-addressing table over hashes: every id must map to its own slot (ids of many
+    // lengths, some sharing prefixes), none of 20,000 absent ids may be found, and the hash a caller
+    // computes once (delete_live probes every segment with it) must give the same answers.
+    const Schema schema = testutil::small_schema();
+    std::vector<Document> docs;
+    for (std::uint64_t i = 0; i < 5000; ++i) {
+        Document d = testutil::make_doc(i, 1);
+        d.id = (i % 3 == 0 ? "x" : i % 3 == 1 ? "doc-" : "a-much-longer-identifier-") + std::to_string(i * 7919 % 100003);
+        docs.push_back(std::move(d));
+    }
+    // A repeated id keeps its first slot (as the map it replaces did).
+    docs.push_back(docs[17]);
+    const std::vector<std::uint64_t> seqs(docs.size(), 1);
+    SegmentBuildOptions o;
+    o.exact_vectors = true;
+    o.raw_store = true;
+    auto seg = Segment::build(1, schema, docs, seqs, o);
+    ASSERT_TRUE(seg) << seg.error().to_string();
+    for (std::uint32_t i = 0; i < 5000; ++i) {
+        const auto got = (*seg)->find(docs[i].id);
+        ASSERT_TRUE(got) << docs[i].id;
+        EXPECT_EQ(*got, i);
+        EXPECT_EQ((*seg)->find(docs[i].id, Segment::id_hash(docs[i].id)), got);
+    }
+    EXPECT_EQ((*seg)->find(docs[17].id), std::optional<std::uint32_t>(17));
+    std::size_t absent = 0;
+    for (std::uint64_t i = 0; i < 20000; ++i) {
+        for (const std::string id : {"y" + std::to_string(i), "doc-" + std::to_string(100003 + i), std::string()}) {
+            EXPECT_FALSE((*seg)->find(id)) << id;
+            ++absent;
+        }
+    }
+    EXPECT_EQ(absent, 60000u);
+}
+
 TEST(Merges, AFlushContinuesTheNewestSegmentsGraph) {
     testing::TempDir dir;
     CollectionOptions o;
