@@ -201,16 +201,18 @@ Result<std::uint64_t> Collection::Impl::freeze_memtable(std::size_t next_capacit
         if (!mem || mem->capacity() < capacity) mem = std::make_shared<Memtable>(schema, capacity);
         return std::uint64_t{0};
     }
-    std::vector<Document> docs;
+    std::vector<const Document*> docs;  // the memtable's own, not copies
     std::vector<std::uint64_t> seqs;
-    mem->live_documents(docs, seqs);
+    std::vector<std::uint32_t> slots;
+    mem->live_prefix(mem->size(), docs, seqs, slots);
     std::uint64_t sid = 0;
     if (!docs.empty()) {
         sid = next_seg_id++;
         SegmentBuildOptions build;
         build.exact_vectors = docs.size() <= options.exact_memory_docs;
         build.raw_store = true;  // in memory until a merge replaces it
-        QUIVER_ASSIGN_OR_RETURN(auto seg, Segment::build(sid, schema, std::move(docs), std::move(seqs), build));
+        QUIVER_ASSIGN_OR_RETURN(auto seg, Segment::build(sid, schema, std::span<const Document* const>(docs),
+                                                         std::move(seqs), build));
         SegEntry e;
         e.seg = seg;
         segs.emplace(sid, std::move(e));
@@ -270,9 +272,10 @@ bool Collection::Impl::delete_live(const std::string& id,
             return true;
         }
     }
+    const std::uint64_t hash = Segment::id_hash(id);  // once for every segment probed
     for (auto it = segs.rbegin(); it != segs.rend(); ++it) {
         SegEntry& e = it->second;
-        const auto local = e.seg->find(id);
+        const auto local = e.seg->find(id, hash);
         if (!local) continue;
         auto found = changed.find(it->first);
         if (e.deleted.contains(*local) || (found != changed.end() && found->second.contains(*local))) {
@@ -549,7 +552,7 @@ Status Collection::upsert(std::vector<Document> docs) {
     QUIVER_TRY(embed_documents(s.schema, s.encoders, docs));
     for (auto& d : docs) QUIVER_TRY(validate_document(s.schema, d));
     // The last of duplicate ids wins.
-    {
+    if (docs.size() > 1) {
         std::unordered_map<std::string, std::size_t> last;
         for (std::size_t i = 0; i < docs.size(); ++i) last[docs[i].id] = i;
         if (last.size() != docs.size()) {
@@ -697,7 +700,7 @@ void Collection::Impl::prefreeze_memtable() {
             return;
         }
     }
-    std::vector<Document> docs;
+    std::vector<const Document*> docs;  // the memtable's own (kept alive by `source`), not copies
     std::vector<std::uint64_t> seqs;
     std::vector<std::uint32_t> slots;
     source->live_prefix(n, docs, seqs, slots);
@@ -708,7 +711,7 @@ void Collection::Impl::prefreeze_memtable() {
         SegmentBuildOptions build;
         build.exact_vectors = docs.size() <= options.exact_memory_docs;
         build.raw_store = true;  // in memory until a merge replaces it
-        auto built = Segment::build(sid, schema, std::move(docs), std::move(seqs), build);
+        auto built = Segment::build(sid, schema, std::span<const Document* const>(docs), std::move(seqs), build);
         // A failure leaves the memtable as it is: it is frozen under the lock when full, as without this.
         if (!built) {
             std::lock_guard lock(write_mu);

@@ -168,19 +168,11 @@ void Memtable::mark_deleted(std::uint32_t local, std::uint64_t seq) {
     slots_[local].deleted_at.store(seq, std::memory_order_release);
 }
 
-void Memtable::live_documents(std::vector<Document>& docs, std::vector<std::uint64_t>& seqs) const {
-    for (std::uint32_t i = 0; i < size_; ++i) {
-        if (slots_[i].deleted_at.load(std::memory_order_relaxed) != 0) continue;
-        docs.push_back(slots_[i].doc.doc);
-        seqs.push_back(slots_[i].seq);
-    }
-}
-
-void Memtable::live_prefix(std::uint32_t n, std::vector<Document>& docs, std::vector<std::uint64_t>& seqs,
+void Memtable::live_prefix(std::uint32_t n, std::vector<const Document*>& docs, std::vector<std::uint64_t>& seqs,
                            std::vector<std::uint32_t>& slots) const {
     for (std::uint32_t i = 0; i < n; ++i) {
         if (deleted(i)) continue;
-        docs.push_back(slots_[i].doc.doc);
+        docs.push_back(&slots_[i].doc.doc);
         seqs.push_back(slots_[i].seq);
         slots.push_back(i);
     }

@@ -83,12 +83,11 @@ public:
     std::uint64_t slot_seq(std::uint32_t local) const noexcept { return slots_[local].seq; }
     /// Marks a live slot deleted by the write with sequence number `seq`.
     void mark_deleted(std::uint32_t local, std::uint64_t seq);
-    /// Live documents and their sequence numbers, in slot order (to freeze into a segment).
-    void live_documents(std::vector<Document>& docs, std::vector<std::uint64_t>& seqs) const;
-    /// The documents of slots [0, n) not deleted as of now, with their sequence numbers and slots. Any
-    /// thread, without the writer lock, for a prefix the writer published (slots below n never change
-    /// but for deletion marks).
-    void live_prefix(std::uint32_t n, std::vector<Document>& docs, std::vector<std::uint64_t>& seqs,
+    /// The documents of slots [0, n) not deleted as of now (pointers to this memtable's own, valid and
+    /// unchanged while it lives: a segment is built from them without copying), with their sequence
+    /// numbers and slots. Any thread, without the writer lock, for a prefix the writer published (slots
+    /// below n never change but for deletion marks).
+    void live_prefix(std::uint32_t n, std::vector<const Document*>& docs, std::vector<std::uint64_t>& seqs,
                      std::vector<std::uint32_t>& slots) const;
     /// Whether slot `local` has been deleted or replaced by any write so far.
     bool deleted(std::uint32_t local) const noexcept {

@@ -217,13 +217,22 @@ void add_vector_budget_stats(const Schema& schema, const Segment& seg, Collectio
 
 Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& schema, std::vector<Document> docs,
                                                 std::vector<std::uint64_t> seqs, const SegmentBuildOptions& options) {
+    std::vector<const Document*> refs(docs.size());
+    for (std::size_t i = 0; i < docs.size(); ++i) refs[i] = &docs[i];
+    return build(id, schema, std::span<const Document* const>(refs), std::move(seqs), options);
+}
+
+Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& schema,
+                                                std::span<const Document* const> docs,
+                                                std::vector<std::uint64_t> seqs, const SegmentBuildOptions& options) {
     std::shared_ptr<Segment> seg(new Segment());
     seg->id_ = id;
     seg->seqs_ = std::move(seqs);
     for (const auto& f : schema.fields) seg->token_values_ = seg->token_values_ || holds_token_values(f);
     seg->ids_.reserve(docs.size());
     seg->attrs_.reserve(docs.size());
-    for (const Document& d : docs) {
+    for (const Document* dp : docs) {
+        const Document& d = *dp;
         seg->ids_.push_back(d.id);
         Document a;
         for (const auto& [name, v] : d.fields) {
@@ -240,9 +249,27 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
     // One compression context per thread, reused across blocks and builds (as the reads' DCtx).
     thread_local const std::unique_ptr<ZSTD_CCtx, std::size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
     if (!cctx) return resource_exhausted("zstd: no compression context");
-    for (std::size_t b = 0; b < docs.size(); b += kDocsPerBlock) {
+    // A merge continuing a persisted base (its documents first, in order, none deleted) takes the
+    // base's whole compressed blocks as they are: the same documents encoded and compressed the same
+    // way give the same bytes, so a flush that continues the newest segment does not decode and
+    // re-compress that segment's store (a block holding a base document and a new one is built anew).
+    std::size_t first_built = 0;
+    if (const Segment* base = options.base;
+        base != nullptr && !options.raw_store && !base->raw_store_ && base->docs_per_block_ == kDocsPerBlock &&
+        base->size() <= docs.size() && base->block_offsets_.size() == (base->size() + kDocsPerBlock - 1) / kDocsPerBlock + 1) {
+        const std::size_t whole = base->size() / kDocsPerBlock;
+        for (std::size_t b = 0; b < whole; ++b) {
+            const std::uint64_t begin = base->block_offsets_[b];
+            const std::uint64_t end = base->block_offsets_[b + 1];
+            if (end < begin || end > base->blob_.size()) return data_loss("segment " + std::to_string(base->id()) + ": block table");
+            seg->owned_blob_.append(reinterpret_cast<const char*>(base->blob_.data() + begin), end - begin);
+            seg->block_offsets_.push_back(seg->owned_blob_.size());
+        }
+        first_built = whole * kDocsPerBlock;
+    }
+    for (std::size_t b = first_built; b < docs.size(); b += kDocsPerBlock) {
         ByteWriter w;
-        for (std::size_t i = b; i < std::min(docs.size(), b + kDocsPerBlock); ++i) encode_document(w, docs[i]);
+        for (std::size_t i = b; i < std::min(docs.size(), b + kDocsPerBlock); ++i) encode_document(w, *docs[i]);
         const std::string& raw = w.bytes();
         if (raw.size() > (1u << 30)) return invalid_argument("documents too large for one store block");
         if (options.raw_store) {
@@ -262,7 +289,7 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
         seg->block_offsets_.push_back(seg->owned_blob_.size());
     }
     seg->blob_ = std::as_bytes(std::span<const char>(seg->owned_blob_));
-    seg->index_ids();
+    static_cast<void>(seg->index_ids());  // unique: a batch keeps the last of duplicate ids, a merge live documents
     seg->payload_ = PayloadIndex::build(schema, seg->attrs_);
     QUIVER_TRY(seg->build_indexes(schema, docs, options));
     seg->measure_vectors();
@@ -270,9 +297,23 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
     return seg;
 }
 
-void Segment::index_ids() {
-    by_id_.reserve(ids_.size());
-    for (std::uint32_t i = 0; i < ids_.size(); ++i) by_id_.emplace(ids_[i], i);
+bool Segment::index_ids() {
+    std::size_t cells = 2;
+    while (cells < 2 * ids_.size()) cells *= 2;
+    id_cells_.assign(cells, 0);
+    id_mask_ = cells - 1;
+    bool unique = true;
+    for (std::uint32_t i = 0; i < ids_.size(); ++i) {
+        const std::uint64_t hash = id_hash(ids_[i]);
+        if (find(ids_[i], hash)) {
+            unique = false;
+            continue;
+        }
+        std::size_t at = hash & id_mask_;
+        while (id_cells_[at] != 0) at = (at + 1) & id_mask_;
+        id_cells_[at] = (hash >> 32 << 32) | (static_cast<std::uint64_t>(i) + 1);
+    }
+    return unique;
 }
 
 std::span<const std::uint32_t> Segment::id_order() const {
@@ -293,7 +334,7 @@ std::size_t Segment::first_in_id_order_after(std::string_view after) const {
         id_order().begin());
 }
 
-Status Segment::build_indexes(const Schema& schema, const std::vector<Document>& docs,
+Status Segment::build_indexes(const Schema& schema, std::span<const Document* const> docs,
                              const SegmentBuildOptions& options) {
     const std::size_t threads = options.threads;
     text_.resize(schema.fields.size());
@@ -318,7 +359,8 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
             // memtable); segments that persist use the field's token codec.
             multivector::TokenStoreBuilder tokens(
                 f.dim, options.exact_vectors ? multivector::TokenCodec::kFloat32 : f.token_codec);
-            for (const Document& d : docs) {
+            for (const Document* dp : docs) {
+                const Document& d = *dp;
                 const auto it = d.fields.find(f.name);
                 const auto* tv = it == d.fields.end() ? nullptr : std::get_if<TokenVectors>(&it->second);
                 if (tv != nullptr && tv->dim == f.dim) {
@@ -347,8 +389,8 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
             sparse::SparseCollection sc;
             for (std::size_t i = 0; i < docs.size(); ++i) {
                 sparse::SparseVector v;
-                const auto it = docs[i].fields.find(f.name);
-                const auto* terms = it == docs[i].fields.end() ? nullptr : std::get_if<SparseTerms>(&it->second);
+                const auto it = docs[i]->fields.find(f.name);
+                const auto* terms = it == docs[i]->fields.end() ? nullptr : std::get_if<SparseTerms>(&it->second);
                 if (terms != nullptr) {
                     for (const auto& [term, weight] : *terms) {
                         QUIVER_ASSIGN_OR_RETURN(sparse::TermId id, sc.vocab.add(term));
@@ -373,7 +415,7 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
                 std::vector<std::uint32_t>& first = chunk_first_[fi];
                 first.push_back(0);
                 for (std::size_t i = 0; i < docs.size(); ++i) {
-                    std::vector<std::string> texts = field_chunks(f, docs[i]);
+                    std::vector<std::string> texts = field_chunks(f, *docs[i]);
                     for (std::size_t j = 0; j < texts.size(); ++j) {
                         names.push_back(std::to_string(i) + ":" + std::to_string(j));
                         chunks.push_back(std::move(texts[j]));
@@ -392,7 +434,7 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
                 for (std::size_t i = 0; i < docs.size(); ++i) {
                     names[i] = std::to_string(i);
                     views[i].id = names[i];
-                    text_views(f, docs[i], views[i].title, views[i].text);
+                    text_views(f, *docs[i], views[i].title, views[i].text);
                 }
             }
             sparse::Bm25Index::BuildOptions bm25;
@@ -411,8 +453,8 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
                 std::vector<std::uint32_t>& numbers = chunk_number_[fi];
                 first.push_back(0);
                 for (std::size_t i = 0; i < docs.size(); ++i) {
-                    const auto it = docs[i].fields.find(f.name);
-                    const auto* tv = it == docs[i].fields.end() ? nullptr : std::get_if<TokenVectors>(&it->second);
+                    const auto it = docs[i]->fields.find(f.name);
+                    const auto* tv = it == docs[i]->fields.end() ? nullptr : std::get_if<TokenVectors>(&it->second);
                     for (std::size_t r = 0; tv != nullptr && tv->dim == f.dim && r < tv->rows(); ++r) {
                         const float* row = tv->values.data() + r * f.dim;
                         if (std::all_of(row, row + f.dim, [](float x) { return x == 0.0f; })) continue;
@@ -426,8 +468,8 @@ Status Segment::build_indexes(const Schema& schema, const std::vector<Document>&
                 }
             } else {
                 for (std::size_t i = 0; i < docs.size(); ++i) {
-                    const auto it = docs[i].fields.find(f.name);
-                    if (it == docs[i].fields.end()) continue;
+                    const auto it = docs[i]->fields.find(f.name);
+                    if (it == docs[i]->fields.end()) continue;
                     const auto* v = std::get_if<std::vector<float>>(&it->second);
                     if (v == nullptr) continue;
                     rows.insert(rows.end(), v->begin(), v->end());
@@ -565,8 +607,7 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
     }
     if (seg->block_offsets_.back() != reader.remaining()) return data_loss("'" + seg_dir + "': document store size");
     seg->blob_ = seg->mapping_->bytes().subspan(reader.offset(), reader.remaining());
-    seg->index_ids();
-    if (seg->by_id_.size() != seg->ids_.size()) return data_loss("'" + seg_dir + "': duplicate document ids");
+    if (!seg->index_ids()) return data_loss("'" + seg_dir + "': duplicate document ids");
     if (has_payload_index(schema)) {
         QUIVER_ASSIGN_OR_RETURN(seg->payload_, PayloadIndex::open(payload_file(seg_dir)));
         std::vector<std::pair<std::string, FieldType>> want;

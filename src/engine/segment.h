@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -117,6 +118,12 @@ public:
     static Result<std::shared_ptr<Segment>> build(std::uint64_t id, const Schema& schema, std::vector<Document> docs,
                                                   std::vector<std::uint64_t> seqs,
                                                   const SegmentBuildOptions& options);
+    /// The same over documents the caller keeps alive and unchanged during the call (a memtable's
+    /// slots, without copying them).
+    static Result<std::shared_ptr<Segment>> build(std::uint64_t id, const Schema& schema,
+                                                  std::span<const Document* const> docs,
+                                                  std::vector<std::uint64_t> seqs,
+                                                  const SegmentBuildOptions& options);
     /// Opens `dir/seg_<id>` written by persist().
     static Result<std::shared_ptr<Segment>> open(const std::string& dir, std::uint64_t id, const Schema& schema);
     /// Writes `dir/seg_<id>/` (each file atomically) and fsyncs the directories.
@@ -137,11 +144,26 @@ public:
     /// Sets every document's sequence number; only before the segment is shared (the write path).
     void assign_seq(std::uint64_t seq) { std::fill(seqs_.begin(), seqs_.end(), seq); }
     const Document& attributes(std::uint32_t local) const noexcept { return attrs_[local]; }
+    /// The hash find() looks `id` up by: computed once, a caller probing several segments for one id
+    /// passes it to each.
+    static std::uint64_t id_hash(std::string_view id) noexcept { return std::hash<std::string_view>{}(id); }
     /// The slot holding `id` (deleted or not), if any.
-    std::optional<std::uint32_t> find(std::string_view id) const {
-        const auto it = by_id_.find(id);
-        if (it == by_id_.end()) return std::nullopt;
-        return it->second;
+    std::optional<std::uint32_t> find(std::string_view id) const { return find(id, id_hash(id)); }
+    /// The same with `hash` = id_hash(id).
+    std::optional<std::uint32_t> find(std::string_view id, std::uint64_t hash) const {
+        // Open addressing, linear probing: a cell is (32 high bits of the hash, slot + 1), 0 = empty.
+        // A missing id (what every upsert of a new document asks each segment) costs one or two
+        // cells of one cache line, where a node-based map chased a node per probe.
+        if (id_cells_.empty()) return std::nullopt;
+        const auto tag = static_cast<std::uint32_t>(hash >> 32);
+        for (std::size_t i = hash & id_mask_;; i = (i + 1) & id_mask_) {
+            const std::uint64_t cell = id_cells_[i];
+            if (cell == 0) return std::nullopt;
+            if (static_cast<std::uint32_t>(cell >> 32) == tag) {
+                const auto local = static_cast<std::uint32_t>(cell) - 1;
+                if (ids_[local] == id) return local;
+            }
+        }
     }
     /// Slots in ascending (bytewise) id order, deleted ones included.
     /// Computed on first call; thread-safe.
@@ -238,17 +260,19 @@ private:
     /// Rebuilds a chunked vector field's chunk map from its index's entry ids "<slot>:<chunk>" (written
     /// by build); kDataLoss when they are malformed, out of (slot, chunk) order or beyond the segment.
     Status open_chunk_map(std::size_t field, const index::VectorIndex& vi, const std::string& path);
-    Status build_indexes(const Schema& schema, const std::vector<Document>& docs, const SegmentBuildOptions& options);
+    Status build_indexes(const Schema& schema, std::span<const Document* const> docs, const SegmentBuildOptions& options);
     void measure_vectors();
     Result<std::string> raw_block(std::size_t b) const;
     /// Every document of store block `b`.
     Result<std::vector<Document>> decode_block(std::size_t b) const;
 
     std::uint64_t id_ = 0;
-    void index_ids();
+    /// Fills the id table; returns false if two documents share an id (the first one is indexed).
+    bool index_ids();
 
     std::vector<std::string> ids_;
-    std::unordered_map<std::string_view, std::uint32_t> by_id_;  // views into ids_
+    std::vector<std::uint64_t> id_cells_;  // find()'s table: at most half full, a power of two
+    std::size_t id_mask_ = 0;
     struct CachedFilter {
         std::string key;  // filter_cache_key()
         std::shared_ptr<const Bitmap> bits;

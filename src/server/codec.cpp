@@ -459,31 +459,32 @@ Result<engine::Document> document_from_json(const engine::Schema& schema, const 
             if (keep_nulls) d.fields[key] = std::monostate{};
             continue;
         }
-        const std::string where = "document '" + d.id + "': field '" + key + "'";
+        // The field named in refusals, built only for one (not for every accepted field of every write).
+        auto where = [&] { return "document '" + d.id + "': field '" + key + "'"; };
         engine::FieldValue fv;
         switch (f->type) {
             case FieldType::kText:
             case FieldType::kKeyword:
-                if (!val.is_string()) return bad(where + " must be a string");
+                if (!val.is_string()) return bad(where() + " must be a string");
                 fv = val.as_string();
                 break;
             case FieldType::kInteger:
-                if (!val.is_integer()) return bad(where + " must be an integer");
+                if (!val.is_integer()) return bad(where() + " must be an integer");
                 fv = static_cast<std::int64_t>(val.as_int());
                 break;
             case FieldType::kFloat:
-                if (!val.is_number()) return bad(where + " must be a number");
+                if (!val.is_number()) return bad(where() + " must be a number");
                 fv = val.as_number();
                 break;
             case FieldType::kBool:
-                if (!val.is_bool()) return bad(where + " must be a boolean");
+                if (!val.is_bool()) return bad(where() + " must be a boolean");
                 fv = val.as_bool();
                 break;
             case FieldType::kKeywordList: {
-                if (!val.is_array()) return bad(where + " must be an array of strings");
+                if (!val.is_array()) return bad(where() + " must be an array of strings");
                 std::vector<std::string> list;
                 for (const Value& x : val.as_array()) {
-                    if (!x.is_string()) return bad(where + " must be an array of strings");
+                    if (!x.is_string()) return bad(where() + " must be an array of strings");
                     list.push_back(x.as_string());
                 }
                 fv = std::move(list);
@@ -496,11 +497,11 @@ Result<engine::Document> document_from_json(const engine::Schema& schema, const 
                 }
                 if (engine::chunked_vectors(*f) && val.is_array() && !val.as_array().empty() &&
                     val.as_array()[0].is_array()) {  // chunk vectors, one row per chunk (what `get` returns)
-                    QUIVER_ASSIGN_OR_RETURN(auto tv, tokens_from_json(val, where, engine::kMaxChunksPerDocument));
+                    QUIVER_ASSIGN_OR_RETURN(auto tv, tokens_from_json(val, where(), engine::kMaxChunksPerDocument));
                     fv = std::move(tv);
                     break;
                 }
-                QUIVER_ASSIGN_OR_RETURN(auto vec, floats_from_json(val, where));
+                QUIVER_ASSIGN_OR_RETURN(auto vec, floats_from_json(val, where()));
                 fv = std::move(vec);
                 break;
             }
@@ -509,7 +510,7 @@ Result<engine::Document> document_from_json(const engine::Schema& schema, const 
                     fv = val.as_string();
                     break;
                 }
-                QUIVER_ASSIGN_OR_RETURN(auto sp, sparse_from_json(val, where));
+                QUIVER_ASSIGN_OR_RETURN(auto sp, sparse_from_json(val, where()));
                 fv = std::move(sp);
                 break;
             }
@@ -518,7 +519,7 @@ Result<engine::Document> document_from_json(const engine::Schema& schema, const 
                     fv = val.as_string();
                     break;
                 }
-                QUIVER_ASSIGN_OR_RETURN(auto tv, tokens_from_json(val, where));
+                QUIVER_ASSIGN_OR_RETURN(auto tv, tokens_from_json(val, where()));
                 fv = std::move(tv);
                 break;
             }

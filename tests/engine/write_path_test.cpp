@@ -285,6 +285,42 @@ TEST(Memtable, InMemorySegmentsKeepDocumentsUncompressedAndAreNeverPersisted) {
 // every node, new documents inserted), instead of a new segment per flush whose graph a later merge
 // would rebuild. A smaller flush, a segment with a delete, or a schema with a flat field starts a new
 // segment. Searches answer as brute force throughout, and after reopening.
+TEST(Segment, IdTableFindsEveryIdAndNoOther) {
+    // find() is an open-addressing table over hashes: every id must map to its own slot (ids of many
+    // lengths, some sharing prefixes), none of 20,000 absent ids may be found, and the hash a caller
+    // computes once (delete_live probes every segment with it) must give the same answers.
+    const Schema schema = testutil::small_schema();
+    std::vector<Document> docs;
+    for (std::uint64_t i = 0; i < 5000; ++i) {
+        Document d = testutil::make_doc(i, 1);
+        d.id = (i % 3 == 0 ? "x" : i % 3 == 1 ? "doc-" : "a-much-longer-identifier-") + std::to_string(i * 7919 % 100003);
+        docs.push_back(std::move(d));
+    }
+    // A repeated id keeps its first slot (as the map it replaces did).
+    docs.push_back(docs[17]);
+    const std::vector<std::uint64_t> seqs(docs.size(), 1);
+    SegmentBuildOptions o;
+    o.exact_vectors = true;
+    o.raw_store = true;
+    auto seg = Segment::build(1, schema, docs, seqs, o);
+    ASSERT_TRUE(seg) << seg.error().to_string();
+    for (std::uint32_t i = 0; i < 5000; ++i) {
+        const auto got = (*seg)->find(docs[i].id);
+        ASSERT_TRUE(got) << docs[i].id;
+        EXPECT_EQ(*got, i);
+        EXPECT_EQ((*seg)->find(docs[i].id, Segment::id_hash(docs[i].id)), got);
+    }
+    EXPECT_EQ((*seg)->find(docs[17].id), std::optional<std::uint32_t>(17));
+    std::size_t absent = 0;
+    for (std::uint64_t i = 0; i < 20000; ++i) {
+        for (const std::string id : {"y" + std::to_string(i), "doc-" + std::to_string(100003 + i), std::string()}) {
+            EXPECT_FALSE((*seg)->find(id)) << id;
+            ++absent;
+        }
+    }
+    EXPECT_EQ(absent, 60000u);
+}
+
 TEST(Merges, AFlushContinuesTheNewestSegmentsGraph) {
     testing::TempDir dir;
     CollectionOptions o;
@@ -364,6 +400,47 @@ TEST(Merges, AFlushContinuesTheNewestSegmentsGraph) {
         ASSERT_TRUE((*flat)->flush());
     }
     EXPECT_EQ((*flat)->stats().segments, 2u);
+}
+
+TEST(Merges, AContinuingFlushCopiesTheBaseStoreBlocksAndKeepsEveryDocument) {
+    // A flush continuing the newest segment takes that segment's whole compressed store blocks as
+    // they are (4 documents a block) and builds the rest: bases of 301 (a partial last block), 452
+    // and 679 documents; every document must read back as written, before and after a reopen.
+    testing::TempDir dir;
+    CollectionOptions o;
+    o.background_merge = false;
+    o.flush_docs = 1000;
+    auto c = Collection::create(dir.file("c"), testutil::small_schema(VectorIndexKind::kHnsw), o);
+    ASSERT_TRUE(c);
+    std::uint64_t next = 0;
+    auto write = [&](std::size_t n) {
+        std::vector<Document> batch;
+        for (std::size_t i = 0; i < n; ++i, ++next) batch.push_back(testutil::make_doc(next, static_cast<std::int64_t>(next)));
+        ASSERT_TRUE((*c)->upsert(batch));
+        ASSERT_TRUE((*c)->flush());
+    };
+    auto check_all = [&](const Collection& coll) {
+        EXPECT_EQ(coll.stats().segments, 1u);
+        EXPECT_EQ(coll.stats().documents, next);
+        for (std::uint64_t i = 0; i < next; ++i) {
+            auto got = coll.get("d" + std::to_string(i));
+            ASSERT_TRUE(got) << i;
+            const Document want = testutil::make_doc(i, static_cast<std::int64_t>(i));
+            ASSERT_EQ(got->fields.size(), want.fields.size()) << i;
+            EXPECT_EQ(std::get<std::string>(got->fields.at("body")), std::get<std::string>(want.fields.at("body"))) << i;
+            EXPECT_EQ(std::get<std::int64_t>(got->fields.at("ver")), static_cast<std::int64_t>(i)) << i;
+            EXPECT_EQ(std::get<std::vector<float>>(got->fields.at("emb")), std::get<std::vector<float>>(want.fields.at("emb")))
+                << i;
+        }
+    };
+    write(301);
+    write(151);  // continues 301 (75 whole blocks copied, the 76th rebuilt with the new documents)
+    write(227);  // continues 452 (113 whole blocks)
+    check_all(**c);
+    (*c)->close();
+    auto reopened = Collection::open(dir.file("c"), o);
+    ASSERT_TRUE(reopened) << reopened.error().to_string();
+    check_all(**reopened);
 }
 
 TEST(Memtable, FreezesAtCapacityAndRecoversFromTheLog) {
