@@ -365,8 +365,10 @@ std::size_t HnswGraph::default_rescore(std::size_t k, std::size_t ef, bool sq8) 
     // SQ8's estimates rank so close to float32 that the true top k sit in the best 1.5k of the beam:
     // at k = 10, re-scoring 15 gave exactly the recall of re-scoring 40 at every ef measured (GloVe-100k
     // ef 160-512, recall 0.939-0.994; SIFT ef 12-96, 0.897-0.997), and 10 lost 0.4-1.1 points. 2k
-    // keeps a margin and halves the float32 reads. 4k (at least 32) leaves coarser codecs theirs.
-    if (sq8) return std::max(k, std::min(ef, 2 * k));
+    // keeps a margin and halves the float32 reads; at least 20, as a small k leaves no room for the
+    // estimates' errors (at k = 1 a vector's own code can rank below two neighbours' codes). 4k (at
+    // least 32) leaves coarser codecs theirs.
+    if (sq8) return std::max(k, std::min(ef, std::max<std::size_t>(2 * k, 20)));
     return std::max(k, std::min(ef, std::max<std::size_t>(4 * k, 32)));
 }
 
