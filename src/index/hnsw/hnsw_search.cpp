@@ -365,10 +365,11 @@ std::size_t HnswGraph::default_rescore(std::size_t k, std::size_t ef, bool sq8) 
     // SQ8's estimates rank so close to float32 that the true top k sit in the best 1.5k of the beam:
     // at k = 10, re-scoring 15 gave exactly the recall of re-scoring 40 at every ef measured (GloVe-100k
     // ef 160-512, recall 0.939-0.994; SIFT ef 12-96, 0.897-0.997), and 10 lost 0.4-1.1 points. 2k
-    // keeps a margin and halves the float32 reads; at least 20, as a small k leaves no room for the
-    // estimates' errors (at k = 1 a vector's own code can rank below two neighbours' codes). 4k (at
+    // keeps a margin and halves the float32 reads of a large k. At least 32, as for every codec: a
+    // small k leaves no room for the estimates' errors among near-duplicates (the crash test's k = 1
+    // searches over 8-dimensional vectors, some pairs 1e-4 apart, failed with a depth of 2). 4k (at
     // least 32) leaves coarser codecs theirs.
-    if (sq8) return std::max(k, std::min(ef, std::max<std::size_t>(2 * k, 20)));
+    if (sq8) return std::max(k, std::min(ef, std::max<std::size_t>(2 * k, 32)));
     return std::max(k, std::min(ef, std::max<std::size_t>(4 * k, 32)));
 }
 
