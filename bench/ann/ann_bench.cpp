@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <map>
@@ -50,7 +51,7 @@ struct Options {
     std::size_t seeds = 3;
     std::size_t k = 10, M = 16, ef_construction = 200, threads = 1, repeat = 3, max_queries = 0, max_base = 0;
     std::size_t flat_threads = 0;
-    std::size_t rescore = index::SearchParams::kRescoreDefault;  // quiver HNSW on codes
+    std::string rescore = "auto";  // quiver HNSW on codes: re-score depths swept (auto = the index's default)
     double target = 0.95;
     bool skip_flat = false;
     bool flat_only = false;
@@ -65,14 +66,19 @@ struct Engine {
     std::size_t memory_bytes = 0;      // RSS growth over the build
     std::size_t reported_bytes = 0;    // the engine's own accounting, when it has one
     std::function<void(std::size_t ef)> set_ef;
+    std::function<void(std::size_t depth)> set_rescore;  // quiver HNSW on codes only (null otherwise)
     std::function<void(const float* q, std::int64_t* out)> search;
     std::function<void()> destroy;
 };
+
+/// No re-score parameter (engines that walk float32 vectors, and the peers).
+constexpr std::size_t kNoRescore = index::SearchParams::kRescoreDefault - 1;
 
 struct Point {
     std::string engine;
     std::uint64_t seed;
     std::size_t ef;
+    std::size_t rescore;  // kNoRescore, index::SearchParams::kRescoreDefault (auto) or a depth
     double recall, qps;
     double cpu_qps;  // queries per CPU-second of the search thread (robust to other processes)
 };
@@ -139,10 +145,12 @@ Engine make_quiver(const Matrix<float>& base, Metric metric, const Options& o, c
     e.memory_bytes = resident_bytes() - before;
     e.reported_bytes = h->memory_bytes();
     auto ef = std::make_shared<std::size_t>(10);
+    auto rescore = std::make_shared<std::size_t>(index::SearchParams::kRescoreDefault);
     e.set_ef = [ef](std::size_t v) { *ef = v; };
+    if (codec != "none") e.set_rescore = [rescore](std::size_t v) { *rescore = v; };
     const std::size_t k = o.k;
-    e.search = [h, ef, k, dim = base.dim, rescore = o.rescore](const float* q, std::int64_t* out) {
-        auto r = h->search(MatrixView<float>{q, 1, dim}, {.k = k, .ef = *ef, .threads = 1, .rescore = rescore});
+    e.search = [h, ef, rescore, k, dim = base.dim](const float* q, std::int64_t* out) {
+        auto r = h->search(MatrixView<float>{q, 1, dim}, {.k = k, .ef = *ef, .threads = 1, .rescore = *rescore});
         for (std::size_t j = 0; j < k; ++j) {
             out[j] = r->label(0, j) == kNoLabel ? -1 : static_cast<std::int64_t>(to_int(r->label(0, j)));
         }
@@ -418,8 +426,10 @@ int run_ann(int argc, char** argv) {
     app.add_option("--codecs", o.codecs, "quiver HNSW variants: comma list of codecs walked (none = float32)")
         ->capture_default_str();
     app.add_option("--rescore", o.rescore,
-                   "quiver HNSW on codes: candidates of the final beam re-scored in float32 (default: the "
-                   "index's default depth; 0 = none)");
+                   "quiver HNSW on codes: comma list of re-score depths (candidates of the final beam re-scored "
+                   "in float32; auto = the index's default, 0 = none), swept with --ef: each engine's frontier "
+                   "is taken over every (ef, depth) point")
+        ->capture_default_str();
     app.add_option("--seeds", o.seeds, "Build seeds per engine (the median is reported)")->capture_default_str();
     app.add_option("--ef", o.ef_list, "Comma list of ef values to sweep")->capture_default_str();
     app.add_option("--repeat", o.repeat, "Timed runs per point; the best is kept")->capture_default_str();
@@ -502,6 +512,21 @@ int run_ann(int argc, char** argv) {
     for (std::size_t ef : parse_list(o.ef_list)) {
         if (ef >= k) efs.push_back(ef);
     }
+    std::vector<std::size_t> depths;  // re-score depths of quiver's coded walks
+    for (const auto& item : split_list(o.rescore)) {
+        if (item == "auto") {
+            depths.push_back(index::SearchParams::kRescoreDefault);
+            continue;
+        }
+        char* end = nullptr;
+        const unsigned long v = std::strtoul(item.c_str(), &end, 10);
+        if (end == item.c_str() || *end != '\0' || v >= kNoRescore) {
+            std::fprintf(stderr, "quiver bench ann: --rescore takes auto or a depth, not '%s'\n", item.c_str());
+            return 2;
+        }
+        depths.push_back(v);
+    }
+    if (depths.empty()) depths.push_back(index::SearchParams::kRescoreDefault);
     const std::size_t seed_runs = o.flat_only ? 0 : o.seeds;
     for (std::size_t si = 0; si < seed_runs; ++si) {
         const std::uint64_t seed = 100 + si;
@@ -532,25 +557,40 @@ int run_ann(int argc, char** argv) {
         // Whole passes over the query set. Repeats are interleaved across engines (rep-major), so a
         // burst of load from elsewhere hits every engine alike; each keeps its best wall time and its
         // best thread-CPU time.
-        ProgressBar sweep(fmt::format("ef sweep, seed {}", seed), efs.size() * o.repeat * engines.size(), "passes");
+        // One run per engine and re-score depth (engines without one: a single run).
+        struct Run {
+            std::size_t engine;
+            std::size_t rescore;
+        };
+        std::vector<Run> runs;
+        for (std::size_t e = 0; e < engines.size(); ++e) {
+            if (!engines[e].set_rescore) {
+                runs.push_back({e, kNoRescore});
+                continue;
+            }
+            for (std::size_t d : depths) runs.push_back({e, d});
+        }
+        ProgressBar sweep(fmt::format("ef sweep, seed {}", seed), efs.size() * o.repeat * runs.size(), "passes");
         for (std::size_t ef : efs) {
-            std::vector<double> best(engines.size(), 1e30), best_cpu(engines.size(), 1e30);
-            std::vector<double> recall(engines.size(), 0.0);
+            std::vector<double> best(runs.size(), 1e30), best_cpu(runs.size(), 1e30);
+            std::vector<double> recall(runs.size(), 0.0);
             for (std::size_t rep = 0; rep < o.repeat; ++rep) {
-                for (std::size_t e = 0; e < engines.size(); ++e) {
-                    engines[e].set_ef(ef);
+                for (std::size_t r = 0; r < runs.size(); ++r) {
+                    Engine& eng = engines[runs[r].engine];
+                    eng.set_ef(ef);
+                    if (eng.set_rescore) eng.set_rescore(runs[r].rescore);
                     const double cpu0 = thread_cpu_seconds();
                     Stopwatch sw;
-                    for (std::size_t q = 0; q < nq; ++q) engines[e].search(Q.row_ptr(q), got.data() + q * k);
-                    best[e] = std::min(best[e], sw.seconds());
-                    best_cpu[e] = std::min(best_cpu[e], thread_cpu_seconds() - cpu0);
-                    if (rep == 0) recall[e] = recall_of(got, truth, nq, k);
+                    for (std::size_t q = 0; q < nq; ++q) eng.search(Q.row_ptr(q), got.data() + q * k);
+                    best[r] = std::min(best[r], sw.seconds());
+                    best_cpu[r] = std::min(best_cpu[r], thread_cpu_seconds() - cpu0);
+                    if (rep == 0) recall[r] = recall_of(got, truth, nq, k);
                     sweep.add(1);
                 }
             }
-            for (std::size_t e = 0; e < engines.size(); ++e) {
-                points.push_back({engines[e].name, seed, ef, recall[e], static_cast<double>(nq) / best[e],
-                                  static_cast<double>(nq) / best_cpu[e]});
+            for (std::size_t r = 0; r < runs.size(); ++r) {
+                points.push_back({engines[runs[r].engine].name, seed, ef, runs[r].rescore, recall[r],
+                                  static_cast<double>(nq) / best[r], static_cast<double>(nq) / best_cpu[r]});
             }
         }
         sweep.finish();
@@ -609,11 +649,11 @@ int run_ann(int argc, char** argv) {
     }
     if (!o.flat_only) {
         std::printf("\nQPS at recall@%zu = %.2f, interpolated on each engine's recall/QPS Pareto frontier "
-                    "(%zu ef values), median of %zu build seeds; single-thread search, whole passes over %zu "
+                    "(%zu ef values; quiver on codes: each with re-score depths %s), median of %zu build seeds; single-thread search, whole passes over %zu "
                     "queries; builds on %zu threads (OpenMP and OpenBLAS pinned to %zu). Debian's FAISS is a "
                     "generic build (no -march=native; OpenBLAS core type %s); hnswlib is compiled -O3 -march=native as its users build "
                     "it. bytes/vector: the engine's own accounting when it has one, else RSS growth over the build.\n%s",
-                    k, o.target, efs.size(), o.seeds, nq, o.threads, o.threads, openblas_coretype(),
+                    k, o.target, efs.size(), o.rescore.c_str(), o.seeds, nq, o.threads, o.threads, openblas_coretype(),
                     text_table({"engine", "QPS @ target", "QPS per CPU-s", "bytes/vector", "build s", "build CPU s",
                                 "seeds"},
                                rows)
@@ -674,6 +714,11 @@ int run_ann(int argc, char** argv) {
             v.set("engine", json::Value::string(p.engine));
             v.set("seed", json::Value::number(static_cast<double>(p.seed)));
             v.set("ef", json::Value::number(static_cast<double>(p.ef)));
+            if (p.rescore == index::SearchParams::kRescoreDefault) {
+                v.set("rescore", json::Value::string("auto"));
+            } else if (p.rescore != kNoRescore) {
+                v.set("rescore", json::Value::number(static_cast<double>(p.rescore)));
+            }
             v.set("recall", json::Value::number(p.recall));
             v.set("qps", json::Value::number(p.qps));
             v.set("cpu_qps", json::Value::number(p.cpu_qps));

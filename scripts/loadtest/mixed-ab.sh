@@ -3,6 +3,8 @@
 # a fresh copy of one pristine 100k-document store (writes during a run change the store).
 # Usage: scripts/loadtest/mixed-ab.sh BUILD_A BUILD_B WORK_DIR [ROUNDS] [SECONDS]
 # The first call ingests WORK_DIR/pristine with BUILD_A's quiver (the stores must be readable by both).
+# SEPARATE_STORES=1 ingests one pristine store per side with its own quiver (WORK_DIR/pristine-A and
+# pristine-B), for builds whose segment formats differ (each side then reads the format it writes).
 # Prints two lines per run: build, req/s, p50/p90/p99/max, errors; then the server's CPU seconds and
 # milliseconds per request, mean handler times per route, segments and write stalls at the end. CONNECTIONS overrides 64, SCRIPT
 # mixed_v1.lua (search_v1.lua: its text searches alone, no writes); THREADS_A and
@@ -18,10 +20,18 @@ here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$work"
 data=${QUIVER_DATA_DIR:-$here/../../../shared/data}
 [ -f "$work/docs.jsonl" ] || python3 "$here/gen_docs.py" "$data/scifact/corpus.jsonl" 100000 "$work/docs.jsonl"
-if [ ! -d "$work/pristine/load" ]; then
-  rm -rf "$work/pristine"
-  "$a/bin/quiver" ingest --data "$work/pristine" --collection load --input "$work/docs.jsonl" \
-    --schema "$here/schema.json" --batch 2000 >/dev/null
+ingest() {  # ingest BUILD DIR
+  if [ ! -d "$2/load" ]; then
+    rm -rf "$2"
+    "$1/bin/quiver" ingest --data "$2" --collection load --input "$work/docs.jsonl" \
+      --schema "$here/schema.json" --batch 2000 >/dev/null
+  fi
+}
+if [ "${SEPARATE_STORES:-0}" = 1 ]; then
+  ingest "$a" "$work/pristine-A"
+  ingest "$b" "$work/pristine-B"
+else
+  ingest "$a" "$work/pristine"
 fi
 i=0
 while [ "$i" -lt "$rounds" ]; do
@@ -32,7 +42,11 @@ while [ "$i" -lt "$rounds" ]; do
       build=$b; threads=${THREADS_B:-}; args=${SERVE_ARGS_B:-}
     fi
     rm -rf "$work/store"
-    cp -a "$work/pristine" "$work/store"
+    if [ "${SEPARATE_STORES:-0}" = 1 ]; then
+      cp -a "$work/pristine-$side" "$work/store"
+    else
+      cp -a "$work/pristine" "$work/store"
+    fi
     out=$(REUSE_STORE=1 SCRIPT="${SCRIPT:-mixed_v1.lua}" CONNECTIONS="${CONNECTIONS:-64}" THREADS="$threads" SERVE_ARGS="$args" \
       "$here/run.sh" "$build" "$work" "$secs" 2>&1)
     rps=$(printf '%s\n' "$out" | sed -n 's/^Requests\/sec: *//p')

@@ -444,7 +444,7 @@ void add_search_command(CLI::App& app) {
     sub->add_option("--nprobe", o->nprobe, "IVF lists probed (0 = the index's default)");
     sub->add_option("--rescore", o->rescore,
                     "Indexes over codes: candidates re-scored in float32 (0 = none; default: flat/IVF 10k, or by "
-                    "RaBitQ's error bound; HNSW min(ef, max(4k, 32)))");
+                    "RaBitQ's error bound; HNSW min(ef, max(2k, 32)) for SQ8, else min(ef, max(4k, 32)))");
     sub->add_option("--threads", o->threads, "Threads over queries (0 = all cores)")->capture_default_str();
     sub->add_option("--max-queries", o->max_queries, "Use only the first N queries (0 = all)");
     sub->add_option("-o,--output", o->output, "Write results here instead of stdout");

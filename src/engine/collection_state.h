@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,6 +72,18 @@ struct Snapshot {
     Result<Document> document(std::size_t source, std::uint32_t local) const {
         if (is_mem(source)) return mem->document(local);
         return segs[source].seg->document(local);
+    }
+    /// The fields of a document named in `fields` (segments: Segment::document(local, fields), which
+    /// reads attributes and short fields without decompressing a block).
+    Result<Document> document(std::size_t source, std::uint32_t local, std::span<const std::string> fields) const {
+        if (!is_mem(source)) return segs[source].seg->document(local, fields);
+        const Document& d = mem->document(local);
+        Document out;
+        out.id = d.id;
+        for (const std::string& name : fields) {
+            if (auto it = d.fields.find(name); it != d.fields.end()) out.fields.emplace(name, it->second);
+        }
+        return out;
     }
     /// Live documents of a source.
     std::size_t live_count(std::size_t source) const noexcept {

@@ -102,16 +102,12 @@ Result<ScrollPage> Collection::scroll(const ScrollRequest& request) const {
     for (std::size_t i = 0; i < refs.size() && i < request.limit; ++i) {
         Document out;
         out.id = std::string(snap->doc_id(refs[i].seg, refs[i].local));
-        if (!request.return_fields || !request.return_fields->empty()) {
+        if (!request.return_fields) {
             QUIVER_ASSIGN_OR_RETURN(Document d, snap->document(refs[i].seg, refs[i].local));
-            if (!request.return_fields) {
-                out.fields = std::move(d.fields);
-            } else {
-                for (const auto& name : *request.return_fields) {
-                    auto it = d.fields.find(name);
-                    if (it != d.fields.end()) out.fields.emplace(name, std::move(it->second));
-                }
-            }
+            out.fields = std::move(d.fields);
+        } else if (!request.return_fields->empty()) {
+            QUIVER_ASSIGN_OR_RETURN(Document d, snap->document(refs[i].seg, refs[i].local, *request.return_fields));
+            out.fields = std::move(d.fields);
         }
         page.documents.push_back(std::move(out));
     }

@@ -29,17 +29,6 @@ struct Hit {
     std::int64_t chunk = -1;  // chunked clauses (text, vector): the document's best chunk
 };
 
-Document project(Document doc, const std::optional<std::vector<std::string>>& fields) {
-    if (!fields) return doc;
-    Document out;
-    out.id = std::move(doc.id);
-    for (const auto& name : *fields) {
-        auto it = doc.fields.find(name);
-        if (it != doc.fields.end()) out.fields.emplace(name, std::move(it->second));
-    }
-    return out;
-}
-
 // What each segment may return: its live documents and, with a filter, those matching it (one bitmap
 // then, kept in `filter_bits`). Walks skip the rest inside the index (no over-fetch). The evaluation
 // is charged to the request's `budget`.
@@ -282,9 +271,10 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
         SearchHit sh;
         sh.id = std::string(snapshot.doc_id(source, local));
         sh.score = score;
-        if (!request.return_fields || !request.return_fields->empty()) {
-            QUIVER_ASSIGN_OR_RETURN(Document d, snapshot.document(source, local));
-            sh.document = project(std::move(d), request.return_fields);
+        if (!request.return_fields) {
+            QUIVER_ASSIGN_OR_RETURN(sh.document, snapshot.document(source, local));
+        } else if (!request.return_fields->empty()) {
+            QUIVER_ASSIGN_OR_RETURN(sh.document, snapshot.document(source, local, *request.return_fields));
         }
         sh.document.id = sh.id;
         return sh;

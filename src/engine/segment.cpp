@@ -28,8 +28,12 @@ constexpr std::uint32_t kSegmentKind = storage::fourcc("SEGD");
 // about 5x faster per byte than zlib). Version 1 (still read): blocks of 16 documents, zlib.
 // Version 3: as version 2, written when the schema has multi_vector fields or chunked vector fields,
 // whose documents hold token (chunk) vectors (value tag 8), which version-2 readers do not know.
+// Version 4: as version 3 plus a short-field column (Segment::short_fields()), written when the
+// segment has short fields: the metadata ends with their names, the column's size and one offset per
+// slot; the payload's raw region holds the column, then the blocks (which omit those fields).
 constexpr std::uint32_t kSegmentVersionV2 = 2;
-constexpr std::uint32_t kSegmentVersion = 3;
+constexpr std::uint32_t kSegmentVersionV3 = 3;
+constexpr std::uint32_t kSegmentVersion = 4;
 constexpr std::size_t kDocsPerBlock = 4;
 constexpr std::size_t kDocsPerBlockV1 = 16;
 
@@ -69,6 +73,54 @@ Status check_muvera_layout(const std::string& path, const multivector::MultiVect
 }
 
 std::string payload_file(const std::string& seg_dir) { return seg_dir + "/payload.pidx"; }
+
+// The text fields whose values average at most Segment::kShortFieldBytes over the documents that
+// have them (sorted by name): stored in the short-field column.
+std::vector<std::string> choose_short_fields(const Schema& schema, std::span<const Document* const> docs) {
+    std::vector<std::string> out;
+    for (const FieldSpec& f : schema.fields) {
+        if (f.type != FieldType::kText) continue;
+        std::uint64_t bytes = 0;
+        std::uint64_t count = 0;
+        for (const Document* d : docs) {
+            const auto it = d->fields.find(f.name);
+            if (it == d->fields.end()) continue;
+            const auto* text = std::get_if<std::string>(&it->second);
+            if (text == nullptr) continue;
+            bytes += text->size();
+            ++count;
+        }
+        if (count > 0 && bytes <= Segment::kShortFieldBytes * count) out.push_back(f.name);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+bool contains_name(const std::vector<std::string>& sorted, std::string_view name) {
+    return std::binary_search(sorted.begin(), sorted.end(), name, std::less<>());
+}
+
+// encode_document without the fields named in `skip` (sorted).
+void encode_stored(ByteWriter& w, const Document& doc, const std::vector<std::string>& skip) {
+    w.str(doc.id);
+    std::uint32_t n = 0;
+    for (const auto& [name, v] : doc.fields) n += contains_name(skip, name) ? 0 : 1;
+    w.u32(n);
+    for (const auto& [name, v] : doc.fields) {
+        if (contains_name(skip, name)) continue;
+        w.str(name);
+        encode_value(w, v);
+    }
+}
+
+std::vector<std::string> attribute_field_names(const Schema& schema) {
+    std::vector<std::string> out;
+    for (const FieldSpec& f : schema.fields) {
+        if (is_attribute_type(f.type)) out.push_back(f.name);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
 
 bool has_payload_index(const Schema& schema) {
     for (const auto& f : schema.fields) {
@@ -241,6 +293,25 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
         }
         seg->attrs_.push_back(std::move(a));
     }
+    // Short fields: one entry per slot in their own column, left out of the blocks.
+    seg->attribute_fields_ = attribute_field_names(schema);
+    seg->short_fields_ = choose_short_fields(schema, docs);
+    if (!seg->short_fields_.empty()) {
+        ByteWriter column;
+        seg->short_offsets_.reserve(docs.size() + 1);
+        seg->short_offsets_.push_back(0);
+        for (const Document* d : docs) {
+            Document entry;
+            for (const std::string& name : seg->short_fields_) {
+                const auto it = d->fields.find(name);
+                if (it != d->fields.end()) entry.fields.emplace(name, it->second);
+            }
+            encode_document(column, entry);
+            seg->short_offsets_.push_back(column.bytes().size());
+        }
+        seg->owned_short_ = std::move(column.bytes());
+        seg->short_blob_ = std::as_bytes(std::span<const char>(seg->owned_short_));
+    }
     // Document store: blocks of kDocsPerBlock documents, each a u32 raw size + one zstd frame (with
     // raw_store, the encoded documents themselves).
     seg->docs_per_block_ = kDocsPerBlock;
@@ -253,9 +324,11 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
     // base's whole compressed blocks as they are: the same documents encoded and compressed the same
     // way give the same bytes, so a flush that continues the newest segment does not decode and
     // re-compress that segment's store (a block holding a base document and a new one is built anew).
+    // Only when both put the same fields in the short-field column (else the blocks hold other fields).
     std::size_t first_built = 0;
     if (const Segment* base = options.base;
         base != nullptr && !options.raw_store && !base->raw_store_ && base->docs_per_block_ == kDocsPerBlock &&
+        base->short_fields_ == seg->short_fields_ &&
         base->size() <= docs.size() && base->block_offsets_.size() == (base->size() + kDocsPerBlock - 1) / kDocsPerBlock + 1) {
         const std::size_t whole = base->size() / kDocsPerBlock;
         for (std::size_t b = 0; b < whole; ++b) {
@@ -269,7 +342,9 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
     }
     for (std::size_t b = first_built; b < docs.size(); b += kDocsPerBlock) {
         ByteWriter w;
-        for (std::size_t i = b; i < std::min(docs.size(), b + kDocsPerBlock); ++i) encode_document(w, *docs[i]);
+        for (std::size_t i = b; i < std::min(docs.size(), b + kDocsPerBlock); ++i) {
+            encode_stored(w, *docs[i], seg->short_fields_);
+        }
         const std::string& raw = w.bytes();
         if (raw.size() > (1u << 30)) return invalid_argument("documents too large for one store block");
         if (options.raw_store) {
@@ -293,7 +368,7 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
     seg->payload_ = PayloadIndex::build(schema, seg->attrs_);
     QUIVER_TRY(seg->build_indexes(schema, docs, options));
     seg->measure_vectors();
-    seg->bytes_ = seg->owned_blob_.size() + seg->ids_.size() * 16;
+    seg->bytes_ = seg->owned_blob_.size() + seg->owned_short_.size() + seg->ids_.size() * 16;
     return seg;
 }
 
@@ -546,8 +621,10 @@ Status Segment::persist(const std::string& dir) const {
     if (::mkdir(seg_dir.c_str(), 0755) != 0 && errno != EEXIST) return errno_error("creating", seg_dir);
     QUIVER_TRY(storage::sync_directory(dir));
     {
-        QUIVER_ASSIGN_OR_RETURN(auto w, storage::FileWriter::create(seg_dir + "/docs.qvr", kSegmentKind,
-                                                                    token_values_ ? kSegmentVersion : kSegmentVersionV2));
+        const std::uint32_t version = !short_fields_.empty() ? kSegmentVersion
+                                      : token_values_        ? kSegmentVersionV3
+                                                             : kSegmentVersionV2;
+        QUIVER_ASSIGN_OR_RETURN(auto w, storage::FileWriter::create(seg_dir + "/docs.qvr", kSegmentKind, version));
         ByteWriter meta;
         meta.u64(ids_.size());
         for (std::size_t i = 0; i < ids_.size(); ++i) {
@@ -557,7 +634,14 @@ Status Segment::persist(const std::string& dir) const {
         }
         meta.u64(block_offsets_.size());
         for (auto o : block_offsets_) meta.u64(o);
+        if (!short_fields_.empty()) {
+            meta.u32(static_cast<std::uint32_t>(short_fields_.size()));
+            for (const std::string& name : short_fields_) meta.str(name);
+            meta.u64(short_blob_.size());
+            for (auto o : short_offsets_) meta.u64(o);
+        }
         QUIVER_TRY(w.write_string(meta.bytes()));
+        if (!short_fields_.empty()) QUIVER_TRY(w.write(short_blob_.data(), short_blob_.size()));
         QUIVER_TRY(w.write(blob_.data(), blob_.size()));
         QUIVER_TRY(w.finish());
     }
@@ -605,8 +689,42 @@ Result<std::shared_ptr<Segment>> Segment::open(const std::string& dir, std::uint
         if (!seg->block_offsets_.empty() && o < seg->block_offsets_.back()) return data_loss("'" + seg_dir + "': block table");
         seg->block_offsets_.push_back(o);
     }
-    if (seg->block_offsets_.back() != reader.remaining()) return data_loss("'" + seg_dir + "': document store size");
-    seg->blob_ = seg->mapping_->bytes().subspan(reader.offset(), reader.remaining());
+    std::uint64_t short_bytes = 0;
+    if (version >= 4) {
+        // The short-field column: names (sorted, unique), its size, one offset per slot and its end.
+        QUIVER_ASSIGN_OR_RETURN(std::uint32_t k, meta.u32());
+        if (k == 0 || k > schema.fields.size()) return data_loss("'" + seg_dir + "': short-field count");
+        for (std::uint32_t i = 0; i < k; ++i) {
+            QUIVER_ASSIGN_OR_RETURN(std::string name, meta.str());
+            if (!seg->short_fields_.empty() && !(seg->short_fields_.back() < name)) {
+                return data_loss("'" + seg_dir + "': short-field names out of order");
+            }
+            const FieldSpec* f = schema.find(name);
+            if (f == nullptr || f->type != FieldType::kText) {
+                return data_loss("'" + seg_dir + "': short field '" + name + "' is not a text field of the schema");
+            }
+            seg->short_fields_.push_back(std::move(name));
+        }
+        QUIVER_ASSIGN_OR_RETURN(short_bytes, meta.u64());
+        if (short_bytes > reader.remaining() || n + 1 > meta.remaining() / 8) {
+            return data_loss("'" + seg_dir + "': short-field column beyond the file");
+        }
+        seg->short_offsets_.reserve(n + 1);
+        for (std::uint64_t i = 0; i <= n; ++i) {
+            QUIVER_ASSIGN_OR_RETURN(std::uint64_t o, meta.u64());
+            const bool ordered = seg->short_offsets_.empty() ? o == 0 : o >= seg->short_offsets_.back();
+            if (!ordered || o > short_bytes) return data_loss("'" + seg_dir + "': short-field column offsets");
+            seg->short_offsets_.push_back(o);
+        }
+        if (seg->short_offsets_.back() != short_bytes) return data_loss("'" + seg_dir + "': short-field column size");
+    }
+    if (version >= 4 && !meta.done()) return data_loss("'" + seg_dir + "': trailing bytes after the document table");
+    if (seg->block_offsets_.back() != reader.remaining() - short_bytes) {
+        return data_loss("'" + seg_dir + "': document store size");
+    }
+    seg->short_blob_ = seg->mapping_->bytes().subspan(reader.offset(), short_bytes);
+    seg->blob_ = seg->mapping_->bytes().subspan(reader.offset() + short_bytes, reader.remaining() - short_bytes);
+    seg->attribute_fields_ = attribute_field_names(schema);
     if (!seg->index_ids()) return data_loss("'" + seg_dir + "': duplicate document ids");
     if (has_payload_index(schema)) {
         QUIVER_ASSIGN_OR_RETURN(seg->payload_, PayloadIndex::open(payload_file(seg_dir)));
@@ -773,6 +891,22 @@ Result<std::string> Segment::raw_block(std::size_t b) const {
     return raw;
 }
 
+Result<Document> Segment::short_entry(std::uint32_t local) const {
+    const std::uint64_t begin = short_offsets_[local];
+    const std::uint64_t end = short_offsets_[local + 1];
+    ByteReader r(std::string_view(reinterpret_cast<const char*>(short_blob_.data()) + begin, end - begin));
+    auto entry = decode_document(r);
+    if (!entry || !r.done()) return data_loss("segment " + std::to_string(id_) + ": corrupt short-field entry");
+    return std::move(entry).value();
+}
+
+Status Segment::add_short_fields(std::uint32_t local, Document& d) const {
+    if (short_offsets_.empty()) return ok_status();
+    QUIVER_ASSIGN_OR_RETURN(Document entry, short_entry(local));
+    for (auto& [name, v] : entry.fields) d.fields.insert_or_assign(name, std::move(v));
+    return ok_status();
+}
+
 Result<std::vector<Document>> Segment::decode_block(std::size_t b) const {
     QUIVER_ASSIGN_OR_RETURN(std::string raw, raw_block(b));
     ByteReader r(raw);
@@ -780,6 +914,7 @@ Result<std::vector<Document>> Segment::decode_block(std::size_t b) const {
     const std::size_t end_doc = std::min(ids_.size(), (b + 1) * docs_per_block_);
     for (std::size_t i = b * docs_per_block_; i < end_doc; ++i) {
         QUIVER_ASSIGN_OR_RETURN(Document d, decode_document(r));
+        QUIVER_TRY(add_short_fields(static_cast<std::uint32_t>(i), d));
         out.push_back(std::move(d));
     }
     return out;
@@ -803,8 +938,39 @@ Result<Document> Segment::document(std::uint32_t local) const {
     ByteReader r(raw);
     for (std::size_t i = b * docs_per_block_;; ++i) {
         QUIVER_ASSIGN_OR_RETURN(Document d, decode_document(r));
-        if (i == local) return d;
+        if (i == local) {
+            QUIVER_TRY(add_short_fields(local, d));
+            return d;
+        }
     }
+}
+
+Result<Document> Segment::document(std::uint32_t local, std::span<const std::string> fields) const {
+    if (local >= ids_.size()) return out_of_range("document slot " + std::to_string(local));
+    const bool direct = std::all_of(fields.begin(), fields.end(), [&](const std::string& name) {
+        return contains_name(attribute_fields_, name) || contains_name(short_fields_, name);
+    });
+    Document all;
+    if (direct) {
+        // Attributes and short fields only: no block is decompressed.
+        if (!short_offsets_.empty()) {
+            QUIVER_ASSIGN_OR_RETURN(all, short_entry(local));
+        }
+    } else {
+        QUIVER_ASSIGN_OR_RETURN(all, document(local));
+    }
+    Document out;
+    out.id = ids_[local];
+    for (const std::string& name : fields) {
+        if (out.fields.count(name) != 0) continue;  // named twice
+        if (auto it = all.fields.find(name); it != all.fields.end()) {
+            out.fields.insert_or_assign(name, std::move(it->second));
+        } else if (direct) {
+            const auto& attrs = attrs_[local].fields;
+            if (auto at = attrs.find(name); at != attrs.end()) out.fields.insert_or_assign(name, at->second);
+        }
+    }
+    return out;
 }
 
 namespace {

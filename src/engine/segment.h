@@ -172,6 +172,14 @@ public:
     std::size_t first_in_id_order_after(std::string_view after) const;
     /// The full stored document (decompresses its block).
     Result<Document> document(std::uint32_t local) const;
+    /// The stored fields of slot `local` named in `fields` (those it has; id set). When every name is
+    /// an attribute field or one of short_fields() it is read from the attributes and the short-field
+    /// column alone, without decompressing the document's block (a search hit's `"fields": ["title"]`).
+    Result<Document> document(std::uint32_t local, std::span<const std::string> fields) const;
+    /// The text fields this segment stores beside its blocks, uncompressed (their values average at
+    /// most kShortFieldBytes here; sorted). Empty for segments written before (version <= 3).
+    const std::vector<std::string>& short_fields() const noexcept { return short_fields_; }
+    static constexpr std::size_t kShortFieldBytes = 256;
     /// Every stored document in slot order (each block decompressed once).
     Result<std::vector<Document>> documents() const;
     /// Bytes on disk (persisted) or that would be written.
@@ -263,6 +271,10 @@ private:
     Status build_indexes(const Schema& schema, std::span<const Document* const> docs, const SegmentBuildOptions& options);
     void measure_vectors();
     Result<std::string> raw_block(std::size_t b) const;
+    /// The short fields of slot `local` (a document with no id), from the short-field column.
+    Result<Document> short_entry(std::uint32_t local) const;
+    /// Adds slot `local`'s short fields to `d` (decoded from its block, which does not hold them).
+    Status add_short_fields(std::uint32_t local, Document& d) const;
     /// Every document of store block `b`.
     Result<std::vector<Document>> decode_block(std::size_t b) const;
 
@@ -290,6 +302,14 @@ private:
     std::uint32_t version_ = 2;                 // of the document store (segment.cpp: block codec)
     bool raw_store_ = false;                    // blocks hold the encoded documents uncompressed (in memory only)
     std::size_t docs_per_block_ = 4;
+    // Short stored fields (short_fields()): each slot's values of them encoded as a document with no
+    // id, at [short_offsets_[slot], short_offsets_[slot + 1]) of short_blob_; the blocks omit them.
+    // short_offsets_ is empty when the segment has none (and for version <= 3 files).
+    std::vector<std::string> short_fields_;
+    std::vector<std::uint64_t> short_offsets_;
+    std::span<const std::byte> short_blob_;
+    std::string owned_short_;                 // built segments
+    std::vector<std::string> attribute_fields_;  // the schema's attribute fields (in attrs_), sorted
     std::string owned_blob_;                  // built segments
     std::shared_ptr<storage::MappedFile> mapping_;  // opened segments
     std::span<const std::byte> blob_;

@@ -155,7 +155,23 @@ void PostingCursor::load_block(std::uint32_t block) noexcept {
     unpack(p, gaps, count_, doc_width);
     p += packed_bytes(count_, doc_width);
     std::uint32_t prev = block == 0 ? 0xFFFFFFFFu : blocks_[block - 1].last_doc;
-    for (std::uint32_t i = 0; i < count_; ++i) {
+    std::uint32_t i = 0;
+#if defined(__SSE2__)
+    // Four at a time: an inclusive prefix sum of (gap + 1) within the vector (two shifted adds), plus
+    // the previous vector's last document (arithmetic mod 2^32, as the scalar loop's).
+    __m128i carry = _mm_set1_epi32(static_cast<int>(prev));
+    const __m128i one = _mm_set1_epi32(1);
+    for (; i + 4 <= count_; i += 4) {
+        __m128i x = _mm_add_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(gaps + i)), one);
+        x = _mm_add_epi32(x, _mm_slli_si128(x, 4));
+        x = _mm_add_epi32(x, _mm_slli_si128(x, 8));
+        x = _mm_add_epi32(x, carry);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(docs_ + i), x);
+        carry = _mm_shuffle_epi32(x, 0xFF);
+    }
+    if (i > 0) prev = docs_[i - 1];
+#endif
+    for (; i < count_; ++i) {
         prev = prev + gaps[i] + 1;  // wraps from 0xFFFFFFFF to the first doc
         docs_[i] = prev;
     }
@@ -163,7 +179,14 @@ void PostingCursor::load_block(std::uint32_t block) noexcept {
         case WeightType::kFrequency: {
             std::uint32_t tf[kBlockSize];
             unpack(p, tf, count_, weight_width);
-            for (std::uint32_t i = 0; i < count_; ++i) weights_[i] = static_cast<float>(tf[i] + 1);
+            if (weight_width <= 30) {
+                // tf + 1 < 2^31: the signed conversion (one vector instruction) gives the same float.
+                for (std::uint32_t j = 0; j < count_; ++j) {
+                    weights_[j] = static_cast<float>(static_cast<std::int32_t>(tf[j] + 1));
+                }
+            } else {
+                for (std::uint32_t j = 0; j < count_; ++j) weights_[j] = static_cast<float>(tf[j] + 1);
+            }
             break;
         }
         case WeightType::kFloat32:

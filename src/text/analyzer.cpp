@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <unordered_map>
 
 namespace quiver::text {
 namespace {
@@ -311,25 +312,58 @@ Analyzer::Analyzer(Analyzer&&) noexcept = default;
 Analyzer& Analyzer::operator=(Analyzer&&) noexcept = default;
 Analyzer::~Analyzer() = default;
 
+namespace {
+
+// Each thread's memo of the token filters after the possessive one (lower-casing, stop words,
+// stemming): a pure function of the token and those three settings, so a cached term is the term the
+// chain computes. Stemming is most of an analysis's cost, and text repeats its words. Bounded: cleared
+// at kMaxTerms entries, and when the thread analyses with other settings.
+struct TermMemo {
+    static constexpr std::size_t kMaxTerms = 1 << 15;
+    bool lowercase = false;
+    StopWords stop_words = StopWords::kNone;
+    std::string stemmer;
+    bool valid = false;
+    std::unordered_map<std::string, std::string> terms;  // token -> term ("" = dropped)
+};
+
+}  // namespace
+
 void Analyzer::analyze(std::string_view text, std::vector<std::string>& out) {
     scratch_.clear();
     tokenize_standard(text, config_.max_token_length, scratch_);
+    thread_local TermMemo memo;
+    if (!memo.valid || memo.lowercase != config_.lowercase || memo.stop_words != config_.stop_words ||
+        memo.stemmer != config_.stemmer) {
+        memo.terms.clear();
+        memo.lowercase = config_.lowercase;
+        memo.stop_words = config_.stop_words;
+        memo.stemmer = config_.stemmer;
+        memo.valid = true;
+    }
     for (std::string& tok : scratch_) {
         std::size_t strip = 0;
         if (config_.english_possessive && ends_with_possessive(tok, strip)) tok.resize(tok.size() - strip);
         if (tok.empty()) continue;
-        if (config_.lowercase) tok = to_lower_utf8(tok);
-        if (is_stop_word(config_.stop_words, tok)) continue;
-        if (stemmer_) {
+        if (const auto it = memo.terms.find(tok); it != memo.terms.end()) {
+            if (!it->second.empty()) out.push_back(it->second);
+            continue;
+        }
+        std::string term = config_.lowercase ? to_lower_utf8(tok) : tok;
+        if (is_stop_word(config_.stop_words, term)) {
+            term.clear();
+        } else if (stemmer_) {
             auto* s = static_cast<sb_stemmer*>(stemmer_.get());
-            const sb_symbol* stem = sb_stemmer_stem(s, reinterpret_cast<const sb_symbol*>(tok.data()),
-                                                    static_cast<int>(tok.size()));
+            const sb_symbol* stem = sb_stemmer_stem(s, reinterpret_cast<const sb_symbol*>(term.data()),
+                                                    static_cast<int>(term.size()));
             if (stem != nullptr) {
                 const int len = sb_stemmer_length(s);
-                tok.assign(reinterpret_cast<const char*>(stem), static_cast<std::size_t>(len));
+                term.assign(reinterpret_cast<const char*>(stem), static_cast<std::size_t>(len));
             }
         }
-        if (!tok.empty()) out.push_back(std::move(tok));
+        if (memo.terms.size() >= TermMemo::kMaxTerms) memo.terms.clear();
+        memo.terms.emplace(std::move(tok), term);
+        if (!term.empty()) out.push_back(std::move(term));
     }
 }
 

@@ -232,7 +232,7 @@ TEST(Collection, MergeContinuingTheLargestGraphKeepsEveryVectorFindable) {
 }
 
 // A collection written by the previous release (segment document store version 1: 16-document zlib
-// blocks) opens, answers, and is rewritten as version 2 by a merge (tests/data/engine/collection_v1,
+// blocks) opens, answers, and is rewritten as version 4 by a merge (tests/data/engine/collection_v1,
 // ingested from collection_v1.docs.jsonl: d<i> has body "tok<i> common words about retrieval number <i>").
 TEST(Collection, ReadsVersion1SegmentsAndRewritesThem) {
     testing::TempDir dir;
@@ -257,7 +257,7 @@ TEST(Collection, ReadsVersion1SegmentsAndRewritesThem) {
         ASSERT_TRUE(c) << c.error().to_string();
         check(**c, 40);
         ASSERT_TRUE((*c)->upsert({make_doc(1000, 1)}));
-        ASSERT_TRUE((*c)->optimize());  // one version-2 segment replaces the version-1 one
+        ASSERT_TRUE((*c)->optimize());  // one version-4 segment replaces the version-1 one
     }
     auto c = Collection::open(dir.file("c"), manual());
     ASSERT_TRUE(c) << c.error().to_string();
@@ -271,7 +271,8 @@ TEST(Collection, ReadsVersion1SegmentsAndRewritesThem) {
         unsigned char header[16] = {};
         ASSERT_EQ(std::fread(header, 1, 16, f), 16u);
         std::fclose(f);
-        EXPECT_EQ(header[8], 2) << "the merged segment is written as version 2";
+        // Version 4: the short `body` field is stored in the short-field column.
+        EXPECT_EQ(header[8], 4) << "the merged segment is written as version 4";
         ++versions_seen;
     }
     EXPECT_EQ(versions_seen, 1);

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <future>
 #include <mutex>
@@ -15,6 +16,7 @@
 #include "engine/segment.h"
 #include "engine_test_util.h"
 #include "quiver/engine/repair.h"
+#include "quiver/storage/file_format.h"
 #include "testing/testing.h"
 
 namespace quiver::engine {
@@ -278,6 +280,205 @@ TEST(Memtable, InMemorySegmentsKeepDocumentsUncompressedAndAreNeverPersisted) {
     auto back = (*reopened)->document(22);
     ASSERT_TRUE(back);
     EXPECT_EQ(back->fields, docs[22].fields);
+}
+
+// A schema with a short stored text field (title), a long one (text), an indexed text field over both,
+// attributes (tag, year) and a vector: the segment stores title in its short-field column.
+Schema short_field_schema() {
+    Schema s;
+    FieldSpec title;
+    title.name = "title";
+    title.type = FieldType::kText;
+    title.indexed = false;
+    FieldSpec text = title;
+    text.name = "text";
+    FieldSpec contents;
+    contents.name = "contents";
+    contents.type = FieldType::kText;
+    contents.sources = {"title", "text"};
+    FieldSpec tag;
+    tag.name = "tag";
+    tag.type = FieldType::kKeyword;
+    FieldSpec year;
+    year.name = "year";
+    year.type = FieldType::kInteger;
+    FieldSpec emb;
+    emb.name = "emb";
+    emb.type = FieldType::kVector;
+    emb.dim = 8;
+    emb.metric = simd::Metric::kCosine;
+    s.fields = {title, text, contents, tag, year, emb};
+    return s;
+}
+
+std::vector<Document> short_field_docs(std::size_t n) {
+    std::vector<Document> docs;
+    for (std::uint64_t i = 0; i < n; ++i) {
+        Document d;
+        d.id = "doc" + std::to_string(i);
+        if (i % 5 != 3) d.fields["title"] = std::string("title ") + std::to_string(i) + std::string(i % 40, 't');
+        d.fields["text"] = std::string("body words of ") + std::to_string(i) + " " + std::string(300 + i, 'x');
+        if (i % 3 != 0) d.fields["tag"] = std::string(i % 2 == 0 ? "even" : "odd");
+        d.fields["year"] = static_cast<std::int64_t>(1990 + i % 35);
+        d.fields["emb"] = testutil::vector_for(i);
+        docs.push_back(std::move(d));
+    }
+    return docs;
+}
+
+// The fields of `d` named in `names` (each once), as a projection of the whole document gives them.
+Document projected(const Document& d, const std::vector<std::string>& names) {
+    Document out;
+    out.id = d.id;
+    for (const auto& name : names) {
+        if (auto it = d.fields.find(name); it != d.fields.end()) out.fields.emplace(name, it->second);
+    }
+    return out;
+}
+
+// Short text fields (values averaging at most kShortFieldBytes) are stored beside the blocks,
+// uncompressed: whole documents read back exactly (built, in memory, persisted as version 4 and
+// reopened), and a projection onto short and attribute fields equals the whole document's projection
+// (documents lacking a field included, a name given twice, a long field falling back to the block).
+TEST(Segments, ShortFieldsAreStoredBesideTheBlocksAndReadBackExactly) {
+    testing::TempDir dir;
+    const Schema schema = short_field_schema();
+    const std::vector<Document> docs = short_field_docs(23);
+    const std::vector<std::uint64_t> seqs(docs.size(), 1);
+    SegmentBuildOptions raw_options;
+    raw_options.exact_vectors = true;
+    raw_options.raw_store = true;
+    SegmentBuildOptions packed_options;
+    packed_options.exact_vectors = true;
+    auto raw = Segment::build(1, schema, docs, seqs, raw_options);
+    auto packed = Segment::build(2, schema, docs, seqs, packed_options);
+    ASSERT_TRUE(raw) << raw.error().to_string();
+    ASSERT_TRUE(packed) << packed.error().to_string();
+    ASSERT_TRUE((*packed)->persist(dir.path()));
+    auto reopened = Segment::open(dir.path(), 2, schema);
+    ASSERT_TRUE(reopened) << reopened.error().to_string();
+    const std::string header = testing::read_bytes(dir.path() + "/" + Segment::dir_name(2) + "/docs.qvr").substr(0, 16);
+    EXPECT_EQ(header[8], 4) << "a segment with short fields is written as version 4";
+    const std::vector<std::vector<std::string>> projections = {
+        {"title"}, {"title", "tag", "year"}, {"year"}, {"title", "title"}, {"text"}, {"title", "emb"}, {"nothing"}};
+    for (const auto* seg : {&*raw, &*packed, &*reopened}) {
+        EXPECT_EQ((*seg)->short_fields(), std::vector<std::string>{"title"});
+        auto all = (*seg)->documents();
+        ASSERT_TRUE(all) << all.error().to_string();
+        ASSERT_EQ(all->size(), docs.size());
+        for (std::uint32_t i = 0; i < docs.size(); ++i) {
+            auto one = (*seg)->document(i);
+            ASSERT_TRUE(one) << one.error().to_string();
+            EXPECT_EQ(one->id, docs[i].id);
+            EXPECT_EQ(one->fields, docs[i].fields) << i;
+            EXPECT_EQ((*all)[i].fields, docs[i].fields) << i;
+            for (const auto& names : projections) {
+                auto part = (*seg)->document(i, names);
+                ASSERT_TRUE(part) << part.error().to_string();
+                const Document want = projected(docs[i], names);
+                EXPECT_EQ(part->id, want.id);
+                EXPECT_EQ(part->fields, want.fields) << i << " " << names.front();
+            }
+        }
+        EXPECT_FALSE((*seg)->document(23, std::vector<std::string>{"title"}));
+    }
+    // Nothing short (every text value longer than kShortFieldBytes): no column, version 2 as before.
+    std::vector<Document> long_docs = docs;
+    for (Document& d : long_docs) d.fields["title"] = std::string(Segment::kShortFieldBytes + 1, 'L');
+    auto long_seg = Segment::build(3, schema, long_docs, seqs, packed_options);
+    ASSERT_TRUE(long_seg);
+    EXPECT_TRUE((*long_seg)->short_fields().empty());
+    ASSERT_TRUE((*long_seg)->persist(dir.path()));
+    const std::string long_header = testing::read_bytes(dir.path() + "/" + Segment::dir_name(3) + "/docs.qvr").substr(0, 16);
+    EXPECT_EQ(long_header[8], 2);
+    auto long_back = Segment::open(dir.path(), 3, schema);
+    ASSERT_TRUE(long_back);
+    auto title = (*long_back)->document(4, std::vector<std::string>{"title"});
+    ASSERT_TRUE(title);
+    EXPECT_EQ(title->fields, projected(long_docs[4], {"title"}).fields);
+}
+
+// A version-4 document store whose short-field column is damaged, rewritten with a valid checksum
+// (so only the format's own checks can catch it): offsets out of order or beyond the column refuse
+// the open with kDataLoss; a garbled entry opens but reading that document (whole or projected) is
+// kDataLoss while the other documents still read; a flipped byte without a new checksum refuses the open.
+TEST(Segments, CorruptShortFieldColumnIsDataLoss) {
+    testing::TempDir dir;
+    const Schema schema = short_field_schema();
+    const std::vector<Document> docs = short_field_docs(10);
+    SegmentBuildOptions options;
+    options.exact_vectors = true;
+    auto seg = Segment::build(7, schema, docs, std::vector<std::uint64_t>(docs.size(), 1), options);
+    ASSERT_TRUE(seg);
+    ASSERT_TRUE((*seg)->persist(dir.path()));
+    const std::string path = dir.path() + "/" + Segment::dir_name(7) + "/docs.qvr";
+    const std::string good = testing::read_bytes(path);
+    // Payload: u64 metadata length | metadata (ending with the n + 1 column offsets) | column | blocks.
+    const std::string payload = good.substr(16, good.size() - 16 - 24);
+    std::uint64_t meta_len = 0;
+    std::memcpy(&meta_len, payload.data(), 8);
+    const std::size_t offsets_at = 8 + meta_len - (docs.size() + 1) * 8;  // offset of slot 0's entry
+    const std::size_t column_at = 8 + meta_len;
+    auto rewrite = [&](const std::string& p) {
+        auto w = storage::FileWriter::create(path, storage::fourcc("SEGD"), 4);
+        ASSERT_TRUE(w);
+        ASSERT_TRUE(w->write(p.data(), p.size()));
+        ASSERT_TRUE(w->finish());
+    };
+    auto put_u64 = [](std::string& p, std::size_t at, std::uint64_t v) { std::memcpy(p.data() + at, &v, 8); };
+    {
+        std::string p = payload;
+        put_u64(p, offsets_at + 2 * 8, 1);  // slot 2 starts before slot 1
+        rewrite(p);
+        auto bad = Segment::open(dir.path(), 7, schema);
+        ASSERT_FALSE(bad);
+        EXPECT_EQ(bad.error().code(), ErrorCode::kDataLoss);
+        EXPECT_NE(bad.error().message().find("short-field"), std::string::npos) << bad.error().message();
+    }
+    {
+        std::string p = payload;
+        put_u64(p, offsets_at + docs.size() * 8, 1u << 30);  // the column's end beyond the file
+        rewrite(p);
+        auto bad = Segment::open(dir.path(), 7, schema);
+        ASSERT_FALSE(bad);
+        EXPECT_EQ(bad.error().code(), ErrorCode::kDataLoss);
+    }
+    {
+        std::string p = payload;
+        p[offsets_at - 9] = 'Z';  // the short-field name ("title" -> "titlZ", before the u64 column size)
+        rewrite(p);
+        auto bad = Segment::open(dir.path(), 7, schema);
+        ASSERT_FALSE(bad);  // not a text field of the schema: its values would silently go missing
+        EXPECT_EQ(bad.error().code(), ErrorCode::kDataLoss);
+        EXPECT_NE(bad.error().message().find("titlZ"), std::string::npos) << bad.error().message();
+    }
+    {
+        std::string p = payload;
+        std::uint64_t slot1 = 0;
+        std::memcpy(&slot1, p.data() + offsets_at + 8, 8);
+        const std::uint32_t huge = 0x7FFFFFFF;
+        std::memcpy(p.data() + column_at + slot1 + 4, &huge, 4);  // slot 1's field count
+        rewrite(p);
+        auto opened = Segment::open(dir.path(), 7, schema);
+        ASSERT_TRUE(opened) << opened.error().to_string();
+        auto whole = (*opened)->document(1);
+        ASSERT_FALSE(whole);
+        EXPECT_EQ(whole.error().code(), ErrorCode::kDataLoss);
+        auto part = (*opened)->document(1, std::vector<std::string>{"title"});
+        ASSERT_FALSE(part);
+        EXPECT_EQ(part.error().code(), ErrorCode::kDataLoss);
+        auto fine = (*opened)->document(2, std::vector<std::string>{"title"});
+        ASSERT_TRUE(fine);
+        EXPECT_EQ(fine->fields, projected(docs[2], {"title"}).fields);
+    }
+    {
+        std::string flipped = good;
+        flipped[16 + column_at + 3] ^= 0x01;
+        testing::write_bytes(path, flipped);
+        auto bad = Segment::open(dir.path(), 7, schema);
+        ASSERT_FALSE(bad);
+        EXPECT_EQ(bad.error().code(), ErrorCode::kDataLoss);
+    }
 }
 
 // A flush continues the newest persisted segment's HNSW graph when the flushed documents are at least

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace quiver::text {
@@ -79,6 +80,51 @@ TEST(Analyzer, RejectsUnknownStemmer) {
     c.stemmer = "porter";
     c.max_token_length = 0;
     EXPECT_FALSE(Analyzer::create(c).ok());
+}
+
+// Each thread memoises the filters after the possessive one (its memo starts empty, so a fresh thread's
+// first analysis computes every term). Analysers with other settings alternating in one thread, repeated
+// text (memo hits) and more distinct words than the memo holds (cleared on the way) give exactly the
+// terms a fresh thread computes.
+TEST(Analyzer, PerThreadTermMemoGivesTheChainsTerms) {
+    std::vector<AnalyzerConfig> configs(5);
+    configs[1].stemmer = "english";
+    configs[2].stemmer = "";
+    configs[3].lowercase = false;
+    configs[4].stop_words = StopWords::kNone;
+    configs[4].english_possessive = false;
+    std::string text = "The Dog's running AND jumping into the Lakes; generalizations of THE relational Dogs' owners";
+    std::string many;
+    for (int i = 0; i < 40000; ++i) many += "Word" + std::to_string(i) + "ing ";
+    auto fresh = [](const AnalyzerConfig& c, const std::string& t) {
+        Tokens out;
+        std::thread th([&] {
+            auto a = Analyzer::create(c);
+            if (a.ok()) out = a->analyze(t);
+        });
+        th.join();
+        return out;
+    };
+    std::vector<Tokens> want;
+    for (const auto& c : configs) want.push_back(fresh(c, text));
+    EXPECT_EQ(want[0], (Tokens{"dog", "run", "jump", "lake", "gener", "relat", "dog", "owner"}));
+    EXPECT_NE(want[0], want[1]);
+    EXPECT_NE(want[0], want[2]);
+    EXPECT_NE(want[0], want[3]);
+    EXPECT_NE(want[0], want[4]);
+    const Tokens many_want = fresh(configs[0], many);
+    ASSERT_EQ(many_want.size(), 40000u);
+    EXPECT_EQ(many_want[7], "word7");
+    std::vector<Analyzer> analyzers;
+    for (const auto& c : configs) analyzers.push_back(std::move(Analyzer::create(c)).value());
+    for (int round = 0; round < 3; ++round) {
+        for (std::size_t i = 0; i < configs.size(); ++i) {
+            EXPECT_EQ(analyzers[i].analyze(text), want[i]) << "config " << i << " round " << round;
+            EXPECT_EQ(analyzers[i].analyze(text), want[i]) << "config " << i << " round " << round;
+        }
+        EXPECT_EQ(analyzers[0].analyze(many), many_want) << round;
+        EXPECT_EQ(analyzers[0].analyze(text), want[0]) << round;
+    }
 }
 
 TEST(Analyzer, StopSet) {

@@ -43,7 +43,7 @@ struct HnswParams {
     /// codes in the level-0 records and float32 vectors beside them, builds the graph with exact
     /// float distances, walks it with the codec's estimates (SQ8: exact integer u8 x s8 products against
     /// the query quantised once) and re-scores the best SearchParams::rescore of the final beam in
-    /// float32 (default min(ef, max(4k, 32)); 0 = none, code distances are returned).
+    /// float32 (default min(ef, max(2k, 32)) for SQ8, min(ef, max(4k, 32)) for other codecs; 0 = none, code distances are returned).
     /// The codec is trained on the first add() (up to its default sample size).
     CodecSpec codec{};
 };

@@ -263,8 +263,9 @@ struct HnswGraph {
     void search_one_coded(const float* q, std::size_t k, std::size_t ef, std::size_t rescore,
                           const LabelFilter* filter, Scratch& scratch, Label* out_labels,
                           float* out_distances) const;
-    /// The re-score depth when SearchParams::rescore is kRescoreDefault: min(ef, max(4k, 32)), at least k.
-    static std::size_t default_rescore(std::size_t k, std::size_t ef) noexcept;
+    /// The re-score depth when SearchParams::rescore is kRescoreDefault: min(ef, max(2k, 32)) for SQ8 (`sq8`:
+    /// the integer walk), min(ef, max(4k, 32)) for other codecs; at least k.
+    static std::size_t default_rescore(std::size_t k, std::size_t ef, bool sq8) noexcept;
 };
 
 /// Calls fn(slot) for every live slot whose label `allowed` holds: a label equal to its own slot (the
