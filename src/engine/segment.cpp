@@ -100,14 +100,17 @@ bool contains_name(const std::vector<std::string>& sorted, std::string_view name
     return std::binary_search(sorted.begin(), sorted.end(), name, std::less<>());
 }
 
-// encode_document without the fields named in `skip` (sorted).
-void encode_stored(ByteWriter& w, const Document& doc, const std::vector<std::string>& skip) {
-    w.str(doc.id);
+// encode_document of (id, the fields of `doc` that are in `names` (sorted) when `in_names`, else
+// those that are not): a block's document without its short fields, or a short-field column entry
+// (id "") without copying the values into a Document first.
+void encode_fields(ByteWriter& w, std::string_view id, const Document& doc, const std::vector<std::string>& names,
+                   bool in_names) {
+    w.str(id);
     std::uint32_t n = 0;
-    for (const auto& [name, v] : doc.fields) n += contains_name(skip, name) ? 0 : 1;
+    for (const auto& [name, v] : doc.fields) n += contains_name(names, name) == in_names ? 1 : 0;
     w.u32(n);
     for (const auto& [name, v] : doc.fields) {
-        if (contains_name(skip, name)) continue;
+        if (contains_name(names, name) != in_names) continue;
         w.str(name);
         encode_value(w, v);
     }
@@ -301,12 +304,7 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
         seg->short_offsets_.reserve(docs.size() + 1);
         seg->short_offsets_.push_back(0);
         for (const Document* d : docs) {
-            Document entry;
-            for (const std::string& name : seg->short_fields_) {
-                const auto it = d->fields.find(name);
-                if (it != d->fields.end()) entry.fields.emplace(name, it->second);
-            }
-            encode_document(column, entry);
+            encode_fields(column, "", *d, seg->short_fields_, true);
             seg->short_offsets_.push_back(column.bytes().size());
         }
         seg->owned_short_ = std::move(column.bytes());
@@ -343,7 +341,7 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
     for (std::size_t b = first_built; b < docs.size(); b += kDocsPerBlock) {
         ByteWriter w;
         for (std::size_t i = b; i < std::min(docs.size(), b + kDocsPerBlock); ++i) {
-            encode_stored(w, *docs[i], seg->short_fields_);
+            encode_fields(w, docs[i]->id, *docs[i], seg->short_fields_, false);
         }
         const std::string& raw = w.bytes();
         if (raw.size() > (1u << 30)) return invalid_argument("documents too large for one store block");

@@ -459,7 +459,8 @@ Result<engine::Document> document_from_json(const engine::Schema& schema, const 
             if (keep_nulls) d.fields[key] = std::monostate{};
             continue;
         }
-        // The field named in refusals, built only for one (not for every accepted field of every write).
+        // The field named in refusals: built only when a scalar field is refused (the vector, sparse and
+        // token parsers take it as an argument, so those fields build it on every write).
         auto where = [&] { return "document '" + d.id + "': field '" + key + "'"; };
         engine::FieldValue fv;
         switch (f->type) {
