@@ -1,7 +1,9 @@
 // Collection: creation, recovery (MANIFEST + WAL replay), and the write path. Merges: merge.cpp;
 // reads: search.cpp.
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <sys/file.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -620,12 +622,31 @@ Result<std::size_t> Collection::Impl::remove_ids(const std::vector<std::string>&
     return w.removed;
 }
 
+static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t) &&
+              std::atomic<std::uint32_t>::is_always_lock_free, "a futex word is a plain 32-bit word");
+
+void Handoff::post(std::uint32_t value) noexcept {
+    word_.store(value, std::memory_order_release);
+    // The address only (see the header): the waiter may already have returned and freed the word.
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word_), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
+
+std::uint32_t Handoff::wait() noexcept {
+    std::uint32_t v = 0;
+    // FUTEX_WAIT returns at once when the word is no longer 0 (EAGAIN), on a wake-up, spurious or not,
+    // and on a signal (EINTR): the loop re-reads the word each time.
+    while ((v = word_.load(std::memory_order_acquire)) == 0) {
+        ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word_), FUTEX_WAIT_PRIVATE, 0u, nullptr, nullptr, 0);
+    }
+    return v;
+}
+
 // Group commit (leader/follower, as RocksDB's write groups): a writer queues its record and, if no
 // leader is active, becomes the leader; otherwise it sleeps until a leader has committed it or hands
 // it the lead. A leader takes the whole queue, commits it under the writer lock with one write and one
 // fsync, and wakes the group. Writers arriving during that fsync form the next group; the leader hands
-// the lead to the first of them. Each writer sleeps on its own mutex and condition variable, so a
-// woken writer contends with nobody (no thundering herd on the queue's mutex).
+// the lead to the first of them. Each writer sleeps on its own futex word (Handoff), so a woken
+// writer contends with nobody (no thundering herd on the queue's mutex) and is woken once.
 Status Collection::Impl::commit(PendingWrite& w) {
     stall_if_merges_behind();
     bool leader = false;
@@ -636,11 +657,7 @@ Status Collection::Impl::commit(PendingWrite& w) {
         if (gathering && commit_queue.size() >= gather_target) gather_cv.notify_one();
         if (!commit_leader) commit_leader = leader = true;
     }
-    if (!leader) {
-        std::unique_lock own(w.mu);
-        w.cv.wait(own, [&] { return w.done || w.lead; });
-        if (w.done) return w.status;
-    }
+    if (!leader && w.handoff.wait() == PendingWrite::kDone) return w.status;
     std::vector<PendingWrite*> group;
     {
         std::unique_lock lock(commit_mu);
@@ -670,19 +687,12 @@ Status Collection::Impl::commit(PendingWrite& w) {
             next = commit_queue.front();  // it leads the next group (commit_leader stays set)
         }
     }
-    // Each hand-off under the writer's own mutex: a woken writer returns (destroying its PendingWrite)
-    // only once it holds that mutex, i.e. after the leader is done with it. The next leader first, so
-    // the next group's write and fsync start while this group is being woken.
-    if (next != nullptr) {
-        std::lock_guard own(next->mu);
-        next->lead = true;
-        next->cv.notify_one();
-    }
+    // A woken writer may return (destroying its PendingWrite) as soon as its word is posted: nothing
+    // of it is touched afterwards (see Handoff). The next leader first, so the next group's write and
+    // fsync start while this group is being woken.
+    if (next != nullptr) next->handoff.post(PendingWrite::kLead);
     for (PendingWrite* p : group) {
-        if (p == &w) continue;
-        std::lock_guard own(p->mu);
-        p->done = true;
-        p->cv.notify_one();
+        if (p != &w) p->handoff.post(PendingWrite::kDone);
     }
     if (prefreeze) prefreeze_memtable();  // after the group is acknowledged; the next group goes on
     return w.status;
