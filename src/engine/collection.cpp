@@ -650,13 +650,17 @@ std::uint32_t Handoff::wait() noexcept {
 Status Collection::Impl::commit(PendingWrite& w) {
     stall_if_merges_behind();
     bool leader = false;
+    bool gathered = false;
     {
         std::lock_guard lock(commit_mu);
         commit_queue.push_back(&w);
         writes_waiting.fetch_add(1, std::memory_order_relaxed);
-        if (gathering && commit_queue.size() >= gather_target) gather_cv.notify_one();
+        gathered = gathering && commit_queue.size() >= gather_target;
         if (!commit_leader) commit_leader = leader = true;
     }
+    // Notified after the unlock, so the gathering leader does not wake only to block on commit_mu (a
+    // late or extra notification meets a predicate wait; gather_cv lives as long as the collection).
+    if (gathered) gather_cv.notify_one();
     if (!leader && w.handoff.wait() == PendingWrite::kDone) return w.status;
     std::vector<PendingWrite*> group;
     {
