@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "engine/collection_state.h"
 #include "engine/segment.h"
 #include "engine_test_util.h"
 #include "quiver/engine/repair.h"
@@ -110,6 +111,55 @@ TEST(GroupCommit, WritersQueuedDuringAnFsyncShareTheNextOne) {
     EXPECT_EQ(st.documents, 16u);
     EXPECT_EQ(st.writes_waiting, 0u);
     for (int i = 0; i <= kFollowers; ++i) EXPECT_TRUE((*c)->get("d" + std::to_string(i))) << i;
+}
+
+TEST(GroupCommit, HandoffReturnsThePostedValueWhetherPostedBeforeOrDuringTheWait) {
+    Handoff early;
+    early.post(PendingWrite::kLead);
+    EXPECT_EQ(early.wait(), PendingWrite::kLead);  // posted before: no sleep
+    Handoff h;
+    std::atomic<bool> returned{false};
+    std::uint32_t got = 0;
+    std::thread waiter([&] {
+        got = h.wait();
+        returned = true;
+    });
+    std::this_thread::sleep_for(20ms);  // the waiter is (very likely) asleep in FUTEX_WAIT by now
+    EXPECT_FALSE(returned.load());
+    h.post(PendingWrite::kDone);
+    waiter.join();
+    EXPECT_EQ(got, PendingWrite::kDone);
+}
+
+TEST(GroupCommit, HandoffWordsFreedRightAfterTheirWaitDoNotLoseOrMixWakeUps) {
+    // The writer frees its word (its PendingWrite) as soon as wait() returns, possibly before the
+    // leader's FUTEX_WAKE; each round here frees the word at once and the next round's word may reuse
+    // its address. Every round must deliver its own value and nothing may hang (the test's timeout).
+    constexpr int kRounds = 20000;
+    constexpr int kPairs = 3;
+    std::vector<std::thread> threads;
+    std::atomic<int> wrong{0};
+    for (int p = 0; p < kPairs; ++p) {
+        auto slot = std::make_shared<std::atomic<Handoff*>>(nullptr);
+        threads.emplace_back([slot, &wrong] {  // the waiter: allocates, publishes, waits, frees
+            for (int r = 0; r < kRounds; ++r) {
+                auto* h = new Handoff();
+                slot->store(h, std::memory_order_release);
+                const std::uint32_t v = h->wait();
+                if (v != (r % 2 == 0 ? PendingWrite::kDone : PendingWrite::kLead)) ++wrong;
+                delete h;
+            }
+        });
+        threads.emplace_back([slot] {  // the leader: takes each word once and posts to it
+            for (int r = 0; r < kRounds; ++r) {
+                Handoff* h = nullptr;
+                while ((h = slot->exchange(nullptr, std::memory_order_acquire)) == nullptr) std::this_thread::yield();
+                h->post(r % 2 == 0 ? PendingWrite::kDone : PendingWrite::kLead);
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(wrong.load(), 0);
 }
 
 TEST(GroupCommit, AFailedFsyncFailsEveryWriteOfItsGroupAndNoneIsReplayed) {
