@@ -65,14 +65,18 @@ public:
     // Runs `suspend` and queues `job` under the queue lock; nothing is done when the queue is full or
     // the workers are draining.
     Admit submit(const std::string& client, const std::function<void()>& suspend, Job job) {
-        std::lock_guard lock(mu_);
-        if (!accepting_) return Admit::kStopping;
-        if (max_queued_ != 0 && queued_ >= max_queued_) return Admit::kFull;
-        suspend();
-        auto& q = queues_[client];
-        if (q.empty()) turns_.push_back(client);
-        q.push_back(std::move(job));
-        ++queued_;
+        {
+            std::lock_guard lock(mu_);
+            if (!accepting_) return Admit::kStopping;
+            if (max_queued_ != 0 && queued_ >= max_queued_) return Admit::kFull;
+            suspend();
+            auto& q = queues_[client];
+            if (q.empty()) turns_.push_back(client);
+            q.push_back(std::move(job));
+            ++queued_;
+        }
+        // After the unlock: a worker woken under the lock would block on it again at once (a second
+        // wake-up). Workers wait with a predicate and outlive every submit (drain() joins them only).
         cv_.notify_one();
         return Admit::kQueued;
     }
