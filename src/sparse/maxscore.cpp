@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <optional>
 
 namespace quiver::sparse {
@@ -318,16 +319,20 @@ std::vector<ScoredDoc> maxscore(std::vector<ActiveTerm> terms, std::size_t k, co
 // passed over, and when no candidate is left the other lists skip the window undecoded.
 template <class Contribution, class Allow>
 std::vector<ScoredDoc> window_scan(std::vector<ActiveTerm> terms, std::size_t k, const Contribution& contrib,
-                                   Allow& allow, TopKStats* stats, float floor) {
+                                   Allow& allow, TopKStats* stats, float floor, DocIndex num_docs) {
     if (k == 0) return {};
     constexpr DocIndex kWindow = 2048;
     constexpr std::size_t kWords = kWindow / 64;
     const std::size_t n = terms.size();
     const float slack = order_slack(n);
     TopKHeap heap(k, floor);
-    std::vector<float> acc(kWindow, 0.0f);
-    // The threshold path: per list, the window's weights by position and which positions hold one.
-    std::vector<float> weights(n * kWindow);
+    // A window's positions are below num_docs - start: a small store (a frozen memtable's segment)
+    // needs no more than its documents.
+    const std::size_t span = std::min<std::size_t>(kWindow, std::max<DocIndex>(num_docs, 1));
+    std::vector<float> acc(span, 0.0f);
+    // The threshold path: per list, the window's weights by position (allocated on its first window,
+    // read only where a posting was written) and which positions hold one.
+    std::unique_ptr<float[]> weights;
     std::vector<std::uint64_t> present(n * kWords, 0);
     std::vector<float> bounds(n);
     std::vector<float> needs(n);
@@ -410,6 +415,7 @@ std::vector<ScoredDoc> window_scan(std::vector<ActiveTerm> terms, std::size_t k,
         }
         // The threshold path. Required lists first: candidates = documents passing all of them.
         ++thresholded;
+        if (!weights) weights.reset(new float[n * span]);
         std::uint64_t candidates[kWords];
         std::fill(std::begin(candidates), std::end(candidates), ~std::uint64_t{0});
         bool any = true;
@@ -418,7 +424,7 @@ std::vector<ScoredDoc> window_scan(std::vector<ActiveTerm> terms, std::size_t k,
             const float w = terms[ti].query_weight;
             const float need = needs[ti];
             const float min_key = contrib.min_key(w, need);
-            float* const wt = weights.data() + ti * kWindow;
+            float* const wt = weights.get() + ti * span;
             std::uint64_t pass[kWords] = {};
             terms[ti].cursor.for_each_run_through(last, [&](const DocIndex* docs, const float* xs, std::uint32_t count,
                                                            float block_max) {
@@ -440,7 +446,7 @@ std::vector<ScoredDoc> window_scan(std::vector<ActiveTerm> terms, std::size_t k,
             // The other lists' weights, then every candidate scored in query order.
             for (std::size_t ti = 0; ti < n; ++ti) {
                 if (needs[ti] > 0.0f) continue;
-                float* const wt = weights.data() + ti * kWindow;
+                float* const wt = weights.get() + ti * span;
                 std::uint64_t* const pres = present.data() + ti * kWords;
                 terms[ti].cursor.for_each_run_through(last, [&](const DocIndex* docs, const float* xs, std::uint32_t count, float) {
                     for (std::uint32_t p = 0; p < count; ++p) {
@@ -460,7 +466,7 @@ std::vector<ScoredDoc> window_scan(std::vector<ActiveTerm> terms, std::size_t k,
                     for (std::size_t ti = 0; ti < n; ++ti) {
                         // A candidate holds a posting of every required list.
                         if (needs[ti] > 0.0f || ((present[ti * kWords + wi] >> (i & 63u)) & 1u) != 0) {
-                            s += contrib(terms[ti].query_weight, d, weights[ti * kWindow + i]);
+                            s += contrib(terms[ti].query_weight, d, weights[ti * span + i]);
                         }
                     }
                     if (!(s > threshold)) continue;
@@ -587,7 +593,7 @@ std::vector<ScoredDoc> dispatch_allow(const PostingStore& store, std::span<const
     if (allowed == nullptr || !allowed->restricts()) {
         if (stats != nullptr) stats->walk = FilterWalk::kNone;
         AllowAll all;
-        return dense ? window_scan(std::move(terms), k, contrib, all, stats, floor)
+        return dense ? window_scan(std::move(terms), k, contrib, all, stats, floor, store.num_docs())
                      : maxscore(std::move(terms), k, contrib, all, stats, floor);
     }
     FilterWalk walk = FilterWalk::kMask;
@@ -605,7 +611,7 @@ std::vector<ScoredDoc> dispatch_allow(const PostingStore& store, std::span<const
         return out;
     }
     AllowMask mask(allowed);
-    return dense ? window_scan(std::move(terms), k, contrib, mask, stats, floor)
+    return dense ? window_scan(std::move(terms), k, contrib, mask, stats, floor, store.num_docs())
                  : maxscore(std::move(terms), k, contrib, mask, stats, floor);
 }
 
