@@ -495,7 +495,7 @@ TEST(ChunkedVector, DamagedChunkMapIsDataLoss) {
     testing::TempDir dir;
     {
         auto c = Collection::create(dir.file("c"), chunked_schema(spec), options);
-        ASSERT_TRUE(c);
+        ASSERT_TRUE(c) << c.error().to_string();
         ASSERT_TRUE((*c)->upsert(docs));
         ASSERT_TRUE((*c)->flush());
     }

@@ -66,7 +66,7 @@ TEST(Collection, UpsertGetDeleteSearch) {
 TEST(Collection, VectorFilterAndFusion) {
     testing::TempDir dir;
     auto c = Collection::create(dir.file("c"), small_schema(VectorIndexKind::kHnsw), manual());
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     std::vector<Document> docs;
     for (int i = 0; i < 300; ++i) docs.push_back(make_doc(static_cast<std::uint64_t>(i), i));
     ASSERT_TRUE((*c)->upsert(docs));
@@ -129,7 +129,7 @@ TEST(Collection, SurvivesReopenBeforeAndAfterMerges) {
     const std::string path = dir.file("c");
     {
         auto c = Collection::create(path, small_schema(VectorIndexKind::kHnsw), manual());
-        ASSERT_TRUE(c);
+        ASSERT_TRUE(c) << c.error().to_string();
         for (int b = 0; b < 5; ++b) {
             std::vector<Document> docs;
             for (int i = 0; i < 50; ++i) docs.push_back(make_doc(static_cast<std::uint64_t>(b * 50 + i), b));
@@ -150,7 +150,7 @@ TEST(Collection, SurvivesReopenBeforeAndAfterMerges) {
         EXPECT_EQ((*c)->stats().deleted_pending, 0u);
     }
     auto c = Collection::open(path, manual());
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     EXPECT_EQ((*c)->stats().documents, 248u);
     auto hits = (*c)->search(text_query("tok2"));
     ASSERT_TRUE(hits);
@@ -283,7 +283,7 @@ TEST(Collection, TornLogTailIsDroppedOnRecoveryButGarbageIsDataLoss) {
     const std::string path = dir.file("c");
     {
         auto c = Collection::create(path, small_schema(), manual());
-        ASSERT_TRUE(c);
+        ASSERT_TRUE(c) << c.error().to_string();
         ASSERT_TRUE((*c)->upsert({make_doc(1, 1)}));
         ASSERT_TRUE((*c)->upsert({make_doc(2, 1)}));
     }
@@ -319,7 +319,7 @@ TEST(Collection, DiskUsageReturnsAfterDeletes) {
     testing::TempDir dir;
     CollectionOptions o;  // background merges on, as in production
     auto c = Collection::create(dir.file("churn"), small_schema(), o);
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     auto insert_range = [&](Collection& col, std::uint64_t from, std::uint64_t to, std::int64_t ver) {
         for (std::uint64_t b = from; b < to; b += 1000) {
             std::vector<Document> docs;

@@ -20,7 +20,7 @@ TEST(Concurrency, ReadersSeeWholeDocumentsAndNeverWaitForMerges) {
     o.flush_docs = 2000;
     o.max_segments = 4;
     auto c = Collection::create(dir.file("c"), testutil::small_schema(VectorIndexKind::kHnsw), o);
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     constexpr std::uint64_t kIds = 4000;
     {
         std::vector<Document> docs;
@@ -122,7 +122,7 @@ TEST(Concurrency, SingleDocumentWritersThroughTheMemtable) {
         o.flush_docs = 100;
         o.max_segments = 4;
         auto c = Collection::create(path, testutil::small_schema(VectorIndexKind::kHnsw), o);
-        ASSERT_TRUE(c);
+        ASSERT_TRUE(c) << c.error().to_string();
         std::atomic<bool> done{false};
         std::atomic<std::uint64_t> torn{0}, errors{0}, searches{0};
         std::vector<std::thread> writers;
@@ -203,7 +203,7 @@ TEST(Concurrency, ConcurrentWritersLeaveOneLiveVersionPerIdAndRecoverTheSame) {
         CollectionOptions o;
         o.flush_docs = 300;
         auto c = Collection::create(path, testutil::small_schema(VectorIndexKind::kHnsw), o);
-        ASSERT_TRUE(c);
+        ASSERT_TRUE(c) << c.error().to_string();
         std::atomic<std::uint64_t> errors{0};
         std::vector<std::thread> writers;
         for (int t = 0; t < 4; ++t) {

@@ -137,7 +137,7 @@ TEST(CorpusStats, ScoresDoNotDependOnSegmentationOrPendingDeletes) {
     // Still true after a reopen (delete files and segments from disk).
     (*c)->close();
     c = Collection::open(dir.file("c"), manual());
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     EXPECT_NEAR(scores(**c, "zebra", 50).begin()->second, twins.begin()->second, 1e-4);
 }
 
@@ -200,7 +200,7 @@ TEST(CorpusStats, DeletedDocumentsLeaveTheStatistics) {
 TEST(CorpusStats, FilteredSearchIsTheBestKOfTheAllowedDocuments) {
     testing::TempDir dir;
     auto c = Collection::create(dir.file("c"), text_schema(), manual());
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     std::mt19937 rng(4);
     for (std::size_t b = 0; b < 4; ++b) {
         std::vector<Document> batch;
@@ -242,7 +242,7 @@ TEST(CorpusStats, FilteredSearchIsTheBestKOfTheAllowedDocuments) {
 TEST(CorpusStats, AnUntiedPageBoundaryIsRetrievedOnce) {
     testing::TempDir dir;
     auto c = Collection::create(dir.file("c"), text_schema(), manual());
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     std::mt19937 rng(6);
     for (std::size_t b = 0; b < 4; ++b) {
         std::vector<Document> batch;
@@ -300,7 +300,7 @@ TEST(CorpusStats, DeleteFileFormats) {
     const std::string path = dir.file("c");
     {
         auto c = Collection::create(path, text_schema(), manual());
-        ASSERT_TRUE(c);
+        ASSERT_TRUE(c) << c.error().to_string();
         std::mt19937 rng(5);
         std::vector<Document> batch;
         for (std::size_t i = 0; i < 100; ++i) batch.push_back(doc(i, 0, rng));
@@ -568,7 +568,7 @@ TEST(CorpusStats, VectorChurnKeepsRecall) {
     schema.fields = {emb};
     testing::TempDir dir;
     auto c = Collection::create(dir.file("c"), schema, manual());
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     const std::size_t n = 1500;
     std::mt19937 rng(12);
     std::normal_distribution<float> g(0.0f, 1.0f);

@@ -206,7 +206,7 @@ TEST(CrashSafety, AcknowledgedWritesSurviveSigkill) {
     const std::string path = dir.file("c");
     {
         auto c = Collection::create(path, crash_schema(), crashy_options());
-        ASSERT_TRUE(c);
+        ASSERT_TRUE(c) << c.error().to_string();
     }
     Expected expected;
     std::mt19937_64 rng(20261126);

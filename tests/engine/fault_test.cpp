@@ -107,7 +107,7 @@ void build_fixture(const std::string& dir, Fixture& f) {
     State s;
     {
         auto c = Collection::create(dir, small_schema(VectorIndexKind::kHnsw), manual());
-        ASSERT_TRUE(c);
+        ASSERT_TRUE(c) << c.error().to_string();
         apply_upsert(s, **c, 0, 40, 1);
         ASSERT_TRUE((*c)->flush());
         apply_upsert(s, **c, 40, 70, 2);
@@ -119,7 +119,7 @@ void build_fixture(const std::string& dir, Fixture& f) {
     }
     {
         auto c = Collection::open(dir, manual());  // the records above stay in the older log
-        ASSERT_TRUE(c);
+        ASSERT_TRUE(c) << c.error().to_string();
         f.newest_log_prefix.push_back(s);
         apply_upsert(s, **c, 80, 90, 5);
         f.newest_log_prefix.push_back(s);
@@ -385,7 +385,7 @@ TEST(FaultInjection, FailedCallAtEveryStepOfAFlushLosesNothing) {
         const std::string dir = tmp.file(name);
         State s;
         auto c = Collection::create(dir, small_schema(VectorIndexKind::kHnsw), manual());
-        ASSERT_TRUE(c);
+        ASSERT_TRUE(c) << c.error().to_string();
         apply_upsert(s, **c, 0, 30, 1);
         ASSERT_TRUE((*c)->flush());
         apply_upsert(s, **c, 30, 50, 2);
@@ -420,7 +420,7 @@ TEST(FaultInjection, FailedLogFsyncRotatesAndLosesNothing) {
     const std::string dir = tmp.file("c");
     State s;
     auto c = Collection::create(dir, small_schema(), manual());
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     apply_upsert(s, **c, 0, 10, 1);
     {
         NthCallFails failing(1);  // the append's write is call 0, its fdatasync call 1
@@ -454,7 +454,7 @@ TEST(FaultInjection, UncleanLogFailureMakesTheCollectionReadOnly) {
     const std::string dir = tmp.file("c");
     State s;
     auto c = Collection::create(dir, small_schema(), manual());
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     apply_upsert(s, **c, 0, 10, 1);
     {
         // The write fails half-way, then so does cutting it back.
@@ -492,7 +492,7 @@ TEST(FaultInjection, StoreOpensBesideABrokenCollection) {
         ASSERT_TRUE(store);
         for (const char* name : {"good", "bad"}) {
             auto c = (*store)->create(name, small_schema());
-            ASSERT_TRUE(c);
+            ASSERT_TRUE(c) << c.error().to_string();
             ASSERT_TRUE((*c)->upsert({make_doc(1, 1)}));
             ASSERT_TRUE((*c)->flush());
         }
@@ -570,7 +570,7 @@ TEST(FaultInjection, FullDiskOnTmpfsFailsWritesWithResourceExhaustedAndRecovers)
     State s;
     {
         auto c = Collection::create(dir, small_schema(), manual());
-        ASSERT_TRUE(c);
+        ASSERT_TRUE(c) << c.error().to_string();
         // A filler file to release later, as an operator would free space.
         testing::write_bytes(mnt + "/filler", std::string(1 << 20, 'f'));
         Error full(ErrorCode::kInternal, "");
@@ -601,7 +601,7 @@ TEST(FaultInjection, FileSizeLimitFailsWritesWithResourceExhausted) {
     const std::string dir = tmp.file("c");
     {
         auto c = Collection::create(dir, small_schema(), manual());
-        ASSERT_TRUE(c);
+        ASSERT_TRUE(c) << c.error().to_string();
     }
     const pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
@@ -728,7 +728,7 @@ TEST(Repair, DropsADamagedSegmentAndKeepsTheRest) {
 TEST(Repair, RefusesWhileTheCollectionIsOpen) {
     testing::TempDir tmp;
     auto c = Collection::create(tmp.file("c"), small_schema(), manual());
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     auto rep = repair_collection(tmp.file("c"));
     ASSERT_FALSE(rep);
     EXPECT_EQ(rep.error().code(), ErrorCode::kFailedPrecondition);
@@ -748,7 +748,7 @@ TEST(FaultInjection, LengthBitOfTheSecondOfTenRecordsIsRefusedNotTruncated) {
     const std::string dir = tmp.file("c");
     {
         auto c = Collection::create(dir, small_schema(), manual());
-        ASSERT_TRUE(c);
+        ASSERT_TRUE(c) << c.error().to_string();
         for (std::uint64_t b = 0; b < 10; ++b) {
             std::vector<Document> docs;
             for (std::uint64_t i = 0; i < 20; ++i) docs.push_back(make_doc(b * 20 + i, 1));
@@ -779,7 +779,7 @@ TEST(FaultInjection, LengthBitOfTheSecondOfTenRecordsIsRefusedNotTruncated) {
     }
     testing::write_bytes(log, pristine);
     auto c = Collection::open(dir, manual());
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     EXPECT_EQ((*c)->stats().documents, 200u);
 }
 

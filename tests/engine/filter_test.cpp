@@ -452,7 +452,7 @@ TEST_F(FilteredCollection, TheSegmentPayloadIndexFileIsRequiredAndChecked) {
     opt.background_merge = false;
     {
         auto c = Collection::create(dir_, schema, opt);
-        ASSERT_TRUE(c);
+        ASSERT_TRUE(c) << c.error().to_string();
         std::mt19937_64 rng(1);
         std::vector<Document> docs;
         for (std::size_t i = 0; i < 200; ++i) {
@@ -835,7 +835,7 @@ TEST_F(FilteredCollection, RequestsOverTheFilterBudgetFailWithAClearError) {
     roomy.filter_budget = CollectionOptions{}.filter_budget;
     EXPECT_EQ(roomy.filter_budget, FilterBudget::kDefaultLimit);
     c = Collection::open(dir_, roomy);
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     SearchRequest r;
     r.clauses.push_back(QueryClause::of_text("body", "common"));
     r.filter = note;

@@ -198,7 +198,7 @@ TEST(CollectionPrf, FeedbackStaysInsideTheFilter) {
     s.fields.push_back(tag);
     for (std::size_t i = 0; i < corpus.docs.size(); ++i) corpus.docs[i].fields["tag"] = std::string(i % 2 ? "odd" : "even");
     auto c = Collection::create(dir.file("c"), s, manual());
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     ASSERT_TRUE((*c)->upsert(corpus.docs));
     std::mt19937 rng(5);
     for (int qi = 0; qi < 10; ++qi) {

@@ -41,7 +41,7 @@ TEST(Wal, AppendsAndReadsBackWithConsecutiveSequenceNumbers) {
         }
     }
     auto c = read_wal(path);
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     EXPECT_EQ(c->first_seq, 7u);
     EXPECT_EQ(c->version, kWalVersion);
     ASSERT_EQ(c->records.size(), 10u);
@@ -81,7 +81,7 @@ TEST(Wal, EveryCutInsideTheLastRecordIsATrueTail) {
     // Truncating drops the tail for good; appends then continue the sequence.
     testing::write_bytes(path, full.substr(0, full.size() - 9));
     auto c = read_wal(path);
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     ASSERT_TRUE(truncate_wal(path, c->valid_bytes));
     EXPECT_EQ(testing::read_bytes(path), full.substr(0, offsets.back()));
 }
@@ -230,7 +230,7 @@ TEST(Wal, FullDiskFailsOneAppendAndLeavesTheLogUsable) {
     }
     ASSERT_TRUE(w->append("two"));
     auto c = read_wal(path);
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     ASSERT_EQ(c->records.size(), 2u);  // no partial record between them
     EXPECT_EQ(c->records[1].payload, "two");
     EXPECT_EQ(c->records[1].seq, 2u);
@@ -256,7 +256,7 @@ TEST(Wal, FailedFsyncPoisonsTheWriter) {
     ASSERT_FALSE(again);
     EXPECT_NE(again.error().message().find("unusable"), std::string::npos);
     auto c = read_wal(path);
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     EXPECT_EQ(c->records.size(), 1u);
 }
 

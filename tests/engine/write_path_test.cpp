@@ -74,7 +74,7 @@ TEST(GroupCommit, WritersQueuedDuringAnFsyncShareTheNextOne) {
     o.background_merge = false;
     o.wal_sync_hook = [gate] { return (*gate)(); };
     auto c = Collection::create(dir.file("c"), testutil::small_schema(), o);
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     std::thread leader([&] { EXPECT_TRUE((*c)->upsert({testutil::make_doc(0, 1)})); });
     gate->wait_blocked(1);
     // The leader holds the writer lock inside fsync: statistics, gets and searches still answer, and
@@ -123,7 +123,7 @@ TEST(GroupCommit, AFailedFsyncFailsEveryWriteOfItsGroupAndNoneIsReplayed) {
         o.background_merge = false;
         o.wal_sync_hook = [gate] { return (*gate)(); };
         auto c = Collection::create(path, testutil::small_schema(), o);
-        ASSERT_TRUE(c);
+        ASSERT_TRUE(c) << c.error().to_string();
         std::thread leader([&] { EXPECT_TRUE((*c)->upsert({testutil::make_doc(0, 1)})); });
         gate->wait_blocked(1);
         std::vector<std::thread> group;
@@ -174,7 +174,7 @@ TEST(Memtable, SearchesMatchTheSegmentItFreezesInto) {
     CollectionOptions o;
     o.background_merge = false;
     auto c = Collection::create(dir.file("c"), testutil::small_schema(), o);
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     for (std::uint64_t i = 0; i < 60; ++i) {
         Document d = testutil::make_doc(i, static_cast<std::int64_t>(i));
         d.fields["body"] = std::string("common words ") + (i % 3 == 0 ? "alpha alpha " : "") +
@@ -528,7 +528,7 @@ TEST(Merges, AFlushContinuesTheNewestSegmentsGraph) {
     o.background_merge = false;
     o.flush_docs = 1000;
     auto c = Collection::create(dir.file("c"), testutil::small_schema(VectorIndexKind::kHnsw), o);
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     std::uint64_t next = 0;
     auto write = [&](std::size_t n) {
         std::vector<Document> batch;
@@ -612,7 +612,7 @@ TEST(Merges, AContinuingFlushCopiesTheBaseStoreBlocksAndKeepsEveryDocument) {
     o.background_merge = false;
     o.flush_docs = 1000;
     auto c = Collection::create(dir.file("c"), testutil::small_schema(VectorIndexKind::kHnsw), o);
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     std::uint64_t next = 0;
     auto write = [&](std::size_t n) {
         std::vector<Document> batch;
@@ -652,7 +652,7 @@ TEST(Memtable, FreezesAtCapacityAndRecoversFromTheLog) {
         o.background_merge = false;
         o.memtable_docs = 16;
         auto c = Collection::create(path, testutil::small_schema(VectorIndexKind::kHnsw), o);
-        ASSERT_TRUE(c);
+        ASSERT_TRUE(c) << c.error().to_string();
         for (std::uint64_t i = 0; i < 40; ++i) ASSERT_TRUE((*c)->upsert({testutil::make_doc(i % 30, static_cast<std::int64_t>(i))}));
         auto removed = (*c)->remove({"d1", "d2", "nope"});
         ASSERT_TRUE(removed);
@@ -696,7 +696,7 @@ TEST(Memtable, PrefreezesOutsideTheLockAndKeepsEveryVersion) {
     o.background_merge = false;
     o.memtable_docs = 16;
     auto c = Collection::create(path, testutil::small_schema(), o);
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     for (std::uint64_t i = 0; i < 11; ++i) ASSERT_TRUE((*c)->upsert({testutil::make_doc(i, 1)}));
     EXPECT_EQ((*c)->stats().segments, 1u);  // the memtable alone
     ASSERT_TRUE((*c)->upsert({testutil::make_doc(11, 1)}));  // the 12th: 16 - 16/4, the prefix is frozen
@@ -744,7 +744,7 @@ TEST(Memtable, ConcurrentWritersAcrossPrefreezesLoseNothing) {
         o.background_merge = false;
         o.memtable_docs = 32;
         auto c = Collection::create(path, testutil::small_schema(), o);
-        ASSERT_TRUE(c);
+        ASSERT_TRUE(c) << c.error().to_string();
         std::vector<std::thread> threads;
         std::atomic<int> failed{0};
         for (int t = 0; t < kThreads; ++t) {
@@ -791,7 +791,7 @@ TEST(Memtable, LargeAndSmallBatchesReplaceEachOther) {
     o.background_merge = false;
     o.memtable_max_batch = 4;
     auto c = Collection::create(dir.file("c"), testutil::small_schema(), o);
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     std::vector<Document> big;
     for (std::uint64_t i = 0; i < 10; ++i) big.push_back(testutil::make_doc(i, 1));
     ASSERT_TRUE((*c)->upsert(big));
@@ -850,7 +850,7 @@ TEST(WriteStall, WritersWaitWhileMergesAreBehindAndGoOnOnceAMergeCatchesUp) {
     o.max_stall_ms = 600000;  // only the merge can end this wait
     o.flush_docs = 1;         // any in-memory segment is due for a merge
     auto c = Collection::create(dir.file("c"), testutil::small_schema(), o);
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     // Batches above memtable_max_batch (64) become in-memory segments of their own.
     for (std::uint64_t b = 0; b < 3; ++b) ASSERT_TRUE((*c)->upsert(batch(b * 100, 100)));
     EXPECT_EQ((*c)->stats().memory_segments, 3u);
@@ -885,7 +885,7 @@ TEST(WriteStall, CloseReleasesAStalledWriter) {
     o.stall_memory_segments = 2;
     o.max_stall_ms = 600000;
     auto c = Collection::create(dir.file("c"), testutil::small_schema(), o);
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     for (std::uint64_t b = 0; b < 2; ++b) ASSERT_TRUE((*c)->upsert(batch(b * 100, 100)));
     Status result;
     std::thread writer([&] { result = (*c)->upsert(batch(200, 1)); });
@@ -912,7 +912,7 @@ TEST(WriteStall, ZeroTurnsItOff) {
     o.merge_hook = [gate] { (*gate)(); };
     o.stall_memory_segments = 0;
     auto c = Collection::create(dir.file("c"), testutil::small_schema(), o);
-    ASSERT_TRUE(c);
+    ASSERT_TRUE(c) << c.error().to_string();
     for (std::uint64_t b = 0; b < 6; ++b) ASSERT_TRUE((*c)->upsert(batch(b * 100, 100)));
     EXPECT_EQ((*c)->stats().memory_segments, 6u);
     EXPECT_EQ((*c)->stats().write_stalls, 0u);
@@ -928,7 +928,7 @@ TEST(DeleteByFilter, ADocumentRewrittenAfterTheSnapshotKeepsItsNewVersion) {
         CollectionOptions o;
         o.background_merge = false;
         auto c = Collection::create(path, testutil::small_schema(), o);
-        ASSERT_TRUE(c);
+        ASSERT_TRUE(c) << c.error().to_string();
         ASSERT_TRUE((*c)->upsert({testutil::make_doc(0, 1), testutil::make_doc(1, 1), testutil::make_doc(2, 1)}));
     }
     Filter even;

@@ -46,11 +46,15 @@ Matrix<float> clustered_matrix(std::size_t rows, std::size_t dim, std::size_t cl
 }
 
 TempDir::TempDir() {
-    static int counter = 0;
-    const auto base = std::filesystem::temp_directory_path() /
-                      ("quiver_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::create_directories(base);
-    path_ = base.string();
+    // mkdtemp, not pid + counter: ctest runs each test in its own process, pids wrap (pid_max is 32768
+    // on these machines), and a directory a killed test left behind under a reused pid made a later
+    // test's Collection::create find its "c" already there (a CI failure, session 11).
+    std::string pattern = (std::filesystem::temp_directory_path() / "quiver_test_XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+        std::perror("quiver::testing::TempDir: mkdtemp");
+        std::abort();
+    }
+    path_ = pattern;
 }
 
 TempDir::~TempDir() {
