@@ -1,5 +1,11 @@
 // Micro-benchmark of the BM25 top-k walks on the load test's documents (not built by default).
-// Usage: window_micro DOCS.tsv [REPEAT]   (lines: id \t title \t text)
+// Usage: window_micro DOCS.tsv [REPEAT]   (lines: id \t title \t text). Env: NOCHECK=1 skips the
+// comparison with the exhaustive reference, BOUNDS=1 prints list bounds against the final k-th score,
+// LENGTHS=1 times the pass over every posting that Segment::text_lengths makes. Build (B = a build dir):
+//   g++ -O3 -DNDEBUG -std=c++20 -DFMT_SHARED -Iinclude -Isrc bench/micro/window_micro.cpp -o window_micro \
+//     $B/src/sparse/libquiver_sparse.a $B/src/text/libquiver_text.a $B/src/storage/libquiver_storage.a \
+//     $B/src/simd/libquiver_simd.a $B/src/core/libquiver_core.a -lstemmer -lfmt -lroaring -lz -lzstd -lpthread
+// Documents: scripts/loadtest/gen_docs.py's JSONL as TSV (id, title, text).
 #include <chrono>
 #include <ctime>
 #include <cstdio>
@@ -60,6 +66,20 @@ int main(int argc, char** argv) {
             s.total_tokens += 1;  // as a collection with other segments: rescaled bounds
             queries.push_back(std::move(s));
         }
+    }
+    if (std::getenv("LENGTHS")) {  // the cost of Segment::text_lengths' pass over every posting
+        const double t = cpu_seconds();
+        std::vector<std::uint32_t> lengths(index.num_docs(), 0);
+        for (TermId term = 0; term < index.num_terms(); ++term) {
+            PostingCursor c = index.postings().cursor(term);
+            c.for_each_run_through(kTerminated - 1, [&](const DocIndex* d, const float* tf, std::uint32_t n, float) {
+                for (std::uint32_t i = 0; i < n; ++i) lengths[d[i]] += static_cast<std::uint32_t>(tf[i]);
+            });
+        }
+        std::uint64_t total = 0;
+        for (const auto x : lengths) total += x;
+        std::printf("lengths pass: %.1f ms, %llu tokens (index: %llu)\n", 1e3 * (cpu_seconds() - t),
+                    static_cast<unsigned long long>(total), static_cast<unsigned long long>(index.total_tokens()));
     }
     if (std::getenv("BOUNDS")) {
         int conj = 0, n = 0;
