@@ -84,20 +84,21 @@ const char* walk_reason(sparse::FilterWalk w) {
 Result<sparse::Bm25QueryStats> collection_text_stats(const Snapshot& snap, const Schema& schema, std::size_t field,
                                                       std::span<const std::string> terms) {
     auto stats = sparse::Bm25QueryStats::for_terms(terms);
+    std::vector<sparse::TermId> ids;
+    std::vector<std::uint32_t> dead_df;
     for (const auto& s : snap.segs) {
         const sparse::Bm25Index* bm = s.seg->text_index(field);
         if (bm == nullptr) continue;
-        const DeadTextStats* dead = nullptr;
-        if (s.dead) {
-            QUIVER_ASSIGN_OR_RETURN(const auto* all, s.dead->get(schema));
-            dead = &(*all)[field];
-        }
-        stats.doc_count += bm->docs_with_tokens() - (dead ? dead->docs_with_tokens : 0);
-        stats.total_tokens += bm->total_tokens() - (dead ? dead->tokens : 0);
+        ids.resize(stats.terms.size());
+        for (std::size_t t = 0; t < stats.terms.size(); ++t) ids[t] = bm->find_term(stats.terms[t]);
+        DeadTextCounts dead;
+        dead_df.assign(ids.size(), 0);
+        if (s.dead) QUIVER_TRY(s.dead->text_stats(schema, field, ids, dead, dead_df));
+        stats.doc_count += bm->docs_with_tokens() - dead.docs_with_tokens;
+        stats.total_tokens += bm->total_tokens() - dead.tokens;
         for (std::size_t t = 0; t < stats.terms.size(); ++t) {
-            const sparse::TermId id = bm->find_term(stats.terms[t]);
-            if (id == sparse::kTerminated) continue;
-            stats.doc_freq[t] += bm->doc_freq(id) - (dead && id < dead->doc_freq.size() ? dead->doc_freq[id] : 0);
+            if (ids[t] == sparse::kTerminated) continue;
+            stats.doc_freq[t] += bm->doc_freq(ids[t]) - dead_df[t];
         }
     }
     if (snap.mem) snap.mem->add_text_stats(field, stats, snap.mem_n, snap.seq);

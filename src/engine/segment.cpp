@@ -1385,6 +1385,52 @@ Status Segment::add_text_stats(const Schema& schema, const Bitmap& docs, std::ve
     return st;
 }
 
+Bitmap Segment::text_entries(std::size_t field, const Bitmap& docs) const {
+    return chunk_offsets(field).empty() ? docs : chunk_entries(field, docs);
+}
+
+std::shared_ptr<const std::vector<std::uint32_t>> Segment::text_lengths(std::size_t field) const {
+    const sparse::Bm25Index* bm = text_index(field);
+    if (bm == nullptr) return nullptr;
+    std::lock_guard lock(lengths_mu_);
+    if (lengths_.size() <= field) lengths_.resize(field + 1);
+    if (!lengths_[field]) {
+        auto lengths = std::make_shared<std::vector<std::uint32_t>>(bm->num_docs(), 0);
+        for (sparse::TermId t = 0; t < bm->num_terms(); ++t) {
+            sparse::PostingCursor c = bm->postings().cursor(t);
+            c.for_each_run_through(sparse::kTerminated - 1, [&](const sparse::DocIndex* docs, const float* tfs,
+                                                                 std::uint32_t count, float) {
+                for (std::uint32_t i = 0; i < count; ++i) (*lengths)[docs[i]] += static_cast<std::uint32_t>(tfs[i]);
+            });
+        }
+        lengths_[field] = std::move(lengths);
+    }
+    return lengths_[field];
+}
+
+namespace {
+// How many documents of `members` (BM25 document numbers) the postings of `id` hold: a seek per member
+// when they are few against the list, else one pass over the list.
+std::uint32_t count_in_postings(const sparse::Bm25Index& bm, sparse::TermId id, const Bitmap& members) {
+    const std::uint64_t m = members.cardinality();
+    if (m == 0) return 0;
+    sparse::PostingCursor c = bm.postings().cursor(id);
+    std::uint32_t n = 0;
+    if (m * 16 < c.doc_freq()) {
+        members.for_each([&](std::uint32_t d) {
+            if (c.seek(d) == d) ++n;
+        });
+        return n;
+    }
+    AscendingMembership in(members);
+    c.for_each_run_through(sparse::kTerminated - 1, [&](const sparse::DocIndex* docs, const float*, std::uint32_t count,
+                                                         float) {
+        for (std::uint32_t i = 0; i < count; ++i) n += in.contains(docs[i]) ? 1u : 0u;
+    });
+    return n;
+}
+}  // namespace
+
 std::shared_ptr<DeadStats> DeadStats::next(std::shared_ptr<const Segment> seg, DeleteSet deleted,
                                            const std::shared_ptr<DeadStats>& previous) {
     if (deleted.empty()) return nullptr;
@@ -1394,40 +1440,75 @@ std::shared_ptr<DeadStats> DeadStats::next(std::shared_ptr<const Segment> seg, D
     if (previous) {
         // Called under the writer lock: never waits for a computation (base_mu_ is held briefly).
         std::lock_guard lock(previous->base_mu_);
-        const bool usable = previous->done_.load(std::memory_order_acquire) && previous->status_;
-        out->base_ = usable ? previous : previous->base_;
+        out->base_ = previous->usable_.load(std::memory_order_acquire) ? previous : previous->base_;
     }
     return out;
 }
 
-Result<const std::vector<DeadTextStats>*> DeadStats::get(const Schema& schema) {
-    if (!done_.load(std::memory_order_acquire)) {
-        std::lock_guard lock(mu_);
-        if (!done_.load(std::memory_order_relaxed)) {
-            std::shared_ptr<DeadStats> base;
-            {
-                std::lock_guard b(base_mu_);
-                base = base_;
-            }
-            std::vector<DeadTextStats> stats;
-            Bitmap delta;
-            if (base) {
-                stats = base->stats_;  // final: base is computed
-                delta = deleted_.added_since(base->deleted_);
-            } else {
-                delta = deleted_.flatten();
-            }
-            status_ = seg_->add_text_stats(schema, delta, stats);
-            stats_ = std::move(stats);
-            {
-                std::lock_guard b(base_mu_);
-                done_.store(true, std::memory_order_release);
-                base_.reset();
-            }
-        }
+Status DeadStats::compute(const Schema& schema) {
+    std::shared_ptr<DeadStats> base;
+    {
+        std::lock_guard b(base_mu_);
+        base = base_;
     }
-    if (!status_) return status_.error();
-    return &stats_;
+    const Bitmap delta = base ? deleted_.added_since(base->deleted_) : deleted_.flatten();
+    const std::size_t n_fields = schema.fields.size();
+    counts_.assign(n_fields, DeadTextCounts{});
+    doc_freq_.assign(n_fields, {});
+    entries_.assign(n_fields, std::nullopt);
+    for (std::size_t fi = 0; fi < n_fields; ++fi) {
+        const sparse::Bm25Index* bm = seg_->text_index(fi);
+        if (bm == nullptr) continue;
+        const Bitmap added = seg_->text_entries(fi, delta);
+        const auto lengths = seg_->text_lengths(fi);
+        DeadTextCounts c = base && fi < base->counts_.size() ? base->counts_[fi] : DeadTextCounts{};
+        added.for_each([&](std::uint32_t e) {
+            if (e >= lengths->size() || (*lengths)[e] == 0) return;
+            ++c.docs_with_tokens;
+            c.tokens += (*lengths)[e];
+        });
+        counts_[fi] = c;
+        if (!base) continue;
+        // The terms the base counted, carried on with the documents deleted since.
+        std::unordered_map<sparse::TermId, std::uint32_t> carried;
+        {
+            std::lock_guard b(base->mu_);
+            if (fi < base->doc_freq_.size() && base->doc_freq_[fi].size() <= kMaxCarriedTerms) carried = base->doc_freq_[fi];
+        }
+        for (auto& [id, n] : carried) n += count_in_postings(*bm, id, added);
+        doc_freq_[fi] = std::move(carried);
+    }
+    return ok_status();
+}
+
+std::uint32_t DeadStats::count_locked(std::size_t field, sparse::TermId id) {
+    auto& known = doc_freq_[field];
+    if (const auto it = known.find(id); it != known.end()) return it->second;
+    if (!entries_[field]) entries_[field] = seg_->text_entries(field, deleted_.merged());
+    const std::uint32_t n = count_in_postings(*seg_->text_index(field), id, *entries_[field]);
+    known.emplace(id, n);
+    return n;
+}
+
+Status DeadStats::text_stats(const Schema& schema, std::size_t field, std::span<const sparse::TermId> ids,
+                             DeadTextCounts& counts, std::span<std::uint32_t> doc_freq) {
+    std::lock_guard lock(mu_);
+    if (!done_) {
+        status_ = compute(schema);
+        done_ = true;
+        std::lock_guard b(base_mu_);
+        usable_.store(status_.ok(), std::memory_order_release);
+        base_.reset();
+    }
+    if (!status_) return status_;
+    counts = {};
+    std::fill(doc_freq.begin(), doc_freq.end(), 0u);
+    if (field >= counts_.size() || seg_->text_index(field) == nullptr) return ok_status();
+    counts = counts_[field];
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (ids[i] != sparse::kTerminated) doc_freq[i] = count_locked(field, ids[i]);
+    }
+    return ok_status();
 }
 
 }  // namespace quiver::engine

@@ -45,6 +45,12 @@ struct DeadTextStats {
     std::vector<std::uint32_t> doc_freq;  ///< by the field index's TermId; empty while nothing is dead
 };
 
+/// The count and total length of some BM25 documents of one text field (a segment's deleted ones).
+struct DeadTextCounts {
+    std::uint64_t docs_with_tokens = 0;
+    std::uint64_t tokens = 0;
+};
+
 /// The (title, text) a text field indexes for `d`: the field itself, its one source, or its first two
 /// sources as title and text (what `sparse::Bm25Index::document_tokens` analyses).
 void text_views(const FieldSpec& f, const Document& d, std::string_view& title, std::string_view& text);
@@ -256,6 +262,14 @@ public:
     Status add_text_stats(const Schema& schema, const Bitmap& docs, std::vector<DeadTextStats>& acc,
                           TextStatsMethod method = TextStatsMethod::kAuto) const;
 
+    /// The BM25 documents of text field `field` that hold the slots in `docs`: the slots themselves,
+    /// or a chunked field's chunk entries.
+    Bitmap text_entries(std::size_t field, const Bitmap& docs) const;
+    /// Every BM25 document's exact length (tokens) in text field `field`, by BM25 document number: the
+    /// sums of its term frequencies, from one pass over the field's postings on the first call
+    /// (thread-safe; later calls share the array). Null for a field without an index here.
+    std::shared_ptr<const std::vector<std::uint32_t>> text_lengths(std::size_t field) const;
+
     static std::string dir_name(std::uint64_t id) { return "seg_" + std::to_string(id); }
 
 private:
@@ -335,30 +349,46 @@ private:
     bool token_values_ = false;  // the schema has multi_vector fields: docs.qvr is written as version 3
     std::vector<std::string> field_names_;
     std::uint64_t bytes_ = 0;
+    mutable std::mutex lengths_mu_;  // guards lengths_ (held while a field's lengths are computed)
+    mutable std::vector<std::shared_ptr<const std::vector<std::uint32_t>>> lengths_;  // per schema field
 };
 
-/// The DeadTextStats of every text field of one segment for one DeleteSet version. Computed on first
-/// use (a search), from the newest computed earlier version plus the documents deleted since, so the
-/// write path never analyses text and a run of deletes between two searches is analysed once.
-/// Thread-safe: concurrent `get` calls compute once.
+/// The BM25 statistics of one segment's deleted documents for one DeleteSet version, which corpus-wide
+/// scoring subtracts. Per text field: the count with tokens and total length (from the segment's
+/// exact lengths, `Segment::text_lengths`), and the document frequencies of the terms queries ask for,
+/// each counted once per version: from the previous computed version's count plus the documents
+/// deleted since (a seek per document in the term's postings), or, for a term not counted before, one
+/// pass over its postings testing the delete set. The write path never analyses text; a run of deletes
+/// between two searches is counted once. Thread-safe: concurrent calls compute once.
 class DeadStats {
 public:
     /// The version for `deleted` following `previous` (null for the segment's first); null when
     /// nothing is deleted.
     static std::shared_ptr<DeadStats> next(std::shared_ptr<const Segment> seg, DeleteSet deleted,
                                            const std::shared_ptr<DeadStats>& previous);
-    /// One entry per schema field (empty doc_freq for non-text fields).
-    Result<const std::vector<DeadTextStats>*> get(const Schema& schema);
+    /// The statistics of text field `field`: `counts`, and in doc_freq[i] the deleted documents holding
+    /// term ids[i] of the field's index (0 for kTerminated). doc_freq.size() == ids.size().
+    Status text_stats(const Schema& schema, std::size_t field, std::span<const sparse::TermId> ids,
+                      DeadTextCounts& counts, std::span<std::uint32_t> doc_freq);
+    /// Terms whose counts a version carries on to the next at most (more: the next starts empty).
+    static constexpr std::size_t kMaxCarriedTerms = 4096;
 
 private:
-    std::mutex mu_;                  // held while computing (by searches only)
-    std::atomic<bool> done_{false};  // set once stats_/status_ are final
+    Status compute(const Schema& schema);  // under mu_
+    std::uint32_t count_locked(std::size_t field, sparse::TermId id);
+
+    std::mutex mu_;                  // held while computing and while reading or adding counts
+    bool done_ = false;              // counts_ / status_ are final (under mu_)
+    std::atomic<bool> usable_{false};  // done_ and status_ ok: a later version may start from this one
     Status status_;
     std::shared_ptr<const Segment> seg_;
     DeleteSet deleted_;
     mutable std::mutex base_mu_;       // guards base_ only; never held while computing
     std::shared_ptr<DeadStats> base_;  // a computed earlier version, or null (nothing was dead)
-    std::vector<DeadTextStats> stats_;
+    std::vector<DeadTextCounts> counts_;  // per schema field
+    // per schema field: document frequencies among the deleted documents, of the terms counted so far
+    std::vector<std::unordered_map<sparse::TermId, std::uint32_t>> doc_freq_;
+    std::vector<std::optional<Bitmap>> entries_;  // per schema field: deleted BM25 documents (on demand)
 };
 
 }  // namespace quiver::engine

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <limits>
+#include <memory>
 #include <optional>
 
 namespace quiver::sparse {
@@ -18,9 +20,17 @@ constexpr float kBoundSlack = 1.0f + 1e-5f;
 // sum, so such a comparison is inflated by this factor on top of kBoundSlack before it prunes.
 float order_slack(std::size_t n) noexcept { return kBoundSlack + static_cast<float>(n) * 0x1p-23f; }
 
+// Besides the contribution and the bound, a scorer gives each posting a `key` that the contribution
+// does not decrease in (for a fixed query weight), and `min_key(w, need)`: a key at or below which the
+// contribution is at most about `need` (conservatively low, so a posting whose contribution exceeds
+// `need` always has a larger key). The window scan's threshold path filters postings by key without
+// computing their contributions.
 struct DotContribution {
     float operator()(float query_weight, DocIndex, float weight) const noexcept { return query_weight * weight; }
     float bound(float unit) const noexcept { return unit; }
+    float key(DocIndex, float weight) const noexcept { return weight; }
+    // w * x > need needs x > need / w.
+    float min_key(float query_weight, float need) const noexcept { return need / query_weight * 0.999f; }
 };
 
 struct Bm25Contribution {
@@ -30,6 +40,13 @@ struct Bm25Contribution {
     // Lucene's BM25Scorer.score: weight - weight / (1 + freq * normInverse).
     float operator()(float query_weight, DocIndex doc, float tf) const noexcept {
         return query_weight - query_weight / (1.0f + tf * norm_inverse[norms[doc]]);
+    }
+    // The contribution is w - w / (1 + key): correctly rounded steps, each monotone in key.
+    float key(DocIndex doc, float tf) const noexcept { return tf * norm_inverse[norms[doc]]; }
+    // w - w / (1 + x) > need needs x > need / (w - need); lowered by 0.1% and 1e-6 for rounding.
+    float min_key(float query_weight, float need) const noexcept {
+        if (!(need < query_weight)) return std::numeric_limits<float>::infinity();
+        return need / (query_weight - need) * 0.999f - 1e-6f;
     }
     // A stored unit bound u = x / (1 + x) for the bounds' table; with every table entry scaled by at
     // most s the unit score is at most s*x / (1 + s*x) (see Bm25Scorer).
@@ -292,24 +309,47 @@ std::vector<ScoredDoc> maxscore(std::vector<ActiveTerm> terms, std::size_t k, co
 // the float the exhaustive reference sums), and the window's documents scoring above the k-th score
 // are offered in ascending order, the mask tested only for them. Before a window is decoded its lists'
 // block bounds are summed: when that cannot beat the k-th score, the window is skipped.
+//
+// Once the k-th score is high, most windows need no accumulators (the threshold path): a list whose
+// window bound the other lists' bounds cannot make up for alone is *required*: a document can beat the
+// k-th score only with a posting of it whose contribution exceeds the difference (`need`). Such
+// postings are found by their key (no division), the candidates are the documents passing every
+// required list, and only they are scored, summing their terms in query order from the weights kept
+// per list (the reference's float again). A required list's blocks whose bound is below its need are
+// passed over, and when no candidate is left the other lists skip the window undecoded.
 template <class Contribution, class Allow>
 std::vector<ScoredDoc> window_scan(std::vector<ActiveTerm> terms, std::size_t k, const Contribution& contrib,
-                                   Allow& allow, TopKStats* stats, float floor) {
+                                   Allow& allow, TopKStats* stats, float floor, DocIndex num_docs) {
     if (k == 0) return {};
     constexpr DocIndex kWindow = 2048;
+    constexpr std::size_t kWords = kWindow / 64;
+    const std::size_t n = terms.size();
+    const float slack = order_slack(n);
     TopKHeap heap(k, floor);
-    std::vector<float> acc(kWindow, 0.0f);
+    // A window's positions are below num_docs - start: a small store (a frozen memtable's segment)
+    // needs no more than its documents.
+    const std::size_t span = std::min<std::size_t>(kWindow, std::max<DocIndex>(num_docs, 1));
+    std::vector<float> acc(span, 0.0f);
+    // The threshold path: per list, the window's weights by position (allocated on its first window,
+    // read only where a posting was written) and which positions hold one.
+    std::unique_ptr<float[]> weights;
+    std::vector<std::uint64_t> present(n * kWords, 0);
+    std::vector<float> bounds(n);
+    std::vector<float> needs(n);
     std::uint64_t added = 0;
     std::uint64_t skipped = 0;
+    std::uint64_t thresholded = 0;
     for (;;) {
         DocIndex start = kTerminated;
         for (const ActiveTerm& t : terms) start = std::min(start, t.cursor.doc());
         if (start == kTerminated) break;
         const DocIndex last = start >= kTerminated - kWindow ? kTerminated - 1 : start + (kWindow - 1);
+        bool threshold_path = false;
         if (heap.pruning()) {
             float bound = 0.0f;
-            for (ActiveTerm& t : terms) {
-                PostingCursor& c = t.cursor;
+            for (std::size_t ti = 0; ti < n; ++ti) {
+                PostingCursor& c = terms[ti].cursor;
+                bounds[ti] = 0.0f;
                 if (c.doc() > last) continue;
                 DocIndex end = c.shallow_seek(c.doc());
                 float m = c.block_max_score();
@@ -318,44 +358,137 @@ std::vector<ScoredDoc> window_scan(std::vector<ActiveTerm> terms, std::size_t k,
                     if (end == kTerminated) break;
                     m = std::max(m, c.block_max_score());
                 }
-                bound += t.query_weight * contrib.bound(m) * kBoundSlack;
+                bounds[ti] = terms[ti].query_weight * contrib.bound(m) * kBoundSlack;
+                bound += bounds[ti];
             }
-            if (bound * order_slack(terms.size()) <= heap.threshold()) {
+            const float threshold = heap.threshold();
+            if (bound * slack <= threshold) {
                 ++skipped;
                 for (ActiveTerm& t : terms) {
                     if (t.cursor.doc() <= last) t.cursor.seek(last + 1);
                 }
                 continue;
             }
-        }
-        std::uint64_t touched[kWindow / 64] = {};
-        for (ActiveTerm& t : terms) {
-            const float w = t.query_weight;
-            t.cursor.for_each_through(last, [&](DocIndex d, float x) {
-                const DocIndex i = d - start;
-                acc[i] += contrib(w, d, x);
-                touched[i >> 6] |= std::uint64_t{1} << (i & 63u);
-                ++added;
-            });
-        }
-        // Only the accumulators a posting touched are read (and reset), in ascending order.
-        float threshold = heap.threshold();
-        for (std::size_t wi = 0; wi < kWindow / 64; ++wi) {
-            for (std::uint64_t bits = touched[wi]; bits != 0; bits &= bits - 1) {
-                const std::size_t i = wi * 64 + static_cast<std::size_t>(std::countr_zero(bits));
-                const float s = acc[i];
-                acc[i] = 0.0f;
-                if (!(s > threshold)) continue;
-                const DocIndex d = start + static_cast<DocIndex>(i);
-                if (!allow(d)) continue;
-                heap.offer(d, s);
-                threshold = heap.threshold();
+            // A document scores at most (its contribution from list t + the other lists' bounds) *
+            // slack; it cannot enter when that is <= threshold, so list t is required with
+            // need = threshold / slack - others (lowered by 1e-5 of the total for the rounding here).
+            const float goal = threshold / slack - bound * 1e-5f;
+            for (std::size_t ti = 0; ti < n; ++ti) {
+                float others = 0.0f;
+                for (std::size_t tj = 0; tj < n; ++tj) {
+                    if (tj != ti) others += bounds[tj];
+                }
+                needs[ti] = goal - others;
+                if (needs[ti] > 0.0f) threshold_path = true;
             }
+        }
+        if (!threshold_path) {
+            std::uint64_t touched[kWords] = {};
+            float* const a = acc.data();
+            for (ActiveTerm& t : terms) {
+                const float w = t.query_weight;
+                t.cursor.for_each_run_through(last, [&](const DocIndex* docs, const float* xs, std::uint32_t count, float) {
+                    for (std::uint32_t p = 0; p < count; ++p) {
+                        const DocIndex d = docs[p];
+                        const DocIndex i = d - start;
+                        a[i] += contrib(w, d, xs[p]);
+                        touched[i >> 6] |= std::uint64_t{1} << (i & 63u);
+                    }
+                    added += count;
+                });
+            }
+            // Only the accumulators a posting touched are read (and reset), in ascending order.
+            float threshold = heap.threshold();
+            for (std::size_t wi = 0; wi < kWords; ++wi) {
+                for (std::uint64_t bits = touched[wi]; bits != 0; bits &= bits - 1) {
+                    const std::size_t i = wi * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+                    const float s = a[i];
+                    a[i] = 0.0f;
+                    if (!(s > threshold)) continue;
+                    const DocIndex d = start + static_cast<DocIndex>(i);
+                    if (!allow(d)) continue;
+                    heap.offer(d, s);
+                    threshold = heap.threshold();
+                }
+            }
+            continue;
+        }
+        // The threshold path. Required lists first: candidates = documents passing all of them.
+        ++thresholded;
+        if (!weights) weights.reset(new float[n * span]);
+        std::uint64_t candidates[kWords];
+        std::fill(std::begin(candidates), std::end(candidates), ~std::uint64_t{0});
+        bool any = true;
+        for (std::size_t ti = 0; ti < n && any; ++ti) {
+            if (!(needs[ti] > 0.0f)) continue;
+            const float w = terms[ti].query_weight;
+            const float need = needs[ti];
+            const float min_key = contrib.min_key(w, need);
+            float* const wt = weights.get() + ti * span;
+            std::uint64_t pass[kWords] = {};
+            terms[ti].cursor.for_each_run_through(last, [&](const DocIndex* docs, const float* xs, std::uint32_t count,
+                                                           float block_max) {
+                // A block whose bound is below the need holds no passing posting.
+                if (w * contrib.bound(block_max) * kBoundSlack * kBoundSlack <= need) return;
+                for (std::uint32_t p = 0; p < count; ++p) {
+                    const DocIndex d = docs[p];
+                    const DocIndex i = d - start;
+                    wt[i] = xs[p];
+                    pass[i >> 6] |= static_cast<std::uint64_t>(contrib.key(d, xs[p]) > min_key) << (i & 63u);
+                }
+                added += count;
+            });
+            std::uint64_t left = 0;
+            for (std::size_t wi = 0; wi < kWords; ++wi) left |= candidates[wi] &= pass[wi];
+            any = left != 0;
+        }
+        if (any) {
+            // The other lists' weights, then every candidate scored in query order.
+            for (std::size_t ti = 0; ti < n; ++ti) {
+                if (needs[ti] > 0.0f) continue;
+                float* const wt = weights.get() + ti * span;
+                std::uint64_t* const pres = present.data() + ti * kWords;
+                terms[ti].cursor.for_each_run_through(last, [&](const DocIndex* docs, const float* xs, std::uint32_t count, float) {
+                    for (std::uint32_t p = 0; p < count; ++p) {
+                        const DocIndex i = docs[p] - start;
+                        wt[i] = xs[p];
+                        pres[i >> 6] |= std::uint64_t{1} << (i & 63u);
+                    }
+                    added += count;
+                });
+            }
+            float threshold = heap.threshold();
+            for (std::size_t wi = 0; wi < kWords; ++wi) {
+                for (std::uint64_t bits = candidates[wi]; bits != 0; bits &= bits - 1) {
+                    const std::size_t i = wi * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+                    const DocIndex d = start + static_cast<DocIndex>(i);
+                    float s = 0.0f;
+                    for (std::size_t ti = 0; ti < n; ++ti) {
+                        // A candidate holds a posting of every required list.
+                        if (needs[ti] > 0.0f || ((present[ti * kWords + wi] >> (i & 63u)) & 1u) != 0) {
+                            s += contrib(terms[ti].query_weight, d, weights[ti * span + i]);
+                        }
+                    }
+                    if (!(s > threshold)) continue;
+                    if (!allow(d)) continue;
+                    heap.offer(d, s);
+                    threshold = heap.threshold();
+                }
+            }
+            for (std::size_t ti = 0; ti < n; ++ti) {
+                if (!(needs[ti] > 0.0f)) std::fill_n(present.data() + ti * kWords, kWords, std::uint64_t{0});
+            }
+        } else {
+            ++skipped;
+        }
+        for (ActiveTerm& t : terms) {
+            if (t.cursor.doc() <= last) t.cursor.seek(last + 1);
         }
     }
     if (stats != nullptr) {
         stats->docs_scored += added;
         stats->blocks_skipped += skipped;
+        stats->threshold_windows += thresholded;
     }
     return std::move(heap).sorted();
 }
@@ -460,7 +593,7 @@ std::vector<ScoredDoc> dispatch_allow(const PostingStore& store, std::span<const
     if (allowed == nullptr || !allowed->restricts()) {
         if (stats != nullptr) stats->walk = FilterWalk::kNone;
         AllowAll all;
-        return dense ? window_scan(std::move(terms), k, contrib, all, stats, floor)
+        return dense ? window_scan(std::move(terms), k, contrib, all, stats, floor, store.num_docs())
                      : maxscore(std::move(terms), k, contrib, all, stats, floor);
     }
     FilterWalk walk = FilterWalk::kMask;
@@ -478,7 +611,7 @@ std::vector<ScoredDoc> dispatch_allow(const PostingStore& store, std::span<const
         return out;
     }
     AllowMask mask(allowed);
-    return dense ? window_scan(std::move(terms), k, contrib, mask, stats, floor)
+    return dense ? window_scan(std::move(terms), k, contrib, mask, stats, floor, store.num_docs())
                  : maxscore(std::move(terms), k, contrib, mask, stats, floor);
 }
 

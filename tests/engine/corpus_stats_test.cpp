@@ -15,6 +15,7 @@
 #include "quiver/engine/collection.h"
 #include "quiver/eval/dataset.h"
 #include "quiver/eval/metrics.h"
+#include "quiver/pipeline/chunking.h"
 #include "quiver/sparse/bm25_index.h"
 #include "quiver/storage/file_format.h"
 #include "testing/bm25_reference.h"
@@ -411,6 +412,76 @@ TEST(CorpusStats, DeadStatisticsByAnalysisAndByPostingsAgree) {
             EXPECT_EQ(all_bm.doc_freq(t) - a.doc_freq[t], live_bm.doc_freq(live_bm.find_term(term))) << term;
         }
     }
+}
+
+// DeadStats over a run of delete versions (some never searched, so a version starts from an older one):
+// at every version the counts and the asked terms' document frequencies equal the re-analysis of the
+// stored text of every deleted document (`add_text_stats` by analysis, the independent reference), for
+// a plain, a two-source and a chunked field (chunk entries), terms asked before and new ones, and a
+// term the segment lacks.
+TEST(CorpusStats, DeadStatsAcrossDeleteVersionsEqualReanalysis) {
+    Schema schema = text_schema();
+    FieldSpec title;
+    title.name = "title";
+    title.indexed = false;
+    FieldSpec both;
+    both.name = "both";
+    both.sources = {"title", "body"};
+    FieldSpec chunks;
+    chunks.name = "chunks";
+    chunks.sources = {"title", "body"};
+    pipeline::ChunkingSpec spec;
+    spec.size = 5;
+    spec.overlap = 1;
+    chunks.chunking = spec;
+    schema.fields.push_back(title);
+    schema.fields.push_back(both);
+    schema.fields.push_back(chunks);
+    std::mt19937 rng(17);
+    std::vector<Document> docs;
+    for (std::size_t i = 0; i < 600; ++i) {
+        Document d = doc(i, i % 5, rng);
+        if (i % 7 == 0) d.fields["title"] = std::string("The River's Stones and the Lights");
+        if (i % 11 == 0) d.fields["body"] = std::string("the of and");  // no tokens
+        d.fields.erase("tag");
+        docs.push_back(std::move(d));
+    }
+    auto built = Segment::build(1, schema, docs, std::vector<std::uint64_t>(docs.size(), 1), SegmentBuildOptions{1});
+    ASSERT_TRUE(built) << built.error().to_string();
+    const std::shared_ptr<const Segment> seg = *built;
+    const std::size_t fields[] = {0, 3, 4};
+    DeleteSet deleted;
+    std::shared_ptr<DeadStats> dead;
+    std::size_t checked = 0;
+    for (int version = 0; version < 14; ++version) {
+        std::vector<std::uint32_t> batch;
+        const std::size_t n = version == 6 ? 120 : 1 + rng() % 9;  // one large delete
+        for (std::size_t i = 0; i < n; ++i) batch.push_back(static_cast<std::uint32_t>(rng() % docs.size()));
+        deleted = deleted.with(batch);
+        dead = DeadStats::next(seg, deleted, dead);
+        ASSERT_NE(dead, nullptr);
+        if (version % 3 == 1) continue;  // not searched: the next version starts from an older one
+        std::vector<DeadTextStats> want;
+        ASSERT_TRUE(seg->add_text_stats(schema, deleted.flatten(), want, Segment::TextStatsMethod::kAnalysis));
+        for (const std::size_t fi : fields) {
+            const sparse::Bm25Index& bm = *seg->text_index(fi);
+            std::vector<sparse::TermId> ids = {sparse::kTerminated};
+            for (int j = 0; j < 5; ++j) ids.push_back(static_cast<sparse::TermId>((version + j * 7) % bm.num_terms()));
+            ids.push_back(static_cast<sparse::TermId>(version % 2));  // asked at every version
+            DeadTextCounts counts;
+            std::vector<std::uint32_t> df(ids.size(), 99);
+            ASSERT_TRUE(dead->text_stats(schema, fi, ids, counts, df));
+            EXPECT_GT(want[fi].docs_with_tokens, 0u);
+            EXPECT_EQ(counts.docs_with_tokens, want[fi].docs_with_tokens) << "field " << fi << " version " << version;
+            EXPECT_EQ(counts.tokens, want[fi].tokens) << "field " << fi << " version " << version;
+            EXPECT_EQ(df[0], 0u);
+            for (std::size_t i = 1; i < ids.size(); ++i) {
+                EXPECT_EQ(df[i], want[fi].doc_freq[ids[i]]) << "field " << fi << " version " << version << " term " << ids[i];
+                checked += df[i] > 0 ? 1 : 0;
+            }
+        }
+    }
+    EXPECT_GT(checked, 60u);
 }
 
 using testing::ndcg10;

@@ -380,6 +380,102 @@ TEST(MaxScore, WindowScanEqualsExhaustiveExactly) {
     EXPECT_GT(skipped, 0u);  // windows were skipped by their block bounds
 }
 
+// The window scan's threshold path (only candidates passing every required list are scored) on dense
+// lists, where it runs in most windows: documents and float scores equal the exhaustive reference's
+// allowed prefix bit for bit, over random 1-4 term queries (repeated terms included), BM25 with its
+// own and a rescaled norm table (many tied scores: few lengths, tf 1-4), dot products, deletes, a
+// permissive filter, floors and k from 1 to 300; a store of 30,000 documents and one smaller than a
+// window (its accumulators sized to its documents).
+void check_threshold_path(std::uint32_t n, std::uint64_t seed) {
+    std::mt19937_64 gen(seed);
+    PostingsBuilder bb(WeightType::kFrequency);
+    PostingsBuilder db(WeightType::kFloat32);
+    bb.set_num_docs(n);
+    db.set_num_docs(n);
+    const double density[] = {0.6, 0.45, 0.3, 0.2, 0.12, 0.05};
+    for (TermId t = 0; t < 6; ++t) {
+        std::bernoulli_distribution has(density[t]);
+        for (DocIndex d = 0; d < n; ++d) {
+            if (!has(gen)) continue;
+            bb.add(t, d, static_cast<float>(1 + gen() % 4));
+            db.add(t, d, static_cast<float>(1 + gen() % 16) * 0.125f);  // ties in dot products too
+        }
+    }
+    PostingStore bm_store = std::move(bb.build()).value();
+    const PostingStore dot_store = std::move(db.build()).value();
+    std::vector<std::uint8_t> norms(n);
+    for (auto& x : norms) x = encode_norm(20 + static_cast<std::uint32_t>(gen() % 12) * 10);
+    std::vector<float> ni(256);
+    std::vector<float> wide_ni(256);
+    float scale = 1.0f;
+    for (std::size_t i = 0; i < 256; ++i) {
+        ni[i] = 1.0f / (0.9f * (0.6f + 0.4f * static_cast<float>(decode_norm(static_cast<std::uint8_t>(i))) / 75.0f));
+        wide_ni[i] = 1.0f / (0.9f * (0.6f + 0.4f * static_cast<float>(decode_norm(static_cast<std::uint8_t>(i))) / 71.0f));
+        scale = std::max(scale, wide_ni[i] / ni[i]);
+    }
+    bm_store.compute_block_scores([&](TermId, DocIndex d, float tf) { return 1.0f - 1.0f / (1.0f + tf * ni[norms[d]]); });
+    std::vector<std::uint32_t> dead;
+    for (std::uint32_t d = 0; d < n; ++d) {
+        if (gen() % 7 == 0) dead.push_back(d);
+    }
+    const DeletedDocs deleted = DeletedDocs().with(dead);
+    Bitmap wide;
+    for (std::uint32_t d = 0; d < n; ++d) {
+        if (d % 3 != 1) wide.add(d);
+    }
+    const AllowedDocs masks[] = {{}, AllowedDocs::of(&deleted), AllowedDocs::of(&deleted, &wide)};
+    FilterWalkParams scan;
+    scan.force = FilterWalk::kMask;
+    const std::pair<const PostingStore*, Scorer> cases[] = {{&bm_store, Bm25Scorer{norms, ni}},
+                                                            {&bm_store, Bm25Scorer{norms, wide_ni, scale}},
+                                                            {&dot_store, DotProductScorer{}}};
+    std::uint64_t thresholded = 0;
+    std::uint64_t windows_total = 0;
+    std::uint64_t compared = 0;
+    std::mt19937 rng(static_cast<std::uint32_t>(seed + 1));
+    for (int q = 0; q < 40; ++q) {
+        std::vector<QueryTerm> query;
+        const int len = 1 + static_cast<int>(rng() % 4);
+        for (int i = 0; i < len; ++i) {
+            query.push_back({static_cast<TermId>(rng() % 6), std::uniform_real_distribution<float>(0.3f, 4.0f)(rng)});
+        }
+        for (const auto& [st, scorer] : cases) {
+            const auto all = search_exhaustive(*st, query, n, scorer);
+            for (const AllowedDocs& mask : masks) {
+                const auto allowed = allowed_prefix(all, mask, n);
+                for (std::size_t k : {1u, 10u, 21u, 101u, 300u}) {
+                    for (std::size_t floor_rank : {std::size_t{0}, std::size_t{3}, std::size_t{150}}) {
+                        const float floor = floor_rank == 0 || floor_rank >= allowed.size() ? 0.0f : allowed[floor_rank].score;
+                        std::vector<ScoredDoc> want;
+                        for (const auto& d : allowed) {
+                            if (d.score >= floor && want.size() < k) want.push_back(d);
+                        }
+                        TopKStats stats;
+                        const auto got = search_top_k(*st, query, k, scorer, &stats, mask.restricts() ? &mask : nullptr,
+                                                      scan, floor);
+                        ASSERT_EQ(got.size(), want.size()) << q << " k " << k;
+                        for (std::size_t i = 0; i < got.size(); ++i) {
+                            ASSERT_EQ(got[i].doc, want[i].doc) << q << " k " << k << " rank " << i;
+                            ASSERT_EQ(got[i].score, want[i].score) << q << " k " << k << " rank " << i;
+                        }
+                        compared += got.size();
+                        thresholded += stats.threshold_windows;
+                        windows_total += (n + 2047) / 2048;
+                    }
+                }
+            }
+        }
+    }
+    EXPECT_GT(compared, 3000u);
+    // The path ran in a large share of the windows.
+    EXPECT_GT(thresholded * 5, windows_total) << thresholded << " of " << windows_total;
+}
+
+TEST(MaxScore, WindowThresholdPathEqualsExhaustive) {
+    check_threshold_path(30000, 61);
+    check_threshold_path(1500, 63);
+}
+
 // Every regime gives a document the float the exhaustive reference sums (query order), whatever k,
 // filter, regime or min_score: long queries (3-12 terms, where MaxScore's bound order and the
 // reference's order differ) compared bit for bit, documents and scores, against the reference's

@@ -36,7 +36,11 @@
 /// list adding its postings to the window's accumulators in query order (the exhaustive reference's
 /// summation order, so scores are bit-identical to it), then the accumulators above the k-th score
 /// offered in ascending order (the mask tested only for them); a window whose lists' block bounds
-/// cannot beat the k-th score is skipped undecoded.
+/// cannot beat the k-th score is skipped undecoded. Once the k-th score exceeds what the other lists'
+/// bounds can add to some list's postings, that list is required: a document can enter only with a
+/// posting of it whose contribution exceeds the difference (found by a key such as tf x the length
+/// norm, no division), and only the documents passing every required list are scored (the threshold
+/// path; on two-word queries of common words at k = 10 nearly every window after the first).
 ///
 /// Results are exact and bit-identical to `search_exhaustive`: every regime (MaxScore, kSeek, kBitmap,
 /// the window scan) sums a document's contributions in query order, as the reference does, so a
@@ -115,6 +119,7 @@ struct TopKStats {
     std::uint64_t docs_scored = 0;     ///< documents fully or partially evaluated
     std::uint64_t blocks_skipped = 0;  ///< candidates or intervals rejected by a block bound
     std::uint64_t filter_seeks = 0;    ///< filter-bitmap cursor moves (kSeek, kBitmap)
+    std::uint64_t threshold_windows = 0;  ///< window-scan windows that scored only their candidates
     FilterWalk walk = FilterWalk::kNone;  ///< the regime of the last call
 };
 

@@ -121,6 +121,26 @@ public:
             load_block(block_ + 1);
         }
     }
+    /// The run form of for_each_through: calls `fn(docs, weights, count, block_max_score)` for each
+    /// decoded block's run of postings from doc() up to `last` (inclusive; count >= 1, docs ascending),
+    /// and leaves the cursor on the first posting after `last` (or terminated).
+    template <class Fn>
+    void for_each_run_through(DocIndex last, Fn&& fn) noexcept {
+        while (doc_ <= last && doc_ != kTerminated) {
+            std::uint32_t end = count_;
+            if (docs_[count_ - 1] > last) {
+                end = pos_;
+                while (docs_[end] <= last) ++end;
+            }
+            fn(docs_ + pos_, weights_ + pos_, end - pos_, blocks_[block_].max_score);
+            if (end < count_) {
+                pos_ = end;
+                doc_ = docs_[end];
+                return;
+            }
+            load_block(block_ + 1);
+        }
+    }
     /// Bounds of the block the block pointer is on (after shallow_seek, or the current block).
     float block_max_score() const noexcept { return shallow_block_ < num_blocks_ ? blocks_[shallow_block_].max_score : 0.0f; }
     float block_max_weight() const noexcept { return shallow_block_ < num_blocks_ ? blocks_[shallow_block_].max_weight : 0.0f; }
