@@ -1296,44 +1296,53 @@ Result<Bitmap> Segment::matching(const Filter& filter, FilterBudget& budget, Fil
     return bits;
 }
 
+namespace {
+// How many documents of `members` (BM25 document numbers) the postings of `id` hold: a seek per member
+// when they are few against the list, else one pass over the list.
+std::uint32_t count_in_postings(const sparse::Bm25Index& bm, sparse::TermId id, const Bitmap& members) {
+    const std::uint64_t m = members.cardinality();
+    if (m == 0) return 0;
+    sparse::PostingCursor c = bm.postings().cursor(id);
+    std::uint32_t n = 0;
+    if (m * 16 < c.doc_freq()) {
+        members.for_each([&](std::uint32_t d) {
+            if (c.seek(d) == d) ++n;
+        });
+        return n;
+    }
+    AscendingMembership in(members);
+    c.for_each_run_through(sparse::kTerminated - 1, [&](const sparse::DocIndex* docs, const float*, std::uint32_t count,
+                                                         float) {
+        for (std::uint32_t i = 0; i < count; ++i) n += in.contains(docs[i]) ? 1u : 0u;
+    });
+    return n;
+}
+}  // namespace
+
 Status Segment::add_text_stats(const Schema& schema, const Bitmap& docs, std::vector<DeadTextStats>& acc,
                                TextStatsMethod method) const {
     acc.resize(schema.fields.size());
     if (docs.empty()) return ok_status();
-    const std::uint64_t n_docs = docs.cardinality();
     std::vector<std::pair<std::size_t, text::Analyzer>> analysed;  // text fields counted by re-analysis
-    std::vector<std::uint32_t> lengths;
     for (std::size_t fi = 0; fi < schema.fields.size() && fi < text_.size(); ++fi) {
         if (!text_[fi]) continue;
         const sparse::Bm25Index& bm = *text_[fi];
         DeadTextStats& d = acc[fi];
         if (d.doc_freq.empty()) d.doc_freq.assign(bm.num_terms(), 0);
-        // Re-analysing a document costs about as much as decoding a few thousand postings.
-        const bool scan = method == TextStatsMethod::kPostings ||
-                          (method == TextStatsMethod::kAuto && n_docs * kAnalysisCostInPostings >= bm.total_tokens());
-        if (!scan) {
+        if (method == TextStatsMethod::kAnalysis) {
             QUIVER_ASSIGN_OR_RETURN(auto analyzer, text::Analyzer::create(bm.analyzer_config()));
             analysed.emplace_back(fi, std::move(analyzer));
             continue;
         }
-        // One pass over the postings: a document's length is the sum of its term frequencies. A chunked
+        // From the postings, as DeadStats counts: lengths are sums of term frequencies, and a chunked
         // field's BM25 documents are the chunk entries of `docs`.
-        const bool chunked = !chunk_offsets(fi).empty();
-        const Bitmap entries = chunked ? chunk_entries(fi, docs) : Bitmap();
-        const Bitmap& members = chunked ? entries : docs;
-        lengths.assign(bm.num_docs(), 0);
-        for (sparse::TermId t = 0; t < bm.num_terms(); ++t) {
-            sparse::PostingCursor c = bm.postings().cursor(t);
-            for (sparse::DocIndex doc = c.doc(); doc != sparse::kTerminated; doc = c.next()) {
-                if (!members.contains(doc)) continue;
-                ++d.doc_freq[t];
-                lengths[doc] += static_cast<std::uint32_t>(c.weight());
-            }
-        }
+        const Bitmap members = text_entries(fi, docs);
+        const auto lengths = text_lengths(fi);
+        for (sparse::TermId t = 0; t < bm.num_terms(); ++t) d.doc_freq[t] += count_in_postings(bm, t, members);
         members.for_each([&](std::uint32_t local) {
-            if (local >= lengths.size() || lengths[local] == 0) return;
+            if (local >= lengths->size() || (*lengths)[local] == 0) return;
             ++d.docs_with_tokens;
-            d.tokens += lengths[local];
+            d.tokens += (*lengths)[local];
         });
     }
     if (analysed.empty()) return ok_status();
@@ -1407,29 +1416,6 @@ std::shared_ptr<const std::vector<std::uint32_t>> Segment::text_lengths(std::siz
     }
     return lengths_[field];
 }
-
-namespace {
-// How many documents of `members` (BM25 document numbers) the postings of `id` hold: a seek per member
-// when they are few against the list, else one pass over the list.
-std::uint32_t count_in_postings(const sparse::Bm25Index& bm, sparse::TermId id, const Bitmap& members) {
-    const std::uint64_t m = members.cardinality();
-    if (m == 0) return 0;
-    sparse::PostingCursor c = bm.postings().cursor(id);
-    std::uint32_t n = 0;
-    if (m * 16 < c.doc_freq()) {
-        members.for_each([&](std::uint32_t d) {
-            if (c.seek(d) == d) ++n;
-        });
-        return n;
-    }
-    AscendingMembership in(members);
-    c.for_each_run_through(sparse::kTerminated - 1, [&](const sparse::DocIndex* docs, const float*, std::uint32_t count,
-                                                         float) {
-        for (std::uint32_t i = 0; i < count; ++i) n += in.contains(docs[i]) ? 1u : 0u;
-    });
-    return n;
-}
-}  // namespace
 
 std::shared_ptr<DeadStats> DeadStats::next(std::shared_ptr<const Segment> seg, DeleteSet deleted,
                                            const std::shared_ptr<DeadStats>& previous) {

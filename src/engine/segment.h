@@ -252,15 +252,14 @@ public:
     static constexpr std::size_t kFilterCacheEntries = 16;
     /// The payload index of the schema's `payload_index` fields (persisted as `payload.pidx`).
     const PayloadIndex& payload() const noexcept { return payload_; }
-    enum class TextStatsMethod : std::uint8_t { kAuto, kAnalysis, kPostings };
-    /// Re-analysing one document costs about as much as decoding this many postings.
-    static constexpr std::uint64_t kAnalysisCostInPostings = 2000;
+    enum class TextStatsMethod : std::uint8_t { kAnalysis, kPostings };
     /// Adds the BM25 statistics of `docs` to `acc`, one entry per schema field (text fields only):
-    /// by re-analysing their stored text exactly as the indexes were built (few documents), or by one
-    /// pass over the field's postings (many; lengths are sums of term frequencies). kAuto picks the
-    /// cheaper; both give the same figures. kDataLoss on a corrupt document block.
+    /// by re-analysing their stored text exactly as the indexes were built (kAnalysis: the independent
+    /// reference the tests hold DeadStats to), or from the field's postings (kPostings: text_lengths()
+    /// and a membership count per term, what DeadStats uses). Both give the same figures. kDataLoss on
+    /// a corrupt document block.
     Status add_text_stats(const Schema& schema, const Bitmap& docs, std::vector<DeadTextStats>& acc,
-                          TextStatsMethod method = TextStatsMethod::kAuto) const;
+                          TextStatsMethod method) const;
 
     /// The BM25 documents of text field `field` that hold the slots in `docs`: the slots themselves,
     /// or a chunked field's chunk entries.

@@ -531,11 +531,6 @@ TEST(Segments, CorruptShortFieldColumnIsDataLoss) {
     }
 }
 
-// A flush continues the newest persisted segment's HNSW graph when the flushed documents are at least
-// half its size and it is below flush_docs with nothing deleted: one segment grows (its graph keeps
-// every node, new documents inserted), instead of a new segment per flush whose graph a later merge
-// would rebuild. A smaller flush, a segment with a delete, or a schema with a flat field starts a new
-// segment. Searches answer as brute force throughout, and after reopening.
 TEST(Segment, IdTableFindsEveryIdAndNoOther) {
     // find() is an open-addressing table over hashes: every id must map to its own slot (ids of many
     // lengths, some sharing prefixes), none of 20,000 absent ids may be found, and the hash a caller
@@ -572,6 +567,11 @@ TEST(Segment, IdTableFindsEveryIdAndNoOther) {
     EXPECT_EQ(absent, 60000u);
 }
 
+// A flush continues the newest persisted segment's HNSW graph when the flushed documents are at least
+// half its size and it is below flush_docs with nothing deleted: one segment grows (its graph keeps
+// every node, new documents inserted), instead of a new segment per flush whose graph a later merge
+// would rebuild. A smaller flush, a segment with a delete, or a schema with a flat field starts a new
+// segment. Searches answer as brute force throughout, and after reopening.
 TEST(Merges, AFlushContinuesTheNewestSegmentsGraph) {
     testing::TempDir dir;
     CollectionOptions o;
