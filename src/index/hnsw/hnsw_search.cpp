@@ -11,11 +11,14 @@ namespace {
 
 using detail::Candidate;
 
+// Candidates are ordered by (distance, slot): a total order, so ties between equal distances
+// (duplicate vectors, equal integer SQ8 estimates) are broken the same way by the two-heap walk and
+// the sorted beam, and a filter that allows everything walks exactly as no filter does.
 struct MinFirst {  // for a min-heap with std::*_heap (which builds max-heaps)
-    bool operator()(const Candidate& a, const Candidate& b) const noexcept { return a.first > b.first; }
+    bool operator()(const Candidate& a, const Candidate& b) const noexcept { return b < a; }
 };
 struct MaxFirst {
-    bool operator()(const Candidate& a, const Candidate& b) const noexcept { return a.first < b.first; }
+    bool operator()(const Candidate& a, const Candidate& b) const noexcept { return a < b; }
 };
 
 // How many neighbours ahead to prefetch while computing float32 distances one at a time (a float
@@ -112,11 +115,12 @@ void search_layer_impl(const HnswGraph& g, const Distance& distance, std::uint32
         }
     };
 
-    float lower = std::numeric_limits<float>::infinity();
+    // The worst kept result, (distance, slot); (+infinity, max) while nothing is kept.
+    Candidate lower{std::numeric_limits<float>::infinity(), std::numeric_limits<std::uint32_t>::max()};
     const float d0 = distance(ep);
     if (allowed(ep)) {
         top.emplace_back(d0, ep);
-        lower = d0;
+        lower = top.front();
     }
     cand.emplace_back(d0, ep);
     visited.test_and_mark(ep);
@@ -126,7 +130,7 @@ void search_layer_impl(const HnswGraph& g, const Distance& distance, std::uint32
     [[maybe_unused]] float dists[1024];
     while (!cand.empty()) {
         const Candidate c = cand.front();
-        if (c.first > lower && (!kChecked || top.size() >= ef)) break;
+        if (lower < c && (!kChecked || top.size() >= ef)) break;
         std::pop_heap(cand.begin(), cand.end(), MinFirst{});
         cand.pop_back();
         // The likely next node to expand (unless a neighbour of this one beats it): request its link
@@ -148,7 +152,7 @@ void search_layer_impl(const HnswGraph& g, const Distance& distance, std::uint32
         }
         // A neighbour enters the beam when it beats the worst kept result (or the beam is not full).
         auto offer = [&](std::uint32_t id, float d) {
-            if (top.size() < ef || d < lower) {
+            if (top.size() < ef || d < lower.first || (d == lower.first && id < lower.second)) {
                 cand.emplace_back(d, id);
                 std::push_heap(cand.begin(), cand.end(), MinFirst{});
                 if (allowed(id)) {
@@ -159,7 +163,7 @@ void search_layer_impl(const HnswGraph& g, const Distance& distance, std::uint32
                         top.pop_back();
                     }
                 }
-                if (!top.empty()) lower = top.front().first;
+                if (!top.empty()) lower = top.front();
             }
         };
         std::size_t m = 0;
@@ -201,8 +205,9 @@ void search_layer_impl(const HnswGraph& g, const Distance& distance, std::uint32
     }
 }
 
-/// Offers scored neighbours to the beam in list order. Only a distance below the beam's bound on
-/// entry can enter (the bound only falls), so the indexes of those are gathered first (`pass`),
+/// Offers scored neighbours to the beam in list order. Only a distance at or below the beam's bound
+/// on entry can enter (the bound only falls; a tie enters when its slot is lower, which insert()
+/// decides), so the indexes of those are gathered first (`pass`),
 /// without a branch per neighbour (whether a neighbour beats the bound is data the predictor cannot
 /// learn; most do not), and inserted in order, each re-tested against the bound as it stands: the
 /// same beam as offering every neighbour one at a time.
@@ -210,7 +215,7 @@ inline std::size_t gather_below(const float* dists, std::size_t m, float bound, 
     std::size_t p = 0;
     for (std::size_t j = 0; j < m; ++j) {
         pass[p] = static_cast<std::uint32_t>(j);
-        p += dists[j] < bound ? 1 : 0;
+        p += dists[j] <= bound ? 1 : 0;
     }
     return p;
 }
@@ -256,7 +261,7 @@ void search_layer_sorted(const HnswGraph& g, const Distance& distance, std::uint
             std::size_t p = 0, best = 0;
             for (std::size_t j = 0; j < m; ++j) {
                 pass[p] = static_cast<std::uint32_t>(j);
-                p += dists[j] < bound ? 1 : 0;
+                p += dists[j] <= bound ? 1 : 0;
                 best = dists[j] < dists[best] ? j : best;
             }
             if (p > 0 && dists[best] < beam.next_distance()) g.prefetch_links(unvisited[best], level);

@@ -97,7 +97,8 @@ using Candidate = std::pair<float, std::uint32_t>;  // (distance, slot)
 /// heaps): at most `ef` (distance, slot) entries, each flagged once expanded, and a cursor at the
 /// closest unexpanded one. Expanding the closest unexpanded entry until none is left expands what
 /// the two-heap search expands (it stops at a candidate farther than the ef-th result, which here has
-/// already left the beam), up to the order among equal distances. No heap is rebalanced per neighbour.
+/// already left the beam); both order entries by (distance, slot), so ties do not make them differ.
+/// No heap is rebalanced per neighbour.
 ///
 /// Layout (session 9): the distances are one dense float array, the slots a second one and the
 /// expanded flags a bitset, so finding an insertion point compares packed floats (the compiler's
@@ -127,25 +128,32 @@ public:
         size_ = 0;
         cur_ = 0;
         bound_ = std::numeric_limits<float>::infinity();
+        bound_slot_ = std::numeric_limits<std::uint32_t>::max();
     }
     std::size_t size() const noexcept { return size_; }
     /// The distance a new entry must beat: the ef-th entry's, or +infinity while the beam has room.
+    /// An entry of equal distance enters when its slot is lower than that entry's.
     float bound() const noexcept { return bound_; }
-    /// Inserts (d, slot) when d < bound(), after the entries of equal distance; the last entry
-    /// leaves a full beam.
+    /// Inserts (d, slot) when (d, slot) precedes the ef-th entry in (distance, slot) order (always
+    /// while the beam has room), at its place in that order; the last entry leaves a full beam. The
+    /// order is total, as the two-heap walk's, so ties are broken the same way by both.
     void insert(float d, std::uint32_t slot) noexcept {
-        if (!(d < bound_)) return;
-        const std::size_t lo = position(d);
-        const std::size_t kept = size_ == cap_ ? size_ - 1 : size_;
+        if (!(d < bound_) && !(d == bound_ && slot < bound_slot_)) return;
         float* dist = dist_.data();
         std::uint32_t* slots = slot_.data();
+        std::size_t lo = position(d);
+        while (lo > 0 && dist[lo - 1] == d && slots[lo - 1] > slot) --lo;  // ties: by slot
+        const std::size_t kept = size_ == cap_ ? size_ - 1 : size_;
         shift_up(dist, lo, kept);
         shift_up(slots, lo, kept);
         dist[lo] = d;
         slots[lo] = slot;
         open_flag(lo, kept);
         size_ = kept + 1;
-        if (size_ == cap_) bound_ = dist[size_ - 1];
+        if (size_ == cap_) {
+            bound_ = dist[size_ - 1];
+            bound_slot_ = slots[size_ - 1];
+        }
         if (lo < cur_) cur_ = lo;
     }
     bool has_next() const noexcept { return cur_ < size_; }
@@ -256,6 +264,7 @@ private:
     std::vector<std::uint64_t> flags_;
     std::size_t cap_ = 0, size_ = 0, cur_ = 0;
     float bound_ = 0;
+    std::uint32_t bound_slot_ = 0;
 };
 
 struct SearchScratch {
