@@ -6,7 +6,8 @@
 # SEPARATE_STORES=1 ingests one pristine store per side with its own quiver (WORK_DIR/pristine-A and
 # pristine-B), for builds whose segment formats differ (each side then reads the format it writes).
 # Prints two lines per run: build, req/s, p50/p90/p99/max, errors; then the server's CPU seconds and
-# milliseconds per request, mean handler times per route, segments and write stalls at the end. CONNECTIONS overrides 64, SCRIPT
+# milliseconds per request, mean handler times per route, segments and write stalls at the end; with
+# mixed_v1.lua, a third line of latency percentiles per request kind. CONNECTIONS overrides 64, SCRIPT
 # mixed_v1.lua (search_v1.lua: its text searches alone, no writes); THREADS_A and
 # THREADS_B set each side's server workers (default: serve's own), SERVE_ARGS_A and SERVE_ARGS_B
 # other `quiver serve` options.
@@ -54,12 +55,14 @@ while [ "$i" -lt "$rounds" ]; do
     err=$(printf '%s\n' "$out" | grep '^requests ' || true)
     non2xx=$(printf '%s\n' "$out" | grep 'Non-2xx' || true)
     handler=$(printf '%s\n' "$out" | grep '^handler ms:' || true)
+    kinds=$(printf '%s\n' "$out" | grep '^per kind' || true)
     cpu=$(printf '%s\n' "$out" | sed -n 's/^server cpu: \([0-9.]*\) s$/\1/p')
     nreq=$(printf '%s\n' "$out" | sed -n 's/^requests \([0-9]*\),.*/\1/p')
     per=$(awk -v c="$cpu" -v n="$nreq" 'BEGIN {if (n > 0) printf "%.3f", 1000 * c / n}')
     stats=$(printf '%s\n' "$out" | grep -o '"segments":[0-9]*,"memory_segments":[0-9]*\|"write_stalls":[0-9]*' | tr '\n' ' ')
     echo "== $build threads ${threads:-default} ${args} req/s $rps | $lat | $err $non2xx"
     echo "   server cpu ${cpu} s, ${per} ms/request | $handler | $stats"
+    [ -z "$kinds" ] || echo "   $kinds"
   done
   i=$((i + 1))
 done

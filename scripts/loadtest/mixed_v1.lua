@@ -1,11 +1,28 @@
 -- wrk script for the v1 API (issue 10's mix): 50% BM25 searches (a third filtered, a fifth hybrid with
 -- weights and convex fusion, some second pages), 10% vector searches, 10% batch searches of 4 queries,
 -- 10% upserts of 5 documents, 10% partial updates of 5 documents, 10% scroll pages of 100 ids.
+-- Each request carries X-Request-Id "<kind>-<send time in us>" (the server echoes it), so the end prints
+-- latency percentiles per kind as well as wrk's overall ones.
+local ffi = require("ffi")
+ffi.cdef [[
+typedef struct { long tv_sec; long tv_nsec; } quiver_timespec;
+int clock_gettime(int clk_id, quiver_timespec* tp);
+]]
+local ts = ffi.new("quiver_timespec")
+local function now_us()
+  ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
+  return tonumber(ts.tv_sec) * 1000000 + math.floor(tonumber(ts.tv_nsec) / 1000)
+end
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+lat = {}  -- per kind: latencies in us (read by done() through thread:get)
 local words = {"vitamin", "cancer", "cell", "protein", "gene", "risk", "patients", "mice", "expression", "therapy",
                "infection", "brain", "blood", "dna", "immune", "tumor", "clinical", "mutation", "insulin", "virus"}
 local counter = 0
 math.randomseed(os.time())
-local json = {["Content-Type"] = "application/json"}
+local function headers(kind)
+  return {["Content-Type"] = "application/json", ["X-Request-Id"] = kind .. "-" .. now_us()}
+end
 
 local function vec()
   local t = {}
@@ -34,14 +51,14 @@ request = function()
   counter = counter + 1
   local r = math.random(100)
   if r <= 50 then
-    return wrk.format("POST", "/v1/collections/load/search", json, search_body(r))
+    return wrk.format("POST", "/v1/collections/load/search", headers(r <= 10 and "hybrid" or "text"), search_body(r))
   elseif r <= 60 then
     local body = '{"field": "emb", "vector": ' .. vec() .. ', "limit": 10, "fields": ["title"]}'
-    return wrk.format("POST", "/v1/collections/load/search", json, body)
+    return wrk.format("POST", "/v1/collections/load/search", headers("vector"), body)
   elseif r <= 70 then
     local s = {}
     for i = 1, 4 do s[i] = search_body(math.random(11, 50)) end
-    return wrk.format("POST", "/v1/collections/load/search/batch", json, '{"searches": [' .. table.concat(s, ",") .. ']}')
+    return wrk.format("POST", "/v1/collections/load/search/batch", headers("batch"), '{"searches": [' .. table.concat(s, ",") .. ']}')
   elseif r <= 80 then
     local docs = {}
     for i = 1, 5 do
@@ -49,22 +66,30 @@ request = function()
       docs[i] = '{"id": "doc' .. id .. '", "title": "updated", "text": "' .. words[math.random(#words)] ..
                 ' updated text ' .. counter .. '", "tag": "u", "year": 2024, "emb": ' .. vec() .. '}'
     end
-    return wrk.format("POST", "/v1/collections/load/documents", json, "[" .. table.concat(docs, ",") .. "]")
+    return wrk.format("POST", "/v1/collections/load/documents", headers("upsert"), "[" .. table.concat(docs, ",") .. "]")
   elseif r <= 90 then
     local docs = {}
     for i = 1, 5 do
       docs[i] = '{"id": "doc' .. math.random(0, 99999) .. '", "year": ' .. math.random(1990, 2024) .. ', "tag": "p"}'
     end
-    return wrk.format("PATCH", "/v1/collections/load/documents", json, "[" .. table.concat(docs, ",") .. "]")
+    return wrk.format("PATCH", "/v1/collections/load/documents", headers("patch"), "[" .. table.concat(docs, ",") .. "]")
   else
     local body = '{"limit": 100, "fields": [], "cursor": "doc' .. math.random(0, 99999) .. '"}'
-    return wrk.format("POST", "/v1/collections/load/scroll", json, body)
+    return wrk.format("POST", "/v1/collections/load/scroll", headers("scroll"), body)
   end
 end
 
 local statuses = {}
-response = function(status, headers, body)
+response = function(status, hdrs, body)
   statuses[status] = (statuses[status] or 0) + 1
+  local id = hdrs["X-Request-Id"] or hdrs["x-request-id"]
+  if id then
+    local kind, t0 = string.match(id, "^(%a+)-(%d+)$")
+    if kind then
+      lat[kind] = lat[kind] or {}
+      table.insert(lat[kind], now_us() - tonumber(t0))
+    end
+  end
 end
 
 done = function(summary, latency, requests)
@@ -73,4 +98,22 @@ done = function(summary, latency, requests)
   io.write(string.format("requests %d, errors: connect %d read %d write %d status %d timeout %d\n",
     summary.requests, summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.status,
     summary.errors.timeout))
+  local all = {}
+  for _, t in ipairs(threads) do
+    for kind, v in pairs(t:get("lat") or {}) do
+      all[kind] = all[kind] or {}
+      for _, x in ipairs(v) do table.insert(all[kind], x) end
+    end
+  end
+  local kinds = {}
+  for kind in pairs(all) do table.insert(kinds, kind) end
+  table.sort(kinds)
+  local line = "per kind (p50/p99 ms, n):"
+  for _, kind in ipairs(kinds) do
+    local v = all[kind]
+    table.sort(v)
+    local function pct(p) return v[math.max(1, math.ceil(#v * p / 100))] / 1000 end
+    line = line .. string.format(" %s %.1f/%.1f %d", kind, pct(50), pct(99), #v)
+  end
+  io.write(line .. "\n")
 end
