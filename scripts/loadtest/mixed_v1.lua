@@ -2,7 +2,7 @@
 -- weights and convex fusion, some second pages), 10% vector searches, 10% batch searches of 4 queries,
 -- 10% upserts of 5 documents, 10% partial updates of 5 documents, 10% scroll pages of 100 ids.
 -- Each request carries X-Request-Id "<kind>-<send time in us>" (the server echoes it), so the end prints
--- latency percentiles per kind as well as wrk's overall ones.
+-- latency percentiles per kind as well as wrk's overall ones (LAT_DUMP=FILE also writes every request).
 local ffi = require("ffi")
 ffi.cdef [[
 typedef struct { long tv_sec; long tv_nsec; } quiver_timespec;
@@ -15,7 +15,13 @@ local function now_us()
 end
 local threads = {}
 setup = function(thread) table.insert(threads, thread) end
-lat = {}  -- per kind: latencies in us (read by done() through thread:get)
+-- Per kind: latencies in us, read by done() through thread:get (flat tables: wrk's copy of a table
+-- holding tables crashes).
+local kinds = {"text", "hybrid", "vector", "batch", "upsert", "patch", "scroll"}
+for _, kind in ipairs(kinds) do
+  _G["lat_" .. kind] = {}
+  _G["end_" .. kind] = {}  -- completion times (us, CLOCK_MONOTONIC), for LAT_DUMP
+end
 local words = {"vitamin", "cancer", "cell", "protein", "gene", "risk", "patients", "mice", "expression", "therapy",
                "infection", "brain", "blood", "dna", "immune", "tumor", "clinical", "mutation", "insulin", "virus"}
 local counter = 0
@@ -85,9 +91,12 @@ response = function(status, hdrs, body)
   local id = hdrs["X-Request-Id"] or hdrs["x-request-id"]
   if id then
     local kind, t0 = string.match(id, "^(%a+)-(%d+)$")
-    if kind then
-      lat[kind] = lat[kind] or {}
-      table.insert(lat[kind], now_us() - tonumber(t0))
+    local t = kind and _G["lat_" .. kind]
+    if t then
+      local now = now_us()
+      t[#t + 1] = now - tonumber(t0)
+      local e = _G["end_" .. kind]
+      e[#e + 1] = now
     end
   end
 end
@@ -98,22 +107,27 @@ done = function(summary, latency, requests)
   io.write(string.format("requests %d, errors: connect %d read %d write %d status %d timeout %d\n",
     summary.requests, summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.status,
     summary.errors.timeout))
-  local all = {}
-  for _, t in ipairs(threads) do
-    for kind, v in pairs(t:get("lat") or {}) do
-      all[kind] = all[kind] or {}
-      for _, x in ipairs(v) do table.insert(all[kind], x) end
+  -- LAT_DUMP=FILE: every request as "kind completion_us latency_us" (to see when the tail happens).
+  local dump = os.getenv("LAT_DUMP")
+  local f = dump and io.open(dump, "w")
+  if f then
+    for _, kind in ipairs(kinds) do
+      for _, t in ipairs(threads) do
+        local l, e = t:get("lat_" .. kind) or {}, t:get("end_" .. kind) or {}
+        for i = 1, #l do f:write(kind, " ", e[i], " ", l[i], "\n") end
+      end
     end
+    f:close()
   end
-  local kinds = {}
-  for kind in pairs(all) do table.insert(kinds, kind) end
-  table.sort(kinds)
   local line = "per kind (p50/p99 ms, n):"
   for _, kind in ipairs(kinds) do
-    local v = all[kind]
+    local v = {}
+    for _, t in ipairs(threads) do
+      for _, x in ipairs(t:get("lat_" .. kind) or {}) do v[#v + 1] = x end
+    end
     table.sort(v)
     local function pct(p) return v[math.max(1, math.ceil(#v * p / 100))] / 1000 end
-    line = line .. string.format(" %s %.1f/%.1f %d", kind, pct(50), pct(99), #v)
+    if #v > 0 then line = line .. string.format(" %s %.1f/%.1f %d", kind, pct(50), pct(99), #v) end
   end
   io.write(line .. "\n")
 end
