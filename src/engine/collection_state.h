@@ -91,7 +91,6 @@ struct Snapshot {
     }
 };
 
-/// One write waiting for group commit (see Impl::commit).
 /// A one-shot wake-up word between a group-commit leader and one waiting writer: the writer sleeps in
 /// FUTEX_WAIT until the word leaves 0; the leader stores the new value (release) and issues one
 /// FUTEX_WAKE. With a mutex and condition variable instead, the leader signalled while holding the
@@ -113,6 +112,7 @@ private:
     std::atomic<std::uint32_t> word_{0};
 };
 
+/// One write waiting for group commit (see Impl::commit).
 struct PendingWrite {
     std::string record;               // the encoded WAL record; its first 8 bytes get the sequence number
     std::vector<MemDoc> mem_docs;     // a small upsert: appended to the memtable
@@ -123,9 +123,8 @@ struct PendingWrite {
     std::uint64_t delete_as_of = UINT64_MAX;  // delete by filter: only versions written at or before it
     Status status;
     std::size_t removed = 0;  // deletes: how many existed
-    // The writer's own hand-off (Impl::commit): a leader posts kDone (the write was committed, `status`
-    // is final) or kLead (lead the next group), so a woken writer takes no lock at all.
-    static constexpr std::uint32_t kWaiting = 0;
+    // The writer's own hand-off (Impl::commit; 0 while it waits): a leader posts kDone (the write was
+    // committed, `status` is final) or kLead (lead the next group), so a woken writer takes no lock at all.
     static constexpr std::uint32_t kDone = 1;
     static constexpr std::uint32_t kLead = 2;
     Handoff handoff;

@@ -339,6 +339,22 @@ std::vector<ScoredDoc> window_scan(std::vector<ActiveTerm> terms, std::size_t k,
     std::uint64_t added = 0;
     std::uint64_t skipped = 0;
     std::uint64_t thresholded = 0;
+    // Offers the window's documents of `set` (a bit per position) whose score(position, word) beats the
+    // k-th score, in ascending order, the mask tested only for them.
+    auto offer_set = [&](const std::uint64_t* set, DocIndex start, auto&& score) {
+        float threshold = heap.threshold();
+        for (std::size_t wi = 0; wi < kWords; ++wi) {
+            for (std::uint64_t bits = set[wi]; bits != 0; bits &= bits - 1) {
+                const std::size_t i = wi * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+                const float s = score(i, wi);
+                if (!(s > threshold)) continue;
+                const DocIndex d = start + static_cast<DocIndex>(i);
+                if (!allow(d)) continue;
+                heap.offer(d, s);
+                threshold = heap.threshold();
+            }
+        }
+    };
     for (;;) {
         DocIndex start = kTerminated;
         for (const ActiveTerm& t : terms) start = std::min(start, t.cursor.doc());
@@ -374,11 +390,7 @@ std::vector<ScoredDoc> window_scan(std::vector<ActiveTerm> terms, std::size_t k,
             // need = threshold / slack - others (lowered by 1e-5 of the total for the rounding here).
             const float goal = threshold / slack - bound * 1e-5f;
             for (std::size_t ti = 0; ti < n; ++ti) {
-                float others = 0.0f;
-                for (std::size_t tj = 0; tj < n; ++tj) {
-                    if (tj != ti) others += bounds[tj];
-                }
-                needs[ti] = goal - others;
+                needs[ti] = goal - (bound - bounds[ti]);  // the other lists' bounds
                 if (needs[ti] > 0.0f) threshold_path = true;
             }
         }
@@ -397,20 +409,12 @@ std::vector<ScoredDoc> window_scan(std::vector<ActiveTerm> terms, std::size_t k,
                     added += count;
                 });
             }
-            // Only the accumulators a posting touched are read (and reset), in ascending order.
-            float threshold = heap.threshold();
-            for (std::size_t wi = 0; wi < kWords; ++wi) {
-                for (std::uint64_t bits = touched[wi]; bits != 0; bits &= bits - 1) {
-                    const std::size_t i = wi * 64 + static_cast<std::size_t>(std::countr_zero(bits));
-                    const float s = a[i];
-                    a[i] = 0.0f;
-                    if (!(s > threshold)) continue;
-                    const DocIndex d = start + static_cast<DocIndex>(i);
-                    if (!allow(d)) continue;
-                    heap.offer(d, s);
-                    threshold = heap.threshold();
-                }
-            }
+            // Only the accumulators a posting touched are read (and reset).
+            offer_set(touched, start, [&](std::size_t i, std::size_t) {
+                const float s = a[i];
+                a[i] = 0.0f;
+                return s;
+            });
             continue;
         }
         // The threshold path. Required lists first: candidates = documents passing all of them.
@@ -457,24 +461,17 @@ std::vector<ScoredDoc> window_scan(std::vector<ActiveTerm> terms, std::size_t k,
                     added += count;
                 });
             }
-            float threshold = heap.threshold();
-            for (std::size_t wi = 0; wi < kWords; ++wi) {
-                for (std::uint64_t bits = candidates[wi]; bits != 0; bits &= bits - 1) {
-                    const std::size_t i = wi * 64 + static_cast<std::size_t>(std::countr_zero(bits));
-                    const DocIndex d = start + static_cast<DocIndex>(i);
-                    float s = 0.0f;
-                    for (std::size_t ti = 0; ti < n; ++ti) {
-                        // A candidate holds a posting of every required list.
-                        if (needs[ti] > 0.0f || ((present[ti * kWords + wi] >> (i & 63u)) & 1u) != 0) {
-                            s += contrib(terms[ti].query_weight, d, weights[ti * span + i]);
-                        }
+            offer_set(candidates, start, [&](std::size_t i, std::size_t wi) {
+                const DocIndex d = start + static_cast<DocIndex>(i);
+                float s = 0.0f;
+                for (std::size_t ti = 0; ti < n; ++ti) {
+                    // A candidate holds a posting of every required list.
+                    if (needs[ti] > 0.0f || ((present[ti * kWords + wi] >> (i & 63u)) & 1u) != 0) {
+                        s += contrib(terms[ti].query_weight, d, weights[ti * span + i]);
                     }
-                    if (!(s > threshold)) continue;
-                    if (!allow(d)) continue;
-                    heap.offer(d, s);
-                    threshold = heap.threshold();
                 }
-            }
+                return s;
+            });
             for (std::size_t ti = 0; ti < n; ++ti) {
                 if (!(needs[ti] > 0.0f)) std::fill_n(present.data() + ti * kWords, kWords, std::uint64_t{0});
             }

@@ -42,6 +42,20 @@ Schema text_schema() {
     return s;
 }
 
+// text_schema() plus a stored `title` and a text field `both` indexing title and body.
+Schema two_source_schema() {
+    Schema s = text_schema();
+    FieldSpec title;
+    title.name = "title";
+    title.indexed = false;
+    FieldSpec both;
+    both.name = "both";
+    both.sources = {"title", "body"};
+    s.fields.push_back(title);
+    s.fields.push_back(both);
+    return s;
+}
+
 const char* kWords[] = {"river", "stone", "light", "north", "paper", "glass", "storm", "field", "music", "clock",
                         "bread", "metal", "cloud", "sugar", "green", "ocean", "train", "honey", "smoke", "tiger"};
 
@@ -361,15 +375,7 @@ TEST(CorpusStats, DeleteFileFormats) {
 // The two ways of counting deleted documents' statistics (re-analysis of the stored text, one pass
 // over the postings) agree with each other and with the difference of two indexes.
 TEST(CorpusStats, DeadStatisticsByAnalysisAndByPostingsAgree) {
-    Schema schema = text_schema();
-    FieldSpec title;
-    title.name = "title";
-    title.indexed = false;
-    FieldSpec both;
-    both.name = "both";
-    both.sources = {"title", "body"};
-    schema.fields.push_back(title);
-    schema.fields.push_back(both);
+    Schema schema = two_source_schema();
     std::mt19937 rng(9);
     std::vector<Document> docs;
     for (std::size_t i = 0; i < 400; ++i) {
@@ -420,13 +426,7 @@ TEST(CorpusStats, DeadStatisticsByAnalysisAndByPostingsAgree) {
 // a plain, a two-source and a chunked field (chunk entries), terms asked before and new ones, and a
 // term the segment lacks.
 TEST(CorpusStats, DeadStatsAcrossDeleteVersionsEqualReanalysis) {
-    Schema schema = text_schema();
-    FieldSpec title;
-    title.name = "title";
-    title.indexed = false;
-    FieldSpec both;
-    both.name = "both";
-    both.sources = {"title", "body"};
+    Schema schema = two_source_schema();
     FieldSpec chunks;
     chunks.name = "chunks";
     chunks.sources = {"title", "body"};
@@ -434,8 +434,6 @@ TEST(CorpusStats, DeadStatsAcrossDeleteVersionsEqualReanalysis) {
     spec.size = 5;
     spec.overlap = 1;
     chunks.chunking = spec;
-    schema.fields.push_back(title);
-    schema.fields.push_back(both);
     schema.fields.push_back(chunks);
     std::mt19937 rng(17);
     std::vector<Document> docs;

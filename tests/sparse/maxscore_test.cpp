@@ -112,6 +112,20 @@ std::vector<ScoredDoc> allowed_prefix(const std::vector<ScoredDoc>& all, const A
     return out;
 }
 
+// What a search with score floor `floor` returns: the best k of `allowed` (best first) at or above it.
+std::vector<ScoredDoc> at_or_above(const std::vector<ScoredDoc>& allowed, float floor, std::size_t k) {
+    std::vector<ScoredDoc> out;
+    for (const auto& d : allowed) {
+        if (d.score >= floor && out.size() < k) out.push_back(d);
+    }
+    return out;
+}
+
+// The score at `rank` of `allowed` as a floor: none (0) for rank 0 or past its end.
+float floor_at(const std::vector<ScoredDoc>& allowed, std::size_t rank) {
+    return rank == 0 || rank >= allowed.size() ? 0.0f : allowed[rank].score;
+}
+
 TEST(MaxScore, AllowedDocsAreSkippedInsideTheWalk) {
     const std::uint32_t n = 6000;
     PostingStore store = random_store(WeightType::kFrequency, n, 120, 5);
@@ -246,10 +260,7 @@ TEST(MaxScore, MinScoreKeepsTheBestKAtOrAboveIt) {
                 if (rank >= allowed.size()) continue;
                 const float floor = allowed[rank].score;
                 for (std::size_t k : {1u, 10u, 40u}) {
-                    std::vector<ScoredDoc> want;
-                    for (const auto& d : allowed) {
-                        if (d.score >= floor && want.size() < k) want.push_back(d);
-                    }
+                    const std::vector<ScoredDoc> want = at_or_above(allowed, floor, k);
                     if (want.size() < k && want.size() > rank + 1) ++tie_cases;  // ties below the rank kept
                     const AllowedDocs* mask = c.allowed.restricts() ? &c.allowed : nullptr;
                     const auto got = search_top_k(store, query, k, DotProductScorer{}, nullptr, mask,
@@ -358,11 +369,8 @@ TEST(MaxScore, WindowScanEqualsExhaustiveExactly) {
                 const auto allowed = allowed_prefix(all, mask, n);
                 for (std::size_t k : {1u, 10u, 100u}) {
                     for (std::size_t floor_rank : {std::size_t{0}, std::size_t{5}, std::size_t{30}}) {
-                        const float floor = floor_rank == 0 || floor_rank >= allowed.size() ? 0.0f : allowed[floor_rank].score;
-                        std::vector<ScoredDoc> want;
-                        for (const auto& d : allowed) {
-                            if (d.score >= floor && want.size() < k) want.push_back(d);
-                        }
+                        const float floor = floor_at(allowed, floor_rank);
+                        const std::vector<ScoredDoc> want = at_or_above(allowed, floor, k);
                         TopKStats stats;
                         const auto got = search_top_k(*st, query, k, scorer, &stats, mask.restricts() ? &mask : nullptr,
                                                       scan, floor);
@@ -445,11 +453,8 @@ void check_threshold_path(std::uint32_t n, std::uint64_t seed) {
                 const auto allowed = allowed_prefix(all, mask, n);
                 for (std::size_t k : {1u, 10u, 21u, 101u, 300u}) {
                     for (std::size_t floor_rank : {std::size_t{0}, std::size_t{3}, std::size_t{150}}) {
-                        const float floor = floor_rank == 0 || floor_rank >= allowed.size() ? 0.0f : allowed[floor_rank].score;
-                        std::vector<ScoredDoc> want;
-                        for (const auto& d : allowed) {
-                            if (d.score >= floor && want.size() < k) want.push_back(d);
-                        }
+                        const float floor = floor_at(allowed, floor_rank);
+                        const std::vector<ScoredDoc> want = at_or_above(allowed, floor, k);
                         TopKStats stats;
                         const auto got = search_top_k(*st, query, k, scorer, &stats, mask.restricts() ? &mask : nullptr,
                                                       scan, floor);
@@ -544,11 +549,8 @@ TEST(MaxScore, EveryRegimeScoresBitIdenticallyToExhaustive) {
                 params.window_min_density = 0.0;
                 for (std::size_t k : {1u, 5u, 40u, 1200u}) {
                     for (std::size_t floor_rank : {std::size_t{0}, std::size_t{7}}) {
-                        const float floor = floor_rank == 0 || floor_rank >= allowed.size() ? 0.0f : allowed[floor_rank].score;
-                        std::vector<ScoredDoc> want;
-                        for (const auto& d : allowed) {
-                            if (d.score >= floor && want.size() < k) want.push_back(d);
-                        }
+                        const float floor = floor_at(allowed, floor_rank);
+                        const std::vector<ScoredDoc> want = at_or_above(allowed, floor, k);
                         const AllowedDocs* mask = c.allowed.restricts() ? &c.allowed : nullptr;
                         const auto got = search_top_k(*st, query, k, scorer, nullptr, mask, params, floor);
                         ASSERT_EQ(got.size(), want.size()) << "query " << q << " k " << k;
