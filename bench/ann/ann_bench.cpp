@@ -1,8 +1,10 @@
 // quiver bench ann: dense ANN, quiver against hnswlib and FAISS on the same data and parameters.
 //
 // Every engine is built with the same M / ef_construction / threads, then the ef sweep runs with the
-// engines interleaved (ef-major order), each point timed best-of --repeat, single-threaded search,
-// one query per call (as ann-benchmarks does). Also times batched exact search: quiver FlatIndex
+// engines interleaved (ef-major order), single-threaded search, one query per call (as ann-benchmarks
+// does). Each point is timed best-of --repeat in two cache states: cold (the CPU caches evicted just
+// before the pass) and warm (the pass right after a pass of the same engine and parameters, as a
+// server answering a stream of queries runs). Also times batched exact search: quiver FlatIndex
 // against FAISS IndexFlatIP / IndexFlatL2 over all queries at once.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -16,6 +18,8 @@
 #include <set>
 #include "quiver/core/thread_pool.h"
 #include <sstream>
+
+#include <unistd.h>
 
 #include <cblas.h>
 
@@ -79,8 +83,31 @@ struct Point {
     std::uint64_t seed;
     std::size_t ef;
     std::size_t rescore;  // kNoRescore, index::SearchParams::kRescoreDefault (auto) or a depth
-    double recall, qps;
-    double cpu_qps;  // queries per CPU-second of the search thread (robust to other processes)
+    double recall, qps;  // qps: warm passes
+    double cpu_qps;      // queries per CPU-second of the search thread (warm; robust to other processes)
+    double qps_cold;     // passes that start with the CPU caches evicted
+};
+
+/// Evicts the CPU caches' data before a cold pass: reads a buffer of twice the last-level cache (one
+/// load per line; reads only, so no dirty lines are written back during the timed pass that follows).
+class CacheEvictor {
+public:
+    CacheEvictor() {
+        long llc = ::sysconf(_SC_LEVEL3_CACHE_SIZE);
+        if (llc <= 0) llc = ::sysconf(_SC_LEVEL2_CACHE_SIZE);
+        if (llc <= 0) llc = 32L << 20;
+        buf_.assign(2 * static_cast<std::size_t>(llc), 1);
+    }
+    void evict() {
+        unsigned sum = 0;
+        for (std::size_t i = 0; i < buf_.size(); i += 64) sum += buf_[i];
+        sink_ = sum;
+    }
+    std::size_t bytes() const noexcept { return buf_.size(); }
+
+private:
+    std::vector<unsigned char> buf_;
+    volatile unsigned sink_ = 0;
 };
 
 std::vector<std::size_t> parse_list(const std::string& s) {
@@ -432,7 +459,10 @@ int run_ann(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--seeds", o.seeds, "Build seeds per engine (the median is reported)")->capture_default_str();
     app.add_option("--ef", o.ef_list, "Comma list of ef values to sweep")->capture_default_str();
-    app.add_option("--repeat", o.repeat, "Timed runs per point; the best is kept")->capture_default_str();
+    app.add_option("--repeat", o.repeat,
+                   "Timed runs per point, each a cold pass (CPU caches evicted first) then a warm one (right "
+                   "after it); the best of each is kept")
+        ->capture_default_str();
     app.add_option("--max-queries", o.max_queries, "Use at most this many queries (0 = all)");
     app.add_option("--max-base", o.max_base, "Use only the first N base vectors (0 = all; truth is then recomputed)");
     app.add_option("--target-recall", o.target, "Recall the summary compares at")->capture_default_str();
@@ -528,6 +558,7 @@ int run_ann(int argc, char** argv) {
     }
     if (depths.empty()) depths.push_back(index::SearchParams::kRescoreDefault);
     const std::size_t seed_runs = o.flat_only ? 0 : o.seeds;
+    CacheEvictor evictor;
     for (std::size_t si = 0; si < seed_runs; ++si) {
         const std::uint64_t seed = 100 + si;
         // quiver first, then the peers: any warm-up or allocator advantage goes to the peers.
@@ -555,8 +586,10 @@ int run_ann(int argc, char** argv) {
         omp_set_num_threads(1);
 #endif
         // Whole passes over the query set. Repeats are interleaved across engines (rep-major), so a
-        // burst of load from elsewhere hits every engine alike; each keeps its best wall time and its
-        // best thread-CPU time.
+        // burst of load from elsewhere hits every engine alike. Each repeat of a run is a cold pass
+        // (the CPU caches evicted just before) then a warm pass (right after it: what the engine's
+        // own working set leaves in the caches); each keeps its best wall time per state, and the
+        // warm passes' best thread-CPU time.
         // One run per engine and re-score depth (engines without one: a single run).
         struct Run {
             std::size_t engine;
@@ -572,25 +605,32 @@ int run_ann(int argc, char** argv) {
         }
         ProgressBar sweep(fmt::format("ef sweep, seed {}", seed), efs.size() * o.repeat * runs.size(), "passes");
         for (std::size_t ef : efs) {
-            std::vector<double> best(runs.size(), 1e30), best_cpu(runs.size(), 1e30);
+            std::vector<double> best(runs.size(), 1e30), best_cpu(runs.size(), 1e30), best_cold(runs.size(), 1e30);
             std::vector<double> recall(runs.size(), 0.0);
             for (std::size_t rep = 0; rep < o.repeat; ++rep) {
                 for (std::size_t r = 0; r < runs.size(); ++r) {
                     Engine& eng = engines[runs[r].engine];
                     eng.set_ef(ef);
                     if (eng.set_rescore) eng.set_rescore(runs[r].rescore);
+                    evictor.evict();
+                    {
+                        Stopwatch sw;
+                        for (std::size_t q = 0; q < nq; ++q) eng.search(Q.row_ptr(q), got.data() + q * k);
+                        best_cold[r] = std::min(best_cold[r], sw.seconds());
+                    }
+                    if (rep == 0) recall[r] = recall_of(got, truth, nq, k);
                     const double cpu0 = thread_cpu_seconds();
                     Stopwatch sw;
                     for (std::size_t q = 0; q < nq; ++q) eng.search(Q.row_ptr(q), got.data() + q * k);
                     best[r] = std::min(best[r], sw.seconds());
                     best_cpu[r] = std::min(best_cpu[r], thread_cpu_seconds() - cpu0);
-                    if (rep == 0) recall[r] = recall_of(got, truth, nq, k);
                     sweep.add(1);
                 }
             }
             for (std::size_t r = 0; r < runs.size(); ++r) {
                 points.push_back({engines[runs[r].engine].name, seed, ef, runs[r].rescore, recall[r],
-                                  static_cast<double>(nq) / best[r], static_cast<double>(nq) / best_cpu[r]});
+                                  static_cast<double>(nq) / best[r], static_cast<double>(nq) / best_cpu[r],
+                                  static_cast<double>(nq) / best_cold[r]});
             }
         }
         sweep.finish();
@@ -607,11 +647,11 @@ int run_ann(int argc, char** argv) {
     // then the median over seeds.
     std::vector<std::vector<std::string>> rows;
     json::Value summary = json::Value::array();
-    std::map<std::string, double> median_qps;
+    std::map<std::string, double> median_qps, median_cold;
     for (const auto& name : names) {
         const auto& bs = builds[name];
         if (bs.empty()) continue;
-        std::vector<double> qps_at, cpu_qps_at, build_s, build_cpu_s, mem;
+        std::vector<double> qps_at, cpu_qps_at, cold_at, build_s, build_cpu_s, mem;
         for (const Engine& e : bs) {
             build_s.push_back(e.build_seconds);
             build_cpu_s.push_back(e.build_cpu_seconds);
@@ -619,29 +659,36 @@ int run_ann(int argc, char** argv) {
                           static_cast<double>(e.vectors));
         }
         for (std::size_t si = 0; si < o.seeds; ++si) {
-            std::vector<std::pair<double, double>> pts, cpts;
+            std::vector<std::pair<double, double>> pts, cpts, colds;
             for (const auto& p : points) {
                 if (p.engine == name && p.seed == 100 + si) {
                     pts.emplace_back(p.recall, p.qps);
                     cpts.emplace_back(p.recall, p.cpu_qps);
+                    colds.emplace_back(p.recall, p.qps_cold);
                 }
             }
             if (pts.empty()) continue;
             qps_at.push_back(qps_at_recall(pts, o.target));
             cpu_qps_at.push_back(qps_at_recall(cpts, o.target));
+            cold_at.push_back(qps_at_recall(colds, o.target));
         }
-        const double q = median(qps_at), cq = median(cpu_qps_at);
+        const double q = median(qps_at), cq = median(cpu_qps_at), qc = median(cold_at);
         median_qps[name] = q;
-        rows.push_back({name, q > 0 ? fmt::format("{:.0f}", q) : "not reached", cq > 0 ? fmt::format("{:.0f}", cq) : "-",
+        median_cold[name] = qc;
+        rows.push_back({name, q > 0 ? fmt::format("{:.0f}", q) : "not reached", qc > 0 ? fmt::format("{:.0f}", qc) : "not reached",
+                        cq > 0 ? fmt::format("{:.0f}", cq) : "-",
                         fmt::format("{:.0f}", median(mem)), fmt::format("{:.2f}", median(build_s)),
                         fmt::format("{:.2f}", median(build_cpu_s)), fmt::format("{}", qps_at.size())});
         json::Value v = json::Value::object();
         v.set("engine", json::Value::string(name));
         v.set("qps_at_target", json::Value::number(q));
         v.set("cpu_qps_at_target", json::Value::number(cq));
-        json::Value per_seed = json::Value::array();
+        v.set("cold_qps_at_target", json::Value::number(qc));
+        json::Value per_seed = json::Value::array(), cold_per_seed = json::Value::array();
         for (double x : qps_at) per_seed.as_array().push_back(json::Value::number(x));
+        for (double x : cold_at) cold_per_seed.as_array().push_back(json::Value::number(x));
         v.set("qps_at_target_per_seed", std::move(per_seed));
+        v.set("cold_qps_at_target_per_seed", std::move(cold_per_seed));
         v.set("bytes_per_vector", json::Value::number(median(mem)));
         v.set("build_seconds", json::Value::number(median(build_s)));
         v.set("build_cpu_seconds", json::Value::number(median(build_cpu_s)));
@@ -650,19 +697,25 @@ int run_ann(int argc, char** argv) {
     if (!o.flat_only) {
         std::printf("\nQPS at recall@%zu = %.2f, interpolated on each engine's recall/QPS Pareto frontier "
                     "(%zu ef values; quiver on codes: each with re-score depths %s), median of %zu build seeds; single-thread search, whole passes over %zu "
-                    "queries; builds on %zu threads (OpenMP and OpenBLAS pinned to %zu). Debian's FAISS is a "
+                    "queries, best of %zu per cache state: warm (right after a pass of the same engine and parameters) and cold (after "
+                    "reading %zu MiB to evict the CPU caches); builds on %zu threads (OpenMP and OpenBLAS pinned to %zu). Debian's FAISS is a "
                     "generic build (no -march=native; OpenBLAS core type %s); hnswlib is compiled -O3 -march=native as its users build "
                     "it. bytes/vector: the engine's own accounting when it has one, else RSS growth over the build.\n%s",
-                    k, o.target, efs.size(), o.rescore.c_str(), o.seeds, nq, o.threads, o.threads, openblas_coretype(),
-                    text_table({"engine", "QPS @ target", "QPS per CPU-s", "bytes/vector", "build s", "build CPU s",
-                                "seeds"},
+                    k, o.target, efs.size(), o.rescore.c_str(), o.seeds, nq, o.repeat, evictor.bytes() >> 20, o.threads,
+                    o.threads, openblas_coretype(),
+                    text_table({"engine", "QPS @ target warm", "cold", "QPS per CPU-s warm", "bytes/vector", "build s",
+                                "build CPU s", "seeds"},
                                rows)
                         .c_str());
         for (const auto& name : names) {
             if (name.rfind("quiver", 0) != 0 || median_qps[name] <= 0) continue;
             for (const auto& other : names) {
                 if (other == name || median_qps[other] <= 0) continue;
-                std::printf("  %s / %s: %.2fx\n", name.c_str(), other.c_str(), median_qps[name] / median_qps[other]);
+                std::printf("  %s / %s: %.2fx warm", name.c_str(), other.c_str(), median_qps[name] / median_qps[other]);
+                if (median_cold[name] > 0 && median_cold[other] > 0) {
+                    std::printf(", %.2fx cold", median_cold[name] / median_cold[other]);
+                }
+                std::printf("\n");
             }
         }
     }
@@ -722,6 +775,7 @@ int run_ann(int argc, char** argv) {
             v.set("recall", json::Value::number(p.recall));
             v.set("qps", json::Value::number(p.qps));
             v.set("cpu_qps", json::Value::number(p.cpu_qps));
+            v.set("qps_cold", json::Value::number(p.qps_cold));
             pts.as_array().push_back(std::move(v));
         }
         root.set("points", std::move(pts));

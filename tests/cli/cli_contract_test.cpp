@@ -2,6 +2,7 @@
 // that survive encode -> build -> search, duplicate ids refused, truth files checked before any
 // result is printed, TREC runs, eval's warnings, progress lines when stderr is not a terminal.
 // Every case runs the quiver binary as a subprocess, with stdout and stderr captured apart.
+#include <fstream>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -425,12 +426,31 @@ TEST_F(CliContract, ProgressLinesWhenStderrIsNotATerminal) {
     if (run("bench ann --help").code == 0) {
         auto bench = run("bench ann --base " + f("base.fvecs") + " --queries " + f("base.fvecs") +
                              " --max-queries 50 --metric l2 --peers none --codecs none --seeds 1 --ef 10,20"
-                             " --repeat 2 --no-flat",
+                             " --repeat 2 --no-flat --json " + f("bench.json"),
                          "QUIVER_PROGRESS_INTERVAL=0");
         ASSERT_EQ(bench.code, 0) << bench.err;
         EXPECT_NE(bench.err.find("quiver-hnsw build: 3000/3000 vectors"), std::string::npos) << bench.err;
         EXPECT_NE(bench.err.find("ef sweep, seed 100: 1/4 passes"), std::string::npos) << bench.err;
         EXPECT_NE(bench.err.find("ef sweep, seed 100: 4/4 passes (100.0%)"), std::string::npos) << bench.err;
+        // Both cache states are timed and reported: a warm and a cold QPS for every point.
+        EXPECT_NE(bench.out.find("QPS @ target warm    cold"), std::string::npos) << bench.out;
+        std::ifstream in(f("bench.json"));
+        const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        auto j = json::parse(text);
+        ASSERT_TRUE(j.ok()) << text.substr(0, 400);
+        const json::Value* points = j->find("points");
+        ASSERT_TRUE(points != nullptr && points->is_array());
+        ASSERT_EQ(points->as_array().size(), 2u);
+        for (const auto& p : points->as_array()) {
+            ASSERT_TRUE(p.find("qps") != nullptr && p.find("qps_cold") != nullptr);
+            EXPECT_GT(p.find("qps")->as_number(), 0.0);
+            EXPECT_GT(p.find("qps_cold")->as_number(), 0.0);
+        }
+        const json::Value* summary = j->find("summary");
+        ASSERT_TRUE(summary != nullptr && summary->is_array() && !summary->as_array().empty());
+        const json::Value* cold = summary->as_array()[0].find("cold_qps_at_target_per_seed");
+        ASSERT_TRUE(cold != nullptr && cold->is_array());
+        EXPECT_EQ(cold->as_array().size(), 1u);
     }
 }
 
