@@ -636,8 +636,13 @@ FilterWalk choose_filter_walk(const FilterWalkParams& params, bool has_filter, s
         return params.force;
     }
     const double m = static_cast<double>(matches);
+    const double n = static_cast<double>(num_docs);
     if (m * static_cast<double>(terms) <= params.bitmap_max_ratio * static_cast<double>(postings)) return FilterWalk::kBitmap;
-    if (m >= params.mask_min_selectivity * static_cast<double>(num_docs)) return FilterWalk::kMask;
+    // A query the mask walk scores with the window scan (as dispatch_allow decides) keeps it down to a
+    // lower share: the bulk scan costs about the same whatever the filter keeps.
+    const bool window = terms <= params.window_max_terms && static_cast<double>(postings) >= params.window_min_density * n;
+    const double mask_from = window ? params.window_mask_min_selectivity : params.mask_min_selectivity;
+    if (m >= mask_from * n) return FilterWalk::kMask;
     return FilterWalk::kSeek;
 }
 

@@ -158,15 +158,24 @@ TEST(FilterWalk, EveryRegimeEqualsFilteredBruteForce) {
 }
 
 TEST(FilterWalk, ChoiceAtTheBoundaries) {
-    const FilterWalkParams p;  // mask from 50% selectivity; bitmap when m * t <= 0.25 * postings
+    // Mask from 10% selectivity (3% for a query the window scan takes: at most 4 lists holding at
+    // least 10% of the documents); bitmap when m * t <= 0.25 * postings.
+    const FilterWalkParams p;
     EXPECT_EQ(choose_filter_walk(p, false, 10, 1000, 2, 50), FilterWalk::kMask);  // deletes only
     // Bitmap-driven: 250 members x 2 terms = 500 <= 0.25 x 2000 postings; one more member is not.
     EXPECT_EQ(choose_filter_walk(p, true, 250, 100000, 2, 2000), FilterWalk::kBitmap);
     EXPECT_EQ(choose_filter_walk(p, true, 251, 100000, 2, 2000), FilterWalk::kSeek);
     EXPECT_EQ(choose_filter_walk(p, true, 0, 100000, 2, 2000), FilterWalk::kBitmap);  // empty filter
-    // Mask from exactly half the documents.
-    EXPECT_EQ(choose_filter_walk(p, true, 50000, 100000, 3, 1000), FilterWalk::kMask);
-    EXPECT_EQ(choose_filter_walk(p, true, 49999, 100000, 3, 1000), FilterWalk::kSeek);
+    // Mask from exactly 10% of the documents for a MaxScore query: sparse lists, or more than 4.
+    EXPECT_EQ(choose_filter_walk(p, true, 10000, 100000, 3, 1000), FilterWalk::kMask);
+    EXPECT_EQ(choose_filter_walk(p, true, 9999, 100000, 3, 1000), FilterWalk::kSeek);
+    EXPECT_EQ(choose_filter_walk(p, true, 10000, 100000, 5, 40000), FilterWalk::kMask);
+    EXPECT_EQ(choose_filter_walk(p, true, 9999, 100000, 5, 40000), FilterWalk::kSeek);
+    // From exactly 3% for a window-scan query (4 lists, 10,000 postings = 10% of the documents).
+    EXPECT_EQ(choose_filter_walk(p, true, 3000, 100000, 4, 10000), FilterWalk::kMask);
+    EXPECT_EQ(choose_filter_walk(p, true, 2999, 100000, 4, 10000), FilterWalk::kSeek);
+    EXPECT_EQ(choose_filter_walk(p, true, 2999, 100000, 4, 9999), FilterWalk::kSeek);  // not dense: 10%
+    EXPECT_EQ(choose_filter_walk(p, true, 3000, 100000, 4, 9999), FilterWalk::kSeek);
     // The bitmap test comes first: a cheap matching set wins even when it is a large share.
     EXPECT_EQ(choose_filter_walk(p, true, 60, 100, 1, 240), FilterWalk::kBitmap);
     FilterWalkParams forced = p;
@@ -176,9 +185,10 @@ TEST(FilterWalk, ChoiceAtTheBoundaries) {
         EXPECT_EQ(choose_filter_walk(forced, false, 1, 100000, 1, 100000), FilterWalk::kMask);
     }
 
-    // The same decisions inside search_top_k: term 0 is in docs 0..999 of 4000 (doc_freq 1000).
+    // The same decisions inside search_top_k: term 0 is in docs 0..999 of 20,000 (doc_freq 1000: 5%,
+    // too sparse for the window scan).
     PostingsBuilder b(WeightType::kFloat32);
-    b.set_num_docs(4000);
+    b.set_num_docs(20000);
     for (DocIndex d = 0; d < 1000; ++d) b.add(0, d, 1.0f + static_cast<float>(d % 13));
     auto built = b.build();
     ASSERT_TRUE(built.ok());
@@ -199,6 +209,25 @@ TEST(FilterWalk, ChoiceAtTheBoundaries) {
     TopKStats none;
     search_top_k(store, query, 10, DotProductScorer{}, &none);
     EXPECT_EQ(none.walk, FilterWalk::kNone);
+
+    // The same list in 4,000 documents (25%: the window scan's): the mask from 3% (120 members), so
+    // past the bitmap's 250 members straight to the mask.
+    PostingsBuilder b2(WeightType::kFloat32);
+    b2.set_num_docs(4000);
+    for (DocIndex d = 0; d < 1000; ++d) b2.add(0, d, 1.0f + static_cast<float>(d % 13));
+    auto built2 = b2.build();
+    ASSERT_TRUE(built2.ok());
+    const PostingStore dense_store = std::move(built2).value();
+    auto dense_walk_for = [&](std::uint32_t members) {
+        const Bitmap f = Bitmap::range(0, members);
+        const AllowedDocs allowed{nullptr, &f};
+        TopKStats stats;
+        const auto got = search_top_k(dense_store, query, 10, DotProductScorer{}, &stats, &allowed);
+        EXPECT_TRUE(same(got, search_exhaustive(dense_store, query, 10, DotProductScorer{}, &allowed))) << members;
+        return stats.walk;
+    };
+    EXPECT_EQ(dense_walk_for(250), FilterWalk::kBitmap);
+    EXPECT_EQ(dense_walk_for(251), FilterWalk::kMask);
 }
 
 TEST(FilterWalk, BitmapWalkCostFollowsTheFilterNotTheLists) {

@@ -23,7 +23,8 @@
 ///     each member of F (cursor order) seeks the term cursors to it, after a block-max check that
 ///     reads only block bounds: when the blocks holding the member cannot beat the k-th score, F is
 ///     seeked past the nearest block end. Cost O(m * t) seeks, independent of the lists' lengths.
-///   - kSeek (selective, m / n < mask_min_selectivity): MaxScore as above, but a candidate outside F
+///   - kSeek (selective, m / n < mask_min_selectivity, or window_mask_min_selectivity for a query the
+///     mask walk would score with the window scan): MaxScore as above, but a candidate outside F
 ///     moves the essential cursors straight to F's next member >= candidate (`Bitmap::Cursor::seek`):
 ///     postings between filter members are skipped without being visited.
 ///   - kMask (permissive): MaxScore testing F per candidate (a failing candidate costs one `next`).
@@ -98,8 +99,14 @@ const char* to_string(FilterWalk w) noexcept;
 /// a forced kSeek or kBitmap without a filter bitmap runs kMask.
 struct FilterWalkParams {
     FilterWalk force = FilterWalk::kAuto;
-    /// kMask when the filter keeps at least this share of the store's documents.
-    double mask_min_selectivity = 0.5;
+    /// kMask when the filter keeps at least this share of the store's documents. Measured
+    /// (`bench/micro/filter_walk_micro.cpp`, 100k load-test documents, random filters): five-word
+    /// queries (MaxScore) cross over near 10%; below, kSeek skips the postings between members.
+    double mask_min_selectivity = 0.1;
+    /// The same for a query the mask walk scores with the window scan (see window_*): from 3%. Two-word
+    /// queries measured 2.1x faster with the mask at 5% and 6-8x at 20-50% (kSeek's cost grows with
+    /// the members it seeks through; the window scan's barely moves); kSeek or kBitmap won at 2%.
+    double window_mask_min_selectivity = 0.03;
     /// kBitmap when (filter members) x (query terms) <= this x (query lists' summed document frequency).
     double bitmap_max_ratio = 0.25;
     /// Unfiltered and kMask walks of short dense queries use the bulk window scan instead of MaxScore:
