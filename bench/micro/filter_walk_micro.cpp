@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
     std::printf("%u docs, %.0f%% deleted, %s queries; us per query (CPU, best of %d), k = 11\n", n,
                 100 * dead_fraction, kind.c_str(), repeat);
     std::printf("%-11s %9s %9s %9s %9s  %s\n", "selectivity", "mask", "seek", "bitmap", "auto", "auto picks, mismatches");
-    for (const double sel : {0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7}) {
+    for (const double sel : {0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7}) {
         Bitmap filter;
         for (std::uint32_t d = 0; d < n; ++d) {
             if (u(rng) < sel) filter.add(d);
@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
                 bad += same ? 0 : 1;
             }
         }
-        std::printf("%-11.2f %9.1f %9.1f %9.1f %9.1f  %s, %zu\n", sel, us[0], us[1], us[2], us[3], to_string(picked), bad);
+        std::printf("%-11.3f %9.1f %9.1f %9.1f %9.1f  %s, %zu\n", sel, us[0], us[1], us[2], us[3], to_string(picked), bad);
     }
     return 0;
 }

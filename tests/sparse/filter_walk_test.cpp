@@ -158,7 +158,7 @@ TEST(FilterWalk, EveryRegimeEqualsFilteredBruteForce) {
 }
 
 TEST(FilterWalk, ChoiceAtTheBoundaries) {
-    // Mask from 10% selectivity (3% for a query the window scan takes: at most 4 lists holding at
+    // Mask from 15% selectivity (7% for a query the window scan takes: at most 4 lists holding at
     // least 10% of the documents); bitmap when m * t <= 0.25 * postings.
     const FilterWalkParams p;
     EXPECT_EQ(choose_filter_walk(p, false, 10, 1000, 2, 50), FilterWalk::kMask);  // deletes only
@@ -166,16 +166,17 @@ TEST(FilterWalk, ChoiceAtTheBoundaries) {
     EXPECT_EQ(choose_filter_walk(p, true, 250, 100000, 2, 2000), FilterWalk::kBitmap);
     EXPECT_EQ(choose_filter_walk(p, true, 251, 100000, 2, 2000), FilterWalk::kSeek);
     EXPECT_EQ(choose_filter_walk(p, true, 0, 100000, 2, 2000), FilterWalk::kBitmap);  // empty filter
-    // Mask from exactly 10% of the documents for a MaxScore query: sparse lists, or more than 4.
-    EXPECT_EQ(choose_filter_walk(p, true, 10000, 100000, 3, 1000), FilterWalk::kMask);
-    EXPECT_EQ(choose_filter_walk(p, true, 9999, 100000, 3, 1000), FilterWalk::kSeek);
-    EXPECT_EQ(choose_filter_walk(p, true, 10000, 100000, 5, 40000), FilterWalk::kMask);
-    EXPECT_EQ(choose_filter_walk(p, true, 9999, 100000, 5, 40000), FilterWalk::kSeek);
-    // From exactly 3% for a window-scan query (4 lists, 10,000 postings = 10% of the documents).
-    EXPECT_EQ(choose_filter_walk(p, true, 3000, 100000, 4, 10000), FilterWalk::kMask);
-    EXPECT_EQ(choose_filter_walk(p, true, 2999, 100000, 4, 10000), FilterWalk::kSeek);
-    EXPECT_EQ(choose_filter_walk(p, true, 2999, 100000, 4, 9999), FilterWalk::kSeek);  // not dense: 10%
-    EXPECT_EQ(choose_filter_walk(p, true, 3000, 100000, 4, 9999), FilterWalk::kSeek);
+    // Mask from exactly 15% of the documents for a MaxScore query: sparse lists, or more than 4.
+    EXPECT_EQ(choose_filter_walk(p, true, 15000, 100000, 3, 1000), FilterWalk::kMask);
+    EXPECT_EQ(choose_filter_walk(p, true, 14999, 100000, 3, 1000), FilterWalk::kSeek);
+    EXPECT_EQ(choose_filter_walk(p, true, 15000, 100000, 5, 40000), FilterWalk::kMask);
+    EXPECT_EQ(choose_filter_walk(p, true, 14999, 100000, 5, 40000), FilterWalk::kSeek);
+    // From 7% for a window-scan query (4 lists, 10,000 postings = 10% of the documents; 0.07 x 100,000
+    // is 7000.000000000001 in doubles, so the first member past it is the boundary).
+    EXPECT_EQ(choose_filter_walk(p, true, 7001, 100000, 4, 10000), FilterWalk::kMask);
+    EXPECT_EQ(choose_filter_walk(p, true, 6999, 100000, 4, 10000), FilterWalk::kSeek);
+    EXPECT_EQ(choose_filter_walk(p, true, 7001, 100000, 4, 9999), FilterWalk::kSeek);  // not dense: 15%
+    EXPECT_EQ(choose_filter_walk(p, true, 14999, 100000, 4, 9999), FilterWalk::kSeek);
     // The bitmap test comes first: a cheap matching set wins even when it is a large share.
     EXPECT_EQ(choose_filter_walk(p, true, 60, 100, 1, 240), FilterWalk::kBitmap);
     FilterWalkParams forced = p;
@@ -204,14 +205,13 @@ TEST(FilterWalk, ChoiceAtTheBoundaries) {
     };
     EXPECT_EQ(walk_for(250), FilterWalk::kBitmap);
     EXPECT_EQ(walk_for(251), FilterWalk::kSeek);
-    EXPECT_EQ(walk_for(1999), FilterWalk::kSeek);
-    EXPECT_EQ(walk_for(2000), FilterWalk::kMask);
+    EXPECT_EQ(walk_for(2999), FilterWalk::kSeek);
+    EXPECT_EQ(walk_for(3000), FilterWalk::kMask);
     TopKStats none;
     search_top_k(store, query, 10, DotProductScorer{}, &none);
     EXPECT_EQ(none.walk, FilterWalk::kNone);
 
-    // The same list in 4,000 documents (25%: the window scan's): the mask from 3% (120 members), so
-    // past the bitmap's 250 members straight to the mask.
+    // The same list in 4,000 documents (25%: the window scan's): the mask from 7% (past 280 members).
     PostingsBuilder b2(WeightType::kFloat32);
     b2.set_num_docs(4000);
     for (DocIndex d = 0; d < 1000; ++d) b2.add(0, d, 1.0f + static_cast<float>(d % 13));
@@ -227,7 +227,9 @@ TEST(FilterWalk, ChoiceAtTheBoundaries) {
         return stats.walk;
     };
     EXPECT_EQ(dense_walk_for(250), FilterWalk::kBitmap);
-    EXPECT_EQ(dense_walk_for(251), FilterWalk::kMask);
+    EXPECT_EQ(dense_walk_for(251), FilterWalk::kSeek);
+    EXPECT_EQ(dense_walk_for(279), FilterWalk::kSeek);
+    EXPECT_EQ(dense_walk_for(281), FilterWalk::kMask);
 }
 
 TEST(FilterWalk, BitmapWalkCostFollowsTheFilterNotTheLists) {

@@ -25,6 +25,7 @@
 #include <roaring/roaring.h>
 
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -66,22 +67,47 @@ public:
 
     /// Forward cursor over the members, ascending: starts on the first member; `seek` never moves
     /// backwards. Valid while the bitmap lives and is not mutated. Single-threaded.
+    ///
+    /// The members are copied out once, at construction (O(members), CRoaring's bulk extraction, 4
+    /// bytes each), and `seek` gallops forward over that array: O(log distance). CRoaring 0.2.66's own
+    /// iterator seek (`roaring_move_uint32_iterator_equalorlarger`) first computes the container's
+    /// maximum, which for a bitset container scans its 1,024 words down from the top: every seek into a
+    /// partly filled container (the last one of every segment) paid that scan (session 13,
+    /// docs/filtering.md).
     class Cursor {
     public:
-        explicit Cursor(const Bitmap& b) noexcept { roaring_init_iterator(b.r_, &it_); }
-        bool valid() const noexcept { return it_.has_value; }
+        explicit Cursor(const Bitmap& b) : members_(b.cardinality()) {
+            if (!members_.empty()) roaring_bitmap_to_uint32_array(b.r_, members_.data());
+        }
+        bool valid() const noexcept { return i_ < members_.size(); }
         /// The current member; only when valid().
-        std::uint32_t value() const noexcept { return it_.current_value; }
+        std::uint32_t value() const noexcept { return members_[i_]; }
         /// Moves to the next member; returns valid().
-        bool next() noexcept { return roaring_advance_uint32_iterator(&it_); }
+        bool next() noexcept {
+            ++i_;
+            return valid();
+        }
         /// Moves to the first member >= x (stays when the current member is already >= x); returns valid().
         bool seek(std::uint32_t x) noexcept {
-            if (!it_.has_value || it_.current_value >= x) return it_.has_value;
-            return roaring_move_uint32_iterator_equalorlarger(&it_, x);
+            const std::size_t n = members_.size();
+            if (i_ >= n || members_[i_] >= x) return i_ < n;
+            // Gallop: members_[lo] < x; double the step until members_[hi] >= x (or the end), then
+            // binary-search (lo, hi].
+            std::size_t lo = i_, step = 1, hi = i_ + 1;
+            while (hi < n && members_[hi] < x) {
+                lo = hi;
+                step *= 2;
+                hi = lo + step;
+            }
+            hi = std::min(hi, n);
+            i_ = static_cast<std::size_t>(std::lower_bound(members_.data() + lo + 1, members_.data() + hi, x) -
+                                          members_.data());
+            return i_ < n;
         }
 
     private:
-        roaring_uint32_iterator_t it_;
+        std::vector<std::uint32_t> members_;
+        std::size_t i_ = 0;
     };
 
     void union_with(const Bitmap& other) { roaring_bitmap_or_inplace(r_, other.r_); }
@@ -170,15 +196,10 @@ struct DenseBits {
 /// deletes then costs almost nothing per candidate, where `contains` binary-searches a container.
 class AscendingMembership {
 public:
-    explicit AscendingMembership(const Bitmap& b) noexcept : cursor_(b) {}
+    explicit AscendingMembership(const Bitmap& b) : cursor_(b) {}
     /// Requires x >= every earlier argument.
     bool contains(std::uint32_t x) noexcept {
         if (!cursor_.valid() || cursor_.value() > x) return false;
-        // Short steps by next(): CRoaring's seek within a bitset container first scans for the
-        // container's maximum (up to 8 KiB), which cost more than the walk it serves.
-        for (int i = 0; i < 8 && cursor_.value() < x; ++i) {
-            if (!cursor_.next()) return false;
-        }
         if (cursor_.value() < x && !cursor_.seek(x)) return false;
         return cursor_.value() == x;
     }

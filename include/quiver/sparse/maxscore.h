@@ -101,12 +101,13 @@ struct FilterWalkParams {
     FilterWalk force = FilterWalk::kAuto;
     /// kMask when the filter keeps at least this share of the store's documents. Measured
     /// (`bench/micro/filter_walk_micro.cpp`, 100k load-test documents, random filters): five-word
-    /// queries (MaxScore) cross over near 10%; below, kSeek skips the postings between members.
-    double mask_min_selectivity = 0.1;
-    /// The same for a query the mask walk scores with the window scan (see window_*): from 3%. Two-word
-    /// queries measured 2.1x faster with the mask at 5% and 6-8x at 20-50% (kSeek's cost grows with
-    /// the members it seeks through; the window scan's barely moves); kSeek or kBitmap won at 2%.
-    double window_mask_min_selectivity = 0.03;
+    /// queries (MaxScore) cross over between 10% and 20%; below, kSeek skips the postings between
+    /// members (docs/filtering.md).
+    double mask_min_selectivity = 0.15;
+    /// The same for a query the mask walk scores with the window scan (see window_*): two-word queries
+    /// cross over between 5% and 10% (the window scan's cost barely moves with the filter; kSeek's
+    /// grows with the members it seeks through: 2.5x the mask's at 20%, 4x at 50%).
+    double window_mask_min_selectivity = 0.07;
     /// kBitmap when (filter members) x (query terms) <= this x (query lists' summed document frequency).
     double bitmap_max_ratio = 0.25;
     /// Unfiltered and kMask walks of short dense queries use the bulk window scan instead of MaxScore:
