@@ -15,47 +15,24 @@
 #include <string>
 #include <vector>
 
+#include "load_docs.h"
 #include "quiver/sparse/bm25_index.h"
 #include "quiver/text/analyzer.h"
 
 using namespace quiver;
 using namespace quiver::sparse;
-
-// This thread's CPU time: the shared machine's other load disturbs it far less than wall time.
-static double cpu_seconds() {
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
+using quiver::bench::micro::cpu_seconds;
 
 int main(int argc, char** argv) {
     if (argc < 2) return 2;
     const int repeat = argc > 2 ? std::atoi(argv[2]) : 3;
-    std::ifstream in(argv[1]);
-    std::vector<std::string> lines;
-    for (std::string l; std::getline(in, l);) lines.push_back(std::move(l));
-    std::vector<Bm25Document> docs;
-    for (const auto& l : lines) {
-        const auto a = l.find('\t');
-        const auto b = l.find('\t', a + 1);
-        docs.push_back({std::string_view(l).substr(0, a), std::string_view(l).substr(a + 1, b - a - 1),
-                        std::string_view(l).substr(b + 1)});
-    }
-    Bm25Index::BuildOptions opts;
-    opts.threads = 2;
-    auto t0 = std::chrono::steady_clock::now();
-    auto built = Bm25Index::build(docs, opts);
+    auto built = bench::micro::build_tsv_index(argv[1]);
     if (!built) {
         std::fprintf(stderr, "%s\n", built.error().message().c_str());
         return 1;
     }
     const Bm25Index& index = built.value();
-    std::printf("built %zu docs in %.1f s, %llu postings\n", docs.size(),
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-                static_cast<unsigned long long>(index.postings().num_postings()));
-    const char* words[] = {"vitamin", "cancer", "cell", "protein", "gene", "risk", "patients", "mice", "expression",
-                           "therapy", "infection", "brain", "blood", "dna", "immune", "tumor", "clinical", "mutation",
-                           "insulin", "virus"};
+    const auto& words = bench::micro::kLoadWords;
     auto analyzer = text::Analyzer::create(text::AnalyzerConfig{}).value();
     std::vector<Bm25QueryStats> queries;
     for (const char* a : words) {

@@ -186,16 +186,18 @@ TEST(FilterWalk, ChoiceAtTheBoundaries) {
         EXPECT_EQ(choose_filter_walk(forced, false, 1, 100000, 1, 100000), FilterWalk::kMask);
     }
 
-    // The same decisions inside search_top_k: term 0 is in docs 0..999 of 20,000 (doc_freq 1000: 5%,
-    // too sparse for the window scan).
-    PostingsBuilder b(WeightType::kFloat32);
-    b.set_num_docs(20000);
-    for (DocIndex d = 0; d < 1000; ++d) b.add(0, d, 1.0f + static_cast<float>(d % 13));
-    auto built = b.build();
-    ASSERT_TRUE(built.ok());
-    const PostingStore store = std::move(built).value();
+    // The same decisions inside search_top_k, over one list: term 0 in docs 0..999. The walk a filter
+    // of the first `members` documents gets (and that it returns what exhaustive scoring returns).
     const std::vector<QueryTerm> query = {{0, 1.0f}};
-    auto walk_for = [&](std::uint32_t members) {
+    auto store_of = [](std::uint32_t num_docs) {
+        PostingsBuilder b(WeightType::kFloat32);
+        b.set_num_docs(num_docs);
+        for (DocIndex d = 0; d < 1000; ++d) b.add(0, d, 1.0f + static_cast<float>(d % 13));
+        auto built = b.build();
+        EXPECT_TRUE(built.ok());
+        return std::move(built).value();
+    };
+    auto walk_for = [&](const PostingStore& store, std::uint32_t members) {
         const Bitmap f = Bitmap::range(0, members);
         const AllowedDocs allowed{nullptr, &f};
         TopKStats stats;
@@ -203,33 +205,21 @@ TEST(FilterWalk, ChoiceAtTheBoundaries) {
         EXPECT_TRUE(same(got, search_exhaustive(store, query, 10, DotProductScorer{}, &allowed))) << members;
         return stats.walk;
     };
-    EXPECT_EQ(walk_for(250), FilterWalk::kBitmap);
-    EXPECT_EQ(walk_for(251), FilterWalk::kSeek);
-    EXPECT_EQ(walk_for(2999), FilterWalk::kSeek);
-    EXPECT_EQ(walk_for(3000), FilterWalk::kMask);
+    // In 20,000 documents (doc_freq 1000: 5%, too sparse for the window scan): the mask from 15%.
+    const PostingStore sparse_store = store_of(20000);
+    EXPECT_EQ(walk_for(sparse_store, 250), FilterWalk::kBitmap);
+    EXPECT_EQ(walk_for(sparse_store, 251), FilterWalk::kSeek);
+    EXPECT_EQ(walk_for(sparse_store, 2999), FilterWalk::kSeek);
+    EXPECT_EQ(walk_for(sparse_store, 3000), FilterWalk::kMask);
     TopKStats none;
-    search_top_k(store, query, 10, DotProductScorer{}, &none);
+    search_top_k(sparse_store, query, 10, DotProductScorer{}, &none);
     EXPECT_EQ(none.walk, FilterWalk::kNone);
-
-    // The same list in 4,000 documents (25%: the window scan's): the mask from 7% (past 280 members).
-    PostingsBuilder b2(WeightType::kFloat32);
-    b2.set_num_docs(4000);
-    for (DocIndex d = 0; d < 1000; ++d) b2.add(0, d, 1.0f + static_cast<float>(d % 13));
-    auto built2 = b2.build();
-    ASSERT_TRUE(built2.ok());
-    const PostingStore dense_store = std::move(built2).value();
-    auto dense_walk_for = [&](std::uint32_t members) {
-        const Bitmap f = Bitmap::range(0, members);
-        const AllowedDocs allowed{nullptr, &f};
-        TopKStats stats;
-        const auto got = search_top_k(dense_store, query, 10, DotProductScorer{}, &stats, &allowed);
-        EXPECT_TRUE(same(got, search_exhaustive(dense_store, query, 10, DotProductScorer{}, &allowed))) << members;
-        return stats.walk;
-    };
-    EXPECT_EQ(dense_walk_for(250), FilterWalk::kBitmap);
-    EXPECT_EQ(dense_walk_for(251), FilterWalk::kSeek);
-    EXPECT_EQ(dense_walk_for(279), FilterWalk::kSeek);
-    EXPECT_EQ(dense_walk_for(281), FilterWalk::kMask);
+    // In 4,000 documents (25%: the window scan's): the mask from 7% (past 280 members).
+    const PostingStore dense_store = store_of(4000);
+    EXPECT_EQ(walk_for(dense_store, 250), FilterWalk::kBitmap);
+    EXPECT_EQ(walk_for(dense_store, 251), FilterWalk::kSeek);
+    EXPECT_EQ(walk_for(dense_store, 279), FilterWalk::kSeek);
+    EXPECT_EQ(walk_for(dense_store, 281), FilterWalk::kMask);
 }
 
 TEST(FilterWalk, BitmapWalkCostFollowsTheFilterNotTheLists) {
