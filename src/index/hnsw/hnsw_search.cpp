@@ -31,8 +31,8 @@ constexpr std::size_t kRescoreAhead = 6;
 /// A distance that scores a whole neighbour list in one call (`batch`) and can start the loads of one
 /// node early (`prefetch`): the walk then marks the visited set, prefetches every unvisited
 /// neighbour's payload at once (all their cache misses in flight together) and scores them in one
-/// kernel call. Used for payloads of a few cache lines (codes); float32 records keep the one-at-a-time
-/// lookahead.
+/// call. Used for payloads of a few cache lines (codes, and float32 vectors of up to 64 dimensions);
+/// larger float32 records keep the one-at-a-time lookahead.
 template <class D>
 concept BatchDistance = requires(const D& d, const std::uint32_t* ids, std::size_t n, float* out, std::uint32_t id) {
     d.batch(ids, n, out);
@@ -287,6 +287,29 @@ struct FloatDistance {
     float operator()(std::uint32_t s) const noexcept { return g.dist(q, g.vec(s), g.dim); }
 };
 
+/// Float32 distances to vectors of at most kSmallRecordBytes (up to 64 dimensions: at most 5 cache
+/// lines, as a code): a BatchDistance, so the walk requests every unvisited neighbour's vector at once
+/// and then scores the list. The same distances, in the same order, as FloatDistance: the walk visits
+/// and returns exactly what it did before. Measured (session 13, `quiver bench ann` on `quiver gen`
+/// 100k x 32, L2, 2 build seeds, warm passes): 74.9k -> 93.8k QPS at recall@10 0.95, and 10-30% at
+/// every ef from 16 to 128. Not for the locked walks of a concurrent build (their link lists are copied
+/// under the node's lock first).
+constexpr std::size_t kSmallRecordBytes = 256;
+struct SmallFloatDistance {
+    const HnswGraph& g;
+    const float* q;
+    float operator()(std::uint32_t s) const noexcept { return g.dist(q, g.vec(s), g.dim); }
+    void prefetch(std::uint32_t s) const noexcept {
+        const char* p = reinterpret_cast<const char*>(g.vec(s));
+        const std::size_t bytes = g.dim * sizeof(float);
+        for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
+        __builtin_prefetch(p + bytes - 1, 0, 3);
+    }
+    void batch(const std::uint32_t* ids, std::size_t n, float* out) const noexcept {
+        for (std::size_t j = 0; j < n; ++j) out[j] = g.dist(q, g.vec(ids[j]), g.dim);
+    }
+};
+
 /// Code estimates to the record payloads. A BatchDistance (codes are a few cache lines at most), so
 /// every codec's walk gets the prefetch-all step; the estimates themselves are one call per code.
 struct CodeDistance {
@@ -332,14 +355,28 @@ struct Int8Distance {
 template <bool kLocked>
 std::uint32_t HnswGraph::greedy_descent(const float* q, std::uint32_t ep, int from_level,
                                         int stop_level) const {
+    if (!kLocked && dim * sizeof(float) <= kSmallRecordBytes) {
+        return greedy_descent_impl<kLocked>(*this, SmallFloatDistance{*this, q}, ep, from_level, stop_level);
+    }
     return greedy_descent_impl<kLocked>(*this, FloatDistance{*this, q}, ep, from_level, stop_level);
 }
 
 template <bool kLocked, bool kChecked>
 void HnswGraph::search_layer(const float* q, std::uint32_t ep, int level, std::size_t ef,
                              const LabelFilter* filter, Scratch& s) const {
+    const bool small = dim * sizeof(float) <= kSmallRecordBytes;
     if constexpr (!kLocked && !kChecked) {
-        search_layer_sorted(*this, FloatDistance{*this, q}, ep, level, ef, s);
+        if (small) {
+            search_layer_sorted(*this, SmallFloatDistance{*this, q}, ep, level, ef, s);
+        } else {
+            search_layer_sorted(*this, FloatDistance{*this, q}, ep, level, ef, s);
+        }
+    } else if constexpr (!kLocked) {
+        if (small) {
+            search_layer_impl<kLocked, kChecked>(*this, SmallFloatDistance{*this, q}, ep, level, ef, filter, s);
+        } else {
+            search_layer_impl<kLocked, kChecked>(*this, FloatDistance{*this, q}, ep, level, ef, filter, s);
+        }
     } else {
         search_layer_impl<kLocked, kChecked>(*this, FloatDistance{*this, q}, ep, level, ef, filter, s);
     }
