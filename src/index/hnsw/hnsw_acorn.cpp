@@ -158,9 +158,9 @@ void acorn_layer0(const HnswGraph& g, const AcornGraph* gamma, const float* q, s
                 }
             }
         }
-        for (std::size_t j = 0; j < std::min<std::size_t>(m, 2); ++j) g.prefetch_vector(found[j]);
+        for (std::size_t j = 0; j < std::min<std::size_t>(m, 2); ++j) g.prefetch_float(found[j]);
         for (std::size_t j = 0; j < m; ++j) {
-            if (j + 2 < m) g.prefetch_vector(found[j + 2]);
+            if (j + 2 < m) g.prefetch_float(found[j + 2]);
             const std::uint32_t id = found[j];
             const float d = g.dist(q, g.vec(id), g.dim);
             if (top.size() < ef || d < lower) {

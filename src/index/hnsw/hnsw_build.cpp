@@ -46,9 +46,9 @@ bool sorted_walk(const HnswGraph& g, const float* q, std::uint32_t ep, int level
         } else {
             m = visited.mark_new(l + 1, l[0], unvisited);
         }
-        for (std::size_t j = 0; j < std::min(m, kAhead); ++j) g.prefetch_vector(unvisited[j]);
+        for (std::size_t j = 0; j < std::min(m, kAhead); ++j) g.prefetch_float(unvisited[j]);
         for (std::size_t j = 0; j < m; ++j) {
-            if (j + kAhead < m) g.prefetch_vector(unvisited[j + kAhead]);
+            if (j + kAhead < m) g.prefetch_float(unvisited[j + kAhead]);
             const std::uint32_t id = unvisited[j];
             const float d = g.dist(q, g.vec(id), g.dim);
             if (id == target && d < beam.bound()) return true;

@@ -168,11 +168,16 @@ struct HnswGraph {
         return const_cast<HnswGraph*>(this)->links(s, level);
     }
     std::size_t max_links(int level) const noexcept { return level == 0 ? max_m0 : max_m; }
-    /// Prefetches every cache line of slot s's record payload (records start on 32-byte boundaries,
-    /// so a payload can straddle one more line than its size suggests).
-    void prefetch_vector(std::uint32_t s) const noexcept {
-        const auto p = reinterpret_cast<std::uintptr_t>(level0 + s * stride);
-        for (std::uintptr_t a = p & ~std::uintptr_t{63}; a < p + vector_bytes; a += 64) {
+    /// Float32 vectors of at most kSmallVectorBytes (up to 64 dimensions, at most 5 cache lines, as a
+    /// code): walks request every unvisited neighbour's vector at once (prefetch_float) and then score
+    /// the list, instead of a lookahead of two (hnsw_search.cpp, hnsw_build.cpp).
+    static constexpr std::size_t kSmallVectorBytes = 256;
+    bool small_vectors() const noexcept { return dim * sizeof(float) <= kSmallVectorBytes; }
+    /// Prefetches every cache line of slot s's float32 vector (wherever vec() reads it: the level-0
+    /// record, or `floats` beside a coded graph's records; lines from the 64-byte boundary below it).
+    void prefetch_float(std::uint32_t s) const noexcept {
+        const auto p = reinterpret_cast<std::uintptr_t>(vec(s));
+        for (std::uintptr_t a = p & ~std::uintptr_t{63}; a < p + dim * sizeof(float); a += 64) {
             __builtin_prefetch(reinterpret_cast<const void*>(a), 0, 3);
         }
     }

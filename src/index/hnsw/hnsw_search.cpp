@@ -192,9 +192,9 @@ void search_layer_impl(const HnswGraph& g, const Distance& distance, std::uint32
                 const std::uint32_t id = ids[i];
                 if (!visited.test_and_mark(id)) unvisited[m++] = id;
             }
-            for (std::size_t j = 0; j < std::min(m, kPrefetchAhead); ++j) g.prefetch_vector(unvisited[j]);
+            for (std::size_t j = 0; j < std::min(m, kPrefetchAhead); ++j) g.prefetch_float(unvisited[j]);
             for (std::size_t j = 0; j < m; ++j) {
-                if (j + kPrefetchAhead < m) g.prefetch_vector(unvisited[j + kPrefetchAhead]);
+                if (j + kPrefetchAhead < m) g.prefetch_float(unvisited[j + kPrefetchAhead]);
                 offer(unvisited[j], distance(unvisited[j]));
             }
         }
@@ -268,9 +268,9 @@ void search_layer_sorted(const HnswGraph& g, const Distance& distance, std::uint
             insert_gathered(beam, dists, unvisited, pass, p);
         } else {
             const std::size_t m = visited.mark_new(ids, n, unvisited);
-            for (std::size_t j = 0; j < std::min(m, kPrefetchAhead); ++j) g.prefetch_vector(unvisited[j]);
+            for (std::size_t j = 0; j < std::min(m, kPrefetchAhead); ++j) g.prefetch_float(unvisited[j]);
             for (std::size_t j = 0; j < m; ++j) {
-                if (j + kPrefetchAhead < m) g.prefetch_vector(unvisited[j + kPrefetchAhead]);
+                if (j + kPrefetchAhead < m) g.prefetch_float(unvisited[j + kPrefetchAhead]);
                 dists[j] = distance(unvisited[j]);
             }
             insert_gathered(beam, dists, unvisited, pass, gather_below(dists, m, beam.bound(), pass));
@@ -287,24 +287,18 @@ struct FloatDistance {
     float operator()(std::uint32_t s) const noexcept { return g.dist(q, g.vec(s), g.dim); }
 };
 
-/// Float32 distances to vectors of at most kSmallRecordBytes (up to 64 dimensions: at most 5 cache
-/// lines, as a code): a BatchDistance, so the walk requests every unvisited neighbour's vector at once
-/// and then scores the list. The same distances, in the same order, as FloatDistance: the walk visits
-/// and returns exactly what it did before. Measured (session 13, `quiver bench ann` on `quiver gen`
-/// 100k x 32, L2, 2 build seeds, warm passes): 74.9k -> 93.8k QPS at recall@10 0.95, and 10-30% at
-/// every ef from 16 to 128. Not for the locked walks of a concurrent build (their link lists are copied
-/// under the node's lock first).
-constexpr std::size_t kSmallRecordBytes = 256;
+/// Float32 distances to small vectors (HnswGraph::small_vectors: up to 64 dimensions): a BatchDistance,
+/// so the walk requests every unvisited neighbour's vector at once and then scores the list. The same
+/// distances, in the same order, as FloatDistance: the walk visits and returns exactly what it did
+/// before. Measured (session 13, `quiver bench ann` on `quiver gen` 100k x 32, L2, 2 build seeds, warm
+/// passes, five interleaved pairs): 6-16% more QPS at recall@10 0.95 (61.5k-74.7k before, 71.3k-79.0k
+/// after). Not for the locked walks of a concurrent build (their link lists are copied under the node's
+/// lock first); the build's lone walk (`sorted_walk`) keeps its lookahead of two, which measured as fast.
 struct SmallFloatDistance {
     const HnswGraph& g;
     const float* q;
     float operator()(std::uint32_t s) const noexcept { return g.dist(q, g.vec(s), g.dim); }
-    void prefetch(std::uint32_t s) const noexcept {
-        const char* p = reinterpret_cast<const char*>(g.vec(s));
-        const std::size_t bytes = g.dim * sizeof(float);
-        for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
-        __builtin_prefetch(p + bytes - 1, 0, 3);
-    }
+    void prefetch(std::uint32_t s) const noexcept { g.prefetch_float(s); }
     void batch(const std::uint32_t* ids, std::size_t n, float* out) const noexcept {
         for (std::size_t j = 0; j < n; ++j) out[j] = g.dist(q, g.vec(ids[j]), g.dim);
     }
@@ -355,7 +349,7 @@ struct Int8Distance {
 template <bool kLocked>
 std::uint32_t HnswGraph::greedy_descent(const float* q, std::uint32_t ep, int from_level,
                                         int stop_level) const {
-    if (!kLocked && dim * sizeof(float) <= kSmallRecordBytes) {
+    if (!kLocked && small_vectors()) {
         return greedy_descent_impl<kLocked>(*this, SmallFloatDistance{*this, q}, ep, from_level, stop_level);
     }
     return greedy_descent_impl<kLocked>(*this, FloatDistance{*this, q}, ep, from_level, stop_level);
@@ -364,7 +358,7 @@ std::uint32_t HnswGraph::greedy_descent(const float* q, std::uint32_t ep, int fr
 template <bool kLocked, bool kChecked>
 void HnswGraph::search_layer(const float* q, std::uint32_t ep, int level, std::size_t ef,
                              const LabelFilter* filter, Scratch& s) const {
-    const bool small = dim * sizeof(float) <= kSmallRecordBytes;
+    const bool small = small_vectors();
     if constexpr (!kLocked && !kChecked) {
         if (small) {
             search_layer_sorted(*this, SmallFloatDistance{*this, q}, ep, level, ef, s);
