@@ -11,7 +11,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <map>
@@ -476,6 +478,16 @@ int run_ann(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
     }
+    // An output that cannot be written is refused before minutes of benchmarking, not after.
+    for (const std::string* path : {&o.json_path, &o.svg_path}) {
+        if (path->empty() || *path == "-") continue;
+        std::FILE* f = std::fopen(path->c_str(), "a");
+        if (f == nullptr) {
+            std::fprintf(stderr, "quiver bench ann: cannot write %s: %s\n", path->c_str(), std::strerror(errno));
+            return 2;
+        }
+        std::fclose(f);
+    }
     if (o.index != "hnsw") {
         std::fprintf(stderr, "quiver bench ann: --index must be hnsw (flat is always measured batched)\n");
         return 2;
@@ -790,11 +802,9 @@ int run_ann(int argc, char** argv) {
             fl.as_array().push_back(std::move(v));
         }
         root.set("flat", std::move(fl));
-        std::FILE* f = std::fopen(o.json_path.c_str(), "w");
-        if (f) {
-            const std::string text = json::dump(root, true) + "\n";
-            std::fwrite(text.data(), 1, text.size(), f);
-            std::fclose(f);
+        if (!write_output(o.json_path, json::dump(root, true) + "\n")) {
+            std::fprintf(stderr, "quiver bench ann: cannot write %s: %s\n", o.json_path.c_str(), std::strerror(errno));
+            return 1;
         }
         if (o.svg_path.empty()) {
             o.svg_path = o.json_path;
@@ -813,11 +823,11 @@ int run_ann(int argc, char** argv) {
             series.push_back(std::move(s));
         }
         const std::string svg = svg_plot(fmt::format("recall@{} vs single-thread QPS", k), "recall", "QPS", series, true);
-        if (std::FILE* f = std::fopen(o.svg_path.c_str(), "w")) {
-            std::fwrite(svg.data(), 1, svg.size(), f);
-            std::fclose(f);
-            std::printf("\nwrote %s\n", o.svg_path.c_str());
+        if (!write_output(o.svg_path, svg)) {
+            std::fprintf(stderr, "quiver bench ann: cannot write %s: %s\n", o.svg_path.c_str(), std::strerror(errno));
+            return 1;
         }
+        std::printf("\nwrote %s\n", o.svg_path.c_str());
     }
     return 0;
 }

@@ -451,6 +451,12 @@ TEST_F(CliContract, ProgressLinesWhenStderrIsNotATerminal) {
         const json::Value* cold = summary->as_array()[0].find("cold_qps_at_target_per_seed");
         ASSERT_TRUE(cold != nullptr && cold->is_array());
         EXPECT_EQ(cold->as_array().size(), 1u);
+        // An output it cannot write is refused at once (exit 2, naming it), not after the sweep.
+        auto bad = run("bench ann --base " + f("base.fvecs") + " --queries " + f("base.fvecs") +
+                       " --peers none --codecs none --seeds 1 --ef 10 --no-flat --json " + f("no/such/dir/b.json"));
+        EXPECT_EQ(bad.code, 2) << bad.err;
+        EXPECT_NE(bad.err.find("cannot write " + f("no/such/dir/b.json")), std::string::npos) << bad.err;
+        EXPECT_EQ(bad.err.find("build:"), std::string::npos) << bad.err;
     }
 }
 
