@@ -293,7 +293,8 @@ struct FloatDistance {
 /// before. Measured (session 13, `quiver bench ann` on `quiver gen` 100k x 32, L2, 2 build seeds, warm
 /// passes, five interleaved pairs): 6-16% more QPS at recall@10 0.95 (61.5k-74.7k before, 71.3k-79.0k
 /// after). Not for the locked walks of a concurrent build (their link lists are copied under the node's
-/// lock first); the build's lone walk (`sorted_walk`) keeps its lookahead of two, which measured as fast.
+/// lock first); its `sorted_walk` (hnsw_build.cpp) keeps the lookahead of two: requesting every vector
+/// at once there made 2-thread builds of the same data about 8% slower (three pairs).
 struct SmallFloatDistance {
     const HnswGraph& g;
     const float* q;
