@@ -576,6 +576,14 @@ std::vector<ScoredDoc> bitmap_walk(std::vector<ActiveTerm> terms, std::size_t k,
     return std::move(heap).sorted();
 }
 
+// Whether an unfiltered or kMask walk scores the query with the window scan: short dense queries (at
+// most window_max_terms lists holding at least window_min_density x the store's documents).
+bool takes_window_scan(const FilterWalkParams& params, std::size_t terms, std::uint64_t postings,
+                       std::uint64_t num_docs) noexcept {
+    return terms <= params.window_max_terms &&
+           static_cast<double>(postings) >= params.window_min_density * static_cast<double>(num_docs);
+}
+
 template <class Contribution>
 std::vector<ScoredDoc> dispatch_allow(const PostingStore& store, std::span<const QueryTerm> query, std::size_t k,
                                       const Contribution& contrib, TopKStats* stats, const AllowedDocs* allowed,
@@ -585,8 +593,7 @@ std::vector<ScoredDoc> dispatch_allow(const PostingStore& store, std::span<const
     std::vector<ActiveTerm> terms = active_terms(store, query, contrib);
     std::uint64_t postings = 0;
     for (const ActiveTerm& t : terms) postings += t.cursor.doc_freq();
-    const bool dense = terms.size() <= params.window_max_terms &&
-                       static_cast<double>(postings) >= params.window_min_density * static_cast<double>(store.num_docs());
+    const bool dense = takes_window_scan(params, terms.size(), postings, store.num_docs());
     if (allowed == nullptr || !allowed->restricts()) {
         if (stats != nullptr) stats->walk = FilterWalk::kNone;
         AllowAll all;
@@ -636,13 +643,11 @@ FilterWalk choose_filter_walk(const FilterWalkParams& params, bool has_filter, s
         return params.force;
     }
     const double m = static_cast<double>(matches);
-    const double n = static_cast<double>(num_docs);
     if (m * static_cast<double>(terms) <= params.bitmap_max_ratio * static_cast<double>(postings)) return FilterWalk::kBitmap;
-    // A query the mask walk scores with the window scan (as dispatch_allow decides) keeps it down to a
-    // lower share: the bulk scan costs about the same whatever the filter keeps.
-    const bool window = terms <= params.window_max_terms && static_cast<double>(postings) >= params.window_min_density * n;
-    const double mask_from = window ? params.window_mask_min_selectivity : params.mask_min_selectivity;
-    if (m >= mask_from * n) return FilterWalk::kMask;
+    // A query the mask walk scores with the window scan keeps it down to a lower share: the bulk scan costs about the same whatever the filter keeps.
+    const double mask_from = takes_window_scan(params, terms, postings, num_docs) ? params.window_mask_min_selectivity
+                                                                                  : params.mask_min_selectivity;
+    if (m >= mask_from * static_cast<double>(num_docs)) return FilterWalk::kMask;
     return FilterWalk::kSeek;
 }
 

@@ -169,8 +169,8 @@ struct HnswGraph {
     }
     std::size_t max_links(int level) const noexcept { return level == 0 ? max_m0 : max_m; }
     /// Float32 vectors of at most kSmallVectorBytes (up to 64 dimensions, at most 5 cache lines, as a
-    /// code): walks request every unvisited neighbour's vector at once (prefetch_float) and then score
-    /// the list, instead of a lookahead of two (hnsw_search.cpp, hnsw_build.cpp).
+    /// code): the unlocked walks request every unvisited neighbour's vector at once (prefetch_float) and
+    /// then score the list, instead of a lookahead of two (hnsw_search.cpp).
     static constexpr std::size_t kSmallVectorBytes = 256;
     bool small_vectors() const noexcept { return dim * sizeof(float) <= kSmallVectorBytes; }
     /// Prefetches every cache line of slot s's float32 vector (wherever vec() reads it: the level-0

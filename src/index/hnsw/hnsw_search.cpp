@@ -350,8 +350,8 @@ struct Int8Distance {
 template <bool kLocked>
 std::uint32_t HnswGraph::greedy_descent(const float* q, std::uint32_t ep, int from_level,
                                         int stop_level) const {
-    if (!kLocked && small_vectors()) {
-        return greedy_descent_impl<kLocked>(*this, SmallFloatDistance{*this, q}, ep, from_level, stop_level);
+    if constexpr (!kLocked) {
+        if (small_vectors()) return greedy_descent_impl<false>(*this, SmallFloatDistance{*this, q}, ep, from_level, stop_level);
     }
     return greedy_descent_impl<kLocked>(*this, FloatDistance{*this, q}, ep, from_level, stop_level);
 }
@@ -359,22 +359,17 @@ std::uint32_t HnswGraph::greedy_descent(const float* q, std::uint32_t ep, int fr
 template <bool kLocked, bool kChecked>
 void HnswGraph::search_layer(const float* q, std::uint32_t ep, int level, std::size_t ef,
                              const LabelFilter* filter, Scratch& s) const {
-    const bool small = small_vectors();
-    if constexpr (!kLocked && !kChecked) {
-        if (small) {
-            search_layer_sorted(*this, SmallFloatDistance{*this, q}, ep, level, ef, s);
+    auto walk = [&](const auto& distance) {
+        if constexpr (!kLocked && !kChecked) {
+            search_layer_sorted(*this, distance, ep, level, ef, s);
         } else {
-            search_layer_sorted(*this, FloatDistance{*this, q}, ep, level, ef, s);
+            search_layer_impl<kLocked, kChecked>(*this, distance, ep, level, ef, filter, s);
         }
-    } else if constexpr (!kLocked) {
-        if (small) {
-            search_layer_impl<kLocked, kChecked>(*this, SmallFloatDistance{*this, q}, ep, level, ef, filter, s);
-        } else {
-            search_layer_impl<kLocked, kChecked>(*this, FloatDistance{*this, q}, ep, level, ef, filter, s);
-        }
-    } else {
-        search_layer_impl<kLocked, kChecked>(*this, FloatDistance{*this, q}, ep, level, ef, filter, s);
+    };
+    if constexpr (!kLocked) {
+        if (small_vectors()) return walk(SmallFloatDistance{*this, q});
     }
+    walk(FloatDistance{*this, q});
 }
 
 
