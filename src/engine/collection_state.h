@@ -202,7 +202,12 @@ struct Collection::Impl {
 
     // patch(): a read-merge-write holds the stripes of its ids (hash of the id), in ascending order, so
     // patches of the same id are serialised while patches of different ids commit in one group.
-    static constexpr std::size_t kPatchStripes = 64;
+    // A patch holds its stripes until its write is durable (the group's fsync), so two patches of
+    // different ids sharing a stripe wait for each other's commit. 1,024 stripes (40 KiB per collection)
+    // against 64: under issue 10's mixed load (5-id patches, about 6 in flight) a patch met a held
+    // stripe about a third of the time with 64; patch p50 30.3-30.8 -> 26.8-28.0 ms and p99 82.6-82.9 ->
+    // 63.8-65.1 ms in one interleaved run (docs/collections.md).
+    static constexpr std::size_t kPatchStripes = 1024;
     std::array<std::mutex, kPatchStripes> patch_mu;
     std::mutex merge_mu;  // one merge at a time (merger thread, flush, optimize)
     std::mutex stop_mu;
