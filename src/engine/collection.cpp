@@ -325,6 +325,7 @@ void Collection::close() {
         impl_->stall_cv.notify_all();
     }
     if (impl_->merger.joinable()) impl_->merger.join();
+    if (impl_->compactor.joinable()) impl_->compactor.join();
     std::lock_guard lock(impl_->write_mu);
     impl_->closed = true;
     impl_->wal.reset();
@@ -540,7 +541,8 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
     std::shared_ptr<Collection> c(new Collection(std::move(impl)));
     if (options.background_merge && !options.read_only) {
         Impl* raw = c->impl_.get();
-        c->impl_->merger = std::thread([raw] { raw->merger_loop(); });
+        c->impl_->merger = std::thread([raw] { raw->merger_loop(Impl::MergeLane::kFlush); });
+        c->impl_->compactor = std::thread([raw] { raw->merger_loop(Impl::MergeLane::kCompact); });
     }
     return c;
 }

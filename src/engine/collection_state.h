@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <thread>
@@ -176,7 +177,8 @@ struct Collection::Impl {
     std::shared_ptr<Memtable> mem;    // small batches; frozen into a segment at capacity (write_mu)
     std::size_t mem_live = 0;         // live documents in `mem` (write_mu)
     bool prefreezing = false;         // a prefreeze_memtable() is under way (write_mu)
-    bool deferred_compaction = false;  // the last merge pass flushed alone, deferring persisted work (write_mu)
+    bool deferred_compaction = false;  // the last kAll pass flushed alone, deferring persisted work (write_mu)
+    std::set<std::uint64_t> merging;   // segments a running merge pass took as sources (write_mu)
 
     // Group commit: writers queue here; one leader appends the queue, fsyncs once, wakes the rest.
     std::mutex commit_mu;
@@ -209,11 +211,16 @@ struct Collection::Impl {
     // 63.8-65.1 ms in one interleaved run (docs/collections.md).
     static constexpr std::size_t kPatchStripes = 1024;
     std::array<std::mutex, kPatchStripes> patch_mu;
-    std::mutex merge_mu;  // one merge at a time (merger thread, flush, optimize)
+    // Merge lanes (merge.cpp): the flush lane (thread quiver-merge) persists in-memory segments and
+    // advances the checkpoint; the compaction lane (thread quiver-compact) rewrites and merges
+    // persisted segments. flush() and optimize() hold both mutexes, always merge_mu first.
+    std::mutex merge_mu;    // the flush lane, flush(), optimize()
+    std::mutex compact_mu;  // the compaction lane, flush(), optimize()
     std::mutex stop_mu;
     std::condition_variable stop_cv;
     bool stop = false;
     std::thread merger;
+    std::thread compactor;
     std::atomic<std::uint64_t> merges{0};
     std::atomic<std::uint64_t> merge_failures{0};
     std::atomic<std::uint64_t> recovered_tail_bytes{0};    // torn log tails dropped at open
@@ -258,11 +265,18 @@ struct Collection::Impl {
     void apply_changed(DeleteDelta& changed);
     /// Sets e.deleted to `deleted` and advances its statistics version.
     static void set_deleted(SegEntry& e, DeleteSet deleted);
+    /// What a merge pass may take. kFlush: the in-memory segments and the memtable (and the newest
+    /// persisted segment whose graphs the flush continues), with the log rotated and the checkpoint
+    /// advanced to what they cover. kCompact: persisted segments only (rewrites of segments with too
+    /// many deleted documents, merges of too many segments); the log and the checkpoint stay. kAll:
+    /// both in one pass (flush() and optimize(), which hold both lanes' mutexes). Two passes of
+    /// different lanes run at once on disjoint sources (`merging`).
+    enum class MergeLane { kAll, kFlush, kCompact };
     /// One merge pass; `all` merges every segment into one. Sets *did_work. A failure is logged to
     /// stderr and counted (`merge_failures`), and leaves the previous state intact.
-    Status merge_once(bool force_flush, bool all, bool* did_work);
-    Status merge_pass(bool force_flush, bool all, bool* did_work);
-    void merger_loop();
+    Status merge_once(MergeLane lane, bool force_flush, bool all, bool* did_work);
+    Status merge_pass(MergeLane lane, bool force_flush, bool all, bool* did_work);
+    void merger_loop(MergeLane lane);
     /// Deletes `ids` in one durable write; with `as_of` (delete by filter), as kRecordDeleteAsOf.
     Result<std::size_t> remove_ids(const std::vector<std::string>& ids, std::uint64_t as_of = UINT64_MAX);
 };

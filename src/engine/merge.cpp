@@ -37,8 +37,8 @@ struct Source {
 
 }  // namespace
 
-Status Collection::Impl::merge_once(bool force_flush, bool all, bool* did_work) {
-    Status st = merge_pass(force_flush, all, did_work);
+Status Collection::Impl::merge_once(MergeLane lane, bool force_flush, bool all, bool* did_work) {
+    Status st = merge_pass(lane, force_flush, all, did_work);
     if (!st) {
         merge_failures.fetch_add(1);
         {
@@ -53,13 +53,25 @@ Status Collection::Impl::merge_once(bool force_flush, bool all, bool* did_work) 
     return st;
 }
 
-Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) {
+Status Collection::Impl::merge_pass(MergeLane lane, bool force_flush, bool all, bool* did_work) {
     *did_work = false;
     if (options.read_only) return failed_precondition("collection '" + dir + "' is open read-only");
     std::vector<Source> sources;
     std::uint64_t start_seq = 0;
     std::uint64_t new_id = 0;
     std::size_t live_docs = 0;  // the collection's, for vector memory budgets
+    // The sources this pass took, released when it ends (committed or not) for the other lane.
+    struct Claim {
+        Impl& impl;
+        std::vector<std::uint64_t> ids;
+        ~Claim() {
+            if (ids.empty()) return;
+            std::lock_guard lock(impl.write_mu);
+            for (const std::uint64_t id : ids) impl.merging.erase(id);
+        }
+    } claim{*this, {}};
+    const bool flushes = lane != MergeLane::kCompact;    // takes in-memory segments, moves the checkpoint
+    const bool compacts = lane != MergeLane::kFlush;     // takes persisted segments for their own sake
     {
         std::lock_guard lock(write_mu);
         if (closed) return ok_status();
@@ -73,7 +85,9 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
             if (!e.persisted) {
                 mem_docs += e.seg->size();
                 ++mem_segs;
-                chosen.push_back(id);
+                if (flushes) chosen.push_back(id);
+            } else if (!compacts || merging.count(id) != 0) {
+                continue;  // the flush lane takes persisted segments only to continue one (below)
             } else {
                 const std::size_t live = e.seg->size() - e.deleted.count();
                 if (all || live == 0 ||
@@ -90,9 +104,9 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
         }
         const bool idle = std::chrono::steady_clock::now() - last_write > std::chrono::seconds(1);
         const bool log_large = wal && wal->bytes() > (64u << 20);
-        const bool flush_now = (mem_segs > 0 && (force_flush || all || idle || mem_docs >= options.flush_docs ||
-                                                 mem_segs >= 8)) ||
-                               (dirty_deletes && (force_flush || idle)) || log_large;
+        const bool flush_now = flushes && ((mem_segs > 0 && (force_flush || all || idle || mem_docs >= options.flush_docs ||
+                                                              mem_segs >= 8)) ||
+                                           (dirty_deletes && (force_flush || idle)) || log_large);
         // Too many persisted segments: merge the smallest down to half the limit.
         if (persisted.size() > options.max_segments) {
             std::sort(persisted.begin(), persisted.end());
@@ -101,7 +115,7 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
         }
         bool persisted_work = std::any_of(chosen.begin(), chosen.end(), [&](std::uint64_t id) { return segs.at(id).persisted; });
         if (!flush_now && !persisted_work) return ok_status();
-        if (flush_now && mem_segs > 0 && persisted_work && !all && !deferred_compaction) {
+        if (lane == MergeLane::kAll && flush_now && mem_segs > 0 && persisted_work && !all && !deferred_compaction) {
             // Flush first, alone: persisting the in-memory segments (which every search pays for, and
             // which the write stall counts) must not wait for the rewrite of a large persisted segment.
             // The next pass takes the persisted work (never deferred twice in a row, so sustained writes
@@ -114,7 +128,7 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
                                         }),
                          chosen.end());
             persisted_work = false;
-        } else {
+        } else if (lane == MergeLane::kAll) {
             deferred_compaction = false;
         }
         if (all && chosen.size() == 1 && mem_segs == 0 && segs.at(chosen[0]).deleted.empty()) return ok_status();
@@ -123,12 +137,12 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
         // continues_graphs): the segment is below flush_docs, has nothing deleted, and the flushed
         // documents are at least half its size (so its text indexes are rewritten at most about
         // twice per document, and a trickle of idle flushes does not rewrite it each time).
-        if (mem_segs > 0 && !all && continues_graphs(schema)) {
+        if (flushes && mem_segs > 0 && !all && continues_graphs(schema)) {
             for (auto it = segs.rbegin(); it != segs.rend(); ++it) {
                 const SegEntry& e = it->second;
                 if (!e.persisted) continue;
                 const bool taken = std::find(chosen.begin(), chosen.end(), it->first) != chosen.end();
-                if (!taken && e.deleted.empty() && e.seg->size() < options.flush_docs &&
+                if (!taken && merging.count(it->first) == 0 && e.deleted.empty() && e.seg->size() < options.flush_docs &&
                     mem_docs * 2 >= e.seg->size()) {
                     chosen.push_back(it->first);
                 }
@@ -137,14 +151,18 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
         }
         // The checkpoint below covers every record up to last_seq: the memtable's documents must be
         // among the sources, as a segment.
-        QUIVER_ASSIGN_OR_RETURN(const std::uint64_t frozen, freeze_memtable());
-        if (frozen != 0) chosen.push_back(frozen);
-        if (mem_segs > 0) publish();
-        // Rotate the log: everything up to start_seq is covered by this merge's commit.
-        start_seq = last_seq;
-        // (No open log: a failed group closed it, and the next write opens one after last_seq.)
-        if (wal && wal->bytes() > storage::kWalHeaderBytes) QUIVER_TRY(open_wal_after(last_seq));
+        if (flushes) {
+            QUIVER_ASSIGN_OR_RETURN(const std::uint64_t frozen, freeze_memtable());
+            if (frozen != 0) chosen.push_back(frozen);
+            if (mem_segs > 0) publish();
+            // Rotate the log: everything up to start_seq is covered by this merge's commit.
+            start_seq = last_seq;
+            // (No open log: a failed group closed it, and the next write opens one after last_seq.)
+            if (wal && wal->bytes() > storage::kWalHeaderBytes) QUIVER_TRY(open_wal_after(last_seq));
+        }
         std::sort(chosen.begin(), chosen.end());
+        merging.insert(chosen.begin(), chosen.end());
+        claim.ids = chosen;
         for (std::uint64_t id : chosen) {
             const SegEntry& e = segs.at(id);
             sources.push_back({id, e.seg, e.deleted, e.persisted});
@@ -153,6 +171,7 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
         for (const auto& [id, e] : segs) live_docs += e.seg->size() - e.deleted.count();
     }
     *did_work = true;
+    if (lane == MergeLane::kCompact && options.compact_hook) options.compact_hook();
     // Build outside the locks: searches and writes continue.
     // The largest persisted input with nothing deleted goes first, unchanged: the merged segment's
     // graphs continue its graphs instead of being rebuilt (a tiered merge would otherwise re-insert
@@ -161,7 +180,9 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
     // Background merges build with merge_threads (one: a lone build walks the graph without locks,
     // the cheapest per vector, and leaves the other cores to requests); flush() and optimize(), which
     // a caller waits for, with build_threads.
-    build.threads = (force_flush || all) ? options.build_threads : std::max<std::size_t>(options.merge_threads, 1);
+    build.threads = (force_flush || all)              ? options.build_threads
+                    : lane == MergeLane::kCompact     ? std::max<std::size_t>(options.compact_threads, 1)
+                                                      : std::max<std::size_t>(options.merge_threads, 1);
     build.collection_documents = live_docs;
     std::vector<std::size_t> order(sources.size());
     for (std::size_t si = 0; si < sources.size(); ++si) order[si] = si;
@@ -239,7 +260,8 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
     const std::uint64_t old_checkpoint = checkpoint_seq;
     bool manifest_renamed = false;
     if (st) {
-        checkpoint_seq = start_seq;
+        // A compaction covers no log record of its own: the checkpoint stays the last flush's.
+        if (flushes) checkpoint_seq = start_seq;
         st = write_manifest(manifest, &manifest_renamed);
         if (!st) checkpoint_seq = old_checkpoint;
     }
@@ -291,13 +313,13 @@ Status Collection::Impl::merge_pass(bool force_flush, bool all, bool* did_work) 
     return ok_status();
 }
 
-void Collection::Impl::merger_loop() {
+void Collection::Impl::merger_loop(MergeLane lane) {
     // Merges run at the requests' priority (as Lucene's merge threads and RocksDB's default pools): a
     // merger at a lower nice value starved under sustained load (a few percent of a core against busy
     // request threads), in-memory segments piled up and every search paid for them. Writers are held back
     // instead when merges fall behind (stall_memory_segments).
     // Named, so profiles (perf report --sort comm) and top -H tell merges from requests.
-    ::pthread_setname_np(::pthread_self(), "quiver-merge");
+    ::pthread_setname_np(::pthread_self(), lane == MergeLane::kCompact ? "quiver-compact" : "quiver-merge");
     auto wait = std::chrono::milliseconds(200);
     while (true) {
         {
@@ -306,20 +328,21 @@ void Collection::Impl::merger_loop() {
             if (stop) return;
         }
         if (options.merge_hook) options.merge_hook();
-        std::lock_guard merge_lock(merge_mu);
+        std::lock_guard merge_lock(lane == MergeLane::kCompact ? compact_mu : merge_mu);
         bool did_work = false;
         // A failed merge leaves the previous state intact (and is logged and counted); it is retried,
         // backing off up to 30 s so a full disk is not hammered.
-        const bool ok = merge_once(false, false, &did_work).ok();
+        const bool ok = merge_once(lane, false, false, &did_work).ok();
         wait = ok ? std::chrono::milliseconds(200) : std::min<std::chrono::milliseconds>(wait * 2, std::chrono::seconds(30));
     }
 }
 
 Status Collection::flush() {
     std::lock_guard merge_lock(impl_->merge_mu);
+    std::lock_guard compact_lock(impl_->compact_mu);
     for (int pass = 0; pass < 64; ++pass) {
         bool did_work = false;
-        QUIVER_TRY(impl_->merge_once(true, false, &did_work));
+        QUIVER_TRY(impl_->merge_once(Impl::MergeLane::kAll, true, false, &did_work));
         if (!did_work) return ok_status();
     }
     return ok_status();
@@ -327,8 +350,9 @@ Status Collection::flush() {
 
 Status Collection::optimize() {
     std::lock_guard merge_lock(impl_->merge_mu);
+    std::lock_guard compact_lock(impl_->compact_mu);
     bool did_work = false;
-    return impl_->merge_once(true, true, &did_work);
+    return impl_->merge_once(Impl::MergeLane::kAll, true, true, &did_work);
 }
 
 CollectionStats Collection::stats() const {

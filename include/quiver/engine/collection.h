@@ -11,8 +11,9 @@
 ///     a larger one becomes an in-memory segment (its BM25 and vector indexes built by the writer
 ///     beforehand); either is visible to searches started after the call returns. The memtable is
 ///     frozen into an in-memory segment at `memtable_docs` documents or when a merge runs.
-///   - A background merger persists in-memory segments and merges small or delete-heavy segments into
-///     new immutable, memory-mapped segment directories, writes per-segment delete bitmaps, then
+///   - Two background merge lanes (a flush lane persisting in-memory segments, a compaction lane
+///     rewriting delete-heavy and merging small persisted segments, running at once on disjoint
+///     segments) build new immutable, memory-mapped segment directories, writes per-segment delete bitmaps, then
 ///     replaces MANIFEST atomically (tmp + fsync + rename + dir fsync) and drops the obsolete WAL files and
 ///     segments. Deleted documents are reclaimed by those merges.
 ///   - Recovery: MANIFEST names the live segments, their delete generations and the checkpoint sequence;
@@ -32,8 +33,8 @@
 /// Thread-safety: every public method is safe to call from many threads. Writers embed, validate,
 /// analyse (or build their batch's segment) in parallel, then commit in groups under a writer lock
 /// (append + one fsync + publish); searches, gets and `stats()` take an immutable snapshot (a pointer
-/// copy under a short lock) and never wait for a merge, a writer or an fsync. The merger builds
-/// outside all locks; only its final commit (delete bitmaps + MANIFEST write) holds the writer lock.
+/// copy under a short lock) and never wait for a merge, a writer or an fsync. The merge lanes build
+/// outside all locks; only a pass's pick and its final commit (delete bitmaps + MANIFEST write) hold the writer lock.
 #pragma once
 
 #include <cstdint>
@@ -66,6 +67,12 @@ struct CollectionOptions {
     /// behind 16 writing connections and writes stalled (48-80 stalls and p99 279-312 ms in 10 s runs,
     /// against none and 73-108 ms with two; docs/collections.md). One suits hosts with spare cores.
     std::size_t merge_threads = 2;
+    /// Index build threads of background compactions (rewrites and merges of persisted segments, in
+    /// their own lane beside flushes, so a long rewrite no longer holds back the flushes that writers
+    /// wait for). Two, as merge_threads: one measured no better under issue 10's mixed load (p99 53.1
+    /// and 54.4 ms against 51.6 and 64.7 ms), and with one, SQ8 fields of the crash test
+    /// (scripts/crash-test, duplicate-heavy vectors) missed a document's own vector in 9 of 300 rounds.
+    std::size_t compact_threads = 2;
     /// How a vector field's `encoder` is resolved. nullopt (local use, the CLI): "hashing" or a model
     /// directory path. Set (the server, `--models DIR`): "hashing" or the plain name of a model folder
     /// directly in that directory ("" = no models directory); paths are refused without touching the
@@ -97,9 +104,13 @@ struct CollectionOptions {
     /// Test seam: called by the group-commit leader just before each WAL fdatasync, while it holds the
     /// writer lock; a non-ok status is treated as the fsync failing. Blocking in it models a stalled disk.
     std::function<Status()> wal_sync_hook;
-    /// Test seam: called by the background merger before each of its passes, without any lock held.
+    /// Test seam: called by both background merge lanes before each of their passes, without any lock held.
     /// Blocking in it models merges that cannot keep up.
     std::function<void()> merge_hook;
+    /// Test seam: called by the background compaction lane after it took its sources (persisted
+    /// segments to rewrite or merge) and before it builds, without any lock held. Blocking in it
+    /// models a long rewrite.
+    std::function<void()> compact_hook;
     /// Thresholds of the filtered vector-search planner (index/filtered_search.h), per segment.
     index::PlannerParams filter_planner{};
     /// Per-request work budget of filter evaluation, in FilterBudget units (engine/payload_index.h:
@@ -333,13 +344,13 @@ public:
     /// concurrently and share a log fsync (group commit). Returns the number of documents updated.
     [[nodiscard]] Result<std::size_t> patch(std::vector<Document> partial);
 
-    /// Persists every in-memory segment and reclaims deletes (waits for the merger).
+    /// Persists every in-memory segment and reclaims deletes (waits for both merge lanes).
     [[nodiscard]] Status flush();
     /// Merges everything into one segment (an optimisation: BM25 statistics are collection-wide at all times).
     [[nodiscard]] Status optimize();
     /// Counts as of the latest published snapshot; never waits for a writer, an fsync or a merge.
     CollectionStats stats() const;
-    /// Stops the merger; later writes fail with kFailedPrecondition. Idempotent.
+    /// Stops the merge lanes; later writes fail with kFailedPrecondition. Idempotent.
     void close();
 
     struct Impl;
