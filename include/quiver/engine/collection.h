@@ -69,9 +69,8 @@ struct CollectionOptions {
     std::size_t merge_threads = 2;
     /// Index build threads of background compactions (rewrites and merges of persisted segments, in
     /// their own lane beside flushes, so a long rewrite no longer holds back the flushes that writers
-    /// wait for). Two, as merge_threads: one measured no better under issue 10's mixed load (p99 53.1
-    /// and 54.4 ms against 51.6 and 64.7 ms); with one, the crash test's duplicate-heavy SQ8 field
-    /// missed a document's own vector in 9 of 300 rounds (re-score window crowding, docs/collections.md).
+    /// wait for). Two, as merge_threads: one, the cheapest per vector, measured no better under issue
+    /// 10's mixed load (p99 53.1 and 54.4 ms against 51.6 and 64.7 ms; docs/collections.md).
     std::size_t compact_threads = 2;
     /// How a vector field's `encoder` is resolved. nullopt (local use, the CLI): "hashing" or a model
     /// directory path. Set (the server, `--models DIR`): "hashing" or the plain name of a model folder
