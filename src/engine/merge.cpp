@@ -104,9 +104,10 @@ Status Collection::Impl::merge_pass(MergeLane lane, bool force_flush, bool all, 
         }
         const bool idle = std::chrono::steady_clock::now() - last_write > std::chrono::seconds(1);
         const bool log_large = wal && wal->bytes() > (64u << 20);
-        const bool flush_now = flushes && ((mem_segs > 0 && (force_flush || all || idle || mem_docs >= options.flush_docs ||
-                                                              mem_segs >= 8)) ||
-                                           (dirty_deletes && (force_flush || idle)) || log_large);
+        const bool flush_due = (mem_segs > 0 && (force_flush || all || idle || mem_docs >= options.flush_docs ||
+                                                 mem_segs >= 8)) ||
+                               (dirty_deletes && (force_flush || idle)) || log_large;
+        const bool flush_now = flushes && flush_due;
         // Too many persisted segments: merge the smallest down to half the limit.
         if (persisted.size() > options.max_segments) {
             std::sort(persisted.begin(), persisted.end());
@@ -142,7 +143,8 @@ Status Collection::Impl::merge_pass(MergeLane lane, bool force_flush, bool all, 
                 const SegEntry& e = it->second;
                 if (!e.persisted) continue;
                 const bool taken = std::find(chosen.begin(), chosen.end(), it->first) != chosen.end();
-                if (!taken && merging.count(it->first) == 0 && e.deleted.empty() && e.seg->size() < options.flush_docs &&
+                const bool claimed = merging.count(it->first) != 0;  // by the compaction lane
+                if (!taken && !claimed && e.deleted.empty() && e.seg->size() < options.flush_docs &&
                     mem_docs * 2 >= e.seg->size()) {
                     chosen.push_back(it->first);
                 }
@@ -177,12 +179,14 @@ Status Collection::Impl::merge_pass(MergeLane lane, bool force_flush, bool all, 
     // graphs continue its graphs instead of being rebuilt (a tiered merge would otherwise re-insert
     // every vector each time its segment is merged).
     SegmentBuildOptions build;
-    // Background merges build with merge_threads (one: a lone build walks the graph without locks,
-    // the cheapest per vector, and leaves the other cores to requests); flush() and optimize(), which
-    // a caller waits for, with build_threads.
-    build.threads = (force_flush || all)              ? options.build_threads
-                    : lane == MergeLane::kCompact     ? std::max<std::size_t>(options.compact_threads, 1)
-                                                      : std::max<std::size_t>(options.merge_threads, 1);
+    // Background flushes build with merge_threads, background compactions with compact_threads;
+    // flush() and optimize(), which a caller waits for, with build_threads.
+    if (force_flush || all) {
+        build.threads = options.build_threads;
+    } else {
+        const std::size_t lane_threads = lane == MergeLane::kCompact ? options.compact_threads : options.merge_threads;
+        build.threads = std::max<std::size_t>(lane_threads, 1);
+    }
     build.collection_documents = live_docs;
     std::vector<std::size_t> order(sources.size());
     for (std::size_t si = 0; si < sources.size(); ++si) order[si] = si;

@@ -13,9 +13,9 @@
 ///     frozen into an in-memory segment at `memtable_docs` documents or when a merge runs.
 ///   - Two background merge lanes (a flush lane persisting in-memory segments, a compaction lane
 ///     rewriting delete-heavy and merging small persisted segments, running at once on disjoint
-///     segments) build new immutable, memory-mapped segment directories, writes per-segment delete bitmaps, then
-///     replaces MANIFEST atomically (tmp + fsync + rename + dir fsync) and drops the obsolete WAL files and
-///     segments. Deleted documents are reclaimed by those merges.
+///     segments) build new immutable, memory-mapped segment directories, write per-segment delete
+///     bitmaps, then replace MANIFEST atomically (tmp + fsync + rename + dir fsync) and drop the
+///     obsolete WAL files and segments. Deleted documents are reclaimed by those merges.
 ///   - Recovery: MANIFEST names the live segments, their delete generations and the checkpoint sequence;
 ///     WAL records after the checkpoint are replayed, and their sequence numbers must continue it without
 ///     a gap. Only a true torn tail of the newest log (a prefix of one record, nothing intact after it)
@@ -34,7 +34,8 @@
 /// analyse (or build their batch's segment) in parallel, then commit in groups under a writer lock
 /// (append + one fsync + publish); searches, gets and `stats()` take an immutable snapshot (a pointer
 /// copy under a short lock) and never wait for a merge, a writer or an fsync. The merge lanes build
-/// outside all locks; only a pass's pick and its final commit (delete bitmaps + MANIFEST write) hold the writer lock.
+/// outside all locks; only a pass's pick of its segments and its final commit (delete bitmaps +
+/// MANIFEST write) hold the writer lock.
 #pragma once
 
 #include <cstdint>
@@ -103,7 +104,8 @@ struct CollectionOptions {
     /// Test seam: called by the group-commit leader just before each WAL fdatasync, while it holds the
     /// writer lock; a non-ok status is treated as the fsync failing. Blocking in it models a stalled disk.
     std::function<Status()> wal_sync_hook;
-    /// Test seam: called by both background merge lanes before each of their passes, without any lock held.
+    /// Test seam: called by both background merge lanes before each of their passes, without any lock
+    /// held.
     /// Blocking in it models merges that cannot keep up.
     std::function<void()> merge_hook;
     /// Test seam: called by the background compaction lane after it took its sources (persisted
