@@ -7,6 +7,7 @@
 
 #include "engine/codec.h"
 #include "quiver/core/json.h"
+#include "quiver/index/vector_index.h"
 
 namespace quiver::engine {
 namespace {
@@ -299,6 +300,9 @@ Status validate_document(const Schema& schema, Document& doc) {
             }
             for (float x : *v) {
                 if (!std::isfinite(x)) return invalid_argument(where + ": field '" + name + "' has a non-finite value");
+            }
+            if (!index::norm_in_range(*v, f->metric)) {
+                return invalid_argument(where + ": field '" + name + "' has a norm above 9.2e18 (distances would overflow)");
             }
             if (f->metric == simd::Metric::kCosine) {
                 double norm = 0;

@@ -370,6 +370,9 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
             for (float x : c.vector) {
                 if (!std::isfinite(x)) return invalid_argument("query vector for '" + c.field + "' is not finite");
             }
+            if (!index::norm_in_range(c.vector, f->metric)) {
+                return invalid_argument("query vector for '" + c.field + "' has a norm above 9.2e18 (distances would overflow)");
+            }
         } else if (f->type == FieldType::kSparse) {
             if (c.sparse.empty() && !c.text.empty() && impl.encoders[fi]) {
                 QUIVER_ASSIGN_OR_RETURN(auto terms, embed_query_sparse(*impl.encoders[fi], *f, c.text));

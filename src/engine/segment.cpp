@@ -1131,7 +1131,11 @@ Result<std::vector<ScoredDoc>> Segment::search_vector_index(std::size_t field, s
         }
         return out;
     }
-    const index::AllowedLabels labels(allowed);
+    // Deletes (and a filter, if any) leaving at least half of the segment: HNSW walks its checked
+    // sorted beam instead of two heaps (the same results; LabelFilter::mostly_allows).
+    const std::uint64_t passing = allowed.filter != nullptr ? allowed.filter->cardinality() : items;
+    const std::uint64_t dead = allowed.deleted != nullptr ? allowed.deleted->cardinality() : 0;
+    const index::AllowedLabels labels(allowed, passing >= dead && (passing - dead) * 2 >= items);
     index::SearchParams p;
     p.k = k;
     p.ef = ef;

@@ -103,7 +103,7 @@ Result<std::vector<Neighbor>> filtered_search(const VectorIndex& index, std::spa
     }
     std::vector<Neighbor> out;
     auto run_index = [&](bool filtered) -> Status {
-        const AllowedLabels labels(AllowedDocs{nullptr, allowed});
+        const AllowedLabels labels(AllowedDocs{nullptr, allowed}, matches * 2 >= info.size);
         SearchParams sp;
         sp.k = params.k;
         sp.ef = params.ef;

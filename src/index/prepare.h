@@ -10,6 +10,7 @@
 #include "quiver/core/ids.h"
 #include "quiver/core/matrix_view.h"
 #include "quiver/core/result.h"
+#include "quiver/index/vector_index.h"
 #include "quiver/simd/kernels.h"
 
 namespace quiver::index::detail {
@@ -24,12 +25,13 @@ inline Status validate_rows(MatrixView<float> m, std::size_t dim, simd::Metric m
     for (std::size_t r = 0; r < m.rows; ++r) {
         const float* row = m.row_ptr(r);
         // One pass without a branch per value (this runs once per query of every search); the norm
-        // (cosine only) in four partial sums, not one chain of dependent additions.
+        // (cosine: not zero; else at most kMaxSquaredNorm) in four partial sums, not one chain of
+        // dependent additions.
         bool finite = true;
         double part[4] = {0, 0, 0, 0};
         for (std::size_t j = 0; j < dim; ++j) {
             finite &= std::isfinite(row[j]);
-            if (cosine) part[j & 3] += static_cast<double>(row[j]) * row[j];
+            part[j & 3] += static_cast<double>(row[j]) * row[j];
         }
         if (!finite) {
             std::size_t j = 0;
@@ -41,6 +43,10 @@ inline Status validate_rows(MatrixView<float> m, std::size_t dim, simd::Metric m
         if (cosine && !(norm > 0)) {
             return invalid_argument(
                 fmt::format("{} row {} is the zero vector, which has no cosine direction", what, r));
+        }
+        if (!cosine && !(norm <= kMaxSquaredNorm)) {
+            return invalid_argument(fmt::format("{} row {} has a norm of {:.3g}: above {:.3g}, distances overflow float32",
+                                                what, r, std::sqrt(norm), std::sqrt(kMaxSquaredNorm)));
         }
     }
     return {};

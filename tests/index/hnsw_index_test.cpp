@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -481,6 +482,79 @@ TEST_P(HnswCodedTest, SortedBeamWalkEqualsTwoHeapWalk) {
     }
 }
 
+// A walk under a mask that allows most nodes (LabelFilter::mostly_allows, as a collection passes for
+// a segment with few deletes) uses one CheckedBeam; any other filter the two heaps. The hint must
+// not change results: the same neighbours and distances either way, for float32 and SQ8 graphs,
+// with and without the re-score, narrow and wide beams, 10% and 45% of the nodes masked (and the
+// index's own deletions: remove() then a search with no filter, against the two heaps' walk).
+// Duplicated rows make exact ties, as in SortedBeamWalkEqualsTwoHeapWalk.
+TEST_P(HnswCodedTest, CheckedBeamWalkEqualsTwoHeapWalk) {
+    struct Mask : LabelFilter {
+        std::vector<std::uint8_t> dead;
+        bool mostly = false;
+        bool allows(Label l) const noexcept override { return dead[to_int(l)] == 0; }
+        bool mostly_allows() const noexcept override { return mostly; }
+    };
+    const Metric metric = GetParam();
+    const std::size_t n = 3000, d = 48;
+    std::mt19937 rng(17);
+    for (std::uint64_t data = 0; data < 4; ++data) {
+        auto base = testing::clustered_matrix(n, d, 30, 71 + 2 * data);
+        auto queries = testing::clustered_matrix(60, d, 30, 72 + 2 * data);
+        for (std::size_t i = 10; i < n; i += 10) std::copy_n(base.row_ptr((i * 37 + 11) % i), d, base.row_ptr(i));
+        for (const char* codec : {"none", "sq8"}) {
+            HnswParams p{.M = 12, .ef_construction = 80, .threads = 2};
+            p.codec = *CodecSpec::parse(codec);
+            auto idx = *HnswIndex::create(d, metric, p);
+            ASSERT_TRUE(idx->add(base, sequential_labels(n)).ok());
+            for (unsigned pct : {10u, 45u}) {
+                Mask beam_mask, heap_mask;
+                beam_mask.dead.resize(n);
+                for (auto& x : beam_mask.dead) x = rng() % 100 < pct ? 1 : 0;
+                beam_mask.mostly = true;
+                heap_mask.dead = beam_mask.dead;
+                for (std::size_t ef : {10, 40, 200}) {
+                    for (std::size_t rescore : {SearchParams::kRescoreDefault, std::size_t{0}}) {
+                        const SearchParams a_params{.k = 10, .ef = ef, .threads = 1, .filter = &beam_mask, .rescore = rescore};
+                        SearchParams b_params = a_params;
+                        b_params.filter = &heap_mask;
+                        auto a = *idx->search(queries, a_params);
+                        auto b = *idx->search(queries, b_params);
+                        const std::string where = std::string(codec) + " " + std::string(simd::to_string(metric)) +
+                                                  " data " + std::to_string(data) + " masked " + std::to_string(pct) +
+                                                  "% ef " + std::to_string(ef) + " rescore " + std::to_string(rescore);
+                        EXPECT_EQ(a.labels, b.labels) << where;
+                        EXPECT_EQ(a.distances, b.distances) << where;
+                        for (std::size_t q = 0; q < a.num_queries; ++q) {
+                            EXPECT_EQ(a.count(q), 10u) << where;
+                            for (std::size_t j = 0; j < a.count(q); ++j) EXPECT_EQ(beam_mask.dead[to_int(a.label(q, j))], 0) << where;
+                        }
+                    }
+                }
+            }
+            // The index's own deletions (tombstones): no filter walks the CheckedBeam, an allow-all
+            // filter without the hint the two heaps.
+            std::vector<Label> gone;
+            for (std::size_t i = 0; i < n; i += 5) gone.push_back(Label{i});
+            ASSERT_EQ(*idx->remove(gone), gone.size());
+            Mask all;
+            all.dead.assign(n, 0);
+            for (std::size_t ef : {10, 200}) {
+                const SearchParams a_params{.k = 10, .ef = ef, .threads = 1};
+                SearchParams b_params = a_params;
+                b_params.filter = &all;
+                auto a = *idx->search(queries, a_params);
+                auto b = *idx->search(queries, b_params);
+                EXPECT_EQ(a.labels, b.labels) << codec << " tombstones ef " << ef;
+                EXPECT_EQ(a.distances, b.distances) << codec << " tombstones ef " << ef;
+                for (std::size_t q = 0; q < a.num_queries; ++q) {
+                    for (std::size_t j = 0; j < a.count(q); ++j) EXPECT_NE(to_int(a.label(q, j)) % 5, 0u);
+                }
+            }
+        }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllMetrics, HnswCodedTest,
                          ::testing::Values(Metric::kL2, Metric::kInnerProduct, Metric::kCosine));
 
@@ -490,6 +564,49 @@ TEST(HnswIndex, CodedRejectsBlockCodecsAndTinyFirstBatch) {
     auto bad = HnswIndex::create(32, Metric::kL2, p);
     ASSERT_FALSE(bad);
     EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
+}
+
+// A finite query whose distances overflow to +infinity (components of 1e30 under L2) once put the
+// sorted beam's first insertion past its end (the count of entries at most +infinity took in the
+// padding) and crashed. Such vectors and queries are refused now (kMaxSquaredNorm), with a message
+// naming the row; one just inside the bound is answered with finite, ascending distances (the beam
+// itself is tested with +infinity in MatchesReferenceUnderRandomInsertsAndPops). Cosine normalises
+// first, so it takes any finite magnitude.
+TEST(HnswIndex, VectorsWhoseDistancesWouldOverflowAreRefused) {
+    auto base = testing::clustered_matrix(500, 16, 5, 21);
+    for (const char* codec : {"none", "sq8"}) {
+        for (Metric metric : {Metric::kL2, Metric::kInnerProduct, Metric::kCosine}) {
+            HnswParams p{.M = 8, .ef_construction = 40, .threads = 1};
+            p.codec = *CodecSpec::parse(codec);
+            auto idx = *HnswIndex::create(16, metric, p);
+            ASSERT_TRUE(idx->add(base, sequential_labels(500)).ok());
+            ASSERT_EQ(*idx->remove(std::vector<Label>{Label{3}}), 1u);  // the checked walk too
+            Matrix<float> huge(2, 16), edge(1, 16);
+            std::fill_n(huge.row_ptr(0), 16, 1.0f);
+            std::fill_n(huge.row_ptr(1), 16, -3e29f);
+            std::fill_n(edge.row_ptr(0), 16, 2.2e18f);  // norm 8.8e18
+            const std::string where = std::string(codec) + " " + std::string(simd::to_string(metric));
+            auto r = idx->search(huge.view(), {.k = 5, .ef = 10});
+            if (metric == Metric::kCosine) {
+                ASSERT_TRUE(r) << where;
+            } else {
+                ASSERT_FALSE(r) << where;
+                EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+                EXPECT_NE(r.error().message().find("queries row 1 has a norm of 1.2e+30"), std::string::npos)
+                    << r.error().message();
+                auto added = idx->add(huge.view(), std::vector<Label>{Label{900}, Label{901}});
+                ASSERT_FALSE(added) << where;
+                EXPECT_NE(added.error().message().find("vectors row 1"), std::string::npos) << added.error().message();
+            }
+            for (std::size_t ef : {1, 10, 100}) {
+                auto e = idx->search(edge.view(), {.k = 5, .ef = ef});
+                ASSERT_TRUE(e) << where << ": " << e.error().message();
+                EXPECT_EQ(e->count(0), 5u) << where << " ef " << ef;
+                for (std::size_t j = 0; j < e->count(0); ++j) EXPECT_TRUE(std::isfinite(e->distance(0, j))) << where;
+                for (std::size_t j = 1; j < e->count(0); ++j) EXPECT_LE(e->distance(0, j - 1), e->distance(0, j));
+            }
+        }
+    }
 }
 
 // SortedBeam against a plain reference (a sorted vector truncated to ef, expanded flags, the closest
@@ -525,11 +642,14 @@ TEST(HnswSortedBeam, MatchesReferenceUnderRandomInsertsAndPops) {
                     it->expanded = true;
                     ++pops;
                 } else {
-                    const float d = static_cast<float>(rng() % 64) / 4;  // many ties
+                    // Many ties, and now and then +infinity (a distance that overflowed), which
+                    // enters last while the beam has room.
+                    const float d = rng() % 97 == 0 ? INFINITY : static_cast<float>(rng() % 64) / 4;
                     const float bound = ref.size() == ef ? ref.back().d : INFINITY;
+                    const std::uint32_t bound_slot = ref.size() == ef ? ref.back().slot : std::numeric_limits<std::uint32_t>::max();
                     ASSERT_EQ(beam.bound(), bound);
                     beam.insert(d, step);
-                    if (d < bound) {
+                    if (d < bound || (d == bound && step < bound_slot)) {
                         auto at = std::upper_bound(ref.begin(), ref.end(), d,
                                                    [](float x, const Ref& r) { return x < r.d; });
                         ref.insert(at, {d, step, false});
@@ -552,6 +672,97 @@ TEST(HnswSortedBeam, MatchesReferenceUnderRandomInsertsAndPops) {
         EXPECT_GT(inserts, 80u) << ef;
         EXPECT_GT(rejected, 10u) << ef;
     }
+}
+
+// CheckedBeam against a reference of the two-heap walk's state: every entry closer than the ef-th
+// allowed one (the bound), allowed or not, sorted by (distance, slot), with expanded flags; an entry
+// enters when it precedes the bound (always while fewer than ef are allowed), and once ef are
+// allowed nothing beyond the ef-th stays. Random insertions with many ties, mixes of 5% to 90%
+// disallowed entries, pops interleaved, beams of 1 to 300 (so the array grows past its first
+// allocation and the bitsets shift across words), reset between searches. Also +infinity distances
+// (vectors whose distance overflows): they enter last while the bound is +infinity.
+TEST(HnswSortedBeam, CheckedBeamMatchesTwoHeapReference) {
+    struct Ref {
+        float d;
+        std::uint32_t slot;
+        bool allowed;
+        bool expanded;
+    };
+    std::mt19937 rng(78);
+    std::size_t grown = 0;
+    for (std::size_t ef : {1, 2, 7, 32, 33, 63, 64, 65, 128, 129, 300}) {
+        detail::CheckedBeam beam;
+        std::size_t pops = 0, inserts = 0, rejected = 0, disallowed = 0;
+        for (int search = 0; search < 30; ++search) {
+            const unsigned deny_pct = std::array<unsigned, 4>{5, 30, 60, 90}[search % 4];
+            std::vector<Ref> ref;
+            beam.reset(ef);
+            EXPECT_EQ(beam.size(), 0u);
+            EXPECT_FALSE(beam.has_next());
+            EXPECT_EQ(beam.bound(), INFINITY);
+            for (std::uint32_t step = 0; step < 4 * ef + 40; ++step) {
+                if (rng() % 4 == 0) {
+                    auto it = std::find_if(ref.begin(), ref.end(), [](const Ref& r) { return !r.expanded; });
+                    ASSERT_EQ(beam.has_next(), it != ref.end());
+                    ASSERT_EQ(beam.next_distance(), it == ref.end() ? INFINITY : it->d);
+                    if (it == ref.end()) continue;
+                    ASSERT_EQ(beam.next(), it->slot);
+                    ASSERT_EQ(beam.pop(), it->slot);
+                    it->expanded = true;
+                    ++pops;
+                    continue;
+                }
+                const float d = rng() % 97 == 0 ? INFINITY : static_cast<float>(rng() % 64) / 4;
+                const bool allowed = rng() % 100 >= deny_pct;
+                std::size_t count = 0;
+                const Ref* nth = nullptr;  // the ef-th allowed entry
+                for (const Ref& r : ref) {
+                    if (r.allowed && ++count == ef) nth = &r;
+                }
+                const float bound = nth != nullptr ? nth->d : INFINITY;
+                const std::uint32_t bound_slot = nth != nullptr ? nth->slot : std::numeric_limits<std::uint32_t>::max();
+                ASSERT_EQ(beam.bound(), bound);
+                const bool enters = d < bound || (d == bound && step < bound_slot);
+                ASSERT_EQ(beam.admits(d, step), enters);
+                ASSERT_EQ(beam.insert(d, step, allowed), enters);
+                if (!enters) {
+                    ++rejected;
+                    continue;
+                }
+                auto at = std::upper_bound(ref.begin(), ref.end(), d, [](float x, const Ref& r) { return x < r.d; });
+                ref.insert(at, {d, step, allowed, false});  // steps rise, so a tie goes after its equals
+                ++inserts;
+                disallowed += allowed ? 0 : 1;
+                count = 0;
+                for (std::size_t j = 0; j < ref.size(); ++j) {
+                    if (ref[j].allowed && ++count == ef) {
+                        ref.resize(j + 1);
+                        break;
+                    }
+                }
+                grown += ref.size() > ef + 32 ? 1 : 0;
+                ASSERT_EQ(beam.size(), ref.size()) << "ef " << ef << " step " << step;
+                for (std::size_t j = 0; j < ref.size(); ++j) {
+                    ASSERT_EQ(beam[j].distance, ref[j].d) << "ef " << ef << " step " << step << " entry " << j;
+                    ASSERT_EQ(beam[j].slot, ref[j].slot) << "ef " << ef << " step " << step << " entry " << j;
+                    ASSERT_EQ(beam.allowed(j), ref[j].allowed) << "ef " << ef << " step " << step << " entry " << j;
+                }
+            }
+            std::vector<detail::Candidate> out;
+            beam.copy_to(out);
+            std::vector<detail::Candidate> want;
+            for (const Ref& r : ref) {
+                if (r.allowed) want.emplace_back(r.d, r.slot);
+            }
+            ASSERT_EQ(out, want) << "ef " << ef;
+            ASSERT_LE(out.size(), ef);
+        }
+        EXPECT_GT(pops, 50u) << ef;
+        EXPECT_GT(inserts, 80u) << ef;
+        EXPECT_GT(rejected, 10u) << ef;
+        EXPECT_GT(disallowed, 20u) << ef;
+    }
+    EXPECT_GT(grown, 100u);  // the arrays grew past their first allocation
 }
 
 // connect() prunes a full settled list (the output of a selection) plus one new link with

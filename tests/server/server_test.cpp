@@ -147,6 +147,10 @@ TEST_F(ApiTest, BadInputGetsJson4xx) {
         {req("POST", "/collections/docs/documents", R"([{"id": "a", "emb": [1, NaN, 2]}])"), 400},     // NaN
         {req("POST", "/collections/docs/documents", R"([{"id": "a", "emb": [1, 1e999, 2]}])"), 400},   // overflow
         {req("POST", "/collections/docs/search", R"({"field": "emb", "vector": [1, 2]})"), 400},       // wrong dimension
+        // Finite, but L2 distances to it overflow float32 (an HNSW search with such a vector once
+        // wrote past its beam and crashed the server): a norm above 9.2e18 is refused.
+        {req("POST", "/collections/docs/search", R"({"field": "emb", "vector": [1e30, 1e30, 1e30]})"), 400},
+        {req("POST", "/collections/docs/documents", R"([{"id": "a", "emb": [1e19, 0, 0]}])"), 422},
         {req("POST", "/collections/docs/search", R"({"field": "nope", "text": "x"})"), 400},           // unknown field
         {req("POST", "/collections/docs/documents", R"([{"id": "a", "colour": "red"}])"), 422},        // unknown field
         {req("POST", "/collections/docs/search", R"({"field": "body", "text": "x", "filter": {"field": "nope", "eq": 1}})"), 400},

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <span>
 #include <string>
@@ -44,11 +45,30 @@ struct SearchResults {
     std::size_t count(std::size_t q) const noexcept;
 };
 
+/// The largest squared L2 norm a vector may have under the L2 and inner-product metrics: between two
+/// such vectors every distance stays finite in float32 (|a - b|^2 <= 2|a|^2 + 2|b|^2 and
+/// |a.b| <= |a||b|), so a norm up to about 9.2e18. Indexes reject larger vectors and queries (a
+/// distance of +infinity ranks nothing); cosine normalises first, so any finite nonzero vector serves.
+inline constexpr double kMaxSquaredNorm = static_cast<double>(std::numeric_limits<float>::max()) / 4.0;
+
+/// True when `v` may be indexed or searched under `metric` without its distances overflowing.
+inline bool norm_in_range(std::span<const float> v, simd::Metric metric) noexcept {
+    if (metric == simd::Metric::kCosine) return true;
+    double norm = 0;
+    for (float x : v) norm += static_cast<double>(x) * x;
+    return norm <= kMaxSquaredNorm;
+}
+
 /// Answers "may this label be returned?". Must be thread-safe and cheap.
 class LabelFilter {
 public:
     virtual ~LabelFilter() = default;
     virtual bool allows(Label label) const noexcept = 0;
+    /// A hint for speed, never for results: true when the filter is known to allow at least about
+    /// half of an index's entries. HNSW then walks one sorted beam whose entries include the
+    /// disallowed nodes it traverses, instead of two heaps (the same nodes expanded, the same results;
+    /// with a selective filter the beam would hold many disallowed entries and cost more than heaps).
+    virtual bool mostly_allows() const noexcept { return false; }
 };
 
 /// A LabelFilter over an AllowedDocs mask, for indexes whose labels are document numbers (< 2^32):
@@ -56,14 +76,17 @@ public:
 /// nodes but never returns them.
 class AllowedLabels final : public LabelFilter {
 public:
-    explicit AllowedLabels(const AllowedDocs& allowed) : allowed_(allowed) {}
+    /// `mostly`: the mask allows at least about half of the index's entries (mostly_allows()).
+    explicit AllowedLabels(const AllowedDocs& allowed, bool mostly = false) : allowed_(allowed), mostly_(mostly) {}
     bool allows(Label label) const noexcept override {
         const std::uint64_t v = to_int(label);
         return v <= 0xFFFFFFFFu && allowed_.allows(static_cast<std::uint32_t>(v));
     }
+    bool mostly_allows() const noexcept override { return mostly_; }
 
 private:
     AllowedDocs allowed_;
+    bool mostly_;
 };
 
 struct SearchParams {

@@ -254,12 +254,18 @@ struct HnswGraph {
     /// Greedy descent from the entry point through levels > `stop_level`; returns the closest slot.
     template <bool kLocked>
     std::uint32_t greedy_descent(const float* q, std::uint32_t ep, int from_level, int stop_level) const;
-    /// Beam search on one level; leaves up to ef results (max-heap) in scratch.results.
+    /// Beam search on one level; leaves up to ef results in scratch.results (ascending from a sorted
+    /// beam, a max-heap from the two-heap walk: callers sort what they need).
     /// kLocked: copy neighbour lists under their lock (during build).
-    /// kChecked: deleted or filtered nodes are traversed but not returned.
+    /// kChecked: deleted or filtered nodes are traversed but not returned. Without kLocked, the walk
+    /// is a CheckedBeam when checked_beam_suits(filter), else the two heaps; both expand the same
+    /// nodes and return the same results.
     template <bool kLocked, bool kChecked>
     void search_layer(const float* q, std::uint32_t ep, int level, std::size_t ef,
                       const LabelFilter* filter, Scratch& scratch) const;
+    /// True when a checked walk should use the CheckedBeam: the filter (if any) says it allows most
+    /// nodes and at most half of the slots are deleted, so the beam's disallowed entries stay few.
+    bool checked_beam_suits(const LabelFilter* filter) const noexcept;
     void search_one(const float* q, std::size_t k, std::size_t ef, const LabelFilter* filter,
                     Scratch& scratch, Label* out_labels, float* out_distances) const;
     /// search_one for a coded graph: walks code estimates (integer ones for SQ8), re-scores the best

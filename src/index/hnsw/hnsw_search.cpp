@@ -175,6 +175,10 @@ void search_layer_impl(const HnswGraph& g, const Distance& distance, std::uint32
                 const std::uint32_t id = ids[i];
                 if (!visited.test_and_mark(id)) {
                     distance.prefetch(id);
+                    if constexpr (kChecked) {  // what allowed() reads (see Allowed::prefetch)
+                        __builtin_prefetch(g.deleted.data() + id, 0, 3);
+                        if (filter != nullptr) __builtin_prefetch(g.labels.data() + id, 0, 3);
+                    }
                     unvisited[m++] = id;
                 }
             }
@@ -219,23 +223,42 @@ inline std::size_t gather_below(const float* dists, std::size_t m, float bound, 
     }
     return p;
 }
-inline void insert_gathered(detail::SortedBeam& beam, const float* dists, const std::uint32_t* ids,
-                            const std::uint32_t* pass, std::size_t p) noexcept {
-    for (std::size_t i = 0; i < p; ++i) beam.insert(dists[pass[i]], ids[pass[i]]);
+/// Inserts one scored node into a beam; a CheckedBeam also records whether the search may return it
+/// (`allowed(slot)`, asked only for a node that enters).
+template <class Beam, class Allowed>
+inline void beam_insert(Beam& beam, float d, std::uint32_t id, const Allowed& allowed) {
+    if constexpr (std::is_same_v<Beam, detail::CheckedBeam>) {
+        if (beam.admits(d, id)) beam.insert(d, id, allowed(id));
+    } else {
+        beam.insert(d, id);
+    }
+}
+template <class Beam, class Allowed>
+inline void insert_gathered(Beam& beam, const float* dists, const std::uint32_t* ids, const std::uint32_t* pass,
+                            std::size_t p, const Allowed& allowed) {
+    for (std::size_t i = 0; i < p; ++i) beam_insert(beam, dists[pass[i]], ids[pass[i]], allowed);
 }
 
-/// Beam search on one level for a search that may return every node it reaches (no deleted nodes, no
-/// filter, no concurrent inserts: queries, and the build's reachability checks). The beam is one
-/// SortedBeam (see scratch.h) instead of two heaps; the visited set is marked without a branch per
-/// neighbour. Leaves the beam in scratch.results, ascending by distance.
-template <class Distance>
+/// Beam search on one level for a search with no concurrent inserts (queries, and the build's
+/// reachability checks). The beam is one SortedBeam (see scratch.h) instead of two heaps; the visited
+/// set is marked without a branch per neighbour. Without kChecked every node reached may be returned
+/// (no deleted node, no filter); with it the beam is a CheckedBeam and `allowed(slot)` says which may
+/// (the walk is the two-heap walk's, see CheckedBeam). Leaves the beam's returnable entries in
+/// scratch.results, ascending by distance.
+template <bool kChecked, class Distance, class Allowed>
 void search_layer_sorted(const HnswGraph& g, const Distance& distance, std::uint32_t ep, int level,
-                         std::size_t ef, HnswGraph::Scratch& s) {
+                         std::size_t ef, HnswGraph::Scratch& s, const Allowed& allowed) {
     auto& visited = s.visited;
     visited.next();
-    auto& beam = s.beam;
+    auto& beam = [&]() -> auto& {
+        if constexpr (kChecked) {
+            return s.checked_beam;
+        } else {
+            return s.beam;
+        }
+    }();
     beam.reset(ef);
-    beam.insert(distance(ep), ep);
+    beam_insert(beam, distance(ep), ep, allowed);
     visited.test_and_mark(ep);
 
     std::uint32_t unvisited[1024];
@@ -252,7 +275,10 @@ void search_layer_sorted(const HnswGraph& g, const Distance& distance, std::uint
             // Every unvisited payload requested at once, then one batched score; insertions in
             // neighbour order, as one at a time would.
             const std::size_t m = visited.mark_new(ids, n, unvisited);
-            for (std::size_t j = 0; j < m; ++j) distance.prefetch(unvisited[j]);
+            for (std::size_t j = 0; j < m; ++j) {
+                distance.prefetch(unvisited[j]);
+                allowed.prefetch(unvisited[j]);
+            }
             distance.batch(unvisited, m, dists);
             // The walk usually moves on to this list's best neighbour when it beats the closest
             // unexpanded entry: its link list is requested before the insertions (found in the
@@ -265,20 +291,42 @@ void search_layer_sorted(const HnswGraph& g, const Distance& distance, std::uint
                 best = dists[j] < dists[best] ? j : best;
             }
             if (p > 0 && dists[best] < beam.next_distance()) g.prefetch_links(unvisited[best], level);
-            insert_gathered(beam, dists, unvisited, pass, p);
+            insert_gathered(beam, dists, unvisited, pass, p, allowed);
         } else {
             const std::size_t m = visited.mark_new(ids, n, unvisited);
+            for (std::size_t j = 0; j < m; ++j) allowed.prefetch(unvisited[j]);
             for (std::size_t j = 0; j < std::min(m, kPrefetchAhead); ++j) g.prefetch_float(unvisited[j]);
             for (std::size_t j = 0; j < m; ++j) {
                 if (j + kPrefetchAhead < m) g.prefetch_float(unvisited[j + kPrefetchAhead]);
                 dists[j] = distance(unvisited[j]);
             }
-            insert_gathered(beam, dists, unvisited, pass, gather_below(dists, m, beam.bound(), pass));
+            insert_gathered(beam, dists, unvisited, pass, gather_below(dists, m, beam.bound(), pass), allowed);
         }
         if (beam.has_next()) g.prefetch_links(beam.next(), level);
     }
     beam.copy_to(s.results);
 }
+
+/// The nodes a walk may return: every one (unchecked walks), or those neither deleted nor outside
+/// the filter.
+/// `prefetch(slot)` requests what the test of a node will read; the walk calls it with the node's
+/// payload, so those misses overlap the distance's (in the load test's profile the test's loads of
+/// `deleted` and `labels`, one miss each per node, were most of the checked walk's own time).
+struct AllowAll {
+    bool operator()(std::uint32_t) const noexcept { return true; }
+    void prefetch(std::uint32_t) const noexcept {}
+};
+struct Allowed {
+    const HnswGraph& g;
+    const LabelFilter* filter;
+    bool operator()(std::uint32_t id) const noexcept {
+        return g.deleted[id] == 0 && (filter == nullptr || filter->allows(g.labels[id]));
+    }
+    void prefetch(std::uint32_t id) const noexcept {
+        __builtin_prefetch(g.deleted.data() + id, 0, 3);
+        if (filter != nullptr) __builtin_prefetch(g.labels.data() + id, 0, 3);
+    }
+};
 
 /// Float32 distances to the stored vectors.
 struct FloatDistance {
@@ -356,12 +404,22 @@ std::uint32_t HnswGraph::greedy_descent(const float* q, std::uint32_t ep, int fr
     return greedy_descent_impl<kLocked>(*this, FloatDistance{*this, q}, ep, from_level, stop_level);
 }
 
+bool HnswGraph::checked_beam_suits(const LabelFilter* filter) const noexcept {
+    return (filter == nullptr || filter->mostly_allows()) && num_deleted * 2 <= count;
+}
+
 template <bool kLocked, bool kChecked>
 void HnswGraph::search_layer(const float* q, std::uint32_t ep, int level, std::size_t ef,
                              const LabelFilter* filter, Scratch& s) const {
     auto walk = [&](const auto& distance) {
         if constexpr (!kLocked && !kChecked) {
-            search_layer_sorted(*this, distance, ep, level, ef, s);
+            search_layer_sorted<false>(*this, distance, ep, level, ef, s, AllowAll{});
+        } else if constexpr (!kLocked) {
+            if (checked_beam_suits(filter)) {
+                search_layer_sorted<true>(*this, distance, ep, level, ef, s, Allowed{*this, filter});
+            } else {
+                search_layer_impl<false, true>(*this, distance, ep, level, ef, filter, s);
+            }
         } else {
             search_layer_impl<kLocked, kChecked>(*this, distance, ep, level, ef, filter, s);
         }
@@ -414,10 +472,12 @@ void HnswGraph::search_one_coded(const float* q, std::size_t k, std::size_t ef, 
     const bool checked = num_deleted != 0 || filter != nullptr;
     auto walk = [&](const auto& d) {
         const std::uint32_t ep = greedy_descent_impl<false>(*this, d, ep0, top_level, 0);
-        if (checked) {
-            search_layer_impl<false, true>(*this, d, ep, 0, ef, filter, s);
+        if (!checked) {
+            search_layer_sorted<false>(*this, d, ep, 0, ef, s, AllowAll{});
+        } else if (checked_beam_suits(filter)) {
+            search_layer_sorted<true>(*this, d, ep, 0, ef, s, Allowed{*this, filter});
         } else {
-            search_layer_sorted(*this, d, ep, 0, ef, s);
+            search_layer_impl<false, true>(*this, d, ep, 0, ef, filter, s);
         }
     };
     if (int_walk && codec->int8_query(q, s.int_query)) {

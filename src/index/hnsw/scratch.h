@@ -1,5 +1,6 @@
-// Private to index/hnsw: per-search scratch (the visited set, the sorted beam of unfiltered
-// searches and the two heaps of the others), pooled so a search does not allocate.
+// Private to index/hnsw: per-search scratch (the visited set, the sorted beams of unfiltered searches
+// and of searches under a mask that allows most nodes, and the two heaps of the others), pooled so a
+// search does not allocate.
 #pragma once
 
 #include <algorithm>
@@ -103,7 +104,18 @@ using Candidate = std::pair<float, std::uint32_t>;  // (distance, slot)
 /// Layout (session 9): the distances are one dense float array, the slots a second one and the
 /// expanded flags a bitset, so finding an insertion point compares packed floats (the compiler's
 /// vector compares on a counted stretch) and an insertion moves 8 bytes per entry, not 12.
-class SortedBeam {
+///
+/// kChecked (CheckedBeam, session 15): the beam of a search some of whose nodes may not be returned
+/// (deleted, or outside a filter). Each entry also carries an allowed bit; `ef` bounds the allowed
+/// entries, and the disallowed ones the walk traverses sit among them, so the array holds the ef
+/// best allowed entries and every disallowed one closer than the ef-th of them. That is exactly
+/// what the two-heap walk expands: it keeps the ef best allowed nodes as results and every node
+/// closer than the worst of them as a candidate, and stops at the first candidate beyond it (here:
+/// once the bound falls, the entries beyond it are dropped). The array grows with the disallowed
+/// entries, so the walks use it only for masks known to allow most nodes
+/// (LabelFilter::mostly_allows); with a selective one, insertions would move long stretches.
+template <bool kChecked>
+class BasicSortedBeam {
 public:
     struct Entry {
         float distance;
@@ -124,20 +136,30 @@ public:
         const std::size_t words = (ef + 1) / 64 + 2;
         if (flags_.size() < words) flags_.resize(words);
         std::fill(flags_.begin(), flags_.begin() + static_cast<std::ptrdiff_t>(words), std::uint64_t{0});
+        if constexpr (kChecked) {
+            if (allow_.size() < words) allow_.resize(words);
+            // Stale entries past ef + kCount (from a wider earlier search) may remain in the arrays;
+            // an insertion that grows the beam there refills them (grow()).
+            filled_ = ef + kCount;
+            allowed_ = 0;
+        }
         cap_ = ef;
         size_ = 0;
         cur_ = 0;
         bound_ = std::numeric_limits<float>::infinity();
         bound_slot_ = std::numeric_limits<std::uint32_t>::max();
     }
+    /// The entries (with kChecked: allowed and disallowed).
     std::size_t size() const noexcept { return size_; }
-    /// The distance a new entry must beat: the ef-th entry's, or +infinity while the beam has room.
-    /// An entry of equal distance enters when its slot is lower than that entry's.
+    /// The distance a new entry must beat: the ef-th (allowed) entry's, or +infinity while the beam
+    /// has fewer. An entry of equal distance enters when its slot is lower than that entry's.
     float bound() const noexcept { return bound_; }
     /// Inserts (d, slot) when (d, slot) precedes the ef-th entry in (distance, slot) order (always
     /// while the beam has room), at its place in that order; the last entry leaves a full beam. The
     /// order is total, as the two-heap walk's, so ties are broken the same way by both.
-    void insert(float d, std::uint32_t slot) noexcept {
+    void insert(float d, std::uint32_t slot) noexcept
+        requires(!kChecked)
+    {
         if (!(d < bound_) && !(d == bound_ && slot < bound_slot_)) return;
         float* dist = dist_.data();
         std::uint32_t* slots = slot_.data();
@@ -148,13 +170,55 @@ public:
         shift_up(slots, lo, kept);
         dist[lo] = d;
         slots[lo] = slot;
-        open_flag(lo, kept);
+        open_bit(flags_.data(), lo, kept, false);
         size_ = kept + 1;
         if (size_ == cap_) {
             bound_ = dist[size_ - 1];
             bound_slot_ = slots[size_ - 1];
         }
         if (lo < cur_) cur_ = lo;
+    }
+    /// kChecked: inserts (d, slot) under the same rule, `allowed` telling whether a search may return
+    /// it. When an allowed entry pushes the allowed count past ef, the farthest allowed entry leaves,
+    /// with every disallowed one behind the new ef-th. Returns false when (d, slot) did not enter
+    /// (then `allowed` was not needed: callers may test admits() first to skip the mask).
+    bool insert(float d, std::uint32_t slot, bool allowed)
+        requires kChecked
+    {
+        if (!admits(d, slot)) return false;
+        if (size_ + 1 + kCount > filled_) grow();
+        float* dist = dist_.data();
+        std::uint32_t* slots = slot_.data();
+        std::size_t lo = position(d);
+        while (lo > 0 && dist[lo - 1] == d && slots[lo - 1] > slot) --lo;  // ties: by slot
+        shift_up(dist, lo, size_);
+        shift_up(slots, lo, size_);
+        dist[lo] = d;
+        slots[lo] = slot;
+        open_bit(flags_.data(), lo, size_, false);
+        open_bit(allow_.data(), lo, size_, allowed);
+        ++size_;
+        if (lo < cur_) cur_ = lo;
+        if (!allowed || ++allowed_ < cap_) return true;
+        // ef allowed entries: the bound is the ef-th, and nothing stays beyond it. Past ef, the
+        // last entry is the old ef-th (once the beam has ef, no entry beyond the bound stays) and
+        // leaves; then so do the disallowed entries behind the new ef-th.
+        std::size_t end = size_;
+        if (allowed_ > cap_) {
+            --end;
+            --allowed_;
+        }
+        while (!bit(allow_.data(), end - 1)) --end;  // stops: ef >= 1 allowed entries precede
+        std::fill(dist + end, dist + size_, std::numeric_limits<float>::infinity());
+        size_ = end;
+        cur_ = std::min(cur_, size_);
+        bound_ = dist[size_ - 1];
+        bound_slot_ = slots[size_ - 1];
+        return true;
+    }
+    /// True when (d, slot) would enter: it precedes the bound's entry in (distance, slot) order.
+    bool admits(float d, std::uint32_t slot) const noexcept {
+        return d < bound_ || (d == bound_ && slot < bound_slot_);
     }
     bool has_next() const noexcept { return cur_ < size_; }
     /// The closest unexpanded entry's slot (has_next() must hold).
@@ -182,19 +246,31 @@ public:
     }
     /// Entry i (i < size()), ascending by distance.
     Entry operator[](std::size_t i) const noexcept { return {dist_[i], slot_[i]}; }
+    /// kChecked: whether entry i (i < size()) may be returned.
+    bool allowed(std::size_t i) const noexcept
+        requires kChecked
+    {
+        return bit(allow_.data(), i);
+    }
     /// The distances, ascending (size() of them).
     const float* distances() const noexcept { return dist_.data(); }
     /// The slots in the order of distances().
     const std::uint32_t* slots() const noexcept { return slot_.data(); }
-    /// The entries as (distance, slot) candidates, ascending, replacing `out`'s contents.
+    /// The entries a search returns as (distance, slot) candidates, ascending, replacing `out`'s
+    /// contents: all of them, or with kChecked the allowed ones (at most ef).
     void copy_to(std::vector<Candidate>& out) const {
-        out.resize(size_);
-        for (std::size_t i = 0; i < size_; ++i) out[i] = {dist_[i], slot_[i]};
+        out.clear();
+        out.reserve(size_);
+        for (std::size_t i = 0; i < size_; ++i) {
+            if constexpr (kChecked) {
+                if (!bit(allow_.data(), i)) continue;
+            }
+            out.emplace_back(dist_[i], slot_[i]);
+        }
     }
 
 private:
-    /// The number of entries at most d (d below +infinity): the index of the first entry farther
-    /// than d. Branch-free on the comparisons (data the predictor cannot learn): kCount entries are
+    /// The number of entries at most d: the index of the first entry farther than d. Branch-free on the comparisons (data the predictor cannot learn): kCount entries are
     /// counted (independent compares the compiler vectorises; entries past size() are +infinity),
     /// and a longer beam is first halved down to a stretch of at most kCount (a chain of dependent
     /// loads, but few).
@@ -209,7 +285,23 @@ private:
         // Entries before base are <= d; entries from base + n on are > d (or the +infinity padding).
         std::uint32_t below = 0;
         for (std::size_t i = 0; i < kCount; ++i) below += base[i] <= d ? 1u : 0u;
-        return static_cast<std::size_t>(base - dist_.data()) + below;
+        // A distance of +infinity (overflowing vectors) enters while the beam has room and counts
+        // the padding too: it goes last.
+        return std::min(size_, static_cast<std::size_t>(base - dist_.data()) + below);
+    }
+    /// kChecked: room for one more entry and its kCount of +infinity padding (doubling).
+    void grow() {
+        const std::size_t want = std::max<std::size_t>(2 * filled_, size_ + 1 + kCount);
+        if (dist_.size() < want) {
+            dist_.resize(want);
+            slot_.resize(want);
+        }
+        std::fill(dist_.begin() + static_cast<std::ptrdiff_t>(filled_), dist_.begin() + static_cast<std::ptrdiff_t>(want),
+                  std::numeric_limits<float>::infinity());
+        const std::size_t words = want / 64 + 2;
+        if (flags_.size() < words) flags_.resize(words);
+        if (allow_.size() < words) allow_.resize(words);
+        filled_ = want;
     }
     /// Moves entries [lo, kept) of a 4-byte array to [lo + 1, kept + 1), writing nothing else. Up to
     /// kInlineMove entries, inline 16-byte moves from the top down instead of a memmove call (most
@@ -248,24 +340,31 @@ private:
         std::memmove(a + lo + 1, a + lo, (kept - lo) * sizeof(T));
 #endif
     }
-    /// Shifts the flags of entries [lo, kept) up by one and clears lo's (the new entry).
-    void open_flag(std::size_t lo, std::size_t kept) noexcept {
-        std::uint64_t* f = flags_.data();
+    /// Shifts the bits of entries [lo, kept) of a bitset up by one and sets lo's to `value` (the new
+    /// entry's).
+    static void open_bit(std::uint64_t* f, std::size_t lo, std::size_t kept, bool value) noexcept {
         const std::size_t w = lo >> 6;
         for (std::size_t i = kept >> 6; i > w; --i) f[i] = (f[i] << 1) | (f[i - 1] >> 63);
         const std::uint64_t low = (std::uint64_t{1} << (lo & 63)) - 1;
-        f[w] = (f[w] & low) | ((f[w] & ~low) << 1);
+        f[w] = (f[w] & low) | ((f[w] & ~low) << 1) | (static_cast<std::uint64_t>(value) << (lo & 63));
     }
+    static bool bit(const std::uint64_t* f, std::size_t i) noexcept { return (f[i >> 6] >> (i & 63)) & 1; }
 
     static constexpr std::size_t kCount = 32;
     static constexpr std::size_t kInlineMove = 16;
     std::vector<float> dist_;
     std::vector<std::uint32_t> slot_;
     std::vector<std::uint64_t> flags_;
+    std::vector<std::uint64_t> allow_;  // kChecked only
     std::size_t cap_ = 0, size_ = 0, cur_ = 0;
+    std::size_t allowed_ = 0;  // kChecked: allowed entries
+    std::size_t filled_ = 0;   // kChecked: dist_[0, filled_) is entries or +infinity
     float bound_ = 0;
     std::uint32_t bound_slot_ = 0;
 };
+
+using SortedBeam = BasicSortedBeam<false>;
+using CheckedBeam = BasicSortedBeam<true>;
 
 struct SearchScratch {
     explicit SearchScratch(std::size_t n) : visited(n) {}
@@ -274,6 +373,7 @@ struct SearchScratch {
     std::vector<Candidate> results;     // max-heap of the best ef found (a beam search on SortedBeam:
                                         // ascending)
     SortedBeam beam;                    // the beam of unfiltered searches
+    CheckedBeam checked_beam;           // the beam of searches under a mask that allows most nodes
     std::vector<float> vector_buf;      // one vector read from disk for the re-score
     Int8Query int_query;                // the query in integer form, for walks on SQ8 codes
 };
