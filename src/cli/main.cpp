@@ -13,12 +13,26 @@
 #include "cli/registry.h"
 #include "quiver/simd/kernels.h"
 
+// jemalloc's control interface, declared weak: null unless jemalloc is linked in.
+extern "C" int mallctl(const char* name, void* oldp, std::size_t* oldlenp, void* newp, std::size_t newlen)
+    __attribute__((weak));
+
 namespace {
 
+// The allocator the executable runs on: jemalloc when it is linked in (src/cli/CMakeLists.txt;
+// its mallctl is then defined), else the system's malloc.
+std::string allocator_name() {
+    if (mallctl == nullptr) return "system";
+    const char* version = nullptr;
+    std::size_t len = sizeof(version);
+    if (mallctl("version", static_cast<void*>(&version), &len, nullptr, 0) != 0 || version == nullptr) return "jemalloc";
+    return fmt::format("jemalloc {}", version);
+}
+
 std::string version_string() {
-    return fmt::format("quiver {} (simd: {}, detected: {})", QUIVER_VERSION,
+    return fmt::format("quiver {} (simd: {}, detected: {}, allocator: {})", QUIVER_VERSION,
                        quiver::simd::to_string(quiver::simd::active_simd_level()),
-                       quiver::simd::to_string(quiver::simd::detected_simd_level()));
+                       quiver::simd::to_string(quiver::simd::detected_simd_level()), allocator_name());
 }
 
 // The file kind (fourcc at bytes 4..7 of a quiver file), or "" when unreadable.

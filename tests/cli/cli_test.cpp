@@ -282,6 +282,9 @@ TEST_F(Cli, HelpAndVersion) {
     auto v = run("--version");
     EXPECT_EQ(v.code, 0);
     EXPECT_NE(v.out.find("simd:"), std::string::npos);
+    // The allocator the build linked (jemalloc when libjemalloc-dev is installed): the binary must
+    // run on it, not merely name it (the name comes from jemalloc's own mallctl).
+    EXPECT_NE(v.out.find("allocator: " QUIVER_ALLOCATOR), std::string::npos) << v.out;
     for (const char* cmd : {"build", "search", "gt", "info", "gen", "eval", "encode", "sparse-gen", "sparse-build",
                             "sparse-search", "serve", "ingest", "query"}) {
         auto h = run(std::string(cmd) + " --help");
