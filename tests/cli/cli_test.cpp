@@ -285,6 +285,11 @@ TEST_F(Cli, HelpAndVersion) {
     // The allocator the build linked (jemalloc when libjemalloc-dev is installed): the binary must
     // run on it, not merely name it (the name comes from jemalloc's own mallctl).
     EXPECT_NE(v.out.find("allocator: " QUIVER_ALLOCATOR), std::string::npos) << v.out;
+    // jemalloc runs with the executable's own options (malloc_conf in main.cpp): purging on its
+    // background thread.
+    if (std::string(QUIVER_ALLOCATOR) == "jemalloc") {
+        EXPECT_NE(v.out.find(", background_thread)"), std::string::npos) << v.out;
+    }
     for (const char* cmd : {"build", "search", "gt", "info", "gen", "eval", "encode", "sparse-gen", "sparse-build",
                             "sparse-search", "serve", "ingest", "query"}) {
         auto h = run(std::string(cmd) + " --help");
