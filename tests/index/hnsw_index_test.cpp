@@ -441,6 +441,24 @@ TEST_P(HnswCodedTest, Sq8WalkDistancesEqualScalarIntegerEstimates) {
     EXPECT_EQ(checked, qs.rows * 10);
 }
 
+// The walk-equivalence tests' data: 3,000 x 48 clustered rows whose every tenth row copies another
+// (exact ties), 60 queries, and a 2-thread graph over them with the given codec.
+struct TieData {
+    static constexpr std::size_t n = 3000, d = 48;
+    Matrix<float> base, queries;
+    explicit TieData(std::uint64_t seed) : base(testing::clustered_matrix(n, d, 30, seed)),
+                                  queries(testing::clustered_matrix(60, d, 30, seed + 1)) {
+        for (std::size_t i = 10; i < n; i += 10) std::copy_n(base.row_ptr((i * 37 + 11) % i), d, base.row_ptr(i));
+    }
+    std::unique_ptr<HnswIndex> graph(Metric metric, const char* codec) const {
+        HnswParams p{.M = 12, .ef_construction = 80, .threads = 2};
+        p.codec = *CodecSpec::parse(codec);
+        auto idx = *HnswIndex::create(d, metric, p);
+        EXPECT_TRUE(idx->add(base, sequential_labels(n)).ok());
+        return idx;
+    }
+};
+
 // An unfiltered search walks one sorted beam; a filtered one the two heaps. A filter that allows
 // everything must give exactly the same neighbours and distances, for float32 and SQ8 graphs, with
 // and without the float32 re-score, at a narrow and a wide beam. Both walks order candidates by
@@ -453,16 +471,11 @@ TEST_P(HnswCodedTest, SortedBeamWalkEqualsTwoHeapWalk) {
         bool allows(Label) const noexcept override { return true; }
     } all;
     const Metric metric = GetParam();
-    const std::size_t n = 3000, d = 48;
     for (std::uint64_t data = 0; data < 6; ++data) {
-        auto base = testing::clustered_matrix(n, d, 30, 61 + 2 * data);
-        auto queries = testing::clustered_matrix(60, d, 30, 62 + 2 * data);
-        for (std::size_t i = 10; i < n; i += 10) std::copy_n(base.row_ptr((i * 37 + 11) % i), d, base.row_ptr(i));
+        const TieData t(61 + 2 * data);
+        const auto& queries = t.queries;
         for (const char* codec : {"none", "sq8"}) {
-            HnswParams p{.M = 12, .ef_construction = 80, .threads = 2};
-            p.codec = *CodecSpec::parse(codec);
-            auto idx = *HnswIndex::create(d, metric, p);
-            ASSERT_TRUE(idx->add(base, sequential_labels(n)).ok());
+            auto idx = t.graph(metric, codec);
             for (std::size_t ef : {10, 40, 200}) {
                 for (std::size_t rescore : {SearchParams::kRescoreDefault, std::size_t{0}}) {
                     const SearchParams sorted{.k = 10, .ef = ef, .threads = 1, .rescore = rescore};
@@ -496,17 +509,13 @@ TEST_P(HnswCodedTest, CheckedBeamWalkEqualsTwoHeapWalk) {
         bool mostly_allows() const noexcept override { return mostly; }
     };
     const Metric metric = GetParam();
-    const std::size_t n = 3000, d = 48;
+    const std::size_t n = TieData::n;
     std::mt19937 rng(17);
     for (std::uint64_t data = 0; data < 4; ++data) {
-        auto base = testing::clustered_matrix(n, d, 30, 71 + 2 * data);
-        auto queries = testing::clustered_matrix(60, d, 30, 72 + 2 * data);
-        for (std::size_t i = 10; i < n; i += 10) std::copy_n(base.row_ptr((i * 37 + 11) % i), d, base.row_ptr(i));
+        const TieData t(71 + 2 * data);
+        const auto& queries = t.queries;
         for (const char* codec : {"none", "sq8"}) {
-            HnswParams p{.M = 12, .ef_construction = 80, .threads = 2};
-            p.codec = *CodecSpec::parse(codec);
-            auto idx = *HnswIndex::create(d, metric, p);
-            ASSERT_TRUE(idx->add(base, sequential_labels(n)).ok());
+            auto idx = t.graph(metric, codec);
             for (unsigned pct : {10u, 45u}) {
                 Mask beam_mask, heap_mask;
                 beam_mask.dead.resize(n);
@@ -609,6 +618,28 @@ TEST(HnswIndex, VectorsWhoseDistancesWouldOverflowAreRefused) {
     }
 }
 
+// The beam reference tests' shared steps. reset_empty: a reset beam is empty, with no bound.
+// pop_both: the beam's closest unexpanded entry is the reference's first unexpanded one (or neither
+// has one); both are popped.
+template <class Beam>
+void reset_empty(Beam& beam, std::size_t ef) {
+    beam.reset(ef);
+    EXPECT_EQ(beam.size(), 0u);
+    EXPECT_FALSE(beam.has_next());
+    EXPECT_EQ(beam.bound(), INFINITY);
+}
+template <class Beam, class Ref>
+void pop_both(Beam& beam, std::vector<Ref>& ref, std::size_t& pops) {
+    auto it = std::find_if(ref.begin(), ref.end(), [](const Ref& r) { return !r.expanded; });
+    ASSERT_EQ(beam.has_next(), it != ref.end());
+    ASSERT_EQ(beam.next_distance(), it == ref.end() ? INFINITY : it->d);
+    if (it == ref.end()) return;
+    ASSERT_EQ(beam.next(), it->slot);
+    ASSERT_EQ(beam.pop(), it->slot);
+    it->expanded = true;
+    ++pops;
+}
+
 // SortedBeam against a plain reference (a sorted vector truncated to ef, expanded flags, the closest
 // unexpanded entry popped): random insertions with many equal distances and pops interleaved, over
 // many searches (reset between them), for beams of 1 to 300 entries: up to 32 entries the
@@ -627,20 +658,11 @@ TEST(HnswSortedBeam, MatchesReferenceUnderRandomInsertsAndPops) {
         std::size_t pops = 0, inserts = 0, rejected = 0;
         for (int search = 0; search < 30; ++search) {
             std::vector<Ref> ref;
-            beam.reset(ef);
-            EXPECT_EQ(beam.size(), 0u);
-            EXPECT_FALSE(beam.has_next());
-            EXPECT_EQ(beam.bound(), INFINITY);
+            reset_empty(beam, ef);
             for (std::uint32_t step = 0; step < 3 * ef + 20; ++step) {
                 if (rng() % 4 == 0) {
-                    auto it = std::find_if(ref.begin(), ref.end(), [](const Ref& r) { return !r.expanded; });
-                    ASSERT_EQ(beam.has_next(), it != ref.end());
-                    ASSERT_EQ(beam.next_distance(), it == ref.end() ? INFINITY : it->d);
-                    if (it == ref.end()) continue;
-                    ASSERT_EQ(beam.next(), it->slot);
-                    ASSERT_EQ(beam.pop(), it->slot);
-                    it->expanded = true;
-                    ++pops;
+                    pop_both(beam, ref, pops);
+                    ASSERT_FALSE(::testing::Test::HasFatalFailure()) << "ef " << ef << " step " << step;
                 } else {
                     // Many ties, and now and then +infinity (a distance that overflowed), which
                     // enters last while the beam has room.
@@ -696,20 +718,11 @@ TEST(HnswSortedBeam, CheckedBeamMatchesTwoHeapReference) {
         for (int search = 0; search < 30; ++search) {
             const unsigned deny_pct = std::array<unsigned, 4>{5, 30, 60, 90}[search % 4];
             std::vector<Ref> ref;
-            beam.reset(ef);
-            EXPECT_EQ(beam.size(), 0u);
-            EXPECT_FALSE(beam.has_next());
-            EXPECT_EQ(beam.bound(), INFINITY);
+            reset_empty(beam, ef);
             for (std::uint32_t step = 0; step < 4 * ef + 40; ++step) {
                 if (rng() % 4 == 0) {
-                    auto it = std::find_if(ref.begin(), ref.end(), [](const Ref& r) { return !r.expanded; });
-                    ASSERT_EQ(beam.has_next(), it != ref.end());
-                    ASSERT_EQ(beam.next_distance(), it == ref.end() ? INFINITY : it->d);
-                    if (it == ref.end()) continue;
-                    ASSERT_EQ(beam.next(), it->slot);
-                    ASSERT_EQ(beam.pop(), it->slot);
-                    it->expanded = true;
-                    ++pops;
+                    pop_both(beam, ref, pops);
+                    ASSERT_FALSE(::testing::Test::HasFatalFailure()) << "ef " << ef << " step " << step;
                     continue;
                 }
                 const float d = rng() % 97 == 0 ? INFINITY : static_cast<float>(rng() % 64) / 4;
