@@ -43,6 +43,26 @@ concept BatchDistance = requires(const D& d, const std::uint32_t* ids, std::size
 
 namespace {
 
+/// The nodes a walk may return: every one (unchecked walks), or those neither deleted nor outside
+/// the filter. `prefetch(slot)` requests what the test of a node will read; the walks call it with the
+/// node's payload, so those misses overlap the distance's (in the load test's profile the test's
+/// loads of `deleted` and `labels`, one miss each per node, were most of the checked walk's own time).
+struct AllowAll {
+    bool operator()(std::uint32_t) const noexcept { return true; }
+    void prefetch(std::uint32_t) const noexcept {}
+};
+struct Allowed {
+    const HnswGraph& g;
+    const LabelFilter* filter;
+    bool operator()(std::uint32_t id) const noexcept {
+        return g.deleted[id] == 0 && (filter == nullptr || filter->allows(g.labels[id]));
+    }
+    void prefetch(std::uint32_t id) const noexcept {
+        __builtin_prefetch(g.deleted.data() + id, 0, 3);
+        if (filter != nullptr) __builtin_prefetch(g.labels.data() + id, 0, 3);
+    }
+};
+
 /// Greedy descent; `distance(slot)` is the distance from the query to a node.
 template <bool kLocked, class Distance>
 std::uint32_t greedy_descent_impl(const HnswGraph& g, const Distance& distance, std::uint32_t ep,
@@ -107,13 +127,8 @@ void search_layer_impl(const HnswGraph& g, const Distance& distance, std::uint32
     cand.clear();
     top.clear();
 
-    auto allowed = [&](std::uint32_t id) {
-        if constexpr (!kChecked) {
-            return true;
-        } else {
-            return g.deleted[id] == 0 && (filter == nullptr || filter->allows(g.labels[id]));
-        }
-    };
+    const Allowed allow{g, filter};
+    auto allowed = [&](std::uint32_t id) { return !kChecked || allow(id); };
 
     // The worst kept result, (distance, slot); (+infinity, max) while nothing is kept.
     Candidate lower{std::numeric_limits<float>::infinity(), std::numeric_limits<std::uint32_t>::max()};
@@ -175,10 +190,7 @@ void search_layer_impl(const HnswGraph& g, const Distance& distance, std::uint32
                 const std::uint32_t id = ids[i];
                 if (!visited.test_and_mark(id)) {
                     distance.prefetch(id);
-                    if constexpr (kChecked) {  // what allowed() reads (see Allowed::prefetch)
-                        __builtin_prefetch(g.deleted.data() + id, 0, 3);
-                        if (filter != nullptr) __builtin_prefetch(g.labels.data() + id, 0, 3);
-                    }
+                    if constexpr (kChecked) allow.prefetch(id);
                     unvisited[m++] = id;
                 }
             }
@@ -307,27 +319,6 @@ void search_layer_sorted(const HnswGraph& g, const Distance& distance, std::uint
     beam.copy_to(s.results);
 }
 
-/// The nodes a walk may return: every one (unchecked walks), or those neither deleted nor outside
-/// the filter.
-/// `prefetch(slot)` requests what the test of a node will read; the walk calls it with the node's
-/// payload, so those misses overlap the distance's (in the load test's profile the test's loads of
-/// `deleted` and `labels`, one miss each per node, were most of the checked walk's own time).
-struct AllowAll {
-    bool operator()(std::uint32_t) const noexcept { return true; }
-    void prefetch(std::uint32_t) const noexcept {}
-};
-struct Allowed {
-    const HnswGraph& g;
-    const LabelFilter* filter;
-    bool operator()(std::uint32_t id) const noexcept {
-        return g.deleted[id] == 0 && (filter == nullptr || filter->allows(g.labels[id]));
-    }
-    void prefetch(std::uint32_t id) const noexcept {
-        __builtin_prefetch(g.deleted.data() + id, 0, 3);
-        if (filter != nullptr) __builtin_prefetch(g.labels.data() + id, 0, 3);
-    }
-};
-
 /// Float32 distances to the stored vectors.
 struct FloatDistance {
     const HnswGraph& g;
@@ -408,20 +399,32 @@ bool HnswGraph::checked_beam_suits(const LabelFilter* filter) const noexcept {
     return (filter == nullptr || filter->mostly_allows()) && num_deleted * 2 <= count;
 }
 
+namespace {
+
+/// The beam search of an unlocked walk: the sorted beam when every node may be returned, the checked
+/// sorted beam under a mask that allows most nodes, else the two heaps.
+template <class Distance>
+void walk_unlocked(const HnswGraph& g, const Distance& distance, std::uint32_t ep, int level, std::size_t ef,
+                   bool checked, const LabelFilter* filter, HnswGraph::Scratch& s) {
+    if (!checked) {
+        search_layer_sorted<false>(g, distance, ep, level, ef, s, AllowAll{});
+    } else if (g.checked_beam_suits(filter)) {
+        search_layer_sorted<true>(g, distance, ep, level, ef, s, Allowed{g, filter});
+    } else {
+        search_layer_impl<false, true>(g, distance, ep, level, ef, filter, s);
+    }
+}
+
+}  // namespace
+
 template <bool kLocked, bool kChecked>
 void HnswGraph::search_layer(const float* q, std::uint32_t ep, int level, std::size_t ef,
                              const LabelFilter* filter, Scratch& s) const {
     auto walk = [&](const auto& distance) {
-        if constexpr (!kLocked && !kChecked) {
-            search_layer_sorted<false>(*this, distance, ep, level, ef, s, AllowAll{});
-        } else if constexpr (!kLocked) {
-            if (checked_beam_suits(filter)) {
-                search_layer_sorted<true>(*this, distance, ep, level, ef, s, Allowed{*this, filter});
-            } else {
-                search_layer_impl<false, true>(*this, distance, ep, level, ef, filter, s);
-            }
-        } else {
+        if constexpr (kLocked) {
             search_layer_impl<kLocked, kChecked>(*this, distance, ep, level, ef, filter, s);
+        } else {
+            walk_unlocked(*this, distance, ep, level, ef, kChecked, filter, s);
         }
     };
     if constexpr (!kLocked) {
@@ -472,13 +475,7 @@ void HnswGraph::search_one_coded(const float* q, std::size_t k, std::size_t ef, 
     const bool checked = num_deleted != 0 || filter != nullptr;
     auto walk = [&](const auto& d) {
         const std::uint32_t ep = greedy_descent_impl<false>(*this, d, ep0, top_level, 0);
-        if (!checked) {
-            search_layer_sorted<false>(*this, d, ep, 0, ef, s, AllowAll{});
-        } else if (checked_beam_suits(filter)) {
-            search_layer_sorted<true>(*this, d, ep, 0, ef, s, Allowed{*this, filter});
-        } else {
-            search_layer_impl<false, true>(*this, d, ep, 0, ef, filter, s);
-        }
+        walk_unlocked(*this, d, ep, 0, ef, checked, filter, s);
     };
     if (int_walk && codec->int8_query(q, s.int_query)) {
         const Int8Query& iq = s.int_query;

@@ -270,10 +270,10 @@ public:
     }
 
 private:
-    /// The number of entries at most d: the index of the first entry farther than d. Branch-free on the comparisons (data the predictor cannot learn): kCount entries are
-    /// counted (independent compares the compiler vectorises; entries past size() are +infinity),
-    /// and a longer beam is first halved down to a stretch of at most kCount (a chain of dependent
-    /// loads, but few).
+    /// The number of entries at most d: the index of the first entry farther than d. Branch-free on
+    /// the comparisons (data the predictor cannot learn): kCount entries are counted (independent
+    /// compares the compiler vectorises; entries past size() are +infinity), and a longer beam is
+    /// first halved down to a stretch of at most kCount (a chain of dependent loads, but few).
     std::size_t position(float d) const noexcept {
         const float* base = dist_.data();
         std::size_t n = size_;
@@ -370,7 +370,7 @@ struct SearchScratch {
     explicit SearchScratch(std::size_t n) : visited(n) {}
     VisitedSet visited;
     std::vector<Candidate> candidates;  // min-heap of nodes to expand
-    std::vector<Candidate> results;     // max-heap of the best ef found (a beam search on SortedBeam:
+    std::vector<Candidate> results;     // max-heap of the best ef found (a walk on a sorted beam:
                                         // ascending)
     SortedBeam beam;                    // the beam of unfiltered searches
     CheckedBeam checked_beam;           // the beam of searches under a mask that allows most nodes
