@@ -275,6 +275,9 @@ struct Collection::Impl {
     /// One merge pass; `all` merges every segment into one. Sets *did_work. A failure is logged to
     /// stderr and counted (`merge_failures`), and leaves the previous state intact.
     Status merge_once(MergeLane lane, bool force_flush, bool all, bool* did_work);
+    /// The background flush lane freezes a memtable of at most this many documents under the writer
+    /// lock; a larger one is built outside it first (merge_pass).
+    static constexpr std::size_t kLockedFreezeDocs = 64;
     Status merge_pass(MergeLane lane, bool force_flush, bool all, bool* did_work);
     void merger_loop(MergeLane lane);
     /// Deletes `ids` in one durable write; with `as_of` (delete by filter), as kRecordDeleteAsOf.

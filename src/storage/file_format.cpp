@@ -140,6 +140,8 @@ FileWriter::FileWriter(FileWriter&& o) noexcept
       version_(o.version_),
       crc_(o.crc_),
       offset_(o.offset_),
+      file_bytes_(o.file_bytes_),
+      writeback_from_(o.writeback_from_),
       buffer_(std::move(o.buffer_)),
       finished_(o.finished_),
       renamed_(o.renamed_),
@@ -157,8 +159,24 @@ FileWriter::~FileWriter() {
 
 
 Status FileWriter::flush_buffer() {
-    QUIVER_TRY(write_all(fd_, buffer_.data(), buffer_.size(), tmp_path_));
+    QUIVER_TRY(write_through(buffer_.data(), buffer_.size()));
     buffer_.clear();
+    return {};
+}
+
+Status FileWriter::write_through(const char* bytes, std::size_t size) {
+    while (size > 0) {
+        const std::size_t piece = std::min(size, kWritebackBytes);
+        QUIVER_TRY(write_all(fd_, bytes, piece, tmp_path_));
+        // A hint (see the class comment): its failure is not the write's; finish()'s fsync reports
+        // what the disk did.
+        (void)file_system().writeback(fd_, static_cast<off_t>(writeback_from_), static_cast<off_t>(file_bytes_),
+                                      static_cast<off_t>(piece), tmp_path_);
+        writeback_from_ = file_bytes_;  // the piece the next one waits for
+        file_bytes_ += piece;
+        bytes += piece;
+        size -= piece;
+    }
     return {};
 }
 
@@ -171,9 +189,9 @@ Status FileWriter::write(const void* bytes, std::size_t size) {
         crc_ = crc32(crc_, bytes, size);
     }
     offset_ += size;
-    if (buffer_.size() + size > (1u << 20)) {
+    if (buffer_.size() + size > kWritebackBytes) {
         QUIVER_TRY(flush_buffer());
-        if (size >= (1u << 20)) return write_all(fd_, static_cast<const char*>(bytes), size, tmp_path_);
+        if (size >= kWritebackBytes) return write_through(static_cast<const char*>(bytes), size);
     }
     buffer_.append(static_cast<const char*>(bytes), size);
     return {};

@@ -32,6 +32,14 @@ int FileSystem::rename(const std::string& from, const std::string& to) {
     return std::rename(from.c_str(), to.c_str());
 }
 int FileSystem::ftruncate(int fd, off_t size, const std::string&) { return ::ftruncate(fd, size); }
+int FileSystem::writeback(int fd, off_t wait_from, off_t offset, off_t size, const std::string&) {
+    if (wait_from < offset && ::sync_file_range(fd, wait_from, offset - wait_from,
+                                                SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                                    SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
+        return -1;
+    }
+    return ::sync_file_range(fd, offset, size, SYNC_FILE_RANGE_WRITE);
+}
 
 FileSystem& file_system() noexcept {
     FileSystem* fs = g_active.load(std::memory_order_acquire);

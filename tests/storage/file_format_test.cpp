@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <numeric>
+#include <vector>
+
+#include "quiver/storage/fs.h"
 
 #include "testing/testing.h"
 
@@ -107,6 +111,71 @@ TEST(FileFormat, UnfinishedWriterLeavesNothing) {
     }
     EXPECT_FALSE(std::filesystem::exists(path));
     EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+}
+
+
+// Every byte reaches the file in pieces of at most kWritebackBytes, each handed to writeback right
+// after it is written and only once the piece before it is on the disk (at most two in flight), so
+// finish()'s fsync never has a whole large file to flush (file_format.h).
+TEST(FileFormat, WritesReachWritebackInPiecesOfAMebibyte) {
+    struct Call {
+        off_t wait_from, offset, size;
+    };
+    class RecordingFs : public FileSystem {
+    public:
+        std::vector<std::size_t> writes;
+        std::vector<Call> writebacks;
+        ssize_t write(int fd, const void* bytes, std::size_t size, const std::string& path) override {
+            writes.push_back(size);
+            return FileSystem::write(fd, bytes, size, path);
+        }
+        int writeback(int fd, off_t wait_from, off_t offset, off_t size, const std::string& path) override {
+            writebacks.push_back({wait_from, offset, size});
+            return FileSystem::writeback(fd, wait_from, offset, size, path);
+        }
+    } fs;
+    testing::TempDir dir;
+    const auto path = dir.file("big.qvr");
+    constexpr std::size_t kMiB = FileWriter::kWritebackBytes;
+    std::vector<std::uint8_t> big(3 * kMiB + kMiB / 2), chunk(100000);
+    std::iota(big.begin(), big.end(), std::uint8_t{7});
+    std::iota(chunk.begin(), chunk.end(), std::uint8_t{1});
+    {
+        ScopedFileSystem use(fs);
+        auto w = FileWriter::create(path, kKind, 1);
+        ASSERT_TRUE(w);
+        ASSERT_TRUE(w->write_pod<std::uint32_t>(5).ok());
+        ASSERT_TRUE(w->write_span(std::span<const std::uint8_t>(big)).ok());  // one call of 3.5 MiB
+        for (int i = 0; i < 25; ++i) ASSERT_TRUE(w->write_span(std::span<const std::uint8_t>(chunk)).ok());
+        ASSERT_TRUE(w->finish().ok());
+    }
+    const auto file_size = static_cast<off_t>(std::filesystem::file_size(path));
+    ASSERT_GT(file_size, static_cast<off_t>(5 * kMiB));
+    for (const std::size_t n : fs.writes) EXPECT_LE(n, kMiB);
+    ASSERT_GE(fs.writebacks.size(), 7u);
+    off_t next = 0;
+    for (std::size_t i = 0; i < fs.writebacks.size(); ++i) {
+        const Call& c = fs.writebacks[i];
+        EXPECT_EQ(c.offset, next) << "piece " << i;  // contiguous, in order
+        EXPECT_GT(c.size, 0);
+        EXPECT_LE(c.size, static_cast<off_t>(kMiB));
+        EXPECT_EQ(c.wait_from, i == 0 ? 0 : fs.writebacks[i - 1].offset) << "piece " << i;  // the one before
+        next = c.offset + c.size;
+    }
+    EXPECT_EQ(next, file_size);  // every byte, the footer included
+    auto file = MappedFile::open(path);
+    ASSERT_TRUE(file);
+    auto r = open_payload(*file, kKind, 1);
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(*r->read_pod<std::uint32_t>(), 5u);
+    auto back = r->read_span<std::uint8_t>(big.size());
+    ASSERT_TRUE(back);
+    EXPECT_TRUE(std::equal(back->begin(), back->end(), big.begin()));
+    for (int i = 0; i < 25; ++i) {
+        auto c = r->read_span<std::uint8_t>(chunk.size());
+        ASSERT_TRUE(c);
+        ASSERT_TRUE(std::equal(c->begin(), c->end(), chunk.begin())) << i;
+    }
 }
 
 }  // namespace

@@ -97,6 +97,14 @@ Result<std::string> read_file(const std::string& path);
 
 /// Writes a quiver file: header, then payload through write()/align(), then footer on finish().
 /// Not thread-safe. If finish() is never called, the temporary file is removed by the destructor.
+///
+/// Bytes reach the file in pieces of at most kWritebackBytes, and each piece is handed to the
+/// kernel's writeback as soon as it is written, after waiting for the piece before it (RocksDB's
+/// bytes_per_sync): a large file never sits in the page cache until finish()'s fsync. On ext4
+/// (ordered data) a journal commit waits for every file's newly allocated data, so a segment of
+/// tens of megabytes flushed at once held up other files' fsyncs, a collection's log among them:
+/// under issue 10's mixed load, group-commit fsyncs of 250-350 ms, while the writer lock was held
+/// (docs/collections.md). Writeback is a hint; durability is finish()'s fsync, which reports errors.
 class FileWriter {
 public:
     /// `flags`: kFlagSections to write a section table (begin_section / end_section), else 0.
@@ -135,10 +143,14 @@ public:
     Status finish();
     /// True once finish() renamed the file into place (even if the directory fsync then failed).
     bool renamed() const noexcept { return renamed_; }
+    static constexpr std::size_t kWritebackBytes = std::size_t{1} << 20;
 
 private:
     FileWriter() = default;
     Status flush_buffer();
+    /// Writes `size` bytes at the end of the file, in pieces of at most kWritebackBytes, each handed
+    /// to writeback.
+    Status write_through(const char* bytes, std::size_t size);
 
     int fd_ = -1;
     std::string path_;
@@ -147,6 +159,8 @@ private:
     std::uint32_t version_ = 0;
     std::uint32_t crc_ = 0;
     std::uint64_t offset_ = 0;
+    std::uint64_t file_bytes_ = 0;  // bytes written to fd_ (offset_ less the buffer)
+    std::uint64_t writeback_from_ = 0;  // start of the last piece handed to writeback
     std::string buffer_;
     bool finished_ = false;
     bool renamed_ = false;

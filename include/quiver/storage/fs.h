@@ -31,6 +31,10 @@ public:
     virtual int fsync_dir(int fd, const std::string& dir);   ///< entries of a directory
     virtual int rename(const std::string& from, const std::string& to);
     virtual int ftruncate(int fd, off_t size, const std::string& path);
+    /// Waits until bytes [wait_from, offset) are on the disk (none when wait_from >= offset), then
+    /// starts the writeback of [offset, offset + size) (Linux sync_file_range). A hint: nothing is
+    /// durable until an fsync, which reports any error the writeback met.
+    virtual int writeback(int fd, off_t wait_from, off_t offset, off_t size, const std::string& path);
 };
 
 /// The active file system (the POSIX one unless a test installed another).
