@@ -15,7 +15,8 @@
 ///     rewriting delete-heavy and merging small persisted segments, running at once on disjoint
 ///     segments) build new immutable, memory-mapped segment directories, write per-segment delete
 ///     bitmaps, then replace MANIFEST atomically (tmp + fsync + rename + dir fsync) and drop the
-///     obsolete WAL files and segments. Deleted documents are reclaimed by those merges.
+///     obsolete WAL files and segments (after the writer lock is released). Deleted documents are
+///     reclaimed by those merges.
 ///   - Recovery: MANIFEST names the live segments, their delete generations and the checkpoint sequence;
 ///     WAL records after the checkpoint are replayed, and their sequence numbers must continue it without
 ///     a gap. Only a true torn tail of the newest log (a prefix of one record, nothing intact after it)
@@ -276,7 +277,7 @@ struct CollectionStats {
     std::size_t memory_segments = 0;
     std::size_t deleted_pending = 0;    ///< deleted documents not yet reclaimed
     std::uint64_t last_seq = 0;
-    std::uint64_t merges = 0;
+    std::uint64_t merges = 0;           ///< merge passes committed, counted once their replaced files are removed
     std::uint64_t writes = 0;           ///< acknowledged upsert/remove calls since open
     std::uint64_t wal_syncs = 0;        ///< WAL fdatasyncs since open (group commit: <= writes)
     std::size_t writes_waiting = 0;     ///< writes queued behind the group being committed
