@@ -158,7 +158,7 @@ Status Collection::Impl::merge_pass(MergeLane lane, bool force_flush, bool all, 
         // memtable's current prefix outside the writer lock (prefreeze_memtable, as a writer does at
         // three quarters full) and plans again, so that only the documents written meanwhile are
         // frozen under it: a freeze of the whole memtable under the lock held every writer for 7-8 ms
-        // on average and up to 20 ms at each flush under issue 10's mixed load (docs/collections.md).
+        // on average and up to 22 ms at each flush under issue 10's mixed load (docs/collections.md).
         if (lane == MergeLane::kFlush && !prefrozen && !prefreezing && mem && mem->size() > kLockedFreezeDocs) {
             prefreezing = true;
             lock.unlock();

@@ -168,10 +168,13 @@ Status FileWriter::write_through(const char* bytes, std::size_t size) {
     while (size > 0) {
         const std::size_t piece = std::min(size, kWritebackBytes);
         QUIVER_TRY(write_all(fd_, bytes, piece, tmp_path_));
-        // A hint (see the class comment): its failure is not the write's; finish()'s fsync reports
-        // what the disk did.
-        (void)file_system().writeback(fd_, static_cast<off_t>(writeback_from_), static_cast<off_t>(file_bytes_),
-                                      static_cast<off_t>(piece), tmp_path_);
+        // An error here is the write's (see the class comment); a file system without the call
+        // (EINVAL, ENOSYS, EOPNOTSUPP) is only written back later.
+        if (file_system().writeback(fd_, static_cast<off_t>(writeback_from_), static_cast<off_t>(file_bytes_),
+                                    static_cast<off_t>(piece), tmp_path_) != 0 &&
+            errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP) {
+            return file_error("writing back", tmp_path_);
+        }
         writeback_from_ = file_bytes_;  // the piece the next one waits for
         file_bytes_ += piece;
         bytes += piece;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <numeric>
 #include <vector>
@@ -175,6 +176,41 @@ TEST(FileFormat, WritesReachWritebackInPiecesOfAMebibyte) {
         auto c = r->read_span<std::uint8_t>(chunk.size());
         ASSERT_TRUE(c);
         ASSERT_TRUE(std::equal(c->begin(), c->end(), chunk.begin())) << i;
+    }
+}
+
+// A writeback error fails the write that met it (Linux reports it once per open file, so finish()'s
+// fsync would not); ENOSPC from delayed allocation is a full disk. A file system without the call
+// only loses the early writeback.
+TEST(FileFormat, WritebackErrorsFailTheWrite) {
+    class FailingWriteback : public FileSystem {
+    public:
+        int error = 0;
+        int writeback(int, off_t, off_t, off_t, const std::string&) override {
+            errno = error;
+            return error == 0 ? 0 : -1;
+        }
+    } fs;
+    testing::TempDir dir;
+    std::vector<std::uint8_t> big(2 * FileWriter::kWritebackBytes, 3);
+    for (const int error : {EIO, ENOSPC, EINVAL}) {
+        fs.error = error;
+        std::string name = "w";
+        name += std::to_string(error);
+        const auto path = dir.file(name);
+        ScopedFileSystem use(fs);
+        auto w = FileWriter::create(path, kKind, 1);
+        ASSERT_TRUE(w);
+        const Status st = w->write_span(std::span<const std::uint8_t>(big));
+        if (error == EINVAL) {
+            EXPECT_TRUE(st.ok()) << st.error().to_string();
+            EXPECT_TRUE(w->finish().ok());
+            EXPECT_TRUE(std::filesystem::exists(path));
+            continue;
+        }
+        ASSERT_FALSE(st.ok()) << error;
+        EXPECT_EQ(st.error().code(), error == ENOSPC ? ErrorCode::kResourceExhausted : ErrorCode::kIoError);
+        EXPECT_NE(st.error().message().find(path + ".tmp"), std::string::npos) << st.error().to_string();
     }
 }
 

@@ -103,8 +103,10 @@ Result<std::string> read_file(const std::string& path);
 /// bytes_per_sync): a large file never sits in the page cache until finish()'s fsync. On ext4
 /// (ordered data) a journal commit waits for every file's newly allocated data, so a segment of
 /// tens of megabytes flushed at once held up other files' fsyncs, a collection's log among them:
-/// under issue 10's mixed load, group-commit fsyncs of 250-350 ms, while the writer lock was held
-/// (docs/collections.md). Writeback is a hint; durability is finish()'s fsync, which reports errors.
+/// under issue 10's mixed load, group-commit fsyncs of 220-350 ms, while the writer lock was held
+/// (docs/collections.md). Durability is still finish()'s fsync. A writeback error (EIO, or ENOSPC
+/// from delayed allocation) fails the write that met it: Linux reports a writeback error once per
+/// open file, so the fsync would not report it again.
 class FileWriter {
 public:
     /// `flags`: kFlagSections to write a section table (begin_section / end_section), else 0.

@@ -32,8 +32,8 @@ public:
     virtual int rename(const std::string& from, const std::string& to);
     virtual int ftruncate(int fd, off_t size, const std::string& path);
     /// Waits until bytes [wait_from, offset) are on the disk (none when wait_from >= offset), then
-    /// starts the writeback of [offset, offset + size) (Linux sync_file_range). A hint: nothing is
-    /// durable until an fsync, which reports any error the writeback met.
+    /// starts the writeback of [offset, offset + size) (Linux sync_file_range). Nothing is durable
+    /// until an fsync; an error the wait reports (EIO, ENOSPC) is not reported again by that fsync.
     virtual int writeback(int fd, off_t wait_from, off_t offset, off_t size, const std::string& path);
 };
 
