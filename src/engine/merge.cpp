@@ -35,6 +35,15 @@ struct Source {
     bool persisted;
 };
 
+/// A persisted segment outside the merge whose deletes a flush makes durable: its delete set as of
+/// the plan (which fixes the checkpoint), written to generation `gen` before the commit.
+struct DeleteCapture {
+    std::uint64_t id;
+    std::uint64_t gen;
+    DeleteSet deleted;
+    std::size_t size;  // the segment's documents
+};
+
 }  // namespace
 
 Status Collection::Impl::merge_once(MergeLane lane, bool force_flush, bool all, bool* did_work) {
@@ -57,6 +66,7 @@ Status Collection::Impl::merge_pass(MergeLane lane, bool force_flush, bool all, 
     *did_work = false;
     if (options.read_only) return failed_precondition("collection '" + dir + "' is open read-only");
     std::vector<Source> sources;
+    std::vector<DeleteCapture> captured;
     std::uint64_t start_seq = 0;
     std::uint64_t new_id = 0;
     std::size_t live_docs = 0;  // the collection's, for vector memory budgets
@@ -181,6 +191,19 @@ Status Collection::Impl::merge_pass(MergeLane lane, bool force_flush, bool all, 
             const SegEntry& e = segs.at(id);
             sources.push_back({id, e.seg, e.deleted, e.persisted});
         }
+        // A flush moves the checkpoint to start_seq, so every delete up to it must be in a delete file
+        // the new MANIFEST names: those of the other persisted segments are taken now, with the
+        // checkpoint, and written before the commit, outside the writer lock (writing a dozen of them
+        // under it held every writer for 9-12 ms per flush, up to 94 ms, under issue 10's mixed load;
+        // docs/collections.md). Deletes after start_seq stay in the log and the segment stays dirty.
+        // Only flushing passes write these files (the flush lane and flush()/optimize(), which
+        // exclude each other), so `del_gen + 1` is free until this pass commits or fails.
+        if (flushes) {
+            for (const auto& [id, e] : segs) {
+                if (!e.persisted || !e.dirty || std::binary_search(chosen.begin(), chosen.end(), id)) continue;
+                captured.push_back({id, e.del_gen + 1, e.deleted, e.seg->size()});
+            }
+        }
         new_id = next_seg_id++;
         for (const auto& [id, e] : segs) live_docs += e.seg->size() - e.deleted.count();
         break;
@@ -230,14 +253,26 @@ Status Collection::Impl::merge_pass(MergeLane lane, bool force_flush, bool all, 
             origin.emplace_back(si, i);
         }
     }
+    // On failure before the MANIFEST names them: the new segment and the delete files written.
+    auto discard_written = [&] {
+        std::error_code ec;
+        std::filesystem::remove_all(dir + "/" + Segment::dir_name(new_id), ec);
+        std::filesystem::remove(del_path(dir, new_id, 1), ec);
+        for (const DeleteCapture& c : captured) std::filesystem::remove(del_path(dir, c.id, c.gen), ec);
+    };
     std::shared_ptr<Segment> merged;
     if (!docs.empty()) {
         QUIVER_ASSIGN_OR_RETURN(merged, Segment::build(new_id, schema, std::move(docs), std::move(seqs), build));
         Status st = merged->persist(dir);
         if (st) st = merged->reopen_on_disk_vectors(dir);
         if (!st) {
-            std::error_code ec;
-            std::filesystem::remove_all(dir + "/" + Segment::dir_name(new_id), ec);
+            discard_written();
+            return st;
+        }
+    }
+    for (const DeleteCapture& c : captured) {
+        if (Status st = write_delete_file(del_path(dir, c.id, c.gen), c.deleted, c.size); !st) {
+            discard_written();
             return st;
         }
     }
@@ -252,21 +287,23 @@ Status Collection::Impl::merge_pass(MergeLane lane, bool force_flush, bool all, 
     const DeleteSet merged_deleted(std::move(deleted_during));
     std::vector<std::string> obsolete;
     std::vector<std::pair<std::uint64_t, std::uint64_t>> manifest;
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> new_gens;  // (segment, generation) written now
     auto is_source = [&](std::uint64_t id) {
         return std::any_of(sources.begin(), sources.end(), [&](const Source& s) { return s.id == id; });
     };
+    auto capture_of = [&](std::uint64_t id) -> const DeleteCapture* {
+        for (const DeleteCapture& c : captured) {
+            if (c.id == id) return &c;
+        }
+        return nullptr;
+    };
+    // The other persisted segments keep their delete files, or take the ones written above. A
+    // compaction writes none: it does not move the checkpoint, so the log still holds every delete
+    // since the files named now (the next flush writes them).
     Status st;
     for (auto& [id, e] : segs) {
         if (!e.persisted || is_source(id)) continue;
-        std::uint64_t gen = e.del_gen;
-        if (e.dirty) {
-            gen = e.del_gen + 1;
-            st = write_delete_file(del_path(dir, id, gen), e.deleted, e.seg->size());
-            if (!st) break;
-            new_gens.emplace_back(id, gen);
-        }
-        manifest.emplace_back(id, gen);
+        const DeleteCapture* c = capture_of(id);
+        manifest.emplace_back(id, c != nullptr ? c->gen : e.del_gen);
     }
     const std::size_t merged_dead = merged_deleted.count();
     if (st && merged && merged_dead > 0) {
@@ -289,17 +326,21 @@ Status Collection::Impl::merge_pass(MergeLane lane, bool force_flush, bool all, 
         return st;
     }
     if (!st) {
-        std::error_code ec;
-        std::filesystem::remove_all(dir + "/" + Segment::dir_name(new_id), ec);
-        for (const auto& [id, gen] : new_gens) std::filesystem::remove(del_path(dir, id, gen), ec);
+        discard_written();
         return st;
     }
-    // The new state is durable: switch to it and remove what it replaced.
-    for (const auto& [id, gen] : new_gens) {
-        SegEntry& e = segs.at(id);
-        if (e.del_gen > 0) obsolete.push_back(del_path(dir, id, e.del_gen));
-        e.del_gen = gen;
-        e.dirty = false;
+    // The new state is durable: switch to it and remove what it replaced. A captured segment that a
+    // compaction replaced meanwhile was not named; one deleted from since the capture stays dirty.
+    for (const DeleteCapture& c : captured) {
+        const auto it = segs.find(c.id);
+        if (it == segs.end()) {
+            obsolete.push_back(del_path(dir, c.id, c.gen));
+            continue;
+        }
+        SegEntry& e = it->second;
+        if (e.del_gen > 0) obsolete.push_back(del_path(dir, c.id, e.del_gen));
+        e.del_gen = c.gen;
+        e.dirty = e.deleted.count() != c.deleted.count();
     }
     for (const Source& src : sources) {
         const SegEntry& e = segs.at(src.id);

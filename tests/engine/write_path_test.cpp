@@ -18,6 +18,7 @@
 #include "engine_test_util.h"
 #include "quiver/engine/repair.h"
 #include "quiver/storage/file_format.h"
+#include "quiver/storage/fs.h"
 #include "testing/testing.h"
 
 namespace quiver::engine {
@@ -920,6 +921,9 @@ TEST(WriteStall, WritersWaitWhileMergesAreBehindAndGoOnOnceAMergeCatchesUp) {
     gate->open();
     writer.join();
     EXPECT_TRUE(result) << result.error().to_string();
+    // The writer goes on when the merge publishes; `merges` counts the pass a moment later, once the
+    // files it replaced are unlinked (after the writer lock is released).
+    for (int i = 0; i < 10000 && (*c)->stats().merges < 1; ++i) std::this_thread::sleep_for(1ms);
     const CollectionStats st = (*c)->stats();
     EXPECT_EQ(st.write_stalls, 1u);
     EXPECT_GE(st.merges, 1u);
@@ -1026,6 +1030,90 @@ TEST(MergeLanes, FlushesAndWritesGoOnWhileACompactionRuns) {
     auto reopened = Collection::open(path, plain);
     ASSERT_TRUE(reopened) << reopened.error().to_string();
     check(**reopened);
+}
+
+// A flush makes the deletes of the other persisted segments durable (its checkpoint drops them from
+// the log) in delete files written before its commit, outside the writer lock: a write goes on while
+// that file's fsync is held, and a delete made meanwhile survives the flush and a reopen.
+class DeleteFileGate : public storage::FileSystem {
+public:
+    int fsync(int fd, const std::string& path) override {
+        if (path.find("/del_") != std::string::npos) {
+            std::unique_lock lock(mu_);
+            if (held_++ == 0) {
+                cv_.notify_all();
+                cv_.wait(lock, [&] { return open_; });
+            }
+        }
+        return storage::FileSystem::fsync(fd, path);
+    }
+    bool wait_held() {
+        std::unique_lock lock(mu_);
+        return cv_.wait_for(lock, 60s, [&] { return held_ > 0; });
+    }
+    void open() {
+        {
+            std::lock_guard lock(mu_);
+            open_ = true;
+        }
+        cv_.notify_all();
+    }
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    int held_ = 0;
+    bool open_ = false;
+};
+
+TEST(Merges, AFlushWritesDeleteFilesOutsideTheWriterLock) {
+    testing::TempDir dir;
+    CollectionOptions o;
+    o.background_merge = false;
+    o.build_threads = 1;
+    const std::string path = dir.file("c");
+    auto c = Collection::create(path, testutil::small_schema(), o);
+    ASSERT_TRUE(c) << c.error().to_string();
+    ASSERT_TRUE((*c)->upsert(batch(0, 200)));
+    ASSERT_TRUE((*c)->flush());
+    ASSERT_EQ(*(*c)->remove({"d3", "d5"}), 2u);  // the persisted segment is dirty
+    ASSERT_TRUE((*c)->upsert(batch(200, 10)));   // and the memtable has documents to flush
+    DeleteFileGate gate;
+    storage::ScopedFileSystem scope(gate);
+    auto flushed = std::async(std::launch::async, [&] { return (*c)->flush(); });
+    if (!gate.wait_held()) {
+        gate.open();
+        FAIL() << "the flush wrote no delete file";
+    }
+    // Holding the writer lock across the delete file would leave these waiting until the gate opens.
+    auto written = std::async(std::launch::async, [&] {
+        if (Status st = (*c)->upsert(batch(300, 5)); !st) return st;
+        auto removed = (*c)->remove({"d7"});
+        return removed ? ok_status() : Status(removed.error());
+    });
+    const bool went_on = written.wait_for(60s) == std::future_status::ready;
+    gate.open();
+    EXPECT_TRUE(went_on) << "a write waited for the flush's delete file";
+    ASSERT_TRUE(written.get());
+    ASSERT_TRUE(flushed.get());
+    auto check = [&](Collection& col) {
+        EXPECT_EQ(col.stats().documents, 212u);
+        for (std::uint64_t i = 0; i < 305; ++i) {
+            const bool live = (i < 210 || i >= 300) && i != 3 && i != 5 && i != 7;
+            EXPECT_EQ(col.get("d" + std::to_string(i)).ok(), live) << i;
+        }
+    };
+    check(**c);
+    (*c)->close();
+    auto reopened = Collection::open(path, o);
+    ASSERT_TRUE(reopened) << reopened.error().to_string();
+    check(**reopened);
+    // Only the delete file the last MANIFEST names is left.
+    std::size_t del_files = 0;
+    for (const auto& e : std::filesystem::directory_iterator(path)) {
+        del_files += e.path().filename().string().rfind("del_", 0) == 0 ? 1 : 0;
+    }
+    EXPECT_EQ(del_files, 1u);
 }
 
 // Delete by filter is atomic as of its snapshot: a matching document that a concurrent write replaces

@@ -14,9 +14,10 @@
 ///   - Two background merge lanes (a flush lane persisting in-memory segments, a compaction lane
 ///     rewriting delete-heavy and merging small persisted segments, running at once on disjoint
 ///     segments) build new immutable, memory-mapped segment directories, write per-segment delete
-///     bitmaps, then replace MANIFEST atomically (tmp + fsync + rename + dir fsync) and drop the
-///     obsolete WAL files and segments (after the writer lock is released). Deleted documents are
-///     reclaimed by those merges.
+///     bitmaps (a flush: of every segment deleted from up to its checkpoint, taken when it picks its
+///     segments and written before its commit; a compaction: only its new segment's), then replace
+///     MANIFEST atomically (tmp + fsync + rename + dir fsync) and drop the obsolete WAL files and
+///     segments (after the writer lock is released). Deleted documents are reclaimed by those merges.
 ///   - Recovery: MANIFEST names the live segments, their delete generations and the checkpoint sequence;
 ///     WAL records after the checkpoint are replayed, and their sequence numbers must continue it without
 ///     a gap. Only a true torn tail of the newest log (a prefix of one record, nothing intact after it)
@@ -35,8 +36,8 @@
 /// analyse (or build their batch's segment) in parallel, then commit in groups under a writer lock
 /// (append + one fsync + publish); searches, gets and `stats()` take an immutable snapshot (a pointer
 /// copy under a short lock) and never wait for a merge, a writer or an fsync. The merge lanes build
-/// outside all locks; only a pass's pick of its segments and its final commit (delete bitmaps +
-/// MANIFEST write) hold the writer lock.
+/// outside all locks; only a pass's pick of its segments and its final commit (the new segment's
+/// delete bitmap + MANIFEST write) hold the writer lock.
 #pragma once
 
 #include <cstdint>
