@@ -392,6 +392,7 @@ Result<std::shared_ptr<Collection>> Collection::open(const std::string& dir, con
             keep.insert(std::filesystem::path(del_path(dir, id, gen)).filename().string());
         }
         keep.insert(Segment::dir_name(id));
+        impl->next_del_gen = std::max(impl->next_del_gen, gen + 1);
         impl->segs.emplace(id, std::move(e));
     }
     // Logs, oldest first; replay what follows the checkpoint.

@@ -169,6 +169,10 @@ struct Collection::Impl {
     std::uint64_t last_seq = 0;
     std::uint64_t checkpoint_seq = 0;
     std::atomic<std::uint64_t> next_seg_id{1};  // writers allocate outside write_mu
+    // The next delete file generation (write_mu): never reused while the collection is open, so a pass
+    // that fails after a MANIFEST naming its files took their names (rename done, directory fsync
+    // failed) cannot have a later pass overwrite or remove them. Open starts past every named one.
+    std::uint64_t next_del_gen = 1;
     std::optional<storage::WalWriter> wal;
     std::vector<WalFile> wal_files;  // ascending first_seq; the last is `wal`
     bool closed = false;

@@ -196,12 +196,11 @@ Status Collection::Impl::merge_pass(MergeLane lane, bool force_flush, bool all, 
         // checkpoint, and written before the commit, outside the writer lock (writing a dozen of them
         // under it held every writer for 9-12 ms per flush, up to 94 ms, under issue 10's mixed load;
         // docs/collections.md). Deletes after start_seq stay in the log and the segment stays dirty.
-        // Only flushing passes write these files (the flush lane and flush()/optimize(), which
-        // exclude each other), so `del_gen + 1` is free until this pass commits or fails.
+        // Each takes a generation never used before (next_del_gen), whatever becomes of this pass.
         if (flushes) {
             for (const auto& [id, e] : segs) {
                 if (!e.persisted || !e.dirty || std::binary_search(chosen.begin(), chosen.end(), id)) continue;
-                captured.push_back({id, e.del_gen + 1, e.deleted, e.seg->size()});
+                captured.push_back({id, next_del_gen++, e.deleted, e.seg->size()});
             }
         }
         new_id = next_seg_id++;
@@ -254,11 +253,14 @@ Status Collection::Impl::merge_pass(MergeLane lane, bool force_flush, bool all, 
         }
     }
     // On failure before the MANIFEST names them: the new segment and the delete files written.
+    std::size_t captured_written = 0;
     auto discard_written = [&] {
         std::error_code ec;
         std::filesystem::remove_all(dir + "/" + Segment::dir_name(new_id), ec);
         std::filesystem::remove(del_path(dir, new_id, 1), ec);
-        for (const DeleteCapture& c : captured) std::filesystem::remove(del_path(dir, c.id, c.gen), ec);
+        for (std::size_t i = 0; i < captured_written; ++i) {
+            std::filesystem::remove(del_path(dir, captured[i].id, captured[i].gen), ec);
+        }
     };
     std::shared_ptr<Segment> merged;
     if (!docs.empty()) {
@@ -271,7 +273,9 @@ Status Collection::Impl::merge_pass(MergeLane lane, bool force_flush, bool all, 
         }
     }
     for (const DeleteCapture& c : captured) {
-        if (Status st = write_delete_file(del_path(dir, c.id, c.gen), c.deleted, c.size); !st) {
+        Status st = write_delete_file(del_path(dir, c.id, c.gen), c.deleted, c.size);
+        ++captured_written;  // a failed write may leave its file (or its temporary) behind
+        if (!st) {
             discard_written();
             return st;
         }

@@ -414,6 +414,69 @@ TEST(FaultInjection, FailedCallAtEveryStepOfAFlushLosesNothing) {
     EXPECT_GT(n, 10);
 }
 
+// A flush whose MANIFEST took its name but whose directory fsync failed leaves that MANIFEST in force
+// (it is the one a reopen reads), naming the delete files the flush wrote. A later flush must not
+// reuse those names: one that fails before writing anything would remove them as its own, and the
+// reopen would find a delete file missing.
+class ManifestDirSyncThenSegmentWriteFails : public storage::FileSystem {
+public:
+    int phase = 0;  // 1: fail the directory fsync after the MANIFEST rename; 2: fail segment writes
+    int failed = 0;
+    int rename(const std::string& a, const std::string& b) override {
+        const int r = FileSystem::rename(a, b);
+        if (r == 0 && phase == 1 && b.size() >= 9 && b.compare(b.size() - 9, 9, "/MANIFEST") == 0) renamed_ = true;
+        return r;
+    }
+    int fsync_dir(int fd, const std::string& p) override {
+        if (phase == 1 && renamed_) {
+            renamed_ = false;
+            ++failed;
+            errno = EIO;
+            return -1;
+        }
+        return FileSystem::fsync_dir(fd, p);
+    }
+    ssize_t write(int fd, const void* b, std::size_t n, const std::string& p) override {
+        if (phase == 2 && p.find("/seg_") != std::string::npos) {
+            ++failed;
+            errno = EIO;
+            return -1;
+        }
+        return FileSystem::write(fd, b, n, p);
+    }
+
+private:
+    bool renamed_ = false;
+};
+
+TEST(FaultInjection, AFlushAfterAnUnsyncedManifestKeepsTheFilesItNames) {
+    testing::TempDir tmp;
+    const std::string dir = tmp.file("c");
+    State s;
+    auto c = Collection::create(dir, small_schema(VectorIndexKind::kHnsw), manual());
+    ASSERT_TRUE(c) << c.error().to_string();
+    apply_upsert(s, **c, 0, 30, 1);
+    ASSERT_TRUE((*c)->flush());
+    apply_delete(s, **c, {2, 4});  // the persisted segment is dirty: the flush writes its delete file
+    apply_upsert(s, **c, 30, 40, 2);
+    ManifestDirSyncThenSegmentWriteFails failing;
+    storage::ScopedFileSystem scope(failing);
+    failing.phase = 1;
+    ASSERT_FALSE((*c)->flush());
+    ASSERT_EQ(failing.failed, 1);
+    apply_delete(s, **c, {6});
+    apply_upsert(s, **c, 40, 45, 3);
+    failing.phase = 2;
+    ASSERT_FALSE((*c)->flush());
+    ASSERT_EQ(failing.failed, 2);
+    failing.phase = 0;
+    EXPECT_EQ(diff(**c, s), "");
+    c->reset();
+    auto again = Collection::open(dir, manual());
+    ASSERT_TRUE(again) << again.error().to_string();
+    EXPECT_EQ(diff(**again, s), "");
+}
+
 // A failed log fsync poisons the log; the collection continues in a new log and loses nothing.
 TEST(FaultInjection, FailedLogFsyncRotatesAndLosesNothing) {
     testing::TempDir tmp;
