@@ -290,15 +290,24 @@ TEST(CrashSafety, AcknowledgedWritesSurviveSigkill) {
                 ASSERT_TRUE(hits);
                 ASSERT_EQ(hits->size(), 1u);
                 EXPECT_EQ((*hits)[0].id, "d" + std::to_string(id));
+                // The float field's top hit is the document's vector (or a copy: documents written
+                // together share one). The quantized fields are searched exhaustively (k and ef at
+                // least the documents; every candidate re-scored): their check is that the vector is
+                // there with its exact float32 distance, not SQ8's ranking among the near copies
+                // this test writes, which can push a document's own vector out of a top-200 by code
+                // estimate (docs/collections.md, session 14; once in 850 rounds in session 17).
                 for (const char* field : {"emb", "emb_sq8", "emb_rabitq"}) {
+                    const bool quantized = std::string_view(field) != "emb";
                     SearchRequest v;
                     v.clauses.push_back(QueryClause::of_vector(field, testutil::vector_for(static_cast<std::uint64_t>(*have))));
-                    v.k = 1;
-                    v.ef = 200;
+                    v.k = quantized ? kIds : 1;
+                    v.ef = quantized ? kIds : 200;
                     hits = (*c)->search(v);
                     ASSERT_TRUE(hits);
                     ASSERT_FALSE(hits->empty()) << field;
-                    EXPECT_NEAR((*hits)[0].score, 0.0, 1e-4) << field;  // exact (re-scored) distance
+                    double best = (*hits)[0].score;
+                    for (const auto& h : *hits) best = std::max(best, h.score);
+                    EXPECT_NEAR(best, 0.0, 1e-4) << field << " round " << round << " d" << id;  // exact (re-scored)
                 }
                 // The chunked field finds the document by its first chunk (cosine 1; another tok<m>
                 // hashed like tok<id> would tie, hence among the first ten).
