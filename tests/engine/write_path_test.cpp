@@ -1038,32 +1038,18 @@ TEST(MergeLanes, FlushesAndWritesGoOnWhileACompactionRuns) {
 class DeleteFileGate : public storage::FileSystem {
 public:
     int fsync(int fd, const std::string& path) override {
-        if (path.find("/del_") != std::string::npos) {
-            std::unique_lock lock(mu_);
-            if (held_++ == 0) {
-                cv_.notify_all();
-                cv_.wait(lock, [&] { return open_; });
-            }
-        }
+        if (path.find("/del_") != std::string::npos && held_.fetch_add(1) == 0) gate_();
         return storage::FileSystem::fsync(fd, path);
     }
     bool wait_held() {
-        std::unique_lock lock(mu_);
-        return cv_.wait_for(lock, 60s, [&] { return held_ > 0; });
+        for (int i = 0; i < 60000 && held_.load() == 0; ++i) std::this_thread::sleep_for(1ms);
+        return held_.load() > 0;
     }
-    void open() {
-        {
-            std::lock_guard lock(mu_);
-            open_ = true;
-        }
-        cv_.notify_all();
-    }
+    void open() { gate_.open(); }
 
 private:
-    std::mutex mu_;
-    std::condition_variable cv_;
-    int held_ = 0;
-    bool open_ = false;
+    MergeGate gate_;
+    std::atomic<int> held_{0};
 };
 
 TEST(Merges, AFlushWritesDeleteFilesOutsideTheWriterLock) {
