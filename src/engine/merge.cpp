@@ -244,10 +244,10 @@ Status Collection::Impl::merge_pass(MergeLane lane, bool force_flush, bool all, 
     std::vector<std::pair<std::size_t, std::uint32_t>> origin;  // (source index, local)
     for (const std::size_t si : order) {
         const Source& src = sources[si];
-        QUIVER_ASSIGN_OR_RETURN(std::vector<Document> all, src.seg->documents());
+        QUIVER_ASSIGN_OR_RETURN(std::vector<Document> stored, src.seg->documents());
         for (std::uint32_t i = 0; i < src.seg->size(); ++i) {
             if (src.deleted.contains(i)) continue;
-            docs.push_back(std::move(all[i]));
+            docs.push_back(std::move(stored[i]));
             seqs.push_back(src.seg->seq(i));
             origin.emplace_back(si, i);
         }
