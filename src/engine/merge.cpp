@@ -303,14 +303,14 @@ Status Collection::Impl::merge_pass(MergeLane lane, bool force_flush, bool all, 
     // The other persisted segments keep their delete files, or take the ones written above. A
     // compaction writes none: it does not move the checkpoint, so the log still holds every delete
     // since the files named now (the next flush writes them).
-    Status st;
     for (auto& [id, e] : segs) {
         if (!e.persisted || is_source(id)) continue;
         const DeleteCapture* c = capture_of(id);
         manifest.emplace_back(id, c != nullptr ? c->gen : e.del_gen);
     }
+    Status st;
     const std::size_t merged_dead = merged_deleted.count();
-    if (st && merged && merged_dead > 0) {
+    if (merged && merged_dead > 0) {
         st = write_delete_file(del_path(dir, new_id, 1), merged_deleted, merged->size());
     }
     if (st && merged) manifest.emplace_back(new_id, merged_dead > 0 ? 1 : 0);
