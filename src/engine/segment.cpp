@@ -325,7 +325,8 @@ Result<std::shared_ptr<Segment>> Segment::build(std::uint64_t id, const Schema& 
     // Only when both put the same fields in the short-field column (else the blocks hold other fields).
     std::size_t first_built = 0;
     if (const Segment* base = options.base;
-        base != nullptr && !options.raw_store && !base->raw_store_ && base->docs_per_block_ == kDocsPerBlock &&
+        base != nullptr && options.base_removed.empty() && !options.raw_store && !base->raw_store_ &&
+        base->docs_per_block_ == kDocsPerBlock &&
         base->short_fields_ == seg->short_fields_ &&
         base->size() <= docs.size() && base->block_offsets_.size() == (base->size() + kDocsPerBlock - 1) / kDocsPerBlock + 1) {
         const std::size_t whole = base->size() / kDocsPerBlock;
@@ -558,21 +559,28 @@ Status Segment::build_indexes(const Schema& schema, std::span<const Document* co
             std::size_t first_new = 0;  // rows before this one are in the base graph already
             // (A chunked field's entries are renumbered by every merge: its graph is rebuilt.)
             if (f.index == VectorIndexKind::kHnsw && !options.exact_vectors && options.base != nullptr &&
-                !chunked_vectors(f) &&
-                options.base->size() <= docs.size()) {
-                const std::uint32_t n_base = options.base->size();
+                !chunked_vectors(f) && options.base_removed.size() <= options.base->size() &&
+                options.base->size() - options.base_removed.size() <= docs.size()) {
+                const auto n_base = static_cast<std::uint32_t>(options.base->size() - options.base_removed.size());
                 const std::size_t in_base = static_cast<std::size_t>(
                     std::lower_bound(labels.begin(), labels.end(), Label{n_base}) - labels.begin());
                 const std::string path = vector_file(options.base_dir + "/" + dir_name(options.base->id()), f.name);
                 auto reopened = index::open_index(path);
-                const auto* hnsw =
-                    reopened ? dynamic_cast<const index::HnswIndex*>(reopened->get()) : nullptr;
+                auto* hnsw = reopened ? dynamic_cast<index::HnswIndex*>(reopened->get()) : nullptr;
                 // A quantized field continues a graph on the same codes (its codec, trained on the base
                 // segment, encodes the new rows); a graph on other codes (or floats) is rebuilt.
-                if (hnsw != nullptr && hnsw->info().size == in_base && hnsw->info().dim == f.dim &&
-                    hnsw->info().metric == f.metric && hnsw->params().codec == storage.codec) {
-                    idx = std::move(reopened).value();
-                    first_new = in_base;
+                if (hnsw != nullptr && hnsw->info().dim == f.dim && hnsw->info().metric == f.metric &&
+                    hnsw->params().codec == storage.codec &&
+                    hnsw->info().size - std::min(hnsw->info().size, options.base_removed.size()) <= in_base) {
+                    // The base's deleted documents leave its graph for good (consolidated, not rebuilt),
+                    // and the others are renumbered as this segment numbers them.
+                    std::vector<Label> removed(options.base_removed.size());
+                    for (std::size_t r = 0; r < removed.size(); ++r) removed[r] = Label{options.base_removed[r]};
+                    if (!removed.empty()) QUIVER_TRY(hnsw->drop(removed, threads));
+                    if (hnsw->info().size == in_base) {
+                        idx = std::move(reopened).value();
+                        first_new = in_base;
+                    }
                 }
             }
             const bool quantize = storage.codec.kind != index::CodecKind::kNone;

@@ -106,13 +106,17 @@ struct SegmentBuildOptions {
     /// an upsert batch, the log replayed at open), which a merge replaces and which are never persisted
     /// themselves (persist() refuses them).
     bool raw_store = false;
-    /// A persisted segment whose documents are the first `base->size()` documents of this one, in the
-    /// same order, none deleted: HNSW fields start from a copy of its graph (re-opened from
-    /// `base_dir`, a collection directory) and insert only the remaining documents, so a merge does
-    /// not rebuild the graph of its largest input. Falls back to a full build if that file cannot be
-    /// used (its label count disagrees, or it is not an HNSW index).
+    /// A persisted segment whose documents, but those of `base_removed`, are the first documents of
+    /// this one, in the same order: HNSW fields start from a copy of its graph (re-opened from
+    /// `base_dir`, a collection directory), drop the removed documents' nodes for good
+    /// (HnswIndex::drop: consolidated, not rebuilt) and insert only the remaining documents, so a
+    /// merge does not rebuild the graph of its largest input, deleted documents or not. Falls back
+    /// to a full build if that file cannot be used (its label count disagrees, or it is not an HNSW
+    /// index).
     const Segment* base = nullptr;
     std::string base_dir;
+    /// The base's documents (local numbers, ascending) not in this segment: its deleted ones.
+    std::vector<std::uint32_t> base_removed;
     /// Live documents of the collection when this segment is built (the merge's count, this segment
     /// included): the size fields with a `memory_budget` choose their storage for. 0 = this segment's.
     std::size_t collection_documents = 0;

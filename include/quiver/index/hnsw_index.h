@@ -92,6 +92,17 @@ public:
 
     /// Rebuilds the graph from live nodes (same parameters and seed), dropping every tombstone.
     Status compact();
+    /// Removes the nodes of `removed` (labels; absent ones are ignored) and every tombstone for good, and
+    /// renumbers the rest: each remaining label becomes itself minus the number of labels in `removed`
+    /// below it (a merge dropping a segment's deleted documents renumbers them so). Instead of a
+    /// rebuild, each node that linked to a removed one takes replacement links among its other links
+    /// and the removed node's links, selected with the build's heuristic (FreshDiskANN's delete
+    /// consolidation), the slots are packed, a coded graph's codec is trained again on the vectors
+    /// kept (every code re-encoded), and repair_reachability() runs. Dropping 30,000 of 100,000
+    /// uniform 32-d vectors took 1.0-1.2 s against 1.5-2.1 s for a rebuild of the 70,000 (2
+    /// threads); tests/index/hnsw_index_test.cpp measures recall against a rebuild over repeated
+    /// rounds. `threads` workers (0 = all cores). Needs exclusive access.
+    Status drop(std::span<const Label> removed, std::size_t threads = 0);
     /// Tombstones a rebuild is considered for; below this count they are kept.
     inline static constexpr std::size_t kCompactMinDeleted = 64;
     /// Whether tombstones reached the compaction threshold (a quarter of the slots).

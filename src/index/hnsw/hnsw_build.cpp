@@ -1,6 +1,7 @@
 // HNSW construction: level draw, insertion, heuristic neighbour selection, reverse-link repair.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <span>
 
@@ -210,6 +211,149 @@ void HnswGraph::insert(std::uint32_t slot, bool concurrent) {
 }  // namespace quiver::index
 
 namespace quiver::index {
+
+void HnswGraph::consolidate(const std::vector<std::uint8_t>& dead, std::size_t threads) {
+    // Replacement links. A worker rewrites only its own node's lists and reads only that node's and
+    // dead nodes' lists (never rewritten), so the nodes need no locks. The links a node gains are
+    // recorded (per node and level) for the reverse links below.
+    struct Gain {
+        std::uint32_t from, to;
+        int level;
+    };
+    std::vector<std::vector<Gain>> gained(std::max<std::size_t>(threads, 1));
+    {
+        ThreadPool pool(threads);
+        pool.parallel_for(count, [&](std::size_t i, std::size_t worker) {
+            const auto p = static_cast<std::uint32_t>(i);
+            if (dead[p]) return;
+            thread_local std::vector<std::uint32_t> ids;
+            thread_local std::vector<Candidate> cand;
+            const float* pv = vec(p);
+            for (int l = 0; l <= levels[p]; ++l) {
+                std::uint32_t* own = links(p, l);
+                bool any = false;
+                for (std::uint32_t j = 0; j < own[0] && !any; ++j) any = dead[own[1 + j]] != 0;
+                if (!any) continue;
+                ids.clear();
+                for (std::uint32_t j = 0; j < own[0]; ++j) {
+                    const std::uint32_t n = own[1 + j];
+                    if (!dead[n]) {
+                        ids.push_back(n);
+                        continue;
+                    }
+                    const std::uint32_t* dl = links(n, l);  // a level-l link: n is on level l
+                    for (std::uint32_t k = 0; k < dl[0]; ++k) {
+                        if (!dead[dl[1 + k]] && dl[1 + k] != p) ids.push_back(dl[1 + k]);
+                    }
+                }
+                std::sort(ids.begin(), ids.end());
+                ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+                cand.clear();
+                for (const std::uint32_t n : ids) cand.emplace_back(dist(pv, vec(n), dim), n);
+                // The nearest ef_construction, as an insert selects among the beam its search returns.
+                const std::size_t pool_size = std::min(cand.size(), std::max(params.ef_construction, max_links(l)));
+                std::partial_sort(cand.begin(), cand.begin() + static_cast<std::ptrdiff_t>(pool_size), cand.end());
+                cand.resize(pool_size);
+                select_neighbors(cand, max_links(l));
+                const std::size_t keep = std::min(cand.size(), max_links(l));
+                for (std::size_t j = 0; j < keep; ++j) {
+                    // Gained: not among the old list's links (ids held the live ones, sorted, before the
+                    // dead ones' links were added; own is intact until the write below).
+                    bool had = false;
+                    for (std::uint32_t k = 0; k < own[0] && !had; ++k) had = own[1 + k] == cand[j].second;
+                    if (!had) gained[worker].push_back({p, cand[j].second, l});
+                }
+                own[0] = static_cast<std::uint32_t>(keep);
+                for (std::size_t j = 0; j < keep; ++j) own[1 + j] = cand[j].second;
+            }
+        }, 64);
+    }
+    // Reverse links, as the build's connect(): a node that gained a link to n offers n a link back
+    // (n's list keeps the heuristic's selection when full). Every live list is free of dead nodes now.
+    {
+        std::vector<Gain> all;
+        for (auto& w : gained) all.insert(all.end(), w.begin(), w.end());
+        gained.clear();
+        ThreadPool pool(threads);
+        pool.parallel_for(all.size(), [&](std::size_t i, std::size_t) {
+            const auto [p, n, l] = all[i];
+            thread_local std::vector<Candidate> pruned;
+            locks.lock(n);
+            std::uint32_t* nl = links(n, l);
+            const std::uint32_t cnt = nl[0];
+            bool present = false;
+            for (std::uint32_t k = 0; k < cnt && !present; ++k) present = nl[1 + k] == p;
+            if (!present) {
+                if (cnt < max_links(l)) {
+                    nl[1 + cnt] = p;
+                    nl[0] = cnt + 1;
+                } else {
+                    const float* nv = vec(n);
+                    pruned.clear();
+                    pruned.emplace_back(dist(vec(p), nv, dim), p);
+                    for (std::uint32_t k = 0; k < cnt; ++k) pruned.emplace_back(dist(vec(nl[1 + k]), nv, dim), nl[1 + k]);
+                    std::sort(pruned.begin(), pruned.end());
+                    select_neighbors(pruned, max_links(l));
+                    nl[0] = static_cast<std::uint32_t>(pruned.size());
+                    for (std::size_t k = 0; k < pruned.size(); ++k) nl[1 + k] = pruned[k].second;
+                }
+            }
+            locks.unlock(n);
+        }, 256);
+    }
+    // The entry point: kept when live, else the live node on the highest level.
+    std::uint32_t ep = entry.load();
+    int top = max_level.load();
+    if (top >= 0 && dead[ep]) {
+        top = -1;
+        for (std::uint32_t s = 0; s < count; ++s) {
+            if (!dead[s] && levels[s] > top) {
+                top = levels[s];
+                ep = s;
+            }
+        }
+    }
+    // Pack the live slots in order (a slot only moves down, so in-place moves in order are safe).
+    constexpr std::uint32_t kGone = std::numeric_limits<std::uint32_t>::max();
+    std::vector<std::uint32_t> to(count, kGone);
+    std::uint32_t n = 0;
+    for (std::uint32_t s = 0; s < count; ++s) {
+        if (!dead[s]) to[s] = n++;
+    }
+    std::vector<std::uint32_t> packed_upper;
+    std::vector<std::uint64_t> packed_offset(n, 0);
+    for (std::uint32_t s = 0; s < count; ++s) {
+        const std::uint32_t t = to[s];
+        if (t == kGone) continue;
+        packed_offset[t] = packed_upper.size();
+        for (int l = 1; l <= levels[s]; ++l) {
+            const std::uint32_t* ul = links(s, l);
+            packed_upper.push_back(ul[0]);
+            for (std::size_t j = 0; j < max_m; ++j) packed_upper.push_back(j < ul[0] ? to[ul[1 + j]] : 0);
+        }
+        if (t != s) {
+            std::memmove(level0 + static_cast<std::size_t>(t) * stride, level0 + static_cast<std::size_t>(s) * stride,
+                         stride);
+            if (coded()) std::memmove(floats.data() + t * dim, floats.data() + s * dim, dim * sizeof(float));
+            if (!code_terms.empty()) code_terms[t] = code_terms[s];
+            labels[t] = labels[s];
+            levels[t] = levels[s];
+        }
+        std::uint32_t* l0 = links(t, 0);
+        for (std::uint32_t j = 0; j < l0[0]; ++j) l0[1 + j] = to[l0[1 + j]];
+    }
+    upper = std::move(packed_upper);
+    upper_offset = std::move(packed_offset);
+    labels.resize(n);
+    levels.resize(n);
+    deleted.assign(n, 0);
+    if (!code_terms.empty()) code_terms.resize(n);
+    count = n;
+    num_deleted = 0;
+    entry.store(top >= 0 ? to[ep] : 0);
+    max_level.store(top);
+    update_vec_base();
+}
 
 std::vector<std::uint8_t> HnswGraph::reachable_from_entry() const {
     std::vector<std::uint8_t> seen(count, 0);

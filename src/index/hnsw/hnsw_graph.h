@@ -235,6 +235,14 @@ struct HnswGraph {
     /// same result, computing only the distances that involve `added`.
     void select_with_added(std::vector<detail::Candidate>& sorted, std::size_t m, std::uint32_t added) const;
     std::uint32_t connect(std::uint32_t slot, std::vector<detail::Candidate>& found, int level);
+    /// Removes the nodes flagged in `dead` (per slot; tombstones must be flagged too) for good: every live
+    /// node with a dead neighbour on a level takes as candidates its live neighbours and the dead
+    /// neighbours' live neighbours there (FreshDiskANN's delete consolidation) and keeps the build's
+    /// heuristic selection of the nearest ef_construction of them (as an insert selects from its beam);
+    /// each link gained is offered back as the build's connect() does; then the live slots are packed
+    /// in order (labels kept, slot_of and the reachability repair left to the caller). `threads`
+    /// workers. Needs an owned level-0 array and the vectors in memory.
+    void consolidate(const std::vector<std::uint8_t>& dead, std::size_t threads);
     /// Level-0 nodes reachable from the entry point (breadth-first over level-0 links), as flags.
     std::vector<std::uint8_t> reachable_from_entry() const;
     /// Finds live nodes no search can reach (no level-0 path from the entry point) and gives each

@@ -288,6 +288,56 @@ Status HnswIndex::compact() {
     return ok_status();
 }
 
+Status HnswIndex::drop(std::span<const Label> removed, std::size_t threads) {
+    QUIVER_TRY(verify());
+    HnswGraph& g = *graph_;
+    std::vector<std::uint64_t> gone(removed.size());
+    for (std::size_t i = 0; i < removed.size(); ++i) gone[i] = to_int(removed[i]);
+    std::sort(gone.begin(), gone.end());
+    gone.erase(std::unique(gone.begin(), gone.end()), gone.end());
+    if (gone.empty() && g.num_deleted == 0) return ok_status();
+    QUIVER_TRY(g.load_vectors());
+    g.materialize();
+    std::vector<std::uint8_t> dead(g.deleted.begin(), g.deleted.begin() + static_cast<std::ptrdiff_t>(g.count));
+    for (const std::uint64_t l : gone) {
+        const auto it = g.slot_of.find(l);
+        if (it != g.slot_of.end()) dead[it->second] = 1;
+    }
+    g.consolidate(dead, resolve_threads(threads));
+    g.slot_of.clear();
+    g.slot_of.reserve(g.count);
+    for (std::uint32_t s = 0; s < g.count; ++s) {
+        const std::uint64_t old = to_int(g.labels[s]);
+        const auto below = static_cast<std::uint64_t>(std::lower_bound(gone.begin(), gone.end(), old) - gone.begin());
+        g.labels[s] = Label{old - below};
+        g.slot_of.emplace(old - below, s);
+    }
+    // A coded graph's codec is trained again on the vectors kept, as a rebuild would (the links were
+    // chosen with float32 distances, so they stand), and every code re-encoded: a segment continued
+    // compaction after compaction would otherwise keep the codec of its first build for good.
+    if (g.coded() && g.count >= g.codec->min_train_rows()) {
+        QUIVER_ASSIGN_OR_RETURN(auto codec, Codec::create(g.params.codec, g.dim, g.metric, g.params.seed));
+        const std::size_t want = std::min(g.count, codec->default_train_rows());
+        std::vector<float> sample(want * g.dim);
+        for (std::size_t i = 0; i < want; ++i) {
+            std::memcpy(sample.data() + i * g.dim, g.vec(static_cast<std::uint32_t>(i * g.count / want)),
+                        g.dim * sizeof(float));
+        }
+        QUIVER_TRY(codec->train(MatrixView<float>{sample.data(), want, g.dim}));
+        std::vector<std::uint8_t> code(codec->code_size());
+        for (std::uint32_t s = 0; s < g.count; ++s) {
+            codec->encode(MatrixView<float>{g.vec(s), 1, g.dim}, code.data());
+            std::memcpy(g.payload_mut(s), code.data(), g.vector_bytes);
+        }
+        g.codec = std::move(codec);
+        g.code_terms.clear();
+        g.compute_code_terms(0);
+    }
+    g.unchecked_inserts = 0;
+    if (g.count > 0) g.repair_reachability();
+    return ok_status();
+}
+
 Result<std::size_t> HnswIndex::remove(std::span<const Label> labels) {
     QUIVER_TRY(verify());
     HnswGraph& g = *graph_;
