@@ -557,6 +557,7 @@ Status Segment::build_indexes(const Schema& schema, std::span<const Document* co
             if (f.memory_budget != 0) on_disk_[fi] = storage.on_disk ? 1 : 0;
             std::unique_ptr<index::VectorIndex> idx;
             std::size_t first_new = 0;  // rows before this one are in the base graph already
+            index::HnswIndex* continued = nullptr;  // the base's graph, when continued
             // (A chunked field's entries are renumbered by every merge: its graph is rebuilt.)
             if (f.index == VectorIndexKind::kHnsw && !options.exact_vectors && options.base != nullptr &&
                 !chunked_vectors(f) && options.base_removed.size() <= options.base->size() &&
@@ -569,15 +570,22 @@ Status Segment::build_indexes(const Schema& schema, std::span<const Document* co
                 auto* hnsw = reopened ? dynamic_cast<index::HnswIndex*>(reopened->get()) : nullptr;
                 // A quantized field continues a graph on the same codes (its codec, trained on the base
                 // segment, encodes the new rows); a graph on other codes (or floats) is rebuilt.
-                if (hnsw != nullptr && hnsw->info().dim == f.dim && hnsw->info().metric == f.metric &&
+                // A quantized graph with deleted documents is rebuilt: with drop() the crash test's SQ8
+                // field (thousands of near copies of a few dozen 8-d directions) missed a document's own
+                // vector in an exhaustive search in 2 of 600 rounds, against 0 of 500 rebuilding
+                // (docs/collections.md, session 18).
+                const bool droppable = options.base_removed.empty() || storage.codec.kind == index::CodecKind::kNone;
+                if (hnsw != nullptr && droppable && hnsw->info().dim == f.dim && hnsw->info().metric == f.metric &&
                     hnsw->params().codec == storage.codec &&
                     hnsw->info().size - std::min(hnsw->info().size, options.base_removed.size()) <= in_base) {
                     // The base's deleted documents leave its graph for good (consolidated, not rebuilt),
                     // and the others are renumbered as this segment numbers them.
                     std::vector<Label> removed(options.base_removed.size());
                     for (std::size_t r = 0; r < removed.size(); ++r) removed[r] = Label{options.base_removed[r]};
-                    if (!removed.empty()) QUIVER_TRY(hnsw->drop(removed, threads));
+                    // The reachability repair runs once, after the rows below are inserted.
+                    if (!removed.empty()) QUIVER_TRY(hnsw->drop(removed, threads, false));
                     if (hnsw->info().size == in_base) {
+                        continued = hnsw;
                         idx = std::move(reopened).value();
                         first_new = in_base;
                     }
@@ -610,6 +618,11 @@ Status Segment::build_indexes(const Schema& schema, std::span<const Document* co
                 QUIVER_TRY(idx->add(MatrixView<float>{rows.data() + first_new * f.dim, labels.size() - first_new, f.dim},
                                     std::span<const Label>(labels).subspan(first_new)));
             }
+            // A continued graph ends as a rebuilt one does: every live node findable (add() checks only
+            // once half the slots were inserted since the last check, so a few rows added to a large
+            // graph, or a drop without its repair, would go unchecked; the crash test found a
+            // document no search reached after such a merge).
+            if (continued != nullptr) continued->repair_reachability();
             // Persisted with the index: its entry ids are the chunk map (Segment::open rebuilds it).
             if (chunked_vectors(f)) idx->set_external_ids(std::move(entry_names));
             vectors_[fi] = std::move(idx);

@@ -109,8 +109,9 @@ struct SegmentBuildOptions {
     /// A persisted segment whose documents, but those of `base_removed`, are the first documents of
     /// this one, in the same order: HNSW fields start from a copy of its graph (re-opened from
     /// `base_dir`, a collection directory), drop the removed documents' nodes for good
-    /// (HnswIndex::drop: consolidated, not rebuilt) and insert only the remaining documents, so a
-    /// merge does not rebuild the graph of its largest input, deleted documents or not. Falls back
+    /// (HnswIndex::drop: consolidated, not rebuilt; float32 graphs only, a quantized graph with
+    /// removed documents is rebuilt) and insert only the remaining documents, then repair
+    /// reachability once, so a merge does not rebuild the graph of its largest input. Falls back
     /// to a full build if that file cannot be used (its label count disagrees, or it is not an HNSW
     /// index).
     const Segment* base = nullptr;

@@ -288,7 +288,7 @@ Status HnswIndex::compact() {
     return ok_status();
 }
 
-Status HnswIndex::drop(std::span<const Label> removed, std::size_t threads) {
+Status HnswIndex::drop(std::span<const Label> removed, std::size_t threads, bool repair) {
     QUIVER_TRY(verify());
     HnswGraph& g = *graph_;
     std::vector<std::uint64_t> gone(removed.size());
@@ -334,7 +334,7 @@ Status HnswIndex::drop(std::span<const Label> removed, std::size_t threads) {
         g.compute_code_terms(0);
     }
     g.unchecked_inserts = 0;
-    if (g.count > 0) g.repair_reachability();
+    if (repair && g.count > 0) g.repair_reachability();
     return ok_status();
 }
 
