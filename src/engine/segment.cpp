@@ -582,9 +582,11 @@ Status Segment::build_indexes(const Schema& schema, std::span<const Document* co
                     // and the others are renumbered as this segment numbers them.
                     std::vector<Label> removed(options.base_removed.size());
                     for (std::size_t r = 0; r < removed.size(); ++r) removed[r] = Label{options.base_removed[r]};
-                    // The reachability repair runs once, after the rows below are inserted.
-                    if (!removed.empty()) QUIVER_TRY(hnsw->drop(removed, threads, false));
-                    if (hnsw->info().size == in_base) {
+                    // The reachability repair runs once, after the rows below are inserted. A drop
+                    // that fails (a damaged section of the base's file) leaves the field to a rebuild
+                    // from the stored documents, as a base that cannot be opened does.
+                    const bool dropped = removed.empty() || hnsw->drop(removed, threads, false).ok();
+                    if (dropped && hnsw->info().size == in_base) {
                         continued = hnsw;
                         idx = std::move(reopened).value();
                         first_new = in_base;

@@ -407,6 +407,11 @@ TEST(HnswIndex, DropOfEveryNodeLeavesAnEmptyGraphThatGrowsAgain) {
     ASSERT_TRUE(idx->drop({}).ok());
     EXPECT_EQ(idx->slots(), 9u);
     EXPECT_EQ(to_int(idx->search(base.view().slice(9, 1), {.k = 1})->label(0, 0)), 9u);
+    // External ids name labels by position: a drop would leave them naming other nodes.
+    std::vector<std::string> names(10);
+    idx->set_external_ids(names);
+    EXPECT_EQ(idx->drop(std::vector<Label>{Label{1}}).error().code(), ErrorCode::kFailedPrecondition);
+    EXPECT_EQ(idx->info().size, 9u);
 }
 
 TEST(HnswIndex, RejectsBadInputAndHandlesEdgeCases) {

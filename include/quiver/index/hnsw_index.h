@@ -102,6 +102,7 @@ public:
     /// uniform 32-d vectors took 1.0-1.2 s against 1.5-2.1 s for a rebuild of the 70,000 (2
     /// threads); tests/index/hnsw_index_test.cpp measures recall against a rebuild over repeated
     /// rounds. `threads` workers (0 = all cores). Needs exclusive access.
+    /// kFailedPrecondition for an index with external ids (they name labels by position).
     /// With `repair` false the reachability repair is left to the caller (who adds rows next and
     /// calls repair_reachability() once after them).
     Status drop(std::span<const Label> removed, std::size_t threads = 0, bool repair = true);

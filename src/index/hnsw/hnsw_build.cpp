@@ -212,7 +212,8 @@ void HnswGraph::insert(std::uint32_t slot, bool concurrent) {
 
 namespace quiver::index {
 
-void HnswGraph::consolidate(const std::vector<std::uint8_t>& dead, std::size_t threads) {
+void HnswGraph::consolidate(const std::vector<std::uint8_t>& dead, std::size_t requested_threads) {
+    const std::size_t threads = resolve_threads(requested_threads);  // one `gained` list per worker
     // Replacement links. A worker rewrites only its own node's lists and reads only that node's and
     // dead nodes' lists (never rewritten), so the nodes need no locks. The links a node gains are
     // recorded (per node and level) for the reverse links below.

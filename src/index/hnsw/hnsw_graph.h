@@ -241,7 +241,7 @@ struct HnswGraph {
     /// heuristic selection of the nearest ef_construction of them (as an insert selects from its beam);
     /// each link gained is offered back as the build's connect() does; then the live slots are packed
     /// in order (labels kept, slot_of and the reachability repair left to the caller). `threads`
-    /// workers. Needs an owned level-0 array and the vectors in memory.
+    /// workers (0 = all cores). Needs an owned level-0 array and the vectors in memory.
     void consolidate(const std::vector<std::uint8_t>& dead, std::size_t threads);
     /// Level-0 nodes reachable from the entry point (breadth-first over level-0 links), as flags.
     std::vector<std::uint8_t> reachable_from_entry() const;

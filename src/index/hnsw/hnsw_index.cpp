@@ -290,6 +290,9 @@ Status HnswIndex::compact() {
 
 Status HnswIndex::drop(std::span<const Label> removed, std::size_t threads, bool repair) {
     QUIVER_TRY(verify());
+    if (!external_ids().empty()) {
+        return failed_precondition("drop() renumbers labels; an index with external ids cannot keep them");
+    }
     HnswGraph& g = *graph_;
     std::vector<std::uint64_t> gone(removed.size());
     for (std::size_t i = 0; i < removed.size(); ++i) gone[i] = to_int(removed[i]);
