@@ -120,7 +120,6 @@ void HnswGraph::select_with_added(std::vector<Candidate>& sorted, std::size_t m,
 std::uint32_t HnswGraph::connect(std::uint32_t slot, std::vector<Candidate>& found, int level) {
     std::sort(found.begin(), found.end());
     select_neighbors(found, params.M);
-    const std::size_t cap = max_links(level);
     const std::uint32_t level_bit = std::uint32_t{1} << level;
     const bool track = !settled.empty();
     {
@@ -131,39 +130,42 @@ std::uint32_t HnswGraph::connect(std::uint32_t slot, std::vector<Candidate>& fou
         if (track) settled[slot] &= ~level_bit;
         locks.unlock(slot);
     }
-    const float* sv = vec(slot);
     std::vector<Candidate> pruned;
-    for (const Candidate& nb : found) {
-        const std::uint32_t n = nb.second;
-        locks.lock(n);
-        std::uint32_t* l = links(n, level);
-        const std::uint32_t cnt = l[0];
-        bool present = false;
-        for (std::uint32_t i = 0; i < cnt && !present; ++i) present = l[1 + i] == slot;
-        if (!present) {
-            if (cnt < cap) {
-                l[1 + cnt] = slot;
-                l[0] = cnt + 1;
-                if (track) settled[n] &= ~level_bit;
-            } else {
-                const float* nv = vec(n);
-                pruned.clear();
-                pruned.emplace_back(dist(sv, nv, dim), slot);
-                for (std::uint32_t i = 0; i < cnt; ++i) pruned.emplace_back(dist(vec(l[1 + i]), nv, dim), l[1 + i]);
-                std::sort(pruned.begin(), pruned.end());
-                if (track && (settled[n] & level_bit) != 0) {
-                    select_with_added(pruned, cap, slot);
-                } else {
-                    select_neighbors(pruned, cap);
-                }
-                l[0] = static_cast<std::uint32_t>(pruned.size());
-                for (std::size_t i = 0; i < pruned.size(); ++i) l[1 + i] = pruned[i].second;
-                if (track) settled[n] |= level_bit;  // a selection's output: settled
-            }
-        }
-        locks.unlock(n);
-    }
+    for (const Candidate& nb : found) offer_link(nb.second, slot, level, pruned);
     return found.empty() ? slot : found.front().second;
+}
+
+void HnswGraph::offer_link(std::uint32_t n, std::uint32_t from, int level, std::vector<Candidate>& pruned) {
+    const std::size_t cap = max_links(level);
+    const std::uint32_t level_bit = std::uint32_t{1} << level;
+    const bool track = !settled.empty();
+    locks.lock(n);
+    std::uint32_t* l = links(n, level);
+    const std::uint32_t cnt = l[0];
+    bool present = false;
+    for (std::uint32_t i = 0; i < cnt && !present; ++i) present = l[1 + i] == from;
+    if (!present) {
+        if (cnt < cap) {
+            l[1 + cnt] = from;
+            l[0] = cnt + 1;
+            if (track) settled[n] &= ~level_bit;
+        } else {
+            const float* nv = vec(n);
+            pruned.clear();
+            pruned.emplace_back(dist(vec(from), nv, dim), from);
+            for (std::uint32_t i = 0; i < cnt; ++i) pruned.emplace_back(dist(vec(l[1 + i]), nv, dim), l[1 + i]);
+            std::sort(pruned.begin(), pruned.end());
+            if (track && (settled[n] & level_bit) != 0) {
+                select_with_added(pruned, cap, from);
+            } else {
+                select_neighbors(pruned, cap);
+            }
+            l[0] = static_cast<std::uint32_t>(pruned.size());
+            for (std::size_t i = 0; i < pruned.size(); ++i) l[1 + i] = pruned[i].second;
+            if (track) settled[n] |= level_bit;  // a selection's output: settled
+        }
+    }
+    locks.unlock(n);
 }
 
 void HnswGraph::insert(std::uint32_t slot, bool concurrent) {
@@ -279,27 +281,7 @@ void HnswGraph::consolidate(const std::vector<std::uint8_t>& dead, std::size_t r
         pool.parallel_for(all.size(), [&](std::size_t i, std::size_t) {
             const auto [p, n, l] = all[i];
             thread_local std::vector<Candidate> pruned;
-            locks.lock(n);
-            std::uint32_t* nl = links(n, l);
-            const std::uint32_t cnt = nl[0];
-            bool present = false;
-            for (std::uint32_t k = 0; k < cnt && !present; ++k) present = nl[1 + k] == p;
-            if (!present) {
-                if (cnt < max_links(l)) {
-                    nl[1 + cnt] = p;
-                    nl[0] = cnt + 1;
-                } else {
-                    const float* nv = vec(n);
-                    pruned.clear();
-                    pruned.emplace_back(dist(vec(p), nv, dim), p);
-                    for (std::uint32_t k = 0; k < cnt; ++k) pruned.emplace_back(dist(vec(nl[1 + k]), nv, dim), nl[1 + k]);
-                    std::sort(pruned.begin(), pruned.end());
-                    select_neighbors(pruned, max_links(l));
-                    nl[0] = static_cast<std::uint32_t>(pruned.size());
-                    for (std::size_t k = 0; k < pruned.size(); ++k) nl[1 + k] = pruned[k].second;
-                }
-            }
-            locks.unlock(n);
+            offer_link(n, p, l, pruned);
         }, 256);
     }
     // The entry point: kept when live, else the live node on the highest level.

@@ -235,6 +235,9 @@ struct HnswGraph {
     /// same result, computing only the distances that involve `added`.
     void select_with_added(std::vector<detail::Candidate>& sorted, std::size_t m, std::uint32_t added) const;
     std::uint32_t connect(std::uint32_t slot, std::vector<detail::Candidate>& found, int level);
+    /// Offers n a link to `from` at `level` (thread-safe, under n's lock): appended when n's list has
+    /// room, else n keeps the heuristic's selection among its links and `from`. `pruned` is scratch.
+    void offer_link(std::uint32_t n, std::uint32_t from, int level, std::vector<detail::Candidate>& pruned);
     /// Removes the nodes flagged in `dead` (per slot; tombstones must be flagged too) for good: every live
     /// node with a dead neighbour on a level takes as candidates its live neighbours and the dead
     /// neighbours' live neighbours there (FreshDiskANN's delete consolidation) and keeps the build's
