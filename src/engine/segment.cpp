@@ -572,8 +572,8 @@ Status Segment::build_indexes(const Schema& schema, std::span<const Document* co
                 // segment, encodes the new rows); a graph on other codes (or floats) is rebuilt.
                 // A quantized graph with deleted documents is rebuilt: with drop() the crash test's SQ8
                 // field (thousands of near copies of a few dozen 8-d directions) missed a document's own
-                // vector in an exhaustive search in 2 of 600 rounds, against 0 of 500 rebuilding
-                // (docs/collections.md, session 18).
+                // vector in a search at k = ef = 600 once in 300 rounds, against none in 600 rounds
+                // rebuilding (docs/collections.md, session 18).
                 const bool droppable = options.base_removed.empty() || storage.codec.kind == index::CodecKind::kNone;
                 if (hnsw != nullptr && droppable && hnsw->info().dim == f.dim && hnsw->info().metric == f.metric &&
                     hnsw->params().codec == storage.codec &&
@@ -621,10 +621,11 @@ Status Segment::build_indexes(const Schema& schema, std::span<const Document* co
                                     std::span<const Label>(labels).subspan(first_new)));
             }
             // A continued graph ends as a rebuilt one does: every live node findable (add() checks only
-            // once half the slots were inserted since the last check, so a few rows added to a large
-            // graph, or a drop without its repair, would go unchecked; the crash test found a
-            // document no search reached after such a merge).
-            if (continued != nullptr) continued->repair_reachability();
+            // once half the slots are unchecked, so a few rows added to a large graph would go
+            // unchecked; the crash test found a document no search reached after such a merge). After
+            // a drop the add above ran the check (the drop left every node unchecked) unless nothing
+            // was added.
+            if (continued != nullptr && continued->has_unchecked_nodes()) continued->repair_reachability();
             // Persisted with the index: its entry ids are the chunk map (Segment::open rebuilds it).
             if (chunked_vectors(f)) idx->set_external_ids(std::move(entry_names));
             vectors_[fi] = std::move(idx);

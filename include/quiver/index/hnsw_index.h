@@ -103,8 +103,8 @@ public:
     /// threads); tests/index/hnsw_index_test.cpp measures recall against a rebuild over repeated
     /// rounds. `threads` workers (0 = all cores). Needs exclusive access.
     /// kFailedPrecondition for an index with external ids (they name labels by position).
-    /// With `repair` false the reachability repair is left to the caller (who adds rows next and
-    /// calls repair_reachability() once after them).
+    /// With `repair` false the reachability repair is left to the caller: the graph counts as
+    /// unchecked (has_unchecked_nodes()), so the next add() runs it, or the caller does.
     Status drop(std::span<const Label> removed, std::size_t threads = 0, bool repair = true);
     /// Tombstones a rebuild is considered for; below this count they are kept.
     inline static constexpr std::size_t kCompactMinDeleted = 64;
@@ -128,6 +128,10 @@ public:
     /// slots were inserted since the last run (so every build, merge and compaction ends with
     /// it). Needs exclusive access; copies a mapped level-0 array.
     std::size_t repair_reachability();
+    /// Whether nodes were inserted (or a drop left the graph) since the last reachability check:
+    /// add() checks only once half the slots are unchecked, so a caller that needs every node
+    /// findable now (a segment build continuing a graph) repairs when this is true.
+    bool has_unchecked_nodes() const noexcept;
     /// Reports progress of add() (not owned; may be null).
     void set_progress(ProgressBar* progress) noexcept;
     /// The graph state, for the filtered searches of filtered_search.h (src/index/hnsw/hnsw_acorn.cpp).

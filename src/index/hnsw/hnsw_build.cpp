@@ -223,7 +223,7 @@ void HnswGraph::consolidate(const std::vector<std::uint8_t>& dead, std::size_t r
         std::uint32_t from, to;
         int level;
     };
-    std::vector<std::vector<Gain>> gained(std::max<std::size_t>(threads, 1));
+    std::vector<std::vector<Gain>> gained(threads);
     {
         ThreadPool pool(threads);
         pool.parallel_for(count, [&](std::size_t i, std::size_t worker) {

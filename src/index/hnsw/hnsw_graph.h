@@ -124,7 +124,7 @@ struct HnswGraph {
     std::vector<std::uint32_t> upper;     // upper-level blocks: [count][max_m links] per level
     std::unordered_map<std::uint64_t, std::uint32_t> slot_of;  // live label -> slot
     std::size_t num_deleted = 0;
-    std::size_t unchecked_inserts = 0;  // inserts since the last reachability check
+    std::size_t unchecked_inserts = 0;  // nodes inserted (or every node, after a drop) since the last reachability check
     // During HnswIndex::add only (empty otherwise): per slot, bit l set when its level-l list is the
     // output of a select_neighbors over candidates sorted by their distance to it (so each link passes
     // the heuristic against every closer link), written under the slot's lock. Lets connect() prune a

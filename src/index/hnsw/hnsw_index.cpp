@@ -111,6 +111,20 @@ std::size_t HnswGraph::memory_bytes() const {
            upper.capacity() * sizeof(std::uint32_t) + slot_of.size() * 40 + slot_of.bucket_count() * 8;
 }
 
+namespace {
+
+/// Trains `codec` on an evenly strided sample of `rows` (at most its default sample size).
+Status train_on_sample(Codec& codec, MatrixView<float> rows) {
+    const std::size_t want = std::min(rows.rows, codec.default_train_rows());
+    std::vector<float> sample(want * rows.dim);
+    for (std::size_t i = 0; i < want; ++i) {
+        std::memcpy(sample.data() + i * rows.dim, rows.row_ptr(i * rows.rows / want), rows.dim * sizeof(float));
+    }
+    return codec.train(MatrixView<float>{sample.data(), want, rows.dim});
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------
 HnswIndex::HnswIndex(std::unique_ptr<HnswGraph> graph)
     : graph_(std::move(graph)), search_pool_(std::make_unique<detail::SearchPool>()) {}
@@ -155,6 +169,8 @@ std::size_t HnswIndex::unreachable_count() const {
     return n;
 }
 
+bool HnswIndex::has_unchecked_nodes() const noexcept { return graph_->unchecked_inserts > 0; }
+
 std::size_t HnswIndex::repair_reachability() {
     HnswGraph& g = *graph_;
     if (g.max_level.load() < 0 || !verify().ok()) return 0;
@@ -183,17 +199,12 @@ Status HnswIndex::add(MatrixView<float> vectors, std::span<const Label> labels) 
     std::vector<std::uint8_t> codes;
     if (g.coded()) {
         if (!g.codec->trained()) {
-            // Train on an evenly strided sample of the first batch.
-            const std::size_t want = std::min(n, g.codec->default_train_rows());
-            if (want < g.codec->min_train_rows()) {
+            // Trained on the first batch.
+            if (std::min(n, g.codec->default_train_rows()) < g.codec->min_train_rows()) {
                 return invalid_argument(fmt::format("codec {} needs at least {} vectors in the first add, got {}",
                                                     g.params.codec.to_string(), g.codec->min_train_rows(), n));
             }
-            std::vector<float> sample(want * g.dim);
-            for (std::size_t i = 0; i < want; ++i) {
-                std::memcpy(sample.data() + i * g.dim, prepared.view.row_ptr(i * n / want), g.dim * sizeof(float));
-            }
-            QUIVER_TRY(g.codec->train(MatrixView<float>{sample.data(), want, g.dim}));
+            QUIVER_TRY(train_on_sample(*g.codec, prepared.view));
         }
         codes.resize(n * g.codec->code_size());
         g.codec->encode(prepared.view, codes.data());
@@ -306,7 +317,7 @@ Status HnswIndex::drop(std::span<const Label> removed, std::size_t threads, bool
         const auto it = g.slot_of.find(l);
         if (it != g.slot_of.end()) dead[it->second] = 1;
     }
-    g.consolidate(dead, resolve_threads(threads));
+    g.consolidate(dead, threads);
     g.slot_of.clear();
     g.slot_of.reserve(g.count);
     for (std::uint32_t s = 0; s < g.count; ++s) {
@@ -320,13 +331,7 @@ Status HnswIndex::drop(std::span<const Label> removed, std::size_t threads, bool
     // compaction after compaction would otherwise keep the codec of its first build for good.
     if (g.coded() && g.count >= g.codec->min_train_rows()) {
         QUIVER_ASSIGN_OR_RETURN(auto codec, Codec::create(g.params.codec, g.dim, g.metric, g.params.seed));
-        const std::size_t want = std::min(g.count, codec->default_train_rows());
-        std::vector<float> sample(want * g.dim);
-        for (std::size_t i = 0; i < want; ++i) {
-            std::memcpy(sample.data() + i * g.dim, g.vec(static_cast<std::uint32_t>(i * g.count / want)),
-                        g.dim * sizeof(float));
-        }
-        QUIVER_TRY(codec->train(MatrixView<float>{sample.data(), want, g.dim}));
+        QUIVER_TRY(train_on_sample(*codec, MatrixView<float>{g.floats.data(), g.count, g.dim}));
         std::vector<std::uint8_t> code(codec->code_size());
         for (std::uint32_t s = 0; s < g.count; ++s) {
             codec->encode(MatrixView<float>{g.vec(s), 1, g.dim}, code.data());
@@ -336,8 +341,12 @@ Status HnswIndex::drop(std::span<const Label> removed, std::size_t threads, bool
         g.code_terms.clear();
         g.compute_code_terms(0);
     }
-    g.unchecked_inserts = 0;
-    if (repair && g.count > 0) g.repair_reachability();
+    // Every node counts as unchecked until the repair (the caller's, after its inserts, without `repair`).
+    g.unchecked_inserts = g.count;
+    if (repair && g.count > 0) {
+        g.repair_reachability();
+        g.unchecked_inserts = 0;
+    }
     return ok_status();
 }
 
