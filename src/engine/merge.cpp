@@ -28,6 +28,15 @@ bool continues_graphs(const Schema& schema) {
     return any;
 }
 
+/// Whether every vector field's graph drops deleted documents when a merge continues it (float32
+/// HNSW: Segment::build rebuilds a quantized graph whose base has deleted documents instead).
+bool drops_deleted(const Schema& schema) {
+    for (const FieldSpec& f : schema.fields) {
+        if (f.type == FieldType::kVector && (f.quantization.enabled() || f.memory_budget != 0)) return false;
+    }
+    return continues_graphs(schema);
+}
+
 struct Source {
     std::uint64_t id;
     std::shared_ptr<Segment> seg;
@@ -147,16 +156,23 @@ Status Collection::Impl::merge_pass(MergeLane lane, bool force_flush, bool all, 
         if (all && chosen.size() == 1 && mem_segs == 0 && segs.at(chosen[0]).deleted.empty()) return ok_status();
         // A flush continues the newest persisted segment when its graphs can grow instead of starting
         // a new segment whose graphs a later merge would insert all over again (see
-        // continues_graphs): the segment is below flush_docs, has nothing deleted, and the flushed
-        // documents are at least half its size (so its text indexes are rewritten at most about
-        // twice per document, and a trickle of idle flushes does not rewrite it each time).
+        // continues_graphs): the segment is below flush_docs, and the flushed documents are at least
+        // half its size (so its text indexes are rewritten at most about twice per document, and a
+        // trickle of idle flushes does not rewrite it each time). Its deleted documents leave its
+        // graphs (drops_deleted; at most half of it, as for a merge's base); quantized graphs are
+        // continued only without deleted documents. Under writes spread over the collection, the
+        // newest segment has deletes before the next flush: until session 19 each flush then started
+        // a segment of its own, and while the compaction lane rewrote the large segment a dozen
+        // small segments piled up, each walked by every vector search.
+        const bool drops = drops_deleted(schema);
         if (flushes && mem_segs > 0 && !all && continues_graphs(schema)) {
             for (auto it = segs.rbegin(); it != segs.rend(); ++it) {
                 const SegEntry& e = it->second;
                 if (!e.persisted) continue;
                 const bool taken = std::find(chosen.begin(), chosen.end(), it->first) != chosen.end();
                 const bool claimed = merging.count(it->first) != 0;  // by the compaction lane
-                if (!taken && !claimed && e.deleted.empty() && e.seg->size() < options.flush_docs &&
+                const bool deletes_ok = e.deleted.empty() || (drops && e.deleted.count() * 2 <= e.seg->size());
+                if (!taken && !claimed && deletes_ok && e.seg->size() < options.flush_docs &&
                     mem_docs * 2 >= e.seg->size()) {
                     chosen.push_back(it->first);
                 }

@@ -101,12 +101,15 @@ struct Fixture {
 };
 
 // Two persisted segments (one with a delete file), an older log with records after the checkpoint
-// and a newest log, all acknowledged.
+// and a newest log, all acknowledged. (flush_docs 40: the second flush does not continue the first
+// segment, which it would otherwise take with its deletes.)
 void build_fixture(const std::string& dir, Fixture& f) {
     f.dir = dir;
     State s;
     {
-        auto c = Collection::create(dir, small_schema(VectorIndexKind::kHnsw), manual());
+        CollectionOptions o = manual();
+        o.flush_docs = 40;
+        auto c = Collection::create(dir, small_schema(VectorIndexKind::kHnsw), o);
         ASSERT_TRUE(c) << c.error().to_string();
         apply_upsert(s, **c, 0, 40, 1);
         ASSERT_TRUE((*c)->flush());

@@ -569,15 +569,17 @@ TEST(Segment, IdTableFindsEveryIdAndNoOther) {
 }
 
 // A flush continues the newest persisted segment's HNSW graph when the flushed documents are at least
-// half its size and it is below flush_docs with nothing deleted: one segment grows (its graph keeps
-// every node, new documents inserted), instead of a new segment per flush whose graph a later merge
-// would rebuild. A smaller flush, a segment with a delete, or a schema with a flat field starts a new
-// segment. Searches answer as brute force throughout, and after reopening.
+// half its size and it is below flush_docs with at most half of it deleted: one segment grows (its
+// graph keeps every live node, its deleted documents' nodes dropped, new documents inserted), instead
+// of a new segment per flush whose graph a later merge would rebuild. A smaller flush, a segment more
+// than half deleted, a quantized graph's segment with a delete, or a schema with a flat field starts
+// a new segment. Searches answer as brute force throughout, and after reopening.
 TEST(Merges, AFlushContinuesTheNewestSegmentsGraph) {
     testing::TempDir dir;
     CollectionOptions o;
     o.background_merge = false;
     o.flush_docs = 1000;
+    o.max_deleted_ratio = 0.9;  // no segment is rewritten for its deletes
     auto c = Collection::create(dir.file("c"), testutil::small_schema(VectorIndexKind::kHnsw), o);
     ASSERT_TRUE(c) << c.error().to_string();
     std::uint64_t next = 0;
@@ -628,19 +630,61 @@ TEST(Merges, AFlushContinuesTheNewestSegmentsGraph) {
     write(700);  // the newest (1,300) is not below flush_docs: a new segment
     ASSERT_TRUE((*c)->flush());
     EXPECT_EQ((*c)->stats().segments, 3u);
-    ASSERT_TRUE((*c)->remove({"d" + std::to_string(next - 1)}));
-    write(700);  // the newest has a delete: a new segment
+    const std::uint64_t gone = next - 1;
+    ASSERT_TRUE((*c)->remove({"d" + std::to_string(gone)}));
+    write(700);  // the newest (700) has one delete: continued, to 1,399, without the deleted document
+    ASSERT_TRUE((*c)->flush());
+    EXPECT_EQ((*c)->stats().segments, 3u);
+    EXPECT_EQ((*c)->stats().documents, next - 1);
+    EXPECT_EQ((*c)->stats().deleted_pending, 0u);
+    EXPECT_FALSE((*c)->get("d" + std::to_string(gone)));
+    auto no_ghost = [&](const Collection& coll) {
+        SearchRequest r;
+        r.clauses.push_back(QueryClause::of_vector("emb", testutil::vector_for(gone)));
+        r.k = 20;
+        auto hits = coll.search(r);
+        ASSERT_TRUE(hits);
+        EXPECT_EQ(hits->size(), 20u);
+        for (const auto& h : *hits) EXPECT_NE(h.id, "d" + std::to_string(gone));
+    };
+    no_ghost(**c);
+    write(400);  // the newest (1,399) is not below flush_docs: a new segment
     ASSERT_TRUE((*c)->flush());
     EXPECT_EQ((*c)->stats().segments, 4u);
-    EXPECT_EQ((*c)->stats().documents, next - 1);
-    EXPECT_FALSE((*c)->get("d" + std::to_string(next - 701)));
+    std::vector<std::string> half;
+    for (std::uint64_t i = next - 400; i < next - 199; ++i) half.push_back("d" + std::to_string(i));
+    ASSERT_TRUE((*c)->remove(half));
+    write(300);  // 300 >= 400 / 2, but 201 of the newest's 400 are deleted: a new segment
+    ASSERT_TRUE((*c)->flush());
+    EXPECT_EQ((*c)->stats().segments, 5u);
+    EXPECT_EQ((*c)->stats().documents, next - 1 - 201);
     check_search(**c);
     (*c)->close();
     auto reopened = Collection::open(dir.file("c"), o);
     ASSERT_TRUE(reopened) << reopened.error().to_string();
-    EXPECT_EQ((*reopened)->stats().documents, next - 1);
-    EXPECT_EQ((*reopened)->stats().segments, 4u);
+    EXPECT_EQ((*reopened)->stats().documents, next - 1 - 201);
+    EXPECT_EQ((*reopened)->stats().segments, 5u);
     check_search(**reopened);
+    no_ghost(**reopened);
+
+    // A quantized graph is continued only without deleted documents (a base with deletes is rebuilt).
+    Schema sq = testutil::small_schema(VectorIndexKind::kHnsw);
+    sq.fields[3].quantization.codec = *index::CodecSpec::parse("sq8");
+    auto q = Collection::create(dir.file("sq8"), sq, o);
+    ASSERT_TRUE(q) << q.error().to_string();
+    auto write_q = [&](std::uint64_t from, std::size_t n) {
+        std::vector<Document> batch;
+        for (std::size_t i = 0; i < n; ++i) batch.push_back(testutil::make_doc(from + i, static_cast<std::int64_t>(from + i)));
+        ASSERT_TRUE((*q)->upsert(batch));
+        ASSERT_TRUE((*q)->flush());
+    };
+    write_q(0, 300);
+    write_q(300, 150);  // continues
+    EXPECT_EQ((*q)->stats().segments, 1u);
+    ASSERT_TRUE((*q)->remove({"d7"}));
+    write_q(450, 300);  // the newest has a delete: a new segment
+    EXPECT_EQ((*q)->stats().segments, 2u);
+    EXPECT_EQ((*q)->stats().documents, 749u);
 
     // A flat vector field is rebuilt by every merge: flushes keep their own segments.
     auto flat = Collection::create(dir.file("flat"), testutil::small_schema(VectorIndexKind::kFlat), o);
