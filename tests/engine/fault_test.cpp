@@ -378,8 +378,13 @@ private:
 
 // Every durability call of a flush (segment files, delete files, MANIFEST, directory fsyncs) fails
 // in turn: the flush reports it, the merge failure is counted, nothing acknowledged is lost, and
-// the inputs of the failed merge survive a reopen.
-TEST(FaultInjection, FailedCallAtEveryStepOfAFlushLosesNothing) {
+// the inputs of the failed merge survive a reopen. Two flushes: 14 documents (less than half the
+// persisted segment: a segment of their own, and the persisted one's delete file written), and 20
+// (the persisted segment continued, its deleted documents dropped).
+class FlushFaults : public ::testing::TestWithParam<int> {};
+
+TEST_P(FlushFaults, FailedCallAtEveryStepOfAFlushLosesNothing) {
+    const int flushed_docs = GetParam();
     testing::TempDir tmp;
     long n = 0;
     for (;; ++n) {
@@ -391,7 +396,7 @@ TEST(FaultInjection, FailedCallAtEveryStepOfAFlushLosesNothing) {
         ASSERT_TRUE(c) << c.error().to_string();
         apply_upsert(s, **c, 0, 30, 1);
         ASSERT_TRUE((*c)->flush());
-        apply_upsert(s, **c, 30, 50, 2);
+        apply_upsert(s, **c, 30, 30 + flushed_docs, 2);
         apply_delete(s, **c, {2, 4, 33});
         NthCallFails failing(n);
         Status flushed;
@@ -413,9 +418,16 @@ TEST(FaultInjection, FailedCallAtEveryStepOfAFlushLosesNothing) {
         ASSERT_TRUE(again) << "call " << n << ": " << again.error().to_string();
         EXPECT_EQ(diff(**again, s), "") << "call " << n;
     }
-    std::printf("[ measure ] a flush makes %ld checked durability calls; each failed once\n", n);
+    std::printf("[ measure ] a flush of %d documents makes %ld checked durability calls; each failed once\n",
+                flushed_docs, n);
     EXPECT_GT(n, 10);
+    // Which flush it was: the continued segment absorbs the persisted one.
+    auto c = Collection::open(tmp.file("c" + std::to_string(n)), manual());
+    ASSERT_TRUE(c) << c.error().to_string();
+    EXPECT_EQ((*c)->stats().segments, flushed_docs * 2 >= 30 ? 1u : 2u);
 }
+
+INSTANTIATE_TEST_SUITE_P(FaultInjection, FlushFaults, ::testing::Values(14, 20));
 
 // A flush whose MANIFEST took its name but whose directory fsync failed leaves that MANIFEST in force
 // (it is the one a reopen reads), naming the delete files the flush wrote. A later flush must not
@@ -468,7 +480,9 @@ TEST(FaultInjection, AFlushAfterAnUnsyncedManifestKeepsTheFilesItNames) {
     ASSERT_FALSE((*c)->flush());
     ASSERT_EQ(failing.failed, 1);
     apply_delete(s, **c, {6});
-    apply_upsert(s, **c, 40, 45, 3);
+    // 13 flushed documents, less than half the persisted segment: a segment of their own, and the
+    // persisted one's delete file written under a new generation.
+    apply_upsert(s, **c, 40, 43, 3);
     failing.phase = 2;
     ASSERT_FALSE((*c)->flush());
     ASSERT_EQ(failing.failed, 2);

@@ -588,8 +588,9 @@ TEST(Merges, AFlushContinuesTheNewestSegmentsGraph) {
         for (std::size_t i = 0; i < n; ++i, ++next) batch.push_back(testutil::make_doc(next, static_cast<std::int64_t>(next)));
         ASSERT_TRUE((*c)->upsert(batch));
     };
-    auto check_search = [&](Collection& coll) {
-        for (std::uint64_t q : {std::uint64_t{3}, next / 2, next - 1}) {
+    auto check_search = [&](Collection& coll, std::vector<std::uint64_t> queries = {}) {
+        if (queries.empty()) queries = {std::uint64_t{3}, next / 2, next - 1};
+        for (std::uint64_t q : queries) {
             SearchRequest r;
             r.clauses.push_back(QueryClause::of_vector("emb", testutil::vector_for(q)));
             r.k = 1;
@@ -630,25 +631,33 @@ TEST(Merges, AFlushContinuesTheNewestSegmentsGraph) {
     write(700);  // the newest (1,300) is not below flush_docs: a new segment
     ASSERT_TRUE((*c)->flush());
     EXPECT_EQ((*c)->stats().segments, 3u);
+    // Two deletes in the newest (700): one in its middle (the documents after it are renumbered in
+    // the continued graph) and its last.
+    const std::uint64_t mid = next - 400;
     const std::uint64_t gone = next - 1;
-    ASSERT_TRUE((*c)->remove({"d" + std::to_string(gone)}));
-    write(700);  // the newest (700) has one delete: continued, to 1,399, without the deleted document
+    ASSERT_TRUE((*c)->remove({"d" + std::to_string(mid), "d" + std::to_string(gone)}));
+    const std::vector<std::uint64_t> after_mid = {mid - 1, mid + 1, mid + 2, mid + 150, gone - 1};
+    write(700);  // continued, to 1,398, without the deleted documents
     ASSERT_TRUE((*c)->flush());
     EXPECT_EQ((*c)->stats().segments, 3u);
-    EXPECT_EQ((*c)->stats().documents, next - 1);
+    EXPECT_EQ((*c)->stats().documents, next - 2);
     EXPECT_EQ((*c)->stats().deleted_pending, 0u);
+    EXPECT_FALSE((*c)->get("d" + std::to_string(mid)));
     EXPECT_FALSE((*c)->get("d" + std::to_string(gone)));
+    check_search(**c, after_mid);
     auto no_ghost = [&](const Collection& coll) {
-        SearchRequest r;
-        r.clauses.push_back(QueryClause::of_vector("emb", testutil::vector_for(gone)));
-        r.k = 20;
-        auto hits = coll.search(r);
-        ASSERT_TRUE(hits);
-        EXPECT_EQ(hits->size(), 20u);
-        for (const auto& h : *hits) EXPECT_NE(h.id, "d" + std::to_string(gone));
+        for (const std::uint64_t dead : {mid, gone}) {
+            SearchRequest r;
+            r.clauses.push_back(QueryClause::of_vector("emb", testutil::vector_for(dead)));
+            r.k = 20;
+            auto hits = coll.search(r);
+            ASSERT_TRUE(hits);
+            EXPECT_EQ(hits->size(), 20u);
+            for (const auto& h : *hits) EXPECT_NE(h.id, "d" + std::to_string(dead));
+        }
     };
     no_ghost(**c);
-    write(400);  // the newest (1,399) is not below flush_docs: a new segment
+    write(400);  // the newest (1,398) is not below flush_docs: a new segment
     ASSERT_TRUE((*c)->flush());
     EXPECT_EQ((*c)->stats().segments, 4u);
     std::vector<std::string> half;
@@ -657,14 +666,15 @@ TEST(Merges, AFlushContinuesTheNewestSegmentsGraph) {
     write(300);  // 300 >= 400 / 2, but 201 of the newest's 400 are deleted: a new segment
     ASSERT_TRUE((*c)->flush());
     EXPECT_EQ((*c)->stats().segments, 5u);
-    EXPECT_EQ((*c)->stats().documents, next - 1 - 201);
+    EXPECT_EQ((*c)->stats().documents, next - 2 - 201);
     check_search(**c);
     (*c)->close();
     auto reopened = Collection::open(dir.file("c"), o);
     ASSERT_TRUE(reopened) << reopened.error().to_string();
-    EXPECT_EQ((*reopened)->stats().documents, next - 1 - 201);
+    EXPECT_EQ((*reopened)->stats().documents, next - 2 - 201);
     EXPECT_EQ((*reopened)->stats().segments, 5u);
     check_search(**reopened);
+    check_search(**reopened, after_mid);
     no_ghost(**reopened);
 
     // A quantized graph is continued only without deleted documents (a base with deletes is rebuilt).
