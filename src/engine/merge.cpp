@@ -28,13 +28,13 @@ bool continues_graphs(const Schema& schema) {
     return any;
 }
 
-/// Whether every vector field's graph drops deleted documents when a merge continues it (float32
-/// HNSW: Segment::build rebuilds a quantized graph whose base has deleted documents instead).
+/// Of a schema whose graphs a merge continues: whether they also drop the base's deleted documents,
+/// i.e. every vector field stays float32 (Segment::build rebuilds a quantized graph whose base has
+/// deleted documents instead; a memory budget may pick codes).
 bool drops_deleted(const Schema& schema) {
-    for (const FieldSpec& f : schema.fields) {
-        if (f.type == FieldType::kVector && (f.quantization.enabled() || f.memory_budget != 0)) return false;
-    }
-    return continues_graphs(schema);
+    return std::none_of(schema.fields.begin(), schema.fields.end(), [](const FieldSpec& f) {
+        return f.type == FieldType::kVector && (f.quantization.enabled() || f.memory_budget != 0);
+    });
 }
 
 struct Source {
@@ -164,8 +164,8 @@ Status Collection::Impl::merge_pass(MergeLane lane, bool force_flush, bool all, 
         // newest segment has deletes before the next flush: until session 19 each flush then started
         // a segment of its own, and while the compaction lane rewrote the large segment a dozen
         // small segments piled up, each walked by every vector search.
-        const bool drops = drops_deleted(schema);
         if (flushes && mem_segs > 0 && !all && continues_graphs(schema)) {
+            const bool drops = drops_deleted(schema);
             for (auto it = segs.rbegin(); it != segs.rend(); ++it) {
                 const SegEntry& e = it->second;
                 if (!e.persisted) continue;

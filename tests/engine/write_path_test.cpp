@@ -588,13 +588,17 @@ TEST(Merges, AFlushContinuesTheNewestSegmentsGraph) {
         for (std::size_t i = 0; i < n; ++i, ++next) batch.push_back(testutil::make_doc(next, static_cast<std::int64_t>(next)));
         ASSERT_TRUE((*c)->upsert(batch));
     };
+    // The top k for the vector of version q.
+    auto vector_hits = [](const Collection& coll, std::uint64_t q, std::size_t k) {
+        SearchRequest r;
+        r.clauses.push_back(QueryClause::of_vector("emb", testutil::vector_for(q)));
+        r.k = k;
+        return coll.search(r);
+    };
     auto check_search = [&](Collection& coll, std::vector<std::uint64_t> queries = {}) {
         if (queries.empty()) queries = {std::uint64_t{3}, next / 2, next - 1};
         for (std::uint64_t q : queries) {
-            SearchRequest r;
-            r.clauses.push_back(QueryClause::of_vector("emb", testutil::vector_for(q)));
-            r.k = 1;
-            auto hits = coll.search(r);
+            auto hits = vector_hits(coll, q, 1);
             ASSERT_TRUE(hits);
             ASSERT_EQ(hits->size(), 1u);
             // The document itself (cosine similarity 1), or a twin: vector_for repeats itself to within
@@ -647,10 +651,7 @@ TEST(Merges, AFlushContinuesTheNewestSegmentsGraph) {
     check_search(**c, after_mid);
     auto no_ghost = [&](const Collection& coll) {
         for (const std::uint64_t dead : {mid, gone}) {
-            SearchRequest r;
-            r.clauses.push_back(QueryClause::of_vector("emb", testutil::vector_for(dead)));
-            r.k = 20;
-            auto hits = coll.search(r);
+            auto hits = vector_hits(coll, dead, 20);
             ASSERT_TRUE(hits);
             EXPECT_EQ(hits->size(), 20u);
             for (const auto& h : *hits) EXPECT_NE(h.id, "d" + std::to_string(dead));
