@@ -1070,9 +1070,9 @@ std::vector<ScoredDoc> Segment::search_sparse(std::size_t field, const SparseTer
 Result<std::vector<ScoredDoc>> Segment::search_vector(std::size_t field, std::span<const float> query, std::size_t k,
                                                       std::size_t ef, const AllowedDocs& allowed,
                                                       index::FilterPlan* plan,
-                                                      const index::PlannerParams& planner) const {
+                                                      const index::PlannerParams& planner, double min_score) const {
     const std::span<const std::uint32_t> first = chunk_offsets(field);
-    if (first.empty()) return search_vector_index(field, query, k, ef, allowed, size(), plan, planner);
+    if (first.empty()) return search_vector_index(field, query, k, ef, allowed, size(), plan, planner, min_score);
     // A chunked vector field: the parents' mask as a mask of their chunk entries; entries back to
     // (parent slot, chunk).
     Bitmap deleted;
@@ -1134,7 +1134,8 @@ Status Segment::open_chunk_map(std::size_t field, const index::VectorIndex& vi, 
 Result<std::vector<ScoredDoc>> Segment::search_vector_index(std::size_t field, std::span<const float> query,
                                                             std::size_t k, std::size_t ef, const AllowedDocs& allowed,
                                                             std::size_t items, index::FilterPlan* plan,
-                                                            const index::PlannerParams& planner) const {
+                                                            const index::PlannerParams& planner,
+                                                            double min_score) const {
     std::vector<ScoredDoc> out;
     if (field >= vectors_.size() || !vectors_[field] || k == 0 || vectors_[field]->info().size == 0) return out;
     if (allowed.filter != nullptr && allowed.deleted == nullptr) {
@@ -1168,6 +1169,9 @@ Result<std::vector<ScoredDoc>> Segment::search_vector_index(std::size_t field, s
         p.ef = std::max({ef == 0 ? std::size_t{64} : ef, rescore_[field], k});
     }
     p.filter = allowed.restricts() ? &labels : nullptr;
+    if (rescore_[field] == 0 && min_score > -std::numeric_limits<double>::infinity()) {
+        p.bound = static_cast<float>(-min_score);  // scores are -distance of float distances: exact
+    }
     QUIVER_ASSIGN_OR_RETURN(auto res, vectors_[field]->search(MatrixView<float>{query.data(), 1, query.size()}, p));
     for (std::size_t j = 0; j < res.count(0); ++j) {
         out.push_back({static_cast<std::uint32_t>(to_int(res.label(0, j))), -static_cast<double>(res.distance(0, j))});

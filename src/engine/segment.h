@@ -228,11 +228,14 @@ public:
     /// (exact scan, ACORN-1, post-filter walk) and `plan` (optional) receives its choice; without one,
     /// deleted documents are traversed, not returned. A chunked vector field returns its top-k chunks
     /// (`chunk` set, `local` = the parent slot; `allowed` applies to the parent). kDataLoss when the
-    /// index returns an entry its chunk map does not have.
+    /// index returns an entry its chunk map does not have. `min_score`: the caller keeps no hit scored
+    /// below it (it holds k better ones); an unchunked float32 HNSW walk without a filter bitmap then
+    /// takes it as its bar (index::SearchParams::bound) and may stop early.
     Result<std::vector<ScoredDoc>> search_vector(std::size_t field, std::span<const float> query, std::size_t k,
                                                  std::size_t ef, const AllowedDocs& allowed,
                                                  index::FilterPlan* plan = nullptr,
-                                                 const index::PlannerParams& planner = {}) const;
+                                                 const index::PlannerParams& planner = {},
+                                                 double min_score = -std::numeric_limits<double>::infinity()) const;
     /// MaxSim top-k over a multi_vector field; score = MaxSim. Exact fields (and segments built with
     /// exact_vectors) score every allowed document. MUVERA fields take the field's `candidates` (`ef`
     /// replaces it when non-zero; at least k; a field option of 0, as fields stored before it have,
@@ -282,7 +285,8 @@ private:
     /// many labels there are (a filter allowing that many is no filter).
     Result<std::vector<ScoredDoc>> search_vector_index(std::size_t field, std::span<const float> query, std::size_t k,
                                                        std::size_t ef, const AllowedDocs& allowed, std::size_t items,
-                                                       index::FilterPlan* plan, const index::PlannerParams& planner) const;
+                                                       index::FilterPlan* plan, const index::PlannerParams& planner,
+                                                       double min_score = -std::numeric_limits<double>::infinity()) const;
     /// Rebuilds a chunked vector field's chunk map from its index's entry ids "<slot>:<chunk>" (written
     /// by build); kDataLoss when they are malformed, out of (slot, chunk) order or beyond the segment.
     Status open_chunk_map(std::size_t field, const index::VectorIndex& vi, const std::string& path);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "engine_test_util.h"
+#include "index/index_testing.h"
 #include "quiver/engine/store.h"
 #include "testing/testing.h"
 
@@ -242,6 +244,68 @@ TEST(Collection, MergeContinuingTheLargestGraphKeepsEveryVectorFindable) {
 // A collection written by the previous release (segment document store version 1: 16-document zlib
 // blocks) opens, answers, and is rewritten as version 4 by a merge (tests/data/engine/collection_v1,
 // ingested from collection_v1.docs.jsonl: d<i> has body "tok<i> common words about retrieval number <i>").
+// CollectionOptions::vector_segment_bar: a vector search walks the segments largest first, and each
+// later walk takes the best k so far as its bar (index::SearchParams::bound). Three persisted segments
+// of 3,000, 1,500 and 800 random 32-d vectors (one-thread builds: the graphs are deterministic), 200
+// queries: recall@10 against brute force with the bar and without, and the same top hit for a query
+// equal to a stored vector of the smallest segment (walked last, under the bar of the other two).
+TEST(Collection, LaterSegmentsWalkUnderTheBestSoFar) {
+    const Schema schema = testutil::l2_hnsw_schema(32, 16, 64);
+    const auto base = testing::random_matrix(5300, 32, 51);
+    const auto queries = testing::random_matrix(200, 32, 52);
+    const auto truth = testing::brute_force(base.view(), queries.view(), 10, simd::Metric::kL2);
+    double recall[2] = {0, 0};
+    for (const bool bar : {false, true}) {
+        testing::TempDir dir;
+        CollectionOptions o;
+        o.background_merge = false;
+        o.build_threads = 1;
+        o.flush_docs = 1000;  // below every segment: no flush continues the one before
+        o.vector_segment_bar = bar;
+        auto c = Collection::create(dir.file("c"), schema, o);
+        ASSERT_TRUE(c) << c.error().to_string();
+        for (const auto& [begin, end] : {std::pair<std::size_t, std::size_t>{0, 3000}, {3000, 4500}, {4500, 5300}}) {
+            std::vector<Document> docs;
+            for (std::size_t i = begin; i < end; ++i) {
+                Document d;
+                d.id = "d" + std::to_string(i);
+                d.fields["emb"] = std::vector<float>(base.view().row_ptr(i), base.view().row_ptr(i) + 32);
+                docs.push_back(std::move(d));
+            }
+            ASSERT_TRUE((*c)->upsert(std::move(docs)));
+            ASSERT_TRUE((*c)->flush());
+        }
+        ASSERT_EQ((*c)->stats().segments, 3u);
+        std::size_t found = 0;
+        for (std::size_t q = 0; q < queries.rows; ++q) {
+            SearchRequest r;
+            r.clauses.push_back(QueryClause::of_vector(
+                "emb", std::vector<float>(queries.view().row_ptr(q), queries.view().row_ptr(q) + 32)));
+            r.k = 10;
+            auto hits = (*c)->search(r);
+            ASSERT_TRUE(hits) << hits.error().to_string();
+            for (const auto& h : *hits) {
+                const std::uint64_t id = std::stoull(h.id.substr(1));
+                found += std::count(truth[q].begin(), truth[q].end(), id);
+            }
+        }
+        recall[bar ? 1 : 0] = static_cast<double>(found) / (10.0 * static_cast<double>(queries.rows));
+        for (const std::size_t i : {4500, 4999, 5299}) {
+            SearchRequest r;
+            r.clauses.push_back(
+                QueryClause::of_vector("emb", std::vector<float>(base.view().row_ptr(i), base.view().row_ptr(i) + 32)));
+            r.k = 10;
+            auto hits = (*c)->search(r);
+            ASSERT_TRUE(hits);
+            ASSERT_FALSE(hits->empty());
+            EXPECT_EQ(hits->front().id, "d" + std::to_string(i)) << "bar " << bar;
+        }
+    }
+    std::printf("recall@10 over three segments: %.4f without the bar, %.4f with it\n", recall[0], recall[1]);
+    EXPECT_NEAR(recall[0], 0.9960, 1e-9);
+    EXPECT_NEAR(recall[1], 0.9935, 1e-9);
+}
+
 TEST(Collection, ReadsVersion1SegmentsAndRewritesThem) {
     testing::TempDir dir;
     std::filesystem::copy(std::string(QUIVER_SOURCE_DIR) + "/tests/data/engine/collection_v1", dir.file("c"),

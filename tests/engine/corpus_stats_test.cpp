@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "engine/segment.h"
+#include "engine_test_util.h"
 #include "quiver/engine/collection.h"
 #include "quiver/eval/dataset.h"
 #include "quiver/eval/metrics.h"
@@ -554,16 +555,7 @@ namespace {
 // live documents, so no tombstone survives a merge). Recall against brute force over the current
 // vectors stays high, and the collection holds one live version per id.
 TEST(CorpusStats, VectorChurnKeepsRecall) {
-    Schema schema;
-    FieldSpec emb;
-    emb.name = "emb";
-    emb.type = FieldType::kVector;
-    emb.dim = 16;
-    emb.metric = simd::Metric::kL2;
-    emb.index = VectorIndexKind::kHnsw;
-    emb.hnsw_m = 12;
-    emb.hnsw_ef_construction = 100;
-    schema.fields = {emb};
+    const Schema schema = testutil::l2_hnsw_schema(16, 12, 100);
     testing::TempDir dir;
     auto c = Collection::create(dir.file("c"), schema, manual());
     ASSERT_TRUE(c) << c.error().to_string();

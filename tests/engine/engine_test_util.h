@@ -34,6 +34,21 @@ inline Schema small_schema(VectorIndexKind kind = VectorIndexKind::kFlat) {
     return s;
 }
 
+/// One field, "emb": an L2 HNSW vector field of `dim` dimensions.
+inline Schema l2_hnsw_schema(std::size_t dim, std::size_t m, std::size_t ef_construction) {
+    FieldSpec emb;
+    emb.name = "emb";
+    emb.type = FieldType::kVector;
+    emb.dim = dim;
+    emb.metric = simd::Metric::kL2;
+    emb.index = VectorIndexKind::kHnsw;
+    emb.hnsw_m = m;
+    emb.hnsw_ef_construction = ef_construction;
+    Schema s;
+    s.fields = {emb};
+    return s;
+}
+
 inline std::vector<float> vector_for(std::uint64_t n) {
     std::vector<float> v(8);
     for (std::size_t i = 0; i < 8; ++i) v[i] = static_cast<float>(std::sin(static_cast<double>(n * 8 + i + 1)));

@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <set>
 
@@ -137,6 +138,50 @@ TEST(HnswIndex, IncrementalAddsMatchOneShotQuality) {
     const auto truth = brute_force(base, queries, 10, Metric::kL2);
     auto r = *idx->search(queries, {.k = 10, .ef = 100});
     EXPECT_GE(recall_at_k(result_labels(r), truth, 10), 0.95);
+}
+
+// SearchParams::bound, the caller's bar (the best k of the segments walked before): nodes nearer than
+// the bar are walked as without one; farther nodes only while they are among the nearest ef/2 + 1 the
+// beam holds. So a bar beyond every distance changes nothing, and a bar that fewer than ef/2 + 1 nodes
+// beat (another segment already holds results as good) narrows the walk to exactly the ef/2 + 1 walk.
+// Exact figures of a one-thread (deterministic) build.
+TEST(HnswIndex, ABoundNarrowsTheWalkToHalfItsBeam) {
+    auto base = testing::random_matrix(5000, 32, 41);
+    auto queries = testing::random_matrix(200, 32, 42);
+    auto idx = *HnswIndex::create(32, Metric::kL2, {.M = 16, .ef_construction = 64, .threads = 1});
+    ASSERT_TRUE(idx->add(base, sequential_labels(base.rows)).ok());
+    auto flat = *FlatIndex::create(32, Metric::kL2);
+    ASSERT_TRUE(flat->add(base, sequential_labels(base.rows)).ok());
+    const auto exact = *flat->search(queries, {.k = 10});
+    const auto truth = result_labels(exact);
+    const auto full = result_labels(*idx->search(queries, {.k = 10, .ef = 64}));
+    const auto narrow = result_labels(*idx->search(queries, {.k = 10, .ef = 33}));
+    auto barred = [&](auto bound_of) {
+        std::vector<std::vector<std::uint64_t>> out;
+        for (std::size_t q = 0; q < queries.rows; ++q) {
+            SearchParams p{.k = 10, .ef = 64};
+            p.bound = bound_of(q);
+            out.push_back(result_labels(*idx->search(queries.view().slice(q, 1), p))[0]);
+        }
+        return out;
+    };
+    EXPECT_EQ(barred([](std::size_t) { return std::numeric_limits<float>::infinity(); }), full);
+    EXPECT_EQ(barred([](std::size_t) { return 1e30f; }), full);
+    EXPECT_EQ(barred([](std::size_t) { return 0.0f; }), narrow);
+    EXPECT_EQ(barred([&](std::size_t q) { return exact.distance(q, 9); }), narrow);
+    const double full_recall = recall_at_k(full, truth, 10);
+    const double narrow_recall = recall_at_k(narrow, truth, 10);
+    std::printf("recall@10: full walk %.4f, narrowed %.4f\n", full_recall, narrow_recall);
+    EXPECT_NEAR(full_recall, 0.9790, 1e-9);
+    EXPECT_NEAR(narrow_recall, 0.9150, 1e-9);
+    // With deleted nodes (the checked beam: traversed, not returned) the same holds.
+    std::vector<Label> gone;
+    for (std::size_t i = 0; i < base.rows; i += 7) gone.push_back(Label{i});
+    ASSERT_TRUE(idx->remove(gone));
+    const auto full_checked = result_labels(*idx->search(queries, {.k = 10, .ef = 64}));
+    EXPECT_EQ(barred([](std::size_t) { return std::numeric_limits<float>::infinity(); }), full_checked);
+    EXPECT_EQ(barred([](std::size_t) { return 0.0f; }), result_labels(*idx->search(queries, {.k = 10, .ef = 33})));
+    EXPECT_NE(full_checked, result_labels(*idx->search(queries, {.k = 10, .ef = 33})));
 }
 
 TEST(HnswIndex, DeletedLabelsAreNeverReturned) {

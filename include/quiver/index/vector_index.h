@@ -100,6 +100,14 @@ struct SearchParams {
     /// cannot rule out); 0 = none (code distances are returned). Ignored by float32 indexes.
     std::size_t rescore = kRescoreDefault;
     static constexpr std::size_t kRescoreDefault = ~std::size_t{0};
+    /// The caller keeps no result farther than this (it holds k nearer ones, e.g. from other segments;
+    /// +infinity = no bar). A float32 HNSW walk on its sorted beam (plain or checked) then walks nodes
+    /// farther than the bar only while they are among the nearest ef/2 + 1 returnable entries of its
+    /// beam: where fewer than that beat the bar, the walk is exactly the ef/2 + 1 walk. Less work; a
+    /// result nearer than the bar that the graph reaches only through farther nodes may be missed.
+    /// Results beyond the bar may still be returned. Ignored by flat and coded indexes and by the
+    /// two-heap walk of selective filters.
+    float bound = std::numeric_limits<float>::infinity();
 };
 
 struct IndexInfo {

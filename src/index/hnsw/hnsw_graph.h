@@ -277,8 +277,10 @@ struct HnswGraph {
     /// True when a checked walk should use the CheckedBeam: the filter (if any) says it allows most
     /// nodes and at most half of the slots are deleted, so the beam's disallowed entries stay few.
     bool checked_beam_suits(const LabelFilter* filter) const noexcept;
+    /// `bar` (SearchParams::bound): the walk may stop early at candidates beyond it (float32 walks).
     void search_one(const float* q, std::size_t k, std::size_t ef, const LabelFilter* filter,
-                    Scratch& scratch, Label* out_labels, float* out_distances) const;
+                    Scratch& scratch, Label* out_labels, float* out_distances,
+                    float bar = std::numeric_limits<float>::infinity()) const;
     /// search_one for a coded graph: walks code estimates (integer ones for SQ8), re-scores the best
     /// `rescore` of the final beam in float32 (SearchParams::rescore: kRescoreDefault = the default
     /// depth, 0 = none, else at least k).

@@ -385,7 +385,8 @@ Result<SearchResults> HnswIndex::search(MatrixView<float> queries, const SearchP
                                    results.labels.data() + q * params.k, results.distances.data() + q * params.k);
             } else {
                 g.search_one(prepared.view.row_ptr(q), params.k, ef, params.filter, scratch,
-                             results.labels.data() + q * params.k, results.distances.data() + q * params.k);
+                             results.labels.data() + q * params.k, results.distances.data() + q * params.k,
+                             params.bound);
             }
         }
     };

@@ -252,6 +252,26 @@ public:
     {
         return bit(allow_.data(), i);
     }
+    /// The distance of the entry of rank j (0-based) among those a search may return (kChecked: the
+    /// allowed ones), +infinity when there are not that many.
+    float returnable_distance(std::size_t j) const noexcept {
+        if constexpr (!kChecked) {
+            return j < size_ ? dist_[j] : std::numeric_limits<float>::infinity();
+        } else {
+            for (std::size_t w = 0; w * 64 < size_; ++w) {
+                std::uint64_t bits = allow_[w];
+                if (size_ - w * 64 < 64) bits &= (std::uint64_t{1} << (size_ - w * 64)) - 1;  // stale bits
+                const auto c = static_cast<std::size_t>(__builtin_popcountll(bits));
+                if (j >= c) {
+                    j -= c;
+                    continue;
+                }
+                for (; j > 0; --j) bits &= bits - 1;
+                return dist_[w * 64 + static_cast<std::size_t>(__builtin_ctzll(bits))];
+            }
+            return std::numeric_limits<float>::infinity();
+        }
+    }
     /// The distances, ascending (size() of them).
     const float* distances() const noexcept { return dist_.data(); }
     /// The slots in the order of distances().
