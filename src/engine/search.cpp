@@ -664,22 +664,25 @@ Result<std::vector<SearchHit>> search_snapshot(const Collection::Impl& impl, con
                 for (const auto& [clause, v] : embedded) {
                     if (clause == &c) qv = &v;
                 }
+                std::vector<index::FilterPlan> plans(snap->segs.size());
                 for (const std::size_t si : largest_first(*snap)) {
-                    index::FilterPlan plan;
-                    plan.strategy = index::FilterStrategy::kUnfiltered;
-                    plan.reason = "no filter";
+                    plans[si].strategy = index::FilterStrategy::kUnfiltered;
+                    plans[si].reason = "no filter";
                     // The best `depth` so far bar the next walk (CollectionOptions::vector_segment_bar).
                     // Scores are -distance, of either sign: no bar until `depth` hits are held.
                     const double floor = impl.options.vector_segment_bar && hits.size() >= depth
                                              ? depth_floor(hits, depth)
                                              : -std::numeric_limits<double>::infinity();
                     QUIVER_ASSIGN_OR_RETURN(auto found, snap->segs[si].seg->search_vector(field_index[ci], *qv, fetch,
-                                                                                           request.ef, allowed[si], &plan,
+                                                                                           request.ef, allowed[si],
+                                                                                           &plans[si],
                                                                                            impl.options.filter_planner,
                                                                                            floor));
                     take(si, found, fetch, hits, cut_floor);
+                }
+                for (std::size_t si = 0; si < snap->segs.size(); ++si) {  // explain: segment order
                     if (allowed[si].filter != nullptr) {
-                        note(f.name, si, "", &plan);
+                        note(f.name, si, "", &plans[si]);
                     } else {
                         note(f.name, si, "unfiltered", nullptr);
                     }

@@ -246,7 +246,7 @@ TEST(Collection, MergeContinuingTheLargestGraphKeepsEveryVectorFindable) {
 // ingested from collection_v1.docs.jsonl: d<i> has body "tok<i> common words about retrieval number <i>").
 // CollectionOptions::vector_segment_bar: a vector search walks the segments largest first, and each
 // later walk takes the best k so far as its bar (index::SearchParams::bound). Three persisted segments
-// of 3,000, 1,500 and 800 random 32-d vectors (one-thread builds: the graphs are deterministic), 200
+// of 800, 1,500 and 3,000 random 32-d vectors (one-thread builds: the graphs are deterministic), 200
 // queries: recall@10 against brute force with the bar and without, and the same top hit for a query
 // equal to a stored vector of the smallest segment (walked last, under the bar of the other two).
 TEST(Collection, LaterSegmentsWalkUnderTheBestSoFar) {
@@ -260,11 +260,12 @@ TEST(Collection, LaterSegmentsWalkUnderTheBestSoFar) {
         CollectionOptions o;
         o.background_merge = false;
         o.build_threads = 1;
-        o.flush_docs = 1000;  // below every segment: no flush continues the one before
+        o.flush_docs = 500;  // below every segment: no flush continues the one before
         o.vector_segment_bar = bar;
         auto c = Collection::create(dir.file("c"), schema, o);
         ASSERT_TRUE(c) << c.error().to_string();
-        for (const auto& [begin, end] : {std::pair<std::size_t, std::size_t>{0, 3000}, {3000, 4500}, {4500, 5300}}) {
+        // Smallest first: the walks' order (largest first) is not the segments' order.
+        for (const auto& [begin, end] : {std::pair<std::size_t, std::size_t>{4500, 5300}, {3000, 4500}, {0, 3000}}) {
             std::vector<Document> docs;
             for (std::size_t i = begin; i < end; ++i) {
                 Document d;
@@ -290,6 +291,15 @@ TEST(Collection, LaterSegmentsWalkUnderTheBestSoFar) {
             }
         }
         recall[bar ? 1 : 0] = static_cast<double>(found) / (10.0 * static_cast<double>(queries.rows));
+        SearchRequest ex;
+        ex.clauses.push_back(QueryClause::of_vector(
+            "emb", std::vector<float>(queries.view().row_ptr(0), queries.view().row_ptr(0) + 32)));
+        SearchExplain explain;
+        ASSERT_TRUE((*c)->search(ex, &explain));
+        ASSERT_EQ(explain.plans.size(), 3u);  // in segment order, whatever order the walks took
+        EXPECT_EQ(explain.plans[0].size, 800u);
+        EXPECT_EQ(explain.plans[1].size, 1500u);
+        EXPECT_EQ(explain.plans[2].size, 3000u);
         for (const std::size_t i : {4500, 4999, 5299}) {
             SearchRequest r;
             r.clauses.push_back(
