@@ -1169,8 +1169,10 @@ Result<std::vector<ScoredDoc>> Segment::search_vector_index(std::size_t field, s
         p.ef = std::max({ef == 0 ? std::size_t{64} : ef, rescore_[field], k});
     }
     p.filter = allowed.restricts() ? &labels : nullptr;
-    if (rescore_[field] == 0 && min_score > -std::numeric_limits<double>::infinity()) {
-        p.bound = static_cast<float>(-min_score);  // scores are -distance of float distances: exact
+    if (min_score > -std::numeric_limits<double>::infinity()) {
+        // Scores are -distance of float distances (exact both ways). Coded graphs (quantized and
+        // on-disk fields) and flat indexes ignore the bar (SearchParams::bound).
+        p.bound = static_cast<float>(-min_score);
     }
     QUIVER_ASSIGN_OR_RETURN(auto res, vectors_[field]->search(MatrixView<float>{query.data(), 1, query.size()}, p));
     for (std::size_t j = 0; j < res.count(0); ++j) {

@@ -230,7 +230,7 @@ public:
     /// (`chunk` set, `local` = the parent slot; `allowed` applies to the parent). kDataLoss when the
     /// index returns an entry its chunk map does not have. `min_score`: the caller keeps no hit scored
     /// below it (it holds k better ones); an unchunked float32 HNSW walk without a filter bitmap then
-    /// takes it as its bar (index::SearchParams::bound) and may stop early.
+    /// takes it as its bar (index::SearchParams::bound) and may stop early, returning fewer than k.
     Result<std::vector<ScoredDoc>> search_vector(std::size_t field, std::span<const float> query, std::size_t k,
                                                  std::size_t ef, const AllowedDocs& allowed,
                                                  index::FilterPlan* plan = nullptr,

@@ -241,9 +241,6 @@ TEST(Collection, MergeContinuingTheLargestGraphKeepsEveryVectorFindable) {
     }
 }
 
-// A collection written by the previous release (segment document store version 1: 16-document zlib
-// blocks) opens, answers, and is rewritten as version 4 by a merge (tests/data/engine/collection_v1,
-// ingested from collection_v1.docs.jsonl: d<i> has body "tok<i> common words about retrieval number <i>").
 // CollectionOptions::vector_segment_bar: a vector search walks the segments largest first, and each
 // later walk takes the best k so far as its bar (index::SearchParams::bound). Three persisted segments
 // of 800, 1,500 and 3,000 random 32-d vectors (one-thread builds: the graphs are deterministic), 200
@@ -316,6 +313,9 @@ TEST(Collection, LaterSegmentsWalkUnderTheBestSoFar) {
     EXPECT_NEAR(recall[1], 0.9935, 1e-9);
 }
 
+// A collection written by the previous release (segment document store version 1: 16-document zlib
+// blocks) opens, answers, and is rewritten as version 4 by a merge (tests/data/engine/collection_v1,
+// ingested from collection_v1.docs.jsonl: d<i> has body "tok<i> common words about retrieval number <i>").
 TEST(Collection, ReadsVersion1SegmentsAndRewritesThem) {
     testing::TempDir dir;
     std::filesystem::copy(std::string(QUIVER_SOURCE_DIR) + "/tests/data/engine/collection_v1", dir.file("c"),

@@ -96,7 +96,7 @@ struct CollectionOptions {
     /// MultiLeafKnnCollector shares its segments' k-th score the same way). On issue 10's 11-segment
     /// state recall@10 went from 0.9317 to 0.9280 at ef 64 for 16-30% less CPU per query; at equal
     /// recall the barred walk is cheaper (docs/collections.md, "Vector walks under the best so far").
-    /// false: every segment's walk runs its full ef. Float32 graphs only.
+    /// false: every segment's walk runs its full ef. Float32 graphs of unfiltered searches only.
     bool vector_segment_bar = true;
     /// Group commit under concurrency (as PostgreSQL's commit_delay with commit_siblings): when the
     /// previous group had several writers, a new leader waits up to this long for as many to queue

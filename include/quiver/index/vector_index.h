@@ -105,8 +105,9 @@ struct SearchParams {
     /// farther than the bar only while they are among the nearest ef/2 + 1 returnable entries of its
     /// beam: where fewer than that beat the bar, the walk is exactly the ef/2 + 1 walk. Less work; a
     /// result nearer than the bar that the graph reaches only through farther nodes may be missed.
-    /// Results beyond the bar may still be returned. Ignored by flat and coded indexes and by the
-    /// two-heap walk of selective filters.
+    /// Results beyond the bar may still be returned, and fewer than k when k > ef/2 + 1 (the rows
+    /// are padded as for a small index): every result left out is farther than the bar. Ignored by
+    /// flat and coded indexes and by the two-heap walk of selective filters.
     float bound = std::numeric_limits<float>::infinity();
 };
 

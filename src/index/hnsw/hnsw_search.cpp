@@ -267,11 +267,12 @@ inline void insert_gathered(Beam& beam, const float* dists, const std::uint32_t*
 /// scratch.results, ascending by distance.
 ///
 /// With a `bar` (a distance the caller needs nothing beyond: it holds k nearer results from other
-/// segments), the walk admits and expands only nodes no farther than min(the beam's bound,
-/// max(the bar, the distance of the beam's returnable entry of rank `bar.rank`)): nodes nearer than
-/// the bar are walked as without it, farther ones only while they are among the beam's nearest
-/// `bar.rank + 1` returnable entries, so the walk narrows to that width where the bar is tight (as
-/// Lucene's MultiLeafKnnCollector shares its segments' k-th score, with a greedy rank).
+/// segments), the walk expands only nodes no farther than min(the beam's bound, max(the bar, the
+/// distance of the beam's returnable entry of rank `bar.rank`)), and admits a neighbour list's nodes
+/// under that limit as it stood before the list: nodes nearer than the bar are walked as without
+/// it, farther ones only while they are among the beam's nearest `bar.rank + 1` returnable entries,
+/// so the walk narrows to that width where the bar is tight (as Lucene's MultiLeafKnnCollector
+/// shares its segments' k-th score, with a greedy rank).
 template <bool kChecked, class Distance, class Allowed>
 void search_layer_sorted(const HnswGraph& g, const Distance& distance, std::uint32_t ep, int level,
                          std::size_t ef, HnswGraph::Scratch& s, const Allowed& allowed, const WalkBar& bar = {}) {
