@@ -34,8 +34,8 @@ inline Schema small_schema(VectorIndexKind kind = VectorIndexKind::kFlat) {
     return s;
 }
 
-/// One field, "emb": an L2 HNSW vector field of `dim` dimensions.
-inline Schema l2_hnsw_schema(std::size_t dim, std::size_t m, std::size_t ef_construction) {
+/// "emb": an L2 HNSW vector field of `dim` dimensions.
+inline FieldSpec l2_hnsw_field(std::size_t dim, std::size_t m, std::size_t ef_construction) {
     FieldSpec emb;
     emb.name = "emb";
     emb.type = FieldType::kVector;
@@ -44,8 +44,13 @@ inline Schema l2_hnsw_schema(std::size_t dim, std::size_t m, std::size_t ef_cons
     emb.index = VectorIndexKind::kHnsw;
     emb.hnsw_m = m;
     emb.hnsw_ef_construction = ef_construction;
+    return emb;
+}
+
+/// That field alone.
+inline Schema l2_hnsw_schema(std::size_t dim, std::size_t m, std::size_t ef_construction) {
     Schema s;
-    s.fields = {emb};
+    s.fields = {l2_hnsw_field(dim, m, ef_construction)};
     return s;
 }
 

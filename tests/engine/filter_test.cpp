@@ -11,6 +11,7 @@
 #include <sstream>
 #include <set>
 
+#include "engine_test_util.h"
 #include "quiver/engine/collection.h"
 #include "quiver/engine/payload_index.h"
 #include "quiver/storage/file_format.h"
@@ -42,15 +43,7 @@ Schema attr_schema(bool indexed, std::size_t dim = 0) {
         body.name = "body";
         body.type = FieldType::kText;
         s.fields.push_back(body);
-        FieldSpec v;
-        v.name = "emb";
-        v.type = FieldType::kVector;
-        v.dim = dim;
-        v.metric = simd::Metric::kL2;
-        v.index = VectorIndexKind::kHnsw;
-        v.hnsw_m = 8;
-        v.hnsw_ef_construction = 64;
-        s.fields.push_back(v);
+        s.fields.push_back(testutil::l2_hnsw_field(dim, 8, 64));
     }
     return s;
 }

@@ -293,12 +293,12 @@ void search_layer_sorted(const HnswGraph& g, const Distance& distance, std::uint
     std::uint32_t pass[1024];
     float dists[1024];
     const bool barred = bar.distance < std::numeric_limits<float>::infinity();
-    auto limit = [&]() noexcept {
-        if (!barred) return beam.bound();
-        return std::min(beam.bound(), std::max(beam.returnable_distance(bar.rank), bar.distance));
-    };
     while (beam.has_next()) {
-        if (barred && beam.next_distance() > limit()) break;
+        // What a neighbour must beat to enter: the beam's bound, lowered by a bar (the same until the
+        // list's insertions: popping an entry moves neither).
+        const float bound = barred ? std::min(beam.bound(), std::max(beam.returnable_distance(bar.rank), bar.distance))
+                                   : beam.bound();
+        if (barred && beam.next_distance() > bound) break;
         const std::uint32_t c = beam.pop();
         // The likely next node to expand: its link list is requested a whole expansion ahead.
         if (beam.has_next()) g.prefetch_links(beam.next(), level);
@@ -317,7 +317,6 @@ void search_layer_sorted(const HnswGraph& g, const Distance& distance, std::uint
             // The walk usually moves on to this list's best neighbour when it beats the closest
             // unexpanded entry: its link list is requested before the insertions (found in the
             // pass that gathers the neighbours below the bound).
-            const float bound = limit();
             std::size_t p = 0, best = 0;
             for (std::size_t j = 0; j < m; ++j) {
                 pass[p] = static_cast<std::uint32_t>(j);
@@ -334,7 +333,7 @@ void search_layer_sorted(const HnswGraph& g, const Distance& distance, std::uint
                 if (j + kPrefetchAhead < m) g.prefetch_float(unvisited[j + kPrefetchAhead]);
                 dists[j] = distance(unvisited[j]);
             }
-            insert_gathered(beam, dists, unvisited, pass, gather_below(dists, m, limit(), pass), allowed);
+            insert_gathered(beam, dists, unvisited, pass, gather_below(dists, m, bound, pass), allowed);
         }
         if (beam.has_next()) g.prefetch_links(beam.next(), level);
     }
@@ -461,22 +460,16 @@ void HnswGraph::search_one(const float* q, std::size_t k, std::size_t ef, const 
     const int top_level = max_level.load(std::memory_order_acquire);
     if (top_level < 0) return;
     const std::uint32_t ep = greedy_descent<false>(q, entry.load(std::memory_order_acquire), top_level, 0);
-    if (bar < std::numeric_limits<float>::infinity()) {
-        // Farther than the bar: walked while among the nearest ef/2 + 1. On issue 10's 11-segment
-        // state (uniform 32-d vectors, k 10, ef 64) a tenth of the beam (Lucene's greediness 0.9) cut
-        // recall@10 from 0.932 to 0.80-0.88; half of it costs 0.004 (docs/collections.md).
-        const WalkBar wb{bar, ef / 2};
-        const bool checked = num_deleted != 0 || filter != nullptr;
-        auto walk = [&](const auto& d) { walk_unlocked(*this, d, ep, 0, ef, checked, filter, s, wb); };
-        if (small_vectors()) {
-            walk(SmallFloatDistance{*this, q});
-        } else {
-            walk(FloatDistance{*this, q});
-        }
-    } else if (num_deleted == 0 && filter == nullptr) {
-        search_layer<false, false>(q, ep, 0, ef, nullptr, s);
+    // With a bar, nodes farther than it are walked while among the nearest ef/2 + 1. On issue 10's
+    // 11-segment state (uniform 32-d vectors, k 10, ef 64) a tenth of the beam (Lucene's greediness
+    // 0.9) cut recall@10 from 0.932 to 0.80-0.88; half of it costs 0.004 (docs/collections.md).
+    const WalkBar wb{bar, ef / 2};
+    const bool checked = num_deleted != 0 || filter != nullptr;
+    auto walk = [&](const auto& d) { walk_unlocked(*this, d, ep, 0, ef, checked, filter, s, wb); };
+    if (small_vectors()) {
+        walk(SmallFloatDistance{*this, q});
     } else {
-        search_layer<false, true>(q, ep, 0, ef, filter, s);
+        walk(FloatDistance{*this, q});
     }
     // The best k of the beam, ascending (ties by slot): a partial sort, not a sort of all ef.
     auto& top = s.results;
