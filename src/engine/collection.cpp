@@ -206,11 +206,11 @@ Result<std::uint64_t> Collection::Impl::freeze_memtable(std::size_t next_capacit
     std::vector<const Document*> docs;  // the memtable's own, not copies
     std::vector<std::uint64_t> seqs;
     std::vector<std::uint32_t> slots;
-    mem->live_prefix(mem->size(), docs, seqs, slots);
+    SegmentBuildOptions build;
+    mem->live_prefix(mem->size(), docs, seqs, slots, &build.analysed);  // analysed once, at the write
     std::uint64_t sid = 0;
     if (!docs.empty()) {
         sid = next_seg_id++;
-        SegmentBuildOptions build;
         build.exact_vectors = docs.size() <= options.exact_memory_docs;
         build.raw_store = true;  // in memory until a merge replaces it
         QUIVER_ASSIGN_OR_RETURN(auto seg, Segment::build(sid, schema, std::span<const Document* const>(docs),
@@ -720,12 +720,12 @@ void Collection::Impl::prefreeze_memtable() {
     std::vector<const Document*> docs;  // the memtable's own (kept alive by `source`), not copies
     std::vector<std::uint64_t> seqs;
     std::vector<std::uint32_t> slots;
-    source->live_prefix(n, docs, seqs, slots);
+    SegmentBuildOptions build;
+    source->live_prefix(n, docs, seqs, slots, &build.analysed);  // analysed once, at the write
     std::shared_ptr<Segment> seg;
     std::uint64_t sid = 0;
     if (!docs.empty()) {
         sid = next_seg_id.fetch_add(1);
-        SegmentBuildOptions build;
         build.exact_vectors = docs.size() <= options.exact_memory_docs;
         build.raw_store = true;  // in memory until a merge replaces it
         auto built = Segment::build(sid, schema, std::span<const Document* const>(docs), std::move(seqs), build);

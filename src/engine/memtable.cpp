@@ -169,10 +169,11 @@ void Memtable::mark_deleted(std::uint32_t local, std::uint64_t seq) {
 }
 
 void Memtable::live_prefix(std::uint32_t n, std::vector<const Document*>& docs, std::vector<std::uint64_t>& seqs,
-                           std::vector<std::uint32_t>& slots) const {
+                           std::vector<std::uint32_t>& slots, std::vector<const MemDoc*>* analysed) const {
     for (std::uint32_t i = 0; i < n; ++i) {
         if (deleted(i)) continue;
         docs.push_back(&slots_[i].doc.doc);
+        if (analysed != nullptr) analysed->push_back(&slots_[i].doc);
         seqs.push_back(slots_[i].seq);
         slots.push_back(i);
     }

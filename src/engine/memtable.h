@@ -85,10 +85,11 @@ public:
     void mark_deleted(std::uint32_t local, std::uint64_t seq);
     /// The documents of slots [0, n) not deleted as of now (pointers to this memtable's own, valid and
     /// unchanged while it lives: a segment is built from them without copying), with their sequence
-    /// numbers and slots. Any thread, without the writer lock, for a prefix the writer published (slots
-    /// below n never change but for deletion marks).
+    /// numbers and slots, and their analysis (SegmentBuildOptions::analysed) when `analysed` is set.
+    /// Any thread, without the writer lock, for a prefix the writer published (slots below n never
+    /// change but for deletion marks).
     void live_prefix(std::uint32_t n, std::vector<const Document*>& docs, std::vector<std::uint64_t>& seqs,
-                     std::vector<std::uint32_t>& slots) const;
+                     std::vector<std::uint32_t>& slots, std::vector<const MemDoc*>* analysed = nullptr) const;
     /// Whether slot `local` has been deleted or replaced by any write so far.
     bool deleted(std::uint32_t local) const noexcept {
         return slots_[local].deleted_at.load(std::memory_order_acquire) != 0;

@@ -267,6 +267,7 @@ Status Collection::Impl::merge_pass(MergeLane lane, bool force_flush, bool all, 
     std::vector<std::pair<std::size_t, std::uint32_t>> origin;  // (source index, local)
     for (const std::size_t si : order) {
         const Source& src = sources[si];
+        build.text_sources.push_back({src.seg.get(), src.deleted.merged().to_vector()});
         QUIVER_ASSIGN_OR_RETURN(std::vector<Document> stored, src.seg->documents());
         for (std::uint32_t i = 0; i < src.seg->size(); ++i) {
             if (src.deleted.contains(i)) continue;

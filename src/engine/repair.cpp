@@ -214,8 +214,9 @@ Result<RepairReport> repair_collection(const std::string& dir) {
             seqs.push_back(ds.second);
         }
         rep.documents = docs.size();
-        QUIVER_ASSIGN_OR_RETURN(
-            auto seg, Segment::build(new_id, m.schema, std::move(docs), std::move(seqs), SegmentBuildOptions{2}));
+        SegmentBuildOptions build;
+        build.threads = 2;
+        QUIVER_ASSIGN_OR_RETURN(auto seg, Segment::build(new_id, m.schema, std::move(docs), std::move(seqs), build));
         QUIVER_TRY(seg->persist(dir));
         out.segments.emplace_back(new_id, 0);
     }

@@ -94,7 +94,9 @@ Status check_vector_budgets(const Schema& schema, std::size_t documents);
 /// Adds the persisted segment `seg`'s budgeted vector fields to `stats.vector_budgets`.
 void add_vector_budget_stats(const Schema& schema, const Segment& seg, CollectionStats& stats);
 
-/// How Segment::build indexes vector fields.
+struct MemDoc;  // memtable.h
+
+/// How Segment::build indexes the fields.
 struct SegmentBuildOptions {
     std::size_t threads = 1;  ///< index build threads
     /// Search every vector field exactly (a flat index; multi_vector fields: MaxSim brute force)
@@ -118,6 +120,19 @@ struct SegmentBuildOptions {
     std::string base_dir;
     /// The base's documents (local numbers, ascending) not in this segment: its deleted ones.
     std::vector<std::uint32_t> base_removed;
+    /// Segments whose documents, but their `removed` ones (local numbers, ascending), are the first
+    /// documents of this one, in this order (a merge's inputs): text fields (not chunked) take those
+    /// documents' postings from the sources' BM25 indexes (sparse::Bm25Index::Part; the same index as
+    /// analysing their texts) instead of analysing them again, as far as the sources' indexes are
+    /// analysed alike.
+    struct TextSource {
+        const Segment* segment = nullptr;
+        std::vector<std::uint32_t> removed;
+    };
+    std::vector<TextSource> text_sources;
+    /// When it has one entry per document: the memtable's analysis of each (MemDoc::text), which text
+    /// fields (not chunked) take instead of analysing the texts again (a frozen memtable).
+    std::vector<const MemDoc*> analysed;
     /// Live documents of the collection when this segment is built (the merge's count, this segment
     /// included): the size fields with a `memory_budget` choose their storage for. 0 = this segment's.
     std::size_t collection_documents = 0;

@@ -154,7 +154,27 @@ Status Bm25Index::set_params(Bm25Params params) {
 }
 
 Result<Bm25Index> Bm25Index::build(std::span<const Bm25Document> docs, const BuildOptions& options) {
+    return build(docs, options, std::span<const Part>{});
+}
+
+Result<Bm25Index> Bm25Index::build(std::span<const Bm25Document> docs, const BuildOptions& options,
+                                   std::span<const Part> parts) {
     if (docs.size() >= kTerminated) return invalid_argument("bm25: too many documents for one index");
+    std::size_t first = 0;  // documents before it come from the parts
+    for (const Part& part : parts) {
+        if (part.index == nullptr) return invalid_argument("bm25: a part without an index");
+        if (!(part.index->analyzer_ == options.analyzer)) {
+            return invalid_argument("bm25: a part must be analysed as the index built from it");
+        }
+        const std::uint32_t part_docs = part.index->num_docs();
+        for (std::size_t i = 0; i < part.removed.size(); ++i) {
+            if (part.removed[i] >= part_docs || (i > 0 && part.removed[i] <= part.removed[i - 1])) {
+                return invalid_argument("bm25: the removed documents of a part must be ascending documents of it");
+            }
+        }
+        first += part_docs - part.removed.size();
+    }
+    if (first > docs.size()) return invalid_argument("bm25: the parts' documents outnumber the build's");
     Bm25Index index;
     index.analyzer_ = options.analyzer;
     index.params_ = options.params;
@@ -170,13 +190,6 @@ Result<Bm25Index> Bm25Index::build(std::span<const Bm25Document> docs, const Bui
             index.doc_offsets_.push_back(index.doc_blob_.size());
         }
     }
-    ThreadPool pool(resolve_threads(options.threads));
-    std::vector<text::Analyzer> analyzers;
-    for (std::size_t w = 0; w < pool.size(); ++w) {
-        QUIVER_ASSIGN_OR_RETURN(auto a, text::Analyzer::create(options.analyzer));
-        analyzers.push_back(std::move(a));
-    }
-
     std::unordered_map<std::string, std::uint32_t> vocab;
     struct Triple {
         std::uint32_t term;
@@ -185,22 +198,89 @@ Result<Bm25Index> Bm25Index::build(std::span<const Bm25Document> docs, const Bui
     };
     std::vector<Triple> triples;
     index.norms_.assign(docs.size(), 0);
-    std::vector<std::vector<std::string>> tokens(std::min(kAnalysisBatch, docs.size()));
+    auto add_length = [&](DocIndex doc, std::uint64_t len) {
+        index.total_tokens_ += len;
+        if (len > 0) ++index.docs_with_tokens_;
+        index.norms_[doc] = encode_norm(static_cast<std::uint32_t>(std::min<std::uint64_t>(len, 0x7FFFFFFF)));
+    };
+    {
+        // The parts' postings, renumbered past their removed documents. A document's length is the sum
+        // of its term counts (every token is one posting's count), so lengths, norms and the totals
+        // come out as analysing the texts again gives them; a term only removed documents held is not
+        // in the vocabulary, as it would not be.
+        DocIndex offset = 0;
+        std::vector<DocIndex> renumbered;
+        std::vector<std::uint64_t> lengths;
+        std::vector<DocIndex> list_docs;
+        std::vector<float> list_tfs;
+        for (const Part& part : parts) {
+            const Bm25Index& from = *part.index;
+            renumbered.assign(from.num_docs(), kTerminated);
+            std::size_t r = 0;
+            DocIndex next = 0;
+            for (DocIndex d = 0; d < from.num_docs(); ++d) {
+                if (r < part.removed.size() && part.removed[r] == d) {
+                    ++r;
+                } else {
+                    renumbered[d] = offset + next++;
+                }
+            }
+            lengths.assign(next, 0);
+            for (TermId t = 0; t < from.num_terms(); ++t) {
+                from.postings_.decode(t, list_docs, list_tfs);
+                std::uint32_t id = kTerminated;
+                for (std::size_t i = 0; i < list_docs.size(); ++i) {
+                    const DocIndex doc = renumbered[list_docs[i]];
+                    if (doc == kTerminated) continue;
+                    if (id == kTerminated) {
+                        id = vocab.try_emplace(std::string(from.term(t)), static_cast<std::uint32_t>(vocab.size())).first->second;
+                    }
+                    const auto tf = static_cast<std::uint32_t>(list_tfs[i]);
+                    triples.push_back({id, doc, tf});
+                    lengths[doc - offset] += tf;
+                }
+            }
+            for (DocIndex d = 0; d < next; ++d) add_length(offset + d, lengths[d]);
+            offset += next;
+        }
+        if (options.progress != nullptr) options.progress->add(first);
+    }
+    ThreadPool pool(resolve_threads(options.threads));
+    std::vector<text::Analyzer> analyzers;
+    for (std::size_t w = 0; w < pool.size(); ++w) {
+        QUIVER_ASSIGN_OR_RETURN(auto a, text::Analyzer::create(options.analyzer));
+        analyzers.push_back(std::move(a));
+    }
+    std::vector<std::vector<std::string>> tokens(std::min(kAnalysisBatch, docs.size() - first));
     std::vector<std::uint32_t> ids;
-    for (std::size_t start = 0; start < docs.size(); start += kAnalysisBatch) {
+    for (std::size_t start = first; start < docs.size(); start += kAnalysisBatch) {
         const std::size_t n = std::min(kAnalysisBatch, docs.size() - start);
         pool.parallel_for(n, [&](std::size_t i, std::size_t worker) {
             const Bm25Document& d = docs[start + i];
             tokens[i].clear();
-            document_tokens(analyzers[worker], d.title, d.text, tokens[i]);
+            if (d.analysed == nullptr) document_tokens(analyzers[worker], d.title, d.text, tokens[i]);
             if (options.progress != nullptr) options.progress->add(1);
         }, 16);
         for (std::size_t i = 0; i < n; ++i) {
             const auto doc = static_cast<DocIndex>(start + i);
+            if (const Bm25AnalysedText* a = docs[start + i].analysed; a != nullptr) {
+                // Analysed already (a memtable's documents): each distinct term with its count.
+                std::uint64_t len = 0;
+                for (const auto& [term, count] : a->terms) {
+                    if (count == 0) return invalid_argument(fmt::format("bm25: document {} counts term '{}' zero times", doc, term));
+                    const auto it = vocab.try_emplace(term, static_cast<std::uint32_t>(vocab.size())).first;
+                    triples.push_back({it->second, doc, count});
+                    len += count;
+                }
+                if (len != a->length) {
+                    return invalid_argument(fmt::format("bm25: document {}'s analysed length {} is not its term counts' sum {}",
+                                                        doc, a->length, len));
+                }
+                add_length(doc, len);
+                continue;
+            }
             const std::size_t len = tokens[i].size();
-            index.total_tokens_ += len;
-            if (len > 0) ++index.docs_with_tokens_;
-            index.norms_[doc] = encode_norm(static_cast<std::uint32_t>(std::min<std::size_t>(len, 0x7FFFFFFF)));
+            add_length(doc, len);
             ids.clear();
             for (std::string& t : tokens[i]) {
                 auto [it, inserted] = vocab.try_emplace(std::move(t), static_cast<std::uint32_t>(vocab.size()));

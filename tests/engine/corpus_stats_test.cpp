@@ -2,6 +2,7 @@
 // do not depend on how the collection is segmented or on deleted documents awaiting a merge.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -371,6 +372,109 @@ TEST(CorpusStats, DeleteFileFormats) {
     auto good = Collection::open(path, manual());
     ASSERT_TRUE(good) << good.error().to_string();
     EXPECT_EQ((*good)->stats().documents, 98u);
+}
+
+// A merge takes its inputs' documents' postings from their BM25 indexes, and a frozen memtable its
+// documents' analysis from the memtable, instead of analysing the texts again (Bm25Index::Part,
+// Bm25AnalysedText): every persisted segment's BM25 files must be the files an analysis of its stored
+// documents, in its order, writes, byte for byte. Four merges: the first flush (four upserted
+// segments), a flush continuing that segment with a third of it deleted or replaced and the
+// memtable's documents (the schema has an HNSW field, so flushes continue the newest segment), after
+// a reopen a compaction of the result beside a second segment, and one whose base lost every
+// document holding a term.
+TEST(CorpusStats, MergedSegmentsWriteTheTextIndexAnalysisWrites) {
+    testing::TempDir dir;
+    const std::string path = dir.file("c");
+    Schema schema = two_source_schema();
+    schema.fields.push_back(testutil::l2_hnsw_field(8, 8, 32));
+    auto c = Collection::create(path, schema, manual());
+    ASSERT_TRUE(c) << c.error().to_string();
+    std::mt19937 rng(5);
+    std::size_t next = 0;
+    auto with_extras = [&](Document d, std::size_t i) {
+        if (i % 5 == 0) d.fields["title"] = std::string("Title of ") + d.id;
+        d.fields["emb"] = testutil::vector_for(next + i);
+        return d;
+    };
+    auto batch = [&](std::size_t n, std::size_t profile) {
+        std::vector<Document> docs;
+        for (std::size_t i = 0; i < n; ++i) {
+            docs.push_back(with_extras(doc(next, profile, rng), i));
+            ++next;
+        }
+        return docs;
+    };
+    // The newest segment's BM25 files against an analysis of its stored documents.
+    auto check_newest = [&](const char* phase) {
+        std::uint64_t newest = 0;
+        for (const auto& e : std::filesystem::directory_iterator(path)) {
+            const std::string name = e.path().filename().string();
+            if (name.rfind("seg_", 0) == 0) newest = std::max<std::uint64_t>(newest, std::stoull(name.substr(4)));
+        }
+        auto seg = Segment::open(path, newest, schema);
+        ASSERT_TRUE(seg) << seg.error().to_string();
+        auto stored = (*seg)->documents();
+        ASSERT_TRUE(stored);
+        for (const std::string field : {"body", "both"}) {
+            std::vector<std::string> ids;
+            std::vector<std::string> titles;
+            std::vector<std::string> bodies;
+            for (std::size_t i = 0; i < stored->size(); ++i) {
+                const auto& f = (*stored)[i].fields;
+                ids.push_back(std::to_string(i));
+                titles.push_back(field == "both" && f.count("title") != 0 ? std::get<std::string>(f.at("title")) : "");
+                bodies.push_back(f.count("body") != 0 ? std::get<std::string>(f.at("body")) : "");
+            }
+            std::vector<sparse::Bm25Document> views;
+            for (std::size_t i = 0; i < ids.size(); ++i) views.push_back({ids[i], titles[i], bodies[i]});
+            sparse::Bm25Index::BuildOptions o;
+            o.params = {schema.bm25_k1, schema.bm25_b};
+            auto want = sparse::Bm25Index::build(views, o);
+            ASSERT_TRUE(want);
+            ASSERT_TRUE(want->save(dir.file("want.bm25")));
+            const std::string file = path + "/" + Segment::dir_name(newest) + "/text_" + field + ".bm25";
+            EXPECT_EQ(testing::read_bytes(file), testing::read_bytes(dir.file("want.bm25"))) << phase << " " << field;
+        }
+    };
+    for (std::size_t b = 0; b < 4; ++b) ASSERT_TRUE((*c)->upsert(batch(150, b)));
+    ASSERT_TRUE((*c)->flush());
+    ASSERT_EQ((*c)->stats().segments, 1u);
+    check_newest("first flush");
+    // A third of it deleted, some replaced, and as many new documents as half of it: the flush
+    // continues it.
+    std::vector<std::string> gone;
+    for (std::size_t i = 0; i < 600; i += 3) gone.push_back("d" + std::to_string(i));
+    ASSERT_TRUE((*c)->remove(gone));
+    std::vector<Document> again;
+    for (std::size_t i = 1; i < 600; i += 19) again.push_back(with_extras(doc(i, 7, rng), i));
+    ASSERT_TRUE((*c)->upsert(again));
+    ASSERT_TRUE((*c)->upsert(batch(300, 5)));
+    ASSERT_TRUE((*c)->flush());
+    ASSERT_EQ((*c)->stats().segments, 1u);
+    check_newest("continuing flush");
+    // After a reopen: a second segment (flushed alone: too small to be continued), a quarter deleted,
+    // and a compaction of both continuing the first.
+    (*c)->close();
+    c = Collection::open(path, manual());
+    ASSERT_TRUE(c) << c.error().to_string();
+    std::vector<std::string> more;
+    for (std::size_t i = 2; i < next; i += 4) more.push_back("d" + std::to_string(i));
+    ASSERT_TRUE((*c)->remove(more));
+    ASSERT_TRUE((*c)->upsert(batch(40, 2)));
+    ASSERT_TRUE((*c)->flush());
+    ASSERT_TRUE((*c)->optimize());
+    ASSERT_EQ((*c)->stats().segments, 1u);
+    check_newest("compaction after a reopen");
+    // Every document holding "tiger" deleted: the term leaves the continued index.
+    auto tigers = (*c)->search(query("tiger", 1000));
+    ASSERT_TRUE(tigers);
+    ASSERT_FALSE(tigers->empty());
+    std::vector<std::string> tiger_ids;
+    for (const auto& h : *tigers) tiger_ids.push_back(h.id);
+    ASSERT_TRUE((*c)->remove(tiger_ids));
+    ASSERT_TRUE((*c)->upsert(batch(20, 0)));
+    ASSERT_TRUE((*c)->optimize());
+    check_newest("a term's documents all deleted");
 }
 
 // The two ways of counting deleted documents' statistics (re-analysis of the stored text, one pass

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -394,6 +395,183 @@ TEST(Bm25Index, FindTermMapsEveryTermAndNothingElse) {
         EXPECT_NE(index->find_term("alpha"), kTerminated);
         EXPECT_EQ(index->find_term("item300"), kTerminated);
     }
+}
+
+// A build taking its first documents from existing indexes (a segment merge's inputs) and documents
+// given analysed (a frozen memtable's) must give the index that analysing every text gives, byte for
+// byte, whatever the parts lost. The parts' documents' texts are left empty in such a build, so a
+// re-analysis would show; the analysed documents' texts are wrong on purpose.
+TEST(Bm25Index, PartsAndAnalysedDocumentsEqualAnalysingEveryText) {
+    std::mt19937 rng(7);
+    const std::vector<std::string> words = {"alpha", "beta", "gamma", "the", "of", "delta's", "Running", "runs",
+                                            "epsilon", "zeta", "eta", "theta"};
+    auto text_of = [&](int i) {
+        if (i % 23 == 0) return std::string("the of and");  // no tokens
+        std::string t = "unique" + std::to_string(i);         // a term only this document holds
+        const int n = 1 + static_cast<int>(rng() % (i % 9 == 0 ? 400 : 30));  // some long: lossy norms
+        for (int j = 0; j < n; ++j) t += " " + words[rng() % words.size()];
+        return t;
+    };
+    auto title_of = [](int i) { return std::string(i % 4 == 0 && i % 23 != 0 ? "Title words" : ""); };
+    constexpr int kParts[] = {400, 300};  // documents 0-399 in the first index, 400-699 in the second
+    constexpr int kBase = 700;
+    constexpr int kNew = 150;
+    std::vector<std::string> texts;
+    for (int i = 0; i < kBase + kNew; ++i) texts.push_back(text_of(i));
+    Bm25Index::BuildOptions o;
+    o.threads = 2;
+    testing::TempDir dir;
+    std::vector<Bm25Index> indexes;
+    {
+        int begin = 0;
+        for (const int size : kParts) {
+            std::vector<std::string> ids;
+            std::vector<std::string> titles;
+            for (int i = 0; i < size; ++i) {
+                ids.push_back(std::to_string(i));
+                titles.push_back(title_of(begin + i));
+            }
+            std::vector<Bm25Document> docs;
+            for (int i = 0; i < size; ++i) docs.push_back({ids[i], titles[i], texts[begin + i]});
+            auto built = Bm25Index::build(docs, o);
+            ASSERT_TRUE(built);
+            const std::string path = dir.file("part" + std::to_string(begin) + ".bm25");
+            ASSERT_TRUE(built->save(path));
+            auto opened = Bm25Index::open(path);  // postings read in place, as a segment's
+            ASSERT_TRUE(opened);
+            indexes.push_back(std::move(opened).value());
+            begin += size;
+        }
+    }
+    // The new documents' analysis, as a memtable holds it: distinct terms, sorted, with counts.
+    auto analyzer = text::Analyzer::create(o.analyzer);
+    ASSERT_TRUE(analyzer);
+    std::vector<std::vector<std::pair<std::string, std::uint32_t>>> terms(kNew);
+    std::vector<Bm25AnalysedText> analysed(kNew);
+    for (int i = 0; i < kNew; ++i) {
+        std::vector<std::string> tokens;
+        Bm25Index::document_tokens(*analyzer, "", texts[kBase + i], tokens);
+        std::sort(tokens.begin(), tokens.end());
+        for (const auto& t : tokens) {
+            if (terms[i].empty() || terms[i].back().first != t) terms[i].emplace_back(t, 0);
+            ++terms[i].back().second;
+        }
+        analysed[i] = {terms[i], static_cast<std::uint32_t>(tokens.size())};
+    }
+
+    std::vector<std::uint32_t> every0;
+    std::vector<std::uint32_t> third0;
+    std::vector<std::uint32_t> third1;
+    for (std::uint32_t i = 0; i < 400; ++i) {
+        every0.push_back(i);
+        if (rng() % 3 == 0) third0.push_back(i);
+    }
+    for (std::uint32_t i = 0; i < 300; ++i) {
+        if (rng() % 3 == 0) third1.push_back(i);
+    }
+    const std::vector<std::uint32_t> none;
+    const std::vector<std::uint32_t> ends = {0, 5, 299};
+    struct Case {
+        std::size_t parts;  // how many of the two indexes are parts
+        const std::vector<std::uint32_t>* removed[2];
+    };
+    const Case cases[] = {{0, {&none, &none}},     {1, {&none, &none}},   {1, {&third0, &none}},
+                          {2, {&third0, &third1}}, {2, {&every0, &ends}}, {2, {&none, &third1}}};
+    for (const Case& c : cases) {
+        for (const int added : {0, kNew}) {
+            for (const bool given_analysed : {false, true}) {
+                // The built index's documents: the parts' kept ones in order, the rest of the two
+                // indexes' documents analysed, then the new ones; ids are the slots.
+                std::vector<std::string> doc_texts;
+                std::vector<std::string> titles;
+                std::vector<bool> from_part;
+                std::vector<const Bm25AnalysedText*> given;
+                int begin = 0;
+                for (std::size_t p = 0; p < 2; ++p) {
+                    for (int i = 0; i < kParts[p]; ++i) {
+                        const auto& removed = *c.removed[p];
+                        if (p < c.parts && std::binary_search(removed.begin(), removed.end(), static_cast<std::uint32_t>(i))) continue;
+                        doc_texts.push_back(texts[begin + i]);
+                        titles.push_back(title_of(begin + i));
+                        from_part.push_back(p < c.parts);
+                        given.push_back(nullptr);
+                    }
+                    begin += kParts[p];
+                }
+                for (int i = 0; i < added; ++i) {
+                    doc_texts.push_back(texts[kBase + i]);
+                    titles.push_back("");
+                    from_part.push_back(false);
+                    given.push_back(given_analysed ? &analysed[i] : nullptr);
+                }
+                std::vector<std::string> ids;
+                for (std::size_t i = 0; i < doc_texts.size(); ++i) ids.push_back(std::to_string(i));
+                std::vector<Bm25Document> whole;
+                std::vector<Bm25Document> taken;
+                for (std::size_t i = 0; i < doc_texts.size(); ++i) {
+                    whole.push_back({ids[i], titles[i], doc_texts[i]});
+                    if (from_part[i]) {
+                        taken.push_back({ids[i], "", ""});
+                    } else if (given[i] != nullptr) {
+                        taken.push_back({ids[i], "", "wrong text", given[i]});
+                    } else {
+                        taken.push_back({ids[i], titles[i], doc_texts[i]});
+                    }
+                }
+                std::vector<Bm25Index::Part> parts;
+                for (std::size_t p = 0; p < c.parts; ++p) parts.push_back({&indexes[p], *c.removed[p]});
+                auto expected = Bm25Index::build(whole, o);
+                ASSERT_TRUE(expected);
+                auto got = Bm25Index::build(taken, o, parts);
+                ASSERT_TRUE(got) << got.error().to_string();
+                ASSERT_TRUE(expected->save(dir.file("expected.bm25")));
+                ASSERT_TRUE(got->save(dir.file("got.bm25")));
+                EXPECT_EQ(testing::read_bytes(dir.file("got.bm25")), testing::read_bytes(dir.file("expected.bm25")))
+                    << c.parts << " parts, " << added << " added, analysed " << given_analysed;
+                EXPECT_EQ(got->total_tokens(), expected->total_tokens());
+                EXPECT_EQ(got->docs_with_tokens(), expected->docs_with_tokens());
+            }
+        }
+    }
+    // Only document 23 kept ("the of and", no title): no term, no token, one document.
+    std::vector<std::uint32_t> all_but_23 = every0;
+    all_but_23.erase(all_but_23.begin() + 23);
+    const std::vector<Bm25Document> one = {{"0", "", ""}};
+    auto got = Bm25Index::build(one, o, std::vector<Bm25Index::Part>{{&indexes[0], all_but_23}});
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->num_docs(), 1u);
+    EXPECT_EQ(got->num_terms(), 0u);
+    EXPECT_EQ(got->docs_with_tokens(), 0u);
+    EXPECT_EQ(got->total_tokens(), 0u);
+
+    // Refused: another analysis, removed documents out of order or out of range, more documents in
+    // the parts than built, an analysis whose length is not its counts' sum or that counts a term 0 times.
+    auto refused = [&](std::span<const Bm25Document> docs, const Bm25Index::BuildOptions& options,
+                       std::vector<Bm25Index::Part> parts) {
+        auto r = Bm25Index::build(docs, options, parts);
+        return !r && r.error().code() == ErrorCode::kInvalidArgument;
+    };
+    Bm25Index::BuildOptions other = o;
+    other.analyzer.stemmer = "";
+    EXPECT_TRUE(refused(one, other, {{&indexes[0], all_but_23}}));
+    const std::vector<std::uint32_t> unordered = {5, 3};
+    const std::vector<std::uint32_t> outside = {400};
+    std::vector<Bm25Document> many(400, Bm25Document{});
+    std::vector<std::string> many_ids;
+    for (int i = 0; i < 400; ++i) many_ids.push_back(std::to_string(i));
+    for (int i = 0; i < 400; ++i) many[i].id = many_ids[i];
+    EXPECT_TRUE(refused(many, o, {{&indexes[0], unordered}}));
+    EXPECT_TRUE(refused(many, o, {{&indexes[0], outside}}));
+    EXPECT_TRUE(refused(one, o, {{&indexes[0], third0}}));
+    EXPECT_TRUE(refused(one, o, {{nullptr, none}}));
+    const std::vector<std::pair<std::string, std::uint32_t>> counted = {{"alpha", 2}, {"beta", 1}};
+    const std::vector<std::pair<std::string, std::uint32_t>> zero = {{"alpha", 0}};
+    const Bm25AnalysedText wrong_length{counted, 4};
+    const Bm25AnalysedText zero_count{zero, 0};
+    const std::vector<Bm25Document> bad_length = {{"0", "", "", &wrong_length}};
+    const std::vector<Bm25Document> bad_count = {{"0", "", "", &zero_count}};
+    EXPECT_TRUE(refused(bad_length, o, {}));
+    EXPECT_TRUE(refused(bad_count, o, {}));
 }
 
 }  // namespace

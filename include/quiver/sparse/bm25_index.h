@@ -21,6 +21,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "quiver/core/progress.h"
@@ -36,11 +37,20 @@ struct Bm25Params {
     float b = 0.4f;
 };
 
+/// A document's analysed text: its distinct terms with their counts, and its length in tokens (the
+/// sum of the counts), as analysing title and text with the index's analyzer gives them.
+struct Bm25AnalysedText {
+    std::span<const std::pair<std::string, std::uint32_t>> terms;  ///< term -> count (> 0), distinct
+    std::uint32_t length = 0;
+};
+
 /// One input document; the views must stay valid during `Bm25Index::build`.
 struct Bm25Document {
     std::string_view id;     ///< the caller's id (unique, non-empty)
     std::string_view title;  ///< may be empty
     std::string_view text;
+    /// When set, the document's analysis, taken as it is: title and text are not read.
+    const Bm25AnalysedText* analysed = nullptr;
 };
 
 struct Bm25Hit {
@@ -83,6 +93,23 @@ public:
     /// Analyses and indexes `docs`. kInvalidArgument for an empty or duplicate id, a bad analyzer
     /// config, or more than 2^32 - 2 documents.
     [[nodiscard]] static Result<Bm25Index> build(std::span<const Bm25Document> docs, const BuildOptions& options);
+
+    /// Documents of a build that existing indexes hold already (a segment merge): `build` given parts
+    /// takes the first documents from them, in order, each part's documents but its `removed` ones,
+    /// in the part's order (docs[0, kept of part 0) from part 0, the next from part 1, ...). Their
+    /// postings, lengths and norms are read from the parts' postings instead of analysing their texts
+    /// (their titles and texts are not read; their ids are `docs`' ids); the documents after them
+    /// are analysed as by `build`. The result is the same index, byte for byte, as `build` over the
+    /// same texts gives.
+    struct Part {
+        const Bm25Index* index = nullptr;       ///< analysed with `BuildOptions::analyzer`
+        std::span<const std::uint32_t> removed; ///< its documents left out, ascending, < index->num_docs()
+    };
+    /// `build` taking its first documents from `parts` (see Part). kInvalidArgument as `build`, and
+    /// when a part's analyzer config differs from `options.analyzer`, its `removed` is not ascending
+    /// within it, or the parts' documents outnumber `docs`.
+    [[nodiscard]] static Result<Bm25Index> build(std::span<const Bm25Document> docs, const BuildOptions& options,
+                                                 std::span<const Part> parts);
 
     /// Writes the index as one container file (kind 'BM25', version kFormatVersion).
     [[nodiscard]] Status save(const std::string& path) const;

@@ -39,6 +39,8 @@ struct AnalyzerConfig {
 
     /// "lucene-english" for the default; otherwise a compact description for reports.
     std::string describe() const;
+    /// Equal configurations analyse every text to the same tokens.
+    bool operator==(const AnalyzerConfig&) const = default;
 };
 
 /// Splits UTF-8 text into word tokens following StandardTokenizer's rules (no filtering). Exposed
