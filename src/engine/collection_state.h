@@ -172,7 +172,11 @@ struct Collection::Impl {
     // The next delete file generation (write_mu): never reused while the collection is open, so a pass
     // that fails after a MANIFEST naming its files took their names (rename done, directory fsync
     // failed) cannot have a later pass overwrite or remove them. Open starts past every named one.
-    std::uint64_t next_del_gen = 1;
+    // Generation 1 is a merged segment's own first file (merge_pass: its documents deleted while it
+    // was built), so these start at 2: a flush's capture of that segment's deletes once took
+    // generation 1 too, wrote over the segment's own file, named it and then removed it as the file
+    // it replaced, and the next open found MANIFEST naming a missing file (session 21's crash test).
+    std::uint64_t next_del_gen = 2;
     std::optional<storage::WalWriter> wal;
     std::vector<WalFile> wal_files;  // ascending first_seq; the last is `wal`
     bool closed = false;

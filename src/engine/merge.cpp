@@ -212,7 +212,8 @@ Status Collection::Impl::merge_pass(MergeLane lane, bool force_flush, bool all, 
         // checkpoint, and written before the commit, outside the writer lock (writing a dozen of them
         // under it held every writer for 9-12 ms per flush, up to 94 ms, under issue 10's mixed load;
         // docs/collections.md). Deletes after start_seq stay in the log and the segment stays dirty.
-        // Each takes a generation never used before (next_del_gen), whatever becomes of this pass.
+        // Each takes a generation never used before (next_del_gen, from 2: 1 is a merged segment's
+        // own first file), whatever becomes of this pass.
         if (flushes) {
             for (const auto& [id, e] : segs) {
                 if (!e.persisted || !e.dirty || std::binary_search(chosen.begin(), chosen.end(), id)) continue;

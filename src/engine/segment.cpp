@@ -536,7 +536,9 @@ Status Segment::build_indexes(const Schema& schema, std::span<const Document* co
                     parts.push_back({b, src.removed});
                     covered += size - src.removed.size();
                 }
-                if (options.analysed.size() == docs.size()) {
+                // MemDoc::text is analysed with the default configuration (Memtable::prepare), as
+                // segments index text; taken only while the build's is that one.
+                if (options.analysed.size() == docs.size() && bm25.analyzer == text::AnalyzerConfig{}) {
                     analysed.resize(docs.size());
                     for (std::size_t i = 0; i < docs.size(); ++i) {
                         const MemDoc* m = options.analysed[i];

@@ -387,7 +387,9 @@ TEST(CorpusStats, MergedSegmentsWriteTheTextIndexAnalysisWrites) {
     const std::string path = dir.file("c");
     Schema schema = two_source_schema();
     schema.fields.push_back(testutil::l2_hnsw_field(8, 8, 32));
-    auto c = Collection::create(path, schema, manual());
+    CollectionOptions options = manual();
+    options.memtable_docs = 40;  // the writer prefreezes it at 30 documents and freezes it when full
+    auto c = Collection::create(path, schema, options);
     ASSERT_TRUE(c) << c.error().to_string();
     std::mt19937 rng(5);
     std::size_t next = 0;
@@ -447,7 +449,12 @@ TEST(CorpusStats, MergedSegmentsWriteTheTextIndexAnalysisWrites) {
     ASSERT_TRUE((*c)->remove(gone));
     std::vector<Document> again;
     for (std::size_t i = 1; i < 600; i += 19) again.push_back(with_extras(doc(i, 7, rng), i));
-    ASSERT_TRUE((*c)->upsert(again));
+    ASSERT_TRUE((*c)->upsert(again));  // 32 documents: the memtable's prefix is prefrozen
+    // Ten of them replaced while in the memtable: its frozen prefix skips their first slots.
+    std::vector<Document> twice(again.begin(), again.begin() + 10);
+    for (auto& d : twice) d.fields["body"] = std::string("river replaced in the memtable ") + d.id;
+    ASSERT_TRUE((*c)->upsert(twice));
+    ASSERT_GE((*c)->stats().memory_segments, 2u);  // the prefrozen prefix and the memtable
     ASSERT_TRUE((*c)->upsert(batch(300, 5)));
     ASSERT_TRUE((*c)->flush());
     ASSERT_EQ((*c)->stats().segments, 1u);
@@ -455,7 +462,7 @@ TEST(CorpusStats, MergedSegmentsWriteTheTextIndexAnalysisWrites) {
     // After a reopen: a second segment (flushed alone: too small to be continued), a quarter deleted,
     // and a compaction of both continuing the first.
     (*c)->close();
-    c = Collection::open(path, manual());
+    c = Collection::open(path, options);
     ASSERT_TRUE(c) << c.error().to_string();
     std::vector<std::string> more;
     for (std::size_t i = 2; i < next; i += 4) more.push_back("d" + std::to_string(i));

@@ -1087,6 +1087,62 @@ TEST(MergeLanes, FlushesAndWritesGoOnWhileACompactionRuns) {
     check(**reopened);
 }
 
+// A merged segment's own delete file (documents deleted while the merge built it) and the delete
+// files a flush writes for the other persisted segments take different generations. They once both
+// started at 1: a compaction left segment N with del_N_1, the next flush wrote its capture of N's
+// deletes over del_N_1, named it in MANIFEST and then removed it as the file it replaced, so the next
+// open refused the collection (a delete file named by MANIFEST missing). The crash test's round 118
+// of 200 (session 21) found it.
+TEST(Merges, AFlushNeverReusesTheDeleteFileGenerationOfAMergedSegment) {
+    testing::TempDir dir;
+    auto gate = std::make_shared<MergeGate>();
+    auto entered = std::make_shared<std::atomic<int>>(0);
+    CollectionOptions o;
+    o.compact_hook = [gate, entered] {
+        entered->fetch_add(1);
+        (*gate)();
+    };
+    o.max_deleted_ratio = 0.1;
+    o.flush_docs = 100000;  // the flush lane flushes on its own only when writes are idle
+    const std::string path = dir.file("c");
+    auto c = Collection::create(path, testutil::small_schema(), o);
+    ASSERT_TRUE(c) << c.error().to_string();
+    ASSERT_TRUE((*c)->upsert(batch(0, 1000)));
+    ASSERT_TRUE((*c)->flush());  // one persisted segment, no delete file: generations start afresh
+    std::vector<std::string> gone;
+    for (std::uint64_t i = 0; i < 1000; i += 5) gone.push_back("d" + std::to_string(i));
+    ASSERT_EQ(*(*c)->remove(gone), gone.size());
+    while (entered->load() == 0) std::this_thread::sleep_for(1ms);  // the rewrite took the segment
+    // Deleted while the rewrite builds: the rewritten segment gets a delete file of its own.
+    std::vector<std::string> during = {"d1", "d2", "d3"};
+    ASSERT_EQ(*(*c)->remove(during), during.size());
+    gate->open();
+    for (int i = 0; i < 10000 && (*c)->stats().deleted_pending != during.size(); ++i) std::this_thread::sleep_for(1ms);
+    ASSERT_EQ((*c)->stats().deleted_pending, during.size());
+    ASSERT_EQ((*c)->stats().segments, 1u);
+    // More deletes in it, and a flush of a few new documents (too few to take the segment along):
+    // the flush writes the segment's deletes to a delete file of a new generation.
+    std::vector<std::string> after = {"d6", "d7"};
+    ASSERT_EQ(*(*c)->remove(after), after.size());
+    ASSERT_TRUE((*c)->upsert(batch(5000, 5)));
+    ASSERT_TRUE((*c)->flush());
+    auto check = [&](Collection& col) {
+        EXPECT_EQ(col.stats().documents, 1000u - gone.size() - during.size() - after.size() + 5u);
+        for (const auto* ids : {&gone, &during, &after}) {
+            for (const auto& id : *ids) EXPECT_FALSE(col.get(id).ok()) << id;
+        }
+        EXPECT_TRUE(col.get("d4").ok());
+        EXPECT_TRUE(col.get("d5004").ok());
+    };
+    check(**c);
+    (*c)->close();
+    CollectionOptions plain;
+    plain.background_merge = false;
+    auto reopened = Collection::open(path, plain);
+    ASSERT_TRUE(reopened) << reopened.error().to_string();
+    check(**reopened);
+}
+
 // A flush makes the deletes of the other persisted segments durable (its checkpoint drops them from
 // the log) in delete files written before its commit, outside the writer lock: a write goes on while
 // that file's fsync is held, and a delete made meanwhile survives the flush and a reopen.

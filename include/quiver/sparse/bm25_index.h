@@ -100,7 +100,9 @@ public:
     /// postings, lengths and norms are read from the parts' postings instead of analysing their texts
     /// (their titles and texts are not read; their ids are `docs`' ids); the documents after them
     /// are analysed as by `build`. The result is the same index, byte for byte, as `build` over the
-    /// same texts gives.
+    /// same texts gives with the same analyzer code, as long as no term occurs more than 2^24 times in
+    /// one document (postings hold counts as float32, and a length is the sum of its counts; past
+    /// that, a length read back may fall short by the rounding).
     struct Part {
         const Bm25Index* index = nullptr;       ///< analysed with `BuildOptions::analyzer`
         std::span<const std::uint32_t> removed; ///< its documents left out, ascending, < index->num_docs()
