@@ -1033,15 +1033,29 @@ TEST(WriteStall, ZeroTurnsItOff) {
 // writes go on and the flush lane persists them (a single merger would leave them in memory and, at
 // the stall limit, hold the writers for the whole rewrite). Once released, the rewrite commits beside
 // the flushes' segments without losing or reviving a document, live and after a reopen.
+// A compaction lane held after it took its sources (CollectionOptions::compact_hook) until
+// gate->open(); `entered` counts the passes that reached the hook.
+struct HeldCompaction {
+    std::shared_ptr<MergeGate> gate = std::make_shared<MergeGate>();
+    std::shared_ptr<std::atomic<int>> entered = std::make_shared<std::atomic<int>>(0);
+    void hold(CollectionOptions& o) const {
+        o.compact_hook = [gate = gate, entered = entered] {
+            entered->fetch_add(1);
+            (*gate)();
+        };
+    }
+    void wait_taken() const {
+        while (entered->load() == 0) std::this_thread::sleep_for(1ms);
+    }
+};
+
 TEST(MergeLanes, FlushesAndWritesGoOnWhileACompactionRuns) {
     testing::TempDir dir;
-    auto gate = std::make_shared<MergeGate>();
-    auto entered = std::make_shared<std::atomic<int>>(0);
+    const HeldCompaction held;
+    const auto& gate = held.gate;
+    const auto& entered = held.entered;
     CollectionOptions o;
-    o.compact_hook = [gate, entered] {
-        entered->fetch_add(1);
-        (*gate)();
-    };
+    held.hold(o);
     o.stall_memory_segments = 3;
     // A flush lane held back by the rewrite would leave the writes below stalled for 3 s each and the
     // in-memory segments in place, failing the checks after them (not hanging the test).
@@ -1056,7 +1070,7 @@ TEST(MergeLanes, FlushesAndWritesGoOnWhileACompactionRuns) {
     std::vector<std::string> gone;
     for (std::uint64_t i = 0; i < 1000; i += 5) gone.push_back("d" + std::to_string(i));
     ASSERT_EQ(*(*c)->remove(gone), gone.size());
-    while (entered->load() == 0) std::this_thread::sleep_for(1ms);  // the rewrite took its segment
+    held.wait_taken();  // the rewrite took its segment
     // Ten batches of 100 (each an in-memory segment: above memtable_max_batch), more than the stall
     // limit: they return because the flush lane persists them while the rewrite waits.
     for (std::uint64_t b = 0; b < 10; ++b) ASSERT_TRUE((*c)->upsert(batch(1000 + b * 100, 100)));
@@ -1095,13 +1109,9 @@ TEST(MergeLanes, FlushesAndWritesGoOnWhileACompactionRuns) {
 // of 200 (session 21) found it.
 TEST(Merges, AFlushNeverReusesTheDeleteFileGenerationOfAMergedSegment) {
     testing::TempDir dir;
-    auto gate = std::make_shared<MergeGate>();
-    auto entered = std::make_shared<std::atomic<int>>(0);
+    const HeldCompaction held;
     CollectionOptions o;
-    o.compact_hook = [gate, entered] {
-        entered->fetch_add(1);
-        (*gate)();
-    };
+    held.hold(o);
     o.max_deleted_ratio = 0.1;
     o.flush_docs = 100000;  // the flush lane flushes on its own only when writes are idle
     const std::string path = dir.file("c");
@@ -1112,11 +1122,11 @@ TEST(Merges, AFlushNeverReusesTheDeleteFileGenerationOfAMergedSegment) {
     std::vector<std::string> gone;
     for (std::uint64_t i = 0; i < 1000; i += 5) gone.push_back("d" + std::to_string(i));
     ASSERT_EQ(*(*c)->remove(gone), gone.size());
-    while (entered->load() == 0) std::this_thread::sleep_for(1ms);  // the rewrite took the segment
+    held.wait_taken();  // the rewrite took the segment
     // Deleted while the rewrite builds: the rewritten segment gets a delete file of its own.
     std::vector<std::string> during = {"d1", "d2", "d3"};
     ASSERT_EQ(*(*c)->remove(during), during.size());
-    gate->open();
+    held.gate->open();
     for (int i = 0; i < 10000 && (*c)->stats().deleted_pending != during.size(); ++i) std::this_thread::sleep_for(1ms);
     ASSERT_EQ((*c)->stats().deleted_pending, during.size());
     ASSERT_EQ((*c)->stats().segments, 1u);
