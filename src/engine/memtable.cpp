@@ -36,17 +36,11 @@ void keep_top_k(std::vector<ScoredDoc>& hits, std::size_t k) {
     }
 }
 
-// Sorted distinct terms with their frequencies, and the length.
-MemDoc::Text count_terms(std::vector<std::string>& tokens) {
-    std::sort(tokens.begin(), tokens.end());
+// Sorted distinct terms of `texts` (analysed in order as one text) with their frequencies, and the length.
+MemDoc::Text count_terms(text::Analyzer& analyzer, std::span<const std::string_view> texts) {
     MemDoc::Text t;
-    t.length = static_cast<std::uint32_t>(std::min<std::size_t>(tokens.size(), 0x7FFFFFFF));
-    for (std::size_t j = 0; j < tokens.size();) {
-        std::size_t e = j;
-        while (e < tokens.size() && tokens[e] == tokens[j]) ++e;
-        t.terms.emplace_back(std::move(tokens[j]), static_cast<std::uint32_t>(e - j));
-        j = e;
-    }
+    const std::uint64_t tokens = analyzer.analyze_counts(texts, t.terms);
+    t.length = static_cast<std::uint32_t>(std::min<std::uint64_t>(tokens, 0x7FFFFFFF));
     return t;
 }
 
@@ -72,7 +66,6 @@ Result<MemDoc> Memtable::prepare(const Schema& schema, Document doc) {
     MemDoc m;
     m.text.resize(schema.fields.size());
     m.vectors.resize(schema.fields.size());
-    std::vector<std::string> tokens;
     for (std::size_t fi = 0; fi < schema.fields.size(); ++fi) {
         const FieldSpec& f = schema.fields[fi];
         if (is_attribute_value(f)) {
@@ -85,22 +78,22 @@ Result<MemDoc> Memtable::prepare(const Schema& schema, Document doc) {
             if (f.chunking) {  // as Segment::build: each chunk analysed as its own BM25 document
                 m.chunks.resize(schema.fields.size());
                 for (const std::string& chunk : field_chunks(f, doc)) {
-                    tokens.clear();
-                    analyzer->analyze(chunk, tokens);
-                    m.chunks[fi].push_back(count_terms(tokens));
+                    const std::string_view one[] = {chunk};
+                    m.chunks[fi].push_back(count_terms(*analyzer, one));
                 }
                 continue;
             }
             // As Segment::build: no sources = the field itself; one = the body; two = title + body.
-            tokens.clear();
+            std::string_view texts[2];
+            std::size_t n = 0;
             if (f.sources.empty()) {
-                if (const auto* s = text_value(doc, f.name)) analyzer->analyze(*s, tokens);
+                if (const auto* s = text_value(doc, f.name)) texts[n++] = *s;
             } else {
                 for (std::size_t si = 0; si < f.sources.size() && si < 2; ++si) {
-                    if (const auto* s = text_value(doc, f.sources[si])) analyzer->analyze(*s, tokens);
+                    if (const auto* s = text_value(doc, f.sources[si])) texts[n++] = *s;
                 }
             }
-            m.text[fi] = count_terms(tokens);
+            m.text[fi] = count_terms(*analyzer, std::span<const std::string_view>(texts, n));
         } else if (chunked_vectors(f)) {
             // As Segment::build: every chunk whose vector is not zero, normalised for cosine.
             const auto it = doc.fields.find(f.name);

@@ -251,14 +251,19 @@ Result<Bm25Index> Bm25Index::build(std::span<const Bm25Document> docs, const Bui
         QUIVER_ASSIGN_OR_RETURN(auto a, text::Analyzer::create(options.analyzer));
         analyzers.push_back(std::move(a));
     }
-    std::vector<std::vector<std::string>> tokens(std::min(kAnalysisBatch, docs.size() - first));
-    std::vector<std::uint32_t> ids;
+    // Per document of a batch: its distinct terms with their counts, and its number of terms.
+    std::vector<std::vector<std::pair<std::string, std::uint32_t>>> counted(std::min(kAnalysisBatch, docs.size() - first));
+    std::vector<std::uint64_t> lengths(counted.size());
     for (std::size_t start = first; start < docs.size(); start += kAnalysisBatch) {
         const std::size_t n = std::min(kAnalysisBatch, docs.size() - start);
         pool.parallel_for(n, [&](std::size_t i, std::size_t worker) {
             const Bm25Document& d = docs[start + i];
-            tokens[i].clear();
-            if (d.analysed == nullptr) document_tokens(analyzers[worker], d.title, d.text, tokens[i]);
+            counted[i].clear();
+            lengths[i] = 0;
+            if (d.analysed == nullptr) {
+                const std::string_view texts[] = {d.title, d.text};
+                lengths[i] = analyzers[worker].analyze_counts(texts, counted[i]);
+            }
             if (options.progress != nullptr) options.progress->add(1);
         }, 16);
         for (std::size_t i = 0; i < n; ++i) {
@@ -279,19 +284,10 @@ Result<Bm25Index> Bm25Index::build(std::span<const Bm25Document> docs, const Bui
                 add_length(doc, len);
                 continue;
             }
-            const std::size_t len = tokens[i].size();
-            add_length(doc, len);
-            ids.clear();
-            for (std::string& t : tokens[i]) {
-                auto [it, inserted] = vocab.try_emplace(std::move(t), static_cast<std::uint32_t>(vocab.size()));
-                ids.push_back(it->second);
-            }
-            std::sort(ids.begin(), ids.end());
-            for (std::size_t j = 0; j < ids.size();) {
-                std::size_t e = j;
-                while (e < ids.size() && ids[e] == ids[j]) ++e;
-                triples.push_back({ids[j], doc, static_cast<std::uint32_t>(e - j)});
-                j = e;
+            add_length(doc, lengths[i]);
+            for (auto& [term, count] : counted[i]) {
+                const auto it = vocab.try_emplace(std::move(term), static_cast<std::uint32_t>(vocab.size())).first;
+                triples.push_back({it->second, doc, count});
             }
         }
     }

@@ -7,8 +7,11 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
-#include <unordered_map>
+#include <optional>
+#include <random>
+#include <utility>
 
 namespace quiver::text {
 namespace {
@@ -143,19 +146,118 @@ void decode(std::string_view s, std::vector<Char>& out) {
 
 bool is_word(Cls c) { return c == Cls::kLetter || c == Cls::kNumeric || c == Cls::kKatakana; }
 
-// Index of the next non-Extend character at or after i.
-std::size_t skip_extend(const std::vector<Char>& cs, std::size_t i) {
-    while (i < cs.size() && cs[i].cls == Cls::kExtend) ++i;
-    return i;
+// A token: byte offsets [first, second) in the analysed text.
+using TokenSpan = std::pair<std::uint32_t, std::uint32_t>;
+
+// The tokenizer's view of the text as characters. ASCII text is read byte by byte (no character of it
+// is Extend); other text through its decoded characters. Both run the one grammar below.
+struct AsciiChars {
+    std::string_view s;
+    std::size_t size() const noexcept { return s.size(); }
+    Cls cls(std::size_t i) const noexcept { return kAscii[static_cast<unsigned char>(s[i])]; }
+    std::uint32_t begin(std::size_t i) const noexcept { return static_cast<std::uint32_t>(i); }
+    std::uint32_t end(std::size_t i) const noexcept { return static_cast<std::uint32_t>(i + 1); }
+    std::size_t skip_extend(std::size_t i) const noexcept { return i; }
+};
+struct DecodedChars {
+    const std::vector<Char>& cs;
+    std::size_t size() const noexcept { return cs.size(); }
+    Cls cls(std::size_t i) const noexcept { return cs[i].cls; }
+    std::uint32_t begin(std::size_t i) const noexcept { return cs[i].begin; }
+    std::uint32_t end(std::size_t i) const noexcept { return cs[i].end; }
+    // Index of the next non-Extend character at or after i.
+    std::size_t skip_extend(std::size_t i) const noexcept {
+        while (i < cs.size() && cs[i].cls == Cls::kExtend) ++i;
+        return i;
+    }
+};
+
+bool is_ascii(std::string_view s) noexcept {
+    const char* p = s.data();
+    std::size_t n = s.size();
+    std::uint64_t any = 0;
+    for (; n >= 8; p += 8, n -= 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p, 8);
+        any |= w;
+    }
+    for (; n > 0; ++p, --n) any |= static_cast<unsigned char>(*p);
+    return (any & 0x8080808080808080ull) == 0;
 }
 
-// Emits [begin, end) characters as one or more tokens of at most max_len code points.
-void emit(std::string_view text, const std::vector<Char>& cs, std::size_t begin, std::size_t end,
-          std::uint32_t max_len, std::vector<std::string>& out) {
+// Emits characters [begin, end) as one or more tokens of at most max_len code points.
+template <class Chars>
+void emit(const Chars& cs, std::size_t begin, std::size_t end, std::uint32_t max_len, std::vector<TokenSpan>& out) {
     for (std::size_t s = begin; s < end; s += max_len) {
         const std::size_t e = std::min<std::size_t>(end, s + max_len);
-        out.emplace_back(text.substr(cs[s].begin, cs[e - 1].end - cs[s].begin));
+        out.push_back({cs.begin(s), cs.end(e - 1)});
     }
+}
+
+// StandardTokenizer's grammar (UAX #29 word boundaries, the classes above) over `cs`.
+template <class Chars>
+void tokenize(const Chars& cs, std::uint32_t max_token_length, std::vector<TokenSpan>& out) {
+    const std::size_t n = cs.size();
+    std::size_t i = 0;
+    while (i < n) {
+        const Cls c = cs.cls(i);
+        if (c == Cls::kIdeo) {
+            const std::size_t e = cs.skip_extend(i + 1);
+            emit(cs, i, e, max_token_length, out);
+            i = e;
+            continue;
+        }
+        if (!is_word(c) && c != Cls::kExtendNumLet) {
+            ++i;
+            continue;
+        }
+        const std::size_t start = i;
+        Cls left = c;
+        bool has_word = is_word(c);
+        std::size_t j = cs.skip_extend(i + 1);  // one past the token so far
+        while (j < n) {
+            const Cls next = cs.cls(j);
+            const bool joins =
+                (next == Cls::kExtendNumLet && (is_word(left) || left == Cls::kExtendNumLet)) ||
+                (left == Cls::kExtendNumLet && is_word(next)) ||
+                ((left == Cls::kLetter || left == Cls::kNumeric) && (next == Cls::kLetter || next == Cls::kNumeric)) ||
+                (left == Cls::kKatakana && next == Cls::kKatakana);
+            if (joins) {
+                left = next;
+                has_word = has_word || is_word(next);
+                j = cs.skip_extend(j + 1);
+                continue;
+            }
+            // WB6/7 and WB11/12: a single middle character between two letters or two digits.
+            const std::size_t after = cs.skip_extend(j + 1);
+            if (after < n) {
+                const Cls far = cs.cls(after);
+                const bool mid_letter = left == Cls::kLetter && far == Cls::kLetter &&
+                                        (next == Cls::kMidLetter || next == Cls::kMidNumLet || next == Cls::kSingleQuote);
+                const bool mid_num = left == Cls::kNumeric && far == Cls::kNumeric &&
+                                     (next == Cls::kMidNum || next == Cls::kMidNumLet || next == Cls::kSingleQuote);
+                if (mid_letter || mid_num) {
+                    left = far;
+                    j = cs.skip_extend(after + 1);
+                    continue;
+                }
+            }
+            break;
+        }
+        if (has_word) emit(cs, start, j, max_token_length, out);
+        i = j;
+    }
+}
+
+// The tokens of `text`, appended to `out`.
+void tokenize_spans(std::string_view text, std::uint32_t max_token_length, std::vector<TokenSpan>& out) {
+    if (is_ascii(text)) {
+        tokenize(AsciiChars{text}, max_token_length, out);
+        return;
+    }
+    thread_local std::vector<Char> cs;
+    decode(text, cs);
+    tokenize(DecodedChars{cs}, max_token_length, out);
 }
 
 constexpr std::string_view kLuceneEnglishStop[] = {
@@ -189,58 +291,10 @@ std::string AnalyzerConfig::describe() const {
 }
 
 void tokenize_standard(std::string_view text, std::uint32_t max_token_length, std::vector<std::string>& out) {
-    thread_local std::vector<Char> cs;
-    decode(text, cs);
-    const std::size_t n = cs.size();
-    std::size_t i = 0;
-    while (i < n) {
-        const Cls c = cs[i].cls;
-        if (c == Cls::kIdeo) {
-            const std::size_t e = skip_extend(cs, i + 1);
-            emit(text, cs, i, e, max_token_length, out);
-            i = e;
-            continue;
-        }
-        if (!is_word(c) && c != Cls::kExtendNumLet) {
-            ++i;
-            continue;
-        }
-        const std::size_t start = i;
-        Cls left = c;
-        bool has_word = is_word(c);
-        std::size_t j = skip_extend(cs, i + 1);  // one past the token so far
-        while (j < n) {
-            const Cls next = cs[j].cls;
-            const bool joins =
-                (next == Cls::kExtendNumLet && (is_word(left) || left == Cls::kExtendNumLet)) ||
-                (left == Cls::kExtendNumLet && is_word(next)) ||
-                ((left == Cls::kLetter || left == Cls::kNumeric) && (next == Cls::kLetter || next == Cls::kNumeric)) ||
-                (left == Cls::kKatakana && next == Cls::kKatakana);
-            if (joins) {
-                left = next;
-                has_word = has_word || is_word(next);
-                j = skip_extend(cs, j + 1);
-                continue;
-            }
-            // WB6/7 and WB11/12: a single middle character between two letters or two digits.
-            const std::size_t after = skip_extend(cs, j + 1);
-            if (after < n) {
-                const Cls far = cs[after].cls;
-                const bool mid_letter = left == Cls::kLetter && far == Cls::kLetter &&
-                                        (next == Cls::kMidLetter || next == Cls::kMidNumLet || next == Cls::kSingleQuote);
-                const bool mid_num = left == Cls::kNumeric && far == Cls::kNumeric &&
-                                     (next == Cls::kMidNum || next == Cls::kMidNumLet || next == Cls::kSingleQuote);
-                if (mid_letter || mid_num) {
-                    left = far;
-                    j = skip_extend(cs, after + 1);
-                    continue;
-                }
-            }
-            break;
-        }
-        if (has_word) emit(text, cs, start, j, max_token_length, out);
-        i = j;
-    }
+    thread_local std::vector<TokenSpan> spans;
+    spans.clear();
+    tokenize_spans(text, max_token_length, spans);
+    for (const auto& [begin, end] : spans) out.emplace_back(text.substr(begin, end - begin));
 }
 
 bool is_stop_word(StopWords set, std::string_view word) noexcept {
@@ -316,55 +370,307 @@ namespace {
 
 // Each thread's memo of the token filters after the possessive one (lower-casing, stop words,
 // stemming): a pure function of the token and those three settings, so a cached term is the term the
-// chain computes. Stemming is most of an analysis's cost, and text repeats its words. Bounded: cleared
-// at kMaxTerms entries, and when the thread analyses with other settings.
-struct TermMemo {
-    static constexpr std::size_t kMaxTerms = 1 << 15;
-    bool lowercase = false;
-    StopWords stop_words = StopWords::kNone;
-    std::string stemmer;
-    bool valid = false;
-    std::unordered_map<std::string, std::string> terms;  // token -> term ("" = dropped)
+// chain computes. Stemming is most of an analysis's cost, and text repeats its words.
+//
+// An open-addressing table (half full at most) of 32-bit slots over one arena of records [count,
+// token length, term length, token, term]: a lookup hashes the token, reads its slot and compares the
+// record (two cache lines, mostly). The hash is seeded per thread at random, so text cannot be written
+// to collide. Bounded: kMaxTerms records and kMaxBytes of arena; cleared when full and when the thread
+// analyses with other settings. A record's offset names its term until the next clear.
+class TermMemo {
+public:
+    static constexpr std::uint32_t kMaxTerms = 1 << 15;
+    static constexpr std::size_t kMaxBytes = std::size_t{8} << 20;
+    static constexpr std::uint32_t kNone = ~std::uint32_t{0};
+
+    TermMemo() : slots_(2 * kMaxTerms, 0), seed_(random_seed()) {}
+
+    // Clears the memo unless it holds terms of `config`'s settings.
+    void use(const AnalyzerConfig& config) {
+        if (valid_ && lowercase_ == config.lowercase && stop_words_ == config.stop_words && stemmer_ == config.stemmer) {
+            return;
+        }
+        clear();
+        lowercase_ = config.lowercase;
+        stop_words_ = config.stop_words;
+        stemmer_ = config.stemmer;
+        valid_ = true;
+    }
+
+    std::uint64_t hash(std::string_view token) const noexcept {
+        const char* p = token.data();
+        std::size_t n = token.size();
+        std::uint64_t h = seed_ ^ (n * 0x9E3779B97F4A7C15ull);
+        for (; n > 8; p += 8, n -= 8) {
+            std::uint64_t w;
+            std::memcpy(&w, p, 8);
+            h = mix(h ^ w, 0x9E3779B97F4A7C15ull);
+        }
+        // The last 1-8 bytes in whole loads (a byte-wise copy into a word stalls on store forwarding):
+        // the last 8 of the token when it has them, else two overlapping 4-byte loads or 3 bytes.
+        std::uint64_t w = 0;
+        if (token.size() >= 8) {
+            std::memcpy(&w, token.data() + token.size() - 8, 8);
+        } else if (n >= 4) {
+            std::uint32_t a, b;
+            std::memcpy(&a, p, 4);
+            std::memcpy(&b, p + n - 4, 4);
+            w = (static_cast<std::uint64_t>(a) << 32) | b;
+        } else if (n > 0) {
+            const auto* u = reinterpret_cast<const unsigned char*>(p);
+            w = (std::uint64_t{u[0]} << 16) | (std::uint64_t{u[n / 2]} << 8) | u[n - 1];
+        }
+        return mix(h ^ w, 0xBF58476D1CE4E5B9ull);
+    }
+
+    // The record of `token` (hash h), or kNone.
+    std::uint32_t find(std::string_view token, std::uint64_t h) const noexcept {
+        const std::uint32_t tag = fingerprint(h);
+        for (std::size_t i = h & kMask;; i = (i + 1) & kMask) {
+            const std::uint32_t slot = slots_[i];
+            if (slot == 0) return kNone;
+            if ((slot & kTagMask) != tag) continue;
+            const std::uint32_t r = ((slot >> kTagBits) - 1) * 4;
+            const Header& x = header(r);
+            if (x.key_len == token.size() && same_bytes(arena_.data() + r + sizeof(Header), token.data(), token.size())) {
+                return r;
+            }
+        }
+    }
+
+    // Brings the slot of hash h towards the cache; `record` too, once that slot is (its record, if any).
+    void prefetch_slot(std::uint64_t h) const noexcept { __builtin_prefetch(&slots_[h & kMask]); }
+    void prefetch_record(std::uint64_t h) const noexcept {
+        const std::uint32_t slot = slots_[h & kMask];
+        if (slot != 0 && (slot & kTagMask) == fingerprint(h)) __builtin_prefetch(arena_.data() + ((slot >> kTagBits) - 1) * 4);
+    }
+
+    // Record r's term ("" for a dropped token); valid until the next insert.
+    std::string_view term(std::uint32_t r) const noexcept {
+        const Header& x = header(r);
+        return {arena_.data() + r + sizeof(Header) + x.key_len, x.term_len};
+    }
+    // Record r's count (analyze_counts' scratch; zero between calls).
+    std::uint32_t& count(std::uint32_t r) noexcept { return header(r).count; }
+
+    // Whether a record of `bytes` bytes (token and term) must wait for a clear.
+    bool full(std::size_t bytes) const noexcept {
+        return records_ >= kMaxTerms || arena_.size() + sizeof(Header) + bytes + 3 > kMaxBytes;
+    }
+
+    // Memoises `term` for `token` (hash h; not held yet; requires !full) and returns its record.
+    std::uint32_t insert(std::string_view token, std::string_view term, std::uint64_t h) {
+        std::size_t i = h & kMask;
+        while (slots_[i] != 0) i = (i + 1) & kMask;
+        const auto r = static_cast<std::uint32_t>(arena_.size());
+        const Header x{0, static_cast<std::uint32_t>(token.size()), static_cast<std::uint32_t>(term.size())};
+        arena_.append(reinterpret_cast<const char*>(&x), sizeof x);
+        arena_.append(token);
+        arena_.append(term);
+        arena_.resize((arena_.size() + 3) & ~std::size_t{3});  // records start 4-aligned
+        slots_[i] = ((r / 4 + 1) << kTagBits) | fingerprint(h);
+        ++records_;
+        return r;
+    }
+
+    void clear() {
+        std::fill(slots_.begin(), slots_.end(), 0u);
+        arena_.clear();
+        records_ = 0;
+    }
+
+    std::vector<std::uint32_t> counted;  // analyze_counts' scratch: the records counted
+
+private:
+    static constexpr std::size_t kMask = 2 * std::size_t{kMaxTerms} - 1;
+    // A slot: (record offset / 4 + 1) above kTagBits bits of the hash the position does not use.
+    static constexpr unsigned kTagBits = 10;
+    static constexpr std::uint32_t kTagMask = (1u << kTagBits) - 1;
+    static_assert(kMaxBytes / 4 < (std::uint64_t{1} << (32 - kTagBits)), "a record's offset / 4 + 1 fits a slot");
+
+    struct Header {
+        std::uint32_t count;
+        std::uint32_t key_len;
+        std::uint32_t term_len;
+    };
+    Header& header(std::uint32_t r) noexcept { return *reinterpret_cast<Header*>(arena_.data() + r); }
+    const Header& header(std::uint32_t r) const noexcept { return *reinterpret_cast<const Header*>(arena_.data() + r); }
+
+    static bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
+        for (; n >= 8; a += 8, b += 8, n -= 8) {
+            std::uint64_t x, y;
+            std::memcpy(&x, a, 8);
+            std::memcpy(&y, b, 8);
+            if (x != y) return false;
+        }
+        for (; n > 0; ++a, ++b, --n) {
+            if (*a != *b) return false;
+        }
+        return true;
+    }
+    static std::uint64_t mix(std::uint64_t a, std::uint64_t b) noexcept {
+        __extension__ using U128 = unsigned __int128;
+        const U128 r = static_cast<U128>(a) * b;
+        return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
+    }
+    static std::uint32_t fingerprint(std::uint64_t h) noexcept { return static_cast<std::uint32_t>(h >> 54) & kTagMask; }
+    static std::uint64_t random_seed() {
+        std::uint64_t seed = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+        try {
+            std::random_device rd;
+            seed ^= (static_cast<std::uint64_t>(rd()) << 32) | rd();
+        } catch (...) {  // no entropy source: the clock alone
+        }
+        return seed;
+    }
+
+    std::vector<std::uint32_t> slots_;  // 0 = empty
+    std::string arena_;
+    std::uint32_t records_ = 0;
+    std::uint64_t seed_;
+    bool lowercase_ = false;
+    StopWords stop_words_ = StopWords::kNone;
+    std::string stemmer_;
+    bool valid_ = false;
 };
+
+TermMemo& thread_memo() {
+    thread_local TermMemo memo;
+    return memo;
+}
 
 }  // namespace
 
-void Analyzer::analyze(std::string_view text, std::vector<std::string>& out) {
+
+std::string Analyzer::filter(std::string_view token) {
+    std::string term = config_.lowercase ? to_lower_utf8(token) : std::string(token);
+    if (is_stop_word(config_.stop_words, term)) return {};
+    if (stemmer_) {
+        auto* s = static_cast<sb_stemmer*>(stemmer_.get());
+        const sb_symbol* stem =
+            sb_stemmer_stem(s, reinterpret_cast<const sb_symbol*>(term.data()), static_cast<int>(term.size()));
+        if (stem != nullptr) term.assign(reinterpret_cast<const char*>(stem), static_cast<std::size_t>(sb_stemmer_length(s)));
+    }
+    return term;
+}
+
+// The terms of `text` in order: on_record(r) for a term memoised as record r (a dropped token's
+// included: its term is ""), on_term(std::string) for one that is not. With may_clear, a full memo is
+// cleared for the next term (records already passed are then gone); without, terms met while it is full
+// go to on_term. Tokens are filtered by possessive and hashed first, so that the slots and records of
+// the tokens a few places ahead are fetched while the current one is looked up.
+template <class OnRecord, class OnTerm>
+void Analyzer::resolve(std::string_view text, bool may_clear, OnRecord&& on_record, OnTerm&& on_term) {
     scratch_.clear();
-    tokenize_standard(text, config_.max_token_length, scratch_);
-    thread_local TermMemo memo;
-    if (!memo.valid || memo.lowercase != config_.lowercase || memo.stop_words != config_.stop_words ||
-        memo.stemmer != config_.stemmer) {
-        memo.terms.clear();
-        memo.lowercase = config_.lowercase;
-        memo.stop_words = config_.stop_words;
-        memo.stemmer = config_.stemmer;
-        memo.valid = true;
-    }
-    for (std::string& tok : scratch_) {
+    tokenize_spans(text, config_.max_token_length, scratch_);
+    TermMemo& memo = thread_memo();
+    memo.use(config_);
+    std::size_t n = 0;
+    for (const auto& [begin, end] : scratch_) {
+        std::string_view tok = text.substr(begin, end - begin);
         std::size_t strip = 0;
-        if (config_.english_possessive && ends_with_possessive(tok, strip)) tok.resize(tok.size() - strip);
-        if (tok.empty()) continue;
-        if (const auto it = memo.terms.find(tok); it != memo.terms.end()) {
-            if (!it->second.empty()) out.push_back(it->second);
-            continue;
-        }
-        std::string term = config_.lowercase ? to_lower_utf8(tok) : tok;
-        if (is_stop_word(config_.stop_words, term)) {
-            term.clear();
-        } else if (stemmer_) {
-            auto* s = static_cast<sb_stemmer*>(stemmer_.get());
-            const sb_symbol* stem = sb_stemmer_stem(s, reinterpret_cast<const sb_symbol*>(term.data()),
-                                                    static_cast<int>(term.size()));
-            if (stem != nullptr) {
-                const int len = sb_stemmer_length(s);
-                term.assign(reinterpret_cast<const char*>(stem), static_cast<std::size_t>(len));
-            }
-        }
-        if (memo.terms.size() >= TermMemo::kMaxTerms) memo.terms.clear();
-        memo.terms.emplace(std::move(tok), term);
-        if (!term.empty()) out.push_back(std::move(term));
+        if (config_.english_possessive && ends_with_possessive(tok, strip)) tok.remove_suffix(strip);
+        if (!tok.empty()) scratch_[n++] = {begin, begin + static_cast<std::uint32_t>(tok.size())};
     }
+    scratch_.resize(n);
+    thread_local std::vector<std::uint64_t> hashes;
+    hashes.resize(n);
+    for (std::size_t i = 0; i < n; ++i) hashes[i] = memo.hash(text.substr(scratch_[i].first, scratch_[i].second - scratch_[i].first));
+    constexpr std::size_t kSlotsAhead = 8;
+    constexpr std::size_t kRecordsAhead = 4;
+    for (std::size_t i = 0; i < n && i < kSlotsAhead; ++i) memo.prefetch_slot(hashes[i]);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (i + kSlotsAhead < n) memo.prefetch_slot(hashes[i + kSlotsAhead]);
+        if (i + kRecordsAhead < n) memo.prefetch_record(hashes[i + kRecordsAhead]);
+        const std::string_view tok = text.substr(scratch_[i].first, scratch_[i].second - scratch_[i].first);
+        const std::uint64_t h = hashes[i];
+        std::uint32_t r = memo.find(tok, h);
+        if (r == TermMemo::kNone) {
+            std::string term = filter(tok);
+            const std::size_t bytes = tok.size() + term.size();
+            if (may_clear && memo.full(bytes)) memo.clear();
+            if (memo.full(bytes)) {  // full, or too long to memoise at all
+                on_term(std::move(term));
+                continue;
+            }
+            r = memo.insert(tok, term, h);
+        }
+        on_record(memo, r);
+    }
+}
+
+void Analyzer::analyze(std::string_view text, std::vector<std::string>& out) {
+    resolve(
+        text, true,
+        [&](const TermMemo& memo, std::uint32_t r) {
+            if (const std::string_view term = memo.term(r); !term.empty()) out.emplace_back(term);
+        },
+        [&](std::string term) {
+            if (!term.empty()) out.push_back(std::move(term));
+        });
+}
+
+std::uint64_t Analyzer::analyze_counts(std::span<const std::string_view> texts,
+                                       std::vector<std::pair<std::string, std::uint32_t>>& out) {
+    out.clear();
+    TermMemo& memo = thread_memo();
+    memo.use(config_);
+    // Records are counted in place, so none may be cleared before the end: a memo full at the start
+    // is cleared, and terms met once it is full again are kept aside (`rest`) and counted by sorting.
+    if (memo.full(0)) memo.clear();
+    std::vector<std::string> rest;
+    std::uint64_t tokens = 0;
+    for (const std::string_view text : texts) {
+        resolve(
+            text, false,
+            [&](TermMemo& m, std::uint32_t r) {
+                if (m.term(r).empty()) return;  // a stop word
+                ++tokens;
+                if (m.count(r)++ == 0) m.counted.push_back(r);
+            },
+            [&](std::string term) {
+                if (term.empty()) return;
+                ++tokens;
+                rest.push_back(std::move(term));
+            });
+    }
+    // Distinct tokens may share a term ("Cells", "cells"): terms are merged after sorting, by their
+    // first 8 bytes as a big-endian number (the byte-wise order wherever those differ), then in full.
+    struct Found {
+        std::uint64_t prefix;
+        std::string_view term;
+        std::uint32_t count;
+    };
+    auto found_of = [](std::string_view term, std::uint32_t count) {
+        std::uint64_t prefix = 0;
+        std::memcpy(&prefix, term.data(), std::min<std::size_t>(term.size(), 8));
+        return Found{__builtin_bswap64(prefix), term, count};
+    };
+    std::vector<Found> found;
+    found.reserve(memo.counted.size());
+    for (const std::uint32_t r : memo.counted) {
+        found.push_back(found_of(memo.term(r), memo.count(r)));
+        memo.count(r) = 0;
+    }
+    memo.counted.clear();
+    std::sort(rest.begin(), rest.end());
+    for (std::size_t i = 0; i < rest.size();) {
+        std::size_t j = i;
+        while (j < rest.size() && rest[j] == rest[i]) ++j;
+        found.push_back(found_of(rest[i], static_cast<std::uint32_t>(j - i)));
+        i = j;
+    }
+    std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) {
+        return a.prefix != b.prefix ? a.prefix < b.prefix : a.term < b.term;
+    });
+    for (std::size_t i = 0; i < found.size();) {
+        std::uint32_t count = 0;
+        std::size_t j = i;
+        for (; j < found.size() && found[j].term == found[i].term; ++j) count += found[j].count;
+        out.emplace_back(std::string(found[i].term), count);
+        i = j;
+    }
+    return tokens;
 }
 
 }  // namespace quiver::text

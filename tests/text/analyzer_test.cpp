@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace quiver::text {
@@ -124,6 +127,77 @@ TEST(Analyzer, PerThreadTermMemoGivesTheChainsTerms) {
         }
         EXPECT_EQ(analyzers[0].analyze(many), many_want) << round;
         EXPECT_EQ(analyzers[0].analyze(text), want[0]) << round;
+    }
+}
+
+// ASCII text is tokenized byte by byte, other text through decoded characters; both run one grammar.
+// Random strings over the grammar's ASCII classes (letters, digits, '_', ':', ',', ';', '.', '\'',
+// separators) give the same tokens on both paths: the decoded path is forced by a last word "é"
+// (a letter, so a token of its own after the space), at two token length caps.
+TEST(StandardTokenizer, AsciiPathEqualsTheDecodedPath) {
+    const std::string alphabet = "aZ9_:,;.' -";
+    std::mt19937 rng(7);
+    for (int i = 0; i < 20000; ++i) {
+        std::string s;
+        const int len = static_cast<int>(rng() % 24);
+        for (int j = 0; j < len; ++j) s += alphabet[rng() % alphabet.size()];
+        for (const std::uint32_t max_len : {255u, 3u}) {
+            Tokens decoded = tokens(s + " \xC3\xA9", max_len);
+            ASSERT_FALSE(decoded.empty());
+            EXPECT_EQ(decoded.back(), "\xC3\xA9");
+            decoded.pop_back();
+            ASSERT_EQ(tokens(s, max_len), decoded) << "'" << s << "' max " << max_len;
+        }
+    }
+}
+
+// analyze_counts gives what sorting analyze()'s terms of the texts (in order) and counting the runs
+// gives: tokens that share a term ("Cells", "cells"), possessives, stop words, Unicode, invalid bytes,
+// overlong tokens, no text and empty texts; in one thread whose memo is fresh, warm, or fills up in the
+// middle of a call (40,000 distinct words: the terms met once it is full are counted aside).
+TEST(Analyzer, AnalyzeCountsEqualsSortedAnalyze) {
+    auto reference = [](Analyzer& a, const std::vector<std::string_view>& texts) {
+        Tokens all;
+        for (const auto t : texts) a.analyze(t, all);
+        std::sort(all.begin(), all.end());
+        std::vector<std::pair<std::string, std::uint32_t>> counted;
+        for (std::size_t i = 0; i < all.size();) {
+            std::size_t j = i;
+            while (j < all.size() && all[j] == all[i]) ++j;
+            counted.emplace_back(all[i], static_cast<std::uint32_t>(j - i));
+            i = j;
+        }
+        return std::make_pair(counted, static_cast<std::uint64_t>(all.size()));
+    };
+    std::string many;
+    for (int i = 0; i < 40000; ++i) many += "Word" + std::to_string(i % 37000) + "ing ";
+    const std::string overlong(600, 'x');
+    const std::vector<std::vector<std::string_view>> cases = {
+        {},
+        {""},
+        {"", ""},
+        {"Cells cells CELL cell's the The a", "Cells and the cells' dogs"},
+        {"Dog's running AND jumping into the Lakes", ""},
+        {"caf\xC3\xA9 Caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E na\xC3\xAFve", "bad \xFF bytes \xC3 here"},
+        {overlong, "x"},
+        {many, "word5ing Word5ing"},
+        {"word5ing", many},
+    };
+    for (const AnalyzerConfig config : {AnalyzerConfig{}, AnalyzerConfig{.lowercase = false, .stemmer = ""}}) {
+        std::thread th([&] {  // a fresh thread: its memo starts empty
+            auto a = Analyzer::create(config);
+            ASSERT_TRUE(a.ok());
+            std::vector<std::pair<std::string, std::uint32_t>> got = {{"stale", 1}};
+            for (int round = 0; round < 2; ++round) {
+                for (std::size_t c = 0; c < cases.size(); ++c) {
+                    const auto [want, want_length] = reference(*a, cases[c]);
+                    const std::uint64_t length = a->analyze_counts(cases[c], got);
+                    EXPECT_EQ(got, want) << "case " << c << " round " << round;
+                    EXPECT_EQ(length, want_length) << "case " << c << " round " << round;
+                }
+            }
+        });
+        th.join();
     }
 }
 

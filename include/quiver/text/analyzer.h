@@ -16,8 +16,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "quiver/core/result.h"
@@ -70,15 +72,27 @@ public:
         return out;
     }
 
+    /// The terms of `texts`, analysed in order as analyze() would, counted: `out` (cleared) gets each
+    /// distinct term once, in byte-wise order, with its number of occurrences. Returns the number of
+    /// terms, repeats included. Equal to sorting analyze()'s terms and counting the runs, without
+    /// sorting or copying a string per token.
+    std::uint64_t analyze_counts(std::span<const std::string_view> texts,
+                                 std::vector<std::pair<std::string, std::uint32_t>>& out);
+
 private:
     struct StemmerDeleter {
         void operator()(void* stemmer) const noexcept;
     };
     explicit Analyzer(AnalyzerConfig config) : config_(std::move(config)) {}
+    // The filters after the possessive one: lower-casing, stop words ("" when dropped), stemming.
+    std::string filter(std::string_view token);
+    // The tokenizer, the possessive filter and the thread's memo of filter(): see analyzer.cpp.
+    template <class OnRecord, class OnTerm>
+    void resolve(std::string_view text, bool may_clear, OnRecord&& on_record, OnTerm&& on_term);
 
     AnalyzerConfig config_;
     std::unique_ptr<void, StemmerDeleter> stemmer_;
-    std::vector<std::string> scratch_;
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> scratch_;  // token byte spans
 };
 
 /// Lower-cases UTF-8 (full Unicode simple case mapping for the BMP via the C library).
