@@ -48,6 +48,9 @@ while [ "$i" -lt "$rounds" ]; do
     else
       cp -a "$work/pristine" "$work/store"
     fi
+    # The copy is dirty page cache: written back 30 s later (vm.dirty_expire_centisecs), it held every
+    # log fdatasync, and so all 64 connections, for 150-280 ms in each run (session 22). Synced first.
+    sync
     out=$(REUSE_STORE=1 SCRIPT="${SCRIPT:-mixed_v1.lua}" CONNECTIONS="${CONNECTIONS:-64}" THREADS="$threads" SERVE_ARGS="$args" \
       "$here/run.sh" "$build" "$work" "$secs" 2>&1)
     rps=$(printf '%s\n' "$out" | sed -n 's/^Requests\/sec: *//p')

@@ -17,6 +17,7 @@ mkdir -p "$work"
 rm -rf "$work/store"
 if [ -d "$work/pristine/load" ]; then
   cp -a "$work/pristine" "$work/store"
+  sync  # the copy written back now, not 30 s into the run (see mixed-ab.sh)
 else
   "$build/bin/quiver" ingest --data "$work/store" --collection load --input "$work/docs.jsonl" \
     --schema "$here/schema.json" --batch 2000 >/dev/null
