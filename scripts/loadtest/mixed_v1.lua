@@ -53,9 +53,20 @@ local function search_body(r)
   return '{"field": "contents", "text": "' .. q .. '", "limit": 10, "fields": ["title"]' .. extra .. '}'
 end
 
+-- KIND=<kind> sends only that kind (each kind is a range of the mix's 1-100 draw; "text" covers the
+-- filtered and unfiltered BM25 searches): scripts/loadtest/kind-cost.sh measures each kind's CPU cost.
+local ranges = {hybrid = {1, 10}, text = {11, 50}, vector = {51, 60}, batch = {61, 70}, upsert = {71, 80},
+                patch = {81, 90}, scroll = {91, 100}}
+local only = os.getenv("KIND")
+local lo, hi = 1, 100
+if only and only ~= "" then
+  assert(ranges[only], "KIND must be one of hybrid, text, vector, batch, upsert, patch, scroll")
+  lo, hi = ranges[only][1], ranges[only][2]
+end
+
 request = function()
   counter = counter + 1
-  local r = math.random(100)
+  local r = math.random(lo, hi)
   if r <= 50 then
     return wrk.format("POST", "/v1/collections/load/search", headers(r <= 10 and "hybrid" or "text"), search_body(r))
   elseif r <= 60 then
