@@ -9,7 +9,6 @@
 #include <array>
 #include <chrono>
 #include <cstring>
-#include <optional>
 #include <random>
 #include <utility>
 
@@ -554,7 +553,7 @@ std::string Analyzer::filter(std::string_view token) {
     return term;
 }
 
-// The terms of `text` in order: on_record(r) for a term memoised as record r (a dropped token's
+// The terms of `text` in order: on_record(memo, r) for a term memoised as record r (a dropped token's
 // included: its term is ""), on_term(std::string) for one that is not. With may_clear, a full memo is
 // cleared for the next term (records already passed are then gone); without, terms met while it is full
 // go to on_term. Tokens are filtered by possessive and hashed first, so that the slots and records of
