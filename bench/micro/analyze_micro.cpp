@@ -23,7 +23,7 @@
 int main(int argc, char** argv) {
     using namespace quiver;
     if (argc < 2) {
-        std::fprintf(stderr, "usage: analyze_micro DOCS.tsv [PASSES=3]\n");
+        std::fprintf(stderr, "usage: analyze_micro DOCS.tsv [PASSES=3] [sort|counts]\n");
         return 2;
     }
     const int passes = argc > 2 ? std::atoi(argv[2]) : 3;

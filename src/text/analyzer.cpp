@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <chrono>
 #include <cstring>
 #include <random>
@@ -382,7 +383,12 @@ public:
     static constexpr std::size_t kMaxBytes = std::size_t{8} << 20;
     static constexpr std::uint32_t kNone = ~std::uint32_t{0};
 
-    TermMemo() : slots_(2 * kMaxTerms, 0), seed_(random_seed()) {}
+    // `counted` holds at most one entry per record, so with kMaxTerms reserved its push_back cannot
+    // throw; the arena starts on the heap (4-aligned records need a 4-aligned base).
+    TermMemo() : slots_(2 * kMaxTerms, 0), seed_(random_seed()) {
+        counted.reserve(kMaxTerms);
+        arena_.reserve(std::size_t{64} << 10);
+    }
 
     // Clears the memo unless it holds terms of `config`'s settings.
     void use(const AnalyzerConfig& config) {
@@ -476,6 +482,14 @@ public:
         std::fill(slots_.begin(), slots_.end(), 0u);
         arena_.clear();
         records_ = 0;
+        counted.clear();
+    }
+
+    // Zeroes the counts of the records in `counted` and empties it: after a call that completed this
+    // finds nothing to do; after one that threw midway it drops that call's partial counts.
+    void reset_counts() noexcept {
+        for (const std::uint32_t r : counted) count(r) = 0;
+        counted.clear();
     }
 
     std::vector<std::uint32_t> counted;  // analyze_counts' scratch: the records counted
@@ -615,7 +629,10 @@ std::uint64_t Analyzer::analyze_counts(std::span<const std::string_view> texts,
     TermMemo& memo = thread_memo();
     memo.use(config_);
     // Records are counted in place, so none may be cleared before the end: a memo full at the start
-    // is cleared, and terms met once it is full again are kept aside (`rest`) and counted by sorting.
+    // is cleared, and terms met once it is full again are kept aside (`rest`) and counted by sorting;
+    // the memo is then cleared at the end, so that the next call memoises again. Counts left by a call
+    // that threw (bad_alloc) are dropped first.
+    memo.reset_counts();
     if (memo.full(0)) memo.clear();
     std::vector<std::string> rest;
     std::uint64_t tokens = 0;
@@ -643,7 +660,8 @@ std::uint64_t Analyzer::analyze_counts(std::span<const std::string_view> texts,
     auto found_of = [](std::string_view term, std::uint32_t count) {
         std::uint64_t prefix = 0;
         std::memcpy(&prefix, term.data(), std::min<std::size_t>(term.size(), 8));
-        return Found{__builtin_bswap64(prefix), term, count};
+        if constexpr (std::endian::native == std::endian::little) prefix = __builtin_bswap64(prefix);
+        return Found{prefix, term, count};
     };
     std::vector<Found> found;
     found.reserve(memo.counted.size());
@@ -669,6 +687,7 @@ std::uint64_t Analyzer::analyze_counts(std::span<const std::string_view> texts,
         out.emplace_back(std::string(found[i].term), count);
         i = j;
     }
+    if (!rest.empty()) memo.clear();  // it filled up: make room for the next call's terms
     return tokens;
 }
 

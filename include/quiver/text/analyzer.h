@@ -74,8 +74,9 @@ public:
 
     /// The terms of `texts`, analysed in order as analyze() would, counted: `out` (cleared) gets each
     /// distinct term once, in byte-wise order, with its number of occurrences. Returns the number of
-    /// terms, repeats included. Equal to sorting analyze()'s terms and counting the runs, without
-    /// sorting or copying a string per token.
+    /// terms, repeats included. Equal to sorting analyze()'s terms and counting the runs; terms the
+    /// thread's memo holds are counted in place (no string per token), the others (once the memo is
+    /// full) are copied and sorted. Exception-safe: a call that throws leaves no counts behind.
     std::uint64_t analyze_counts(std::span<const std::string_view> texts,
                                  std::vector<std::pair<std::string, std::uint32_t>>& out);
 
