@@ -3,6 +3,8 @@
 -- 10% upserts of 5 documents, 10% partial updates of 5 documents, 10% scroll pages of 100 ids.
 -- Each request carries X-Request-Id "<kind>-<send time in us>" (the server echoes it), so the end prints
 -- latency percentiles per kind as well as wrk's overall ones (LAT_DUMP=FILE also writes every request).
+-- KIND=<kind> sends only that kind. NOPATCH=1 sends a scroll page (still tagged "patch") in place of
+-- each partial update: the mix as it would run if patches cost nothing (an upper bound, session 23).
 local ffi = require("ffi")
 ffi.cdef [[
 typedef struct { long tv_sec; long tv_nsec; } quiver_timespec;
@@ -58,6 +60,7 @@ end
 local ranges = {hybrid = {1, 10}, text = {11, 50}, vector = {51, 60}, batch = {61, 70}, upsert = {71, 80},
                 patch = {81, 90}, scroll = {91, 100}}
 local only = os.getenv("KIND")
+local nopatch = (os.getenv("NOPATCH") or "") ~= ""
 local lo, hi = 1, 100
 if only and only ~= "" then
   assert(ranges[only], "KIND must be one of hybrid, text, vector, batch, upsert, patch, scroll")
@@ -84,6 +87,9 @@ request = function()
                 ' updated text ' .. counter .. '", "tag": "u", "year": 2024, "emb": ' .. vec() .. '}'
     end
     return wrk.format("POST", "/v1/collections/load/documents", headers("upsert"), "[" .. table.concat(docs, ",") .. "]")
+  elseif r <= 90 and nopatch then
+    local body = '{"limit": 100, "fields": [], "cursor": "doc' .. math.random(0, 99999) .. '"}'
+    return wrk.format("POST", "/v1/collections/load/scroll", headers("patch"), body)
   elseif r <= 90 then
     local docs = {}
     for i = 1, 5 do
