@@ -6,9 +6,10 @@
 
 #include "quiver/text/analyzer.h"
 
+#include "sorted_counts.h"
+
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
@@ -36,21 +37,7 @@ void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 namespace quiver::text {
 namespace {
 
-using Counts = std::vector<std::pair<std::string, std::uint32_t>>;
-
-Counts reference(Analyzer& a, const std::vector<std::string_view>& texts) {
-    std::vector<std::string> all;
-    for (const auto t : texts) a.analyze(t, all);
-    std::sort(all.begin(), all.end());
-    Counts counted;
-    for (std::size_t i = 0; i < all.size();) {
-        std::size_t j = i;
-        while (j < all.size() && all[j] == all[i]) ++j;
-        counted.emplace_back(all[i], static_cast<std::uint32_t>(j - i));
-        i = j;
-    }
-    return counted;
-}
+using testing::Counts;
 
 TEST(AnalyzerFault, AFailedAnalyzeCountsLeavesNoCountsBehind) {
     // Repeated words (counted in place), new words (inserted into the memo) and, in the last case,
@@ -64,7 +51,7 @@ TEST(AnalyzerFault, AFailedAnalyzeCountsLeavesNoCountsBehind) {
     {
         auto a = Analyzer::create({});
         ASSERT_TRUE(a.ok());
-        for (const auto& texts : cases) wants.push_back(reference(*a, texts));
+        for (const auto& texts : cases) wants.push_back(testing::sorted_counts(*a, texts).first);
     }
     for (std::size_t c = 0; c < cases.size(); ++c) {
         int failures = 0;

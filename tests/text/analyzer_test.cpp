@@ -1,8 +1,9 @@
 #include "quiver/text/analyzer.h"
 
+#include "sorted_counts.h"
+
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <random>
 #include <string>
 #include <thread>
@@ -156,19 +157,6 @@ TEST(StandardTokenizer, AsciiPathEqualsTheDecodedPath) {
 // overlong tokens, no text and empty texts; in one thread whose memo is fresh, warm, or fills up in the
 // middle of a call (40,000 distinct words: the terms met once it is full are counted aside).
 TEST(Analyzer, AnalyzeCountsEqualsSortedAnalyze) {
-    auto reference = [](Analyzer& a, const std::vector<std::string_view>& texts) {
-        Tokens all;
-        for (const auto t : texts) a.analyze(t, all);
-        std::sort(all.begin(), all.end());
-        std::vector<std::pair<std::string, std::uint32_t>> counted;
-        for (std::size_t i = 0; i < all.size();) {
-            std::size_t j = i;
-            while (j < all.size() && all[j] == all[i]) ++j;
-            counted.emplace_back(all[i], static_cast<std::uint32_t>(j - i));
-            i = j;
-        }
-        return std::make_pair(counted, static_cast<std::uint64_t>(all.size()));
-    };
     std::string many;
     for (int i = 0; i < 40000; ++i) many += "Word" + std::to_string(i % 37000) + "ing ";
     const std::string overlong(600, 'x');
@@ -183,14 +171,14 @@ TEST(Analyzer, AnalyzeCountsEqualsSortedAnalyze) {
         {many, "word5ing Word5ing"},
         {"word5ing", many},
     };
-    for (const AnalyzerConfig config : {AnalyzerConfig{}, AnalyzerConfig{.lowercase = false, .stemmer = ""}}) {
+    for (const AnalyzerConfig& config : {AnalyzerConfig{}, AnalyzerConfig{.lowercase = false, .stemmer = ""}}) {
         std::thread th([&] {  // a fresh thread: its memo starts empty
             auto a = Analyzer::create(config);
             ASSERT_TRUE(a.ok());
             std::vector<std::pair<std::string, std::uint32_t>> got = {{"stale", 1}};
             for (int round = 0; round < 2; ++round) {
                 for (std::size_t c = 0; c < cases.size(); ++c) {
-                    const auto [want, want_length] = reference(*a, cases[c]);
+                    const auto [want, want_length] = testing::sorted_counts(*a, cases[c]);
                     const std::uint64_t length = a->analyze_counts(cases[c], got);
                     EXPECT_EQ(got, want) << "case " << c << " round " << round;
                     EXPECT_EQ(length, want_length) << "case " << c << " round " << round;
